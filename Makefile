@@ -1,0 +1,44 @@
+# quantlab: set-up, demo, tests and benchmarks. Needs only Python 3.11+, pip and make.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export NUMBA_CACHE_DIR ?= $(CURDIR)/.cache/numba
+export MPLBACKEND ?= Agg
+export PYTHONHASHSEED ?= 0
+
+.PHONY: venv demo test bench lint typecheck clean-cache help
+
+help:
+	@echo "make demo   - create .venv, install, run the main job on the bundled data (writes reports/)"
+	@echo "make test   - create/update .venv and run the whole test suite"
+	@echo "make bench  - run benchmarks/ and write benchmarks/results.json and results.md"
+	@echo "make lint   - ruff;  make typecheck - mypy"
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml setup.cfg requirements/constraints.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "quantlab needs Python >= 3.11, found " + sys.version.split()[0] + ": install python3.11 and run make again (or make PYTHON=/path/to/python3.11)")'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c requirements/constraints.txt -e ".[dev]"
+	@touch $(STAMP)
+
+demo: venv
+	$(BIN)/python -m quantlab.demo
+
+test: venv
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: venv
+	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
+
+lint: venv
+	$(BIN)/ruff check quantlab research bridge tests benchmarks
+
+typecheck: venv
+	$(BIN)/mypy quantlab bridge
+
+clean-cache:
+	rm -rf .cache/numba

@@ -1,0 +1,8 @@
+"""Strategies: one causal Numba kernel plus its parameter space per module.
+
+Drop a module (or package) into this folder that defines ``SPEC``; quantlab finds it.
+"""
+
+from __future__ import annotations
+
+from quantlab import _env  # noqa: F401  (numba cache before any kernel import)

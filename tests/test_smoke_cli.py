@@ -1,0 +1,29 @@
+"""Entry points exist and print their help."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from click.testing import CliRunner
+
+from bridge.cli import cli as bridge_cli
+from quantlab.cli import cli as quantlab_cli
+
+
+def test_quantlab_help_lists_commands() -> None:
+    result = CliRunner().invoke(quantlab_cli, ["--help"])
+    assert result.exit_code == 0
+    assert "quantlab" in result.output
+
+
+def test_bridge_help() -> None:
+    result = CliRunner().invoke(bridge_cli, ["--help"])
+    assert result.exit_code == 0
+    assert "Interactive Brokers" in result.output
+
+
+def test_python_dash_m_quantlab() -> None:
+    proc = subprocess.run([sys.executable, "-m", "quantlab", "--help"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "Usage:" in proc.stdout
