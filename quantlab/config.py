@@ -1,0 +1,154 @@
+"""Simulation settings: costs, sizing and cash as frozen dataclasses.
+
+Loaded once (CLI flags or Python arguments) and passed down explicitly; the kernels get
+the float64 vector from :meth:`SimConfig.to_array`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from quantlab.errors import ConfigError
+from quantlab.kernels import layout as L
+
+COST_MODELS = ("ib_fixed", "percent")
+SIZING_MODES = ("all", "fraction", "cash", "vol_target")
+
+
+@dataclass(frozen=True)
+class Costs:
+    """Commission and slippage.
+
+    Attributes:
+        model: ``"ib_fixed"`` (Interactive Brokers fixed: per share with a per-order
+            minimum and a cap as a fraction of trade value) or ``"percent"``.
+        per_share: IB fixed rate per share (USD 0.005).
+        min_fee: IB minimum per order (USD 1.00).
+        max_pct: IB maximum per order as a fraction of trade value (0.01 = 1%).
+        pct_fee: percent model: fraction of trade value (0.001 = 10 bps).
+        fixed_fee: extra fixed amount per order, either model.
+        slippage_bps: price concession per fill in basis points (buys pay more, sells get less).
+    """
+
+    model: str = "ib_fixed"
+    per_share: float = 0.005
+    min_fee: float = 1.0
+    max_pct: float = 0.01
+    pct_fee: float = 0.0
+    fixed_fee: float = 0.0
+    slippage_bps: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.model not in COST_MODELS:
+            raise ConfigError("unknown cost model", found=repr(self.model), fix=f"use one of {COST_MODELS}")
+        for name in ("per_share", "min_fee", "max_pct", "pct_fee", "fixed_fee", "slippage_bps"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+                raise ConfigError(f"cost setting {name} must be a finite number >= 0", found=value)
+        if self.slippage_bps >= 10_000:
+            raise ConfigError("slippage_bps must be below 10000 (100%)", found=self.slippage_bps)
+
+
+@dataclass(frozen=True)
+class Sizing:
+    """How a target exposure becomes shares.
+
+    Attributes:
+        mode: ``"all"`` (all equity), ``"fraction"`` (``value`` x equity), ``"cash"``
+            (``value`` dollars), ``"vol_target"`` (equity x ``value`` / realised vol).
+        value: fraction, cash amount or annualised volatility target (by mode).
+        max_leverage: cap on the volatility-target multiplier (1 = no margin).
+        vol_window: bars of log returns for the realised volatility (vol_target only).
+        whole_shares: trade whole shares (as IB fills stocks); False allows fractions.
+        allow_short: let negative targets open short positions.
+    """
+
+    mode: str = "all"
+    value: float = 1.0
+    max_leverage: float = 1.0
+    vol_window: int = 20
+    whole_shares: bool = True
+    allow_short: bool = False
+
+    def __post_init__(self) -> None:
+        if self.mode not in SIZING_MODES:
+            raise ConfigError("unknown sizing mode", found=repr(self.mode), fix=f"use one of {SIZING_MODES}")
+        if not (math.isfinite(self.value) and self.value > 0):
+            raise ConfigError("sizing value must be a positive number", found=self.value)
+        if self.mode == "fraction" and self.value > 1:
+            raise ConfigError(
+                "fraction sizing above 1 would need margin", found=self.value, fix="use a fraction in (0, 1]"
+            )
+        if not (0 < self.max_leverage <= 1):
+            raise ConfigError(
+                "max_leverage must be in (0, 1]: the simulator models a cash account without margin",
+                found=self.max_leverage,
+            )
+        if self.vol_window < 2:
+            raise ConfigError("vol_window must be at least 2 bars", found=self.vol_window)
+
+
+@dataclass(frozen=True)
+class SimConfig:
+    """Everything the simulator needs besides prices and targets."""
+
+    init_cash: float = 100_000.0
+    costs: Costs = field(default_factory=Costs)
+    sizing: Sizing = field(default_factory=Sizing)
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.init_cash) and self.init_cash > 0):
+            raise ConfigError("initial cash must be positive", found=self.init_cash, fix="e.g. --cash 100000")
+
+    def to_array(self) -> np.ndarray:
+        """The float64 vector laid out by :mod:`quantlab.kernels.layout`."""
+        cfg = np.zeros(L.CFG_LEN)
+        c, s = self.costs, self.sizing
+        cfg[L.C_INIT_CASH] = self.init_cash
+        cfg[L.C_MODEL] = L.COST_IB_FIXED if c.model == "ib_fixed" else L.COST_PERCENT
+        cfg[L.C_PER_SHARE] = c.per_share
+        cfg[L.C_MIN_FEE] = c.min_fee
+        cfg[L.C_MAX_PCT] = c.max_pct
+        cfg[L.C_PCT_FEE] = c.pct_fee
+        cfg[L.C_FIXED_FEE] = c.fixed_fee
+        cfg[L.C_SLIPPAGE] = c.slippage_bps / 1e4
+        cfg[L.C_SIZING] = {"all": L.SIZE_ALL, "fraction": L.SIZE_FRACTION, "cash": L.SIZE_CASH}.get(
+            s.mode, L.SIZE_VOL_TARGET
+        )
+        cfg[L.C_SIZE_VALUE] = s.value
+        cfg[L.C_MAX_LEVERAGE] = s.max_leverage
+        cfg[L.C_WHOLE] = 1.0 if s.whole_shares else 0.0
+        cfg[L.C_ALLOW_SHORT] = 1.0 if s.allow_short else 0.0
+        return cfg
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SimConfig:
+        return cls(
+            init_cash=float(data.get("init_cash", 100_000.0)),
+            costs=Costs(**data.get("costs", {})),
+            sizing=Sizing(**data.get("sizing", {})),
+        )
+
+
+def parse_sizing(text: str, *, whole_shares: bool = True, vol_window: int = 20) -> Sizing:
+    """Parse ``all``, ``fraction:0.5``, ``cash:10000`` or ``vol_target:0.15``."""
+    mode, _, value = text.partition(":")
+    mode = mode.strip()
+    if mode not in SIZING_MODES:
+        raise ConfigError(
+            "unknown sizing", found=repr(text), fix="use all, fraction:0.5, cash:10000 or vol_target:0.15"
+        )
+    if mode == "all":
+        return Sizing("all", 1.0, whole_shares=whole_shares, vol_window=vol_window)
+    try:
+        number = float(value)
+    except ValueError:
+        raise ConfigError(f"sizing {mode} needs a number after the colon", found=repr(text), fix=f"e.g. {mode}:0.5") from None
+    return Sizing(mode, number, whole_shares=whole_shares, vol_window=vol_window)

@@ -1,0 +1,64 @@
+"""Index layout of the float64 vectors passed to the simulation kernels.
+
+``cfg`` (costs, sizing, cash) is built by :meth:`quantlab.config.SimConfig.to_array`;
+metric rows are described by :data:`METRIC_NAMES`. Keep this module free of logic.
+"""
+
+from __future__ import annotations
+
+# --- cfg vector ---------------------------------------------------------------------------
+C_INIT_CASH = 0
+C_MODEL = 1  # COST_IB_FIXED or COST_PERCENT
+C_PER_SHARE = 2
+C_MIN_FEE = 3
+C_MAX_PCT = 4
+C_PCT_FEE = 5
+C_FIXED_FEE = 6
+C_SLIPPAGE = 7  # fraction, e.g. 5 bps = 0.0005
+C_SIZING = 8  # SIZE_* below
+C_SIZE_VALUE = 9  # fraction of equity, cash amount, or annualised vol target
+C_MAX_LEVERAGE = 10  # cap for volatility-target sizing (<= 1: no margin)
+C_WHOLE = 11  # 1.0: whole shares, 0.0: fractional
+C_ALLOW_SHORT = 12  # 1.0 lets negative targets open short positions
+CFG_LEN = 13
+
+COST_IB_FIXED = 0.0
+COST_PERCENT = 1.0
+
+SIZE_ALL = 0.0
+SIZE_FRACTION = 1.0
+SIZE_CASH = 2.0
+SIZE_VOL_TARGET = 3.0
+
+# --- metric row -----------------------------------------------------------------------------
+METRIC_NAMES = (
+    "total_return",
+    "cagr",
+    "sharpe",
+    "sortino",
+    "max_drawdown",
+    "calmar",
+    "win_rate",
+    "profit_factor",
+    "n_trades",
+    "exposure",
+    "volatility",
+    "n_orders",
+    "fees",
+    "final_value",
+)
+M_TOTAL_RETURN = 0
+M_CAGR = 1
+M_SHARPE = 2
+M_SORTINO = 3
+M_MAX_DD = 4
+M_CALMAR = 5
+M_WIN_RATE = 6
+M_PROFIT_FACTOR = 7
+M_N_TRADES = 8
+M_EXPOSURE = 9
+M_VOLATILITY = 10
+M_N_ORDERS = 11
+M_FEES = 12
+M_FINAL_VALUE = 13
+N_METRICS = 14

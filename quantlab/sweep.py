@@ -1,0 +1,114 @@
+"""The parallel sweep: every parameter row of one symbol through kernel + simulator.
+
+Memory is O(bars + combinations): each worker thread allocates one target array of
+``bars`` floats per combination it evaluates, and the output is one metric row (plus
+optional CSCV block statistics) per combination. Nothing of size bars x combinations
+is ever built. Rows run in chunks so a progress bar can report combinations per second.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from quantlab.config import SimConfig
+from quantlab.errors import ParameterError
+from quantlab.intervals import Interval
+from quantlab.kernels.codegen import sweep_module
+from quantlab.kernels.layout import N_METRICS
+from quantlab.replay import sizing_vol
+from quantlab.signals import PriceArrays
+from quantlab.strategy import StrategySpec
+
+
+@dataclass(frozen=True)
+class SweepOutput:
+    """Metric rows (combinations x ``METRIC_NAMES``) and CSCV block statistics."""
+
+    metrics: np.ndarray
+    block_sum: np.ndarray
+    block_sumsq: np.ndarray
+    block_count: np.ndarray
+    seconds: float
+
+    @property
+    def n_combinations(self) -> int:
+        return int(self.metrics.shape[0])
+
+
+def block_starts(n_bars: int, n_blocks: int) -> np.ndarray:
+    """Offsets where each of ``n_blocks`` contiguous blocks starts (sizes differ by at most 1,
+    the first blocks take the extra bar), matching :func:`quantlab.overfit.block_bounds`."""
+    if n_blocks <= 0:
+        return np.empty(0, dtype=np.int64)
+    sizes = np.full(n_blocks, n_bars // n_blocks, dtype=np.int64)
+    sizes[: n_bars % n_blocks] += 1
+    return np.concatenate(([0], np.cumsum(sizes)[:-1])).astype(np.int64)
+
+
+def run_sweep(
+    spec: StrategySpec,
+    prices: PriceArrays,
+    params: np.ndarray,
+    sim: SimConfig,
+    interval: Interval,
+    start: int = 0,
+    end: int | None = None,
+    n_blocks: int = 0,
+    on_progress: Callable[[int], None] | None = None,
+    chunk_size: int | None = None,
+) -> SweepOutput:
+    """Evaluate every row of ``params`` (combinations x len(spec.params)) on ``prices[start:end]``.
+
+    Args:
+        spec: the strategy.
+        prices: validated arrays of one symbol (the kernel sees bars ``0..end-1``; the
+            account trades ``start..end-1``).
+        params: float64 matrix, one combination per row, columns in ``spec.params`` order.
+        sim: costs, sizing, cash.
+        interval: bar interval (annualisation).
+        start, end: evaluation window.
+        n_blocks: CSCV blocks over the window (0: none).
+        on_progress: called with the number of combinations finished after each chunk.
+        chunk_size: combinations per parallel call (default: about a quarter second of work).
+    """
+    end = len(prices) if end is None else end
+    if not 0 <= start < end <= len(prices):
+        raise ParameterError("invalid evaluation window", found=f"start={start}, end={end}, bars={len(prices)}")
+    if end - start < 2:
+        raise ParameterError("the evaluation window needs at least 2 bars", found=end - start)
+    params = np.ascontiguousarray(params, dtype=np.float64)
+    if params.ndim != 2 or params.shape[1] != len(spec.params):
+        raise ParameterError(
+            f"parameter matrix must have {len(spec.params)} columns ({', '.join(spec.param_names)})",
+            found=params.shape,
+        )
+    module = sweep_module(spec)
+    k = params.shape[0]
+    metrics = np.full((k, N_METRICS), np.nan)
+    starts = block_starts(end - start, n_blocks)
+    bsum = np.zeros((k, n_blocks))
+    bsq = np.zeros((k, n_blocks))
+    vol = sizing_vol(prices, sim, interval)
+    cfg = sim.to_array()
+    ann = float(interval.bars_per_year)
+    args = (prices.open, prices.high, prices.low, prices.close, prices.volume, vol)
+    began = time.perf_counter()
+    if chunk_size is None:
+        chunk_size = max(64, int(2.0e8 / max(end, 1)))
+    done = 0
+    while done < k:
+        stop = min(k, done + chunk_size)
+        module.sweep_nb(
+            *args, params[done:stop], start, end, cfg, ann, starts,
+            metrics[done:stop], bsum[done:stop], bsq[done:stop],
+        )
+        done = stop
+        if on_progress is not None:
+            on_progress(done)
+    seconds = time.perf_counter() - began
+    counts = np.diff(np.append(starts, end - start)) if n_blocks else np.empty(0, dtype=np.int64)
+    return SweepOutput(metrics, bsum, bsq, counts.astype(np.int64), seconds)

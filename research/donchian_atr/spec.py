@@ -1,0 +1,21 @@
+"""Parameter space of the Donchian breakout."""
+
+from quantlab.strategy import Param, StrategySpec
+from research.donchian_atr.kernel import donchian_atr_nb
+
+SPEC = StrategySpec(
+    name="donchian_atr",
+    kernel=donchian_atr_nb,
+    inputs=("high", "low", "close"),
+    params=(
+        Param("entry", "int", 55, 5, 250, step=5, doc="breakout channel length (bars)"),
+        Param("atr_period", "int", 20, 5, 60, step=5, doc="ATR period (Wilder)"),
+        Param("atr_mult", "float", 3.0, 1.0, 6.0, step=0.5, doc="trailing stop distance in ATRs"),
+    ),
+    lookback="max(entry + 1, atr_period)",
+    doc=(
+        "Turtle-style breakout: buy when the close exceeds the highest high of the previous\n"
+        "`entry` bars; exit when the close drops `atr_mult` ATRs below the highest close since\n"
+        "entry (a chandelier stop that only ratchets up). Long only."
+    ),
+)

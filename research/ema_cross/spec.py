@@ -1,0 +1,21 @@
+"""Parameter space of the EMA crossover."""
+
+from quantlab.strategy import Param, StrategySpec
+from research.ema_cross.kernel import ema_cross_nb
+
+SPEC = StrategySpec(
+    name="ema_cross",
+    kernel=ema_cross_nb,
+    inputs=("close",),
+    params=(
+        Param("fast", "int", 12, 2, 200, doc="fast EMA span (bars)"),
+        Param("slow", "int", 26, 5, 400, doc="slow EMA span (bars)"),
+    ),
+    constraints=("fast < slow",),
+    lookback="max(fast, slow)",
+    doc=(
+        "Trend following with exponential averages (seeded with the SMA of the first span):\n"
+        "long while EMA(fast) > EMA(slow), flat otherwise. Reacts faster than the SMA cross.\n"
+        "EMAs have infinite memory: live evaluation must see the same history start as the backtest."
+    ),
+)

@@ -1,0 +1,21 @@
+"""Parameter space of RSI mean reversion."""
+
+from quantlab.strategy import Param, StrategySpec
+from research.rsi_reversion.kernel import rsi_reversion_nb
+
+SPEC = StrategySpec(
+    name="rsi_reversion",
+    kernel=rsi_reversion_nb,
+    inputs=("close",),
+    params=(
+        Param("period", "int", 14, 2, 50, doc="RSI period (Wilder smoothing)"),
+        Param("entry", "float", 30.0, 5.0, 45.0, step=5.0, doc="buy when RSI falls below this"),
+        Param("exit", "float", 70.0, 50.0, 95.0, step=5.0, doc="sell when RSI rises above this"),
+    ),
+    constraints=("entry < exit",),
+    lookback="period + 1",
+    doc=(
+        "Mean reversion: buy when Wilder's RSI drops below `entry` (oversold) and hold until\n"
+        "it rises above `exit`. Long only. Works best on index ETFs with short periods (2-5)."
+    ),
+)

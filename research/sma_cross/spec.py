@@ -1,0 +1,20 @@
+"""Parameter space of the SMA crossover."""
+
+from quantlab.strategy import Param, StrategySpec
+from research.sma_cross.kernel import sma_cross_nb
+
+SPEC = StrategySpec(
+    name="sma_cross",
+    kernel=sma_cross_nb,
+    inputs=("close",),
+    params=(
+        Param("fast", "int", 20, 2, 200, doc="fast moving-average window (bars)"),
+        Param("slow", "int", 50, 5, 400, doc="slow moving-average window (bars)"),
+    ),
+    constraints=("fast < slow",),
+    lookback="max(fast, slow)",
+    doc=(
+        "Trend following: long while the fast simple moving average of the close is above\n"
+        "the slow one, flat otherwise. Classic 50/200 'golden cross' is fast=50, slow=200."
+    ),
+)
