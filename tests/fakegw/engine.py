@@ -1,0 +1,326 @@
+"""Order lifecycle: placement, modification, fills, cancels, brackets.
+
+Runs on the gateway's event loop. Sends order messages to the owning
+client's session when it is connected; the state changes either way, so
+fills that happen while a client is away are replayed on reconnect.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import TYPE_CHECKING
+
+from .messages import WhatIfInfo
+from .policy import FillPolicy
+from .requests import OrderRequest
+from .state import Execution, Order
+
+if TYPE_CHECKING:
+    from .core import GatewayCore
+    from .session import Session
+
+log = logging.getLogger("tests.fakegw")
+_MARKET = {"MKT", "MOC", "MOO"}
+_LIMIT = {"LMT", "LOC", "LOO"}
+_STOP = {"STP", "STP LMT"}
+
+
+def split_quantity(qty: float, pieces: int) -> list[float]:
+    """Split ``qty`` into at most ``pieces`` executions (whole shares when ``qty`` is whole)."""
+    if pieces <= 1:
+        return [qty]
+    if float(qty).is_integer():
+        base = math.floor(qty / pieces)
+        if base == 0:
+            return [1.0] * int(qty)
+        return [float(base)] * (pieces - 1) + [float(qty - base * (pieces - 1))]
+    return [qty / pieces] * pieces
+
+
+class OrderEngine:
+    """Applies fill policies to orders and emits the resulting messages."""
+
+    def __init__(self, core: GatewayCore) -> None:
+        self.core = core
+
+    @property
+    def state(self):  # noqa: ANN201 - GatewayState
+        return self.core.state
+
+    # --- client requests ---------------------------------------------------
+    def place(self, session: Session, req: OrderRequest) -> None:
+        """Handle placeOrder from ``session``."""
+        cid = session.client_id or 0
+        inst = self.core.catalogue.resolve(req.contract)
+        existing = self.state.orders.get((cid, req.order_id))
+        if req.what_if:
+            self._what_if(session, req)
+            return
+        if inst is None:
+            session.send(session.msg.error(req.order_id, 200, "No security definition has been found for the request"))
+            return
+        if existing is not None:
+            self._modify(session, existing, req)
+            return
+        policy = self.core.policy_for(req, inst)
+        order = Order(
+            client_id=cid, order_id=req.order_id, perm_id=self.state.new_perm_id(), instrument=inst,
+            req=req, account=req.account or self.state.default_account, placed_at=self.core.now(),
+            policy=policy,
+        )
+        self.state.orders[order.key] = order
+        if policy.mode == "reject":
+            order.status = "Cancelled"
+            order.completed_at = self.core.now()
+            order.completed_status = f"Rejected: {policy.reason}"
+            session.send(session.msg.error(req.order_id, 201, f"Order rejected - reason:{policy.reason}"))
+            return
+        if not req.transmit:
+            order.held = True
+            return
+        self._release_chain(order)
+
+    def cancel(self, session: Session, order_id: int) -> None:
+        order = self.state.orders.get((session.client_id or 0, order_id))
+        if order is None:
+            session.send(session.msg.error(order_id, 10147, f"OrderId {order_id} that needs to be cancelled is not found."))
+        elif order.is_done:
+            session.send(session.msg.error(
+                order_id, 161, f"Cancel attempted when order is not in a cancellable state.  Order permId ={order.perm_id}"
+            ))
+        else:
+            self.cancel_order(order)
+
+    def global_cancel(self) -> None:
+        for order in list(self.state.orders.values()):
+            if not order.is_done:
+                self.cancel_order(order)
+
+    # --- replays for (re)connecting clients ------------------------------------
+    def send_open_orders(self, session: Session, all_clients: bool) -> None:
+        for o in self.state.orders.values():
+            if o.is_done or o.held or (not all_clients and o.client_id != session.client_id):
+                continue
+            session.send(session.msg.open_order(o))
+            session.send(session.msg.order_status(o))
+        session.send(session.msg.open_order_end())
+
+    def send_completed_orders(self, session: Session) -> None:
+        from .messages import ib_time
+
+        for o in self.state.orders.values():
+            if o.is_done:
+                stamp = ib_time(o.completed_at or o.placed_at, self.core.tz)
+                session.send(session.msg.completed_order(o, stamp))
+        session.send(session.msg.completed_orders_end())
+
+    # --- price-driven evaluation ------------------------------------------------
+    def on_price(self, symbol: str) -> None:
+        """Re-check working orders of ``symbol`` after its price moved."""
+        for order in list(self.state.orders.values()):
+            if order.instrument.symbol == symbol:
+                self.evaluate(order, placement=False)
+
+    def evaluate(self, order: Order, placement: bool) -> None:
+        """Fill ``order`` now (or schedule it) if its policy says so."""
+        if order.is_done or order.held or order.timers or not order.auto_fill:
+            return
+        if not self._parent_filled(order):
+            return
+        policy = order.policy or self.core.default_policy
+        if policy.mode in ("rest", "reject"):
+            return
+        ref = self.state.prices.get(order.instrument.symbol)
+        if policy.mode == "fill":
+            price = next((p for p in (policy.price, ref, order.req.lmt_price, order.req.aux_price) if p is not None), None)
+        else:
+            price = self._auto_price(order, ref, placement, policy)
+        if price is None:
+            return
+        self._schedule(order, price, policy)
+
+    def _auto_price(self, order: Order, ref: float | None, placement: bool, policy: FillPolicy) -> float | None:
+        if placement and policy.price is not None:
+            ref = policy.price
+        if ref is None:
+            return None
+        kind = order.req.order_type.upper()
+        buy = order.is_buy
+        if kind in _MARKET:
+            return ref
+        if kind in _STOP:
+            if not order.triggered:
+                stop = order.req.aux_price
+                if stop is None or (ref < stop if buy else ref > stop):
+                    return None
+                order.triggered = True
+            if kind == "STP":
+                return ref
+            placement = True
+        if kind in _LIMIT or kind == "STP LMT":
+            limit = order.req.lmt_price
+            if limit is None or (ref > limit if buy else ref < limit):
+                return None
+            return ref if placement else limit
+        return None
+
+    # --- fills --------------------------------------------------------------------
+    def _schedule(self, order: Order, price: float, policy: FillPolicy) -> None:
+        pieces = split_quantity(order.remaining, policy.pieces)
+        if policy.partial is not None:
+            pieces = pieces[: policy.partial]
+            order.auto_fill = False
+        if not pieces:
+            return
+        if policy.delay <= 0 and policy.interval <= 0:
+            for qty in pieces:
+                self.execute(order, qty, price, policy.commission)
+            return
+        loop = self.core.loop
+        for i, qty in enumerate(pieces):
+            holder: list[object] = []
+
+            def fire(q: float = qty, holder: list[object] = holder) -> None:
+                if holder and holder[0] in order.timers:
+                    order.timers.remove(holder[0])
+                self.execute(order, q, price, policy.commission)
+
+            handle = loop.call_later(policy.delay + i * policy.interval, fire)
+            holder.append(handle)
+            order.timers.append(handle)
+
+    def execute(self, order: Order, qty: float, price: float, commission: float | None = None) -> Execution | None:
+        """Book one execution and tell everyone who needs to know."""
+        qty = min(qty, order.remaining)
+        if order.is_done or qty <= 0:
+            return None
+        now = self.core.now()
+        ex = self.state.record_fill(order, qty, price, now, commission)
+        done = order.remaining <= 1e-9
+        order.status = "Filled" if done else "Submitted"
+        if done:
+            order.completed_at = now
+            order.completed_status = "Filled"
+            self._cancel_timers(order)
+        session = self.core.session_for(order.client_id)
+        if session is not None:
+            session.send(session.msg.exec_details(-1, ex))
+            session.send(session.msg.order_status(order))
+            if done:
+                session.send(session.msg.open_order(order))
+            session.send(session.msg.commission_report(ex))
+        self.core.on_account_change(order.account, order.instrument.symbol)
+        if done:
+            self._after_filled(order)
+        return ex
+
+    def cancel_order(self, order: Order, reason: str = "") -> None:
+        """Cancel a working order (and its children): orderStatus Cancelled, then error 202."""
+        if order.is_done:
+            return
+        self._cancel_timers(order)
+        order.status = "Cancelled"
+        order.completed_at = self.core.now()
+        order.completed_status = "Cancelled by Trader"
+        session = self.core.session_for(order.client_id)
+        if session is not None:
+            session.send(session.msg.order_status(order))
+            session.send(session.msg.error(order.order_id, 202, f"Order Canceled - reason:{reason}"))
+        for child in self._children(order):
+            self.cancel_order(child, reason)
+
+    # --- internals ----------------------------------------------------------------
+    def _modify(self, session: Session, order: Order, req: OrderRequest) -> None:
+        if order.is_done:
+            code, text = (104, "Cannot modify a filled order.") if order.status == "Filled" else (
+                10148, f"OrderId {order.order_id} that needs to be modified cannot be modified as it is in state {order.status}."
+            )
+            session.send(session.msg.error(order.order_id, code, text))
+            return
+        req.parent_id = order.req.parent_id
+        order.req = req
+        if req.quantity <= order.filled:
+            req.quantity = order.filled
+        was_held = order.held
+        if was_held and req.transmit:
+            self._release_chain(order)
+            return
+        if not was_held:
+            self._notify(order)
+            self.evaluate(order, placement=True)
+
+    def _what_if(self, session: Session, req: OrderRequest) -> None:
+        inst = self.core.catalogue.resolve(req.contract)
+        if inst is None:
+            session.send(session.msg.error(req.order_id, 200, "No security definition has been found for the request"))
+            return
+        price = self.state.prices.get(inst.symbol) or req.lmt_price or 0.0
+        value = req.quantity * price
+        book = self.state.book(req.account or self.state.default_account)
+        vals = book.value_map(self.state.prices)
+        fee = self.state.commission.order_total(req.quantity, value)
+        info = WhatIfInfo(
+            init_change=0.5 * value, maint_change=0.25 * value,
+            equity_after=vals.get("EquityWithLoanValue", 0.0) - fee,
+            init_after=vals.get("InitMarginReq", 0.0) + 0.5 * value,
+            maint_after=vals.get("MaintMarginReq", 0.0) + 0.25 * value, commission=fee,
+        )
+        tmp = Order(session.client_id or 0, req.order_id, 0, inst, req, req.account or book.account, self.core.now())
+        session.send(session.msg.open_order(tmp, status="PreSubmitted", what_if=info))
+
+    def _release_chain(self, order: Order) -> None:
+        root = order
+        if order.req.parent_id:
+            root = self.state.orders.get((order.client_id, order.req.parent_id), order)
+        chain = [root] + sorted(self._children(root), key=lambda o: o.order_id)
+        for o in chain:
+            if o.is_done:
+                continue
+            o.held = False
+            o.status = "PreSubmitted" if not self._parent_filled(o) else "Submitted"
+            self._notify(o)
+        for o in chain:
+            self.evaluate(o, placement=True)
+
+    def _notify(self, order: Order) -> None:
+        session = self.core.session_for(order.client_id)
+        if session is not None:
+            session.send(session.msg.open_order(order))
+            session.send(session.msg.order_status(order))
+
+    def _children(self, order: Order) -> list[Order]:
+        return [
+            o for o in self.state.orders.values()
+            if o.client_id == order.client_id and o.req.parent_id == order.order_id and o is not order
+        ]
+
+    def _parent_filled(self, order: Order) -> bool:
+        if not order.req.parent_id:
+            return True
+        parent = self.state.orders.get((order.client_id, order.req.parent_id))
+        return parent is None or parent.status == "Filled"
+
+    def _after_filled(self, order: Order) -> None:
+        for child in sorted(self._children(order), key=lambda o: o.order_id):
+            if not child.is_done and not child.held:
+                child.status = "Submitted"
+                self._notify(child)
+        for child in sorted(self._children(order), key=lambda o: o.order_id):
+            self.evaluate(child, placement=True)
+        siblings: list[Order] = []
+        if order.req.parent_id:
+            parent = self.state.orders.get((order.client_id, order.req.parent_id))
+            if parent is not None:
+                siblings = self._children(parent)
+        if order.req.oca_group:
+            siblings += [o for o in self.state.orders.values() if o.req.oca_group == order.req.oca_group]
+        for o in siblings:
+            if o is not order and not o.is_done:
+                self.cancel_order(o, "OCA group fill")
+
+    @staticmethod
+    def _cancel_timers(order: Order) -> None:
+        for h in order.timers:
+            h.cancel()  # type: ignore[attr-defined]
+        order.timers.clear()
