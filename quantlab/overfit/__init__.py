@@ -20,7 +20,11 @@ from __future__ import annotations
 
 from quantlab import _env  # noqa: F401  (NUMBA_CACHE_DIR before numba loads)
 from quantlab.overfit.blocks import block_bounds, block_stats, metric_from_block_stats
-from quantlab.overfit.bootstrap import RealityCheckResult, reality_check, stationary_bootstrap_indices
+from quantlab.overfit.bootstrap import (
+    RealityCheckResult,
+    reality_check,
+    stationary_bootstrap_indices,
+)
 from quantlab.overfit.cscv import PBOResult, cscv_splits, pbo, pbo_from_block_stats
 from quantlab.overfit.sharpe import (
     DeflatedSharpe,

@@ -16,25 +16,37 @@ def finite_float(name: str, value: Any) -> float:
     try:
         out = float(value)
     except (TypeError, ValueError):
-        raise ParameterError(f"{name} must be a number", found=repr(value), fix=f"pass a finite float for {name}") from None
+        raise ParameterError(
+            f"{name} must be a number", found=repr(value), fix=f"pass a finite float for {name}"
+        ) from None
     if not math.isfinite(out):
-        raise ParameterError(f"{name} must be finite", found=out, fix=f"pass a finite float for {name}")
+        raise ParameterError(
+            f"{name} must be finite", found=out, fix=f"pass a finite float for {name}"
+        )
     return out
 
 
 def count(name: str, value: Any, minimum: int) -> int:
     """Return ``value`` as an int ``>= minimum`` (integer-valued floats are accepted)."""
     if isinstance(value, bool):
-        raise ParameterError(f"{name} must be an integer", found=repr(value), fix=f"pass an integer >= {minimum}")
+        raise ParameterError(
+            f"{name} must be an integer", found=repr(value), fix=f"pass an integer >= {minimum}"
+        )
     try:
         as_float = float(value)
     except (TypeError, ValueError):
-        raise ParameterError(f"{name} must be an integer", found=repr(value), fix=f"pass an integer >= {minimum}") from None
+        raise ParameterError(
+            f"{name} must be an integer", found=repr(value), fix=f"pass an integer >= {minimum}"
+        ) from None
     if not math.isfinite(as_float) or as_float != int(as_float):
-        raise ParameterError(f"{name} must be an integer", found=value, fix=f"pass an integer >= {minimum}")
+        raise ParameterError(
+            f"{name} must be an integer", found=value, fix=f"pass an integer >= {minimum}"
+        )
     out = int(as_float)
     if out < minimum:
-        raise ParameterError(f"{name} must be at least {minimum}", found=out, fix=f"pass {name} >= {minimum}")
+        raise ParameterError(
+            f"{name} must be at least {minimum}", found=out, fix=f"pass {name} >= {minimum}"
+        )
     return out
 
 
@@ -71,13 +83,25 @@ def returns_1d(name: str, values: Any, min_obs: int = 3) -> Array1d:
     try:
         arr = np.asarray(values, dtype=np.float64)
     except (TypeError, ValueError):
-        raise ParameterError(f"{name} must be numeric", found=type(values).__name__, fix="pass a float array or Series") from None
+        raise ParameterError(
+            f"{name} must be numeric",
+            found=type(values).__name__,
+            fix="pass a float array or Series",
+        ) from None
     if arr.ndim == 2 and 1 in arr.shape:
         arr = arr.reshape(-1)
     if arr.ndim != 1:
-        raise ParameterError(f"{name} must be one return series (1-D)", found=f"shape {arr.shape}", fix="pass a single column")
+        raise ParameterError(
+            f"{name} must be one return series (1-D)",
+            found=f"shape {arr.shape}",
+            fix="pass a single column",
+        )
     if arr.shape[0] < min_obs:
-        raise ParameterError(f"{name} needs at least {min_obs} observations", found=arr.shape[0], fix="pass a longer return series")
+        raise ParameterError(
+            f"{name} needs at least {min_obs} observations",
+            found=arr.shape[0],
+            fix="pass a longer return series",
+        )
     bad = ~np.isfinite(arr)
     if bad.any():
         raise ParameterError(
@@ -93,7 +117,11 @@ def returns_2d(name: str, values: Any, min_obs: int = 2, min_cols: int = 2) -> A
     try:
         arr = np.asarray(values, dtype=np.float64)
     except (TypeError, ValueError):
-        raise ParameterError(f"{name} must be numeric", found=type(values).__name__, fix="pass a float array or DataFrame") from None
+        raise ParameterError(
+            f"{name} must be numeric",
+            found=type(values).__name__,
+            fix="pass a float array or DataFrame",
+        ) from None
     if arr.ndim != 2:
         raise ParameterError(
             f"{name} must be a 2-D (observations x strategies) matrix",
@@ -107,7 +135,11 @@ def returns_2d(name: str, values: Any, min_obs: int = 2, min_cols: int = 2) -> A
             fix="pass one column per configuration tried (rows are observations)",
         )
     if arr.shape[0] < min_obs:
-        raise ParameterError(f"{name} needs at least {min_obs} rows (observations)", found=f"shape {arr.shape}", fix="pass a longer history")
+        raise ParameterError(
+            f"{name} needs at least {min_obs} rows (observations)",
+            found=f"shape {arr.shape}",
+            fix="pass a longer history",
+        )
     bad = ~np.isfinite(arr)
     if bad.any():
         rows, cols = np.nonzero(bad)

@@ -63,7 +63,11 @@ def block_stats_nb(returns: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray, 
 
 @njit(cache=True)
 def metric_on_blocks_nb(
-    block_sum: np.ndarray, block_sumsq: np.ndarray, block_count: np.ndarray, blocks: np.ndarray, metric: int
+    block_sum: np.ndarray,
+    block_sumsq: np.ndarray,
+    block_count: np.ndarray,
+    blocks: np.ndarray,
+    metric: int,
 ) -> np.ndarray:
     """Metric of every combination on the union of ``blocks`` (int64 block indices) -> ``(N,)``."""
     n_comb = block_sum.shape[0]

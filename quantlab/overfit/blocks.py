@@ -99,7 +99,9 @@ def check_block_stats(
     n = np.asarray(block_count, dtype=np.float64)
     if s.ndim != 2:
         raise ParameterError(
-            "block_sum must be 2-D (combinations x blocks)", found=f"shape {s.shape}", fix="pass block_sum[k, b]"
+            "block_sum must be 2-D (combinations x blocks)",
+            found=f"shape {s.shape}",
+            fix="pass block_sum[k, b]",
         )
     if ss.shape != s.shape:
         raise ParameterError(
@@ -134,7 +136,11 @@ def check_block_stats(
             fix="use fewer blocks (block_bounds) or a longer history",
         )
     if np.any(ss < 0.0):
-        raise ParameterError("block_sumsq must be non-negative", found=f"min {ss.min():g}", fix="pass sums of squared returns")
+        raise ParameterError(
+            "block_sumsq must be non-negative",
+            found=f"min {ss.min():g}",
+            fix="pass sums of squared returns",
+        )
     # Cauchy-Schwarz: sum(x)^2 <= n * sum(x^2) for every block.
     if np.any(s * s > n * ss * (1.0 + 1e-9) + 1e-300):
         raise ParameterError(
@@ -177,7 +183,9 @@ def metric_from_block_stats(
         idx = np.unique(np.asarray(blocks, dtype=np.int64).reshape(-1))
         if idx.size == 0 or idx.min() < 0 or idx.max() >= s.shape[1]:
             raise ParameterError(
-                f"blocks must be indices in [0, {s.shape[1]})", found=np.asarray(blocks).tolist(), fix="pass valid block indices"
+                f"blocks must be indices in [0, {s.shape[1]})",
+                found=np.asarray(blocks).tolist(),
+                fix="pass valid block indices",
             )
     return metric_on_blocks_nb(s, ss, n, idx, code)
 
@@ -185,5 +193,7 @@ def metric_from_block_stats(
 def metric_code(metric: str) -> int:
     """Kernel code of a metric name."""
     if metric not in METRICS:
-        raise ParameterError("unknown metric", found=repr(metric), fix=f"use one of {sorted(METRICS)}")
+        raise ParameterError(
+            "unknown metric", found=repr(metric), fix=f"use one of {sorted(METRICS)}"
+        )
     return METRICS[metric]

@@ -72,7 +72,9 @@ def _rng(seed: Seed) -> np.random.Generator:
         return seed
     if seed is None or (isinstance(seed, int | np.integer) and not isinstance(seed, bool)):
         return np.random.default_rng(seed)
-    raise ParameterError("seed must be an int, a numpy Generator or None", found=repr(seed), fix="pass seed=<int>")
+    raise ParameterError(
+        "seed must be an int, a numpy Generator or None", found=repr(seed), fix="pass seed=<int>"
+    )
 
 
 def _check_block_length(block_length: Any, n_obs: int) -> float:
@@ -88,7 +90,9 @@ def _check_block_length(block_length: Any, n_obs: int) -> float:
     return length
 
 
-def _index_chunks(n_obs: int, n_boot: int, block_length: float, rng: np.random.Generator) -> Iterator[npt.NDArray[np.int64]]:
+def _index_chunks(
+    n_obs: int, n_boot: int, block_length: float, rng: np.random.Generator
+) -> Iterator[npt.NDArray[np.int64]]:
     prob = 1.0 / block_length
     done = 0
     while done < n_boot:
@@ -99,7 +103,9 @@ def _index_chunks(n_obs: int, n_boot: int, block_length: float, rng: np.random.G
         done += size
 
 
-def stationary_bootstrap_indices(n_obs: int, n_boot: int, block_length: float, seed: Seed = None) -> npt.NDArray[np.int64]:
+def stationary_bootstrap_indices(
+    n_obs: int, n_boot: int, block_length: float, seed: Seed = None
+) -> npt.NDArray[np.int64]:
     """Row indices of ``n_boot`` stationary-bootstrap resamples of ``n_obs`` observations.
 
     Blocks start at a uniformly random row and have geometric lengths with mean
@@ -175,11 +181,15 @@ def reality_check(
     b = _checks.count("n_boot", n_boot, MIN_BOOT)
     length = _check_block_length(block_length, n_obs)
     d = np.ascontiguousarray(r - bench[:, None])
-    boot_means = np.concatenate([resampled_means_nb(d, idx) for idx in _index_chunks(n_obs, b, length, _rng(seed))])
+    boot_means = np.concatenate(
+        [resampled_means_nb(d, idx) for idx in _index_chunks(n_obs, b, length, _rng(seed))]
+    )
     return _rc_spa(d.mean(axis=0), boot_means, n_obs, length)
 
 
-def _rc_spa(mu: Array1d, boot_means: Array2d, n_obs: int, block_length: float) -> RealityCheckResult:
+def _rc_spa(
+    mu: Array1d, boot_means: Array2d, n_obs: int, block_length: float
+) -> RealityCheckResult:
     root_n = math.sqrt(n_obs)
     centred = boot_means - mu  # (B, K) resampled mean minus sample mean
     rc_stat = float(root_n * mu.max())

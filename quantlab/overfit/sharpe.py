@@ -138,13 +138,21 @@ def expected_max_sharpe(n_trials: float, sr_variance: float) -> float:
     """
     n = _checks.finite_float("n_trials", n_trials)
     if n < 1.0:
-        raise ParameterError("n_trials must be at least 1", found=n, fix="count every configuration tried (>= 1)")
+        raise ParameterError(
+            "n_trials must be at least 1", found=n, fix="count every configuration tried (>= 1)"
+        )
     v = _checks.finite_float("sr_variance", sr_variance)
     if v < 0.0:
-        raise ParameterError("sr_variance must be non-negative", found=v, fix="pass the variance of the trial Sharpe ratios")
+        raise ParameterError(
+            "sr_variance must be non-negative",
+            found=v,
+            fix="pass the variance of the trial Sharpe ratios",
+        )
     if n == 1.0:
         return 0.0
-    z = (1.0 - EULER_GAMMA) * stats.norm.ppf(1.0 - 1.0 / n) + EULER_GAMMA * stats.norm.ppf(1.0 - 1.0 / (n * math.e))
+    z = (1.0 - EULER_GAMMA) * stats.norm.ppf(1.0 - 1.0 / n) + EULER_GAMMA * stats.norm.ppf(
+        1.0 - 1.0 / (n * math.e)
+    )
     return math.sqrt(v) * max(float(z), 0.0)
 
 
@@ -182,9 +190,13 @@ def _trials(trial_sharpes: Any, sr_variance: Any, n_trials: Any) -> tuple[float,
             )
         n = _checks.finite_float("n_trials", n_trials)
     if n < 1.0:
-        raise ParameterError("n_trials must be at least 1", found=n, fix="count every configuration tried (>= 1)")
+        raise ParameterError(
+            "n_trials must be at least 1", found=n, fix="count every configuration tried (>= 1)"
+        )
     if variance < 0.0:
-        raise ParameterError("sr_variance must be non-negative", found=variance, fix="pass a variance, not a Sharpe")
+        raise ParameterError(
+            "sr_variance must be non-negative", found=variance, fix="pass a variance, not a Sharpe"
+        )
     return n, variance
 
 
@@ -264,7 +276,11 @@ def sharpe_moments(returns: Any) -> tuple[float, float, float, int]:
     dev = r - mean
     m2 = float(dev @ dev) / r.size
     if m2 <= 1e-12 * float(r @ r) / r.size or m2 == 0.0:
-        raise ParameterError("returns have zero variance, the Sharpe ratio is undefined", found=f"constant {mean:g}", fix="pass the returns of a strategy that trades")
+        raise ParameterError(
+            "returns have zero variance, the Sharpe ratio is undefined",
+            found=f"constant {mean:g}",
+            fix="pass the returns of a strategy that trades",
+        )
     sd = math.sqrt(m2 * r.size / (r.size - 1.0))
     m3 = float(np.mean(dev**3))
     m4 = float(np.mean(dev**4))
@@ -339,7 +355,7 @@ def effective_number_of_trials(
             fix="drop constant (never-trading) columns before estimating the effective number",
         )
     corr = np.corrcoef(r, rowvar=False)
-    k = corr.shape[0]
+    k = r.shape[1]
     if method == "mean_correlation":
         rho = float((corr.sum() - np.trace(corr)) / (k * (k - 1)))
         rho = min(max(rho, 0.0), 1.0)
@@ -347,11 +363,14 @@ def effective_number_of_trials(
     if method == "clusters":
         thr = _checks.finite_float("min_correlation", min_correlation)
         if not -1.0 < thr < 1.0:
-            raise ParameterError("min_correlation must be in (-1, 1)", found=thr, fix="use e.g. 0.5")
+            raise ParameterError(
+                "min_correlation must be in (-1, 1)", found=thr, fix="use e.g. 0.5"
+            )
         dist = np.sqrt(np.clip((1.0 - corr) / 2.0, 0.0, None))
         np.fill_diagonal(dist, 0.0)
         link = hierarchy.linkage(squareform(dist, checks=False), method="average")
         labels = hierarchy.fcluster(link, t=math.sqrt((1.0 - thr) / 2.0), criterion="distance")
         return float(len(np.unique(labels)))
-    raise ParameterError("unknown method", found=repr(method), fix="use 'mean_correlation' or 'clusters'")
-
+    raise ParameterError(
+        "unknown method", found=repr(method), fix="use 'mean_correlation' or 'clusters'"
+    )

@@ -46,12 +46,20 @@ def test_dsr_paper_numerical_example() -> None:
     assert round(res.dsr, 4) == 0.9004
     assert res.sr0 == pytest.approx(sr0, rel=0, abs=0)
     assert res.dsr == pytest.approx(stats.norm.cdf(res.z), abs=1e-15)
-    assert round(deflated_sharpe_ratio(PAPER_SR, 1250, -3.0, 10.0, sr_variance=PAPER_V, n_trials=46).dsr, 4) == 0.9505
+    assert (
+        round(
+            deflated_sharpe_ratio(PAPER_SR, 1250, -3.0, 10.0, sr_variance=PAPER_V, n_trials=46).dsr,
+            4,
+        )
+        == 0.9505
+    )
 
 
 def test_dsr_paper_example_with_excess_kurtosis_spelling() -> None:
     raw = deflated_sharpe_ratio(PAPER_SR, 1250, -3.0, 10.0, sr_variance=PAPER_V, n_trials=100)
-    excess = deflated_sharpe_ratio(PAPER_SR, 1250, -3.0, excess_kurtosis=7.0, sr_variance=PAPER_V, n_trials=100)
+    excess = deflated_sharpe_ratio(
+        PAPER_SR, 1250, -3.0, excess_kurtosis=7.0, sr_variance=PAPER_V, n_trials=100
+    )
     assert excess.dsr == raw.dsr
     assert excess.kurtosis == 10.0
 
@@ -74,15 +82,27 @@ def test_psr_sharpe_ratio_efficient_frontier_example() -> None:
 
 @pytest.mark.parametrize(
     ("sr", "bench", "n", "skew", "kurt"),
-    [(0.1, 0.0, 250, 0.0, 3.0), (0.05, 0.02, 1000, -1.0, 6.0), (-0.03, 0.0, 60, 0.5, 4.0), (0.3, 0.4, 36, 1.2, 9.0)],
+    [
+        (0.1, 0.0, 250, 0.0, 3.0),
+        (0.05, 0.02, 1000, -1.0, 6.0),
+        (-0.03, 0.0, 60, 0.5, 4.0),
+        (0.3, 0.4, 36, 1.2, 9.0),
+    ],
 )
 def test_psr_matches_reference(sr: float, bench: float, n: int, skew: float, kurt: float) -> None:
-    assert probabilistic_sharpe_ratio(sr, bench, n, skew, kurt) == pytest.approx(psr_ref(sr, bench, n, skew, kurt), abs=1e-12)
+    assert probabilistic_sharpe_ratio(sr, bench, n, skew, kurt) == pytest.approx(
+        psr_ref(sr, bench, n, skew, kurt), abs=1e-12
+    )
 
 
-@pytest.mark.parametrize(("n_trials", "variance"), [(1, 0.01), (2, 0.003), (10, 0.1), (100, 0.002), (5000, 1e-4), (7.5, 0.02)])
+@pytest.mark.parametrize(
+    ("n_trials", "variance"),
+    [(1, 0.01), (2, 0.003), (10, 0.1), (100, 0.002), (5000, 1e-4), (7.5, 0.02)],
+)
 def test_expected_max_matches_reference(n_trials: float, variance: float) -> None:
-    assert expected_max_sharpe(n_trials, variance) == pytest.approx(expected_max_ref(n_trials, variance), rel=1e-10, abs=1e-15)
+    assert expected_max_sharpe(n_trials, variance) == pytest.approx(
+        expected_max_ref(n_trials, variance), rel=1e-10, abs=1e-15
+    )
 
 
 def test_dsr_matches_reference_on_random_inputs(rng: np.random.Generator) -> None:
@@ -98,7 +118,9 @@ def test_dsr_matches_reference_on_random_inputs(rng: np.random.Generator) -> Non
 
 
 def test_psr_increases_with_n_obs_when_sr_beats_benchmark() -> None:
-    values = [probabilistic_sharpe_ratio(0.08, 0.03, n, -0.5, 5.0) for n in (20, 50, 100, 250, 1000, 5000)]
+    values = [
+        probabilistic_sharpe_ratio(0.08, 0.03, n, -0.5, 5.0) for n in (20, 50, 100, 250, 1000, 5000)
+    ]
     assert all(b > a for a, b in zip(values, values[1:], strict=False))
     below = [probabilistic_sharpe_ratio(0.01, 0.03, n, -0.5, 5.0) for n in (20, 100, 1000)]
     assert all(b < a for a, b in zip(below, below[1:], strict=False))
@@ -113,7 +135,8 @@ def test_psr_penalises_negative_skew_and_fat_tails() -> None:
 
 def test_dsr_decreases_as_trials_grow() -> None:
     values = [
-        deflated_sharpe_ratio(0.12, 1000, -0.5, 5.0, sr_variance=1e-3, n_trials=n).dsr for n in (1, 2, 5, 10, 100, 1000, 10_000)
+        deflated_sharpe_ratio(0.12, 1000, -0.5, 5.0, sr_variance=1e-3, n_trials=n).dsr
+        for n in (1, 2, 5, 10, 100, 1000, 10_000)
     ]
     assert all(b < a for a, b in zip(values, values[1:], strict=False))
     # one trial: no deflation, the DSR is the PSR against zero
@@ -146,7 +169,9 @@ def test_expected_max_matches_monte_carlo_of_noise_strategies() -> None:
         srs = r.mean(axis=0) / r.std(axis=0, ddof=1)
         maxima.append(srs.max())
         variances.append(srs.var(ddof=1))
-    assert expected_max_sharpe(50, float(np.mean(variances))) == pytest.approx(np.mean(maxima), rel=0.05)
+    assert expected_max_sharpe(50, float(np.mean(variances))) == pytest.approx(
+        np.mean(maxima), rel=0.05
+    )
 
 
 def test_dsr_of_best_noise_strategy_is_not_significant() -> None:
@@ -179,9 +204,13 @@ def test_dsr_of_planted_edge_is_significant() -> None:
 def test_trial_sharpes_and_sr_variance_entry_points_agree(rng: np.random.Generator) -> None:
     srs = rng.normal(0.0, 0.03, size=300)
     a = deflated_sharpe_ratio(0.09, 800, -0.2, 4.0, trial_sharpes=srs)
-    b = deflated_sharpe_ratio(0.09, 800, -0.2, 4.0, sr_variance=float(np.var(srs, ddof=1)), n_trials=300)
+    b = deflated_sharpe_ratio(
+        0.09, 800, -0.2, 4.0, sr_variance=float(np.var(srs, ddof=1)), n_trials=300
+    )
     assert a == b
-    c = deflated_sharpe_ratio(0.09, 800, -0.2, 4.0, trial_sharpes=srs, n_trials=40.5)  # effective number
+    c = deflated_sharpe_ratio(
+        0.09, 800, -0.2, 4.0, trial_sharpes=srs, n_trials=40.5
+    )  # effective number
     assert c.n_trials == 40.5 and c.dsr > a.dsr
 
 
@@ -224,22 +253,44 @@ def test_result_fields_are_documented() -> None:
         (lambda: expected_max_sharpe(0, 0.01), "n_trials must be at least 1"),
         (lambda: expected_max_sharpe(0.5, 0.01), "n_trials must be at least 1"),
         (lambda: expected_max_sharpe(10, -0.01), "sr_variance must be non-negative"),
-        (lambda: deflated_sharpe_ratio(0.1, 100, sr_variance=0.01, n_trials=0), "n_trials must be at least 1"),
+        (
+            lambda: deflated_sharpe_ratio(0.1, 100, sr_variance=0.01, n_trials=0),
+            "n_trials must be at least 1",
+        ),
         (lambda: deflated_sharpe_ratio(0.1, 100, sr_variance=0.01), "n_trials is required"),
         (lambda: deflated_sharpe_ratio(0.1, 100, n_trials=10), "exactly one of trial_sharpes"),
-        (lambda: deflated_sharpe_ratio(0.1, 100, trial_sharpes=[0.1, 0.2], sr_variance=0.1), "exactly one of trial_sharpes"),
+        (
+            lambda: deflated_sharpe_ratio(0.1, 100, trial_sharpes=[0.1, 0.2], sr_variance=0.1),
+            "exactly one of trial_sharpes",
+        ),
         (lambda: deflated_sharpe_ratio(0.1, 100, trial_sharpes=[0.1]), "at least 2 values"),
         (lambda: deflated_sharpe_ratio(0.1, 100, trial_sharpes=[0.1, np.nan, 0.2]), "NaN"),
         (lambda: probabilistic_sharpe_ratio(0.1, 0.0, 100, 0.0, 0.0), "excess_kurtosis"),
-        (lambda: probabilistic_sharpe_ratio(0.1, 0.0, 100, 0.0, 3.0, excess_kurtosis=0.0), "not both"),
+        (
+            lambda: probabilistic_sharpe_ratio(0.1, 0.0, 100, 0.0, 3.0, excess_kurtosis=0.0),
+            "not both",
+        ),
         (lambda: probabilistic_sharpe_ratio(0.1, 0.0, 1), "n_obs must be at least 2"),
         (lambda: probabilistic_sharpe_ratio(float("nan"), 0.0, 100), "sr must be finite"),
         (lambda: probabilistic_sharpe_ratio("high", 0.0, 100), "sr must be a number"),
         (lambda: probabilistic_sharpe_ratio(0.1, 0.0, 10.5), "n_obs must be an integer"),
-        (lambda: deflated_sharpe_ratio_from_returns(np.zeros(100), sr_variance=0.01, n_trials=5), "zero variance"),
-        (lambda: deflated_sharpe_ratio_from_returns([0.01, np.nan, 0.02, 0.0], sr_variance=0.01, n_trials=5), "NaN"),
+        (
+            lambda: deflated_sharpe_ratio_from_returns(np.zeros(100), sr_variance=0.01, n_trials=5),
+            "zero variance",
+        ),
+        (
+            lambda: deflated_sharpe_ratio_from_returns(
+                [0.01, np.nan, 0.02, 0.0], sr_variance=0.01, n_trials=5
+            ),
+            "NaN",
+        ),
         (lambda: effective_number_of_trials(np.ones((50, 3))), "constant returns"),
-        (lambda: effective_number_of_trials(np.random.default_rng(0).normal(size=(50, 3)), "pca"), "unknown method"),
+        (
+            lambda: effective_number_of_trials(
+                np.random.default_rng(0).normal(size=(50, 3)), "pca"
+            ),
+            "unknown method",
+        ),
     ],
 )
 def test_bad_input_raises_parameter_error(call, match: str) -> None:  # type: ignore[no-untyped-def]
