@@ -1,0 +1,50 @@
+"""Exchange sessions from ``exchange_calendars`` (imported lazily: it is slow to import)."""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import pandas as pd
+
+from quantlab.errors import DataError
+
+DEFAULT_CALENDAR = "XNYS"
+
+
+@functools.lru_cache(maxsize=8)
+def _calendar(name: str, first_year: int, last_year: int):  # type: ignore[no-untyped-def]
+    import exchange_calendars as xcals
+
+    try:
+        return xcals.get_calendar(name, start=f"{first_year}-01-01", end=f"{last_year}-12-31")
+    except xcals.errors.InvalidCalendarName as err:
+        raise DataError("Unknown exchange calendar", found=repr(name), fix="use an exchange_calendars code such as XNYS, XNAS, XLON") from err
+    except ValueError as err:  # bounds outside what the calendar knows
+        raise DataError(f"The {name} calendar does not cover {first_year}-{last_year}", found=str(err), fix="check the dates") from err
+
+
+def sessions(first: pd.Timestamp, last: pd.Timestamp, calendar: str = DEFAULT_CALENDAR) -> pd.DataFrame:
+    """Sessions whose date lies in ``[first.date(), last.date()]``.
+
+    Returns:
+        A frame indexed by naive session date with int64 UTC-nanosecond columns
+        ``open`` and ``close`` (early closes included).
+    """
+    first_day = pd.Timestamp(first.date())
+    last_day = pd.Timestamp(last.date())
+    cal = _calendar(calendar, first_day.year - 1, last_day.year + 1)
+    schedule = cal.schedule.loc[first_day:last_day]
+    out = pd.DataFrame(
+        {
+            "open": schedule["open"].dt.tz_convert("UTC").dt.as_unit("ns").astype("int64").to_numpy(),
+            "close": schedule["close"].dt.tz_convert("UTC").dt.as_unit("ns").astype("int64").to_numpy(),
+        },
+        index=pd.DatetimeIndex(schedule.index).tz_localize(None).as_unit("ns"),
+    )
+    return out
+
+
+def session_dates_ns(schedule: pd.DataFrame) -> np.ndarray:
+    """Session dates as int64 nanoseconds of 00:00 UTC (the daily-bar stamp)."""
+    return np.asarray(schedule.index.as_unit("ns").asi8, dtype=np.int64)

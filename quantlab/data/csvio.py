@@ -1,0 +1,260 @@
+"""Read OHLCV CSV files (Yahoo daily, yfinance intraday, generic) and import them.
+
+:func:`read_csv` parses a file **as it is**, keeping duplicates, unsorted rows and
+empty rows so that :func:`quantlab.data.check_frame` can report them with file line
+numbers. :func:`import_csv` refuses such files unless told how to repair them
+(``sort``, ``dedupe``, ``drop_empty``), then validates and stores the bars.
+
+Header matching is case-insensitive: the time column is the first of ``Date``,
+``Datetime``, ``Time``, ``Timestamp``; ``Adj Close`` becomes ``adj_close``; extra
+columns such as ``Dividends`` and ``Stock Splits`` are ignored. Naive intraday
+stamps are wall-clock times in ``tz`` (default America/New_York); stamps with an
+offset (``2019-12-13 11:00:00-05:00``) are exact. ``label="end"`` shifts bars
+stamped by their end (09:31..16:00) back one interval to the start convention.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from quantlab.data._schema import (
+    ALL_FIELDS,
+    FIELDS,
+    INDEX_NAME,
+    INTERVALS,
+    daily_stamps,
+    interval_nanos,
+    is_intraday,
+    normalize_interval,
+)
+from quantlab.data.store import WriteResult, write_bars
+from quantlab.data.validate import canonical_columns
+from quantlab.errors import DataError
+
+TIME_COLUMNS = ("date", "datetime", "time", "timestamp", "date_time")
+_OFFSET = re.compile(r"(?:[+-]\d\d:?\d\d|Z)$")
+
+
+@dataclass
+class CsvBars:
+    """A parsed CSV: bars in file order (UTC bar-start index), with file line numbers."""
+
+    frame: pd.DataFrame
+    lines: np.ndarray
+    path: Path
+    interval: str
+    tz: str
+    label: str
+    ignored_columns: list[str] = field(default_factory=list)
+
+
+def _read_text(path: Path) -> pd.DataFrame:
+    if not path.is_file():
+        raise DataError("CSV file not found", found=str(path), fix="check the path")
+    try:
+        return pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+    except pd.errors.EmptyDataError as err:
+        raise DataError("The CSV file is empty", found=str(path), fix="export the data again") from err
+    except (pd.errors.ParserError, UnicodeDecodeError) as err:
+        raise DataError(f"Cannot parse {path.name} as CSV", found=str(err).strip(), fix="check the delimiter (comma) and that every row has the header's columns") from err
+
+
+def _time_column(raw: pd.DataFrame, path: Path) -> str:
+    for column in raw.columns:
+        if str(column).strip().lower().replace(" ", "_") in TIME_COLUMNS:
+            return column
+    raise DataError(
+        f"{path.name} has no date/time column",
+        found=f"header {list(map(str, raw.columns))}",
+        fix="name the time column Date, Datetime, Time or Timestamp",
+    )
+
+
+def _numbers(text: pd.Series, column: str, path: Path) -> np.ndarray:
+    stripped = text.str.strip()
+    values = pd.to_numeric(stripped.where(stripped != "", None), errors="coerce")
+    bad = values.isna() & (stripped != "")
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        raise DataError(
+            f"{path.name}: column {column!r} has text that is not a number",
+            found=f"line {row + 2}: {text.iloc[row]!r} ({int(bad.sum())} such cell(s))",
+            fix="fix or remove those cells; leave a cell empty for a missing value",
+        )
+    return values.to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def _parse_times(text: pd.Series, path: Path, tz: str) -> tuple[pd.DatetimeIndex, bool]:
+    stripped = text.str.strip()
+    empty = (stripped == "").to_numpy()
+    if empty.any():
+        row = int(np.flatnonzero(empty)[0])
+        raise DataError(f"{path.name}: empty date/time cell", found=f"line {row + 2}", fix="fill in or remove that row")
+    aware = bool(stripped.str.contains(_OFFSET).any())
+    try:
+        parsed = pd.to_datetime(stripped, format="ISO8601", utc=aware, errors="coerce")
+    except (ValueError, TypeError):
+        parsed = pd.Series(pd.NaT, index=stripped.index)
+    if parsed.isna().any():
+        parsed = pd.to_datetime(stripped, format="mixed", utc=aware, errors="coerce")
+    bad = parsed.isna().to_numpy()
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise DataError(
+            f"{path.name}: cannot parse date/time",
+            found=f"line {row + 2}: {text.iloc[row]!r} ({int(bad.sum())} such value(s))",
+            fix="write ISO times such as 2020-01-31 or 2019-12-13 11:00:00-05:00",
+        )
+    return pd.DatetimeIndex(parsed), aware
+
+
+def infer_interval(stamps: pd.DatetimeIndex) -> str:
+    """Guess the bar interval: ``1d`` for date-only stamps, else the median step.
+
+    Raises:
+        DataError: the median step is not a supported interval.
+    """
+    local = stamps.tz_localize(None) if stamps.tz is not None else stamps
+    if (local == local.normalize()).all():
+        return "1d"
+    unique = np.unique(local.as_unit("ns").asi8)
+    steps = np.diff(unique)
+    step = int(np.median(steps)) if len(steps) else 0
+    for name, nanos in INTERVALS.items():
+        if nanos == step:
+            return name
+    raise DataError("Cannot infer the bar interval", found=f"median step {pd.Timedelta(step)}", fix="pass --interval (e.g. 1m, 5m, 1h, 1d)")
+
+
+def read_csv(path: str | os.PathLike[str], *, interval: str | None = None, tz: str = "America/New_York", label: str = "start") -> CsvBars:
+    """Parse an OHLCV CSV without repairing it (duplicates, order and empty rows kept).
+
+    Args:
+        path: the CSV file.
+        interval: bar interval; inferred from the stamps when ``None``.
+        tz: time zone of naive stamps (ignored when stamps carry an offset).
+        label: ``"start"`` (bars stamped by their start) or ``"end"``.
+
+    Raises:
+        DataError: unreadable file, missing columns, bad dates or numbers, unknown tz.
+    """
+    path = Path(path)
+    if label not in ("start", "end"):
+        raise DataError("Unknown bar label", found=repr(label), fix="use --label start or --label end")
+    raw = _read_text(path)
+    time_column = _time_column(raw, path)
+    columns = canonical_columns(raw.drop(columns=[time_column]))
+    missing = [f for f in FIELDS if f not in columns]
+    if missing:
+        raise DataError(f"{path.name}: missing column(s) {', '.join(missing)}", found=f"header {list(map(str, raw.columns))}", fix="the file needs Open, High, Low, Close and Volume columns")
+    stamps, aware = _parse_times(raw[time_column], path, tz)
+    interval = normalize_interval(interval) if interval else infer_interval(stamps)
+    if not is_intraday(interval):
+        index = daily_stamps(stamps)
+    else:
+        index = _intraday_index(stamps, aware, tz, path)
+        if label == "end":
+            index = index - pd.Timedelta(interval_nanos(interval), "ns")
+    data = {f: _numbers(raw[columns[f]], str(columns[f]), path) for f in ALL_FIELDS if f in columns}
+    if "adj_close" in data and np.isnan(data["adj_close"]).all():
+        del data["adj_close"]
+    frame = pd.DataFrame(data, index=pd.DatetimeIndex(index, name=INDEX_NAME))
+    ignored = [str(c) for c in raw.columns if c != time_column and c not in columns.values()]
+    return CsvBars(frame, np.arange(2, len(frame) + 2), path, interval, tz, label, ignored)
+
+
+def _intraday_index(stamps: pd.DatetimeIndex, aware: bool, tz: str, path: Path) -> pd.DatetimeIndex:
+    if aware:
+        return stamps.tz_convert("UTC").as_unit("ns")
+    try:
+        return stamps.tz_localize(tz, ambiguous="raise", nonexistent="raise").tz_convert("UTC").as_unit("ns")
+    except (ValueError, TypeError, KeyError) as err:  # unknown zone, DST gap/overlap
+        raise DataError(f"{path.name}: cannot place naive times in time zone {tz!r}", found=str(err), fix="pass --tz with an IANA zone (e.g. America/New_York, UTC) or write offsets in the file") from err
+
+
+def repair(bars: CsvBars, *, sort: bool = False, dedupe: bool = False, drop_empty: bool = False) -> pd.DataFrame:
+    """Apply the explicitly requested repairs; refuse what is still wrong.
+
+    ``drop_empty`` removes rows with every OHLCV cell empty; ``dedupe`` keeps the
+    **last** copy of each time stamp (later downloads are more complete); ``sort``
+    orders by time (stable).
+
+    Raises:
+        DataError: empty rows, duplicates or backward steps remain, naming the
+            option that would repair them and pointing to ``quantlab data check --file``.
+    """
+    frame = bars.frame
+    empty = frame[list(FIELDS)].isna().all(axis=1).to_numpy()
+    if drop_empty:
+        frame = frame[~empty]
+    if dedupe:
+        frame = frame[~frame.index.duplicated(keep="last")]
+    if sort:
+        frame = frame.sort_index(kind="stable")
+    problems: list[str] = []
+    options: list[str] = []
+    if empty.any() and not drop_empty:
+        problems.append(f"{int(empty.sum())} empty row(s) (first on line {bars.lines[empty][0]})")
+        options.append("--drop-empty (skip them)")
+    dup = frame.index.duplicated()
+    if dup.any():
+        problems.append(f"{int(dup.sum())} duplicate time stamp(s) (first {frame.index[dup][0]})")
+        options.append("--dedupe (keep the last copy of each)")
+    back = np.flatnonzero(np.diff(frame.index.asi8) < 0)
+    if len(back):
+        problems.append(f"{len(back)} backward time step(s) (first at {frame.index[back[0] + 1]})")
+        options.append("--sort (order rows by time)")
+    if problems:
+        raise DataError(
+            f"Refusing to import {bars.path.name} as it is",
+            found="; ".join(problems),
+            fix=f"see every problem with `quantlab data check --file {bars.path}`; if the repairs are right, import with {' '.join(options)}",
+        )
+    return frame
+
+
+def import_csv(
+    path: str | os.PathLike[str],
+    symbol: str,
+    *,
+    interval: str | None = None,
+    store: str | os.PathLike[str] | None = None,
+    tz: str = "America/New_York",
+    label: str = "start",
+    adjustment: str | None = None,
+    sort: bool = False,
+    dedupe: bool = False,
+    drop_empty: bool = False,
+    mode: str = "merge",
+    updated_at: str | None = None,
+) -> WriteResult:
+    """Read, repair (only if asked), validate and store one CSV file.
+
+    ``adjustment`` defaults to ``"split"`` when the file has an ``Adj Close``
+    column (the Yahoo convention: split-adjusted OHLC) and ``"raw"`` otherwise.
+
+    Raises:
+        DataError: bad file or bars (nothing is written).
+        StoreError: adjustment differs from the stored series; unreadable store.
+    """
+    bars = read_csv(path, interval=interval, tz=tz, label=label)
+    frame = repair(bars, sort=sort, dedupe=dedupe, drop_empty=drop_empty)
+    if adjustment is None:
+        adjustment = "split" if "adj_close" in frame.columns else "raw"
+    return write_bars(
+        frame,
+        symbol,
+        bars.interval,
+        store=store,
+        adjustment=adjustment,
+        source=f"csv:{bars.path.name}",
+        timezone=tz,
+        mode=mode,
+        updated_at=updated_at,
+    )
