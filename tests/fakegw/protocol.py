@@ -29,8 +29,8 @@ def encode_value(value: object) -> str:
     """Render one field the way a real gateway would.
 
     ``None`` is empty, booleans are ``0``/``1``, integers plain text, floats
-    without noise (rounded to 10 decimals; the IB "unset" double is sent as
-    IB spells it).
+    as ``repr`` (so seeded prices round-trip exactly); the IB "unset" double
+    is sent as IB spells it.
     """
     if value is None:
         return ""
@@ -43,8 +43,7 @@ def encode_value(value: object) -> str:
             return ""
         if value >= UNSET_DOUBLE:
             return UNSET_DOUBLE_TEXT
-        r = round(value, 10)
-        return repr(r if r != 0 else 0.0)
+        return repr(value if value != 0 else 0.0)
     return str(value)
 
 

@@ -144,7 +144,10 @@ class Session(asyncio.Protocol):
             self.core.internal_error(f"conn {self.conn_id}: bad message {fields[:3]}")
             return
         at, perf = self._arrival
-        self.core.recorder.add_message(Received(at, perf, self.conn_id, self.client_id, msg_id, tuple(fields)))
+        cid = self.client_id
+        if msg_id == 71 and len(fields) > 2 and fields[2].lstrip("-").isdigit():
+            cid = int(fields[2])
+        self.core.recorder.add_message(Received(at, perf, self.conn_id, cid, msg_id, tuple(fields)))
         handler = self._handlers.get(msg_id)
         if handler is None:
             log.info("fake gateway ignores message %s: %s", msg_id, fields[:6])
