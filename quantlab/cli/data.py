@@ -141,19 +141,19 @@ def update_(ctx: click.Context, symbols: tuple[str, ...], interval: str | None, 
 @click.option("--file", "file", type=click.Path(dir_okay=False), default=None, help="Check a CSV file as it is instead of the store.")
 @click.option("--interval", type=click.Choice(_INTERVALS), default=None, help="Store: only this interval; file: bar interval (default inferred).")
 @click.option("--tz", default="America/New_York", show_default=True, help="File: time zone of naive stamps.")
-@click.option("--label", type=click.Choice(["start", "end"]), default="start", show_default=True, help="How the file stamps bars; times in the report are shown the same way.")
+@click.option("--label", type=click.Choice(["start", "end"]), default=None, help="File: stamps mark bar starts (default) or ends. Report times are shown the same way (store default: as the source labelled them).")
 @click.option("--calendar", default="XNYS", show_default=True, help="Exchange calendar for session checks ('none' to skip).")
 @click.option("--strict", is_flag=True, help="Exit 1 on warnings too.")
 @click.option("--json", "as_json", is_flag=True, help="Print the reports as JSON.")
 @_store_option
 @click.pass_context
-def check_(ctx: click.Context, symbols: tuple[str, ...], file: str | None, interval: str | None, tz: str, label: str, calendar: str, strict: bool, as_json: bool, store: str | None) -> None:
+def check_(ctx: click.Context, symbols: tuple[str, ...], file: str | None, interval: str | None, tz: str, label: str | None, calendar: str, strict: bool, as_json: bool, store: str | None) -> None:
     """Check stored SYMBOLS (default: all) or a CSV --file. Exit 1 on errors (--strict: on warnings)."""
     from quantlab.data import check_file, check_store
 
     cal = None if calendar.lower() == "none" else calendar
     if file:
-        reports = [check_file(file, interval=interval, tz=tz, label=label, calendar=cal)]
+        reports = [check_file(file, interval=interval, tz=tz, label=label or "start", calendar=cal)]
     else:
         reports = check_store(list(symbols) or None, interval=interval, store=_store(ctx, store), label=label, calendar=cal)
     errors = sum(len(r.errors) for r in reports)

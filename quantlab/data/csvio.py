@@ -256,5 +256,6 @@ def import_csv(
         source=f"csv:{bars.path.name}",
         timezone=tz,
         mode=mode,
+        label=label,
         updated_at=updated_at,
     )

@@ -220,12 +220,15 @@ def check_store(
     *,
     interval: str | None = None,
     store: str | os.PathLike[str] | None = None,
-    label: str = "start",
+    label: str | None = None,
     calendar: str | None = "XNYS",
     max_gap: pd.Timedelta = DEFAULT_MAX_GAP,
     max_return: float | None = None,
 ) -> list[QualityReport]:
     """Check stored series (all, or those of ``symbols``; one ``interval`` or all).
+
+    Times are shown the way the source labelled the bars (the series'
+    ``source_label``) unless ``label`` says otherwise.
 
     Raises:
         StoreError: missing/corrupt store, or a requested symbol/interval not stored.
@@ -242,7 +245,7 @@ def check_store(
             load(symbol, interval=want_interval or "1d", store=store)
         for s in series:
             bars = load(s.symbol, interval=s.interval, store=store)
-            reports.append(check_frame(bars, interval=s.interval, tz=s.timezone or "America/New_York", label=label, name=f"{s.symbol} {s.interval}", calendar=calendar, max_gap=max_gap, max_return=max_return))
+            reports.append(check_frame(bars, interval=s.interval, tz=s.timezone or "America/New_York", label=label or (s.source_label if s.source_label in ("start", "end") else "start"), name=f"{s.symbol} {s.interval}", calendar=calendar, max_gap=max_gap, max_return=max_return))
     return reports
 
 

@@ -49,6 +49,7 @@ class SeriesInfo:
     timezone: str
     last_update: str
     columns: tuple[str, ...]
+    source_label: str = "start"
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,7 @@ class SeriesWrite:
     source: str = ""
     timezone: str = "America/New_York"
     mode: str = "merge"
+    label: str = "start"
 
 
 def now_iso() -> str:
@@ -119,6 +121,7 @@ def info(store: str | os.PathLike[str] | None = None) -> list[SeriesInfo]:
                     timezone=attrs["timezone"],
                     last_update=attrs["last_update"],
                     columns=tuple(_h5.stored_fields(group)),
+                    source_label=attrs["source_label"] or "start",
                 )
             )
     return out
@@ -242,7 +245,15 @@ def _write_one(f: h5py.File, item: SeriesWrite, bars: pd.DataFrame, updated_at: 
     symbol, interval = item.symbol, item.interval
     times = bars.index.asi8.astype(np.int64, copy=False)
     columns = {c: bars[c].to_numpy(dtype=np.float64) for c in bars.columns}
-    attrs = {"symbol": symbol, "interval": interval, "adjustment": item.adjustment, "source": item.source, "timezone": item.timezone, "last_update": updated_at}
+    attrs = {
+        "symbol": symbol,
+        "interval": interval,
+        "adjustment": item.adjustment,
+        "source": item.source,
+        "source_label": item.label,
+        "timezone": item.timezone,
+        "last_update": updated_at,
+    }
     exists = symbol in f and interval in f[symbol]
     if not exists or item.mode == "replace":
         before = int(f[symbol][interval]["time"].shape[0]) if exists else 0
@@ -277,6 +288,8 @@ def _write_one(f: h5py.File, item: SeriesWrite, bars: pd.DataFrame, updated_at: 
         columns = {c: merged[c].to_numpy(dtype=np.float64) for c in merged.columns}
     _h5.write_from(group, position, times, columns)
     stored_attrs.update(last_update=updated_at, source=_merge_source(stored_attrs["source"], item.source), timezone=item.timezone or stored_attrs["timezone"])
+    if stored_attrs["source_label"] != item.label:
+        stored_attrs["source_label"] = "mixed"
     _h5.write_attrs(group, stored_attrs)
     after = position + len(times)
     return WriteResult(symbol, interval, n, after, after - n, n - position, False)
@@ -289,7 +302,9 @@ def _prepare(item: SeriesWrite) -> tuple[SeriesWrite, pd.DataFrame]:
     if item.mode not in ("merge", "append", "replace"):
         raise DataError("Unknown write mode", found=repr(item.mode), fix="use merge, append or replace")
     bars = validate_bars(item.bars, interval=interval, name=f"{symbol} {interval}")
-    clean = SeriesWrite(bars, symbol, interval, adjustment, item.source, item.timezone, item.mode)
+    if item.label not in ("start", "end"):
+        raise DataError("Unknown bar label", found=repr(item.label), fix="use 'start' or 'end'")
+    clean = SeriesWrite(bars, symbol, interval, adjustment, item.source, item.timezone, item.mode, item.label)
     return clean, bars
 
 
@@ -322,6 +337,7 @@ def write_bars(
     source: str = "",
     timezone: str = "America/New_York",
     mode: str = "merge",
+    label: str = "start",
     updated_at: str | None = None,
 ) -> WriteResult:
     """Write one series: create, append, merge (new values win on equal stamps) or replace.
@@ -334,7 +350,7 @@ def write_bars(
         DataError: the bars fail :func:`~quantlab.data.validate.validate_bars`.
         StoreError: adjustment differs from the stored series, or store unreadable.
     """
-    item = SeriesWrite(bars, symbol, interval, adjustment, source, timezone, mode)
+    item = SeriesWrite(bars, symbol, interval, adjustment, source, timezone, mode, label)
     return write_many([item], store=store, updated_at=updated_at)[0]
 
 
