@@ -6,6 +6,7 @@ Start one with the ``fake_gateway`` fixture (``tests/fakegw/fixtures.py``) or
 
 from __future__ import annotations
 
+from ._helpers import until
 from .contracts import Instrument
 from .policy import FillPolicy
 from .recorder import Received, ReceivedOrder
@@ -21,4 +22,5 @@ __all__ = [
     "OrderView",
     "Received",
     "ReceivedOrder",
+    "until",
 ]

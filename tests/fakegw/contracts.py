@@ -114,11 +114,9 @@ class Catalogue:
                 if inst.con_id == spec.con_id:
                     return inst
             return None
-        inst = self.by_symbol(spec.symbol or spec.local_symbol)
-        if inst is None:
+        found = self.by_symbol(spec.symbol or spec.local_symbol)
+        if found is None:
             return None
-        if spec.sec_type not in ("", inst.sec_type):
+        if spec.sec_type not in ("", found.sec_type) or spec.currency not in ("", found.currency):
             return None
-        if spec.currency not in ("", inst.currency):
-            return None
-        return inst
+        return found

@@ -112,7 +112,7 @@ class FakeGateway:
         )
         self._core_args: dict[str, Any] = dict(
             state=state, catalogue=catalogue, tz=self.tz, max_version=server_version,
-            clock=clock or (lambda: dt.datetime.now(dt.timezone.utc)),
+            clock=clock or (lambda: dt.datetime.now(dt.UTC)),
             default_policy=default_policy or FillPolicy(), half_spread=half_spread,
             quote_size=quote_size,
         )

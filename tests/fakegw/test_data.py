@@ -55,7 +55,8 @@ def test_qualify_contract_fills_conid_and_primary_exchange(ib: IB) -> None:
     assert (spy.conId, spy.primaryExchange, spy.exchange) == (756733, "ARCA", "SMART")
     assert (aapl.conId, aapl.primaryExchange, aapl.tradingClass) == (265598, "NASDAQ", "NMS")
     [details] = ib.reqContractDetails(Stock(conId=756733))
-    assert details.longName == "SPDR S&P 500 ETF TRUST" and details.contract.symbol == "SPY"
+    assert details.longName == "SPDR S&P 500 ETF TRUST" and details.contract is not None
+    assert details.contract.symbol == "SPY"
 
 
 def test_unknown_symbol_raises_200_with_request_errors(ib: IB) -> None:
@@ -113,7 +114,7 @@ def test_intraday_minute_bars_equal_seeded_frame(fake_gateway: FakeGateway, ib: 
     stamps = [pd.Timestamp(d).tz_convert(ET) for d in got.index]
     assert stamps == list(expected.index.tz_localize(ET))
     zone = got.index[0].tzinfo
-    assert (zone.key if format_date == 1 else zone) == ("US/Eastern" if format_date == 1 else dt.timezone.utc)  # type: ignore[union-attr]
+    assert (zone.key if format_date == 1 else zone) == ("US/Eastern" if format_date == 1 else dt.UTC)  # type: ignore[union-attr]
 
 
 def test_five_minute_bars_match_pandas_resample_of_real_spy_minutes(
@@ -141,7 +142,7 @@ def test_hourly_rth_bars_start_at_the_open(fake_gateway: FakeGateway, ib: IB) ->
     frame = minute_frame()
     fake_gateway.seed_bars("QQQ", frame)
     bars = ib.reqHistoricalData(Stock("QQQ", "SMART", "USD"), "", "1 D", "1 hour", "TRADES", True)
-    starts = [b.date.astimezone(ET).strftime("%H:%M") for b in bars]
+    starts = [b.date.astimezone(ET).strftime("%H:%M") for b in bars]  # type: ignore[attr-defined]
     assert starts == ["09:30", "10:00", "11:00", "12:00", "13:00", "14:00", "15:00"]
     assert bars[0].volume == 30 * 100.0 and bars[1].volume == 60 * 100.0
     assert bars[0].open == frame["open"].iloc[0] and bars[-1].close == frame["close"].iloc[-1]

@@ -247,3 +247,14 @@ def test_what_if_order_reports_margin_and_is_not_tracked(fake_gateway: FakeGatew
     state = ib.whatIfOrder(spy(ib), MarketOrder("BUY", 100))
     assert float(state.initMarginChange) == 22_500.0 and state.commission == 1.0
     assert fake_gateway.orders() == [] and fake_gateway.orders_received()[0].what_if
+
+
+def test_pnl_subscription_follows_fills_and_prices(fake_gateway: FakeGateway, ib: IB) -> None:
+    fake_gateway.set_price("SPY", 100.0)
+    pnl = ib.reqPnL("DU1234567")
+    assert until(ib, lambda: pnl.unrealizedPnL == 0.0)
+    trade = ib.placeOrder(spy(ib), MarketOrder("BUY", 100))
+    assert until(ib, lambda: trade.isDone())
+    fake_gateway.set_price("SPY", 101.0)
+    assert until(ib, lambda: pnl.unrealizedPnL == pytest.approx(99.0))  # (101 - 100.01) x 100
+    assert pnl.dailyPnL == pytest.approx(99.0) and pnl.realizedPnL == 0.0

@@ -27,8 +27,7 @@ from .requests import OrderRequest
 from .state import AccountBook, Execution, Order
 
 TZ = ZoneInfo("US/Eastern")
-SPY = Catalogue.default().by_symbol("SPY")
-assert SPY is not None
+SPY = Catalogue.default().instruments["SPY"]
 
 # Field counts (message id included) from the protocol notes, plain stock order.
 OPEN_ORDER = {157: 120, 159: 121, 160: 122, 162: 123, 163: 123, 164: 123, 166: 123, 170: 128, 176: 128, 177: 127, 178: 127}
@@ -42,7 +41,7 @@ class StubWrapper:
     def __init__(self) -> None:
         self.calls: list[tuple[str, tuple[Any, ...]]] = []
         self.ib = SimpleNamespace(TimezoneTWS="")
-        self.defaultTimezone = dt.timezone.utc
+        self.defaultTimezone = dt.UTC
 
     def __getattr__(self, name: str) -> Any:
         def record(*args: Any) -> None:
@@ -67,7 +66,7 @@ def sample_order(order_type: str = "LMT") -> Order:
         oca_group="", account="DU1234567", open_close="O", origin=0, order_ref="strat-1|abc",
         transmit=True, parent_id=0, outside_rth=False, hidden=False,
     )
-    o = Order(7, 42, 1_500_000_123, SPY, req, "DU1234567", dt.datetime(2026, 11, 20, 15, 0, tzinfo=dt.timezone.utc))
+    o = Order(7, 42, 1_500_000_123, SPY, req, "DU1234567", dt.datetime(2026, 11, 20, 15, 0, tzinfo=dt.UTC))
     o.status, o.filled, o.value, o.avg_fill_price = "Filled", 100.0, 45050.0, 450.5
     o.completed_at = o.placed_at
     return o
@@ -76,7 +75,7 @@ def sample_order(order_type: str = "LMT") -> Order:
 def sample_execution() -> Execution:
     return Execution(
         "0000abcd.00000001.01.01", 1_500_000_123, 7, 42, "DU1234567", SPY, "BOT", 100.0, 450.5,
-        dt.datetime(2026, 11, 20, 15, 0, tzinfo=dt.timezone.utc), 100.0, 450.5, "strat-1|abc", 1.0, None,
+        dt.datetime(2026, 11, 20, 15, 0, tzinfo=dt.UTC), 100.0, 450.5, "strat-1|abc", 1.0, None,
     )
 
 
@@ -144,7 +143,7 @@ def test_exec_details_and_commission_report(version: int) -> None:
     name, (req_id, contract, ex) = decode(version, msg)
     assert (name, req_id, contract.conId) == ("execDetails", -1, 756733)
     assert (ex.execId, ex.permId, ex.clientId, ex.orderId, ex.orderRef) == ("0000abcd.00000001.01.01", 1_500_000_123, 7, 42, "strat-1|abc")
-    assert ex.time == dt.datetime(2026, 11, 20, 15, 0, tzinfo=dt.timezone.utc)
+    assert ex.time == dt.datetime(2026, 11, 20, 15, 0, tzinfo=dt.UTC)
     name, (report,) = decode(version, b.commission_report(sample_execution()))
     assert (report.execId, report.commission, report.currency) == ("0000abcd.00000001.01.01", 1.0, "USD")
     assert report.realizedPNL == UNSET_DOUBLE  # the wrapper, not the decoder, maps it to 0.0
