@@ -10,6 +10,9 @@ import click
 # features can land one at a time.
 _COMMANDS = [
     ("quantlab.cli.data", "data"),
+    ("quantlab.cli.strategies", "strategies"),
+    ("quantlab.cli.backtest", "backtest"),
+    ("quantlab.cli.optimize", "optimize"),
 ]
 
 

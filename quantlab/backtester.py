@@ -1,0 +1,255 @@
+"""``quantlab.backtest``: one parameter set, replayed exactly through vectorbt.
+
+Each symbol runs on its own account by default; ``shared_cash=True`` runs them as one
+portfolio sharing one cash balance on their common timestamps. Results are saved under
+``reports/<run_id>/`` (metrics, equity, trades, orders, summary).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from quantlab.config import Costs, SimConfig, Sizing
+from quantlab.errors import DataError
+from quantlab.inputs import MarketInputs, load_inputs
+from quantlab.kernels.group_sim import simulate_group_nb
+from quantlab.kernels.layout import METRIC_NAMES
+from quantlab.optimizer.grid import parse_params
+from quantlab.registry import get_strategy
+from quantlab.replay import max_relative_difference, portfolio, simulate, sizing_vol, vbt_metrics
+from quantlab.runs import RunDir, clean_for_json, config_hash, git_sha, new_run_id
+from quantlab.signals import evaluate_arrays
+from quantlab.strategy import StrategySpec
+
+
+@dataclass
+class BacktestResult:
+    """A backtest: vectorbt portfolios, targets and metrics.
+
+    Attributes:
+        portfolios: vectorbt Portfolio per symbol (independent mode) or ``{"portfolio": pf}``
+            (shared cash, one group).
+        targets: the strategy's target exposure per symbol.
+        metrics: quantlab's metric names per portfolio, computed by vectorbt.
+        summary: what ``summary.json`` holds.
+    """
+
+    spec: StrategySpec
+    params: dict[str, float]
+    inputs: MarketInputs
+    sim: SimConfig
+    shared_cash: bool
+    portfolios: dict[str, Any]
+    targets: dict[str, pd.Series]
+    metrics: pd.DataFrame
+    summary: dict[str, Any]
+    run_id: str | None = None
+    path: Any = None
+    _year_freq: Any = field(default=None, repr=False)
+
+    @property
+    def portfolio(self) -> Any:
+        """The vectorbt Portfolio (the first symbol's when symbols run independently)."""
+        return next(iter(self.portfolios.values()))
+
+    def stats(self, symbol: str | None = None) -> pd.Series:
+        """vectorbt's full statistics, annualised with the interval's year."""
+        pf = self.portfolios[symbol] if symbol else self.portfolio
+        return pf.stats(settings=dict(year_freq=self._year_freq))  # type: ignore[no-any-return]
+
+
+def backtest(
+    strategy: str | StrategySpec,
+    symbols: str | Sequence[str] | None = None,
+    params: str | Mapping[str, float] | None = None,
+    *,
+    interval: str = "1d",
+    start: str | None = None,
+    end: str | None = None,
+    sim: SimConfig | None = None,
+    cash: float = 100_000.0,
+    costs: Costs | Mapping[str, Any] | None = None,
+    sizing: Sizing | Mapping[str, Any] | None = None,
+    shared_cash: bool = False,
+    store: str | os.PathLike[str] | None = None,
+    data: Mapping[str, pd.DataFrame] | None = None,
+    reports: str | os.PathLike[str] | None = None,
+    save: bool = True,
+) -> BacktestResult:
+    """Backtest ``strategy`` with ``params`` on ``symbols``; see :class:`BacktestResult`.
+
+    Raises:
+        QuantlabError: unknown strategy or parameter, bad data, unwritable reports folder.
+    """
+    from quantlab.optimizer.api import build_sim
+
+    began = time.perf_counter()
+    spec = get_strategy(strategy)
+    resolved = parse_params(spec, params)
+    sim = sim or build_sim(cash, costs, sizing)
+    inputs = load_inputs(symbols, interval, start, end, store, data)
+    iv = inputs.interval
+    for symbol, prices in inputs.prices.items():
+        need = spec.lookback_bars(resolved)
+        if len(prices) <= need:
+            raise DataError(
+                f"{symbol} has too few bars for {spec.name} with these parameters",
+                found=f"{len(prices)} bars, lookback {need}",
+                fix="use a longer date range or shorter windows",
+            )
+    targets = {s: pd.Series(evaluate_arrays(spec, p, resolved), index=p.index, name=s) for s, p in inputs.prices.items()}
+    replay_diff = 0.0
+    if shared_cash and len(inputs.symbols) > 1:
+        pf = _shared_portfolio(inputs, targets, sim)
+        portfolios = {"portfolio": pf}
+        metrics = vbt_metrics(pf, iv)
+        metrics.index = ["portfolio"]
+    else:
+        portfolios, rows = {}, []
+        for symbol, prices in inputs.prices.items():
+            record = simulate(targets[symbol].to_numpy(), prices, sim, iv)
+            portfolios[symbol] = portfolio(record, prices, sim, iv)
+            replayed = vbt_metrics(portfolios[symbol], iv)
+            ours = pd.DataFrame([record.metrics])[list(METRIC_NAMES)]
+            replay_diff = max(replay_diff, max_relative_difference(ours, replayed))
+            rows.append(replayed.assign(symbol=symbol))
+        metrics = pd.concat(rows).set_index("symbol")
+    config = {
+        "kind": "backtest",
+        "strategy": spec.name,
+        "symbols": inputs.symbols,
+        "params": resolved,
+        "interval": iv.name,
+        "start": start,
+        "end": end,
+        "shared_cash": bool(shared_cash and len(inputs.symbols) > 1),
+        "sim": sim.to_dict(),
+    }
+    cfg_hash = config_hash(config)
+    summary: dict[str, Any] = {
+        "kind": "backtest",
+        "strategy": spec.name,
+        "symbols": inputs.symbols,
+        "interval": iv.name,
+        "params": resolved,
+        "config": config,
+        "config_hash": cfg_hash,
+        "data_hash": inputs.data_hash,
+        "metrics": metrics.to_dict("index"),
+        "replay_check": {"max_relative_difference": replay_diff, "ok": bool(replay_diff <= 1e-9)},
+        "period": {s: {"first": str(p.index[0]), "last": str(p.index[-1]), "bars": len(p)} for s, p in inputs.prices.items()},
+    }
+    result = BacktestResult(
+        spec, resolved, inputs, sim, config["shared_cash"], portfolios, targets, metrics, summary, _year_freq=iv.year_freq
+    )
+    if save:
+        _save(result, reports, began)
+    return result
+
+
+def _shared_portfolio(inputs: MarketInputs, targets: dict[str, pd.Series], sim: SimConfig) -> Any:
+    import vectorbt as vbt
+
+    index = inputs.prices[inputs.symbols[0]].index
+    for prices in inputs.prices.values():
+        index = index.intersection(prices.index)
+    if len(index) < 2:
+        raise DataError("the symbols share fewer than 2 timestamps", fix="run them without --shared-cash")
+    symbols = inputs.symbols
+    frames = {s: inputs.frames[s].loc[index] for s in symbols}
+    open_ = np.column_stack([frames[s]["open"].to_numpy(np.float64) for s in symbols])
+    close = np.column_stack([frames[s]["close"].to_numpy(np.float64) for s in symbols])
+    target = np.column_stack([targets[s].reindex(index).to_numpy() for s in symbols])
+    vol = np.column_stack(
+        [pd.Series(sizing_vol(inputs.prices[s], sim, inputs.interval), index=inputs.prices[s].index).reindex(index).to_numpy() for s in symbols]
+    )
+    n, m = close.shape
+    size = np.empty((n, m))
+    fee = np.empty((n, m))
+    seq = np.empty((n, m), dtype=np.int64)
+    value = np.empty(n)
+    simulate_group_nb(np.ascontiguousarray(target), open_, close, np.ascontiguousarray(vol), sim.to_array(), size, fee, seq, value)
+    return vbt.Portfolio.from_orders(
+        pd.DataFrame(close, index=index, columns=symbols),
+        size=size,
+        size_type="amount",
+        direction="both",
+        price=open_,
+        fees=0.0,
+        fixed_fees=fee,
+        slippage=sim.costs.slippage_bps / 1e4,
+        init_cash=sim.init_cash,
+        cash_sharing=True,
+        group_by=True,
+        call_seq=seq,
+        freq=inputs.interval.freq,
+    )
+
+
+def equity_frame(result: BacktestResult) -> pd.DataFrame:
+    equity = pd.DataFrame({name: pf.value() for name, pf in result.portfolios.items()})
+    equity.index.name = "time"
+    return equity
+
+
+def trades_frame(result: BacktestResult) -> pd.DataFrame:
+    frames = []
+    for name, pf in result.portfolios.items():
+        records = pf.positions.records_readable
+        if len(records):
+            if name != "portfolio":
+                records = records.drop(columns=["Column"], errors="ignore")
+                records.insert(0, "Symbol", name)
+            else:
+                records = records.rename(columns={"Column": "Symbol"})
+            frames.append(records)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["Symbol"])
+
+
+def orders_frame(result: BacktestResult) -> pd.DataFrame:
+    frames = []
+    for name, pf in result.portfolios.items():
+        records = pf.orders.records_readable
+        if len(records):
+            if name != "portfolio":
+                records = records.drop(columns=["Column"], errors="ignore")
+                records.insert(0, "Symbol", name)
+            else:
+                records = records.rename(columns={"Column": "Symbol"})
+            frames.append(records)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["Symbol"])
+
+
+def _save(result: BacktestResult, reports: Any, began: float) -> None:
+    import vectorbt
+
+    import quantlab
+
+    run_id = new_run_id("backtest", result.summary["config_hash"])
+    run = RunDir.create(run_id, reports)
+    run.write_csv("metrics.csv", result.metrics)
+    run.write_csv("equity.csv", equity_frame(result))
+    run.write_csv("trades.csv", trades_frame(result), index=False)
+    run.write_csv("orders.csv", orders_frame(result), index=False)
+    result.summary.update(
+        {
+            "run_id": run_id,
+            "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "git_sha": git_sha(),
+            "versions": {"quantlab": quantlab.__version__, "vectorbt": vectorbt.__version__, "pandas": pd.__version__},
+            "timings": {"total": time.perf_counter() - began},
+        }
+    )
+    run.write_json("summary.json", clean_for_json(result.summary))
+    result.run_id = run_id
+    result.path = run.path
+
+

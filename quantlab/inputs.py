@@ -1,0 +1,125 @@
+"""Load and validate the market data a run needs, and split it in time.
+
+Everything that runs a strategy starts here: symbols from the store (or frames given
+directly, for notebooks), validated into float64 arrays before any kernel sees them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from quantlab.errors import DataError, ParameterError
+from quantlab.intervals import Interval, get_interval
+from quantlab.runs import arrays_hash
+from quantlab.signals import PriceArrays, price_arrays
+
+
+@dataclass(frozen=True)
+class MarketInputs:
+    """Validated bars of every symbol of a run."""
+
+    interval: Interval
+    frames: dict[str, pd.DataFrame]
+    prices: dict[str, PriceArrays]
+    data_hash: str
+
+    @property
+    def symbols(self) -> list[str]:
+        return list(self.prices)
+
+
+def parse_symbols(symbols: str | Sequence[str]) -> list[str]:
+    """``"SPY, qqq"`` or ``["SPY", "QQQ"]`` -> ``["SPY", "QQQ"]`` (upper case, no duplicates)."""
+    items = symbols.split(",") if isinstance(symbols, str) else list(symbols)
+    out: list[str] = []
+    for item in items:
+        name = str(item).strip().upper()
+        if name and name not in out:
+            out.append(name)
+    if not out:
+        raise ParameterError("no symbols given", fix="pass e.g. --symbols SPY,QQQ")
+    return out
+
+
+def _clip(frame: pd.DataFrame, start: str | pd.Timestamp | None, end: str | pd.Timestamp | None) -> pd.DataFrame:
+    if start is None and end is None:
+        return frame
+    index = frame.index
+    lo = _timestamp(start, index) if start is not None else index[0]
+    hi = _timestamp(end, index) if end is not None else index[-1]
+    return frame.loc[(index >= lo) & (index <= hi)]
+
+
+def _timestamp(value: str | pd.Timestamp, index: pd.DatetimeIndex) -> pd.Timestamp:
+    try:
+        ts = pd.Timestamp(value)
+    except (TypeError, ValueError):
+        raise ParameterError("cannot read the date", found=repr(value), fix="use YYYY-MM-DD") from None
+    if index.tz is not None and ts.tzinfo is None:
+        ts = ts.tz_localize(index.tz)
+    return ts
+
+
+def load_inputs(
+    symbols: str | Sequence[str] | None = None,
+    interval: str = "1d",
+    start: str | pd.Timestamp | None = None,
+    end: str | pd.Timestamp | None = None,
+    store: str | os.PathLike[str] | None = None,
+    data: Mapping[str, pd.DataFrame] | None = None,
+) -> MarketInputs:
+    """Bars of ``symbols`` from the store (or from ``data``), clipped to ``[start, end]``.
+
+    Raises:
+        StoreError: the store or a symbol/interval is missing (from :mod:`quantlab.data`).
+        DataError: NaN or non-positive prices, unsorted bars, or nothing left after clipping.
+    """
+    iv = get_interval(interval)
+    frames: dict[str, pd.DataFrame] = {}
+    if data is not None:
+        names = parse_symbols(symbols) if symbols is not None else list(data)
+        lookup = {str(k).upper(): v for k, v in data.items()}
+        for name in names:
+            if name not in lookup:
+                raise ParameterError(f"no data given for {name}", found=f"data for {sorted(lookup)}")
+            frames[name] = lookup[name]
+    else:
+        from quantlab import data as market_data
+
+        if symbols is None:
+            raise ParameterError("no symbols given", fix="pass e.g. --symbols SPY")
+        for name in parse_symbols(symbols):
+            frames[name] = market_data.load(name, interval=interval, store=store)
+    prices: dict[str, PriceArrays] = {}
+    for name, frame in list(frames.items()):
+        clipped = _clip(frame, start, end)
+        if len(clipped) < 2:
+            raise DataError(
+                f"{name} has fewer than 2 bars between {start or 'the start'} and {end or 'the end'}",
+                found=f"{len(clipped)} bars (stored {frame.index[0] if len(frame) else '-'} .. "
+                f"{frame.index[-1] if len(frame) else '-'})",
+                fix="widen --start/--end or fetch more data",
+            )
+        frames[name] = clipped
+        prices[name] = price_arrays(clipped, name)
+    return MarketInputs(iv, frames, prices, arrays_hash(frames))
+
+
+def holdout_split(inputs: MarketInputs, holdout: float) -> dict[str, int]:
+    """Bar index per symbol where the held-out tail begins (``len`` when ``holdout`` is 0).
+
+    The split is one timestamp for all symbols: the first bar of the last ``holdout``
+    share of the union of their timestamps.
+    """
+    if not 0 <= holdout < 1:
+        raise ParameterError("holdout must be a fraction in [0, 1)", found=holdout, fix="e.g. --holdout 0.3")
+    if holdout == 0:
+        return {s: len(p) for s, p in inputs.prices.items()}
+    union = np.unique(np.concatenate([p.index.asi8 for p in inputs.prices.values()]))
+    cut_time = union[int(np.floor(len(union) * (1 - holdout)))]
+    return {s: int(np.searchsorted(p.index.asi8, cut_time)) for s, p in inputs.prices.items()}

@@ -1,0 +1,510 @@
+"""``quantlab.optimize``: search a strategy's parameters and report honestly on the winner.
+
+Pipeline: load and validate bars -> expand the grid (or run a seeded optuna study) ->
+sweep every combination over the in-sample window of every symbol (with CSCV block
+statistics) and over the held-out tail -> rank by the mean metric over symbols, after
+per-symbol constraints -> replay the top N through vectorbt and check the sweep
+against it -> compare the winner in-sample vs held out -> deflated Sharpe and PBO ->
+save everything under ``reports/<run_id>/``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from quantlab.config import Costs, SimConfig, Sizing
+from quantlab.errors import DataError, ParameterError, QuantlabError
+from quantlab.inputs import MarketInputs, holdout_split, load_inputs
+from quantlab.kernels.layout import METRIC_NAMES
+from quantlab.optimizer.evaluate import Evaluation, Window, evaluate, tidy
+from quantlab.optimizer.filters import LOWER_IS_BETTER, check_metric, parse_constraints
+from quantlab.optimizer.grid import parse_grid, split_items
+from quantlab.optimizer.ranking import rank, status_column
+from quantlab.optimizer.stats import overfit_stats, returns_from_values
+from quantlab.progress import Progress
+from quantlab.registry import get_strategy
+from quantlab.replay import SimRecord, max_relative_difference, portfolio, simulate, vbt_metrics
+from quantlab.signals import evaluate_arrays
+from quantlab.strategy import StrategySpec
+
+REPLAY_TOLERANCE = 1e-9
+_PBO_ARRAYS = ("logits", "is_performance", "oos_performance")
+
+
+@dataclass
+class OptimizeResult:
+    """What an optimisation found.
+
+    Attributes:
+        run_id: folder name under ``reports/`` (None when not saved).
+        path: the run folder.
+        results: one row per (symbol, combination): parameters, in-sample metrics,
+            ``holdout_*`` metrics when a holdout was kept, and ``status``.
+        ranking: one row per combination (mean metrics over symbols), best first.
+        top: the first ``top`` passing rows of ``ranking`` with vectorbt's replayed metrics.
+        best: parameters of the winner.
+        holdout: the winner in-sample vs held out, per symbol.
+        overfit: deflated Sharpe ratio and PBO per symbol.
+        summary: everything in ``summary.json``.
+    """
+
+    spec: StrategySpec
+    inputs: MarketInputs
+    sim: SimConfig
+    metric: str
+    windows: dict[str, Window]
+    results: pd.DataFrame
+    ranking: pd.DataFrame
+    top: pd.DataFrame
+    best: dict[str, float]
+    holdout: pd.DataFrame | None
+    overfit: dict[str, Any]
+    summary: dict[str, Any]
+    run_id: str | None = None
+    path: Any = None
+    records: dict[str, SimRecord] = field(default_factory=dict, repr=False)
+
+    def portfolio(self, params: Mapping[str, float] | None = None, symbol: str | None = None, window: str = "full") -> Any:
+        """vectorbt Portfolio of ``params`` (default: the winner) on ``symbol`` (default: the first).
+
+        ``window`` is ``"full"`` (all bars), ``"in_sample"`` or ``"holdout"``.
+        """
+        symbol = symbol or self.inputs.symbols[0]
+        if symbol not in self.inputs.prices:
+            raise ParameterError(f"symbol {symbol!r} is not part of this run", found=self.inputs.symbols)
+        resolved = self.spec.resolve(params if params is not None else self.best)
+        prices = self.inputs.prices[symbol]
+        start, end = _window_bounds(self.windows[symbol], len(prices), window)
+        target = evaluate_arrays(self.spec, prices.slice(end), resolved)
+        record = simulate(target, prices, self.sim, self.inputs.interval, start, end)
+        return portfolio(record, prices, self.sim, self.inputs.interval, start)
+
+
+def _window_bounds(is_window: Window, n: int, window: str) -> tuple[int, int]:
+    if window == "full":
+        return 0, n
+    if window == "in_sample":
+        return is_window.start, is_window.end
+    if window == "holdout":
+        if is_window.end >= n:
+            raise ParameterError("this run kept no holdout", fix="rerun with --holdout 0.3")
+        return is_window.end, n
+    raise ParameterError("unknown window", found=repr(window), fix="use full, in_sample or holdout")
+
+
+def build_sim(
+    cash: float = 100_000.0,
+    costs: Costs | Mapping[str, Any] | None = None,
+    sizing: Sizing | Mapping[str, Any] | None = None,
+) -> SimConfig:
+    """SimConfig from plain values (as the CLI and notebooks pass them)."""
+    c = costs if isinstance(costs, Costs) else Costs(**(costs or {}))
+    s = sizing if isinstance(sizing, Sizing) else Sizing(**(sizing or {}))
+    return SimConfig(init_cash=float(cash), costs=c, sizing=s)
+
+
+def optimize(
+    strategy: str | StrategySpec,
+    symbols: str | Sequence[str] | None = None,
+    grid: str | None = None,
+    *,
+    params: str | Mapping[str, float] | None = None,
+    metric: str = "sharpe",
+    constraints: Sequence[str] = (),
+    top: int = 10,
+    holdout: float = 0.0,
+    method: str = "grid",
+    trials: int = 200,
+    seed: int = 7,
+    study: str | None = None,
+    storage: str | None = None,
+    interval: str = "1d",
+    start: str | None = None,
+    end: str | None = None,
+    sim: SimConfig | None = None,
+    cash: float = 100_000.0,
+    costs: Costs | Mapping[str, Any] | None = None,
+    sizing: Sizing | Mapping[str, Any] | None = None,
+    n_blocks: int = 16,
+    store: str | os.PathLike[str] | None = None,
+    data: Mapping[str, pd.DataFrame] | None = None,
+    reports: str | os.PathLike[str] | None = None,
+    save: bool = True,
+    progress: bool | None = None,
+) -> OptimizeResult:
+    """Search ``strategy``'s parameters on ``symbols`` and return an :class:`OptimizeResult`.
+
+    Args:
+        strategy: registry name, dotted module path, .py file or a StrategySpec.
+        symbols: ``"SPY,QQQ"`` or a list; read from the store unless ``data`` is given.
+        grid: e.g. ``"fast=5:100:1,slow=10:250:2"`` (method grid), or narrowed bounds for TPE.
+        params: fixed values for parameters not in the grid, e.g. ``"atr_mult=3"``.
+        metric: ranking metric (mean over symbols); see ``quantlab.optimizer.filters.METRIC_HELP``.
+        constraints: per-symbol filters such as ``"max_drawdown > -0.25"``.
+        top: how many winners to list and replay through vectorbt.
+        holdout: share of the history (by time, at the end) kept out of the search.
+        method: ``"grid"`` or ``"tpe"`` (optuna, seeded).
+        trials, seed, study, storage: optuna settings (TPE only).
+        interval, start, end: bars to use.
+        sim / cash / costs / sizing: simulation settings.
+        n_blocks: CSCV blocks for the probability of backtest overfitting.
+        store, data: where bars come from.
+        reports, save: where to save (``reports/<run_id>/``) and whether to.
+        progress: show progress bars (default: when stderr is a terminal).
+
+    Raises:
+        QuantlabError: bad input of any kind, with what was wrong and how to fix it.
+    """
+    timings: dict[str, float] = {}
+    began = time.perf_counter()
+    spec = get_strategy(strategy)
+    check_metric(metric)
+    constraints = tuple(constraints)
+    parse_constraints(constraints)
+    if method not in ("grid", "tpe"):
+        raise ParameterError("unknown search method", found=repr(method), fix="use grid or tpe")
+    if top < 1:
+        raise ParameterError("--top must be at least 1", found=top)
+    fixed = _fixed_params(spec, params)
+    sim = sim or build_sim(cash, costs, sizing)
+    inputs = load_inputs(symbols, interval, start, end, store, data)
+    timings["load"] = time.perf_counter() - began
+
+    cuts = holdout_split(inputs, holdout)
+    windows = {s: Window(0, cuts[s]) for s in inputs.symbols}
+    for symbol, window in windows.items():
+        if window.end < 2:
+            raise DataError(f"in-sample window of {symbol} is empty", fix="lower --holdout")
+        if holdout and len(inputs.prices[symbol]) - window.end < 2:
+            raise DataError(f"held-out window of {symbol} has fewer than 2 bars", fix="raise --holdout")
+
+    config = _run_config(spec, inputs, sim, grid, fixed, metric, constraints, top, holdout, method, trials, seed, n_blocks, start, end)
+    from quantlab.runs import config_hash
+
+    cfg_hash = config_hash(config)
+    study_info: dict[str, Any] = {}
+    t0 = time.perf_counter()
+    if method == "grid":
+        expanded = parse_grid(spec, grid, fixed)
+        values = expanded.values
+        study_info = {"dropped_by_constraints": expanded.dropped_by_constraints}
+    else:
+        values, study_info = _run_tpe(spec, inputs, sim, windows, grid, fixed, metric, trials, seed, study, storage, reports, cfg_hash, progress)
+    timings["search_setup"] = time.perf_counter() - t0
+    _check_lookback(spec, values, inputs, windows)
+
+    total = values.shape[0] * len(inputs.symbols)
+    t0 = time.perf_counter()
+    with Progress(total, f"sweep {spec.name}", "comb", progress) as bar:
+        in_sample = evaluate(spec, inputs, values, sim, windows, n_blocks, bar.callback())
+    timings["sweep"] = time.perf_counter() - t0
+    timings["sweep_compute"] = in_sample.seconds
+    timings["kernel_load"] = float(sum(o.load_seconds for o in in_sample.outputs.values()))
+    results = tidy(spec, values, in_sample)
+    held: Evaluation | None = None
+    if holdout:
+        t0 = time.perf_counter()
+        oos_windows = {s: Window(w.end, len(inputs.prices[s])) for s, w in windows.items()}
+        held = evaluate(spec, inputs, values, sim, oos_windows)
+        oos = tidy(spec, values, held, prefix="holdout_")
+        results = pd.concat([results, oos[[f"holdout_{m}" for m in METRIC_NAMES]]], axis=1)
+        timings["holdout_sweep"] = time.perf_counter() - t0
+    results["status"] = status_column(results)
+    ranking = rank(results, spec.param_names, metric, constraints)
+    passing = ranking[ranking["passes"]]
+    if passing.empty:
+        raise ParameterError(
+            f"no combination passes the constraints with a finite {metric}",
+            found=f"{len(ranking)} combinations; constraints {list(constraints) or 'none'}",
+            fix="relax --constraint or widen the grid",
+        )
+    best = {n: float(passing.iloc[0][n]) for n in spec.param_names}
+    t0 = time.perf_counter()
+    top_table, replay_diff, records = _replay_top(spec, inputs, sim, windows, passing.head(top), in_sample)
+    timings["replay"] = time.perf_counter() - t0
+
+    holdout_table = _holdout_table(spec, results, best, metric) if holdout else None
+    t0 = time.perf_counter()
+    best_combo = int(passing.iloc[0]["combo"])
+    n_trials = int(np.unique(values, axis=0).shape[0])
+    overfit = {
+        s: overfit_stats(in_sample.outputs[s], returns_from_values(records[s].value, sim.init_cash), n_trials)
+        for s in inputs.symbols
+    }
+    timings["overfit"] = time.perf_counter() - t0
+
+    evaluations = int(sum(values.shape[0] * (w.end - w.start) for w in windows.values()))
+    summary = _summary(
+        spec, inputs, sim, config, cfg_hash, metric, best, best_combo, passing, ranking, results,
+        holdout_table, overfit, replay_diff, study_info, values, evaluations, timings, windows,
+    )
+    result = OptimizeResult(
+        spec, inputs, sim, metric, windows, results, ranking, top_table, best, holdout_table, overfit, summary,
+        records=records,
+    )
+    if save:
+        from quantlab.optimizer.outputs import save_optimize
+
+        save_optimize(result, reports, began)
+    return result
+
+
+def _fixed_params(spec: StrategySpec, params: str | Mapping[str, float] | None) -> dict[str, float]:
+    """Validated values for parameters held fixed (constraints are checked per grid row)."""
+    if not params:
+        return {}
+    items = list(params.items()) if isinstance(params, Mapping) else split_items(params, "--params")
+    fixed: dict[str, float] = {}
+    for name, value in items:
+        param = spec.param(name)
+        number = param.coerce(value)
+        if not param.low <= number <= param.high:
+            raise ParameterError(
+                f"value of {name!r} outside its valid range [{param.low:g}, {param.high:g}]", found=number
+            )
+        fixed[name] = number
+    return fixed
+
+
+def _check_lookback(spec: StrategySpec, values: np.ndarray, inputs: MarketInputs, windows: dict[str, Window]) -> None:
+    columns = {n: values[:, i] for i, n in enumerate(spec.param_names)}
+    from quantlab import expr
+
+    lookbacks = np.broadcast_to(np.asarray(expr.evaluate(spec._trees["lookback"], columns)), (values.shape[0],))
+    shortest = int(np.min(lookbacks))
+    for symbol, window in windows.items():
+        if shortest >= window.end - 1:
+            raise DataError(
+                f"{symbol} has too few bars for {spec.name}: every combination needs more history than the window holds",
+                found=f"{window.end} in-sample bars, shortest lookback {shortest} bars",
+                fix="use a longer date range, a smaller --holdout, or shorter windows in --grid",
+            )
+
+
+def _run_tpe(
+    spec: StrategySpec,
+    inputs: MarketInputs,
+    sim: SimConfig,
+    windows: dict[str, Window],
+    grid: str | None,
+    fixed: Mapping[str, float],
+    metric: str,
+    trials: int,
+    seed: int,
+    study: str | None,
+    storage: str | None,
+    reports: Any,
+    cfg_hash: str,
+    progress: bool | None,
+) -> tuple[np.ndarray, dict[str, Any]]:
+    from quantlab.optimizer.study import distributions, run_study
+    from quantlab.paths import reports_dir
+    from quantlab.sweep import run_sweep
+
+    space = distributions(spec, grid, fixed)
+    base = dict(spec.defaults())
+    base.update(fixed)
+    if storage is None:
+        folder = reports_dir(reports)
+        folder.mkdir(parents=True, exist_ok=True)
+        storage = f"sqlite:///{folder / 'optuna.db'}"
+    name = study or f"{spec.name}-{cfg_hash[:12]}"
+    m = list(METRIC_NAMES).index(metric)
+
+    def objective(row: np.ndarray) -> float:
+        scores = [
+            run_sweep(spec, inputs.prices[s], row, sim, inputs.interval, w.start, w.end).metrics[0, m]
+            for s, w in windows.items()
+        ]
+        return float(np.mean(scores))
+
+    direction = "minimize" if metric in LOWER_IS_BETTER else "maximize"
+    with Progress(trials, f"tpe {spec.name}", "trial", progress) as bar:
+        res = run_study(spec, objective, base, space, trials, seed, name, storage, direction, bar.callback())
+    info = {
+        "study": res.study_name,
+        "storage": res.storage,
+        "trials": int(len(res.objective)),
+        "rejected_by_constraints": res.n_rejected,
+        "resumed_from": res.resumed_from,
+        "trial_numbers": res.trial_numbers.tolist(),
+        "objective": [float(x) if np.isfinite(x) else None for x in res.objective],
+        "seed": seed,
+    }
+    return res.values, info
+
+
+def _replay_top(
+    spec: StrategySpec,
+    inputs: MarketInputs,
+    sim: SimConfig,
+    windows: dict[str, Window],
+    top: pd.DataFrame,
+    in_sample: Evaluation,
+) -> tuple[pd.DataFrame, float, dict[str, SimRecord]]:
+    """Replay the top rows per symbol through vectorbt; return the table, the worst
+    relative difference to the sweep, and the winner's in-sample record per symbol."""
+    worst = 0.0
+    frames = []
+    best_records: dict[str, SimRecord] = {}
+    for symbol, window in windows.items():
+        prices = inputs.prices[symbol]
+        head = prices.slice(window.end)
+        records = []
+        for _, row in top.iterrows():
+            params = {n: float(row[n]) for n in spec.param_names}
+            target = evaluate_arrays(spec, head, params)
+            records.append(simulate(target, prices, sim, inputs.interval, window.start, window.end))
+        best_records[symbol] = records[0]
+        pf = portfolio(records, prices, sim, inputs.interval, window.start, [str(int(c)) for c in top["combo"]])
+        replayed = vbt_metrics(pf, inputs.interval)
+        swept = pd.DataFrame(in_sample.outputs[symbol].metrics[top["combo"].to_numpy()], columns=list(METRIC_NAMES))
+        worst = max(worst, max_relative_difference(swept, replayed))
+        frame = top[["rank", "combo", *spec.param_names]].reset_index(drop=True).copy()
+        frame.insert(0, "symbol", symbol)
+        frames.append(pd.concat([frame, replayed.add_prefix("vbt_")], axis=1))
+    return pd.concat(frames, ignore_index=True), worst, best_records
+
+
+def _holdout_table(spec: StrategySpec, results: pd.DataFrame, best: Mapping[str, float], metric: str) -> pd.DataFrame:
+    """The winner's metrics in-sample vs held out per symbol, with its held-out percentile."""
+    mask = np.ones(len(results), dtype=bool)
+    for n in spec.param_names:
+        mask &= results[n].to_numpy() == best[n]
+    rows = []
+    for symbol, frame in results[mask].groupby("symbol", sort=False):
+        row = frame.iloc[0]
+        peers = results.loc[results["symbol"] == symbol, f"holdout_{metric}"].to_numpy()
+        peers = peers[np.isfinite(peers)]
+        value = row[f"holdout_{metric}"]
+        better = (peers < value) if metric not in LOWER_IS_BETTER else (peers > value)
+        pct = float(np.mean(better)) if peers.size and np.isfinite(value) else float("nan")
+        out: dict[str, Any] = {"symbol": symbol}
+        for m in ("total_return", "cagr", "sharpe", "sortino", "max_drawdown", "n_trades"):
+            out[f"in_sample_{m}"] = row[m]
+            out[f"holdout_{m}"] = row[f"holdout_{m}"]
+        out["holdout_percentile"] = pct
+        rows.append(out)
+    return pd.DataFrame(rows)
+
+
+def _run_config(
+    spec: StrategySpec,
+    inputs: MarketInputs,
+    sim: SimConfig,
+    grid: str | None,
+    fixed: Mapping[str, float],
+    metric: str,
+    constraints: tuple[str, ...],
+    top: int,
+    holdout: float,
+    method: str,
+    trials: int,
+    seed: int,
+    n_blocks: int,
+    start: str | None,
+    end: str | None,
+) -> dict[str, Any]:
+    config: dict[str, Any] = {
+        "kind": "optimize",
+        "strategy": spec.name,
+        "symbols": inputs.symbols,
+        "interval": inputs.interval.name,
+        "start": start,
+        "end": end,
+        "grid": grid,
+        "fixed_params": dict(fixed),
+        "metric": metric,
+        "constraints": list(constraints),
+        "top": top,
+        "holdout": holdout,
+        "method": method,
+        "n_blocks": n_blocks,
+        "sim": sim.to_dict(),
+    }
+    if method == "tpe":
+        config.update({"trials": trials, "seed": seed})
+    return config
+
+
+def _summary(
+    spec: StrategySpec,
+    inputs: MarketInputs,
+    sim: SimConfig,
+    config: dict[str, Any],
+    cfg_hash: str,
+    metric: str,
+    best: dict[str, float],
+    best_combo: int,
+    passing: pd.DataFrame,
+    ranking: pd.DataFrame,
+    results: pd.DataFrame,
+    holdout_table: pd.DataFrame | None,
+    overfit: dict[str, Any],
+    replay_diff: float,
+    study_info: dict[str, Any],
+    values: np.ndarray,
+    evaluations: int,
+    timings: dict[str, float],
+    windows: dict[str, Window],
+) -> dict[str, Any]:
+    from quantlab.runs import clean_for_json
+
+    best_row = passing.iloc[0]
+    nan_rows = results[results["status"] != "ok"]
+    sweep_seconds = timings.get("sweep_compute", 0.0)
+    summary = {
+        "kind": "optimize",
+        "strategy": spec.name,
+        "symbols": inputs.symbols,
+        "interval": inputs.interval.name,
+        "metric": metric,
+        "config": config,
+        "config_hash": cfg_hash,
+        "data_hash": inputs.data_hash,
+        "period": {
+            s: {
+                "first": str(inputs.prices[s].index[0]),
+                "last": str(inputs.prices[s].index[-1]),
+                "in_sample_end": str(inputs.prices[s].index[w.end - 1]),
+                "bars": len(inputs.prices[s]),
+                "in_sample_bars": w.end - w.start,
+            }
+            for s, w in windows.items()
+        },
+        "n_combinations": int(values.shape[0]),
+        "n_passing": int(len(passing)),
+        "evaluations": evaluations,
+        "evaluations_per_second": evaluations / sweep_seconds if sweep_seconds > 0 else None,
+        "best": {
+            "params": best,
+            "combo": best_combo,
+            "metrics_mean": {m: float(best_row[m]) for m in METRIC_NAMES},
+        },
+        "replay_check": {
+            "max_relative_difference": replay_diff,
+            "tolerance": REPLAY_TOLERANCE,
+            "ok": bool(replay_diff <= REPLAY_TOLERANCE),
+        },
+        "nan_combinations": {
+            "count": int(len(nan_rows)),
+            "by_status": {str(k): int(v) for k, v in nan_rows["status"].value_counts().items()},
+            "examples": nan_rows.head(5)[["symbol", *spec.param_names, "status"]].to_dict("records"),
+        },
+        "holdout": holdout_table.to_dict("records") if holdout_table is not None else None,
+        "overfit": {
+            s: {k: v for k, v in stats.items() if k != "pbo"}
+            | {"pbo": {k: v for k, v in stats.get("pbo", {}).items() if k not in _PBO_ARRAYS}}
+            for s, stats in overfit.items()
+        },
+        "study": study_info,
+        "timings": timings,
+    }
+    return clean_for_json(summary)  # type: ignore[no-any-return]

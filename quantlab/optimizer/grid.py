@@ -1,0 +1,137 @@
+"""Parse ``--grid`` and ``--params`` strings and expand a parameter grid.
+
+Grammar: comma-separated ``name=spec`` items where ``spec`` is a value (``20``), an
+inclusive range ``start:stop[:step]`` (``5:100:1``; ints step 1 by default, floats need a
+step) or a list ``5|10|20``. Parameters not mentioned stay at their default (or the value
+given with ``--params``). Rows that break the strategy's constraints are dropped.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from quantlab.errors import ParameterError
+from quantlab.strategy import StrategySpec
+
+MAX_COMBINATIONS = 20_000_000
+
+
+@dataclass(frozen=True)
+class Grid:
+    """An expanded parameter grid: one row per combination, columns in ``spec.params`` order."""
+
+    names: tuple[str, ...]
+    values: np.ndarray  # (combinations, params) float64
+    dropped_by_constraints: int
+    axes: dict[str, np.ndarray]
+
+    def __len__(self) -> int:
+        return int(self.values.shape[0])
+
+    def row(self, i: int) -> dict[str, float]:
+        return {name: float(v) for name, v in zip(self.names, self.values[i], strict=True)}
+
+
+def split_items(text: str, what: str) -> list[tuple[str, str]]:
+    """``"a=1,b=2:5"`` -> ``[("a", "1"), ("b", "2:5")]`` with a clear error on malformed items."""
+    items = []
+    for raw in text.split(","):
+        raw = raw.strip()
+        if not raw:
+            continue
+        name, sep, spec = raw.partition("=")
+        if not sep or not name.strip() or not spec.strip():
+            raise ParameterError(
+                f"malformed {what} item", found=repr(raw), fix="write name=value, e.g. fast=20 or fast=5:100:5"
+            )
+        items.append((name.strip(), spec.strip()))
+    return items
+
+
+def parse_params(spec: StrategySpec, text: str | Mapping[str, float] | None) -> dict[str, float]:
+    """``"fast=20,slow=50"`` (or a mapping) -> resolved parameters with defaults filled."""
+    if text is None or isinstance(text, Mapping):
+        return spec.resolve(text)
+    given: dict[str, float] = {}
+    for name, value in split_items(text, "--params"):
+        given[name] = spec.param(name).coerce(_number(value, name))
+    return spec.resolve(given)
+
+
+def _number(text: str, name: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise ParameterError(f"value of {name!r} is not a number", found=repr(text), fix=f"e.g. {name}=20") from None
+
+
+def parse_axis(spec: StrategySpec, name: str, text: str) -> np.ndarray:
+    """Values of one grid axis, validated against the parameter's type and range."""
+    param = spec.param(name)
+    if "|" in text:
+        values = np.array([param.coerce(_number(v.strip(), name)) for v in text.split("|")])
+    elif ":" in text:
+        parts = text.split(":")
+        if len(parts) not in (2, 3):
+            raise ParameterError(f"range of {name!r} must be start:stop[:step]", found=repr(text))
+        start, stop = _number(parts[0], name), _number(parts[1], name)
+        if len(parts) == 3:
+            step = _number(parts[2], name)
+        elif param.kind == "int":
+            step = 1.0
+        else:
+            raise ParameterError(f"float range of {name!r} needs a step", found=repr(text), fix=f"e.g. {text}:0.5")
+        if step <= 0:
+            raise ParameterError(f"step of {name!r} must be positive", found=step)
+        if stop < start:
+            raise ParameterError(
+                f"range of {name!r} runs backwards", found=repr(text), fix="write start:stop with start <= stop"
+            )
+        count = int(np.floor((stop - start) / step + 1e-9)) + 1
+        values = np.array([param.coerce(v) for v in np.round(start + step * np.arange(count), 12)])
+    else:
+        values = np.array([param.coerce(_number(text, name))])
+    outside = values[(values < param.low) | (values > param.high)]
+    if outside.size:
+        raise ParameterError(
+            f"values of {name!r} outside its valid range [{param.low:g}, {param.high:g}]",
+            found=", ".join(f"{v:g}" for v in outside[:5]),
+            fix=f"keep {name} within [{param.low:g}, {param.high:g}]",
+        )
+    return np.unique(values)
+
+
+def parse_grid(spec: StrategySpec, text: str | None, fixed: Mapping[str, float] | None = None) -> Grid:
+    """Expand ``text`` into the constraint-satisfying combinations.
+
+    Raises:
+        ParameterError: malformed items, unknown names (with suggestions), values out of
+            range, an empty grid (e.g. every row breaks ``fast < slow``) or too many rows.
+    """
+    base = dict(spec.defaults())
+    base.update(fixed or {})
+    axes: dict[str, np.ndarray] = {}
+    for name, value in split_items(text or "", "--grid"):
+        if name in axes:
+            raise ParameterError(f"parameter {name!r} appears twice in --grid")
+        axes[name] = parse_axis(spec, name, value)
+    columns = [axes.get(p.name, np.array([base[p.name]])) for p in spec.params]
+    total = int(np.prod([len(c) for c in columns], dtype=np.float64))
+    if total > MAX_COMBINATIONS:
+        raise ParameterError(
+            "the grid is too large", found=f"{total:,} combinations", fix="use coarser steps or --method tpe"
+        )
+    values = np.array(list(itertools.product(*columns)), dtype=np.float64).reshape(total, len(columns))
+    mask = spec.constraint_mask({p.name: values[:, i] for i, p in enumerate(spec.params)})
+    kept = values[mask]
+    if kept.shape[0] == 0:
+        raise ParameterError(
+            "the grid is empty after applying the strategy's constraints",
+            found=f"{total} combinations, constraints {list(spec.constraints)}",
+            fix="widen the ranges so that some combinations satisfy the constraints",
+        )
+    return Grid(spec.param_names, np.ascontiguousarray(kept), int(total - kept.shape[0]), axes)

@@ -1,0 +1,85 @@
+"""Write an optimisation's artifacts under ``reports/<run_id>/``.
+
+Files: ``results.parquet`` (every symbol x combination), ``top.csv`` (winners with
+vectorbt's replayed metrics), ``holdout.csv``, ``equity.csv`` and ``trades.csv`` (the
+winner over the full history), ``overfit.json`` (DSR, PBO with its logits) and
+``summary.json`` (run id, config and data hashes, git sha, versions, timings).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from quantlab.runs import RunDir, clean_for_json, git_sha, new_run_id
+
+if TYPE_CHECKING:
+    from quantlab.optimizer.api import OptimizeResult
+
+
+def versions() -> dict[str, str]:
+    import numba
+    import numpy
+    import vectorbt
+
+    import quantlab
+
+    return {
+        "quantlab": quantlab.__version__,
+        "numpy": numpy.__version__,
+        "pandas": pd.__version__,
+        "numba": numba.__version__,
+        "vectorbt": vectorbt.__version__,
+    }
+
+
+def best_portfolios(result: OptimizeResult) -> dict[str, Any]:
+    """The winner's vectorbt Portfolio over the full history, per symbol."""
+    return {s: result.portfolio(result.best, symbol=s, window="full") for s in result.inputs.symbols}
+
+
+def equity_and_trades(portfolios: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Value per symbol (columns) and the round trips of every symbol (rows)."""
+    equity = pd.DataFrame({s: pf.value() for s, pf in portfolios.items()})
+    equity.index.name = "time"
+    trades = []
+    for symbol, pf in portfolios.items():
+        records = pf.positions.records_readable
+        if len(records):
+            records = records.drop(columns=[c for c in ("Column",) if c in records.columns])
+            records.insert(0, "Symbol", symbol)
+            trades.append(records)
+    columns = ["Symbol"]
+    table = pd.concat(trades, ignore_index=True) if trades else pd.DataFrame(columns=columns)
+    return equity, table
+
+
+def save_optimize(result: OptimizeResult, reports: Any, began: float) -> RunDir:
+    run_id = new_run_id("optimize", result.summary["config_hash"])
+    run = RunDir.create(run_id, reports)
+    t0 = time.perf_counter()
+    run.write_parquet("results.parquet", result.results)
+    run.write_csv("top.csv", result.top, index=False)
+    if result.holdout is not None:
+        run.write_csv("holdout.csv", result.holdout, index=False)
+    equity, trades = equity_and_trades(best_portfolios(result))
+    run.write_csv("equity.csv", equity)
+    run.write_csv("trades.csv", trades, index=False)
+    run.write_json("overfit.json", clean_for_json(result.overfit), indent=None)
+    result.summary["timings"]["save"] = time.perf_counter() - t0
+    result.summary["timings"]["total"] = time.perf_counter() - began
+    result.summary.update(
+        {
+            "run_id": run_id,
+            "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "git_sha": git_sha(),
+            "versions": versions(),
+        }
+    )
+    run.write_json("summary.json", clean_for_json(result.summary))
+    result.run_id = run_id
+    result.path = run.path
+    return run

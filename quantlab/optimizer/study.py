@@ -1,0 +1,134 @@
+"""Optuna search (seeded TPE) whose objective is the sweep on one parameter row.
+
+Storage defaults to SQLite under ``reports/`` and the study name to the strategy plus
+the run's configuration hash, so rerunning the same command resumes the study instead
+of starting over; ``--trials`` is the total number of evaluated trials wanted. Parameter
+sets that break the strategy's constraints are told to optuna as failed trials (with the
+reason in their user attributes) and do not count towards the total.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from quantlab.errors import ConfigError, ParameterError
+from quantlab.optimizer.grid import parse_axis, split_items
+from quantlab.strategy import StrategySpec
+
+MAX_ATTEMPTS_FACTOR = 20
+
+
+@dataclass(frozen=True)
+class StudyResult:
+    """The evaluated (completed) trials of a study, in trial order."""
+
+    study_name: str
+    storage: str
+    values: np.ndarray  # (trials, params)
+    objective: np.ndarray  # objective value per row (NaN when it failed)
+    trial_numbers: np.ndarray
+    n_rejected: int
+    resumed_from: int
+
+
+def distributions(spec: StrategySpec, grid: str | None, fixed: Mapping[str, float]) -> dict[str, object]:
+    """Optuna distributions per searched parameter; ``grid`` may narrow bounds and steps."""
+    import optuna.distributions as d
+
+    narrowed = {name: parse_axis(spec, name, text) for name, text in split_items(grid or "", "--grid")}
+    searched = narrowed or {p.name: None for p in spec.params if p.name not in fixed}
+    out: dict[str, object] = {}
+    for name, axis in searched.items():
+        p = spec.param(name)
+        low, high = (float(axis.min()), float(axis.max())) if axis is not None else (p.low, p.high)
+        if low == high:
+            continue
+        step = float(np.min(np.diff(axis))) if axis is not None and axis.size > 1 else p.step
+        if p.kind == "int":
+            out[name] = d.IntDistribution(int(low), int(high), step=int(step or 1), log=p.log and not step)
+        else:
+            out[name] = d.FloatDistribution(low, high, step=step if not p.log else None, log=p.log)
+    if not out:
+        raise ParameterError("nothing to search: every parameter is fixed", fix="give ranges with --grid")
+    return out
+
+
+def run_study(
+    spec: StrategySpec,
+    objective: Callable[[np.ndarray], float],
+    base: Mapping[str, float],
+    space: Mapping[str, object],
+    trials: int,
+    seed: int,
+    study_name: str,
+    storage: str,
+    direction: str,
+    on_trial: Callable[[int], None] | None = None,
+) -> StudyResult:
+    """Run (or resume) the study until it has ``trials`` completed trials."""
+    import optuna
+
+    if trials < 1:
+        raise ConfigError("--trials must be at least 1", found=trials)
+    optuna.logging.set_verbosity(logging.WARNING)
+    sampler = optuna.samplers.TPESampler(seed=seed, multivariate=True)
+    try:
+        study = optuna.create_study(
+            study_name=study_name, storage=storage, sampler=sampler, direction=direction, load_if_exists=True
+        )
+    except Exception as err:  # optuna raises many storage-specific types
+        raise ConfigError("cannot open the optuna storage", found=f"{storage} ({err})", fix="check --storage") from None
+    completed = [
+        t
+        for t in study.trials
+        if t.state == optuna.trial.TrialState.COMPLETE or t.user_attrs.get("nan_objective")
+    ]
+    resumed_from = len(completed)
+    names = list(spec.param_names)
+    attempts = 0
+    rejected = 0
+    while len(completed) < trials and attempts < MAX_ATTEMPTS_FACTOR * trials:
+        attempts += 1
+        trial = study.ask(space)  # type: ignore[arg-type]
+        params = dict(base)
+        params.update(trial.params)
+        row = np.array([[params[n] for n in names]], dtype=np.float64)
+        if not spec.constraint_mask({n: row[:, i] for i, n in enumerate(names)})[0]:
+            trial.set_user_attr("rejected", f"violates {list(spec.constraints)}")
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            rejected += 1
+            continue
+        value = objective(row)
+        if np.isfinite(value):
+            study.tell(trial, value)
+        else:
+            trial.set_user_attr("nan_objective", True)
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            trial_obj = study.trials[trial.number]
+            completed.append(trial_obj)  # counted: reported as a NaN combination, not dropped
+            if on_trial is not None:
+                on_trial(len(completed))
+            continue
+        completed.append(study.trials[trial.number])
+        if on_trial is not None:
+            on_trial(len(completed))
+    rows, objective_values, numbers = [], [], []
+    for t in sorted(completed, key=lambda t: t.number):
+        params = dict(base)
+        params.update(t.params)
+        rows.append([params[n] for n in names])
+        objective_values.append(t.value if t.value is not None else np.nan)
+        numbers.append(t.number)
+    return StudyResult(
+        study_name,
+        storage,
+        np.array(rows, dtype=np.float64).reshape(len(rows), len(names)),
+        np.array(objective_values, dtype=np.float64),
+        np.array(numbers, dtype=np.int64),
+        rejected,
+        resumed_from,
+    )

@@ -1,0 +1,150 @@
+"""Run records: ids, config/data hashes, git sha, and atomic writes under ``reports/<run_id>/``.
+
+A run id is ``<kind>-<UTC time>-<config hash[:8]>``: sortable, readable, and tied to the
+configuration that produced it. Result tables are written deterministically (same data
+and config give the same bytes); only ``summary.json`` carries wall-clock fields
+(``created_at``, ``timings``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import subprocess
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from quantlab.errors import ReportError
+from quantlab.paths import project_root, reports_dir
+
+
+def canonical_json(data: Any) -> str:
+    """JSON with sorted keys and no whitespace variation (for hashing)."""
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), default=_json_default)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating,)):
+        return None if not np.isfinite(value) else float(value)
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, (pd.Timestamp, dt.datetime, dt.date)):
+        return value.isoformat()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def config_hash(config: Mapping[str, Any]) -> str:
+    return hashlib.sha256(canonical_json(config).encode()).hexdigest()
+
+
+def arrays_hash(frames: Mapping[str, pd.DataFrame]) -> str:
+    """sha256 over each symbol's timestamps and OHLCV bytes, in symbol order."""
+    digest = hashlib.sha256()
+    for symbol in sorted(frames):
+        frame = frames[symbol]
+        digest.update(symbol.encode())
+        digest.update(np.ascontiguousarray(frame.index.asi8).tobytes())
+        for column in ("open", "high", "low", "close", "volume"):
+            digest.update(np.ascontiguousarray(frame[column].to_numpy(dtype=np.float64)).tobytes())
+    return digest.hexdigest()
+
+
+def git_sha() -> str:
+    """HEAD of the project checkout, with ``-dirty`` when tracked files changed; '' without git."""
+    root = project_root()
+    try:
+        sha = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=5
+        ).stdout.strip()
+        if not sha:
+            return ""
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, capture_output=True, text=True, timeout=5
+        ).stdout.strip()
+        return sha + ("-dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+def new_run_id(kind: str, cfg_hash: str, now: dt.datetime | None = None) -> str:
+    now = now or dt.datetime.now(dt.UTC)
+    return f"{kind}-{now.strftime('%Y%m%d-%H%M%S')}-{cfg_hash[:8]}"
+
+
+@dataclass(frozen=True)
+class RunDir:
+    """The folder of one run: ``reports/<run_id>/``."""
+
+    run_id: str
+    path: Path
+
+    @classmethod
+    def create(cls, run_id: str, reports: str | os.PathLike[str] | None = None) -> RunDir:
+        base = reports_dir(reports)
+        path = base / run_id
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            probe = path / ".write-test"
+            probe.write_text("ok")
+            probe.unlink()
+        except OSError as err:
+            raise ReportError(
+                "cannot write to the reports folder",
+                found=f"{base} ({err.strerror or err})",
+                fix="choose a writable folder with --reports or QUANTLAB_REPORTS",
+            ) from None
+        return cls(run_id, path)
+
+    def write_bytes(self, name: str, writer: Callable[[Path], None]) -> Path:
+        """Write ``name`` atomically: ``writer`` fills a temp file that replaces the target."""
+        target = self.path / name
+        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", dir=self.path)
+        os.close(fd)
+        try:
+            writer(Path(tmp))
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return target
+
+    def write_json(self, name: str, data: Any, indent: int | None = 2) -> Path:
+        text = json.dumps(data, indent=indent, sort_keys=True, default=_json_default, allow_nan=False) + "\n"
+        return self.write_bytes(name, lambda p: p.write_text(text))
+
+    def write_csv(self, name: str, frame: pd.DataFrame, index: bool = True) -> Path:
+        return self.write_bytes(name, lambda p: frame.to_csv(p, index=index, float_format="%.12g", lineterminator="\n"))
+
+    def write_parquet(self, name: str, frame: pd.DataFrame) -> Path:
+        return self.write_bytes(name, lambda p: frame.to_parquet(p, index=False, compression="zstd"))
+
+
+def finite_or_none(value: Any) -> Any:
+    """JSON-safe float: NaN and infinities become None."""
+    if isinstance(value, (float, np.floating)):
+        return float(value) if np.isfinite(value) else None
+    return value
+
+
+def clean_for_json(data: Any) -> Any:
+    if isinstance(data, Mapping):
+        return {str(k): clean_for_json(v) for k, v in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [clean_for_json(v) for v in data]
+    if isinstance(data, np.ndarray):
+        return [clean_for_json(v) for v in data.tolist()]
+    if isinstance(data, np.integer):
+        return int(data)
+    return finite_or_none(data)
