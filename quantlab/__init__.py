@@ -4,13 +4,41 @@ Public API (imported lazily so the CLI starts fast)::
 
     import quantlab
     bars = quantlab.data.load("SPY")
-    result = quantlab.optimize(strategy="sma_cross", symbols=["SPY"], grid="fast=5:50:5,slow=20:200:10")
+    bt = quantlab.backtest("sma_cross", "SPY", "fast=20,slow=50")
+    opt = quantlab.optimize("sma_cross", "SPY,QQQ", "fast=5:100:5,slow=10:250:10", holdout=0.3)
+    wf = quantlab.walkforward("sma_cross", "SPY", "fast=5:100:5,slow=10:250:10", train="2y", test="6m")
 """
 
 from __future__ import annotations
+
+import importlib
+from typing import Any
 
 from quantlab import _env  # noqa: F401  (sets NUMBA_CACHE_DIR before numba loads)
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+_LAZY = {
+    "backtest": ("quantlab.backtester", "backtest"),
+    "optimize": ("quantlab.optimizer.api", "optimize"),
+    "walkforward": ("quantlab.optimizer.walkforward", "walkforward"),
+    "get_strategy": ("quantlab.registry", "get_strategy"),
+    "list_strategies": ("quantlab.registry", "list_strategies"),
+    "evaluate": ("quantlab.signals", "evaluate"),
+    "SimConfig": ("quantlab.config", "SimConfig"),
+    "Costs": ("quantlab.config", "Costs"),
+    "Sizing": ("quantlab.config", "Sizing"),
+}
+
+__all__ = ["__version__", "data", "overfit", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        module, attr = _LAZY[name]
+        value = getattr(importlib.import_module(module), attr)
+        globals()[name] = value
+        return value
+    if name in ("data", "overfit"):
+        return importlib.import_module(f"quantlab.{name}")
+    raise AttributeError(f"module 'quantlab' has no attribute {name!r}")

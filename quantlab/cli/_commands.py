@@ -13,6 +13,10 @@ _COMMANDS = [
     ("quantlab.cli.strategies", "strategies"),
     ("quantlab.cli.backtest", "backtest"),
     ("quantlab.cli.optimize", "optimize"),
+    ("quantlab.cli.walkforward", "walkforward"),
+    ("quantlab.cli.reports", "report"),
+    ("quantlab.cli.reports", "runs"),
+    ("quantlab.cli.reports", "compare"),
 ]
 
 
