@@ -186,10 +186,11 @@ class FakeGateway:
         if self._loop is None or self.core is None:
             raise RuntimeError("FakeGateway is not started")
         try:
-            if asyncio.get_running_loop() is self._loop:
-                return fn(*args, **kwargs)
+            on_server_loop = asyncio.get_running_loop() is self._loop
         except RuntimeError:
-            pass
+            on_server_loop = False
+        if on_server_loop:
+            return fn(*args, **kwargs)
         fut: concurrent.futures.Future[T] = concurrent.futures.Future()
 
         def run() -> None:
