@@ -71,18 +71,18 @@ def list_(ctx: click.Context, store: str | None, as_json: bool) -> None:
 @click.option("--label", type=click.Choice(["start", "end"]), default="start", show_default=True, help="Stamps mark the bar start or its end (end: shifted back one interval).")
 @click.option("--adjustment", type=click.Choice(["raw", "split", "total_return"]), default=None, help="Default: split if the file has Adj Close (Yahoo), else raw.")
 @click.option("--sort", is_flag=True, help="Sort rows by time.")
-@click.option("--dedupe", is_flag=True, help="Keep the last copy of repeated time stamps.")
+@click.option("--dedupe", type=click.Choice(["first", "last"]), default=None, help="Keep the first or last copy (file order) of repeated time stamps.")
 @click.option("--drop-empty", is_flag=True, help="Skip rows whose OHLCV cells are all empty.")
 @click.option("--replace", is_flag=True, help="Replace the stored series instead of merging.")
 @_store_option
 @click.pass_context
-def import_(ctx: click.Context, file: str, symbol: str, interval: str | None, tz: str, label: str, adjustment: str | None, sort: bool, dedupe: bool, drop_empty: bool, replace: bool, store: str | None) -> None:
+def import_(ctx: click.Context, file: str, symbol: str, interval: str | None, tz: str, label: str, adjustment: str | None, sort: bool, dedupe: str | None, drop_empty: bool, replace: bool, store: str | None) -> None:
     """Import a Yahoo-style or generic OHLCV CSV FILE."""
     from quantlab.data import import_csv
 
     result = import_csv(
         file, symbol, interval=interval, store=_store(ctx, store), tz=tz, label=label, adjustment=adjustment,
-        sort=sort, dedupe=dedupe, drop_empty=drop_empty, mode="replace" if replace else "merge",
+        sort=sort, dedupe=dedupe or False, drop_empty=drop_empty, mode="replace" if replace else "merge",
     )
     verb = "created" if result.created else ("added" if result.changed else "unchanged")
     click.echo(f"{result.symbol} {result.interval}: {verb}, +{result.added} bar(s), {result.rewritten} rewritten, {result.rows_after} stored")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import warnings
 from dataclasses import dataclass
 
 import pandas as pd
@@ -98,20 +99,22 @@ def yfinance_download(request: DownloadRequest) -> pd.DataFrame:
     handler = _Collect()
     logger.addHandler(handler)
     try:
-        frame = yf.download(
-            request.symbol,
-            start=request.start,
-            end=request.end,
-            interval=request.interval,
-            auto_adjust=request.auto_adjust,
-            actions=False,
-            repair=False,
-            keepna=False,
-            progress=False,
-            threads=False,
-            multi_level_index=True,
-            timeout=request.timeout,
-        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # yfinance's own pandas deprecation noise
+            frame = yf.download(
+                request.symbol,
+                start=request.start,
+                end=request.end,
+                interval=request.interval,
+                auto_adjust=request.auto_adjust,
+                actions=False,
+                repair=False,
+                keepna=False,
+                progress=False,
+                threads=False,
+                multi_level_index=True,
+                timeout=request.timeout,
+            )
     except Exception as err:  # yfinance raises a zoo of types (curl, requests, JSON)
         raise classify(request.symbol, f"{type(err).__name__}: {err}") from err
     finally:

@@ -178,12 +178,17 @@ def _intraday_index(stamps: pd.DatetimeIndex, aware: bool, tz: str, path: Path) 
         raise DataError(f"{path.name}: cannot place naive times in time zone {tz!r}", found=str(err), fix="pass --tz with an IANA zone (e.g. America/New_York, UTC) or write offsets in the file") from err
 
 
-def repair(bars: CsvBars, *, sort: bool = False, dedupe: bool = False, drop_empty: bool = False) -> pd.DataFrame:
+def repair(bars: CsvBars, *, sort: bool = False, dedupe: bool | str = False, drop_empty: bool = False) -> pd.DataFrame:
     """Apply the explicitly requested repairs; refuse what is still wrong.
 
-    ``drop_empty`` removes rows with every OHLCV cell empty; ``dedupe`` keeps the
-    **last** copy of each time stamp (later downloads are more complete); ``sort``
-    orders by time (stable).
+    Repairs run in this order: ``drop_empty`` removes rows with every OHLCV cell
+    empty; ``dedupe`` keeps one copy of each time stamp, the ``"first"`` in file
+    order (``True`` means ``"first"``) or the ``"last"``; ``sort`` orders by time
+    (stable). First is the default because files that repeat stamps are usually
+    overlapping re-downloads appended to the original, and yfinance gives the
+    first bar of each re-download a volume of 0 (the case in
+    ``SPY_1min_yf_raw_2019-12.csv``). Compare with ``quantlab data check --file``,
+    which lists repeated stamps whose copies differ.
 
     Raises:
         DataError: empty rows, duplicates or backward steps remain, naming the
@@ -194,7 +199,10 @@ def repair(bars: CsvBars, *, sort: bool = False, dedupe: bool = False, drop_empt
     if drop_empty:
         frame = frame[~empty]
     if dedupe:
-        frame = frame[~frame.index.duplicated(keep="last")]
+        keep = "first" if dedupe is True else str(dedupe)
+        if keep not in ("first", "last"):
+            raise DataError("Unknown dedupe rule", found=repr(dedupe), fix="use --dedupe first or --dedupe last")
+        frame = frame[~frame.index.duplicated(keep=keep)]  # type: ignore[arg-type]
     if sort:
         frame = frame.sort_index(kind="stable")
     problems: list[str] = []
@@ -205,7 +213,7 @@ def repair(bars: CsvBars, *, sort: bool = False, dedupe: bool = False, drop_empt
     dup = frame.index.duplicated()
     if dup.any():
         problems.append(f"{int(dup.sum())} duplicate time stamp(s) (first {frame.index[dup][0]})")
-        options.append("--dedupe (keep the last copy of each)")
+        options.append("--dedupe first|last (keep the first or last copy of each)")
     back = np.flatnonzero(np.diff(frame.index.asi8) < 0)
     if len(back):
         problems.append(f"{len(back)} backward time step(s) (first at {frame.index[back[0] + 1]})")
@@ -229,7 +237,7 @@ def import_csv(
     label: str = "start",
     adjustment: str | None = None,
     sort: bool = False,
-    dedupe: bool = False,
+    dedupe: bool | str = False,
     drop_empty: bool = False,
     mode: str = "merge",
     updated_at: str | None = None,

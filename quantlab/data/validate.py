@@ -115,7 +115,7 @@ def _check_index(index: pd.DatetimeIndex, name: str, interval: str | None) -> No
         raise DataError(
             f"{name}: {int(dup.sum())} duplicate time stamp(s)",
             found=f"first {index[dup][0]}",
-            fix=f"de-duplicate (import --dedupe keeps the last copy) or {_CHECK_HINT}",
+            fix=f"de-duplicate (import --dedupe first|last) or {_CHECK_HINT}",
         )
     if (steps < 0).any():
         where = int(np.flatnonzero(steps < 0)[0])
