@@ -37,3 +37,7 @@ def _isolate_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Keep tests away from the user's reports folder and env overrides."""
     monkeypatch.delenv("QUANTLAB_STORE", raising=False)
     monkeypatch.setenv("QUANTLAB_REPORTS", str(tmp_path / "reports"))
+
+
+# The fake IB Gateway (tests/fakegw): a real TWS-protocol server on 127.0.0.1.
+from tests.fakegw.fixtures import fake_gateway, fake_gateway_factory  # noqa: E402, F401

@@ -1,0 +1,54 @@
+"""quantlab.backtest: independent and shared-cash portfolios, saved records."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import quantlab
+from quantlab.backtester import _shared_portfolio
+from quantlab.config import SimConfig, Sizing
+from quantlab.kernels.group_sim import simulate_group_nb
+
+
+def test_backtest_exposes_vectorbt_portfolio_and_saves(tmp_path: Path) -> None:
+    result = quantlab.backtest("sma_cross", "SPY,QQQ", "fast=20,slow=50", reports=tmp_path)
+    assert set(result.portfolios) == {"SPY", "QQQ"}
+    assert result.summary["replay_check"]["ok"]
+    assert result.metrics.loc["SPY", "n_orders"] == result.portfolios["SPY"].orders.count()
+    for name in ("summary.json", "metrics.csv", "equity.csv", "trades.csv", "orders.csv"):
+        assert (Path(result.path) / name).is_file()
+    stats = result.stats("SPY")
+    assert stats["Total Trades"] == result.metrics.loc["SPY", "n_trades"]
+
+
+def test_shared_cash_group_replays_exactly(tmp_path: Path) -> None:
+    sim = SimConfig(sizing=Sizing("fraction", 0.4))
+    result = quantlab.backtest("sma_cross", "SPY,QQQ,IWM", "fast=10,slow=40", sim=sim, shared_cash=True, save=False)
+    pf = result.portfolio
+    assert list(result.portfolios) == ["portfolio"]
+    # Recompute the group simulation and compare with vectorbt's cash-sharing replay.
+    inputs = result.inputs
+    index = pf.wrapper.index
+    close = np.column_stack([inputs.frames[s]["close"].reindex(index).to_numpy() for s in inputs.symbols])
+    open_ = np.column_stack([inputs.frames[s]["open"].reindex(index).to_numpy() for s in inputs.symbols])
+    target = np.column_stack([result.targets[s].reindex(index).to_numpy() for s in inputs.symbols])
+    n, m = close.shape
+    size, fee, seq, value = np.empty((n, m)), np.empty((n, m)), np.empty((n, m), dtype=np.int64), np.empty(n)
+    simulate_group_nb(target, open_, close, np.zeros((n, m)), sim.to_array(), size, fee, seq, value)
+    np.testing.assert_allclose(pf.value().to_numpy(), value, rtol=1e-12)
+    orders = pf.orders.records
+    assert len(orders) == int((~np.isnan(size)).sum())
+    assert float(pf.cash().min()) >= 0.0
+    assert callable(_shared_portfolio)
+
+
+def test_unknown_symbol_and_params(tmp_path: Path) -> None:
+    from quantlab.errors import ParameterError, QuantlabError
+
+    with pytest.raises(ParameterError, match="has no parameter"):
+        quantlab.backtest("sma_cross", "SPY", "fsat=3", save=False)
+    with pytest.raises(QuantlabError, match="ZZZZ"):
+        quantlab.backtest("sma_cross", "ZZZZ", None, save=False)
