@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -17,7 +18,10 @@ def _calendar(name: str, first_year: int, last_year: int):  # type: ignore[no-un
     import exchange_calendars as xcals
 
     try:
-        return xcals.get_calendar(name, start=f"{first_year}-01-01", end=f"{last_year}-12-31")
+        with warnings.catch_warnings():  # exchange_calendars 4.13 trips a pandas 3 deprecation
+            warnings.simplefilter("ignore", DeprecationWarning)
+            warnings.simplefilter("ignore", FutureWarning)
+            return xcals.get_calendar(name, start=f"{first_year}-01-01", end=f"{last_year}-12-31")
     except xcals.errors.InvalidCalendarName as err:
         raise DataError("Unknown exchange calendar", found=repr(name), fix="use an exchange_calendars code such as XNYS, XNAS, XLON") from err
     except ValueError as err:  # bounds outside what the calendar knows
@@ -37,8 +41,8 @@ def sessions(first: pd.Timestamp, last: pd.Timestamp, calendar: str = DEFAULT_CA
     schedule = cal.schedule.loc[first_day:last_day]
     out = pd.DataFrame(
         {
-            "open": schedule["open"].dt.tz_convert("UTC").dt.as_unit("ns").astype("int64").to_numpy(),
-            "close": schedule["close"].dt.tz_convert("UTC").dt.as_unit("ns").astype("int64").to_numpy(),
+            "open": pd.DatetimeIndex(schedule["open"]).tz_convert("UTC").as_unit("ns").asi8,
+            "close": pd.DatetimeIndex(schedule["close"]).tz_convert("UTC").as_unit("ns").asi8,
         },
         index=pd.DatetimeIndex(schedule.index).tz_localize(None).as_unit("ns"),
     )

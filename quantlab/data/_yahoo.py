@@ -98,6 +98,11 @@ def yfinance_download(request: DownloadRequest) -> pd.DataFrame:
     logger = logging.getLogger("yfinance")
     handler = _Collect()
     logger.addHandler(handler)
+    # Let yfinance raise inside its per-ticker worker: the worker logs repr(exception),
+    # so a dropped connection is not reported as "possibly delisted".
+    debug = yf.config.debug
+    hide = debug.hide_exceptions
+    debug.hide_exceptions = False
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # yfinance's own pandas deprecation noise
@@ -118,6 +123,7 @@ def yfinance_download(request: DownloadRequest) -> pd.DataFrame:
     except Exception as err:  # yfinance raises a zoo of types (curl, requests, JSON)
         raise classify(request.symbol, f"{type(err).__name__}: {err}") from err
     finally:
+        debug.hide_exceptions = hide
         logger.removeHandler(handler)
     if frame is None or frame.empty:
         raise classify(request.symbol, "\n".join(handler.messages) or "no data found (empty response)")

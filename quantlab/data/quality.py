@@ -40,7 +40,7 @@ import numpy as np
 import pandas as pd
 
 from quantlab.data._report import Finding, QualityReport
-from quantlab.data._schema import FIELDS, PRICE_FIELDS, interval_nanos, is_intraday, normalize_interval, normalize_symbol
+from quantlab.data._schema import FIELDS, PRICE_FIELDS, daily_stamps, interval_nanos, is_intraday, normalize_interval, normalize_symbol
 from quantlab.data._session_checks import daily_findings, intraday_findings
 from quantlab.data.validate import canonical_columns
 from quantlab.errors import DataError
@@ -174,9 +174,12 @@ def check_frame(
         raise DataError(f"{name}: missing column(s) {', '.join(missing)}", found=f"columns {list(map(str, frame.columns))}", fix="provide open, high, low, close and volume")
     if not isinstance(frame.index, pd.DatetimeIndex):
         raise DataError(f"{name}: the index must be a DatetimeIndex", found=type(frame.index).__name__, fix="set the time column as index")
-    index = frame.index if frame.index.tz is not None else frame.index.tz_localize(tz)
+    interval = normalize_interval(interval) if interval else infer_interval(frame.index)
+    if is_intraday(interval):
+        index = frame.index if frame.index.tz is not None else frame.index.tz_localize(tz)
+    else:
+        index = daily_stamps(frame.index)  # the session date, at 00:00 UTC
     times = np.asarray(index.tz_convert("UTC").as_unit("ns").asi8, dtype=np.int64)
-    interval = normalize_interval(interval) if interval else infer_interval(index.tz_convert(tz))
     values = {f: pd.to_numeric(frame[columns[f]], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan) for f in FIELDS}
     line_numbers = None if lines is None else np.asarray(lines)
     clock = _Clock(interval, tz, label)
