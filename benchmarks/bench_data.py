@@ -42,7 +42,9 @@ def synthetic_year(seed: int = 7) -> pd.DataFrame:
     low = np.round(np.minimum(open_, close) - np.abs(rng.normal(0, 0.05, n)), 2)
     volume = np.round(rng.lognormal(10, 1, n))
     index = pd.DatetimeIndex(times, tz="UTC", name="time")
-    return pd.DataFrame({"open": open_, "high": high, "low": low, "close": close, "volume": volume}, index=index)
+    return pd.DataFrame(
+        {"open": open_, "high": high, "low": low, "close": close, "volume": volume}, index=index
+    )
 
 
 def _set_filters(h5mod, settings) -> None:  # type: ignore[no-untyped-def]
@@ -80,36 +82,111 @@ def run() -> list[dict]:  # type: ignore[type-arg]
                 _set_filters(_h5, chosen)
             seconds = _best(lambda p=path: load("SYN", interval="1m", store=p))
             note = "chosen" if settings == chosen else ""
-            figures.append({"name": f"size_1y_1m_{name}", "value": round(path.stat().st_size / 1e6, 3), "unit": "MB", "note": f"raw arrays {raw_mb:.2f} MB {note}".strip()})
-            figures.append({"name": f"load_1y_1m_{name}", "value": round(seconds * 1e3, 2), "unit": "ms"})
+            figures.append(
+                {
+                    "name": f"size_1y_1m_{name}",
+                    "value": round(path.stat().st_size / 1e6, 3),
+                    "unit": "MB",
+                    "note": f"raw arrays {raw_mb:.2f} MB {note}".strip(),
+                }
+            )
+            figures.append(
+                {"name": f"load_1y_1m_{name}", "value": round(seconds * 1e3, 2), "unit": "ms"}
+            )
         store = Path(tmp) / "gzip4_mixed.h5"
         loaded = load("SYN", interval="1m", store=store)
         assert frame_hash(loaded) == frame_hash(bars), "round trip changed the data"
-        figures.append({"name": "load_1y_1m", "value": round(_best(lambda: load("SYN", interval="1m", store=store)), 4), "unit": "s", "target": "< 1 s", "note": f"{len(bars):,} rows, gzip4_mixed"})
-        figures.append({"name": "load_1m_slice_one_month", "value": round(_best(lambda: load("SYN", "2023-06-01", "2023-06-30", interval="1m", store=store)) * 1e3, 2), "unit": "ms", "note": "searchsorted on time, partial read"})
-        figures.append({"name": "frame_hash_1y_1m", "value": round(_best(lambda: frame_hash(loaded)) * 1e3, 2), "unit": "ms"})
+        figures.append(
+            {
+                "name": "load_1y_1m",
+                "value": round(_best(lambda: load("SYN", interval="1m", store=store)), 4),
+                "unit": "s",
+                "target": "< 1 s",
+                "note": f"{len(bars):,} rows, gzip4_mixed",
+            }
+        )
+        figures.append(
+            {
+                "name": "load_1m_slice_one_month",
+                "value": round(
+                    _best(
+                        lambda: load("SYN", "2023-06-01", "2023-06-30", interval="1m", store=store)
+                    )
+                    * 1e3,
+                    2,
+                ),
+                "unit": "ms",
+                "note": "searchsorted on time, partial read",
+            }
+        )
+        figures.append(
+            {
+                "name": "frame_hash_1y_1m",
+                "value": round(_best(lambda: frame_hash(loaded)) * 1e3, 2),
+                "unit": "ms",
+            }
+        )
         # write transaction cost: copy the store, append one session, fsync, replace
         day = pd.Timedelta(days=365)
         extra = bars.iloc[:390].copy()
         extra.index = extra.index + day + pd.Timedelta(days=7)
-        figures.append({"name": "append_one_session_txn", "value": round(_best(lambda: write_bars(extra, "SYN", "1m", store=store, updated_at="2026-01-01T00:00:00Z"), 5) * 1e3, 1), "unit": "ms", "note": f"store {store.stat().st_size / 1e6:.1f} MB: lock+copy+append+fsync+replace"})
+        figures.append(
+            {
+                "name": "append_one_session_txn",
+                "value": round(
+                    _best(
+                        lambda: write_bars(
+                            extra, "SYN", "1m", store=store, updated_at="2026-01-01T00:00:00Z"
+                        ),
+                        5,
+                    )
+                    * 1e3,
+                    1,
+                ),
+                "unit": "ms",
+                "note": f"store {store.stat().st_size / 1e6:.1f} MB: lock+copy+append+fsync+replace",
+            }
+        )
         big = Path(tmp) / "big.bin"
         big.write_bytes(np.random.default_rng(1).bytes(200_000_000))
         import shutil
 
         copy_s = _best(lambda: shutil.copyfile(big, Path(tmp) / "big2.bin"), 3)
-        figures.append({"name": "store_copy_throughput", "value": round(200 / copy_s), "unit": "MB/s", "note": "cost of copy-on-write per write transaction = store size / this"})
+        figures.append(
+            {
+                "name": "store_copy_throughput",
+                "value": round(200 / copy_s),
+                "unit": "MB/s",
+                "note": "cost of copy-on-write per write transaction = store size / this",
+            }
+        )
         # many series in one transaction (the bundle pattern) vs one per series
         daily = bars.iloc[:6000].copy()
-        daily.index = pd.DatetimeIndex(pd.bdate_range("2000-01-03", periods=6000, tz="UTC"), name="time")
+        daily.index = pd.DatetimeIndex(
+            pd.bdate_range("2000-01-03", periods=6000, tz="UTC"), name="time"
+        )
         from quantlab.data.store import SeriesWrite
 
         items = [SeriesWrite(daily, f"S{i}", "1d") for i in range(20)]
-        figures.append({"name": "write_20_daily_series_one_txn", "value": round(_best(lambda: write_many(items, store=Path(tmp) / "many.h5"), 3) * 1e3, 1), "unit": "ms"})
+        figures.append(
+            {
+                "name": "write_20_daily_series_one_txn",
+                "value": round(
+                    _best(lambda: write_many(items, store=Path(tmp) / "many.h5"), 3) * 1e3, 1
+                ),
+                "unit": "ms",
+            }
+        )
         panel_store = Path(__file__).resolve().parent.parent / "data" / "market.h5"
         if panel_store.exists():
             symbols = ["SPY", "QQQ", "IWM", "DIA", "AAPL", "MSFT"]
-            figures.append({"name": "load_panel_6_daily_bundle", "value": round(_best(lambda: load(symbols, store=panel_store)) * 1e3, 2), "unit": "ms"})
+            figures.append(
+                {
+                    "name": "load_panel_6_daily_bundle",
+                    "value": round(_best(lambda: load(symbols, store=panel_store)) * 1e3, 2),
+                    "unit": "ms",
+                }
+            )
     return figures
 
 

@@ -18,7 +18,9 @@ _INTERVALS = ["1m", "2m", "5m", "15m", "30m", "1h", "60m", "90m", "1d", "1wk", "
 
 
 def _store_option(func: Callable[..., Any]) -> Callable[..., Any]:
-    return click.option("--store", "store", type=click.Path(dir_okay=False), default=None, help=_STORE_HELP)(func)
+    return click.option(
+        "--store", "store", type=click.Path(dir_okay=False), default=None, help=_STORE_HELP
+    )(func)
 
 
 def _store(ctx: click.Context, store: str | None) -> str | None:
@@ -37,7 +39,11 @@ def data(ctx: click.Context, store: str | None) -> None:
 def _when(stamp: Any, interval: str) -> str:
     if stamp is None:
         return "-"
-    return stamp.strftime("%Y-%m-%d") if interval in ("1d", "1wk", "1mo") else stamp.strftime("%Y-%m-%d %H:%M UTC")
+    return (
+        stamp.strftime("%Y-%m-%d")
+        if interval in ("1d", "1wk", "1mo")
+        else stamp.strftime("%Y-%m-%d %H:%M UTC")
+    )
 
 
 @data.command("list")
@@ -51,14 +57,19 @@ def list_(ctx: click.Context, store: str | None, as_json: bool) -> None:
 
     series = info(_store(ctx, store))
     if as_json:
-        rows = [{**s.__dict__, "first": str(s.first), "last": str(s.last), "columns": list(s.columns)} for s in series]
+        rows = [
+            {**s.__dict__, "first": str(s.first), "last": str(s.last), "columns": list(s.columns)}
+            for s in series
+        ]
         click.echo(json.dumps(rows, indent=2))
         return
     click.echo(f"store: {store_path(_store(ctx, store))}")
     header = f"{'symbol':<8} {'interval':<8} {'first':<20} {'last':<20} {'rows':>8}  {'adjustment':<12} source"
     click.echo(header)
     for s in series:
-        click.echo(f"{s.symbol:<8} {s.interval:<8} {_when(s.first, s.interval):<20} {_when(s.last, s.interval):<20} {s.rows:>8}  {s.adjustment:<12} {s.source}")
+        click.echo(
+            f"{s.symbol:<8} {s.interval:<8} {_when(s.first, s.interval):<20} {_when(s.last, s.interval):<20} {s.rows:>8}  {s.adjustment:<12} {s.source}"
+        )
     if not series:
         click.echo("(empty)")
 
@@ -66,26 +77,76 @@ def list_(ctx: click.Context, store: str | None, as_json: bool) -> None:
 @data.command("import")
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--symbol", required=True, help="Ticker to store the bars under.")
-@click.option("--interval", type=click.Choice(_INTERVALS), default=None, help="Bar interval (default: inferred; 1d for date-only files).")
-@click.option("--tz", default="America/New_York", show_default=True, help="Time zone of naive intraday stamps.")
-@click.option("--label", type=click.Choice(["start", "end"]), default="start", show_default=True, help="Stamps mark the bar start or its end (end: shifted back one interval).")
-@click.option("--adjustment", type=click.Choice(["raw", "split", "total_return"]), default=None, help="Default: split if the file has Adj Close (Yahoo), else raw.")
+@click.option(
+    "--interval",
+    type=click.Choice(_INTERVALS),
+    default=None,
+    help="Bar interval (default: inferred; 1d for date-only files).",
+)
+@click.option(
+    "--tz",
+    default="America/New_York",
+    show_default=True,
+    help="Time zone of naive intraday stamps.",
+)
+@click.option(
+    "--label",
+    type=click.Choice(["start", "end"]),
+    default="start",
+    show_default=True,
+    help="Stamps mark the bar start or its end (end: shifted back one interval).",
+)
+@click.option(
+    "--adjustment",
+    type=click.Choice(["raw", "split", "total_return"]),
+    default=None,
+    help="Default: split if the file has Adj Close (Yahoo), else raw.",
+)
 @click.option("--sort", is_flag=True, help="Sort rows by time.")
-@click.option("--dedupe", type=click.Choice(["first", "last"]), default=None, help="Keep the first or last copy (file order) of repeated time stamps.")
+@click.option(
+    "--dedupe",
+    type=click.Choice(["first", "last"]),
+    default=None,
+    help="Keep the first or last copy (file order) of repeated time stamps.",
+)
 @click.option("--drop-empty", is_flag=True, help="Skip rows whose OHLCV cells are all empty.")
 @click.option("--replace", is_flag=True, help="Replace the stored series instead of merging.")
 @_store_option
 @click.pass_context
-def import_(ctx: click.Context, file: str, symbol: str, interval: str | None, tz: str, label: str, adjustment: str | None, sort: bool, dedupe: str | None, drop_empty: bool, replace: bool, store: str | None) -> None:
+def import_(
+    ctx: click.Context,
+    file: str,
+    symbol: str,
+    interval: str | None,
+    tz: str,
+    label: str,
+    adjustment: str | None,
+    sort: bool,
+    dedupe: str | None,
+    drop_empty: bool,
+    replace: bool,
+    store: str | None,
+) -> None:
     """Import a Yahoo-style or generic OHLCV CSV FILE."""
     from quantlab.data import import_csv
 
     result = import_csv(
-        file, symbol, interval=interval, store=_store(ctx, store), tz=tz, label=label, adjustment=adjustment,
-        sort=sort, dedupe=dedupe or False, drop_empty=drop_empty, mode="replace" if replace else "merge",
+        file,
+        symbol,
+        interval=interval,
+        store=_store(ctx, store),
+        tz=tz,
+        label=label,
+        adjustment=adjustment,
+        sort=sort,
+        dedupe=dedupe or False,
+        drop_empty=drop_empty,
+        mode="replace" if replace else "merge",
     )
     verb = "created" if result.created else ("added" if result.changed else "unchanged")
-    click.echo(f"{result.symbol} {result.interval}: {verb}, +{result.added} bar(s), {result.rewritten} rewritten, {result.rows_after} stored")
+    click.echo(
+        f"{result.symbol} {result.interval}: {verb}, +{result.added} bar(s), {result.rewritten} rewritten, {result.rows_after} stored"
+    )
 
 
 def _report_fetch(results: list[Any]) -> None:
@@ -95,11 +156,18 @@ def _report_fetch(results: list[Any]) -> None:
         line = f"{r.symbol} {r.interval}: {r.status}"
         if r.status != "failed":
             line += f", +{r.added} bar(s), {r.rows} stored"
-        click.secho(line + (f" - {r.message}" if r.message and r.status != "failed" else ""), fg="red" if r.status == "failed" else None)
+        click.secho(
+            line + (f" - {r.message}" if r.message and r.status != "failed" else ""),
+            fg="red" if r.status == "failed" else None,
+        )
     failed = [r for r in results if r.status == "failed"]
     if failed:
         details = " | ".join(f"{r.symbol}: {r.message}" for r in failed)
-        raise FetchError(f"{len(failed)} of {len(results)} series failed", found=details, fix="see the messages above; stored bars of other symbols were kept")
+        raise FetchError(
+            f"{len(failed)} of {len(results)} series failed",
+            found=details,
+            fix="see the messages above; stored bars of other symbols were kept",
+        )
 
 
 @data.command("fetch")
@@ -107,47 +175,126 @@ def _report_fetch(results: list[Any]) -> None:
 @click.option("--start", default=None, help="First date (inclusive), e.g. 2010-01-01.")
 @click.option("--end", default=None, help="Last date (inclusive; default: today).")
 @click.option("--interval", type=click.Choice(_INTERVALS), default="1d", show_default=True)
-@click.option("--auto-adjust/--no-auto-adjust", default=False, show_default=True, help="yfinance auto_adjust: total-return adjusted OHLC (True) or split-adjusted OHLC + adj_close (False).")
-@click.option("--replace", is_flag=True, help="Download everything again and replace stored series.")
+@click.option(
+    "--auto-adjust/--no-auto-adjust",
+    default=False,
+    show_default=True,
+    help="yfinance auto_adjust: total-return adjusted OHLC (True) or split-adjusted OHLC + adj_close (False).",
+)
+@click.option(
+    "--replace", is_flag=True, help="Download everything again and replace stored series."
+)
 @click.option("--retries", type=click.IntRange(0, 10), default=3, show_default=True)
 @click.option("--progress/--no-progress", default=True, show_default=True)
 @_store_option
 @click.pass_context
-def fetch_(ctx: click.Context, symbols: tuple[str, ...], start: str | None, end: str | None, interval: str, auto_adjust: bool, replace: bool, retries: int, progress: bool, store: str | None) -> None:
+def fetch_(
+    ctx: click.Context,
+    symbols: tuple[str, ...],
+    start: str | None,
+    end: str | None,
+    interval: str,
+    auto_adjust: bool,
+    replace: bool,
+    retries: int,
+    progress: bool,
+    store: str | None,
+) -> None:
     """Download SYMBOLS from Yahoo Finance (resumes: stored bars are not downloaded again)."""
     from quantlab.data import FetchOptions, fetch
 
-    results = fetch(list(symbols), start=start, end=end, interval=interval, store=_store(ctx, store), replace=replace, progress=progress, options=FetchOptions(auto_adjust=auto_adjust, retries=retries))
+    results = fetch(
+        list(symbols),
+        start=start,
+        end=end,
+        interval=interval,
+        store=_store(ctx, store),
+        replace=replace,
+        progress=progress,
+        options=FetchOptions(auto_adjust=auto_adjust, retries=retries),
+    )
     _report_fetch(results)
 
 
 @data.command("update")
 @click.argument("symbols", nargs=-1)
-@click.option("--interval", type=click.Choice(_INTERVALS), default=None, help="Only this interval (default: all stored).")
+@click.option(
+    "--interval",
+    type=click.Choice(_INTERVALS),
+    default=None,
+    help="Only this interval (default: all stored).",
+)
 @click.option("--retries", type=click.IntRange(0, 10), default=3, show_default=True)
 @click.option("--progress/--no-progress", default=True, show_default=True)
 @_store_option
 @click.pass_context
-def update_(ctx: click.Context, symbols: tuple[str, ...], interval: str | None, retries: int, progress: bool, store: str | None) -> None:
+def update_(
+    ctx: click.Context,
+    symbols: tuple[str, ...],
+    interval: str | None,
+    retries: int,
+    progress: bool,
+    store: str | None,
+) -> None:
     """Fetch bars after the last stored one for SYMBOLS (default: every stored series)."""
     from quantlab.data import FetchOptions, update
 
-    results = update(list(symbols) or None, interval=interval, store=_store(ctx, store), progress=progress, options=FetchOptions(retries=retries))
+    results = update(
+        list(symbols) or None,
+        interval=interval,
+        store=_store(ctx, store),
+        progress=progress,
+        options=FetchOptions(retries=retries),
+    )
     _report_fetch(results)
 
 
 @data.command("check")
 @click.argument("symbols", nargs=-1)
-@click.option("--file", "file", type=click.Path(dir_okay=False), default=None, help="Check a CSV file as it is instead of the store.")
-@click.option("--interval", type=click.Choice(_INTERVALS), default=None, help="Store: only this interval; file: bar interval (default inferred).")
-@click.option("--tz", default="America/New_York", show_default=True, help="File: time zone of naive stamps.")
-@click.option("--label", type=click.Choice(["start", "end"]), default=None, help="File: stamps mark bar starts (default) or ends. Report times are shown the same way (store default: as the source labelled them).")
-@click.option("--calendar", default="XNYS", show_default=True, help="Exchange calendar for session checks ('none' to skip).")
+@click.option(
+    "--file",
+    "file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Check a CSV file as it is instead of the store.",
+)
+@click.option(
+    "--interval",
+    type=click.Choice(_INTERVALS),
+    default=None,
+    help="Store: only this interval; file: bar interval (default inferred).",
+)
+@click.option(
+    "--tz", default="America/New_York", show_default=True, help="File: time zone of naive stamps."
+)
+@click.option(
+    "--label",
+    type=click.Choice(["start", "end"]),
+    default=None,
+    help="File: stamps mark bar starts (default) or ends. Report times are shown the same way (store default: as the source labelled them).",
+)
+@click.option(
+    "--calendar",
+    default="XNYS",
+    show_default=True,
+    help="Exchange calendar for session checks ('none' to skip).",
+)
 @click.option("--strict", is_flag=True, help="Exit 1 on warnings too.")
 @click.option("--json", "as_json", is_flag=True, help="Print the reports as JSON.")
 @_store_option
 @click.pass_context
-def check_(ctx: click.Context, symbols: tuple[str, ...], file: str | None, interval: str | None, tz: str, label: str | None, calendar: str, strict: bool, as_json: bool, store: str | None) -> None:
+def check_(
+    ctx: click.Context,
+    symbols: tuple[str, ...],
+    file: str | None,
+    interval: str | None,
+    tz: str,
+    label: str | None,
+    calendar: str,
+    strict: bool,
+    as_json: bool,
+    store: str | None,
+) -> None:
     """Check stored SYMBOLS (default: all) or a CSV --file. Exit 1 on errors (--strict: on warnings)."""
     from quantlab.data import check_file, check_store
 
@@ -155,15 +302,33 @@ def check_(ctx: click.Context, symbols: tuple[str, ...], file: str | None, inter
     if file:
         reports = [check_file(file, interval=interval, tz=tz, label=label or "start", calendar=cal)]
     else:
-        reports = check_store(list(symbols) or None, interval=interval, store=_store(ctx, store), label=label, calendar=cal)
+        reports = check_store(
+            list(symbols) or None,
+            interval=interval,
+            store=_store(ctx, store),
+            label=label,
+            calendar=cal,
+        )
     errors = sum(len(r.errors) for r in reports)
     warnings = sum(len(r.warnings) for r in reports)
     failed = errors > 0 or (strict and warnings > 0)
     if as_json:
-        click.echo(json.dumps({"errors": errors, "warnings": warnings, "exit_code": int(failed), "reports": [r.to_dict() for r in reports]}, indent=2))
+        click.echo(
+            json.dumps(
+                {
+                    "errors": errors,
+                    "warnings": warnings,
+                    "exit_code": int(failed),
+                    "reports": [r.to_dict() for r in reports],
+                },
+                indent=2,
+            )
+        )
     else:
         for r in reports:
             click.secho(r.format_text(), fg="red" if r.errors else None)
-        click.echo(f"{len(reports)} series checked: {errors} error finding(s), {warnings} warning finding(s)")
+        click.echo(
+            f"{len(reports)} series checked: {errors} error finding(s), {warnings} warning finding(s)"
+        )
     if failed:
         ctx.exit(1)

@@ -18,13 +18,28 @@ from __future__ import annotations
 
 from quantlab.data._report import Finding, QualityReport
 from quantlab.data._schema import ADJUSTMENTS, FIELDS, INTERVALS
-from quantlab.data._yahoo import DownloadRequest, OfflineError, SymbolNotFoundError, TransientFetchError, yfinance_download
+from quantlab.data._yahoo import (
+    DownloadRequest,
+    OfflineError,
+    SymbolNotFoundError,
+    TransientFetchError,
+    yfinance_download,
+)
 from quantlab.data.actions import adjust, load_actions
 from quantlab.data.csvio import CsvBars, import_csv, read_csv
 from quantlab.data.fetch import FetchOptions, FetchResult, fetch, update
 from quantlab.data.hashing import frame_hash
 from quantlab.data.quality import check_file, check_frame, check_store
-from quantlab.data.store import SeriesInfo, SeriesWrite, WriteResult, delete_series, info, load, write_bars, write_many
+from quantlab.data.store import (
+    SeriesInfo,
+    SeriesWrite,
+    WriteResult,
+    delete_series,
+    info,
+    load,
+    write_bars,
+    write_many,
+)
 from quantlab.data.validate import validate_bars
 
 __all__ = [

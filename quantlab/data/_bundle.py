@@ -40,14 +40,51 @@ class BundleInput:
 
 
 INPUTS: tuple[BundleInput, ...] = (
-    BundleInput("daily/SPY.csv", "SPY", "1d", "20df69e26a33a15826c07ab0c3f4fb2e26029d7e06a4c8e217cdb2a4b73ec221"),
-    BundleInput("daily/QQQ.csv", "QQQ", "1d", "3683f48fe8c51b7b018c0d09aff9ecce46796b8363c00685b12870c49bf33c26"),
-    BundleInput("daily/IWM.csv", "IWM", "1d", "5277b0a5765ffbd8a26e25a94fdf0c404a2ae491e244f58580fa2a783f092927"),
-    BundleInput("daily/DIA.csv", "DIA", "1d", "8075994f9e50064b740f41c229c4194f1bea38f7b2241f95937a15950f381322"),
-    BundleInput("daily/AAPL.csv", "AAPL", "1d", "195bba6a5440d39d93988ae87637bccbd84858b6d2c2434ee8a9f5c3640b0664"),
-    BundleInput("daily/MSFT.csv", "MSFT", "1d", "e9506764883807a2363ab7fd310d93d671d6d9a41e47d61ca8601a16b4d4956c"),
+    BundleInput(
+        "daily/SPY.csv",
+        "SPY",
+        "1d",
+        "20df69e26a33a15826c07ab0c3f4fb2e26029d7e06a4c8e217cdb2a4b73ec221",
+    ),
+    BundleInput(
+        "daily/QQQ.csv",
+        "QQQ",
+        "1d",
+        "3683f48fe8c51b7b018c0d09aff9ecce46796b8363c00685b12870c49bf33c26",
+    ),
+    BundleInput(
+        "daily/IWM.csv",
+        "IWM",
+        "1d",
+        "5277b0a5765ffbd8a26e25a94fdf0c404a2ae491e244f58580fa2a783f092927",
+    ),
+    BundleInput(
+        "daily/DIA.csv",
+        "DIA",
+        "1d",
+        "8075994f9e50064b740f41c229c4194f1bea38f7b2241f95937a15950f381322",
+    ),
+    BundleInput(
+        "daily/AAPL.csv",
+        "AAPL",
+        "1d",
+        "195bba6a5440d39d93988ae87637bccbd84858b6d2c2434ee8a9f5c3640b0664",
+    ),
+    BundleInput(
+        "daily/MSFT.csv",
+        "MSFT",
+        "1d",
+        "e9506764883807a2363ab7fd310d93d671d6d9a41e47d61ca8601a16b4d4956c",
+    ),
     # masonblier 1-minute bars are stamped by their end (09:31..16:00): shift to bar starts.
-    BundleInput("intraday/SPY_1min.csv", "SPY", "1m", "49b0bab50a96aab45905ecf16c6d4c7c39f64b446e6cc11eb36e9c4b3057f2ef", label="end", adjustment="raw"),
+    BundleInput(
+        "intraday/SPY_1min.csv",
+        "SPY",
+        "1m",
+        "49b0bab50a96aab45905ecf16c6d4c7c39f64b446e6cc11eb36e9c4b3057f2ef",
+        label="end",
+        adjustment="raw",
+    ),
 )
 
 
@@ -71,13 +108,32 @@ def build(shared_data: str | os.PathLike[str], out: str | os.PathLike[str]) -> P
     for spec in INPUTS:
         path = root / spec.relative_path
         if not path.is_file():
-            raise DataError("Bundle input missing", found=str(path), fix="pass the shared data folder (the one holding daily/ and intraday/)")
+            raise DataError(
+                "Bundle input missing",
+                found=str(path),
+                fix="pass the shared data folder (the one holding daily/ and intraday/)",
+            )
         digest = _sha256(path)
         if digest != spec.sha256:
-            raise DataError(f"Bundle input {spec.relative_path} differs from the recorded file", found=f"sha256 {digest}", fix=f"use the file with sha256 {spec.sha256} (see PROVENANCE.md)")
+            raise DataError(
+                f"Bundle input {spec.relative_path} differs from the recorded file",
+                found=f"sha256 {digest}",
+                fix=f"use the file with sha256 {spec.sha256} (see PROVENANCE.md)",
+            )
         bars = read_csv(path, interval=spec.interval, label=spec.label)
         frame = repair(bars)
-        items.append(SeriesWrite(frame, spec.symbol, spec.interval, spec.adjustment, f"csv:{path.name}", "America/New_York", "replace", spec.label))
+        items.append(
+            SeriesWrite(
+                frame,
+                spec.symbol,
+                spec.interval,
+                spec.adjustment,
+                f"csv:{path.name}",
+                "America/New_York",
+                "replace",
+                spec.label,
+            )
+        )
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=".bundle-") as scratch:
         fresh = Path(scratch) / out.name
@@ -87,9 +143,15 @@ def build(shared_data: str | os.PathLike[str], out: str | os.PathLike[str]) -> P
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m quantlab.data._bundle", description=__doc__.splitlines()[0])
-    parser.add_argument("shared_data", help="folder with daily/ and intraday/ (e.g. ../shared/data)")
-    parser.add_argument("--out", default=None, help="output store (default: <project>/data/market.h5)")
+    parser = argparse.ArgumentParser(
+        prog="python -m quantlab.data._bundle", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument(
+        "shared_data", help="folder with daily/ and intraday/ (e.g. ../shared/data)"
+    )
+    parser.add_argument(
+        "--out", default=None, help="output store (default: <project>/data/market.h5)"
+    )
     args = parser.parse_args(argv)
     from quantlab.errors import QuantlabError
     from quantlab.paths import project_root

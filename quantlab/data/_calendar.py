@@ -23,12 +23,22 @@ def _calendar(name: str, first_year: int, last_year: int):  # type: ignore[no-un
             warnings.simplefilter("ignore", FutureWarning)
             return xcals.get_calendar(name, start=f"{first_year}-01-01", end=f"{last_year}-12-31")
     except xcals.errors.InvalidCalendarName as err:
-        raise DataError("Unknown exchange calendar", found=repr(name), fix="use an exchange_calendars code such as XNYS, XNAS, XLON") from err
+        raise DataError(
+            "Unknown exchange calendar",
+            found=repr(name),
+            fix="use an exchange_calendars code such as XNYS, XNAS, XLON",
+        ) from err
     except ValueError as err:  # bounds outside what the calendar knows
-        raise DataError(f"The {name} calendar does not cover {first_year}-{last_year}", found=str(err), fix="check the dates") from err
+        raise DataError(
+            f"The {name} calendar does not cover {first_year}-{last_year}",
+            found=str(err),
+            fix="check the dates",
+        ) from err
 
 
-def sessions(first: pd.Timestamp, last: pd.Timestamp, calendar: str = DEFAULT_CALENDAR) -> pd.DataFrame:
+def sessions(
+    first: pd.Timestamp, last: pd.Timestamp, calendar: str = DEFAULT_CALENDAR
+) -> pd.DataFrame:
     """Sessions whose date lies in ``[first.date(), last.date()]``.
 
     Returns:

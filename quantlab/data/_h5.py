@@ -62,7 +62,17 @@ def filters_for(column: str) -> dict[str, object]:
     if not COMPRESSION:
         return {}
     return {**COMPRESSION, "shuffle": column in SHUFFLED}
-ATTR_ORDER = ("symbol", "interval", "adjustment", "source", "source_label", "timezone", "last_update")
+
+
+ATTR_ORDER = (
+    "symbol",
+    "interval",
+    "adjustment",
+    "source",
+    "source_label",
+    "timezone",
+    "last_update",
+)
 _REBUILD_HINT = "restore it from a backup or git (git checkout data/market.h5), or rebuild it with `python -m quantlab.data._bundle`"
 
 
@@ -82,7 +92,11 @@ def check_readable(path: Path) -> None:
             "or point --store / QUANTLAB_STORE at an existing store",
         )
     if path.is_dir():
-        raise StoreError("The store path is a folder, not a file", found=str(path), fix="pass the .h5 file itself")
+        raise StoreError(
+            "The store path is a folder, not a file",
+            found=str(path),
+            fix="pass the .h5 file itself",
+        )
     if not h5py.is_hdf5(path):
         with open(path, "rb") as fh:
             head = fh.read(16)
@@ -99,7 +113,11 @@ def open_read(path: Path) -> h5py.File:
     try:
         f = h5py.File(path, "r")
     except OSError as err:
-        raise StoreError(f"Cannot open the store {path} (corrupt or truncated)", found=str(err), fix=_REBUILD_HINT) from err
+        raise StoreError(
+            f"Cannot open the store {path} (corrupt or truncated)",
+            found=str(err),
+            fix=_REBUILD_HINT,
+        ) from err
     if f.attrs.get("format") != FORMAT:
         found = f.attrs.get("format")
         f.close()
@@ -116,10 +134,15 @@ def open_write(path: Path) -> h5py.File:
     try:
         f = h5py.File(path, "r+")
     except OSError as err:
-        raise StoreError(f"Cannot open the store {path} for writing", found=str(err), fix=_REBUILD_HINT) from err
+        raise StoreError(
+            f"Cannot open the store {path} for writing", found=str(err), fix=_REBUILD_HINT
+        ) from err
     if f.attrs.get("format") != FORMAT:
         f.close()
-        raise StoreError(f"{path} is not a quantlab market store", fix="point --store at a store written by quantlab")
+        raise StoreError(
+            f"{path} is not a quantlab market store",
+            fix="point --store at a store written by quantlab",
+        )
     return f
 
 
@@ -143,17 +166,34 @@ def _group(parent: h5py.Group, name: str) -> h5py.Group:
 
 
 def create_series(
-    f: h5py.File, symbol: str, interval: str, times: np.ndarray, columns: Mapping[str, np.ndarray], attrs: Mapping[str, str]
+    f: h5py.File,
+    symbol: str,
+    interval: str,
+    times: np.ndarray,
+    columns: Mapping[str, np.ndarray],
+    attrs: Mapping[str, str],
 ) -> h5py.Group:
     """Create ``/<symbol>/<interval>`` with resizable chunked datasets and attributes."""
     if symbol in f and interval in f[symbol]:
         del f[symbol][interval]
     group = _group(_group(f, symbol), interval)
-    group.create_dataset("time", data=times.astype(np.int64), maxshape=(None,), chunks=(CHUNK_ROWS,), track_times=False, **filters_for("time"))
+    group.create_dataset(
+        "time",
+        data=times.astype(np.int64),
+        maxshape=(None,),
+        chunks=(CHUNK_ROWS,),
+        track_times=False,
+        **filters_for("time"),
+    )
     for field in ALL_FIELDS:
         if field in columns:
             group.create_dataset(
-                field, data=np.asarray(columns[field], dtype=np.float64), maxshape=(None,), chunks=(CHUNK_ROWS,), track_times=False, **filters_for(field)
+                field,
+                data=np.asarray(columns[field], dtype=np.float64),
+                maxshape=(None,),
+                chunks=(CHUNK_ROWS,),
+                track_times=False,
+                **filters_for(field),
             )
     write_attrs(group, attrs)
     return group
@@ -183,7 +223,9 @@ def stored_fields(group: h5py.Group) -> list[str]:
     return [f for f in ALL_FIELDS if f in group]
 
 
-def write_from(group: h5py.Group, position: int, times: np.ndarray, columns: Mapping[str, np.ndarray]) -> None:
+def write_from(
+    group: h5py.Group, position: int, times: np.ndarray, columns: Mapping[str, np.ndarray]
+) -> None:
     """Overwrite rows ``position..`` with new rows (resizing); rows before are untouched.
 
     With ``position`` equal to the current length this is a pure append: HDF5 writes
@@ -209,6 +251,8 @@ def read_times(group: h5py.Group) -> np.ndarray:
     return group["time"][...]
 
 
-def read_rows(group: h5py.Group, lo: int, hi: int, fields: tuple[str, ...] | list[str] = FIELDS) -> dict[str, np.ndarray]:
+def read_rows(
+    group: h5py.Group, lo: int, hi: int, fields: tuple[str, ...] | list[str] = FIELDS
+) -> dict[str, np.ndarray]:
     """Rows ``lo:hi`` of the given value columns."""
     return {f: group[f][lo:hi] for f in fields if f in group}

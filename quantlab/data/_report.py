@@ -86,14 +86,22 @@ class QualityReport:
     def format_text(self) -> str:
         """A few lines for the terminal: a header, then one line per finding."""
         status = "clean" if self.clean else ("ERRORS" if self.errors else "warnings")
-        times = f"times in {self.timezone}, bar {self.label}s" if self.interval not in ("1d", "1wk", "1mo") else "session dates"
+        times = (
+            f"times in {self.timezone}, bar {self.label}s"
+            if self.interval not in ("1d", "1wk", "1mo")
+            else "session dates"
+        )
         lines = [
             f"{self.name} [{self.interval}] {self.rows} rows {self.first} .. {self.last} ({times}): "
             f"{status} - {len(self.errors)} error(s), {len(self.warnings)} warning(s)"
         ]
         for f in self.findings:
             shown = ", ".join(f.examples[:MAX_EXAMPLES_TEXT])
-            more = f" (+{len(f.examples) - MAX_EXAMPLES_TEXT} more)" if len(f.examples) > MAX_EXAMPLES_TEXT else ""
+            more = (
+                f" (+{len(f.examples) - MAX_EXAMPLES_TEXT} more)"
+                if len(f.examples) > MAX_EXAMPLES_TEXT
+                else ""
+            )
             where = f": {shown}{more}" if shown else ""
             lines.append(f"  {f.severity:<7} {f.code:<22} {f.message}{where}")
         return "\n".join(lines)

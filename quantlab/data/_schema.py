@@ -40,7 +40,15 @@ INTERVALS: Final[dict[str, int | None]] = {
     "1wk": None,
     "1mo": None,
 }
-_ALIASES: Final = {"60m": "1h", "1min": "1m", "5min": "5m", "15min": "15m", "30min": "30m", "d": "1d", "1day": "1d"}
+_ALIASES: Final = {
+    "60m": "1h",
+    "1min": "1m",
+    "5min": "5m",
+    "15min": "15m",
+    "30min": "30m",
+    "d": "1d",
+    "1day": "1d",
+}
 DAILY_INTERVALS: Final = ("1d", "1wk", "1mo")
 
 _SYMBOL_RE: Final = re.compile(r"^[A-Z0-9][A-Z0-9.^=_-]{0,31}$")
@@ -97,9 +105,17 @@ def normalize_adjustment(adjustment: str) -> str:
         DataError: unknown adjustment mode.
     """
     key = str(adjustment).strip().lower().replace("-", "_")
-    key = {"split_adjusted": "split", "total_return_adjusted": "total_return", "adjusted": "total_return"}.get(key, key)
+    key = {
+        "split_adjusted": "split",
+        "total_return_adjusted": "total_return",
+        "adjusted": "total_return",
+    }.get(key, key)
     if key not in ADJUSTMENTS:
-        raise DataError("Unknown adjustment mode", found=repr(adjustment), fix=f"use one of {', '.join(ADJUSTMENTS)}")
+        raise DataError(
+            "Unknown adjustment mode",
+            found=repr(adjustment),
+            fix=f"use one of {', '.join(ADJUSTMENTS)}",
+        )
     return key
 
 
@@ -146,8 +162,10 @@ def parse_bound(value: object, *, end: bool = False) -> int | None:
         raise DataError("start/end is NaT", found=repr(value), fix="pass a real date or None")
     stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
     nanos = int(stamp.as_unit("ns").value)
-    date_only = isinstance(value, str) and len(value.strip()) <= 10 or (
-        not isinstance(value, (str, pd.Timestamp)) and type(value).__name__ == "date"
+    date_only = (
+        isinstance(value, str)
+        and len(value.strip()) <= 10
+        or (not isinstance(value, (str, pd.Timestamp)) and type(value).__name__ == "date")
     )
     if end and date_only:
         nanos += 86_400 * 1_000_000_000 - 1

@@ -17,15 +17,33 @@ def daily_findings(times: np.ndarray, calendar: str, fmt_day: Formatter) -> list
     """Sessions with no bar (error) and bars on non-session dates (error)."""
     if not len(times):
         return []
-    schedule = sessions(pd.Timestamp(int(times[0]), unit="ns"), pd.Timestamp(int(times[-1]), unit="ns"), calendar)
+    schedule = sessions(
+        pd.Timestamp(int(times[0]), unit="ns"), pd.Timestamp(int(times[-1]), unit="ns"), calendar
+    )
     expected = session_dates_ns(schedule)
     missing = np.setdiff1d(expected, times)
     extra = np.setdiff1d(times, expected)
     out = []
     if len(missing):
-        out.append(Finding("missing_sessions", "error", len(missing), f"{len(missing)} {calendar} session(s) have no bar", tuple(fmt_day(missing))))
+        out.append(
+            Finding(
+                "missing_sessions",
+                "error",
+                len(missing),
+                f"{len(missing)} {calendar} session(s) have no bar",
+                tuple(fmt_day(missing)),
+            )
+        )
     if len(extra):
-        out.append(Finding("non_sessions", "error", len(extra), f"{len(extra)} bar(s) on dates {calendar} was closed", tuple(fmt_day(extra))))
+        out.append(
+            Finding(
+                "non_sessions",
+                "error",
+                len(extra),
+                f"{len(extra)} bar(s) on dates {calendar} was closed",
+                tuple(fmt_day(extra)),
+            )
+        )
     return out
 
 
@@ -61,7 +79,11 @@ def intraday_findings(
     if not len(times):
         return []
     day = pd.Timedelta(days=1)
-    schedule = sessions(pd.Timestamp(int(times[0]), unit="ns") - day, pd.Timestamp(int(times[-1]), unit="ns") + day, calendar)
+    schedule = sessions(
+        pd.Timestamp(int(times[0]), unit="ns") - day,
+        pd.Timestamp(int(times[-1]), unit="ns") + day,
+        calendar,
+    )
     # keep the sessions that overlap the data (stamps are UTC; session dates are local)
     schedule = schedule[(schedule["close"] > times[0]) & (schedule["open"] <= times[-1])]
     opens = schedule["open"].to_numpy()
@@ -74,27 +96,78 @@ def intraday_findings(
     out: list[Finding] = []
     outside = times[~in_session]
     if len(outside):
-        out.append(Finding("outside_session", "info", len(outside), f"{len(outside)} bar(s) outside regular {calendar} hours (extended hours, or wrong --tz/--label)", tuple(fmt(outside))))
+        out.append(
+            Finding(
+                "outside_session",
+                "info",
+                len(outside),
+                f"{len(outside)} bar(s) outside regular {calendar} hours (extended hours, or wrong --tz/--label)",
+                tuple(fmt(outside)),
+            )
+        )
     off = times[in_session & ~on_grid]
     if len(off):
-        out.append(Finding("off_grid", "warning", len(off), f"{len(off)} bar(s) not on the {_duration(step)} grid from the session open", tuple(fmt(off))))
+        out.append(
+            Finding(
+                "off_grid",
+                "warning",
+                len(off),
+                f"{len(off)} bar(s) not on the {_duration(step)} grid from the session open",
+                tuple(fmt(off)),
+            )
+        )
     counts = np.bincount(which[on_grid], minlength=len(opens))
     expected = -(-(closes - opens) // step)
     empty = np.flatnonzero(counts == 0)
     if len(empty):
-        out.append(Finding("missing_sessions", "error", len(empty), f"{len(empty)} {calendar} session(s) have no bar", tuple(fmt_day(days[empty]))))
-    partial, gaps = _session_gaps(times[on_grid], which[on_grid], np.flatnonzero((counts > 0) & (counts < expected)), opens, expected, step, max_gap, fmt, fmt_day, days)
+        out.append(
+            Finding(
+                "missing_sessions",
+                "error",
+                len(empty),
+                f"{len(empty)} {calendar} session(s) have no bar",
+                tuple(fmt_day(days[empty])),
+            )
+        )
+    partial, gaps = _session_gaps(
+        times[on_grid],
+        which[on_grid],
+        np.flatnonzero((counts > 0) & (counts < expected)),
+        opens,
+        expected,
+        step,
+        max_gap,
+        fmt,
+        fmt_day,
+        days,
+    )
     if partial:
-        out.append(Finding("partial_sessions", "error", len(partial), f"{len(partial)} session(s) with a gap longer than {_duration(max_gap)}", tuple(partial)))
+        out.append(
+            Finding(
+                "partial_sessions",
+                "error",
+                len(partial),
+                f"{len(partial)} session(s) with a gap longer than {_duration(max_gap)}",
+                tuple(partial),
+            )
+        )
     if gaps:
-        out.append(Finding("missing_bars", "warning", len(gaps), f"{len(gaps)} bar(s) missing inside sessions (short gaps)", tuple(gaps)))
+        out.append(
+            Finding(
+                "missing_bars",
+                "warning",
+                len(gaps),
+                f"{len(gaps)} bar(s) missing inside sessions (short gaps)",
+                tuple(gaps),
+            )
+        )
     return out
 
 
 def _session_gaps(
     times: np.ndarray,
     which: np.ndarray,
-    short_sessions: Sequence[int],
+    short_sessions: Sequence[int] | np.ndarray,
     opens: np.ndarray,
     expected: np.ndarray,
     step: int,
@@ -113,8 +186,13 @@ def _session_gaps(
         if long_runs:
             spans = ", ".join(f"{x}-{y}" for (x, y) in (_span(fmt, a, b) for a, b in long_runs))
             have = int(expected[i] - len(missing))
-            partial.append(f"{fmt_day(days[[i]])[0]}: {have} of {int(expected[i])} bars, missing {spans}")
-        short = np.concatenate([np.arange(a, b + step, step) for a, b in runs if b - a + step <= max_gap] or [np.empty(0, np.int64)])
+            partial.append(
+                f"{fmt_day(days[[i]])[0]}: {have} of {int(expected[i])} bars, missing {spans}"
+            )
+        short = np.concatenate(
+            [np.arange(a, b + step, step) for a, b in runs if b - a + step <= max_gap]
+            or [np.empty(0, np.int64)]
+        )
         gaps.extend(fmt(short.astype(np.int64)))
     return partial, gaps
 

@@ -69,7 +69,7 @@ def _acquire(fd: int, path: Path, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while True:
             try:
-                msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+                msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)  # type: ignore[attr-defined]
                 return
             except OSError:
                 if time.monotonic() > deadline:
@@ -126,7 +126,9 @@ class Transaction:
 
 
 @contextlib.contextmanager
-def write_transaction(store: Path, *, lock_timeout: float = LOCK_TIMEOUT_SECONDS) -> Iterator[Transaction]:
+def write_transaction(
+    store: Path, *, lock_timeout: float = LOCK_TIMEOUT_SECONDS
+) -> Iterator[Transaction]:
     """Yield a :class:`Transaction` on a private copy of ``store``; publish it atomically.
 
     The store (and its folder) is created if missing. If the block raises, or

@@ -58,9 +58,37 @@ class _Collect(logging.Handler):
         self.messages.append(record.getMessage())
 
 
-_NETWORK_WORDS = ("could not resolve", "dnserror", "failed to connect", "connection refused", "network is unreachable", "no route to host", "name or service not known", "temporary failure in name resolution")
-_TRANSIENT_WORDS = ("too many requests", "rate limit", "timed out", "timeout", "502", "503", "504", "yahoo! finance is currently down", "connection reset")
-_MISSING_WORDS = ("delisted", "no data found", "no price data", "no timezone", "not found", "data doesn't exist", "not available", "invalid")
+_NETWORK_WORDS = (
+    "could not resolve",
+    "dnserror",
+    "failed to connect",
+    "connection refused",
+    "network is unreachable",
+    "no route to host",
+    "name or service not known",
+    "temporary failure in name resolution",
+)
+_TRANSIENT_WORDS = (
+    "too many requests",
+    "rate limit",
+    "timed out",
+    "timeout",
+    "502",
+    "503",
+    "504",
+    "yahoo! finance is currently down",
+    "connection reset",
+)
+_MISSING_WORDS = (
+    "delisted",
+    "no data found",
+    "no price data",
+    "no timezone",
+    "not found",
+    "data doesn't exist",
+    "not available",
+    "invalid",
+)
 
 
 def classify(symbol: str, message: str) -> FetchError:
@@ -68,16 +96,26 @@ def classify(symbol: str, message: str) -> FetchError:
     text = message.lower()
     short = message.strip().splitlines()[-1][:300] if message.strip() else "empty response"
     if any(w in text for w in _NETWORK_WORDS):
-        return OfflineError(f"Cannot reach Yahoo Finance while downloading {symbol}", found=short, fix=_OFFLINE_HINT)
+        return OfflineError(
+            f"Cannot reach Yahoo Finance while downloading {symbol}", found=short, fix=_OFFLINE_HINT
+        )
     if any(w in text for w in _TRANSIENT_WORDS):
-        return TransientFetchError(f"Yahoo Finance did not answer for {symbol}", found=short, fix="wait a minute and run the command again (stored bars are kept)")
+        return TransientFetchError(
+            f"Yahoo Finance did not answer for {symbol}",
+            found=short,
+            fix="wait a minute and run the command again (stored bars are kept)",
+        )
     if any(w in text for w in _MISSING_WORDS):
         return SymbolNotFoundError(
             f"Yahoo Finance has no data for {symbol} in that range/interval",
             found=short,
             fix="check the ticker spelling and the dates; intraday bars only go back 7 days (1m) to 730 days (1h)",
         )
-    return TransientFetchError(f"Download of {symbol} failed", found=short, fix="run the command again; if it keeps failing, check the ticker")
+    return TransientFetchError(
+        f"Download of {symbol} failed",
+        found=short,
+        fix="run the command again; if it keeps failing, check the ticker",
+    )
 
 
 def yfinance_download(request: DownloadRequest) -> pd.DataFrame:
@@ -126,7 +164,9 @@ def yfinance_download(request: DownloadRequest) -> pd.DataFrame:
         debug.hide_exceptions = hide
         logger.removeHandler(handler)
     if frame is None or frame.empty:
-        raise classify(request.symbol, "\n".join(handler.messages) or "no data found (empty response)")
+        raise classify(
+            request.symbol, "\n".join(handler.messages) or "no data found (empty response)"
+        )
     return frame
 
 
@@ -143,7 +183,11 @@ def probe_yahoo(host: str = YAHOO_HOST, port: int = 443, timeout: float = 3.0) -
     try:
         socket.create_connection((host, port), timeout=timeout).close()
     except OSError as err:
-        raise OfflineError(f"Cannot reach Yahoo Finance ({host}:{port}); nothing was downloaded", found=f"{type(err).__name__}: {err}", fix=_OFFLINE_HINT) from err
+        raise OfflineError(
+            f"Cannot reach Yahoo Finance ({host}:{port}); nothing was downloaded",
+            found=f"{type(err).__name__}: {err}",
+            fix=_OFFLINE_HINT,
+        ) from err
 
 
 def normalize_download(raw: pd.DataFrame, symbol: str, interval: str) -> pd.DataFrame:
@@ -159,14 +203,34 @@ def normalize_download(raw: pd.DataFrame, symbol: str, interval: str) -> pd.Data
     """
     frame = raw
     if isinstance(frame.columns, pd.MultiIndex):
-        level = next((i for i in range(frame.columns.nlevels) if symbol in frame.columns.get_level_values(i)), None)
+        level = next(
+            (
+                i
+                for i in range(frame.columns.nlevels)
+                if symbol in frame.columns.get_level_values(i)
+            ),
+            None,
+        )
         if level is None:
-            raise FetchError(f"The download has no columns for {symbol}", found=f"columns {list(frame.columns)[:8]}", fix="report this: yfinance changed its output shape")
+            raise FetchError(
+                f"The download has no columns for {symbol}",
+                found=f"columns {list(frame.columns)[:8]}",
+                fix="report this: yfinance changed its output shape",
+            )
         frame = frame.xs(symbol, axis=1, level=level)
     columns = canonical_columns(frame)
     if not all(f in columns for f in ("open", "high", "low", "close", "volume")):
-        raise FetchError(f"The download for {symbol} lacks OHLCV columns", found=f"columns {list(map(str, frame.columns))}", fix="report this: yfinance changed its output shape")
-    out = pd.DataFrame({key: pd.to_numeric(frame[col], errors="coerce").astype("float64") for key, col in columns.items()})
+        raise FetchError(
+            f"The download for {symbol} lacks OHLCV columns",
+            found=f"columns {list(map(str, frame.columns))}",
+            fix="report this: yfinance changed its output shape",
+        )
+    out = pd.DataFrame(
+        {
+            key: pd.to_numeric(frame[col], errors="coerce").astype("float64")
+            for key, col in columns.items()
+        }
+    )
     out = out.dropna(how="all", subset=["open", "high", "low", "close"])
     index = pd.DatetimeIndex(out.index)
     if is_intraday(interval):

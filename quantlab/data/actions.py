@@ -57,22 +57,44 @@ def load_actions(path: str | os.PathLike[str]) -> pd.DataFrame:
     try:
         raw = pd.read_csv(path)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
-        raise DataError(f"Cannot parse {path.name} as CSV", found=str(err).strip(), fix="expected Date,Dividend,Split Ratio") from err
+        raise DataError(
+            f"Cannot parse {path.name} as CSV",
+            found=str(err).strip(),
+            fix="expected Date,Dividend,Split Ratio",
+        ) from err
     columns = {str(c).strip().lower().replace(" ", "_"): c for c in raw.columns}
     date = _find(columns, ("date", "ex_date", "timestamp", "datetime"))
     dividend = _find(columns, _DIVIDEND_NAMES)
     split = _find(columns, _SPLIT_NAMES)
     if date is None or (dividend is None and split is None):
-        raise DataError(f"{path.name} is not an actions file", found=f"header {list(map(str, raw.columns))}", fix="expected columns Date, Dividend and Split Ratio")
+        raise DataError(
+            f"{path.name} is not an actions file",
+            found=f"header {list(map(str, raw.columns))}",
+            fix="expected columns Date, Dividend and Split Ratio",
+        )
     try:
         when = daily_stamps(pd.DatetimeIndex(pd.to_datetime(raw[date], format="ISO8601")))
-        div = pd.to_numeric(raw[dividend], errors="raise").to_numpy(np.float64) if dividend else np.zeros(len(raw))
-        ratio = pd.to_numeric(raw[split], errors="raise").to_numpy(np.float64) if split else np.ones(len(raw))
+        div = (
+            pd.to_numeric(raw[dividend], errors="raise").to_numpy(np.float64)
+            if dividend
+            else np.zeros(len(raw))
+        )
+        ratio = (
+            pd.to_numeric(raw[split], errors="raise").to_numpy(np.float64)
+            if split
+            else np.ones(len(raw))
+        )
     except (ValueError, TypeError) as err:
-        raise DataError(f"{path.name}: cannot read dates or numbers", found=str(err), fix="dates as YYYY-MM-DD, amounts as numbers") from err
+        raise DataError(
+            f"{path.name}: cannot read dates or numbers",
+            found=str(err),
+            fix="dates as YYYY-MM-DD, amounts as numbers",
+        ) from err
     if split and columns.get("stock_splits") == split:
         ratio = np.where(ratio == 0, 1.0, ratio)  # yfinance writes 0 for "no split"
-    frame = pd.DataFrame({"dividend": np.nan_to_num(div), "split": np.nan_to_num(ratio, nan=1.0)}, index=when)
+    frame = pd.DataFrame(
+        {"dividend": np.nan_to_num(div), "split": np.nan_to_num(ratio, nan=1.0)}, index=when
+    )
     frame = frame[(frame["dividend"] != 0) | (frame["split"] != 1)].sort_index()
     return validate_actions(frame, name=path.name)
 
@@ -85,23 +107,45 @@ def validate_actions(actions: pd.DataFrame, *, name: str = "actions") -> pd.Data
     """
     missing = [c for c in ACTION_COLUMNS if c not in actions.columns]
     if missing:
-        raise DataError(f"{name}: missing column(s) {', '.join(missing)}", found=f"columns {list(actions.columns)}", fix="use load_actions() or columns dividend and split")
+        raise DataError(
+            f"{name}: missing column(s) {', '.join(missing)}",
+            found=f"columns {list(actions.columns)}",
+            fix="use load_actions() or columns dividend and split",
+        )
     frame = actions[list(ACTION_COLUMNS)].astype(np.float64)
     frame.index = daily_stamps(pd.DatetimeIndex(frame.index))
     if frame.isna().any().any():
-        raise DataError(f"{name}: NaN in actions", found=str(frame[frame.isna().any(axis=1)].index[0]), fix="use 0 for no dividend and 1 for no split")
+        raise DataError(
+            f"{name}: NaN in actions",
+            found=str(frame[frame.isna().any(axis=1)].index[0]),
+            fix="use 0 for no dividend and 1 for no split",
+        )
     if (frame["split"] <= 0).any():
         bad = frame[frame["split"] <= 0]
-        raise DataError(f"{name}: split ratio must be > 0", found=f"{bad['split'].iloc[0]} on {bad.index[0].date()}", fix="write new shares per old share (2 for a 2:1 split, 1 for none)")
+        raise DataError(
+            f"{name}: split ratio must be > 0",
+            found=f"{bad['split'].iloc[0]} on {bad.index[0].date()}",
+            fix="write new shares per old share (2 for a 2:1 split, 1 for none)",
+        )
     if (frame["dividend"] < 0).any():
         bad = frame[frame["dividend"] < 0]
-        raise DataError(f"{name}: negative dividend", found=f"{bad['dividend'].iloc[0]} on {bad.index[0].date()}", fix="dividends are cash amounts >= 0")
+        raise DataError(
+            f"{name}: negative dividend",
+            found=f"{bad['dividend'].iloc[0]} on {bad.index[0].date()}",
+            fix="dividends are cash amounts >= 0",
+        )
     if frame.index.duplicated().any():
-        raise DataError(f"{name}: duplicate ex-dates", found=str(frame.index[frame.index.duplicated()][0].date()), fix="combine events of one day into one row")
+        raise DataError(
+            f"{name}: duplicate ex-dates",
+            found=str(frame.index[frame.index.duplicated()][0].date()),
+            fix="combine events of one day into one row",
+        )
     return frame.sort_index()
 
 
-def adjustment_factors(times: np.ndarray, close: np.ndarray, actions: pd.DataFrame, mode: str = "total_return") -> tuple[np.ndarray, np.ndarray]:
+def adjustment_factors(
+    times: np.ndarray, close: np.ndarray, actions: pd.DataFrame, mode: str = "total_return"
+) -> tuple[np.ndarray, np.ndarray]:
     """Per-bar price and volume multipliers for backward adjustment.
 
     Args:
@@ -114,7 +158,11 @@ def adjustment_factors(times: np.ndarray, close: np.ndarray, actions: pd.DataFra
         ``(price_factor, volume_factor)`` arrays aligned with ``times``.
     """
     if mode not in ("split", "total_return"):
-        raise DataError("Unknown adjustment mode", found=repr(mode), fix="use mode='split' or mode='total_return'")
+        raise DataError(
+            "Unknown adjustment mode",
+            found=repr(mode),
+            fix="use mode='split' or mode='total_return'",
+        )
     ex = np.asarray(actions.index.asi8, dtype=np.int64)
     split = actions["split"].to_numpy()
     price_step = 1.0 / split
@@ -127,7 +175,11 @@ def adjustment_factors(times: np.ndarray, close: np.ndarray, actions: pd.DataFra
             div_factor = np.where(has_prev & (dividend > 0), 1.0 - dividend / prev_close, 1.0)
         if (div_factor <= 0).any():
             i = int(np.flatnonzero(div_factor <= 0)[0])
-            raise DataError("A dividend is not smaller than the previous close", found=f"{dividend[i]} on {actions.index[i].date()} vs close {prev_close[i]:.4f}", fix="check the dividend amount and its units")
+            raise DataError(
+                "A dividend is not smaller than the previous close",
+                found=f"{dividend[i]} on {actions.index[i].date()} vs close {prev_close[i]:.4f}",
+                fix="check the dividend amount and its units",
+            )
         price_step = price_step * div_factor
     # suffix products: factor for a bar = product over ex-dates after it
     suffix_price = np.append(np.cumprod(price_step[::-1])[::-1], 1.0)
@@ -136,7 +188,9 @@ def adjustment_factors(times: np.ndarray, close: np.ndarray, actions: pd.DataFra
     return suffix_price[later], suffix_volume[later]
 
 
-def adjust(raw_bars: pd.DataFrame, actions: pd.DataFrame, mode: str = "total_return") -> pd.DataFrame:
+def adjust(
+    raw_bars: pd.DataFrame, actions: pd.DataFrame, mode: str = "total_return"
+) -> pd.DataFrame:
     """Back-adjust as-traded bars for splits (and dividends in ``total_return`` mode).
 
     Args:
@@ -156,7 +210,11 @@ def adjust(raw_bars: pd.DataFrame, actions: pd.DataFrame, mode: str = "total_ret
 
     bars = validate_bars(raw_bars, name="raw bars")
     events = validate_actions(actions)
-    price_factor, volume_factor = adjustment_factors(bars.index.asi8, bars["close"].to_numpy(), events, mode)
-    out = pd.DataFrame({f: bars[f].to_numpy() * price_factor for f in PRICE_FIELDS}, index=bars.index)
+    price_factor, volume_factor = adjustment_factors(
+        bars.index.asi8, bars["close"].to_numpy(), events, mode
+    )
+    out = pd.DataFrame(
+        {f: bars[f].to_numpy() * price_factor for f in PRICE_FIELDS}, index=bars.index
+    )
     out["volume"] = bars["volume"].to_numpy() * volume_factor
     return out[list(FIELDS)]

@@ -60,9 +60,15 @@ def _read_text(path: Path) -> pd.DataFrame:
     try:
         return pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
     except pd.errors.EmptyDataError as err:
-        raise DataError("The CSV file is empty", found=str(path), fix="export the data again") from err
+        raise DataError(
+            "The CSV file is empty", found=str(path), fix="export the data again"
+        ) from err
     except (pd.errors.ParserError, UnicodeDecodeError) as err:
-        raise DataError(f"Cannot parse {path.name} as CSV", found=str(err).strip(), fix="check the delimiter (comma) and that every row has the header's columns") from err
+        raise DataError(
+            f"Cannot parse {path.name} as CSV",
+            found=str(err).strip(),
+            fix="check the delimiter (comma) and that every row has the header's columns",
+        ) from err
 
 
 def _time_column(raw: pd.DataFrame, path: Path) -> str:
@@ -95,7 +101,11 @@ def _parse_times(text: pd.Series, path: Path, tz: str) -> tuple[pd.DatetimeIndex
     empty = (stripped == "").to_numpy()
     if empty.any():
         row = int(np.flatnonzero(empty)[0])
-        raise DataError(f"{path.name}: empty date/time cell", found=f"line {row + 2}", fix="fill in or remove that row")
+        raise DataError(
+            f"{path.name}: empty date/time cell",
+            found=f"line {row + 2}",
+            fix="fill in or remove that row",
+        )
     aware = bool(stripped.str.contains(_OFFSET).any())
     try:
         parsed = pd.to_datetime(stripped, format="ISO8601", utc=aware, errors="coerce")
@@ -129,10 +139,20 @@ def infer_interval(stamps: pd.DatetimeIndex) -> str:
     for name, nanos in INTERVALS.items():
         if nanos == step:
             return name
-    raise DataError("Cannot infer the bar interval", found=f"median step {pd.Timedelta(step)}", fix="pass --interval (e.g. 1m, 5m, 1h, 1d)")
+    raise DataError(
+        "Cannot infer the bar interval",
+        found=f"median step {pd.Timedelta(step)}",
+        fix="pass --interval (e.g. 1m, 5m, 1h, 1d)",
+    )
 
 
-def read_csv(path: str | os.PathLike[str], *, interval: str | None = None, tz: str = "America/New_York", label: str = "start") -> CsvBars:
+def read_csv(
+    path: str | os.PathLike[str],
+    *,
+    interval: str | None = None,
+    tz: str = "America/New_York",
+    label: str = "start",
+) -> CsvBars:
     """Parse an OHLCV CSV without repairing it (duplicates, order and empty rows kept).
 
     Args:
@@ -146,13 +166,19 @@ def read_csv(path: str | os.PathLike[str], *, interval: str | None = None, tz: s
     """
     path = Path(path)
     if label not in ("start", "end"):
-        raise DataError("Unknown bar label", found=repr(label), fix="use --label start or --label end")
+        raise DataError(
+            "Unknown bar label", found=repr(label), fix="use --label start or --label end"
+        )
     raw = _read_text(path)
     time_column = _time_column(raw, path)
     columns = canonical_columns(raw.drop(columns=[time_column]))
     missing = [f for f in FIELDS if f not in columns]
     if missing:
-        raise DataError(f"{path.name}: missing column(s) {', '.join(missing)}", found=f"header {list(map(str, raw.columns))}", fix="the file needs Open, High, Low, Close and Volume columns")
+        raise DataError(
+            f"{path.name}: missing column(s) {', '.join(missing)}",
+            found=f"header {list(map(str, raw.columns))}",
+            fix="the file needs Open, High, Low, Close and Volume columns",
+        )
     stamps, aware = _parse_times(raw[time_column], path, tz)
     interval = normalize_interval(interval) if interval else infer_interval(stamps)
     if not is_intraday(interval):
@@ -173,12 +199,22 @@ def _intraday_index(stamps: pd.DatetimeIndex, aware: bool, tz: str, path: Path) 
     if aware:
         return stamps.tz_convert("UTC").as_unit("ns")
     try:
-        return stamps.tz_localize(tz, ambiguous="raise", nonexistent="raise").tz_convert("UTC").as_unit("ns")
+        return (
+            stamps.tz_localize(tz, ambiguous="raise", nonexistent="raise")
+            .tz_convert("UTC")
+            .as_unit("ns")
+        )
     except (ValueError, TypeError, KeyError) as err:  # unknown zone, DST gap/overlap
-        raise DataError(f"{path.name}: cannot place naive times in time zone {tz!r}", found=str(err), fix="pass --tz with an IANA zone (e.g. America/New_York, UTC) or write offsets in the file") from err
+        raise DataError(
+            f"{path.name}: cannot place naive times in time zone {tz!r}",
+            found=str(err),
+            fix="pass --tz with an IANA zone (e.g. America/New_York, UTC) or write offsets in the file",
+        ) from err
 
 
-def repair(bars: CsvBars, *, sort: bool = False, dedupe: bool | str = False, drop_empty: bool = False) -> pd.DataFrame:
+def repair(
+    bars: CsvBars, *, sort: bool = False, dedupe: bool | str = False, drop_empty: bool = False
+) -> pd.DataFrame:
     """Apply the explicitly requested repairs; refuse what is still wrong.
 
     Repairs run in this order: ``drop_empty`` removes rows with every OHLCV cell
@@ -201,7 +237,9 @@ def repair(bars: CsvBars, *, sort: bool = False, dedupe: bool | str = False, dro
     if dedupe:
         keep = "first" if dedupe is True else str(dedupe)
         if keep not in ("first", "last"):
-            raise DataError("Unknown dedupe rule", found=repr(dedupe), fix="use --dedupe first or --dedupe last")
+            raise DataError(
+                "Unknown dedupe rule", found=repr(dedupe), fix="use --dedupe first or --dedupe last"
+            )
         frame = frame[~frame.index.duplicated(keep=keep)]  # type: ignore[arg-type]
     if sort:
         frame = frame.sort_index(kind="stable")

@@ -77,12 +77,20 @@ def _download(request: DownloadRequest, options: FetchOptions) -> pd.DataFrame:
         try:
             raw = options.downloader(request)
             bars = normalize_download(raw, request.symbol, request.interval)
-            return validate_bars(bars, interval=request.interval, name=f"{request.symbol} {request.interval} from Yahoo")
+            return validate_bars(
+                bars,
+                interval=request.interval,
+                name=f"{request.symbol} {request.interval} from Yahoo",
+            )
         except (OfflineError, SymbolNotFoundError):
             raise
         except TransientFetchError as err:
             if attempt == options.retries:
-                raise FetchError(f"{err.what} (gave up after {attempt + 1} attempts)", found=err.found, fix=err.fix) from err
+                raise FetchError(
+                    f"{err.what} (gave up after {attempt + 1} attempts)",
+                    found=err.found,
+                    fix=err.fix,
+                ) from err
             options.sleep(options.backoff * 2**attempt)
     raise AssertionError("unreachable")  # pragma: no cover
 
@@ -115,14 +123,34 @@ def _series(stored: list[SeriesInfo], symbol: str, interval: str) -> SeriesInfo 
 
 
 def _fetch_symbol(
-    symbol: str, interval: str, start: pd.Timestamp | None, end: pd.Timestamp | None, existing: SeriesInfo | None, replace: bool, store: object, options: FetchOptions
+    symbol: str,
+    interval: str,
+    start: pd.Timestamp | None,
+    end: pd.Timestamp | None,
+    existing: SeriesInfo | None,
+    replace: bool,
+    store: object,
+    options: FetchOptions,
 ) -> FetchResult:
     adjustment = _ADJUSTMENT[options.auto_adjust]
     request = DownloadRequest(symbol, interval, start, end, options.auto_adjust, options.timeout)
-    write = {"store": store, "adjustment": adjustment, "source": "yfinance", "timezone": "America/New_York", "updated_at": options.updated_at}
+    write = {
+        "store": store,
+        "adjustment": adjustment,
+        "source": "yfinance",
+        "timezone": "America/New_York",
+        "updated_at": options.updated_at,
+    }
     if existing is None or replace:
         if start is None:
-            request = DownloadRequest(symbol, interval, _default_start(interval), end, options.auto_adjust, options.timeout)
+            request = DownloadRequest(
+                symbol,
+                interval,
+                _default_start(interval),
+                end,
+                options.auto_adjust,
+                options.timeout,
+            )
         bars = _download(request, options)
         result = write_bars(bars, symbol, interval, mode="replace", **write)  # type: ignore[arg-type]
         return FetchResult(symbol, interval, "written", result.added, result.rows_after)
@@ -137,10 +165,31 @@ def _fetch_symbol(
     assert existing.first is not None and existing.last is not None
     pieces = []
     if start is not None and start < existing.first:  # backfill, overlapping the first stored bar
-        pieces.append(_download_new(DownloadRequest(symbol, interval, start, existing.first + _bar(interval), options.auto_adjust, options.timeout), options))
-    if end is None or end > existing.last + _bar(interval):  # forward, re-reading the last stored bar
+        pieces.append(
+            _download_new(
+                DownloadRequest(
+                    symbol,
+                    interval,
+                    start,
+                    existing.first + _bar(interval),
+                    options.auto_adjust,
+                    options.timeout,
+                ),
+                options,
+            )
+        )
+    if end is None or end > existing.last + _bar(
+        interval
+    ):  # forward, re-reading the last stored bar
         forward_start = existing.last if start is None or start <= existing.last else start
-        pieces.append(_download_new(DownloadRequest(symbol, interval, forward_start, end, options.auto_adjust, options.timeout), options))
+        pieces.append(
+            _download_new(
+                DownloadRequest(
+                    symbol, interval, forward_start, end, options.auto_adjust, options.timeout
+                ),
+                options,
+            )
+        )
     pieces = [p for p in pieces if p is not None]
     if not pieces:
         return FetchResult(symbol, interval, "up-to-date", 0, existing.rows, "already stored")
@@ -149,9 +198,21 @@ def _fetch_symbol(
     stored = load(symbol, start=fresh.index[0], end=fresh.index[-1], interval=interval, store=store)  # type: ignore[arg-type]
     if _revised(stored, fresh):
         full_start = min(existing.first, start) if start is not None else existing.first
-        bars = _download(DownloadRequest(symbol, interval, full_start, end, options.auto_adjust, options.timeout), options)
+        bars = _download(
+            DownloadRequest(
+                symbol, interval, full_start, end, options.auto_adjust, options.timeout
+            ),
+            options,
+        )
         result = write_bars(bars, symbol, interval, mode="replace", **write)  # type: ignore[arg-type]
-        return FetchResult(symbol, interval, "replaced", result.rows_after - existing.rows, result.rows_after, "Yahoo re-adjusted the history (split or dividend): downloaded again in full")
+        return FetchResult(
+            symbol,
+            interval,
+            "replaced",
+            result.rows_after - existing.rows,
+            result.rows_after,
+            "Yahoo re-adjusted the history (split or dividend): downloaded again in full",
+        )
     result = write_bars(fresh, symbol, interval, mode="merge", **write)  # type: ignore[arg-type]
     status = "written" if result.changed else "up-to-date"
     return FetchResult(symbol, interval, status, result.added, result.rows_after)
@@ -171,7 +232,13 @@ def _progress(items: Sequence[str], enabled: bool, desc: str):  # type: ignore[n
     return tqdm(items, desc=desc, unit="symbol", disable=not enabled, leave=False)
 
 
-def _run(jobs: list[tuple[str, str, pd.Timestamp | None, pd.Timestamp | None, bool]], store: object, options: FetchOptions, progress: bool, desc: str) -> list[FetchResult]:
+def _run(
+    jobs: list[tuple[str, str, pd.Timestamp | None, pd.Timestamp | None, bool]],
+    store: object,
+    options: FetchOptions,
+    progress: bool,
+    desc: str,
+) -> list[FetchResult]:
     if options.probe is not None and jobs:
         options.probe()
     path = store_path(store)  # type: ignore[arg-type]
@@ -180,7 +247,18 @@ def _run(jobs: list[tuple[str, str, pd.Timestamp | None, pd.Timestamp | None, bo
     bar = _progress([j[0] for j in jobs], progress, desc)
     for (symbol, interval, start, end, replace), _ in zip(jobs, bar, strict=True):
         try:
-            results.append(_fetch_symbol(symbol, interval, start, end, _series(stored, symbol, interval), replace, path, options))
+            results.append(
+                _fetch_symbol(
+                    symbol,
+                    interval,
+                    start,
+                    end,
+                    _series(stored, symbol, interval),
+                    replace,
+                    path,
+                    options,
+                )
+            )
         except OfflineError:
             raise
         except (FetchError, StoreError) as err:
@@ -262,16 +340,42 @@ def update(
         missing = wanted - {s.symbol for s in stored}
         if missing:
             load(sorted(missing)[0], store=store)  # raises the helpful unknown-symbol error
-    chosen = [s for s in stored if (wanted is None or s.symbol in wanted) and (want_interval is None or s.interval == want_interval)]
+    chosen = [
+        s
+        for s in stored
+        if (wanted is None or s.symbol in wanted)
+        and (want_interval is None or s.interval == want_interval)
+    ]
     results: list[FetchResult] = []
-    by_adjust: dict[bool, list[tuple[str, str, pd.Timestamp | None, pd.Timestamp | None, bool]]] = {False: [], True: []}
+    by_adjust: dict[bool, list[tuple[str, str, pd.Timestamp | None, pd.Timestamp | None, bool]]] = {
+        False: [],
+        True: [],
+    }
     for s in chosen:
         if s.adjustment == "raw":
-            results.append(FetchResult(s.symbol, s.interval, "failed", message=f"{s.symbol} {s.interval} is stored as traded (raw); Yahoo only serves adjusted prices, so it cannot be updated from Yahoo"))
+            results.append(
+                FetchResult(
+                    s.symbol,
+                    s.interval,
+                    "failed",
+                    message=f"{s.symbol} {s.interval} is stored as traded (raw); Yahoo only serves adjusted prices, so it cannot be updated from Yahoo",
+                )
+            )
             continue
-        by_adjust[s.adjustment == "total_return"].append((s.symbol, s.interval, s.last, None, False))
+        by_adjust[s.adjustment == "total_return"].append(
+            (s.symbol, s.interval, s.last, None, False)
+        )
     for auto_adjust, jobs in by_adjust.items():
         if jobs:
-            opts = FetchOptions(auto_adjust, base.retries, base.backoff, base.timeout, base.downloader, base.sleep, base.probe, base.updated_at)
+            opts = FetchOptions(
+                auto_adjust,
+                base.retries,
+                base.backoff,
+                base.timeout,
+                base.downloader,
+                base.sleep,
+                base.probe,
+                base.updated_at,
+            )
             results += _run(jobs, store, opts, progress, "update")
     return results

@@ -40,11 +40,18 @@ import numpy as np
 import pandas as pd
 
 from quantlab.data._report import Finding, QualityReport
-from quantlab.data._schema import FIELDS, PRICE_FIELDS, daily_stamps, interval_nanos, is_intraday, normalize_interval, normalize_symbol
+from quantlab.data._schema import (
+    FIELDS,
+    PRICE_FIELDS,
+    daily_stamps,
+    interval_nanos,
+    is_intraday,
+    normalize_interval,
+    normalize_symbol,
+)
 from quantlab.data._session_checks import daily_findings, intraday_findings
 from quantlab.data.validate import canonical_columns
 from quantlab.errors import DataError
-from quantlab.paths import store_path
 
 DEFAULT_MAX_GAP = pd.Timedelta(minutes=30)
 DAILY_MAX_RETURN = 0.25
@@ -62,7 +69,9 @@ class _Clock:
     def times(self, nanos: np.ndarray) -> list[str]:
         if self.daily:
             return self.days(nanos)
-        idx = pd.DatetimeIndex(np.asarray(nanos, dtype=np.int64) + self.shift, tz="UTC").tz_convert(self.tz)
+        idx = pd.DatetimeIndex(np.asarray(nanos, dtype=np.int64) + self.shift, tz="UTC").tz_convert(
+            self.tz
+        )
         fmt = "%Y-%m-%d %H:%M:%S" if (idx.second != 0).any() else "%Y-%m-%d %H:%M"
         return list(idx.strftime(fmt))
 
@@ -70,48 +79,129 @@ class _Clock:
         return list(pd.DatetimeIndex(np.asarray(nanos, dtype=np.int64)).strftime("%Y-%m-%d"))
 
 
-def _at(clock: _Clock, times: np.ndarray, lines: np.ndarray | None, rows: np.ndarray) -> tuple[str, ...]:
+def _at(
+    clock: _Clock, times: np.ndarray, lines: np.ndarray | None, rows: np.ndarray
+) -> tuple[str, ...]:
     shown = clock.times(times[rows])
     if lines is None:
         return tuple(shown)
     return tuple(f"{s} (line {int(n)})" for s, n in zip(shown, lines[rows], strict=True))
 
 
-def _row_findings(times: np.ndarray, values: dict[str, np.ndarray], lines: np.ndarray | None, clock: _Clock) -> list[Finding]:
+def _row_findings(
+    times: np.ndarray, values: dict[str, np.ndarray], lines: np.ndarray | None, clock: _Clock
+) -> list[Finding]:
     out: list[Finding] = []
     block = np.column_stack([values[f] for f in FIELDS])
     empty = np.isnan(block).all(axis=1)
     if empty.any():
-        out.append(Finding("empty_rows", "error", int(empty.sum()), f"{int(empty.sum())} row(s) with every OHLCV cell empty", _at(clock, times, lines, np.flatnonzero(empty))))
+        out.append(
+            Finding(
+                "empty_rows",
+                "error",
+                int(empty.sum()),
+                f"{int(empty.sum())} row(s) with every OHLCV cell empty",
+                _at(clock, times, lines, np.flatnonzero(empty)),
+            )
+        )
     partial = ~np.isfinite(block).all(axis=1) & ~empty
     if partial.any():
-        out.append(Finding("nan_values", "error", int(partial.sum()), f"{int(partial.sum())} row(s) with some OHLCV cells empty, NaN or inf", _at(clock, times, lines, np.flatnonzero(partial))))
+        out.append(
+            Finding(
+                "nan_values",
+                "error",
+                int(partial.sum()),
+                f"{int(partial.sum())} row(s) with some OHLCV cells empty, NaN or inf",
+                _at(clock, times, lines, np.flatnonzero(partial)),
+            )
+        )
     back = np.flatnonzero(np.diff(times) < 0) + 1
     if len(back):
-        examples = tuple(f"{a} after {b}" for a, b in zip(_at(clock, times, lines, back), clock.times(times[back - 1]), strict=True))
-        out.append(Finding("backwards", "error", len(back), f"time goes backwards {len(back)} time(s)", examples))
+        examples = tuple(
+            f"{a} after {b}"
+            for a, b in zip(
+                _at(clock, times, lines, back), clock.times(times[back - 1]), strict=True
+            )
+        )
+        out.append(
+            Finding(
+                "backwards",
+                "error",
+                len(back),
+                f"time goes backwards {len(back)} time(s)",
+                examples,
+            )
+        )
     dup = pd.Index(times).duplicated(keep="first")
     if dup.any():
         distinct = len(np.unique(times[dup]))
-        out.append(Finding("duplicates", "error", int(dup.sum()), f"{int(dup.sum())} row(s) repeat an earlier time stamp ({distinct} distinct stamps affected)", _at(clock, times, lines, np.flatnonzero(dup))))
+        out.append(
+            Finding(
+                "duplicates",
+                "error",
+                int(dup.sum()),
+                f"{int(dup.sum())} row(s) repeat an earlier time stamp ({distinct} distinct stamps affected)",
+                _at(clock, times, lines, np.flatnonzero(dup)),
+            )
+        )
         conflicts = _conflicting(times, block, empty)
         if len(conflicts):
-            out.append(Finding("conflicting_duplicates", "error", len(conflicts), f"{len(conflicts)} repeated stamp(s) whose copies carry different values", tuple(clock.times(conflicts))))
+            out.append(
+                Finding(
+                    "conflicting_duplicates",
+                    "error",
+                    len(conflicts),
+                    f"{len(conflicts)} repeated stamp(s) whose copies carry different values",
+                    tuple(clock.times(conflicts)),
+                )
+            )
     o, h, lo, c = (values[f] for f in PRICE_FIELDS)
     with np.errstate(invalid="ignore"):
         bad = (h < np.maximum(o, c)) | (lo > np.minimum(o, c)) | (h < lo)
         if bad.any():
-            out.append(Finding("ohlc_relation", "error", int(bad.sum()), f"{int(bad.sum())} bar(s) break high >= max(open, close) >= min(open, close) >= low", _at(clock, times, lines, np.flatnonzero(bad))))
+            out.append(
+                Finding(
+                    "ohlc_relation",
+                    "error",
+                    int(bad.sum()),
+                    f"{int(bad.sum())} bar(s) break high >= max(open, close) >= min(open, close) >= low",
+                    _at(clock, times, lines, np.flatnonzero(bad)),
+                )
+            )
         bad = (np.column_stack([values[f] for f in PRICE_FIELDS]) <= 0).any(axis=1)
         if bad.any():
-            out.append(Finding("nonpositive_prices", "error", int(bad.sum()), f"{int(bad.sum())} bar(s) with a price <= 0", _at(clock, times, lines, np.flatnonzero(bad))))
+            out.append(
+                Finding(
+                    "nonpositive_prices",
+                    "error",
+                    int(bad.sum()),
+                    f"{int(bad.sum())} bar(s) with a price <= 0",
+                    _at(clock, times, lines, np.flatnonzero(bad)),
+                )
+            )
         volume = values["volume"]
         if (volume < 0).any():
             rows = np.flatnonzero(volume < 0)
-            out.append(Finding("negative_volume", "error", len(rows), f"{len(rows)} bar(s) with negative volume", _at(clock, times, lines, rows)))
+            out.append(
+                Finding(
+                    "negative_volume",
+                    "error",
+                    len(rows),
+                    f"{len(rows)} bar(s) with negative volume",
+                    _at(clock, times, lines, rows),
+                )
+            )
         if (volume == 0).any():
             rows = np.flatnonzero(volume == 0)
-            out.append(Finding("zero_volume", "warning", len(rows), f"{len(rows)} bar(s) with zero volume", _at(clock, times, lines, rows)))
+            out.append(
+                Finding(
+                    "zero_volume",
+                    "warning",
+                    len(rows),
+                    f"{len(rows)} bar(s) with zero volume",
+                    _at(clock, times, lines, rows),
+                )
+            )
     return out
 
 
@@ -124,20 +214,38 @@ def _conflicting(times: np.ndarray, block: np.ndarray, empty: np.ndarray) -> np.
     return np.asarray(distinct.index[distinct.to_numpy() > 1], dtype=np.int64)
 
 
-def _return_findings(times: np.ndarray, close: np.ndarray, interval: str, max_return: float | None, clock: _Clock) -> list[Finding]:
+def _return_findings(
+    times: np.ndarray, close: np.ndarray, interval: str, max_return: float | None, clock: _Clock
+) -> list[Finding]:
     if len(close) < 2:
         return []
     daily = not is_intraday(interval)
-    limit = max_return if max_return is not None else (DAILY_MAX_RETURN if daily else INTRADAY_MAX_RETURN)
+    limit = (
+        max_return
+        if max_return is not None
+        else (DAILY_MAX_RETURN if daily else INTRADAY_MAX_RETURN)
+    )
     with np.errstate(divide="ignore", invalid="ignore"):
         moves = close[1:] / close[:-1] - 1.0
     rows = np.flatnonzero(np.abs(moves) > limit)
     if not len(rows):
         return []
-    examples = tuple(f"{t} ({m:+.1%})" for t, m in zip(clock.times(times[rows + 1]), moves[rows], strict=True))
+    examples = tuple(
+        f"{t} ({m:+.1%})" for t, m in zip(clock.times(times[rows + 1]), moves[rows], strict=True)
+    )
     severity = "info" if daily else "warning"
-    note = "; large daily moves are often real events (crashes, splits in raw data)" if daily else ""
-    return [Finding("extreme_returns", severity, len(rows), f"{len(rows)} close-to-close move(s) beyond {limit:.0%}{note}", examples)]
+    note = (
+        "; large daily moves are often real events (crashes, splits in raw data)" if daily else ""
+    )
+    return [
+        Finding(
+            "extreme_returns",
+            severity,
+            len(rows),
+            f"{len(rows)} close-to-close move(s) beyond {limit:.0%}{note}",
+            examples,
+        )
+    ]
 
 
 def check_frame(
@@ -171,16 +279,29 @@ def check_frame(
     columns = canonical_columns(frame)
     missing = [f for f in FIELDS if f not in columns]
     if missing:
-        raise DataError(f"{name}: missing column(s) {', '.join(missing)}", found=f"columns {list(map(str, frame.columns))}", fix="provide open, high, low, close and volume")
+        raise DataError(
+            f"{name}: missing column(s) {', '.join(missing)}",
+            found=f"columns {list(map(str, frame.columns))}",
+            fix="provide open, high, low, close and volume",
+        )
     if not isinstance(frame.index, pd.DatetimeIndex):
-        raise DataError(f"{name}: the index must be a DatetimeIndex", found=type(frame.index).__name__, fix="set the time column as index")
+        raise DataError(
+            f"{name}: the index must be a DatetimeIndex",
+            found=type(frame.index).__name__,
+            fix="set the time column as index",
+        )
     interval = normalize_interval(interval) if interval else infer_interval(frame.index)
     if is_intraday(interval):
         index = frame.index if frame.index.tz is not None else frame.index.tz_localize(tz)
     else:
         index = daily_stamps(frame.index)  # the session date, at 00:00 UTC
     times = np.asarray(index.tz_convert("UTC").as_unit("ns").asi8, dtype=np.int64)
-    values = {f: pd.to_numeric(frame[columns[f]], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan) for f in FIELDS}
+    values = {
+        f: pd.to_numeric(frame[columns[f]], errors="coerce").to_numpy(
+            dtype=np.float64, na_value=np.nan
+        )
+        for f in FIELDS
+    }
     line_numbers = None if lines is None else np.asarray(lines)
     clock = _Clock(interval, tz, label)
     findings = _row_findings(times, values, line_numbers, clock)
@@ -191,7 +312,9 @@ def check_frame(
     if calendar:
         if is_intraday(interval):
             step = interval_nanos(interval) or 0
-            findings += intraday_findings(clean_times, step, calendar, int(max_gap.value), clock.times, clock.days)
+            findings += intraday_findings(
+                clean_times, step, calendar, int(max_gap.value), clock.times, clock.days
+            )
         elif interval == "1d":
             findings += daily_findings(clean_times, calendar, clock.days)
     findings += _return_findings(clean_times, clean.to_numpy(), interval, max_return, clock)
@@ -215,7 +338,17 @@ def check_file(
     from quantlab.data.csvio import read_csv
 
     bars = read_csv(path, interval=interval, tz=tz, label=label)
-    return check_frame(bars.frame, interval=bars.interval, tz=tz, label=label, lines=bars.lines, name=str(path), calendar=calendar, max_gap=max_gap, max_return=max_return)
+    return check_frame(
+        bars.frame,
+        interval=bars.interval,
+        tz=tz,
+        label=label,
+        lines=bars.lines,
+        name=str(path),
+        calendar=calendar,
+        max_gap=max_gap,
+        max_return=max_return,
+    )
 
 
 def check_store(
@@ -243,12 +376,28 @@ def check_store(
     want_interval = normalize_interval(interval) if interval else None
     reports = []
     for symbol in wanted or sorted({s.symbol for s in stored}):
-        series = [s for s in stored if s.symbol == symbol and (want_interval is None or s.interval == want_interval)]
+        series = [
+            s
+            for s in stored
+            if s.symbol == symbol and (want_interval is None or s.interval == want_interval)
+        ]
         if not series:  # let load() raise the helpful unknown-symbol/interval error
             load(symbol, interval=want_interval or "1d", store=store)
         for s in series:
             bars = load(s.symbol, interval=s.interval, store=store)
-            reports.append(check_frame(bars, interval=s.interval, tz=s.timezone or "America/New_York", label=label or (s.source_label if s.source_label in ("start", "end") else "start"), name=f"{s.symbol} {s.interval}", calendar=calendar, max_gap=max_gap, max_return=max_return))
+            reports.append(
+                check_frame(
+                    bars,
+                    interval=s.interval,
+                    tz=s.timezone or "America/New_York",
+                    label=label
+                    or (s.source_label if s.source_label in ("start", "end") else "start"),
+                    name=f"{s.symbol} {s.interval}",
+                    calendar=calendar,
+                    max_gap=max_gap,
+                    max_return=max_return,
+                )
+            )
     return reports
 
 

@@ -32,7 +32,11 @@ from quantlab.data.validate import validate_bars
 from quantlab.errors import DataError, StoreError
 from quantlab.paths import store_path
 
-_ADJ_WORDS = {"raw": "raw (as traded)", "split": "split-adjusted", "total_return": "total-return adjusted"}
+_ADJ_WORDS = {
+    "raw": "raw (as traded)",
+    "split": "split-adjusted",
+    "total_return": "total-return adjusted",
+}
 
 
 @dataclass(frozen=True)
@@ -153,7 +157,9 @@ def _frame_from(times: np.ndarray, columns: dict[str, np.ndarray]) -> pd.DataFra
     return pd.DataFrame(columns, index=index, copy=False)
 
 
-def _read_series(f: h5py.File, path: Path, symbol: str, interval: str, lo: int | None, hi: int | None) -> pd.DataFrame:
+def _read_series(
+    f: h5py.File, path: Path, symbol: str, interval: str, lo: int | None, hi: int | None
+) -> pd.DataFrame:
     group = _series_group(f, path, symbol, interval)
     try:
         times = _h5.read_times(group)
@@ -162,7 +168,11 @@ def _read_series(f: h5py.File, path: Path, symbol: str, interval: str, lo: int |
         i1 = max(i0, i1)
         columns = _h5.read_rows(group, i0, i1, _h5.stored_fields(group))
     except (OSError, ValueError, KeyError) as err:
-        raise StoreError(f"Cannot read {symbol} {interval} from {path} (damaged data)", found=str(err), fix="restore the store from a backup or rebuild it") from err
+        raise StoreError(
+            f"Cannot read {symbol} {interval} from {path} (damaged data)",
+            found=str(err),
+            fix="restore the store from a backup or rebuild it",
+        ) from err
     return _frame_from(times[i0:i1], columns)
 
 
@@ -200,7 +210,10 @@ def load(
     if how not in ("inner", "outer"):
         raise DataError("Unknown panel join", found=repr(how), fix="use how='inner' or how='outer'")
     single = isinstance(symbols, str)
-    names = [normalize_symbol(symbols)] if single else list(dict.fromkeys(normalize_symbol(s) for s in symbols))  # type: ignore[union-attr]
+    if isinstance(symbols, str):
+        names = [normalize_symbol(symbols)]
+    else:
+        names = list(dict.fromkeys(normalize_symbol(s) for s in symbols))
     if not names:
         raise DataError("No symbols given", fix="pass a symbol or a list of symbols")
     with _h5.open_read(path) as f:
@@ -212,7 +225,9 @@ def load(
 
 def _panel(frames: dict[str, pd.DataFrame], how: str) -> pd.DataFrame:
     fields = [f for f in ALL_FIELDS if all(f in frame.columns for frame in frames.values())]
-    joined = pd.concat({s: fr[fields] for s, fr in frames.items()}, axis=1, join=how, names=["symbol", "field"])
+    joined = pd.concat(
+        {s: fr[fields] for s, fr in frames.items()}, axis=1, join=how, names=["symbol", "field"]
+    )
     joined = joined.sort_index()
     columns = pd.MultiIndex.from_product([fields, list(frames)], names=["field", "symbol"])
     panel = joined.swaplevel(0, 1, axis=1).reindex(columns=columns)
@@ -279,7 +294,9 @@ def _write_one(f: h5py.File, item: SeriesWrite, bars: pd.DataFrame, updated_at: 
             fix="use mode='merge' to de-duplicate overlapping bars (new values win)",
         )
     if position < n:
-        tail = _frame_from(stored_times[position:], _h5.read_rows(group, position, n, stored_fields))
+        tail = _frame_from(
+            stored_times[position:], _h5.read_rows(group, position, n, stored_fields)
+        )
         merged = pd.concat([tail, bars[stored_fields]])
         merged = merged[~merged.index.duplicated(keep="last")].sort_index()
         if merged.equals(tail):
@@ -287,7 +304,11 @@ def _write_one(f: h5py.File, item: SeriesWrite, bars: pd.DataFrame, updated_at: 
         times = merged.index.asi8.astype(np.int64, copy=False)
         columns = {c: merged[c].to_numpy(dtype=np.float64) for c in merged.columns}
     _h5.write_from(group, position, times, columns)
-    stored_attrs.update(last_update=updated_at, source=_merge_source(stored_attrs["source"], item.source), timezone=item.timezone or stored_attrs["timezone"])
+    stored_attrs.update(
+        last_update=updated_at,
+        source=_merge_source(stored_attrs["source"], item.source),
+        timezone=item.timezone or stored_attrs["timezone"],
+    )
     if stored_attrs["source_label"] != item.label:
         stored_attrs["source_label"] = "mixed"
     _h5.write_attrs(group, stored_attrs)
@@ -300,15 +321,24 @@ def _prepare(item: SeriesWrite) -> tuple[SeriesWrite, pd.DataFrame]:
     interval = normalize_interval(item.interval)
     adjustment = normalize_adjustment(item.adjustment)
     if item.mode not in ("merge", "append", "replace"):
-        raise DataError("Unknown write mode", found=repr(item.mode), fix="use merge, append or replace")
+        raise DataError(
+            "Unknown write mode", found=repr(item.mode), fix="use merge, append or replace"
+        )
     bars = validate_bars(item.bars, interval=interval, name=f"{symbol} {interval}")
     if item.label not in ("start", "end"):
         raise DataError("Unknown bar label", found=repr(item.label), fix="use 'start' or 'end'")
-    clean = SeriesWrite(bars, symbol, interval, adjustment, item.source, item.timezone, item.mode, item.label)
+    clean = SeriesWrite(
+        bars, symbol, interval, adjustment, item.source, item.timezone, item.mode, item.label
+    )
     return clean, bars
 
 
-def write_many(items: Iterable[SeriesWrite], *, store: str | os.PathLike[str] | None = None, updated_at: str | None = None) -> list[WriteResult]:
+def write_many(
+    items: Iterable[SeriesWrite],
+    *,
+    store: str | os.PathLike[str] | None = None,
+    updated_at: str | None = None,
+) -> list[WriteResult]:
     """Validate, then write several series in one crash-safe transaction (one store copy).
 
     Raises:
@@ -354,7 +384,9 @@ def write_bars(
     return write_many([item], store=store, updated_at=updated_at)[0]
 
 
-def delete_series(symbol: str, interval: str, *, store: str | os.PathLike[str] | None = None) -> None:
+def delete_series(
+    symbol: str, interval: str, *, store: str | os.PathLike[str] | None = None
+) -> None:
     """Remove one series from the store (crash-safe).
 
     Raises:

@@ -51,12 +51,16 @@ def _as_float(values: pd.Series, column: str, name: str) -> np.ndarray:
         bad = values[pd.to_numeric(values, errors="coerce").isna() & values.notna()]
         raise DataError(
             f"{name}: column {column!r} is not numeric",
-            found=f"dtype {values.dtype}, e.g. {bad.iloc[0]!r}" if len(bad) else f"dtype {values.dtype}",
+            found=f"dtype {values.dtype}, e.g. {bad.iloc[0]!r}"
+            if len(bad)
+            else f"dtype {values.dtype}",
             fix="convert it with pd.to_numeric or fix the source file",
         ) from err
 
 
-def validate_bars(frame: pd.DataFrame, *, interval: str | None = None, name: str = "bars") -> pd.DataFrame:
+def validate_bars(
+    frame: pd.DataFrame, *, interval: str | None = None, name: str = "bars"
+) -> pd.DataFrame:
     """Check a bar frame and return it in canonical form.
 
     Args:
@@ -76,7 +80,11 @@ def validate_bars(frame: pd.DataFrame, *, interval: str | None = None, name: str
             duplicate time stamps.
     """
     if not isinstance(frame, pd.DataFrame):
-        raise DataError(f"{name}: expected a pandas DataFrame", found=type(frame).__name__, fix="pass a DataFrame of OHLCV bars")
+        raise DataError(
+            f"{name}: expected a pandas DataFrame",
+            found=type(frame).__name__,
+            fix="pass a DataFrame of OHLCV bars",
+        )
     columns = canonical_columns(frame)
     missing = [f for f in FIELDS if f not in columns]
     if missing:
@@ -86,7 +94,11 @@ def validate_bars(frame: pd.DataFrame, *, interval: str | None = None, name: str
             fix="provide open, high, low, close and volume (case-insensitive)",
         )
     if not isinstance(frame.index, pd.DatetimeIndex):
-        raise DataError(f"{name}: the index must be a DatetimeIndex", found=type(frame.index).__name__, fix="set the time column as index with pd.to_datetime")
+        raise DataError(
+            f"{name}: the index must be a DatetimeIndex",
+            found=type(frame.index).__name__,
+            fix="set the time column as index with pd.to_datetime",
+        )
     if frame.index.tz is None:
         raise DataError(
             f"{name}: the time index has no time zone",
@@ -154,11 +166,18 @@ def _check_values(index: pd.DatetimeIndex, data: dict[str, np.ndarray], name: st
             )
     bad = data["volume"] < 0
     if bad.any():
-        raise DataError(f"{name}: {int(bad.sum())} negative volume(s)", found=f"first at {_first_time(index, bad)}", fix="volume must be >= 0")
+        raise DataError(
+            f"{name}: {int(bad.sum())} negative volume(s)",
+            found=f"first at {_first_time(index, bad)}",
+            fix="volume must be >= 0",
+        )
     o, h, low, c = (data[f] for f in PRICE_FIELDS)
     high_bad = h < np.maximum(o, c)
     low_bad = low > np.minimum(o, c)
-    for bad, what in ((high_bad, "high below max(open, close)"), (low_bad, "low above min(open, close)")):
+    for bad, what in (
+        (high_bad, "high below max(open, close)"),
+        (low_bad, "low above min(open, close)"),
+    ):
         if bad.any():
             raise DataError(
                 f"{name}: {int(bad.sum())} bar(s) with {what}",

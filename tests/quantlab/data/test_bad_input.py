@@ -18,21 +18,59 @@ GOOD_HEADER = "Date,Open,High,Low,Close,Adj Close,Volume\n"
 GOOD_ROWS = "2024-01-02,10,11,9,10.5,10.4,100\n2024-01-03,10.5,11,10,10.8,10.7,200\n"
 
 BAD_CSVS = {
-    "missing_columns": ("Date,Open,High,Close\n2024-01-02,10,11,10.5\n", "missing column(s) low, volume", "Date"),
-    "no_time_column": ("When,Open,High,Low,Close,Volume\nx,1,1,1,1,1\n", "no date/time column", "When"),
-    "unparseable_date": (GOOD_HEADER + "2024-01-02,10,11,9,10.5,10.4,100\nnot-a-date,10,11,9,10.5,10.4,100\n", "cannot parse date/time", "line 3: 'not-a-date'"),
-    "text_in_prices": (GOOD_HEADER + "2024-01-02,10,11,9,abc,10.4,100\n", "'Close' has text that is not a number", "line 2: 'abc'"),
-    "nan_price": (GOOD_HEADER + "2024-01-02,10,11,9,,10.4,100\n2024-01-03,10.5,11,10,10.8,10.7,200\n", "'close' has 1 NaN", "2024-01-02"),
-    "negative_price": (GOOD_HEADER + "2024-01-02,10,11,-9,10.5,10.4,100\n", "non-positive price", "-9.0"),
-    "unsorted_rows": (GOOD_HEADER + "2024-01-03,10.5,11,10,10.8,10.7,200\n2024-01-02,10,11,9,10.5,10.4,100\n", "1 backward time step", "--sort"),
-    "duplicate_rows": (GOOD_HEADER + GOOD_ROWS + "2024-01-03,10.5,11,10,10.8,10.7,200\n", "1 duplicate time stamp", "--dedupe"),
-    "ohlc_broken": (GOOD_HEADER + "2024-01-02,10,9.5,9,10.5,10.4,100\n", "high below max(open, close)", "2024-01-02"),
+    "missing_columns": (
+        "Date,Open,High,Close\n2024-01-02,10,11,10.5\n",
+        "missing column(s) low, volume",
+        "Date",
+    ),
+    "no_time_column": (
+        "When,Open,High,Low,Close,Volume\nx,1,1,1,1,1\n",
+        "no date/time column",
+        "When",
+    ),
+    "unparseable_date": (
+        GOOD_HEADER + "2024-01-02,10,11,9,10.5,10.4,100\nnot-a-date,10,11,9,10.5,10.4,100\n",
+        "cannot parse date/time",
+        "line 3: 'not-a-date'",
+    ),
+    "text_in_prices": (
+        GOOD_HEADER + "2024-01-02,10,11,9,abc,10.4,100\n",
+        "'Close' has text that is not a number",
+        "line 2: 'abc'",
+    ),
+    "nan_price": (
+        GOOD_HEADER + "2024-01-02,10,11,9,,10.4,100\n2024-01-03,10.5,11,10,10.8,10.7,200\n",
+        "'close' has 1 NaN",
+        "2024-01-02",
+    ),
+    "negative_price": (
+        GOOD_HEADER + "2024-01-02,10,11,-9,10.5,10.4,100\n",
+        "non-positive price",
+        "-9.0",
+    ),
+    "unsorted_rows": (
+        GOOD_HEADER + "2024-01-03,10.5,11,10,10.8,10.7,200\n2024-01-02,10,11,9,10.5,10.4,100\n",
+        "1 backward time step",
+        "--sort",
+    ),
+    "duplicate_rows": (
+        GOOD_HEADER + GOOD_ROWS + "2024-01-03,10.5,11,10,10.8,10.7,200\n",
+        "1 duplicate time stamp",
+        "--dedupe",
+    ),
+    "ohlc_broken": (
+        GOOD_HEADER + "2024-01-02,10,9.5,9,10.5,10.4,100\n",
+        "high below max(open, close)",
+        "2024-01-02",
+    ),
     "empty_file": ("", "The CSV file is empty", None),
 }
 
 
 @pytest.mark.parametrize("case", sorted(BAD_CSVS))
-def test_malformed_csv_is_rejected_with_what_found_fix(case: str, tmp_path: Path, bundled_copy: Path) -> None:
+def test_malformed_csv_is_rejected_with_what_found_fix(
+    case: str, tmp_path: Path, bundled_copy: Path
+) -> None:
     text, what, found = BAD_CSVS[case]
     path = tmp_path / f"{case}.csv"
     path.write_text(text)
@@ -44,7 +82,9 @@ def test_malformed_csv_is_rejected_with_what_found_fix(case: str, tmp_path: Path
     if found:
         assert found in message
     assert "Fix:" in message
-    result = CliRunner().invoke(cli, ["data", "import", str(path), "--symbol", "SPY", "--store", str(bundled_copy)])
+    result = CliRunner().invoke(
+        cli, ["data", "import", str(path), "--symbol", "SPY", "--store", str(bundled_copy)]
+    )
     assert result.exit_code == 1 and what in result.output and "Traceback" not in result.output
     assert file_digest(bundled_copy) == digest
 
@@ -62,13 +102,19 @@ def test_unknown_symbol_suggests_close_matches_and_lists_the_store(bundled_copy:
     assert "did you mean SPY" in message
     assert "stored symbols: AAPL, DIA, IWM, MSFT, QQQ, SPY" in message
     result = CliRunner().invoke(cli, ["data", "check", "MSTF", "--store", str(bundled_copy)])
-    assert result.exit_code == 1 and "did you mean MSFT" in result.output and "Traceback" not in result.output
+    assert (
+        result.exit_code == 1
+        and "did you mean MSFT" in result.output
+        and "Traceback" not in result.output
+    )
 
 
 def test_interval_not_stored_lists_what_is(bundled_copy: Path) -> None:
     with pytest.raises(StoreError) as err:
         load("QQQ", interval="1m", store=bundled_copy)
-    assert "QQQ has no 1m bars" in str(err.value) and "stored intervals for QQQ: 1d" in str(err.value)
+    assert "QQQ has no 1m bars" in str(err.value) and "stored intervals for QQQ: 1d" in str(
+        err.value
+    )
     with pytest.raises(DataError, match="Unknown bar interval"):
         load("QQQ", interval="7m", store=bundled_copy)
 
@@ -89,7 +135,9 @@ def test_not_an_hdf5_file(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="is not an HDF5 file") as err:
         info(bogus)
     assert "Date,Open" in str(err.value)
-    result = CliRunner().invoke(cli, ["data", "import", __file__, "--symbol", "X", "--store", str(bogus)])
+    result = CliRunner().invoke(
+        cli, ["data", "import", __file__, "--symbol", "X", "--store", str(bogus)]
+    )
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert bogus.read_text() == "Date,Open\n2020-01-01,1\n"
 
@@ -102,11 +150,17 @@ def test_corrupt_truncated_store(bundled_copy: Path, tmp_path: Path) -> None:
         load("SPY", store=truncated)
     assert "corrupt or truncated" in str(err.value) and "Fix:" in str(err.value)
     result = CliRunner().invoke(cli, ["data", "check", "--store", str(truncated)])
-    assert result.exit_code == 1 and "corrupt or truncated" in result.output and "Traceback" not in result.output
+    assert (
+        result.exit_code == 1
+        and "corrupt or truncated" in result.output
+        and "Traceback" not in result.output
+    )
     assert file_digest(truncated) == digest
 
 
-def test_writing_into_a_corrupt_store_is_refused_and_it_is_left_alone(bundled_copy: Path, tmp_path: Path, shared_data: Path) -> None:
+def test_writing_into_a_corrupt_store_is_refused_and_it_is_left_alone(
+    bundled_copy: Path, tmp_path: Path, shared_data: Path
+) -> None:
     truncated = tmp_path / "truncated.h5"
     truncated.write_bytes(bundled_copy.read_bytes()[:4096])
     digest = file_digest(truncated)

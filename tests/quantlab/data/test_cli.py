@@ -24,7 +24,15 @@ def test_list_shows_symbol_interval_range_rows_adjustment(bundled_copy: Path) ->
     code, out = _run("list", "--store", str(bundled_copy))
     assert code == 0
     lines = out.splitlines()
-    assert lines[1].split() == ["symbol", "interval", "first", "last", "rows", "adjustment", "source"]
+    assert lines[1].split() == [
+        "symbol",
+        "interval",
+        "first",
+        "last",
+        "rows",
+        "adjustment",
+        "source",
+    ]
     assert "SPY      1d       2000-01-03" in out and "5759  split" in out
     assert "SPY      1m       2019-02-11 14:30 UTC 2019-02-15 20:59 UTC     1950  raw" in out
 
@@ -36,7 +44,16 @@ def test_store_option_on_the_group_works_too(bundled_copy: Path) -> None:
 
 def test_import_then_list_then_check(tmp_path: Path, shared_data: Path) -> None:
     store = str(tmp_path / "m.h5")
-    code, out = _run("import", str(shared_data / "intraday" / "QQQ_1min.csv"), "--symbol", "qqq", "--label", "end", "--store", store)
+    code, out = _run(
+        "import",
+        str(shared_data / "intraday" / "QQQ_1min.csv"),
+        "--symbol",
+        "qqq",
+        "--label",
+        "end",
+        "--store",
+        store,
+    )
     assert code == 0 and out.strip() == "QQQ 1m: created, +1948 bar(s), 0 rewritten, 1948 stored"
     code, out = _run("check", "--store", store)
     assert code == 0  # warnings only
@@ -46,13 +63,17 @@ def test_import_then_list_then_check(tmp_path: Path, shared_data: Path) -> None:
 
 
 def test_check_file_json_and_exit_code(shared_data: Path) -> None:
-    code, out = _run("check", "--file", str(shared_data / "intraday" / "SPY_1min_yf_raw_2019-12.csv"), "--json")
+    code, out = _run(
+        "check", "--file", str(shared_data / "intraday" / "SPY_1min_yf_raw_2019-12.csv"), "--json"
+    )
     assert code == 1
     payload = json.loads(out)
     assert payload["exit_code"] == 1 and payload["errors"] >= 5
     findings = {f["code"]: f for f in payload["reports"][0]["findings"]}
     assert findings["backwards"]["count"] == 18 and findings["duplicates"]["count"] == 5075
-    assert findings["zero_volume"]["severity"] == "warning" and findings["zero_volume"]["count"] == 37
+    assert (
+        findings["zero_volume"]["severity"] == "warning" and findings["zero_volume"]["count"] == 37
+    )
     assert findings["empty_rows"]["examples"] == ["2019-12-20 09:30 (line 1940)"]
 
 
@@ -71,24 +92,49 @@ def test_import_refusal_points_to_check_file(shared_data: Path, tmp_path: Path) 
     path = shared_data / "intraday" / "SPY_1min_yf_raw_2019-12.csv"
     code, out = _run("import", str(path), "--symbol", "SPY", "--store", str(tmp_path / "m.h5"))
     assert code == 1 and f"quantlab data check --file {path}" in out
-    code, out = _run("import", str(path), "--symbol", "SPY", "--sort", "--dedupe", "first", "--drop-empty", "--store", str(tmp_path / "m.h5"))
+    code, out = _run(
+        "import",
+        str(path),
+        "--symbol",
+        "SPY",
+        "--sort",
+        "--dedupe",
+        "first",
+        "--drop-empty",
+        "--store",
+        str(tmp_path / "m.h5"),
+    )
     assert code == 0 and "+8360 bar(s)" in out
 
 
 def test_update_of_a_raw_series_fails_with_a_reason(bundled_copy: Path) -> None:
-    code, out = _run("update", "SPY", "--interval", "1m", "--store", str(bundled_copy), "--no-progress")
+    code, out = _run(
+        "update", "SPY", "--interval", "1m", "--store", str(bundled_copy), "--no-progress"
+    )
     assert code == 1 and "cannot be updated from Yahoo" in out
 
 
 def test_subprocess_uses_the_bundled_store_by_default() -> None:
     env = {k: v for k, v in os.environ.items() if k != "QUANTLAB_STORE"}
-    proc = subprocess.run([sys.executable, "-m", "quantlab", "data", "list"], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "quantlab", "data", "list"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     assert f"store: {REPO / 'data' / 'market.h5'}" in proc.stdout
     assert proc.stdout.count("\n") == 9  # store line, header, 7 series
 
 
 def test_subprocess_error_has_no_traceback(tmp_path: Path) -> None:
-    proc = subprocess.run([sys.executable, "-m", "quantlab", "data", "check", "--store", str(tmp_path / "none.h5")], capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "quantlab", "data", "check", "--store", str(tmp_path / "none.h5")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 1
     assert "No market-data store" in proc.stderr and "Traceback" not in proc.stderr

@@ -67,17 +67,26 @@ def _spawn(tmp_path: Path, store: Path, mode: str) -> tuple[subprocess.Popen[byt
     script.write_text(CHILD.format(tests=str(Path(__file__).resolve().parent)))
     marker = tmp_path / "marker.txt"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    proc = subprocess.Popen([sys.executable, str(script), str(store), str(marker), mode], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, str(script), str(store), str(marker), mode],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     return proc, marker
 
 
-def _wait_for(marker: Path, proc: subprocess.Popen[bytes], lines: int = 1, timeout: float = 120.0) -> None:
+def _wait_for(
+    marker: Path, proc: subprocess.Popen[bytes], lines: int = 1, timeout: float = 120.0
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if marker.exists() and len(marker.read_text().splitlines()) >= lines:
             return
         if proc.poll() is not None:
-            raise AssertionError(f"child exited early: {proc.stderr.read().decode() if proc.stderr else ''}")
+            raise AssertionError(
+                f"child exited early: {proc.stderr.read().decode() if proc.stderr else ''}"
+            )
         time.sleep(0.01)
     proc.kill()
     raise AssertionError("child never reached the append")
@@ -102,7 +111,10 @@ def test_sigkill_mid_append_leaves_store_intact_and_readers_unblocked(tmp_path: 
         temps = list(tmp_path.glob(".market.h5.tmp-*"))
         assert len(temps) == 1 and temps[0].stat().st_size > 0
         # a second writer waits for the lock instead of interleaving
-        with pytest.raises(StoreError, match="Another quantlab process is writing"), write_transaction(store, lock_timeout=0.2):
+        with (
+            pytest.raises(StoreError, match="Another quantlab process is writing"),
+            write_transaction(store, lock_timeout=0.2),
+        ):
             pass
     finally:
         _kill(proc)
@@ -132,9 +144,14 @@ def test_sigkill_during_a_loop_of_appends_keeps_every_committed_append(tmp_path:
     stored = load("SPY", interval="1m", store=store)
     sessions = len(stored) // 390
     assert len(stored) % 390 == 0, "a partial append became visible"
-    assert sessions - 1 in (reported, reported + 1)  # killed before or after printing the last commit
+    assert sessions - 1 in (
+        reported,
+        reported + 1,
+    )  # killed before or after printing the last commit
     assert_bitwise_equal(stored, bars.iloc[: 390 * sessions])
-    write_bars(bars.iloc[390 * sessions : 390 * (sessions + 1)], "SPY", "1m", store=store, mode="append")
+    write_bars(
+        bars.iloc[390 * sessions : 390 * (sessions + 1)], "SPY", "1m", store=store, mode="append"
+    )
     assert len(load("SPY", interval="1m", store=store)) == 390 * (sessions + 1)
 
 

@@ -14,7 +14,16 @@ from .conftest import make_bars
 
 
 def test_hash_is_a_fixed_value_for_a_fixed_frame() -> None:
-    frame = pd.DataFrame({"open": [1.0, 2.0], "high": [1.5, 2.5], "low": [0.5, 1.5], "close": [1.25, 2.25], "volume": [10.0, 20.0]}, index=pd.DatetimeIndex(["2024-01-02", "2024-01-03"], tz="UTC", name="time"))
+    frame = pd.DataFrame(
+        {
+            "open": [1.0, 2.0],
+            "high": [1.5, 2.5],
+            "low": [0.5, 1.5],
+            "close": [1.25, 2.25],
+            "volume": [10.0, 20.0],
+        },
+        index=pd.DatetimeIndex(["2024-01-02", "2024-01-03"], tz="UTC", name="time"),
+    )
     assert frame_hash(frame) == frame_hash(frame.copy())
     assert len(frame_hash(frame)) == 64
     # independent re-statement of the documented recipe
@@ -23,7 +32,9 @@ def test_hash_is_a_fixed_value_for_a_fixed_frame() -> None:
     for name in ("open", "high", "low", "close", "volume"):
         digest.update(f"\ncolumn={name}\n".encode() + struct.pack("<2d", *frame[name]))
     assert frame_hash(frame) == digest.hexdigest()
-    assert frame_hash(frame) == "6b39f33452468cc5135839c8a37328de5a5b833c1487f23c872a8324899e8812"  # pinned: run records depend on it
+    assert (
+        frame_hash(frame) == "6b39f33452468cc5135839c8a37328de5a5b833c1487f23c872a8324899e8812"
+    )  # pinned: run records depend on it
 
 
 def test_hash_ignores_column_order_and_index_resolution_and_zone() -> None:

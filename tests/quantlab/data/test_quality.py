@@ -32,7 +32,11 @@ def test_yf_raw_backwards_steps_and_duplicates(yf_raw: QualityReport) -> None:
     assert codes["duplicates"] == ("error", 5075)
     assert "8360" not in yf_raw.finding("duplicates").message  # message counts affected stamps
     conflicting = yf_raw.finding("conflicting_duplicates")
-    assert conflicting is not None and conflicting.examples == ("2020-01-14 11:00", "2020-01-15 11:00", "2020-01-16 11:01")
+    assert conflicting is not None and conflicting.examples == (
+        "2020-01-14 11:00",
+        "2020-01-15 11:00",
+        "2020-01-16 11:01",
+    )
 
 
 def test_yf_raw_empty_row_is_named_with_its_line(yf_raw: QualityReport) -> None:
@@ -46,7 +50,9 @@ def test_yf_raw_zero_volume_rows(yf_raw: QualityReport) -> None:
     zero = yf_raw.finding("zero_volume")
     assert zero is not None and (zero.severity, zero.count) == ("warning", 37)
     assert zero.examples[0] == "2019-12-13 11:00 (line 2)"
-    assert sum(e.split(" ")[1] in ("11:00", "11:01") for e in zero.examples) == 21  # first bar of a download chunk
+    assert (
+        sum(e.split(" ")[1] in ("11:00", "11:01") for e in zero.examples) == 21
+    )  # first bar of a download chunk
 
 
 def test_yf_raw_partial_sessions_include_the_2020_01_10_download_gap(yf_raw: QualityReport) -> None:
@@ -54,9 +60,15 @@ def test_yf_raw_partial_sessions_include_the_2020_01_10_download_gap(yf_raw: Qua
     assert partial is not None and partial.severity == "error"
     assert "2020-01-10: 90 of 390 bars, missing 2020-01-10 11:00-15:59" in partial.examples
     assert "2019-12-13: 299 of 390 bars, missing 2019-12-13 09:30-10:59" in partial.examples
-    assert not any(e.startswith("2019-12-24") for e in partial.examples)  # the 13:00 early close is respected
+    assert not any(
+        e.startswith("2019-12-24") for e in partial.examples
+    )  # the 13:00 early close is respected
     outside = yf_raw.finding("outside_session")
-    assert outside is not None and outside.severity == "info" and outside.examples == ("2019-12-24 13:00",)
+    assert (
+        outside is not None
+        and outside.severity == "info"
+        and outside.examples == ("2019-12-24 13:00",)
+    )
     assert not yf_raw.ok
 
 
@@ -64,7 +76,10 @@ def test_qqq_two_missing_minutes_and_zero_volume_bar(shared_data: Path) -> None:
     report = check_file(shared_data / "intraday" / "QQQ_1min.csv", label="end")
     missing = report.finding("missing_bars")
     assert missing is not None and missing.severity == "warning"
-    assert missing.examples == ("2019-02-14 14:32", "2019-02-14 14:37")  # bar-end labels, as in the file
+    assert missing.examples == (
+        "2019-02-14 14:32",
+        "2019-02-14 14:37",
+    )  # bar-end labels, as in the file
     zero = report.finding("zero_volume")
     assert zero is not None and zero.examples == ("2019-02-14 16:00 (line 1559)",)
     assert report.ok and not report.clean and not report.errors
@@ -77,7 +92,9 @@ def test_spy_1min_only_its_zero_volume_bar(shared_data: Path) -> None:
 
 
 def test_wrong_label_shows_up_as_missing_open_and_bars_after_close(shared_data: Path) -> None:
-    report = check_file(shared_data / "intraday" / "SPY_1min.csv")  # bar-end file read as bar starts
+    report = check_file(
+        shared_data / "intraday" / "SPY_1min.csv"
+    )  # bar-end file read as bar starts
     assert report.finding("missing_bars").examples[0] == "2019-02-11 09:30"
     assert report.finding("outside_session").examples[0] == "2019-02-11 16:00"
 
@@ -92,12 +109,18 @@ def test_daily_files_are_clean(shared_data: Path, symbol: str) -> None:
 def test_real_daily_crashes_are_info_not_errors(shared_data: Path) -> None:
     report = check_file(shared_data / "daily" / "AAPL.csv")
     moves = report.finding("extreme_returns")
-    assert moves is not None and moves.severity == "info" and moves.examples == ("2000-09-29 (-51.9%)",)
+    assert (
+        moves is not None
+        and moves.severity == "info"
+        and moves.examples == ("2000-09-29 (-51.9%)",)
+    )
 
 
 def test_extended_hours_file_bad_prints_and_early_close(shared_data: Path) -> None:
     report = check_file(shared_data / "intraday" / "SPY_1min_ext_2025-07.csv")
-    assert report.finding("missing_sessions") is None  # 2025-07-30 20:00 New York is 07-31 UTC, still the 30th's session
+    assert (
+        report.finding("missing_sessions") is None
+    )  # 2025-07-30 20:00 New York is 07-31 UTC, still the 30th's session
     jumps = report.finding("extreme_returns")
     assert jumps is not None and jumps.severity == "warning" and jumps.count == 6
     assert jumps.examples[2].startswith("2025-07-18 17:37 (-10.1%)")
@@ -123,13 +146,17 @@ def test_missing_daily_session_is_an_error(shared_data: Path) -> None:
     raw = raw.drop(pd.Timestamp("2020-03-16"))
     report = check_frame(raw, interval="1d")
     missing = report.finding("missing_sessions")
-    assert missing is not None and missing.severity == "error" and missing.examples == ("2020-03-16",)
+    assert (
+        missing is not None and missing.severity == "error" and missing.examples == ("2020-03-16",)
+    )
 
 
 def test_store_check_shows_times_as_the_source_labelled_them(bundled_copy: Path) -> None:
     reports = check_store(["SPY"], interval="1m", store=bundled_copy)
     assert len(reports) == 1 and reports[0].label == "end"
-    assert reports[0].finding("zero_volume").examples == ("2019-02-11 13:10",)  # PROVENANCE says 13:10
+    assert reports[0].finding("zero_volume").examples == (
+        "2019-02-11 13:10",
+    )  # PROVENANCE says 13:10
     as_start = check_store(["SPY"], interval="1m", store=bundled_copy, label="start")[0]
     assert as_start.finding("zero_volume").examples == ("2019-02-11 13:09",)
 

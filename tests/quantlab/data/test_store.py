@@ -22,16 +22,40 @@ STAMP = "2026-01-01T00:00:00Z"
 def test_round_trip_write_append_read_is_bit_exact(store: Path) -> None:
     bars = make_bars(300, adj_close=True)
     first, second = bars.iloc[:200], bars.iloc[200:]
-    created = write_bars(first, "spy", store=store, adjustment="split", source="test", updated_at=STAMP)
-    appended = write_bars(second, "SPY", store=store, adjustment="split", source="test", mode="append", updated_at=STAMP)
+    created = write_bars(
+        first, "spy", store=store, adjustment="split", source="test", updated_at=STAMP
+    )
+    appended = write_bars(
+        second,
+        "SPY",
+        store=store,
+        adjustment="split",
+        source="test",
+        mode="append",
+        updated_at=STAMP,
+    )
     assert created.created and created.rows_after == 200
-    assert (appended.rows_before, appended.added, appended.rewritten, appended.rows_after) == (200, 100, 0, 300)
+    assert (appended.rows_before, appended.added, appended.rewritten, appended.rows_after) == (
+        200,
+        100,
+        0,
+        300,
+    )
     assert_bitwise_equal(load("SPY", store=store), bars)
     assert frame_hash(load("SPY", store=store)) == frame_hash(bars)
 
 
 def test_layout_dtypes_chunking_and_attributes(store: Path) -> None:
-    write_bars(make_bars(50, freq="1min"), "QQQ", "1m", store=store, adjustment="raw", source="csv:x.csv", label="end", updated_at=STAMP)
+    write_bars(
+        make_bars(50, freq="1min"),
+        "QQQ",
+        "1m",
+        store=store,
+        adjustment="raw",
+        source="csv:x.csv",
+        label="end",
+        updated_at=STAMP,
+    )
     with h5py.File(store, "r") as f:
         group = f["QQQ/1m"]
         assert group["time"].dtype == np.int64
@@ -40,7 +64,15 @@ def test_layout_dtypes_chunking_and_attributes(store: Path) -> None:
             assert ds.dtype == np.float64 and ds.maxshape == (None,) and ds.chunks is not None
             assert ds.compression == "gzip"
         assert group["time"].shuffle and group["volume"].shuffle and not group["close"].shuffle
-        assert list(group.attrs) == ["adjustment", "interval", "last_update", "source", "source_label", "symbol", "timezone"]
+        assert list(group.attrs) == [
+            "adjustment",
+            "interval",
+            "last_update",
+            "source",
+            "source_label",
+            "symbol",
+            "timezone",
+        ]
         assert group.attrs["adjustment"] == "raw" and group.attrs["source_label"] == "end"
         assert group.attrs["last_update"] == STAMP and group.attrs["timezone"] == "America/New_York"
 
@@ -48,7 +80,11 @@ def test_layout_dtypes_chunking_and_attributes(store: Path) -> None:
 def test_load_returns_utc_index_named_time_and_float64(store: Path) -> None:
     write_bars(make_bars(30), "SPY", store=store)
     frame = load("SPY", store=store)
-    assert isinstance(frame.index, pd.DatetimeIndex) and str(frame.index.tz) == "UTC" and frame.index.name == "time"
+    assert (
+        isinstance(frame.index, pd.DatetimeIndex)
+        and str(frame.index.tz) == "UTC"
+        and frame.index.name == "time"
+    )
     assert list(frame.columns) == ["open", "high", "low", "close", "volume"]
     assert all(dtype == np.float64 for dtype in frame.dtypes)
 
@@ -58,13 +94,20 @@ def test_start_end_are_inclusive_and_accept_strings_and_timestamps(store: Path) 
     write_bars(bars, "SPY", store=store)
     part = load("SPY", start="2024-01-03", end="2024-01-05", store=store)
     assert list(part.index.strftime("%Y-%m-%d")) == ["2024-01-03", "2024-01-04", "2024-01-05"]
-    same = load("SPY", start=pd.Timestamp("2024-01-03", tz="UTC"), end=pd.Timestamp("2024-01-05", tz="UTC"), store=store)
+    same = load(
+        "SPY",
+        start=pd.Timestamp("2024-01-03", tz="UTC"),
+        end=pd.Timestamp("2024-01-05", tz="UTC"),
+        store=store,
+    )
     assert_bitwise_equal(same, part)
     assert load("SPY", start="2030-01-01", store=store).empty
 
 
 def test_date_only_end_covers_the_whole_day_for_intraday(store: Path) -> None:
-    bars = make_bars(390 * 2, start="2024-01-02", freq="1min")  # 14:30 UTC + 13 h: runs past UTC midnight
+    bars = make_bars(
+        390 * 2, start="2024-01-02", freq="1min"
+    )  # 14:30 UTC + 13 h: runs past UTC midnight
     write_bars(bars, "SPY", "1m", store=store)
     day = load("SPY", start="2024-01-02", end="2024-01-02", interval="1m", store=store)
     assert len(day) == len(bars[bars.index < pd.Timestamp("2024-01-03", tz="UTC")])
@@ -77,7 +120,12 @@ def test_merge_deduplicates_and_new_values_win(store: Path) -> None:
     update = bars.iloc[25:].copy()
     update.iloc[0, update.columns.get_loc("volume")] = 123.0  # a revised bar inside the overlap
     result = write_bars(update, "SPY", store=store, mode="merge")
-    assert (result.rows_before, result.rows_after, result.added, result.rewritten) == (30, 40, 10, 5)
+    assert (result.rows_before, result.rows_after, result.added, result.rewritten) == (
+        30,
+        40,
+        10,
+        5,
+    )
     merged = load("SPY", store=store)
     assert merged.index.is_unique and merged.index.is_monotonic_increasing and len(merged) == 40
     assert merged["volume"].iloc[25] == 123.0
@@ -116,7 +164,11 @@ def test_adjusted_bars_are_not_appended_to_raw_series(store: Path) -> None:
     with pytest.raises(StoreError) as err:
         write_bars(bars.iloc[10:], "AAPL", store=store, adjustment="total_return")
     message = str(err.value)
-    assert "Refusing to mix adjustments" in message and "raw (as traded)" in message and "total-return adjusted" in message
+    assert (
+        "Refusing to mix adjustments" in message
+        and "raw (as traded)" in message
+        and "total-return adjusted" in message
+    )
     assert file_digest(store) == before
 
 
@@ -135,10 +187,18 @@ def test_panel_inner_and_outer_join(store: Path) -> None:
     assert panel.columns.names == ["field", "symbol"]
     assert list(panel["close"].columns) == ["SPY", "QQQ"]
     assert len(panel) == 8 and panel.index.equals(qqq.index)
-    np.testing.assert_array_equal(panel["close"]["SPY"].to_numpy(), spy["close"].iloc[2:].to_numpy())
+    np.testing.assert_array_equal(
+        panel["close"]["SPY"].to_numpy(), spy["close"].iloc[2:].to_numpy()
+    )
     outer = load(["SPY", "QQQ"], store=store, how="outer")
     assert len(outer) == 10 and outer["close"]["QQQ"].isna().sum() == 2
-    assert list(outer.columns.get_level_values("field").unique()) == ["open", "high", "low", "close", "volume"]
+    assert list(outer.columns.get_level_values("field").unique()) == [
+        "open",
+        "high",
+        "low",
+        "close",
+        "volume",
+    ]
 
 
 def test_panel_fields_are_the_ones_every_symbol_has(bundled_copy: Path) -> None:
@@ -148,12 +208,24 @@ def test_panel_fields_are_the_ones_every_symbol_has(bundled_copy: Path) -> None:
 
 
 def test_info_lists_every_series(store: Path) -> None:
-    write_many([SeriesWrite(make_bars(10), "SPY", adjustment="split", source="a"), SeriesWrite(make_bars(5, freq="1min"), "SPY", "1m")], store=store, updated_at=STAMP)
+    write_many(
+        [
+            SeriesWrite(make_bars(10), "SPY", adjustment="split", source="a"),
+            SeriesWrite(make_bars(5, freq="1min"), "SPY", "1m"),
+        ],
+        store=store,
+        updated_at=STAMP,
+    )
     listing = info(store)
-    assert [(s.symbol, s.interval, s.rows) for s in listing] == [("SPY", "1d", 10), ("SPY", "1m", 5)]
+    assert [(s.symbol, s.interval, s.rows) for s in listing] == [
+        ("SPY", "1d", 10),
+        ("SPY", "1m", 5),
+    ]
     daily = listing[0]
     assert daily.first == pd.Timestamp("2024-01-02", tz="UTC") and daily.adjustment == "split"
-    assert daily.source == "a" and daily.last_update == STAMP and daily.timezone == "America/New_York"
+    assert (
+        daily.source == "a" and daily.last_update == STAMP and daily.timezone == "America/New_York"
+    )
 
 
 def test_same_writes_give_the_same_bytes(tmp_path: Path) -> None:
@@ -199,7 +271,9 @@ def test_validation_rejects_bad_frames_before_writing(store: Path) -> None:
     split=st.floats(0.0, 1.0),
     seed=st.integers(0, 2**16),
 )
-def test_property_any_split_into_write_plus_append_round_trips(tmp_path_factory: pytest.TempPathFactory, n: int, split: float, seed: int) -> None:
+def test_property_any_split_into_write_plus_append_round_trips(
+    tmp_path_factory: pytest.TempPathFactory, n: int, split: float, seed: int
+) -> None:
     store = tmp_path_factory.mktemp("prop") / "m.h5"
     bars = make_bars(n, freq="1min", seed=seed)
     cut = int(n * split)
