@@ -98,6 +98,23 @@ def normalize_symbol(symbol: str) -> str:
     return text.upper()
 
 
+def check_timezone(tz: str) -> str:
+    """Return ``tz`` if pandas knows the zone.
+
+    Raises:
+        DataError: unknown time zone name.
+    """
+    try:
+        pd.Timestamp("2000-01-01", tz=tz)
+    except (KeyError, ValueError, TypeError) as err:  # ZoneInfoNotFoundError is a KeyError
+        raise DataError(
+            "Unknown time zone",
+            found=repr(tz),
+            fix="use an IANA name such as America/New_York, Europe/London or UTC",
+        ) from err
+    return tz
+
+
 def normalize_adjustment(adjustment: str) -> str:
     """Return one of :data:`ADJUSTMENTS` (accepts ``total-return`` and ``split-adjusted``).
 

@@ -135,10 +135,24 @@ def write_transaction(
     leaves ``changed`` False, the store is left exactly as it was.
 
     Raises:
-        StoreError: the existing file is not a readable quantlab store, or the lock
-            could not be taken within ``lock_timeout`` seconds.
+        StoreError: the existing file is not a readable quantlab store, the lock
+            could not be taken within ``lock_timeout`` seconds, or the folder is not
+            writable / the disk is full.
     """
     store = Path(store)
+    try:
+        with _transaction(store, lock_timeout) as txn:
+            yield txn
+    except OSError as err:
+        raise StoreError(
+            f"Cannot write the store {store}",
+            found=f"{type(err).__name__}: {err}",
+            fix="check that the folder is writable and the disk is not full; the store was left unchanged",
+        ) from err
+
+
+@contextlib.contextmanager
+def _transaction(store: Path, lock_timeout: float) -> Iterator[Transaction]:
     store.parent.mkdir(parents=True, exist_ok=True)
     with _exclusive_lock(store, lock_timeout):
         remove_stale_temps(store)

@@ -28,6 +28,7 @@ from quantlab.data._schema import (
     FIELDS,
     INDEX_NAME,
     INTERVALS,
+    check_timezone,
     daily_stamps,
     interval_nanos,
     is_intraday,
@@ -165,6 +166,7 @@ def read_csv(
         DataError: unreadable file, missing columns, bad dates or numbers, unknown tz.
     """
     path = Path(path)
+    check_timezone(tz)
     if label not in ("start", "end"):
         raise DataError(
             "Unknown bar label", found=repr(label), fix="use --label start or --label end"

@@ -37,7 +37,7 @@ from quantlab.data._yahoo import (
 )
 from quantlab.data.store import SeriesInfo, info, load, write_bars
 from quantlab.data.validate import validate_bars
-from quantlab.errors import FetchError, StoreError
+from quantlab.errors import DataError, FetchError, StoreError
 from quantlab.paths import store_path
 
 Downloader = Callable[[DownloadRequest], pd.DataFrame]
@@ -268,12 +268,28 @@ def _run(
 
 
 def _timestamp(value: object, interval: str, *, end: bool = False) -> pd.Timestamp | None:
+    """A start/end argument as a UTC Timestamp; an inclusive end date becomes yfinance's
+    exclusive end (the next midnight). Naive values are UTC.
+
+    Raises:
+        DataError: the value is not a date/time.
+    """
     if value is None:
         return None
-    stamp = pd.Timestamp(value)  # type: ignore[arg-type]
+    try:
+        stamp = pd.Timestamp(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError) as err:
+        raise DataError(
+            "Cannot read the start/end date",
+            found=repr(value),
+            fix="use YYYY-MM-DD, e.g. --start 2010-01-01",
+        ) from err
+    if stamp is pd.NaT:
+        raise DataError("start/end is NaT", found=repr(value), fix="pass a real date")
     stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
-    if end and not is_intraday(interval) and stamp == stamp.normalize():
-        stamp += pd.Timedelta(days=1)  # inclusive end date -> yfinance's exclusive end
+    date_only = isinstance(value, str) and len(value.strip()) <= 10
+    if end and (date_only or (not is_intraday(interval) and stamp == stamp.normalize())):
+        stamp += pd.Timedelta(days=1)
     return stamp
 
 

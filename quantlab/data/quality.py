@@ -43,6 +43,7 @@ from quantlab.data._report import Finding, QualityReport
 from quantlab.data._schema import (
     FIELDS,
     PRICE_FIELDS,
+    check_timezone,
     daily_stamps,
     interval_nanos,
     is_intraday,
@@ -276,6 +277,7 @@ def check_frame(
     """
     from quantlab.data.csvio import infer_interval
 
+    check_timezone(tz)
     columns = canonical_columns(frame)
     missing = [f for f in FIELDS if f not in columns]
     if missing:

@@ -186,3 +186,25 @@ def test_bad_load_arguments(bundled_copy: Path) -> None:
         load(["SPY", "QQQ"], how="left", store=bundled_copy)
     with pytest.raises(DataError, match="Symbol must be"):
         load("SP Y/1", store=bundled_copy)
+
+
+def test_unwritable_store_location_is_a_store_error(tmp_path: Path, shared_data: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    with pytest.raises(StoreError, match="Cannot write the store") as err:
+        import_csv(shared_data / "daily" / "SPY.csv", "SPY", store=blocker / "market.h5")
+    assert "left unchanged" in str(err.value)
+
+
+def test_unknown_time_zone_and_bad_fetch_dates(shared_data: Path, tmp_path: Path) -> None:
+    path = str(shared_data / "intraday" / "SPY_1min_yf_raw_2019-12.csv")
+    code = CliRunner().invoke(cli, ["data", "check", "--file", path, "--tz", "Mars/Base"])
+    assert (
+        code.exit_code == 1
+        and "Unknown time zone" in code.output
+        and "Traceback" not in code.output
+    )
+    fetched = CliRunner().invoke(
+        cli, ["data", "fetch", "SPY", "--start", "someday", "--store", str(tmp_path / "m.h5")]
+    )
+    assert fetched.exit_code == 1 and "Cannot read the start/end date" in fetched.output
