@@ -83,3 +83,31 @@ def save_optimize(result: OptimizeResult, reports: Any, began: float) -> RunDir:
     result.run_id = run_id
     result.path = run.path
     return run
+
+
+def save_walkforward(result: Any, reports: Any, began: float) -> RunDir:
+    """Write ``folds.csv``, ``drift.csv``, ``equity.csv`` (stitched out-of-sample),
+    ``trades.csv`` and ``summary.json`` for a walk-forward run."""
+    run_id = new_run_id("walkforward", result.summary["config_hash"])
+    run = RunDir.create(run_id, reports)
+    t0 = time.perf_counter()
+    run.write_csv("folds.csv", result.folds, index=False)
+    run.write_csv("drift.csv", result.drift, index=False)
+    run.write_csv("equity.csv", result.equity)
+    portfolios = {s: result.portfolio(s) for s in result.inputs.symbols}
+    _, trades = equity_and_trades(portfolios)
+    run.write_csv("trades.csv", trades, index=False)
+    result.summary["timings"]["save"] = time.perf_counter() - t0
+    result.summary["timings"]["total"] = time.perf_counter() - began
+    result.summary.update(
+        {
+            "run_id": run_id,
+            "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "git_sha": git_sha(),
+            "versions": versions(),
+        }
+    )
+    run.write_json("summary.json", clean_for_json(result.summary))
+    result.run_id = run_id
+    result.path = run.path
+    return run

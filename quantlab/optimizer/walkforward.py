@@ -1,0 +1,428 @@
+"""``quantlab.walkforward``: optimise in-sample, trade out of sample, fold after fold.
+
+For every fold the sweep ranks the grid (or a seeded TPE study's trials) on the training
+window and the winner trades the following test window. Overfitting is measured fold by
+fold: the winner's relative rank among all candidates on the test window (its logit;
+the share of folds with logit <= 0 is a walk-forward PBO) and the deflated Sharpe ratio
+of the in-sample winner given how many candidates were tried. The test windows are stitched
+into one continuous account replayed through vectorbt with costs.
+
+Fold boundaries: the new fold's parameters take over at the close of the bar before its
+test window (when they become known), so the first order of a test window already
+follows the new parameters. An open position is carried across the boundary: if the new
+parameters want the same exposure it is simply kept (no round trip, no costs); if they
+want another one, the position is resized at the first open of the new window.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from quantlab.config import Costs, SimConfig, Sizing
+from quantlab.errors import ParameterError
+from quantlab.inputs import MarketInputs, load_inputs
+from quantlab.kernels.layout import METRIC_NAMES
+from quantlab.optimizer.evaluate import Window, evaluate, tidy
+from quantlab.optimizer.filters import LOWER_IS_BETTER, check_metric, parse_constraints
+from quantlab.optimizer.folds import Fold, make_folds
+from quantlab.optimizer.grid import parse_grid
+from quantlab.optimizer.ranking import rank
+from quantlab.registry import get_strategy
+from quantlab.replay import SimRecord, max_relative_difference, portfolio, simulate, vbt_metrics
+from quantlab.signals import evaluate_arrays
+from quantlab.strategy import StrategySpec
+
+FOLD_METRICS = ("sharpe", "total_return", "cagr", "max_drawdown", "n_trades")
+
+
+@dataclass
+class WalkForwardResult:
+    """A walk-forward analysis.
+
+    Attributes:
+        folds: one row per fold and symbol: dates, chosen parameters, ``is_*`` and
+            ``oos_*`` metrics (each test window on a fresh account).
+        drift: chosen parameters per fold.
+        equity: stitched out-of-sample value per symbol (one continuous account).
+        oos_metrics: metrics of the stitched out-of-sample run per symbol (vectorbt).
+        efficiency: walk-forward efficiency per symbol (see ``summary["walkforward"]``).
+    """
+
+    spec: StrategySpec
+    inputs: MarketInputs
+    sim: SimConfig
+    metric: str
+    fold_bounds: list[Fold]
+    folds: pd.DataFrame
+    drift: pd.DataFrame
+    equity: pd.DataFrame
+    oos_metrics: pd.DataFrame
+    efficiency: dict[str, dict[str, float]]
+    summary: dict[str, Any]
+    run_id: str | None = None
+    path: Any = None
+    records: dict[str, SimRecord] = field(default_factory=dict, repr=False)
+    targets: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    oos_start: dict[str, int] = field(default_factory=dict, repr=False)
+
+    def portfolio(self, symbol: str | None = None) -> Any:
+        """vectorbt Portfolio of the stitched out-of-sample run of ``symbol``."""
+        symbol = symbol or self.inputs.symbols[0]
+        if symbol not in self.records:
+            raise ParameterError(f"symbol {symbol!r} is not part of this run", found=self.inputs.symbols)
+        return portfolio(self.records[symbol], self.inputs.prices[symbol], self.sim, self.inputs.interval, self.oos_start[symbol])
+
+
+def walkforward(
+    strategy: str | StrategySpec,
+    symbols: str | Sequence[str] | None = None,
+    grid: str | None = None,
+    *,
+    train: str = "2y",
+    test: str = "6m",
+    anchored: bool = False,
+    embargo: str = "0d",
+    method: str = "grid",
+    trials: int = 100,
+    seed: int = 7,
+    metric: str = "sharpe",
+    constraints: Sequence[str] = (),
+    params: str | Mapping[str, float] | None = None,
+    interval: str = "1d",
+    start: str | None = None,
+    end: str | None = None,
+    sim: SimConfig | None = None,
+    cash: float = 100_000.0,
+    costs: Costs | Mapping[str, Any] | None = None,
+    sizing: Sizing | Mapping[str, Any] | None = None,
+    store: str | os.PathLike[str] | None = None,
+    data: Mapping[str, pd.DataFrame] | None = None,
+    reports: str | os.PathLike[str] | None = None,
+    save: bool = True,
+    progress: bool | None = None,
+) -> WalkForwardResult:
+    """Walk ``strategy`` forward over ``symbols``; see :class:`WalkForwardResult`.
+
+    Args:
+        train, test, embargo: calendar spans (``2y``, ``6m``, ``13w``, ``5d``).
+        anchored: expanding training windows from the first bar instead of rolling ones.
+        method, trials, seed: ``grid`` (``grid`` is the full grid) or seeded ``tpe`` per fold.
+        Other arguments as :func:`quantlab.optimize`.
+
+    Raises:
+        QuantlabError: windows longer than the data, no folds, an embargo as long as the
+            test window, fewer than two candidate parameter sets, and the usual bad input.
+    """
+    from quantlab.optimizer.api import _fixed_params, build_sim
+
+    timings: dict[str, float] = {}
+    began = time.perf_counter()
+    spec = get_strategy(strategy)
+    check_metric(metric)
+    constraints = tuple(constraints)
+    parse_constraints(constraints)
+    if method not in ("grid", "tpe"):
+        raise ParameterError("unknown search method", found=repr(method), fix="use grid or tpe")
+    fixed = _fixed_params(spec, params)
+    sim = sim or build_sim(cash, costs, sizing)
+    inputs = load_inputs(symbols, interval, start, end, store, data)
+    union = pd.DatetimeIndex(np.unique(np.concatenate([p.index.asi8 for p in inputs.prices.values()]))).tz_localize("UTC")
+    bounds = make_folds(union, train, test, embargo, anchored)
+    values = parse_grid(spec, grid, fixed).values if method == "grid" else None
+    if method == "grid" and values is not None and len(values) < 2:
+        raise ParameterError(
+            "walk-forward needs at least 2 parameter sets to choose from in each fold",
+            found=f"{len(values)} combination", fix="give ranges in --grid",
+        )
+    if method == "tpe" and trials < 2:
+        raise ParameterError("walk-forward with TPE needs at least 2 trials per fold", found=trials)
+    timings["setup"] = time.perf_counter() - began
+
+    fold_rows: list[dict[str, Any]] = []
+    chosen: list[dict[str, float]] = []
+    t_search = 0.0
+    from quantlab.progress import Progress
+
+    with Progress(len(bounds), f"walk-forward {spec.name}", "fold", progress) as bar:
+        for fold in bounds:
+            windows = _windows(inputs, fold.train_start, fold.train_end)
+            t0 = time.perf_counter()
+            fold_values = values if values is not None else _tpe_values(spec, inputs, sim, windows, grid, fixed, metric, trials, seed + fold.number)
+            evaluation = evaluate(spec, inputs, fold_values, sim, windows)
+            table = tidy(spec, fold_values, evaluation)
+            ranking = rank(table, spec.param_names, metric, constraints)
+            t_search += time.perf_counter() - t0
+            passing = ranking[ranking["passes"]]
+            if passing.empty:
+                raise ParameterError(
+                    f"fold {fold.number}: no parameter set passes the constraints with a finite {metric}",
+                    found=f"training {fold.train_start.date()} .. {fold.train_end.date()}",
+                    fix="relax --constraint, widen the grid or lengthen --train",
+                )
+            best = {n: float(passing.iloc[0][n]) for n in spec.param_names}
+            chosen.append(best)
+            combo = int(passing.iloc[0]["combo"])
+            test_windows = {s: Window(*_test_bounds(inputs, s, fold)) for s in inputs.symbols}
+            test_windows = {s: w for s, w in test_windows.items() if w.end - w.start >= 2}
+            oos_all = tidy(spec, fold_values, evaluate(spec, inputs, fold_values, sim, test_windows))
+            for symbol in inputs.symbols:
+                is_row = table[(table["symbol"] == symbol) & (table["combo"] == combo)].iloc[0]
+                oos = _oos_metrics(spec, inputs, sim, symbol, best, fold)
+                peers = oos_all.loc[oos_all["symbol"] == symbol, metric].to_numpy()
+                rank_pct = _relative_rank(peers, combo, metric)
+                dsr = _fold_dsr(spec, inputs, sim, symbol, best, windows[symbol], table, len(fold_values))
+                row: dict[str, Any] = {
+                    "fold": fold.number, "symbol": symbol,
+                    "train_start": fold.train_start, "train_end": fold.train_end,
+                    "test_start": fold.test_start, "test_end": fold.test_end, "partial": fold.partial,
+                    **best,
+                    **{f"is_{m}": float(is_row[m]) for m in FOLD_METRICS},
+                    **{f"oos_{m}": oos[m] for m in FOLD_METRICS},
+                    "oos_trades": oos["n_trades"], "candidates": int(len(fold_values)),
+                    "oos_rank": rank_pct,
+                    "oos_logit": float(np.log(rank_pct / (1 - rank_pct))) if 0 < rank_pct < 1 else float("nan"),
+                    "is_dsr": dsr,
+                }
+                fold_rows.append(row)
+            bar.update_to(fold.number + 1)
+    timings["search"] = t_search
+
+    t0 = time.perf_counter()
+    folds_table = pd.DataFrame(fold_rows)
+    drift = pd.DataFrame([{"fold": f.number, "test_start": f.test_start, **p} for f, p in zip(bounds, chosen, strict=True)])
+    records, targets, starts, oos_rows, replay_diff, equity = _stitch(spec, inputs, sim, bounds, chosen)
+    oos_metrics = pd.DataFrame(oos_rows).set_index("symbol")
+    timings["stitch"] = time.perf_counter() - t0
+    efficiency = _efficiency(folds_table, oos_metrics, metric, inputs.symbols)
+    summary = _summary(spec, inputs, sim, metric, train, test, embargo, anchored, method, trials, seed, grid, fixed,
+                       constraints, bounds, folds_table, drift, oos_metrics, efficiency, replay_diff, timings, start, end)
+    result = WalkForwardResult(
+        spec, inputs, sim, metric, bounds, folds_table, drift, equity, oos_metrics, efficiency, summary,
+        records=records, targets=targets, oos_start=starts,
+    )
+    if save:
+        from quantlab.optimizer.outputs import save_walkforward
+
+        save_walkforward(result, reports, began)
+    return result
+
+
+def _windows(inputs: MarketInputs, lo: pd.Timestamp, hi: pd.Timestamp) -> dict[str, Window]:
+    windows = {}
+    for symbol, prices in inputs.prices.items():
+        i0 = int(np.searchsorted(prices.index.asi8, lo.value))
+        i1 = int(np.searchsorted(prices.index.asi8, hi.value))
+        if i1 - i0 < 2:
+            raise ParameterError(
+                f"{symbol} has fewer than 2 bars in the training window {lo.date()} .. {hi.date()}",
+                fix="lengthen --train or check the symbol's history (quantlab data list)",
+            )
+        windows[symbol] = Window(i0, i1)
+    return windows
+
+
+def _relative_rank(values: np.ndarray, chosen: int, metric: str) -> float:
+    """Out-of-sample relative rank of the chosen combination among all candidates, in
+    (0, 1): (rank + 1) / (N + 1) with ties averaged, as in CSCV (0.5 = median)."""
+    if chosen >= len(values) or not np.isfinite(values[chosen]):
+        return float("nan")
+    finite = values[np.isfinite(values)]
+    v = values[chosen]
+    if metric in LOWER_IS_BETTER:
+        below, ties = float((finite > v).sum()), float((finite == v).sum())
+    else:
+        below, ties = float((finite < v).sum()), float((finite == v).sum())
+    return (below + (ties + 1) / 2) / (len(finite) + 1)
+
+
+def _fold_dsr(
+    spec: StrategySpec, inputs: MarketInputs, sim: SimConfig, symbol: str, params: dict[str, float],
+    window: Window, table: pd.DataFrame, n_trials: int,
+) -> float:
+    """Deflated Sharpe ratio of the fold's in-sample winner given every candidate tried."""
+    from quantlab import overfit
+    from quantlab.errors import QuantlabError
+    from quantlab.optimizer.stats import returns_from_values
+
+    prices = inputs.prices[symbol]
+    target = evaluate_arrays(spec, prices.slice(window.end), params)
+    record = simulate(target, prices, sim, inputs.interval, window.start, window.end)
+    rows = table[(table["symbol"] == symbol) & (table["n_orders"] > 0)]
+    srs = rows["sharpe"].to_numpy() / np.sqrt(inputs.interval.bars_per_year)
+    srs = srs[np.isfinite(srs)]
+    try:
+        result = overfit.deflated_sharpe_ratio_from_returns(
+            returns_from_values(record.value, sim.init_cash),
+            trial_sharpes=srs if srs.size >= 2 else None,
+            sr_variance=None if srs.size >= 2 else 0.0,
+            n_trials=max(n_trials, 1),
+        )
+    except QuantlabError:
+        return float("nan")
+    return float(result.dsr)
+
+
+def _test_bounds(inputs: MarketInputs, symbol: str, fold: Fold) -> tuple[int, int]:
+    asi8 = inputs.prices[symbol].index.asi8
+    return int(np.searchsorted(asi8, fold.test_start.value)), int(np.searchsorted(asi8, fold.test_end.value))
+
+
+def _oos_metrics(spec: StrategySpec, inputs: MarketInputs, sim: SimConfig, symbol: str, params: dict[str, float], fold: Fold) -> dict[str, float]:
+    j0, j1 = _test_bounds(inputs, symbol, fold)
+    if j1 - j0 < 2:
+        return {m: float("nan") for m in METRIC_NAMES}
+    prices = inputs.prices[symbol]
+    target = evaluate_arrays(spec, prices.slice(j1), params)
+    return simulate(target, prices, sim, inputs.interval, j0, j1).metrics
+
+
+def _stitch(
+    spec: StrategySpec, inputs: MarketInputs, sim: SimConfig, bounds: list[Fold], chosen: list[dict[str, float]]
+) -> tuple[dict[str, SimRecord], dict[str, np.ndarray], dict[str, int], list[dict[str, Any]], float, pd.DataFrame]:
+    """One continuous out-of-sample account per symbol, parameters switching per fold."""
+    records, targets, starts, rows = {}, {}, {}, []
+    worst = 0.0
+    equity = {}
+    for symbol, prices in inputs.prices.items():
+        stitched = np.full(len(prices), np.nan)
+        first, last = None, None
+        for fold, params in zip(bounds, chosen, strict=True):
+            j0, j1 = _test_bounds(inputs, symbol, fold)
+            if j1 - j0 < 1:
+                continue
+            target = evaluate_arrays(spec, prices.slice(j1), params)
+            lo = max(j0 - 1, 0)
+            stitched[lo : j1 - 1] = target[lo : j1 - 1]
+            first = j0 if first is None else first
+            last = j1
+        if first is None or last is None or last - first < 2:
+            raise ParameterError(f"{symbol} has no out-of-sample bars in any fold", fix="check --start/--end")
+        record = simulate(stitched, prices, sim, inputs.interval, first, last)
+        pf = portfolio(record, prices, sim, inputs.interval, first)
+        replayed = vbt_metrics(pf, inputs.interval)
+        worst = max(worst, max_relative_difference(pd.DataFrame([record.metrics])[list(METRIC_NAMES)], replayed))
+        rows.append({"symbol": symbol, **replayed.iloc[0].to_dict()})
+        records[symbol], targets[symbol], starts[symbol] = record, stitched, first
+        equity[symbol] = pd.Series(record.value, index=record.index)
+    frame = pd.DataFrame(equity)
+    frame.index.name = "time"
+    return records, targets, starts, rows, worst, frame
+
+
+def _efficiency(folds: pd.DataFrame, oos: pd.DataFrame, metric: str, symbols: list[str]) -> dict[str, dict[str, float]]:
+    """Walk-forward efficiency: out-of-sample vs in-sample performance per symbol.
+
+    ``metric``: mean over folds of the OOS metric / mean over folds of the IS metric.
+    ``annualised_return`` (Pardo's WFE): stitched OOS CAGR / mean in-sample CAGR.
+    """
+    out = {}
+    name = metric if metric in FOLD_METRICS else "sharpe"
+    for symbol in symbols:
+        rows = folds[folds["symbol"] == symbol]
+        is_mean = float(np.nanmean(rows[f"is_{name}"]))
+        oos_mean = float(np.nanmean(rows[f"oos_{name}"]))
+        is_cagr = float(np.nanmean(rows["is_cagr"]))
+        out[symbol] = {
+            "metric": name,
+            "is_mean": is_mean,
+            "oos_mean": oos_mean,
+            "efficiency": oos_mean / is_mean if is_mean not in (0.0,) and np.isfinite(is_mean) else float("nan"),
+            "annualised_return": float(oos.loc[symbol, "cagr"]) / is_cagr if is_cagr and np.isfinite(is_cagr) else float("nan"),
+        }
+    return out
+
+
+def _tpe_values(
+    spec: StrategySpec, inputs: MarketInputs, sim: SimConfig, windows: dict[str, Window], grid: str | None,
+    fixed: Mapping[str, float], metric: str, trials: int, seed: int,
+) -> np.ndarray:
+    import optuna
+
+    from quantlab.optimizer.study import distributions, run_study
+    from quantlab.sweep import run_sweep
+
+    space = distributions(spec, grid, fixed)
+    base = dict(spec.defaults())
+    base.update(fixed)
+    m = list(METRIC_NAMES).index(metric)
+
+    def objective(row: np.ndarray) -> float:
+        return float(np.mean([
+            run_sweep(spec, inputs.prices[s], row, sim, inputs.interval, w.start, w.end).metrics[0, m]
+            for s, w in windows.items()
+        ]))
+
+    storage = optuna.storages.InMemoryStorage()
+    direction = "minimize" if metric in LOWER_IS_BETTER else "maximize"
+    res = run_study(spec, objective, base, space, trials, seed, f"wf-{seed}", storage, direction)  # type: ignore[arg-type]
+    return res.values
+
+
+def _summary(
+    spec: StrategySpec, inputs: MarketInputs, sim: SimConfig, metric: str, train: str, test: str, embargo: str,
+    anchored: bool, method: str, trials: int, seed: int, grid: str | None, fixed: Mapping[str, float],
+    constraints: tuple[str, ...], bounds: list[Fold], folds: pd.DataFrame, drift: pd.DataFrame,
+    oos: pd.DataFrame, efficiency: dict[str, dict[str, float]], replay_diff: float, timings: dict[str, float],
+    start: str | None, end: str | None,
+) -> dict[str, Any]:
+    from quantlab.runs import clean_for_json, config_hash
+
+    config: dict[str, Any] = {
+        "kind": "walkforward", "strategy": spec.name, "symbols": inputs.symbols, "interval": inputs.interval.name,
+        "start": start, "end": end, "grid": grid, "fixed_params": dict(fixed), "metric": metric,
+        "constraints": list(constraints), "train": train, "test": test, "embargo": embargo, "anchored": anchored,
+        "method": method, "sim": sim.to_dict(),
+    }
+    if method == "tpe":
+        config.update({"trials": trials, "seed": seed})
+    drift_stats = {}
+    for name in spec.param_names:
+        series = drift[name].to_numpy(dtype=float)
+        p = spec.param(name)
+        drift_stats[name] = {
+            "mean": float(series.mean()), "std": float(series.std()), "min": float(series.min()), "max": float(series.max()),
+            "changes": int((np.diff(series) != 0).sum()),
+            "relative_std": float(series.std() / (p.high - p.low)) if p.high > p.low else 0.0,
+        }
+    summary = {
+        "kind": "walkforward",
+        "strategy": spec.name,
+        "symbols": inputs.symbols,
+        "interval": inputs.interval.name,
+        "metric": metric,
+        "config": config,
+        "config_hash": config_hash(config),
+        "data_hash": inputs.data_hash,
+        "n_folds": len(bounds),
+        "folds": [
+            {"fold": f.number, "train_start": str(f.train_start), "train_end": str(f.train_end),
+             "test_start": str(f.test_start), "test_end": str(f.test_end), "partial": f.partial}
+            for f in bounds
+        ],
+        "walkforward": {
+            "oos_metrics": oos.to_dict("index"),
+            "efficiency": efficiency,
+            "parameter_drift": drift_stats,
+            "candidates_per_fold": int(folds["candidates"].iloc[0]) if len(folds) else 0,
+            "overfit": {
+                symbol: {
+                    "pbo": float(np.mean(rows["oos_logit"].dropna() <= 0)) if rows["oos_logit"].notna().any() else None,
+                    "median_oos_rank": float(rows["oos_rank"].median()),
+                    "folds_ranked": int(rows["oos_logit"].notna().sum()),
+                    "mean_is_dsr": float(rows["is_dsr"].mean()),
+                    "logits": rows["oos_logit"].tolist(),
+                }
+                for symbol, rows in folds.groupby("symbol", sort=False)
+            },
+        },
+        "replay_check": {"max_relative_difference": replay_diff, "ok": bool(replay_diff <= 1e-9)},
+        "timings": timings,
+    }
+    return clean_for_json(summary)  # type: ignore[no-any-return]
