@@ -147,6 +147,22 @@ def run() -> list[dict]:  # type: ignore[type-arg]
                 "note": f"store {store.stat().st_size / 1e6:.1f} MB: lock+copy+append+fsync+replace",
             }
         )
+        def append_in_place() -> None:  # what the copy-on-write design avoids: unsafe if killed
+            import h5py
+
+            with h5py.File(store, "r+") as f:
+                group = f["SYN/1m"]
+                times = extra.index.asi8 + 10**15
+                _h5.write_from(group, group["time"].shape[0], times, {c: extra[c].to_numpy() for c in extra.columns})
+
+        figures.append(
+            {
+                "name": "append_one_session_in_place_unsafe",
+                "value": round(_best(append_in_place, 5) * 1e3, 1),
+                "unit": "ms",
+                "note": "same append without copy/fsync/replace (not crash-safe), for comparison",
+            }
+        )
         big = Path(tmp) / "big.bin"
         big.write_bytes(np.random.default_rng(1).bytes(200_000_000))
         import shutil
