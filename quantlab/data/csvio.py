@@ -184,6 +184,7 @@ def read_csv(
     stamps, aware = _parse_times(raw[time_column], path, tz)
     interval = normalize_interval(interval) if interval else infer_interval(stamps)
     if not is_intraday(interval):
+        _check_one_time_of_day(stamps, interval, path)
         index = daily_stamps(stamps)
     else:
         index = _intraday_index(stamps, aware, tz, path)
@@ -195,6 +196,18 @@ def read_csv(
     frame = pd.DataFrame(data, index=pd.DatetimeIndex(index, name=INDEX_NAME))
     ignored = [str(c) for c in raw.columns if c != time_column and c not in columns.values()]
     return CsvBars(frame, np.arange(2, len(frame) + 2), path, interval, tz, label, ignored)
+
+
+def _check_one_time_of_day(stamps: pd.DatetimeIndex, interval: str, path: Path) -> None:
+    """Daily bars may carry one fixed time (midnight, or a close stamp), never several."""
+    local = stamps.tz_localize(None) if stamps.tz is not None else stamps
+    times_of_day = np.unique((local - local.normalize()).asi8)
+    if len(times_of_day) > 1:
+        raise DataError(
+            f"{path.name}: --interval {interval} but the stamps have {len(times_of_day)} different times of day",
+            found=f"e.g. {stamps[0]} and {stamps[1] if len(stamps) > 1 else ''}",
+            fix="pass the bar interval of the file (e.g. --interval 1m) or omit --interval to infer it",
+        )
 
 
 def _intraday_index(stamps: pd.DatetimeIndex, aware: bool, tz: str, path: Path) -> pd.DatetimeIndex:

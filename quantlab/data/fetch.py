@@ -141,7 +141,7 @@ def _fetch_symbol(
         "timezone": "America/New_York",
         "updated_at": options.updated_at,
     }
-    if existing is None or replace:
+    if existing is None or existing.rows == 0 or replace:
         if start is None:
             request = DownloadRequest(
                 symbol,

@@ -208,3 +208,12 @@ def test_unknown_time_zone_and_bad_fetch_dates(shared_data: Path, tmp_path: Path
         cli, ["data", "fetch", "SPY", "--start", "someday", "--store", str(tmp_path / "m.h5")]
     )
     assert fetched.exit_code == 1 and "Cannot read the start/end date" in fetched.output
+
+
+def test_daily_interval_for_an_intraday_file_is_refused(shared_data: Path, tmp_path: Path) -> None:
+    with pytest.raises(
+        DataError, match="--interval 1d but the stamps have 390 different times of day"
+    ):
+        import_csv(
+            shared_data / "intraday" / "SPY_1min.csv", "SPY", interval="1d", store=tmp_path / "m.h5"
+        )

@@ -138,3 +138,9 @@ def test_subprocess_error_has_no_traceback(tmp_path: Path) -> None:
     )
     assert proc.returncode == 1
     assert "No market-data store" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_importing_quantlab_data_stays_cheap() -> None:
+    code = "import sys, quantlab.data; print(sorted(m for m in ('yfinance', 'exchange_calendars', 'tqdm') if m in sys.modules))"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stdout.strip() == "[]"
