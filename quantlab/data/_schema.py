@@ -51,7 +51,6 @@ _ALIASES: Final = {
 }
 DAILY_INTERVALS: Final = ("1d", "1wk", "1mo")
 
-_SYMBOL_RE: Final = re.compile(r"^[A-Z0-9][A-Z0-9.^=_-]{0,31}$")
 _SYMBOL_CHARS: Final = re.compile(r"^[A-Za-z0-9.^=_-]{1,32}$")
 
 
