@@ -71,7 +71,13 @@ def print_optimize(result: Any) -> None:
         dsr = stats.get("deflated_sharpe", {})
         pbo = stats.get("pbo", {})
         dsr_text = f"{dsr['dsr']:.3f}" if "dsr" in dsr else f"n/a ({dsr.get('error', stats.get('error', ''))})"
-        pbo_text = f"{pbo['pbo']:.3f} over {pbo['n_splits']} splits" if "pbo" in pbo else f"n/a ({pbo.get('error', stats.get('error', ''))})"
+        if "pbo" in pbo:
+            sampled = pbo["n_splits"] < pbo["n_splits_total"]
+            pbo_text = f"{pbo['pbo']:.3f} over {pbo['n_splits']} splits" + (
+                f" sampled of {pbo['n_splits_total']} (s.e. {pbo['standard_error']:.3f})" if sampled else ""
+            )
+        else:
+            pbo_text = f"n/a ({pbo.get('error', stats.get('error', ''))})"
         click.echo(f"  {symbol}: deflated Sharpe {dsr_text}; PBO {pbo_text}; trials {stats['n_trials']}")
     if result.path is not None:
         click.echo(f"\nResults: {result.path}")

@@ -234,8 +234,14 @@ def optimize(
     t0 = time.perf_counter()
     best_combo = int(passing.iloc[0]["combo"])
     n_trials = int(np.unique(values, axis=0).shape[0])
+    from math import comb
+
+    from quantlab.optimizer.stats import pbo_split_budget
+
+    blocks_used = max((o.block_sum.shape[1] for o in in_sample.outputs.values()), default=0)
+    max_splits = pbo_split_budget(len(inputs.symbols), values.shape[0], comb(blocks_used, blocks_used // 2)) if blocks_used else None
     overfit = {
-        s: overfit_stats(in_sample.outputs[s], returns_from_values(records[s].value, sim.init_cash), n_trials)
+        s: overfit_stats(in_sample.outputs[s], returns_from_values(records[s].value, sim.init_cash), n_trials, max_splits)
         for s in inputs.symbols
     }
     timings["overfit"] = time.perf_counter() - t0

@@ -22,7 +22,22 @@ def returns_from_values(values: np.ndarray, init_cash: float) -> np.ndarray:
     return np.asarray(values / prev - 1.0)
 
 
-def overfit_stats(output: SweepOutput, best_returns: np.ndarray, n_trials: int) -> dict[str, Any]:
+#: Budget for CSCV work per run, in combination-splits (about 7 s on 2 cores). Above it,
+#: each symbol's PBO uses a seeded random subset of the C(S, S/2) splits (reported with
+#: its standard error) instead of all of them.
+CSCV_BUDGET = 5e8
+MIN_SPLITS = 1000
+
+
+def pbo_split_budget(n_symbols: int, n_combinations: int, total_splits: int) -> int | None:
+    """Splits per symbol that keep CSCV within :data:`CSCV_BUDGET` (None: all of them)."""
+    allowed = int(CSCV_BUDGET / max(n_symbols * n_combinations, 1))
+    return None if allowed >= total_splits else max(MIN_SPLITS, allowed)
+
+
+def overfit_stats(
+    output: SweepOutput, best_returns: np.ndarray, n_trials: int, max_splits: int | None = None
+) -> dict[str, Any]:
     """Deflated Sharpe ratio and PBO for one symbol; failures become an ``error`` entry."""
     from quantlab import overfit
 
@@ -55,10 +70,14 @@ def overfit_stats(output: SweepOutput, best_returns: np.ndarray, n_trials: int) 
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            pbo = overfit.pbo_from_block_stats(output.block_sum, output.block_sumsq, output.block_count)
+            pbo = overfit.pbo_from_block_stats(
+                output.block_sum, output.block_sumsq, output.block_count, max_splits=max_splits
+            )
         result["pbo"] = {
             "pbo": float(pbo.pbo),
             "n_splits": int(pbo.n_splits),
+            "n_splits_total": int(pbo.n_splits_total),
+            "standard_error": float(pbo.standard_error),
             "n_blocks": int(pbo.n_blocks),
             "n_combinations": int(pbo.n_combinations),
             "excluded": int(len(pbo.excluded)),

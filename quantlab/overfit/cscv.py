@@ -55,7 +55,9 @@ class PBOResult:
             means IS excellence does not carry over.
         degradation_intercept: Intercept of that regression.
         prob_oos_loss: Share of splits where the chosen configuration's OOS metric is < 0.
-        n_splits: Number of splits, ``C(S, S/2)``.
+        n_splits: Number of splits evaluated: ``C(S, S/2)``, or ``max_splits`` when a
+            deterministic random subset was used.
+        n_splits_total: ``C(S, S/2)``.
         n_blocks: ``S``.
         n_combinations: ``N``, configurations ranked (after exclusions).
         metric: ``"sharpe"`` or ``"mean"`` (per observation, not annualised).
@@ -77,6 +79,15 @@ class PBOResult:
     n_combinations: int
     metric: str
     excluded: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    n_splits_total: int = 0
+
+    @property
+    def standard_error(self) -> float:
+        """Monte Carlo standard error of ``pbo`` when splits were subsampled (else 0)."""
+        if self.n_splits >= self.n_splits_total:
+            return 0.0
+        p = self.pbo
+        return float(np.sqrt(p * (1.0 - p) / self.n_splits))
 
     @property
     def relative_rank(self) -> Array1d:
@@ -125,6 +136,8 @@ def pbo_from_block_stats(
     block_sumsq: Any,
     block_count: Any,
     metric: str = "sharpe",
+    max_splits: int | None = None,
+    seed: int = 0,
 ) -> PBOResult:
     """Probability of backtest overfitting from per-block sufficient statistics.
 
@@ -152,6 +165,11 @@ def pbo_from_block_stats(
         block_sumsq: ``(N, S)`` sums of squared returns.
         block_count: ``(S,)`` bars per block, the same for every combination.
         metric: ``"sharpe"`` (default) or ``"mean"``.
+        max_splits: evaluate only this many splits, drawn without replacement by a
+            seeded RNG (``None``: all ``C(S, S/2)``). PBO is then a Monte Carlo estimate
+            whose standard error is ``PBOResult.standard_error``; the cost of CSCV is
+            proportional to splits x combinations, so this bounds it for huge sweeps.
+        seed: seed of that draw.
 
     Returns:
         A :class:`PBOResult`.
@@ -161,6 +179,8 @@ def pbo_from_block_stats(
             exclusions), too few observations per block, mismatched shapes, bad values.
     """
     code = metric_code(metric)
+    if max_splits is not None and max_splits < 2:
+        raise ParameterError("max_splits must be at least 2", found=max_splits)
     s, ss, n = check_block_stats(block_sum, block_sumsq, block_count, min_combinations=2)
     n_blocks = _check_n_blocks(s.shape[1])
     excluded = np.zeros(0, dtype=np.int64)
@@ -192,6 +212,11 @@ def pbo_from_block_stats(
             s = np.ascontiguousarray(s[keep])
             ss = np.ascontiguousarray(ss[keep])
     is_blocks, oos_blocks = _splits(n_blocks)
+    total = int(is_blocks.shape[0])
+    if max_splits is not None and max_splits < total:
+        rows = np.sort(np.random.default_rng(seed).choice(total, size=max_splits, replace=False))
+        is_blocks = np.ascontiguousarray(is_blocks[rows])
+        oos_blocks = np.ascontiguousarray(oos_blocks[rows])
     chosen, is_perf, oos_perf, oos_rank = cscv_nb(s, ss, n, is_blocks, oos_blocks, code)
     n_comb = s.shape[0]
     w = oos_rank / (n_comb + 1.0)
@@ -212,6 +237,7 @@ def pbo_from_block_stats(
         n_combinations=n_comb,
         metric=metric,
         excluded=excluded,
+        n_splits_total=total,
     )
 
 

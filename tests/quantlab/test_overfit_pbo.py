@@ -270,3 +270,23 @@ def test_bad_input_raises_parameter_error(call, match: str) -> None:  # type: ig
     with pytest.raises(ParameterError, match=match) as info:
         call()
     assert "Fix:" in str(info.value)
+
+
+def test_split_subsample_is_seeded_and_close_to_full() -> None:
+    """max_splits draws a reproducible subset; its PBO estimates the full one within a few s.e."""
+    from quantlab.overfit import pbo
+
+    rng = np.random.default_rng(5)
+    returns = rng.normal(0.0, 0.01, size=(1600, 60))
+    full = pbo(returns, n_blocks=12)
+    from quantlab.overfit.blocks import block_stats
+    from quantlab.overfit.cscv import pbo_from_block_stats
+
+    s, ss, n = block_stats(returns, 12)
+    part = pbo_from_block_stats(s, ss, n, max_splits=300, seed=1)
+    again = pbo_from_block_stats(s, ss, n, max_splits=300, seed=1)
+    assert part.n_splits == 300 and part.n_splits_total == full.n_splits == 924
+    np.testing.assert_array_equal(part.logits, again.logits)
+    assert part.standard_error > 0 and full.standard_error == 0
+    assert abs(part.pbo - full.pbo) <= 4 * part.standard_error + 1e-12
+    assert set(part.logits.tolist()) <= set(full.logits.tolist())
