@@ -1,0 +1,153 @@
+"""``compare(run_ids)``: runs side by side, overlaid equity curves, the best by one metric.
+
+Every run kind saves ``equity.csv``, so the comparison recomputes the same metrics from it
+for every run and symbol (see :mod:`quantlab.reports.metrics`). Output goes to
+``reports/compare-<hash of the sorted ids>/`` (``compare.html``, ``compare.csv``).
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import html
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from quantlab.errors import ParameterError, ReportError
+from quantlab.paths import reports_dir
+from quantlab.reports import charts
+from quantlab.reports._io import ensure_folder, write_text
+from quantlab.reports.artifacts import open_run
+from quantlab.reports.metrics import EQUITY_METRICS, LOWER_IS_BETTER, bars_per_year, equity_metrics
+from quantlab.reports.page import Section, notice_html, render_page, table_html
+
+COMPARE_HTML = "compare.html"
+COMPARE_CSV = "compare.csv"
+
+
+@dataclass
+class Comparison:
+    """A written comparison.
+
+    Attributes:
+        table: one row per run and equity column, with the recomputed metrics.
+        metric: the metric the best was chosen by.
+        best: position in ``table`` of the best row (None when every value is NaN).
+        path, html, csv: the output folder and files.
+    """
+
+    table: pd.DataFrame
+    metric: str
+    best: int | None
+    path: Path
+    html: Path
+    csv: Path
+
+    @property
+    def best_row(self) -> pd.Series | None:
+        return None if self.best is None else self.table.iloc[self.best]
+
+
+def check_metric(metric: str) -> str:
+    if metric not in EQUITY_METRICS:
+        close = difflib.get_close_matches(metric, EQUITY_METRICS, n=3)
+        hint = f"did you mean {', '.join(close)}? " if close else ""
+        raise ParameterError(f"unknown comparison metric {metric!r}", fix=f"{hint}use one of {', '.join(EQUITY_METRICS)}")
+    return metric
+
+
+def compare_id(run_ids: Sequence[str]) -> str:
+    """Folder name of a comparison: the same set of runs always maps to the same folder."""
+    digest = hashlib.sha256("\n".join(sorted(run_ids)).encode()).hexdigest()
+    return f"compare-{digest[:8]}"
+
+
+def best_position(values: pd.Series, metric: str) -> int | None:
+    arr = values.to_numpy(dtype=np.float64)
+    if not np.isfinite(arr).any():
+        return None
+    arr = np.where(np.isfinite(arr), arr, np.inf if metric in LOWER_IS_BETTER else -np.inf)
+    return int(np.argmin(arr) if metric in LOWER_IS_BETTER else np.argmax(arr))
+
+
+def compare(
+    runs: Sequence[str | os.PathLike[str]],
+    metric: str = "sharpe",
+    reports: str | os.PathLike[str] | None = None,
+) -> Comparison:
+    """Compare two or more runs and write ``compare.html`` and ``compare.csv``.
+
+    Raises:
+        ReportError: fewer than two runs, an unknown run, missing artifacts, or an
+            unwritable reports folder.
+        ParameterError: unknown metric.
+    """
+    check_metric(metric)
+    loaded = []
+    for run in dict.fromkeys(str(r) for r in runs):
+        loaded.append(open_run(run, reports))
+    if len(loaded) < 2:
+        raise ReportError("compare needs at least two different runs", found=len(loaded),
+                          fix="pass two or more run ids (see `quantlab runs`)")
+    rows, curves = [], {}
+    for r in loaded:
+        equity = r.equity()
+        per_year = bars_per_year(r.interval)
+        params = ", ".join(f"{k}={v:g}" for k, v in r.params.items() if isinstance(v, (int, float)))
+        for column in equity.columns:
+            series = equity[column].dropna()
+            label = f"{r.run_id} {column}"
+            start = r.init_cash or float(series.iloc[0])
+            curves[label] = series / start
+            rows.append({
+                "run_id": r.run_id, "kind": r.kind, "strategy": r.strategy, "symbol": str(column), "params": params,
+                "first": str(series.index[0].date()), "last": str(series.index[-1].date()), "bars": len(series),
+                **equity_metrics(series, per_year, r.init_cash),
+            })
+    table = pd.DataFrame(rows)
+    best = best_position(table[metric], metric)
+    base = reports_dir(reports)
+    folder = ensure_folder(base / compare_id([r.run_id for r in loaded]))
+    csv_path = folder / COMPARE_CSV
+    write_text(csv_path, table.to_csv(index=False, float_format="%.12g", lineterminator="\n"))
+    growth = pd.DataFrame(curves).sort_index()
+    page = _page(table, growth, metric, best, [r.run_id for r in loaded])
+    html_path = write_text(folder / COMPARE_HTML, page)
+    from quantlab.reports.index import write_index
+
+    write_index(base)
+    return Comparison(table, metric, best, folder, html_path, csv_path)
+
+
+def _page(table: pd.DataFrame, growth: pd.DataFrame, metric: str, best: int | None, ids: list[str]) -> str:
+    import plotly.graph_objects as go
+
+    from quantlab.reports._style import color, layout
+
+    notices = []
+    if best is not None:
+        row = table.iloc[best]
+        notices.append(notice_html("info", f"<b>Best by {html.escape(metric)}:</b> {html.escape(row['run_id'])} "
+                                   f"({html.escape(row['symbol'])}), {metric} = {row[metric]:.4g}"))
+    else:
+        notices.append(notice_html("warning", f"No run has a finite {html.escape(metric)}."))
+    figure = charts.equity_drawdown(growth.ffill(), title="Equity curves (growth of 1)")
+    labels = [f"{a} {b}" for a, b in zip(table["run_id"], table["symbol"], strict=True)]
+    bars = go.Figure(go.Bar(x=table[metric], y=labels, orientation="h",
+                            marker=dict(color=[color(3) if i == best else color(0) for i in range(len(table))])))
+    bars.update_yaxes(autorange="reversed")
+    layout(bars, f"{metric} by run", height=max(260, 40 * len(table) + 140), hovermode="closest")
+    sections = [
+        Section("Equity curves", "equity", figure=figure, note="Each curve divided by its initial cash."),
+        Section(f"{metric} by run", "metric", figure=bars),
+        Section("Side by side", "table", html=table_html(table, highlight=[i == best for i in range(len(table))]),
+                note="Metrics recomputed from each run's equity.csv (risk-free 0, annualised with the bar interval)."),
+    ]
+    header = [f"<p>{len(ids)} runs: {html.escape(', '.join(ids))}</p>", '<p><a href="compare.csv">compare.csv</a> '
+              '&middot; <a href="../index.html">all runs</a></p>']
+    return render_page(f"Comparison by {metric}", header, sections, notices)
