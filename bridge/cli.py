@@ -1,10 +1,40 @@
-"""The ``bridge`` command line (click group)."""
+"""The ``bridge`` command line: run, status, stop, resume, report.
+
+Commands only parse options, build the configuration (TOML < environment < flags) and
+call one function. Errors a user can cause print one paragraph (what, found, fix) and
+exit non-zero (2 configuration, 3 gateway unreachable, 4 account); nothing is sent.
+"""
 
 from __future__ import annotations
+
+import functools
+import json
+import math
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 
 from bridge import __version__
+from quantlab.errors import QuantlabError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _errors(fn: F) -> F:
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except QuantlabError as err:
+            from bridge.logs import redact
+
+            click.echo(f"bridge: error: {redact(err.render())}", err=True)
+            sys.exit(getattr(err, "exit_code", 1) or 1)
+
+    return wrapper  # type: ignore[return-value]
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -13,6 +43,170 @@ def cli() -> None:
     """Run quantlab strategy kernels live on Interactive Brokers (paper by default)."""
 
 
+def _flags(**kw: Any) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for key, value in kw.items():
+        section, _, name = key.partition(".")
+        if not name:
+            section, name = "", section
+        if value is not None:
+            out.setdefault(section, {})[name] = value
+    return out
+
+
+@cli.command()
+@click.option("--paper", "mode", flag_value="paper", help="Paper trading (the default).")
+@click.option("--live", "mode", flag_value="live", help="Live trading: needs the account id confirmed.")
+@click.option("--replay", "mode", flag_value="replay", help="Replay bundled bars through the pipeline (no IB).")
+@click.option("--strategy", help="Strategy name (research/), e.g. sma_cross.")
+@click.option("--symbols", help="Comma-separated symbols, e.g. SPY,QQQ.")
+@click.option("--params", help="Strategy parameters, e.g. fast=20,slow=50.")
+@click.option("--bar", type=click.Choice(["1d", "1h", "30m", "15m", "5m", "1m"]), help="Bar size (default 1d).")
+@click.option("--host", help="IB Gateway/TWS host (default 127.0.0.1).")
+@click.option("--port", type=int, help="API port (4002 paper gateway, 4001 live gateway).")
+@click.option("--client-id", type=int, help="API client id.")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="bridge.toml (see bridge.example.toml).")
+@click.option("--ledger", help="SQLite ledger path.")
+@click.option("--dry-run", is_flag=True, default=None, help="Do everything but send orders.")
+@click.option("--confirm-account", help="Live account id (otherwise asked at a prompt).")
+@click.option("--health-port", type=int, help="Serve /health and /status on 127.0.0.1:PORT.")
+@click.option("--start", help="Replay: first bar (YYYY-MM-DD).")
+@click.option("--end", help="Replay: last bar (YYYY-MM-DD).")
+@click.option("--cash", type=float, default=100_000.0, show_default=True, help="Replay: starting cash.")
+@click.option("--log-level", help="DEBUG, INFO, WARNING or ERROR.")
+@click.option("--log-file", help="Also write JSON logs to this file.")
+@_errors
+def run(mode: str | None, strategy: str | None, symbols: str | None, params: str | None, bar: str | None, host: str | None,
+        port: int | None, client_id: int | None, config_path: str | None, ledger: str | None, dry_run: bool | None,
+        confirm_account: str | None, health_port: int | None, start: str | None, end: str | None, cash: float,
+        log_level: str | None, log_file: str | None) -> None:
+    """Connect, seed history, then act on every completed bar (paper by default)."""
+    from bridge.app import confirm_live_account, run_bridge
+    from bridge.config import load_config
+    from bridge.logs import setup
+
+    flags = _flags(**{"mode": mode, "dry_run": dry_run, "strategy.name": strategy, "strategy.symbols": symbols,
+                      "strategy.params": params, "strategy.bar": bar, "gateway.host": host, "gateway.port": port,
+                      "gateway.client_id": client_id, "ledger.path": ledger, "health.port": health_port,
+                      "log.level": log_level, "log.file": log_file})
+    cfg = load_config(config_path, overrides=flags)
+    setup(cfg.log.level, cfg.log.file or None)
+    if cfg.mode == "replay":
+        from bridge.app import replay_summary
+
+        click.echo(json.dumps(replay_summary(cfg, start, end, cash), indent=2, default=str))
+        return
+    if cfg.mode == "live":
+        cfg = confirm_live_account(cfg, confirm_account, prompt=lambda: click.prompt("Live trading. Type the live account id to confirm", default="", show_default=False))
+    sys.exit(run_bridge(cfg))
+
+
+@cli.command()
+@click.option("--config", "config_path", type=click.Path(dir_okay=False))
+@click.option("--ledger", help="SQLite ledger path.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@_errors
+def status(config_path: str | None, ledger: str | None, as_json: bool) -> None:
+    """Connection, positions, open orders, today's P&L and risk state (from the ledger)."""
+    from bridge.app import status_view
+
+    view = status_view(_cfg(config_path, ledger))
+    if as_json:
+        click.echo(json.dumps(view, indent=2, default=str))
+        return
+    click.echo(_status_text(view))
+
+
+@cli.command()
+@click.option("--flatten", is_flag=True, help="Also close the positions of the bridge's symbols with market orders.")
+@click.option("--shutdown", is_flag=True, help="Also end the running `bridge run` process.")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False))
+@click.option("--ledger", help="SQLite ledger path.")
+@click.option("--host", help="Gateway host if no runner is alive.")
+@click.option("--port", type=int, help="Gateway port if no runner is alive.")
+@click.option("--client-id", type=int, help="Client id for the stop connection (default: the runner's + 1).")
+@click.option("--timeout", type=float, default=15.0, show_default=True, help="Seconds to wait for a running bridge.")
+@_errors
+def stop(flatten: bool, shutdown: bool, config_path: str | None, ledger: str | None, host: str | None, port: int | None,
+         client_id: int | None, timeout: float) -> None:
+    """Emergency stop: latch the kill switch, cancel all open orders, flatten if asked, halt."""
+    from bridge.app import stop_bridge
+
+    cfg = _cfg(config_path, ledger, host=host, port=port)
+    result = stop_bridge(cfg, flatten=flatten, shutdown=shutdown, client_id=client_id, timeout=timeout)
+    click.echo(json.dumps(result, indent=2, default=str))
+    if result.get("error"):
+        sys.exit(3)
+
+
+@cli.command()
+@click.option("--yes", is_flag=True, help="Acknowledge without the prompt.")
+@click.option("--rebaseline", is_flag=True, help="Accept the broker's current positions as the new baseline (after a mismatch).")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False))
+@click.option("--ledger", help="SQLite ledger path.")
+@_errors
+def resume(yes: bool, rebaseline: bool, config_path: str | None, ledger: str | None) -> None:
+    """Clear a latched kill switch or halt after an explicit acknowledgement."""
+    from bridge.app import resume_bridge
+
+    def ask(text: str) -> bool:
+        if yes:
+            return True
+        if not sys.stdin.isatty():
+            return False
+        return bool(click.prompt(text, default="", show_default=False).strip() == "RESUME")
+
+    result = resume_bridge(_cfg(config_path, ledger), rebaseline=rebaseline, acknowledge=ask)
+    click.echo(json.dumps(result, indent=2, default=str))
+    if result.get("error"):
+        sys.exit(2)
+
+
+@cli.command()
+@click.option("--date", "day", help="Trading day YYYY-MM-DD (default: today, New York).")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False))
+@click.option("--ledger", help="SQLite ledger path.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Folder (default: reports/bridge).")
+@_errors
+def report(day: str | None, config_path: str | None, ledger: str | None, out_dir: str | None) -> None:
+    """Daily summary (orders, fills, P&L, positions, cash, outstanding orders) as HTML and JSON."""
+    from bridge.app import report_day
+
+    jpath, hpath, summary = report_day(_cfg(config_path, ledger), day, Path(out_dir) if out_dir else None)
+    click.echo(f"wrote {jpath}\nwrote {hpath}")
+    pnl = summary["pnl"]
+    click.echo(f"{summary['day']}: {len(summary['orders'])} orders, {len(summary['fills'])} fills, "
+               f"commissions {summary['commissions']:.2f}, equity change {pnl['change']}")
+
+
+def _cfg(config_path: str | None, ledger: str | None, **gateway: Any) -> Any:
+    from bridge.config import load_config
+
+    return load_config(config_path, overrides=_flags(**{"ledger.path": ledger, **{f"gateway.{k}": v for k, v in gateway.items()}}))
+
+
+def _status_text(v: dict[str, Any]) -> str:
+    lines = [f"ledger: {v['ledger']}"]
+    run = v.get("run") or {}
+    lines.append(f"runner: {'ALIVE' if v['runner_alive'] else 'not running'} (run {run.get('run_id', '-')}, state {run.get('state', '-')}, "
+                 f"last heartbeat {run.get('heartbeat_at', '-')})")
+    st = v.get("status") or {}
+    lines.append(f"connection: {'connected' if st.get('connected') and v['runner_alive'] else 'not connected'} account {st.get('account', '-')}")
+    risk = v["risk"]
+    lines.append(f"risk: kill switch {'LATCHED' if risk['kill_switch'] else 'clear'}, halted {risk['halted']} {risk['reason']}")
+    pnl = v.get("pnl_today")
+    lines.append(f"P&L today: {'-' if pnl is None or (isinstance(pnl, float) and math.isnan(pnl)) else f'{pnl:,.2f}'} "
+                 f"(equity {v.get('equity')}, start of day {risk.get('sod_equity')})")
+    lines.append("positions:" + ("" if v["positions"] else " none"))
+    for sym, p in v["positions"].items():
+        lines.append(f"  {sym}: {p['quantity']:g} @ {p.get('avg_cost')}")
+    lines.append("open orders:" + ("" if v["open_orders"] else " none"))
+    for o in v["open_orders"]:
+        lines.append(f"  {o['order_ref']} {o['side']} {o['quantity']:g} {o['symbol']} {o['status']} filled {o['filled']:g}")
+    return "\n".join(lines)
+
+
 def main() -> None:
     """Console-script entry point."""
     cli(prog_name="bridge")
+

@@ -1,0 +1,449 @@
+"""Bridge configuration: frozen dataclasses loaded from TOML, then environment, then flags.
+
+Precedence: defaults < ``bridge.toml`` (``--config``) < ``BRIDGE_<SECTION>_<KEY>``
+environment variables < command-line flags. Unknown sections or keys are rejected with a
+"did you mean" hint; numbers are range-checked (negative limits are errors). Secrets
+(SMTP password, webhook token) are never read from the TOML file: only from the
+environment variable or the secret file the config names, and they are wrapped in
+:class:`Secret`, whose ``repr``/``str`` never show the value.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import logging
+import math
+import os
+import tomllib
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bridge.errors import BridgeConfigError
+from bridge.risk import RiskLimits
+from quantlab.config import Costs, SimConfig, Sizing
+from quantlab.errors import QuantlabError
+
+log = logging.getLogger("bridge.config")
+
+MODES = ("paper", "live", "replay")
+BARS = ("1d", "1h", "30m", "15m", "5m", "1m")
+SECRET_KEYS = ("smtp_password", "webhook_token", "password", "token", "api_key")
+
+
+class Secret:
+    """A credential. ``str``/``repr`` print ``***``; call :meth:`reveal` where it is used."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+
+@dataclass(frozen=True)
+class GatewayConfig:
+    """Where IB Gateway/TWS listens and how to (re)connect."""
+
+    host: str = "127.0.0.1"
+    port: int = 4002
+    client_id: int = 17
+    account: str = ""
+    connect_timeout: float = 4.0
+    connect_attempts: int = 5
+    backoff_initial: float = 1.0
+    backoff_max: float = 60.0
+    request_timeout: float = 30.0
+
+
+@dataclass(frozen=True)
+class StrategyConfig:
+    """Which research kernel runs, on what, at which bar size."""
+
+    name: str = ""
+    symbols: tuple[str, ...] = ()
+    params: str = ""
+    bar: str = "1d"
+
+
+@dataclass(frozen=True)
+class SizingConfig:
+    """Target -> shares, as in the backtest (``quantlab.config.Sizing``)."""
+
+    mode: str = "fraction"
+    value: float = 0.10
+    max_leverage: float = 1.0
+    vol_window: int = 20
+    whole_shares: bool = True
+    allow_short: bool = False
+
+
+@dataclass(frozen=True)
+class CostsConfig:
+    """Cost model for affordability checks and the replay's simulated fills."""
+
+    model: str = "ib_fixed"
+    per_share: float = 0.005
+    min_fee: float = 1.0
+    max_pct: float = 0.01
+    pct_fee: float = 0.0
+    fixed_fee: float = 0.0
+    slippage_bps: float = 1.0
+
+
+@dataclass(frozen=True)
+class OrdersConfig:
+    """Order type and what happens to limit orders that do not fill."""
+
+    type: str = "market"
+    limit_offset_bps: float = 5.0
+    limit_timeout: float = 60.0
+    on_timeout: str = "cancel"
+    tif: str = "DAY"
+    cancel_wait: float = 5.0
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """History and freshness of bars."""
+
+    history_bars: int = 0
+    max_bar_age: float = 0.0
+    complete_grace: float = 5.0
+    max_clock_skew: float = 60.0
+    use_rth: bool = True
+    what_to_show: str = "TRADES"
+    calendar: str = "XNYS"
+
+
+@dataclass(frozen=True)
+class ReconcileConfig:
+    """What a reconciliation mismatch does: ``halt`` (default) or ``warn``."""
+
+    on_mismatch: str = "halt"
+
+
+@dataclass(frozen=True)
+class LedgerConfig:
+    path: str = ""
+    synchronous: str = "FULL"
+
+
+@dataclass(frozen=True)
+class EodConfig:
+    """End of day: flatten N minutes before the close (0 = off); cancel open orders at the close."""
+
+    flatten_before_close: float = 0.0
+    cancel_at_close: bool = True
+
+
+@dataclass(frozen=True)
+class HealthConfig:
+    port: int = 0
+    host: str = "127.0.0.1"
+
+
+@dataclass(frozen=True)
+class NotifyConfig:
+    """Alerts always go to the log; email and webhook when configured."""
+
+    email_to: tuple[str, ...] = ()
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_user: str = ""
+    smtp_from: str = ""
+    smtp_starttls: bool = True
+    smtp_password_env: str = "BRIDGE_SMTP_PASSWORD"
+    smtp_password_file: str = ""
+    webhook_url: str = ""
+    webhook_token_env: str = "BRIDGE_WEBHOOK_TOKEN"
+    webhook_token_file: str = ""
+    timeout: float = 5.0
+
+
+@dataclass(frozen=True)
+class LogConfig:
+    level: str = "INFO"
+    file: str = ""
+
+
+@dataclass(frozen=True)
+class BridgeConfig:
+    """The whole configuration of one ``bridge`` process."""
+
+    mode: str = "paper"
+    dry_run: bool = False
+    gateway: GatewayConfig = field(default_factory=GatewayConfig)
+    strategy: StrategyConfig = field(default_factory=StrategyConfig)
+    sizing: SizingConfig = field(default_factory=SizingConfig)
+    costs: CostsConfig = field(default_factory=CostsConfig)
+    orders: OrdersConfig = field(default_factory=OrdersConfig)
+    risk: RiskLimits = field(default_factory=RiskLimits)
+    data: DataConfig = field(default_factory=DataConfig)
+    reconcile: ReconcileConfig = field(default_factory=ReconcileConfig)
+    ledger: LedgerConfig = field(default_factory=LedgerConfig)
+    eod: EodConfig = field(default_factory=EodConfig)
+    health: HealthConfig = field(default_factory=HealthConfig)
+    notify: NotifyConfig = field(default_factory=NotifyConfig)
+    log: LogConfig = field(default_factory=LogConfig)
+    sources: tuple[str, ...] = ()
+
+    def sim_config(self, cash: float = 100_000.0) -> SimConfig:
+        """The engine's SimConfig with this sizing and these costs (for the shared kernels)."""
+        return SimConfig(init_cash=cash, costs=Costs(**dataclasses.asdict(self.costs)), sizing=Sizing(**dataclasses.asdict(self.sizing)))
+
+    def ledger_path(self) -> Path:
+        if self.ledger.path:
+            return Path(self.ledger.path).expanduser()
+        name = {"paper": "bridge-paper", "live": "bridge-live", "replay": "bridge-replay"}[self.mode]
+        return Path(f"{name}{'-dryrun' if self.dry_run else ''}.sqlite")
+
+    def public_dict(self) -> dict[str, Any]:
+        """Everything except secrets (safe to log and store in the ledger)."""
+        return dataclasses.asdict(self)
+
+
+SECTIONS: dict[str, type] = {
+    "gateway": GatewayConfig,
+    "strategy": StrategyConfig,
+    "sizing": SizingConfig,
+    "costs": CostsConfig,
+    "orders": OrdersConfig,
+    "risk": RiskLimits,
+    "data": DataConfig,
+    "reconcile": ReconcileConfig,
+    "ledger": LedgerConfig,
+    "eod": EodConfig,
+    "health": HealthConfig,
+    "notify": NotifyConfig,
+    "log": LogConfig,
+}
+TOP_KEYS = ("mode", "dry_run")
+
+
+def load_config(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    overrides: Mapping[str, Mapping[str, Any]] | None = None,
+    env: Mapping[str, str] | None = None,
+) -> BridgeConfig:
+    """Build the configuration: defaults < TOML file < ``BRIDGE_*`` env < ``overrides`` (flags).
+
+    ``overrides`` maps section -> key -> value (``{"": {"mode": "live"}}`` for top-level keys);
+    ``None`` values are ignored so unset flags do not override.
+
+    Raises:
+        BridgeConfigError: unreadable file, unknown section or key, wrong type, bad value.
+    """
+    env = os.environ if env is None else env
+    raw: dict[str, dict[str, Any]] = {"": {}}
+    sources: list[str] = ["defaults"]
+    if path is not None:
+        raw = _merge(raw, _read_toml(Path(path)))
+        sources.append(str(path))
+    from_env = _env_values(env)
+    if from_env:
+        for section, keys in from_env.items():
+            for key in keys:
+                log.info("config from environment", extra={"event": "config_env", "key": f"BRIDGE_{section.upper()}_{key.upper()}" if section else f"BRIDGE_{key.upper()}"})
+        raw = _merge(raw, from_env)
+        sources.append("environment")
+    if overrides:
+        clean = {s: {k: v for k, v in kv.items() if v is not None} for s, kv in overrides.items()}
+        raw = _merge(raw, clean)
+        sources.append("flags")
+    return _build(raw, tuple(sources))
+
+
+def _read_toml(path: Path) -> dict[str, dict[str, Any]]:
+    if not path.is_file():
+        raise BridgeConfigError("config file not found", found=str(path), fix="pass --config path/to/bridge.toml (see bridge.example.toml)")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise BridgeConfigError(f"cannot parse {path}", found=str(err), fix="fix the TOML syntax (compare with bridge.example.toml)") from None
+    out: dict[str, dict[str, Any]] = {"": {}}
+    for key, value in data.items():
+        if isinstance(value, dict):
+            if key not in SECTIONS:
+                raise BridgeConfigError(f"unknown section [{key}] in {path}", found=key, fix=_hint(key, list(SECTIONS)))
+            out[key] = dict(value)
+        else:
+            out[""][key] = value
+    return out
+
+
+def _env_values(env: Mapping[str, str]) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for name, value in env.items():
+        if not name.startswith("BRIDGE_"):
+            continue
+        rest = name[len("BRIDGE_"):].lower()
+        if rest in TOP_KEYS:
+            out.setdefault("", {})[rest] = value
+            continue
+        section, _, key = rest.partition("_")
+        cls = SECTIONS.get(section)
+        if cls is None or not key:
+            continue  # not a config variable (secrets, test hooks)
+        if key not in {f.name for f in dataclasses.fields(cls)}:
+            raise BridgeConfigError(f"unknown setting in environment variable {name}", found=key, fix=_hint(key, [f.name for f in dataclasses.fields(cls)]))
+        out.setdefault(section, {})[key] = value
+    return out
+
+
+def _merge(a: dict[str, dict[str, Any]], b: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    out = {k: dict(v) for k, v in a.items()}
+    for section, kv in b.items():
+        out.setdefault(section, {}).update(kv)
+    return out
+
+
+def _build(raw: dict[str, dict[str, Any]], sources: tuple[str, ...]) -> BridgeConfig:
+    top = dict(raw.get("", {}))
+    for key in top:
+        if key not in TOP_KEYS:
+            if key in SECRET_KEYS:
+                raise _secret_error(key)
+            raise BridgeConfigError("unknown top-level key", found=key, fix=_hint(key, list(TOP_KEYS) + [f"[{s}]" for s in SECTIONS]))
+    parts: dict[str, Any] = {}
+    for section, cls in SECTIONS.items():
+        parts[section] = _section(cls, section, raw.get(section, {}))
+    mode = str(top.get("mode", "paper"))
+    if mode not in MODES:
+        raise BridgeConfigError("unknown mode", found=repr(mode), fix=f"use one of {', '.join(MODES)}")
+    cfg = BridgeConfig(mode=mode, dry_run=_coerce(bool, top.get("dry_run", False), "dry_run"), sources=sources, **parts)
+    _validate(cfg)
+    return cfg
+
+
+def _section(cls: type, name: str, values: Mapping[str, Any]) -> Any:
+    hints = typing.get_type_hints(cls)
+    known = [f.name for f in dataclasses.fields(cls)]
+    kwargs: dict[str, Any] = {}
+    for key, value in values.items():
+        if key not in known:
+            if key in SECRET_KEYS:
+                raise _secret_error(key)
+            raise BridgeConfigError(f"unknown key {key!r} in [{name}]", found=key, fix=_hint(key, known))
+        kwargs[key] = _coerce(hints[key], value, f"{name}.{key}")
+    return cls(**kwargs)
+
+
+def _coerce(kind: Any, value: Any, where: str) -> Any:
+    origin = typing.get_origin(kind)
+    try:
+        if kind is bool:
+            if isinstance(value, bool):
+                return value
+            if isinstance(value, str) and value.strip().lower() in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+                return value.strip().lower() in ("1", "true", "yes", "on")
+            raise ValueError
+        if kind is int:
+            if isinstance(value, bool):
+                raise ValueError
+            number = float(value)
+            if number != int(number):
+                raise ValueError
+            return int(number)
+        if kind is float:
+            if isinstance(value, bool):
+                raise ValueError
+            number = float(value)
+            if not math.isfinite(number):
+                raise ValueError
+            return number
+        if kind is str:
+            if isinstance(value, Mapping):  # params = { fast = 20, slow = 50 }
+                return ",".join(f"{k}={v}" for k, v in value.items())
+            if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+                raise ValueError
+            return str(value)
+        if origin is tuple:
+            items = value.split(",") if isinstance(value, str) else list(value)
+            return tuple(str(i).strip() for i in items if str(i).strip())
+    except (TypeError, ValueError):
+        pass
+    name = getattr(kind, "__name__", str(kind))
+    raise BridgeConfigError(f"{where} must be {'a list' if origin is tuple else name}", found=repr(value))
+
+
+def _validate(cfg: BridgeConfig) -> None:
+    def need(ok: bool, what: str, found: Any, fix: str | None = None) -> None:
+        if not ok:
+            raise BridgeConfigError(what, found=found, fix=fix)
+
+    g, r, o, d = cfg.gateway, cfg.risk, cfg.orders, cfg.data
+    need(0 < g.port < 65536, "gateway.port must be 1..65535", g.port, "IB Gateway listens on 4002 (paper) / 4001 (live)")
+    need(g.client_id >= 0, "gateway.client_id must be >= 0", g.client_id)
+    need(g.connect_attempts >= 1, "gateway.connect_attempts must be >= 1", g.connect_attempts)
+    for name in ("connect_timeout", "backoff_initial", "backoff_max", "request_timeout"):
+        need(getattr(g, name) > 0, f"gateway.{name} must be > 0", getattr(g, name))
+    for name in ("max_position_pct", "max_gross_exposure", "max_order_notional", "daily_loss_limit_pct", "limit_band_pct"):
+        value = getattr(r, name)
+        need(value > 0, f"risk.{name} must be a positive number (negative or zero limits are not allowed)", value)
+    for name in ("max_positions", "max_orders_per_minute", "max_orders_per_day"):
+        value = getattr(r, name)
+        need(value >= 1, f"risk.{name} must be >= 1", value)
+    need(r.approval_threshold >= 0, "risk.approval_threshold must be >= 0 (0 disables approval holds)", r.approval_threshold)
+    need(r.max_position_pct <= 1.0, "risk.max_position_pct is a fraction of equity (0.10 = 10%)", r.max_position_pct, "use a value in (0, 1]")
+    need(r.daily_loss_limit_pct < 1.0, "risk.daily_loss_limit_pct is a fraction of equity (0.02 = 2%)", r.daily_loss_limit_pct)
+    need(o.type in ("market", "limit"), "orders.type must be market or limit", repr(o.type))
+    need(o.on_timeout in ("cancel", "market"), "orders.on_timeout must be cancel or market", repr(o.on_timeout))
+    need(o.tif in ("DAY", "GTC"), "orders.tif must be DAY or GTC", repr(o.tif))
+    for name in ("limit_offset_bps", "limit_timeout", "cancel_wait"):
+        need(getattr(o, name) >= 0, f"orders.{name} must be >= 0", getattr(o, name))
+    need(d.history_bars >= 0, "data.history_bars must be >= 0 (0 = automatic)", d.history_bars)
+    for name in ("max_bar_age", "complete_grace", "max_clock_skew"):
+        need(getattr(d, name) >= 0, f"data.{name} must be >= 0", getattr(d, name))
+    need(cfg.reconcile.on_mismatch in ("halt", "warn"), "reconcile.on_mismatch must be halt or warn", repr(cfg.reconcile.on_mismatch))
+    need(cfg.ledger.synchronous in ("FULL", "NORMAL"), "ledger.synchronous must be FULL or NORMAL", repr(cfg.ledger.synchronous))
+    need(cfg.eod.flatten_before_close >= 0, "eod.flatten_before_close must be >= 0 minutes", cfg.eod.flatten_before_close)
+    need(0 <= cfg.health.port < 65536, "health.port must be 0 (off) or 1..65535", cfg.health.port)
+    need(cfg.log.level.upper() in ("DEBUG", "INFO", "WARNING", "ERROR"), "log.level must be DEBUG, INFO, WARNING or ERROR", cfg.log.level)
+    need(cfg.strategy.bar in BARS, "strategy.bar must be one of " + ", ".join(BARS), repr(cfg.strategy.bar))
+    try:
+        cfg.sim_config()
+    except QuantlabError as err:
+        raise BridgeConfigError(f"invalid [sizing]/[costs]: {err.what}", found=err.found, fix=err.fix) from None
+    if cfg.sizing.mode == "fraction" and cfg.sizing.value > r.max_position_pct + 1e-12:
+        log.warning("sizing above the position cap", extra={"event": "config_warning", "detail": f"sizing.value {cfg.sizing.value} > risk.max_position_pct {r.max_position_pct}: entries will be rejected"})
+
+
+def resolve_secret(env_name: str, file_name: str, env: Mapping[str, str] | None = None) -> Secret | None:
+    """Read a credential from a secret file (if named) or the environment; None if absent."""
+    env = os.environ if env is None else env
+    if file_name:
+        p = Path(file_name).expanduser()
+        try:
+            return Secret(p.read_text(encoding="utf-8").strip())
+        except OSError as err:
+            raise BridgeConfigError("cannot read the secret file", found=f"{p} ({err.strerror})", fix="check the path and its permissions") from None
+    value = env.get(env_name, "") if env_name else ""
+    return Secret(value) if value else None
+
+
+def _secret_error(key: str) -> BridgeConfigError:
+    return BridgeConfigError(
+        f"secrets are not read from the config file ({key!r})",
+        fix="set BRIDGE_SMTP_PASSWORD / BRIDGE_WEBHOOK_TOKEN in the environment, or name a secret file with "
+        "[notify] smtp_password_file / webhook_token_file",
+    )
+
+
+def _hint(key: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(key, known, n=3)
+    return f"did you mean {', '.join(close)}? Known: {', '.join(known)}" if close else f"known: {', '.join(known)}"

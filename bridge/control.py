@@ -1,0 +1,191 @@
+"""Emergency stop and resume, shared by the runner and the ``bridge stop``/``resume`` commands.
+
+``bridge stop`` talks to a running ``bridge run`` through the ledger's ``control`` table
+(the runner polls it every ~0.25 s): the runner latches the kill switch, cancels every
+open order, flattens if asked, records the event and answers in the same row. If no
+runner is alive (no heartbeat for ``ALIVE_SECONDS``, or it does not answer in time), the
+command connects to the gateway itself (its own client id) and does the same.
+Flattening orders get deterministic orderRefs derived from the control request, so even
+if both processes acted, the ledger's primary key lets only one of them place each order.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import time
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import pandas as pd
+
+from bridge.broker import Broker, Fill, FillEvent, OrderEvent, OrderRequest, OrderState
+from bridge.errors import DuplicateOrder
+from bridge.ledger import OPEN, TERMINAL, Ledger, iso
+from bridge.market import MarketCalendar
+from bridge.orders import PREFIX, order_ref
+from bridge.reconcile import ledger_status
+from bridge.risk import Exposure, OrderIntent, RiskContext, RiskLimits, check
+
+log = logging.getLogger("bridge.control")
+ALIVE_SECONDS = 5.0
+
+
+class LedgerSync:
+    """Applies broker order and fill events to the ledger (the runner and ``bridge stop``)."""
+
+    def __init__(self, ledger: Ledger, clock_now: Callable[[], pd.Timestamp], day: Callable[[], str]) -> None:
+        self.ledger = ledger
+        self.now = clock_now
+        self.day = day
+
+    def order_event(self, st: OrderState) -> tuple[str, str] | None:
+        """Record a status change; returns (old, new) status when it changed."""
+        if not st.order_ref.startswith(PREFIX):
+            return None
+        row = self.ledger.order(st.order_ref)
+        if row is None:
+            return ("unknown", ledger_status(st))
+        new = ledger_status(st)
+        old = str(row["status"])
+        if old in TERMINAL or (new == old and abs(st.filled - float(row["filled"] or 0)) < 1e-9):
+            return None
+        if new == "sent" and old != "intent":
+            return None
+        fields: dict[str, Any] = {"status": new, "filled": st.filled}
+        if st.avg_fill_price:
+            fields["avg_fill_price"] = st.avg_fill_price
+        if st.broker_order_id:
+            fields["broker_order_id"] = st.broker_order_id
+        if st.perm_id:
+            fields["perm_id"] = st.perm_id
+        if new in ("rejected", "cancelled") and st.message:
+            fields["reason"] = f"{row['reason'] + '; ' if row['reason'] else ''}broker: {st.message}"
+        self.ledger.update_order(st.order_ref, self.now(), kind=new, detail=st.message or f"filled {st.filled:g}/{st.quantity:g}", **fields)
+        return (old, new)
+
+    def fill(self, fill: Fill, source: str = "live") -> bool:
+        return self.ledger.record_fill(fill, self.now(), self.day(), source)
+
+
+def runner_alive(ledger: Ledger, now: pd.Timestamp, max_age: float = ALIVE_SECONDS) -> dict[str, Any] | None:
+    """The latest run if it is still heartbeating, else None."""
+    run = ledger.latest_run()
+    if not run or run.get("ended_at") or not run.get("heartbeat_at"):
+        return None
+    age = (pd.Timestamp.now(tz="UTC") - pd.Timestamp(run["heartbeat_at"])).total_seconds()
+    if age > max_age:
+        return None
+    pid = run.get("pid")
+    if pid and run.get("host") == os.uname().nodename:
+        try:
+            os.kill(int(pid), 0)
+        except OSError:
+            return None
+    return run
+
+
+def wait_for_control(ledger: Ledger, control_id: int, timeout: float) -> dict[str, Any] | None:
+    """Wait until a runner answered the control request; None on timeout."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        row = ledger.control(control_id)
+        if row and row.get("result"):
+            return row
+        time.sleep(0.05)
+    return None
+
+
+def managed_symbols(ledger: Ledger, symbols: Iterable[str]) -> list[str]:
+    """Symbols the bridge is responsible for: configured ones and any it ever traded."""
+    return sorted({s.upper() for s in symbols} | {s for s in ledger.traded_symbols() if s})
+
+
+def emergency_stop(
+    broker: Broker,
+    ledger: Ledger,
+    *,
+    flatten: bool,
+    symbols: Iterable[str],
+    strategy: str,
+    key: str,
+    tag: pd.Timestamp,
+    reason: str,
+    kind: str,
+    now: Callable[[], pd.Timestamp],
+    pump: Callable[[float], None],
+    prices: Mapping[str, float] | None = None,
+    calendar: MarketCalendar | None = None,
+    cancel_wait: float = 5.0,
+    run_id: str = "",
+) -> dict[str, Any]:
+    """Latch the kill switch, cancel every open order, optionally flatten; returns a summary.
+
+    ``pump(seconds)`` must process broker events (so cancels and fills reach the ledger).
+    Flattening orders are market orders through the risk gate (purpose ``flatten``, always
+    allowed when they close a position), with orderRefs derived from ``tag``.
+    """
+    ledger.latch(now(), reason, kind, run_id)
+    log.critical("kill switch latched", extra={"event": "kill_switch", "reason": reason, "flatten": flatten})
+    broker.cancel_all()
+    deadline = time.monotonic() + cancel_wait
+    while time.monotonic() < deadline and broker.open_orders():
+        pump(0.05)
+    pump(0.0)
+    result: dict[str, Any] = {"kill_switch": True, "reason": reason, "cancelled": True, "flatten": flatten, "orders": []}
+    if not flatten:
+        return result
+    positions = broker.positions()
+    for sym in managed_symbols(ledger, symbols):
+        pos = positions.get(sym)
+        if pos is None or abs(pos.quantity) < 1e-9:
+            continue
+        qty = abs(pos.quantity)
+        side = "SELL" if pos.quantity > 0 else "BUY"
+        px = float((prices or {}).get(sym) or pos.avg_cost or 1.0)
+        intent = OrderIntent(sym, side, qty, px, "MKT", None, "flatten")  # type: ignore[arg-type]
+        decision = check(intent, Exposure(math.nan, 0.0, {sym: pos.quantity}, {sym: px}), RiskContext(kill_switch=True), RiskLimits())
+        ref = order_ref(strategy, key, sym, tag, "flat")
+        ledger.record_decision(now(), run_id=run_id, symbol=sym, strategy=key, position=pos.quantity, desired=0.0,
+                               quantity=intent.signed, verdict=decision.verdict, rule=decision.rule, reason=decision.reason, order_ref=ref)
+        if not decision.allowed:
+            result["orders"].append({"symbol": sym, "skipped": decision.reason})
+            continue
+        day = str((calendar or MarketCalendar()).trading_day(now()))
+        try:
+            ledger.insert_order({"order_ref": ref, "run_id": run_id, "symbol": sym, "purpose": "flatten", "strategy": key,
+                                 "side": side, "quantity": qty, "order_type": "MKT", "tif": "DAY", "status": "intent",
+                                 "reason": reason, "day": day}, now())
+        except DuplicateOrder:
+            result["orders"].append({"symbol": sym, "order_ref": ref, "skipped": "already placed by another process"})
+            continue
+        state = broker.place(OrderRequest(ref, sym, side, qty, "MKT", None, "DAY"))  # type: ignore[arg-type]
+        ledger.update_order(ref, now(), kind="sent", status="sent", sent_at=iso(now()), broker_order_id=state.broker_order_id,
+                            perm_id=state.perm_id)
+        result["orders"].append({"symbol": sym, "order_ref": ref, "side": side, "quantity": qty})
+        log.warning("flatten order sent", extra={"event": "flatten_sent", "order_ref": ref, "symbol": sym, "side": side, "quantity": qty})
+    deadline = time.monotonic() + cancel_wait
+    refs = [o["order_ref"] for o in result["orders"] if "order_ref" in o and "skipped" not in o]
+    while time.monotonic() < deadline and any((ledger.order(r) or {}).get("status") in OPEN for r in refs):
+        pump(0.05)
+    result["final"] = {r: (ledger.order(r) or {}).get("status") for r in refs}
+    return result
+
+
+def pump_into(broker: Broker, sync: LedgerSync) -> Callable[[float], None]:
+    """A ``pump`` for :func:`emergency_stop` outside the runner: record order and fill events."""
+
+    def pump(timeout: float) -> None:
+        for ev in broker.poll(timeout):
+            if isinstance(ev, OrderEvent):
+                sync.order_event(ev.order)
+            elif isinstance(ev, FillEvent):
+                sync.fill(ev.fill)
+
+    return pump
+
+
+def result_text(result: Mapping[str, Any]) -> str:
+    return json.dumps(result, default=str, sort_keys=True)

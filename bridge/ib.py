@@ -1,0 +1,396 @@
+"""IBBroker: the Broker protocol over Interactive Brokers (ib_async, ib_insync fallback).
+
+The ONLY module in the project that imports the IB library. camelCase stays here;
+everything leaves as the plain values of :mod:`bridge.broker`.
+
+Behaviours this adapter relies on (see ``../shared/docs/tws-protocol-notes.md``):
+
+- ``RaiseRequestErrors`` is on: a failed request raises instead of returning empty
+  (error 200 on qualify -> :class:`UnknownSymbol`, 162 on history -> :class:`StaleData`).
+- A server-side drop surfaces in the blocking API as ``ConnectionError`` from whatever
+  call is running, plus ``disconnectedEvent``; both become one ``ConnectionEvent``.
+- ``IB.connect`` resets the client's caches, so Trade objects from before a reconnect
+  are dead: orders are matched by **orderRef** (and fills by execId), never by orderId.
+- Commissions arrive in ``commissionReportEvent`` after the fill; fills are reported
+  from there so every Fill carries its commission.
+- 1100 (IB connectivity lost), 1101 (restored, data lost: resubscribe) and 1102
+  (restored, data kept) become ``ConnectionEvent`` kinds ``lost``/``restored_data_lost``/
+  ``restored``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import math
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import pandas as pd
+
+from bridge.broker import (
+    Account,
+    Bar,
+    BarEvent,
+    BrokerStatus,
+    ConnectionEvent,
+    ErrorEvent,
+    Event,
+    Fill,
+    FillEvent,
+    OrderEvent,
+    OrderRequest,
+    OrderState,
+    Position,
+)
+from bridge.config import GatewayConfig
+from bridge.errors import (
+    API_PORT_HINT,
+    AccountError,
+    BrokerDisconnected,
+    BrokerError,
+    GatewayUnreachable,
+    StaleData,
+    UnknownSymbol,
+)
+from quantlab.intervals import Interval
+
+try:  # the maintained fork first, the archived original as a fallback
+    import ib_async as _ib
+except ImportError:  # pragma: no cover - exercised only where ib_insync is installed
+    import ib_insync as _ib  # type: ignore[no-redef]
+
+log = logging.getLogger("bridge.ib")
+LIBRARY = _ib.__name__
+BAR_SIZES = {"1d": "1 day", "1h": "1 hour", "30m": "30 mins", "15m": "15 mins", "5m": "5 mins", "1m": "1 min"}
+_PENDING = {"PendingSubmit", "ApiPending"}
+_WORKING = {"PreSubmitted", "Submitted", "PendingCancel", "ValidationError"}
+_CANCELLED = {"Cancelled", "ApiCancelled", "Inactive"}
+_INFO_CODES = {2104, 2106, 2107, 2108, 2119, 2158}
+_REQUEST_CODES = {162, 200, 321, 322, 354}
+
+
+class IBBroker:
+    """Interactive Brokers through IB Gateway/TWS over the TWS socket API."""
+
+    name = "ib"
+
+    def __init__(self, gateway: GatewayConfig, *, use_rth: bool = True, what_to_show: str = "TRADES") -> None:
+        self.cfg = gateway
+        self.use_rth = use_rth
+        self.what_to_show = what_to_show
+        self.ib = _ib.IB()
+        self.ib.RaiseRequestErrors = True
+        self._events: list[Event] = []
+        self._contracts: dict[str, Any] = {}
+        self._subs: dict[int, str] = {}  # id(BarDataList) -> symbol
+        self._account = gateway.account
+        self._closing = False
+        self._down_reported = False
+        self.ib.barUpdateEvent += self._on_bar
+        self.ib.orderStatusEvent += self._on_status
+        self.ib.commissionReportEvent += self._on_commission
+        self.ib.errorEvent += self._on_error
+        self.ib.disconnectedEvent += self._on_disconnected
+
+    # --- connection ----------------------------------------------------------
+    def connect(self) -> None:
+        """One connection attempt (the runner retries with backoff)."""
+        g = self.cfg
+        self._closing = False
+        try:
+            self.ib.connect(g.host, g.port, clientId=g.client_id, timeout=g.connect_timeout, account=self._account)
+        except (ConnectionRefusedError, OSError, ConnectionError, TimeoutError) as err:
+            timed_out = isinstance(err, (asyncio.TimeoutError, TimeoutError))
+            raise GatewayUnreachable(
+                f"cannot connect to IB Gateway/TWS at {g.host}:{g.port} (clientId {g.client_id})",
+                found=("timed out: the API port may be closed to API clients, the client id "
+                       f"{g.client_id} may already be in use, or the gateway is not logged in") if timed_out else repr(err),
+                fix=API_PORT_HINT,
+            ) from None
+        self._down_reported = False
+        accounts = self.managed_accounts()
+        if self._account and self._account not in accounts:
+            self.disconnect()
+            raise AccountError(
+                "the configured account is not managed by this gateway login",
+                found=f"configured {self._account}, gateway offers {', '.join(accounts)}",
+                fix="set gateway.account (or --confirm-account) to one of the listed accounts",
+            )
+        if not self._account:
+            if len(accounts) != 1:
+                self.disconnect()
+                raise AccountError(
+                    "the gateway manages several accounts", found=", ".join(accounts), fix="set gateway.account in bridge.toml"
+                )
+            self._account = accounts[0]
+        self._subs.clear()
+        log.info("connected", extra={"event": "connected", "host": g.host, "port": g.port, "client_id": g.client_id,
+                                     "account": self._account, "library": LIBRARY,
+                                     "server_version": self.ib.client.serverVersion()})
+
+    def disconnect(self) -> None:
+        self._closing = True
+        try:
+            self.ib.disconnect()
+        finally:
+            self._subs.clear()
+
+    def is_connected(self) -> bool:
+        return bool(self.ib.isConnected())
+
+    def account_id(self) -> str:
+        return self._account
+
+    def managed_accounts(self) -> list[str]:
+        return list(self.ib.managedAccounts())
+
+    def qualify(self, symbols: Sequence[str]) -> None:
+        for symbol in symbols:
+            if symbol in self._contracts:
+                continue
+            contract = _ib.Stock(symbol, "SMART", "USD")
+            try:
+                done = self._blocking(self.ib.qualifyContracts, contract)
+            except _ib.RequestError as err:
+                if err.code == 200:
+                    raise UnknownSymbol(
+                        f"IB does not know the symbol {symbol!r} (error 200: no security definition)",
+                        found=err.message, fix="check the ticker (US stocks and ETFs on SMART, USD)",
+                    ) from None
+                raise BrokerError(f"qualifying {symbol} failed", found=f"IB error {err.code}: {err.message}") from None
+            if not done or not getattr(done[0], "conId", 0):
+                raise UnknownSymbol(f"IB could not qualify the symbol {symbol!r}", found="no unique contract", fix="check the ticker")
+            self._contracts[symbol] = done[0]
+
+    # --- market data -------------------------------------------------------------
+    def subscribe_bars(self, symbol: str, interval: Interval, bars: int) -> pd.DataFrame:
+        self.qualify([symbol])
+        contract = self._contracts[symbol]
+        for key, sym in list(self._subs.items()):
+            if sym == symbol:
+                del self._subs[key]
+        try:
+            data = self._blocking(
+                self.ib.reqHistoricalData, contract, endDateTime="", durationStr=_duration(interval, bars),
+                barSizeSetting=BAR_SIZES[interval.name], whatToShow=self.what_to_show, useRTH=self.use_rth,
+                formatDate=2, keepUpToDate=True, timeout=self.cfg.request_timeout,
+            )
+        except _ib.RequestError as err:
+            if err.code == 200:
+                raise UnknownSymbol(f"IB does not know the symbol {symbol!r} (error 200)", found=err.message) from None
+            raise StaleData(f"no historical bars for {symbol}", found=f"IB error {err.code}: {err.message}",
+                            fix="check market-data permissions and the bar size") from None
+        if not data:
+            raise StaleData(f"no historical bars for {symbol} (empty answer or timeout)", found=f"{BAR_SIZES[interval.name]} bars",
+                            fix="check market-data permissions; never trade without history")
+        self._subs[id(data)] = symbol
+        rows = [(_bar_time(b.date), b.open, b.high, b.low, b.close, max(float(b.volume), 0.0)) for b in data]
+        frame = pd.DataFrame(rows, columns=["time", "open", "high", "low", "close", "volume"]).set_index("time")
+        frame.index = pd.DatetimeIndex(frame.index)
+        return frame
+
+    # --- orders --------------------------------------------------------------------
+    def place(self, request: OrderRequest) -> OrderState:
+        if not self.is_connected():
+            raise BrokerDisconnected("not connected to IB: order not sent", found=request.order_ref)
+        contract = self._contracts.get(request.symbol)
+        if contract is None:
+            self.qualify([request.symbol])
+            contract = self._contracts[request.symbol]
+        kw = dict(orderRef=request.order_ref, tif=request.tif, account=self._account, outsideRth=False)
+        order: Any
+        if request.order_type == "LMT":
+            order = _ib.LimitOrder(request.side, request.quantity, float(request.limit_price or 0.0), **kw)
+        else:
+            order = _ib.MarketOrder(request.side, request.quantity, **kw)
+        trade = self.ib.placeOrder(contract, order)
+        return self._state(trade)
+
+    def wait_acknowledged(self, order_ref: str, timeout: float) -> bool:
+        """Run the loop until the gateway acknowledged ``order_ref`` (test hook for the crash window)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for t in self.ib.trades():
+                if t.order.orderRef == order_ref and t.orderStatus.status not in _PENDING:
+                    return True
+            self.ib.sleep(0.01)
+        return False
+
+    def cancel(self, order_ref: str) -> bool:
+        for trade in self.ib.openTrades():
+            if trade.order.orderRef == order_ref:
+                self.ib.cancelOrder(trade.order)
+                return True
+        return False
+
+    def cancel_all(self) -> None:
+        self.ib.reqGlobalCancel()
+
+    def sync(self) -> None:
+        self._blocking(self.ib.reqOpenOrders)
+        self._blocking(self.ib.reqCompletedOrders, False)
+        self._blocking(self.ib.reqExecutions)
+
+    def open_orders(self) -> list[OrderState]:
+        return [self._state(t) for t in self.ib.openTrades() if t.order.orderRef]
+
+    def completed_orders(self) -> list[OrderState]:
+        return [self._state(t) for t in self.ib.trades() if t.isDone() and t.order.orderRef]
+
+    def executions(self) -> list[Fill]:
+        return [self._fill(f) for f in self.ib.fills()]
+
+    def positions(self) -> dict[str, Position]:
+        out: dict[str, Position] = {}
+        for p in self.ib.positions(self._account):
+            if p.contract.secType == "STK" and p.position:
+                out[p.contract.symbol] = Position(p.contract.symbol, float(p.position), float(p.avgCost))
+        return out
+
+    def account(self) -> Account:
+        values: dict[str, float] = {}
+        for v in self.ib.accountValues(self._account):
+            if v.currency in ("USD", "BASE") and not v.modelCode and v.tag in ("TotalCashValue", "NetLiquidation"):
+                try:
+                    values.setdefault(v.tag, float(v.value))
+                except ValueError:
+                    continue
+        return Account(self._account, values.get("TotalCashValue", math.nan), values.get("NetLiquidation", math.nan))
+
+    # --- events ------------------------------------------------------------------------
+    def poll(self, timeout: float) -> list[Event]:
+        if not self._events and timeout > 0:
+            try:
+                if self.is_connected():
+                    self.ib.waitOnUpdate(timeout)
+                else:
+                    self.ib.sleep(timeout)
+            except ConnectionError:
+                self._report_down("socket disconnect")
+            except TimeoutError:
+                pass
+        events, self._events = self._events, []
+        return events
+
+    def _blocking(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        if not self.is_connected():
+            raise BrokerDisconnected("not connected to IB", found=getattr(fn, "__name__", "request"))
+        try:
+            return fn(*args, **kwargs)
+        except ConnectionError as err:
+            self._report_down(str(err))
+            raise BrokerDisconnected("the IB connection dropped during a request", found=repr(err)) from None
+        except TimeoutError:
+            raise BrokerError("IB request timed out", found=getattr(fn, "__name__", "request"),
+                              fix="check the gateway; the bridge retries after reconnecting") from None
+
+    def _report_down(self, why: str) -> None:
+        if not self._down_reported and not self._closing:
+            self._down_reported = True
+            self._events.append(ConnectionEvent("disconnected", why))
+
+    def _on_disconnected(self) -> None:
+        self._report_down("disconnectedEvent")
+
+    def _on_bar(self, bars: Any, has_new_bar: bool) -> None:
+        symbol = self._subs.get(id(bars))
+        if symbol is None:
+            return
+        now = time.perf_counter()
+        if has_new_bar and len(bars) >= 2:
+            self._events.append(BarEvent(symbol, _bar(bars[-2]), True, now))
+        if len(bars):
+            self._events.append(BarEvent(symbol, _bar(bars[-1]), False, now))
+
+    def _on_status(self, trade: Any) -> None:
+        if trade.order.orderRef:
+            self._events.append(OrderEvent(self._state(trade)))
+
+    def _on_commission(self, trade: Any, fill: Any, report: Any) -> None:
+        self._events.append(FillEvent(self._fill(fill)))
+
+    def _on_error(self, req_id: int, code: int, message: str, contract: Any) -> None:
+        if code == 1100:
+            self._events.append(ConnectionEvent("lost", message))
+        elif code == 1101:
+            self._events.append(ConnectionEvent("restored_data_lost", message))
+        elif code == 1102:
+            self._events.append(ConnectionEvent("restored", message))
+        elif code in _INFO_CODES:
+            log.debug("gateway info", extra={"event": "gateway_info", "code": code, "detail": message})
+        else:
+            trade = self.ib.wrapper.trades.get((self.cfg.client_id, req_id)) if req_id > 0 else None
+            ref = trade.order.orderRef if trade is not None else ""
+            if not ref and code in _REQUEST_CODES:
+                return  # raised to the caller of the request (RaiseRequestErrors)
+            symbol = trade.contract.symbol if trade is not None else getattr(contract, "symbol", "") or ""
+            self._events.append(ErrorEvent(code, message, ref, symbol))
+
+    # --- conversions ---------------------------------------------------------------------
+    def _state(self, trade: Any) -> OrderState:
+        o, s = trade.order, trade.orderStatus
+        fills = sum(float(f.execution.shares) for f in trade.fills)
+        filled_qty = getattr(o, "filledQuantity", 0.0)
+        filled_qty = float(filled_qty) if isinstance(filled_qty, (int, float)) and filled_qty < 1e300 else 0.0
+        filled = max(float(s.filled or 0.0), fills, filled_qty)
+        qty = float(o.totalQuantity)
+        codes = [e.errorCode for e in trade.log if getattr(e, "errorCode", 0)]
+        status = _status(s.status, codes, filled, qty)
+        avg = float(s.avgFillPrice or 0.0)
+        if not avg and trade.fills:
+            avg = sum(float(f.execution.shares) * float(f.execution.price) for f in trade.fills) / max(fills, 1e-12)
+        message = next((e.message for e in reversed(trade.log) if getattr(e, "errorCode", 0)), "")
+        lmt = float(o.lmtPrice) if o.orderType == "LMT" and o.lmtPrice is not None and o.lmtPrice < 1e300 else None
+        return OrderState(
+            order_ref=o.orderRef, symbol=trade.contract.symbol, side="BUY" if o.action.upper() == "BUY" else "SELL",
+            quantity=qty, order_type=o.orderType, status=status, filled=filled,
+            remaining=max(qty - filled, 0.0) if status in ("filled", "cancelled", "rejected") else float(s.remaining or max(qty - filled, 0.0)),
+            avg_fill_price=avg, limit_price=lmt, broker_order_id=int(o.orderId or 0), perm_id=int(o.permId or 0),
+            message=message, error_code=codes[-1] if codes else 0,
+        )
+
+    def _fill(self, fill: Any) -> Fill:
+        e, r = fill.execution, fill.commissionReport
+        known = bool(r.execId) and r.execId == e.execId
+        when = e.time if e.time else fill.time
+        return Fill(
+            exec_id=e.execId, order_ref=e.orderRef or "", symbol=fill.contract.symbol,
+            side="BUY" if e.side == "BOT" else "SELL", quantity=float(e.shares), price=float(e.price),
+            time=pd.Timestamp(when).tz_convert("UTC") if pd.Timestamp(when).tz is not None else pd.Timestamp(when, tz="UTC"),
+            commission=float(r.commission) if known else math.nan,
+            realized_pnl=float(r.realizedPNL) if known and r.realizedPNL else None, perm_id=int(e.permId or 0),
+        )
+
+
+def _status(ib_status: str, codes: list[int], filled: float, qty: float) -> BrokerStatus:
+    if ib_status == "Filled" or (qty > 0 and filled >= qty - 1e-9):
+        return "filled"
+    if ib_status in _CANCELLED:
+        rejected = [c for c in codes if c not in (202, 10148, 161)]
+        return "rejected" if rejected and filled == 0 else "cancelled"
+    if ib_status in _PENDING:
+        return "pending"
+    return "working"
+
+
+def _bar(b: Any) -> Bar:
+    return Bar(_bar_time(b.date), float(b.open), float(b.high), float(b.low), float(b.close), max(float(b.volume), 0.0))
+
+
+def _bar_time(value: Any) -> pd.Timestamp:
+    if isinstance(value, dt.datetime):
+        ts = pd.Timestamp(value)
+        return ts.tz_localize("UTC") if ts.tz is None else ts.tz_convert("UTC")
+    return pd.Timestamp(value).tz_localize("UTC")
+
+
+def _duration(interval: Interval, bars: int) -> str:
+    """IB duration (a calendar span) that covers at least ``bars`` bars."""
+    if interval.minutes == 0:
+        days = math.ceil(bars * 7 / 5) + 10
+        return f"{math.ceil(days / 365)} Y" if days > 365 else f"{days} D"
+    sessions = math.ceil(bars * interval.minutes / 390) + 1
+    return f"{math.ceil(sessions * 7 / 5) + 3} D"

@@ -1,0 +1,202 @@
+"""The risk gate: a pure function from (order, exposure, context, limits) to a Decision.
+
+No I/O, no clock, no broker: the runner gathers the inputs (positions, prices, equity,
+start-of-day equity, kill-switch state, order counts from the ledger, whether the
+exchange calendar says the market is open) and calls :func:`check` for **every** order,
+including flattening orders. Every decision, allowed or not, is logged with its reason.
+
+Verdicts:
+    allow: send it.
+    needs_approval: notional above the approval threshold; held in the ledger, not sent.
+    reject: a limit is hit; nothing is sent.
+    flatten: the daily loss limit is breached; latch the kill switch, flatten, halt.
+
+Rules, in order (the first that fires decides):
+    1. malformed order (quantity/price not positive and finite)          -> reject
+    2. daily loss >= ``daily_loss_limit_pct`` of start-of-day equity     -> flatten
+       (flattening orders themselves are exempt, they are the remedy)
+    3. kill switch latched or trading halted: only flattening orders     -> reject otherwise
+    4. flattening orders (kill switch, stop, end of day)                 -> allow
+    5. market closed (exchange calendar), when ``market_hours``          -> reject
+    6. orders in the last minute / today at their maximum                -> reject
+    7. limit price outside ``limit_band_pct`` of the last price          -> reject
+    8. exits (reduce the position toward zero without crossing it)       -> allow
+    9. order notional above ``max_order_notional``                       -> reject
+    10. resulting position above ``max_position_pct`` of equity          -> reject
+    11. gross exposure after the order above ``max_gross_exposure``       -> reject
+    12. opening a new position while ``max_positions`` are open           -> reject
+    13. notional above ``approval_threshold`` (0 disables)                -> needs_approval
+    14. otherwise                                                         -> allow
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+Verdict = Literal["allow", "reject", "needs_approval", "flatten"]
+Purpose = Literal["signal", "flatten", "timeout_market"]
+#: Severity order: tightening any limit never moves a decision down this list.
+SEVERITY: dict[str, int] = {"allow": 0, "needs_approval": 1, "reject": 2, "flatten": 3}
+_EPS = 1e-9
+
+
+@dataclass(frozen=True)
+class RiskLimits:
+    """Limits of the gate (``[risk]`` in bridge.toml). Fractions are of equity."""
+
+    max_position_pct: float = 0.10
+    max_gross_exposure: float = 1.0
+    max_positions: int = 5
+    max_order_notional: float = 50_000.0
+    daily_loss_limit_pct: float = 0.02
+    max_orders_per_minute: int = 10
+    max_orders_per_day: int = 100
+    market_hours: bool = True
+    limit_band_pct: float = 0.03
+    approval_threshold: float = 25_000.0
+
+
+@dataclass(frozen=True)
+class OrderIntent:
+    """An order about to be sent. ``quantity`` is positive; ``side`` gives the sign."""
+
+    symbol: str
+    side: Literal["BUY", "SELL"]
+    quantity: float
+    price: float  # reference price for notional and exposure (last known price)
+    order_type: Literal["MKT", "LMT"] = "MKT"
+    limit_price: float | None = None
+    purpose: Purpose = "signal"
+
+    @property
+    def signed(self) -> float:
+        return self.quantity if self.side == "BUY" else -self.quantity
+
+    @property
+    def notional(self) -> float:
+        return abs(self.quantity) * self.price
+
+
+@dataclass(frozen=True)
+class Exposure:
+    """Account state before the order: positions (shares) and marks per symbol."""
+
+    equity: float
+    sod_equity: float
+    positions: Mapping[str, float] = field(default_factory=dict)
+    prices: Mapping[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RiskContext:
+    """Everything else the gate needs, gathered by the runner."""
+
+    market_open: bool = True
+    kill_switch: bool = False
+    halted: bool = False
+    halt_reason: str = ""
+    orders_last_minute: int = 0
+    orders_today: int = 0
+    last_price: float | None = None
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The gate's answer: a verdict, the rule that decided it and a human reason."""
+
+    verdict: Verdict
+    reason: str
+    rule: str
+
+    @property
+    def allowed(self) -> bool:
+        return self.verdict == "allow"
+
+
+def is_exit(position: float, signed_qty: float) -> bool:
+    """True if the order only reduces ``|position|`` (never crosses through zero)."""
+    new = position + signed_qty
+    if position == 0 or signed_qty == 0:
+        return False
+    return abs(new) < abs(position) and (new == 0 or (new > 0) == (position > 0))
+
+
+def daily_loss_breached(exposure: Exposure, limits: RiskLimits) -> tuple[bool, float]:
+    """Whether equity fell by at least the daily limit; returns (breached, loss fraction)."""
+    if not (exposure.sod_equity > 0 and math.isfinite(exposure.equity)):
+        return False, 0.0
+    loss = (exposure.sod_equity - exposure.equity) / exposure.sod_equity
+    return loss >= limits.daily_loss_limit_pct - _EPS, loss
+
+
+def check(intent: OrderIntent, exposure: Exposure, ctx: RiskContext, limits: RiskLimits) -> Decision:
+    """Decide one order. Pure: the same inputs always give the same Decision."""
+    q, px = intent.quantity, intent.price
+    if not (math.isfinite(q) and q > 0 and math.isfinite(px) and px > 0):
+        return Decision("reject", f"malformed order: quantity {q!r}, price {px!r}", "malformed")
+    if intent.order_type == "LMT" and not (intent.limit_price is not None and intent.limit_price > 0):
+        return Decision("reject", f"limit order without a positive limit price ({intent.limit_price!r})", "malformed")
+    flattening = intent.purpose == "flatten"
+    breached, loss = daily_loss_breached(exposure, limits)
+    if breached and not flattening:
+        return Decision(
+            "flatten",
+            f"daily loss {loss:.2%} of start-of-day equity {exposure.sod_equity:,.2f} reached the "
+            f"{limits.daily_loss_limit_pct:.2%} limit: latch the kill switch, flatten and halt",
+            "daily_loss",
+        )
+    if (ctx.kill_switch or ctx.halted) and not flattening:
+        why = "kill switch latched" if ctx.kill_switch else "trading halted"
+        return Decision("reject", f"{why}{': ' + ctx.halt_reason if ctx.halt_reason else ''}; run `bridge resume`", "halted")
+    position = float(exposure.positions.get(intent.symbol, 0.0))
+    if flattening:
+        if not is_exit(position, intent.signed) or abs(position + intent.signed) > _EPS:
+            return Decision("reject", f"flatten order does not close the position ({position:g} {intent.side} {q:g})", "flatten_mismatch")
+        return Decision("allow", "flattening order (closes the position): always allowed", "flatten")
+    if limits.market_hours and not ctx.market_open:
+        return Decision("reject", "market closed (exchange calendar)", "market_hours")
+    if ctx.orders_last_minute >= limits.max_orders_per_minute:
+        return Decision("reject", f"{ctx.orders_last_minute} orders in the last minute (max {limits.max_orders_per_minute})", "rate_minute")
+    if ctx.orders_today >= limits.max_orders_per_day:
+        return Decision("reject", f"{ctx.orders_today} orders today (max {limits.max_orders_per_day})", "rate_day")
+    if intent.order_type == "LMT" and intent.limit_price is not None:
+        last = ctx.last_price if ctx.last_price and ctx.last_price > 0 else px
+        band = abs(intent.limit_price - last) / last
+        if band > limits.limit_band_pct + _EPS:
+            return Decision(
+                "reject", f"limit {intent.limit_price:g} is {band:.2%} from the last price {last:g} (band {limits.limit_band_pct:.2%})", "limit_band"
+            )
+    if is_exit(position, intent.signed):
+        return Decision("allow", f"exit: reduces the position from {position:g} to {position + intent.signed:g}", "exit")
+    notional = intent.notional
+    if notional > limits.max_order_notional * (1 + _EPS):
+        return Decision("reject", f"order notional {notional:,.2f} above max_order_notional {limits.max_order_notional:,.2f}", "order_notional")
+    equity = exposure.equity
+    if not (equity > 0 and math.isfinite(equity)):
+        return Decision("reject", f"equity {equity!r} is not positive: cannot size exposure", "equity")
+    new_position = position + intent.signed
+    pos_value = abs(new_position) * px
+    if pos_value > limits.max_position_pct * equity * (1 + _EPS):
+        return Decision(
+            "reject",
+            f"{intent.symbol} position {pos_value:,.2f} would be {pos_value / equity:.2%} of equity (max {limits.max_position_pct:.2%})",
+            "position_pct",
+        )
+    gross = pos_value
+    for sym, qty in exposure.positions.items():
+        if sym != intent.symbol and qty:
+            gross += abs(qty) * float(exposure.prices.get(sym, 0.0) or 0.0)
+    if gross > limits.max_gross_exposure * equity * (1 + _EPS):
+        return Decision("reject", f"gross exposure {gross:,.2f} would be {gross / equity:.2f}x equity (max {limits.max_gross_exposure:g}x)", "gross")
+    if position == 0 and new_position != 0:
+        open_count = sum(1 for sym, qty in exposure.positions.items() if qty and sym != intent.symbol)
+        if open_count >= limits.max_positions:
+            return Decision("reject", f"{open_count} positions open (max {limits.max_positions}); exits are always allowed", "max_positions")
+    if limits.approval_threshold > 0 and notional > limits.approval_threshold * (1 + _EPS):
+        return Decision(
+            "needs_approval", f"order notional {notional:,.2f} above approval_threshold {limits.approval_threshold:,.2f}: held, not sent", "approval"
+        )
+    return Decision("allow", f"within limits (notional {notional:,.2f}, position {pos_value / equity:.2%} of equity)", "ok")

@@ -1,0 +1,393 @@
+"""SimBroker: an in-process broker implementing the Broker protocol.
+
+It drives ``bridge run --replay`` (with :class:`ReplayDriver`) and the broker contract
+tests. Fills use the engine's own cost kernels, so a replay pays exactly what the
+backtest pays: a market order fills at the current price (the new bar's open in a
+replay) moved by the slippage of ``SimConfig`` (``fill_price_nb``), with IB fixed
+commission (``commission_nb``; minimum and cap per order, as IB charges them).
+
+Scripting (contract tests): ``script(order_ref, "reject"|"rest"|"partial", ...)``,
+``fill_order``, ``drop`` (a server-side disconnect: fills may keep happening and are
+recovered through ``executions()`` after ``connect``).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+import pandas as pd
+
+from bridge.broker import (
+    Account,
+    Bar,
+    BarEvent,
+    ConnectionEvent,
+    Event,
+    Fill,
+    FillEvent,
+    OrderEvent,
+    OrderRequest,
+    OrderState,
+    Position,
+)
+from bridge.clock import Clock
+from bridge.errors import BrokerDisconnected, GatewayUnreachable, StaleData, UnknownSymbol
+from quantlab.config import SimConfig
+from quantlab.intervals import Interval
+from quantlab.kernels.costs import commission_nb, fill_price_nb
+
+
+@dataclass
+class _Order:
+    state: OrderState
+    mode: str = "auto"
+    partial_qty: float = 0.0
+    reason: str = ""
+    value: float = 0.0
+    commission: float = 0.0
+
+
+class SimBroker:
+    """A simulated broker: one USD cash account, stocks, market and limit orders."""
+
+    name = "sim"
+
+    def __init__(
+        self,
+        sim: SimConfig,
+        clock: Clock,
+        *,
+        cash: float | None = None,
+        account: str = "SIM0000001",
+        symbols: Sequence[str] | None = None,
+    ) -> None:
+        self.sim = sim
+        self.cfg = sim.to_array()
+        self.clock = clock
+        self._account = account
+        self._known = {s.upper() for s in symbols} if symbols is not None else None
+        self.cash = float(sim.init_cash if cash is None else cash)
+        self._positions: dict[str, list[float]] = {}  # symbol -> [qty, avg_cost]
+        self._prices: dict[str, float] = {}
+        self._history: dict[str, pd.DataFrame] = {}
+        self._appended: dict[str, list[Bar]] = {}
+        self._forming: dict[str, Bar] = {}
+        self._subscribed: set[str] = set()
+        self._orders: dict[str, _Order] = {}
+        self._fills: list[Fill] = []
+        self._scripts: dict[str, tuple[str, float, str]] = {}
+        self._events: list[Event] = []
+        self._connected = False
+        self._next_id = 1
+        self._exec_seq = 0
+        self.driver: Callable[[], bool] | None = None
+        self.finished = False
+        self.placed: list[OrderRequest] = []
+
+    # --- market setup and driving ------------------------------------------------------
+    def load_history(self, symbol: str, frame: pd.DataFrame) -> None:
+        """Bars ``subscribe_bars`` will return (the last one is the forming bar if any)."""
+        symbol = symbol.upper()
+        self._history[symbol] = frame[["open", "high", "low", "close", "volume"]].astype(np.float64)
+        if len(frame):
+            self._prices[symbol] = float(frame["close"].iloc[-1])
+
+    def set_forming(self, symbol: str, bar: Bar) -> None:
+        """Declare the still-forming bar (returned last by ``subscribe_bars``)."""
+        self._forming[symbol.upper()] = bar
+        self._prices[symbol.upper()] = bar.close
+
+    def push_bar(self, symbol: str, bar: Bar) -> None:
+        """A bar update: a newer start completes the forming bar; the same start updates it."""
+        symbol = symbol.upper()
+        prev = self._forming.get(symbol)
+        now = time.perf_counter()
+        if prev is not None and bar.time > prev.time:
+            self._append_history(symbol, prev)
+            if symbol in self._subscribed and self._connected:
+                self._events.append(BarEvent(symbol, prev, True, now))
+        self._forming[symbol] = bar
+        if symbol in self._subscribed and self._connected:
+            self._events.append(BarEvent(symbol, bar, False, now))
+        self.set_price(symbol, bar.close)
+
+    def set_price(self, symbol: str, price: float) -> None:
+        """Move the reference price; resting limit orders it crosses fill at their limit."""
+        symbol = symbol.upper()
+        self._prices[symbol] = float(price)
+        for order in list(self._orders.values()):
+            st = order.state
+            if st.symbol != symbol or st.done or order.mode != "auto" or st.order_type != "LMT":
+                continue
+            lmt = float(st.limit_price or 0.0)
+            if (st.side == "BUY" and price <= lmt) or (st.side == "SELL" and price >= lmt):
+                self._execute(order, st.quantity - st.filled, lmt, slippage=False)
+
+    def script(self, order_ref: str, mode: str, *, qty: float = 0.0, reason: str = "Simulated rejection") -> None:
+        """Next order with ``order_ref``: ``reject``, ``rest`` (never fills by itself) or
+        ``partial`` (fills ``qty`` then keeps working)."""
+        if mode not in ("reject", "rest", "partial"):
+            raise ValueError(f"unknown script mode {mode!r}")
+        self._scripts[order_ref] = (mode, float(qty), reason)
+
+    def fill_order(self, order_ref: str, qty: float | None = None, price: float | None = None) -> Fill | None:
+        """Execute (part of) a working order now, connected or not."""
+        order = self._orders[order_ref]
+        st = order.state
+        px = price if price is not None else self._prices.get(st.symbol, st.limit_price or 0.0)
+        return self._execute(order, st.quantity - st.filled if qty is None else qty, float(px), slippage=price is None)
+
+    def drop(self) -> None:
+        """A disconnect from the broker side: the runner sees ``disconnected``."""
+        if self._connected:
+            self._connected = False
+            self._subscribed.clear()
+            self._events.append(ConnectionEvent("disconnected", "simulated drop"))
+
+    # --- Broker protocol --------------------------------------------------------------------
+    def connect(self) -> None:
+        if self.finished and self.driver is not None:
+            raise GatewayUnreachable("the replay has ended")
+        self._connected = True
+        self._events = [e for e in self._events if not isinstance(e, ConnectionEvent)]
+
+    def disconnect(self) -> None:
+        self._connected = False
+        self._subscribed.clear()
+
+    def is_connected(self) -> bool:
+        return self._connected
+
+    def account_id(self) -> str:
+        return self._account
+
+    def managed_accounts(self) -> list[str]:
+        return [self._account]
+
+    def qualify(self, symbols: Sequence[str]) -> None:
+        for s in symbols:
+            known = self._known if self._known is not None else set(self._history)
+            if s.upper() not in known:
+                raise UnknownSymbol(f"the simulated broker does not know the symbol {s!r} (error 200)", found=s,
+                                    fix=f"known: {', '.join(sorted(known)) or 'none'}")
+
+    def subscribe_bars(self, symbol: str, interval: Interval, bars: int) -> pd.DataFrame:
+        self._need_connection()
+        symbol = symbol.upper()
+        self.qualify([symbol])
+        frame = self._frame(symbol)
+        if frame.empty and symbol not in self._forming:
+            raise StaleData(f"no historical bars for {symbol}", fix="load_history first")
+        if symbol in self._forming:
+            f = self._forming[symbol]
+            row = pd.DataFrame([_row(f)], index=pd.DatetimeIndex([f.time]))
+            frame = pd.concat([frame, row]) if len(frame) else row
+        self._subscribed.add(symbol)
+        return frame.copy()
+
+    def place(self, request: OrderRequest) -> OrderState:
+        self._need_connection()
+        if request.order_ref in self._orders:
+            raise BrokerDisconnected("duplicate orderRef at the simulated broker", found=request.order_ref)
+        self.placed.append(request)
+        state = OrderState(
+            order_ref=request.order_ref, symbol=request.symbol, side=request.side, quantity=float(request.quantity),
+            order_type=request.order_type, status="working", remaining=float(request.quantity),
+            limit_price=request.limit_price, broker_order_id=self._next_id, perm_id=900_000_000 + self._next_id,
+        )
+        self._next_id += 1
+        mode, qty, reason = self._scripts.pop(request.order_ref, ("auto", 0.0, ""))
+        order = _Order(state, mode, qty, reason)
+        self._orders[request.order_ref] = order
+        if request.symbol not in (self._known if self._known is not None else set(self._history)):
+            self._finish(order, "rejected", "No security definition has been found for the request", 200)
+            return order.state
+        if mode == "reject":
+            self._finish(order, "rejected", f"Order rejected - reason:{reason}", 201)
+            return order.state
+        self._emit(order)
+        px = self._prices.get(request.symbol)
+        if mode == "partial" and px is not None:
+            self._execute(order, min(qty, state.quantity), px, slippage=True)
+            order.mode = "rest"
+        elif mode == "auto" and px is not None:
+            if request.order_type == "MKT":
+                self._execute(order, state.quantity, px, slippage=True)
+            else:
+                lmt = float(request.limit_price or 0.0)
+                if (request.side == "BUY" and px <= lmt) or (request.side == "SELL" and px >= lmt):
+                    self._execute(order, state.quantity, px, slippage=True, cap=lmt)
+        return order.state
+
+    def cancel(self, order_ref: str) -> bool:
+        order = self._orders.get(order_ref)
+        if order is None or order.state.done:
+            return False
+        self._finish(order, "cancelled", "Order Canceled - reason:", 202)
+        return True
+
+    def cancel_all(self) -> None:
+        for ref, order in list(self._orders.items()):
+            if not order.state.done:
+                self.cancel(ref)
+
+    def sync(self) -> None:
+        self._need_connection()
+
+    def open_orders(self) -> list[OrderState]:
+        return [o.state for o in self._orders.values() if not o.state.done]
+
+    def completed_orders(self) -> list[OrderState]:
+        return [o.state for o in self._orders.values() if o.state.done]
+
+    def executions(self) -> list[Fill]:
+        return list(self._fills)
+
+    def positions(self) -> dict[str, Position]:
+        return {s: Position(s, q, c) for s, (q, c) in self._positions.items() if q}
+
+    def account(self) -> Account:
+        value = sum(q * self._prices.get(s, c) for s, (q, c) in self._positions.items())
+        return Account(self._account, self.cash, self.cash + value)
+
+    def poll(self, timeout: float) -> list[Event]:
+        if not self._events and self.driver is not None and not self.finished and self._connected:
+            if not self.driver():
+                self.finished = True
+        events, self._events = self._events, []
+        return events
+
+    # --- internals ------------------------------------------------------------------------
+    def _need_connection(self) -> None:
+        if not self._connected:
+            raise BrokerDisconnected("not connected to the simulated broker")
+
+    def _append_history(self, symbol: str, bar: Bar) -> None:
+        self._appended.setdefault(symbol, []).append(bar)
+
+    def _frame(self, symbol: str) -> pd.DataFrame:
+        """History plus the bars completed since (folded in lazily: replays append every bar)."""
+        frame = self._history.get(symbol, pd.DataFrame(columns=["open", "high", "low", "close", "volume"], dtype=np.float64))
+        extra = self._appended.pop(symbol, [])
+        if extra:
+            rows = pd.DataFrame([_row(b) for b in extra], index=pd.DatetimeIndex([b.time for b in extra]))
+            frame = pd.concat([frame[~frame.index.isin(rows.index)], rows]) if len(frame) else rows
+            self._history[symbol] = frame
+        return frame
+
+    def _emit(self, order: _Order) -> None:
+        if self._connected:
+            self._events.append(OrderEvent(order.state))
+
+    def _finish(self, order: _Order, status: str, message: str, code: int) -> None:
+        order.state = replace(order.state, status=status, message=message, error_code=code,  # type: ignore[arg-type]
+                              remaining=0.0 if status != "working" else order.state.remaining)
+        self._emit(order)
+
+    def _execute(self, order: _Order, qty: float, price: float, *, slippage: bool, cap: float | None = None) -> Fill | None:
+        st = order.state
+        qty = min(qty, st.quantity - st.filled)
+        if st.done or qty <= 0:
+            return None
+        buy = st.side == "BUY"
+        px = float(fill_price_nb(price, buy, self.cfg)) if slippage else price
+        if cap is not None:
+            px = min(px, cap) if buy else max(px, cap)
+        filled = st.filled + qty
+        order.value += qty * px
+        avg = order.value / filled
+        total_fee = float(commission_nb(filled, avg, self.cfg))
+        fee = max(total_fee - order.commission, 0.0)
+        order.commission += fee
+        signed = qty if buy else -qty
+        realized = self._book(st.symbol, signed, px, fee)
+        self.cash -= signed * px + fee
+        self._exec_seq += 1
+        fill = Fill(f"sim.{self._exec_seq:08d}", st.order_ref, st.symbol, st.side, qty, px, self.clock.now(), fee, realized, st.perm_id)
+        self._fills.append(fill)
+        done = filled >= st.quantity - 1e-9
+        order.state = replace(st, filled=filled, remaining=max(st.quantity - filled, 0.0), avg_fill_price=avg,
+                              status="filled" if done else "working")
+        if self._connected:
+            self._events.append(OrderEvent(order.state))
+            self._events.append(FillEvent(fill))
+        return fill
+
+    def _book(self, symbol: str, signed: float, price: float, fee: float) -> float | None:
+        qty, cost = self._positions.get(symbol, [0.0, 0.0])
+        new = qty + signed
+        realized = None
+        if qty == 0 or (qty > 0) == (signed > 0):
+            cost = (abs(qty) * cost + abs(signed) * price) / abs(new) if new else 0.0
+        else:
+            closed = min(abs(signed), abs(qty))
+            realized = (price - cost) * closed * (1 if qty > 0 else -1) - fee
+            if abs(new) < 1e-12:
+                new, cost = 0.0, 0.0
+            elif (new > 0) != (qty > 0):
+                cost = price
+        self._positions[symbol] = [new, cost]
+        return realized
+
+
+def _row(bar: Bar) -> dict[str, float]:
+    return {"open": bar.open, "high": bar.high, "low": bar.low, "close": bar.close, "volume": bar.volume}
+
+
+class ReplayDriver:
+    """Feeds bundled bars through a SimBroker, two updates per bar, at full speed.
+
+    For each bar ``k`` after the warm-up: (1) the clock moves to the bar's start (the
+    session open for daily bars) and the bar opens with ``open`` only: that completes bar
+    ``k - 1``, the runner decides, and its market orders fill at this open; (2) the bar's
+    full values arrive (the price becomes its close). The last bar is never acted on,
+    as in the backtest.
+    """
+
+    def __init__(self, broker: SimBroker, frames: Mapping[str, pd.DataFrame], warmup: int, set_clock: Callable[[pd.Timestamp], None],
+                 open_time: Callable[[pd.Timestamp], pd.Timestamp]) -> None:
+        self.broker = broker
+        self.frames = {s: f for s, f in frames.items()}
+        index = pd.DatetimeIndex(sorted(set().union(*[set(f.index) for f in frames.values()])))
+        self.index = index
+        self.k = warmup
+        self.phase = 0
+        self.set_clock = set_clock
+        self.open_time = open_time
+        for symbol, frame in self.frames.items():
+            history = frame.loc[frame.index < index[warmup]] if warmup < len(index) else frame
+            broker.load_history(symbol, history.iloc[:-1])
+            if len(history):
+                last = history.iloc[-1]
+                broker.set_forming(symbol, Bar(history.index[-1], float(last["open"]), float(last["high"]), float(last["low"]),
+                                               float(last["close"]), float(last["volume"])))
+        broker.driver = self.step
+
+    @property
+    def bars_total(self) -> int:
+        return len(self.index)
+
+    def step(self) -> bool:
+        """Advance one half-bar; False when the data is exhausted."""
+        if self.k >= len(self.index):
+            return False
+        t = self.index[self.k]
+        if self.phase == 0:
+            self.set_clock(self.open_time(t))
+            for symbol, frame in self.frames.items():
+                if t in frame.index:
+                    o = float(frame.at[t, "open"])
+                    self.broker.push_bar(symbol, Bar(t, o, o, o, o, 0.0))
+            self.phase = 1
+        else:
+            for symbol, frame in self.frames.items():
+                if t in frame.index:
+                    r = frame.loc[t]
+                    self.broker.push_bar(symbol, Bar(t, float(r["open"]), float(r["high"]), float(r["low"]), float(r["close"]), float(r["volume"]) if not math.isnan(float(r["volume"])) else 0.0))
+            self.phase = 0
+            self.k += 1
+        return True
