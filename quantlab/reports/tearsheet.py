@@ -4,7 +4,8 @@ QuantStats sets matplotlib's font to Arial on import (warning "findfont: Font fa
 'Arial' not found" on most Linux machines) and warns a lot under new pandas releases.
 Here the import restores matplotlib's settings, the call runs with its warnings and
 font-manager logging silenced, and any exception is returned to the caller, who records
-it and carries on with the plotly page.
+it and carries on with the plotly page. The written page is patched to load nothing from
+the network and to raise no JavaScript error (see :func:`_offline_and_quiet`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import pandas as pd
 
 TEARSHEET = "tearsheet.html"
 _FAVICON = re.compile(r"<link[^>]*rel=\"shortcut icon\"[^>]*>\s*", re.IGNORECASE)
+_ONLOAD_SAVE = re.compile(r"(<body[^>]*?)\s+onload=\"save\(\)\"", re.IGNORECASE)
 
 
 @contextlib.contextmanager
@@ -67,6 +69,13 @@ def strategy_returns(equity: pd.DataFrame, label: str) -> pd.DataFrame:
     return returns
 
 
+def _offline_and_quiet(text: str) -> str:
+    """Two fixes to QuantStats' template: drop the favicon it links on the web (the page
+    must load nothing remote) and the ``<body onload="save()">`` handler, which calls a
+    function the template never defines (a ReferenceError in every browser)."""
+    return _ONLOAD_SAVE.sub(r"\1", _FAVICON.sub("", text))
+
+
 def write_tearsheet(
     returns: pd.DataFrame,
     benchmark: pd.Series | None,
@@ -102,8 +111,7 @@ def write_tearsheet(
             )
         if not tmp.is_file():
             raise RuntimeError("QuantStats returned without writing the tearsheet")
-        # The template links a favicon on the web; drop it so the page loads nothing remote.
-        text = _FAVICON.sub("", tmp.read_text(encoding="utf-8"))
+        text = _offline_and_quiet(tmp.read_text(encoding="utf-8"))
         tmp.write_text(text, encoding="utf-8")
         tmp.replace(path)
     finally:
