@@ -486,7 +486,8 @@ class Runner:
         side = "BUY" if sz.delta > 0 else "SELL"
         qty = abs(sz.delta)
         lmt = limit_price(side, fill_est, self.cfg.orders.limit_offset_bps) if self.cfg.orders.type == "limit" else None
-        intent = OrderIntent(sym, side, qty, fill_est, "LMT" if lmt else "MKT", lmt, "signal")  # type: ignore[arg-type]
+        # exposure is measured at the decision bar's close, the price sizing used; the band uses the last price
+        intent = OrderIntent(sym, side, qty, w.last_close, "LMT" if lmt else "MKT", lmt, "signal")  # type: ignore[arg-type]
         decision = self._gate(intent, positions, marks, equity, fill_est)
         common["quantity"] = intent.signed
         if decision.verdict == "allow":

@@ -182,6 +182,10 @@ class SimBroker:
         frame = self._frame(symbol)
         if frame.empty and symbol not in self._forming:
             raise StaleData(f"no historical bars for {symbol}", fix="load_history first")
+        if symbol not in self._forming:  # like IB: the newest bar counts as forming until a newer one starts
+            last = frame.iloc[-1]
+            self._forming[symbol] = Bar(frame.index[-1], *(float(last[c]) for c in ("open", "high", "low", "close", "volume")))
+            self._history[symbol] = frame = frame.iloc[:-1]
         if symbol in self._forming:
             f = self._forming[symbol]
             row = pd.DataFrame([_row(f)], index=pd.DatetimeIndex([f.time]))
