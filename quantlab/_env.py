@@ -22,11 +22,18 @@ def _writable(path: Path) -> bool:
         return False
 
 
+_CHECKOUT = Path(__file__).resolve().parent.parent
+
+
 def default_cache_root() -> Path:
-    """Return the quantlab cache folder (``QUANTLAB_CACHE_DIR`` or ``~/.cache/quantlab``)."""
+    """The quantlab cache folder: ``$QUANTLAB_CACHE_DIR``, else ``.cache/`` in the checkout
+    quantlab runs from (the folder ``make`` uses, so the shell, notebooks and make share one
+    compiled cache), else ``~/.cache/quantlab``."""
     env = os.environ.get("QUANTLAB_CACHE_DIR")
     if env:
         return Path(env).expanduser()
+    if (_CHECKOUT / "pyproject.toml").is_file() and _writable(_CHECKOUT / ".cache"):
+        return _CHECKOUT / ".cache"
     xdg = os.environ.get("XDG_CACHE_HOME")
     base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
     return base / "quantlab"

@@ -24,7 +24,7 @@ from quantlab.kernels.group_sim import simulate_group_nb
 from quantlab.kernels.layout import METRIC_NAMES
 from quantlab.optimizer.grid import parse_params
 from quantlab.registry import get_strategy
-from quantlab.replay import max_relative_difference, portfolio, simulate, sizing_vol, vbt_metrics
+from quantlab.replay import max_relative_difference, portfolio, portfolio_from_orders, simulate, sizing_vol, vbt_metrics
 from quantlab.runs import RunDir, clean_for_json, config_hash, git_sha, new_run_id
 from quantlab.signals import evaluate_arrays
 from quantlab.strategy import StrategySpec
@@ -156,8 +156,6 @@ def backtest(
 
 
 def _shared_portfolio(inputs: MarketInputs, targets: dict[str, pd.Series], sim: SimConfig) -> Any:
-    import vectorbt as vbt
-
     index = inputs.prices[inputs.symbols[0]].index
     for prices in inputs.prices.values():
         index = index.intersection(prices.index)
@@ -177,20 +175,9 @@ def _shared_portfolio(inputs: MarketInputs, targets: dict[str, pd.Series], sim: 
     seq = np.empty((n, m), dtype=np.int64)
     value = np.empty(n)
     simulate_group_nb(np.ascontiguousarray(target), open_, close, np.ascontiguousarray(vol), sim.to_array(), size, fee, seq, value)
-    return vbt.Portfolio.from_orders(
-        pd.DataFrame(close, index=index, columns=symbols),
-        size=size,
-        size_type="amount",
-        direction="both",
-        price=open_,
-        fees=0.0,
-        fixed_fees=fee,
-        slippage=sim.costs.slippage_bps / 1e4,
-        init_cash=sim.init_cash,
-        cash_sharing=True,
-        group_by=True,
-        call_seq=seq,
-        freq=inputs.interval.freq,
+    return portfolio_from_orders(
+        pd.DataFrame(close, index=index, columns=symbols), size, open_, fee, sim, inputs.interval,
+        cash_sharing=True, call_seq=seq,
     )
 
 

@@ -66,6 +66,72 @@ def simulate(
     return SimRecord(prices.index[start:end], size, fee, value, dict(zip(METRIC_NAMES, metrics.tolist(), strict=True)))
 
 
+def order_records(size: np.ndarray, open_: np.ndarray, fees: np.ndarray, slippage: float, row_major: bool = False) -> np.ndarray:
+    """vectorbt order records for (bars x columns) signed ``size`` (NaN: no order) filled at
+    ``open_`` adjusted for slippage exactly as vectorbt adjusts it.
+
+    Records are numbered in vectorbt's processing order: column by column, or bar by bar
+    (``row_major``, as a cash-sharing group is simulated) with columns in ``size`` order.
+    """
+    from vectorbt.portfolio.enums import order_dt
+
+    size = np.atleast_2d(size.T).T if size.ndim == 1 else size
+    open_ = np.atleast_2d(open_.T).T if open_.ndim == 1 else open_
+    fees = np.atleast_2d(fees.T).T if fees.ndim == 1 else fees
+    mask = ~np.isnan(size)
+    if row_major:
+        idx, col = np.nonzero(mask)
+    else:
+        col, idx = np.nonzero(mask.T)
+    signed = size[idx, col]
+    price = open_[idx, col]
+    records = np.empty(len(idx), dtype=order_dt)
+    records["id"] = np.arange(len(idx))
+    records["col"] = col
+    records["idx"] = idx
+    records["size"] = np.abs(signed)
+    records["price"] = np.where(signed > 0, price * (1 + slippage), price * (1 - slippage))
+    records["fees"] = fees[idx, col]
+    records["side"] = np.where(signed > 0, 0, 1)
+    return records
+
+
+def portfolio_from_orders(
+    close: pd.Series | pd.DataFrame,
+    size: np.ndarray,
+    open_: np.ndarray,
+    fees: np.ndarray,
+    sim: SimConfig,
+    interval: Interval,
+    cash_sharing: bool = False,
+    call_seq: np.ndarray | None = None,
+) -> Any:
+    """A vectorbt Portfolio built from our orders: vectorbt then derives cash, positions,
+    value, returns, trades and every metric from the order records on its own.
+
+    (``Portfolio.from_orders`` would produce the same records — the test suite checks
+    that, including that it never has to shrink or reject one of our orders — but its
+    simulator costs ~8 s of numba compilation on a cold cache.)
+    """
+    import vectorbt as vbt
+    from vectorbt.base.array_wrapper import ArrayWrapper
+    from vectorbt.portfolio.enums import log_dt
+
+    records = order_records(size, open_, fees, sim.costs.slippage_bps / 1e4, row_major=cash_sharing)
+    group_by = True if cash_sharing else None
+    wrapper = ArrayWrapper.from_obj(close, freq=interval.freq, group_by=group_by)
+    n_groups = 1 if cash_sharing else (close.shape[1] if close.ndim > 1 else 1)
+    return vbt.Portfolio(
+        wrapper,
+        close,
+        records,
+        np.empty(0, dtype=log_dt),
+        np.full(n_groups, float(sim.init_cash), dtype=np.float64),
+        cash_sharing,
+        call_seq=call_seq,
+    )
+
+
 def portfolio(
     records: SimRecord | list[SimRecord],
     prices: PriceArrays,
@@ -76,8 +142,6 @@ def portfolio(
 ) -> Any:
     """vectorbt Portfolio replaying one record, or several as columns (orders at the open,
     valued at the close). All records must cover the same bars starting at ``start``."""
-    import vectorbt as vbt
-
     many = isinstance(records, list)
     recs = records if isinstance(records, list) else [records]
     n = len(recs[0].index)
@@ -93,32 +157,41 @@ def portfolio(
     else:
         close = pd.Series(prices.close[start:end], index=recs[0].index, name=prices.symbol)
         size, fees, price = recs[0].size, recs[0].fee, prices.open[start:end]
-    return vbt.Portfolio.from_orders(
-        close,
-        size=size,
-        size_type="amount",
-        direction="both",
-        price=price,
-        fees=0.0,
-        fixed_fees=fees,
-        slippage=sim.costs.slippage_bps / 1e4,
-        init_cash=sim.init_cash,
-        freq=interval.freq,
-    )
+    return portfolio_from_orders(close, size, price, fees, sim, interval)
+
+
+def _per_column(values: np.ndarray, cols: np.ndarray, n: int) -> np.ndarray:
+    return np.bincount(cols, weights=values, minlength=n).astype(np.float64)
 
 
 def vbt_metrics(pf: Any, interval: Interval) -> pd.DataFrame:
-    """Our metrics computed by vectorbt itself, one row per portfolio column.
+    """Our metrics computed by vectorbt itself, one row per portfolio column (or group).
 
-    Annualised with the interval's year (vectorbt's own default year is 365 days).
+    Value-based metrics come from vectorbt's returns accessor, annualised with the
+    interval's year (vectorbt's own default year is 365 days). Trade metrics reduce
+    vectorbt's position and order records with numpy: vectorbt's mapped-array reductions
+    pass a function to numba, which cannot be cached and recompiles in every process.
     """
     yf = interval.year_freq
-    positions = pf.positions
-    closed = positions.closed
 
     def col(values: Any) -> np.ndarray:
         return np.atleast_1d(np.asarray(values, dtype=np.float64))
 
+    grouped = pf.wrapper.grouper.is_grouped()
+    n = pf.wrapper.get_shape_2d()[1]
+    positions = pf.positions.records
+    orders = pf.orders.records
+    pos_col = np.zeros(len(positions), dtype=np.int64) if grouped else positions["col"]
+    ord_col = np.zeros(len(orders), dtype=np.int64) if grouped else orders["col"]
+    closed = positions["status"] == 1
+    pnl = positions["pnl"]
+    n_closed = _per_column(closed.astype(float), pos_col, n)
+    wins = _per_column((closed & (pnl > 0)).astype(float), pos_col, n)
+    gross_win = _per_column(np.where(closed & (pnl > 0), pnl, 0.0), pos_col, n)
+    gross_loss = _per_column(np.where(closed & (pnl < 0), pnl, 0.0), pos_col, n)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        win_rate = np.where(n_closed > 0, wins / n_closed, np.nan)
+        profit_factor = np.where(n_closed > 0, gross_win / np.abs(gross_loss), np.nan)
     data = {
         "total_return": col(pf.total_return()),
         "cagr": col(pf.annualized_return(year_freq=yf)),
@@ -126,13 +199,13 @@ def vbt_metrics(pf: Any, interval: Interval) -> pd.DataFrame:
         "sortino": col(pf.sortino_ratio(year_freq=yf)),
         "max_drawdown": col(pf.max_drawdown(year_freq=yf)),
         "calmar": col(pf.calmar_ratio(year_freq=yf)),
-        "win_rate": col(closed.win_rate()),
-        "profit_factor": col(closed.profit_factor()),
-        "n_trades": col(positions.count()),
+        "win_rate": win_rate,
+        "profit_factor": profit_factor,
+        "n_trades": _per_column(np.ones(len(positions)), pos_col, n),
         "exposure": col(pf.position_coverage()),
         "volatility": col(pf.annualized_volatility(year_freq=yf)),
-        "n_orders": col(pf.orders.count()),
-        "fees": col(pf.orders.fees.sum()),
+        "n_orders": _per_column(np.ones(len(orders)), ord_col, n),
+        "fees": _per_column(orders["fees"], ord_col, n),
         "final_value": col(pf.final_value()),
     }
     frame = pd.DataFrame(data)

@@ -85,7 +85,7 @@ def metric_on_blocks_nb(
     return out
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, nogil=True)
 def cscv_nb(
     block_sum: np.ndarray,
     block_sumsq: np.ndarray,

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 import quantlab
-from quantlab.backtester import _shared_portfolio
 from quantlab.config import SimConfig, Sizing
 from quantlab.kernels.group_sim import simulate_group_nb
 
@@ -42,7 +41,6 @@ def test_shared_cash_group_replays_exactly(tmp_path: Path) -> None:
     orders = pf.orders.records
     assert len(orders) == int((~np.isnan(size)).sum())
     assert float(pf.cash().min()) >= 0.0
-    assert callable(_shared_portfolio)
 
 
 def test_unknown_symbol_and_params(tmp_path: Path) -> None:

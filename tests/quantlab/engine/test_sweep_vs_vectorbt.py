@@ -73,20 +73,65 @@ def test_sweep_metrics_equal_vectorbt(name: str, daily: dict[str, pd.DataFrame])
     assert checked == 3 * len(SIMS) * 4
 
 
-def test_vectorbt_executes_every_recorded_order_unchanged(daily: dict[str, pd.DataFrame]) -> None:
-    """vectorbt never had to shrink or reject one of our orders (all affordable as sized)."""
-    spec = get_strategy("sma_cross")
+def _from_orders(record, prices, sim, start=0):  # type: ignore[no-untyped-def]
+    """vectorbt's own order simulator fed with our orders (cash checks, partial fills on)."""
+    import vectorbt as vbt
+
+    end = start + len(record.index)
+    return vbt.Portfolio.from_orders(
+        pd.Series(prices.close[start:end], index=record.index), size=record.size, size_type="amount",
+        direction="both", price=prices.open[start:end], fixed_fees=record.fee,
+        slippage=sim.costs.slippage_bps / 1e4, init_cash=float(sim.init_cash), freq="1D",
+    )
+
+
+@pytest.mark.parametrize("name", ["sma_cross", "rsi_reversion", "tsmom_vol"])
+def test_vectorbt_simulator_executes_every_order_unchanged(name: str, daily: dict[str, pd.DataFrame]) -> None:
+    """Running vectorbt's from_orders simulator on our orders reproduces them exactly:
+    it never had to shrink or reject one (every order was affordable as sized), and its
+    records equal the ones quantlab hands to vectorbt directly."""
+    spec = get_strategy(name)
     prices = price_arrays(daily["QQQ"], "QQQ")
     for sim in SIMS.values():
-        target = evaluate_arrays(spec, prices, {"fast": 10, "slow": 30})
-        record = simulate(target, prices, sim, DAILY)
-        pf = portfolio(record, prices, sim, DAILY)
-        orders = pf.orders.records
-        ours = record.size[~np.isnan(record.size)]
-        assert len(orders) == len(ours)
-        signed = np.where(orders["side"] == 0, orders["size"], -orders["size"])
-        np.testing.assert_array_equal(signed, ours)
-        np.testing.assert_allclose(pf.value().to_numpy(), record.value, rtol=1e-12)
+        target = evaluate_arrays(spec, prices, spec.defaults())
+        record = simulate(target, prices, sim, DAILY, 200)
+        simulated = _from_orders(record, prices, sim, 200)
+        direct = portfolio(record, prices, sim, DAILY, 200)
+        a, b = simulated.orders.records, direct.orders.records
+        assert len(a) == len(b) == int((~np.isnan(record.size)).sum()) > 0
+        for field in ("idx", "side", "size", "price", "fees"):
+            np.testing.assert_array_equal(a[field], b[field], err_msg=field)
+        np.testing.assert_allclose(simulated.value().to_numpy(), record.value, rtol=1e-12)
+        np.testing.assert_allclose(direct.value().to_numpy(), record.value, rtol=1e-12)
+
+
+def test_shared_cash_group_matches_vectorbt_simulator() -> None:
+    """The shared-cash backtest's records equal vectorbt's cash-sharing from_orders run
+    with the same call sequence (sells before buys)."""
+    import vectorbt as vbt
+
+    import quantlab
+    from quantlab.config import Sizing
+
+    sim = SimConfig(sizing=Sizing("fraction", 0.45), costs=Costs(slippage_bps=2))
+    result = quantlab.backtest("ema_cross", "SPY,QQQ,IWM", "fast=8,slow=30", sim=sim, shared_cash=True, save=False)
+    direct = result.portfolio
+    records = direct.orders.records
+    index = direct.wrapper.index
+    close = pd.DataFrame({s: result.inputs.frames[s]["close"].reindex(index) for s in result.inputs.symbols})
+    opens = np.column_stack([result.inputs.frames[s]["open"].reindex(index).to_numpy() for s in result.inputs.symbols])
+    size = np.full(close.shape, np.nan)
+    fees = np.zeros(close.shape)
+    signed = np.where(records["side"] == 0, records["size"], -records["size"])
+    size[records["idx"], records["col"]] = signed
+    fees[records["idx"], records["col"]] = records["fees"]
+    simulated = vbt.Portfolio.from_orders(
+        close, size=size, size_type="amount", direction="both", price=opens, fixed_fees=fees,
+        slippage=2e-4, init_cash=sim.init_cash, cash_sharing=True, group_by=True, call_seq=direct.call_seq, freq="1D",
+    )
+    assert len(simulated.orders.records) == len(records)
+    np.testing.assert_allclose(simulated.value().to_numpy(), direct.value().to_numpy(), rtol=1e-12)
+    assert float(simulated.cash().min()) >= 0.0
 
 
 def test_signed_targets_with_shorting_match_vectorbt(daily: dict[str, pd.DataFrame]) -> None:
@@ -101,3 +146,19 @@ def test_signed_targets_with_shorting_match_vectorbt(daily: dict[str, pd.DataFra
     for metric in METRIC_NAMES:
         assert np.isclose(record.metrics[metric], theirs[metric], rtol=1e-9, atol=1e-12, equal_nan=True), metric
     assert (record.size[~np.isnan(record.size)] < 0).any()
+
+
+def test_trade_metrics_equal_vectorbts_own_reductions(daily: dict[str, pd.DataFrame]) -> None:
+    """vbt_metrics reduces vectorbt's records with numpy; vectorbt's accessors agree."""
+    spec = get_strategy("bollinger_reversion")
+    prices = price_arrays(daily["JPM"], "JPM")
+    records = [simulate(evaluate_arrays(spec, prices, {"window": w, "width": 1.5}), prices, SimConfig(), DAILY)
+               for w in (10, 20, 40)]
+    pf = portfolio(records, prices, SimConfig(), DAILY)
+    ours = vbt_metrics(pf, DAILY)
+    closed = pf.positions.closed
+    np.testing.assert_allclose(ours["win_rate"], closed.win_rate().to_numpy(), rtol=1e-12)
+    np.testing.assert_allclose(ours["profit_factor"], closed.profit_factor().to_numpy(), rtol=1e-12)
+    np.testing.assert_array_equal(ours["n_trades"], pf.positions.count().to_numpy())
+    np.testing.assert_allclose(ours["fees"], pf.orders.fees.sum().to_numpy(), rtol=1e-12)
+    np.testing.assert_array_equal(ours["n_orders"], pf.orders.count().to_numpy())
