@@ -712,7 +712,7 @@ class Runner:
 
     def _controls(self) -> None:
         for req in self.ledger.pending_controls():
-            if not self.ledger.claim_control(req.id, self.clock.now(), f"runner {self.run_id}"):
+            if not self.ledger.claim_control(req.id, pd.Timestamp.now(tz="UTC"), f"runner {self.run_id}"):
                 continue
             if req.command == "stop":
                 flatten = bool(req.args.get("flatten"))
@@ -880,7 +880,7 @@ class Runner:
             status = self.status()
         except BridgeError:
             return
-        self.ledger.heartbeat(self.run_id, self.clock.now(), self.state, status)
+        self.ledger.heartbeat(self.run_id, pd.Timestamp.now(tz="UTC"), self.state, status)  # wall time: other processes read it
         if self.health is not None:
             self.health.publish(self.health_view(status), status)
 
