@@ -25,8 +25,21 @@ $(STAMP): pyproject.toml setup.cfg requirements/constraints.txt
 	$(BIN)/python -m pip install --quiet -c requirements/constraints.txt -e ".[dev]"
 	@touch $(STAMP)
 
+DEMO_GRID := fast=5:100:1,slow=10:250:2
+WF_GRID := fast=5:100:5,slow=20:250:10
+
 demo: venv
-	$(BIN)/python -m quantlab.demo
+	@echo "== bundled market data"
+	$(BIN)/quantlab data list
+	@echo "== data-quality check (XNYS calendar, OHLC relations, duplicates, gaps)"
+	$(BIN)/quantlab data check
+	@echo "== optimize: $$(echo '$(DEMO_GRID)' | tr , ' ') on SPY, 30% held out"
+	$(BIN)/quantlab optimize --strategy sma_cross --symbols SPY --grid "$(DEMO_GRID)" --metric sharpe \
+		--constraint "max_drawdown>-0.35" --top 10 --holdout 0.3
+	@echo "== walk-forward: 3-year training, 1-year test windows"
+	$(BIN)/quantlab walkforward --strategy sma_cross --symbols SPY --grid "$(WF_GRID)" --train 3y --test 1y --embargo 5d
+	@echo "== runs so far"
+	$(BIN)/quantlab runs
 
 test: venv
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -6,7 +6,6 @@ heavy imports happen inside the commands so ``quantlab --help`` stays fast.
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 import click
@@ -55,4 +54,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    main()
