@@ -41,6 +41,7 @@ def equity_drawdown(
 
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.68, 0.32], vertical_spacing=0.04)
     x = x_dates(equity.index)
+    many = equity.shape[1] > 3  # many curves: no filled drawdowns, legend below the chart
     for i, col in enumerate(equity.columns):
         series = equity[col]
         fig.add_trace(
@@ -50,7 +51,7 @@ def equity_drawdown(
         fig.add_trace(
             go.Scatter(
                 x=x, y=drawdown(series).to_numpy(), name=f"{col} drawdown", legendgroup=str(col), showlegend=False,
-                line=dict(color=color(i), width=1), fill="tozeroy",
+                line=dict(color=color(i), width=1), fill=None if many else "tozeroy",
             ),
             row=2, col=1,
         )
@@ -80,7 +81,11 @@ def equity_drawdown(
             dict(label="log", method="relayout", args=[{"yaxis.type": "log"}]),
         ],
     )
-    return layout(fig, title, height=580, updatemenus=[menu], margin=dict(l=60, r=30, t=100, b=50))
+    extra: dict[str, Any] = {}
+    if many:
+        extra["legend"] = dict(orientation="h", yanchor="top", y=-0.08, xanchor="left", x=0)
+    height = 580 + (22 * ((equity.shape[1] + 1) // 2) if many else 0)
+    return layout(fig, title, height=height, updatemenus=[menu], margin=dict(l=60, r=30, t=100, b=50), **extra)
 
 
 def monthly_returns(equity: pd.Series) -> pd.DataFrame:

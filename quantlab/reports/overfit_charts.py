@@ -33,6 +33,7 @@ def deflated_sharpe(overfit: Mapping[str, Any]) -> Any:
         return None
     fig = go.Figure(go.Bar(x=symbols, y=values, text=[f"{v:.3f}" for v in values], textposition="outside",
                            customdata=text, marker=dict(color=[color(i) for i in range(len(symbols))]),
+                           width=0.5 if len(symbols) <= 3 else None,
                            hovertemplate="%{x}: DSR %{y:.3f}<br>%{customdata}<extra></extra>"))
     fig.add_hline(y=0.95, line=dict(color="#d62728", dash="dash"), annotation_text="0.95")
     fig.update_yaxes(title_text="probability the true Sharpe > 0 after the search", range=[0, 1.1])
