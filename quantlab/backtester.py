@@ -24,7 +24,14 @@ from quantlab.kernels.group_sim import simulate_group_nb
 from quantlab.kernels.layout import METRIC_NAMES
 from quantlab.optimizer.grid import parse_params
 from quantlab.registry import get_strategy
-from quantlab.replay import max_relative_difference, portfolio, portfolio_from_orders, simulate, sizing_vol, vbt_metrics
+from quantlab.replay import (
+    max_relative_difference,
+    portfolio,
+    portfolio_from_orders,
+    simulate,
+    sizing_vol,
+    vbt_metrics,
+)
 from quantlab.runs import RunDir, clean_for_json, config_hash, git_sha, new_run_id
 from quantlab.signals import evaluate_arrays
 from quantlab.strategy import StrategySpec
@@ -148,7 +155,7 @@ def backtest(
         "period": {s: {"first": str(p.index[0]), "last": str(p.index[-1]), "bars": len(p)} for s, p in inputs.prices.items()},
     }
     result = BacktestResult(
-        spec, resolved, inputs, sim, config["shared_cash"], portfolios, targets, metrics, summary, _year_freq=iv.year_freq
+        spec, resolved, inputs, sim, bool(config["shared_cash"]), portfolios, targets, metrics, summary, _year_freq=iv.year_freq
     )
     if save:
         _save(result, reports, began)

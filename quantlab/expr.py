@@ -89,10 +89,10 @@ def _eval(node: ast.AST, values: Mapping[str, Any]) -> Any:
     if isinstance(node, ast.BoolOp):
         parts = [_eval(v, values) for v in node.values]
         combine = np.logical_and if isinstance(node.op, ast.And) else np.logical_or
-        result = parts[0]
+        combined = parts[0]
         for part in parts[1:]:
-            result = combine(result, part)
-        return result
+            combined = combine(combined, part)
+        return combined
     if isinstance(node, ast.Compare):
         left = _eval(node.left, values)
         result: Any = True

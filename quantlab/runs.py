@@ -122,7 +122,10 @@ class RunDir:
 
     def write_json(self, name: str, data: Any, indent: int | None = 2) -> Path:
         text = json.dumps(data, indent=indent, sort_keys=True, default=_json_default, allow_nan=False) + "\n"
-        return self.write_bytes(name, lambda p: p.write_text(text))
+        def write(path: Path) -> None:
+            path.write_text(text)
+
+        return self.write_bytes(name, write)
 
     def write_csv(self, name: str, frame: pd.DataFrame, index: bool = True) -> Path:
         return self.write_bytes(name, lambda p: frame.to_csv(p, index=index, float_format="%.12g", lineterminator="\n"))

@@ -14,13 +14,14 @@ import os
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 
+from quantlab._preload import Preload
 from quantlab.config import Costs, SimConfig, Sizing
-from quantlab.errors import DataError, ParameterError, QuantlabError
+from quantlab.errors import DataError, ParameterError
 from quantlab.inputs import MarketInputs, holdout_split, load_inputs
 from quantlab.kernels.layout import METRIC_NAMES
 from quantlab.optimizer.evaluate import Evaluation, Window, evaluate, tidy
@@ -28,7 +29,6 @@ from quantlab.optimizer.filters import LOWER_IS_BETTER, check_metric, parse_cons
 from quantlab.optimizer.grid import parse_grid, split_items
 from quantlab.optimizer.ranking import rank, status_column
 from quantlab.optimizer.stats import overfit_stats, returns_from_values
-from quantlab._preload import Preload
 from quantlab.progress import Progress
 from quantlab.registry import get_strategy
 from quantlab.replay import SimRecord, max_relative_difference, portfolio, simulate, vbt_metrics
@@ -341,7 +341,7 @@ def _run_tpe(
         ]
         return float(np.mean(scores))
 
-    direction = "minimize" if metric in LOWER_IS_BETTER else "maximize"
+    direction: Literal["minimize", "maximize"] = "minimize" if metric in LOWER_IS_BETTER else "maximize"
     with Progress(trials, f"tpe {spec.name}", "trial", progress) as bar:
         res = run_study(spec, objective, base, space, trials, seed, name, storage, direction, bar.callback())
     info = {

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
@@ -39,7 +40,9 @@ def distributions(spec: StrategySpec, grid: str | None, fixed: Mapping[str, floa
     """Optuna distributions per searched parameter; ``grid`` may narrow bounds and steps."""
     import optuna.distributions as d
 
-    narrowed = {name: parse_axis(spec, name, text) for name, text in split_items(grid or "", "--grid")}
+    narrowed: dict[str, np.ndarray | None] = {
+        name: parse_axis(spec, name, text) for name, text in split_items(grid or "", "--grid")
+    }
     searched = narrowed or {p.name: None for p in spec.params if p.name not in fixed}
     out: dict[str, object] = {}
     for name, axis in searched.items():
@@ -66,7 +69,7 @@ def run_study(
     seed: int,
     study_name: str,
     storage: str,
-    direction: str,
+    direction: Literal["minimize", "maximize"],
     on_trial: Callable[[int], None] | None = None,
 ) -> StudyResult:
     """Run (or resume) the study until it has ``trials`` completed trials."""

@@ -20,7 +20,7 @@ import os
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -64,7 +64,7 @@ class WalkForwardResult:
     drift: pd.DataFrame
     equity: pd.DataFrame
     oos_metrics: pd.DataFrame
-    efficiency: dict[str, dict[str, float]]
+    efficiency: dict[str, dict[str, Any]]
     summary: dict[str, Any]
     run_id: str | None = None
     path: Any = None
@@ -316,7 +316,7 @@ def _stitch(
     return records, targets, starts, rows, worst, frame
 
 
-def _efficiency(folds: pd.DataFrame, oos: pd.DataFrame, metric: str, symbols: list[str]) -> dict[str, dict[str, float]]:
+def _efficiency(folds: pd.DataFrame, oos: pd.DataFrame, metric: str, symbols: list[str]) -> dict[str, dict[str, Any]]:
     """Walk-forward efficiency: out-of-sample vs in-sample performance per symbol.
 
     ``metric``: mean over folds of the OOS metric / mean over folds of the IS metric.
@@ -360,7 +360,7 @@ def _tpe_values(
         ]))
 
     storage = optuna.storages.InMemoryStorage()
-    direction = "minimize" if metric in LOWER_IS_BETTER else "maximize"
+    direction: Literal["minimize", "maximize"] = "minimize" if metric in LOWER_IS_BETTER else "maximize"
     res = run_study(spec, objective, base, space, trials, seed, f"wf-{seed}", storage, direction)  # type: ignore[arg-type]
     return res.values
 
