@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from quantlab.cli._options import data_options, fmt, sim_options, build_sim_config, PCT_METRICS
+from quantlab.cli._options import PCT_METRICS, build_sim_config, data_options, fmt, sim_options
 
 
 @click.command("backtest")
