@@ -122,8 +122,13 @@ def status_view(cfg: BridgeConfig) -> dict[str, Any]:
     return view
 
 
-def stop_bridge(cfg: BridgeConfig, *, flatten: bool, shutdown: bool, client_id: int | None, timeout: float) -> dict[str, Any]:
-    """``bridge stop``: through the running bridge if alive, else by connecting directly."""
+def stop_bridge(cfg: BridgeConfig, *, flatten: bool, shutdown: bool, client_id: int | None, timeout: float,
+                host: str | None = None, port: int | None = None) -> dict[str, Any]:
+    """``bridge stop``: through the running bridge if alive, else by connecting directly.
+
+    Connecting directly, it uses the gateway of the last run recorded in the ledger (unless
+    ``host``/``port`` are given) with that run's client id + 1.
+    """
     from bridge.ib import IBBroker
 
     ledger = _ledger(cfg)
@@ -142,8 +147,11 @@ def stop_bridge(cfg: BridgeConfig, *, flatten: bool, shutdown: bool, client_id: 
         assert req is not None
         run = ledger.latest_run() or {}
         symbols = [s for s in str(run.get("symbols") or "").split(",") if s] or list(cfg.strategy.symbols)
-        gateway = dataclasses.replace(cfg.gateway, client_id=client_id if client_id is not None else cfg.gateway.client_id + 1,
-                                      account=run.get("account") or cfg.gateway.account)
+        ran = json.loads(run["config"]).get("gateway", {}) if run.get("config") else {}
+        gateway = dataclasses.replace(
+            cfg.gateway, host=host or ran.get("host", cfg.gateway.host), port=port or int(ran.get("port", cfg.gateway.port)),
+            client_id=client_id if client_id is not None else int(ran.get("client_id", cfg.gateway.client_id)) + 1,
+            account=run.get("account") or cfg.gateway.account, connect_attempts=1)
         broker = IBBroker(gateway, use_rth=cfg.data.use_rth)
         reason = f"bridge stop requested by {by} (no running bridge answered)"
         try:

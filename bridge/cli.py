@@ -81,7 +81,7 @@ def run(mode: str | None, strategy: str | None, symbols: str | None, params: str
         confirm_account: str | None, health_port: int | None, start: str | None, end: str | None, cash: float,
         log_level: str | None, log_file: str | None) -> None:
     """Connect, seed history, then act on every completed bar (paper by default)."""
-    from bridge.app import confirm_live_account, run_bridge
+    from bridge.app import confirm_live_account, run_bridge, validate_run
     from bridge.config import load_config
     from bridge.logs import setup
 
@@ -90,14 +90,15 @@ def run(mode: str | None, strategy: str | None, symbols: str | None, params: str
                       "gateway.client_id": client_id, "ledger.path": ledger, "health.port": health_port,
                       "log.level": log_level, "log.file": log_file})
     cfg = load_config(config_path, overrides=flags)
+    validate_run(cfg)  # unknown strategy, bad parameters, no symbols: before any logging or connection
+    if cfg.mode == "live":
+        cfg = confirm_live_account(cfg, confirm_account, prompt=lambda: click.prompt("Live trading. Type the live account id to confirm", default="", show_default=False))
     setup(cfg.log.level, cfg.log.file or None)
     if cfg.mode == "replay":
         from bridge.app import replay_summary
 
         click.echo(json.dumps(replay_summary(cfg, start, end, cash), indent=2, default=str))
         return
-    if cfg.mode == "live":
-        cfg = confirm_live_account(cfg, confirm_account, prompt=lambda: click.prompt("Live trading. Type the live account id to confirm", default="", show_default=False))
     sys.exit(run_bridge(cfg))
 
 
@@ -132,8 +133,8 @@ def stop(flatten: bool, shutdown: bool, config_path: str | None, ledger: str | N
     """Emergency stop: latch the kill switch, cancel all open orders, flatten if asked, halt."""
     from bridge.app import stop_bridge
 
-    cfg = _cfg(config_path, ledger, host=host, port=port)
-    result = stop_bridge(cfg, flatten=flatten, shutdown=shutdown, client_id=client_id, timeout=timeout)
+    cfg = _cfg(config_path, ledger)
+    result = stop_bridge(cfg, flatten=flatten, shutdown=shutdown, client_id=client_id, timeout=timeout, host=host, port=port)
     click.echo(json.dumps(result, indent=2, default=str))
     if result.get("error"):
         sys.exit(3)
