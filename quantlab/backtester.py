@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from quantlab.config import Costs, SimConfig, Sizing
+from quantlab.config import Costs, SimConfig, Sizing, make_sim_config
 from quantlab.errors import DataError
 from quantlab.inputs import MarketInputs, load_inputs
 from quantlab.kernels.group_sim import simulate_group_nb
@@ -96,12 +96,10 @@ def backtest(
     Raises:
         QuantlabError: unknown strategy or parameter, bad data, unwritable reports folder.
     """
-    from quantlab.optimizer.api import build_sim
-
     began = time.perf_counter()
     spec = get_strategy(strategy)
     resolved = parse_params(spec, params)
-    sim = sim or build_sim(cash, costs, sizing)
+    sim = sim or make_sim_config(cash, costs, sizing)
     inputs = load_inputs(symbols, interval, start, end, store, data)
     iv = inputs.interval
     for symbol, prices in inputs.prices.items():

@@ -7,6 +7,7 @@ the float64 vector from :meth:`SimConfig.to_array`.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -152,3 +153,14 @@ def parse_sizing(text: str, *, whole_shares: bool = True, vol_window: int = 20) 
     except ValueError:
         raise ConfigError(f"sizing {mode} needs a number after the colon", found=repr(text), fix=f"e.g. {mode}:0.5") from None
     return Sizing(mode, number, whole_shares=whole_shares, vol_window=vol_window)
+
+
+def make_sim_config(
+    cash: float = 100_000.0,
+    costs: Costs | Mapping[str, Any] | None = None,
+    sizing: Sizing | Mapping[str, Any] | None = None,
+) -> SimConfig:
+    """SimConfig from plain values (as the CLI and notebooks pass them)."""
+    c = costs if isinstance(costs, Costs) else Costs(**(costs or {}))
+    s = sizing if isinstance(sizing, Sizing) else Sizing(**(sizing or {}))
+    return SimConfig(init_cash=float(cash), costs=c, sizing=s)

@@ -14,29 +14,27 @@ import os
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from quantlab._preload import Preload
-from quantlab.config import Costs, SimConfig, Sizing
+from quantlab.config import Costs, SimConfig, Sizing, make_sim_config
 from quantlab.errors import DataError, ParameterError
 from quantlab.inputs import MarketInputs, holdout_split, load_inputs
 from quantlab.kernels.layout import METRIC_NAMES
 from quantlab.optimizer.evaluate import Evaluation, Window, evaluate, tidy
 from quantlab.optimizer.filters import LOWER_IS_BETTER, check_metric, parse_constraints
-from quantlab.optimizer.grid import parse_grid, split_items
+from quantlab.optimizer.grid import parse_fixed, parse_grid
 from quantlab.optimizer.ranking import rank, status_column
 from quantlab.optimizer.stats import overfit_stats, returns_from_values
+from quantlab.optimizer.summary import optimize_config, optimize_summary
 from quantlab.progress import Progress
 from quantlab.registry import get_strategy
 from quantlab.replay import SimRecord, max_relative_difference, portfolio, simulate, vbt_metrics
 from quantlab.signals import evaluate_arrays
 from quantlab.strategy import StrategySpec
-
-REPLAY_TOLERANCE = 1e-9
-_PBO_ARRAYS = ("logits", "is_performance", "oos_performance")
 
 
 @dataclass
@@ -98,17 +96,6 @@ def _window_bounds(is_window: Window, n: int, window: str) -> tuple[int, int]:
             raise ParameterError("this run kept no holdout", fix="rerun with --holdout 0.3")
         return is_window.end, n
     raise ParameterError("unknown window", found=repr(window), fix="use full, in_sample or holdout")
-
-
-def build_sim(
-    cash: float = 100_000.0,
-    costs: Costs | Mapping[str, Any] | None = None,
-    sizing: Sizing | Mapping[str, Any] | None = None,
-) -> SimConfig:
-    """SimConfig from plain values (as the CLI and notebooks pass them)."""
-    c = costs if isinstance(costs, Costs) else Costs(**(costs or {}))
-    s = sizing if isinstance(sizing, Sizing) else Sizing(**(sizing or {}))
-    return SimConfig(init_cash=float(cash), costs=c, sizing=s)
 
 
 def optimize(
@@ -173,8 +160,8 @@ def optimize(
         raise ParameterError("unknown search method", found=repr(method), fix="use grid or tpe")
     if top < 1:
         raise ParameterError("--top must be at least 1", found=top)
-    fixed = _fixed_params(spec, params)
-    sim = sim or build_sim(cash, costs, sizing)
+    fixed = parse_fixed(spec, params)
+    sim = sim or make_sim_config(cash, costs, sizing)
     vectorbt = Preload("vectorbt")  # hides its import behind the GIL-free sweep and CSCV
     inputs = load_inputs(symbols, interval, start, end, store, data)
     timings["load"] = time.perf_counter() - began
@@ -187,7 +174,7 @@ def optimize(
         if holdout and len(inputs.prices[symbol]) - window.end < 2:
             raise DataError(f"held-out window of {symbol} has fewer than 2 bars", fix="raise --holdout")
 
-    config = _run_config(spec, inputs, sim, grid, fixed, metric, constraints, top, holdout, method, trials, seed, n_blocks, start, end)
+    config = optimize_config(spec, inputs, sim, grid, fixed, metric, constraints, top, holdout, method, trials, seed, n_blocks, start, end)
     from quantlab.runs import config_hash
 
     cfg_hash = config_hash(config)
@@ -198,7 +185,7 @@ def optimize(
         values = expanded.values
         study_info = {"dropped_by_constraints": expanded.dropped_by_constraints}
     else:
-        values, study_info = _run_tpe(spec, inputs, sim, windows, grid, fixed, metric, trials, seed, study, storage, reports, cfg_hash, progress)
+        values, study_info = _tpe(spec, inputs, sim, windows, grid, fixed, metric, trials, seed, study, storage, reports, cfg_hash, progress)
     timings["search_setup"] = time.perf_counter() - t0
     _check_lookback(spec, values, inputs, windows)
 
@@ -257,7 +244,7 @@ def optimize(
     timings["replay"] = time.perf_counter() - t0
 
     evaluations = int(sum(values.shape[0] * (w.end - w.start) for w in windows.values()))
-    summary = _summary(
+    summary = optimize_summary(
         spec, inputs, sim, config, cfg_hash, metric, best, best_combo, passing, ranking, results,
         holdout_table, overfit, replay_diff, study_info, values, evaluations, timings, windows,
     )
@@ -270,23 +257,6 @@ def optimize(
 
         save_optimize(result, reports, began)
     return result
-
-
-def _fixed_params(spec: StrategySpec, params: str | Mapping[str, float] | None) -> dict[str, float]:
-    """Validated values for parameters held fixed (constraints are checked per grid row)."""
-    if not params:
-        return {}
-    items = list(params.items()) if isinstance(params, Mapping) else split_items(params, "--params")
-    fixed: dict[str, float] = {}
-    for name, value in items:
-        param = spec.param(name)
-        number = param.coerce(value)
-        if not param.low <= number <= param.high:
-            raise ParameterError(
-                f"value of {name!r} outside its valid range [{param.low:g}, {param.high:g}]", found=number
-            )
-        fixed[name] = number
-    return fixed
 
 
 def _check_lookback(spec: StrategySpec, values: np.ndarray, inputs: MarketInputs, windows: dict[str, Window]) -> None:
@@ -304,7 +274,7 @@ def _check_lookback(spec: StrategySpec, values: np.ndarray, inputs: MarketInputs
             )
 
 
-def _run_tpe(
+def _tpe(
     spec: StrategySpec,
     inputs: MarketInputs,
     sim: SimConfig,
@@ -320,30 +290,16 @@ def _run_tpe(
     cfg_hash: str,
     progress: bool | None,
 ) -> tuple[np.ndarray, dict[str, Any]]:
-    from quantlab.optimizer.study import distributions, run_study
+    """Seeded TPE on the in-sample windows; storage defaults to SQLite under reports/."""
+    from quantlab.optimizer.study import search
     from quantlab.paths import reports_dir
-    from quantlab.sweep import run_sweep
 
-    space = distributions(spec, grid, fixed)
-    base = dict(spec.defaults())
-    base.update(fixed)
     if storage is None:
         folder = reports_dir(reports)
         folder.mkdir(parents=True, exist_ok=True)
         storage = f"sqlite:///{folder / 'optuna.db'}"
-    name = study or f"{spec.name}-{cfg_hash[:12]}"
-    m = list(METRIC_NAMES).index(metric)
-
-    def objective(row: np.ndarray) -> float:
-        scores = [
-            run_sweep(spec, inputs.prices[s], row, sim, inputs.interval, w.start, w.end).metrics[0, m]
-            for s, w in windows.items()
-        ]
-        return float(np.mean(scores))
-
-    direction: Literal["minimize", "maximize"] = "minimize" if metric in LOWER_IS_BETTER else "maximize"
-    with Progress(trials, f"tpe {spec.name}", "trial", progress) as bar:
-        res = run_study(spec, objective, base, space, trials, seed, name, storage, direction, bar.callback())
+    res = search(spec, inputs, sim, windows, grid, fixed, metric, trials, seed,
+                 study or f"{spec.name}-{cfg_hash[:12]}", storage, progress)
     info = {
         "study": res.study_name,
         "storage": res.storage,
@@ -420,116 +376,3 @@ def _holdout_table(spec: StrategySpec, results: pd.DataFrame, best: Mapping[str,
     return pd.DataFrame(rows)
 
 
-def _run_config(
-    spec: StrategySpec,
-    inputs: MarketInputs,
-    sim: SimConfig,
-    grid: str | None,
-    fixed: Mapping[str, float],
-    metric: str,
-    constraints: tuple[str, ...],
-    top: int,
-    holdout: float,
-    method: str,
-    trials: int,
-    seed: int,
-    n_blocks: int,
-    start: str | None,
-    end: str | None,
-) -> dict[str, Any]:
-    config: dict[str, Any] = {
-        "kind": "optimize",
-        "strategy": spec.name,
-        "symbols": inputs.symbols,
-        "interval": inputs.interval.name,
-        "start": start,
-        "end": end,
-        "grid": grid,
-        "fixed_params": dict(fixed),
-        "metric": metric,
-        "constraints": list(constraints),
-        "top": top,
-        "holdout": holdout,
-        "method": method,
-        "n_blocks": n_blocks,
-        "sim": sim.to_dict(),
-    }
-    if method == "tpe":
-        config.update({"trials": trials, "seed": seed})
-    return config
-
-
-def _summary(
-    spec: StrategySpec,
-    inputs: MarketInputs,
-    sim: SimConfig,
-    config: dict[str, Any],
-    cfg_hash: str,
-    metric: str,
-    best: dict[str, float],
-    best_combo: int,
-    passing: pd.DataFrame,
-    ranking: pd.DataFrame,
-    results: pd.DataFrame,
-    holdout_table: pd.DataFrame | None,
-    overfit: dict[str, Any],
-    replay_diff: float,
-    study_info: dict[str, Any],
-    values: np.ndarray,
-    evaluations: int,
-    timings: dict[str, float],
-    windows: dict[str, Window],
-) -> dict[str, Any]:
-    from quantlab.runs import clean_for_json
-
-    best_row = passing.iloc[0]
-    nan_rows = results[results["status"] != "ok"]
-    sweep_seconds = timings.get("sweep_compute", 0.0)
-    summary = {
-        "kind": "optimize",
-        "strategy": spec.name,
-        "symbols": inputs.symbols,
-        "interval": inputs.interval.name,
-        "metric": metric,
-        "config": config,
-        "config_hash": cfg_hash,
-        "data_hash": inputs.data_hash,
-        "period": {
-            s: {
-                "first": str(inputs.prices[s].index[0]),
-                "last": str(inputs.prices[s].index[-1]),
-                "in_sample_end": str(inputs.prices[s].index[w.end - 1]),
-                "bars": len(inputs.prices[s]),
-                "in_sample_bars": w.end - w.start,
-            }
-            for s, w in windows.items()
-        },
-        "n_combinations": int(values.shape[0]),
-        "n_passing": int(len(passing)),
-        "evaluations": evaluations,
-        "evaluations_per_second": evaluations / sweep_seconds if sweep_seconds > 0 else None,
-        "best": {
-            "params": best,
-            "combo": best_combo,
-            "metrics_mean": {m: float(best_row[m]) for m in METRIC_NAMES},
-        },
-        "replay_check": {
-            "max_relative_difference": replay_diff,
-            "tolerance": REPLAY_TOLERANCE,
-            "ok": bool(replay_diff <= REPLAY_TOLERANCE),
-        },
-        "nan_combinations": {
-            "count": int(len(nan_rows)),
-            "by_status": {str(k): int(v) for k, v in nan_rows["status"].value_counts().items()},
-            "examples": nan_rows.head(5)[["symbol", *spec.param_names, "status"]].to_dict("records"),
-        },
-        "holdout": holdout_table.to_dict("records") if holdout_table is not None else None,
-        "overfit": {
-            s: {k: v for k, v in stats.items() if k != "pbo"}
-            | {"pbo": {k: v for k, v in stats.get("pbo", {}).items() if k not in _PBO_ARRAYS}}
-            for s, stats in overfit.items()
-        },
-        "study": study_info,
-        "timings": timings,
-    }
-    return clean_for_json(summary)  # type: ignore[no-any-return]

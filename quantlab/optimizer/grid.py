@@ -135,3 +135,20 @@ def parse_grid(spec: StrategySpec, text: str | None, fixed: Mapping[str, float] 
             fix="widen the ranges so that some combinations satisfy the constraints",
         )
     return Grid(spec.param_names, np.ascontiguousarray(kept), int(total - kept.shape[0]), axes)
+
+
+def parse_fixed(spec: StrategySpec, params: str | Mapping[str, float] | None) -> dict[str, float]:
+    """Validated values for parameters held fixed (constraints are checked per grid row)."""
+    if not params:
+        return {}
+    items = list(params.items()) if isinstance(params, Mapping) else split_items(params, "--params")
+    fixed: dict[str, float] = {}
+    for name, value in items:
+        param = spec.param(name)
+        number = param.coerce(value)
+        if not param.low <= number <= param.high:
+            raise ParameterError(
+                f"value of {name!r} outside its valid range [{param.low:g}, {param.high:g}]", found=number
+            )
+        fixed[name] = number
+    return fixed

@@ -8,12 +8,23 @@ the winner's replayed returns. Selection in CSCV is by per-bar Sharpe ratio.
 from __future__ import annotations
 
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from quantlab.errors import QuantlabError
+from quantlab.optimizer.filters import LOWER_IS_BETTER
+from quantlab.replay import simulate
+from quantlab.signals import evaluate_arrays
 from quantlab.sweep import SweepOutput
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from quantlab.config import SimConfig
+    from quantlab.inputs import MarketInputs
+    from quantlab.optimizer.evaluate import Window
+    from quantlab.strategy import StrategySpec
 
 
 def returns_from_values(values: np.ndarray, init_cash: float) -> np.ndarray:
@@ -92,3 +103,43 @@ def overfit_stats(
     except QuantlabError as err:
         result["pbo"] = {"error": str(err)}
     return result
+
+
+def relative_rank(values: np.ndarray, chosen: int, metric: str) -> float:
+    """Out-of-sample relative rank of the chosen combination among all candidates, in
+    (0, 1): (rank + 1) / (N + 1) with ties averaged, as in CSCV (0.5 = median)."""
+    if chosen >= len(values) or not np.isfinite(values[chosen]):
+        return float("nan")
+    finite = values[np.isfinite(values)]
+    v = values[chosen]
+    if metric in LOWER_IS_BETTER:
+        below, ties = float((finite > v).sum()), float((finite == v).sum())
+    else:
+        below, ties = float((finite < v).sum()), float((finite == v).sum())
+    return (below + (ties + 1) / 2) / (len(finite) + 1)
+
+
+def fold_dsr(
+    spec: StrategySpec, inputs: MarketInputs, sim: SimConfig, symbol: str, params: dict[str, float],
+    window: Window, table: pd.DataFrame, n_trials: int,
+) -> float:
+    """Deflated Sharpe ratio of the fold's in-sample winner given every candidate tried."""
+    from quantlab import overfit
+    from quantlab.errors import QuantlabError
+
+    prices = inputs.prices[symbol]
+    target = evaluate_arrays(spec, prices.slice(window.end), params)
+    record = simulate(target, prices, sim, inputs.interval, window.start, window.end)
+    rows = table[(table["symbol"] == symbol) & (table["n_orders"] > 0)]
+    srs = rows["sharpe"].to_numpy() / np.sqrt(inputs.interval.bars_per_year)
+    srs = srs[np.isfinite(srs)]
+    try:
+        result = overfit.deflated_sharpe_ratio_from_returns(
+            returns_from_values(record.value, sim.init_cash),
+            trial_sharpes=srs if srs.size >= 2 else None,
+            sr_variance=None if srs.size >= 2 else 0.0,
+            n_trials=max(n_trials, 1),
+        )
+    except QuantlabError:
+        return float("nan")
+    return float(result.dsr)

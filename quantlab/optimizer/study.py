@@ -12,13 +12,18 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
 from quantlab.errors import ConfigError, ParameterError
 from quantlab.optimizer.grid import parse_axis, split_items
 from quantlab.strategy import StrategySpec
+
+if TYPE_CHECKING:
+    from quantlab.config import SimConfig
+    from quantlab.inputs import MarketInputs
+    from quantlab.optimizer.evaluate import Window
 
 MAX_ATTEMPTS_FACTOR = 20
 
@@ -68,7 +73,7 @@ def run_study(
     trials: int,
     seed: int,
     study_name: str,
-    storage: str,
+    storage: Any,
     direction: Literal["minimize", "maximize"],
     on_trial: Callable[[int], None] | None = None,
 ) -> StudyResult:
@@ -128,10 +133,47 @@ def run_study(
         numbers.append(t.number)
     return StudyResult(
         study_name,
-        storage,
+        storage if isinstance(storage, str) else "in-memory",
         np.array(rows, dtype=np.float64).reshape(len(rows), len(names)),
         np.array(objective_values, dtype=np.float64),
         np.array(numbers, dtype=np.int64),
         rejected,
         resumed_from,
     )
+
+
+def search(
+    spec: StrategySpec,
+    inputs: MarketInputs,
+    sim: SimConfig,
+    windows: Mapping[str, Window],
+    grid: str | None,
+    fixed: Mapping[str, float],
+    metric: str,
+    trials: int,
+    seed: int,
+    study_name: str,
+    storage: Any,
+    progress: bool | None = False,
+) -> StudyResult:
+    """TPE search whose objective is the mean ``metric`` over ``windows`` (one sweep row)."""
+    from quantlab.kernels.layout import METRIC_NAMES
+    from quantlab.optimizer.filters import LOWER_IS_BETTER
+    from quantlab.progress import Progress
+    from quantlab.sweep import run_sweep
+
+    space = distributions(spec, grid, fixed)
+    base = dict(spec.defaults())
+    base.update(fixed)
+    column = list(METRIC_NAMES).index(metric)
+
+    def objective(row: np.ndarray) -> float:
+        scores = [
+            run_sweep(spec, inputs.prices[s], row, sim, inputs.interval, w.start, w.end).metrics[0, column]
+            for s, w in windows.items()
+        ]
+        return float(np.mean(scores))
+
+    direction: Literal["minimize", "maximize"] = "minimize" if metric in LOWER_IS_BETTER else "maximize"
+    with Progress(trials, f"tpe {spec.name}", "trial", progress) as bar:
+        return run_study(spec, objective, base, space, trials, seed, study_name, storage, direction, bar.callback())

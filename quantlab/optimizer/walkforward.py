@@ -20,20 +20,22 @@ import os
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from quantlab.config import Costs, SimConfig, Sizing
+from quantlab.config import Costs, SimConfig, Sizing, make_sim_config
 from quantlab.errors import ParameterError
 from quantlab.inputs import MarketInputs, load_inputs
 from quantlab.kernels.layout import METRIC_NAMES
 from quantlab.optimizer.evaluate import Window, evaluate, tidy
-from quantlab.optimizer.filters import LOWER_IS_BETTER, check_metric, parse_constraints
+from quantlab.optimizer.filters import check_metric, parse_constraints
 from quantlab.optimizer.folds import Fold, make_folds
-from quantlab.optimizer.grid import parse_grid
+from quantlab.optimizer.grid import parse_fixed, parse_grid
 from quantlab.optimizer.ranking import rank
+from quantlab.optimizer.stats import fold_dsr, relative_rank
+from quantlab.optimizer.summary import walkforward_summary
 from quantlab.registry import get_strategy
 from quantlab.replay import SimRecord, max_relative_difference, portfolio, simulate, vbt_metrics
 from quantlab.signals import evaluate_arrays
@@ -120,8 +122,6 @@ def walkforward(
         QuantlabError: windows longer than the data, no folds, an embargo as long as the
             test window, fewer than two candidate parameter sets, and the usual bad input.
     """
-    from quantlab.optimizer.api import _fixed_params, build_sim
-
     timings: dict[str, float] = {}
     began = time.perf_counter()
     spec = get_strategy(strategy)
@@ -130,8 +130,8 @@ def walkforward(
     parse_constraints(constraints)
     if method not in ("grid", "tpe"):
         raise ParameterError("unknown search method", found=repr(method), fix="use grid or tpe")
-    fixed = _fixed_params(spec, params)
-    sim = sim or build_sim(cash, costs, sizing)
+    fixed = parse_fixed(spec, params)
+    sim = sim or make_sim_config(cash, costs, sizing)
     inputs = load_inputs(symbols, interval, start, end, store, data)
     union = pd.DatetimeIndex(np.unique(np.concatenate([p.index.asi8 for p in inputs.prices.values()]))).tz_localize("UTC")
     bounds = make_folds(union, train, test, embargo, anchored)
@@ -154,7 +154,9 @@ def walkforward(
         for fold in bounds:
             windows = _windows(inputs, fold.train_start, fold.train_end)
             t0 = time.perf_counter()
-            fold_values = values if values is not None else _tpe_values(spec, inputs, sim, windows, grid, fixed, metric, trials, seed + fold.number)
+            fold_values = values if values is not None else _tpe_values(
+                spec, inputs, sim, windows, grid, fixed, metric, trials, seed + fold.number
+            )
             evaluation = evaluate(spec, inputs, fold_values, sim, windows)
             table = tidy(spec, fold_values, evaluation)
             ranking = rank(table, spec.param_names, metric, constraints)
@@ -176,8 +178,8 @@ def walkforward(
                 is_row = table[(table["symbol"] == symbol) & (table["combo"] == combo)].iloc[0]
                 oos = _oos_metrics(spec, inputs, sim, symbol, best, fold)
                 peers = oos_all.loc[oos_all["symbol"] == symbol, metric].to_numpy()
-                rank_pct = _relative_rank(peers, combo, metric)
-                dsr = _fold_dsr(spec, inputs, sim, symbol, best, windows[symbol], table, len(fold_values))
+                rank_pct = relative_rank(peers, combo, metric)
+                dsr = fold_dsr(spec, inputs, sim, symbol, best, windows[symbol], table, len(fold_values))
                 row: dict[str, Any] = {
                     "fold": fold.number, "symbol": symbol,
                     "train_start": fold.train_start, "train_end": fold.train_end,
@@ -201,7 +203,7 @@ def walkforward(
     oos_metrics = pd.DataFrame(oos_rows).set_index("symbol")
     timings["stitch"] = time.perf_counter() - t0
     efficiency = _efficiency(folds_table, oos_metrics, metric, inputs.symbols)
-    summary = _summary(spec, inputs, sim, metric, train, test, embargo, anchored, method, trials, seed, grid, fixed,
+    summary = walkforward_summary(spec, inputs, sim, metric, train, test, embargo, anchored, method, trials, seed, grid, fixed,
                        constraints, bounds, folds_table, drift, oos_metrics, efficiency, replay_diff, timings, start, end)
     result = WalkForwardResult(
         spec, inputs, sim, metric, bounds, folds_table, drift, equity, oos_metrics, efficiency, summary,
@@ -226,47 +228,6 @@ def _windows(inputs: MarketInputs, lo: pd.Timestamp, hi: pd.Timestamp) -> dict[s
             )
         windows[symbol] = Window(i0, i1)
     return windows
-
-
-def _relative_rank(values: np.ndarray, chosen: int, metric: str) -> float:
-    """Out-of-sample relative rank of the chosen combination among all candidates, in
-    (0, 1): (rank + 1) / (N + 1) with ties averaged, as in CSCV (0.5 = median)."""
-    if chosen >= len(values) or not np.isfinite(values[chosen]):
-        return float("nan")
-    finite = values[np.isfinite(values)]
-    v = values[chosen]
-    if metric in LOWER_IS_BETTER:
-        below, ties = float((finite > v).sum()), float((finite == v).sum())
-    else:
-        below, ties = float((finite < v).sum()), float((finite == v).sum())
-    return (below + (ties + 1) / 2) / (len(finite) + 1)
-
-
-def _fold_dsr(
-    spec: StrategySpec, inputs: MarketInputs, sim: SimConfig, symbol: str, params: dict[str, float],
-    window: Window, table: pd.DataFrame, n_trials: int,
-) -> float:
-    """Deflated Sharpe ratio of the fold's in-sample winner given every candidate tried."""
-    from quantlab import overfit
-    from quantlab.errors import QuantlabError
-    from quantlab.optimizer.stats import returns_from_values
-
-    prices = inputs.prices[symbol]
-    target = evaluate_arrays(spec, prices.slice(window.end), params)
-    record = simulate(target, prices, sim, inputs.interval, window.start, window.end)
-    rows = table[(table["symbol"] == symbol) & (table["n_orders"] > 0)]
-    srs = rows["sharpe"].to_numpy() / np.sqrt(inputs.interval.bars_per_year)
-    srs = srs[np.isfinite(srs)]
-    try:
-        result = overfit.deflated_sharpe_ratio_from_returns(
-            returns_from_values(record.value, sim.init_cash),
-            trial_sharpes=srs if srs.size >= 2 else None,
-            sr_variance=None if srs.size >= 2 else 0.0,
-            n_trials=max(n_trials, 1),
-        )
-    except QuantlabError:
-        return float("nan")
-    return float(result.dsr)
 
 
 def _test_bounds(inputs: MarketInputs, symbol: str, fold: Fold) -> tuple[int, int]:
@@ -343,86 +304,10 @@ def _tpe_values(
     spec: StrategySpec, inputs: MarketInputs, sim: SimConfig, windows: dict[str, Window], grid: str | None,
     fixed: Mapping[str, float], metric: str, trials: int, seed: int,
 ) -> np.ndarray:
+    """A fresh in-memory TPE study per fold (seed + fold number)."""
     import optuna
 
-    from quantlab.optimizer.study import distributions, run_study
-    from quantlab.sweep import run_sweep
-
-    space = distributions(spec, grid, fixed)
-    base = dict(spec.defaults())
-    base.update(fixed)
-    m = list(METRIC_NAMES).index(metric)
-
-    def objective(row: np.ndarray) -> float:
-        return float(np.mean([
-            run_sweep(spec, inputs.prices[s], row, sim, inputs.interval, w.start, w.end).metrics[0, m]
-            for s, w in windows.items()
-        ]))
+    from quantlab.optimizer.study import search
 
     storage = optuna.storages.InMemoryStorage()
-    direction: Literal["minimize", "maximize"] = "minimize" if metric in LOWER_IS_BETTER else "maximize"
-    res = run_study(spec, objective, base, space, trials, seed, f"wf-{seed}", storage, direction)  # type: ignore[arg-type]
-    return res.values
-
-
-def _summary(
-    spec: StrategySpec, inputs: MarketInputs, sim: SimConfig, metric: str, train: str, test: str, embargo: str,
-    anchored: bool, method: str, trials: int, seed: int, grid: str | None, fixed: Mapping[str, float],
-    constraints: tuple[str, ...], bounds: list[Fold], folds: pd.DataFrame, drift: pd.DataFrame,
-    oos: pd.DataFrame, efficiency: dict[str, dict[str, float]], replay_diff: float, timings: dict[str, float],
-    start: str | None, end: str | None,
-) -> dict[str, Any]:
-    from quantlab.runs import clean_for_json, config_hash
-
-    config: dict[str, Any] = {
-        "kind": "walkforward", "strategy": spec.name, "symbols": inputs.symbols, "interval": inputs.interval.name,
-        "start": start, "end": end, "grid": grid, "fixed_params": dict(fixed), "metric": metric,
-        "constraints": list(constraints), "train": train, "test": test, "embargo": embargo, "anchored": anchored,
-        "method": method, "sim": sim.to_dict(),
-    }
-    if method == "tpe":
-        config.update({"trials": trials, "seed": seed})
-    drift_stats = {}
-    for name in spec.param_names:
-        series = drift[name].to_numpy(dtype=float)
-        p = spec.param(name)
-        drift_stats[name] = {
-            "mean": float(series.mean()), "std": float(series.std()), "min": float(series.min()), "max": float(series.max()),
-            "changes": int((np.diff(series) != 0).sum()),
-            "relative_std": float(series.std() / (p.high - p.low)) if p.high > p.low else 0.0,
-        }
-    summary = {
-        "kind": "walkforward",
-        "strategy": spec.name,
-        "symbols": inputs.symbols,
-        "interval": inputs.interval.name,
-        "metric": metric,
-        "config": config,
-        "config_hash": config_hash(config),
-        "data_hash": inputs.data_hash,
-        "n_folds": len(bounds),
-        "folds": [
-            {"fold": f.number, "train_start": str(f.train_start), "train_end": str(f.train_end),
-             "test_start": str(f.test_start), "test_end": str(f.test_end), "partial": f.partial}
-            for f in bounds
-        ],
-        "walkforward": {
-            "oos_metrics": oos.to_dict("index"),
-            "efficiency": efficiency,
-            "parameter_drift": drift_stats,
-            "candidates_per_fold": int(folds["candidates"].iloc[0]) if len(folds) else 0,
-            "overfit": {
-                symbol: {
-                    "pbo": float(np.mean(rows["oos_logit"].dropna() <= 0)) if rows["oos_logit"].notna().any() else None,
-                    "median_oos_rank": float(rows["oos_rank"].median()),
-                    "folds_ranked": int(rows["oos_logit"].notna().sum()),
-                    "mean_is_dsr": float(rows["is_dsr"].mean()),
-                    "logits": rows["oos_logit"].tolist(),
-                }
-                for symbol, rows in folds.groupby("symbol", sort=False)
-            },
-        },
-        "replay_check": {"max_relative_difference": replay_diff, "ok": bool(replay_diff <= 1e-9)},
-        "timings": timings,
-    }
-    return clean_for_json(summary)  # type: ignore[no-any-return]
+    return search(spec, inputs, sim, windows, grid, fixed, metric, trials, seed, f"wf-{seed}", storage).values

@@ -1,0 +1,194 @@
+"""The ``config`` (hashed into the run id) and ``summary.json`` of optimise and walk-forward runs."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from quantlab.config import SimConfig
+from quantlab.inputs import MarketInputs
+from quantlab.kernels.layout import METRIC_NAMES
+from quantlab.optimizer.evaluate import Window
+from quantlab.optimizer.folds import Fold
+from quantlab.runs import clean_for_json, config_hash
+from quantlab.strategy import StrategySpec
+
+REPLAY_TOLERANCE = 1e-9
+_PBO_ARRAYS = ("logits", "is_performance", "oos_performance")
+
+
+def optimize_config(
+    spec: StrategySpec,
+    inputs: MarketInputs,
+    sim: SimConfig,
+    grid: str | None,
+    fixed: Mapping[str, float],
+    metric: str,
+    constraints: tuple[str, ...],
+    top: int,
+    holdout: float,
+    method: str,
+    trials: int,
+    seed: int,
+    n_blocks: int,
+    start: str | None,
+    end: str | None,
+) -> dict[str, Any]:
+    config: dict[str, Any] = {
+        "kind": "optimize",
+        "strategy": spec.name,
+        "symbols": inputs.symbols,
+        "interval": inputs.interval.name,
+        "start": start,
+        "end": end,
+        "grid": grid,
+        "fixed_params": dict(fixed),
+        "metric": metric,
+        "constraints": list(constraints),
+        "top": top,
+        "holdout": holdout,
+        "method": method,
+        "n_blocks": n_blocks,
+        "sim": sim.to_dict(),
+    }
+    if method == "tpe":
+        config.update({"trials": trials, "seed": seed})
+    return config
+
+
+def optimize_summary(
+    spec: StrategySpec,
+    inputs: MarketInputs,
+    sim: SimConfig,
+    config: dict[str, Any],
+    cfg_hash: str,
+    metric: str,
+    best: dict[str, float],
+    best_combo: int,
+    passing: pd.DataFrame,
+    ranking: pd.DataFrame,
+    results: pd.DataFrame,
+    holdout_table: pd.DataFrame | None,
+    overfit: dict[str, Any],
+    replay_diff: float,
+    study_info: dict[str, Any],
+    values: np.ndarray,
+    evaluations: int,
+    timings: dict[str, float],
+    windows: dict[str, Window],
+) -> dict[str, Any]:
+    best_row = passing.iloc[0]
+    nan_rows = results[results["status"] != "ok"]
+    sweep_seconds = timings.get("sweep_compute", 0.0)
+    summary = {
+        "kind": "optimize",
+        "strategy": spec.name,
+        "symbols": inputs.symbols,
+        "interval": inputs.interval.name,
+        "metric": metric,
+        "config": config,
+        "config_hash": cfg_hash,
+        "data_hash": inputs.data_hash,
+        "period": {
+            s: {
+                "first": str(inputs.prices[s].index[0]),
+                "last": str(inputs.prices[s].index[-1]),
+                "in_sample_end": str(inputs.prices[s].index[w.end - 1]),
+                "bars": len(inputs.prices[s]),
+                "in_sample_bars": w.end - w.start,
+            }
+            for s, w in windows.items()
+        },
+        "n_combinations": int(values.shape[0]),
+        "n_passing": int(len(passing)),
+        "evaluations": evaluations,
+        "evaluations_per_second": evaluations / sweep_seconds if sweep_seconds > 0 else None,
+        "best": {
+            "params": best,
+            "combo": best_combo,
+            "metrics_mean": {m: float(best_row[m]) for m in METRIC_NAMES},
+        },
+        "replay_check": {
+            "max_relative_difference": replay_diff,
+            "tolerance": REPLAY_TOLERANCE,
+            "ok": bool(replay_diff <= REPLAY_TOLERANCE),
+        },
+        "nan_combinations": {
+            "count": int(len(nan_rows)),
+            "by_status": {str(k): int(v) for k, v in nan_rows["status"].value_counts().items()},
+            "examples": nan_rows.head(5)[["symbol", *spec.param_names, "status"]].to_dict("records"),
+        },
+        "holdout": holdout_table.to_dict("records") if holdout_table is not None else None,
+        "overfit": {
+            s: {k: v for k, v in stats.items() if k != "pbo"}
+            | {"pbo": {k: v for k, v in stats.get("pbo", {}).items() if k not in _PBO_ARRAYS}}
+            for s, stats in overfit.items()
+        },
+        "study": study_info,
+        "timings": timings,
+    }
+    return clean_for_json(summary)  # type: ignore[no-any-return]
+
+
+def walkforward_summary(
+    spec: StrategySpec, inputs: MarketInputs, sim: SimConfig, metric: str, train: str, test: str, embargo: str,
+    anchored: bool, method: str, trials: int, seed: int, grid: str | None, fixed: Mapping[str, float],
+    constraints: tuple[str, ...], bounds: list[Fold], folds: pd.DataFrame, drift: pd.DataFrame,
+    oos: pd.DataFrame, efficiency: dict[str, dict[str, float]], replay_diff: float, timings: dict[str, float],
+    start: str | None, end: str | None,
+) -> dict[str, Any]:
+    config: dict[str, Any] = {
+        "kind": "walkforward", "strategy": spec.name, "symbols": inputs.symbols, "interval": inputs.interval.name,
+        "start": start, "end": end, "grid": grid, "fixed_params": dict(fixed), "metric": metric,
+        "constraints": list(constraints), "train": train, "test": test, "embargo": embargo, "anchored": anchored,
+        "method": method, "sim": sim.to_dict(),
+    }
+    if method == "tpe":
+        config.update({"trials": trials, "seed": seed})
+    drift_stats = {}
+    for name in spec.param_names:
+        series = drift[name].to_numpy(dtype=float)
+        p = spec.param(name)
+        drift_stats[name] = {
+            "mean": float(series.mean()), "std": float(series.std()), "min": float(series.min()), "max": float(series.max()),
+            "changes": int((np.diff(series) != 0).sum()),
+            "relative_std": float(series.std() / (p.high - p.low)) if p.high > p.low else 0.0,
+        }
+    summary = {
+        "kind": "walkforward",
+        "strategy": spec.name,
+        "symbols": inputs.symbols,
+        "interval": inputs.interval.name,
+        "metric": metric,
+        "config": config,
+        "config_hash": config_hash(config),
+        "data_hash": inputs.data_hash,
+        "n_folds": len(bounds),
+        "folds": [
+            {"fold": f.number, "train_start": str(f.train_start), "train_end": str(f.train_end),
+             "test_start": str(f.test_start), "test_end": str(f.test_end), "partial": f.partial}
+            for f in bounds
+        ],
+        "walkforward": {
+            "oos_metrics": oos.to_dict("index"),
+            "efficiency": efficiency,
+            "parameter_drift": drift_stats,
+            "candidates_per_fold": int(folds["candidates"].iloc[0]) if len(folds) else 0,
+            "overfit": {
+                symbol: {
+                    "pbo": float(np.mean(rows["oos_logit"].dropna() <= 0)) if rows["oos_logit"].notna().any() else None,
+                    "median_oos_rank": float(rows["oos_rank"].median()),
+                    "folds_ranked": int(rows["oos_logit"].notna().sum()),
+                    "mean_is_dsr": float(rows["is_dsr"].mean()),
+                    "logits": rows["oos_logit"].tolist(),
+                }
+                for symbol, rows in folds.groupby("symbol", sort=False)
+            },
+        },
+        "replay_check": {"max_relative_difference": replay_diff, "ok": bool(replay_diff <= 1e-9)},
+        "timings": timings,
+    }
+    return clean_for_json(summary)  # type: ignore[no-any-return]
