@@ -30,7 +30,7 @@ _LAZY = {
     "Sizing": ("quantlab.config", "Sizing"),
 }
 
-__all__ = ["__version__", "data", "overfit", *_LAZY]
+__all__ = ["__version__", "data", "overfit", "reports", *_LAZY]
 
 
 def __getattr__(name: str) -> Any:
@@ -39,6 +39,6 @@ def __getattr__(name: str) -> Any:
         value = getattr(importlib.import_module(module), attr)
         globals()[name] = value
         return value
-    if name in ("data", "overfit"):
+    if name in ("data", "overfit", "reports"):
         return importlib.import_module(f"quantlab.{name}")
     raise AttributeError(f"module 'quantlab' has no attribute {name!r}")

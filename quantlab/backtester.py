@@ -32,7 +32,7 @@ from quantlab.replay import (
     sizing_vol,
     vbt_metrics,
 )
-from quantlab.runs import RunDir, clean_for_json, config_hash, git_sha, new_run_id
+from quantlab.runs import RunDir, build_pages, clean_for_json, config_hash, git_sha, new_run_id
 from quantlab.signals import evaluate_arrays
 from quantlab.strategy import StrategySpec
 
@@ -60,6 +60,7 @@ class BacktestResult:
     summary: dict[str, Any]
     run_id: str | None = None
     path: Any = None
+    report: Any = None
     _year_freq: Any = field(default=None, repr=False)
 
     @property
@@ -90,6 +91,7 @@ def backtest(
     data: Mapping[str, pd.DataFrame] | None = None,
     reports: str | os.PathLike[str] | None = None,
     save: bool = True,
+    report: bool | str = True,
 ) -> BacktestResult:
     """Backtest ``strategy`` with ``params`` on ``symbols``; see :class:`BacktestResult`.
 
@@ -157,6 +159,7 @@ def backtest(
     )
     if save:
         _save(result, reports, began)
+        result.report = build_pages(result.path, report, store)
     return result
 
 

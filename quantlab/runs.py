@@ -151,3 +151,19 @@ def clean_for_json(data: Any) -> Any:
     if isinstance(data, np.integer):
         return int(data)
     return finite_or_none(data)
+
+
+def build_pages(path: Path, report: bool | str, store: Any = None) -> Any:
+    """Write the run's report pages (see :mod:`quantlab.reports`) unless ``report`` is off.
+
+    ``report``: True or ``"full"`` (plotly page and QuantStats tearsheet), ``"charts"``
+    (plotly page only), False or ``"none"``. Returns the ``ReportOutcome`` or None. A
+    QuantStats failure is recorded in the outcome, never raised.
+    """
+    if report in (False, "none"):
+        return None
+    if report not in (True, "full", "charts"):
+        raise ReportError("unknown report setting", found=repr(report), fix="use full, charts or none")
+    from quantlab.reports import build
+
+    return build(path, store=store, tearsheet=report != "charts")

@@ -31,6 +31,20 @@ data_options = _stack(
     click.option("--reports", default=None, type=click.Path(file_okay=False), help="Reports folder (default reports/ or $QUANTLAB_REPORTS)."),
 )
 
+report_option = click.option(
+    "--report", "report", default="full", show_default=True, type=click.Choice(["full", "charts", "none"]),
+    help="Pages to write: plotly page and QuantStats tearsheet, plotly only, or none.",
+)
+
+
+def print_report(outcome: Any) -> None:
+    """The report pages a run wrote (and anything that failed while writing them)."""
+    if outcome is None:
+        return
+    for line in outcome.describe():
+        click.secho(line, fg="red" if line.startswith("FAILED") else None)
+
+
 sim_options = _stack(
     click.option("--cash", default=100_000.0, show_default=True, type=float, help="Initial cash."),
     click.option("--fees", "fee_model", default="ib", show_default=True, type=click.Choice(["ib", "percent"]),

@@ -6,7 +6,15 @@ from typing import Any
 
 import click
 
-from quantlab.cli._options import PCT_METRICS, build_sim_config, data_options, fmt, sim_options
+from quantlab.cli._options import (
+    PCT_METRICS,
+    build_sim_config,
+    data_options,
+    fmt,
+    print_report,
+    report_option,
+    sim_options,
+)
 
 
 @click.command("backtest")
@@ -14,6 +22,7 @@ from quantlab.cli._options import PCT_METRICS, build_sim_config, data_options, f
 @click.option("--params", "-p", default=None, help="Parameters, e.g. fast=20,slow=50 (others keep defaults).")
 @click.option("--shared-cash", is_flag=True, help="Trade all symbols from one cash account (common timestamps).")
 @sim_options
+@report_option
 def backtest(**opts: Any) -> None:
     """Backtest a strategy with one parameter set and print its key statistics."""
     from quantlab.backtester import backtest as run_backtest
@@ -22,6 +31,7 @@ def backtest(**opts: Any) -> None:
     result = run_backtest(
         opts["strategy"], opts["symbols"], opts["params"], interval=opts["interval"], start=opts["start"],
         end=opts["end"], sim=sim, shared_cash=opts["shared_cash"], store=opts["store"], reports=opts["reports"],
+        report=opts["report"],
     )
     params = ", ".join(f"{k}={fmt(v)}" for k, v in result.params.items())
     click.secho(f"{result.spec.name} ({params}) on {', '.join(result.inputs.symbols)}", bold=True)
@@ -36,3 +46,4 @@ def backtest(**opts: Any) -> None:
     if not check["ok"]:
         click.secho(f"warning: simulator and vectorbt differ by {check['max_relative_difference']:.2e}", fg="yellow", err=True)
     click.echo(f"\nSaved to {result.path}")
+    print_report(result.report)

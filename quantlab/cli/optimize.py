@@ -6,7 +6,15 @@ from typing import Any
 
 import click
 
-from quantlab.cli._options import build_sim_config, data_options, fmt, sim_options, table
+from quantlab.cli._options import (
+    build_sim_config,
+    data_options,
+    fmt,
+    print_report,
+    report_option,
+    sim_options,
+    table,
+)
 
 
 @click.command("optimize")
@@ -24,6 +32,7 @@ from quantlab.cli._options import build_sim_config, data_options, fmt, sim_optio
 @click.option("--storage", default=None, help="TPE: optuna storage URL (default sqlite under reports/).")
 @click.option("--blocks", "n_blocks", default=16, show_default=True, type=int, help="CSCV blocks for PBO (even, 4-20).")
 @sim_options
+@report_option
 def optimize(**opts: Any) -> None:
     """Search a strategy's parameters and report the winners honestly."""
     from quantlab.optimizer.api import optimize as run_optimize
@@ -34,9 +43,10 @@ def optimize(**opts: Any) -> None:
         constraints=opts["constraints"], top=opts["top"], holdout=opts["holdout"], method=opts["method"],
         trials=opts["trials"], seed=opts["seed"], study=opts["study"], storage=opts["storage"],
         interval=opts["interval"], start=opts["start"], end=opts["end"], sim=sim, n_blocks=opts["n_blocks"],
-        store=opts["store"], reports=opts["reports"], progress=None,
+        store=opts["store"], reports=opts["reports"], progress=None, report=opts["report"],
     )
     print_optimize(result)
+    print_report(result.report)
 
 
 def print_optimize(result: Any) -> None:

@@ -6,7 +6,15 @@ from typing import Any
 
 import click
 
-from quantlab.cli._options import build_sim_config, data_options, fmt, sim_options, table
+from quantlab.cli._options import (
+    build_sim_config,
+    data_options,
+    fmt,
+    print_report,
+    report_option,
+    sim_options,
+    table,
+)
 
 
 @click.command("walkforward")
@@ -23,6 +31,7 @@ from quantlab.cli._options import build_sim_config, data_options, fmt, sim_optio
 @click.option("--metric", "-m", default="sharpe", show_default=True, help="Selection metric (mean over symbols).")
 @click.option("--constraint", "constraints", multiple=True, help='Per-symbol filter, e.g. "max_drawdown>-0.25".')
 @sim_options
+@report_option
 def walkforward(**opts: Any) -> None:
     """Walk a strategy forward: per fold, choose parameters in-sample and trade them out of sample."""
     from quantlab.optimizer.walkforward import walkforward as run_walkforward
@@ -33,9 +42,10 @@ def walkforward(**opts: Any) -> None:
         anchored=opts["anchored"], embargo=opts["embargo"], method=opts["method"], trials=opts["trials"],
         seed=opts["seed"], metric=opts["metric"], constraints=opts["constraints"], params=opts["params"],
         interval=opts["interval"], start=opts["start"], end=opts["end"], sim=sim, store=opts["store"],
-        reports=opts["reports"], progress=None,
+        reports=opts["reports"], progress=None, report=opts["report"],
     )
     print_walkforward(result)
+    print_report(result.report)
 
 
 def print_walkforward(result: Any) -> None:

@@ -33,6 +33,7 @@ from quantlab.optimizer.summary import optimize_config, optimize_summary
 from quantlab.progress import Progress
 from quantlab.registry import get_strategy
 from quantlab.replay import SimRecord, max_relative_difference, portfolio, simulate, vbt_metrics
+from quantlab.runs import build_pages
 from quantlab.signals import evaluate_arrays
 from quantlab.strategy import StrategySpec
 
@@ -68,6 +69,7 @@ class OptimizeResult:
     summary: dict[str, Any]
     run_id: str | None = None
     path: Any = None
+    report: Any = None
     records: dict[str, SimRecord] = field(default_factory=dict, repr=False)
 
     def portfolio(self, params: Mapping[str, float] | None = None, symbol: str | None = None, window: str = "full") -> Any:
@@ -126,6 +128,7 @@ def optimize(
     reports: str | os.PathLike[str] | None = None,
     save: bool = True,
     progress: bool | None = None,
+    report: bool | str = True,
 ) -> OptimizeResult:
     """Search ``strategy``'s parameters on ``symbols`` and return an :class:`OptimizeResult`.
 
@@ -145,6 +148,7 @@ def optimize(
         n_blocks: CSCV blocks for the probability of backtest overfitting.
         store, data: where bars come from.
         reports, save: where to save (``reports/<run_id>/``) and whether to.
+        report: pages to build for a saved run: True/"full", "charts" (no QuantStats) or False.
         progress: show progress bars (default: when stderr is a terminal).
 
     Raises:
@@ -256,6 +260,7 @@ def optimize(
         from quantlab.optimizer.outputs import save_optimize
 
         save_optimize(result, reports, began)
+        result.report = build_pages(result.path, report, store)
     return result
 
 

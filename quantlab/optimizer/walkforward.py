@@ -38,6 +38,7 @@ from quantlab.optimizer.stats import fold_dsr, relative_rank
 from quantlab.optimizer.summary import walkforward_summary
 from quantlab.registry import get_strategy
 from quantlab.replay import SimRecord, max_relative_difference, portfolio, simulate, vbt_metrics
+from quantlab.runs import build_pages
 from quantlab.signals import evaluate_arrays
 from quantlab.strategy import StrategySpec
 
@@ -70,6 +71,7 @@ class WalkForwardResult:
     summary: dict[str, Any]
     run_id: str | None = None
     path: Any = None
+    report: Any = None
     records: dict[str, SimRecord] = field(default_factory=dict, repr=False)
     targets: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
     oos_start: dict[str, int] = field(default_factory=dict, repr=False)
@@ -109,6 +111,7 @@ def walkforward(
     reports: str | os.PathLike[str] | None = None,
     save: bool = True,
     progress: bool | None = None,
+    report: bool | str = True,
 ) -> WalkForwardResult:
     """Walk ``strategy`` forward over ``symbols``; see :class:`WalkForwardResult`.
 
@@ -213,6 +216,7 @@ def walkforward(
         from quantlab.optimizer.outputs import save_walkforward
 
         save_walkforward(result, reports, began)
+        result.report = build_pages(result.path, report, store)
     return result
 
 

@@ -13,11 +13,11 @@ from quantlab.kernels.group_sim import simulate_group_nb
 
 
 def test_backtest_exposes_vectorbt_portfolio_and_saves(tmp_path: Path) -> None:
-    result = quantlab.backtest("sma_cross", "SPY,QQQ", "fast=20,slow=50", reports=tmp_path)
+    result = quantlab.backtest("sma_cross", "SPY,QQQ", "fast=20,slow=50", reports=tmp_path, report="charts")
     assert set(result.portfolios) == {"SPY", "QQQ"}
     assert result.summary["replay_check"]["ok"]
     assert result.metrics.loc["SPY", "n_orders"] == result.portfolios["SPY"].orders.count()
-    for name in ("summary.json", "metrics.csv", "equity.csv", "trades.csv", "orders.csv"):
+    for name in ("summary.json", "metrics.csv", "equity.csv", "trades.csv", "orders.csv", "report.html"):
         assert (Path(result.path) / name).is_file()
     stats = result.stats("SPY")
     assert stats["Total Trades"] == result.metrics.loc["SPY", "n_trades"]

@@ -20,7 +20,7 @@ GRID = "fast=5:50:5,slow=20:200:20"
 def opt(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
     reports = tmp_path_factory.mktemp("reports")
     return quantlab.optimize("sma_cross", "SPY,QQQ", GRID, holdout=0.3, top=5, reports=reports,
-                             constraints=["max_drawdown > -0.6"])
+                             constraints=["max_drawdown > -0.6"], report=False)
 
 
 def test_results_cover_every_symbol_and_combination(opt) -> None:  # type: ignore[no-untyped-def]
@@ -82,7 +82,8 @@ def test_run_is_recorded(opt) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_same_data_and_config_give_the_same_bytes(tmp_path: Path) -> None:
-    runs = [quantlab.optimize("ema_cross", "SPY", "fast=5:30:5,slow=40:120:20", holdout=0.25, reports=tmp_path / str(i))
+    runs = [quantlab.optimize("ema_cross", "SPY", "fast=5:30:5,slow=40:120:20", holdout=0.25, reports=tmp_path / str(i),
+                                report=False)
             for i in range(2)]
     a, b = Path(runs[0].path), Path(runs[1].path)
     for name in ("results.parquet", "top.csv", "holdout.csv", "equity.csv", "trades.csv", "overfit.json"):

@@ -100,7 +100,7 @@ def test_positions_carry_across_fold_boundaries(tmp_path: Path) -> None:
 @pytest.fixture(scope="module")
 def wf(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
     return quantlab.walkforward("sma_cross", "SPY,QQQ", GRID, train="3y", test="1y", embargo="5d",
-                                reports=tmp_path_factory.mktemp("reports"))
+                                reports=tmp_path_factory.mktemp("reports"), report=False)
 
 
 def test_each_fold_chooses_the_in_sample_best(wf) -> None:  # type: ignore[no-untyped-def]
@@ -171,9 +171,9 @@ def test_walkforward_with_tpe(tmp_path: Path) -> None:
     ],
 )
 def test_cli_bad_input(args: list[str], message: str) -> None:
-    base = ["walkforward", "--strategy", "sma_cross", "--symbols", "SPY", "--grid", GRID]
+    base = ["walkforward", "--strategy", "sma_cross", "--symbols", "SPY", "--grid", GRID, "--report", "none"]
     if "--grid" in args:
-        base = base[:-2]
+        base = base[:6] + base[8:]
     result = CliRunner().invoke(cli, base + args)
     assert result.exit_code == 1, result.output
     assert message in result.output and "Traceback" not in result.output
@@ -181,7 +181,7 @@ def test_cli_bad_input(args: list[str], message: str) -> None:
 
 def test_cli_prints_folds_and_statistics() -> None:
     result = CliRunner().invoke(cli, ["walkforward", "-s", "sma_cross", "--symbols", "SPY", "--grid", GRID,
-                                      "--train", "4y", "--test", "2y"])
+                                      "--train", "4y", "--test", "2y", "--report", "none"])
     assert result.exit_code == 0, result.output
     for key in ("folds", "Stitched out of sample", "efficiency", "walk-forward PBO", "Parameter drift", "Results:"):
         assert key in result.output
