@@ -40,6 +40,7 @@ demo: venv
 	$(BIN)/quantlab walkforward --strategy sma_cross --symbols SPY --grid "$(WF_GRID)" --train 3y --test 1y --embargo 5d
 	@echo "== runs so far"
 	$(BIN)/quantlab runs
+	@echo "Open reports/index.html (offline pages: equity, heatmaps, folds, overfitting; QuantStats tearsheets)."
 
 test: venv
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
