@@ -84,6 +84,7 @@ class IBBroker:
         self.ib = _ib.IB()
         self.ib.RaiseRequestErrors = True
         self._events: list[Event] = []
+        self._wake: asyncio.Future[None] | None = None
         self._contracts: dict[str, Any] = {}
         self._subs: dict[int, str] = {}  # id(BarDataList) -> symbol
         self._account = gateway.account
@@ -262,18 +263,33 @@ class IBBroker:
 
     # --- events ------------------------------------------------------------------------
     def poll(self, timeout: float) -> list[Event]:
+        """Run the client's loop until an event arrives or ``timeout`` passes.
+
+        ``IB.waitOnUpdate`` can miss data already buffered when it is called (its waiter
+        registers one loop iteration late) and then sleeps the whole timeout; waiting on a
+        future that our own handlers complete has no such window.
+        """
         if not self._events and timeout > 0:
             try:
                 if self.is_connected():
-                    self.ib.waitOnUpdate(timeout)
+                    self._wake = _ib.util.getLoop().create_future()
+                    _ib.util.run(self._wake, timeout=timeout)
                 else:
                     self.ib.sleep(timeout)
             except ConnectionError:
                 self._report_down("socket disconnect")
-            except TimeoutError:
+            except (TimeoutError, asyncio.CancelledError):
                 pass
+            finally:
+                self._wake = None
         events, self._events = self._events, []
         return events
+
+    def _push(self, event: Event) -> None:
+        self._events.append(event)
+        wake = self._wake
+        if wake is not None and not wake.done():
+            wake.set_result(None)
 
     def _blocking(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         if not self.is_connected():
@@ -290,7 +306,7 @@ class IBBroker:
     def _report_down(self, why: str) -> None:
         if not self._down_reported and not self._closing:
             self._down_reported = True
-            self._events.append(ConnectionEvent("disconnected", why))
+            self._push(ConnectionEvent("disconnected", why))
 
     def _on_disconnected(self) -> None:
         self._report_down("disconnectedEvent")
@@ -301,24 +317,24 @@ class IBBroker:
             return
         now = time.perf_counter()
         if has_new_bar and len(bars) >= 2:
-            self._events.append(BarEvent(symbol, _bar(bars[-2]), True, now))
+            self._push(BarEvent(symbol, _bar(bars[-2]), True, now))
         if len(bars):
-            self._events.append(BarEvent(symbol, _bar(bars[-1]), False, now))
+            self._push(BarEvent(symbol, _bar(bars[-1]), False, now))
 
     def _on_status(self, trade: Any) -> None:
         if trade.order.orderRef:
-            self._events.append(OrderEvent(self._state(trade)))
+            self._push(OrderEvent(self._state(trade)))
 
     def _on_commission(self, trade: Any, fill: Any, report: Any) -> None:
-        self._events.append(FillEvent(self._fill(fill)))
+        self._push(FillEvent(self._fill(fill)))
 
     def _on_error(self, req_id: int, code: int, message: str, contract: Any) -> None:
         if code == 1100:
-            self._events.append(ConnectionEvent("lost", message))
+            self._push(ConnectionEvent("lost", message))
         elif code == 1101:
-            self._events.append(ConnectionEvent("restored_data_lost", message))
+            self._push(ConnectionEvent("restored_data_lost", message))
         elif code == 1102:
-            self._events.append(ConnectionEvent("restored", message))
+            self._push(ConnectionEvent("restored", message))
         elif code in _INFO_CODES:
             log.debug("gateway info", extra={"event": "gateway_info", "code": code, "detail": message})
         else:
@@ -327,7 +343,7 @@ class IBBroker:
             if not ref and code in _REQUEST_CODES:
                 return  # raised to the caller of the request (RaiseRequestErrors)
             symbol = trade.contract.symbol if trade is not None else getattr(contract, "symbol", "") or ""
-            self._events.append(ErrorEvent(code, message, ref, symbol))
+            self._push(ErrorEvent(code, message, ref, symbol))
 
     # --- conversions ---------------------------------------------------------------------
     def _state(self, trade: Any) -> OrderState:

@@ -38,7 +38,7 @@ def bridge_config(gw: FakeGateway | None, ledger: Path, **sections: Mapping[str,
                     "backoff_initial": 0.05, "backoff_max": 0.2, "request_timeout": 5.0},
         "orders": {"cancel_wait": 2.0},
         "costs": {"slippage_bps": 0.0},
-        "ledger": {"path": str(ledger)},
+        "ledger": {"path": str(ledger), "synchronous": "NORMAL"},  # durability is tested in test_ledger.py
         "data": {"history_bars": 2000},
     }
     for section, values in sections.items():
