@@ -49,6 +49,7 @@ class Notifier:
 
     def alert(self, kind: str, message: str, level: str = "warning", **fields: Any) -> None:
         """Log the alert and queue it for email/webhook delivery."""
+        message = redact(message)  # a credential never leaves in an alert, even by accident
         payload = {"kind": kind, "level": level, "message": message, **fields}
         log.log(LEVELS.get(level, logging.WARNING), message, extra={"event": "alert", "alert": kind, **fields})
         self.sent.append(payload)

@@ -13,7 +13,16 @@ from dataclasses import dataclass, field
 import pandas as pd
 import pytest
 
-from bridge.broker import Bar, BarEvent, Broker, ConnectionEvent, Event, FillEvent, OrderEvent, OrderRequest
+from bridge.broker import (
+    Bar,
+    BarEvent,
+    Broker,
+    ConnectionEvent,
+    Event,
+    FillEvent,
+    OrderEvent,
+    OrderRequest,
+)
 from bridge.clock import ManualClock
 from bridge.config import GatewayConfig
 from bridge.errors import UnknownSymbol

@@ -9,7 +9,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bridge.risk import SEVERITY, Exposure, OrderIntent, RiskContext, RiskLimits, check, daily_loss_breached, is_exit
+from bridge.risk import (
+    SEVERITY,
+    Exposure,
+    OrderIntent,
+    RiskContext,
+    RiskLimits,
+    check,
+    daily_loss_breached,
+    is_exit,
+)
 
 LIMITS = RiskLimits()
 EQ = 100_000.0
