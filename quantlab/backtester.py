@@ -7,7 +7,6 @@ portfolio sharing one cash balance on their common timestamps. Results are saved
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import time
 from collections.abc import Mapping, Sequence
@@ -25,14 +24,16 @@ from quantlab.kernels.layout import METRIC_NAMES
 from quantlab.optimizer.grid import parse_params
 from quantlab.registry import get_strategy
 from quantlab.replay import (
+    equity_frame,
     max_relative_difference,
     portfolio,
     portfolio_from_orders,
+    records_frame,
     simulate,
     sizing_vol,
     vbt_metrics,
 )
-from quantlab.runs import RunDir, build_pages, clean_for_json, config_hash, git_sha, new_run_id
+from quantlab.runs import RunDir, build_pages, config_hash, new_run_id
 from quantlab.signals import evaluate_arrays
 from quantlab.strategy import StrategySpec
 
@@ -189,62 +190,13 @@ def _shared_portfolio(inputs: MarketInputs, targets: dict[str, pd.Series], sim: 
     )
 
 
-def equity_frame(result: BacktestResult) -> pd.DataFrame:
-    equity = pd.DataFrame({name: pf.value() for name, pf in result.portfolios.items()})
-    equity.index.name = "time"
-    return equity
-
-
-def trades_frame(result: BacktestResult) -> pd.DataFrame:
-    frames = []
-    for name, pf in result.portfolios.items():
-        records = pf.positions.records_readable
-        if len(records):
-            if name != "portfolio":
-                records = records.drop(columns=["Column"], errors="ignore")
-                records.insert(0, "Symbol", name)
-            else:
-                records = records.rename(columns={"Column": "Symbol"})
-            frames.append(records)
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["Symbol"])
-
-
-def orders_frame(result: BacktestResult) -> pd.DataFrame:
-    frames = []
-    for name, pf in result.portfolios.items():
-        records = pf.orders.records_readable
-        if len(records):
-            if name != "portfolio":
-                records = records.drop(columns=["Column"], errors="ignore")
-                records.insert(0, "Symbol", name)
-            else:
-                records = records.rename(columns={"Column": "Symbol"})
-            frames.append(records)
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["Symbol"])
-
-
 def _save(result: BacktestResult, reports: Any, began: float) -> None:
-    import vectorbt
+    from quantlab.optimizer.outputs import finish_run
 
-    import quantlab
-
-    run_id = new_run_id("backtest", result.summary["config_hash"])
-    run = RunDir.create(run_id, reports)
+    run = RunDir.create(new_run_id("backtest", result.summary["config_hash"]), reports)
+    t0 = time.perf_counter()
     run.write_csv("metrics.csv", result.metrics)
-    run.write_csv("equity.csv", equity_frame(result))
-    run.write_csv("trades.csv", trades_frame(result), index=False)
-    run.write_csv("orders.csv", orders_frame(result), index=False)
-    result.summary.update(
-        {
-            "run_id": run_id,
-            "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            "git_sha": git_sha(),
-            "versions": {"quantlab": quantlab.__version__, "vectorbt": vectorbt.__version__, "pandas": pd.__version__},
-            "timings": {"total": time.perf_counter() - began},
-        }
-    )
-    run.write_json("summary.json", clean_for_json(result.summary))
-    result.run_id = run_id
-    result.path = run.path
-
-
+    run.write_csv("equity.csv", equity_frame(result.portfolios))
+    run.write_csv("trades.csv", records_frame(result.portfolios, "positions"), index=False)
+    run.write_csv("orders.csv", records_frame(result.portfolios, "orders"), index=False)
+    finish_run(run, result, t0, began)

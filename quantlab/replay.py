@@ -229,3 +229,27 @@ def max_relative_difference(ours: pd.DataFrame, theirs: pd.DataFrame) -> float:
         return 0.0
     scale = np.maximum(np.abs(a[both]), np.abs(b[both])) + 1e-3
     return float(np.max(np.abs(a[both] - b[both]) / scale))
+
+
+def equity_frame(portfolios: dict[str, Any]) -> pd.DataFrame:
+    """Portfolio value per name (columns), indexed by time."""
+    equity = pd.DataFrame({name: pf.value() for name, pf in portfolios.items()})
+    equity.index.name = "time"
+    return equity
+
+
+def records_frame(portfolios: dict[str, Any], kind: str) -> pd.DataFrame:
+    """vectorbt's readable ``positions`` (round trips) or ``orders`` records of every
+    portfolio, with a ``Symbol`` column (a cash-sharing group names its own columns)."""
+    frames = []
+    for name, pf in portfolios.items():
+        records = getattr(pf, kind).records_readable
+        if len(records):
+            if pf.wrapper.grouper.is_grouped():
+                records = records.rename(columns={"Column": "Symbol"})
+            else:
+                records = records.drop(columns=["Column"], errors="ignore")
+                records.insert(0, "Symbol", name)
+            frames.append(records)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["Symbol"])
+

@@ -22,17 +22,68 @@ def _stack(*decorators: Callable[[F], F]) -> Callable[[F], F]:
 
 
 data_options = _stack(
-    click.option("--strategy", "-s", required=True, help="Strategy name (see `quantlab strategies`), module path or .py file."),
+    click.option(
+        "--strategy",
+        "-s",
+        required=True,
+        help="Strategy name (see `quantlab strategies`), module path or .py file.",
+    ),
     click.option("--symbols", required=True, help="Comma-separated symbols, e.g. SPY,QQQ."),
-    click.option("--interval", default="1d", show_default=True, help="Bar interval stored for the symbols."),
+    click.option(
+        "--interval", default="1d", show_default=True, help="Bar interval stored for the symbols."
+    ),
     click.option("--start", default=None, help="First date (inclusive), e.g. 2010-01-01."),
     click.option("--end", default=None, help="Last date (inclusive)."),
-    click.option("--store", default=None, type=click.Path(dir_okay=False), help="HDF5 store (default data/market.h5 or $QUANTLAB_STORE)."),
-    click.option("--reports", default=None, type=click.Path(file_okay=False), help="Reports folder (default reports/ or $QUANTLAB_REPORTS)."),
+    click.option(
+        "--store",
+        default=None,
+        type=click.Path(dir_okay=False),
+        help="HDF5 store (default data/market.h5 or $QUANTLAB_STORE).",
+    ),
+    click.option(
+        "--reports",
+        default=None,
+        type=click.Path(file_okay=False),
+        help="Reports folder (default reports/ or $QUANTLAB_REPORTS).",
+    ),
+)
+
+search_options = _stack(
+    click.option(
+        "--params",
+        "-p",
+        default=None,
+        help="Fixed values for parameters not in the grid, e.g. atr_mult=3.",
+    ),
+    click.option(
+        "--metric",
+        "-m",
+        default="sharpe",
+        show_default=True,
+        help="Ranking metric (mean over symbols).",
+    ),
+    click.option(
+        "--constraint",
+        "constraints",
+        multiple=True,
+        help='Per-symbol filter, e.g. "max_drawdown>-0.25" (repeatable).',
+    ),
+    click.option(
+        "--method",
+        default="grid",
+        show_default=True,
+        type=click.Choice(["grid", "tpe"]),
+        help="Grid search or optuna TPE.",
+    ),
+    click.option("--seed", default=7, show_default=True, type=int, help="TPE sampler seed."),
 )
 
 report_option = click.option(
-    "--report", "report", default="full", show_default=True, type=click.Choice(["full", "charts", "none"]),
+    "--report",
+    "report",
+    default="full",
+    show_default=True,
+    type=click.Choice(["full", "charts", "none"]),
     help="Pages to write: plotly page and QuantStats tearsheet, plotly only, or none.",
 )
 
@@ -47,17 +98,63 @@ def print_report(outcome: Any) -> None:
 
 sim_options = _stack(
     click.option("--cash", default=100_000.0, show_default=True, type=float, help="Initial cash."),
-    click.option("--fees", "fee_model", default="ib", show_default=True, type=click.Choice(["ib", "percent"]),
-                 help="ib: IB fixed ($0.005/share, $1 min, 1% max); percent: --fee-pct of trade value."),
-    click.option("--fee-pct", default=0.0, show_default=True, type=float, help="Percent model: fee as a fraction (0.001 = 10 bps)."),
-    click.option("--per-share", default=0.005, show_default=True, type=float, help="IB model: USD per share."),
-    click.option("--min-fee", default=1.0, show_default=True, type=float, help="IB model: minimum USD per order."),
-    click.option("--max-fee-pct", default=0.01, show_default=True, type=float, help="IB model: cap as a fraction of trade value."),
-    click.option("--slippage-bps", default=1.0, show_default=True, type=float, help="Slippage per fill in basis points."),
-    click.option("--sizing", default="all", show_default=True,
-                 help="all | fraction:F | cash:AMOUNT | vol_target:ANNUAL_VOL (e.g. vol_target:0.15)."),
-    click.option("--fractional", is_flag=True, help="Allow fractional shares (default: whole shares, as IB fills stocks)."),
-    click.option("--vol-window", default=20, show_default=True, type=int, help="Bars for the realised volatility of vol_target sizing."),
+    click.option(
+        "--fees",
+        "fee_model",
+        default="ib",
+        show_default=True,
+        type=click.Choice(["ib", "percent"]),
+        help="ib: IB fixed ($0.005/share, $1 min, 1% max); percent: --fee-pct of trade value.",
+    ),
+    click.option(
+        "--fee-pct",
+        default=0.0,
+        show_default=True,
+        type=float,
+        help="Percent model: fee as a fraction (0.001 = 10 bps).",
+    ),
+    click.option(
+        "--per-share", default=0.005, show_default=True, type=float, help="IB model: USD per share."
+    ),
+    click.option(
+        "--min-fee",
+        default=1.0,
+        show_default=True,
+        type=float,
+        help="IB model: minimum USD per order.",
+    ),
+    click.option(
+        "--max-fee-pct",
+        default=0.01,
+        show_default=True,
+        type=float,
+        help="IB model: cap as a fraction of trade value.",
+    ),
+    click.option(
+        "--slippage-bps",
+        default=1.0,
+        show_default=True,
+        type=float,
+        help="Slippage per fill in basis points.",
+    ),
+    click.option(
+        "--sizing",
+        default="all",
+        show_default=True,
+        help="all | fraction:F | cash:AMOUNT | vol_target:ANNUAL_VOL (e.g. vol_target:0.15).",
+    ),
+    click.option(
+        "--fractional",
+        is_flag=True,
+        help="Allow fractional shares (default: whole shares, as IB fills stocks).",
+    ),
+    click.option(
+        "--vol-window",
+        default=20,
+        show_default=True,
+        type=int,
+        help="Bars for the realised volatility of vol_target sizing.",
+    ),
 )
 
 
@@ -72,7 +169,11 @@ def build_sim_config(opts: dict[str, Any]) -> SimConfig:
         pct_fee=opts.pop("fee_pct"),
         slippage_bps=opts.pop("slippage_bps"),
     )
-    sizing = parse_sizing(opts.pop("sizing"), whole_shares=not opts.pop("fractional"), vol_window=opts.pop("vol_window"))
+    sizing = parse_sizing(
+        opts.pop("sizing"),
+        whole_shares=not opts.pop("fractional"),
+        vol_window=opts.pop("vol_window"),
+    )
     return SimConfig(init_cash=opts.pop("cash"), costs=costs, sizing=sizing)
 
 
@@ -91,16 +192,20 @@ def fmt(value: Any, pct: bool = False) -> str:
     return f"{number:.4g}" if abs(number) < 1e5 else f"{number:,.0f}"
 
 
-PCT_METRICS = frozenset({"total_return", "cagr", "max_drawdown", "win_rate", "exposure", "volatility"})
+PCT_METRICS = frozenset(
+    {"total_return", "cagr", "max_drawdown", "win_rate", "exposure", "volatility"}
+)
 
 
 def table(rows: list[dict[str, Any]], columns: list[str]) -> str:
     """A plain aligned text table."""
+
     def is_pct(column: str) -> bool:
         return any(column == m or column.endswith("_" + m) for m in PCT_METRICS)
 
     cells = [list(columns)] + [
-        [r[c] if isinstance(r.get(c), str) else fmt(r.get(c), is_pct(c)) for c in columns] for r in rows
+        [r[c] if isinstance(r.get(c), str) else fmt(r.get(c), is_pct(c)) for c in columns]
+        for r in rows
     ]
     widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
     lines = ["  ".join(cell.rjust(w) for cell, w in zip(row, widths, strict=True)) for row in cells]

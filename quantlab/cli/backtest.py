@@ -19,8 +19,14 @@ from quantlab.cli._options import (
 
 @click.command("backtest")
 @data_options
-@click.option("--params", "-p", default=None, help="Parameters, e.g. fast=20,slow=50 (others keep defaults).")
-@click.option("--shared-cash", is_flag=True, help="Trade all symbols from one cash account (common timestamps).")
+@click.option(
+    "--params", "-p", default=None, help="Parameters, e.g. fast=20,slow=50 (others keep defaults)."
+)
+@click.option(
+    "--shared-cash",
+    is_flag=True,
+    help="Trade all symbols from one cash account (common timestamps).",
+)
 @sim_options
 @report_option
 def backtest(**opts: Any) -> None:
@@ -29,21 +35,51 @@ def backtest(**opts: Any) -> None:
 
     sim = build_sim_config(opts)
     result = run_backtest(
-        opts["strategy"], opts["symbols"], opts["params"], interval=opts["interval"], start=opts["start"],
-        end=opts["end"], sim=sim, shared_cash=opts["shared_cash"], store=opts["store"], reports=opts["reports"],
+        opts["strategy"],
+        opts["symbols"],
+        opts["params"],
+        interval=opts["interval"],
+        start=opts["start"],
+        end=opts["end"],
+        sim=sim,
+        shared_cash=opts["shared_cash"],
+        store=opts["store"],
+        reports=opts["reports"],
         report=opts["report"],
     )
     params = ", ".join(f"{k}={fmt(v)}" for k, v in result.params.items())
     click.secho(f"{result.spec.name} ({params}) on {', '.join(result.inputs.symbols)}", bold=True)
     metrics = result.metrics
-    names = ["total_return", "cagr", "sharpe", "sortino", "max_drawdown", "calmar", "win_rate",
-             "profit_factor", "n_trades", "exposure", "fees", "final_value"]
+    names = [
+        "total_return",
+        "cagr",
+        "sharpe",
+        "sortino",
+        "max_drawdown",
+        "calmar",
+        "win_rate",
+        "profit_factor",
+        "n_trades",
+        "exposure",
+        "fees",
+        "final_value",
+    ]
     width = max(len(str(c)) for c in metrics.index) + 2
     click.echo(" " * 15 + "".join(str(c).rjust(max(width, 12)) for c in metrics.index))
     for name in names:
-        click.echo(f"{name:<15}" + "".join(fmt(metrics.loc[c, name], name in PCT_METRICS).rjust(max(width, 12)) for c in metrics.index))
+        click.echo(
+            f"{name:<15}"
+            + "".join(
+                fmt(metrics.loc[c, name], name in PCT_METRICS).rjust(max(width, 12))
+                for c in metrics.index
+            )
+        )
     check = result.summary["replay_check"]
     if not check["ok"]:
-        click.secho(f"warning: simulator and vectorbt differ by {check['max_relative_difference']:.2e}", fg="yellow", err=True)
+        click.secho(
+            f"warning: simulator and vectorbt differ by {check['max_relative_difference']:.2e}",
+            fg="yellow",
+            err=True,
+        )
     click.echo(f"\nSaved to {result.path}")
     print_report(result.report)

@@ -12,6 +12,7 @@ from quantlab.cli._options import (
     fmt,
     print_report,
     report_option,
+    search_options,
     sim_options,
     table,
 )
@@ -19,18 +20,50 @@ from quantlab.cli._options import (
 
 @click.command("optimize")
 @data_options
-@click.option("--grid", "-g", default=None, help='Grid, e.g. "fast=5:100:1,slow=10:250:2" (or bounds for TPE).')
-@click.option("--params", "-p", default=None, help="Fixed values for parameters not in the grid.")
-@click.option("--metric", "-m", default="sharpe", show_default=True, help="Ranking metric (mean over symbols).")
-@click.option("--constraint", "constraints", multiple=True, help='Per-symbol filter, e.g. "max_drawdown>-0.25" (repeatable).')
-@click.option("--top", default=10, show_default=True, type=int, help="Winners to list and replay through vectorbt.")
-@click.option("--holdout", default=0.0, show_default=True, type=float, help="Share of history kept out of the search (by time).")
-@click.option("--method", default="grid", show_default=True, type=click.Choice(["grid", "tpe"]), help="Grid search or optuna TPE.")
-@click.option("--trials", default=200, show_default=True, type=int, help="TPE: completed trials wanted in the study.")
-@click.option("--seed", default=7, show_default=True, type=int, help="TPE: sampler seed.")
-@click.option("--study", default=None, help="TPE: study name (default: strategy + config hash, so reruns resume).")
-@click.option("--storage", default=None, help="TPE: optuna storage URL (default sqlite under reports/).")
-@click.option("--blocks", "n_blocks", default=16, show_default=True, type=int, help="CSCV blocks for PBO (even, 4-20).")
+@click.option(
+    "--grid",
+    "-g",
+    default=None,
+    help='Grid, e.g. "fast=5:100:1,slow=10:250:2" (or bounds for TPE).',
+)
+@search_options
+@click.option(
+    "--top",
+    default=10,
+    show_default=True,
+    type=int,
+    help="Winners to list and replay through vectorbt.",
+)
+@click.option(
+    "--holdout",
+    default=0.0,
+    show_default=True,
+    type=float,
+    help="Share of history kept out of the search (by time).",
+)
+@click.option(
+    "--trials",
+    default=200,
+    show_default=True,
+    type=int,
+    help="TPE: completed trials wanted in the study.",
+)
+@click.option(
+    "--study",
+    default=None,
+    help="TPE: study name (default: strategy + config hash, so reruns resume).",
+)
+@click.option(
+    "--storage", default=None, help="TPE: optuna storage URL (default sqlite under reports/)."
+)
+@click.option(
+    "--blocks",
+    "n_blocks",
+    default=16,
+    show_default=True,
+    type=int,
+    help="CSCV blocks for PBO (even, 4-20).",
+)
 @sim_options
 @report_option
 def optimize(**opts: Any) -> None:
@@ -39,11 +72,28 @@ def optimize(**opts: Any) -> None:
 
     sim = build_sim_config(opts)
     result = run_optimize(
-        opts["strategy"], opts["symbols"], opts["grid"], params=opts["params"], metric=opts["metric"],
-        constraints=opts["constraints"], top=opts["top"], holdout=opts["holdout"], method=opts["method"],
-        trials=opts["trials"], seed=opts["seed"], study=opts["study"], storage=opts["storage"],
-        interval=opts["interval"], start=opts["start"], end=opts["end"], sim=sim, n_blocks=opts["n_blocks"],
-        store=opts["store"], reports=opts["reports"], progress=None, report=opts["report"],
+        opts["strategy"],
+        opts["symbols"],
+        opts["grid"],
+        params=opts["params"],
+        metric=opts["metric"],
+        constraints=opts["constraints"],
+        top=opts["top"],
+        holdout=opts["holdout"],
+        method=opts["method"],
+        trials=opts["trials"],
+        seed=opts["seed"],
+        study=opts["study"],
+        storage=opts["storage"],
+        interval=opts["interval"],
+        start=opts["start"],
+        end=opts["end"],
+        sim=sim,
+        n_blocks=opts["n_blocks"],
+        store=opts["store"],
+        reports=opts["reports"],
+        progress=None,
+        report=opts["report"],
     )
     print_optimize(result)
     print_report(result.report)
@@ -59,35 +109,59 @@ def print_optimize(result: Any) -> None:
         bold=True,
     )
     params = list(result.spec.param_names)
-    shown = [metric] + [m for m in ("total_return", "cagr", "sharpe", "max_drawdown", "n_trades") if m != metric]
-    rows = result.ranking[result.ranking["passes"]].head(len(result.top) // max(len(result.inputs.symbols), 1))
+    shown = [metric] + [
+        m for m in ("total_return", "cagr", "sharpe", "max_drawdown", "n_trades") if m != metric
+    ]
+    rows = result.ranking[result.ranking["passes"]].head(
+        len(result.top) // max(len(result.inputs.symbols), 1)
+    )
     click.echo(table(rows.to_dict("records"), ["rank", *params, *shown]))
     check = s["replay_check"]
     status = "ok" if check["ok"] else "MISMATCH"
-    click.echo(f"\nvectorbt replay of the top {len(rows)}: max relative difference {check['max_relative_difference']:.1e} ({status})")
+    click.echo(
+        f"\nvectorbt replay of the top {len(rows)}: max relative difference {check['max_relative_difference']:.1e} ({status})"
+    )
     if s["nan_combinations"]["count"]:
-        click.secho(f"{s['nan_combinations']['count']} result rows have NaN metrics: {s['nan_combinations']['by_status']} "
-                    f"(listed in results.parquet, status column)", fg="yellow")
+        click.secho(
+            f"{s['nan_combinations']['count']} result rows have NaN metrics: {s['nan_combinations']['by_status']} "
+            f"(listed in results.parquet, status column)",
+            fg="yellow",
+        )
     best = ", ".join(f"{k}={fmt(v)}" for k, v in result.best.items())
     click.secho(f"\nBest: {best}", bold=True)
     if result.holdout is not None:
         click.echo("In-sample vs held out (winner):")
-        cols = ["symbol", f"in_sample_{metric}" if f"in_sample_{metric}" in result.holdout else "in_sample_sharpe",
-                f"holdout_{metric}" if f"holdout_{metric}" in result.holdout else "holdout_sharpe",
-                "in_sample_total_return", "holdout_total_return", "holdout_percentile"]
+        cols = [
+            "symbol",
+            f"in_sample_{metric}"
+            if f"in_sample_{metric}" in result.holdout
+            else "in_sample_sharpe",
+            f"holdout_{metric}" if f"holdout_{metric}" in result.holdout else "holdout_sharpe",
+            "in_sample_total_return",
+            "holdout_total_return",
+            "holdout_percentile",
+        ]
         click.echo(table(result.holdout.to_dict("records"), cols))
     click.echo("\nOverfitting (in-sample search):")
     for symbol, stats in result.overfit.items():
         dsr = stats.get("deflated_sharpe", {})
         pbo = stats.get("pbo", {})
-        dsr_text = f"{dsr['dsr']:.3f}" if "dsr" in dsr else f"n/a ({dsr.get('error', stats.get('error', ''))})"
+        dsr_text = (
+            f"{dsr['dsr']:.3f}"
+            if "dsr" in dsr
+            else f"n/a ({dsr.get('error', stats.get('error', ''))})"
+        )
         if "pbo" in pbo:
             sampled = pbo["n_splits"] < pbo["n_splits_total"]
             pbo_text = f"{pbo['pbo']:.3f} over {pbo['n_splits']} splits" + (
-                f" sampled of {pbo['n_splits_total']} (s.e. {pbo['standard_error']:.3f})" if sampled else ""
+                f" sampled of {pbo['n_splits_total']} (s.e. {pbo['standard_error']:.3f})"
+                if sampled
+                else ""
             )
         else:
             pbo_text = f"n/a ({pbo.get('error', stats.get('error', ''))})"
-        click.echo(f"  {symbol}: deflated Sharpe {dsr_text}; PBO {pbo_text}; trials {stats['n_trials']}")
+        click.echo(
+            f"  {symbol}: deflated Sharpe {dsr_text}; PBO {pbo_text}; trials {stats['n_trials']}"
+        )
     if result.path is not None:
         click.echo(f"\nResults: {result.path}")

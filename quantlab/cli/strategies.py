@@ -21,5 +21,7 @@ def strategies(name: str | None) -> None:
             click.echo(f"  constraints: {'; '.join(spec.constraints)}")
         for p in spec.params:
             step = f", step {p.step:g}" if p.step else ""
-            click.echo(f"    {p.name:<13} {p.kind:<5} default {p.default:<8g} range [{p.low:g}, {p.high:g}{step}]  {p.doc}")
+            click.echo(
+                f"    {p.name:<13} {p.kind:<5} default {p.default:<8g} range [{p.low:g}, {p.high:g}{step}]  {p.doc}"
+            )
         click.echo("")

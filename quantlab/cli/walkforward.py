@@ -12,6 +12,7 @@ from quantlab.cli._options import (
     fmt,
     print_report,
     report_option,
+    search_options,
     sim_options,
     table,
 )
@@ -19,17 +20,28 @@ from quantlab.cli._options import (
 
 @click.command("walkforward")
 @data_options
-@click.option("--grid", "-g", default=None, help='Grid searched in every fold, e.g. "fast=5:100:5,slow=10:250:10".')
-@click.option("--params", "-p", default=None, help="Fixed values for parameters not in the grid.")
-@click.option("--train", default="2y", show_default=True, help="Training span per fold (2y, 18m, 26w, 90d).")
+@click.option(
+    "--grid",
+    "-g",
+    default=None,
+    help='Grid searched in every fold, e.g. "fast=5:100:5,slow=10:250:10".',
+)
+@click.option(
+    "--train", default="2y", show_default=True, help="Training span per fold (2y, 18m, 26w, 90d)."
+)
 @click.option("--test", default="6m", show_default=True, help="Test span per fold.")
 @click.option("--anchored", is_flag=True, help="Expanding training windows from the first bar.")
-@click.option("--embargo", default="0d", show_default=True, help="Gap between training end and test start.")
-@click.option("--method", default="grid", show_default=True, type=click.Choice(["grid", "tpe"]), help="Search per fold.")
-@click.option("--trials", default=100, show_default=True, type=int, help="TPE trials per fold.")
-@click.option("--seed", default=7, show_default=True, type=int, help="TPE seed (fold k uses seed + k).")
-@click.option("--metric", "-m", default="sharpe", show_default=True, help="Selection metric (mean over symbols).")
-@click.option("--constraint", "constraints", multiple=True, help='Per-symbol filter, e.g. "max_drawdown>-0.25".')
+@click.option(
+    "--embargo", default="0d", show_default=True, help="Gap between training end and test start."
+)
+@search_options
+@click.option(
+    "--trials",
+    default=100,
+    show_default=True,
+    type=int,
+    help="TPE trials per fold (fold k uses seed + k).",
+)
 @sim_options
 @report_option
 def walkforward(**opts: Any) -> None:
@@ -38,11 +50,27 @@ def walkforward(**opts: Any) -> None:
 
     sim = build_sim_config(opts)
     result = run_walkforward(
-        opts["strategy"], opts["symbols"], opts["grid"], train=opts["train"], test=opts["test"],
-        anchored=opts["anchored"], embargo=opts["embargo"], method=opts["method"], trials=opts["trials"],
-        seed=opts["seed"], metric=opts["metric"], constraints=opts["constraints"], params=opts["params"],
-        interval=opts["interval"], start=opts["start"], end=opts["end"], sim=sim, store=opts["store"],
-        reports=opts["reports"], progress=None, report=opts["report"],
+        opts["strategy"],
+        opts["symbols"],
+        opts["grid"],
+        train=opts["train"],
+        test=opts["test"],
+        anchored=opts["anchored"],
+        embargo=opts["embargo"],
+        method=opts["method"],
+        trials=opts["trials"],
+        seed=opts["seed"],
+        metric=opts["metric"],
+        constraints=opts["constraints"],
+        params=opts["params"],
+        interval=opts["interval"],
+        start=opts["start"],
+        end=opts["end"],
+        sim=sim,
+        store=opts["store"],
+        reports=opts["reports"],
+        progress=None,
+        report=opts["report"],
     )
     print_walkforward(result)
     print_report(result.report)
@@ -51,28 +79,65 @@ def walkforward(**opts: Any) -> None:
 def print_walkforward(result: Any) -> None:
     s = result.summary
     metric = result.metric
-    click.secho(f"{result.spec.name} walk-forward on {', '.join(result.inputs.symbols)}: {s['n_folds']} folds, "
-                f"{s['walkforward']['candidates_per_fold']:,} candidates per fold", bold=True)
+    click.secho(
+        f"{result.spec.name} walk-forward on {', '.join(result.inputs.symbols)}: {s['n_folds']} folds, "
+        f"{s['walkforward']['candidates_per_fold']:,} candidates per fold",
+        bold=True,
+    )
     params = list(result.spec.param_names)
     name = metric if f"is_{metric}" in result.folds else "sharpe"
     rows = result.folds.assign(
-        test=lambda f: f["test_start"].dt.strftime("%Y-%m-%d") + ".." + (f["test_end"] - __import__("pandas").Timedelta(days=1)).dt.strftime("%Y-%m-%d")
+        test=lambda f: (
+            f["test_start"].dt.strftime("%Y-%m-%d")
+            + ".."
+            + (f["test_end"] - __import__("pandas").Timedelta(days=1)).dt.strftime("%Y-%m-%d")
+        )
     )
-    click.echo(table(rows.to_dict("records"), ["fold", "symbol", "test", *params, f"is_{name}", f"oos_{name}", "oos_total_return", "oos_trades", "oos_rank"]))
-    click.echo("\nStitched out of sample (one account, parameters switching per fold; vectorbt replay):")
+    click.echo(
+        table(
+            rows.to_dict("records"),
+            [
+                "fold",
+                "symbol",
+                "test",
+                *params,
+                f"is_{name}",
+                f"oos_{name}",
+                "oos_total_return",
+                "oos_trades",
+                "oos_rank",
+            ],
+        )
+    )
+    click.echo(
+        "\nStitched out of sample (one account, parameters switching per fold; vectorbt replay):"
+    )
     oos = result.oos_metrics.reset_index().to_dict("records")
-    click.echo(table(oos, ["symbol", "total_return", "cagr", "sharpe", "max_drawdown", "n_trades", "fees"]))
+    click.echo(
+        table(oos, ["symbol", "total_return", "cagr", "sharpe", "max_drawdown", "n_trades", "fees"])
+    )
     for symbol, eff in result.efficiency.items():
         ov = s["walkforward"]["overfit"][symbol]
         pbo = f"{ov['pbo']:.2f}" if ov["pbo"] is not None else "n/a"
-        click.echo(f"  {symbol}: efficiency {fmt(eff['efficiency'])} ({eff['metric']} OOS/IS), "
-                   f"annualised-return WFE {fmt(eff['annualised_return'])}; walk-forward PBO {pbo} "
-                   f"(median OOS rank {ov['median_oos_rank']:.2f}); mean in-sample DSR {fmt(ov['mean_is_dsr'])}")
+        click.echo(
+            f"  {symbol}: efficiency {fmt(eff['efficiency'])} ({eff['metric']} OOS/IS), "
+            f"annualised-return WFE {fmt(eff['annualised_return'])}; walk-forward PBO {pbo} "
+            f"(median OOS rank {ov['median_oos_rank']:.2f}); mean in-sample DSR {fmt(ov['mean_is_dsr'])}"
+        )
     click.echo("\nParameter drift (chosen per fold):")
     drift = s["walkforward"]["parameter_drift"]
-    click.echo(table([{"param": k, **v} for k, v in drift.items()], ["param", "mean", "std", "min", "max", "changes"]))
+    click.echo(
+        table(
+            [{"param": k, **v} for k, v in drift.items()],
+            ["param", "mean", "std", "min", "max", "changes"],
+        )
+    )
     check = s["replay_check"]
     if not check["ok"]:
-        click.secho(f"warning: simulator and vectorbt differ by {check['max_relative_difference']:.2e}", fg="yellow", err=True)
+        click.secho(
+            f"warning: simulator and vectorbt differ by {check['max_relative_difference']:.2e}",
+            fg="yellow",
+            err=True,
+        )
     if result.path is not None:
         click.echo(f"\nResults: {result.path}")

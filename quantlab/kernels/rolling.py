@@ -70,8 +70,8 @@ def rolling_std_1d_nb(x, window, ddof):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True)
-def rolling_max_1d_nb(x, window):  # type: ignore[no-untyped-def]
-    """Rolling maximum over ``window`` bars ending at ``i`` (monotonic deque, O(n))."""
+def _rolling_extreme_1d_nb(x, window, is_max):  # type: ignore[no-untyped-def]
+    """Rolling maximum (or minimum) over ``window`` bars ending at ``i`` (monotonic deque, O(n))."""
     n = x.shape[0]
     out = np.full(n, np.nan)
     if window < 1:
@@ -80,7 +80,7 @@ def rolling_max_1d_nb(x, window):  # type: ignore[no-untyped-def]
     head = 0
     tail = 0
     for i in range(n):
-        while tail > head and x[dq[tail - 1]] <= x[i]:
+        while tail > head and ((x[dq[tail - 1]] <= x[i]) if is_max else (x[dq[tail - 1]] >= x[i])):
             tail -= 1
         dq[tail] = i
         tail += 1
@@ -92,25 +92,15 @@ def rolling_max_1d_nb(x, window):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True)
+def rolling_max_1d_nb(x, window):  # type: ignore[no-untyped-def]
+    """Rolling maximum over ``window`` bars ending at ``i``."""
+    return _rolling_extreme_1d_nb(x, window, True)
+
+
+@njit(cache=True)
 def rolling_min_1d_nb(x, window):  # type: ignore[no-untyped-def]
-    """Rolling minimum over ``window`` bars ending at ``i`` (monotonic deque, O(n))."""
-    n = x.shape[0]
-    out = np.full(n, np.nan)
-    if window < 1:
-        return out
-    dq = np.empty(n, dtype=np.int64)
-    head = 0
-    tail = 0
-    for i in range(n):
-        while tail > head and x[dq[tail - 1]] >= x[i]:
-            tail -= 1
-        dq[tail] = i
-        tail += 1
-        if dq[head] <= i - window:
-            head += 1
-        if i >= window - 1:
-            out[i] = x[dq[head]]
-    return out
+    """Rolling minimum over ``window`` bars ending at ``i``."""
+    return _rolling_extreme_1d_nb(x, window, False)
 
 
 @njit(cache=True)

@@ -66,6 +66,17 @@ def _bar_return(prev_value, value):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True)
+def _book_closed_position(closed, pnl):  # type: ignore[no-untyped-def]
+    """Add a closed position's PnL to (count, winners, gross profit, gross loss)."""
+    closed[0] += 1.0
+    if pnl > 0.0:
+        closed[1] += 1.0
+        closed[2] += pnl
+    elif pnl < 0.0:
+        closed[3] += pnl
+
+
+@njit(cache=True)
 def simulate_nb(  # type: ignore[no-untyped-def]
     target,
     open_,
@@ -128,11 +139,7 @@ def simulate_nb(  # type: ignore[no-untyped-def]
     total_fees = 0.0
     pos_flow = 0.0  # cash flow of the open position (for its PnL when it closes)
     n_positions = 0
-    n_closed = 0
-    n_wins = 0
-    n_losses = 0
-    gross_win = 0.0
-    gross_loss = 0.0
+    closed = np.zeros(4)  # closed positions: count, winners, gross profit, gross loss
 
     for j in range(start, end):
         k = j - start
@@ -171,14 +178,7 @@ def simulate_nb(  # type: ignore[no-untyped-def]
                                     close_flow = -(abs(position) * adj + close_fee)
                                 else:
                                     close_flow = abs(position) * adj - close_fee
-                                pnl = pos_flow + close_flow
-                                n_closed += 1
-                                if pnl > 0.0:
-                                    n_wins += 1
-                                    gross_win += pnl
-                                elif pnl < 0.0:
-                                    n_losses += 1
-                                    gross_loss += pnl
+                                _book_closed_position(closed, pos_flow + close_flow)
                                 pos_flow = flow - close_flow
                                 n_positions += 1
                             else:
@@ -187,14 +187,7 @@ def simulate_nb(  # type: ignore[no-untyped-def]
                                     pos_flow = 0.0
                                 pos_flow += flow
                                 if new_position == 0.0:
-                                    pnl = pos_flow
-                                    n_closed += 1
-                                    if pnl > 0.0:
-                                        n_wins += 1
-                                        gross_win += pnl
-                                    elif pnl < 0.0:
-                                        n_losses += 1
-                                        gross_loss += pnl
+                                    _book_closed_position(closed, pos_flow)
                                     pos_flow = 0.0
                             cash = _snap_add(cash, flow)
                             position = new_position
@@ -241,6 +234,7 @@ def simulate_nb(  # type: ignore[no-untyped-def]
     metrics_out[M_FEES] = total_fees
     metrics_out[M_N_TRADES] = n_positions
     metrics_out[M_EXPOSURE] = bars_in_market / n if n > 0 else np.nan
+    n_closed, n_wins, gross_win, gross_loss = closed[0], closed[1], closed[2], closed[3]
     metrics_out[M_WIN_RATE] = n_wins / n_closed if n_closed > 0 else np.nan
     if n_closed > 0:
         metrics_out[M_PROFIT_FACTOR] = gross_win / abs(gross_loss) if gross_loss != 0.0 else (

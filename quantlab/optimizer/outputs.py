@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from quantlab.replay import equity_frame, records_frame
 from quantlab.runs import RunDir, clean_for_json, git_sha, new_run_id
 
 if TYPE_CHECKING:
@@ -41,73 +42,49 @@ def best_portfolios(result: OptimizeResult) -> dict[str, Any]:
     return {s: result.portfolio(result.best, symbol=s, window="full") for s in result.inputs.symbols}
 
 
-def equity_and_trades(portfolios: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Value per symbol (columns) and the round trips of every symbol (rows)."""
-    equity = pd.DataFrame({s: pf.value() for s, pf in portfolios.items()})
-    equity.index.name = "time"
-    trades = []
-    for symbol, pf in portfolios.items():
-        records = pf.positions.records_readable
-        if len(records):
-            records = records.drop(columns=[c for c in ("Column",) if c in records.columns])
-            records.insert(0, "Symbol", symbol)
-            trades.append(records)
-    columns = ["Symbol"]
-    table = pd.concat(trades, ignore_index=True) if trades else pd.DataFrame(columns=columns)
-    return equity, table
-
-
-def save_optimize(result: OptimizeResult, reports: Any, began: float) -> RunDir:
-    run_id = new_run_id("optimize", result.summary["config_hash"])
-    run = RunDir.create(run_id, reports)
-    t0 = time.perf_counter()
-    run.write_parquet("results.parquet", result.results)
-    run.write_csv("top.csv", result.top, index=False)
-    if result.holdout is not None:
-        run.write_csv("holdout.csv", result.holdout, index=False)
-    equity, trades = equity_and_trades(best_portfolios(result))
-    run.write_csv("equity.csv", equity)
-    run.write_csv("trades.csv", trades, index=False)
-    run.write_json("overfit.json", clean_for_json(result.overfit), indent=None)
-    result.summary["timings"]["save"] = time.perf_counter() - t0
+def finish_run(run: RunDir, result: Any, save_started: float, began: float) -> None:
+    """Stamp the summary (run id, time, git sha, versions, timings), write it last, and
+    point ``result`` at the run folder."""
+    result.summary.setdefault("timings", {})
+    result.summary["timings"]["save"] = time.perf_counter() - save_started
     result.summary["timings"]["total"] = time.perf_counter() - began
     result.summary.update(
         {
-            "run_id": run_id,
+            "run_id": run.run_id,
             "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "git_sha": git_sha(),
             "versions": versions(),
         }
     )
     run.write_json("summary.json", clean_for_json(result.summary))
-    result.run_id = run_id
+    result.run_id = run.run_id
     result.path = run.path
+
+
+def save_optimize(result: OptimizeResult, reports: Any, began: float) -> RunDir:
+    run = RunDir.create(new_run_id("optimize", result.summary["config_hash"]), reports)
+    t0 = time.perf_counter()
+    run.write_parquet("results.parquet", result.results)
+    run.write_csv("top.csv", result.top, index=False)
+    if result.holdout is not None:
+        run.write_csv("holdout.csv", result.holdout, index=False)
+    portfolios = best_portfolios(result)
+    run.write_csv("equity.csv", equity_frame(portfolios))
+    run.write_csv("trades.csv", records_frame(portfolios, "positions"), index=False)
+    run.write_json("overfit.json", clean_for_json(result.overfit), indent=None)
+    finish_run(run, result, t0, began)
     return run
 
 
 def save_walkforward(result: Any, reports: Any, began: float) -> RunDir:
     """Write ``folds.csv``, ``drift.csv``, ``equity.csv`` (stitched out-of-sample),
     ``trades.csv`` and ``summary.json`` for a walk-forward run."""
-    run_id = new_run_id("walkforward", result.summary["config_hash"])
-    run = RunDir.create(run_id, reports)
+    run = RunDir.create(new_run_id("walkforward", result.summary["config_hash"]), reports)
     t0 = time.perf_counter()
     run.write_csv("folds.csv", result.folds, index=False)
     run.write_csv("drift.csv", result.drift, index=False)
     run.write_csv("equity.csv", result.equity)
     portfolios = {s: result.portfolio(s) for s in result.inputs.symbols}
-    _, trades = equity_and_trades(portfolios)
-    run.write_csv("trades.csv", trades, index=False)
-    result.summary["timings"]["save"] = time.perf_counter() - t0
-    result.summary["timings"]["total"] = time.perf_counter() - began
-    result.summary.update(
-        {
-            "run_id": run_id,
-            "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            "git_sha": git_sha(),
-            "versions": versions(),
-        }
-    )
-    run.write_json("summary.json", clean_for_json(result.summary))
-    result.run_id = run_id
-    result.path = run.path
+    run.write_csv("trades.csv", records_frame(portfolios, "positions"), index=False)
+    finish_run(run, result, t0, began)
     return run
