@@ -56,7 +56,7 @@ def run_bridge(cfg: BridgeConfig) -> int:
     from bridge.health import HealthServer, HealthState
     from bridge.ib import IBBroker
     from bridge.notify import Notifier
-    from bridge.runner import Runner
+    from bridge.runner import Runner, settle_memory
 
     spec, _ = validate_run(cfg)
     notifier = Notifier(cfg.notify)
@@ -69,6 +69,7 @@ def run_bridge(cfg: BridgeConfig) -> int:
     state = "crashed"
     try:
         runner.start()
+        settle_memory()
         runner.run()
         state = "stopped"
     finally:

@@ -30,7 +30,7 @@ CALENDAR = MarketCalendar()
 ONE_DAY = get_interval("1d")
 
 
-def bridge_config(gw: FakeGateway | None, ledger: Path, **sections: Mapping[str, Any]) -> BridgeConfig:
+def bridge_config(gw: FakeGateway | None, ledger_path: Path, **sections: Mapping[str, Any]) -> BridgeConfig:
     """A test configuration: fast reconnects, short waits, strategy sma_cross on SPY by default."""
     over: dict[str, dict[str, Any]] = {
         "strategy": {"name": "sma_cross", "symbols": ("SPY",), "params": "fast=20,slow=50", "bar": "1d"},
@@ -38,7 +38,7 @@ def bridge_config(gw: FakeGateway | None, ledger: Path, **sections: Mapping[str,
                     "backoff_initial": 0.05, "backoff_max": 0.2, "request_timeout": 5.0},
         "orders": {"cancel_wait": 2.0},
         "costs": {"slippage_bps": 0.0},
-        "ledger": {"path": str(ledger), "synchronous": "NORMAL"},  # durability is tested in test_ledger.py
+        "ledger": {"path": str(ledger_path), "synchronous": "NORMAL"},  # durability is tested in test_ledger.py
         "data": {"history_bars": 2000},
     }
     for section, values in sections.items():
@@ -65,17 +65,17 @@ def until(step: Callable[[], None], predicate: Callable[[], object], timeout: fl
 class BridgeHarness:
     """A runner on ``frame`` (UTC daily bars) with the first ``seed`` bars seeded at the fake."""
 
-    def __init__(self, gw: FakeGateway, frame: pd.DataFrame, ledger: Path, seed: int, *, cfg: BridgeConfig | None = None,
+    def __init__(self, gw: FakeGateway, frame: pd.DataFrame, ledger_path: Path, seed: int, *, cfg: BridgeConfig | None = None,
                  symbol: str = "SPY", reseed: bool = True, **sections: Mapping[str, Any]) -> None:
         self.gw = gw
         self.frame = frame
         self.symbol = symbol
         self.k = seed  # next bar to push
-        self.cfg = cfg or bridge_config(gw, ledger, **sections)
+        self.cfg = cfg or bridge_config(gw, ledger_path, **sections)
         if reseed:
             gw.seed_bars(symbol, daily(frame.iloc[:seed]))
         self.clock = ManualClock(self.due(seed - 1) - pd.Timedelta(hours=12))
-        self.ledger = Ledger(ledger)
+        self.ledger = Ledger(ledger_path, synchronous=self.cfg.ledger.synchronous)
         self.broker = IBBroker(self.cfg.gateway)
         self.notifier = Notifier(self.cfg.notify, background=False)
         self.runner = Runner(self.cfg, self.broker, self.ledger, clock=self.clock, notifier=self.notifier, calendar=CALENDAR)
