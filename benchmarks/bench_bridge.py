@@ -63,7 +63,7 @@ def measure(n_bars: int = N_BARS, synchronous: str = "FULL") -> dict[str, object
             t0 = last = time.perf_counter()
             h._push_open(i)
             h.k = i
-            assert h.until(lambda: len(gw.orders_received()) > before), f"no order for bar {i - 1}"
+            assert h.until(lambda n=before: len(gw.orders_received()) > n), f"no order for bar {i - 1}"
             end_to_end.append((gw.orders_received()[-1].perf - t0) * 1000)
             assert h.until(lambda: h.settled())
             h.close_bar(i)
