@@ -174,7 +174,7 @@ def test_disconnect_is_an_event_and_fills_while_away_are_recovered(h: Harness) -
     h.set_price("SPY", 400.0)
     h.script("ql:t:away", "rest", 0)
     h.broker.place(OrderRequest("ql:t:away", "SPY", "BUY", 20))
-    assert h.wait(lambda: h.broker.open_orders())
+    assert h.wait(lambda: [o.status for o in h.broker.open_orders()] == ["working"])  # acknowledged by the gateway
     h.drop()
     assert h.wait(lambda: any(isinstance(e, ConnectionEvent) and e.kind == "disconnected" for e in h.events))
     assert not h.broker.is_connected()
@@ -191,6 +191,6 @@ def test_cancel_all_cancels_every_open_order(h: Harness) -> None:
     h.set_price("SPY", 400.0)
     for ref in ("ql:t:a", "ql:t:b"):
         h.broker.place(OrderRequest(ref, "SPY", "BUY", 5, "LMT", 300.0))
-    assert h.wait(lambda: len(h.broker.open_orders()) == 2)
+    assert h.wait(lambda: [o.status for o in h.broker.open_orders()] == ["working", "working"])
     h.broker.cancel_all()
     assert h.wait(lambda: not h.broker.open_orders() and "cancelled" in h.statuses("ql:t:b"))

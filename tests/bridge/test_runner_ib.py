@@ -263,3 +263,39 @@ def test_restart_never_retrades_an_unchanged_target(harness: H, gw: FakeGateway,
     assert [d["verdict"] for d in h2.ledger.decisions()][-1] == "hold"
     assert len(gw.orders_received()) == 1
     h2.close()
+
+
+def test_position_mismatch_halts_until_resume_rebaselines(harness: H, gw: FakeGateway) -> None:
+    from bridge.app import resume_bridge
+
+    h = harness(seed=60)
+    h.start()
+    assert h.until(lambda: h.settled() and h.orders())
+    h.runner.close()
+    qty = gw.position("SPY")[0]
+    gw.set_position("SPY", qty + 7, 395.0)  # someone traded SPY outside the bridge
+    h2 = BridgeHarness(gw, h.frame, h.ledger.path, 61, cfg=h.cfg, reseed=False)
+    h2.clock.set(h.due(59) + pd.Timedelta(seconds=30))
+    h2.runner.start()
+    rs = h2.ledger.risk_state()
+    assert rs.halted and not rs.kill_switch and f"broker holds {qty + 7:g}, ledger expects {qty:g}" in rs.reason
+    assert any(a["kind"] == "reconcile_mismatch" for a in h2.notifier.sent)
+    result = resume_bridge(h2.cfg, rebaseline=True, acknowledge=lambda question: "mismatch" in question)
+    assert result["resumed"]
+    h2.runner._reconcile("resume")  # what the running bridge does on the resume request
+    assert not h2.ledger.risk_state().halted and h2.ledger.expected_positions()["SPY"] == qty + 7
+    h2.close()
+
+
+def test_unfilled_day_orders_are_cancelled_at_the_close(harness: H, gw: FakeGateway) -> None:
+    gw.script(FillPolicy.rest(), symbol="SPY")
+    h = harness(seed=60, orders={"type": "limit", "limit_timeout": 1e9})
+    h.start()
+    assert h.until(lambda: bool(h.orders()) and h.orders()[0]["status"] == "working")
+    close = h.runner.calendar.session_close_of(h.clock.now())
+    assert close is not None
+    h.step()
+    h.clock.set(close + pd.Timedelta(minutes=1))
+    assert h.until(lambda: h.orders()[0]["status"] == "cancelled")
+    kinds = [e["kind"] for e in h.ledger.rows("SELECT kind FROM order_events WHERE order_ref = ?", (h.orders()[0]["order_ref"],))]
+    assert "close_cancel" in kinds
