@@ -127,6 +127,7 @@ class Runner:
         self._eod_done: str | None = None
         self._was_open = False
         self._positions_dirty = True
+        self._deferred: set[str] = set()
         self._crash_after_place = os.environ.get(CRASH_ENV, "") == "1" and cfg.mode != "live"
 
     # --- lifecycle -------------------------------------------------------------------
@@ -616,11 +617,20 @@ class Runner:
         return not self.ledger.open_orders(sym)
 
     def _on_bar_deferred(self, ev: BarEvent) -> None:
+        """A bar that arrives while the runner waits (cancel, kill switch): stored now, decided
+        on the next loop iteration."""
         w = self.windows.get(ev.symbol)
-        if w is not None and not ev.complete:
+        if w is None:
+            return
+        if not ev.complete:
             w.set_forming(ev.bar)
-        elif w is not None:
-            w.add_complete(ev.bar)
+            return
+        try:
+            if w.add_complete(ev.bar):
+                self.metrics["bars"] += 1
+                self._deferred.add(ev.symbol)
+        except StaleData as err:
+            self._refuse(ev.symbol, ev.bar.time, "invalid_bar", err.what)
 
     def _replace_with_market(self, ref: str, remaining: float) -> None:
         row = self.ledger.order(ref)
@@ -679,6 +689,9 @@ class Runner:
         if self.state == "disconnected":
             self._maybe_reconnect()
         elif self.state == "ready":
+            for sym in sorted(self._deferred):
+                self._deferred.discard(sym)
+                self._decide(sym, None)
             self._promote_by_clock()
             self._loss_check()
             self._timeouts()

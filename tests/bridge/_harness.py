@@ -27,7 +27,6 @@ from quantlab.intervals import get_interval
 from tests.fakegw import FakeGateway
 
 CALENDAR = MarketCalendar()
-ONE_DAY = get_interval("1d")
 
 
 def bridge_config(gw: FakeGateway | None, ledger_path: Path, **sections: Mapping[str, Any]) -> BridgeConfig:
@@ -53,6 +52,11 @@ def daily(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def for_fake(frame: pd.DataFrame, intraday: bool) -> pd.DataFrame:
+    """Bars as the fake gateway takes them: naive dates for daily bars, aware times intraday."""
+    return frame[["open", "high", "low", "close", "volume"]].copy() if intraday else daily(frame)
+
+
 def until(step: Callable[[], None], predicate: Callable[[], object], timeout: float = 5.0) -> bool:
     deadline = time.monotonic() + timeout
     while not predicate():
@@ -72,8 +76,10 @@ class BridgeHarness:
         self.symbol = symbol
         self.k = seed  # next bar to push
         self.cfg = cfg or bridge_config(gw, ledger_path, **sections)
+        self.interval = get_interval(self.cfg.strategy.bar)
+        self.intraday = self.interval.minutes > 0
         if reseed:
-            gw.seed_bars(symbol, daily(frame.iloc[:seed]))
+            gw.seed_bars(symbol, for_fake(frame.iloc[:seed], self.intraday))
         self.clock = ManualClock(self.due(seed - 1) - pd.Timedelta(hours=12))
         self.ledger = Ledger(ledger_path, synchronous=self.cfg.ledger.synchronous)
         self.broker = IBBroker(self.cfg.gateway)
@@ -81,7 +87,11 @@ class BridgeHarness:
         self.runner = Runner(self.cfg, self.broker, self.ledger, clock=self.clock, notifier=self.notifier, calendar=CALENDAR)
 
     def due(self, i: int) -> pd.Timestamp:
-        return CALENDAR.due(self.frame.index[i], ONE_DAY)
+        return CALENDAR.due(self.frame.index[i], self.interval)
+
+    def _stamp(self, i: int) -> pd.Timestamp:
+        t = self.frame.index[i]
+        return t if self.intraday else t.tz_localize(None)
 
     def start(self, open_next: bool = True) -> Runner:
         """Open bar ``k`` (completing the seeded history) and start the runner at that moment."""
@@ -93,7 +103,7 @@ class BridgeHarness:
 
     def _push_open(self, i: int) -> None:
         o = float(self.frame["open"].iloc[i])
-        self.gw.push_bar(self.symbol, {"time": self.frame.index[i].tz_localize(None), "open": o, "high": o, "low": o, "close": o})
+        self.gw.push_bar(self.symbol, {"time": self._stamp(i), "open": o, "high": o, "low": o, "close": o})
 
     def open_bar(self, i: int | None = None, *, late: float = 1.0) -> None:
         """Bar ``i`` opens (``late`` seconds after its due time): completes bar ``i - 1``."""
@@ -106,7 +116,7 @@ class BridgeHarness:
         """Bar ``i`` gets its final values (the runner only sees a forming-bar update)."""
         i = self.k if i is None else i
         row = self.frame.iloc[i]
-        self.gw.push_bar(self.symbol, {"time": self.frame.index[i].tz_localize(None), **{c: float(row[c]) for c in ("open", "high", "low", "close", "volume")}})
+        self.gw.push_bar(self.symbol, {"time": self._stamp(i), **{c: float(row[c]) for c in ("open", "high", "low", "close", "volume")}})
         self.k = i + 1
 
     def step(self, timeout: float = 0.02) -> None:

@@ -62,3 +62,29 @@ def test_replay_with_slippage_equals_the_backtest(spy_daily: pd.DataFrame, tmp_p
     theirs = backtest_orders(frame, cfg.sim_config(100_000.0), "fast=20,slow=50")
     assert len(result.orders) == len(theirs) and list(result.orders["filled"]) == list(theirs["Size"])
     assert result.metrics["orders_sent"] == len(theirs)
+
+
+def test_one_minute_bars_across_sessions_equal_the_backtest(harness: Callable[..., BridgeHarness], gw: FakeGateway) -> None:
+    """Intraday: bundled 1-minute SPY bars over two sessions (the last bar of a session
+    completes at the next session's open, exactly when the backtest trades it)."""
+    from quantlab import data
+
+    frame = data.load("SPY", interval="1m")[["open", "high", "low", "close", "volume"]].iloc[300:480]  # Feb 11 close -> Feb 12
+    params = "fast=5,slow=15"
+    h = harness(seed=15, frame=frame, strategy={"params": params, "bar": "1m"},
+                risk={"max_orders_per_minute": 10, "max_orders_per_day": 1000})
+    h.start()
+    assert h.until(lambda: h.decided(14) and h.settled())
+    h.close_bar(15)
+    for i in range(16, len(frame)):
+        h.advance(i)
+    assert not [d for d in h.ledger.decisions() if d["verdict"] in ("refused", "reject", "error")]
+    ours = h.orders()
+    bt = quantlab.backtest("sma_cross", ["SPY"], params, interval="1m", sim=h.cfg.sim_config(100_000.0), data={"SPY": frame}, save=False)
+    theirs = bt.portfolio.orders.records_readable
+    assert len(ours) == len(theirs) >= 6
+    for o, (_, t) in zip(ours, theirs.iterrows(), strict=True):
+        assert (o["side"], o["filled"], o["status"]) == (t["Side"].upper(), t["Size"], "filled")
+        assert o["avg_fill_price"] == pytest.approx(t["Price"], rel=1e-12)
+    overnight = frame.index[frame.index.to_series().diff() > pd.Timedelta(hours=1)]
+    assert len(overnight) == 1  # the run crossed a session boundary
