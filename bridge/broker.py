@@ -16,8 +16,8 @@ Order statuses (our vocabulary):
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Literal, Protocol, runtime_checkable
 
 import pandas as pd
@@ -107,12 +107,18 @@ class Position:
 
 @dataclass(frozen=True)
 class Account:
-    """Cash and net liquidation value of the trading account."""
+    """Cash and net liquidation value of the trading account.
+
+    ``marks`` maps symbol -> (quantity, market price) as of the same account snapshot as
+    ``net_liquidation`` (IB refreshes account values only every few minutes; the runner
+    re-marks the snapshot with fresher bar prices for the daily loss check).
+    """
 
     account_id: str
     cash: float
     net_liquidation: float
     currency: str = "USD"
+    marks: Mapping[str, tuple[float, float]] = field(default_factory=dict)
 
 
 # --- events returned by Broker.poll ------------------------------------------------

@@ -221,6 +221,8 @@ class IBBroker:
         return False
 
     def cancel(self, order_ref: str) -> bool:
+        if not self.is_connected():
+            raise BrokerDisconnected("not connected to IB: cancel not sent", found=order_ref)
         for trade in self.ib.openTrades():
             if trade.order.orderRef == order_ref:
                 self.ib.cancelOrder(trade.order)
@@ -228,6 +230,8 @@ class IBBroker:
         return False
 
     def cancel_all(self) -> None:
+        if not self.is_connected():
+            raise BrokerDisconnected("not connected to IB: global cancel not sent")
         self.ib.reqGlobalCancel()
 
     def sync(self) -> None:
@@ -259,7 +263,9 @@ class IBBroker:
                     values.setdefault(v.tag, float(v.value))
                 except ValueError:
                     continue
-        return Account(self._account, values.get("TotalCashValue", math.nan), values.get("NetLiquidation", math.nan))
+        marks = {item.contract.symbol: (float(item.position), float(item.marketPrice))
+                 for item in self.ib.portfolio(self._account) if item.contract.secType == "STK" and item.position}
+        return Account(self._account, values.get("TotalCashValue", math.nan), values.get("NetLiquidation", math.nan), marks=marks)
 
     # --- events ------------------------------------------------------------------------
     def poll(self, timeout: float) -> list[Event]:

@@ -58,7 +58,7 @@ from bridge.live_signal import latest_target, lookback
 from bridge.logs import CONTEXT
 from bridge.market import MarketCalendar
 from bridge.notify import Notifier
-from bridge.orders import PREFIX, equity_at, limit_price, order_ref, size, strategy_key
+from bridge.orders import PREFIX, limit_price, order_ref, size, strategy_key
 from bridge.reconcile import reconcile
 from bridge.risk import Decision, Exposure, OrderIntent, RiskContext, check, daily_loss_breached
 from quantlab.intervals import get_interval
@@ -369,6 +369,12 @@ class Runner:
             if row and row["sent_at"] is None:
                 fields["sent_at"] = row["created_at"]
             self.ledger.update_order(fix.order_ref, now, kind="reconciled", detail=fix.note, **fields)
+        if why not in ("start", "reconnect"):
+            # same connection (1101/1102, resume): an order the broker does not list may still be
+            # in flight; only a fresh connection proves it never arrived
+            for ref in res.voided:
+                log.warning("order not listed by the broker", extra={"event": "reconcile_unlisted", "order_ref": ref, "why": why})
+            res.voided = []
         for ref in res.voided:
             row = self.ledger.order(ref)
             self.ledger.update_order(ref, now, kind="void", detail="the broker never received it", status="void")
@@ -468,14 +474,13 @@ class Runner:
             self._record(sym, bar_time, "blocked", "an earlier order for this symbol is still working", "working_order",
                          target=t, last_target=last_target)
             return
-        account = self.broker.account()
+        equity, cash = self.marked_equity(at_close=True)
         positions = {s: p.quantity for s, p in self.broker.positions().items()}
         marks = self._marks(positions)
-        equity = equity_at(account.cash, positions, marks)
         pos = positions.get(sym, 0.0)
         fill_est = w.forming.open if w.forming is not None else w.last_close
         vol = float(sizing_vol(prices, self.sim, self.interval)[-1]) if self.sim.sizing.mode == "vol_target" else 0.0
-        sz = size(t, equity, w.last_close, vol, pos, account.cash, fill_est, self.cfg_array)
+        sz = size(t, equity, w.last_close, vol, pos, cash, fill_est, self.cfg_array)
         common = dict(target=t, last_target=last_target, position=pos, desired=sz.desired)
         if not math.isfinite(equity) or not math.isfinite(sz.desired):
             self._mark(sym, bar_time)
@@ -642,7 +647,7 @@ class Runner:
         intent = OrderIntent(sym, row["side"], remaining, last, "MKT", None, "timeout_market")
         positions = {s: p.quantity for s, p in self.broker.positions().items()}
         marks = self._marks(positions)
-        equity = equity_at(self.broker.account().cash, positions, marks)
+        equity = self.marked_equity(at_close=True)[0]
         decision = self._gate(intent, positions, marks, equity, last)
         new_ref = f"{ref}:m"
         now = self.clock.now()
@@ -743,9 +748,9 @@ class Runner:
                     result = {"kill_switch": True, "error": err.render()}
                 self.ledger.finish_control(req.id, result_text(result))
             elif req.command == "resume":
-                account = self.broker.account() if self.broker.is_connected() else None
-                if account is not None and math.isfinite(account.net_liquidation):
-                    self.ledger.set_risk_state(self.clock.now(), loss_ref_equity=account.net_liquidation, day=self.day())
+                equity = self.loss_equity()[0] if self.broker.is_connected() else math.nan
+                if math.isfinite(equity):
+                    self.ledger.set_risk_state(self.clock.now(), loss_ref_equity=equity, day=self.day())
                 if req.args.get("rebaseline") and self.broker.is_connected():
                     self._reconcile("resume")
                 self._alert("resumed", "kill switch cleared by `bridge resume`: trading resumes", "warning")
@@ -762,9 +767,32 @@ class Runner:
                     self.metrics["bars"] += 1
                     self._decide(sym, None)
 
-    def _loss_check(self) -> None:
+    def marked_equity(self, at_close: bool) -> tuple[float, float]:
+        """(equity, cash): the broker's net liquidation value re-marked from the prices of its
+        own snapshot to our bars' prices: the decision bars' closes (``at_close``, for sizing,
+        as the backtest marks equity) or the latest prices (the daily loss check). IB
+        refreshes account values only every few minutes; bar updates arrive every few
+        seconds. Re-marking the snapshot (not cash + positions) stays right when cash lags a fill."""
         account = self.broker.account()
         equity = account.net_liquidation
+        for sym, (qty, snap_price) in account.marks.items():
+            w = self.windows.get(sym)
+            if w is None or not len(w) or not snap_price > 0:
+                continue
+            price = w.last_close if at_close else w.last_price()
+            if math.isfinite(price):
+                equity += qty * (price - snap_price)
+        return equity, account.cash
+
+    def loss_equity(self) -> tuple[float, float]:
+        """Equity for the daily loss limit: the lower of the broker's own value and the same
+        snapshot re-marked to the latest bar prices (whichever view is worse counts)."""
+        marked, cash = self.marked_equity(at_close=False)
+        raw = self.broker.account().net_liquidation
+        return (min(marked, raw) if math.isfinite(raw) else marked), cash
+
+    def _loss_check(self) -> None:
+        equity, cash = self.loss_equity()
         if not math.isfinite(equity):
             return
         now = self.clock.now()
@@ -772,11 +800,11 @@ class Runner:
         rs = self.ledger.risk_state()
         if rs.day != day:
             self.ledger.set_risk_state(now, day=day, sod_equity=equity, loss_ref_equity=None)
-            self.ledger.record_equity(now, day, account.cash, equity, "start_of_day")
+            self.ledger.record_equity(now, day, cash, equity, "start_of_day")
             return
         if time.monotonic() >= self._next_equity:
             self._next_equity = time.monotonic() + 60.0
-            self.ledger.record_equity(now, day, account.cash, equity, "periodic")
+            self.ledger.record_equity(now, day, cash, equity, "periodic")
         ref = rs.loss_ref_equity or rs.sod_equity
         if rs.kill_switch or not ref:
             return
@@ -784,7 +812,7 @@ class Runner:
         if breached:
             reason = (f"daily loss {loss:.2%} of start-of-day equity {ref:,.2f} (now {equity:,.2f}) reached the "
                       f"{self.cfg.risk.daily_loss_limit_pct:.2%} limit")
-            self.ledger.record_equity(now, day, account.cash, equity, "daily_loss")
+            self.ledger.record_equity(now, day, cash, equity, "daily_loss")
             self._kill(reason, flatten=True, kind="daily_loss", tag=now)
 
     def _timeouts(self) -> None:

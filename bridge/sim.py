@@ -255,8 +255,9 @@ class SimBroker:
         return {s: Position(s, q, c) for s, (q, c) in self._positions.items() if q}
 
     def account(self) -> Account:
-        value = sum(q * self._prices.get(s, c) for s, (q, c) in self._positions.items())
-        return Account(self._account, self.cash, self.cash + value)
+        marks = {s: (q, self._prices.get(s, c)) for s, (q, c) in self._positions.items() if q}
+        value = sum(q * px for q, px in marks.values())
+        return Account(self._account, self.cash, self.cash + value, marks=marks)
 
     def poll(self, timeout: float) -> list[Event]:
         if not self._events and self.driver is not None and not self.finished and self._connected:

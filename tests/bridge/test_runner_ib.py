@@ -299,3 +299,20 @@ def test_unfilled_day_orders_are_cancelled_at_the_close(harness: H, gw: FakeGate
     assert h.until(lambda: h.orders()[0]["status"] == "cancelled")
     kinds = [e["kind"] for e in h.ledger.rows("SELECT kind FROM order_events WHERE order_ref = ?", (h.orders()[0]["order_ref"],))]
     assert "close_cancel" in kinds
+
+
+def test_daily_loss_uses_fresh_bar_prices_when_the_account_snapshot_is_stale(harness: H, gw: FakeGateway,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """IB refreshes account values every few minutes; bar updates every few seconds. A drop that
+    only the bars show yet must still trip the limit (the snapshot is re-marked to bar prices)."""
+    h = harness(seed=60, risk={"daily_loss_limit_pct": 0.005})
+    h.start()
+    assert h.until(lambda: h.settled() and h.orders())
+    h.step()
+    stale = h.broker.account()
+    assert stale.marks["SPY"][0] == gw.position("SPY")[0]
+    monkeypatch.setattr(h.broker, "account", lambda: stale)  # the account snapshot stops updating
+    o = float(h.frame["open"].iloc[60])
+    gw.push_bar("SPY", {"time": h.frame.index[60].tz_localize(None), "open": o, "high": o, "low": o * 0.9, "close": o * 0.9})
+    assert h.until(lambda: h.ledger.risk_state().kill_switch)
+    assert "daily loss" in h.ledger.risk_state().reason
