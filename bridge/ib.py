@@ -87,6 +87,8 @@ class IBBroker:
         self._wake: asyncio.Future[None] | None = None
         self._contracts: dict[str, Any] = {}
         self._subs: dict[int, str] = {}  # id(BarDataList) -> symbol
+        self._sub_lists: dict[str, Any] = {}  # symbol -> live BarDataList (to cancel on resubscribe)
+        self._sub_reqs: dict[int, str] = {}  # reqId of a keepUpToDate request -> symbol
         self._account = gateway.account
         self._closing = False
         self._down_reported = False
@@ -128,6 +130,8 @@ class IBBroker:
                 )
             self._account = accounts[0]
         self._subs.clear()
+        self._sub_lists.clear()
+        self._sub_reqs.clear()
         log.info("connected", extra={"event": "connected", "host": g.host, "port": g.port, "client_id": g.client_id,
                                      "account": self._account, "library": LIBRARY,
                                      "server_version": self.ib.client.serverVersion()})
@@ -173,6 +177,13 @@ class IBBroker:
         for key, sym in list(self._subs.items()):
             if sym == symbol:
                 del self._subs[key]
+        old = self._sub_lists.pop(symbol, None)
+        if old is not None and self.is_connected():
+            self._sub_reqs.pop(getattr(old, "reqId", -1), None)
+            try:
+                self.ib.cancelHistoricalData(old)  # same connection (1101): stop the old stream
+            except Exception:  # noqa: BLE001 - best effort, the new subscription replaces it
+                log.debug("cancelHistoricalData failed", extra={"event": "cancel_history_failed", "symbol": symbol})
         try:
             data = self._blocking(
                 self.ib.reqHistoricalData, contract, endDateTime="", durationStr=_duration(interval, bars),
@@ -188,6 +199,8 @@ class IBBroker:
             raise StaleData(f"no historical bars for {symbol} (empty answer or timeout)", found=f"{BAR_SIZES[interval.name]} bars",
                             fix="check market-data permissions; never trade without history")
         self._subs[id(data)] = symbol
+        self._sub_lists[symbol] = data
+        self._sub_reqs[int(getattr(data, "reqId", -1))] = symbol
         rows = [(_bar_time(b.date), b.open, b.high, b.low, b.close, max(float(b.volume), 0.0)) for b in data]
         frame = pd.DataFrame(rows, columns=["time", "open", "high", "low", "close", "volume"]).set_index("time")
         frame.index = pd.DatetimeIndex(frame.index)
@@ -341,6 +354,11 @@ class IBBroker:
             self._push(ConnectionEvent("restored_data_lost", message))
         elif code == 1102:
             self._push(ConnectionEvent("restored", message))
+        elif req_id in self._sub_reqs and code not in _INFO_CODES and not 2100 <= code < 2200:
+            # a live bar subscription failed (e.g. 10182 after a data-farm outage): resubscribe
+            symbol = self._sub_reqs.pop(req_id)
+            self._push(ErrorEvent(code, message, "", symbol))
+            self._push(ConnectionEvent("restored_data_lost", f"bar subscription for {symbol} failed ({code}): resubscribing"))
         elif code in _INFO_CODES:
             log.debug("gateway info", extra={"event": "gateway_info", "code": code, "detail": message})
         else:

@@ -189,6 +189,7 @@ def test_1101_data_lost_resubscribes(harness: H, gw: FakeGateway) -> None:
     before = len(gw.received(msg_id=20))
     gw.connectivity_restored(data_lost=True)
     assert h.until(lambda: len(gw.received(msg_id=20)) == before + 1)
+    assert len(gw.received(msg_id=25)) == 1  # the old stream was cancelled
     h.advance(61)
     assert h.runner.state == "ready" and len(gw.orders_received()) == 1
 
@@ -316,3 +317,14 @@ def test_daily_loss_uses_fresh_bar_prices_when_the_account_snapshot_is_stale(har
     gw.push_bar("SPY", {"time": h.frame.index[60].tz_localize(None), "open": o, "high": o, "low": o * 0.9, "close": o * 0.9})
     assert h.until(lambda: h.ledger.risk_state().kill_switch)
     assert "daily loss" in h.ledger.risk_state().reason
+
+
+def test_failed_bar_subscription_is_resubscribed(harness: H, gw: FakeGateway) -> None:
+    h = harness(seed=60)
+    h.start()
+    assert h.until(lambda: h.settled() and h.orders())
+    [sub] = [m for m in gw.received(msg_id=20)]
+    gw.inject_error(10182, "Failed to request live updates (disconnected).", req_id=int(sub.fields[1]))
+    assert h.until(lambda: len(gw.received(msg_id=20)) == 2)
+    h.advance(61)
+    assert h.runner.state == "ready" and h.decided(60)
