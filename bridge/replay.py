@@ -102,6 +102,9 @@ def run_replay(
         data=dataclasses.replace(cfg.data, history_bars=len(index) + 1),
         ledger=dataclasses.replace(cfg.ledger, path=str(path), synchronous="NORMAL" if not cfg.ledger.path else cfg.ledger.synchronous),
     )
+    if path.exists() and Ledger(path).rows("SELECT 1 FROM decisions LIMIT 1"):
+        raise BridgeConfigError("a replay needs a fresh ledger", found=str(path),
+                                fix="pass a new --ledger path (or none: a temporary one is used)")
     broker = SimBroker(cfg.sim_config(cash), clock, cash=cash, symbols=symbols)
     ReplayDriver(broker, frames, warm, clock.set, open_time)
     ledger = Ledger(path, synchronous=cfg.ledger.synchronous)

@@ -6,6 +6,7 @@ A real paper gateway would run the same cases with ``-m live`` (not in CI).
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -194,3 +195,22 @@ def test_cancel_all_cancels_every_open_order(h: Harness) -> None:
     assert h.wait(lambda: [o.status for o in h.broker.open_orders()] == ["working", "working"])
     h.broker.cancel_all()
     assert h.wait(lambda: not h.broker.open_orders() and "cancelled" in h.statuses("ql:t:b"))
+
+
+@pytest.mark.live
+@pytest.mark.skipif(not os.environ.get("BRIDGE_LIVE_PAPER_PORT"), reason="set BRIDGE_LIVE_PAPER_PORT to a real paper gateway's API port")
+def test_real_paper_gateway_smoke() -> None:
+    """Read-only checks against a real IB paper gateway (``-m live``; never in CI): connect,
+    paper account, qualify, history. Sends no orders."""
+    b = IBBroker(GatewayConfig(port=int(os.environ["BRIDGE_LIVE_PAPER_PORT"]), client_id=97, connect_timeout=5.0))
+    b.connect()
+    try:
+        assert b.account_id().startswith("D")
+        b.qualify(["SPY"])
+        with pytest.raises(UnknownSymbol):
+            b.qualify(["ZZZZZZZZ"])
+        frame = b.subscribe_bars("SPY", DAY, 30)
+        assert len(frame) >= 20 and frame.index.is_monotonic_increasing
+        assert b.account().net_liquidation > 0
+    finally:
+        b.disconnect()
