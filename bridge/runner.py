@@ -118,6 +118,7 @@ class Runner:
                                           "refused_stale": 0, "reconnects": 0, "disconnects": 0}
         self.latencies_ms: list[float] = []
         self.last_update: dict[str, pd.Timestamp] = {}
+        self.stale: dict[str, str] = {}  # symbol -> why its last completed bar was refused
         self._stop = False
         self._next_control = 0.0
         self._next_heartbeat = 0.0
@@ -415,6 +416,7 @@ class Runner:
 
     def _refuse(self, sym: str, bar_time: pd.Timestamp, rule: str, reason: str) -> None:
         self.metrics["refused_stale"] += 1
+        self.stale[sym] = f"{rule}: {reason}"
         self._record(sym, bar_time, "refused", reason, rule)
         self.ledger.risk_event(self.clock.now(), "stale_data", f"{sym} {bar_time}: {reason}", self.run_id)
         self._alert("stale_data", f"{sym}: refusing to trade on bar {bar_time}: {reason}", "error", symbol=sym)
@@ -461,6 +463,7 @@ class Runner:
             self._mark(sym, bar_time)
             self._record(sym, bar_time, "warmup", f"{len(w)} of {self.need} bars", "warmup")
             return
+        self.stale.pop(sym, None)
         prices = w.window()
         sig = latest_target(self.spec, self.params, prices)
         t = sig.target
@@ -902,7 +905,7 @@ class Runner:
 
     def health_view(self, status: dict[str, Any]) -> dict[str, Any]:
         now = self.clock.now()
-        fresh = True
+        fresh = not self.stale
         if self.calendar.is_open(now):
             for sym in self.symbols:
                 seen = self.last_update.get(sym)
@@ -910,7 +913,7 @@ class Runner:
                     fresh = False
         checks = {"connected": status["connected"] and self.state == "ready", "data_fresh": fresh,
                   "kill_switch_clear": not status["kill_switch"], "not_halted": not status["halted"]}
-        return {"ok": all(checks.values()), **checks, "state": self.state, "kill_switch": status["kill_switch"],
+        return {"ok": all(checks.values()), **checks, "stale": dict(self.stale), "state": self.state, "kill_switch": status["kill_switch"],
                 "halt_reason": status["halt_reason"], "run_id": self.run_id, "at": str(now)}
 
     def _heartbeat(self, force: bool = False) -> None:

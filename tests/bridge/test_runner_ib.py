@@ -225,6 +225,8 @@ def test_stale_bar_is_refused_and_alerted(harness: H, gw: FakeGateway) -> None:
     assert d["verdict"] == "refused" and d["rule"] == "stale"
     assert [e["kind"] for e in h.ledger.risk_events("stale_data")] == ["stale_data"]
     assert any(a["kind"] == "stale_data" for a in h.notifier.sent)
+    view = h.runner.health_view(h.runner.status())
+    assert not view["ok"] and not view["data_fresh"] and "stale" in view["stale"]["SPY"]
 
 
 def test_missing_bar_is_refused(harness: H, gw: FakeGateway, spy_daily: pd.DataFrame) -> None:
