@@ -1,0 +1,273 @@
+"""State and shared helpers of the runner (split out of ``runner.py`` to keep modules small).
+
+``RunnerBase`` holds the configuration, broker, ledger, clock, windows and counters, and
+the helpers every part uses: recording decisions, the risk-gate call, orderRefs, equity
+marking, status and health snapshots. ``bridge.decide`` (the decision path),
+``bridge.session`` (connection, events, reconciliation) and ``bridge.runner`` (lifecycle
+and periodic tasks) build on it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import os
+import time
+import uuid
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from bridge.broker import BarEvent, Broker, ConnectionEvent, Event
+from bridge.clock import Clock, WallClock
+from bridge.config import BridgeConfig
+from bridge.control import LedgerSync
+from bridge.errors import BridgeError
+from bridge.feed import BarWindow
+from bridge.health import HealthState
+from bridge.ledger import Ledger, iso
+from bridge.live_signal import lookback
+from bridge.market import MarketCalendar
+from bridge.notify import Notifier
+from bridge.orders import order_ref, strategy_key
+from bridge.risk import Decision, Exposure, OrderIntent, RiskContext, check
+from quantlab.intervals import get_interval
+from quantlab.optimizer.grid import parse_params
+from quantlab.registry import get_strategy
+from quantlab.strategy import StrategySpec
+
+log = logging.getLogger("bridge.runner")
+#: Seconds between the runner's control-table polls and heartbeats (real time).
+CONTROL_EVERY = 0.25
+HEARTBEAT_EVERY = 1.0
+DEFAULT_MAX_AGE = {0: 1800.0, 60: 600.0, 30: 300.0, 15: 180.0, 5: 90.0, 1: 30.0}
+CRASH_ENV = "BRIDGE_TEST_CRASH_AFTER_PLACE"
+
+
+class RunnerBase:
+    """One strategy on a set of symbols, against one broker and one ledger (shared state)."""
+
+    def __init__(
+        self,
+        cfg: BridgeConfig,
+        broker: Broker,
+        ledger: Ledger,
+        *,
+        clock: Clock | None = None,
+        notifier: Notifier | None = None,
+        spec: StrategySpec | None = None,
+        calendar: MarketCalendar | None = None,
+        health: HealthState | None = None,
+        run_id: str | None = None,
+    ) -> None:
+        self.cfg = cfg
+        self.broker = broker
+        self.ledger = ledger
+        self.clock = clock or WallClock()
+        self.notifier = notifier or Notifier(cfg.notify, background=False)
+        self.spec = spec or get_strategy(cfg.strategy.name)
+        self.params = parse_params(self.spec, cfg.strategy.params or None)
+        self.skey = strategy_key(self.spec.name, self.params)
+        self.interval = get_interval(cfg.strategy.bar)
+        self.symbols = [s.strip().upper() for s in cfg.strategy.symbols if s.strip()]
+        self.calendar = calendar or MarketCalendar(cfg.data.calendar)
+        self.health = health
+        self.run_id = run_id or f"{pd.Timestamp.now(tz='UTC'):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
+        self.sim = cfg.sim_config()
+        self.cfg_array = self.sim.to_array()
+        self.need = lookback(self.spec, self.params)
+        self.capacity = cfg.data.history_bars or max(2 * self.need, self.need + 50)
+        self.max_age = cfg.data.max_bar_age or DEFAULT_MAX_AGE.get(self.interval.minutes, 600.0)
+        self.windows = {s: BarWindow(s, self.interval, self.calendar, self.capacity) for s in self.symbols}
+        self.sync = LedgerSync(ledger, self.clock.now, self.day)
+        self.state = "init"
+        self.working: dict[str, float] = {}  # LMT orderRef -> clock.monotonic() when placed
+        self.cancel_reason: dict[str, str] = {}
+        self.metrics: dict[str, float] = {"bars": 0, "decisions": 0, "orders_sent": 0, "fills": 0, "rejected": 0,
+                                          "refused_stale": 0, "reconnects": 0, "disconnects": 0}
+        self.latencies_ms: list[float] = []
+        self.last_update: dict[str, pd.Timestamp] = {}
+        self.stale: dict[str, str] = {}  # symbol -> why its last completed bar was refused
+        self._stop = False
+        self._next_control = 0.0
+        self._next_heartbeat = 0.0
+        self._next_equity = 0.0
+        self._reconnect_at = 0.0
+        self._reconnect_attempt = 0
+        self._eod_done: str | None = None
+        self._was_open = False
+        self._positions_dirty = True
+        self._deferred: set[str] = set()
+        self._crash_after_place = os.environ.get(CRASH_ENV, "") == "1" and cfg.mode != "live"
+
+    def day(self) -> str:
+        return str(self.calendar.trading_day(self.clock.now()))
+
+    def _alert(self, kind: str, message: str, level: str = "warning", **fields: Any) -> None:
+        self.notifier.alert(kind, message, level, run_id=self.run_id, **fields)
+
+    def _processed(self, sym: str, bar_time: pd.Timestamp) -> tuple[float, bool]:
+        last_target, last_bar = self.ledger.strategy_state(self.skey, sym)
+        return last_target, last_bar is not None and pd.Timestamp(last_bar) >= bar_time
+
+    def _mark(self, sym: str, bar_time: pd.Timestamp, target: float | None = None) -> None:
+        self.ledger.set_strategy_state(self.skey, sym, self.clock.now(), last_target=target, last_bar=iso(bar_time),
+                                       keep_target=target is None)
+
+    def _record(self, sym: str, bar_time: pd.Timestamp, verdict: str, reason: str, rule: str = "", **fields: Any) -> None:
+        self.metrics["decisions"] += 1
+        self.ledger.record_decision(self.clock.now(), run_id=self.run_id, bar_time=iso(bar_time), symbol=sym, strategy=self.skey,
+                                    verdict=verdict, rule=rule, reason=reason, **fields)
+        log.info("decision", extra={"event": "decision", "symbol": sym, "bar_time": iso(bar_time), "verdict": verdict, "rule": rule,
+                                     "reason": reason, **{k: v for k, v in fields.items() if v is not None}})
+
+    def _refuse(self, sym: str, bar_time: pd.Timestamp, rule: str, reason: str) -> None:
+        self.metrics["refused_stale"] += 1
+        self.stale[sym] = f"{rule}: {reason}"
+        self._record(sym, bar_time, "refused", reason, rule)
+        self.ledger.risk_event(self.clock.now(), "stale_data", f"{sym} {bar_time}: {reason}", self.run_id)
+        self._alert("stale_data", f"{sym}: refusing to trade on bar {bar_time}: {reason}", "error", symbol=sym)
+
+    def _marks(self, positions: dict[str, float]) -> dict[str, float]:
+        out: dict[str, float] = {}
+        held = self.broker.positions()
+        for s in positions:
+            w = self.windows.get(s)
+            out[s] = w.last_close if w is not None and len(w) else held[s].avg_cost
+        return out
+
+    def _gate(self, intent: OrderIntent, positions: dict[str, float], marks: dict[str, float], equity: float, last: float) -> Decision:
+        now = self.clock.now()
+        rs = self.ledger.risk_state()
+        sod = rs.loss_ref_equity or rs.sod_equity or equity
+        ctx = RiskContext(
+            market_open=self.calendar.is_open(now), kill_switch=rs.kill_switch, halted=rs.halted, halt_reason=rs.reason,
+            orders_last_minute=self.ledger.orders_since(now - pd.Timedelta(minutes=1)),
+            orders_today=self.ledger.orders_on_day(self.day()), last_price=last,
+        )
+        decision = check(intent, Exposure(equity, sod, positions, marks), ctx, self.cfg.risk)
+        log.info("risk decision", extra={"event": "risk", "symbol": intent.symbol, "side": intent.side, "quantity": intent.quantity,
+                                          "purpose": intent.purpose, "verdict": decision.verdict, "rule": decision.rule,
+                                          "reason": decision.reason})
+        return decision
+
+    def _new_ref(self, sym: str, when: pd.Timestamp, purpose: str) -> str:
+        base = order_ref(self.spec.name, self.skey, sym, when, purpose)
+        return order_ref(self.spec.name, self.skey, sym, when, purpose, attempt=self.ledger.count_refs(base))
+
+    def _order_row(self, intent: OrderIntent, ref: str, bar_time: pd.Timestamp | None, status: str, target: float | None,
+                   prev_target: float | None, reason: str, parent: str | None = None) -> dict[str, Any]:
+        prev_bar = None
+        if intent.purpose == "signal":
+            prev_bar = self.ledger.strategy_state(self.skey, intent.symbol)[1]
+        return {
+            "order_ref": ref, "run_id": self.run_id, "strategy": self.skey, "symbol": intent.symbol, "bar_time": iso(bar_time),
+            "purpose": intent.purpose, "side": intent.side, "quantity": intent.quantity,
+            "order_type": intent.order_type, "limit_price": intent.limit_price, "tif": self.cfg.orders.tif, "status": status,
+            "reason": reason, "parent_ref": parent,
+            "target": None if target is None or not math.isfinite(target) else target,
+            "prev_target": None if prev_target is None or not math.isfinite(prev_target) else prev_target,
+            "prev_bar": prev_bar, "day": self.day(),
+        }
+
+    def marked_equity(self, at_close: bool) -> tuple[float, float]:
+        """(equity, cash): the broker's net liquidation value re-marked from the prices of its
+        own snapshot to our bars' prices: the decision bars' closes (``at_close``, for sizing,
+        as the backtest marks equity) or the latest prices (the daily loss check). IB
+        refreshes account values only every few minutes; bar updates arrive every few
+        seconds. Re-marking the snapshot (not cash + positions) stays right when cash lags a fill."""
+        account = self.broker.account()
+        equity = account.net_liquidation
+        for sym, (qty, snap_price) in account.marks.items():
+            w = self.windows.get(sym)
+            if w is None or not len(w) or not snap_price > 0:
+                continue
+            price = w.last_close if at_close else w.last_price()
+            if math.isfinite(price):
+                equity += qty * (price - snap_price)
+        return equity, account.cash
+
+    def loss_equity(self) -> tuple[float, float]:
+        """Equity for the daily loss limit: the lower of the broker's own value and the same
+        snapshot re-marked to the latest bar prices (whichever view is worse counts)."""
+        marked, cash = self.marked_equity(at_close=False)
+        raw = self.broker.account().net_liquidation
+        return (min(marked, raw) if math.isfinite(raw) else marked), cash
+
+    def _pump(self, timeout: float) -> None:
+        for event in self.broker.poll(timeout):
+            if isinstance(event, BarEvent):
+                self._on_bar_deferred(event)
+            else:
+                self.handle(event)
+
+    def _snapshot_positions(self) -> None:
+        self._positions_dirty = False
+        positions = self.broker.positions()
+        marks = {s: (self.windows[s].last_price() if s in self.windows and len(self.windows[s]) else p.avg_cost) for s, p in positions.items()}
+        self.ledger.snapshot_positions(self.clock.now(), positions, marks)
+        account = self.broker.account()
+        if math.isfinite(account.net_liquidation):
+            self.ledger.record_equity(self.clock.now(), self.day(), account.cash, account.net_liquidation, "snapshot")
+
+    def status(self) -> dict[str, Any]:
+        rs = self.ledger.risk_state()
+        connected = self.broker.is_connected()
+        positions = {s: dataclasses.asdict(p) for s, p in self.broker.positions().items()} if connected else {}
+        account = self.broker.account() if connected else None
+        equity = account.net_liquidation if account else math.nan
+        ref = rs.loss_ref_equity or rs.sod_equity
+        lat = np.array(self.latencies_ms[-1000:]) if self.latencies_ms else np.array([])
+        return {
+            "run_id": self.run_id, "mode": self.cfg.mode, "dry_run": self.cfg.dry_run, "state": self.state, "connected": connected,
+            "account": self.broker.account_id() if connected else "", "strategy": self.skey, "symbols": self.symbols,
+            "positions": positions, "open_orders": [{k: r[k] for k in ("order_ref", "symbol", "side", "quantity", "order_type",
+                                                                       "limit_price", "status", "filled")} for r in self.ledger.open_orders()],
+            "equity": equity, "cash": account.cash if account else math.nan, "sod_equity": rs.sod_equity,
+            "pnl_today": (equity - rs.sod_equity) if rs.sod_equity and math.isfinite(equity) else None,
+            "loss_reference": ref, "kill_switch": rs.kill_switch, "halted": rs.halted, "halt_reason": rs.reason,
+            "last_bars": {s: str(w.last_time) for s, w in self.windows.items()},
+            "metrics": {**self.metrics, "latency_ms_p50": float(np.percentile(lat, 50)) if lat.size else None,
+                        "latency_ms_p99": float(np.percentile(lat, 99)) if lat.size else None},
+        }
+
+    def health_view(self, status: dict[str, Any]) -> dict[str, Any]:
+        now = self.clock.now()
+        fresh = not self.stale
+        if self.calendar.is_open(now):
+            for sym in self.symbols:
+                seen = self.last_update.get(sym)
+                if seen is None or (now - seen).total_seconds() > self.max_age + self.interval.freq.total_seconds():
+                    fresh = False
+        checks = {"connected": status["connected"] and self.state == "ready", "data_fresh": fresh,
+                  "kill_switch_clear": not status["kill_switch"], "not_halted": not status["halted"]}
+        return {"ok": all(checks.values()), **checks, "stale": dict(self.stale), "state": self.state, "kill_switch": status["kill_switch"],
+                "halt_reason": status["halt_reason"], "run_id": self.run_id, "at": str(now)}
+
+    def _heartbeat(self, force: bool = False) -> None:
+        mono = time.monotonic()
+        if not force and mono < self._next_heartbeat:
+            return
+        self._next_heartbeat = mono + HEARTBEAT_EVERY
+        try:
+            status = self.status()
+        except BridgeError:
+            return
+        self.ledger.heartbeat(self.run_id, pd.Timestamp.now(tz="UTC"), self.state, status)  # wall time: other processes read it
+        if self.health is not None:
+            self.health.publish(self.health_view(status), status)
+
+    # --- implemented by the subclasses (declared here for the type checker) ----------
+    def handle(self, event: Event) -> None:
+        raise NotImplementedError
+
+    def _on_connection(self, ev: ConnectionEvent) -> None:
+        raise NotImplementedError
+
+    def _decide(self, sym: str, received: float | None) -> None:
+        raise NotImplementedError
+
+    def _on_bar_deferred(self, ev: BarEvent) -> None:
+        raise NotImplementedError
