@@ -106,6 +106,8 @@ class DecisionMixin(RunnerBase):
         if not math.isfinite(equity) or not math.isfinite(sz.desired):
             self._mark(sym, bar_time)
             self._record(sym, bar_time, "hold", f"cannot size yet (equity {equity!r}, desired {sz.desired!r})", "sizing", **common)
+            if not math.isfinite(equity):
+                self._alert("no_equity", f"{sym}: the broker reported no account value: bar {bar_time} not traded", "error", symbol=sym)
             return
         if sz.delta == 0:
             self._mark(sym, bar_time, target=t)

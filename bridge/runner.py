@@ -25,8 +25,8 @@ from typing import Any
 
 import pandas as pd
 
-from bridge.control import result_text
-from bridge.errors import BridgeError
+from bridge.control import result_text, runner_alive
+from bridge.errors import BridgeError, LedgerError
 from bridge.logs import CONTEXT
 from bridge.risk import Exposure, OrderIntent, daily_loss_breached
 from bridge.runner_base import CONTROL_EVERY, CRASH_ENV, DEFAULT_MAX_AGE, HEARTBEAT_EVERY
@@ -42,6 +42,10 @@ class Runner(SessionMixin):
     def start(self) -> None:
         """Connect (with retries), check the account, qualify, reconcile, seed history."""
         CONTEXT.run_id = self.run_id
+        other = runner_alive(self.ledger, self.clock.now())
+        if other is not None:
+            raise LedgerError("another bridge is running on this ledger", found=f"run {other['run_id']} (pid {other['pid']})",
+                              fix="stop it first (`bridge stop --shutdown`) or use another --ledger")
         self._connect_with_retries()
         self._check_account()
         self.broker.qualify(self.symbols)

@@ -277,3 +277,16 @@ def test_replay_cli_matches_the_backtest(symbols: str, tmp_path: Path) -> None:
     data = json.loads((tmp_path / "rep" / "bridge-report-2021-03-17.json").read_text())
     assert len(data["orders"]) == 1 and len(data["fills"]) == 1 and data["fills"][0]["commission"] > 0
     assert (tmp_path / "rep" / "bridge-report-2021-03-17.html").read_text().count("<table>") >= 3
+
+
+def test_a_second_runner_on_the_same_ledger_is_refused(harness: Callable[..., BridgeHarness], gw: FakeGateway) -> None:
+    from bridge.errors import LedgerError
+
+    h = harness(seed=60)
+    h.start()
+    assert h.until(lambda: h.settled() and h.orders())
+    h2 = BridgeHarness(gw, h.frame, h.ledger.path, 61, cfg=h.cfg, reseed=False)
+    with pytest.raises(LedgerError, match="another bridge is running on this ledger"):
+        h2.runner.start()
+    assert len(gw.connected_clients()) == 1
+    h2.ledger.close()
