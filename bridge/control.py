@@ -138,9 +138,13 @@ def emergency_stop(
     if not flatten:
         return result
     positions = broker.positions()
+    pending = {r["symbol"] for r in ledger.open_orders() if r["purpose"] == "flatten"}
     for sym in managed_symbols(ledger, symbols):
         pos = positions.get(sym)
         if pos is None or abs(pos.quantity) < 1e-9:
+            continue
+        if sym in pending:  # a flattening order is already working: never sell twice
+            result["orders"].append({"symbol": sym, "skipped": "a flattening order is already working"})
             continue
         qty = abs(pos.quantity)
         side = "SELL" if pos.quantity > 0 else "BUY"

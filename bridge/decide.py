@@ -131,7 +131,8 @@ class DecisionMixin(RunnerBase):
         elif decision.verdict == "flatten":
             self._mark(sym, bar_time)
             self._record(sym, bar_time, decision.verdict, decision.reason, decision.rule, **common)
-            self._kill(decision.reason, flatten=True, kind="daily_loss", tag=now)
+            if not self.ledger.risk_state().kill_switch:
+                self._kill(decision.reason, flatten=True, kind="daily_loss", tag=now)
         else:
             self._mark(sym, bar_time)
             self._record(sym, bar_time, decision.verdict, decision.reason, decision.rule, **common)

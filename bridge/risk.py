@@ -13,9 +13,10 @@ Verdicts:
 
 Rules, in order (the first that fires decides):
     1. malformed order (quantity/price not positive and finite)          -> reject
-    2. daily loss >= ``daily_loss_limit_pct`` of start-of-day equity     -> flatten
+    2. kill switch latched or trading halted: only flattening orders     -> reject otherwise
+       (a latched switch never asks to flatten twice)
+    3. daily loss >= ``daily_loss_limit_pct`` of start-of-day equity     -> flatten
        (flattening orders themselves are exempt, they are the remedy)
-    3. kill switch latched or trading halted: only flattening orders     -> reject otherwise
     4. flattening orders (kill switch, stop, end of day)                 -> allow
     5. market closed (exchange calendar), when ``market_hours``          -> reject
     6. orders in the last minute / today at their maximum                -> reject
@@ -140,6 +141,9 @@ def check(intent: OrderIntent, exposure: Exposure, ctx: RiskContext, limits: Ris
     if intent.order_type == "LMT" and not (intent.limit_price is not None and intent.limit_price > 0):
         return Decision("reject", f"limit order without a positive limit price ({intent.limit_price!r})", "malformed")
     flattening = intent.purpose == "flatten"
+    if (ctx.kill_switch or ctx.halted) and not flattening:
+        why = "kill switch latched" if ctx.kill_switch else "trading halted"
+        return Decision("reject", f"{why}{': ' + ctx.halt_reason if ctx.halt_reason else ''}; run `bridge resume`", "halted")
     breached, loss = daily_loss_breached(exposure, limits)
     if breached and not flattening:
         return Decision(
@@ -148,9 +152,6 @@ def check(intent: OrderIntent, exposure: Exposure, ctx: RiskContext, limits: Ris
             f"{limits.daily_loss_limit_pct:.2%} limit: latch the kill switch, flatten and halt",
             "daily_loss",
         )
-    if (ctx.kill_switch or ctx.halted) and not flattening:
-        why = "kill switch latched" if ctx.kill_switch else "trading halted"
-        return Decision("reject", f"{why}{': ' + ctx.halt_reason if ctx.halt_reason else ''}; run `bridge resume`", "halted")
     position = float(exposure.positions.get(intent.symbol, 0.0))
     if flattening:
         if not is_exit(position, intent.signed) or abs(position + intent.signed) > _EPS:

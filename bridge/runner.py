@@ -215,12 +215,13 @@ class Runner(SessionMixin):
 
     def _eod_flatten(self, now: pd.Timestamp) -> None:
         positions = self.broker.positions()
+        pending = {r["symbol"] for r in self.ledger.open_orders() if r["purpose"] == "flatten"}
         self._alert("eod_flatten", f"end of day: flattening {self.cfg.eod.flatten_before_close:g} min before the close", "warning")
         for sym in self.symbols:
             pos = positions.get(sym)
             for r in self.ledger.open_orders(sym):
                 self.broker.cancel(r["order_ref"])
-            if pos is None or not pos.quantity:
+            if pos is None or not pos.quantity or sym in pending:
                 continue
             w = self.windows[sym]
             intent = OrderIntent(sym, "SELL" if pos.quantity > 0 else "BUY", abs(pos.quantity), w.last_price(), "MKT", None, "flatten")

@@ -61,6 +61,7 @@ def test_allows_an_order_within_limits() -> None:
         (buy(10), {"orders_today": 100}, "rate_day"),
         (buy(10, order_type="LMT", limit_price=104.0), {"last_price": 100.0}, "limit_band"),
         (buy(10), {"kill_switch": True}, "halted"),
+        (buy(10), {"kill_switch": True, "halt_reason": "daily loss"}, "halted"),
         (buy(10), {"halted": True, "halt_reason": "mismatch"}, "halted"),
     ],
 )
@@ -196,3 +197,8 @@ def test_gate_is_pure_and_always_gives_a_reason(intent: OrderIntent, pos: dict[s
     exposure = Exposure(equity, equity, pos, {s: 50.0 for s in pos})
     a, b = check(intent, exposure, ctx, limits), check(intent, exposure, ctx, limits)
     assert a == b and a.reason and a.verdict in SEVERITY
+
+
+def test_a_latched_kill_switch_never_asks_to_flatten_again() -> None:
+    d = gate(buy(10), equity=90_000.0, sod=100_000.0, kill_switch=True)
+    assert (d.verdict, d.rule) == ("reject", "halted")

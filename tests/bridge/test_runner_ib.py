@@ -330,3 +330,31 @@ def test_failed_bar_subscription_is_resubscribed(harness: H, gw: FakeGateway) ->
     assert h.until(lambda: len(gw.received(msg_id=20)) == 2)
     h.advance(61)
     assert h.runner.state == "ready" and h.decided(60)
+
+
+def test_kill_switch_never_flattens_twice_while_a_flatten_order_works(harness: H, gw: FakeGateway,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from bridge.control import emergency_stop
+
+    h = harness(seed=60, risk={"daily_loss_limit_pct": 0.005}, orders={"cancel_wait": 0.2})
+    h.start()
+    assert h.until(lambda: h.settled() and h.orders())
+    qty = gw.position("SPY")[0]
+    gw.script(FillPolicy.rest(), symbol="SPY", action="SELL", once=False)  # flattening orders do not fill (market shut)
+    gw.set_price("SPY", float(h.frame["open"].iloc[60]) * 0.9)
+    assert h.until(lambda: h.ledger.risk_state().kill_switch and any(o["status"] == "working" for o in h.orders()))
+    h.open_bar(61)  # latched: the next decision never asks to flatten again
+    assert h.until(lambda: h.decided(60))
+    assert len([o for o in h.orders() if o["purpose"] == "flatten"]) == 1
+
+    def stop_again(minutes: int) -> dict[str, object]:
+        return emergency_stop(h.broker, h.ledger, flatten=True, symbols=["SPY"], strategy="sma_cross", key=h.runner.skey,
+                              tag=h.clock.now() + pd.Timedelta(minutes=minutes), reason="operator", kind="manual_stop",
+                              now=h.clock.now, pump=h.runner._pump, cancel_wait=0.2)
+
+    monkeypatch.setattr(h.broker, "cancel_all", lambda: None)  # a gateway that does not confirm cancels in time
+    assert stop_again(5)["orders"] == [{"symbol": "SPY", "skipped": "a flattening order is already working"}]
+    monkeypatch.undo()
+    stop_again(10)  # cancels the working flatten order first, then replaces it
+    working = [o for o in gw.orders() if o.action == "SELL" and o.status in ("Submitted", "PreSubmitted")]
+    assert len(working) == 1 and working[0].quantity == qty  # never more than the position is being sold
