@@ -38,6 +38,10 @@ demo: venv
 		--constraint "max_drawdown>-0.35" --top 10 --holdout 0.3
 	@echo "== walk-forward: 3-year training, 1-year test windows"
 	$(BIN)/quantlab walkforward --strategy sma_cross --symbols SPY --grid "$(WF_GRID)" --train 3y --test 1y --embargo 5d
+	@echo "== live bridge, replay mode: the same kernel, sizing, risk gate and ledger on bundled bars (no IB needed)"
+	rm -f reports/demo-bridge-ledger.db reports/demo-bridge-ledger.db-*
+	$(BIN)/bridge run --replay --strategy sma_cross --symbols SPY --params fast=20,slow=50 --start 2021-01-01 \
+		--ledger reports/demo-bridge-ledger.db --log-level WARNING
 	@echo "== runs so far"
 	$(BIN)/quantlab runs
 	@echo "Open reports/index.html (offline pages: equity, heatmaps, folds, overfitting; QuantStats tearsheets)."
