@@ -12,6 +12,7 @@ import json
 import math
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -37,6 +38,9 @@ def _errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+REPLAY_DEFAULT_STRATEGY = "sma_cross"
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="bridge")
 def cli() -> None:
@@ -57,7 +61,7 @@ def _flags(**kw: Any) -> dict[str, dict[str, Any]]:
 @cli.command()
 @click.option("--paper", "mode", flag_value="paper", help="Paper trading (the default).")
 @click.option("--live", "mode", flag_value="live", help="Live trading: needs the account id confirmed.")
-@click.option("--replay", "mode", flag_value="replay", help="Replay bundled bars through the pipeline (no IB).")
+@click.option("--replay", "mode", flag_value="replay", help="Replay bundled bars through the pipeline (no IB; strategy defaults to sma_cross).")
 @click.option("--strategy", help="Strategy name (research/), e.g. sma_cross.")
 @click.option("--symbols", help="Comma-separated symbols, e.g. SPY,QQQ.")
 @click.option("--params", help="Strategy parameters, e.g. fast=20,slow=50.")
@@ -90,6 +94,10 @@ def run(mode: str | None, strategy: str | None, symbols: str | None, params: str
                       "gateway.client_id": client_id, "ledger.path": ledger, "health.port": health_port,
                       "log.level": log_level, "log.file": log_file})
     cfg = load_config(config_path, overrides=flags)
+    if cfg.mode == "replay" and not cfg.strategy.name:
+        # Replay moves no money: default to the demo strategy (paper and live never default).
+        cfg = replace(cfg, strategy=replace(cfg.strategy, name=REPLAY_DEFAULT_STRATEGY))
+        click.echo(f"replay: no --strategy given, using {REPLAY_DEFAULT_STRATEGY} with its default parameters", err=True)
     validate_run(cfg)  # unknown strategy, bad parameters, no symbols: before any logging or connection
     if cfg.mode == "live":
         cfg = confirm_live_account(cfg, confirm_account, prompt=lambda: click.prompt("Live trading. Type the live account id to confirm", default="", show_default=False))

@@ -290,3 +290,18 @@ def test_a_second_runner_on_the_same_ledger_is_refused(harness: Callable[..., Br
         h2.runner.start()
     assert len(gw.connected_clients()) == 1
     h2.ledger.close()
+
+
+def test_replay_without_a_strategy_uses_the_demo_default(tmp_path: Path) -> None:
+    """`bridge run --replay --symbols SPY` (the issue's example) runs sma_cross with its defaults;
+    paper and live still refuse to run without an explicit strategy."""
+    from click.testing import CliRunner
+
+    from bridge.cli import cli
+
+    result = CliRunner().invoke(cli, ["run", "--replay", "--symbols", "SPY", "--start", "2022-01-01",
+                                      "--ledger", str(tmp_path / "l.db"), "--log-level", "WARNING"])
+    assert result.exit_code == 0, result.output
+    assert "using sma_cross" in result.output and '"equal": true' in result.output
+    paper = CliRunner().invoke(cli, ["run", "--paper", "--symbols", "SPY", "--ledger", str(tmp_path / "p.db")])
+    assert paper.exit_code != 0 and "no strategy given" in paper.output
