@@ -152,13 +152,17 @@ def run() -> list[dict]:
     with tempfile.TemporaryDirectory() as tmp:
         env = {"NUMBA_CACHE_DIR": str(Path(tmp) / "numba"), "QUANTLAB_CACHE_DIR": str(Path(tmp) / "ql"),
                "QUANTLAB_REPORTS": str(Path(tmp) / "reports")}
-        quantlab = str(ROOT / ".venv" / "bin" / "quantlab") if (ROOT / ".venv" / "bin" / "quantlab").exists() else "quantlab"
-        cold = run_command([quantlab, *DEMO_ARGS], env)
-        warm = run_command([quantlab, *DEMO_ARGS], env)
+        exe = ROOT / ".venv" / "bin" / "quantlab"
+        quantlab = str(exe) if exe.exists() else "quantlab"
+        cold = run_command([quantlab, *DEMO_ARGS, "--report", "none"], env)
+        warm = run_command([quantlab, *DEMO_ARGS, "--report", "none"], env)
+        pages = run_command([quantlab, *DEMO_ARGS, "--report", "full"], env)
     figures += [
         {"name": "cold start: first optimize (empty caches)", "value": cold["wall_s"], "unit": "s wall", "target": "< 30",
-         "note": f"{cold['cpu_s']:.1f} s CPU; quantlab {' '.join(DEMO_ARGS)}"},
+         "note": f"{cold['cpu_s']:.1f} s CPU; quantlab {' '.join(DEMO_ARGS)} --report none"},
         {"name": "second optimize (warm caches)", "value": warm["wall_s"], "unit": "s wall", "target": "< 5",
-         "note": f"{warm['cpu_s']:.1f} s CPU (process time incl. 2 threads)"},
+         "note": f"{warm['cpu_s']:.1f} s CPU (both threads counted)"},
+        {"name": "second optimize incl. report pages", "value": pages["wall_s"], "unit": "s wall",
+         "note": f"{pages['cpu_s']:.1f} s CPU; plotly page + QuantStats tearsheet"},
     ]
     return figures
