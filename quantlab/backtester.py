@@ -33,7 +33,7 @@ from quantlab.replay import (
     sizing_vol,
     vbt_metrics,
 )
-from quantlab.runs import RunDir, build_pages, config_hash, new_run_id
+from quantlab.runs import RunDir, build_pages, config_hash, ensure_writable, new_run_id
 from quantlab.signals import evaluate_arrays
 from quantlab.strategy import StrategySpec
 
@@ -103,6 +103,8 @@ def backtest(
     spec = get_strategy(strategy)
     resolved = parse_params(spec, params)
     sim = sim or make_sim_config(cash, costs, sizing)
+    if save:
+        ensure_writable(reports)
     inputs = load_inputs(symbols, interval, start, end, store, data)
     iv = inputs.interval
     for symbol, prices in inputs.prices.items():

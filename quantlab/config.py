@@ -17,6 +17,8 @@ from quantlab.errors import ConfigError
 from quantlab.kernels import layout as L
 
 COST_MODELS = ("ib_fixed", "percent")
+#: Largest initial cash accepted: share counts stay exact in float64 far beyond it.
+MAX_CASH = 1e12
 SIZING_MODES = ("all", "fraction", "cash", "vol_target")
 
 
@@ -102,8 +104,10 @@ class SimConfig:
     sizing: Sizing = field(default_factory=Sizing)
 
     def __post_init__(self) -> None:
-        if not (math.isfinite(self.init_cash) and self.init_cash > 0):
-            raise ConfigError("initial cash must be positive", found=self.init_cash, fix="e.g. --cash 100000")
+        if not (math.isfinite(self.init_cash) and 0 < self.init_cash <= MAX_CASH):
+            raise ConfigError(
+                f"initial cash must be positive and at most {MAX_CASH:.0e}", found=self.init_cash, fix="e.g. --cash 100000"
+            )
 
     def to_array(self) -> np.ndarray:
         """The float64 vector laid out by :mod:`quantlab.kernels.layout`."""

@@ -121,5 +121,5 @@ def holdout_split(inputs: MarketInputs, holdout: float) -> dict[str, int]:
     if holdout == 0:
         return {s: len(p) for s, p in inputs.prices.items()}
     union = np.unique(np.concatenate([p.index.asi8 for p in inputs.prices.values()]))
-    cut_time = union[int(np.floor(len(union) * (1 - holdout)))]
+    cut_time = union[min(int(np.floor(len(union) * (1 - holdout))), len(union) - 1)]
     return {s: int(np.searchsorted(p.index.asi8, cut_time)) for s, p in inputs.prices.items()}

@@ -37,9 +37,39 @@ def _spec_from_module(module: object, where: str) -> StrategySpec:
     return spec
 
 
-def list_strategies() -> list[StrategySpec]:
-    """Every strategy shipped in (or dropped into) ``research/``."""
-    return [_spec_from_module(importlib.import_module(f"research.{name}"), f"research/{name}") for name in _research_names()]
+def _import(module_name: str, where: str) -> object:
+    """Import a strategy module; its own errors (syntax, imports) become a StrategyError."""
+    try:
+        return importlib.import_module(module_name)
+    except StrategyError:
+        raise
+    except ModuleNotFoundError as err:
+        if err.name == module_name:
+            raise
+        raise StrategyError(f"{where} failed to import", found=f"{type(err).__name__}: {err}", fix="fix the module") from None
+    except Exception as err:  # a broken user module must not become a traceback
+        raise StrategyError(f"{where} failed to import", found=f"{type(err).__name__}: {err}", fix="fix the module") from None
+
+
+def list_strategies(errors: list[StrategyError] | None = None) -> list[StrategySpec]:
+    """Every strategy shipped in (or dropped into) ``research/``.
+
+    Modules without ``SPEC`` are helpers and are skipped. A module that fails to import
+    raises, unless ``errors`` is given: then its error is appended there and the others
+    are still listed.
+    """
+    specs = []
+    for name in _research_names():
+        try:
+            module = _import(f"research.{name}", f"research/{name}")
+        except StrategyError as err:
+            if errors is None:
+                raise
+            errors.append(err)
+            continue
+        if getattr(module, "SPEC", None) is not None:
+            specs.append(_spec_from_module(module, f"research/{name}"))
+    return specs
 
 
 def _load_file(path: Path) -> StrategySpec:
@@ -53,7 +83,11 @@ def _load_file(path: Path) -> StrategySpec:
             raise StrategyError("cannot import the strategy file", found=str(path))
         module = importlib.util.module_from_spec(spec)
         sys.modules[module_name] = module
-        spec.loader.exec_module(module)
+        try:
+            spec.loader.exec_module(module)
+        except Exception as err:  # syntax errors, failing imports: one clear message
+            del sys.modules[module_name]
+            raise StrategyError(f"{path} failed to import", found=f"{type(err).__name__}: {err}", fix="fix the module") from None
     return _spec_from_module(sys.modules[module_name], str(path))
 
 
@@ -65,12 +99,12 @@ def get_strategy(name: str | StrategySpec) -> StrategySpec:
         return _load_file(Path(name))
     if "." in name:
         try:
-            return _spec_from_module(importlib.import_module(name), name)
-        except ModuleNotFoundError as err:
-            raise StrategyError("strategy module not found", found=name, fix="check the dotted module path") from err
+            return _spec_from_module(_import(name, name), name)
+        except ModuleNotFoundError:
+            raise StrategyError("strategy module not found", found=name, fix="check the dotted module path") from None
     names = _research_names()
     if name not in names:
         close = difflib.get_close_matches(name, names, n=3)
         hint = f"did you mean {', '.join(close)}?" if close else "run `quantlab strategies` to list them"
         raise StrategyError(f"unknown strategy {name!r}", found=f"available: {', '.join(names)}", fix=hint)
-    return _spec_from_module(importlib.import_module(f"research.{name}"), f"research/{name}")
+    return _spec_from_module(_import(f"research.{name}", f"research/{name}"), f"research/{name}")

@@ -83,6 +83,27 @@ def new_run_id(kind: str, cfg_hash: str, now: dt.datetime | None = None) -> str:
     return f"{kind}-{now.strftime('%Y%m%d-%H%M%S')}-{cfg_hash[:8]}"
 
 
+def _unwritable(base: Path, err: OSError) -> ReportError:
+    return ReportError(
+        "cannot write to the reports folder",
+        found=f"{base} ({err.strerror or err})",
+        fix="choose a writable folder with --reports or QUANTLAB_REPORTS",
+    )
+
+
+def ensure_writable(reports: str | os.PathLike[str] | None = None) -> Path:
+    """The reports folder, created if needed; raise ReportError early when it cannot be written."""
+    base = reports_dir(reports)
+    try:
+        base.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".write-test-", dir=base)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        raise _unwritable(base, err) from None
+    return base
+
+
 @dataclass(frozen=True)
 class RunDir:
     """The folder of one run: ``reports/<run_id>/``."""
@@ -92,20 +113,19 @@ class RunDir:
 
     @classmethod
     def create(cls, run_id: str, reports: str | os.PathLike[str] | None = None) -> RunDir:
-        base = reports_dir(reports)
-        path = base / run_id
-        try:
-            path.mkdir(parents=True, exist_ok=True)
-            probe = path / ".write-test"
-            probe.write_text("ok")
-            probe.unlink()
-        except OSError as err:
-            raise ReportError(
-                "cannot write to the reports folder",
-                found=f"{base} ({err.strerror or err})",
-                fix="choose a writable folder with --reports or QUANTLAB_REPORTS",
-            ) from None
-        return cls(run_id, path)
+        """A new, empty run folder; a second run with the same id gets ``<id>-2`` (never
+        the first run's folder)."""
+        base = ensure_writable(reports)
+        for n in range(1, 10_000):
+            candidate = run_id if n == 1 else f"{run_id}-{n}"
+            try:
+                (base / candidate).mkdir()
+            except FileExistsError:
+                continue
+            except OSError as err:
+                raise _unwritable(base, err) from None
+            return cls(candidate, base / candidate)
+        raise ReportError("too many runs with the same id", found=run_id, fix="wait a second and run again")
 
     def write_bytes(self, name: str, writer: Callable[[Path], None]) -> Path:
         """Write ``name`` atomically: ``writer`` fills a temp file that replaces the target."""

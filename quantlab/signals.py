@@ -91,9 +91,25 @@ def kernel_inputs(spec: StrategySpec, prices: PriceArrays) -> tuple[np.ndarray, 
     return tuple(prices.field(f) for f in spec.inputs)
 
 
+def kernel_failure(spec: StrategySpec, err: Exception) -> StrategyError:
+    """A one-paragraph StrategyError for numba's compile errors in a strategy kernel."""
+    first = next((line.strip() for line in str(err).splitlines() if line.strip()), type(err).__name__)
+    return StrategyError(
+        f"the kernel of strategy {spec.name!r} ({spec.kernel_name} in {spec.kernel.py_func.__module__}) does not compile",
+        found=first,
+        fix="fix the kernel so numba can type it (float64 arrays and scalars in, a float64 array out); "
+        "run it once with NUMBA_DISABLE_JIT=1 to debug it as plain Python",
+    )
+
+
 def evaluate_arrays(spec: StrategySpec, prices: PriceArrays, params: Mapping[str, float]) -> np.ndarray:
     """Run the kernel on validated arrays with resolved parameters; check its output."""
-    target = spec.kernel(*kernel_inputs(spec, prices), *spec.kernel_args(params))
+    from numba.core.errors import NumbaError
+
+    try:
+        target = spec.kernel(*kernel_inputs(spec, prices), *spec.kernel_args(params))
+    except NumbaError as err:
+        raise kernel_failure(spec, err) from None
     if not isinstance(target, np.ndarray) or target.shape != prices.close.shape or target.dtype != np.float64:
         raise StrategyError(
             f"kernel of {spec.name!r} must return a float64 array as long as its input",

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+from numba.core.errors import NumbaError
 
 from quantlab.config import SimConfig
 from quantlab.errors import ParameterError
@@ -20,7 +21,7 @@ from quantlab.intervals import Interval
 from quantlab.kernels.codegen import sweep_module
 from quantlab.kernels.layout import N_METRICS
 from quantlab.replay import sizing_vol
-from quantlab.signals import PriceArrays
+from quantlab.signals import PriceArrays, kernel_failure
 from quantlab.strategy import StrategySpec
 
 
@@ -99,7 +100,10 @@ def run_sweep(
     # One-row call first: loads (or compiles) the kernels so the timing below is the
     # steady-state throughput; the load time is reported separately.
     load_began = time.perf_counter()
-    module.sweep_nb(*args, params[:1], start, end, cfg, ann, starts, metrics[:1], bsum[:1], bsq[:1])
+    try:
+        module.sweep_nb(*args, params[:1], start, end, cfg, ann, starts, metrics[:1], bsum[:1], bsq[:1])
+    except NumbaError as err:
+        raise kernel_failure(spec, err) from None
     load_seconds = time.perf_counter() - load_began
     began = time.perf_counter()
     if chunk_size is None:

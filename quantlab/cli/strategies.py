@@ -11,7 +11,8 @@ def strategies(name: str | None) -> None:
     """List the strategies in research/ with their parameters (or show one)."""
     from quantlab.registry import get_strategy, list_strategies
 
-    specs = [get_strategy(name)] if name else list_strategies()
+    errors: list = []
+    specs = [get_strategy(name)] if name else list_strategies(errors)
     for spec in specs:
         click.secho(spec.name, bold=True)
         for line in spec.doc.splitlines():
@@ -25,3 +26,7 @@ def strategies(name: str | None) -> None:
                 f"    {p.name:<13} {p.kind:<5} default {p.default:<8g} range [{p.low:g}, {p.high:g}{step}]  {p.doc}"
             )
         click.echo("")
+    for err in errors:
+        click.secho(f"Error: {err}", err=True, fg="red")
+    if errors:
+        raise SystemExit(1)

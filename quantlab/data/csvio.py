@@ -147,6 +147,25 @@ def infer_interval(stamps: pd.DatetimeIndex) -> str:
     )
 
 
+_AS_TRADED_MARKERS = frozenset({"split coefficient", "split_coefficient", "dividend", "dividend_amount", "dividend amount"})
+
+
+def _check_intraday_step(index: pd.DatetimeIndex, interval: str, path: Path) -> None:
+    """The typical spacing of intraday stamps must be the declared interval."""
+    steps = np.diff(np.unique(index.asi8))
+    steps = steps[steps > 0]
+    if not steps.size:
+        return
+    typical = int(np.median(steps))
+    expected = interval_nanos(interval)
+    if expected and typical != expected:
+        raise DataError(
+            f"{path.name}: bars are {pd.Timedelta(typical, 'ns')} apart, not {interval}",
+            found=f"median spacing {pd.Timedelta(typical, 'ns')} over {steps.size + 1} bars",
+            fix="import with --interval matching the file (or omit --interval to infer it)",
+        )
+
+
 def read_csv(
     path: str | os.PathLike[str],
     *,
@@ -188,6 +207,7 @@ def read_csv(
         index = daily_stamps(stamps)
     else:
         index = _intraday_index(stamps, aware, tz, path)
+        _check_intraday_step(index, interval, path)
         if label == "end":
             index = index - pd.Timedelta(interval_nanos(interval), "ns")
     data = {f: _numbers(raw[columns[f]], str(columns[f]), path) for f in ALL_FIELDS if f in columns}
@@ -298,7 +318,9 @@ def import_csv(
     """Read, repair (only if asked), validate and store one CSV file.
 
     ``adjustment`` defaults to ``"split"`` when the file has an ``Adj Close``
-    column (the Yahoo convention: split-adjusted OHLC) and ``"raw"`` otherwise.
+    column (the Yahoo convention: split-adjusted OHLC) and ``"raw"`` otherwise, or when
+    it carries Alpha Vantage's ``Split Coefficient`` / ``Dividend`` columns, which mark
+    as-traded prices.
 
     Raises:
         DataError: bad file or bars (nothing is written).
@@ -307,7 +329,8 @@ def import_csv(
     bars = read_csv(path, interval=interval, tz=tz, label=label)
     frame = repair(bars, sort=sort, dedupe=dedupe, drop_empty=drop_empty)
     if adjustment is None:
-        adjustment = "split" if "adj_close" in frame.columns else "raw"
+        as_traded = any(c.strip().lower() in _AS_TRADED_MARKERS for c in bars.ignored_columns)
+        adjustment = "split" if "adj_close" in frame.columns and not as_traded else "raw"
     return write_bars(
         frame,
         symbol,

@@ -256,6 +256,32 @@ def _check_adjustment(symbol: str, interval: str, stored: str, new: str) -> None
         )
 
 
+#: Overlapping stored and new prices must agree to this relative tolerance to merge.
+OVERLAP_RTOL = 1e-6
+
+
+def _check_overlap(symbol: str, interval: str, stored: pd.DataFrame, new: pd.DataFrame) -> None:
+    """Refuse a merge whose overlapping bars disagree: that is another source or adjustment
+    (say as-traded prices merged into a split-adjusted series), not new data. The last
+    stored bar may differ: it may have been incomplete when it was stored."""
+    common = stored.index[:-1].intersection(new.index)
+    if not len(common):
+        return
+    fields = [c for c in ("open", "high", "low", "close") if c in stored.columns and c in new.columns]
+    a = stored.loc[common, fields].to_numpy(dtype=np.float64)
+    b = new.loc[common, fields].to_numpy(dtype=np.float64)
+    bad = (np.abs(a - b) > OVERLAP_RTOL * np.maximum(np.abs(a), np.abs(b))).any(axis=1)
+    if bad.any():
+        first = int(np.argmax(bad))
+        when = common[first]
+        raise StoreError(
+            f"{int(bad.sum())} of {len(common)} overlapping {symbol} {interval} bars differ from the stored ones; "
+            "the new bars look like another source or adjustment, so they were not merged",
+            found=f"first at {when}: stored close {a[first, -1]:.6g}, new close {b[first, -1]:.6g}",
+            fix="store them under another symbol, or replace the whole series (mode='replace', CLI --replace)",
+        )
+
+
 def _write_one(f: h5py.File, item: SeriesWrite, bars: pd.DataFrame, updated_at: str) -> WriteResult:
     symbol, interval = item.symbol, item.interval
     times = bars.index.asi8.astype(np.int64, copy=False)
@@ -297,6 +323,7 @@ def _write_one(f: h5py.File, item: SeriesWrite, bars: pd.DataFrame, updated_at: 
         tail = _frame_from(
             stored_times[position:], _h5.read_rows(group, position, n, stored_fields)
         )
+        _check_overlap(symbol, interval, tail, bars)
         merged = pd.concat([tail, bars[stored_fields]])
         merged = merged[~merged.index.duplicated(keep="last")].sort_index()
         if merged.equals(tail):

@@ -4,8 +4,9 @@ Numba can only cache functions defined in a file, and a strategy kernel takes sc
 parameters in its own order, so for each strategy quantlab writes a tiny module (into
 the quantlab cache folder) that unpacks a parameter row into the kernel's arguments and
 loops over rows with ``prange``. The file name carries a hash of the strategy source and
-of quantlab's kernel sources: editing either generates a new module, so a stale compiled
-sweep can never run (numba does not notice changes in called functions by itself).
+of quantlab's kernel sources, so editing either generates a new module; numba does not
+notice changes in *called* functions by itself, which is why :mod:`quantlab._env` also
+drops quantlab's cached kernels whenever one of its numba sources changes.
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import inspect
+import os
 import sys
+import tempfile
 from pathlib import Path
 from types import ModuleType
 
@@ -82,9 +85,10 @@ def sweep_module(spec: StrategySpec) -> ModuleType:
     )
     path = cache_dir("sweeps") / f"{module_name}.py"
     if not path.exists() or path.read_text() != source:
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(source)
-        tmp.replace(path)
+        fd, tmp = tempfile.mkstemp(prefix=f".{module_name}.", suffix=".tmp", dir=path.parent)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(source)
+        os.replace(tmp, path)
     loader_spec = importlib.util.spec_from_file_location(module_name, path)
     assert loader_spec is not None and loader_spec.loader is not None
     module = importlib.util.module_from_spec(loader_spec)

@@ -80,10 +80,18 @@ def affordable_buy_nb(qty, cash, price, cfg):  # type: ignore[no-untyped-def]
     if q > hi:
         q = hi
     if whole:
-        q = np.floor(q)
-        while q > 0.0 and q * adj + commission_nb(q, adj, cfg) > cash:
-            q -= 1.0
-        return q
+        # Largest whole q with cost <= cash, by bisection (O(log q) even for huge accounts).
+        hi = np.floor(q)
+        if hi * adj + commission_nb(hi, adj, cfg) <= cash:
+            return hi
+        lo = 0.0
+        while hi - lo > 1.0:
+            mid = np.floor(0.5 * (lo + hi))
+            if mid * adj + commission_nb(mid, adj, cfg) <= cash:
+                lo = mid
+            else:
+                hi = mid
+        return lo
     lo = 0.0
     for _ in range(200):
         mid = 0.5 * (lo + q)

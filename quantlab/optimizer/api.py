@@ -33,7 +33,7 @@ from quantlab.optimizer.summary import optimize_config, optimize_summary
 from quantlab.progress import Progress
 from quantlab.registry import get_strategy
 from quantlab.replay import SimRecord, max_relative_difference, portfolio, simulate, vbt_metrics
-from quantlab.runs import build_pages
+from quantlab.runs import build_pages, ensure_writable
 from quantlab.signals import evaluate_arrays
 from quantlab.strategy import StrategySpec
 
@@ -166,6 +166,8 @@ def optimize(
         raise ParameterError("--top must be at least 1", found=top)
     fixed = parse_fixed(spec, params)
     sim = sim or make_sim_config(cash, costs, sizing)
+    if save or (method == "tpe" and storage is None):
+        ensure_writable(reports)  # fail before the work, not after it
     vectorbt = Preload("vectorbt")  # hides its import behind the GIL-free sweep and CSCV
     inputs = load_inputs(symbols, interval, start, end, store, data)
     timings["load"] = time.perf_counter() - began
@@ -297,12 +299,9 @@ def _tpe(
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """Seeded TPE on the in-sample windows; storage defaults to SQLite under reports/."""
     from quantlab.optimizer.study import search
-    from quantlab.paths import reports_dir
 
     if storage is None:
-        folder = reports_dir(reports)
-        folder.mkdir(parents=True, exist_ok=True)
-        storage = f"sqlite:///{folder / 'optuna.db'}"
+        storage = f"sqlite:///{ensure_writable(reports) / 'optuna.db'}"
     res = search(spec, inputs, sim, windows, grid, fixed, metric, trials, seed,
                  study or f"{spec.name}-{cfg_hash[:12]}", storage, progress)
     info = {

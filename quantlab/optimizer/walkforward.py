@@ -38,7 +38,7 @@ from quantlab.optimizer.stats import fold_dsr, relative_rank
 from quantlab.optimizer.summary import walkforward_summary
 from quantlab.registry import get_strategy
 from quantlab.replay import SimRecord, max_relative_difference, portfolio, simulate, vbt_metrics
-from quantlab.runs import build_pages
+from quantlab.runs import build_pages, ensure_writable
 from quantlab.signals import evaluate_arrays
 from quantlab.strategy import StrategySpec
 
@@ -135,6 +135,8 @@ def walkforward(
         raise ParameterError("unknown search method", found=repr(method), fix="use grid or tpe")
     fixed = parse_fixed(spec, params)
     sim = sim or make_sim_config(cash, costs, sizing)
+    if save:
+        ensure_writable(reports)
     inputs = load_inputs(symbols, interval, start, end, store, data)
     union = pd.DatetimeIndex(np.unique(np.concatenate([p.index.asi8 for p in inputs.prices.values()]))).tz_localize("UTC")
     bounds = make_folds(union, train, test, embargo, anchored)

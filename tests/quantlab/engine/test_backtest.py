@@ -50,3 +50,24 @@ def test_unknown_symbol_and_params(tmp_path: Path) -> None:
         quantlab.backtest("sma_cross", "SPY", "fsat=3", save=False)
     with pytest.raises(QuantlabError, match="ZZZZ"):
         quantlab.backtest("sma_cross", "ZZZZ", None, save=False)
+
+
+def test_two_runs_with_the_same_id_never_share_a_folder(tmp_path: Path) -> None:
+    from quantlab.runs import RunDir
+
+    first = RunDir.create("backtest-20260101-000000-abcdef12", tmp_path)
+    (first.path / "summary.json").write_text("{}")
+    second = RunDir.create("backtest-20260101-000000-abcdef12", tmp_path)
+    assert second.run_id == "backtest-20260101-000000-abcdef12-2" and second.path != first.path
+    assert (first.path / "summary.json").read_text() == "{}" and not any(second.path.iterdir())
+
+
+def test_unwritable_reports_folder_fails_before_any_work(tmp_path: Path) -> None:
+    from quantlab.errors import ReportError
+
+    blocker = tmp_path / "afile"
+    blocker.write_text("not a folder")
+    with pytest.raises(ReportError, match="cannot write to the reports folder"):
+        quantlab.optimize("sma_cross", "SPY", "fast=5:10,slow=20", method="tpe", trials=3, reports=blocker / "x")
+    with pytest.raises(ReportError, match="cannot write to the reports folder"):
+        quantlab.backtest("sma_cross", "SPY", None, reports=blocker / "x")

@@ -174,3 +174,21 @@ def test_order_function_replay_matches_independently(daily: dict[str, pd.DataFra
     ours = record.size[~np.isnan(record.size)]
     np.testing.assert_array_equal(np.where(theirs["side"] == 0, theirs["size"], -theirs["size"]), ours)
     np.testing.assert_allclose(pf.value().to_numpy(), record.value, rtol=1e-12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(cash=st.floats(0, 1e12), price=st.floats(0.01, 5_000), want=st.floats(0, 1e10))
+def test_affordable_whole_shares_is_the_largest_affordable_count(cash: float, price: float, want: float) -> None:
+    q = affordable_buy_nb(float(np.floor(want)), cash, price, IB)
+    assert q == np.floor(q) and 0 <= q <= np.floor(want)
+    cost = lambda k: k * price + commission_nb(k, price, IB)  # noqa: E731
+    if q > 0:
+        assert cost(q) <= cash
+    if q < np.floor(want):
+        assert cost(q + 1) > cash
+
+
+def test_huge_accounts_size_quickly_and_cash_is_capped() -> None:
+    assert affordable_buy_nb(1e15, 1e12, 1.0, IB) == pytest.approx(1e12 / 1.005, rel=1e-9)
+    with pytest.raises(ConfigError, match="at most 1e"):
+        SimConfig(init_cash=1e17)
