@@ -22,6 +22,7 @@ from quantlab.inputs import MarketInputs, load_inputs
 from quantlab.kernels.group_sim import simulate_group_nb
 from quantlab.kernels.layout import METRIC_NAMES
 from quantlab.optimizer.grid import parse_params
+from quantlab.paths import store_path
 from quantlab.registry import get_strategy
 from quantlab.replay import (
     equity_frame,
@@ -118,8 +119,11 @@ def backtest(
     targets = {s: pd.Series(evaluate_arrays(spec, p, resolved), index=p.index, name=s) for s, p in inputs.prices.items()}
     replay_diff = 0.0
     if shared_cash and len(inputs.symbols) > 1:
-        pf = _shared_portfolio(inputs, targets, sim)
+        pf, group_value = _shared_portfolio(inputs, targets, sim)
         portfolios = {"portfolio": pf}
+        # The group simulator's value path against vectorbt's accounting of its orders.
+        theirs = pf.value().to_numpy()
+        replay_diff = float(np.max(np.abs(group_value - theirs) / (np.maximum(np.abs(group_value), np.abs(theirs)) + 1e-3)))
         metrics = vbt_metrics(pf, iv)
         metrics.index = ["portfolio"]
     else:
@@ -153,6 +157,7 @@ def backtest(
         "config": config,
         "config_hash": cfg_hash,
         "data_hash": inputs.data_hash,
+        "store": None if data is not None else str(store_path(store).resolve()),
         "metrics": metrics.to_dict("index"),
         "replay_check": {"max_relative_difference": replay_diff, "ok": bool(replay_diff <= 1e-9)},
         "period": {s: {"first": str(p.index[0]), "last": str(p.index[-1]), "bars": len(p)} for s, p in inputs.prices.items()},
@@ -166,7 +171,8 @@ def backtest(
     return result
 
 
-def _shared_portfolio(inputs: MarketInputs, targets: dict[str, pd.Series], sim: SimConfig) -> Any:
+def _shared_portfolio(inputs: MarketInputs, targets: dict[str, pd.Series], sim: SimConfig) -> tuple[Any, np.ndarray]:
+    """vectorbt Portfolio of the cash-sharing group, and the group simulator's value path."""
     index = inputs.prices[inputs.symbols[0]].index
     for prices in inputs.prices.values():
         index = index.intersection(prices.index)
@@ -186,10 +192,11 @@ def _shared_portfolio(inputs: MarketInputs, targets: dict[str, pd.Series], sim: 
     seq = np.empty((n, m), dtype=np.int64)
     value = np.empty(n)
     simulate_group_nb(np.ascontiguousarray(target), open_, close, np.ascontiguousarray(vol), sim.to_array(), size, fee, seq, value)
-    return portfolio_from_orders(
+    pf = portfolio_from_orders(
         pd.DataFrame(close, index=index, columns=symbols), size, open_, fee, sim, inputs.interval,
         cash_sharing=True, call_seq=seq,
     )
+    return pf, value
 
 
 def _save(result: BacktestResult, reports: Any, began: float) -> None:

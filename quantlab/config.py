@@ -19,6 +19,8 @@ from quantlab.kernels import layout as L
 COST_MODELS = ("ib_fixed", "percent")
 #: Largest initial cash accepted: share counts stay exact in float64 far beyond it.
 MAX_CASH = 1e12
+#: Largest percentage fee accepted (as a fraction of trade value).
+MAX_PCT_FEE = 0.05
 SIZING_MODES = ("all", "fraction", "cash", "vol_target")
 
 
@@ -54,6 +56,12 @@ class Costs:
                 raise ConfigError(f"cost setting {name} must be a finite number >= 0", found=value)
         if self.slippage_bps >= 10_000:
             raise ConfigError("slippage_bps must be below 10000 (100%)", found=self.slippage_bps)
+        if self.pct_fee > MAX_PCT_FEE or self.max_pct > MAX_PCT_FEE:
+            raise ConfigError(
+                "percentage fees are fractions of trade value, and above 5% this looks like a percent/fraction mix-up",
+                found=f"pct_fee={self.pct_fee:g}, max_pct={self.max_pct:g}",
+                fix="pass 0.001 for 0.1% (10 bps), e.g. --fee-pct 0.001",
+            )
 
 
 @dataclass(frozen=True)

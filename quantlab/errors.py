@@ -25,7 +25,8 @@ class QuantlabError(Exception):
         if self.found is not None:
             parts.append(f"Found: {self.found}.")
         if self.fix:
-            parts.append(f"Fix: {self.fix.rstrip('.')}.")
+            fix = self.fix.rstrip(".")
+            parts.append(f"Fix: {fix}" + ("" if fix.endswith(("?", "!")) else "."))
         return " ".join(parts)
 
 

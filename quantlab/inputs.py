@@ -47,22 +47,20 @@ def parse_symbols(symbols: str | Sequence[str]) -> list[str]:
 
 
 def _clip(frame: pd.DataFrame, start: str | pd.Timestamp | None, end: str | pd.Timestamp | None) -> pd.DataFrame:
+    """Bars in ``[start, end]`` with the store's semantics (a date-only ``end`` covers that day)."""
     if start is None and end is None:
         return frame
-    index = frame.index
-    lo = _timestamp(start, index) if start is not None else index[0]
-    hi = _timestamp(end, index) if end is not None else index[-1]
-    return frame.loc[(index >= lo) & (index <= hi)]
+    from quantlab.data._schema import parse_bound
 
-
-def _timestamp(value: str | pd.Timestamp, index: pd.DatetimeIndex) -> pd.Timestamp:
-    try:
-        ts = pd.Timestamp(value)
-    except (TypeError, ValueError):
-        raise ParameterError("cannot read the date", found=repr(value), fix="use YYYY-MM-DD") from None
-    if index.tz is not None and ts.tzinfo is None:
-        ts = ts.tz_localize(index.tz)
-    return ts
+    asi8 = frame.index.asi8
+    lo = parse_bound(start)
+    hi = parse_bound(end, end=True)
+    mask = np.ones(len(frame), dtype=bool)
+    if lo is not None:
+        mask &= asi8 >= lo
+    if hi is not None:
+        mask &= asi8 <= hi
+    return frame.loc[mask]
 
 
 def load_inputs(

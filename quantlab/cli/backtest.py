@@ -74,6 +74,12 @@ def backtest(**opts: Any) -> None:
                 for c in metrics.index
             )
         )
+    if (metrics["n_orders"] == 0).all():
+        click.secho(
+            "No order was filled: the strategy never changed its target, or the sizing rule bought 0 whole shares "
+            "(try --fractional, more --cash or another --sizing).",
+            fg="yellow",
+        )
     check = result.summary["replay_check"]
     if not check["ok"]:
         click.secho(

@@ -147,6 +147,25 @@ def import_(
     click.echo(
         f"{result.symbol} {result.interval}: {verb}, +{result.added} bar(s), {result.rewritten} rewritten, {result.rows_after} stored"
     )
+    if label == "start":
+        _warn_if_end_labelled(result.symbol, result.interval, _store(ctx, store))
+
+
+def _warn_if_end_labelled(symbol: str, interval: str, store: str | None) -> None:
+    """Regular-hours bars stamped 16:00 and never 09:30 were labelled by their end time."""
+    from quantlab.data import load
+    from quantlab.data._schema import is_intraday
+
+    if not is_intraday(interval):
+        return
+    local = load(symbol, interval=interval, store=store).index.tz_convert("America/New_York")
+    minutes = local.hour * 60 + local.minute
+    if (minutes == 16 * 60).any() and not (minutes == 9 * 60 + 30).any():
+        click.secho(
+            f"warning: {symbol} {interval} has bars stamped 16:00 New York time and none at 09:30: the file probably "
+            "labels bars by their end time. Re-import with --label end --replace so each bar is stamped by its start.",
+            fg="yellow",
+        )
 
 
 def _report_fetch(results: list[Any]) -> None:

@@ -108,6 +108,10 @@ def print_optimize(result: Any) -> None:
         f"{s['n_passing']:,} pass" + (f", {rate / 1e6:,.0f}M bar-evaluations/s" if rate else ""),
         bold=True,
     )
+    study = s.get("study") or {}
+    if study.get("resumed_from"):
+        click.echo(f"Resumed optuna study {study['study']!r} ({study['storage']}): {study['resumed_from']} trials were "
+                   f"already done, {study['trials'] - study['resumed_from']} run now")
     params = list(result.spec.param_names)
     shown = [metric] + [
         m for m in ("total_return", "cagr", "sharpe", "max_drawdown", "n_trades") if m != metric

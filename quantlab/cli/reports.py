@@ -80,7 +80,7 @@ def compare(run_ids: tuple[str, ...], metric: str, reports: str | None) -> None:
     from quantlab.reports import compare as run_compare
 
     result = run_compare(list(run_ids), metric=metric, reports=reports)
-    columns = ["run_id", "symbol", "kind", "strategy", "total_return", "cagr", "sharpe", "max_drawdown", "volatility"]
+    columns = ["run_id", "symbol", "kind", "interval", "first", "last", "total_return", "cagr", "sharpe", "max_drawdown"]
     rows: list[dict[str, Any]] = result.table.to_dict("records")
     click.echo(table(rows, columns))
     best = result.best_row
@@ -88,4 +88,6 @@ def compare(run_ids: tuple[str, ...], metric: str, reports: str | None) -> None:
         click.secho(f"\nNo run has a finite {metric}.", fg="yellow")
     else:
         click.secho(f"\nBest by {metric}: {best['run_id']} ({best['symbol']}), {metric} = {best[metric]:.4g}", bold=True)
+    for warning in result.warnings:
+        click.secho(f"warning: {warning}", fg="yellow")
     click.echo(f"Saved to {result.html} and {result.csv}")

@@ -30,6 +30,7 @@ from quantlab.optimizer.grid import parse_fixed, parse_grid
 from quantlab.optimizer.ranking import rank, status_column
 from quantlab.optimizer.stats import overfit_stats, returns_from_values
 from quantlab.optimizer.summary import optimize_config, optimize_summary
+from quantlab.paths import store_path
 from quantlab.progress import Progress
 from quantlab.registry import get_strategy
 from quantlab.replay import SimRecord, max_relative_difference, portfolio, simulate, vbt_metrics
@@ -261,6 +262,7 @@ def optimize(
     if save:
         from quantlab.optimizer.outputs import save_optimize
 
+        result.summary["store"] = None if data is not None else str(store_path(store).resolve())
         save_optimize(result, reports, began)
         result.report = build_pages(result.path, report, store)
     return result
@@ -302,8 +304,10 @@ def _tpe(
 
     if storage is None:
         storage = f"sqlite:///{ensure_writable(reports) / 'optuna.db'}"
-    res = search(spec, inputs, sim, windows, grid, fixed, metric, trials, seed,
-                 study or f"{spec.name}-{cfg_hash[:12]}", storage, progress)
+    import hashlib
+
+    default_name = f"{spec.name}-{hashlib.sha256((cfg_hash + inputs.data_hash).encode()).hexdigest()[:12]}"
+    res = search(spec, inputs, sim, windows, grid, fixed, metric, trials, seed, study or default_name, storage, progress)
     info = {
         "study": res.study_name,
         "storage": res.storage,

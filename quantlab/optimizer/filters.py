@@ -42,9 +42,19 @@ def check_metric(name: str) -> str:
 
 
 def parse_constraints(constraints: list[str] | tuple[str, ...]) -> None:
-    """Validate constraint expressions early (before any work runs)."""
+    """Validate constraint expressions early (before any work runs): known metric names,
+    and a comparison (or and/or/not of comparisons) at the top."""
+    import ast
+
     for text in constraints:
-        expr.parse(text, frozenset(METRIC_NAMES), "--constraint")
+        tree = expr.parse(text, frozenset(METRIC_NAMES), "--constraint")
+        node = tree.body
+        if not isinstance(node, (ast.Compare, ast.BoolOp)) and not (
+            isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not)
+        ):
+            raise ParameterError(
+                "a --constraint must compare a metric with a value", found=repr(text), fix='e.g. "max_drawdown > -0.25"'
+            )
 
 
 def constraint_mask(frame: pd.DataFrame, constraints: list[str] | tuple[str, ...]) -> np.ndarray:

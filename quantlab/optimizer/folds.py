@@ -4,7 +4,8 @@ Test windows are contiguous and do not overlap: fold k tests
 ``[t0 + train + embargo + k*test, ... + test)``. Its training window ends ``embargo``
 before the test starts and spans ``train`` back (rolling) or reaches back to the first
 bar (anchored, i.e. expanding). The last fold may test a shorter window when the data
-ends; it is marked ``partial``.
+ends; it is marked ``partial`` (and dropped if it holds fewer than two bars). A full test
+window with fewer than two bars is an error: it cannot be scored.
 """
 
 from __future__ import annotations
@@ -79,6 +80,12 @@ def make_folds(index: pd.DatetimeIndex, train: str, test: str, embargo: str = "0
         partial = test_end > last + pd.Timedelta(1, "ns")
         if in_test >= MIN_TEST_BARS:
             folds.append(Fold(len(folds), train_start, train_end, test_start, test_end, bool(partial)))
+        elif not partial:
+            raise ParameterError(
+                f"a test window holds {in_test} bar(s); walk-forward needs at least {MIN_TEST_BARS} per fold",
+                found=f"--test {test}: {test_start} .. {test_end}",
+                fix="use a longer --test (the span must cover at least two bars of the data)",
+            )
         k += 1
     if not folds:
         span = f"{index[0].date()} .. {index[-1].date()}"

@@ -42,16 +42,24 @@ class StudyResult:
 
 
 def distributions(spec: StrategySpec, grid: str | None, fixed: Mapping[str, float]) -> dict[str, object]:
-    """Optuna distributions per searched parameter; ``grid`` may narrow bounds and steps."""
+    """Optuna distributions per searched parameter; ``grid`` may narrow bounds and steps.
+
+    A range (``5:100:5``) becomes an int/float distribution with that step; a list
+    (``5|10|50``) becomes a categorical one, so only the listed values are tried.
+    """
     import optuna.distributions as d
 
-    narrowed: dict[str, np.ndarray | None] = {
-        name: parse_axis(spec, name, text) for name, text in split_items(grid or "", "--grid")
-    }
+    items = split_items(grid or "", "--grid")
+    narrowed: dict[str, np.ndarray | None] = {name: parse_axis(spec, name, text) for name, text in items}
+    listed = {name for name, text in items if "|" in text}
     searched = narrowed or {p.name: None for p in spec.params if p.name not in fixed}
     out: dict[str, object] = {}
     for name, axis in searched.items():
         p = spec.param(name)
+        if name in listed and axis is not None and axis.size > 1:
+            choices = [int(v) for v in axis] if p.kind == "int" else [float(v) for v in axis]
+            out[name] = d.CategoricalDistribution(choices)
+            continue
         low, high = (float(axis.min()), float(axis.max())) if axis is not None else (p.low, p.high)
         if low == high:
             continue
@@ -76,8 +84,13 @@ def run_study(
     storage: Any,
     direction: Literal["minimize", "maximize"],
     on_trial: Callable[[int], None] | None = None,
+    data_hash: str | None = None,
 ) -> StudyResult:
-    """Run (or resume) the study until it has ``trials`` completed trials."""
+    """Run (or resume) the study until it has ``trials`` completed trials.
+
+    A study remembers the hash of the data it was run on; resuming it on other data is
+    refused (its trial values would not describe the new data).
+    """
     import optuna
 
     if trials < 1:
@@ -90,6 +103,16 @@ def run_study(
         )
     except Exception as err:  # optuna raises many storage-specific types
         raise ConfigError("cannot open the optuna storage", found=f"{storage} ({err})", fix="check --storage") from None
+    if data_hash is not None:
+        seen = study.user_attrs.get("data_hash")
+        if seen is None:
+            study.set_user_attr("data_hash", data_hash)
+        elif seen != data_hash:
+            raise ConfigError(
+                f"optuna study {study_name!r} was run on other data; resuming it would mix results",
+                found=f"study data hash {str(seen)[:12]}, this run's {data_hash[:12]}",
+                fix="give another --study name (or omit it: the default name includes the data hash)",
+            )
     completed = [
         t
         for t in study.trials
@@ -156,7 +179,8 @@ def search(
     storage: Any,
     progress: bool | None = False,
 ) -> StudyResult:
-    """TPE search whose objective is the mean ``metric`` over ``windows`` (one sweep row)."""
+    """TPE search whose objective is the mean ``metric`` over ``windows`` (one sweep row);
+    the study is tied to ``inputs.data_hash``."""
     from quantlab.kernels.layout import METRIC_NAMES
     from quantlab.optimizer.filters import LOWER_IS_BETTER
     from quantlab.progress import Progress
@@ -176,4 +200,6 @@ def search(
 
     direction: Literal["minimize", "maximize"] = "minimize" if metric in LOWER_IS_BETTER else "maximize"
     with Progress(trials, f"tpe {spec.name}", "trial", progress) as bar:
-        return run_study(spec, objective, base, space, trials, seed, study_name, storage, direction, bar.callback())
+        return run_study(
+            spec, objective, base, space, trials, seed, study_name, storage, direction, bar.callback(), inputs.data_hash
+        )

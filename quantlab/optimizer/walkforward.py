@@ -36,6 +36,7 @@ from quantlab.optimizer.grid import parse_fixed, parse_grid
 from quantlab.optimizer.ranking import rank
 from quantlab.optimizer.stats import fold_dsr, relative_rank
 from quantlab.optimizer.summary import walkforward_summary
+from quantlab.paths import store_path
 from quantlab.registry import get_strategy
 from quantlab.replay import SimRecord, max_relative_difference, portfolio, simulate, vbt_metrics
 from quantlab.runs import build_pages, ensure_writable
@@ -138,7 +139,11 @@ def walkforward(
     if save:
         ensure_writable(reports)
     inputs = load_inputs(symbols, interval, start, end, store, data)
-    union = pd.DatetimeIndex(np.unique(np.concatenate([p.index.asi8 for p in inputs.prices.values()]))).tz_localize("UTC")
+    # Folds start where every symbol has data (the latest first bar), so no fold trains a
+    # symbol on a window before its history begins.
+    common_start = max(int(p.index.asi8[0]) for p in inputs.prices.values())
+    stamps = np.unique(np.concatenate([p.index.asi8 for p in inputs.prices.values()]))
+    union = pd.DatetimeIndex(stamps[stamps >= common_start]).tz_localize("UTC")
     bounds = make_folds(union, train, test, embargo, anchored)
     values = parse_grid(spec, grid, fixed).values if method == "grid" else None
     if method == "grid" and values is not None and len(values) < 2:
@@ -217,6 +222,7 @@ def walkforward(
     if save:
         from quantlab.optimizer.outputs import save_walkforward
 
+        result.summary["store"] = None if data is not None else str(store_path(store).resolve())
         save_walkforward(result, reports, began)
         result.report = build_pages(result.path, report, store)
     return result

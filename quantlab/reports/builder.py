@@ -105,6 +105,10 @@ def build(
     ensure_folder(r.path)
     outcome = ReportOutcome(r.run_id, r.kind, r.path)
     equity = r.equity()
+    if store is None and r.summary.get("store"):
+        store = r.summary["store"]  # the store the run read, when it still exists
+        if not os.path.exists(store):
+            store = None
     bench = _benchmark(r, equity, benchmark, store, outcome)
 
     t0 = time.perf_counter()

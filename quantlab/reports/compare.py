@@ -12,7 +12,7 @@ import hashlib
 import html
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +39,7 @@ class Comparison:
         metric: the metric the best was chosen by.
         best: position in ``table`` of the best row (None when every value is NaN).
         path, html, csv: the output folder and files.
+        warnings: why the ranking may not be like for like (intervals or periods differ).
     """
 
     table: pd.DataFrame
@@ -47,6 +48,7 @@ class Comparison:
     path: Path
     html: Path
     csv: Path
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def best_row(self) -> pd.Series | None:
@@ -106,25 +108,42 @@ def compare(
             curves[label] = series / start
             rows.append({
                 "run_id": r.run_id, "kind": r.kind, "strategy": r.strategy, "symbol": str(column), "params": params,
+                "interval": r.interval,
                 "first": str(series.index[0].date()), "last": str(series.index[-1].date()), "bars": len(series),
                 **equity_metrics(series, per_year, r.init_cash),
             })
     table = pd.DataFrame(rows)
     best = best_position(table[metric], metric)
+    warnings = comparability_warnings(table)
     base = reports_dir(reports)
     folder = ensure_folder(base / compare_id([r.run_id for r in loaded]))
     csv_path = folder / COMPARE_CSV
     write_text(csv_path, table.to_csv(index=False, float_format="%.12g", lineterminator="\n"))
     growth = pd.DataFrame(curves).sort_index()
-    page = _page(table, growth, metric, best, [r.run_id for r in loaded])
+    page = _page(table, growth, metric, best, [r.run_id for r in loaded], warnings)
     html_path = write_text(folder / COMPARE_HTML, page)
     from quantlab.reports.index import write_index
 
     write_index(base)
-    return Comparison(table, metric, best, folder, html_path, csv_path)
+    return Comparison(table, metric, best, folder, html_path, csv_path, warnings)
 
 
-def _page(table: pd.DataFrame, growth: pd.DataFrame, metric: str, best: int | None, ids: list[str]) -> str:
+def comparability_warnings(table: pd.DataFrame) -> list[str]:
+    """Reasons the rows are not like for like: other bar intervals, other periods."""
+    warnings = []
+    intervals = sorted(set(table["interval"].astype(str)))
+    if len(intervals) > 1:
+        warnings.append(f"the runs use different bar intervals ({', '.join(intervals)}): annualised metrics are not comparable")
+    periods = sorted(set(zip(table["first"], table["last"], strict=True)))
+    if len(periods) > 1:
+        shown = "; ".join(f"{a}..{b}" for a, b in periods[:4]) + (" ..." if len(periods) > 4 else "")
+        warnings.append(f"the runs cover different periods ({shown}): rank them over the same dates for a fair comparison")
+    return warnings
+
+
+def _page(
+    table: pd.DataFrame, growth: pd.DataFrame, metric: str, best: int | None, ids: list[str], warnings: list[str]
+) -> str:
     import plotly.graph_objects as go
 
     from quantlab.reports._style import color, layout
@@ -136,6 +155,7 @@ def _page(table: pd.DataFrame, growth: pd.DataFrame, metric: str, best: int | No
                                    f"({html.escape(row['symbol'])}), {metric} = {row[metric]:.4g}"))
     else:
         notices.append(notice_html("warning", f"No run has a finite {html.escape(metric)}."))
+    notices += [notice_html("warning", html.escape(w)) for w in warnings]
     figure = charts.equity_drawdown(growth.ffill(), title="Equity curves (growth of 1)")
     labels = [f"{a} {b}" for a, b in zip(table["run_id"], table["symbol"], strict=True)]
     bars = go.Figure(go.Bar(x=table[metric], y=labels, orientation="h",

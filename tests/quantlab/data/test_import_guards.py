@@ -47,3 +47,11 @@ def test_declared_interval_must_match_the_bar_spacing(shared_data: Path, tmp_pat
     result = CliRunner().invoke(cli, ["data", "import", str(shared_data / file), "--symbol", "X", "--interval", interval,
                                       "--store", str(tmp_path / "c.h5")])
     assert result.exit_code != 0 and "apart, not" in result.output
+
+
+def test_end_labelled_intraday_file_is_flagged(shared_data: Path, tmp_path: Path) -> None:
+    args = ["data", "import", str(shared_data / "intraday" / "SPY_15min.csv"), "--symbol", "SPY"]
+    plain = CliRunner().invoke(cli, [*args, "--store", str(tmp_path / "a.h5")])
+    assert plain.exit_code == 0 and "labels bars by their end time" in plain.output
+    labelled = CliRunner().invoke(cli, [*args, "--label", "end", "--store", str(tmp_path / "b.h5")])
+    assert labelled.exit_code == 0 and "end time" not in labelled.output

@@ -192,3 +192,8 @@ def test_huge_accounts_size_quickly_and_cash_is_capped() -> None:
     assert affordable_buy_nb(1e15, 1e12, 1.0, IB) == pytest.approx(1e12 / 1.005, rel=1e-9)
     with pytest.raises(ConfigError, match="at most 1e"):
         SimConfig(init_cash=1e17)
+
+
+def test_percent_fee_given_in_percent_is_refused() -> None:
+    with pytest.raises(ConfigError, match="percent/fraction mix-up"):
+        Costs(model="percent", pct_fee=0.5)

@@ -75,3 +75,14 @@ def test_metric_names_and_constraints() -> None:
         constraint_mask(frame, ["sharpe >"])
     with pytest.raises(ParameterError, match="unsupported"):
         constraint_mask(frame, ["__import__('os')"])
+
+
+def test_constraint_must_compare_and_messages_end_cleanly() -> None:
+    from quantlab.optimizer.filters import parse_constraints
+
+    with pytest.raises(ParameterError, match="must compare a metric"):
+        parse_constraints(["sharpe"])
+    parse_constraints(["sharpe > 0 and not max_drawdown < -0.5"])
+    with pytest.raises(StrategyError) as info:
+        get_strategy("sma_crss")
+    assert "?." not in str(info.value)

@@ -123,3 +123,22 @@ def test_bad_input(tmp_path: Path) -> None:
     bars.iloc[150, 3] = np.nan
     with pytest.raises(DataError, match="'close' of X has 1 NaN"):
         quantlab.optimize("sma_cross", "X", GRID, data={"X": bars}, save=False)
+
+
+def test_tpe_study_is_not_resumed_on_other_data(tmp_path: Path) -> None:
+    from quantlab import data as market
+    from quantlab.errors import ConfigError
+
+    spy = market.load("SPY")
+    common = dict(method="tpe", seed=3, save=False, trials=5, storage=f"sqlite:///{tmp_path / 's.db'}")
+    quantlab.optimize("sma_cross", "SPY", "fast=5:60,slow=20:200", data={"SPY": spy}, study="mine", **common)
+    with pytest.raises(ConfigError, match="was run on other data"):
+        quantlab.optimize("sma_cross", "SPY", "fast=5:60,slow=20:200", data={"SPY": spy.iloc[:3000]}, study="mine", **common)
+    fresh = quantlab.optimize("sma_cross", "SPY", "fast=5:60,slow=20:200", data={"SPY": spy.iloc[:3000]}, **common)
+    assert fresh.summary["study"]["resumed_from"] == 0  # default name includes the data hash
+
+
+def test_tpe_on_a_list_grid_samples_only_listed_values(tmp_path: Path) -> None:
+    result = quantlab.optimize("sma_cross", "SPY", "fast=5|10|50,slow=100|200", method="tpe", trials=6, seed=1,
+                               storage=f"sqlite:///{tmp_path / 'c.db'}", save=False)
+    assert set(result.results["fast"]) <= {5.0, 10.0, 50.0} and set(result.results["slow"]) <= {100.0, 200.0}

@@ -185,3 +185,16 @@ def test_cli_prints_folds_and_statistics() -> None:
     assert result.exit_code == 0, result.output
     for key in ("folds", "Stitched out of sample", "efficiency", "walk-forward PBO", "Parameter drift", "Results:"):
         assert key in result.output
+
+
+def test_test_windows_shorter_than_two_bars_are_an_error() -> None:
+    with pytest.raises(ParameterError, match=r"a test window holds [01] bar"):
+        make_folds(BDAYS, "2y", "1d")
+
+
+def test_folds_start_where_every_symbol_has_data() -> None:
+    """IWM starts 2000-05-26: folds begin there, not at SPY's first bar."""
+    result = quantlab.walkforward("sma_cross", "SPY,IWM", "fast=5:20:5,slow=30:60:10", train="6m", test="3m",
+                                  end="2002-06-30", save=False)
+    iwm_first = result.inputs.prices["IWM"].index[0]
+    assert result.fold_bounds[0].train_start >= iwm_first
