@@ -6,6 +6,9 @@ Each bench module defines ``run() -> list[dict]``; each dict is one figure with 
 ``benchmarks/results.md`` (the table quoted in issue notes). Speed is measured here,
 never asserted in tests.
 
+Each bench runs in a fresh interpreter, so one bench's threads, caches or memory never
+disturb another's figures.
+
 Usage: ``python benchmarks/run.py [NAME ...]`` runs the named benches only
 (e.g. ``sweep data``) and merges their figures into the existing results.
 """
@@ -13,7 +16,6 @@ Usage: ``python benchmarks/run.py [NAME ...]`` runs the named benches only
 from __future__ import annotations
 
 import datetime as dt
-import importlib.util
 import json
 import os
 import platform
@@ -43,12 +45,22 @@ def _machine() -> dict[str, object]:
     }
 
 
-def _load(path: Path):  # type: ignore[no-untyped-def]
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+_CHILD = """
+import json, sys
+sys.path.insert(0, {root!r})
+from benchmarks import {module} as bench
+print("@@FIGURES@@" + json.dumps(bench.run()))
+"""
+
+
+def _run_isolated(path: Path) -> list[dict]:  # type: ignore[type-arg]
+    """Run one bench module's ``run()`` in a fresh interpreter and return its figures."""
+    code = _CHILD.format(root=str(ROOT), module=path.stem)
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    marker = [line for line in proc.stdout.splitlines() if line.startswith("@@FIGURES@@")]
+    if proc.returncode != 0 or not marker:
+        raise RuntimeError(f"bench process exited with {proc.returncode}")
+    return json.loads(marker[-1].removeprefix("@@FIGURES@@"))  # type: ignore[no-any-return]
 
 
 def main(argv: list[str]) -> int:
@@ -65,7 +77,7 @@ def main(argv: list[str]) -> int:
         print(f"== {name}", flush=True)
         start = time.perf_counter()
         try:
-            figures = _load(path).run()
+            figures = _run_isolated(path)
         except Exception as err:  # a failing bench is reported, the others still run
             failed = True
             print(f"   FAILED: {err!r}", flush=True)

@@ -12,6 +12,12 @@ import importlib
 import sys
 import threading
 
+#: Optional imports the preload may skip. vectorbt imports quantstats (and through it
+#: matplotlib, seaborn and scipy.stats, ~1 s) only for its ``pf.qs`` adapter. The CLI sets
+#: this (``quantlab.cli.main``): it never uses that adapter, and it writes tearsheets with
+#: quantstats itself, which then imports normally. Library users keep ``pf.qs``.
+SKIP_OPTIONAL: tuple[str, ...] = ()
+
 
 class Preload:
     """A module import running on a daemon thread; :meth:`join` waits for it."""
@@ -25,10 +31,17 @@ class Preload:
             self._thread.start()
 
     def _run(self) -> None:
+        blocked = [m for m in SKIP_OPTIONAL if m not in sys.modules]
+        for module in blocked:
+            sys.modules[module] = None  # type: ignore[assignment]  # makes `import module` raise ImportError
         try:
             importlib.import_module(self.name)
         except BaseException as err:  # re-raised in the caller's thread by join()
             self._error = err
+        finally:
+            for module in blocked:
+                if sys.modules.get(module) is None:
+                    del sys.modules[module]
 
     def join(self) -> None:
         if self._thread is not None:

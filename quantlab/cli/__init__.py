@@ -50,6 +50,9 @@ _register()
 
 def main() -> None:
     """Console-script entry point."""
+    from quantlab import _preload
+
+    _preload.SKIP_OPTIONAL = ("quantstats",)  # see quantlab._preload: faster start, same results
     cli(prog_name="quantlab")
 
 

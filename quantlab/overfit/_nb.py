@@ -117,51 +117,55 @@ def cscv_nb(
     n_comb = block_sum.shape[0]
     n_splits = is_blocks.shape[0]
     half = is_blocks.shape[1]
+    n_blocks = block_sum.shape[1]
+    # Out-of-sample sums are the totals minus the in-sample sums (the two halves partition
+    # the window), which halves the work per split.
+    tot_s = np.zeros(n_comb)
+    tot_ss = np.zeros(n_comb)
+    n_tot = 0.0
+    for b in range(n_blocks):
+        n_tot += block_count[b]
+    for k in range(n_comb):
+        for b in range(n_blocks):
+            tot_s[k] += block_sum[k, b]
+            tot_ss[k] += block_sumsq[k, b]
     chosen = np.empty(n_splits, np.int64)
     is_perf = np.empty(n_splits)
     oos_perf = np.empty(n_splits)
     oos_rank = np.empty(n_splits)
     for i in prange(n_splits):
         n_is = 0.0
-        n_oos = 0.0
         for j in range(half):
             n_is += block_count[is_blocks[i, j]]
-            n_oos += block_count[oos_blocks[i, j]]
+        n_oos = n_tot - n_is
         oos = np.empty(n_comb)
         best = -1
         best_is = -np.inf
+        best_s = 0.0
+        best_ss = 0.0
         for k in range(n_comb):
             s_is = 0.0
             ss_is = 0.0
-            s_oos = 0.0
-            ss_oos = 0.0
             for j in range(half):
-                b_is = is_blocks[i, j]
-                b_oos = oos_blocks[i, j]
-                s_is += block_sum[k, b_is]
-                ss_is += block_sumsq[k, b_is]
-                s_oos += block_sum[k, b_oos]
-                ss_oos += block_sumsq[k, b_oos]
+                b = is_blocks[i, j]
+                s_is += block_sum[k, b]
+                ss_is += block_sumsq[k, b]
             v_is = set_metric_nb(s_is, ss_is, n_is, metric)
-            v_oos = set_metric_nb(s_oos, ss_oos, n_oos, metric)
+            v_oos = set_metric_nb(tot_s[k] - s_is, tot_ss[k] - ss_is, n_oos, metric)
             oos[k] = -np.inf if np.isnan(v_oos) else v_oos
             if v_is > best_is:
                 best_is = v_is
                 best = k
+                best_s = s_is
+                best_ss = ss_is
         if best < 0:  # every in-sample metric is NaN: take the first configuration
             best = 0
+            for j in range(half):
+                best_s += block_sum[0, is_blocks[i, j]]
+                best_ss += block_sumsq[0, is_blocks[i, j]]
         chosen[i] = best
-        s = 0.0
-        ss = 0.0
-        s2 = 0.0
-        ss2 = 0.0
-        for j in range(half):
-            s += block_sum[best, is_blocks[i, j]]
-            ss += block_sumsq[best, is_blocks[i, j]]
-            s2 += block_sum[best, oos_blocks[i, j]]
-            ss2 += block_sumsq[best, oos_blocks[i, j]]
-        is_perf[i] = set_metric_nb(s, ss, n_is, metric)
-        oos_perf[i] = set_metric_nb(s2, ss2, n_oos, metric)
+        is_perf[i] = set_metric_nb(best_s, best_ss, n_is, metric)
+        oos_perf[i] = set_metric_nb(tot_s[best] - best_s, tot_ss[best] - best_ss, n_oos, metric)
         v = oos[best]
         less = 0
         equal = 0
