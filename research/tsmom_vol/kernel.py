@@ -7,18 +7,17 @@ from numba import njit
 
 from quantlab.kernels.rolling import log_return_vol_1d_nb
 
-BARS_PER_YEAR = 252.0
-
 
 @njit(cache=True)
-def tsmom_vol_nb(close, lookback, vol_window, vol_target, band, max_leverage):  # type: ignore[no-untyped-def]
+def tsmom_vol_nb(close, lookback, vol_window, vol_target, band, max_leverage, bars_per_year):  # type: ignore[no-untyped-def]
     """Exposure min(max_leverage, vol_target / realised vol) while the ``lookback``-bar
-    return is positive, else 0. The held exposure changes only when the sign flips or the
-    new exposure differs from the held one by more than ``band`` (relative), which keeps
-    turnover low without a calendar (so it does not depend on where the history starts)."""
+    return is positive, else 0. Volatility is annualised with ``bars_per_year``. The held
+    exposure changes only when the sign flips or the new exposure differs from the held one
+    by more than ``band`` (relative), which keeps turnover low without a calendar (so it
+    does not depend on where the history starts)."""
     n = close.shape[0]
     out = np.full(n, np.nan)
-    vol = log_return_vol_1d_nb(close, vol_window, BARS_PER_YEAR)
+    vol = log_return_vol_1d_nb(close, vol_window, bars_per_year)
     held = np.nan
     for i in range(lookback, n):
         if np.isnan(vol[i]) or vol[i] <= 0.0:

@@ -130,9 +130,10 @@ def bollinger_reversion(close: np.ndarray, window: int, width: float) -> np.ndar
     return out
 
 
-def tsmom_vol(close: np.ndarray, lookback: int, vol_window: int, vol_target: float, band: float, max_leverage: float) -> np.ndarray:
+def tsmom_vol(close: np.ndarray, lookback: int, vol_window: int, vol_target: float, band: float,
+              max_leverage: float, bars_per_year: float) -> np.ndarray:
     logret = np.log(pd.Series(close)).diff()
-    vol = (logret.rolling(vol_window).std(ddof=1) * math.sqrt(252.0)).to_numpy()
+    vol = (logret.rolling(vol_window).std(ddof=1) * math.sqrt(bars_per_year)).to_numpy()
     out = np.full(len(close), np.nan)
     held = math.nan
     for i in range(lookback, len(close)):
