@@ -144,7 +144,8 @@ def test_bridge_stop_flatten_from_another_process_while_running(harness: Callabl
 def test_bridge_stop_without_a_runner_connects_itself(harness: Callable[..., BridgeHarness], gw: FakeGateway) -> None:
     h = harness(seed=60)
     h.start()
-    assert h.until(lambda: h.settled() and h.orders())
+    # IB's position message can trail the fill: wait for it before closing (close() snapshots it).
+    assert h.until(lambda: h.settled() and h.orders() and "SPY" in h.runner.broker.positions())
     h.runner.close()
     other = IB()
     other.connect("127.0.0.1", gw.port, clientId=42, timeout=2)
@@ -169,7 +170,8 @@ def test_bridge_stop_without_a_runner_connects_itself(harness: Callable[..., Bri
 def test_resume_needs_an_acknowledgement(harness: Callable[..., BridgeHarness], gw: FakeGateway) -> None:
     h = harness(seed=60)
     h.start()
-    assert h.until(lambda: h.settled() and h.orders())
+    # IB's position message can trail the fill: wait for it before closing (close() snapshots it).
+    assert h.until(lambda: h.settled() and h.orders() and "SPY" in h.runner.broker.positions())
     h.runner.close()
     h.ledger.latch(pd.Timestamp.now(tz="UTC"), "test latch", "manual_stop")
     refused = bridge("resume", "--ledger", str(h.ledger.path))
