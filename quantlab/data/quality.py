@@ -51,8 +51,6 @@ from quantlab.data._schema import (
     normalize_symbol,
 )
 from quantlab.data._session_checks import daily_findings, intraday_findings
-from quantlab.data.validate import canonical_columns
-from quantlab.errors import DataError
 
 DEFAULT_MAX_GAP = pd.Timedelta(minutes=30)
 DAILY_MAX_RETURN = 0.25
@@ -276,22 +274,10 @@ def check_frame(
         max_return: close-to-close threshold (default 25% daily, 3% intraday).
     """
     from quantlab.data.csvio import infer_interval
+    from quantlab.data.validate import ohlcv_columns
 
     check_timezone(tz)
-    columns = canonical_columns(frame)
-    missing = [f for f in FIELDS if f not in columns]
-    if missing:
-        raise DataError(
-            f"{name}: missing column(s) {', '.join(missing)}",
-            found=f"columns {list(map(str, frame.columns))}",
-            fix="provide open, high, low, close and volume",
-        )
-    if not isinstance(frame.index, pd.DatetimeIndex):
-        raise DataError(
-            f"{name}: the index must be a DatetimeIndex",
-            found=type(frame.index).__name__,
-            fix="set the time column as index",
-        )
+    columns = ohlcv_columns(frame, name)
     interval = normalize_interval(interval) if interval else infer_interval(frame.index)
     if is_intraday(interval):
         index = frame.index if frame.index.tz is not None else frame.index.tz_localize(tz)

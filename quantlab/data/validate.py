@@ -8,6 +8,8 @@ offending time and the fix.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -58,6 +60,26 @@ def _as_float(values: pd.Series, column: str, name: str) -> np.ndarray:
         ) from err
 
 
+def ohlcv_columns(frame: pd.DataFrame, name: str) -> dict[str, Any]:
+    """Map ``open high low close volume`` (+ ``adj_close``) to the frame's columns
+    (case-insensitive); the frame must have all five and a DatetimeIndex."""
+    columns = canonical_columns(frame)
+    missing = [f for f in FIELDS if f not in columns]
+    if missing:
+        raise DataError(
+            f"{name}: missing column(s) {', '.join(missing)}",
+            found=f"columns {list(map(str, frame.columns))}",
+            fix="provide open, high, low, close and volume (case-insensitive)",
+        )
+    if not isinstance(frame.index, pd.DatetimeIndex):
+        raise DataError(
+            f"{name}: the index must be a DatetimeIndex",
+            found=type(frame.index).__name__,
+            fix="set the time column as index with pd.to_datetime",
+        )
+    return columns
+
+
 def validate_bars(
     frame: pd.DataFrame, *, interval: str | None = None, name: str = "bars"
 ) -> pd.DataFrame:
@@ -85,20 +107,7 @@ def validate_bars(
             found=type(frame).__name__,
             fix="pass a DataFrame of OHLCV bars",
         )
-    columns = canonical_columns(frame)
-    missing = [f for f in FIELDS if f not in columns]
-    if missing:
-        raise DataError(
-            f"{name}: missing column(s) {', '.join(missing)}",
-            found=f"columns {list(map(str, frame.columns))}",
-            fix="provide open, high, low, close and volume (case-insensitive)",
-        )
-    if not isinstance(frame.index, pd.DatetimeIndex):
-        raise DataError(
-            f"{name}: the index must be a DatetimeIndex",
-            found=type(frame.index).__name__,
-            fix="set the time column as index with pd.to_datetime",
-        )
+    columns = ohlcv_columns(frame, name)
     if frame.index.tz is None:
         raise DataError(
             f"{name}: the time index has no time zone",
