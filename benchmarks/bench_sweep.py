@@ -113,10 +113,10 @@ import pandas as pd
 import quantlab
 from quantlab import data
 frames = {}
-for k in range(4):  # 20 series of 2,520 bars: 6 symbols x windows ending 0, 1260, 2520, 3780 bars back
+for k in range(6):  # 20 series of 2,520 bars: 6 symbols x windows ending 0, 630, 1260, ... bars back
     for s in ["SPY", "QQQ", "IWM", "DIA", "AAPL", "MSFT"]:
         full = data.load(s)
-        stop = len(full) - 1260 * k
+        stop = len(full) - 630 * k
         if stop >= 2520 and len(frames) < 20:
             frames[f"{s}_{k}"] = full.iloc[stop - 2520 : stop]
 t0 = time.perf_counter()
