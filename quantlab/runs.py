@@ -83,25 +83,34 @@ def new_run_id(kind: str, cfg_hash: str, now: dt.datetime | None = None) -> str:
     return f"{kind}-{now.strftime('%Y%m%d-%H%M%S')}-{cfg_hash[:8]}"
 
 
-def _unwritable(base: Path, err: OSError) -> ReportError:
+def unwritable(folder: Path, err: OSError) -> ReportError:
+    """The one error for a reports folder (or a folder inside it) that cannot be written."""
     return ReportError(
         "cannot write to the reports folder",
-        found=f"{base} ({err.strerror or err})",
-        fix="choose a writable folder with --reports or QUANTLAB_REPORTS",
+        found=f"{folder} ({err.strerror or err})",
+        fix="make it writable, or choose another folder with --reports or QUANTLAB_REPORTS",
     )
+
+
+def ensure_folder(folder: Path) -> Path:
+    """Create ``folder`` if needed and check that a file can be written in it.
+
+    Raises:
+        ReportError: the folder cannot be created or written.
+    """
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".write-test.", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        raise unwritable(folder, err) from None
+    return folder
 
 
 def ensure_writable(reports: str | os.PathLike[str] | None = None) -> Path:
     """The reports folder, created if needed; raise ReportError early when it cannot be written."""
-    base = reports_dir(reports)
-    try:
-        base.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=".write-test-", dir=base)
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as err:
-        raise _unwritable(base, err) from None
-    return base
+    return ensure_folder(reports_dir(reports))
 
 
 @dataclass(frozen=True)
@@ -123,7 +132,7 @@ class RunDir:
             except FileExistsError:
                 continue
             except OSError as err:
-                raise _unwritable(base, err) from None
+                raise unwritable(base, err) from None
             return cls(candidate, base / candidate)
         raise ReportError("too many runs with the same id", found=run_id, fix="wait a second and run again")
 

@@ -6,31 +6,9 @@ import os
 import tempfile
 from pathlib import Path
 
-from quantlab.errors import ReportError
+from quantlab.runs import ensure_folder, unwritable
 
-
-def unwritable(folder: Path, err: OSError) -> ReportError:
-    return ReportError(
-        "cannot write to the reports folder",
-        found=f"{folder} ({err.strerror or err})",
-        fix="make it writable, or choose another folder with --reports or QUANTLAB_REPORTS",
-    )
-
-
-def ensure_folder(folder: Path) -> Path:
-    """Create ``folder`` if needed and check that a file can be written in it.
-
-    Raises:
-        ReportError: the folder cannot be created or written.
-    """
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=".write-test.", dir=folder)
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as err:
-        raise unwritable(folder, err) from None
-    return folder
+__all__ = ["ensure_folder", "unwritable", "write_text"]
 
 
 def write_text(path: Path, text: str) -> Path:

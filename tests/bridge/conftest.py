@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -10,7 +9,7 @@ import pandas as pd
 import pytest
 
 from tests.fakegw import FakeGateway
-from tests.fakegw._helpers import ClientLogErrors
+from tests.fakegw.fixtures import client_decode_errors  # noqa: F401
 
 from ._harness import BridgeHarness
 
@@ -22,19 +21,6 @@ def spy_daily() -> pd.DataFrame:
 
     frame = data.load("SPY", interval="1d")
     return frame.loc[frame.index >= pd.Timestamp("2021-01-01", tz="UTC"), ["open", "high", "low", "close", "volume"]]
-
-
-@pytest.fixture(autouse=True)
-def client_decode_errors() -> Iterator[ClientLogErrors]:
-    """Fail any test in which ib_async dropped or could not match a message."""
-    handler = ClientLogErrors()
-    logger = logging.getLogger("ib_async")
-    logger.addHandler(handler)
-    try:
-        yield handler
-    finally:
-        logger.removeHandler(handler)
-    assert not handler.records, f"ib_async could not handle messages: {handler.records}"
 
 
 @pytest.fixture

@@ -2,30 +2,15 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Iterator
 
 import pytest
 from ib_async import IB
 
-from ._helpers import ClientLogErrors
-from .fixtures import fake_gateway, fake_gateway_factory  # noqa: F401
+from .fixtures import client_decode_errors, fake_gateway, fake_gateway_factory  # noqa: F401
 from .server import FakeGateway
 
 VERSIONS = [157, 176, 178]
-
-
-@pytest.fixture(autouse=True)
-def client_decode_errors() -> Iterator[ClientLogErrors]:
-    """Fail any test in which ib_async dropped or could not match a message."""
-    handler = ClientLogErrors()
-    logger = logging.getLogger("ib_async")
-    logger.addHandler(handler)
-    try:
-        yield handler
-    finally:
-        logger.removeHandler(handler)
-    assert not handler.records, f"ib_async could not handle messages: {handler.records}"
 
 
 @pytest.fixture

@@ -4,6 +4,9 @@ Register them for the whole suite with, in ``tests/conftest.py``::
 
     from tests.fakegw.fixtures import fake_gateway, fake_gateway_factory  # noqa: F401
 
+``client_decode_errors`` is autouse: importing it into a folder's ``conftest.py`` makes
+every test there fail when ib_async dropped or could not match a message.
+
 ``fake_gateway`` takes an optional indirect parameter: a server version
 (``int``) or a dict of ``FakeGateway`` keyword arguments::
 
@@ -13,11 +16,13 @@ Register them for the whole suite with, in ``tests/conftest.py``::
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
+from ._helpers import ClientLogErrors
 from .server import FakeGateway
 
 
@@ -35,6 +40,19 @@ def _check_clean(gw: FakeGateway) -> None:
     errors = gw.internal_errors
     if errors:
         pytest.fail("fake gateway internal errors:\n" + "\n".join(errors), pytrace=False)
+
+
+@pytest.fixture(autouse=True)
+def client_decode_errors() -> Iterator[ClientLogErrors]:
+    """Fail any test in which ib_async dropped or could not match a message."""
+    handler = ClientLogErrors()
+    logger = logging.getLogger("ib_async")
+    logger.addHandler(handler)
+    try:
+        yield handler
+    finally:
+        logger.removeHandler(handler)
+    assert not handler.records, f"ib_async could not handle messages: {handler.records}"
 
 
 @pytest.fixture
