@@ -31,9 +31,9 @@ class MarketCalendar:
     @property
     def cal(self) -> Any:
         if self._cal is None:
-            import exchange_calendars as xc
+            from quantlab.data._calendar import exchange_calendar
 
-            self._cal = xc.get_calendar(self.name, start=self._start)
+            self._cal = exchange_calendar(self.name, start=self._start, warm=("minutes_nanos", "sessions_nanos"))
         return self._cal
 
     # --- hours -------------------------------------------------------------

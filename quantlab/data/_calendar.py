@@ -13,15 +13,32 @@ from quantlab.errors import DataError
 DEFAULT_CALENDAR = "XNYS"
 
 
+def exchange_calendar(name: str, start: str, end: str | None = None, warm: tuple[str, ...] = ()):  # type: ignore[no-untyped-def]
+    """``exchange_calendars.get_calendar`` without the pandas deprecations it trips.
+
+    exchange_calendars 4.13 reads ``.values`` of tz-aware data, which pandas 3.1 deprecates
+    (``Pandas4Warning``, a ``DeprecationWarning``), when it builds a calendar and when it
+    first computes some cached properties. The warning is theirs, not the caller's, so it
+    is silenced here: name those properties in ``warm`` (e.g. ``"minutes_nanos"``) to
+    compute them now, under the same filter.
+    """
+    import exchange_calendars as xcals
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", FutureWarning)
+        cal = xcals.get_calendar(name, start=start, end=end)
+        for attr in warm:
+            getattr(cal, attr)
+        return cal
+
+
 @functools.lru_cache(maxsize=8)
 def _calendar(name: str, first_year: int, last_year: int):  # type: ignore[no-untyped-def]
     import exchange_calendars as xcals
 
     try:
-        with warnings.catch_warnings():  # exchange_calendars 4.13 trips a pandas 3 deprecation
-            warnings.simplefilter("ignore", DeprecationWarning)
-            warnings.simplefilter("ignore", FutureWarning)
-            return xcals.get_calendar(name, start=f"{first_year}-01-01", end=f"{last_year}-12-31")
+        return exchange_calendar(name, f"{first_year}-01-01", f"{last_year}-12-31")
     except xcals.errors.InvalidCalendarName as err:
         raise DataError(
             "Unknown exchange calendar",

@@ -131,8 +131,15 @@ class BridgeHarness:
         return bool(self.ledger.rows("SELECT 1 FROM decisions WHERE bar_time = ? AND symbol = ?", (t, self.symbol)))
 
     def settled(self) -> bool:
-        """No order of ours is still open."""
-        return not self.ledger.open_orders()
+        """No order of ours is still open and every filled quantity has its executions recorded.
+
+        IB sends the ``Filled`` order status before the execution details, so an order can be
+        closed in the ledger a moment before its fills (and the fill alerts) arrive.
+        """
+        unrecorded = self.ledger.rows(
+            "SELECT 1 FROM orders o WHERE o.filled - COALESCE((SELECT SUM(f.quantity) FROM fills f"
+            " WHERE f.order_ref = o.order_ref), 0) > 1e-9")
+        return not self.ledger.open_orders() and not unrecorded
 
     def advance(self, i: int) -> None:
         """Open bar ``i`` and wait for the decision on ``i - 1`` and its orders to settle, then close ``i``."""
