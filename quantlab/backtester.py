@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from quantlab._warmup import VectorbtWarmup
 from quantlab.config import Costs, SimConfig, Sizing, make_sim_config
 from quantlab.errors import DataError
 from quantlab.inputs import MarketInputs, load_inputs
@@ -107,6 +108,8 @@ def backtest(
     if save:
         ensure_writable(reports)
     inputs = load_inputs(symbols, interval, start, end, store, data)
+    # Cold cache only: compiles vectorbt's side on the other core.
+    warmup = VectorbtWarmup("shared" if shared_cash and len(inputs.symbols) > 1 else "single")
     iv = inputs.interval
     for symbol, prices in inputs.prices.items():
         need = spec.lookback_bars(resolved)
@@ -119,7 +122,7 @@ def backtest(
     targets = {s: pd.Series(evaluate_arrays(spec, p, resolved), index=p.index, name=s) for s, p in inputs.prices.items()}
     replay_diff = 0.0
     if shared_cash and len(inputs.symbols) > 1:
-        pf, group_value = _shared_portfolio(inputs, targets, sim)
+        pf, group_value = _shared_portfolio(inputs, targets, sim, warmup)
         portfolios = {"portfolio": pf}
         # The group simulator's value path against vectorbt's accounting of its orders.
         theirs = pf.value().to_numpy()
@@ -130,6 +133,7 @@ def backtest(
         portfolios, rows = {}, []
         for symbol, prices in inputs.prices.items():
             record = simulate(targets[symbol].to_numpy(), prices, sim, iv)
+            warmup.wait()
             portfolios[symbol] = portfolio(record, prices, sim, iv)
             replayed = vbt_metrics(portfolios[symbol], iv)
             ours = pd.DataFrame([record.metrics])[list(METRIC_NAMES)]
@@ -171,7 +175,9 @@ def backtest(
     return result
 
 
-def _shared_portfolio(inputs: MarketInputs, targets: dict[str, pd.Series], sim: SimConfig) -> tuple[Any, np.ndarray]:
+def _shared_portfolio(
+    inputs: MarketInputs, targets: dict[str, pd.Series], sim: SimConfig, warmup: VectorbtWarmup
+) -> tuple[Any, np.ndarray]:
     """vectorbt Portfolio of the cash-sharing group, and the group simulator's value path."""
     index = inputs.prices[inputs.symbols[0]].index
     for prices in inputs.prices.values():
@@ -192,6 +198,7 @@ def _shared_portfolio(inputs: MarketInputs, targets: dict[str, pd.Series], sim: 
     seq = np.empty((n, m), dtype=np.int64)
     value = np.empty(n)
     simulate_group_nb(np.ascontiguousarray(target), open_, close, np.ascontiguousarray(vol), sim.to_array(), size, fee, seq, value)
+    warmup.wait()
     pf = portfolio_from_orders(
         pd.DataFrame(close, index=index, columns=symbols), size, open_, fee, sim, inputs.interval,
         cash_sharing=True, call_seq=seq,

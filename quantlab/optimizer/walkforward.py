@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from quantlab._warmup import VectorbtWarmup
 from quantlab.config import Costs, SimConfig, Sizing, make_sim_config
 from quantlab.errors import ParameterError
 from quantlab.inputs import MarketInputs, load_inputs
@@ -139,6 +140,7 @@ def walkforward(
     if save:
         ensure_writable(reports)
     inputs = load_inputs(symbols, interval, start, end, store, data)
+    warmup = VectorbtWarmup("single")  # cold cache only: compiles vectorbt's side on the other core
     # Folds start where every symbol has data (the latest first bar), so no fold trains a
     # symbol on a window before its history begins.
     common_start = max(int(p.index.asi8[0]) for p in inputs.prices.values())
@@ -209,7 +211,7 @@ def walkforward(
     t0 = time.perf_counter()
     folds_table = pd.DataFrame(fold_rows)
     drift = pd.DataFrame([{"fold": f.number, "test_start": f.test_start, **p} for f, p in zip(bounds, chosen, strict=True)])
-    records, targets, starts, oos_rows, replay_diff, equity = _stitch(spec, inputs, sim, bounds, chosen)
+    records, targets, starts, oos_rows, replay_diff, equity = _stitch(spec, inputs, sim, bounds, chosen, warmup)
     oos_metrics = pd.DataFrame(oos_rows).set_index("symbol")
     timings["stitch"] = time.perf_counter() - t0
     efficiency = _efficiency(folds_table, oos_metrics, metric, inputs.symbols)
@@ -257,7 +259,8 @@ def _oos_metrics(spec: StrategySpec, inputs: MarketInputs, sim: SimConfig, symbo
 
 
 def _stitch(
-    spec: StrategySpec, inputs: MarketInputs, sim: SimConfig, bounds: list[Fold], chosen: list[dict[str, float]]
+    spec: StrategySpec, inputs: MarketInputs, sim: SimConfig, bounds: list[Fold], chosen: list[dict[str, float]],
+    warmup: VectorbtWarmup | None = None,
 ) -> tuple[dict[str, SimRecord], dict[str, np.ndarray], dict[str, int], list[dict[str, Any]], float, pd.DataFrame]:
     """One continuous out-of-sample account per symbol, parameters switching per fold."""
     records, targets, starts, rows = {}, {}, {}, []
@@ -278,6 +281,8 @@ def _stitch(
         if first is None or last is None or last - first < 2:
             raise ParameterError(f"{symbol} has no out-of-sample bars in any fold", fix="check --start/--end")
         record = simulate(stitched, prices, sim, inputs.interval, first, last)
+        if warmup is not None:
+            warmup.wait()
         pf = portfolio(record, prices, sim, inputs.interval, first)
         replayed = vbt_metrics(pf, inputs.interval)
         worst = max(worst, max_relative_difference(pd.DataFrame([record.metrics])[list(METRIC_NAMES)], replayed))

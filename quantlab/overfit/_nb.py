@@ -85,29 +85,60 @@ def metric_on_blocks_nb(
     return out
 
 
+@njit(cache=True)
+def _half_sums_nb(block_sum: np.ndarray, block_sumsq: np.ndarray, blocks: np.ndarray, k: int) -> tuple[float, float]:
+    """Sum and sum of squares of configuration ``k`` over ``blocks``."""
+    s = 0.0
+    ss = 0.0
+    for h in range(blocks.shape[0]):
+        s += block_sum[k, blocks[h]]
+        ss += block_sumsq[k, blocks[h]]
+    return s, ss
+
+
+@njit(cache=True)
+def _oos_rank_nb(oos: np.ndarray, best: int) -> float:
+    """Average rank (1 = worst) of ``oos[best]`` among ``oos``; ``-inf`` stands for NaN."""
+    v = oos[best]
+    less = 0
+    equal = 0
+    for k in range(oos.shape[0]):
+        x = oos[k]
+        if x < v:
+            less += 1
+        elif x == v:
+            equal += 1
+    return less + (equal + 1) / 2.0
+
+
 @njit(cache=True, parallel=True, nogil=True)
 def cscv_nb(
     block_sum: np.ndarray,
     block_sumsq: np.ndarray,
     block_count: np.ndarray,
     is_blocks: np.ndarray,
-    oos_blocks: np.ndarray,
+    partner: np.ndarray,
     metric: int,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Combinatorially symmetric cross-validation over all given splits.
 
     For split ``i`` the in-sample set is the union of blocks ``is_blocks[i]`` and the
-    out-of-sample set the union of ``oos_blocks[i]``. The configuration with the best
+    out-of-sample set the union of the other blocks. The configuration with the best
     in-sample metric is chosen (NaN counts as worst; ties go to the lowest index), and
     its out-of-sample rank among all ``N`` configurations is computed with average ranks
     for ties (1 = worst, N = best; NaN ranks below every number).
+
+    A split and its complement (in-sample and out-of-sample swapped) need the same two
+    metric values per configuration, so a pair is evaluated in one pass: ``partner[i]``
+    is the row of split ``i``'s complement, or -1 when it is absent (a subsample). Rows
+    with ``partner[i] < i`` are filled by their partner's pass.
 
     Args:
         block_sum: ``(N, S)`` per-block sums of returns.
         block_sumsq: ``(N, S)`` per-block sums of squared returns.
         block_count: ``(S,)`` float64 observations per block (each >= 1).
         is_blocks: ``(n_splits, S // 2)`` int64 in-sample block indices.
-        oos_blocks: ``(n_splits, S // 2)`` int64 complementary block indices.
+        partner: ``(n_splits,)`` int64 row of each split's complement, or -1.
         metric: ``METRIC_SHARPE`` or ``METRIC_MEAN``.
 
     Returns:
@@ -129,53 +160,66 @@ def cscv_nb(
         for b in range(n_blocks):
             tot_s[k] += block_sum[k, b]
             tot_ss[k] += block_sumsq[k, b]
+    leaders = 0
+    for i in range(n_splits):
+        if partner[i] < 0 or partner[i] > i:
+            leaders += 1
+    lead = np.empty(leaders, np.int64)
+    m = 0
+    for i in range(n_splits):
+        if partner[i] < 0 or partner[i] > i:
+            lead[m] = i
+            m += 1
     chosen = np.empty(n_splits, np.int64)
     is_perf = np.empty(n_splits)
     oos_perf = np.empty(n_splits)
     oos_rank = np.empty(n_splits)
-    for i in prange(n_splits):
-        n_is = 0.0
-        for j in range(half):
-            n_is += block_count[is_blocks[i, j]]
-        n_oos = n_tot - n_is
-        oos = np.empty(n_comb)
-        best = -1
-        best_is = -np.inf
-        best_s = 0.0
-        best_ss = 0.0
+    for u in prange(leaders):
+        i = lead[u]
+        j = partner[i]
+        n_a = 0.0
+        for h in range(half):
+            n_a += block_count[is_blocks[i, h]]
+        n_b = n_tot - n_a
+        # a: split i's in-sample half; b: the other half (split j's in-sample half).
+        va = np.empty(n_comb)
+        vb = np.empty(n_comb)
+        best_a = -1
+        best_a_v = -np.inf
+        best_b = -1
+        best_b_v = -np.inf
         for k in range(n_comb):
-            s_is = 0.0
-            ss_is = 0.0
-            for j in range(half):
-                b = is_blocks[i, j]
-                s_is += block_sum[k, b]
-                ss_is += block_sumsq[k, b]
-            v_is = set_metric_nb(s_is, ss_is, n_is, metric)
-            v_oos = set_metric_nb(tot_s[k] - s_is, tot_ss[k] - ss_is, n_oos, metric)
-            oos[k] = -np.inf if np.isnan(v_oos) else v_oos
-            if v_is > best_is:
-                best_is = v_is
-                best = k
-                best_s = s_is
-                best_ss = ss_is
-        if best < 0:  # every in-sample metric is NaN: take the first configuration
-            best = 0
-            for j in range(half):
-                best_s += block_sum[0, is_blocks[i, j]]
-                best_ss += block_sumsq[0, is_blocks[i, j]]
-        chosen[i] = best
-        is_perf[i] = set_metric_nb(best_s, best_ss, n_is, metric)
-        oos_perf[i] = set_metric_nb(tot_s[best] - best_s, tot_ss[best] - best_ss, n_oos, metric)
-        v = oos[best]
-        less = 0
-        equal = 0
-        for k in range(n_comb):
-            x = oos[k]
-            if x < v:
-                less += 1
-            elif x == v:
-                equal += 1
-        oos_rank[i] = less + (equal + 1) / 2.0
+            s_a = 0.0
+            ss_a = 0.0
+            for h in range(half):
+                b = is_blocks[i, h]
+                s_a += block_sum[k, b]
+                ss_a += block_sumsq[k, b]
+            v_a = set_metric_nb(s_a, ss_a, n_a, metric)
+            v_b = set_metric_nb(tot_s[k] - s_a, tot_ss[k] - ss_a, n_b, metric)
+            if v_a > best_a_v:
+                best_a_v = v_a
+                best_a = k
+            if v_b > best_b_v:
+                best_b_v = v_b
+                best_b = k
+            va[k] = -np.inf if np.isnan(v_a) else v_a
+            vb[k] = -np.inf if np.isnan(v_b) else v_b
+        if best_a < 0:  # every in-sample metric is NaN: take the first configuration
+            best_a = 0
+        if best_b < 0:
+            best_b = 0
+        s_a, ss_a = _half_sums_nb(block_sum, block_sumsq, is_blocks[i], best_a)
+        chosen[i] = best_a
+        is_perf[i] = set_metric_nb(s_a, ss_a, n_a, metric)
+        oos_perf[i] = set_metric_nb(tot_s[best_a] - s_a, tot_ss[best_a] - ss_a, n_b, metric)
+        oos_rank[i] = _oos_rank_nb(vb, best_a)
+        if j >= 0:
+            s_a, ss_a = _half_sums_nb(block_sum, block_sumsq, is_blocks[i], best_b)
+            chosen[j] = best_b
+            is_perf[j] = set_metric_nb(tot_s[best_b] - s_a, tot_ss[best_b] - ss_a, n_b, metric)
+            oos_perf[j] = set_metric_nb(s_a, ss_a, n_a, metric)
+            oos_rank[j] = _oos_rank_nb(va, best_b)
     return chosen, is_perf, oos_perf, oos_rank
 
 

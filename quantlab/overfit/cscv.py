@@ -107,6 +107,17 @@ def _splits(n_blocks: int) -> tuple[IntArray, IntArray]:
     return is_blocks, oos_blocks
 
 
+def _partners(rows: IntArray, total: int) -> IntArray:
+    """Position in ``rows`` of each split's complement, or -1 when it is not among them.
+
+    In ``itertools.combinations`` order the complement of split ``i`` is split
+    ``total - 1 - i``.
+    """
+    where = np.full(total, -1, dtype=np.int64)
+    where[rows] = np.arange(rows.size, dtype=np.int64)
+    return np.ascontiguousarray(where[total - 1 - rows])
+
+
 def cscv_splits(n_blocks: int) -> tuple[IntArray, IntArray]:
     """All CSCV splits of ``n_blocks`` blocks, in ``itertools.combinations`` order.
 
@@ -211,13 +222,13 @@ def pbo_from_block_stats(
                 )
             s = np.ascontiguousarray(s[keep])
             ss = np.ascontiguousarray(ss[keep])
-    is_blocks, oos_blocks = _splits(n_blocks)
+    is_blocks, _ = _splits(n_blocks)
     total = int(is_blocks.shape[0])
+    rows = np.arange(total)
     if max_splits is not None and max_splits < total:
         rows = np.sort(np.random.default_rng(seed).choice(total, size=max_splits, replace=False))
         is_blocks = np.ascontiguousarray(is_blocks[rows])
-        oos_blocks = np.ascontiguousarray(oos_blocks[rows])
-    chosen, is_perf, oos_perf, oos_rank = cscv_nb(s, ss, n, is_blocks, oos_blocks, code)
+    chosen, is_perf, oos_perf, oos_rank = cscv_nb(s, ss, n, is_blocks, _partners(rows, total), code)
     n_comb = s.shape[0]
     w = oos_rank / (n_comb + 1.0)
     logits = np.log(w / (1.0 - w))

@@ -290,3 +290,10 @@ def test_split_subsample_is_seeded_and_close_to_full() -> None:
     assert part.standard_error > 0 and full.standard_error == 0
     assert abs(part.pbo - full.pbo) <= 4 * part.standard_error + 1e-12
     assert set(part.logits.tolist()) <= set(full.logits.tolist())
+    # Split by split, the subset (where most complements are absent) agrees with the full
+    # run (where every split is evaluated together with its complement).
+    rows = np.sort(np.random.default_rng(1).choice(924, size=300, replace=False))
+    np.testing.assert_array_equal(part.chosen, full.chosen[rows])
+    np.testing.assert_array_equal(part.oos_rank, full.oos_rank[rows])
+    np.testing.assert_allclose(part.is_performance, full.is_performance[rows], rtol=1e-12)
+    np.testing.assert_allclose(part.oos_performance, full.oos_performance[rows], rtol=1e-12)
