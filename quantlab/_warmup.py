@@ -54,6 +54,16 @@ def _stamp_path(path: str) -> Path | None:
     return Path(cache) / f"quantlab-vectorbt-warm-{path}-{key.hexdigest()[:16]}"
 
 
+def _uncompiled(paths: tuple[str, ...]) -> list[str]:
+    """The replay paths among ``paths`` whose stamp is missing from this cache."""
+    out = []
+    for path in paths:
+        stamp = _stamp_path(path)
+        if stamp is not None and not stamp.exists():
+            out.append(path)
+    return out
+
+
 class VectorbtWarmup:
     """A child process compiling vectorbt's functions; :meth:`wait` before using them.
 
@@ -66,11 +76,7 @@ class VectorbtWarmup:
         self._proc: subprocess.Popen[bytes] | None = None
         if os.environ.get("QUANTLAB_NO_WARMUP") == "1":
             return
-        todo = []
-        for path in paths:
-            stamp = _stamp_path(path)
-            if stamp is not None and not stamp.exists():
-                todo.append(path)
+        todo = _uncompiled(paths)
         if not todo:
             return
         try:
@@ -97,13 +103,11 @@ class VectorbtWarmup:
         proc, self._proc = self._proc, None
         if proc is None:
             return
-        for path in compile_here:
-            stamp = _stamp_path(path)
-            if stamp is not None and not stamp.exists():
-                try:
-                    _compile(path)
-                except Exception:  # noqa: BLE001 - advisory: the real call compiles (or fails) on its own
-                    pass
+        for path in _uncompiled(compile_here):
+            try:
+                _compile(path)
+            except Exception:  # noqa: BLE001 - advisory: the real call compiles (or fails) on its own
+                pass
         try:
             proc.wait(timeout=WAIT_SECONDS)
         except subprocess.TimeoutExpired:
