@@ -58,7 +58,18 @@ class Param:
             )
 
     def coerce(self, value: Any) -> float:
-        """Validate one value and return it as float (ints must be whole numbers)."""
+        """Validate one value (a whole number for ints, within ``[low, high]``) and return it as float."""
+        number = self.convert(value)
+        if not self.low <= number <= self.high:
+            raise ParameterError(
+                f"parameter {self.name!r} outside its declared range [{_fmt(self.low)}, {_fmt(self.high)}]",
+                found=value,
+                fix=f"use a value from {_fmt(self.low)} to {_fmt(self.high)}, e.g. {self.name}={_fmt(self.default)}",
+            )
+        return number
+
+    def convert(self, value: Any) -> float:
+        """Check one value's type (finite; a whole number for ints), not its range."""
         try:
             number = float(value)
         except (TypeError, ValueError):

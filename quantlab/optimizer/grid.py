@@ -73,7 +73,7 @@ def parse_axis(spec: StrategySpec, name: str, text: str) -> np.ndarray:
     """Values of one grid axis, validated against the parameter's type and range."""
     param = spec.param(name)
     if "|" in text:
-        values = np.array([param.coerce(_number(v.strip(), name)) for v in text.split("|")])
+        values = np.array([param.convert(_number(v.strip(), name)) for v in text.split("|")])
     elif ":" in text:
         parts = text.split(":")
         if len(parts) not in (2, 3):
@@ -92,9 +92,9 @@ def parse_axis(spec: StrategySpec, name: str, text: str) -> np.ndarray:
                 f"range of {name!r} runs backwards", found=repr(text), fix="write start:stop with start <= stop"
             )
         count = int(np.floor((stop - start) / step + 1e-9)) + 1
-        values = np.array([param.coerce(v) for v in np.round(start + step * np.arange(count), 12)])
+        values = np.array([param.convert(v) for v in np.round(start + step * np.arange(count), 12)])
     else:
-        values = np.array([param.coerce(_number(text, name))])
+        values = np.array([param.convert(_number(text, name))])
     outside = values[(values < param.low) | (values > param.high)]
     if outside.size:
         raise ParameterError(

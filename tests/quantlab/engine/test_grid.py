@@ -86,3 +86,18 @@ def test_constraint_must_compare_and_messages_end_cleanly() -> None:
     with pytest.raises(StrategyError) as info:
         get_strategy("sma_crss")
     assert "?." not in str(info.value)
+
+
+@pytest.mark.parametrize("given", ["fast=-2,slow=5", "fast=0", "slow=100000", "fast=201"])
+def test_params_outside_declared_bounds_are_refused(given: str) -> None:
+    """Issue 9 #5 / issue 10: --params may not leave the spec's declared range (sma_cross fast 2..200)."""
+    spec = get_strategy("sma_cross")
+    with pytest.raises(ParameterError, match=r"outside its declared range \[\d+, \d+\]"):
+        parse_params(spec, given)
+
+
+@pytest.mark.parametrize("given", [{"fast": -2, "slow": 5}, {"fast": 0}, {"slow": 100000}, {"fast": 2.5}])
+def test_mapping_params_are_validated_like_strings(given: dict[str, float]) -> None:
+    spec = get_strategy("sma_cross")
+    with pytest.raises(ParameterError):
+        spec.resolve(given)
