@@ -1,4 +1,4 @@
-"""Shared fixtures: paths to the real data in ../shared, temporary stores, seeded RNG."""
+"""Shared fixtures: the vendored real market data, temporary stores, seeded RNG."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests import fixtures
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -16,14 +18,34 @@ def _shared_root() -> Path:
     return Path(env) if env else REPO_ROOT.parent / "shared"
 
 
+#: Optional: the full shared data folder beside the repository (never required).
 SHARED_DATA = _shared_root() / "data"
 
 
 @pytest.fixture(scope="session")
-def shared_data() -> Path:
-    """The real market data beside the repository (``../shared/data``)."""
+def real_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The vendored real market data (``tests/fixtures``), unpacked once per session.
+
+    Same layout as ``../shared/data`` (``daily/SPY.csv``, ``intraday/...``,
+    ``actions/...``), so the suite runs on a fresh clone with nothing beside it.
+    """
+    return fixtures.unpack(tmp_path_factory.mktemp("real_data"))
+
+
+@pytest.fixture(scope="session")
+def shared_data(real_data: Path) -> Path:
+    """Old name of :func:`real_data` (kept so tests written against it keep working)."""
+    return real_data
+
+
+@pytest.fixture(scope="session")
+def shared_extra() -> Path:
+    """The full ``../shared/data`` (or ``$QUANTLAB_SHARED/data``) for optional extra cases.
+
+    Skips the test when the folder is absent: nothing required may depend on it.
+    """
     if not SHARED_DATA.is_dir():
-        pytest.fail(f"real test data not found at {SHARED_DATA}; set QUANTLAB_SHARED to the shared folder")
+        pytest.skip(f"optional: no shared data at {SHARED_DATA} (set QUANTLAB_SHARED to add these cases)")
     return SHARED_DATA
 
 

@@ -118,9 +118,9 @@ def test_intraday_minute_bars_equal_seeded_frame(fake_gateway: FakeGateway, ib: 
 
 
 def test_five_minute_bars_match_pandas_resample_of_real_spy_minutes(
-    fake_gateway: FakeGateway, ib: IB, shared_data: Path
+    fake_gateway: FakeGateway, ib: IB, real_data: Path
 ) -> None:
-    raw = pd.read_csv(shared_data / "intraday" / "SPY_1min.csv")
+    raw = pd.read_csv(real_data / "intraday" / "SPY_1min.csv")
     raw.columns = [c.lower() for c in raw.columns]
     stamp_col = next(c for c in raw.columns if "date" in c or "time" in c)
     raw = raw.set_index(pd.DatetimeIndex(pd.to_datetime(raw[stamp_col]))).drop(columns=[stamp_col])

@@ -1,4 +1,4 @@
-"""Real bars for strategy tests, from ../shared/data (CSV, read directly)."""
+"""Real bars for strategy tests, from the vendored CSV files (tests/fixtures), read directly."""
 
 from __future__ import annotations
 
@@ -17,5 +17,5 @@ def read_daily(shared: Path, symbol: str) -> pd.DataFrame:
 
 
 @pytest.fixture(scope="session")
-def daily(shared_data: Path) -> dict[str, pd.DataFrame]:
-    return {s: read_daily(shared_data, s) for s in ("SPY", "QQQ", "AAPL", "XOM")}
+def daily(real_data: Path) -> dict[str, pd.DataFrame]:
+    return {s: read_daily(real_data, s) for s in ("SPY", "QQQ", "AAPL", "XOM")}

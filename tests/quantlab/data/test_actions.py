@@ -27,43 +27,43 @@ from quantlab.errors import DataError
 from .conftest import make_bars
 
 
-def _as_traded(shared_data: Path, symbol: str) -> pd.DataFrame:
-    return read_csv(shared_data / "actions" / f"{symbol}_daily_as_traded.csv").frame
+def _as_traded(real_data: Path, symbol: str) -> pd.DataFrame:
+    return read_csv(real_data / "actions" / f"{symbol}_daily_as_traded.csv").frame
 
 
-def test_load_actions_event_file_matches_the_as_traded_file(shared_data: Path) -> None:
-    events = load_actions(shared_data / "actions" / "AAPL.csv")
+def test_load_actions_event_file_matches_the_as_traded_file(real_data: Path) -> None:
+    events = load_actions(real_data / "actions" / "AAPL.csv")
     assert len(events) == 37 and list(events.columns) == ["dividend", "split"]
     assert events.loc["2014-06-09", "split"].item() == 7.0
     assert events.loc["2020-08-31", "split"].item() == 4.0
     assert (events["dividend"] > 0).sum() == 33
     pd.testing.assert_frame_equal(
-        events, load_actions(shared_data / "actions" / "AAPL_daily_as_traded.csv")
+        events, load_actions(real_data / "actions" / "AAPL_daily_as_traded.csv")
     )
-    msft = load_actions(shared_data / "actions" / "MSFT.csv")
+    msft = load_actions(real_data / "actions" / "MSFT.csv")
     assert msft.loc["2004-11-15", "dividend"].item() == 3.08
 
 
-def test_aapl_total_return_matches_alpha_vantage(shared_data: Path) -> None:
-    raw = _as_traded(shared_data, "AAPL")
-    adjusted = adjust(raw, load_actions(shared_data / "actions" / "AAPL.csv"), mode="total_return")
+def test_aapl_total_return_matches_alpha_vantage(real_data: Path) -> None:
+    raw = _as_traded(real_data, "AAPL")
+    adjusted = adjust(raw, load_actions(real_data / "actions" / "AAPL.csv"), mode="total_return")
     rel = (adjusted["close"] / raw["adj_close"] - 1).abs()
     assert rel.max() < 4e-4
     assert rel.median() < 2e-4
     assert adjusted["close"].iloc[-1] == raw["close"].iloc[-1]  # anchored at the last bar
 
 
-def test_msft_total_return_matches_alpha_vantage(shared_data: Path) -> None:
-    raw = _as_traded(shared_data, "MSFT")
-    adjusted = adjust(raw, load_actions(shared_data / "actions" / "MSFT.csv"), mode="total_return")
+def test_msft_total_return_matches_alpha_vantage(real_data: Path) -> None:
+    raw = _as_traded(real_data, "MSFT")
+    adjusted = adjust(raw, load_actions(real_data / "actions" / "MSFT.csv"), mode="total_return")
     rel = (adjusted["close"] / raw["adj_close"] - 1).abs()
     assert rel.max() < 2.5e-3
     assert rel.loc["2004-11-15":].max() < 4e-4
 
 
-def test_split_mode_reproduces_the_aapl_7_to_1_and_4_to_1_splits(shared_data: Path) -> None:
-    raw = _as_traded(shared_data, "AAPL")
-    split = adjust(raw, load_actions(shared_data / "actions" / "AAPL.csv"), mode="split")
+def test_split_mode_reproduces_the_aapl_7_to_1_and_4_to_1_splits(real_data: Path) -> None:
+    raw = _as_traded(real_data, "AAPL")
+    split = adjust(raw, load_actions(real_data / "actions" / "AAPL.csv"), mode="split")
     # as traded, the close drops 85.5% and 74.2% on the ex-dates; adjusted, the moves are ordinary
     for ex_date, before in [("2014-06-09", "2014-06-06"), ("2020-08-31", "2020-08-28")]:
         raw_move = raw.loc[ex_date, "close"].item() / raw.loc[before, "close"].item() - 1
@@ -77,10 +77,10 @@ def test_split_mode_reproduces_the_aapl_7_to_1_and_4_to_1_splits(shared_data: Pa
 
 
 @pytest.mark.parametrize("symbol", ["AAPL", "MSFT"])
-def test_split_mode_matches_yahoo_split_adjusted_closes(shared_data: Path, symbol: str) -> None:
-    raw = _as_traded(shared_data, symbol)
-    split = adjust(raw, load_actions(shared_data / "actions" / f"{symbol}.csv"), mode="split")
-    yahoo = read_csv(shared_data / "daily" / f"{symbol}.csv").frame
+def test_split_mode_matches_yahoo_split_adjusted_closes(real_data: Path, symbol: str) -> None:
+    raw = _as_traded(real_data, symbol)
+    split = adjust(raw, load_actions(real_data / "actions" / f"{symbol}.csv"), mode="split")
+    yahoo = read_csv(real_data / "daily" / f"{symbol}.csv").frame
     common = split.index.intersection(yahoo.index)
     rel = (split.loc[common, "close"] / yahoo.loc[common, "close"] - 1).abs()
     assert len(common) == 5200

@@ -159,13 +159,13 @@ def test_corrupt_truncated_store(bundled_copy: Path, tmp_path: Path) -> None:
 
 
 def test_writing_into_a_corrupt_store_is_refused_and_it_is_left_alone(
-    bundled_copy: Path, tmp_path: Path, shared_data: Path
+    bundled_copy: Path, tmp_path: Path, real_data: Path
 ) -> None:
     truncated = tmp_path / "truncated.h5"
     truncated.write_bytes(bundled_copy.read_bytes()[:4096])
     digest = file_digest(truncated)
     with pytest.raises(StoreError, match="corrupt or truncated|Cannot open the store"):
-        import_csv(shared_data / "daily" / "SPY.csv", "SPY", store=truncated)
+        import_csv(real_data / "daily" / "SPY.csv", "SPY", store=truncated)
     assert file_digest(truncated) == digest
 
 
@@ -188,16 +188,16 @@ def test_bad_load_arguments(bundled_copy: Path) -> None:
         load("SP Y/1", store=bundled_copy)
 
 
-def test_unwritable_store_location_is_a_store_error(tmp_path: Path, shared_data: Path) -> None:
+def test_unwritable_store_location_is_a_store_error(tmp_path: Path, real_data: Path) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
     with pytest.raises(StoreError, match="Cannot write the store") as err:
-        import_csv(shared_data / "daily" / "SPY.csv", "SPY", store=blocker / "market.h5")
+        import_csv(real_data / "daily" / "SPY.csv", "SPY", store=blocker / "market.h5")
     assert "left unchanged" in str(err.value)
 
 
-def test_unknown_time_zone_and_bad_fetch_dates(shared_data: Path, tmp_path: Path) -> None:
-    path = str(shared_data / "intraday" / "SPY_1min_yf_raw_2019-12.csv")
+def test_unknown_time_zone_and_bad_fetch_dates(real_data: Path, tmp_path: Path) -> None:
+    path = str(real_data / "intraday" / "SPY_1min_yf_raw_2019-12.csv")
     code = CliRunner().invoke(cli, ["data", "check", "--file", path, "--tz", "Mars/Base"])
     assert (
         code.exit_code == 1
@@ -210,10 +210,10 @@ def test_unknown_time_zone_and_bad_fetch_dates(shared_data: Path, tmp_path: Path
     assert fetched.exit_code == 1 and "Cannot read the start/end date" in fetched.output
 
 
-def test_daily_interval_for_an_intraday_file_is_refused(shared_data: Path, tmp_path: Path) -> None:
+def test_daily_interval_for_an_intraday_file_is_refused(real_data: Path, tmp_path: Path) -> None:
     with pytest.raises(
         DataError, match="--interval 1d but the stamps have 390 different times of day"
     ):
         import_csv(
-            shared_data / "intraday" / "SPY_1min.csv", "SPY", interval="1d", store=tmp_path / "m.h5"
+            real_data / "intraday" / "SPY_1min.csv", "SPY", interval="1d", store=tmp_path / "m.h5"
         )

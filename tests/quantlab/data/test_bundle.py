@@ -1,4 +1,4 @@
-"""The committed data/market.h5 is reproducible from ../shared/data by the build script."""
+"""The committed data/market.h5 is reproducible from the real CSV files (vendored in tests/fixtures) by the build script."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from quantlab.data import _bundle, info, load
 from .conftest import BUNDLED_STORE, file_digest
 
 
-def test_rebuild_matches_the_committed_store(shared_data: Path, tmp_path: Path) -> None:
-    rebuilt = _bundle.build(shared_data, tmp_path / "market.h5")
+def test_rebuild_matches_the_committed_store(real_data: Path, tmp_path: Path) -> None:
+    rebuilt = _bundle.build(real_data, tmp_path / "market.h5")
     committed = {(s.symbol, s.interval): s for s in info(BUNDLED_STORE)}
     fresh = {(s.symbol, s.interval): s for s in info(rebuilt)}
     assert committed == fresh
@@ -45,7 +45,7 @@ def test_bundle_content_and_size() -> None:
     assert BUNDLED_STORE.stat().st_size < 3_000_000
 
 
-def test_build_refuses_inputs_that_differ(tmp_path: Path, shared_data: Path) -> None:
+def test_build_refuses_inputs_that_differ(tmp_path: Path, real_data: Path) -> None:
     import pytest
 
     from quantlab.errors import DataError
@@ -53,7 +53,7 @@ def test_build_refuses_inputs_that_differ(tmp_path: Path, shared_data: Path) -> 
     fake = tmp_path / "shared"
     (fake / "daily").mkdir(parents=True)
     (fake / "daily" / "SPY.csv").write_text(
-        (shared_data / "daily" / "SPY.csv").read_text().replace("148.25", "148.26", 1)
+        (real_data / "daily" / "SPY.csv").read_text().replace("148.25", "148.26", 1)
     )
     with pytest.raises(DataError, match="differs from the recorded file"):
         _bundle.build(fake, tmp_path / "out.h5")

@@ -42,11 +42,11 @@ def test_store_option_on_the_group_works_too(bundled_copy: Path) -> None:
     assert code == 0 and len(json.loads(out)) == 7
 
 
-def test_import_then_list_then_check(tmp_path: Path, shared_data: Path) -> None:
+def test_import_then_list_then_check(tmp_path: Path, real_data: Path) -> None:
     store = str(tmp_path / "m.h5")
     code, out = _run(
         "import",
-        str(shared_data / "intraday" / "QQQ_1min.csv"),
+        str(real_data / "intraday" / "QQQ_1min.csv"),
         "--symbol",
         "qqq",
         "--label",
@@ -62,9 +62,9 @@ def test_import_then_list_then_check(tmp_path: Path, shared_data: Path) -> None:
     assert code == 1
 
 
-def test_check_file_json_and_exit_code(shared_data: Path) -> None:
+def test_check_file_json_and_exit_code(real_data: Path) -> None:
     code, out = _run(
-        "check", "--file", str(shared_data / "intraday" / "SPY_1min_yf_raw_2019-12.csv"), "--json"
+        "check", "--file", str(real_data / "intraday" / "SPY_1min_yf_raw_2019-12.csv"), "--json"
     )
     assert code == 1
     payload = json.loads(out)
@@ -77,8 +77,8 @@ def test_check_file_json_and_exit_code(shared_data: Path) -> None:
     assert findings["empty_rows"]["examples"] == ["2019-12-20 09:30 (line 1940)"]
 
 
-def test_check_daily_file_is_clean(shared_data: Path) -> None:
-    code, out = _run("check", "--file", str(shared_data / "daily" / "JPM.csv"))
+def test_check_daily_file_is_clean(real_data: Path) -> None:
+    code, out = _run("check", "--file", str(real_data / "daily" / "JPM.csv"))
     assert code == 0 and "clean - 0 error(s), 0 warning(s)" in out
     assert "2009-01-21 (+25.1%)" in out  # a real event, reported as info
 
@@ -88,8 +88,8 @@ def test_bundled_store_check_passes(bundled_copy: Path) -> None:
     assert code == 0 and "7 series checked: 0 error finding(s), 1 warning finding(s)" in out
 
 
-def test_import_refusal_points_to_check_file(shared_data: Path, tmp_path: Path) -> None:
-    path = shared_data / "intraday" / "SPY_1min_yf_raw_2019-12.csv"
+def test_import_refusal_points_to_check_file(real_data: Path, tmp_path: Path) -> None:
+    path = real_data / "intraday" / "SPY_1min_yf_raw_2019-12.csv"
     code, out = _run("import", str(path), "--symbol", "SPY", "--store", str(tmp_path / "m.h5"))
     assert code == 1 and f"quantlab data check --file {path}" in out
     code, out = _run(

@@ -15,8 +15,8 @@ from quantlab.errors import DataError
 from .conftest import file_digest
 
 
-def test_yahoo_daily_file_round_trips_bit_exact(shared_data: Path, store: Path) -> None:
-    path = shared_data / "daily" / "SPY.csv"
+def test_yahoo_daily_file_round_trips_bit_exact(real_data: Path, store: Path) -> None:
+    path = real_data / "daily" / "SPY.csv"
     result = import_csv(path, "SPY", store=store)
     assert result.created and result.rows_after == 5759
     stored = load("SPY", store=store)
@@ -41,8 +41,8 @@ def test_yahoo_daily_file_round_trips_bit_exact(shared_data: Path, store: Path) 
     )  # Yahoo file: Adj Close => split-adjusted OHLC
 
 
-def test_yfinance_intraday_export_with_offsets_and_extra_columns(shared_data: Path) -> None:
-    bars = read_csv(shared_data / "intraday" / "SPY_1min_yf_raw_2019-12.csv")
+def test_yfinance_intraday_export_with_offsets_and_extra_columns(real_data: Path) -> None:
+    bars = read_csv(real_data / "intraday" / "SPY_1min_yf_raw_2019-12.csv")
     assert bars.interval == "1m"
     assert bars.ignored_columns == ["Dividends", "Stock Splits"]
     assert "adj_close" not in bars.frame.columns  # empty on every row
@@ -50,8 +50,8 @@ def test_yfinance_intraday_export_with_offsets_and_extra_columns(shared_data: Pa
     assert len(bars.frame) == 13435 and bars.lines[0] == 2
 
 
-def test_naive_intraday_stamps_use_tz_and_end_labels_shift_back(shared_data: Path) -> None:
-    path = shared_data / "intraday" / "SPY_1min.csv"
+def test_naive_intraday_stamps_use_tz_and_end_labels_shift_back(real_data: Path) -> None:
+    path = real_data / "intraday" / "SPY_1min.csv"
     as_end = read_csv(path, label="end").frame
     as_start = read_csv(path).frame
     assert as_start.index[0] == pd.Timestamp("2019-02-11 14:31", tz="UTC")  # 09:31 New York (EST)
@@ -89,8 +89,8 @@ def test_interval_inference() -> None:
         )
 
 
-def test_messy_file_is_refused_with_the_repairs_named(shared_data: Path, store: Path) -> None:
-    path = shared_data / "intraday" / "SPY_1min_yf_raw_2019-12.csv"
+def test_messy_file_is_refused_with_the_repairs_named(real_data: Path, store: Path) -> None:
+    path = real_data / "intraday" / "SPY_1min_yf_raw_2019-12.csv"
     with pytest.raises(DataError) as err:
         import_csv(path, "SPY", store=store)
     message = str(err.value)
@@ -107,8 +107,8 @@ def test_messy_file_is_refused_with_the_repairs_named(shared_data: Path, store: 
     assert not store.exists()
 
 
-def test_messy_file_imports_with_explicit_repairs(shared_data: Path, store: Path) -> None:
-    path = shared_data / "intraday" / "SPY_1min_yf_raw_2019-12.csv"
+def test_messy_file_imports_with_explicit_repairs(real_data: Path, store: Path) -> None:
+    path = real_data / "intraday" / "SPY_1min_yf_raw_2019-12.csv"
     result = import_csv(path, "SPY", store=store, sort=True, dedupe="first", drop_empty=True)
     assert result.rows_after == 8360  # distinct stamps
     frame = load("SPY", interval="1m", store=store)
@@ -121,8 +121,8 @@ def test_messy_file_imports_with_explicit_repairs(shared_data: Path, store: Path
     )  # the empty row was dropped, its filled twin kept
 
 
-def test_reimport_merges_without_duplicates(shared_data: Path, store: Path) -> None:
-    path = shared_data / "daily" / "QQQ.csv"
+def test_reimport_merges_without_duplicates(real_data: Path, store: Path) -> None:
+    path = real_data / "daily" / "QQQ.csv"
     import_csv(path, "QQQ", store=store)
     digest = file_digest(store)
     again = import_csv(path, "QQQ", store=store)

@@ -190,11 +190,11 @@ def test_refuses_to_mix_adjustments(yahoo: FakeYahoo, store: Path) -> None:
 
 
 def test_raw_series_cannot_be_updated_from_yahoo(
-    yahoo: FakeYahoo, store: Path, shared_data: Path
+    yahoo: FakeYahoo, store: Path, real_data: Path
 ) -> None:
     from quantlab.data import import_csv
 
-    import_csv(shared_data / "intraday" / "SPY_1min.csv", "SPY", label="end", store=store)
+    import_csv(real_data / "intraday" / "SPY_1min.csv", "SPY", label="end", store=store)
     results = update(store=store, options=_options())
     assert results[0].status == "failed" and "as traded (raw)" in results[0].message
 

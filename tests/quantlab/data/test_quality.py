@@ -1,4 +1,4 @@
-"""Quality checks find exactly what shared/data/PROVENANCE.md documents."""
+"""Quality checks find exactly what the data PROVENANCE.md (tests/fixtures) documents."""
 
 from __future__ import annotations
 
@@ -14,12 +14,14 @@ from quantlab.data._report import QualityReport
 
 from .conftest import make_bars
 
-DAILY = ["SPY", "QQQ", "IWM", "DIA", "AAPL", "MSFT", "AMZN", "GOOG", "JPM", "XOM"]
+DAILY = ["SPY", "QQQ", "IWM", "DIA", "AAPL", "MSFT", "JPM", "XOM"]
+#: Not vendored (no other test needs them): checked only when ../shared/data is present.
+DAILY_EXTRA = ["AMZN", "GOOG"]
 
 
 @pytest.fixture(scope="module")
-def yf_raw(shared_data: Path) -> QualityReport:
-    return check_file(shared_data / "intraday" / "SPY_1min_yf_raw_2019-12.csv")
+def yf_raw(real_data: Path) -> QualityReport:
+    return check_file(real_data / "intraday" / "SPY_1min_yf_raw_2019-12.csv")
 
 
 def _codes(report: QualityReport) -> dict[str, tuple[str, int]]:
@@ -72,8 +74,8 @@ def test_yf_raw_partial_sessions_include_the_2020_01_10_download_gap(yf_raw: Qua
     assert not yf_raw.ok
 
 
-def test_qqq_two_missing_minutes_and_zero_volume_bar(shared_data: Path) -> None:
-    report = check_file(shared_data / "intraday" / "QQQ_1min.csv", label="end")
+def test_qqq_two_missing_minutes_and_zero_volume_bar(real_data: Path) -> None:
+    report = check_file(real_data / "intraday" / "QQQ_1min.csv", label="end")
     missing = report.finding("missing_bars")
     assert missing is not None and missing.severity == "warning"
     assert missing.examples == (
@@ -85,29 +87,35 @@ def test_qqq_two_missing_minutes_and_zero_volume_bar(shared_data: Path) -> None:
     assert report.ok and not report.clean and not report.errors
 
 
-def test_spy_1min_only_its_zero_volume_bar(shared_data: Path) -> None:
-    report = check_file(shared_data / "intraday" / "SPY_1min.csv", label="end")
+def test_spy_1min_only_its_zero_volume_bar(real_data: Path) -> None:
+    report = check_file(real_data / "intraday" / "SPY_1min.csv", label="end")
     assert [f.code for f in report.findings] == ["zero_volume"]
     assert report.finding("zero_volume").examples == ("2019-02-11 13:10 (line 221)",)
 
 
-def test_wrong_label_shows_up_as_missing_open_and_bars_after_close(shared_data: Path) -> None:
+def test_wrong_label_shows_up_as_missing_open_and_bars_after_close(real_data: Path) -> None:
     report = check_file(
-        shared_data / "intraday" / "SPY_1min.csv"
+        real_data / "intraday" / "SPY_1min.csv"
     )  # bar-end file read as bar starts
     assert report.finding("missing_bars").examples[0] == "2019-02-11 09:30"
     assert report.finding("outside_session").examples[0] == "2019-02-11 16:00"
 
 
 @pytest.mark.parametrize("symbol", DAILY)
-def test_daily_files_are_clean(shared_data: Path, symbol: str) -> None:
-    report = check_file(shared_data / "daily" / f"{symbol}.csv")
+def test_daily_files_are_clean(real_data: Path, symbol: str) -> None:
+    report = check_file(real_data / "daily" / f"{symbol}.csv")
     assert report.clean, report.format_text()
     assert report.interval == "1d"
 
 
-def test_real_daily_crashes_are_info_not_errors(shared_data: Path) -> None:
-    report = check_file(shared_data / "daily" / "AAPL.csv")
+@pytest.mark.parametrize("symbol", DAILY_EXTRA)
+def test_extra_daily_files_are_clean(shared_extra: Path, symbol: str) -> None:
+    report = check_file(shared_extra / "daily" / f"{symbol}.csv")
+    assert report.clean, report.format_text()
+
+
+def test_real_daily_crashes_are_info_not_errors(real_data: Path) -> None:
+    report = check_file(real_data / "daily" / "AAPL.csv")
     moves = report.finding("extreme_returns")
     assert (
         moves is not None
@@ -116,8 +124,8 @@ def test_real_daily_crashes_are_info_not_errors(shared_data: Path) -> None:
     )
 
 
-def test_extended_hours_file_bad_prints_and_early_close(shared_data: Path) -> None:
-    report = check_file(shared_data / "intraday" / "SPY_1min_ext_2025-07.csv")
+def test_extended_hours_file_bad_prints_and_early_close(real_data: Path) -> None:
+    report = check_file(real_data / "intraday" / "SPY_1min_ext_2025-07.csv")
     assert (
         report.finding("missing_sessions") is None
     )  # 2025-07-30 20:00 New York is 07-31 UTC, still the 30th's session
@@ -141,8 +149,8 @@ def test_check_frame_on_a_raw_dataframe_with_row_problems() -> None:
     assert codes["nan_values"] == ("error", 1)
 
 
-def test_missing_daily_session_is_an_error(shared_data: Path) -> None:
-    raw = pd.read_csv(shared_data / "daily" / "SPY.csv", parse_dates=["Date"], index_col="Date")
+def test_missing_daily_session_is_an_error(real_data: Path) -> None:
+    raw = pd.read_csv(real_data / "daily" / "SPY.csv", parse_dates=["Date"], index_col="Date")
     raw = raw.drop(pd.Timestamp("2020-03-16"))
     report = check_frame(raw, interval="1d")
     missing = report.finding("missing_sessions")
@@ -168,9 +176,9 @@ def test_bundled_store_has_no_errors(bundled_copy: Path) -> None:
     assert sum(len(r.warnings) for r in reports) == 1
 
 
-def test_report_json_is_serialisable(yf_raw: QualityReport, store: Path, shared_data: Path) -> None:
+def test_report_json_is_serialisable(yf_raw: QualityReport, store: Path, real_data: Path) -> None:
     data = json.loads(json.dumps(yf_raw.to_dict()))
     assert data["errors"] == len(yf_raw.errors) and data["label"] == "start"
     assert {f["code"] for f in data["findings"]} >= {"backwards", "duplicates", "empty_rows"}
-    import_csv(shared_data / "daily" / "DIA.csv", "DIA", store=store)
+    import_csv(real_data / "daily" / "DIA.csv", "DIA", store=store)
     assert check_store(store=store)[0].to_dict()["findings"] == []

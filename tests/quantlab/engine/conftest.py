@@ -1,4 +1,4 @@
-"""Real daily bars from ../shared/data for engine tests."""
+"""Real daily bars (vendored, tests/fixtures) for engine tests."""
 
 from __future__ import annotations
 
@@ -11,5 +11,5 @@ from tests.research.conftest import read_daily
 
 
 @pytest.fixture(scope="session")
-def daily(shared_data: Path) -> dict[str, pd.DataFrame]:
-    return {s: read_daily(shared_data, s) for s in ("SPY", "QQQ", "AAPL", "XOM", "JPM")}
+def daily(real_data: Path) -> dict[str, pd.DataFrame]:
+    return {s: read_daily(real_data, s) for s in ("SPY", "QQQ", "AAPL", "XOM", "JPM")}
