@@ -15,7 +15,7 @@ from quantlab.data._report import QualityReport
 from .conftest import make_bars
 
 DAILY = ["SPY", "QQQ", "IWM", "DIA", "AAPL", "MSFT", "JPM", "XOM"]
-#: Not vendored (no other test needs them): checked only when ../shared/data is present.
+#: Not vendored (no other test needs them): checked only when the shared folder is present.
 DAILY_EXTRA = ["AMZN", "GOOG"]
 
 
