@@ -14,6 +14,10 @@ from typing import Any
 import click
 
 _STORE_HELP = "HDF5 store (default: $QUANTLAB_STORE or data/market.h5)."
+_DATE_FORMAT_HELP = (
+    "strftime format of the file's dates, e.g. '%d/%m/%Y' (day first) or '%m/%d/%Y %H:%M'; "
+    "needed when dates could be read day-first or month-first."
+)
 _INTERVALS = ["1m", "2m", "5m", "15m", "30m", "1h", "60m", "90m", "1d", "1wk", "1mo"]
 
 
@@ -102,6 +106,7 @@ def list_(ctx: click.Context, store: str | None, as_json: bool) -> None:
     default=None,
     help="Default: split if the file has Adj Close (Yahoo), else raw.",
 )
+@click.option("--date-format", "date_format", default=None, help=_DATE_FORMAT_HELP)
 @click.option("--sort", is_flag=True, help="Sort rows by time.")
 @click.option(
     "--dedupe",
@@ -121,6 +126,7 @@ def import_(
     tz: str,
     label: str,
     adjustment: str | None,
+    date_format: str | None,
     sort: bool,
     dedupe: str | None,
     drop_empty: bool,
@@ -142,6 +148,7 @@ def import_(
         dedupe=dedupe or False,
         drop_empty=drop_empty,
         mode="replace" if replace else "merge",
+        date_format=date_format,
     )
     verb = "created" if result.created else ("added" if result.changed else "unchanged")
     click.echo(
@@ -292,6 +299,7 @@ def update_(
     default=None,
     help="File: stamps mark bar starts (default) or ends. Report times are shown the same way (store default: as the source labelled them).",
 )
+@click.option("--date-format", "date_format", default=None, help="File: " + _DATE_FORMAT_HELP)
 @click.option(
     "--calendar",
     default="XNYS",
@@ -309,6 +317,7 @@ def check_(
     interval: str | None,
     tz: str,
     label: str | None,
+    date_format: str | None,
     calendar: str,
     strict: bool,
     as_json: bool,
@@ -318,8 +327,12 @@ def check_(
     from quantlab.data import check_file, check_store
 
     cal = None if calendar.lower() == "none" else calendar
+    if date_format and not file:
+        raise click.UsageError("--date-format applies to --file only (stored bars have typed time stamps)")
     if file:
-        reports = [check_file(file, interval=interval, tz=tz, label=label or "start", calendar=cal)]
+        reports = [check_file(
+                file, interval=interval, tz=tz, label=label or "start", calendar=cal, date_format=date_format
+            )]
     else:
         reports = check_store(
             list(symbols) or None,

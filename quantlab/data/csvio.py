@@ -16,13 +16,13 @@ stamped by their end (09:31..16:00) back one interval to the start convention.
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from quantlab.data._dates import parse_times
 from quantlab.data._schema import (
     ALL_FIELDS,
     FIELDS,
@@ -39,7 +39,6 @@ from quantlab.data.validate import canonical_columns
 from quantlab.errors import DataError
 
 TIME_COLUMNS = ("date", "datetime", "time", "timestamp", "date_time")
-_OFFSET = re.compile(r"(?:[+-]\d\d:?\d\d|Z)$")
 
 
 @dataclass
@@ -97,34 +96,6 @@ def _numbers(text: pd.Series, column: str, path: Path) -> np.ndarray:
     return values.to_numpy(dtype=np.float64, na_value=np.nan)
 
 
-def _parse_times(text: pd.Series, path: Path, tz: str) -> tuple[pd.DatetimeIndex, bool]:
-    stripped = text.str.strip()
-    empty = (stripped == "").to_numpy()
-    if empty.any():
-        row = int(np.flatnonzero(empty)[0])
-        raise DataError(
-            f"{path.name}: empty date/time cell",
-            found=f"line {row + 2}",
-            fix="fill in or remove that row",
-        )
-    aware = bool(stripped.str.contains(_OFFSET).any())
-    try:
-        parsed = pd.to_datetime(stripped, format="ISO8601", utc=aware, errors="coerce")
-    except (ValueError, TypeError):
-        parsed = pd.Series(pd.NaT, index=stripped.index)
-    if parsed.isna().any():
-        parsed = pd.to_datetime(stripped, format="mixed", utc=aware, errors="coerce")
-    bad = parsed.isna().to_numpy()
-    if bad.any():
-        row = int(np.flatnonzero(bad)[0])
-        raise DataError(
-            f"{path.name}: cannot parse date/time",
-            found=f"line {row + 2}: {text.iloc[row]!r} ({int(bad.sum())} such value(s))",
-            fix="write ISO times such as 2020-01-31 or 2019-12-13 11:00:00-05:00",
-        )
-    return pd.DatetimeIndex(parsed), aware
-
-
 def infer_interval(stamps: pd.DatetimeIndex) -> str:
     """Guess the bar interval: ``1d`` for date-only stamps, else the median step.
 
@@ -172,6 +143,7 @@ def read_csv(
     interval: str | None = None,
     tz: str = "America/New_York",
     label: str = "start",
+    date_format: str | None = None,
 ) -> CsvBars:
     """Parse an OHLCV CSV without repairing it (duplicates, order and empty rows kept).
 
@@ -180,9 +152,12 @@ def read_csv(
         interval: bar interval; inferred from the stamps when ``None``.
         tz: time zone of naive stamps (ignored when stamps carry an offset).
         label: ``"start"`` (bars stamped by their start) or ``"end"``.
+        date_format: strftime format of the time column (e.g. ``"%d/%m/%Y"``);
+            needed when numeric dates could be day-first or month-first.
 
     Raises:
-        DataError: unreadable file, missing columns, bad dates or numbers, unknown tz.
+        DataError: unreadable file, missing columns, bad or ambiguous dates, bad
+            numbers, unknown tz.
     """
     path = Path(path)
     check_timezone(tz)
@@ -192,6 +167,12 @@ def read_csv(
         )
     raw = _read_text(path)
     time_column = _time_column(raw, path)
+    if raw.empty:
+        raise DataError(
+            f"{path.name} has a header but no rows",
+            found=f"header {list(map(str, raw.columns))}, 0 data rows",
+            fix="export the data again (the file holds only its header); nothing was stored",
+        )
     columns = canonical_columns(raw.drop(columns=[time_column]))
     missing = [f for f in FIELDS if f not in columns]
     if missing:
@@ -200,7 +181,7 @@ def read_csv(
             found=f"header {list(map(str, raw.columns))}",
             fix="the file needs Open, High, Low, Close and Volume columns",
         )
-    stamps, aware = _parse_times(raw[time_column], path, tz)
+    stamps, aware = parse_times(raw[time_column], path, date_format)
     interval = normalize_interval(interval) if interval else infer_interval(stamps)
     if not is_intraday(interval):
         _check_one_time_of_day(stamps, interval, path)
@@ -314,6 +295,7 @@ def import_csv(
     drop_empty: bool = False,
     mode: str = "merge",
     updated_at: str | None = None,
+    date_format: str | None = None,
 ) -> WriteResult:
     """Read, repair (only if asked), validate and store one CSV file.
 
@@ -326,7 +308,7 @@ def import_csv(
         DataError: bad file or bars (nothing is written).
         StoreError: adjustment differs from the stored series; unreadable store.
     """
-    bars = read_csv(path, interval=interval, tz=tz, label=label)
+    bars = read_csv(path, interval=interval, tz=tz, label=label, date_format=date_format)
     frame = repair(bars, sort=sort, dedupe=dedupe, drop_empty=drop_empty)
     if adjustment is None:
         as_traded = any(c.strip().lower() in _AS_TRADED_MARKERS for c in bars.ignored_columns)

@@ -6,6 +6,7 @@ Severity policy (``quantlab data check`` exits 1 when any **error** is found;
 ========================= ======== ================================================
 code                      severity meaning
 ========================= ======== ================================================
+no_bars                   error    the series or file holds no bars at all
 empty_rows                error    every OHLCV cell empty
 nan_values                error    some OHLCV cells empty / NaN / inf
 duplicates                error    rows repeating an earlier time stamp
@@ -292,6 +293,9 @@ def check_frame(
     }
     line_numbers = None if lines is None else np.asarray(lines)
     clock = _Clock(interval, tz, label)
+    if not len(times):
+        empty = Finding("no_bars", "error", 0, "no bars at all: an empty series is not clean data")
+        return QualityReport(name, interval, 0, tz, label, "", "", [empty])
     findings = _row_findings(times, values, line_numbers, clock)
     keep = ~np.isnan(np.column_stack([values[f] for f in FIELDS])).all(axis=1)
     clean = pd.Series(values["close"][keep], index=times[keep])
@@ -321,11 +325,12 @@ def check_file(
     calendar: str | None = "XNYS",
     max_gap: pd.Timedelta = DEFAULT_MAX_GAP,
     max_return: float | None = None,
+    date_format: str | None = None,
 ) -> QualityReport:
     """Check a CSV file as it is (see :func:`quantlab.data.csvio.read_csv` for the options)."""
     from quantlab.data.csvio import read_csv
 
-    bars = read_csv(path, interval=interval, tz=tz, label=label)
+    bars = read_csv(path, interval=interval, tz=tz, label=label, date_format=date_format)
     return check_frame(
         bars.frame,
         interval=bars.interval,

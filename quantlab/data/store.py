@@ -296,6 +296,12 @@ def _write_one(f: h5py.File, item: SeriesWrite, bars: pd.DataFrame, updated_at: 
         "last_update": updated_at,
     }
     exists = symbol in f and interval in f[symbol]
+    if not len(times) and (not exists or item.mode == "replace"):
+        raise DataError(
+            f"Refusing to store {symbol} {interval} with no bars",
+            found=f"0 rows ({'replace' if exists else 'new series'}); source {item.source or 'unknown'}",
+            fix="check the source: a header-only CSV or an empty download holds no data",
+        )
     if not exists or item.mode == "replace":
         before = int(f[symbol][interval]["time"].shape[0]) if exists else 0
         _h5.create_series(f, symbol, interval, times, columns, attrs)
