@@ -66,16 +66,34 @@ def list_(ctx: click.Context, store: str | None, as_json: bool) -> None:
             for s in series
         ]
         click.echo(json.dumps(rows, indent=2))
-        return
-    click.echo(f"store: {store_path(_store(ctx, store))}")
-    header = f"{'symbol':<8} {'interval':<8} {'first':<20} {'last':<20} {'rows':>8}  {'adjustment':<12} source"
-    click.echo(header)
-    for s in series:
-        click.echo(
-            f"{s.symbol:<8} {s.interval:<8} {_when(s.first, s.interval):<20} {_when(s.last, s.interval):<20} {s.rows:>8}  {s.adjustment:<12} {s.source}"
+    else:
+        click.echo(f"store: {store_path(_store(ctx, store))}")
+        header = f"{'symbol':<8} {'interval':<8} {'first':<20} {'last':<20} {'rows':>8}  {'adjustment':<12} source"
+        click.echo(header)
+        for s in series:
+            if s.damaged:
+                click.secho(f"{s.symbol:<8} {s.interval:<8} DAMAGED: {s.damaged}", fg="red")
+                continue
+            click.echo(
+                f"{s.symbol:<8} {s.interval:<8} {_when(s.first, s.interval):<20} {_when(s.last, s.interval):<20} {s.rows:>8}  {s.adjustment:<12} {s.source}"
+            )
+        if not series:
+            click.echo("(empty)")
+    _fail_if_damaged(series)
+
+
+def _fail_if_damaged(series: list[Any]) -> None:
+    """Listing succeeds for the readable series, but damage is an error (exit 1)."""
+    from quantlab.data._h5 import DAMAGE_FIX
+    from quantlab.errors import StoreError
+
+    damaged = [f"{s.symbol} {s.interval}" for s in series if s.damaged]
+    if damaged:
+        raise StoreError(
+            f"{len(damaged)} of {len(series)} series cannot be read: the store is damaged there",
+            found=", ".join(damaged),
+            fix=DAMAGE_FIX,
         )
-    if not series:
-        click.echo("(empty)")
 
 
 @data.command("import")

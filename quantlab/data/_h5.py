@@ -146,14 +146,93 @@ def open_write(path: Path) -> h5py.File:
     return f
 
 
+#: What h5py raises when the inside of a file is damaged (headers, B-trees, chunks).
+DAMAGE_ERRORS = (OSError, KeyError, ValueError, RuntimeError)
+DAMAGE_FIX = (
+    "restore the store from a backup or git (git checkout data/market.h5) or rebuild it "
+    "(python -m quantlab.data._bundle); other series stay readable meanwhile"
+)
+
+
+def _reason(err: BaseException) -> str:
+    return str(err).strip().strip("'\"") or type(err).__name__
+
+
 def series_keys(f: h5py.File) -> Iterator[tuple[str, str]]:
-    """Yield ``(symbol, interval)`` for every stored series, sorted."""
+    """Yield ``(symbol, interval)`` for every series whose group can be listed, sorted.
+
+    Cheap (link tables only). A symbol group too damaged to list is skipped and a
+    damaged interval group is kept; :func:`series_entries` tells which are damaged.
+    """
     for symbol in sorted(f.keys()):
-        node = f[symbol]
-        if isinstance(node, h5py.Group):
-            for interval in sorted(node.keys()):
-                if isinstance(node[interval], h5py.Group) and "time" in node[interval]:
-                    yield symbol, interval
+        try:
+            node = f[symbol]
+            if not isinstance(node, h5py.Group):
+                continue
+            names = sorted(node.keys())
+        except DAMAGE_ERRORS:
+            continue
+        for interval in names:
+            try:
+                group = node[interval]
+                if not isinstance(group, h5py.Group) or "time" not in group:
+                    continue
+            except DAMAGE_ERRORS:
+                pass
+            yield symbol, interval
+
+
+def probe(group: h5py.Group) -> None:
+    """Open what ``data list`` shows: attributes, every dataset header, first and last time.
+
+    Damage inside price chunks is found only when the rows are read (``load``,
+    ``data check``); reading every chunk here would make listing cost a full load.
+    """
+    read_attrs(group)
+    for name in ("time", *stored_fields(group)):
+        _ = group[name].shape
+    times = group["time"]
+    if times.shape[0]:
+        _ = (times[0], times[times.shape[0] - 1])
+
+
+def damage_of(f: h5py.File, symbol: str, interval: str) -> str | None:
+    """``None`` if the series does not exist, ``""`` if it opens, else h5py's reason."""
+    try:
+        if symbol not in f or interval not in f[symbol]:
+            return None
+        probe(f[symbol][interval])
+    except DAMAGE_ERRORS as err:
+        return _reason(err)
+    return ""
+
+
+def series_entries(f: h5py.File) -> list[tuple[str, str, str]]:
+    """Every series as ``(symbol, interval, damage)``, sorted; ``damage`` is ``""`` when it opens.
+
+    A symbol group that cannot even be listed appears once, with interval ``"?"``.
+    """
+    out: list[tuple[str, str, str]] = []
+    for symbol in sorted(f.keys()):
+        try:
+            node = f[symbol]
+            if not isinstance(node, h5py.Group):
+                continue
+            names = sorted(node.keys())
+        except DAMAGE_ERRORS as err:
+            out.append((symbol, "?", _reason(err)))
+            continue
+        for interval in names:
+            try:
+                group = node[interval]
+                if not isinstance(group, h5py.Group) or "time" not in group:
+                    continue
+                probe(group)
+            except DAMAGE_ERRORS as err:
+                out.append((symbol, interval, _reason(err)))
+                continue
+            out.append((symbol, interval, ""))
+    return out
 
 
 def _group(parent: h5py.Group, name: str) -> h5py.Group:

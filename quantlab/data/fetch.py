@@ -133,6 +133,12 @@ def _fetch_symbol(
     options: FetchOptions,
 ) -> FetchResult:
     adjustment = _ADJUSTMENT[options.auto_adjust]
+    if existing is not None and existing.damaged and not replace:
+        raise StoreError(
+            f"{symbol} {interval} cannot be read: the store is damaged there, so it cannot be extended",
+            found=existing.damaged,
+            fix="download it again in full with --replace, or restore the store from a backup",
+        )
     request = DownloadRequest(symbol, interval, start, end, options.auto_adjust, options.timeout)
     write = {
         "store": store,

@@ -6,6 +6,7 @@ Severity policy (``quantlab data check`` exits 1 when any **error** is found;
 ========================= ======== ================================================
 code                      severity meaning
 ========================= ======== ================================================
+damaged                   error    the store cannot be read there (h5py: corrupt header, B-tree or chunk)
 no_bars                   error    the series or file holds no bars at all
 empty_rows                error    every OHLCV cell empty
 nan_values                error    some OHLCV cells empty / NaN / inf
@@ -36,10 +37,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 
+from quantlab.data._h5 import DAMAGE_FIX
 from quantlab.data._report import Finding, QualityReport
 from quantlab.data._schema import (
     FIELDS,
@@ -52,6 +55,8 @@ from quantlab.data._schema import (
     normalize_symbol,
 )
 from quantlab.data._session_checks import daily_findings, intraday_findings
+from quantlab.data.store import SeriesInfo
+from quantlab.errors import StoreError
 
 DEFAULT_MAX_GAP = pd.Timedelta(minutes=30)
 DAILY_MAX_RETURN = 0.25
@@ -377,7 +382,13 @@ def check_store(
         if not series:  # let load() raise the helpful unknown-symbol/interval error
             load(symbol, interval=want_interval or "1d", store=store)
         for s in series:
-            bars = load(s.symbol, interval=s.interval, store=store)
+            try:
+                bars = None if s.damaged else load(s.symbol, interval=s.interval, store=store)
+            except StoreError as err:  # damage inside the rows: found only when they are read
+                bars, s = None, replace(s, damaged=str(err.found if err.found is not None else err))
+            if bars is None:
+                reports.append(_damaged_report(s))
+                continue
             reports.append(
                 check_frame(
                     bars,
@@ -392,6 +403,18 @@ def check_store(
                 )
             )
     return reports
+
+
+def _damaged_report(series: SeriesInfo) -> QualityReport:
+    """A series h5py cannot read: one error finding, so the other series are still checked."""
+    finding = Finding(
+        "damaged",
+        "error",
+        1,
+        f"cannot be read, the store is damaged there ({series.damaged}); {DAMAGE_FIX}",
+    )
+    name = f"{series.symbol} {series.interval if series.interval != '?' else '(every interval)'}"
+    return QualityReport(name, series.interval, 0, series.timezone or "America/New_York", "start", "", "", [finding])
 
 
 __all__ = ["check_file", "check_frame", "check_store", "Finding", "QualityReport"]

@@ -54,6 +54,8 @@ class SeriesInfo:
     last_update: str
     columns: tuple[str, ...]
     source_label: str = "start"
+    #: Why the series cannot be read (h5py's reason), or "" when it opens.
+    damaged: str = ""
 
 
 @dataclass(frozen=True)
@@ -106,7 +108,10 @@ def info(store: str | os.PathLike[str] | None = None) -> list[SeriesInfo]:
     path = store_path(store)
     out = []
     with _h5.open_read(path) as f:
-        for symbol, interval in _h5.series_keys(f):
+        for symbol, interval, damage in _h5.series_entries(f):
+            if damage:
+                out.append(_damaged_info(symbol, interval, damage))
+                continue
             group = f[symbol][interval]
             attrs = _h5.read_attrs(group)
             ds = group["time"]
@@ -131,7 +136,20 @@ def info(store: str | os.PathLike[str] | None = None) -> list[SeriesInfo]:
     return out
 
 
+def _damaged_info(symbol: str, interval: str, damage: str) -> SeriesInfo:
+    return SeriesInfo(symbol, interval, None, None, 0, "", "", "", "", (), damaged=damage)
+
+
 def _series_group(f: h5py.File, path: Path, symbol: str, interval: str) -> h5py.Group:
+    damage = _h5.damage_of(f, symbol, interval)
+    if damage:
+        raise StoreError(
+            f"{symbol} {interval} cannot be read: the store {path} is damaged there",
+            found=damage,
+            fix=_h5.DAMAGE_FIX,
+        )
+    if damage == "":
+        return f[symbol][interval]
     stored = sorted({s for s, _ in _h5.series_keys(f)})
     if symbol not in stored:
         close = difflib.get_close_matches(symbol, stored, n=3, cutoff=0.5)
@@ -167,11 +185,11 @@ def _read_series(
         i1 = len(times) if hi is None else int(np.searchsorted(times, hi, side="right"))
         i1 = max(i0, i1)
         columns = _h5.read_rows(group, i0, i1, _h5.stored_fields(group))
-    except (OSError, ValueError, KeyError) as err:
+    except _h5.DAMAGE_ERRORS as err:
         raise StoreError(
-            f"Cannot read {symbol} {interval} from {path} (damaged data)",
+            f"{symbol} {interval} cannot be read: the store {path} is damaged there",
             found=str(err),
-            fix="restore the store from a backup or rebuild it",
+            fix=_h5.DAMAGE_FIX,
         ) from err
     return _frame_from(times[i0:i1], columns)
 
@@ -384,7 +402,15 @@ def write_many(
     results = []
     with write_transaction(path) as txn:
         for item, bars in prepared:
-            result = _write_one(txn.file, item, bars, stamp)
+            try:
+                result = _write_one(txn.file, item, bars, stamp)
+            except _h5.DAMAGE_ERRORS as err:  # h5py's raw errors from a damaged interior
+                raise StoreError(
+                    f"{item.symbol} {item.interval} cannot be written: the store {path} is damaged there "
+                    "(nothing was written)",
+                    found=_h5.damage_of(txn.file, item.symbol, item.interval) or str(err),
+                    fix=_h5.DAMAGE_FIX,
+                ) from err
             results.append(result)
             txn.changed = txn.changed or result.changed
     return results

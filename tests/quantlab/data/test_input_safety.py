@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import h5py
 import pytest
 from click.testing import CliRunner
 
 from quantlab.cli import cli
 from quantlab.data import check_file, check_frame, import_csv, load, write_bars
-from quantlab.errors import DataError
+from quantlab.errors import DataError, StoreError
 
 from .conftest import make_bars
 
@@ -124,8 +125,6 @@ def test_empty_series_is_never_called_clean(tmp_path: Path) -> None:
 
 def test_empty_series_in_an_old_store_fails_data_check(tmp_path: Path) -> None:
     """Stores written before the fix may hold an empty series: check reports it as an error."""
-    import h5py
-
     store = tmp_path / "m.h5"
     write_bars(make_bars(5), "SPY", store=store)
     with h5py.File(store, "r+") as f:  # what the old import of a header-only file left behind
@@ -136,3 +135,75 @@ def test_empty_series_in_an_old_store_fails_data_check(tmp_path: Path) -> None:
     assert code == 1 and "no bars" in out
     code, out = _cli("list", "--store", str(store))
     assert code == 0 and "SPY" in out
+
+
+# ------------------------------------------------------------------ damaged HDF5 interior
+
+
+def _damage(store: Path, where: str, dataset: str = "QQQ/1d/close") -> None:
+    """Overwrite 64 bytes inside the store: a dataset's first data chunk, or an object header.
+
+    The store's datasets are chunked, so ``id.get_offset()`` (contiguous data only)
+    is ``None``; the chunk's offset comes from ``id.get_chunk_info(0)``.
+    """
+    with h5py.File(store, "r") as f:
+        obj = f[dataset]
+        if where == "chunk":
+            assert obj.id.get_offset() is None
+            chunk = obj.id.get_chunk_info(0)
+            offset = chunk.byte_offset + chunk.size // 2
+        else:
+            offset = h5py.h5o.get_info(obj.id).addr
+    with open(store, "r+b") as fh:
+        fh.seek(offset)
+        fh.write(b"\xff" * 64)
+
+
+DAMAGE = {
+    "time_chunk": ("chunk", "QQQ/1d/time", True),  # `data list` reads first/last time: it sees this
+    "close_header": ("header", "QQQ/1d/close", True),
+    "close_chunk": ("chunk", "QQQ/1d/close", False),  # found only when rows are read
+    "symbol_group": ("header", "QQQ", True),
+}
+
+
+@pytest.mark.parametrize("case", sorted(DAMAGE))
+def test_damaged_interior_gives_one_clear_message_and_the_rest_stays_readable(
+    case: str, bundled_copy: Path
+) -> None:
+    """Regression: list, check and backtest printed raw h5py tracebacks."""
+    where, dataset, listed = DAMAGE[case]
+    _damage(bundled_copy, where, dataset)
+    store = str(bundled_copy)
+
+    code, out = _cli("list", "--store", store)
+    assert "Traceback" not in out and "SPY      1d" in out and "MSFT" in out
+    if listed:
+        assert code == 1 and "DAMAGED" in out and "cannot be read: the store is damaged there" in out
+        assert "Found: QQQ" in out and "Fix: restore the store" in out
+    else:
+        assert code == 0
+
+    code, out = _cli("check", "--store", store, "--calendar", "none")
+    assert code == 1 and "Traceback" not in out
+    assert "damaged" in out and "7 series checked" in out  # the others were checked too
+    assert "SPY 1d [1d] 5759 rows" in out
+
+    result = CliRunner().invoke(cli, ["backtest", "-s", "sma_cross", "--symbols", "QQQ", "--store", store])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "QQQ 1d cannot be read: the store" in result.output and "damaged there" in result.output
+
+    assert len(load("SPY", store=bundled_copy)) == 5759
+    with pytest.raises(StoreError, match="damaged there"):
+        load(["SPY", "QQQ"], store=bundled_copy)
+
+
+def test_writing_into_a_damaged_series_is_refused_cleanly(bundled_copy: Path, real_data: Path) -> None:
+    _damage(bundled_copy, "header", "QQQ/1d/close")
+    before = bundled_copy.read_bytes()
+    code, out = _cli("import", str(real_data / "daily" / "QQQ.csv"), "--symbol", "QQQ", "--store", str(bundled_copy))
+    assert code == 1 and "QQQ 1d cannot be written" in out and "Traceback" not in out
+    assert bundled_copy.read_bytes() == before
+    code, out = _cli("import", str(real_data / "daily" / "DIA.csv"), "--symbol", "DIA2", "--store", str(bundled_copy))
+    assert code == 0, out
+    assert len(load("DIA2", store=bundled_copy)) == 5759
