@@ -125,6 +125,13 @@ def _fail_if_damaged(series: list[Any]) -> None:
     help="Default: split if the file has Adj Close (Yahoo), else raw.",
 )
 @click.option("--date-format", "date_format", default=None, help=_DATE_FORMAT_HELP)
+@click.option(
+    "--actions",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Corporate actions CSV (Date,Dividend,Split Ratio): back-adjust as-traded bars before storing "
+    "(splits; with --adjustment total_return also dividends).",
+)
 @click.option("--sort", is_flag=True, help="Sort rows by time.")
 @click.option(
     "--dedupe",
@@ -145,6 +152,7 @@ def import_(
     label: str,
     adjustment: str | None,
     date_format: str | None,
+    actions: str | None,
     sort: bool,
     dedupe: str | None,
     drop_empty: bool,
@@ -167,6 +175,7 @@ def import_(
         drop_empty=drop_empty,
         mode="replace" if replace else "merge",
         date_format=date_format,
+        actions=actions,
     )
     verb = "created" if result.created else ("added" if result.changed else "unchanged")
     click.echo(

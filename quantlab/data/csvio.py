@@ -121,6 +121,12 @@ def infer_interval(stamps: pd.DatetimeIndex) -> str:
 _AS_TRADED_MARKERS = frozenset({"split coefficient", "split_coefficient", "dividend", "dividend_amount", "dividend amount"})
 
 
+def default_adjustment(bars: CsvBars) -> str:
+    """``split`` for Yahoo-style files (``Adj Close``), ``raw`` otherwise or with Alpha Vantage's action columns."""
+    as_traded = any(c.strip().lower() in _AS_TRADED_MARKERS for c in bars.ignored_columns)
+    return "split" if "adj_close" in bars.frame.columns and not as_traded else "raw"
+
+
 def _check_intraday_step(index: pd.DatetimeIndex, interval: str, path: Path) -> None:
     """The typical spacing of intraday stamps must be the declared interval."""
     steps = np.diff(np.unique(index.asi8))
@@ -296,6 +302,7 @@ def import_csv(
     mode: str = "merge",
     updated_at: str | None = None,
     date_format: str | None = None,
+    actions: str | os.PathLike[str] | None = None,
 ) -> WriteResult:
     """Read, repair (only if asked), validate and store one CSV file.
 
@@ -304,24 +311,61 @@ def import_csv(
     it carries Alpha Vantage's ``Split Coefficient`` / ``Dividend`` columns, which mark
     as-traded prices.
 
+    ``actions`` (a corporate-actions CSV, see :func:`~quantlab.data.load_actions`)
+    back-adjusts as-traded bars before storing them: for splits (``adjustment``
+    ``"split"``, the default then) or splits and dividends (``"total_return"``).
+
     Raises:
         DataError: bad file or bars (nothing is written).
         StoreError: adjustment differs from the stored series; unreadable store.
     """
     bars = read_csv(path, interval=interval, tz=tz, label=label, date_format=date_format)
     frame = repair(bars, sort=sort, dedupe=dedupe, drop_empty=drop_empty)
-    if adjustment is None:
-        as_traded = any(c.strip().lower() in _AS_TRADED_MARKERS for c in bars.ignored_columns)
-        adjustment = "split" if "adj_close" in frame.columns and not as_traded else "raw"
+    source = f"csv:{bars.path.name}"
+    if actions is not None:
+        adjustment = adjustment or "split"
+        frame = _back_adjust(frame, bars, Path(actions), adjustment)
+        source += f" + actions:{Path(actions).name}"
+    adjustment = adjustment or default_adjustment(bars)
     return write_bars(
         frame,
         symbol,
         bars.interval,
         store=store,
         adjustment=adjustment,
-        source=f"csv:{bars.path.name}",
+        source=source,
         timezone=tz,
         mode=mode,
         label=label,
         updated_at=updated_at,
     )
+
+
+def _back_adjust(frame: pd.DataFrame, bars: CsvBars, actions: Path, adjustment: str) -> pd.DataFrame:
+    """Adjust as-traded bars with their actions; refuse when that cannot be right."""
+    from quantlab.data._splits import split_gaps
+    from quantlab.data.actions import adjust, load_actions
+
+    if adjustment == "raw":
+        raise DataError(
+            "--actions back-adjusts the bars, --adjustment raw says to keep them as traded",
+            found=f"--actions {actions.name} with --adjustment raw",
+            fix="drop --actions to store as-traded bars, or use --adjustment split or total_return",
+        )
+    if default_adjustment(bars) != "raw":
+        raise DataError(
+            f"{bars.path.name} looks split-adjusted already (Adj Close, no action columns): "
+            "adjusting it again would divide prices by each split twice",
+            found=f"columns {list(bars.frame.columns)}",
+            fix="import it without --actions (it is stored as split-adjusted)",
+        )
+    adjusted = adjust(frame, load_actions(actions), mode=adjustment)
+    rows, ratios = split_gaps(adjusted["open"].to_numpy(), adjusted["close"].to_numpy())
+    if len(rows):
+        when = ", ".join(f"{adjusted.index[i].date()} (like {r:g}:1)" for i, r in zip(rows, ratios, strict=True))
+        raise DataError(
+            f"Split-sized gaps remain after adjusting {bars.path.name} with {actions.name}",
+            found=when,
+            fix="the actions file misses these splits: add them (Date,Dividend,Split Ratio) and import again",
+        )
+    return adjusted

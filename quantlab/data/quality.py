@@ -22,6 +22,7 @@ partial_sessions          error    an intraday gap longer than ``max_gap`` (defa
 zero_volume               warning  a bar with volume 0 (prices may still move)
 missing_bars              warning  short intraday gaps (minutes without trades exist)
 off_grid                  warning  intraday bar not on the interval grid from the open
+split_gaps                error    raw (as-traded) bars: an overnight gap the size of a stock split
 extreme_returns           warning  intraday close-to-close move above ``max_return`` (3%)
                           info     daily move above ``max_return`` (25%): real events happen
 outside_session           info     intraday bar outside regular hours (extended-hours data)
@@ -55,6 +56,7 @@ from quantlab.data._schema import (
     normalize_symbol,
 )
 from quantlab.data._session_checks import daily_findings, intraday_findings
+from quantlab.data._splits import split_gap_finding
 from quantlab.data.store import SeriesInfo
 from quantlab.errors import StoreError
 
@@ -264,6 +266,7 @@ def check_frame(
     calendar: str | None = "XNYS",
     max_gap: pd.Timedelta = DEFAULT_MAX_GAP,
     max_return: float | None = None,
+    adjustment: str | None = None,
 ) -> QualityReport:
     """Check raw bars (duplicates, unsorted and empty rows allowed) and report.
 
@@ -278,6 +281,8 @@ def check_frame(
         calendar: exchange_calendars code for session checks, ``None`` to skip them.
         max_gap: intraday gaps longer than this are partial sessions (errors).
         max_return: close-to-close threshold (default 25% daily, 3% intraday).
+        adjustment: ``"raw"`` (as traded) adds the ``split_gaps`` error for
+            overnight gaps the size of a stock split (see ``_splits``).
     """
     from quantlab.data.csvio import infer_interval
     from quantlab.data.validate import ohlcv_columns
@@ -303,9 +308,15 @@ def check_frame(
         return QualityReport(name, interval, 0, tz, label, "", "", [empty])
     findings = _row_findings(times, values, line_numbers, clock)
     keep = ~np.isnan(np.column_stack([values[f] for f in FIELDS])).all(axis=1)
-    clean = pd.Series(values["close"][keep], index=times[keep])
-    clean = clean[~clean.index.duplicated(keep="last")].sort_index()
+    bars = pd.DataFrame({"open": values["open"][keep], "close": values["close"][keep]}, index=times[keep])
+    bars = bars[~bars.index.duplicated(keep="last")].sort_index()
+    clean = bars["close"]
     clean_times = np.asarray(clean.index, dtype=np.int64)
+    if adjustment == "raw":
+        split = split_gap_finding(
+            bars["open"].to_numpy(), clean.to_numpy(), lambda rows: clock.times(clean_times[rows])
+        )
+        findings += [split] if split else []
     if calendar:
         if is_intraday(interval):
             step = interval_nanos(interval) or 0
@@ -331,9 +342,14 @@ def check_file(
     max_gap: pd.Timedelta = DEFAULT_MAX_GAP,
     max_return: float | None = None,
     date_format: str | None = None,
+    adjustment: str | None = None,
 ) -> QualityReport:
-    """Check a CSV file as it is (see :func:`quantlab.data.csvio.read_csv` for the options)."""
-    from quantlab.data.csvio import read_csv
+    """Check a CSV file as it is (see :func:`quantlab.data.csvio.read_csv` for the options).
+
+    ``adjustment`` defaults to what ``import_csv`` would store (``raw`` without
+    ``Adj Close`` or with Alpha Vantage's action columns).
+    """
+    from quantlab.data.csvio import default_adjustment, read_csv
 
     bars = read_csv(path, interval=interval, tz=tz, label=label, date_format=date_format)
     return check_frame(
@@ -346,6 +362,7 @@ def check_file(
         calendar=calendar,
         max_gap=max_gap,
         max_return=max_return,
+        adjustment=adjustment or default_adjustment(bars),
     )
 
 
@@ -400,6 +417,7 @@ def check_store(
                     calendar=calendar,
                     max_gap=max_gap,
                     max_return=max_return,
+                    adjustment=s.adjustment,
                 )
             )
     return reports
