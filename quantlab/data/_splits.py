@@ -28,7 +28,8 @@ TOLERANCE = 0.03
 FIX = (
     "research on these prices shows each split as a fake loss or gain: import split-adjusted "
     "data (Yahoo daily files, quantlab data fetch), or back-adjust the as-traded bars with their "
-    "actions (quantlab data import FILE --actions ACTIONS.csv --replace)"
+    "actions (quantlab data import FILE --actions ACTIONS.csv --replace), or let research "
+    "back-adjust for them (backtest/optimize/walkforward --adjust)"
 )
 
 

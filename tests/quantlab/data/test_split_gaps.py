@@ -47,7 +47,7 @@ def test_stored_raw_series_with_splits_fails_data_check(real_data: Path, tmp_pat
     code, out = _cli("check", "--store", str(store))
     assert code == 1, out
     assert "error   split_gaps" in out and "2014-06-09 (gap 6.964, like a 7:1 split)" in out
-    assert "quantlab data import FILE --actions ACTIONS.csv --replace" in out
+    assert "quantlab data import FILE --actions ACTIONS.csv --replace" in out and "--adjust" in out
 
 
 def test_split_adjusted_series_are_not_flagged(real_data: Path) -> None:
