@@ -150,12 +150,24 @@ def open_write(path: Path) -> h5py.File:
 DAMAGE_ERRORS = (OSError, KeyError, ValueError, RuntimeError)
 DAMAGE_FIX = (
     "restore the store from a backup or git (git checkout data/market.h5) or rebuild it "
-    "(python -m quantlab.data._bundle); other series stay readable meanwhile"
+    "(python -m quantlab.data._bundle); `quantlab data list` shows which series are still readable"
 )
 
 
 def _reason(err: BaseException) -> str:
     return str(err).strip().strip("'\"") or type(err).__name__
+
+
+def _symbols(f: h5py.File) -> list[str]:
+    """The root's links, sorted; a root too damaged to list makes the whole store unreadable."""
+    try:
+        return sorted(f.keys())
+    except DAMAGE_ERRORS as err:
+        raise StoreError(
+            f"Cannot list the series in {f.filename}: the store's root group is damaged",
+            found=_reason(err),
+            fix=_REBUILD_HINT,
+        ) from err
 
 
 def series_keys(f: h5py.File) -> Iterator[tuple[str, str]]:
@@ -164,7 +176,7 @@ def series_keys(f: h5py.File) -> Iterator[tuple[str, str]]:
     Cheap (link tables only). A symbol group too damaged to list is skipped and a
     damaged interval group is kept; :func:`series_entries` tells which are damaged.
     """
-    for symbol in sorted(f.keys()):
+    for symbol in _symbols(f):
         try:
             node = f[symbol]
             if not isinstance(node, h5py.Group):
@@ -213,7 +225,7 @@ def series_entries(f: h5py.File) -> list[tuple[str, str, str]]:
     A symbol group that cannot even be listed appears once, with interval ``"?"``.
     """
     out: list[tuple[str, str, str]] = []
-    for symbol in sorted(f.keys()):
+    for symbol in _symbols(f):
         try:
             node = f[symbol]
             if not isinstance(node, h5py.Group):

@@ -198,6 +198,18 @@ def test_damaged_interior_gives_one_clear_message_and_the_rest_stays_readable(
         load(["SPY", "QQQ"], store=bundled_copy)
 
 
+def test_damaged_root_group_is_one_clear_message_everywhere(bundled_copy: Path) -> None:
+    with h5py.File(bundled_copy, "r") as f:
+        root = h5py.h5o.get_info(f.id).addr
+    with open(bundled_copy, "r+b") as fh:
+        fh.seek(root + 40)  # the root's link index (B-tree address) inside its object header
+        fh.write(b"\xff" * 24)
+    for args in (["data", "list"], ["data", "check"], ["backtest", "-s", "sma_cross", "--symbols", "SPY"]):
+        result = CliRunner().invoke(cli, [*args, "--store", str(bundled_copy)])
+        assert result.exit_code == 1 and "Traceback" not in result.output, args
+        assert "damaged" in result.output and "Fix: restore" in result.output, args
+
+
 def test_writing_into_a_damaged_series_is_refused_cleanly(bundled_copy: Path, real_data: Path) -> None:
     _damage(bundled_copy, "header", "QQQ/1d/close")
     before = bundled_copy.read_bytes()
