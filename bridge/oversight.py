@@ -1,0 +1,109 @@
+"""What the runner does with a reconciliation beyond fills and voids: orders it adopts,
+void orders it revives, executions of orders it does not know, and the periodic check.
+
+Rules (docs/bridge.md, "Reconcile rules"):
+
+- An order is voided only when proven absent (see ``bridge.reconcile``). An order another
+  client id owns (an earlier run under another ``--client-id``, or the flatten order of
+  ``bridge stop`` on client id + 1) is **adopted**: its state and fills are recorded and
+  it blocks new orders for its symbol like any working order. IB lets only the placing
+  client cancel or modify it, so the runner never tries: it alerts once, and polls the
+  broker for it (``reconcile.check_every``) because no live update reaches this client.
+  To cancel it: ``bridge stop`` (IB's global cancel), TWS, or a restart under its id.
+- ``void`` is not terminal: a void order the broker lists after all is revived (status
+  and fills recorded, critical alert: the bar may have been decided again meanwhile).
+- An execution whose ``ql:`` orderRef this ledger does not know belongs to another
+  ledger on the same account: it is never recorded here, it is alerted once per ref, and
+  a position difference it explains halts with a message that says so.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import pandas as pd
+
+from bridge.broker import Fill
+from bridge.ledger import iso
+from bridge.reconcile import ReconcileResult
+from bridge.runner_base import RunnerBase
+
+log = logging.getLogger("bridge.runner")
+#: Seconds between a periodic check that found a mismatch and the check that confirms it
+#: (a fill can reach the position stream a moment before its execution report).
+CONFIRM_AFTER = 1.0
+
+
+class OversightMixin(RunnerBase):
+    """Adoption, revival, foreign executions and the periodic position comparison."""
+
+    _adopted: dict[str, int]
+    _foreign_refs: set[str]
+    _next_check: float
+
+    def _oversight_init(self) -> None:
+        if not hasattr(self, "_adopted"):
+            self._adopted = {}  # orderRef -> owning client id (alerted once)
+            self._foreign_refs = {e["detail"].split(" ", 1)[0] for e in self.ledger.risk_events("foreign_order")}
+            self._next_check = time.monotonic() + self.cfg.reconcile.check_every
+
+    def _void_rows(self) -> list[dict[str, object]]:
+        """Void orders of the last few days (the broker lists today's orders only)."""
+        since = iso(self.clock.now() - pd.Timedelta(days=4))
+        return self.ledger.rows("SELECT * FROM orders WHERE status = 'void' AND created_at >= ?", (since,))
+
+    def _apply_oversight(self, res: ReconcileResult, now: pd.Timestamp) -> None:
+        """Alerts and bookkeeping for adopted, revived and foreign orders (after the updates)."""
+        self._oversight_init()
+        for st in res.adopted:
+            if st.order_ref in self._adopted:
+                continue
+            self._adopted[st.order_ref] = st.client_id
+            self.working.pop(st.order_ref, None)  # never time it out: this client cannot cancel it
+            self.ledger.risk_event(now, "adopted", f"{st.order_ref} owned by client id {st.client_id}", self.run_id)
+            self._alert("order_adopted", f"order {st.order_ref} ({st.side} {st.quantity:g} {st.symbol}) is working under client id "
+                        f"{st.client_id}, not {self.cfg.gateway.client_id}: adopted and tracked, never re-sent. This client "
+                        "cannot cancel it; `bridge stop` (global cancel) or TWS can", "warning",
+                        order_ref=st.order_ref, client_id=st.client_id)
+        done = {r["order_ref"] for r in self.ledger.open_orders()}
+        for ref in [r for r in self._adopted if r not in done]:
+            del self._adopted[ref]
+        for ref in res.revived:
+            self.ledger.risk_event(now, "revived", f"{ref} voided earlier, listed by the broker", self.run_id)
+            self._alert("order_revived", f"order {ref} was voided but the broker has it: revived with its state and fills "
+                        "(its bar may have been decided again: check positions)", "critical", order_ref=ref)
+        for f in res.foreign_fills:
+            self._foreign_fill(f)
+
+    def _foreign_fill(self, f: Fill) -> None:
+        """An execution of an order this ledger does not know: report it once per ref, never record it."""
+        self._oversight_init()
+        if f.order_ref in self._foreign_refs:
+            return
+        self._foreign_refs.add(f.order_ref)
+        self.ledger.risk_event(self.clock.now(), "foreign_order", f"{f.order_ref} {f.side} {f.quantity:g} {f.symbol}", self.run_id)
+        self._alert("foreign_execution", f"execution {f.exec_id} of order {f.order_ref} ({f.side} {f.quantity:g} {f.symbol}) is not "
+                    "in this ledger: another bridge or ledger trades this account; not recorded here", "error",
+                    order_ref=f.order_ref, exec_id=f.exec_id)
+
+    def _position_check(self) -> None:
+        """Every ``reconcile.check_every`` seconds: reconcile again (every client's orders and
+        executions, positions); a mismatch must survive a second look to halt."""
+        self._oversight_init()
+        mono = time.monotonic()
+        if mono < self._next_check:
+            return
+        self._next_check = mono + self.cfg.reconcile.check_every
+        if self.ledger.risk_state().halted:
+            return
+        if self._reconcile("periodic", act_on_mismatch=False).ok:
+            return
+        deadline = time.monotonic() + CONFIRM_AFTER
+        while time.monotonic() < deadline:
+            self._pump(0.05)
+        self._reconcile("periodic check")
+
+    # declared for the type checker (SessionMixin implements it)
+    def _reconcile(self, why: str, act_on_mismatch: bool = True) -> ReconcileResult:
+        raise NotImplementedError
