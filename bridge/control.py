@@ -137,7 +137,8 @@ def emergency_stop(
     log.critical("kill switch latched", extra={"event": "kill_switch", "reason": reason, "flatten": flatten})
     broker.cancel_all()
     deadline = time.monotonic() + cancel_wait
-    while time.monotonic() < deadline and broker.open_orders():
+    # other clients' orders are cancelled too (global cancel), but no update reaches us for them
+    while time.monotonic() < deadline and [o for o in broker.open_orders() if not o.foreign]:
         pump(0.05)
     pump(0.0)
     result: dict[str, Any] = {"kill_switch": True, "reason": reason, "cancelled": True, "flatten": flatten, "orders": []}

@@ -95,9 +95,8 @@ class OversightMixin(RunnerBase):
         if mono < self._next_check:
             return
         self._next_check = mono + self.cfg.reconcile.check_every
-        if self.ledger.risk_state().halted:
-            return
-        if self._reconcile("periodic", act_on_mismatch=False).ok:
+        halted = self.ledger.risk_state().halted  # still reconciled: adopted orders' fills must be recorded
+        if self._reconcile("periodic", act_on_mismatch=False).ok or halted:
             return
         deadline = time.monotonic() + CONFIRM_AFTER
         while time.monotonic() < deadline:

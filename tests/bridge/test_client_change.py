@@ -9,6 +9,7 @@ its own client's orders only.
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Callable
 
 import pandas as pd
@@ -34,6 +35,9 @@ def _three(harness: H, gw: FakeGateway, spy_daily: pd.DataFrame) -> BridgeHarnes
 
 
 def _restart(h: BridgeHarness, gw: FakeGateway, client_id: int, **changes: object) -> BridgeHarness:
+    deadline = time.monotonic() + 3
+    while client_id in gw.connected_clients() and time.monotonic() < deadline:
+        time.sleep(0.01)  # the previous connection under this id is still closing
     cfg = dataclasses.replace(h.cfg, gateway=dataclasses.replace(h.cfg.gateway, client_id=client_id), **changes)
     h2 = BridgeHarness(gw, h.frame, h.ledger.path, 60, cfg=cfg, reseed=False)
     h2.clock.set(h.clock.now() + pd.Timedelta(seconds=30))
@@ -62,7 +66,8 @@ def test_restart_as_another_client_adopts_working_orders_and_never_doubles(harne
     # the adopted orders fill; client 27 gets no live events for client 7's orders: the periodic check finds them
     for ref in sent:
         gw.fill_order(ref, price=float(spy_daily["open"].iloc[60]))
-    h2.runner._reconcile("periodic")
+    h2.runner._next_check = 0.0  # the periodic check is due (reconcile.check_every)
+    h2.step()
     rows = {r["order_ref"]: r for r in h2.orders()}
     assert {r["status"] for r in rows.values()} == {"filled"}
     fills = h2.ledger.fills()
@@ -71,3 +76,87 @@ def test_restart_as_another_client_adopts_working_orders_and_never_doubles(harne
         assert gw.position(sym)[0] == h2.ledger.expected_positions()[sym] == next(q for r, q in sent.items() if f":{sym}:" in r)
     assert not h2.ledger.risk_state().halted
     h2.close()
+
+
+def test_flatten_order_of_bridge_stop_is_adopted_and_its_fill_recorded(harness: H, gw: FakeGateway) -> None:
+    from bridge.app import stop_bridge
+
+    h = harness(seed=60)
+    h.start()
+    assert h.until(lambda: h.settled() and h.orders() and "SPY" in h.runner.broker.positions())
+    qty = gw.position("SPY")[0]
+    h.runner.close()
+    gw.script(FillPolicy.rest(), action="SELL")
+    result = stop_bridge(h.cfg, flatten=True, shutdown=False, client_id=None, timeout=1.0)  # client id 7 + 1
+    [flat] = [o for o in result["orders"] if "order_ref" in o]
+    assert result["final"][flat["order_ref"]] == "working" and gw.orders(flat["order_ref"])[0].client_id == 8
+
+    h2 = _restart(h, gw, 7)
+    h2.runner.start()
+    row = h2.ledger.order(flat["order_ref"])
+    assert row is not None and row["status"] == "working"  # adopted (was: void)
+    gw.fill_order(flat["order_ref"], price=400.0)
+    h2.runner._next_check = 0.0
+    h2.step()
+    row = h2.ledger.order(flat["order_ref"])
+    assert row is not None and (row["status"], row["filled"]) == ("filled", qty)  # (was: void with filled=qty)
+    assert [f["quantity"] for f in h2.ledger.fills() if f["order_ref"] == flat["order_ref"]] == [qty]
+    assert gw.position("SPY")[0] == h2.ledger.expected_positions()["SPY"] == 0.0
+    h2.close()
+
+
+def test_a_voided_order_the_broker_has_is_revived(harness: H, gw: FakeGateway, spy_daily: pd.DataFrame) -> None:
+    gw.script(FillPolicy.rest(), symbol="SPY")
+    h = harness(seed=60)
+    h.start()
+    assert h.until(lambda: h.orders() and h.orders()[0]["status"] == "working")
+    [order] = h.orders()
+    ref = order["order_ref"]
+    h.runner.close()
+    h.ledger.update_order(ref, h.clock.now(), kind="void", detail="voided by mistake", status="void")  # what fault 1 did
+
+    h2 = _restart(h, gw, 7)
+    h2.runner.start()
+    assert h2.ledger.order(ref)["status"] == "working"  # revived at reconcile (was: void for good)
+    assert [a["kind"] for a in h2.notifier.sent].count("order_revived") == 1
+    assert [a["level"] for a in h2.notifier.sent if a["kind"] == "order_revived"] == ["critical"]
+    gw.fill_order(ref, price=float(spy_daily["open"].iloc[60]))
+    assert h2.until(lambda: h2.settled())
+    assert h2.ledger.order(ref)["status"] == "filled"
+    assert gw.position("SPY")[0] == h2.ledger.expected_positions()["SPY"] == order["quantity"]
+    h2.close()
+
+
+def test_live_event_revives_a_void_order(harness: H, gw: FakeGateway, spy_daily: pd.DataFrame) -> None:
+    gw.script(FillPolicy.rest(), symbol="SPY")
+    h = harness(seed=60)
+    h.start()
+    assert h.until(lambda: h.orders() and h.orders()[0]["status"] == "working")
+    ref = h.orders()[0]["order_ref"]
+    h.ledger.update_order(ref, h.clock.now(), kind="void", detail="voided by mistake", status="void")
+    gw.fill_order(ref, price=float(spy_daily["open"].iloc[60]))
+    assert h.until(lambda: h.ledger.order(ref)["status"] == "filled" and h.settled())
+    assert any(a["kind"] == "order_revived" for a in h.notifier.sent)
+
+
+def test_executions_of_another_ledger_are_reported_not_recorded(harness: H, gw: FakeGateway) -> None:
+    from ib_async import IB, MarketOrder, Stock
+
+    h = harness(seed=60)
+    h.start()
+    assert h.until(lambda: h.settled() and h.orders())
+    ours = gw.position("SPY")[0]
+    other = IB()  # another bridge with its own ledger, same account
+    other.connect("127.0.0.1", gw.port, clientId=9, timeout=2)
+    [spy] = other.qualifyContracts(Stock("SPY", "SMART", "USD"))
+    theirs = other.placeOrder(spy, MarketOrder("BUY", 20, orderRef="ql:sma_cross:SPY:20210330T000000Z:0ther"))
+    assert h.until(lambda: theirs.isDone() or other.sleep(0.01))
+    other.disconnect()
+    for _ in range(2):
+        h.runner._next_check = 0.0
+        h.step()
+    assert {f["order_ref"] for f in h.ledger.fills()} == {h.orders()[0]["order_ref"]}  # (was: the other ledger's fill too)
+    assert h.ledger.expected_positions()["SPY"] == ours
+    rs = h.ledger.risk_state()
+    assert rs.halted and f"broker holds {ours + 20:g}, ledger expects {ours:g}" in rs.reason and "another bridge or ledger" in rs.reason
+    assert [a["kind"] for a in h.notifier.sent].count("foreign_execution") == 1  # once per ref
