@@ -160,3 +160,21 @@ def test_executions_of_another_ledger_are_reported_not_recorded(harness: H, gw: 
     rs = h.ledger.risk_state()
     assert rs.halted and f"broker holds {ours + 20:g}, ledger expects {ours:g}" in rs.reason and "another bridge or ledger" in rs.reason
     assert [a["kind"] for a in h.notifier.sent].count("foreign_execution") == 1  # once per ref
+
+
+def test_report_pnl_counts_only_this_ledgers_trades(tmp_path) -> None:  # noqa: ANN001
+    """Issue 9 fault 6: a ledger written before the fix holds another process's fill; the report leaves it out."""
+    from bridge.broker import Fill
+    from bridge.ledger import Ledger
+    from bridge.report import daily_summary
+
+    led = Ledger(tmp_path / "l.sqlite")
+    at = pd.Timestamp("2021-03-31T15:00:00Z")
+    led.insert_order({"order_ref": "ql:ours", "symbol": "SPY", "purpose": "signal", "strategy": "s", "side": "SELL", "quantity": 5,
+                      "order_type": "MKT", "tif": "DAY", "status": "sent", "day": "2021-03-31"}, at)
+    led.record_fill(Fill("e1", "ql:ours", "SPY", "SELL", 5, 400.0, at, 1.0, realized_pnl=50.0), at, "2021-03-31")
+    led.record_fill(Fill("e2", "ql:theirs", "SPY", "SELL", 20, 400.0, at, 1.0, realized_pnl=900.0), at, "2021-03-31")
+    s = daily_summary(led, "2021-03-31")
+    assert [f["exec_id"] for f in s["fills"]] == ["e1"]
+    assert (s["pnl"]["realized_from_fills"], s["commissions"]) == (50.0, 1.0)
+    led.close()
