@@ -38,13 +38,11 @@ CONFIRM_AFTER = 1.0
 class OversightMixin(RunnerBase):
     """Adoption, revival, foreign executions and the periodic position comparison."""
 
-    _adopted: dict[str, int]
     _foreign_refs: set[str]
     _next_check: float
 
     def _oversight_init(self) -> None:
-        if not hasattr(self, "_adopted"):
-            self._adopted = {}  # orderRef -> owning client id (alerted once)
+        if not hasattr(self, "_foreign_refs"):
             self._foreign_refs = {e["detail"].split(" ", 1)[0] for e in self.ledger.risk_events("foreign_order")}
             self._next_check = time.monotonic() + self.cfg.reconcile.check_every
 
@@ -57,18 +55,18 @@ class OversightMixin(RunnerBase):
         """Alerts and bookkeeping for adopted, revived and foreign orders (after the updates)."""
         self._oversight_init()
         for st in res.adopted:
-            if st.order_ref in self._adopted:
-                continue
-            self._adopted[st.order_ref] = st.client_id
             self.working.pop(st.order_ref, None)  # never time it out: this client cannot cancel it
+            if st.order_ref in self.adopted:
+                continue
+            self.adopted[st.order_ref] = st.client_id
             self.ledger.risk_event(now, "adopted", f"{st.order_ref} owned by client id {st.client_id}", self.run_id)
             self._alert("order_adopted", f"order {st.order_ref} ({st.side} {st.quantity:g} {st.symbol}) is working under client id "
                         f"{st.client_id}, not {self.cfg.gateway.client_id}: adopted and tracked, never re-sent. This client "
                         "cannot cancel it; `bridge stop` (global cancel) or TWS can", "warning",
                         order_ref=st.order_ref, client_id=st.client_id)
-        done = {r["order_ref"] for r in self.ledger.open_orders()}
-        for ref in [r for r in self._adopted if r not in done]:
-            del self._adopted[ref]
+        still_open = {r["order_ref"] for r in self.ledger.open_orders()}
+        for ref in [r for r in self.adopted if r not in still_open]:
+            del self.adopted[ref]
         for ref in res.revived:
             self.ledger.risk_event(now, "revived", f"{ref} voided earlier, listed by the broker", self.run_id)
             self._alert("order_revived", f"order {ref} was voided but the broker has it: revived with its state and fills "

@@ -78,6 +78,29 @@ def test_restart_as_another_client_adopts_working_orders_and_never_doubles(harne
     h2.close()
 
 
+def test_an_adopted_limit_order_is_never_cancelled_by_this_client(harness: H, gw: FakeGateway) -> None:
+    """IB cancels by (clientId, orderId): a cancel from client 27 with client 7's order id would
+    hit client 27's own order with that id. The runner never sends one; the order blocks its symbol."""
+    gw.script(FillPolicy.rest(), symbol="SPY")
+    h = harness(seed=60, orders={"type": "limit", "limit_timeout": 30.0, "on_timeout": "cancel"})
+    h.start()
+    assert h.until(lambda: bool(h.orders()) and h.orders()[0]["status"] == "working")
+    ref = h.orders()[0]["order_ref"]
+    h.runner.close()
+    h2 = _restart(h, gw, 27)
+    h2.runner.start()
+    assert h2.runner.adopted == {ref: 7}
+    h2.clock.advance(31)
+    for _ in range(3):
+        h2.runner._next_check = 0.0  # periodic reconciles rebuild the timeout map: the adopted order stays out of it
+        h2.step()
+    h2.clock.advance(31)
+    h2.step()
+    assert gw.received(msg_id=4, client_id=27) == []  # no cancelOrder
+    assert gw.orders(ref)[0].status == "Submitted" and h2.ledger.order(ref)["status"] == "working"
+    h2.close()
+
+
 def test_flatten_order_of_bridge_stop_is_adopted_and_its_fill_recorded(harness: H, gw: FakeGateway) -> None:
     from bridge.app import stop_bridge
 
