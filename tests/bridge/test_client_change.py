@@ -201,3 +201,46 @@ def test_report_pnl_counts_only_this_ledgers_trades(tmp_path) -> None:  # noqa: 
     assert [f["exec_id"] for f in s["fills"]] == ["e1"]
     assert (s["pnl"]["realized_from_fills"], s["commissions"]) == (50.0, 1.0)
     led.close()
+
+
+def test_sigkill_then_restart_under_another_client_id_sends_nothing_twice(gw: FakeGateway, spy_daily: pd.DataFrame,
+                                                                          tmp_path) -> None:  # noqa: ANN001
+    """The issue's reproduction with real processes: 3 working BUYs as client 11, SIGKILL, restart as client 27."""
+    import signal
+    import subprocess
+    import sys
+
+    from .test_processes import ROOT, env, read, toml, wait_for
+
+    ledger = tmp_path / "kill.sqlite"
+    for sym in SYMBOLS:
+        gw.seed_bars(sym, daily(spy_daily.iloc[:60]))
+    gw.script(FillPolicy.rest(), once=False)
+    cfg = toml(tmp_path, gw, ledger)
+    cfg.write_text(cfg.read_text().replace('symbols = ["SPY"]', f"symbols = {list(SYMBOLS)!r}".replace("'", '"')))
+
+    def run(*extra: str) -> subprocess.Popen[str]:
+        return subprocess.Popen([sys.executable, "-m", "bridge", "run", "--paper", "--config", str(cfg), *extra], env=env(),
+                                cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+    first = run()
+    try:
+        assert wait_for(lambda: [r["status"] for r in read(ledger, "SELECT status FROM orders")] == ["working"] * 3)
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.communicate(timeout=30)
+    sent = sorted(o.order_ref for o in gw.orders_received())
+    assert len(sent) == 3
+
+    second = run("--client-id", "27")
+    try:
+        assert wait_for(lambda: [r["state"] for r in read(ledger, "SELECT state FROM runs ORDER BY started_at")] == ["ready", "ready"])
+        assert not wait_for(lambda: len(gw.orders_received()) > 3, timeout=3.0)  # a bridge that voids sends again now
+        assert sorted(o.order_ref for o in gw.orders_received()) == sent  # (was: 6 live BUYs)
+        assert [r["status"] for r in read(ledger, "SELECT status FROM orders")] == ["working"] * 3
+        assert read(ledger, "SELECT halted FROM risk_state")[0]["halted"] == 0
+    finally:
+        second.send_signal(signal.SIGTERM)
+        _, err = second.communicate(timeout=30)
+    assert second.returncode == 0, err[-4000:]
+    assert '"event": "reconciled"' in err and "adopted" in err
