@@ -92,6 +92,7 @@ class IBBroker:
         self._account = gateway.account
         self._all_open: list[Any] = []  # every client's open orders at the last sync (reqAllOpenOrders)
         self._completed: list[Any] = []  # every client's completed orders at the last sync
+        self._top_id = 0  # highest order id this process placed (ids must never repeat: see _skip_used_ids)
         self._closing = False
         self._down_reported = False
         self.ib.barUpdateEvent += self._on_bar
@@ -134,9 +135,23 @@ class IBBroker:
         self._subs.clear()
         self._sub_lists.clear()
         self._sub_reqs.clear()
+        self._skip_used_ids()
         log.info("connected", extra={"event": "connected", "host": g.host, "port": g.port, "client_id": g.client_id,
                                      "account": self._account, "library": LIBRARY,
                                      "server_version": self.ib.client.serverVersion()})
+
+    def _skip_used_ids(self) -> None:
+        """Move the order-id sequence past every id this client id used today.
+
+        A restarted gateway offers ids from its start value again, and IB answers an id
+        one of our completed orders holds with error 103 (the order is lost). ib_async skips
+        the ids of open orders it is shown; completed orders carry no id, but executions do,
+        and this process remembers the ids it placed.
+        """
+        used = [int(f.execution.orderId or 0) for f in self.ib.fills() if int(f.execution.clientId or 0) == self.cfg.client_id]
+        top = max(used + [self._top_id])
+        if top > 0:
+            self.ib.client.updateReqId(top + 1)
 
     def disconnect(self) -> None:
         self._closing = True
@@ -223,6 +238,7 @@ class IBBroker:
         else:
             order = _ib.MarketOrder(request.side, request.quantity, **kw)
         trade = self.ib.placeOrder(contract, order)
+        self._top_id = max(self._top_id, int(trade.order.orderId or 0))
         return self._state(trade)
 
     def wait_acknowledged(self, order_ref: str, timeout: float) -> bool:

@@ -16,7 +16,7 @@ import pandas as pd
 
 from tests.fakegw import FakeGateway, FillPolicy
 
-from ._harness import BridgeHarness, daily
+from ._harness import BridgeHarness, daily, until
 
 H = Callable[..., BridgeHarness]
 SYMBOLS = ("SPY", "QQQ", "IWM")
@@ -244,3 +244,33 @@ def test_sigkill_then_restart_under_another_client_id_sends_nothing_twice(gw: Fa
         _, err = second.communicate(timeout=30)
     assert second.returncode == 0, err[-4000:]
     assert '"event": "reconciled"' in err and "adopted" in err
+
+
+def test_order_ids_stay_unique_after_a_gateway_restart(gw: FakeGateway, tmp_path) -> None:  # noqa: ANN001
+    """A restarted gateway offers order ids from 1 again; reusing the id of one of our completed
+    orders gets IB error 103 and the order is lost. The broker moves its ids past every id its
+    client id used (executions of the day carry them)."""
+    from bridge.broker import OrderRequest
+    from bridge.ib import IBBroker
+
+    from ._harness import bridge_config
+
+    gw.set_price("SPY", 400.0)
+    broker = IBBroker(bridge_config(gw, tmp_path / "l.sqlite").gateway)
+    broker.connect()
+    try:
+        for i in range(3):
+            broker.place(OrderRequest(f"ql:t:{i}", "SPY", "BUY", 1))
+        assert until(lambda: broker.poll(0.05), lambda: len([o for o in gw.orders() if o.status == "Filled"]) == 3)
+        used = max(o.order_id for o in gw.orders())
+        gw.restart(next_order_id=1)
+        broker.poll(0.2)
+        broker.disconnect()
+        broker = IBBroker(bridge_config(gw, tmp_path / "l.sqlite").gateway)  # a new process: only the executions tell
+        broker.connect()
+        state = broker.place(OrderRequest("ql:t:after", "SPY", "BUY", 1))
+        assert until(lambda: broker.poll(0.05), lambda: bool(gw.orders("ql:t:after")))
+        assert state.broker_order_id > used
+        assert gw.orders("ql:t:after")[0].status == "Filled"  # (was: IB error 103, order lost)
+    finally:
+        broker.disconnect()
