@@ -427,7 +427,7 @@ class IBBroker:
             remaining=max(qty - filled, 0.0) if status in ("filled", "cancelled", "rejected") else float(s.remaining or max(qty - filled, 0.0)),
             avg_fill_price=avg, limit_price=lmt, broker_order_id=int(o.orderId or 0), perm_id=int(o.permId or 0),
             message=message, error_code=codes[-1] if codes else 0,
-            foreign=bool(o.orderId) and not self._own(trade), client_id=int(o.clientId or 0),
+            foreign=not self._own(trade), client_id=int(o.clientId or 0),
         )
 
     def _fill(self, fill: Any) -> Fill:

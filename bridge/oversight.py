@@ -73,17 +73,23 @@ class OversightMixin(RunnerBase):
                         "(its bar may have been decided again: check positions)", "critical", order_ref=ref)
         for f in res.foreign_fills:
             self._foreign_fill(f)
+        for o in res.foreign_open:
+            self._foreign_ref(o.order_ref, f"open order {o.order_ref} ({o.side} {o.quantity:g} {o.symbol}) is not in this ledger: "
+                              "another bridge or ledger trades this account (not a symbol this bridge manages)")
 
     def _foreign_fill(self, f: Fill) -> None:
         """An execution of an order this ledger does not know: report it once per ref, never record it."""
+        self._foreign_ref(f.order_ref, f"execution {f.exec_id} of order {f.order_ref} ({f.side} {f.quantity:g} {f.symbol}) is not "
+                          "in this ledger: another bridge or ledger trades this account; not recorded here", exec_id=f.exec_id)
+
+    def _foreign_ref(self, ref: str, message: str, **fields: object) -> None:
+        """Report an orderRef of another ledger once (risk event ``foreign_order``, alert)."""
         self._oversight_init()
-        if f.order_ref in self._foreign_refs:
+        if ref in self._foreign_refs:
             return
-        self._foreign_refs.add(f.order_ref)
-        self.ledger.risk_event(self.clock.now(), "foreign_order", f"{f.order_ref} {f.side} {f.quantity:g} {f.symbol}", self.run_id)
-        self._alert("foreign_execution", f"execution {f.exec_id} of order {f.order_ref} ({f.side} {f.quantity:g} {f.symbol}) is not "
-                    "in this ledger: another bridge or ledger trades this account; not recorded here", "error",
-                    order_ref=f.order_ref, exec_id=f.exec_id)
+        self._foreign_refs.add(ref)
+        self.ledger.risk_event(self.clock.now(), "foreign_order", f"{ref} {message}", self.run_id)
+        self._alert("foreign_execution" if "exec_id" in fields else "foreign_order", message, "error", order_ref=ref, **fields)
 
     def _position_check(self) -> None:
         """Every ``reconcile.check_every`` seconds: reconcile again (every client's orders and

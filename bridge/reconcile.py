@@ -21,7 +21,9 @@ What it finds:
     revived       ``void`` orders the broker lists after all (void is not terminal)
     foreign_fills executions with our prefix the ledger does not know (another ledger on
                   the same account): never added to this ledger's fills
-    mismatches    broker orders with our prefix the ledger does not know, and positions
+    foreign_open  open orders with our prefix the ledger does not know, in symbols it does
+                  not manage (reported, not a mismatch)
+    mismatches    open orders with our prefix the ledger does not know in its symbols, and positions
                   that differ from baseline + recorded fills (the broker is the truth; the
                   message names the part foreign executions explain). By default a
                   mismatch halts trading until an operator resolves it (``bridge resume``).
@@ -57,6 +59,7 @@ class ReconcileResult:
     adopted: list[OrderState] = field(default_factory=list)
     revived: list[str] = field(default_factory=list)
     foreign_fills: list[Fill] = field(default_factory=list)
+    foreign_open: list[OrderState] = field(default_factory=list)
     mismatches: list[str] = field(default_factory=list)
     expected_positions: dict[str, float] = field(default_factory=dict)
     broker_positions: dict[str, float] = field(default_factory=dict)
@@ -158,10 +161,14 @@ def reconcile(
         elif ref not in void_refs:
             res.voided.append(ref)
 
+    managed = set(symbols)
     for ref, o in open_by_ref.items():
         if ref.startswith(prefix) and ref not in ledger_refs:
-            res.mismatches.append(f"open order {ref} at the broker is not in the ledger ({o.side} {o.quantity:g} {o.symbol}): "
-                                  "another bridge or ledger trades this account")
+            if o.symbol in managed:
+                res.mismatches.append(f"open order {ref} at the broker is not in the ledger ({o.side} {o.quantity:g} {o.symbol}): "
+                                      "another bridge or ledger trades this account")
+            else:
+                res.foreign_open.append(o)
 
     expected = {s: float(q) for s, q in expected_positions.items()}
     for f in res.new_fills:
@@ -172,7 +179,7 @@ def reconcile(
     actual = {s: p.quantity for s, p in broker_positions.items()}
     res.expected_positions = expected
     res.broker_positions = actual
-    for sym in sorted(set(symbols) | {s for s, q in expected.items() if abs(q) > _TOL}):
+    for sym in sorted(managed | {s for s, q in expected.items() if abs(q) > _TOL}):
         e, a = expected.get(sym, 0.0), actual.get(sym, 0.0)
         if abs(e - a) > _TOL:
             text = f"position {sym}: broker holds {a:g}, ledger expects {e:g}"

@@ -172,3 +172,14 @@ def test_calendar_due_times_and_hours() -> None:
     assert CAL.missing(idx, DAY) == [(idx[1], idx[2])]
     assert CAL.session_close_of(pd.Timestamp("2024-07-03 15:00", tz="UTC")) == pd.Timestamp("2024-07-03 17:00", tz="UTC")
     assert np.isfinite(CAL.due(fri, DAY).value)
+
+
+def test_unknown_open_order_halts_only_in_a_managed_symbol() -> None:
+    """Now that every client's orders are visible, another bridge's orders in other symbols are
+    reported (not a mismatch); in this ledger's symbols they are a mismatch."""
+    other = OrderState("ql:other", "QQQ", "BUY", 5.0, "MKT", "working", perm_id=3, foreign=True, client_id=9)
+    mine = OrderState("ql:clash", "SPY", "BUY", 5.0, "MKT", "working", perm_id=4, foreign=True, client_id=9)
+    res = reconcile(ledger_open=[], ledger_refs=set(), ledger_fill_ids=set(), expected_positions={"SPY": 0.0},
+                    broker_open=[other, mine], broker_done=[], broker_fills=[], broker_positions={}, symbols=["SPY"])
+    assert [o.order_ref for o in res.foreign_open] == ["ql:other"]
+    assert len(res.mismatches) == 1 and "ql:clash" in res.mismatches[0]
