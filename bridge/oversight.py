@@ -24,7 +24,8 @@ import time
 
 import pandas as pd
 
-from bridge.broker import Fill
+from bridge.broker import ConnectionEvent, Fill
+from bridge.errors import BrokerDisconnected, BrokerError
 from bridge.ledger import iso
 from bridge.reconcile import ReconcileResult
 from bridge.runner_base import RunnerBase
@@ -100,13 +101,20 @@ class OversightMixin(RunnerBase):
             return
         self._next_check = mono + self.cfg.reconcile.check_every
         halted = self.ledger.risk_state().halted  # still reconciled: adopted orders' fills must be recorded
-        if self._reconcile("periodic", act_on_mismatch=False).ok or halted:
-            return
-        deadline = time.monotonic() + CONFIRM_AFTER
-        while time.monotonic() < deadline:
-            self._pump(0.05)
-        self._reconcile("periodic check")
+        try:
+            if self._reconcile("periodic", act_on_mismatch=False).ok or halted:
+                return
+            deadline = time.monotonic() + CONFIRM_AFTER
+            while time.monotonic() < deadline:
+                self._pump(0.05)
+            self._reconcile("periodic check")
+        except BrokerDisconnected as err:
+            self._on_connection(ConnectionEvent("disconnected", err.what))
+        except BrokerError as err:  # a timed-out request: the next check tries again
+            log.warning("periodic reconcile failed", extra={"event": "periodic_check_failed", "detail": err.render()})
+            self._alert("periodic_check_failed", f"periodic reconcile failed ({err.what}): retrying in "
+                        f"{self.cfg.reconcile.check_every:g} s", "warning")
 
-    # declared for the type checker (SessionMixin implements it)
+    # declared for the type checker (SessionMixin implements them)
     def _reconcile(self, why: str, act_on_mismatch: bool = True) -> ReconcileResult:
         raise NotImplementedError

@@ -28,3 +28,25 @@ def test_periodic_check_halts_on_a_position_changed_outside_the_bridge(harness: 
     h.runner._next_check = 0.0
     h.step()
     assert [a["kind"] for a in h.notifier.sent].count("reconcile_mismatch") == 1  # halted: no repeated alert
+
+
+def test_a_failing_periodic_check_never_kills_the_runner(harness: H, gw: FakeGateway) -> None:
+    from bridge.errors import BrokerDisconnected, BrokerError
+
+    h = harness(seed=60)
+    h.start()
+    assert h.until(lambda: h.settled() and h.orders())
+    errors = iter([BrokerError("IB request timed out", found="reqAllOpenOrders"), BrokerDisconnected("the IB connection dropped")])
+
+    def failing_sync() -> None:
+        raise next(errors)
+
+    real_sync, h.runner.broker.sync = h.runner.broker.sync, failing_sync  # type: ignore[method-assign]
+    h.runner._next_check = 0.0
+    h.step()  # a timed-out request: alert, retried at the next interval
+    assert h.runner.state == "ready" and any(a["kind"] == "periodic_check_failed" for a in h.notifier.sent)
+    h.runner._next_check = 0.0
+    h.step()  # the connection dropped during the check: reconnect as for any drop
+    assert h.runner.state == "disconnected"
+    h.runner.broker.sync = real_sync  # type: ignore[method-assign]
+    assert h.until(lambda: h.runner.state == "ready", timeout=5)
