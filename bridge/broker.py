@@ -72,6 +72,11 @@ class OrderState:
     perm_id: int = 0
     message: str = ""
     error_code: int = 0
+    #: Placed by another API client id (seen through ``reqAllOpenOrders``): this connection
+    #: gets no live updates for it and cannot cancel or modify it (IB allows only the
+    #: placing client, except a global cancel).
+    foreign: bool = False
+    client_id: int = 0
 
     @property
     def done(self) -> bool:

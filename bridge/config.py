@@ -131,9 +131,11 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class ReconcileConfig:
-    """What a reconciliation mismatch does: ``halt`` (default) or ``warn``."""
+    """What a reconciliation mismatch does: ``halt`` (default) or ``warn``; and how often
+    (seconds) the runner reconciles and compares positions between reconnects."""
 
     on_mismatch: str = "halt"
+    check_every: float = 180.0
 
 
 @dataclass(frozen=True)
@@ -410,6 +412,7 @@ def _validate(cfg: BridgeConfig) -> None:
     for name in ("max_bar_age", "complete_grace", "max_clock_skew"):
         need(getattr(d, name) >= 0, f"data.{name} must be >= 0", getattr(d, name))
     need(cfg.reconcile.on_mismatch in ("halt", "warn"), "reconcile.on_mismatch must be halt or warn", repr(cfg.reconcile.on_mismatch))
+    need(5.0 <= cfg.reconcile.check_every <= 3600.0, "reconcile.check_every must be 5..3600 seconds", repr(cfg.reconcile.check_every))
     need(cfg.ledger.synchronous in ("FULL", "NORMAL"), "ledger.synchronous must be FULL or NORMAL", repr(cfg.ledger.synchronous))
     need(cfg.eod.flatten_before_close >= 0, "eod.flatten_before_close must be >= 0 minutes", cfg.eod.flatten_before_close)
     need(0 <= cfg.health.port < 65536, "health.port must be 0 (off) or 1..65535", cfg.health.port)

@@ -34,7 +34,10 @@ ALIVE_SECONDS = 5.0
 
 
 class LedgerSync:
-    """Applies broker order and fill events to the ledger (the runner and ``bridge stop``)."""
+    """Applies broker order and fill events to the ledger (the runner and ``bridge stop``).
+
+    ``void`` is not terminal here: a broker event for a void order revives it.
+    """
 
     def __init__(self, ledger: Ledger, clock_now: Callable[[], pd.Timestamp], day: Callable[[], str]) -> None:
         self.ledger = ledger
@@ -50,7 +53,7 @@ class LedgerSync:
             return ("unknown", ledger_status(st))
         new = ledger_status(st)
         old = str(row["status"])
-        if old in TERMINAL or (new == old and abs(st.filled - float(row["filled"] or 0)) < 1e-9):
+        if (old in TERMINAL and old != "void") or (new == old and abs(st.filled - float(row["filled"] or 0)) < 1e-9):
             return None
         if new == "sent" and old != "intent":
             return None
@@ -67,6 +70,9 @@ class LedgerSync:
         return (old, new)
 
     def fill(self, fill: Fill, source: str = "live") -> bool:
+        """Record a fill of one of this ledger's orders (others' fills are never ours to count)."""
+        if self.ledger.order(fill.order_ref) is None:
+            return False
         return self.ledger.record_fill(fill, self.now(), self.day(), source)
 
 
@@ -131,7 +137,8 @@ def emergency_stop(
     log.critical("kill switch latched", extra={"event": "kill_switch", "reason": reason, "flatten": flatten})
     broker.cancel_all()
     deadline = time.monotonic() + cancel_wait
-    while time.monotonic() < deadline and broker.open_orders():
+    # other clients' orders are cancelled too (global cancel), but no update reaches us for them
+    while time.monotonic() < deadline and [o for o in broker.open_orders() if not o.foreign]:
         pump(0.05)
     pump(0.0)
     result: dict[str, Any] = {"kill_switch": True, "reason": reason, "cancelled": True, "flatten": flatten, "orders": []}

@@ -191,6 +191,8 @@ class DecisionMixin(RunnerBase):
         rows = self.ledger.open_orders(sym)
         if not rows:
             return True
+        if all(r["order_ref"] in self.adopted for r in rows):
+            return False  # another client's order: this client cannot cancel it (bridge.oversight)
         for r in rows:
             self.cancel_reason.setdefault(r["order_ref"], "superseded")
             self.broker.cancel(r["order_ref"])

@@ -90,6 +90,9 @@ class IBBroker:
         self._sub_lists: dict[str, Any] = {}  # symbol -> live BarDataList (to cancel on resubscribe)
         self._sub_reqs: dict[int, str] = {}  # reqId of a keepUpToDate request -> symbol
         self._account = gateway.account
+        self._all_open: list[Any] = []  # every client's open orders at the last sync (reqAllOpenOrders)
+        self._completed: list[Any] = []  # every client's completed orders at the last sync
+        self._top_id = 0  # highest order id this process placed (ids must never repeat: see _skip_used_ids)
         self._closing = False
         self._down_reported = False
         self.ib.barUpdateEvent += self._on_bar
@@ -132,9 +135,23 @@ class IBBroker:
         self._subs.clear()
         self._sub_lists.clear()
         self._sub_reqs.clear()
+        self._skip_used_ids()
         log.info("connected", extra={"event": "connected", "host": g.host, "port": g.port, "client_id": g.client_id,
                                      "account": self._account, "library": LIBRARY,
                                      "server_version": self.ib.client.serverVersion()})
+
+    def _skip_used_ids(self) -> None:
+        """Move the order-id sequence past every id this client id used today.
+
+        A restarted gateway offers ids from its start value again, and IB answers an id
+        one of our completed orders holds with error 103 (the order is lost). ib_async skips
+        the ids of open orders it is shown; completed orders carry no id, but executions do,
+        and this process remembers the ids it placed.
+        """
+        used = [int(f.execution.orderId or 0) for f in self.ib.fills() if int(f.execution.clientId or 0) == self.cfg.client_id]
+        top = max(used + [self._top_id])
+        if top > 0:
+            self.ib.client.updateReqId(top + 1)
 
     def disconnect(self) -> None:
         self._closing = True
@@ -221,6 +238,7 @@ class IBBroker:
         else:
             order = _ib.MarketOrder(request.side, request.quantity, **kw)
         trade = self.ib.placeOrder(contract, order)
+        self._top_id = max(self._top_id, int(trade.order.orderId or 0))
         return self._state(trade)
 
     def wait_acknowledged(self, order_ref: str, timeout: float) -> bool:
@@ -234,10 +252,13 @@ class IBBroker:
         return False
 
     def cancel(self, order_ref: str) -> bool:
+        """Cancel one of this client's orders. False for an order another client id placed:
+        IB cancels by (clientId, orderId), so sending its id would cancel our own order
+        with the same id, if any."""
         if not self.is_connected():
             raise BrokerDisconnected("not connected to IB: cancel not sent", found=order_ref)
         for trade in self.ib.openTrades():
-            if trade.order.orderRef == order_ref:
+            if trade.order.orderRef == order_ref and self._own(trade):
                 self.ib.cancelOrder(trade.order)
                 return True
         return False
@@ -248,15 +269,31 @@ class IBBroker:
         self.ib.reqGlobalCancel()
 
     def sync(self) -> None:
-        self._blocking(self.ib.reqOpenOrders)
-        self._blocking(self.ib.reqCompletedOrders, False)
+        """Every client's open and completed orders and executions (see ``bridge.reconcile``).
+
+        The replies are kept: ib_async keeps its cache of another client's order as it was
+        when listed (no updates follow), so only the latest reply says what is still open.
+        """
+        self._all_open = list(self._blocking(self.ib.reqAllOpenOrders) or [])
+        self._completed = list(self._blocking(self.ib.reqCompletedOrders, False) or [])
         self._blocking(self.ib.reqExecutions)
 
     def open_orders(self) -> list[OrderState]:
-        return [self._state(t) for t in self.ib.openTrades() if t.order.orderRef]
+        """This client's open orders (kept current), then other clients' as of the last sync."""
+        own = [t for t in self.ib.openTrades() if t.order.orderRef and self._own(t)]
+        seen = {t.order.permId for t in own}
+        done = {t.order.permId for t in self._completed}
+        others = [t for t in self._all_open if t.order.orderRef and not self._own(t) and not t.isDone()
+                  and t.order.permId not in seen and t.order.permId not in done]
+        return [self._state(t) for t in own + others]
 
     def completed_orders(self) -> list[OrderState]:
-        return [self._state(t) for t in self.ib.trades() if t.isDone() and t.order.orderRef]
+        mine = [t for t in self.ib.trades() if t.isDone() and t.order.orderRef]
+        seen = {t.order.permId for t in mine}
+        return [self._state(t) for t in mine + [t for t in self._completed if t.order.orderRef and t.order.permId not in seen]]
+
+    def _own(self, trade: Any) -> bool:
+        return int(trade.order.clientId or 0) == self.cfg.client_id
 
     def executions(self) -> list[Fill]:
         return [self._fill(f) for f in self.ib.fills()]
@@ -390,6 +427,7 @@ class IBBroker:
             remaining=max(qty - filled, 0.0) if status in ("filled", "cancelled", "rejected") else float(s.remaining or max(qty - filled, 0.0)),
             avg_fill_price=avg, limit_price=lmt, broker_order_id=int(o.orderId or 0), perm_id=int(o.permId or 0),
             message=message, error_code=codes[-1] if codes else 0,
+            foreign=not self._own(trade), client_id=int(o.clientId or 0),
         )
 
     def _fill(self, fill: Any) -> Fill:

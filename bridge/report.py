@@ -22,7 +22,10 @@ def daily_summary(ledger: Ledger, day: str) -> dict[str, Any]:
     """Everything the bridge did on ``day`` (YYYY-MM-DD), from the ledger only."""
     orders = ledger.rows("SELECT order_ref, symbol, purpose, side, quantity, order_type, limit_price, status, filled, avg_fill_price,"
                          " commission, reason, bar_time, created_at, sent_at FROM orders WHERE day = ? ORDER BY created_at", (day,))
-    fills = ledger.fills(day)
+    # only this ledger's trades: a fill of an order it does not know is another process's
+    # (ledgers written before issue 9 recorded those too)
+    refs = ledger.all_refs()
+    fills = [f for f in ledger.fills(day) if f["order_ref"] in refs]
     equity = ledger.equity_on(day)
     end_of_day = (pd.Timestamp(day) + pd.Timedelta(days=1, hours=8)).tz_localize("UTC").isoformat()
     at, positions = ledger.last_positions(until=end_of_day)

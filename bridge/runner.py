@@ -114,6 +114,7 @@ class Runner(SessionMixin):
             self._loss_check()
             self._timeouts()
             self._eod()
+            self._position_check()
             if self._positions_dirty:
                 self._snapshot_positions()
         self._heartbeat()

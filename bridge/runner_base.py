@@ -85,6 +85,7 @@ class RunnerBase:
         self.state = "init"
         self.working: dict[str, float] = {}  # LMT orderRef -> clock.monotonic() when placed
         self.cancel_reason: dict[str, str] = {}
+        self.adopted: dict[str, int] = {}  # orderRef -> client id of an order another client placed (bridge.oversight)
         self.metrics: dict[str, float] = {"bars": 0, "decisions": 0, "orders_sent": 0, "fills": 0, "rejected": 0,
                                           "refused_stale": 0, "reconnects": 0, "disconnects": 0}
         self.latencies_ms: list[float] = []

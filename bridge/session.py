@@ -14,12 +14,13 @@ from bridge.decide import DecisionMixin
 from bridge.errors import AccountError, BrokerDisconnected, GatewayUnreachable, StaleData
 from bridge.ledger import iso
 from bridge.orders import PREFIX
-from bridge.reconcile import reconcile
+from bridge.oversight import OversightMixin
+from bridge.reconcile import ReconcileResult, reconcile
 
 log = logging.getLogger("bridge.runner")
 
 
-class SessionMixin(DecisionMixin):
+class SessionMixin(OversightMixin, DecisionMixin):
     """Connection lifecycle and broker events."""
 
     def _connect_with_retries(self) -> None:
@@ -114,6 +115,10 @@ class SessionMixin(DecisionMixin):
             self._alert("unknown_order", f"broker reports order {st.order_ref} that the ledger does not know", "error", order_ref=st.order_ref)
             return
         log.info("order status", extra={"event": "order_status", "order_ref": st.order_ref, "status": new, "filled": st.filled})
+        if old == "void":
+            self.ledger.risk_event(self.clock.now(), "revived", f"{st.order_ref} voided earlier, reported {new} by the broker", self.run_id)
+            self._alert("order_revived", f"order {st.order_ref} was voided but the broker reports it {new}: revived "
+                        "(its bar may have been decided again: check positions)", "critical", order_ref=st.order_ref)
         if new in ("filled", "cancelled", "rejected"):
             self.working.pop(st.order_ref, None)
             self._positions_dirty = True
@@ -127,6 +132,10 @@ class SessionMixin(DecisionMixin):
 
     def _on_fill(self, ev: FillEvent) -> None:
         f = ev.fill
+        if self.ledger.order(f.order_ref) is None:
+            if f.order_ref.startswith(PREFIX):
+                self._foreign_fill(f)
+            return
         if self.sync.fill(f):
             self.metrics["fills"] += 1
             self._positions_dirty = True
@@ -165,7 +174,9 @@ class SessionMixin(DecisionMixin):
         except BrokerDisconnected as err:
             self._on_connection(ConnectionEvent("disconnected", err.what))
 
-    def _reconcile(self, why: str) -> None:
+    def _reconcile(self, why: str, act_on_mismatch: bool = True) -> ReconcileResult:
+        """Compare with the broker (every client's orders) and apply the result; a mismatch
+        halts (``reconcile.on_mismatch``) unless ``act_on_mismatch`` is False."""
         now = self.clock.now()
         self.broker.sync()
         managed = managed_symbols(self.ledger, self.symbols)
@@ -178,7 +189,8 @@ class SessionMixin(DecisionMixin):
             if rs.rebaseline:
                 self.ledger.set_risk_state(now, rebaseline=False)
         res = reconcile(self.ledger.open_orders(), self.ledger.all_refs(), self.ledger.fill_ids(), self.ledger.expected_positions(),
-                        self.broker.open_orders(), self.broker.completed_orders(), self.broker.executions(), positions, managed, PREFIX)
+                        self.broker.open_orders(), self.broker.completed_orders(), self.broker.executions(), positions, managed, PREFIX,
+                        ledger_void=self._void_rows())
         for f in res.new_fills:
             self.sync.fill(f, source="reconcile")
             self._alert("fill_recovered", f"recovered fill {f.side} {f.quantity:g} {f.symbol} @ {f.price:g} ({f.order_ref})", "warning",
@@ -194,7 +206,10 @@ class SessionMixin(DecisionMixin):
             row = self.ledger.order(fix.order_ref)
             if row and row["sent_at"] is None:
                 fields["sent_at"] = row["created_at"]
-            self.ledger.update_order(fix.order_ref, now, kind="reconciled", detail=fix.note, **fields)
+            self.ledger.update_order(fix.order_ref, now, kind="revived" if fix.order_ref in res.revived else "reconciled",
+                                     detail=fix.note, **fields)
+        self.working = {r["order_ref"]: self.clock.monotonic() for r in self.ledger.open_orders() if r["order_type"] == "LMT"}
+        self._apply_oversight(res, now)
         if why not in ("start", "reconnect"):
             # same connection (1101/1102, resume): an order the broker does not list may still be
             # in flight; only a fresh connection proves it never arrived
@@ -207,17 +222,17 @@ class SessionMixin(DecisionMixin):
             if row and row["purpose"] == "signal":
                 self.ledger.rollback_strategy_state(self.skey, row["symbol"], now, row["prev_target"], row["prev_bar"], row["bar_time"])
             self._alert("order_void", f"order {ref} was recorded but never reached the broker: voided", "warning", order_ref=ref)
-        if res.mismatches:
+        if res.mismatches and act_on_mismatch:
             text = "; ".join(res.mismatches)
             self.ledger.risk_event(now, "mismatch", text, self.run_id)
             if self.cfg.reconcile.on_mismatch == "halt":
                 self.ledger.set_risk_state(now, halted=True, reason=f"reconciliation mismatch: {text}", since=iso(now))
             self._alert("reconcile_mismatch", f"reconciliation mismatch ({why}): {text}"
                         + (" -- trading halted until `bridge resume`" if self.cfg.reconcile.on_mismatch == "halt" else ""), "critical")
-        self.working = {r["order_ref"]: self.clock.monotonic() for r in self.ledger.open_orders() if r["order_type"] == "LMT"}
         self._positions_dirty = True
         log.info("reconciled", extra={"event": "reconciled", "why": why, "summary": res.summary(),
                                        "expected": res.expected_positions, "broker": res.broker_positions})
+        return res
 
     def _maybe_reconnect(self) -> None:
         if time.monotonic() < self._reconnect_at:

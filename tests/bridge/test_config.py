@@ -58,6 +58,7 @@ def test_precedence_toml_then_env_then_flags(tmp_path: Path) -> None:
         ("[risk]\nmax_order_notional = 'lots'\n", "risk.max_order_notional must be float"),
         ("[orders]\ntype = 'stop'\n", "orders.type must be market or limit"),
         ("[gateway]\nport = 70000\n", "gateway.port must be 1..65535"),
+        ("[reconcile]\ncheck_every = 1\n", "reconcile.check_every must be 5..3600 seconds"),
         ("[strategy]\nbar = '2d'\n", "strategy.bar must be one of"),
         ("[sizing]\nmode = 'kelly'\n", "unknown sizing mode"),
         ("[notify]\nsmtp_password = 'hunter2'\n", "secrets are not read from the config file"),

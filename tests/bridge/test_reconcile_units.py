@@ -65,9 +65,41 @@ def test_reconcile_reports_unknown_orders_and_position_mismatches() -> None:
     )
     text = " | ".join(res.mismatches)
     assert "ql:stranger" in text and "manual-order" not in text  # foreign orders (no ql: prefix) are not ours
-    assert "ql:ghost" in text
-    assert "position SPY: broker holds 12, ledger expects 15" in text and "position QQQ" in text
+    # issue 9 fault 6: another ledger's execution is reported, never counted (was: "ledger expects 15")
+    assert [f.exec_id for f in res.foreign_fills] == ["e9"] and res.new_fills == []
+    assert "position SPY: broker holds 12, ledger expects 10 (+5 of it from executions of orders this ledger does not know: ql:ghost" in text
+    assert "position QQQ" in text
     assert not res.ok
+
+
+def test_reconcile_voids_only_orders_proven_absent() -> None:
+    """Issue 9 fault 1: an order of another client id, or one found by permId only, is not voided."""
+    theirs = OrderState("ql:theirs", "SPY", "BUY", 10.0, "MKT", "working", perm_id=11, foreign=True, client_id=7)
+    done_no_ref = OrderState("", "SPY", "BUY", 10.0, "MKT", "filled", 10.0, 0.0, 470.0, perm_id=12)
+    res = reconcile(
+        ledger_open=[row("ql:theirs"), {**row("ql:perm-only"), "perm_id": 12}, row("ql:absent", "intent")],
+        ledger_refs={"ql:theirs", "ql:perm-only", "ql:absent"}, ledger_fill_ids=set(), expected_positions={"SPY": 0.0},
+        broker_open=[theirs], broker_done=[done_no_ref], broker_fills=[],
+        broker_positions={"SPY": Position("SPY", 10.0, 470.0)}, symbols=["SPY"],
+    )
+    assert res.voided == ["ql:absent"]
+    assert [o.order_ref for o in res.adopted] == ["ql:theirs"]
+    assert {(u.order_ref, u.status) for u in res.updates} == {("ql:theirs", "working"), ("ql:perm-only", "filled")}
+    assert "owned by client id 7" in next(u.note for u in res.updates if u.order_ref == "ql:theirs")
+
+
+def test_reconcile_revives_a_void_order_the_broker_has() -> None:
+    """Issue 9 fault 7: void is not terminal."""
+    res = reconcile(
+        ledger_open=[], ledger_refs={"ql:late", "ql:dead", "ql:never"}, ledger_fill_ids=set(), expected_positions={"SPY": 0.0},
+        broker_open=[], broker_done=[state("ql:late", "filled", 10.0), state("ql:dead", "cancelled")],
+        broker_fills=[fill("ql:late", "e1")], broker_positions={"SPY": Position("SPY", 10.0, 470.0)}, symbols=["SPY"],
+        ledger_void=[row("ql:late", "void"), row("ql:dead", "void"), row("ql:never", "void")],
+    )
+    assert res.ok, res.mismatches
+    assert res.revived == ["ql:late"] and res.voided == []
+    assert [(u.order_ref, u.status, u.filled) for u in res.updates] == [("ql:late", "filled", 10.0)]
+    assert [f.exec_id for f in res.new_fills] == ["e1"]
 
 
 def test_order_refs_are_deterministic_and_distinct() -> None:
@@ -140,3 +172,14 @@ def test_calendar_due_times_and_hours() -> None:
     assert CAL.missing(idx, DAY) == [(idx[1], idx[2])]
     assert CAL.session_close_of(pd.Timestamp("2024-07-03 15:00", tz="UTC")) == pd.Timestamp("2024-07-03 17:00", tz="UTC")
     assert np.isfinite(CAL.due(fri, DAY).value)
+
+
+def test_unknown_open_order_halts_only_in_a_managed_symbol() -> None:
+    """Now that every client's orders are visible, another bridge's orders in other symbols are
+    reported (not a mismatch); in this ledger's symbols they are a mismatch."""
+    other = OrderState("ql:other", "QQQ", "BUY", 5.0, "MKT", "working", perm_id=3, foreign=True, client_id=9)
+    mine = OrderState("ql:clash", "SPY", "BUY", 5.0, "MKT", "working", perm_id=4, foreign=True, client_id=9)
+    res = reconcile(ledger_open=[], ledger_refs=set(), ledger_fill_ids=set(), expected_positions={"SPY": 0.0},
+                    broker_open=[other, mine], broker_done=[], broker_fills=[], broker_positions={}, symbols=["SPY"])
+    assert [o.order_ref for o in res.foreign_open] == ["ql:other"]
+    assert len(res.mismatches) == 1 and "ql:clash" in res.mismatches[0]

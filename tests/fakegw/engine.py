@@ -15,6 +15,7 @@ from .messages import WhatIfInfo
 from .policy import FillPolicy
 from .requests import OrderRequest
 from .state import Execution, Order
+from .visibility import completed_for, open_orders_for
 
 if TYPE_CHECKING:
     from .core import GatewayCore
@@ -60,6 +61,9 @@ class OrderEngine:
         if inst is None:
             session.send(session.msg.error(req.order_id, 200, "No security definition has been found for the request"))
             return
+        if existing is not None and existing.is_done and existing.epoch != self.state.epoch:
+            session.send(session.msg.error(req.order_id, 103, "Duplicate order id"))
+            return
         if existing is not None:
             self._modify(session, existing, req)
             return
@@ -67,7 +71,7 @@ class OrderEngine:
         order = Order(
             client_id=cid, order_id=req.order_id, perm_id=self.state.new_perm_id(), instrument=inst,
             req=req, account=req.account or self.state.default_account, placed_at=self.core.now(),
-            policy=policy,
+            policy=policy, epoch=self.state.epoch,
         )
         self.state.orders[order.key] = order
         if policy.mode == "reject":
@@ -99,20 +103,17 @@ class OrderEngine:
 
     # --- replays for (re)connecting clients ------------------------------------
     def send_open_orders(self, session: Session, all_clients: bool) -> None:
-        for o in self.state.orders.values():
-            if o.is_done or o.held or (not all_clients and o.client_id != session.client_id):
-                continue
+        for o in open_orders_for(self.state, session.client_id or 0, all_clients):
             session.send(session.msg.open_order(o))
             session.send(session.msg.order_status(o))
         session.send(session.msg.open_order_end())
 
-    def send_completed_orders(self, session: Session) -> None:
+    def send_completed_orders(self, session: Session, api_only: bool = False) -> None:
         from .messages import ib_time
 
-        for o in self.state.orders.values():
-            if o.is_done:
-                stamp = ib_time(o.completed_at or o.placed_at, self.core.tz)
-                session.send(session.msg.completed_order(o, stamp))
+        for o in completed_for(self.state, api_only):
+            stamp = ib_time(o.completed_at or o.placed_at, self.core.tz)
+            session.send(session.msg.completed_order(o, stamp))
         session.send(session.msg.completed_orders_end())
 
     # --- price-driven evaluation ------------------------------------------------
@@ -282,6 +283,10 @@ class OrderEngine:
             self._notify(o)
         for o in chain:
             self.evaluate(o, placement=True)
+
+    def notify(self, order: Order) -> None:
+        """openOrder and orderStatus to the owning client, if it is connected."""
+        self._notify(order)
 
     def _notify(self, order: Order) -> None:
         session = self.core.session_for(order.client_id)

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from .contracts import Instrument
 from .protocol import UNSET_DOUBLE
 from .state import Execution, Order, Position
+from .visibility import message_ids
 
 Fields = list[object]
 _PEG_BENCH = {"PEG BENCH", "PEGBENCH"}
@@ -175,11 +176,12 @@ class MessageBuilder:
     # --- orders --------------------------------------------------------
     def open_order(self, o: Order, status: str | None = None, what_if: WhatIfInfo | None = None) -> Fields:
         v, r = self.version, o.req
+        order_id, client_id = message_ids(o)
         f: Fields = [
-            5, o.order_id, *o.instrument.block(r.contract.exchange or "SMART"),
+            5, order_id, *o.instrument.block(r.contract.exchange or "SMART"),
             r.action, r.quantity, r.order_type, r.lmt_price, r.aux_price, r.tif,
             r.oca_group, o.account, r.open_close or "O", r.origin, r.order_ref,
-            o.client_id, o.perm_id, r.outside_rth, r.hidden, 0.0, r.good_after_time,
+            client_id, o.perm_id, r.outside_rth, r.hidden, 0.0, r.good_after_time,
             "",  # deprecated sharesAllocation
             "", "", "",  # faGroup, faMethod, faPercentage
         ]
@@ -227,9 +229,10 @@ class MessageBuilder:
         return [53, 1]
 
     def order_status(self, o: Order, status: str | None = None) -> Fields:
+        order_id, client_id = message_ids(o)
         return [
-            3, o.order_id, status or o.status, o.filled, o.remaining, o.avg_fill_price,
-            o.perm_id, o.req.parent_id, o.last_fill_price, o.client_id, "", 0.0,
+            3, order_id, status or o.status, o.filled, o.remaining, o.avg_fill_price,
+            o.perm_id, o.req.parent_id, o.last_fill_price, client_id, "", 0.0,
         ]
 
     def completed_order(self, o: Order, completed_time: str) -> Fields:
@@ -269,9 +272,9 @@ class MessageBuilder:
 
     def exec_details(self, req_id: int, ex: Execution) -> Fields:
         f: Fields = [
-            11, req_id, ex.order_id, *ex.instrument.block(ex.exchange),
+            11, req_id, max(ex.order_id, 0) if ex.client_id >= 0 else 0, *ex.instrument.block(ex.exchange),
             ex.exec_id, ib_time(ex.time, self.tz), ex.account, ex.exchange, ex.side,
-            ex.shares, ex.price, ex.perm_id, ex.client_id, 0, ex.cum_qty, ex.avg_price,
+            ex.shares, ex.price, ex.perm_id, max(ex.client_id, 0), 0, ex.cum_qty, ex.avg_price,
             ex.order_ref, "", "", "", 2,
         ]
         if self.version >= 178:

@@ -27,6 +27,7 @@ from .policy import FillPolicy, PolicyRule
 from .protocol import MAX_SERVER_VERSION
 from .recorder import Handshake, Received, ReceivedOrder
 from .state import AccountBook, CommissionSchedule, Execution, GatewayState, Order
+from .visibility import manual_order
 
 T = TypeVar("T")
 
@@ -377,6 +378,25 @@ class FakeGateway:
         if len(working) != 1:
             raise LookupError(f"{len(working)} orders match ref={order_ref} client={client_id} id={order_id} perm={perm_id}")
         return working[0]
+
+    def place_manual_order(self, symbol: str, action: str, quantity: float, *, order_type: str = "MKT",
+                           lmt_price: float | None = None, order_ref: str = "", policy: FillPolicy | None = None) -> OrderView:
+        """An order typed into TWS (not through the API): owned by no API client until client 0
+        binds it (``reqOpenOrders`` from client 0, or at once after ``reqAutoOpenOrders(True)``)."""
+        return self._call(lambda: OrderView.of(manual_order(self._core, symbol, action, quantity, order_type,
+                                                             lmt_price, order_ref, policy)))
+
+    def restart(self, next_order_id: int = 1) -> None:
+        """A gateway restart: every connection drops, orders and executions survive at IB,
+        and the order-id sequence starts again at ``next_order_id`` (permIds stay unique)."""
+
+        def run() -> None:
+            core = self._core
+            core.drop()
+            core.state.epoch += 1
+            core.state.next_order_id = next_order_id
+
+        self._call(run)
 
     # --- account ---------------------------------------------------------------------
     def set_cash(self, amount: float, account: str | None = None) -> None:

@@ -77,8 +77,9 @@ class Session(asyncio.Protocol):
             87: self._head_timestamp, 1: self._market_data, 2: self._cancel_market_data,
             59: self._market_data_type, 3: self._place_order, 4: self._cancel_order,
             58: self._global_cancel, 5: self._open_orders, 16: self._all_open_orders,
-            99: self._completed_orders, 7: self._executions,
+            99: self._completed_orders, 7: self._executions, 15: self._auto_open_orders,
         }
+        self.auto_bind = False  # client 0 after reqAutoOpenOrders(True)
         self._arrival = (0.0, 0.0)
 
     # --- asyncio.Protocol ----------------------------------------------------
@@ -381,7 +382,13 @@ class Session(asyncio.Protocol):
         self.core.engine.send_open_orders(self, all_clients=True)
 
     def _completed_orders(self, f: list[str]) -> None:
-        self.core.engine.send_completed_orders(self)
+        self.core.engine.send_completed_orders(self, api_only=len(f) > 1 and f[1] == "1")
+
+    def _auto_open_orders(self, f: list[str]) -> None:
+        if self.client_id != 0:
+            self.send(self.msg.error(-1, 321, "Error validating request:-'bn' : cause - Only client id 0 can bind TWS orders"))
+            return
+        self.auto_bind = len(f) > 2 and f[2] == "1"
 
     def _executions(self, f: list[str]) -> None:
         flt = parse_exec_filter(f)

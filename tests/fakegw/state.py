@@ -86,6 +86,8 @@ class Order:
     held: bool = False  # transmit=0 and not yet released
     triggered: bool = False  # stop orders: stop price touched
     auto_fill: bool = True  # False once a partial-fill policy has run
+    manual: bool = False  # placed in TWS, not through the API (see ``visibility``)
+    epoch: int = 0  # gateway run it was placed in (order ids restart with a new run)
     policy: FillPolicy | None = None
     timers: list[Any] = field(default_factory=list, repr=False)
 
@@ -243,6 +245,8 @@ class GatewayState:
     next_order_id: int = 1
     next_perm_id: int = 1_500_000_001
     exec_seq: int = 0
+    epoch: int = 0  # bumped by a gateway restart: the order-id sequence starts again
+    next_bound_id: int = 0  # manual orders bound to client 0 get -1, -2, ...
 
     @property
     def default_account(self) -> str:
@@ -257,8 +261,8 @@ class GatewayState:
         return perm
 
     def valid_id(self) -> int:
-        """The next order id to offer (above every id used by any client)."""
-        used = max((oid for (_cid, oid) in self.orders), default=0)
+        """The next order id to offer (above every id used by any client since the gateway started)."""
+        used = max((o.order_id for o in self.orders.values() if o.epoch == self.epoch and not o.manual), default=0)
         self.next_order_id = max(self.next_order_id, used + 1)
         return self.next_order_id
 
