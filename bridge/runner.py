@@ -27,6 +27,7 @@ import pandas as pd
 
 from bridge.control import result_text, runner_alive
 from bridge.errors import BridgeError, LedgerError
+from bridge.lease import LedgerLease
 from bridge.logs import CONTEXT
 from bridge.risk import Exposure, OrderIntent, daily_loss_breached
 from bridge.runner_base import CONTROL_EVERY, CRASH_ENV, DEFAULT_MAX_AGE, HEARTBEAT_EVERY
@@ -42,6 +43,8 @@ class Runner(SessionMixin):
     def start(self) -> None:
         """Connect (with retries), check the account, qualify, reconcile, seed history."""
         CONTEXT.run_id = self.run_id
+        self.lease = LedgerLease(self.ledger.path)
+        self.lease.acquire(self.run_id)  # before connecting: a second runner never reaches the gateway
         other = runner_alive(self.ledger, self.clock.now())
         if other is not None:
             raise LedgerError("another bridge is running on this ledger", found=f"run {other['run_id']} (pid {other['pid']})",
@@ -88,8 +91,13 @@ class Runner(SessionMixin):
             self._heartbeat(force=True)
             self.ledger.end_run(self.run_id, self.clock.now(), state)
         finally:
-            self.broker.disconnect()
-            self.notifier.close()
+            try:
+                self.broker.disconnect()
+                self.notifier.close()
+            finally:
+                lease = getattr(self, "lease", None)
+                if lease is not None:
+                    lease.release()
 
     def install_signal_handlers(self) -> None:
         def handler(signum: int, frame: Any) -> None:
