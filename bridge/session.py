@@ -15,6 +15,7 @@ from bridge.errors import AccountError, BrokerDisconnected, GatewayUnreachable, 
 from bridge.ledger import iso
 from bridge.orders import PREFIX
 from bridge.reconcile import reconcile
+from bridge.rejections import on_rejected
 
 log = logging.getLogger("bridge.runner")
 
@@ -122,6 +123,7 @@ class SessionMixin(DecisionMixin):
                 self.metrics["rejected"] += 1
                 self._alert("order_rejected", f"order {st.order_ref} rejected: {st.message}", "error", order_ref=st.order_ref,
                             code=st.error_code)
+                on_rejected(self, st.order_ref, st.message, st.error_code)
             elif new == "cancelled" and why == "timeout_market":
                 self._replace_with_market(st.order_ref, st.quantity - st.filled)
 
@@ -195,6 +197,8 @@ class SessionMixin(DecisionMixin):
             if row and row["sent_at"] is None:
                 fields["sent_at"] = row["created_at"]
             self.ledger.update_order(fix.order_ref, now, kind="reconciled", detail=fix.note, **fields)
+            if fix.status == "rejected" and row and row["status"] != "rejected":
+                on_rejected(self, fix.order_ref, fix.note)  # a rejection the runner did not see live
         if why not in ("start", "reconnect"):
             # same connection (1101/1102, resume): an order the broker does not list may still be
             # in flight; only a fresh connection proves it never arrived
