@@ -153,6 +153,8 @@ class GatewayCore:
         sent = 0
         for s in self.ready_sessions():
             if client_id is None or s.client_id == client_id:
+                if code == 10182:  # a live-update subscription that failed is dead at IB too
+                    s.subs.history.pop(req_id, None)
                 s.send(s.msg.error(req_id, code, message))
                 sent += 1
         return sent
