@@ -29,6 +29,7 @@ from bridge.control import result_text, runner_alive
 from bridge.errors import BridgeError, LedgerError
 from bridge.lease import LedgerLease
 from bridge.logs import CONTEXT
+from bridge.recovery import TRANSIENT
 from bridge.risk import Exposure, OrderIntent, daily_loss_breached
 from bridge.runner_base import CONTROL_EVERY, CRASH_ENV, DEFAULT_MAX_AGE, HEARTBEAT_EVERY
 from bridge.session import SessionMixin
@@ -68,7 +69,10 @@ class Runner(SessionMixin):
     def run(self, until: Callable[[], bool] | None = None, poll: float = 0.25) -> None:
         """Loop until stopped (``stop()``, SIGTERM/SIGINT, ``until()``, or the replay ends)."""
         while not self._stop:
-            self.step(poll)
+            try:
+                self.step(poll)
+            except TRANSIENT as err:  # never exit on a transient broker or data error
+                self._transient(err, "loop")
             if until is not None and until():
                 break
             if getattr(self.broker, "finished", False):
@@ -114,6 +118,8 @@ class Runner(SessionMixin):
             self._controls()
         if self.state == "disconnected":
             self._maybe_reconnect()
+        elif self.state == "resubscribing":
+            self._maybe_retry()
         elif self.state == "ready":
             for sym in sorted(self._deferred):
                 self._deferred.discard(sym)
@@ -134,7 +140,7 @@ class Runner(SessionMixin):
                 flatten = bool(req.args.get("flatten"))
                 tag = pd.Timestamp(req.at)
                 try:
-                    if self.state in ("ready", "lost"):
+                    if self.state in ("ready", "lost", "resubscribing"):
                         result = self._kill(f"bridge stop requested by {req.args.get('by', 'operator')}", flatten=flatten,
                                             kind="manual_stop", tag=tag, shutdown=bool(req.args.get("shutdown")))
                     else:

@@ -10,17 +10,17 @@ import pandas as pd
 
 from bridge.broker import BarEvent, ConnectionEvent, ErrorEvent, Event, FillEvent, OrderEvent
 from bridge.control import managed_symbols
-from bridge.decide import DecisionMixin
 from bridge.errors import AccountError, BrokerDisconnected, GatewayUnreachable, StaleData
 from bridge.ledger import iso
 from bridge.orders import PREFIX
 from bridge.reconcile import reconcile
+from bridge.recovery import TRANSIENT, RecoveryMixin
 from bridge.rejections import on_rejected
 
 log = logging.getLogger("bridge.runner")
 
 
-class SessionMixin(DecisionMixin):
+class SessionMixin(RecoveryMixin):
     """Connection lifecycle and broker events."""
 
     def _connect_with_retries(self) -> None:
@@ -166,6 +166,8 @@ class SessionMixin(DecisionMixin):
             self._decide_pending()
         except BrokerDisconnected as err:
             self._on_connection(ConnectionEvent("disconnected", err.what))
+        except TRANSIENT as err:
+            self._transient(err, "restored")
 
     def _reconcile(self, why: str) -> None:
         now = self.clock.now()
@@ -234,6 +236,10 @@ class SessionMixin(DecisionMixin):
             self.state = "resyncing"
             self._reconcile("reconnect")
             self._subscribe_all()
+        except TRANSIENT as err:
+            self.metrics["reconnects"] += 1
+            self._transient(err, "reconnect")
+            return
         except (GatewayUnreachable, BrokerDisconnected) as err:
             self._reconnect_attempt += 1
             delay = min(g.backoff_initial * 2 ** self._reconnect_attempt, g.backoff_max)

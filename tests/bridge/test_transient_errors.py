@@ -1,0 +1,106 @@
+"""Issue 9, fault 3: transient history/data errors never kill a live runner.
+
+IB 162 or 321 (and a history request that gets no answer at all) during the re-request
+after a 1101 resync or a reconnect: the runner stays alive in state ``resubscribing``,
+alerts, retries with backoff, keeps ``bridge stop`` working, and trades again once the
+history comes back. It only exits by command.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+import pandas as pd
+import pytest
+
+from tests.fakegw import FakeGateway
+
+from ._harness import BridgeHarness
+
+H = Callable[..., BridgeHarness]
+FAST = {"request_timeout": 0.5}  # the no-answer and 321 cases wait for the client's own timeout
+
+
+def _kinds(h: BridgeHarness) -> list[str]:
+    return [a["kind"] for a in h.notifier.sent]
+
+
+def _started(harness: H, **sections: object) -> BridgeHarness:
+    h = harness(seed=60, **sections)
+    h.start()
+    assert h.until(lambda: h.settled() and h.orders())
+    return h
+
+
+@pytest.mark.parametrize("code", [162, 321, 0])
+def test_history_error_after_1101_keeps_the_runner_alive(harness: H, gw: FakeGateway, code: int) -> None:
+    h = _started(harness, gateway=FAST)
+    gw.fail_history("SPY", code)
+    gw.connectivity_restored(data_lost=True)  # 1101: resubscribe, and the re-request fails
+    assert h.until(lambda: h.runner.state == "resubscribing", timeout=5)
+    assert "history_unavailable" in _kinds(h)
+    before = len(gw.received(msg_id=20))
+    assert h.until(lambda: len(gw.received(msg_id=20)) >= before + 2, timeout=10)  # retried with backoff
+    assert h.runner.state == "resubscribing"
+    gw.clear_history_failure("SPY")
+    assert h.until(lambda: h.runner.state == "ready", timeout=10)
+    assert "history_restored" in _kinds(h)
+    h.advance(61)
+    assert h.decided(60) and len(gw.orders_received()) == 1  # trading again, nothing sent twice
+
+
+def test_history_timeout_after_a_reconnect_is_retried(harness: H, gw: FakeGateway) -> None:
+    h = _started(harness, gateway=FAST)
+    gw.fail_history("SPY", 0, times=2)  # the next two requests get no answer
+    gw.drop_connections()
+    assert h.until(lambda: h.runner.state in ("disconnected", "resubscribing"), timeout=5)
+    assert h.until(lambda: h.runner.state == "ready", timeout=15)
+    assert "history_unavailable" in _kinds(h) and h.runner.metrics["reconnects"] == 1
+    h.advance(61)
+    assert h.decided(60) and len(gw.orders_received()) == 1
+
+
+def test_bridge_stop_works_while_history_is_missing(harness: H, gw: FakeGateway) -> None:
+    h = _started(harness, gateway=FAST)
+    gw.fail_history("SPY", 162)
+    gw.connectivity_restored(data_lost=True)
+    assert h.until(lambda: h.runner.state == "resubscribing", timeout=5)
+    cid = h.ledger.request_control("stop", {"flatten": True, "by": "test"}, pd.Timestamp.now(tz="UTC"), "test")
+    assert h.until(lambda: (h.ledger.control(cid) or {}).get("result"), timeout=10)
+    result = json.loads(h.ledger.control(cid)["result"])
+    assert result["kill_switch"] and result["flatten"] and "error" not in result, result
+    assert h.until(lambda: gw.position("SPY")[0] == 0.0 and h.settled(), timeout=10)
+    assert h.ledger.risk_state().kill_switch
+
+
+def test_a_transient_error_escaping_a_step_does_not_end_run(harness: H, gw: FakeGateway, monkeypatch: pytest.MonkeyPatch) -> None:
+    from bridge.errors import BrokerError
+
+    h = _started(harness)
+    calls = {"n": 0}
+    real = h.runner._periodic
+
+    def flaky() -> None:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise BrokerError("IB request timed out", found="reqPositions")
+        real()
+
+    monkeypatch.setattr(h.runner, "_periodic", flaky)
+    h.runner.run(until=lambda: calls["n"] >= 3, poll=0.01)
+    assert calls["n"] >= 3 and not h.runner._stop
+    assert "transient_error" in _kinds(h)
+
+
+def test_hmds_farm_outage_is_survived(harness: H, gw: FakeGateway) -> None:
+    """2105 + 10182 on the live bars, history requests unanswered: wait, retry, trade again on 2106."""
+    h = _started(harness, gateway=FAST)
+    gw.data_farm_down("hmds")
+    assert h.until(lambda: h.runner.state == "resubscribing", timeout=10)
+    h.until(lambda: False, timeout=1.0)  # a few unanswered retries
+    assert h.runner.state == "resubscribing"
+    gw.data_farm_up("hmds")
+    assert h.until(lambda: h.runner.state == "ready", timeout=10)
+    h.advance(61)
+    assert h.decided(60) and len(gw.orders_received()) == 1
