@@ -24,6 +24,7 @@ import asyncio
 import datetime as dt
 import logging
 import math
+import select
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -52,6 +53,7 @@ from bridge.errors import (
     BrokerDisconnected,
     BrokerError,
     GatewayUnreachable,
+    OrderUnconfirmed,
     StaleData,
     UnknownSymbol,
 )
@@ -208,7 +210,16 @@ class IBBroker:
 
     # --- orders --------------------------------------------------------------------
     def place(self, request: OrderRequest) -> OrderState:
-        if not self.is_connected():
+        """Place one order. The socket itself is checked before and after the write: ib_async
+        notices a server-side close only when its loop runs, and meanwhile writes orders into
+        the dead socket without error (they are lost).
+
+        Raises:
+            BrokerDisconnected: the connection is down; nothing was written.
+            OrderUnconfirmed: the gateway closed the socket around the write; outcome unknown.
+        """
+        if not self.is_connected() or self._socket_dead():
+            self._report_down("the gateway closed the socket")
             raise BrokerDisconnected("not connected to IB: order not sent", found=request.order_ref)
         contract = self._contracts.get(request.symbol)
         if contract is None:
@@ -221,7 +232,24 @@ class IBBroker:
         else:
             order = _ib.MarketOrder(request.side, request.quantity, **kw)
         trade = self.ib.placeOrder(contract, order)
+        if self._socket_dead():
+            self._report_down("the gateway closed the socket during placeOrder")
+            raise OrderUnconfirmed("order written into a socket the gateway had closed: it may not have arrived",
+                                   found=request.order_ref, fix="nothing to do: the reconnect resolves it") from None
         return self._state(trade)
+
+    def _socket_dead(self) -> bool:
+        """True if the gateway hung up (or the socket errored), whether or not the loop saw it yet."""
+        transport = self.ib.client.conn.transport
+        if transport is None or transport.is_closing():
+            return True
+        sock = transport.get_extra_info("socket")
+        if sock is None:
+            return True
+        hangup = select.POLLHUP | select.POLLERR | getattr(select, "POLLRDHUP", 0)
+        poller = select.poll()
+        poller.register(sock.fileno(), hangup)
+        return any(ev & hangup for _, ev in poller.poll(0))
 
     def wait_acknowledged(self, order_ref: str, timeout: float) -> bool:
         """Run the loop until the gateway acknowledged ``order_ref`` (test hook for the crash window)."""
