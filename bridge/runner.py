@@ -59,10 +59,14 @@ class Runner(SessionMixin):
         log.info("bridge starting", extra={"event": "start", "mode": self.cfg.mode, "dry_run": self.cfg.dry_run,
                                             "strategy": self.skey, "symbols": self.symbols, "bar": self.interval.name,
                                             "account": self.broker.account_id(), "ledger": str(self.ledger.path)})
-        self._reconcile("start")
-        self._subscribe_all()
+        try:
+            self._reconcile("start")
+            self._subscribe_all()
+        except TRANSIENT as err:  # e.g. IB 162 on the history: retried like after a reconnect
+            self._transient(err, "start")
         self._loss_check()
-        self.state = "ready"
+        if self.state == "init":
+            self.state = "ready"
         self._heartbeat(force=True)
         self._decide_pending()
 

@@ -9,7 +9,9 @@ history comes back. It only exits by command.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -104,3 +106,44 @@ def test_hmds_farm_outage_is_survived(harness: H, gw: FakeGateway) -> None:
     assert h.until(lambda: h.runner.state == "ready", timeout=10)
     h.advance(61)
     assert h.decided(60) and len(gw.orders_received()) == 1
+
+
+def test_history_error_at_start_is_retried_not_fatal(harness: H, gw: FakeGateway) -> None:
+    """A restart (after a crash, under a supervisor) may hold positions: it must not exit on a 162."""
+    h = harness(seed=60, gateway=FAST)
+    gw.fail_history("SPY", 162, times=2)
+    h.start()
+    assert h.runner.state == "resubscribing" and "history_unavailable" in _kinds(h)
+    assert h.until(lambda: h.runner.state == "ready" and h.orders() and h.settled(), timeout=10)
+    assert len(gw.orders_received()) == 1
+
+
+def test_a_runner_process_without_history_stays_up_until_stopped(gw: FakeGateway, spy_daily: pd.DataFrame, tmp_path: Path) -> None:
+    """The real process: a persistent 162 keeps it alive (alerting), `bridge stop --shutdown` ends it with exit 0."""
+    import signal
+    import subprocess
+    import sys
+
+    from ._harness import daily
+    from .test_processes import ROOT, bridge, env, read, toml, wait_for
+
+    ledger = tmp_path / "l.sqlite"
+    gw.seed_bars("SPY", daily(spy_daily.iloc[:60]))
+    gw.fail_history("SPY", 162)
+    cfg = toml(tmp_path, gw, ledger)
+    proc = subprocess.Popen([sys.executable, "-m", "bridge", "run", "--paper", "--config", str(cfg)], env=env(), cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert wait_for(lambda: [r["state"] for r in read(ledger, "SELECT state FROM runs")] == ["resubscribing"]), "runner not resubscribing"
+        time.sleep(1.0)
+        assert proc.poll() is None  # alive, retrying
+        stopped = bridge("stop", "--shutdown", "--ledger", str(ledger), "--timeout", "20")
+        assert stopped.returncode == 0, stopped.stderr[-2000:]
+        assert json.loads(stopped.stdout)["handled_by"].startswith("runner")
+        err = proc.communicate(timeout=30)[1]
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            proc.communicate(timeout=30)
+    assert proc.returncode == 0, err[-2000:]
+    assert '"event": "transient_retry"' in err and gw.orders_received() == []
