@@ -26,7 +26,7 @@ from typing import Any
 import pandas as pd
 
 from bridge.control import result_text, runner_alive
-from bridge.errors import BridgeError, LedgerError
+from bridge.errors import BridgeError, BrokerDisconnected, LedgerError
 from bridge.lease import LedgerLease
 from bridge.logs import CONTEXT
 from bridge.recovery import TRANSIENT
@@ -120,6 +120,8 @@ class Runner(SessionMixin):
         if mono >= self._next_control:
             self._next_control = mono + CONTROL_EVERY
             self._controls()
+        if self._stop_pending is not None and self.state in ("ready", "lost", "resubscribing"):
+            self._run_deferred_stop()
         if self.state == "disconnected":
             self._maybe_reconnect()
         elif self.state == "resubscribing":
@@ -148,9 +150,9 @@ class Runner(SessionMixin):
                         result = self._kill(f"bridge stop requested by {req.args.get('by', 'operator')}", flatten=flatten,
                                             kind="manual_stop", tag=tag, shutdown=bool(req.args.get("shutdown")))
                     else:
-                        self.ledger.latch(self.clock.now(), "bridge stop requested while disconnected", "manual_stop", self.run_id)
-                        result = {"kill_switch": True, "cancelled": False, "flatten": False,
-                                  "error": f"runner is {self.state}: kill switch latched; cancel/flatten must be retried"}
+                        result = self._defer_stop(req.args, tag)
+                except BrokerDisconnected:
+                    result = self._defer_stop(req.args, tag)
                 except BridgeError as err:
                     result = {"kill_switch": True, "error": err.render()}
                 self.ledger.finish_control(req.id, result_text(result))
@@ -164,6 +166,33 @@ class Runner(SessionMixin):
                 self.ledger.finish_control(req.id, result_text({"resumed": True}))
             else:
                 self.ledger.finish_control(req.id, result_text({"error": f"unknown command {req.command}"}))
+
+    def _defer_stop(self, args: dict[str, Any], tag: pd.Timestamp) -> dict[str, Any]:
+        """``bridge stop`` while the gateway is away: latch now, cancel and flatten once connected
+        again (``--shutdown`` stops the process now: then nothing is left to do it)."""
+        by = args.get("by", "operator")
+        self.ledger.latch(self.clock.now(), f"bridge stop requested by {by} while disconnected", "manual_stop", self.run_id)
+        if args.get("shutdown"):
+            self._stop = True
+            return {"kill_switch": True, "cancelled": False, "flatten": False,
+                    "error": f"runner is {self.state} and shuts down: kill switch latched; open orders NOT cancelled, "
+                             "run `bridge stop --flatten` again once the gateway is up"}
+        self._stop_pending = {"flatten": bool(args.get("flatten")), "tag": tag, "by": by}
+        self._alert("stop_deferred", f"bridge stop by {by}: kill switch latched; cancel"
+                    + (" and flatten" if args.get("flatten") else "") + " run when the gateway is back", "critical")
+        return {"kill_switch": True, "cancelled": False, "flatten": False, "deferred": True,
+                "error": f"runner is {self.state}: kill switch latched; cancel/flatten run by the runner when the gateway is back"}
+
+    def _run_deferred_stop(self) -> None:
+        pending, self._stop_pending = self._stop_pending, None
+        assert pending is not None
+        try:
+            result = self._kill(f"bridge stop requested by {pending['by']} (deferred until reconnected)",
+                                flatten=pending["flatten"], kind="manual_stop", tag=pending["tag"])
+        except BrokerDisconnected:
+            self._stop_pending = pending  # dropped again: next time
+            return
+        self._alert("stop_done", f"deferred bridge stop done: {result_text(result)}", "warning")
 
     def _promote_by_clock(self) -> None:
         now = self.clock.now()

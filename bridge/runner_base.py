@@ -100,6 +100,7 @@ class RunnerBase:
         self._was_open = False
         self._positions_dirty = True
         self._deferred: set[str] = set()
+        self._stop_pending: dict[str, Any] | None = None  # a `bridge stop` received while disconnected
         self._crash_after_place = os.environ.get(CRASH_ENV, "") == "1" and cfg.mode != "live"
 
     def day(self) -> str:

@@ -147,3 +147,23 @@ def test_a_runner_process_without_history_stays_up_until_stopped(gw: FakeGateway
             proc.communicate(timeout=30)
     assert proc.returncode == 0, err[-2000:]
     assert '"event": "transient_retry"' in err and gw.orders_received() == []
+
+
+def test_bridge_stop_while_disconnected_cancels_and_flattens_once_back(harness: H, gw: FakeGateway) -> None:
+    """The kill switch latches at once; the cancel and flatten run as soon as the gateway is back
+    (not "must be retried" by the operator)."""
+    h = _started(harness)
+    assert h.until(lambda: gw.position("SPY")[0] > 0 and "SPY" in h.broker.positions())
+    gw.pause_accepting()
+    gw.drop_connections()
+    assert h.until(lambda: h.runner.state == "disconnected", timeout=5)
+    cid = h.ledger.request_control("stop", {"flatten": True, "by": "test"}, pd.Timestamp.now(tz="UTC"), "test")
+    assert h.until(lambda: (h.ledger.control(cid) or {}).get("result"), timeout=5)
+    result = json.loads(h.ledger.control(cid)["result"])
+    assert result["kill_switch"] and "when the gateway is back" in result["error"]
+    assert h.ledger.risk_state().kill_switch
+    gw.resume_accepting()
+    assert h.until(lambda: gw.position("SPY")[0] == 0.0 and h.settled(), timeout=15)
+    flat = [o for o in h.orders() if o["purpose"] == "flatten"]
+    assert len(flat) == 1 and flat[0]["status"] == "filled"
+    assert "stop_deferred" in _kinds(h) and "stop_done" in _kinds(h)
