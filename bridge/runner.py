@@ -44,8 +44,7 @@ class Runner(SessionMixin):
     def start(self) -> None:
         """Connect (with retries), check the account, qualify, reconcile, seed history."""
         CONTEXT.run_id = self.run_id
-        self.lease = LedgerLease(self.ledger.path)
-        self.lease.acquire(self.run_id)  # before connecting: a second runner never reaches the gateway
+        self.claim_ledger()  # before connecting: a second runner never reaches the gateway
         other = runner_alive(self.ledger, self.clock.now())
         if other is not None:
             raise LedgerError("another bridge is running on this ledger", found=f"run {other['run_id']} (pid {other['pid']})",
@@ -69,6 +68,12 @@ class Runner(SessionMixin):
             self.state = "ready"
         self._heartbeat(force=True)
         self._decide_pending()
+
+    def claim_ledger(self) -> None:
+        """Take the ledger's lock (``bridge.lease``) or raise naming its holder; idempotent."""
+        if self.lease is None:
+            self.lease = LedgerLease(self.ledger.path)
+        self.lease.acquire(self.run_id)
 
     def run(self, until: Callable[[], bool] | None = None, poll: float = 0.25) -> None:
         """Loop until stopped (``stop()``, SIGTERM/SIGINT, ``until()``, or the replay ends)."""
@@ -103,9 +108,8 @@ class Runner(SessionMixin):
                 self.broker.disconnect()
                 self.notifier.close()
             finally:
-                lease = getattr(self, "lease", None)
-                if lease is not None:
-                    lease.release()
+                if self.lease is not None:
+                    self.lease.release()
 
     def install_signal_handlers(self) -> None:
         def handler(signum: int, frame: Any) -> None:

@@ -8,6 +8,7 @@ non-zero naming the holder, without ever connecting to the gateway.
 from __future__ import annotations
 
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -22,16 +23,26 @@ from ._harness import daily
 from .test_processes import ROOT, RUN, cli_run, env, read, toml, wait_for
 
 
-def _start(cfg: Path, client_id: int) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "bridge", "run", "--paper", "--config", str(cfg), "--client-id", str(client_id)],
+def _start(cfg: Path, client_id: int, health_port: int) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "bridge", "run", "--paper", "--config", str(cfg), "--client-id", str(client_id),
+                             "--health-port", str(health_port)],
                             env=env(), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _free_port() -> int:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = int(s.getsockname()[1])
+    s.close()
+    return port
 
 
 def test_two_runners_started_together_only_one_runs(gw: FakeGateway, spy_daily: pd.DataFrame, tmp_path: Path) -> None:
     ledger = tmp_path / "shared.sqlite"
     gw.seed_bars("SPY", daily(spy_daily.iloc[:60]))  # bar 59: target 1 -> a runner buys at start
     cfg = toml(tmp_path, gw, ledger)
-    procs = {21: _start(cfg, 21), 22: _start(cfg, 22)}  # the same instant, different client ids (no 326)
+    port = _free_port()  # the same health port too: the loser must not even bind it
+    procs = {21: _start(cfg, 21, port), 22: _start(cfg, 22, port)}  # the same instant, different client ids (no 326)
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and all(p.poll() is None for p in procs.values()):
