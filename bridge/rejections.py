@@ -11,6 +11,9 @@ symbol). An order that closes exposure (an exit) is a critical alert at every re
 once it cannot be placed any more (retries spent, or a flatten/end-of-day order, which no
 bar retries) the bridge escalates: ``orders.on_exit_rejected`` = ``halt`` (trading halted
 until ``bridge resume``) or ``kill_switch`` (latched; open orders cancelled). Never silence.
+An exit's target is rolled back even then, so the first bar after the resume tries again.
+An entry that used up its retries keeps its target (no endless retrying), with a critical
+alert saying the account does not hold what the strategy wants.
 """
 
 from __future__ import annotations
@@ -69,12 +72,12 @@ def on_rejected(runner: DecisionMixin, ref: str, message: str, code: int = 0) ->
     signed = float(row["quantity"]) * (1 if row["side"] == "BUY" else -1)
     exit_ = closes_exposure(position, signed) or row["purpose"] in ("flatten", "timeout_market") and position != 0
     limit = runner.cfg.orders.reject_retries
-    retry = False
-    n = 0
-    if row["purpose"] == "signal":
-        n = consecutive_rejections(runner.ledger, str(row["strategy"]), sym)
-        if n <= limit:
-            retry = roll_back_target(runner.ledger, str(row["strategy"]), sym, now, row["target"], row["prev_target"])
+    n = consecutive_rejections(runner.ledger, str(row["strategy"]), sym) if row["purpose"] == "signal" else 0
+    retry = row["purpose"] == "signal" and n <= limit
+    if row["purpose"] == "signal" and (retry or exit_):
+        # an exit is always rolled back: once the escalation is resolved (`bridge resume`) the
+        # next bar must try to close the position again, not "hold: target unchanged"
+        roll_back_target(runner.ledger, str(row["strategy"]), sym, now, row["target"], row["prev_target"])
     what = f"{row['side']} {float(row['quantity']):g} {sym} ({ref}) rejected by the broker: {message}"
     if retry:
         tail = f"the target is rolled back and the next bar decides again (retry {n} of {limit})"

@@ -102,6 +102,12 @@ def test_an_exit_that_cannot_be_placed_halts(harness: H, gw: FakeGateway) -> Non
     assert "exit" in rs.reason and "rejected" in rs.reason and not rs.kill_switch
     assert _kinds(h, "critical").count("exit_rejected") >= 2 and "exit_unplaceable" in _kinds(h, "critical")
     assert gw.position("SPY")[0] > 0  # the position is still open: the operator must act (runbook)
+    assert h.ledger.strategy_state(h.runner.skey, "SPY")[0] == 1.0  # not acted on: decided again after the resume
+    gw.set_default_policy(FillPolicy.auto())  # the operator fixed the cause, then `bridge resume`:
+    h.ledger.set_risk_state(h.clock.now(), kill_switch=False, halted=False, reason="", since=None)
+    _next_bar(h, i + 1)
+    assert h.until(lambda: gw.position("SPY")[0] == 0.0 and h.settled())
+    assert h.orders()[-1]["side"] == "SELL" and h.orders()[-1]["status"] == "filled"
 
 
 def test_an_exit_that_cannot_be_placed_can_latch_the_kill_switch(harness: H, gw: FakeGateway) -> None:
