@@ -117,3 +117,18 @@ def test_an_exit_that_cannot_be_placed_can_latch_the_kill_switch(harness: H, gw:
     _advance_until_sell(h)
     assert h.until(lambda: h.ledger.risk_state().kill_switch)
     assert "exit_unplaceable" in _kinds(h, "critical") and "kill_switch" in _kinds(h, "critical")
+
+
+def test_a_rejected_flatten_order_is_never_silent(harness: H, gw: FakeGateway) -> None:
+    import pandas as pd
+
+    h = harness(seed=60)
+    h.start()
+    assert h.until(lambda: h.settled() and h.orders() and gw.position("SPY")[0] > 0)
+    gw.script(FillPolicy.reject("no trading permissions"), symbol="SPY", action="SELL")
+    cid = h.ledger.request_control("stop", {"flatten": True, "by": "test"}, pd.Timestamp.now(tz="UTC"), "test")
+    assert h.until(lambda: (h.ledger.control(cid) or {}).get("result") and h.orders()[-1]["status"] == "rejected")
+    flat = h.orders()[-1]
+    assert flat["purpose"] == "flatten" and gw.position("SPY")[0] > 0
+    assert "exit_rejected" in _kinds(h, "critical") and "exit_unplaceable" in _kinds(h, "critical")
+    assert h.ledger.risk_state().kill_switch
