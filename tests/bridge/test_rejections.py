@@ -132,3 +132,17 @@ def test_a_rejected_flatten_order_is_never_silent(harness: H, gw: FakeGateway) -
     assert flat["purpose"] == "flatten" and gw.position("SPY")[0] > 0
     assert "exit_rejected" in _kinds(h, "critical") and "exit_unplaceable" in _kinds(h, "critical")
     assert h.ledger.risk_state().kill_switch
+
+
+def test_bad_rejection_settings_are_refused() -> None:
+    import pytest
+
+    from bridge.config import load_config
+    from bridge.errors import BridgeConfigError
+
+    with pytest.raises(BridgeConfigError, match="orders.reject_retries must be >= 0"):
+        load_config(overrides={"orders": {"reject_retries": -1}}, env={})
+    with pytest.raises(BridgeConfigError, match="orders.on_exit_rejected must be halt or kill_switch"):
+        load_config(overrides={"orders": {"on_exit_rejected": "ignore"}}, env={})
+    cfg = load_config(env={"BRIDGE_ORDERS_REJECT_RETRIES": "5", "BRIDGE_ORDERS_ON_EXIT_REJECTED": "kill_switch"})
+    assert (cfg.orders.reject_retries, cfg.orders.on_exit_rejected) == (5, "kill_switch")
