@@ -85,6 +85,9 @@ class IBBroker:
         self.what_to_show = what_to_show
         self.ib = _ib.IB()
         self.ib.RaiseRequestErrors = True
+        # blocking requests wait forever by default: a hung gateway would freeze the loop (and
+        # `bridge stop`); a timeout is a transient error the runner retries (bridge.recovery)
+        self.ib.RequestTimeout = gateway.request_timeout
         self._events: list[Event] = []
         self._wake: asyncio.Future[None] | None = None
         self._contracts: dict[str, Any] = {}
@@ -197,6 +200,9 @@ class IBBroker:
                 raise UnknownSymbol(f"IB does not know the symbol {symbol!r} (error 200)", found=err.message) from None
             raise StaleData(f"no historical bars for {symbol}", found=f"IB error {err.code}: {err.message}",
                             fix="check market-data permissions and the bar size") from None
+        except BrokerError as err:  # no answer within request_timeout (HMDS farm down, hung gateway)
+            raise StaleData(f"no historical bars for {symbol} (no answer)", found=err.what,
+                            fix="check market-data permissions and the gateway's data farms (2105/2106)") from None
         if not data:
             raise StaleData(f"no historical bars for {symbol} (empty answer or timeout)", found=f"{BAR_SIZES[interval.name]} bars",
                             fix="check market-data permissions; never trade without history")

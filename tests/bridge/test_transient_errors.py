@@ -167,3 +167,27 @@ def test_bridge_stop_while_disconnected_cancels_and_flattens_once_back(harness: 
     flat = [o for o in h.orders() if o["purpose"] == "flatten"]
     assert len(flat) == 1 and flat[0]["status"] == "filled"
     assert "stop_deferred" in _kinds(h) and "stop_done" in _kinds(h)
+
+
+def test_a_request_the_gateway_never_answers_times_out_and_is_retried(harness: H, gw: FakeGateway) -> None:
+    """ib_async's blocking requests wait forever by default (RequestTimeout 0): a hung gateway
+    would freeze the loop, and with it `bridge stop`. They time out after gateway.request_timeout."""
+    import signal
+
+    def hung(signum: int, frame: object) -> None:
+        raise AssertionError("the runner's loop is stuck in a request the gateway never answers")
+
+    h = _started(harness, gateway=FAST)
+    gw.silence(7, times=2)  # reqExecutions: the next two get no answer
+    old = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(20)
+    try:
+        gw.connectivity_restored(data_lost=False)  # 1102: reconcile -> reqExecutions
+        assert h.until(lambda: h.runner.state == "resubscribing", timeout=10)
+        assert "transient_error" in _kinds(h)
+        assert h.until(lambda: h.runner.state == "ready", timeout=10)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+    h.advance(61)
+    assert h.decided(60) and len(gw.orders_received()) == 1

@@ -53,6 +53,7 @@ class GatewayCore:
         self.sessions: dict[int, Session] = {}
         self.rules: list[PolicyRule] = []
         self.errors: list[str] = []
+        self.silent: dict[int, int | None] = {}  # msg id -> requests left to ignore (None: all): a hung gateway
         self._next_conn = 0
 
     # --- plumbing ----------------------------------------------------------
@@ -148,6 +149,18 @@ class GatewayCore:
         close = self.bars.last_close(symbol)
         if close is not None:
             self.set_price(symbol, close)
+
+    def silenced(self, msg_id: int) -> bool:
+        """True if this request is to get no answer (``FakeGateway.silence``); counts it down."""
+        if msg_id not in self.silent:
+            return False
+        left = self.silent[msg_id]
+        if left is not None:
+            if left <= 1:
+                del self.silent[msg_id]
+            else:
+                self.silent[msg_id] = left - 1
+        return True
 
     def inject_error(self, code: int, message: str, req_id: int = -1, client_id: int | None = None) -> int:
         sent = 0

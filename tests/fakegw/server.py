@@ -239,6 +239,15 @@ class FakeGateway:
         """1101 (data lost) or 1102 (data maintained)."""
         return self.inject_error(1101 if data_lost else 1102)
 
+    def silence(self, msg_id: int, times: int | None = None) -> None:
+        """Requests with this message id (e.g. 7 reqExecutions, 16 reqAllOpenOrders) are recorded
+        but never answered: every one, or the next ``times``. The socket stays open (a hung gateway)."""
+        self._call(lambda: self._core.silent.__setitem__(msg_id, times))
+
+    def unsilence(self, msg_id: int | None = None) -> None:
+        """Answer requests with ``msg_id`` (or all) again."""
+        self._call(lambda: self._core.silent.clear() if msg_id is None else self._core.silent.pop(msg_id, None))
+
     def data_farm_down(self, farm: str = "hmds") -> None:
         """2103 (``market``) or 2105 (``hmds``) to every client; HMDS down also silences history
         requests and kills live bar subscriptions with 10182 (see ``farms.py``)."""

@@ -155,6 +155,8 @@ class Session(asyncio.Protocol):
         if msg_id != 71 and self.client_id is None:
             log.info("fake gateway ignores message %s before startApi", msg_id)
             return
+        if self.core.silenced(msg_id):
+            return  # recorded, never answered (a hung gateway or farm)
         try:
             handler(fields)
         except Exception as exc:  # noqa: BLE001 - report, never kill the session

@@ -119,3 +119,13 @@ def test_partial_fill_stays_working_across_a_drop(fake_gateway: FakeGateway, ib:
     assert (open_trade.order.orderRef, open_trade.orderStatus.status, open_trade.orderStatus.filled) == ("part", "Submitted", 20.0)
     assert sorted(f.execution.shares for f in ib.fills()) == [10.0, 10.0]
     assert fake_gateway.position("SPY")[0] == 20.0
+
+
+def test_a_silenced_request_is_recorded_but_never_answered(fake_gateway: FakeGateway, ib: IB) -> None:
+    before = len(fake_gateway.received(msg_id=7))  # connect() asks once
+    fake_gateway.silence(7, times=1)  # reqExecutions
+    ib.RequestTimeout = 0.3
+    with pytest.raises(TimeoutError):
+        ib.reqExecutions()
+    assert len(fake_gateway.received(msg_id=7)) == before + 1 and ib.isConnected()
+    assert ib.reqExecutions() == []  # answered again
