@@ -255,11 +255,16 @@ class DecisionMixin(RunnerBase):
     def _kill(self, reason: str, *, flatten: bool, kind: str, tag: pd.Timestamp, shutdown: bool = False) -> dict[str, Any]:
         self._alert("kill_switch", f"KILL SWITCH: {reason}", "critical", flatten=flatten)
         prices = {s: w.last_price() for s, w in self.windows.items() if len(w)}
-        result = emergency_stop(
-            self.broker, self.ledger, flatten=flatten, symbols=self.symbols, strategy=self.spec.name, key=self.skey, tag=tag,
-            reason=reason, kind=kind, now=self.clock.now, pump=self._pump, prices=prices, calendar=self.calendar,
-            cancel_wait=self.cfg.orders.cancel_wait, run_id=self.run_id,
-        )
+        try:
+            result = emergency_stop(
+                self.broker, self.ledger, flatten=flatten, symbols=self.symbols, strategy=self.spec.name, key=self.skey, tag=tag,
+                reason=reason, kind=kind, now=self.clock.now, pump=self._pump, prices=prices, calendar=self.calendar,
+                cancel_wait=self.cfg.orders.cancel_wait, run_id=self.run_id,
+            )
+        except BrokerDisconnected:
+            # latched, but the cancel/flatten did not finish: the runner redoes them once reconnected
+            self._stop_pending = {"flatten": flatten, "reason": reason, "kind": kind}
+            raise
         self.working.clear()
         self._positions_dirty = True
         if shutdown:

@@ -25,6 +25,7 @@ from typing import Any
 
 import pandas as pd
 
+from bridge.broker import ConnectionEvent
 from bridge.control import result_text, runner_alive
 from bridge.errors import BridgeError, BrokerDisconnected, LedgerError
 from bridge.lease import LedgerLease
@@ -78,20 +79,23 @@ class Runner(SessionMixin):
     def run(self, until: Callable[[], bool] | None = None, poll: float = 0.25) -> None:
         """Loop until stopped (``stop()``, SIGTERM/SIGINT, ``until()``, or the replay ends)."""
         while not self._stop:
-            try:
-                self.step(poll)
-            except TRANSIENT as err:  # never exit on a transient broker or data error
-                self._transient(err, "loop")
+            self.step(poll)
             if until is not None and until():
                 break
             if getattr(self.broker, "finished", False):
                 break
 
     def step(self, timeout: float = 0.25) -> None:
-        """One loop iteration: handle broker events, then the periodic tasks."""
-        for event in self.broker.poll(timeout):
-            self.handle(event)
-        self._periodic()
+        """One loop iteration: handle broker events, then the periodic tasks. A transient broker
+        or data error, or a drop, never escapes: the runner only exits by command."""
+        try:
+            for event in self.broker.poll(timeout):
+                self.handle(event)
+            self._periodic()
+        except TRANSIENT as err:
+            self._transient(err, "loop")
+        except BrokerDisconnected as err:
+            self._on_connection(ConnectionEvent("disconnected", err.what))
 
     def stop(self) -> None:
         self._stop = True
@@ -155,7 +159,8 @@ class Runner(SessionMixin):
                                             kind="manual_stop", tag=tag, shutdown=bool(req.args.get("shutdown")))
                     else:
                         result = self._defer_stop(req.args, tag)
-                except BrokerDisconnected:
+                except BrokerDisconnected as err:  # dropped mid-stop: finish it once reconnected
+                    self._on_connection(ConnectionEvent("disconnected", err.what))
                     result = self._defer_stop(req.args, tag)
                 except BridgeError as err:
                     result = {"kill_switch": True, "error": err.render()}
@@ -181,22 +186,25 @@ class Runner(SessionMixin):
             return {"kill_switch": True, "cancelled": False, "flatten": False,
                     "error": f"runner is {self.state} and shuts down: kill switch latched; open orders NOT cancelled, "
                              "run `bridge stop --flatten` again once the gateway is up"}
-        self._stop_pending = {"flatten": bool(args.get("flatten")), "tag": tag, "by": by}
+        self._stop_pending = {"flatten": bool(args.get("flatten")), "reason": f"bridge stop requested by {by}", "kind": "manual_stop"}
         self._alert("stop_deferred", f"bridge stop by {by}: kill switch latched; cancel"
                     + (" and flatten" if args.get("flatten") else "") + " run when the gateway is back", "critical")
         return {"kill_switch": True, "cancelled": False, "flatten": False, "deferred": True,
                 "error": f"runner is {self.state}: kill switch latched; cancel/flatten run by the runner when the gateway is back"}
 
     def _run_deferred_stop(self) -> None:
+        """Redo a kill switch's cancel/flatten that the gateway's absence interrupted or prevented."""
         pending, self._stop_pending = self._stop_pending, None
         assert pending is not None
         try:
-            result = self._kill(f"bridge stop requested by {pending['by']} (deferred until reconnected)",
-                                flatten=pending["flatten"], kind="manual_stop", tag=pending["tag"])
-        except BrokerDisconnected:
-            self._stop_pending = pending  # dropped again: next time
+            # a new tag: a flatten order of the first attempt may be void (never sent) and its ref
+            # must not block this one; a working one is cancelled first or skipped (emergency_stop)
+            result = self._kill(f"{pending['reason']} (done after reconnecting)", flatten=pending["flatten"],
+                                kind=pending["kind"], tag=self.clock.now())
+        except BrokerDisconnected as err:  # dropped again: _kill kept it pending
+            self._on_connection(ConnectionEvent("disconnected", err.what))
             return
-        self._alert("stop_done", f"deferred bridge stop done: {result_text(result)}", "warning")
+        self._alert("stop_done", f"deferred kill switch actions done: {result_text(result)}", "warning")
 
     def _promote_by_clock(self) -> None:
         now = self.clock.now()

@@ -191,3 +191,49 @@ def test_a_request_the_gateway_never_answers_times_out_and_is_retried(harness: H
         signal.signal(signal.SIGALRM, old)
     h.advance(61)
     assert h.decided(60) and len(gw.orders_received()) == 1
+
+
+def test_a_stop_whose_flatten_hits_a_dead_socket_flattens_after_the_reconnect(harness: H, gw: FakeGateway,
+                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    h = _started(harness)
+    assert h.until(lambda: gw.position("SPY")[0] > 0 and "SPY" in h.broker.positions())
+    real = h.broker.place
+
+    def dead_then_place(req: object) -> object:
+        monkeypatch.setattr(h.broker, "place", real)
+        gw.pause_accepting()
+        gw.drop_connections()
+        time.sleep(0.1)
+        return real(req)  # raises: the socket is dead
+
+    monkeypatch.setattr(h.broker, "place", dead_then_place)
+    cid = h.ledger.request_control("stop", {"flatten": True, "by": "test"}, pd.Timestamp.now(tz="UTC"), "test")
+    assert h.until(lambda: (h.ledger.control(cid) or {}).get("result"), timeout=10)
+    assert json.loads(h.ledger.control(cid)["result"]).get("deferred")
+    gw.resume_accepting()
+    assert h.until(lambda: gw.position("SPY")[0] == 0.0 and h.settled(), timeout=15)
+    flat = [o for o in h.orders() if o["purpose"] == "flatten"]
+    assert [o["status"] for o in flat] == ["void", "filled"]  # the unsent one proven absent, then a new one
+    assert len([o for o in gw.orders_received() if o.action == "SELL"]) == 1
+
+
+def test_a_daily_loss_kill_interrupted_by_a_drop_is_finished_after_the_reconnect(harness: H, gw: FakeGateway,
+                                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """The loss check runs in the loop: a drop inside its cancel/flatten must not end the runner,
+    and the flatten must still happen once the gateway is back."""
+    h = _started(harness, risk={"daily_loss_limit_pct": 0.005})
+    assert h.until(lambda: gw.position("SPY")[0] > 0 and "SPY" in h.broker.positions())
+    from bridge.errors import BrokerDisconnected
+
+    def drop(*_: object) -> None:
+        monkeypatch.undo()
+        gw.pause_accepting()
+        gw.drop_connections()
+        raise BrokerDisconnected("not connected to IB: global cancel not sent")
+
+    monkeypatch.setattr(h.broker, "cancel_all", drop)
+    gw.set_price("SPY", float(h.frame["open"].iloc[60]) * 0.9)
+    assert h.until(lambda: h.ledger.risk_state().kill_switch and h.runner.state == "disconnected", timeout=10)
+    gw.resume_accepting()
+    assert h.until(lambda: gw.position("SPY")[0] == 0.0 and h.settled(), timeout=15)
+    assert "stop_done" in _kinds(h) and h.runner.state == "ready"
