@@ -133,6 +133,8 @@ class Runner(SessionMixin):
         if self.state == "disconnected":
             self._maybe_reconnect()
         elif self.state == "resubscribing":
+            self._loss_check()  # positions are still at risk while the history is missing
+            self._timeouts()
             self._maybe_retry()
         elif self.state == "ready":
             for sym in sorted(self._deferred):

@@ -237,3 +237,15 @@ def test_a_daily_loss_kill_interrupted_by_a_drop_is_finished_after_the_reconnect
     gw.resume_accepting()
     assert h.until(lambda: gw.position("SPY")[0] == 0.0 and h.settled(), timeout=15)
     assert "stop_done" in _kinds(h) and h.runner.state == "ready"
+
+
+def test_the_daily_loss_limit_is_watched_while_history_is_missing(harness: H, gw: FakeGateway) -> None:
+    h = _started(harness, gateway=FAST, risk={"daily_loss_limit_pct": 0.005})
+    assert h.until(lambda: gw.position("SPY")[0] > 0 and "SPY" in h.broker.positions())
+    gw.fail_history("SPY", 162)
+    gw.connectivity_restored(data_lost=True)
+    assert h.until(lambda: h.runner.state == "resubscribing", timeout=5)
+    gw.set_price("SPY", float(h.frame["open"].iloc[60]) * 0.9)  # the account marks move; no bars
+    assert h.until(lambda: h.ledger.risk_state().kill_switch, timeout=10)
+    assert h.until(lambda: gw.position("SPY")[0] == 0.0 and h.settled(), timeout=10)
+    assert "daily loss" in h.ledger.risk_state().reason
