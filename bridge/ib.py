@@ -102,6 +102,8 @@ class IBBroker:
         self.ib.commissionReportEvent += self._on_commission
         self.ib.errorEvent += self._on_error
         self.ib.disconnectedEvent += self._on_disconnected
+        self._completed_status: dict[int, str] = {}  # permId -> completedStatus of completed orders
+        self._wrap_completed_order()
 
     # --- connection ----------------------------------------------------------
     def connect(self) -> None:
@@ -403,6 +405,19 @@ class IBBroker:
             symbol = trade.contract.symbol if trade is not None else getattr(contract, "symbol", "") or ""
             self._push(ErrorEvent(code, message, ref, symbol))
 
+    def _wrap_completed_order(self) -> None:
+        """Keep each completed order's ``completedStatus`` (e.g. "Rejected: ..."): ib_async builds the
+        Trade from ``orderState.status`` alone ("Cancelled"), so after a reconnect a rejection the
+        runner missed live would look like a cancel, and its target would stay "acted on"."""
+        original = self.ib.wrapper.completedOrder
+
+        def completed_order(contract: Any, order: Any, order_state: Any) -> None:
+            if order.permId:
+                self._completed_status[int(order.permId)] = str(getattr(order_state, "completedStatus", "") or "")
+            original(contract, order, order_state)
+
+        self.ib.wrapper.completedOrder = completed_order
+
     # --- conversions ---------------------------------------------------------------------
     def _state(self, trade: Any) -> OrderState:
         o, s = trade.order, trade.orderStatus
@@ -417,6 +432,9 @@ class IBBroker:
         if not avg and trade.fills:
             avg = sum(float(f.execution.shares) * float(f.execution.price) for f in trade.fills) / max(fills, 1e-12)
         message = next((e.message for e in reversed(trade.log) if getattr(e, "errorCode", 0)), "")
+        completed = self._completed_status.get(int(o.permId or 0), "")
+        if status == "cancelled" and filled == 0 and completed.lower().startswith("rejected"):
+            status, message = "rejected", message or completed
         lmt = float(o.lmtPrice) if o.orderType == "LMT" and o.lmtPrice is not None and o.lmtPrice < 1e300 else None
         return OrderState(
             order_ref=o.orderRef, symbol=trade.contract.symbol, side="BUY" if o.action.upper() == "BUY" else "SELL",

@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
+import pytest
+
 from tests.fakegw import FakeGateway, FillPolicy
 
 from ._harness import BridgeHarness
@@ -146,3 +148,25 @@ def test_bad_rejection_settings_are_refused() -> None:
         load_config(overrides={"orders": {"on_exit_rejected": "ignore"}}, env={})
     cfg = load_config(env={"BRIDGE_ORDERS_REJECT_RETRIES": "5", "BRIDGE_ORDERS_ON_EXIT_REJECTED": "kill_switch"})
     assert (cfg.orders.reject_retries, cfg.orders.on_exit_rejected) == (5, "kill_switch")
+
+
+def test_a_rejection_first_seen_by_reconcile_rolls_back_too(harness: H, gw: FakeGateway, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The runner missed the live 201 (crash, drop): after the reconnect IB lists the order as a
+    completed order whose completedStatus says 'Rejected'. It is rejected, not cancelled, and the
+    next bar decides again."""
+    gw.script(FillPolicy.reject("insufficient buying power"), symbol="SPY")
+    h = harness(seed=60)
+    monkeypatch.setattr(h.runner, "_on_order", lambda ev: None)  # the live status never reaches the ledger
+    h.start()
+    assert h.until(lambda: gw.orders() and gw.orders()[0].status == "Cancelled")
+    h.until(lambda: False, timeout=0.2)
+    [row] = h.orders()
+    assert row["status"] == "sent"
+    monkeypatch.undo()
+    gw.drop_connections()
+    assert h.until(lambda: h.runner.state == "ready" and h.runner.metrics["reconnects"] == 1, timeout=10)
+    assert h.ledger.order(row["order_ref"])["status"] == "rejected"
+    assert math.isnan(h.ledger.strategy_state(h.runner.skey, "SPY")[0])
+    _next_bar(h, 60)
+    assert h.until(lambda: len(h.orders()) == 2 and h.settled())
+    assert h.orders()[1]["status"] == "filled" and gw.position("SPY")[0] > 0
