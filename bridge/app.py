@@ -63,11 +63,13 @@ def run_bridge(cfg: BridgeConfig) -> int:
     broker = IBBroker(cfg.gateway, use_rth=cfg.data.use_rth, what_to_show=cfg.data.what_to_show)
     ledger = Ledger(cfg.ledger_path(), synchronous=cfg.ledger.synchronous)
     health = HealthState()
-    server = HealthServer(health, cfg.health.port, cfg.health.host).start() if cfg.health.port else None
     runner = Runner(cfg, broker, ledger, notifier=notifier, spec=spec, health=health)
-    runner.install_signal_handlers()
+    server = None
     state = "crashed"
     try:
+        runner.claim_ledger()  # first: a second runner touches neither the health port nor the gateway
+        server = HealthServer(health, cfg.health.port, cfg.health.host).start() if cfg.health.port else None
+        runner.install_signal_handlers()
         runner.start()
         settle_memory()
         runner.run()

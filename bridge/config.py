@@ -106,7 +106,7 @@ class CostsConfig:
 
 @dataclass(frozen=True)
 class OrdersConfig:
-    """Order type and what happens to limit orders that do not fill."""
+    """Order type, what happens to limit orders that do not fill and to orders the broker rejects."""
 
     type: str = "market"
     limit_offset_bps: float = 5.0
@@ -114,6 +114,8 @@ class OrdersConfig:
     on_timeout: str = "cancel"
     tif: str = "DAY"
     cancel_wait: float = 5.0
+    reject_retries: int = 3
+    on_exit_rejected: str = "halt"
 
 
 @dataclass(frozen=True)
@@ -408,6 +410,8 @@ def _validate(cfg: BridgeConfig) -> None:
     need(o.tif in ("DAY", "GTC"), "orders.tif must be DAY or GTC", repr(o.tif))
     for name in ("limit_offset_bps", "limit_timeout", "cancel_wait"):
         need(getattr(o, name) >= 0, f"orders.{name} must be >= 0", getattr(o, name))
+    need(o.reject_retries >= 0, "orders.reject_retries must be >= 0 (0 = never retry a rejected order)", o.reject_retries)
+    need(o.on_exit_rejected in ("halt", "kill_switch"), "orders.on_exit_rejected must be halt or kill_switch", repr(o.on_exit_rejected))
     need(d.history_bars >= 0, "data.history_bars must be >= 0 (0 = automatic)", d.history_bars)
     for name in ("max_bar_age", "complete_grace", "max_clock_skew"):
         need(getattr(d, name) >= 0, f"data.{name} must be >= 0", getattr(d, name))

@@ -19,7 +19,13 @@ import pandas as pd
 
 from bridge.broker import BarEvent, ConnectionEvent, OrderRequest
 from bridge.control import emergency_stop
-from bridge.errors import BridgeError, BrokerDisconnected, DuplicateOrder, StaleData
+from bridge.errors import (
+    BridgeError,
+    BrokerDisconnected,
+    DuplicateOrder,
+    OrderUnconfirmed,
+    StaleData,
+)
 from bridge.feed import BarWindow
 from bridge.ledger import iso
 from bridge.live_signal import latest_target
@@ -158,7 +164,8 @@ class DecisionMixin(RunnerBase):
         try:
             state = self.broker.place(req)
         except BrokerDisconnected as err:
-            log.error("order not sent: disconnected", extra={"event": "send_failed", "order_ref": ref})
+            log.error("order not sent: disconnected", extra={"event": "send_failed", "order_ref": ref, "detail": err.what})
+            self.ledger.update_order(ref, self.clock.now(), kind="send_failed", detail=unsent_detail(err))
             self._on_connection(ConnectionEvent("disconnected", err.what))
             return
         if self._crash_after_place:
@@ -250,13 +257,26 @@ class DecisionMixin(RunnerBase):
     def _kill(self, reason: str, *, flatten: bool, kind: str, tag: pd.Timestamp, shutdown: bool = False) -> dict[str, Any]:
         self._alert("kill_switch", f"KILL SWITCH: {reason}", "critical", flatten=flatten)
         prices = {s: w.last_price() for s, w in self.windows.items() if len(w)}
-        result = emergency_stop(
-            self.broker, self.ledger, flatten=flatten, symbols=self.symbols, strategy=self.spec.name, key=self.skey, tag=tag,
-            reason=reason, kind=kind, now=self.clock.now, pump=self._pump, prices=prices, calendar=self.calendar,
-            cancel_wait=self.cfg.orders.cancel_wait, run_id=self.run_id,
-        )
+        try:
+            result = emergency_stop(
+                self.broker, self.ledger, flatten=flatten, symbols=self.symbols, strategy=self.spec.name, key=self.skey, tag=tag,
+                reason=reason, kind=kind, now=self.clock.now, pump=self._pump, prices=prices, calendar=self.calendar,
+                cancel_wait=self.cfg.orders.cancel_wait, run_id=self.run_id,
+            )
+        except BrokerDisconnected:
+            # latched, but the cancel/flatten did not finish: the runner redoes them once reconnected
+            self._stop_pending = {"flatten": flatten, "reason": reason, "kind": kind}
+            raise
         self.working.clear()
         self._positions_dirty = True
         if shutdown:
             self._stop = True
         return result
+
+
+def unsent_detail(err: BrokerDisconnected) -> str:
+    """The order event for an order that did not (provably) reach the broker: it stays ``intent``."""
+    if isinstance(err, OrderUnconfirmed):
+        return ("written into a socket the gateway had closed: may not have arrived; stays intent until the reconnect "
+                "resolves it (adopted if the broker has it, voided only if proven absent)")
+    return "not sent: the connection was down; stays intent, resolved at the reconnect"

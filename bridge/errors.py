@@ -39,6 +39,12 @@ class BrokerDisconnected(BridgeError):
     exit_code = 3
 
 
+class OrderUnconfirmed(BrokerDisconnected):
+    """An order was written into a socket the gateway had already closed: it may or may not
+    have arrived. It stays ``intent`` and the reconnect resolves it (adopted if the broker has
+    it, voided only when proven absent)."""
+
+
 class BrokerError(BridgeError):
     """The broker refused a request (error code and text in ``found``)."""
 

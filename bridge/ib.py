@@ -24,6 +24,7 @@ import asyncio
 import datetime as dt
 import logging
 import math
+import select
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -52,6 +53,7 @@ from bridge.errors import (
     BrokerDisconnected,
     BrokerError,
     GatewayUnreachable,
+    OrderUnconfirmed,
     StaleData,
     UnknownSymbol,
 )
@@ -83,6 +85,9 @@ class IBBroker:
         self.what_to_show = what_to_show
         self.ib = _ib.IB()
         self.ib.RaiseRequestErrors = True
+        # blocking requests wait forever by default: a hung gateway would freeze the loop (and
+        # `bridge stop`); a timeout is a transient error the runner retries (bridge.recovery)
+        self.ib.RequestTimeout = gateway.request_timeout
         self._events: list[Event] = []
         self._wake: asyncio.Future[None] | None = None
         self._contracts: dict[str, Any] = {}
@@ -100,6 +105,8 @@ class IBBroker:
         self.ib.commissionReportEvent += self._on_commission
         self.ib.errorEvent += self._on_error
         self.ib.disconnectedEvent += self._on_disconnected
+        self._completed_status: dict[int, str] = {}  # permId -> completedStatus of completed orders
+        self._wrap_completed_order()
 
     # --- connection ----------------------------------------------------------
     def connect(self) -> None:
@@ -212,6 +219,9 @@ class IBBroker:
                 raise UnknownSymbol(f"IB does not know the symbol {symbol!r} (error 200)", found=err.message) from None
             raise StaleData(f"no historical bars for {symbol}", found=f"IB error {err.code}: {err.message}",
                             fix="check market-data permissions and the bar size") from None
+        except BrokerError as err:  # no answer within request_timeout (HMDS farm down, hung gateway)
+            raise StaleData(f"no historical bars for {symbol} (no answer)", found=err.what,
+                            fix="check market-data permissions and the gateway's data farms (2105/2106)") from None
         if not data:
             raise StaleData(f"no historical bars for {symbol} (empty answer or timeout)", found=f"{BAR_SIZES[interval.name]} bars",
                             fix="check market-data permissions; never trade without history")
@@ -225,7 +235,16 @@ class IBBroker:
 
     # --- orders --------------------------------------------------------------------
     def place(self, request: OrderRequest) -> OrderState:
-        if not self.is_connected():
+        """Place one order. The socket itself is checked before and after the write: ib_async
+        notices a server-side close only when its loop runs, and meanwhile writes orders into
+        the dead socket without error (they are lost).
+
+        Raises:
+            BrokerDisconnected: the connection is down; nothing was written.
+            OrderUnconfirmed: the gateway closed the socket around the write; outcome unknown.
+        """
+        if not self.is_connected() or self._socket_dead():
+            self._report_down("the gateway closed the socket")
             raise BrokerDisconnected("not connected to IB: order not sent", found=request.order_ref)
         contract = self._contracts.get(request.symbol)
         if contract is None:
@@ -239,7 +258,24 @@ class IBBroker:
             order = _ib.MarketOrder(request.side, request.quantity, **kw)
         trade = self.ib.placeOrder(contract, order)
         self._top_id = max(self._top_id, int(trade.order.orderId or 0))
+        if self._socket_dead():
+            self._report_down("the gateway closed the socket during placeOrder")
+            raise OrderUnconfirmed("order written into a socket the gateway had closed: it may not have arrived",
+                                   found=request.order_ref, fix="nothing to do: the reconnect resolves it") from None
         return self._state(trade)
+
+    def _socket_dead(self) -> bool:
+        """True if the gateway hung up (or the socket errored), whether or not the loop saw it yet."""
+        transport = self.ib.client.conn.transport
+        if transport is None or transport.is_closing():
+            return True
+        sock = transport.get_extra_info("socket")
+        if sock is None:
+            return True
+        hangup = select.POLLHUP | select.POLLERR | getattr(select, "POLLRDHUP", 0)
+        poller = select.poll()
+        poller.register(sock.fileno(), hangup)
+        return any(ev & hangup for _, ev in poller.poll(0))
 
     def wait_acknowledged(self, order_ref: str, timeout: float) -> bool:
         """Run the loop until the gateway acknowledged ``order_ref`` (test hook for the crash window)."""
@@ -406,6 +442,19 @@ class IBBroker:
             symbol = trade.contract.symbol if trade is not None else getattr(contract, "symbol", "") or ""
             self._push(ErrorEvent(code, message, ref, symbol))
 
+    def _wrap_completed_order(self) -> None:
+        """Keep each completed order's ``completedStatus`` (e.g. "Rejected: ..."): ib_async builds the
+        Trade from ``orderState.status`` alone ("Cancelled"), so after a reconnect a rejection the
+        runner missed live would look like a cancel, and its target would stay "acted on"."""
+        original = self.ib.wrapper.completedOrder
+
+        def completed_order(contract: Any, order: Any, order_state: Any) -> None:
+            if order.permId:
+                self._completed_status[int(order.permId)] = str(getattr(order_state, "completedStatus", "") or "")
+            original(contract, order, order_state)
+
+        self.ib.wrapper.completedOrder = completed_order
+
     # --- conversions ---------------------------------------------------------------------
     def _state(self, trade: Any) -> OrderState:
         o, s = trade.order, trade.orderStatus
@@ -420,6 +469,9 @@ class IBBroker:
         if not avg and trade.fills:
             avg = sum(float(f.execution.shares) * float(f.execution.price) for f in trade.fills) / max(fills, 1e-12)
         message = next((e.message for e in reversed(trade.log) if getattr(e, "errorCode", 0)), "")
+        completed = self._completed_status.get(int(o.permId or 0), "")
+        if status == "cancelled" and filled == 0 and completed.lower().startswith("rejected"):
+            status, message = "rejected", message or completed
         lmt = float(o.lmtPrice) if o.orderType == "LMT" and o.lmtPrice is not None and o.lmtPrice < 1e300 else None
         return OrderState(
             order_ref=o.orderRef, symbol=trade.contract.symbol, side="BUY" if o.action.upper() == "BUY" else "SELL",

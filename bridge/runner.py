@@ -25,9 +25,12 @@ from typing import Any
 
 import pandas as pd
 
+from bridge.broker import ConnectionEvent
 from bridge.control import result_text, runner_alive
-from bridge.errors import BridgeError, LedgerError
+from bridge.errors import BridgeError, BrokerDisconnected, LedgerError
+from bridge.lease import LedgerLease
 from bridge.logs import CONTEXT
+from bridge.recovery import TRANSIENT
 from bridge.risk import Exposure, OrderIntent, daily_loss_breached
 from bridge.runner_base import CONTROL_EVERY, CRASH_ENV, DEFAULT_MAX_AGE, HEARTBEAT_EVERY
 from bridge.session import SessionMixin
@@ -42,6 +45,7 @@ class Runner(SessionMixin):
     def start(self) -> None:
         """Connect (with retries), check the account, qualify, reconcile, seed history."""
         CONTEXT.run_id = self.run_id
+        self.claim_ledger()  # before connecting: a second runner never reaches the gateway
         other = runner_alive(self.ledger, self.clock.now())
         if other is not None:
             raise LedgerError("another bridge is running on this ledger", found=f"run {other['run_id']} (pid {other['pid']})",
@@ -55,12 +59,22 @@ class Runner(SessionMixin):
         log.info("bridge starting", extra={"event": "start", "mode": self.cfg.mode, "dry_run": self.cfg.dry_run,
                                             "strategy": self.skey, "symbols": self.symbols, "bar": self.interval.name,
                                             "account": self.broker.account_id(), "ledger": str(self.ledger.path)})
-        self._reconcile("start")
-        self._subscribe_all()
+        try:
+            self._reconcile("start")
+            self._subscribe_all()
+        except TRANSIENT as err:  # e.g. IB 162 on the history: retried like after a reconnect
+            self._transient(err, "start")
         self._loss_check()
-        self.state = "ready"
+        if self.state == "init":
+            self.state = "ready"
         self._heartbeat(force=True)
         self._decide_pending()
+
+    def claim_ledger(self) -> None:
+        """Take the ledger's lock (``bridge.lease``) or raise naming its holder; idempotent."""
+        if self.lease is None:
+            self.lease = LedgerLease(self.ledger.path)
+        self.lease.acquire(self.run_id)
 
     def run(self, until: Callable[[], bool] | None = None, poll: float = 0.25) -> None:
         """Loop until stopped (``stop()``, SIGTERM/SIGINT, ``until()``, or the replay ends)."""
@@ -72,10 +86,16 @@ class Runner(SessionMixin):
                 break
 
     def step(self, timeout: float = 0.25) -> None:
-        """One loop iteration: handle broker events, then the periodic tasks."""
-        for event in self.broker.poll(timeout):
-            self.handle(event)
-        self._periodic()
+        """One loop iteration: handle broker events, then the periodic tasks. A transient broker
+        or data error, or a drop, never escapes: the runner only exits by command."""
+        try:
+            for event in self.broker.poll(timeout):
+                self.handle(event)
+            self._periodic()
+        except TRANSIENT as err:
+            self._transient(err, "loop")
+        except BrokerDisconnected as err:
+            self._on_connection(ConnectionEvent("disconnected", err.what))
 
     def stop(self) -> None:
         self._stop = True
@@ -88,8 +108,12 @@ class Runner(SessionMixin):
             self._heartbeat(force=True)
             self.ledger.end_run(self.run_id, self.clock.now(), state)
         finally:
-            self.broker.disconnect()
-            self.notifier.close()
+            try:
+                self.broker.disconnect()
+                self.notifier.close()
+            finally:
+                if self.lease is not None:
+                    self.lease.release()
 
     def install_signal_handlers(self) -> None:
         def handler(signum: int, frame: Any) -> None:
@@ -104,8 +128,14 @@ class Runner(SessionMixin):
         if mono >= self._next_control:
             self._next_control = mono + CONTROL_EVERY
             self._controls()
+        if self._stop_pending is not None and self.state in ("ready", "lost", "resubscribing"):
+            self._run_deferred_stop()
         if self.state == "disconnected":
             self._maybe_reconnect()
+        elif self.state == "resubscribing":
+            self._loss_check()  # positions are still at risk while the history is missing
+            self._timeouts()
+            self._maybe_retry()
         elif self.state == "ready":
             for sym in sorted(self._deferred):
                 self._deferred.discard(sym)
@@ -127,13 +157,14 @@ class Runner(SessionMixin):
                 flatten = bool(req.args.get("flatten"))
                 tag = pd.Timestamp(req.at)
                 try:
-                    if self.state in ("ready", "lost"):
+                    if self.state in ("ready", "lost", "resubscribing"):
                         result = self._kill(f"bridge stop requested by {req.args.get('by', 'operator')}", flatten=flatten,
                                             kind="manual_stop", tag=tag, shutdown=bool(req.args.get("shutdown")))
                     else:
-                        self.ledger.latch(self.clock.now(), "bridge stop requested while disconnected", "manual_stop", self.run_id)
-                        result = {"kill_switch": True, "cancelled": False, "flatten": False,
-                                  "error": f"runner is {self.state}: kill switch latched; cancel/flatten must be retried"}
+                        result = self._defer_stop(req.args, tag)
+                except BrokerDisconnected as err:  # dropped mid-stop: finish it once reconnected
+                    self._on_connection(ConnectionEvent("disconnected", err.what))
+                    result = self._defer_stop(req.args, tag)
                 except BridgeError as err:
                     result = {"kill_switch": True, "error": err.render()}
                 self.ledger.finish_control(req.id, result_text(result))
@@ -147,6 +178,36 @@ class Runner(SessionMixin):
                 self.ledger.finish_control(req.id, result_text({"resumed": True}))
             else:
                 self.ledger.finish_control(req.id, result_text({"error": f"unknown command {req.command}"}))
+
+    def _defer_stop(self, args: dict[str, Any], tag: pd.Timestamp) -> dict[str, Any]:
+        """``bridge stop`` while the gateway is away: latch now, cancel and flatten once connected
+        again (``--shutdown`` stops the process now: then nothing is left to do it)."""
+        by = args.get("by", "operator")
+        self.ledger.latch(self.clock.now(), f"bridge stop requested by {by} while disconnected", "manual_stop", self.run_id)
+        if args.get("shutdown"):
+            self._stop = True
+            return {"kill_switch": True, "cancelled": False, "flatten": False,
+                    "error": f"runner is {self.state} and shuts down: kill switch latched; open orders NOT cancelled, "
+                             "run `bridge stop --flatten` again once the gateway is up"}
+        self._stop_pending = {"flatten": bool(args.get("flatten")), "reason": f"bridge stop requested by {by}", "kind": "manual_stop"}
+        self._alert("stop_deferred", f"bridge stop by {by}: kill switch latched; cancel"
+                    + (" and flatten" if args.get("flatten") else "") + " run when the gateway is back", "critical")
+        return {"kill_switch": True, "cancelled": False, "flatten": False, "deferred": True,
+                "error": f"runner is {self.state}: kill switch latched; cancel/flatten run by the runner when the gateway is back"}
+
+    def _run_deferred_stop(self) -> None:
+        """Redo a kill switch's cancel/flatten that the gateway's absence interrupted or prevented."""
+        pending, self._stop_pending = self._stop_pending, None
+        assert pending is not None
+        try:
+            # a new tag: a flatten order of the first attempt may be void (never sent) and its ref
+            # must not block this one; a working one is cancelled first or skipped (emergency_stop)
+            result = self._kill(f"{pending['reason']} (done after reconnecting)", flatten=pending["flatten"],
+                                kind=pending["kind"], tag=self.clock.now())
+        except BrokerDisconnected as err:  # dropped again: _kill kept it pending
+            self._on_connection(ConnectionEvent("disconnected", err.what))
+            return
+        self._alert("stop_done", f"deferred kill switch actions done: {result_text(result)}", "warning")
 
     def _promote_by_clock(self) -> None:
         now = self.clock.now()

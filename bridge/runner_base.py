@@ -27,6 +27,7 @@ from bridge.control import LedgerSync
 from bridge.errors import BridgeError
 from bridge.feed import BarWindow
 from bridge.health import HealthState
+from bridge.lease import LedgerLease
 from bridge.ledger import Ledger, iso
 from bridge.live_signal import lookback
 from bridge.market import MarketCalendar
@@ -101,6 +102,8 @@ class RunnerBase:
         self._was_open = False
         self._positions_dirty = True
         self._deferred: set[str] = set()
+        self._stop_pending: dict[str, Any] | None = None  # a `bridge stop` received while disconnected
+        self.lease: LedgerLease | None = None  # the ledger's lock, taken by Runner.claim_ledger
         self._crash_after_place = os.environ.get(CRASH_ENV, "") == "1" and cfg.mode != "live"
 
     def day(self) -> str:

@@ -10,17 +10,18 @@ import pandas as pd
 
 from bridge.broker import BarEvent, ConnectionEvent, ErrorEvent, Event, FillEvent, OrderEvent
 from bridge.control import managed_symbols
-from bridge.decide import DecisionMixin
 from bridge.errors import AccountError, BrokerDisconnected, GatewayUnreachable, StaleData
 from bridge.ledger import iso
 from bridge.orders import PREFIX
 from bridge.oversight import OversightMixin
 from bridge.reconcile import ReconcileResult, reconcile
+from bridge.recovery import TRANSIENT, RecoveryMixin
+from bridge.rejections import on_rejected
 
 log = logging.getLogger("bridge.runner")
 
 
-class SessionMixin(OversightMixin, DecisionMixin):
+class SessionMixin(OversightMixin, RecoveryMixin):
     """Connection lifecycle and broker events."""
 
     def _connect_with_retries(self) -> None:
@@ -127,6 +128,7 @@ class SessionMixin(OversightMixin, DecisionMixin):
                 self.metrics["rejected"] += 1
                 self._alert("order_rejected", f"order {st.order_ref} rejected: {st.message}", "error", order_ref=st.order_ref,
                             code=st.error_code)
+                on_rejected(self, st.order_ref, st.message, st.error_code)
             elif new == "cancelled" and why == "timeout_market":
                 self._replace_with_market(st.order_ref, st.quantity - st.filled)
 
@@ -173,6 +175,8 @@ class SessionMixin(OversightMixin, DecisionMixin):
             self._decide_pending()
         except BrokerDisconnected as err:
             self._on_connection(ConnectionEvent("disconnected", err.what))
+        except TRANSIENT as err:
+            self._transient(err, "restored")
 
     def _reconcile(self, why: str, act_on_mismatch: bool = True) -> ReconcileResult:
         """Compare with the broker (every client's orders) and apply the result; a mismatch
@@ -208,6 +212,8 @@ class SessionMixin(OversightMixin, DecisionMixin):
                 fields["sent_at"] = row["created_at"]
             self.ledger.update_order(fix.order_ref, now, kind="revived" if fix.order_ref in res.revived else "reconciled",
                                      detail=fix.note, **fields)
+            if fix.status == "rejected" and row and row["status"] != "rejected":
+                on_rejected(self, fix.order_ref, fix.note)  # a rejection the runner did not see live
         self.working = {r["order_ref"]: self.clock.monotonic() for r in self.ledger.open_orders() if r["order_type"] == "LMT"}
         self._apply_oversight(res, now)
         if why not in ("start", "reconnect"):
@@ -245,6 +251,10 @@ class SessionMixin(OversightMixin, DecisionMixin):
             self.state = "resyncing"
             self._reconcile("reconnect")
             self._subscribe_all()
+        except TRANSIENT as err:
+            self.metrics["reconnects"] += 1
+            self._transient(err, "reconnect")
+            return
         except (GatewayUnreachable, BrokerDisconnected) as err:
             self._reconnect_attempt += 1
             delay = min(g.backoff_initial * 2 ** self._reconnect_attempt, g.backoff_max)

@@ -53,6 +53,7 @@ class GatewayCore:
         self.sessions: dict[int, Session] = {}
         self.rules: list[PolicyRule] = []
         self.errors: list[str] = []
+        self.silent: dict[int, int | None] = {}  # msg id -> requests left to ignore (None: all): a hung gateway
         self._next_conn = 0
 
     # --- plumbing ----------------------------------------------------------
@@ -149,10 +150,24 @@ class GatewayCore:
         if close is not None:
             self.set_price(symbol, close)
 
+    def silenced(self, msg_id: int) -> bool:
+        """True if this request is to get no answer (``FakeGateway.silence``); counts it down."""
+        if msg_id not in self.silent:
+            return False
+        left = self.silent[msg_id]
+        if left is not None:
+            if left <= 1:
+                del self.silent[msg_id]
+            else:
+                self.silent[msg_id] = left - 1
+        return True
+
     def inject_error(self, code: int, message: str, req_id: int = -1, client_id: int | None = None) -> int:
         sent = 0
         for s in self.ready_sessions():
             if client_id is None or s.client_id == client_id:
+                if code == 10182:  # a live-update subscription that failed is dead at IB too
+                    s.subs.history.pop(req_id, None)
                 s.send(s.msg.error(req_id, code, message))
                 sent += 1
         return sent

@@ -46,10 +46,11 @@ Row = tuple[str, float, float, float, float, float, float, int]
 class HistoryError(Exception):
     """A historical request the gateway answers with an error code."""
 
-    def __init__(self, code: int, message: str) -> None:
+    def __init__(self, code: int, message: str, times: int | None = None) -> None:
         super().__init__(f"{code}: {message}")
-        self.code = code
+        self.code = code  # 0: no answer at all (the client's request times out)
         self.message = message
+        self.times = times  # None: every request fails; n: the next n requests fail
 
 
 def parse_duration(text: str) -> pd.DateOffset | pd.Timedelta:
@@ -102,6 +103,7 @@ class BarStore:
         self.rth = rth
         self._series: dict[str, _Series] = {}
         self.failures: dict[str, HistoryError] = {}
+        self.hmds_down = False  # farms.farm_down("hmds"): requests get no answer
 
     # --- seeding -----------------------------------------------------------
     def seed(self, symbol: str, frame: pd.DataFrame) -> None:
@@ -196,11 +198,19 @@ class BarStore:
         """Answer a reqHistoricalData: ``(startStr, endStr, rows)``.
 
         Raises:
-            HistoryError: 321 for invalid parameters, 162 for no data.
+            HistoryError: 321 for invalid parameters, 162 for no data, or a scripted failure
+                (``fail_history``; code 0 means the gateway never answers).
         """
         sym = symbol.upper()
-        if sym in self.failures:
-            raise self.failures[sym]
+        if self.hmds_down:
+            raise HistoryError(0, "HMDS data farm connection is broken")
+        failure = self.failures.get(sym)
+        if failure is not None:
+            if failure.times is not None:
+                failure.times -= 1
+                if failure.times <= 0:
+                    del self.failures[sym]
+            raise failure
         if bar_size not in INTRADAY_SIZES and bar_size not in DAILY_SIZES:
             raise HistoryError(321, f"Error validating request.-'bP' : cause - Historical data bar size setting {bar_size!r} is invalid.")
         span = parse_duration(duration)

@@ -22,6 +22,7 @@ import pandas as pd
 
 from .contracts import Catalogue, Instrument
 from .core import GatewayCore
+from .farms import farm_down, farm_up
 from .history import HistoryError
 from .policy import FillPolicy, PolicyRule
 from .protocol import MAX_SERVER_VERSION
@@ -239,6 +240,24 @@ class FakeGateway:
         """1101 (data lost) or 1102 (data maintained)."""
         return self.inject_error(1101 if data_lost else 1102)
 
+    def silence(self, msg_id: int, times: int | None = None) -> None:
+        """Requests with this message id (e.g. 7 reqExecutions, 16 reqAllOpenOrders) are recorded
+        but never answered: every one, or the next ``times``. The socket stays open (a hung gateway)."""
+        self._call(lambda: self._core.silent.__setitem__(msg_id, times))
+
+    def unsilence(self, msg_id: int | None = None) -> None:
+        """Answer requests with ``msg_id`` (or all) again."""
+        self._call(lambda: self._core.silent.clear() if msg_id is None else self._core.silent.pop(msg_id, None))
+
+    def data_farm_down(self, farm: str = "hmds") -> None:
+        """2103 (``market``) or 2105 (``hmds``) to every client; HMDS down also silences history
+        requests and kills live bar subscriptions with 10182 (see ``farms.py``)."""
+        self._call(lambda: farm_down(self._core, farm))
+
+    def data_farm_up(self, farm: str = "hmds") -> None:
+        """2104 / 2106: the farm is back; history requests are answered again."""
+        self._call(lambda: farm_up(self._core, farm))
+
     # --- market and history ------------------------------------------------------
     def set_price(self, symbol: str, price: float) -> None:
         """Set the reference/last price: ticks out, resting orders checked, portfolio marked."""
@@ -268,10 +287,16 @@ class FakeGateway:
         subscribers get historicalDataUpdate, then the close becomes the price."""
         self._call(lambda: self._core.push_bar(symbol, bar, time))
 
-    def fail_history(self, symbol: str, code: int = 162, message: str | None = None) -> None:
-        """Make reqHistoricalData for ``symbol`` fail with ``code``."""
-        text = message or f"Historical Market Data Service error message:HMDS query returned no data: {symbol.upper()}@SMART Trades"
-        self._call(lambda: self._core.bars.failures.__setitem__(symbol.upper(), HistoryError(code, text)))
+    def fail_history(self, symbol: str, code: int = 162, message: str | None = None, times: int | None = None) -> None:
+        """Make reqHistoricalData for ``symbol`` fail with ``code`` (every request, or the next ``times``).
+
+        IB's transient history failures: 162 (HMDS query returned no data / pacing / farm
+        down), 321 (validation: ib_async logs it as a warning and waits for its timeout),
+        366 (no historical data query found), and ``code=0``: no answer at all, as when the
+        HMDS farm is down (ushmds, 2105); the client's request times out.
+        """
+        text = message or _HISTORY_TEXT.get(code, f"Historical Market Data Service error message:HMDS query returned no data: {symbol.upper()}@SMART Trades")
+        self._call(lambda: self._core.bars.failures.__setitem__(symbol.upper(), HistoryError(code, text, times)))
 
     def clear_history_failure(self, symbol: str) -> None:
         self._call(lambda: self._core.bars.failures.pop(symbol.upper(), None))
@@ -470,6 +495,12 @@ class FakeGateway:
         return self.core
 
 
+_HISTORY_TEXT = {
+    0: "(no answer)",
+    321: "Error validating request.-'bN' : cause - Historical Market Data Service query message:HMDS server disconnect",
+    366: "No historical data query found for ticker id",
+}
+
 _STATUS_TEXT = {
     1100: "Connectivity between IB and Trader Workstation has been lost.",
     1101: "Connectivity between IB and Trader Workstation has been restored - data lost.",
@@ -479,4 +510,8 @@ _STATUS_TEXT = {
     2104: "Market data farm connection is OK:usfarm",
     2106: "HMDS data farm connection is OK:ushmds",
     2158: "Sec-def data farm connection is OK:secdefnj",
+    2157: "Sec-def data farm connection is broken:secdefnj",
+    2107: "HMDS data farm connection is inactive but should be available upon demand.ushmds",
+    2108: "Market data farm connection is inactive but should be available upon demand.usfarm",
+    10182: "Failed to request live updates (disconnected).",
 }

@@ -156,6 +156,8 @@ class Session(asyncio.Protocol):
         if msg_id != 71 and self.client_id is None:
             log.info("fake gateway ignores message %s before startApi", msg_id)
             return
+        if self.core.silenced(msg_id):
+            return  # recorded, never answered (a hung gateway or farm)
         try:
             handler(fields)
         except Exception as exc:  # noqa: BLE001 - report, never kill the session
@@ -309,7 +311,8 @@ class Session(asyncio.Protocol):
                 inst.symbol, req.bar_size, req.duration, req.end, req.use_rth, req.what_to_show, req.format_date
             )
         except HistoryError as exc:
-            self.send(self.msg.error(req.req_id, exc.code, exc.message))
+            if exc.code:  # code 0: HMDS never answers (IB sends nothing; the client times out)
+                self.send(self.msg.error(req.req_id, exc.code, exc.message))
             return
         self.send(self.msg.historical_data(req.req_id, start, end, rows))
         if req.keep_up_to_date:

@@ -1,0 +1,100 @@
+"""One runner per ledger: an OS file lock held for the runner's lifetime.
+
+Why a lock and not a lease row: ``flock`` is taken atomically by the kernel and released by
+the kernel when the holder exits, however it exits (SIGKILL, OOM, power loss of the
+process), so there is never a stale lease to judge and no takeover race between two
+starters that both think the holder is dead. A row would need exactly that judgement (pid
+alive? same host? heartbeat age?) and a second transaction to take it over. The lock file
+sits next to the ledger (``<ledger>.lock``); SQLite in WAL mode already requires a local
+filesystem, where ``flock`` is reliable. The holder writes its pid, host, run id and start
+time into the file so a refused starter can name it.
+
+The lock is taken **before** connecting to the gateway: a second runner never connects,
+never reconciles (so never voids the first runner's orders) and never sends anything.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from bridge.errors import LedgerError
+
+
+def lock_path(ledger_path: Path) -> Path:
+    return ledger_path.with_name(ledger_path.name + ".lock")
+
+
+def read_holder(path: Path) -> dict[str, Any]:
+    """What the current holder wrote into the lock file ({} if unreadable or not yet written)."""
+    try:
+        return dict(json.loads(path.read_text() or "{}"))
+    except (OSError, ValueError):
+        return {}
+
+
+class LedgerLease:
+    """The exclusive right of one process to run a bridge on one ledger."""
+
+    def __init__(self, ledger_path: Path) -> None:
+        self.path = lock_path(Path(ledger_path))
+        self._fd: int | None = None
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
+    def acquire(self, run_id: str) -> None:
+        """Take the lock without waiting, or raise naming the holder and the fix.
+
+        Raises:
+            LedgerError: another process holds the lock (another bridge runs on this ledger).
+        """
+        if self._fd is not None:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise LedgerError("another bridge is running on this ledger", found=self._describe_holder(),
+                              fix="stop it first (`bridge stop --shutdown --ledger ...`), or run this strategy with its "
+                                  "own --ledger; the lock is released as soon as that process exits") from None
+        holder = {"pid": os.getpid(), "host": socket.gethostname(), "run_id": run_id,
+                  "since": pd.Timestamp.now(tz="UTC").isoformat()}
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps(holder).encode(), 0)
+        os.fsync(fd)
+        self._fd = fd
+
+    def release(self) -> None:
+        """Give the lock up (the kernel does it anyway when the process exits)."""
+        fd, self._fd = self._fd, None
+        if fd is None:
+            return
+        try:
+            os.ftruncate(fd, 0)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+
+    def _describe_holder(self) -> str:
+        # the winner writes its details right after locking: give it a moment
+        holder: dict[str, Any] = {}
+        for _ in range(20):
+            holder = read_holder(self.path)
+            if holder:
+                break
+            time.sleep(0.025)
+        if not holder:
+            return f"{self.path} is locked (holder details not written yet)"
+        return (f"pid {holder.get('pid')} on {holder.get('host')} (run {holder.get('run_id')}) holds {self.path} "
+                f"since {holder.get('since')}")

@@ -1,0 +1,114 @@
+"""A broker-rejected order (IB 201 and friends) is not "acted on".
+
+The decision path stores the new target with the order intent, so that a restart never
+re-trades an unchanged target. A rejection must undo that, or every later bar says "hold:
+target unchanged" while the account and the strategy disagree for good (a rejected exit
+left a position open forever). So a rejected strategy order rolls the symbol's last target
+back to the one before it, and the next completed bar decides (and sizes) again.
+
+Retries are bounded by ``orders.reject_retries`` consecutive rejections per (strategy,
+symbol). An order that closes exposure (an exit) is a critical alert at every rejection;
+once it cannot be placed any more (retries spent, or a flatten/end-of-day order, which no
+bar retries) the bridge escalates: ``orders.on_exit_rejected`` = ``halt`` (trading halted
+until ``bridge resume``) or ``kill_switch`` (latched; open orders cancelled). Never silence.
+An exit's target is rolled back even then, so the first bar after the resume tries again.
+An entry that used up its retries keeps its target (no endless retrying), with a critical
+alert saying the account does not hold what the strategy wants.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from bridge.ledger import Ledger, iso
+
+if TYPE_CHECKING:
+    from bridge.decide import DecisionMixin
+
+log = logging.getLogger("bridge.runner")
+
+
+def closes_exposure(position: float, signed_qty: float) -> bool:
+    """True if the order sells a long or buys back a short (an exit, or the exit part of a flip)."""
+    return position * signed_qty < 0
+
+
+def consecutive_rejections(ledger: Ledger, strategy: str, symbol: str) -> int:
+    """Strategy orders of ``symbol`` rejected in a row, newest first (the count includes the latest)."""
+    rows = ledger.rows("SELECT status FROM orders WHERE strategy = ? AND symbol = ? AND purpose = 'signal' "
+                       "AND status NOT IN ('dry_run', 'needs_approval') ORDER BY created_at DESC, rowid DESC LIMIT 1000",
+                       (strategy, symbol))
+    n = 0
+    for r in rows:
+        if r["status"] != "rejected":
+            break
+        n += 1
+    return n
+
+
+def roll_back_target(ledger: Ledger, strategy: str, symbol: str, at: pd.Timestamp, rejected_target: float | None,
+                     prev_target: float | None) -> bool:
+    """Set the last target acted on back to ``prev_target`` if it is still the rejected order's
+    target (a later decision is never undone). The last bar stays: the next bar decides again."""
+    with ledger.tx() as db:
+        cur = db.execute("UPDATE strategy_state SET last_target = ?, updated_at = ? WHERE strategy = ? AND symbol = ? "
+                         "AND last_target IS ?", (prev_target, iso(at), strategy, symbol, rejected_target))
+        return cur.rowcount == 1
+
+
+def on_rejected(runner: DecisionMixin, ref: str, message: str, code: int = 0) -> None:
+    """Apply a broker rejection of ``ref``: roll back, alert, escalate (see the module docstring)."""
+    row = runner.ledger.order(ref)
+    if row is None:
+        return
+    now = runner.clock.now()
+    sym = str(row["symbol"])
+    held = runner.broker.positions().get(sym) if runner.broker.is_connected() else None
+    position = held.quantity if held is not None else _ledger_position(runner, sym)
+    signed = float(row["quantity"]) * (1 if row["side"] == "BUY" else -1)
+    exit_ = closes_exposure(position, signed) or row["purpose"] in ("flatten", "timeout_market") and position != 0
+    limit = runner.cfg.orders.reject_retries
+    n = consecutive_rejections(runner.ledger, str(row["strategy"]), sym) if row["purpose"] == "signal" else 0
+    retry = row["purpose"] == "signal" and n <= limit
+    if row["purpose"] == "signal" and (retry or exit_):
+        # an exit is always rolled back: once the escalation is resolved (`bridge resume`) the
+        # next bar must try to close the position again, not "hold: target unchanged"
+        roll_back_target(runner.ledger, str(row["strategy"]), sym, now, row["target"], row["prev_target"])
+    what = f"{row['side']} {float(row['quantity']):g} {sym} ({ref}) rejected by the broker: {message}"
+    if retry:
+        tail = f"the target is rolled back and the next bar decides again (retry {n} of {limit})"
+    elif row["purpose"] == "signal" and n > limit:
+        tail = f"{n} rejections in a row: no more retries (orders.reject_retries = {limit})"
+    else:
+        tail = "not retried"
+    runner.ledger.risk_event(now, "order_rejected", f"{what}; {tail}", runner.run_id)
+    if not exit_:
+        if row["purpose"] == "signal" and n > limit:
+            runner._alert("rejections_exhausted", f"{what}; {tail}: the strategy's target is kept but NOT held by the account",
+                          "critical", order_ref=ref, symbol=sym, code=code)
+        return
+    runner._alert("exit_rejected", f"EXIT {what}; position {position:g} {sym} stays open; {tail}", "critical",
+                  order_ref=ref, symbol=sym, code=code)
+    if retry:
+        return
+    reason = f"exit order {ref} rejected by the broker and cannot be placed ({message}): position {position:g} {sym} open"
+    runner._alert("exit_unplaceable", reason + f" -> {runner.cfg.orders.on_exit_rejected}", "critical", order_ref=ref, symbol=sym)
+    if runner.cfg.orders.on_exit_rejected == "kill_switch":
+        if not runner.ledger.risk_state().kill_switch and runner.broker.is_connected():
+            runner._kill(reason, flatten=False, kind="exit_rejected", tag=now)
+        else:
+            runner.ledger.latch(now, reason, "exit_rejected", runner.run_id)
+    else:
+        runner.ledger.set_risk_state(now, halted=True, reason=reason, since=iso(now))
+        runner.ledger.risk_event(now, "halt", reason, runner.run_id)
+    log.critical("exit cannot be placed", extra={"event": "exit_unplaceable", "order_ref": ref, "symbol": sym,
+                                                   "action": runner.cfg.orders.on_exit_rejected})
+
+
+def _ledger_position(runner: Any, sym: str) -> float:
+    q = runner.ledger.expected_positions().get(sym, 0.0)
+    return float(q) if math.isfinite(q) else 0.0
