@@ -182,6 +182,9 @@ class Ledger:
             raise LedgerError("the ledger was written by a newer bridge", found=f"schema {version} > {SCHEMA_VERSION}", fix="upgrade quantlab")
         for target in range(version + 1, SCHEMA_VERSION + 1):
             with self.tx() as db:
+                # re-read under the write lock: another process may have migrated since we looked
+                if int(db.execute("PRAGMA user_version").fetchone()[0]) >= target:
+                    continue
                 for statement in _MIGRATIONS[target].split(";"):
                     if statement.strip():
                         db.execute(statement)
