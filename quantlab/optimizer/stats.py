@@ -8,11 +8,12 @@ the winner's replayed returns. Selection in CSCV is by per-bar Sharpe ratio.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from quantlab.errors import QuantlabError
+from quantlab.errors import ParameterError, QuantlabError
 from quantlab.optimizer.filters import LOWER_IS_BETTER
 from quantlab.replay import simulate
 from quantlab.signals import evaluate_arrays
@@ -38,6 +39,49 @@ def returns_from_values(values: np.ndarray, init_cash: float) -> np.ndarray:
 #: its standard error) instead of all of them.
 CSCV_BUDGET = 5e8
 MIN_SPLITS = 1000
+
+
+#: Bars per CSCV block the sweep needs before it collects block statistics.
+BARS_PER_BLOCK = 4
+
+
+def check_blocks(n_blocks: Any) -> int:
+    """``--blocks`` before any work: an even whole number within CSCV's limits.
+
+    CSCV splits the blocks into two equal halves, so ``S`` must be even; ``S >= 4`` gives
+    at least 6 splits and ``S <= 20`` keeps ``C(S, S/2)`` (184,756) tractable.
+
+    Raises:
+        ParameterError: not a whole number, odd, or outside ``[4, 20]``.
+    """
+    from quantlab.overfit.cscv import MAX_BLOCKS, MIN_BLOCKS
+
+    if isinstance(n_blocks, bool) or not isinstance(n_blocks, (int, np.integer)):
+        raise ParameterError("--blocks must be a whole number", found=repr(n_blocks), fix="e.g. --blocks 16")
+    if n_blocks % 2 or not MIN_BLOCKS <= n_blocks <= MAX_BLOCKS:
+        raise ParameterError(
+            f"--blocks must be even and between {MIN_BLOCKS} and {MAX_BLOCKS} (CSCV halves the blocks)",
+            found=int(n_blocks),
+            fix="use an even number such as 8, 10, 12 or 16 (the default, as in the paper)",
+        )
+    return int(n_blocks)
+
+
+def check_blocks_fit(n_blocks: int, bars: Mapping[str, int]) -> None:
+    """Every symbol's in-sample window holds ``BARS_PER_BLOCK`` bars per block.
+
+    Raises:
+        ParameterError: naming the shortest window and the largest ``--blocks`` it allows.
+    """
+    symbol, n = min(bars.items(), key=lambda kv: kv[1])
+    if n < BARS_PER_BLOCK * n_blocks:
+        most = (n // BARS_PER_BLOCK) // 2 * 2
+        raise ParameterError(
+            f"--blocks {n_blocks} needs at least {BARS_PER_BLOCK * n_blocks} in-sample bars per symbol "
+            f"({BARS_PER_BLOCK} per block)",
+            found=f"{symbol}: {n} in-sample bars",
+            fix=f"use --blocks {most} or fewer" if most >= 4 else "use a longer date range or a smaller --holdout",
+        )
 
 
 def pbo_split_budget(n_symbols: int, n_combinations: int, total_splits: int) -> int | None:

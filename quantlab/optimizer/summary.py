@@ -182,6 +182,8 @@ def walkforward_summary(
                     "pbo": float(np.mean(rows["oos_logit"].dropna() <= 0)) if rows["oos_logit"].notna().any() else None,
                     "median_oos_rank": float(rows["oos_rank"].median()),
                     "folds_ranked": int(rows["oos_logit"].notna().sum()),
+                    # folds whose chosen set never traded in its test window: unranked, not "not overfit"
+                    "folds_flat_out_of_sample": int((rows["oos_n_trades"] == 0).sum()),
                     "mean_is_dsr": float(rows["is_dsr"].mean()),
                     "logits": rows["oos_logit"].tolist(),
                 }

@@ -33,7 +33,7 @@ from quantlab.kernels.layout import METRIC_NAMES
 from quantlab.optimizer.evaluate import Window, evaluate, tidy
 from quantlab.optimizer.filters import check_metric, parse_constraints
 from quantlab.optimizer.folds import Fold, make_folds
-from quantlab.optimizer.grid import parse_fixed, parse_grid
+from quantlab.optimizer.grid import GridLike, grid_text, parse_fixed, parse_grid
 from quantlab.optimizer.ranking import rank
 from quantlab.optimizer.stats import fold_dsr, relative_rank
 from quantlab.optimizer.summary import walkforward_summary
@@ -89,7 +89,7 @@ class WalkForwardResult:
 def walkforward(
     strategy: str | StrategySpec,
     symbols: str | Sequence[str] | None = None,
-    grid: str | None = None,
+    grid: GridLike = None,
     *,
     train: str = "2y",
     test: str = "6m",
@@ -136,6 +136,7 @@ def walkforward(
     if method not in ("grid", "tpe"):
         raise ParameterError("unknown search method", found=repr(method), fix="use grid or tpe")
     fixed = parse_fixed(spec, params)
+    grid = grid_text(spec, grid)
     sim = sim or make_sim_config(cash, costs, sizing)
     if save:
         ensure_writable(reports)
@@ -174,6 +175,13 @@ def walkforward(
             ranking = rank(table, spec.param_names, metric, constraints)
             t_search += time.perf_counter() - t0
             passing = ranking[ranking["passes"]]
+            if passing.empty and not ranking["traded"].any():
+                raise ParameterError(
+                    f"fold {fold.number}: every candidate parameter set would never trade in the training window, "
+                    "so the fold can only pick a do-nothing set",
+                    found=f"training {fold.train_start.date()} .. {fold.train_end.date()}, {len(ranking)} candidates",
+                    fix="widen the grid (shorter windows, looser thresholds) or lengthen --train",
+                )
             if passing.empty:
                 raise ParameterError(
                     f"fold {fold.number}: no parameter set passes the constraints with a finite {metric}",
@@ -189,8 +197,8 @@ def walkforward(
             for symbol in inputs.symbols:
                 is_row = table[(table["symbol"] == symbol) & (table["combo"] == combo)].iloc[0]
                 oos = _oos_metrics(spec, inputs, sim, symbol, best, fold)
-                peers = oos_all.loc[oos_all["symbol"] == symbol, metric].to_numpy()
-                rank_pct = relative_rank(peers, combo, metric)
+                peers = oos_all.loc[oos_all["symbol"] == symbol, [metric, "n_orders"]].to_numpy()
+                rank_pct = _oos_rank(peers, combo, metric)
                 dsr = fold_dsr(spec, inputs, sim, symbol, best, windows[symbol], table, len(fold_values))
                 row: dict[str, Any] = {
                     "fold": fold.number, "symbol": symbol,
@@ -228,6 +236,19 @@ def walkforward(
         save_walkforward(result, reports, began)
         result.report = build_pages(result.path, report, store)
     return result
+
+
+def _oos_rank(peers: np.ndarray, combo: int, metric: str) -> float:
+    """Relative rank of the chosen set on the test window among the sets that trade there.
+
+    NaN when the chosen set itself does not trade in the test window (a flat test window's
+    zero drawdown would otherwise rank "best" and count as not overfit) or when the test
+    window was too short to score; such folds are left out of the walk-forward PBO.
+    """
+    if combo >= len(peers) or peers[combo, 1] == 0:
+        return float("nan")
+    values = np.where(peers[:, 1] > 0, peers[:, 0], np.nan)
+    return relative_rank(values, combo, metric)
 
 
 def _windows(inputs: MarketInputs, lo: pd.Timestamp, hi: pd.Timestamp) -> dict[str, Window]:
