@@ -67,6 +67,11 @@ class BacktestResult:
     _year_freq: Any = field(default=None, repr=False)
 
     @property
+    def returns_basis(self) -> str:
+        """``"price"`` or ``"total"``: see :mod:`quantlab.basis`."""
+        return self.inputs.returns_basis
+
+    @property
     def portfolio(self) -> Any:
         """The vectorbt Portfolio (the first symbol's when symbols run independently)."""
         return next(iter(self.portfolios.values()))
@@ -92,6 +97,8 @@ def backtest(
     shared_cash: bool = False,
     store: str | os.PathLike[str] | None = None,
     data: Mapping[str, pd.DataFrame] | None = None,
+    adjust: bool = False,
+    returns: str = "price",
     reports: str | os.PathLike[str] | None = None,
     save: bool = True,
     report: bool | str = True,
@@ -107,7 +114,7 @@ def backtest(
     sim = sim or make_sim_config(cash, costs, sizing)
     if save:
         ensure_writable(reports)
-    inputs = load_inputs(symbols, interval, start, end, store, data)
+    inputs = load_inputs(symbols, interval, start, end, store, data, adjust=adjust, returns=returns)
     # Cold cache only: compiles vectorbt's side on the other core.
     warmup = VectorbtWarmup("shared" if shared_cash and len(inputs.symbols) > 1 else "single")
     iv = inputs.interval
@@ -150,6 +157,7 @@ def backtest(
         "end": end,
         "shared_cash": bool(shared_cash and len(inputs.symbols) > 1),
         "sim": sim.to_dict(),
+        **inputs.basis_info(),
     }
     cfg_hash = config_hash(config)
     summary: dict[str, Any] = {
@@ -158,6 +166,7 @@ def backtest(
         "symbols": inputs.symbols,
         "interval": iv.name,
         "params": resolved,
+        **inputs.basis_info(),
         "config": config,
         "config_hash": cfg_hash,
         "data_hash": inputs.data_hash,

@@ -41,6 +41,19 @@ data_options = _stack(
         help="HDF5 store (default data/market.h5 or $QUANTLAB_STORE).",
     ),
     click.option(
+        "--adjust",
+        is_flag=True,
+        default=False,
+        help="Back-adjust as-traded (raw) bars for their splits instead of refusing them.",
+    ),
+    click.option(
+        "--returns",
+        type=click.Choice(["price", "total"]),
+        default="price",
+        show_default=True,
+        help="price: stored OHLC (dividends left out); total: scaled by adj_close (dividends reinvested).",
+    ),
+    click.option(
         "--reports",
         default=None,
         type=click.Path(file_okay=False),

@@ -44,6 +44,8 @@ def backtest(**opts: Any) -> None:
         sim=sim,
         shared_cash=opts["shared_cash"],
         store=opts["store"],
+        adjust=opts["adjust"],
+        returns=opts["returns"],
         reports=opts["reports"],
         report=opts["report"],
     )

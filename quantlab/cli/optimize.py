@@ -91,6 +91,8 @@ def optimize(**opts: Any) -> None:
         sim=sim,
         n_blocks=opts["n_blocks"],
         store=opts["store"],
+        adjust=opts["adjust"],
+        returns=opts["returns"],
         reports=opts["reports"],
         progress=None,
         report=opts["report"],

@@ -68,6 +68,8 @@ def walkforward(**opts: Any) -> None:
         end=opts["end"],
         sim=sim,
         store=opts["store"],
+        adjust=opts["adjust"],
+        returns=opts["returns"],
         reports=opts["reports"],
         progress=None,
         report=opts["report"],

@@ -79,6 +79,11 @@ class OptimizeResult:
     report: Any = None
     records: dict[str, SimRecord] = field(default_factory=dict, repr=False)
 
+    @property
+    def returns_basis(self) -> str:
+        """``"price"`` or ``"total"``: see :mod:`quantlab.basis`."""
+        return self.inputs.returns_basis
+
     def portfolio(self, params: Mapping[str, float] | None = None, symbol: str | None = None, window: str = "full") -> Any:
         """vectorbt Portfolio of ``params`` (default: the winner) on ``symbol`` (default: the first).
 
@@ -132,6 +137,8 @@ def optimize(
     n_blocks: int = 16,
     store: str | os.PathLike[str] | None = None,
     data: Mapping[str, pd.DataFrame] | None = None,
+    adjust: bool = False,
+    returns: str = "price",
     reports: str | os.PathLike[str] | None = None,
     save: bool = True,
     progress: bool | None = None,
@@ -181,7 +188,7 @@ def optimize(
         ensure_writable(reports)  # fail before the work, not after it
     vectorbt = Preload("vectorbt")  # hides its import behind the GIL-free sweep and CSCV
     warmup = VectorbtWarmup("columns")  # cold cache only: compiles vectorbt's side on the other core
-    inputs = load_inputs(symbols, interval, start, end, store, data)
+    inputs = load_inputs(symbols, interval, start, end, store, data, adjust=adjust, returns=returns)
     timings["load"] = time.perf_counter() - began
 
     cuts = holdout_split(inputs, holdout)

@@ -90,6 +90,21 @@ def pbo_split_budget(n_symbols: int, n_combinations: int, total_splits: int) -> 
     return None if allowed >= total_splits else max(MIN_SPLITS, allowed)
 
 
+def dsr_trials(trial_srs: np.ndarray, traded: np.ndarray) -> np.ndarray:
+    """The trials the deflated Sharpe ratio deflates by: per-bar Sharpe ratios of the
+    combinations that traded (non-zero returns) with a finite Sharpe ratio.
+
+    The same set gives both ``V`` (their sample variance, ddof 1) and ``N`` (their count),
+    as in Bailey & Lopez de Prado (2014), where ``V`` is the variance over the ``N`` trials.
+    A combination that never trades is not a strategy tried: every such row has the same
+    all-zero returns, it can never be selected (see ``ranking.rank``), and counting it in
+    ``N`` while leaving it out of ``V`` (the old rule) deflated by trials that were never
+    candidates. docs/overfitting.md states the rule.
+    """
+    srs = np.asarray(trial_srs, dtype=np.float64)
+    return srs[np.isfinite(srs) & np.asarray(traded, dtype=bool)]
+
+
 def overfit_stats(
     output: SweepOutput, best_returns: np.ndarray, n_trials: int, max_splits: int | None = None
 ) -> dict[str, Any]:
@@ -101,15 +116,13 @@ def overfit_stats(
         result["error"] = "window too short for CSCV blocks"
         return result
     trial_srs = overfit.metric_from_block_stats(output.block_sum, output.block_sumsq, output.block_count)
-    # Combinations that never held a position have all-zero returns (Sharpe exactly 0):
-    # they are not candidates and would shrink the trials' Sharpe variance, so leave them
-    # out of the variance while still counting every trial in n_trials.
-    traded = output.block_sumsq.sum(axis=1) > 0
-    finite = trial_srs[np.isfinite(trial_srs) & traded]
+    finite = dsr_trials(trial_srs, output.block_sumsq.sum(axis=1) > 0)
+    result["n_trials"] = int(finite.size)
+    result["n_never_traded"] = max(int(n_trials - finite.size), 0)
     try:
         dsr = overfit.deflated_sharpe_ratio_from_returns(
             best_returns, trial_sharpes=finite if finite.size >= 2 else None,
-            sr_variance=None if finite.size >= 2 else 0.0, n_trials=max(n_trials, 1),
+            sr_variance=None if finite.size >= 2 else 0.0, n_trials=None if finite.size >= 2 else max(finite.size, 1),
         )
         result["deflated_sharpe"] = {
             "dsr": float(dsr.dsr),
@@ -174,15 +187,14 @@ def fold_dsr(
     prices = inputs.prices[symbol]
     target = evaluate_arrays(spec, prices.slice(window.end), params)
     record = simulate(target, prices, sim, inputs.interval, window.start, window.end)
-    rows = table[(table["symbol"] == symbol) & (table["n_orders"] > 0)]
-    srs = rows["sharpe"].to_numpy() / np.sqrt(inputs.interval.bars_per_year)
-    srs = srs[np.isfinite(srs)]
+    rows = table[table["symbol"] == symbol]
+    srs = dsr_trials(rows["sharpe"].to_numpy() / np.sqrt(inputs.interval.bars_per_year), rows["n_orders"].to_numpy() > 0)
     try:
         result = overfit.deflated_sharpe_ratio_from_returns(
             returns_from_values(record.value, sim.init_cash),
             trial_sharpes=srs if srs.size >= 2 else None,
             sr_variance=None if srs.size >= 2 else 0.0,
-            n_trials=max(n_trials, 1),
+            n_trials=None if srs.size >= 2 else max(srs.size, 1),
         )
     except QuantlabError:
         return float("nan")

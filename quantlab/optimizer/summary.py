@@ -53,6 +53,7 @@ def optimize_config(
         "method": method,
         "n_blocks": n_blocks,
         "sim": sim.to_dict(),
+        **inputs.basis_info(),
     }
     if method == "tpe":
         config.update({"trials": trials, "seed": seed})
@@ -89,6 +90,7 @@ def optimize_summary(
         "symbols": inputs.symbols,
         "interval": inputs.interval.name,
         "metric": metric,
+        **inputs.basis_info(),
         "config": config,
         "config_hash": cfg_hash,
         "data_hash": inputs.data_hash,
@@ -144,7 +146,7 @@ def walkforward_summary(
         "kind": "walkforward", "strategy": spec.name, "symbols": inputs.symbols, "interval": inputs.interval.name,
         "start": start, "end": end, "grid": grid, "fixed_params": dict(fixed), "metric": metric,
         "constraints": list(constraints), "train": train, "test": test, "embargo": embargo, "anchored": anchored,
-        "method": method, "sim": sim.to_dict(),
+        "method": method, "sim": sim.to_dict(), **inputs.basis_info(),
     }
     if method == "tpe":
         config.update({"trials": trials, "seed": seed})
@@ -163,6 +165,7 @@ def walkforward_summary(
         "symbols": inputs.symbols,
         "interval": inputs.interval.name,
         "metric": metric,
+        **inputs.basis_info(),
         "config": config,
         "config_hash": config_hash(config),
         "data_hash": inputs.data_hash,

@@ -78,6 +78,11 @@ class WalkForwardResult:
     targets: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
     oos_start: dict[str, int] = field(default_factory=dict, repr=False)
 
+    @property
+    def returns_basis(self) -> str:
+        """``"price"`` or ``"total"``: see :mod:`quantlab.basis`."""
+        return self.inputs.returns_basis
+
     def portfolio(self, symbol: str | None = None) -> Any:
         """vectorbt Portfolio of the stitched out-of-sample run of ``symbol``."""
         symbol = symbol or self.inputs.symbols[0]
@@ -110,6 +115,8 @@ def walkforward(
     sizing: Sizing | Mapping[str, Any] | None = None,
     store: str | os.PathLike[str] | None = None,
     data: Mapping[str, pd.DataFrame] | None = None,
+    adjust: bool = False,
+    returns: str = "price",
     reports: str | os.PathLike[str] | None = None,
     save: bool = True,
     progress: bool | None = None,
@@ -140,7 +147,7 @@ def walkforward(
     sim = sim or make_sim_config(cash, costs, sizing)
     if save:
         ensure_writable(reports)
-    inputs = load_inputs(symbols, interval, start, end, store, data)
+    inputs = load_inputs(symbols, interval, start, end, store, data, adjust=adjust, returns=returns)
     warmup = VectorbtWarmup("single")  # cold cache only: compiles vectorbt's side on the other core
     # Folds start where every symbol has data (the latest first bar), so no fold trains a
     # symbol on a window before its history begins.

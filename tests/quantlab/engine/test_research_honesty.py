@@ -130,3 +130,29 @@ def test_python_grid_accepts_ranges_lists_and_arrays() -> None:
         quantlab.optimize("sma_cross", "SPY", {"fsat": [5, 10]}, save=False)
     with pytest.raises(ParameterError, match="not a number|must be a number"):
         quantlab.optimize("sma_cross", "SPY", {"fast": ["a"]}, save=False)
+
+
+# --- DSR: trial variance and N from the same trials -----------------------------------------------
+
+
+def test_dsr_deflates_by_the_trading_trials_only_by_hand() -> None:
+    """Bailey & Lopez de Prado (2014) by hand: V and N over the same set, the trials that traded."""
+    from scipy.stats import kurtosis, norm, skew
+
+    result = quantlab.optimize(**BOLL, metric="sharpe")  # type: ignore[arg-type]
+    rows = result.results[result.results["n_orders"] > 0]
+    assert len(rows) < len(result.results)  # some rows never traded
+    srs = rows["sharpe"].to_numpy() / np.sqrt(252)  # per-bar Sharpe of every trading trial
+    n, v = len(srs), np.var(srs, ddof=1)
+    gamma = 0.5772156649015329
+    sr0 = np.sqrt(v) * ((1 - gamma) * norm.ppf(1 - 1 / n) + gamma * norm.ppf(1 - 1 / (n * np.e)))
+    value = result.records["SPY"].value
+    r = value / np.concatenate(([100_000.0], value[:-1])) - 1
+    sr = r.mean() / r.std(ddof=1)
+    g3, g4 = skew(r), kurtosis(r, fisher=False)
+    dsr = norm.cdf((sr - sr0) * np.sqrt(len(r) - 1) / np.sqrt(1 - g3 * sr + (g4 - 1) / 4 * sr**2))
+    stats = result.overfit["SPY"]
+    assert stats["n_trials"] == n and stats["n_never_traded"] == len(result.results) - n
+    assert stats["deflated_sharpe"]["sr_variance"] == pytest.approx(v, rel=1e-9)
+    assert stats["deflated_sharpe"]["sr0_per_bar"] == pytest.approx(sr0, rel=1e-9)
+    assert stats["deflated_sharpe"]["dsr"] == pytest.approx(dsr, rel=1e-9)
