@@ -20,9 +20,10 @@ from quantlab._warmup import VectorbtWarmup
 from quantlab.config import Costs, SimConfig, Sizing, make_sim_config
 from quantlab.errors import DataError
 from quantlab.inputs import MarketInputs, load_inputs
+from quantlab.intervals import get_interval, short_samples
 from quantlab.kernels.group_sim import simulate_group_nb
 from quantlab.kernels.layout import METRIC_NAMES
-from quantlab.optimizer.grid import parse_params
+from quantlab.optimizer.grid import parse_fixed, parse_params, with_interval_params
 from quantlab.paths import store_path
 from quantlab.registry import get_strategy
 from quantlab.replay import (
@@ -110,7 +111,7 @@ def backtest(
     """
     began = time.perf_counter()
     spec = get_strategy(strategy)
-    resolved = parse_params(spec, params)
+    resolved = parse_params(spec, with_interval_params(spec, get_interval(interval), parse_fixed(spec, params)))
     sim = sim or make_sim_config(cash, costs, sizing)
     if save:
         ensure_writable(reports)
@@ -174,6 +175,7 @@ def backtest(
         "metrics": metrics.to_dict("index"),
         "replay_check": {"max_relative_difference": replay_diff, "ok": bool(replay_diff <= 1e-9)},
         "period": {s: {"first": str(p.index[0]), "last": str(p.index[-1]), "bars": len(p)} for s, p in inputs.prices.items()},
+        "short_sample": short_samples({s: len(p) for s, p in inputs.prices.items()}, iv),
     }
     result = BacktestResult(
         spec, resolved, inputs, sim, bool(config["shared_cash"]), portfolios, targets, metrics, summary, _year_freq=iv.year_freq

@@ -224,3 +224,9 @@ def table(rows: list[dict[str, Any]], columns: list[str]) -> str:
     lines = ["  ".join(cell.rjust(w) for cell, w in zip(row, widths, strict=True)) for row in cells]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
+
+
+def print_short_samples(summary: dict[str, Any]) -> None:
+    """One warning line per window whose annualised numbers come from under a year of bars."""
+    for label, note in (summary.get("short_sample") or {}).items():
+        click.secho(f"warning ({label}): {note}", fg="yellow")

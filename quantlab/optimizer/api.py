@@ -24,10 +24,18 @@ from quantlab._warmup import VectorbtWarmup
 from quantlab.config import Costs, SimConfig, Sizing, make_sim_config
 from quantlab.errors import DataError, ParameterError
 from quantlab.inputs import MarketInputs, holdout_split, load_inputs
+from quantlab.intervals import get_interval
 from quantlab.kernels.layout import METRIC_NAMES
 from quantlab.optimizer.evaluate import Evaluation, Window, evaluate, tidy
 from quantlab.optimizer.filters import LOWER_IS_BETTER, check_metric, parse_constraints
-from quantlab.optimizer.grid import GridLike, grid_text, parse_fixed, parse_grid
+from quantlab.optimizer.grid import (
+    GridLike,
+    grid_names,
+    grid_text,
+    parse_fixed,
+    parse_grid,
+    with_interval_params,
+)
 from quantlab.optimizer.ranking import rank, status_column
 from quantlab.optimizer.stats import (
     check_blocks,
@@ -183,6 +191,7 @@ def optimize(
     n_blocks = check_blocks(n_blocks)
     fixed = parse_fixed(spec, params)
     grid = grid_text(spec, grid)
+    fixed = with_interval_params(spec, get_interval(interval), fixed, grid_names(grid))
     sim = sim or make_sim_config(cash, costs, sizing)
     if save or (method == "tpe" and storage is None):
         ensure_writable(reports)  # fail before the work, not after it

@@ -16,7 +16,11 @@ from typing import Any
 import numpy as np
 
 from quantlab.errors import ParameterError
+from quantlab.intervals import Interval
 from quantlab.strategy import StrategySpec
+
+#: Parameters that annualise inside a strategy; unless set, they follow the run's interval.
+INTERVAL_PARAMS = ("bars_per_year",)
 
 MAX_COMBINATIONS = 20_000_000
 
@@ -211,3 +215,22 @@ def parse_fixed(spec: StrategySpec, params: str | Mapping[str, float] | None) ->
             )
         fixed[name] = number
     return fixed
+
+
+def with_interval_params(
+    spec: StrategySpec, interval: Interval, given: Mapping[str, float], searched: Iterable[str] = ()
+) -> dict[str, float]:
+    """``given`` plus ``bars_per_year`` from the run's interval when the strategy has such a
+    parameter and the user neither fixed nor searched it (``tsmom_vol`` on one-minute bars
+    would otherwise annualise its volatility with 252 and its target would do nothing)."""
+    out = dict(given)
+    skip = set(searched)
+    for name in INTERVAL_PARAMS:
+        if name in spec.param_names and name not in out and name not in skip:
+            out[name] = spec.param(name).coerce(interval.bars_per_year)
+    return out
+
+
+def grid_names(grid: str | None) -> list[str]:
+    """Parameter names a grid text searches."""
+    return [name for name, _ in split_items(grid or "", "--grid")]

@@ -10,6 +10,7 @@ import pandas as pd
 
 from quantlab.config import SimConfig
 from quantlab.inputs import MarketInputs
+from quantlab.intervals import short_samples
 from quantlab.kernels.layout import METRIC_NAMES
 from quantlab.optimizer.evaluate import Window
 from quantlab.optimizer.folds import Fold
@@ -104,6 +105,11 @@ def optimize_summary(
             }
             for s, w in windows.items()
         },
+        "short_sample": short_samples(
+            {f"{s} in-sample": w.end - w.start for s, w in windows.items()}
+            | {f"{s} holdout": len(inputs.prices[s]) - w.end for s, w in windows.items() if w.end < len(inputs.prices[s])},
+            inputs.interval,
+        ),
         "n_combinations": int(values.shape[0]),
         "n_passing": int(len(passing)),
         "evaluations": evaluations,
@@ -169,6 +175,10 @@ def walkforward_summary(
         "config": config,
         "config_hash": config_hash(config),
         "data_hash": inputs.data_hash,
+        "short_sample": short_samples(
+            {f"{s} out-of-sample": int(folds.loc[folds["symbol"] == s, "oos_bars"].sum()) for s in inputs.symbols},
+            inputs.interval,
+        ),
         "n_folds": len(bounds),
         "folds": [
             {"fold": f.number, "train_start": str(f.train_start), "train_end": str(f.train_end),

@@ -29,11 +29,19 @@ from quantlab._warmup import VectorbtWarmup
 from quantlab.config import Costs, SimConfig, Sizing, make_sim_config
 from quantlab.errors import ParameterError
 from quantlab.inputs import MarketInputs, load_inputs
+from quantlab.intervals import get_interval
 from quantlab.kernels.layout import METRIC_NAMES
 from quantlab.optimizer.evaluate import Window, evaluate, tidy
 from quantlab.optimizer.filters import check_metric, parse_constraints
 from quantlab.optimizer.folds import Fold, make_folds
-from quantlab.optimizer.grid import GridLike, grid_text, parse_fixed, parse_grid
+from quantlab.optimizer.grid import (
+    GridLike,
+    grid_names,
+    grid_text,
+    parse_fixed,
+    parse_grid,
+    with_interval_params,
+)
 from quantlab.optimizer.ranking import rank
 from quantlab.optimizer.stats import fold_dsr, relative_rank
 from quantlab.optimizer.summary import walkforward_summary
@@ -144,6 +152,7 @@ def walkforward(
         raise ParameterError("unknown search method", found=repr(method), fix="use grid or tpe")
     fixed = parse_fixed(spec, params)
     grid = grid_text(spec, grid)
+    fixed = with_interval_params(spec, get_interval(interval), fixed, grid_names(grid))
     sim = sim or make_sim_config(cash, costs, sizing)
     if save:
         ensure_writable(reports)
@@ -201,6 +210,10 @@ def walkforward(
             test_windows = {s: Window(*_test_bounds(inputs, s, fold)) for s in inputs.symbols}
             test_windows = {s: w for s, w in test_windows.items() if w.end - w.start >= 2}
             oos_all = tidy(spec, fold_values, evaluate(spec, inputs, fold_values, sim, test_windows))
+            def test_bars(symbol: str, fold: Fold = fold) -> int:
+                j0, j1 = _test_bounds(inputs, symbol, fold)
+                return j1 - j0
+
             for symbol in inputs.symbols:
                 is_row = table[(table["symbol"] == symbol) & (table["combo"] == combo)].iloc[0]
                 oos = _oos_metrics(spec, inputs, sim, symbol, best, fold)
@@ -214,7 +227,7 @@ def walkforward(
                     **best,
                     **{f"is_{m}": float(is_row[m]) for m in FOLD_METRICS},
                     **{f"oos_{m}": oos[m] for m in FOLD_METRICS},
-                    "oos_trades": oos["n_trades"], "candidates": int(len(fold_values)),
+                    "oos_trades": oos["n_trades"], "oos_bars": int(test_bars(symbol)), "candidates": int(len(fold_values)),
                     "oos_rank": rank_pct,
                     "oos_logit": float(np.log(rank_pct / (1 - rank_pct))) if 0 < rank_pct < 1 else float("nan"),
                     "is_dsr": dsr,

@@ -156,3 +156,36 @@ def test_dsr_deflates_by_the_trading_trials_only_by_hand() -> None:
     assert stats["deflated_sharpe"]["sr_variance"] == pytest.approx(v, rel=1e-9)
     assert stats["deflated_sharpe"]["sr0_per_bar"] == pytest.approx(sr0, rel=1e-9)
     assert stats["deflated_sharpe"]["dsr"] == pytest.approx(dsr, rel=1e-9)
+
+
+# --- short samples and annualisation ----------------------------------------------------------
+
+
+def test_short_samples_are_flagged_next_to_the_numbers(tmp_path: Path) -> None:
+    import json
+
+    with pytest.warns(UserWarning, match="short sample: 1,950 1m bars = 0.02 years"):
+        run = quantlab.backtest("sma_cross", "SPY", "fast=5,slow=20", interval="1m", reports=tmp_path, report=False)
+    saved = json.loads((Path(run.path) / "summary.json").read_text())
+    assert "0.02 years" in saved["short_sample"]["SPY"]
+    result = CliRunner().invoke(cli, ["backtest", "--strategy", "sma_cross", "--symbols", "SPY", "--interval", "1m",
+                                      "--params", "fast=5,slow=20", "--report", "none"])
+    assert result.exit_code == 0 and "short sample" in result.output
+    daily = quantlab.backtest("sma_cross", "SPY", "fast=5,slow=20", save=False)
+    assert daily.summary["short_sample"] == {}
+    with pytest.warns(UserWarning, match="SPY holdout"):
+        opt = quantlab.optimize("sma_cross", "SPY", "fast=5:20:5,slow=30:60:10", start="2022-01-01", holdout=0.3,
+                                save=False)
+    assert set(opt.summary["short_sample"]) == {"SPY in-sample", "SPY holdout"}
+
+
+def test_tsmom_vol_annualises_with_the_interval() -> None:
+    minute = quantlab.backtest("tsmom_vol", "SPY", "lookback=60,vol_window=30", interval="1m", save=False)
+    assert minute.params["bars_per_year"] == 98_280
+    stale = quantlab.backtest("tsmom_vol", "SPY", "lookback=60,vol_window=30,bars_per_year=252", interval="1m",
+                              save=False)
+    assert stale.params["bars_per_year"] == 252  # an explicit value still wins
+    assert not np.allclose(minute.targets["SPY"].fillna(0), stale.targets["SPY"].fillna(0))
+    opt = quantlab.optimize("tsmom_vol", "SPY", "lookback=40:80:20", interval="1m", save=False)
+    assert set(opt.results["bars_per_year"]) == {98_280.0}
+    assert quantlab.backtest("tsmom_vol", "SPY", save=False).params["bars_per_year"] == 252
