@@ -78,10 +78,12 @@ def short_sample_note(bars: int, interval: Interval) -> str | None:
     )
 
 
-def short_samples(bars: Mapping[str, int], interval: Interval) -> dict[str, str]:
+def short_samples(bars: Mapping[str, int], interval: Interval, stacklevel: int = 3) -> dict[str, str]:
     """Notes for every labelled window (``"SPY in-sample"`` -> bars) under a year, and one
-    ``UserWarning`` naming them all (Python users see it; ``summary.json`` keeps the notes)."""
+    ``UserWarning`` naming them all (Python users see it; ``summary.json`` keeps the notes).
+    ``stacklevel`` points the warning at the caller of the public function."""
     notes = {label: note for label, n in bars.items() if (note := short_sample_note(int(n), interval))}
     if notes:
-        warnings.warn("; ".join(f"{label}: {note}" for label, note in notes.items()), UserWarning, stacklevel=3)
+        text = "; ".join(f"{label}: {note}" for label, note in notes.items())
+        warnings.warn(text, UserWarning, stacklevel=stacklevel)
     return notes

@@ -109,6 +109,7 @@ def optimize_summary(
             {f"{s} in-sample": w.end - w.start for s, w in windows.items()}
             | {f"{s} holdout": len(inputs.prices[s]) - w.end for s, w in windows.items() if w.end < len(inputs.prices[s])},
             inputs.interval,
+            stacklevel=4,
         ),
         "n_combinations": int(values.shape[0]),
         "n_passing": int(len(passing)),
@@ -178,6 +179,7 @@ def walkforward_summary(
         "short_sample": short_samples(
             {f"{s} out-of-sample": int(folds.loc[folds["symbol"] == s, "oos_bars"].sum()) for s in inputs.symbols},
             inputs.interval,
+            stacklevel=4,
         ),
         "n_folds": len(bounds),
         "folds": [

@@ -90,6 +90,12 @@ def test_bad_blocks_are_refused_before_any_work(blocks: int) -> None:
         quantlab.optimize("sma_cross", "SPY", "fast=5:20:5,slow=30:60:10", n_blocks=blocks, save=False)
 
 
+def test_blocks_must_fit_the_in_sample_window() -> None:
+    with pytest.raises(ParameterError, match="--blocks 20 needs at least 80 in-sample bars") as err:
+        quantlab.optimize("sma_cross", "SPY", "fast=5:10:5,slow=20:30:10", n_blocks=20, start="2022-08-01", save=False)
+    assert "use --blocks" in str(err.value)
+
+
 def test_blocks_cli_exits_non_zero_with_a_message() -> None:
     result = CliRunner().invoke(cli, ["optimize", "--strategy", "sma_cross", "--symbols", "SPY", "--grid",
                                       "fast=5:20:5,slow=30:60:10", "--blocks", "0", "--report", "none"])
