@@ -106,6 +106,9 @@ def backtest(
 ) -> BacktestResult:
     """Backtest ``strategy`` with ``params`` on ``symbols``; see :class:`BacktestResult`.
 
+    ``adjust`` and ``returns`` choose the price basis as in :func:`quantlab.optimize`
+    (raw split data is refused unless ``adjust``; ``returns="total"`` uses ``adj_close``).
+
     Raises:
         QuantlabError: unknown strategy or parameter, bad data, unwritable reports folder.
     """

@@ -171,6 +171,10 @@ def optimize(
         sim / cash / costs / sizing: simulation settings.
         n_blocks: CSCV blocks for the probability of backtest overfitting.
         store, data: where bars come from.
+        adjust: back-adjust as-traded (``adjustment=raw``) bars for their splits instead of
+            refusing them (:mod:`quantlab.basis`).
+        returns: ``"price"`` (stored OHLC, dividends left out) or ``"total"`` (scaled by
+            ``adj_close``); recorded as ``summary["returns_basis"]``.
         reports, save: where to save (``reports/<run_id>/``) and whether to.
         report: pages to build for a saved run: True/"full", "charts" (no QuantStats) or False.
         progress: show progress bars (default: when stderr is a terminal).
