@@ -23,7 +23,7 @@ from quantlab.inputs import MarketInputs, load_inputs
 from quantlab.intervals import get_interval, short_samples
 from quantlab.kernels.group_sim import simulate_group_nb
 from quantlab.kernels.layout import METRIC_NAMES
-from quantlab.optimizer.grid import parse_fixed, parse_params, with_interval_params
+from quantlab.optimizer.grid import resolve_params
 from quantlab.paths import store_path
 from quantlab.registry import get_strategy
 from quantlab.replay import (
@@ -114,7 +114,7 @@ def backtest(
     """
     began = time.perf_counter()
     spec = get_strategy(strategy)
-    resolved = parse_params(spec, with_interval_params(spec, get_interval(interval), parse_fixed(spec, params)))
+    resolved = resolve_params(spec, params, get_interval(interval))
     sim = sim or make_sim_config(cash, costs, sizing)
     if save:
         ensure_writable(reports)

@@ -234,3 +234,12 @@ def with_interval_params(
 def grid_names(grid: str | None) -> list[str]:
     """Parameter names a grid text searches."""
     return [name for name, _ in split_items(grid or "", "--grid")]
+
+
+def resolve_params(
+    spec: StrategySpec, params: str | Mapping[str, float] | None, interval: Interval
+) -> dict[str, float]:
+    """Every parameter of one run: the given ones (validated), ``bars_per_year`` from
+    ``interval`` unless given, defaults for the rest. Backtests and the live bridge both use
+    it, so a strategy that annualises sees the same value in research and live."""
+    return parse_params(spec, with_interval_params(spec, interval, parse_fixed(spec, params)))

@@ -113,3 +113,15 @@ def test_total_return_needs_adj_close() -> None:
         quantlab.backtest("sma_cross", "SPY", "fast=5,slow=10", interval="1m", returns="total", save=False)
     with pytest.raises(quantlab.errors.ParameterError, match="returns"):
         quantlab.backtest("sma_cross", "SPY", "fast=5,slow=10", returns="dividends", save=False)
+
+
+def test_benchmark_follows_the_runs_returns_basis() -> None:
+    from quantlab.reports.benchmark import load_benchmark
+
+    spy = market.load("SPY")
+    index = spy.index[100:400]
+    price = load_benchmark(index, basis="price")
+    assert price.field == "close"
+    expected = spy["close"].loc[index].pct_change().fillna(0.0)
+    pd.testing.assert_series_equal(price.returns, expected, check_names=False)
+    assert load_benchmark(index, basis="total").field == "adj_close"

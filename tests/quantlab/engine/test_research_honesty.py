@@ -195,3 +195,14 @@ def test_tsmom_vol_annualises_with_the_interval() -> None:
     opt = quantlab.optimize("tsmom_vol", "SPY", "lookback=40:80:20", interval="1m", save=False)
     assert set(opt.results["bars_per_year"]) == {98_280.0}
     assert quantlab.backtest("tsmom_vol", "SPY", save=False).params["bars_per_year"] == 252
+
+
+def test_live_bridge_annualises_like_the_backtest() -> None:
+    """Parity: the bridge resolves tsmom_vol's bars_per_year from its bar size, as research does."""
+    from bridge.app import validate_run
+    from bridge.config import BridgeConfig, StrategyConfig
+
+    cfg = BridgeConfig(strategy=StrategyConfig(name="tsmom_vol", symbols=("SPY",), bar="1m"))
+    _, params = validate_run(cfg)
+    research = quantlab.backtest("tsmom_vol", "SPY", interval="1m", save=False)
+    assert params == research.params and params["bars_per_year"] == 98_280
