@@ -50,6 +50,15 @@ def test_raw_split_refusal_on_the_cli_exits_non_zero(raw_store: Path) -> None:
     assert result.exit_code != 0 and "2014-06-09 (7:1)" in result.output and "Traceback" not in result.output
 
 
+def test_adjust_and_returns_on_the_cli(raw_store: Path) -> None:
+    result = CliRunner().invoke(cli, ["backtest", "--strategy", "sma_cross", "--symbols", "AAPL", "--params",
+                                      "fast=5,slow=10", "--store", str(raw_store), "--adjust", "--returns", "total",
+                                      "--report", "none"])
+    assert result.exit_code == 0, result.output
+    bad = CliRunner().invoke(cli, ["backtest", "--strategy", "sma_cross", "--symbols", "SPY", "--returns", "dividends"])
+    assert bad.exit_code != 0 and "dividends" in bad.output
+
+
 def test_adjust_back_adjusts_the_splits_and_matches_split_adjusted_data(raw_store: Path) -> None:
     run = quantlab.backtest("sma_cross", "AAPL", "fast=5,slow=10", store=raw_store, adjust=True, save=False)
     assert run.summary["adjusted_splits"] == {"AAPL": list(SPLITS)}

@@ -52,6 +52,9 @@ def test_walkforward_never_picks_a_do_nothing_set_and_says_when_it_must() -> Non
     wf = quantlab.walkforward("bollinger_reversion", "SPY", "window=5:100:5,width=0.5:3.5:0.5", train="1y", test="6m",
                               start="2017-01-01", end="2020-12-31", metric="max_drawdown", save=False)
     assert (wf.folds["is_n_trades"] > 0).all()
+    flat = wf.folds["oos_n_trades"] == 0  # chosen set idle in its test window: unranked, counted
+    assert wf.folds.loc[flat, "oos_rank"].isna().all()
+    assert wf.summary["walkforward"]["overfit"]["SPY"]["folds_flat_out_of_sample"] == int(flat.sum())
     # Only do-nothing sets on offer: the run refuses instead of certifying a flat strategy.
     with pytest.raises(ParameterError, match="never trade"):
         quantlab.walkforward("bollinger_reversion", "SPY", "window=100,width=3:3.5:0.5", train="6m", test="3m",
