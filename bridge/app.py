@@ -20,7 +20,7 @@ from bridge.errors import AccountError, BridgeConfigError, GatewayUnreachable
 from bridge.ledger import Ledger
 from bridge.market import MarketCalendar
 from quantlab.intervals import get_interval
-from quantlab.optimizer.grid import parse_params
+from quantlab.optimizer.grid import resolve_params
 from quantlab.registry import get_strategy
 from quantlab.strategy import StrategySpec
 
@@ -32,8 +32,7 @@ def validate_run(cfg: BridgeConfig) -> tuple[StrategySpec, dict[str, float]]:
     if not [s for s in cfg.strategy.symbols if s.strip()]:
         raise BridgeConfigError("no symbols given", fix="pass --symbols SPY,QQQ or set [strategy] symbols")
     spec = get_strategy(cfg.strategy.name)
-    params = parse_params(spec, cfg.strategy.params or None)
-    get_interval(cfg.strategy.bar)
+    params = resolve_params(spec, cfg.strategy.params or None, get_interval(cfg.strategy.bar))
     return spec, params
 
 

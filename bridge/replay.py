@@ -31,7 +31,7 @@ from bridge.notify import Notifier
 from bridge.runner import Runner
 from bridge.sim import ReplayDriver, SimBroker
 from quantlab.intervals import get_interval
-from quantlab.optimizer.grid import parse_params
+from quantlab.optimizer.grid import resolve_params
 from quantlab.registry import get_strategy
 from quantlab.strategy import StrategySpec
 
@@ -80,7 +80,7 @@ def run_replay(
 ) -> ReplayResult:
     """Replay bars through the runner with a simulated broker; see the module docstring."""
     spec = spec or get_strategy(cfg.strategy.name)
-    params = parse_params(spec, cfg.strategy.params or None)
+    params = resolve_params(spec, cfg.strategy.params or None, get_interval(cfg.strategy.bar))
     symbols = [s.upper() for s in cfg.strategy.symbols]
     interval = get_interval(cfg.strategy.bar)
     frames = load_frames(symbols, interval.name, start, end, data)

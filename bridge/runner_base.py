@@ -35,7 +35,7 @@ from bridge.notify import Notifier
 from bridge.orders import order_ref, strategy_key
 from bridge.risk import Decision, Exposure, OrderIntent, RiskContext, check
 from quantlab.intervals import get_interval
-from quantlab.optimizer.grid import parse_params
+from quantlab.optimizer.grid import resolve_params
 from quantlab.registry import get_strategy
 from quantlab.strategy import StrategySpec
 
@@ -69,7 +69,7 @@ class RunnerBase:
         self.clock = clock or WallClock()
         self.notifier = notifier or Notifier(cfg.notify, background=False)
         self.spec = spec or get_strategy(cfg.strategy.name)
-        self.params = parse_params(self.spec, cfg.strategy.params or None)
+        self.params = resolve_params(self.spec, cfg.strategy.params or None, get_interval(cfg.strategy.bar))
         self.skey = strategy_key(self.spec.name, self.params)
         self.interval = get_interval(cfg.strategy.bar)
         self.symbols = [s.strip().upper() for s in cfg.strategy.symbols if s.strip()]

@@ -20,9 +20,10 @@ from quantlab._warmup import VectorbtWarmup
 from quantlab.config import Costs, SimConfig, Sizing, make_sim_config
 from quantlab.errors import DataError
 from quantlab.inputs import MarketInputs, load_inputs
+from quantlab.intervals import get_interval, short_samples
 from quantlab.kernels.group_sim import simulate_group_nb
 from quantlab.kernels.layout import METRIC_NAMES
-from quantlab.optimizer.grid import parse_params
+from quantlab.optimizer.grid import resolve_params
 from quantlab.paths import store_path
 from quantlab.registry import get_strategy
 from quantlab.replay import (
@@ -67,6 +68,11 @@ class BacktestResult:
     _year_freq: Any = field(default=None, repr=False)
 
     @property
+    def returns_basis(self) -> str:
+        """``"price"`` or ``"total"``: see :mod:`quantlab.basis`."""
+        return self.inputs.returns_basis
+
+    @property
     def portfolio(self) -> Any:
         """The vectorbt Portfolio (the first symbol's when symbols run independently)."""
         return next(iter(self.portfolios.values()))
@@ -92,22 +98,27 @@ def backtest(
     shared_cash: bool = False,
     store: str | os.PathLike[str] | None = None,
     data: Mapping[str, pd.DataFrame] | None = None,
+    adjust: bool = False,
+    returns: str = "price",
     reports: str | os.PathLike[str] | None = None,
     save: bool = True,
     report: bool | str = True,
 ) -> BacktestResult:
     """Backtest ``strategy`` with ``params`` on ``symbols``; see :class:`BacktestResult`.
 
+    ``adjust`` and ``returns`` choose the price basis as in :func:`quantlab.optimize`
+    (raw split data is refused unless ``adjust``; ``returns="total"`` uses ``adj_close``).
+
     Raises:
         QuantlabError: unknown strategy or parameter, bad data, unwritable reports folder.
     """
     began = time.perf_counter()
     spec = get_strategy(strategy)
-    resolved = parse_params(spec, params)
+    resolved = resolve_params(spec, params, get_interval(interval))
     sim = sim or make_sim_config(cash, costs, sizing)
     if save:
         ensure_writable(reports)
-    inputs = load_inputs(symbols, interval, start, end, store, data)
+    inputs = load_inputs(symbols, interval, start, end, store, data, adjust=adjust, returns=returns)
     # Cold cache only: compiles vectorbt's side on the other core.
     warmup = VectorbtWarmup("shared" if shared_cash and len(inputs.symbols) > 1 else "single")
     iv = inputs.interval
@@ -150,6 +161,7 @@ def backtest(
         "end": end,
         "shared_cash": bool(shared_cash and len(inputs.symbols) > 1),
         "sim": sim.to_dict(),
+        **inputs.basis_info(),
     }
     cfg_hash = config_hash(config)
     summary: dict[str, Any] = {
@@ -158,6 +170,7 @@ def backtest(
         "symbols": inputs.symbols,
         "interval": iv.name,
         "params": resolved,
+        **inputs.basis_info(),
         "config": config,
         "config_hash": cfg_hash,
         "data_hash": inputs.data_hash,
@@ -165,6 +178,7 @@ def backtest(
         "metrics": metrics.to_dict("index"),
         "replay_check": {"max_relative_difference": replay_diff, "ok": bool(replay_diff <= 1e-9)},
         "period": {s: {"first": str(p.index[0]), "last": str(p.index[-1]), "bars": len(p)} for s, p in inputs.prices.items()},
+        "short_sample": short_samples({s: len(p) for s, p in inputs.prices.items()}, iv),
     }
     result = BacktestResult(
         spec, resolved, inputs, sim, bool(config["shared_cash"]), portfolios, targets, metrics, summary, _year_freq=iv.year_freq

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
+from quantlab.basis import Split, check_returns, split_safe, total_return
 from quantlab.errors import DataError, ParameterError
 from quantlab.intervals import Interval, get_interval
 from quantlab.runs import arrays_hash
@@ -21,12 +22,25 @@ from quantlab.signals import PriceArrays, price_arrays
 
 @dataclass(frozen=True)
 class MarketInputs:
-    """Validated bars of every symbol of a run."""
+    """Validated bars of every symbol of a run.
+
+    ``returns_basis`` is ``"price"`` or ``"total"`` (see :mod:`quantlab.basis`); ``splits``
+    lists, per symbol, the splits back-adjusted on request (``adjust=True``).
+    """
 
     interval: Interval
     frames: dict[str, pd.DataFrame]
     prices: dict[str, PriceArrays]
     data_hash: str
+    returns_basis: str = "price"
+    splits: dict[str, list[Split]] = field(default_factory=dict)
+
+    def basis_info(self) -> dict[str, object]:
+        """What ``summary.json`` records about the basis (``returns_basis`` and adjusted splits)."""
+        return {
+            "returns_basis": self.returns_basis,
+            "adjusted_splits": {s: [x.label() for x in v] for s, v in self.splits.items() if v},
+        }
 
     @property
     def symbols(self) -> list[str]:
@@ -70,15 +84,25 @@ def load_inputs(
     end: str | pd.Timestamp | None = None,
     store: str | os.PathLike[str] | None = None,
     data: Mapping[str, pd.DataFrame] | None = None,
+    *,
+    adjust: bool = False,
+    returns: str = "price",
 ) -> MarketInputs:
     """Bars of ``symbols`` from the store (or from ``data``), clipped to ``[start, end]``.
 
+    A series stored as traded (``adjustment=raw``; for ``data`` frames,
+    ``frame.attrs["adjustment"] == "raw"``) with splits is refused unless ``adjust``;
+    ``returns="total"`` moves every symbol to the total-return basis (:mod:`quantlab.basis`).
+
     Raises:
         StoreError: the store or a symbol/interval is missing (from :mod:`quantlab.data`).
-        DataError: NaN or non-positive prices, unsorted bars, or nothing left after clipping.
+        DataError: NaN or non-positive prices, unsorted bars, nothing left after clipping,
+            raw bars with splits, or no ``adj_close`` for ``returns="total"``.
     """
     iv = get_interval(interval)
+    check_returns(returns)
     frames: dict[str, pd.DataFrame] = {}
+    adjustments: dict[str, str | None] = {}
     if data is not None:
         names = parse_symbols(symbols) if symbols is not None else list(data)
         lookup = {str(k).upper(): v for k, v in data.items()}
@@ -86,14 +110,19 @@ def load_inputs(
             if name not in lookup:
                 raise ParameterError(f"no data given for {name}", found=f"data for {sorted(lookup)}")
             frames[name] = lookup[name]
+            adjustments[name] = lookup[name].attrs.get("adjustment")
     else:
         from quantlab import data as market_data
 
         if symbols is None:
             raise ParameterError("no symbols given", fix="pass e.g. --symbols SPY")
-        for name in parse_symbols(symbols):
+        names = parse_symbols(symbols)
+        for name in names:
             frames[name] = market_data.load(name, interval=interval, store=store)
+        stored = {(i.symbol, i.interval): i.adjustment for i in market_data.info(store)}
+        adjustments = {name: stored.get((name, iv.name)) for name in names}
     prices: dict[str, PriceArrays] = {}
+    splits: dict[str, list[Split]] = {}
     for name, frame in list(frames.items()):
         clipped = _clip(frame, start, end)
         if len(clipped) < 2:
@@ -103,9 +132,13 @@ def load_inputs(
                 f"{frame.index[-1] if len(frame) else '-'})",
                 fix="widen --start/--end or fetch more data",
             )
+        # Only splits inside the run's window matter; the basis is anchored on its last bar.
+        clipped, splits[name] = split_safe(clipped, f"{name} {iv.name}", adjustments.get(name), adjust)
+        if returns == "total":
+            clipped = total_return(clipped, f"{name} {iv.name}")
         frames[name] = clipped
         prices[name] = price_arrays(clipped, name)
-    return MarketInputs(iv, frames, prices, arrays_hash(frames))
+    return MarketInputs(iv, frames, prices, arrays_hash(frames), returns, splits)
 
 
 def holdout_split(inputs: MarketInputs, holdout: float) -> dict[str, int]:

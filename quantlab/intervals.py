@@ -7,6 +7,8 @@ same through ``freq`` and ``year_freq = freq * bars_per_year``.
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pandas as pd
@@ -57,3 +59,31 @@ def get_interval(name: str) -> Interval:
         raise ParameterError(
             "unknown bar interval", found=repr(name), fix=f"use one of {', '.join(_INTERVALS)}"
         ) from None
+
+
+#: Below this many years of bars an annualised number (CAGR, Sharpe, Sortino, volatility,
+#: Calmar) extrapolates too little history to be read at face value: 5 one-minute sessions
+#: of a lucky week print a CAGR of 71.6%. A run on a shorter sample says so next to it.
+MIN_ANNUALISED_YEARS = 1.0
+
+
+def short_sample_note(bars: int, interval: Interval) -> str | None:
+    """A warning for annualised metrics of ``bars`` bars, or None for a year or more."""
+    years = bars / interval.bars_per_year
+    if years >= MIN_ANNUALISED_YEARS:
+        return None
+    return (
+        f"short sample: {bars:,} {interval.name} bars = {years:.2f} years (under {MIN_ANNUALISED_YEARS:g}); "
+        "annualised metrics (CAGR, Sharpe, Sortino, volatility, Calmar) extrapolate it to a year"
+    )
+
+
+def short_samples(bars: Mapping[str, int], interval: Interval, stacklevel: int = 3) -> dict[str, str]:
+    """Notes for every labelled window (``"SPY in-sample"`` -> bars) under a year, and one
+    ``UserWarning`` naming them all (Python users see it; ``summary.json`` keeps the notes).
+    ``stacklevel`` points the warning at the caller of the public function."""
+    notes = {label: note for label, n in bars.items() if (note := short_sample_note(int(n), interval))}
+    if notes:
+        text = "; ".join(f"{label}: {note}" for label, note in notes.items())
+        warnings.warn(text, UserWarning, stacklevel=stacklevel)
+    return notes

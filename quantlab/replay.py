@@ -164,6 +164,12 @@ def _per_column(values: np.ndarray, cols: np.ndarray, n: int) -> np.ndarray:
     return np.bincount(cols, weights=values, minlength=n).astype(np.float64)
 
 
+def _per_column_max(values: np.ndarray, cols: np.ndarray, n: int) -> np.ndarray:
+    out = np.zeros(n, dtype=np.float64)  # no record (never under water): 0 bars
+    np.maximum.at(out, cols, values.astype(np.float64))
+    return out
+
+
 def vbt_metrics(pf: Any, interval: Interval) -> pd.DataFrame:
     """Our metrics computed by vectorbt itself, one row per portfolio column (or group).
 
@@ -189,9 +195,18 @@ def vbt_metrics(pf: Any, interval: Interval) -> pd.DataFrame:
     wins = _per_column((closed & (pnl > 0)).astype(float), pos_col, n)
     gross_win = _per_column(np.where(closed & (pnl > 0), pnl, 0.0), pos_col, n)
     gross_loss = _per_column(np.where(closed & (pnl < 0), pnl, 0.0), pos_col, n)
+    losses = _per_column((closed & (pnl < 0)).astype(float), pos_col, n)
     with np.errstate(divide="ignore", invalid="ignore"):
         win_rate = np.where(n_closed > 0, wins / n_closed, np.nan)
         profit_factor = np.where(n_closed > 0, gross_win / np.abs(gross_loss), np.nan)
+        avg_win = np.where(wins > 0, gross_win / wins, np.nan)
+        avg_loss = np.where(losses > 0, gross_loss / losses, np.nan)
+    # Drawdown records of the value path: duration = bars under water (vectorbt's
+    # Ranges.duration: end - start, +1 while still open), recovery = end - valley.
+    dd = pf.drawdowns.records
+    dd_col = np.zeros(len(dd), dtype=np.int64) if grouped else dd["col"]
+    duration = dd["end_idx"] - dd["start_idx"] + (dd["status"] == 0)
+    recovery = dd["end_idx"] - dd["valley_idx"]
     data = {
         "total_return": col(pf.total_return()),
         "cagr": col(pf.annualized_return(year_freq=yf)),
@@ -207,6 +222,10 @@ def vbt_metrics(pf: Any, interval: Interval) -> pd.DataFrame:
         "n_orders": _per_column(np.ones(len(orders)), ord_col, n),
         "fees": _per_column(orders["fees"], ord_col, n),
         "final_value": col(pf.final_value()),
+        "max_drawdown_duration": _per_column_max(duration, dd_col, n),
+        "max_recovery_time": _per_column_max(recovery, dd_col, n),
+        "avg_win": avg_win,
+        "avg_loss": avg_loss,
     }
     frame = pd.DataFrame(data)
     # vectorbt reports +inf Sharpe/Sortino for zero-variance returns; quantlab reports NaN.

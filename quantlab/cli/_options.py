@@ -41,6 +41,19 @@ data_options = _stack(
         help="HDF5 store (default data/market.h5 or $QUANTLAB_STORE).",
     ),
     click.option(
+        "--adjust",
+        is_flag=True,
+        default=False,
+        help="Back-adjust as-traded (raw) bars for their splits instead of refusing them.",
+    ),
+    click.option(
+        "--returns",
+        type=click.Choice(["price", "total"]),
+        default="price",
+        show_default=True,
+        help="price: stored OHLC (dividends left out); total: scaled by adj_close (dividends reinvested).",
+    ),
+    click.option(
         "--reports",
         default=None,
         type=click.Path(file_okay=False),
@@ -211,3 +224,9 @@ def table(rows: list[dict[str, Any]], columns: list[str]) -> str:
     lines = ["  ".join(cell.rjust(w) for cell, w in zip(row, widths, strict=True)) for row in cells]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
+
+
+def print_short_samples(summary: dict[str, Any]) -> None:
+    """One warning line per window whose annualised numbers come from under a year of bars."""
+    for label, note in (summary.get("short_sample") or {}).items():
+        click.secho(f"warning ({label}): {note}", fg="yellow")

@@ -12,6 +12,7 @@ from quantlab.cli._options import (
     data_options,
     fmt,
     print_report,
+    print_short_samples,
     report_option,
     sim_options,
 )
@@ -44,6 +45,8 @@ def backtest(**opts: Any) -> None:
         sim=sim,
         shared_cash=opts["shared_cash"],
         store=opts["store"],
+        adjust=opts["adjust"],
+        returns=opts["returns"],
         reports=opts["reports"],
         report=opts["report"],
     )
@@ -74,6 +77,7 @@ def backtest(**opts: Any) -> None:
                 for c in metrics.index
             )
         )
+    print_short_samples(result.summary)
     if (metrics["n_orders"] == 0).all():
         click.secho(
             "No order was filled: the strategy never changed its target, or the sizing rule bought 0 whole shares "

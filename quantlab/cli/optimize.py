@@ -11,6 +11,7 @@ from quantlab.cli._options import (
     data_options,
     fmt,
     print_report,
+    print_short_samples,
     report_option,
     search_options,
     sim_options,
@@ -91,6 +92,8 @@ def optimize(**opts: Any) -> None:
         sim=sim,
         n_blocks=opts["n_blocks"],
         store=opts["store"],
+        adjust=opts["adjust"],
+        returns=opts["returns"],
         reports=opts["reports"],
         progress=None,
         report=opts["report"],
@@ -120,6 +123,7 @@ def print_optimize(result: Any) -> None:
         len(result.top) // max(len(result.inputs.symbols), 1)
     )
     click.echo(table(rows.to_dict("records"), ["rank", *params, *shown]))
+    print_short_samples(s)
     check = s["replay_check"]
     status = "ok" if check["ok"] else "MISMATCH"
     click.echo(

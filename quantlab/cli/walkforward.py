@@ -11,6 +11,7 @@ from quantlab.cli._options import (
     data_options,
     fmt,
     print_report,
+    print_short_samples,
     report_option,
     search_options,
     sim_options,
@@ -68,6 +69,8 @@ def walkforward(**opts: Any) -> None:
         end=opts["end"],
         sim=sim,
         store=opts["store"],
+        adjust=opts["adjust"],
+        returns=opts["returns"],
         reports=opts["reports"],
         progress=None,
         report=opts["report"],
@@ -139,5 +142,6 @@ def print_walkforward(result: Any) -> None:
             fg="yellow",
             err=True,
         )
+    print_short_samples(s)
     if result.path is not None:
         click.echo(f"\nResults: {result.path}")

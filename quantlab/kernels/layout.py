@@ -46,6 +46,10 @@ METRIC_NAMES = (
     "n_orders",
     "fees",
     "final_value",
+    "max_drawdown_duration",
+    "max_recovery_time",
+    "avg_win",
+    "avg_loss",
 )
 M_TOTAL_RETURN = 0
 M_CAGR = 1
@@ -61,4 +65,8 @@ M_VOLATILITY = 10
 M_N_ORDERS = 11
 M_FEES = 12
 M_FINAL_VALUE = 13
-N_METRICS = 14
+M_MAX_DD_DURATION = 14  # bars under water in the longest drawdown (open one included)
+M_MAX_RECOVERY = 15  # bars from valley to recovery, longest (open one: valley to last bar)
+M_AVG_WIN = 16  # mean PnL of closed winning round trips (account currency)
+M_AVG_LOSS = 17  # mean PnL of closed losing round trips (negative)
+N_METRICS = 18

@@ -23,12 +23,16 @@ from numba import njit
 from quantlab.kernels.costs import commission_nb, fill_price_nb
 from quantlab.kernels.layout import (
     C_INIT_CASH,
+    M_AVG_LOSS,
+    M_AVG_WIN,
     M_CAGR,
     M_CALMAR,
     M_EXPOSURE,
     M_FEES,
     M_FINAL_VALUE,
     M_MAX_DD,
+    M_MAX_DD_DURATION,
+    M_MAX_RECOVERY,
     M_N_ORDERS,
     M_N_TRADES,
     M_PROFIT_FACTOR,
@@ -67,13 +71,14 @@ def _bar_return(prev_value, value):  # type: ignore[no-untyped-def]
 
 @njit(cache=True)
 def _book_closed_position(closed, pnl):  # type: ignore[no-untyped-def]
-    """Add a closed position's PnL to (count, winners, gross profit, gross loss)."""
+    """Add a closed position's PnL to (count, winners, gross profit, gross loss, losers)."""
     closed[0] += 1.0
     if pnl > 0.0:
         closed[1] += 1.0
         closed[2] += pnl
     elif pnl < 0.0:
         closed[3] += pnl
+        closed[4] += 1.0
 
 
 @njit(cache=True)
@@ -139,7 +144,17 @@ def simulate_nb(  # type: ignore[no-untyped-def]
     total_fees = 0.0
     pos_flow = 0.0  # cash flow of the open position (for its PnL when it closes)
     n_positions = 0
-    closed = np.zeros(4)  # closed positions: count, winners, gross profit, gross loss
+    closed = np.zeros(5)  # closed positions: count, winners, gross profit, gross loss, losers
+    # Drawdown spells as vectorbt's drawdown records see them, on the value itself (exact:
+    # the compounded level can miss a recovery to the same value by an ulp): under water
+    # while value < peak, recovered at the first value >= peak; valley = first lowest value.
+    in_dd = False
+    vpeak = np.nan
+    valley = 0.0
+    valley_k = 0
+    under = 0
+    max_under = 0
+    max_recovery = 0
 
     for j in range(start, end):
         k = j - start
@@ -213,6 +228,26 @@ def simulate_nb(  # type: ignore[no-untyped-def]
             dd = level / peak - 1.0
             if dd < max_dd:
                 max_dd = dd
+        if in_dd:
+            if value >= vpeak:
+                in_dd = False
+                vpeak = value
+                if k - valley_k > max_recovery:
+                    max_recovery = k - valley_k
+            else:
+                under += 1
+                if value < valley:
+                    valley = value
+                    valley_k = k
+        elif np.isnan(vpeak) or value >= vpeak:
+            vpeak = value
+        else:
+            in_dd = True
+            valley = value
+            valley_k = k
+            under = 1
+        if under > max_under:
+            max_under = under
         if position != 0.0:
             bars_in_market += 1
         if k >= next_block_start:
@@ -234,7 +269,13 @@ def simulate_nb(  # type: ignore[no-untyped-def]
     metrics_out[M_FEES] = total_fees
     metrics_out[M_N_TRADES] = n_positions
     metrics_out[M_EXPOSURE] = bars_in_market / n if n > 0 else np.nan
+    if in_dd and (n - 1) - valley_k > max_recovery:
+        max_recovery = (n - 1) - valley_k  # an open drawdown: valley to the last bar so far
+    metrics_out[M_MAX_DD_DURATION] = max_under
+    metrics_out[M_MAX_RECOVERY] = max_recovery
     n_closed, n_wins, gross_win, gross_loss = closed[0], closed[1], closed[2], closed[3]
+    metrics_out[M_AVG_WIN] = gross_win / n_wins if n_wins > 0 else np.nan
+    metrics_out[M_AVG_LOSS] = gross_loss / closed[4] if closed[4] > 0 else np.nan
     metrics_out[M_WIN_RATE] = n_wins / n_closed if n_closed > 0 else np.nan
     if n_closed > 0:
         metrics_out[M_PROFIT_FACTOR] = gross_win / abs(gross_loss) if gross_loss != 0.0 else (

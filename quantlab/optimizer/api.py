@@ -24,12 +24,25 @@ from quantlab._warmup import VectorbtWarmup
 from quantlab.config import Costs, SimConfig, Sizing, make_sim_config
 from quantlab.errors import DataError, ParameterError
 from quantlab.inputs import MarketInputs, holdout_split, load_inputs
+from quantlab.intervals import get_interval
 from quantlab.kernels.layout import METRIC_NAMES
 from quantlab.optimizer.evaluate import Evaluation, Window, evaluate, tidy
 from quantlab.optimizer.filters import LOWER_IS_BETTER, check_metric, parse_constraints
-from quantlab.optimizer.grid import parse_fixed, parse_grid
+from quantlab.optimizer.grid import (
+    GridLike,
+    grid_names,
+    grid_text,
+    parse_fixed,
+    parse_grid,
+    with_interval_params,
+)
 from quantlab.optimizer.ranking import rank, status_column
-from quantlab.optimizer.stats import overfit_stats, returns_from_values
+from quantlab.optimizer.stats import (
+    check_blocks,
+    check_blocks_fit,
+    overfit_stats,
+    returns_from_values,
+)
 from quantlab.optimizer.summary import optimize_config, optimize_summary
 from quantlab.paths import store_path
 from quantlab.progress import Progress
@@ -74,6 +87,11 @@ class OptimizeResult:
     report: Any = None
     records: dict[str, SimRecord] = field(default_factory=dict, repr=False)
 
+    @property
+    def returns_basis(self) -> str:
+        """``"price"`` or ``"total"``: see :mod:`quantlab.basis`."""
+        return self.inputs.returns_basis
+
     def portfolio(self, params: Mapping[str, float] | None = None, symbol: str | None = None, window: str = "full") -> Any:
         """vectorbt Portfolio of ``params`` (default: the winner) on ``symbol`` (default: the first).
 
@@ -105,7 +123,7 @@ def _window_bounds(is_window: Window, n: int, window: str) -> tuple[int, int]:
 def optimize(
     strategy: str | StrategySpec,
     symbols: str | Sequence[str] | None = None,
-    grid: str | None = None,
+    grid: GridLike = None,
     *,
     params: str | Mapping[str, float] | None = None,
     metric: str = "sharpe",
@@ -127,6 +145,8 @@ def optimize(
     n_blocks: int = 16,
     store: str | os.PathLike[str] | None = None,
     data: Mapping[str, pd.DataFrame] | None = None,
+    adjust: bool = False,
+    returns: str = "price",
     reports: str | os.PathLike[str] | None = None,
     save: bool = True,
     progress: bool | None = None,
@@ -137,7 +157,9 @@ def optimize(
     Args:
         strategy: registry name, dotted module path, .py file or a StrategySpec.
         symbols: ``"SPY,QQQ"`` or a list; read from the store unless ``data`` is given.
-        grid: e.g. ``"fast=5:100:1,slow=10:250:2"`` (method grid), or narrowed bounds for TPE.
+        grid: e.g. ``"fast=5:100:1,slow=10:250:2"`` (method grid), or narrowed bounds for TPE;
+            from Python also a mapping such as ``{"fast": range(5, 40, 5), "slow": [50, 100]}``
+            (lists, ranges and numpy arrays are value lists, like ``fast=5|10|...``).
         params: fixed values for parameters not in the grid, e.g. ``"atr_mult=3"``.
         metric: ranking metric (mean over symbols); see ``quantlab.optimizer.filters.METRIC_HELP``.
         constraints: per-symbol filters such as ``"max_drawdown > -0.25"``.
@@ -149,6 +171,10 @@ def optimize(
         sim / cash / costs / sizing: simulation settings.
         n_blocks: CSCV blocks for the probability of backtest overfitting.
         store, data: where bars come from.
+        adjust: back-adjust as-traded (``adjustment=raw``) bars for their splits instead of
+            refusing them (:mod:`quantlab.basis`).
+        returns: ``"price"`` (stored OHLC, dividends left out) or ``"total"`` (scaled by
+            ``adj_close``); recorded as ``summary["returns_basis"]``.
         reports, save: where to save (``reports/<run_id>/``) and whether to.
         report: pages to build for a saved run: True/"full", "charts" (no QuantStats) or False.
         progress: show progress bars (default: when stderr is a terminal).
@@ -166,13 +192,16 @@ def optimize(
         raise ParameterError("unknown search method", found=repr(method), fix="use grid or tpe")
     if top < 1:
         raise ParameterError("--top must be at least 1", found=top)
+    n_blocks = check_blocks(n_blocks)
     fixed = parse_fixed(spec, params)
+    grid = grid_text(spec, grid)
+    fixed = with_interval_params(spec, get_interval(interval), fixed, grid_names(grid))
     sim = sim or make_sim_config(cash, costs, sizing)
     if save or (method == "tpe" and storage is None):
         ensure_writable(reports)  # fail before the work, not after it
     vectorbt = Preload("vectorbt")  # hides its import behind the GIL-free sweep and CSCV
     warmup = VectorbtWarmup("columns")  # cold cache only: compiles vectorbt's side on the other core
-    inputs = load_inputs(symbols, interval, start, end, store, data)
+    inputs = load_inputs(symbols, interval, start, end, store, data, adjust=adjust, returns=returns)
     timings["load"] = time.perf_counter() - began
 
     cuts = holdout_split(inputs, holdout)
@@ -182,6 +211,7 @@ def optimize(
             raise DataError(f"in-sample window of {symbol} is empty", fix="lower --holdout")
         if holdout and len(inputs.prices[symbol]) - window.end < 2:
             raise DataError(f"held-out window of {symbol} has fewer than 2 bars", fix="raise --holdout")
+    check_blocks_fit(n_blocks, {s: w.end - w.start for s, w in windows.items()})
 
     config = optimize_config(spec, inputs, sim, grid, fixed, metric, constraints, top, holdout, method, trials, seed, n_blocks, start, end)
     from quantlab.runs import config_hash
@@ -194,7 +224,8 @@ def optimize(
         values = expanded.values
         study_info = {"dropped_by_constraints": expanded.dropped_by_constraints}
     else:
-        values, study_info = _tpe(spec, inputs, sim, windows, grid, fixed, metric, trials, seed, study, storage, reports, cfg_hash, progress)
+        identity = config_hash({k: v for k, v in config.items() if k not in ("trials", "top")})
+        values, study_info = _tpe(spec, inputs, sim, windows, grid, fixed, metric, trials, seed, study, storage, reports, identity, progress)
     timings["search_setup"] = time.perf_counter() - t0
     _check_lookback(spec, values, inputs, windows)
 
@@ -218,6 +249,13 @@ def optimize(
     ranking = rank(results, spec.param_names, metric, constraints)
     passing = ranking[ranking["passes"]]
     if passing.empty:
+        if not ranking["traded"].any():
+            raise ParameterError(
+                "no combination trades on every symbol, so there is nothing to rank "
+                "(a combination that never trades is never a winner)",
+                found=f"{len(ranking)} combinations, none with an order on all of {', '.join(inputs.symbols)}",
+                fix="widen the grid (shorter windows, looser thresholds) or use a longer date range",
+            )
         raise ParameterError(
             f"no combination passes the constraints with a finite {metric}",
             found=f"{len(ranking)} combinations; constraints {list(constraints) or 'none'}",
@@ -302,17 +340,21 @@ def _tpe(
     study: str | None,
     storage: str | None,
     reports: Any,
-    cfg_hash: str,
+    study_hash: str,
     progress: bool | None,
 ) -> tuple[np.ndarray, dict[str, Any]]:
-    """Seeded TPE on the in-sample windows; storage defaults to SQLite under reports/."""
+    """Seeded TPE on the in-sample windows; storage defaults to SQLite under reports/.
+
+    ``study_hash`` is the run's configuration hash without ``trials``: asking for more
+    trials extends the same study.
+    """
     from quantlab.optimizer.study import search
 
     if storage is None:
         storage = f"sqlite:///{ensure_writable(reports) / 'optuna.db'}"
     import hashlib
 
-    default_name = f"{spec.name}-{hashlib.sha256((cfg_hash + inputs.data_hash).encode()).hexdigest()[:12]}"
+    default_name = f"{spec.name}-{hashlib.sha256((study_hash + inputs.data_hash).encode()).hexdigest()[:12]}"
     res = search(spec, inputs, sim, windows, grid, fixed, metric, trials, seed, study or default_name, storage, progress)
     info = {
         "study": res.study_name,
@@ -376,7 +418,8 @@ def _holdout_table(spec: StrategySpec, results: pd.DataFrame, best: Mapping[str,
     rows = []
     for symbol, frame in results[mask].groupby("symbol", sort=False):
         row = frame.iloc[0]
-        peers = results.loc[results["symbol"] == symbol, f"holdout_{metric}"].to_numpy()
+        same = results[(results["symbol"] == symbol) & (results["holdout_n_orders"] > 0)]
+        peers = same[f"holdout_{metric}"].to_numpy()  # rows that never trade are not peers
         peers = peers[np.isfinite(peers)]
         value = row[f"holdout_{metric}"]
         better = (peers < value) if metric not in LOWER_IS_BETTER else (peers > value)

@@ -49,6 +49,7 @@ def evaluate(
     done_before = 0
     for symbol, window in windows.items():
         prices = inputs.prices[symbol]
+        # optimize checks the window against --blocks before the sweep (check_blocks_fit)
         blocks = n_blocks if window.end - window.start >= 4 * max(n_blocks, 1) else 0
 
         def progress(done: int, offset: int = done_before) -> None:

@@ -26,10 +26,14 @@ METRIC_HELP = {
     "n_orders": "orders filled",
     "fees": "commissions paid",
     "final_value": "portfolio value at the last close",
+    "max_drawdown_duration": "bars under water in the longest drawdown (trading days on 1d bars)",
+    "max_recovery_time": "bars from a drawdown's low back to its peak, longest (an open one counts to the end)",
+    "avg_win": "mean PnL of closed winning round trips (account currency)",
+    "avg_loss": "mean PnL of closed losing round trips (negative, account currency)",
 }
 
 #: Metrics where lower is better (ranking flips).
-LOWER_IS_BETTER = frozenset({"volatility", "fees", "n_orders"})
+LOWER_IS_BETTER = frozenset({"volatility", "fees", "n_orders", "max_drawdown_duration", "max_recovery_time"})
 
 
 def check_metric(name: str) -> str:

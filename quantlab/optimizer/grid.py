@@ -9,15 +9,24 @@ given with ``--params``). Rows that break the strategy's constraints are dropped
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from quantlab.errors import ParameterError
+from quantlab.intervals import Interval
 from quantlab.strategy import StrategySpec
 
+#: Parameters that annualise inside a strategy; unless set, they follow the run's interval.
+INTERVAL_PARAMS = ("bars_per_year",)
+
 MAX_COMBINATIONS = 20_000_000
+
+#: A grid as text (``"fast=5:100:5,slow=50|100"``) or, from Python, a mapping of parameter
+#: name to a value, a ``range``, a list or a numpy array (``{"fast": range(5, 40, 5)}``).
+GridLike = str | Mapping[str, Any] | None
 
 
 @dataclass(frozen=True)
@@ -39,10 +48,16 @@ class Grid:
 def split_items(text: str, what: str) -> list[tuple[str, str]]:
     """``"a=1,b=2:5"`` -> ``[("a", "1"), ("b", "2:5")]`` with a clear error on malformed items."""
     items = []
+    if not text.strip():
+        return items
     for raw in text.split(","):
         raw = raw.strip()
         if not raw:
-            continue
+            raise ParameterError(
+                f"empty {what} item (two commas in a row, or a comma at either end)",
+                found=repr(text),
+                fix="separate name=value items with single commas, e.g. fast=5:50:5,slow=100",
+            )
         name, sep, spec = raw.partition("=")
         if not sep or not name.strip() or not spec.strip():
             raise ParameterError(
@@ -105,6 +120,53 @@ def parse_axis(spec: StrategySpec, name: str, text: str) -> np.ndarray:
     return np.unique(values)
 
 
+def grid_text(spec: StrategySpec, grid: GridLike) -> str | None:
+    """The canonical text of ``grid``: a mapping from Python becomes ``name=v1|v2|...`` items.
+
+    Each mapping value may be one number, a ``range``, a list/tuple or a numpy array; the
+    values then pass the same checks as the text form (type, declared range, duplicates).
+
+    Raises:
+        ParameterError: unknown names, empty or non-numeric values, values out of range.
+    """
+    if grid is None or isinstance(grid, str):
+        return grid
+    if not isinstance(grid, Mapping):
+        raise ParameterError(
+            "grid must be text or a mapping of parameter name to values",
+            found=type(grid).__name__,
+            fix='e.g. grid={"fast": range(5, 40, 5), "slow": [50, 100]} or grid="fast=5:35:5,slow=50|100"',
+        )
+    items = []
+    for name, raw in grid.items():
+        param = spec.param(str(name))
+        values = list(raw) if isinstance(raw, Iterable) and not isinstance(raw, (str, bytes)) else [raw]
+        if not values:
+            raise ParameterError(f"grid axis {name!r} has no values", fix=f"give at least one value for {name}")
+        numbers = []
+        for v in values:
+            try:
+                numbers.append(float(v))
+            except (TypeError, ValueError):
+                raise ParameterError(
+                    f"grid value of {name!r} is not a number", found=repr(v), fix=f"e.g. {name}=[{param.default:g}]"
+                ) from None
+        items.append(f"{param.name}=" + "|".join(repr(n) for n in numbers))
+    return ",".join(items)
+
+
+def check_fixed_not_searched(names: Iterable[str], fixed: Mapping[str, float]) -> None:
+    """Refuse a parameter both fixed (``--params``) and searched (``--grid``): one would
+    silently win over the other."""
+    both = sorted(set(names) & set(fixed))
+    if both:
+        raise ParameterError(
+            f"parameter(s) {', '.join(both)} given both in --params and in --grid",
+            found=", ".join(f"{n}={fixed[n]:g}" for n in both),
+            fix="search a parameter with --grid or fix it with --params, not both",
+        )
+
+
 def parse_grid(spec: StrategySpec, text: str | None, fixed: Mapping[str, float] | None = None) -> Grid:
     """Expand ``text`` into the constraint-satisfying combinations.
 
@@ -119,6 +181,7 @@ def parse_grid(spec: StrategySpec, text: str | None, fixed: Mapping[str, float] 
         if name in axes:
             raise ParameterError(f"parameter {name!r} appears twice in --grid")
         axes[name] = parse_axis(spec, name, value)
+    check_fixed_not_searched(axes, fixed or {})
     columns = [axes.get(p.name, np.array([base[p.name]])) for p in spec.params]
     total = int(np.prod([len(c) for c in columns], dtype=np.float64))
     if total > MAX_COMBINATIONS:
@@ -152,3 +215,31 @@ def parse_fixed(spec: StrategySpec, params: str | Mapping[str, float] | None) ->
             )
         fixed[name] = number
     return fixed
+
+
+def with_interval_params(
+    spec: StrategySpec, interval: Interval, given: Mapping[str, float], searched: Iterable[str] = ()
+) -> dict[str, float]:
+    """``given`` plus ``bars_per_year`` from the run's interval when the strategy has such a
+    parameter and the user neither fixed nor searched it (``tsmom_vol`` on one-minute bars
+    would otherwise annualise its volatility with 252 and its target would do nothing)."""
+    out = dict(given)
+    skip = set(searched)
+    for name in INTERVAL_PARAMS:
+        if name in spec.param_names and name not in out and name not in skip:
+            out[name] = spec.param(name).coerce(interval.bars_per_year)
+    return out
+
+
+def grid_names(grid: str | None) -> list[str]:
+    """Parameter names a grid text searches."""
+    return [name for name, _ in split_items(grid or "", "--grid")]
+
+
+def resolve_params(
+    spec: StrategySpec, params: str | Mapping[str, float] | None, interval: Interval
+) -> dict[str, float]:
+    """Every parameter of one run: the given ones (validated), ``bars_per_year`` from
+    ``interval`` unless given, defaults for the rest. Backtests and the live bridge both use
+    it, so a strategy that annualises sees the same value in research and live."""
+    return parse_params(spec, with_interval_params(spec, interval, parse_fixed(spec, params)))

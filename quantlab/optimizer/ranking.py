@@ -23,8 +23,11 @@ def rank(
 ) -> pd.DataFrame:
     """One row per combination: params, mean of each metric over symbols, pass flag, rank.
 
-    A combination passes when every symbol satisfies every constraint and the ranking
-    metric is finite for every symbol. Rows are sorted best first (ties by combo id),
+    A combination passes when it trades (fills at least one order) on every symbol, every
+    symbol satisfies every constraint and the ranking metric is finite for every symbol.
+    A combination that never trades is not a candidate: its zero drawdown, volatility,
+    fees and order count would otherwise win every lower-is-better ranking, and a symbol
+    it skips would flatter the mean. Rows are sorted best first (ties by combo id),
     failing rows last with ``rank`` NaN.
     """
     results = results.assign(_pass=constraint_mask(results, constraints))
@@ -32,7 +35,9 @@ def rank(
     table = grouped[list(param_names)].first()
     table[list(METRIC_NAMES)] = grouped[list(METRIC_NAMES)].mean()
     finite = grouped[metric].apply(lambda s: bool(np.isfinite(s.to_numpy()).all()))
-    table["passes"] = grouped["_pass"].all() & finite
+    traded = grouped["n_orders"].apply(lambda s: bool((s.to_numpy() > 0).all()))
+    table["passes"] = grouped["_pass"].all() & finite & traded
+    table["traded"] = traded
     table["n_symbols"] = grouped.size()
     ascending = metric in LOWER_IS_BETTER
     key = table[metric].where(table["passes"])

@@ -8,11 +8,12 @@ the winner's replayed returns. Selection in CSCV is by per-bar Sharpe ratio.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from quantlab.errors import QuantlabError
+from quantlab.errors import ParameterError, QuantlabError
 from quantlab.optimizer.filters import LOWER_IS_BETTER
 from quantlab.replay import simulate
 from quantlab.signals import evaluate_arrays
@@ -40,10 +41,68 @@ CSCV_BUDGET = 5e8
 MIN_SPLITS = 1000
 
 
+#: Bars per CSCV block the sweep needs before it collects block statistics.
+BARS_PER_BLOCK = 4
+
+
+def check_blocks(n_blocks: Any) -> int:
+    """``--blocks`` before any work: an even whole number within CSCV's limits.
+
+    CSCV splits the blocks into two equal halves, so ``S`` must be even; ``S >= 4`` gives
+    at least 6 splits and ``S <= 20`` keeps ``C(S, S/2)`` (184,756) tractable.
+
+    Raises:
+        ParameterError: not a whole number, odd, or outside ``[4, 20]``.
+    """
+    from quantlab.overfit.cscv import MAX_BLOCKS, MIN_BLOCKS
+
+    if isinstance(n_blocks, bool) or not isinstance(n_blocks, (int, np.integer)):
+        raise ParameterError("--blocks must be a whole number", found=repr(n_blocks), fix="e.g. --blocks 16")
+    if n_blocks % 2 or not MIN_BLOCKS <= n_blocks <= MAX_BLOCKS:
+        raise ParameterError(
+            f"--blocks must be even and between {MIN_BLOCKS} and {MAX_BLOCKS} (CSCV halves the blocks)",
+            found=int(n_blocks),
+            fix="use an even number such as 8, 10, 12 or 16 (the default, as in the paper)",
+        )
+    return int(n_blocks)
+
+
+def check_blocks_fit(n_blocks: int, bars: Mapping[str, int]) -> None:
+    """Every symbol's in-sample window holds ``BARS_PER_BLOCK`` bars per block.
+
+    Raises:
+        ParameterError: naming the shortest window and the largest ``--blocks`` it allows.
+    """
+    symbol, n = min(bars.items(), key=lambda kv: kv[1])
+    if n < BARS_PER_BLOCK * n_blocks:
+        most = (n // BARS_PER_BLOCK) // 2 * 2
+        raise ParameterError(
+            f"--blocks {n_blocks} needs at least {BARS_PER_BLOCK * n_blocks} in-sample bars per symbol "
+            f"({BARS_PER_BLOCK} per block)",
+            found=f"{symbol}: {n} in-sample bars",
+            fix=f"use --blocks {most} or fewer" if most >= 4 else "use a longer date range or a smaller --holdout",
+        )
+
+
 def pbo_split_budget(n_symbols: int, n_combinations: int, total_splits: int) -> int | None:
     """Splits per symbol that keep CSCV within :data:`CSCV_BUDGET` (None: all of them)."""
     allowed = int(CSCV_BUDGET / max(n_symbols * n_combinations, 1))
     return None if allowed >= total_splits else max(MIN_SPLITS, allowed)
+
+
+def dsr_trials(trial_srs: np.ndarray, traded: np.ndarray) -> np.ndarray:
+    """The trials the deflated Sharpe ratio deflates by: per-bar Sharpe ratios of the
+    combinations that traded (non-zero returns) with a finite Sharpe ratio.
+
+    The same set gives both ``V`` (their sample variance, ddof 1) and ``N`` (their count),
+    as in Bailey & Lopez de Prado (2014), where ``V`` is the variance over the ``N`` trials.
+    A combination that never trades is not a strategy tried: every such row has the same
+    all-zero returns, it can never be selected (see ``ranking.rank``), and counting it in
+    ``N`` while leaving it out of ``V`` (the old rule) deflated by trials that were never
+    candidates. docs/overfitting.md states the rule.
+    """
+    srs = np.asarray(trial_srs, dtype=np.float64)
+    return srs[np.isfinite(srs) & np.asarray(traded, dtype=bool)]
 
 
 def overfit_stats(
@@ -57,15 +116,13 @@ def overfit_stats(
         result["error"] = "window too short for CSCV blocks"
         return result
     trial_srs = overfit.metric_from_block_stats(output.block_sum, output.block_sumsq, output.block_count)
-    # Combinations that never held a position have all-zero returns (Sharpe exactly 0):
-    # they are not candidates and would shrink the trials' Sharpe variance, so leave them
-    # out of the variance while still counting every trial in n_trials.
-    traded = output.block_sumsq.sum(axis=1) > 0
-    finite = trial_srs[np.isfinite(trial_srs) & traded]
+    finite = dsr_trials(trial_srs, output.block_sumsq.sum(axis=1) > 0)
+    result["n_trials"] = int(finite.size)
+    result["n_never_traded"] = max(int(n_trials - finite.size), 0)
     try:
         dsr = overfit.deflated_sharpe_ratio_from_returns(
             best_returns, trial_sharpes=finite if finite.size >= 2 else None,
-            sr_variance=None if finite.size >= 2 else 0.0, n_trials=max(n_trials, 1),
+            sr_variance=None if finite.size >= 2 else 0.0, n_trials=None if finite.size >= 2 else max(finite.size, 1),
         )
         result["deflated_sharpe"] = {
             "dsr": float(dsr.dsr),
@@ -130,15 +187,14 @@ def fold_dsr(
     prices = inputs.prices[symbol]
     target = evaluate_arrays(spec, prices.slice(window.end), params)
     record = simulate(target, prices, sim, inputs.interval, window.start, window.end)
-    rows = table[(table["symbol"] == symbol) & (table["n_orders"] > 0)]
-    srs = rows["sharpe"].to_numpy() / np.sqrt(inputs.interval.bars_per_year)
-    srs = srs[np.isfinite(srs)]
+    rows = table[table["symbol"] == symbol]
+    srs = dsr_trials(rows["sharpe"].to_numpy() / np.sqrt(inputs.interval.bars_per_year), rows["n_orders"].to_numpy() > 0)
     try:
         result = overfit.deflated_sharpe_ratio_from_returns(
             returns_from_values(record.value, sim.init_cash),
             trial_sharpes=srs if srs.size >= 2 else None,
             sr_variance=None if srs.size >= 2 else 0.0,
-            n_trials=max(n_trials, 1),
+            n_trials=None if srs.size >= 2 else max(srs.size, 1),
         )
     except QuantlabError:
         return float("nan")

@@ -1,8 +1,10 @@
 """Optuna search (seeded TPE) whose objective is the sweep on one parameter row.
 
 Storage defaults to SQLite under ``reports/`` and the study name to the strategy plus
-the run's configuration hash, so rerunning the same command resumes the study instead
-of starting over; ``--trials`` is the total number of evaluated trials wanted. Parameter
+the run's configuration hash (without ``--trials``), so rerunning the same command resumes
+the study instead of starting over, and asking for more trials extends it; ``--trials`` is
+the total number of evaluated trials wanted. Each proposal is seeded from the seed and the
+number of trials already stored, so a resumed study equals an uninterrupted one. Parameter
 sets that break the strategy's constraints are told to optuna as failed trials (with the
 reason in their user attributes) and do not count towards the total.
 """
@@ -17,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from quantlab.errors import ConfigError, ParameterError
-from quantlab.optimizer.grid import parse_axis, split_items
+from quantlab.optimizer.grid import check_fixed_not_searched, parse_axis, split_items
 from quantlab.strategy import StrategySpec
 
 if TYPE_CHECKING:
@@ -52,6 +54,7 @@ def distributions(spec: StrategySpec, grid: str | None, fixed: Mapping[str, floa
     items = split_items(grid or "", "--grid")
     narrowed: dict[str, np.ndarray | None] = {name: parse_axis(spec, name, text) for name, text in items}
     listed = {name for name, text in items if "|" in text}
+    check_fixed_not_searched(narrowed, fixed)
     searched = narrowed or {p.name: None for p in spec.params if p.name not in fixed}
     out: dict[str, object] = {}
     for name, axis in searched.items():
@@ -71,6 +74,21 @@ def distributions(spec: StrategySpec, grid: str | None, fixed: Mapping[str, floa
     if not out:
         raise ParameterError("nothing to search: every parameter is fixed", fix="give ranges with --grid")
     return out
+
+
+def trial_sampler(seed: int, n_trials: int) -> Any:
+    """The TPE sampler that proposes trial number ``n_trials`` of a study seeded ``seed``.
+
+    optuna stores a study's trials but not its sampler's random state: a resumed study
+    with a fresh ``TPESampler(seed=seed)`` replays the random start-up proposals it
+    already made (optuna issue #3255). Seeding each proposal from ``(seed, trials so
+    far)`` makes it a function of the seed and the stored history only, so a study run
+    5 + 20 trials proposes exactly what one run of 25 does.
+    """
+    import optuna
+
+    derived = int(np.random.SeedSequence([int(seed), int(n_trials)]).generate_state(1)[0])
+    return optuna.samplers.TPESampler(seed=derived, multivariate=True)
 
 
 def run_study(
@@ -96,7 +114,7 @@ def run_study(
     if trials < 1:
         raise ConfigError("--trials must be at least 1", found=trials)
     optuna.logging.set_verbosity(logging.WARNING)
-    sampler = optuna.samplers.TPESampler(seed=seed, multivariate=True)
+    sampler = trial_sampler(seed, 0)
     try:
         study = optuna.create_study(
             study_name=study_name, storage=storage, sampler=sampler, direction=direction, load_if_exists=True
@@ -124,6 +142,7 @@ def run_study(
     rejected = 0
     while len(completed) < trials and attempts < MAX_ATTEMPTS_FACTOR * trials:
         attempts += 1
+        study.sampler = trial_sampler(seed, len(study.trials))
         trial = study.ask(space)  # type: ignore[arg-type]
         params = dict(base)
         params.update(trial.params)
@@ -190,13 +209,18 @@ def search(
     base = dict(spec.defaults())
     base.update(fixed)
     column = list(METRIC_NAMES).index(metric)
+    orders = list(METRIC_NAMES).index("n_orders")
 
     def objective(row: np.ndarray) -> float:
-        scores = [
-            run_sweep(spec, inputs.prices[s], row, sim, inputs.interval, w.start, w.end).metrics[0, column]
+        """Mean metric over symbols; NaN (a failed trial, reported but never ranked) when the
+        row does not trade on every symbol, so TPE is not steered towards doing nothing."""
+        rows = [
+            run_sweep(spec, inputs.prices[s], row, sim, inputs.interval, w.start, w.end).metrics[0]
             for s, w in windows.items()
         ]
-        return float(np.mean(scores))
+        if any(r[orders] == 0 for r in rows):
+            return float("nan")
+        return float(np.mean([r[column] for r in rows]))
 
     direction: Literal["minimize", "maximize"] = "minimize" if metric in LOWER_IS_BETTER else "maximize"
     with Progress(trials, f"tpe {spec.name}", "trial", progress) as bar:

@@ -10,6 +10,7 @@ import pandas as pd
 
 from quantlab.config import SimConfig
 from quantlab.inputs import MarketInputs
+from quantlab.intervals import short_samples
 from quantlab.kernels.layout import METRIC_NAMES
 from quantlab.optimizer.evaluate import Window
 from quantlab.optimizer.folds import Fold
@@ -53,6 +54,7 @@ def optimize_config(
         "method": method,
         "n_blocks": n_blocks,
         "sim": sim.to_dict(),
+        **inputs.basis_info(),
     }
     if method == "tpe":
         config.update({"trials": trials, "seed": seed})
@@ -89,6 +91,7 @@ def optimize_summary(
         "symbols": inputs.symbols,
         "interval": inputs.interval.name,
         "metric": metric,
+        **inputs.basis_info(),
         "config": config,
         "config_hash": cfg_hash,
         "data_hash": inputs.data_hash,
@@ -102,6 +105,12 @@ def optimize_summary(
             }
             for s, w in windows.items()
         },
+        "short_sample": short_samples(
+            {f"{s} in-sample": w.end - w.start for s, w in windows.items()}
+            | {f"{s} holdout": len(inputs.prices[s]) - w.end for s, w in windows.items() if w.end < len(inputs.prices[s])},
+            inputs.interval,
+            stacklevel=4,
+        ),
         "n_combinations": int(values.shape[0]),
         "n_passing": int(len(passing)),
         "evaluations": evaluations,
@@ -144,7 +153,7 @@ def walkforward_summary(
         "kind": "walkforward", "strategy": spec.name, "symbols": inputs.symbols, "interval": inputs.interval.name,
         "start": start, "end": end, "grid": grid, "fixed_params": dict(fixed), "metric": metric,
         "constraints": list(constraints), "train": train, "test": test, "embargo": embargo, "anchored": anchored,
-        "method": method, "sim": sim.to_dict(),
+        "method": method, "sim": sim.to_dict(), **inputs.basis_info(),
     }
     if method == "tpe":
         config.update({"trials": trials, "seed": seed})
@@ -163,9 +172,15 @@ def walkforward_summary(
         "symbols": inputs.symbols,
         "interval": inputs.interval.name,
         "metric": metric,
+        **inputs.basis_info(),
         "config": config,
         "config_hash": config_hash(config),
         "data_hash": inputs.data_hash,
+        "short_sample": short_samples(
+            {f"{s} out-of-sample": int(folds.loc[folds["symbol"] == s, "oos_bars"].sum()) for s in inputs.symbols},
+            inputs.interval,
+            stacklevel=4,
+        ),
         "n_folds": len(bounds),
         "folds": [
             {"fold": f.number, "train_start": str(f.train_start), "train_end": str(f.train_end),
@@ -182,6 +197,8 @@ def walkforward_summary(
                     "pbo": float(np.mean(rows["oos_logit"].dropna() <= 0)) if rows["oos_logit"].notna().any() else None,
                     "median_oos_rank": float(rows["oos_rank"].median()),
                     "folds_ranked": int(rows["oos_logit"].notna().sum()),
+                    # folds whose chosen set never traded in its test window: unranked, not "not overfit"
+                    "folds_flat_out_of_sample": int((rows["oos_n_trades"] == 0).sum()),
                     "mean_is_dsr": float(rows["is_dsr"].mean()),
                     "logits": rows["oos_logit"].tolist(),
                 }

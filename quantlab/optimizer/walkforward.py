@@ -29,11 +29,19 @@ from quantlab._warmup import VectorbtWarmup
 from quantlab.config import Costs, SimConfig, Sizing, make_sim_config
 from quantlab.errors import ParameterError
 from quantlab.inputs import MarketInputs, load_inputs
+from quantlab.intervals import get_interval
 from quantlab.kernels.layout import METRIC_NAMES
 from quantlab.optimizer.evaluate import Window, evaluate, tidy
 from quantlab.optimizer.filters import check_metric, parse_constraints
 from quantlab.optimizer.folds import Fold, make_folds
-from quantlab.optimizer.grid import parse_fixed, parse_grid
+from quantlab.optimizer.grid import (
+    GridLike,
+    grid_names,
+    grid_text,
+    parse_fixed,
+    parse_grid,
+    with_interval_params,
+)
 from quantlab.optimizer.ranking import rank
 from quantlab.optimizer.stats import fold_dsr, relative_rank
 from quantlab.optimizer.summary import walkforward_summary
@@ -78,6 +86,11 @@ class WalkForwardResult:
     targets: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
     oos_start: dict[str, int] = field(default_factory=dict, repr=False)
 
+    @property
+    def returns_basis(self) -> str:
+        """``"price"`` or ``"total"``: see :mod:`quantlab.basis`."""
+        return self.inputs.returns_basis
+
     def portfolio(self, symbol: str | None = None) -> Any:
         """vectorbt Portfolio of the stitched out-of-sample run of ``symbol``."""
         symbol = symbol or self.inputs.symbols[0]
@@ -89,7 +102,7 @@ class WalkForwardResult:
 def walkforward(
     strategy: str | StrategySpec,
     symbols: str | Sequence[str] | None = None,
-    grid: str | None = None,
+    grid: GridLike = None,
     *,
     train: str = "2y",
     test: str = "6m",
@@ -110,6 +123,8 @@ def walkforward(
     sizing: Sizing | Mapping[str, Any] | None = None,
     store: str | os.PathLike[str] | None = None,
     data: Mapping[str, pd.DataFrame] | None = None,
+    adjust: bool = False,
+    returns: str = "price",
     reports: str | os.PathLike[str] | None = None,
     save: bool = True,
     progress: bool | None = None,
@@ -136,10 +151,12 @@ def walkforward(
     if method not in ("grid", "tpe"):
         raise ParameterError("unknown search method", found=repr(method), fix="use grid or tpe")
     fixed = parse_fixed(spec, params)
+    grid = grid_text(spec, grid)
+    fixed = with_interval_params(spec, get_interval(interval), fixed, grid_names(grid))
     sim = sim or make_sim_config(cash, costs, sizing)
     if save:
         ensure_writable(reports)
-    inputs = load_inputs(symbols, interval, start, end, store, data)
+    inputs = load_inputs(symbols, interval, start, end, store, data, adjust=adjust, returns=returns)
     warmup = VectorbtWarmup("single")  # cold cache only: compiles vectorbt's side on the other core
     # Folds start where every symbol has data (the latest first bar), so no fold trains a
     # symbol on a window before its history begins.
@@ -174,6 +191,13 @@ def walkforward(
             ranking = rank(table, spec.param_names, metric, constraints)
             t_search += time.perf_counter() - t0
             passing = ranking[ranking["passes"]]
+            if passing.empty and not ranking["traded"].any():
+                raise ParameterError(
+                    f"fold {fold.number}: every candidate parameter set would never trade in the training window, "
+                    "so the fold can only pick a do-nothing set",
+                    found=f"training {fold.train_start.date()} .. {fold.train_end.date()}, {len(ranking)} candidates",
+                    fix="widen the grid (shorter windows, looser thresholds) or lengthen --train",
+                )
             if passing.empty:
                 raise ParameterError(
                     f"fold {fold.number}: no parameter set passes the constraints with a finite {metric}",
@@ -186,11 +210,15 @@ def walkforward(
             test_windows = {s: Window(*_test_bounds(inputs, s, fold)) for s in inputs.symbols}
             test_windows = {s: w for s, w in test_windows.items() if w.end - w.start >= 2}
             oos_all = tidy(spec, fold_values, evaluate(spec, inputs, fold_values, sim, test_windows))
+            def test_bars(symbol: str, fold: Fold = fold) -> int:
+                j0, j1 = _test_bounds(inputs, symbol, fold)
+                return j1 - j0
+
             for symbol in inputs.symbols:
                 is_row = table[(table["symbol"] == symbol) & (table["combo"] == combo)].iloc[0]
                 oos = _oos_metrics(spec, inputs, sim, symbol, best, fold)
-                peers = oos_all.loc[oos_all["symbol"] == symbol, metric].to_numpy()
-                rank_pct = relative_rank(peers, combo, metric)
+                peers = oos_all.loc[oos_all["symbol"] == symbol, [metric, "n_orders"]].to_numpy()
+                rank_pct = _oos_rank(peers, combo, metric)
                 dsr = fold_dsr(spec, inputs, sim, symbol, best, windows[symbol], table, len(fold_values))
                 row: dict[str, Any] = {
                     "fold": fold.number, "symbol": symbol,
@@ -199,7 +227,7 @@ def walkforward(
                     **best,
                     **{f"is_{m}": float(is_row[m]) for m in FOLD_METRICS},
                     **{f"oos_{m}": oos[m] for m in FOLD_METRICS},
-                    "oos_trades": oos["n_trades"], "candidates": int(len(fold_values)),
+                    "oos_trades": oos["n_trades"], "oos_bars": int(test_bars(symbol)), "candidates": int(len(fold_values)),
                     "oos_rank": rank_pct,
                     "oos_logit": float(np.log(rank_pct / (1 - rank_pct))) if 0 < rank_pct < 1 else float("nan"),
                     "is_dsr": dsr,
@@ -228,6 +256,19 @@ def walkforward(
         save_walkforward(result, reports, began)
         result.report = build_pages(result.path, report, store)
     return result
+
+
+def _oos_rank(peers: np.ndarray, combo: int, metric: str) -> float:
+    """Relative rank of the chosen set on the test window among the sets that trade there.
+
+    NaN when the chosen set itself does not trade in the test window (a flat test window's
+    zero drawdown would otherwise rank "best" and count as not overfit) or when the test
+    window was too short to score; such folds are left out of the walk-forward PBO.
+    """
+    if combo >= len(peers) or peers[combo, 1] == 0:
+        return float("nan")
+    values = np.where(peers[:, 1] > 0, peers[:, 0], np.nan)
+    return relative_rank(values, combo, metric)
 
 
 def _windows(inputs: MarketInputs, lo: pd.Timestamp, hi: pd.Timestamp) -> dict[str, Window]:

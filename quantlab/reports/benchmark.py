@@ -1,9 +1,10 @@
 """The benchmark a run is compared with: a symbol from the local store, never the network.
 
-The default is SPY's ``adj_close`` (total return: dividends reinvested), because a
-buy-and-hold investor collects the dividends; strategies trade the unadjusted close, so
-the comparison is, if anything, tough on the strategy. ``close`` is used when the store
-holds no adjusted close.
+The benchmark is on the run's returns basis (``summary["returns_basis"]``, see
+docs/research.md), so a strategy and its benchmark either both collect dividends or both
+leave them out: ``total`` uses the benchmark's ``adj_close`` (dividends reinvested; its
+``close`` when the store holds no adjusted close), ``price`` its ``close``. Runs saved
+before the basis was recorded keep the old comparison, ``adj_close``.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ def load_benchmark(
     symbol: str = DEFAULT_BENCHMARK,
     interval: str = "1d",
     store: str | os.PathLike[str] | None = None,
+    basis: str = "total",
 ) -> Benchmark:
     """Benchmark returns aligned to ``index`` (last known price carried forward).
 
@@ -45,7 +47,8 @@ def load_benchmark(
     from quantlab import data
 
     frame = data.load(symbol, interval=interval, store=store)
-    field = "adj_close" if "adj_close" in frame.columns and frame["adj_close"].notna().all() else "close"
+    has_adjusted = "adj_close" in frame.columns and frame["adj_close"].notna().all()
+    field = "adj_close" if basis == "total" and has_adjusted else "close"
     price = frame[field]
     aligned = price.reindex(price.index.union(index)).ffill().reindex(index)
     if aligned.notna().sum() < 2:

@@ -140,7 +140,8 @@ def _benchmark(r: Run, equity: pd.DataFrame, symbol: str | None, store: Any, out
     if not symbol:
         return None
     try:
-        return load_benchmark(pd.DatetimeIndex(equity.index), symbol, r.interval, store)
+        basis = str(r.summary.get("returns_basis", "total"))  # same basis as the run's returns
+        return load_benchmark(pd.DatetimeIndex(equity.index), symbol, r.interval, store, basis)
     except (QuantlabError, ValueError, KeyError, OSError) as err:
         outcome.warnings.append(f"no benchmark: {symbol} {r.interval} is not available from the store ({err})")
         return None
