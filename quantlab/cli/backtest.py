@@ -6,8 +6,8 @@ from typing import Any
 
 import click
 
+from quantlab.cli._format import format_column
 from quantlab.cli._options import (
-    PCT_METRICS,
     build_sim_config,
     data_options,
     fmt,
@@ -64,16 +64,11 @@ def backtest(**opts: Any) -> None:
         "fees",
         "final_value",
     ]
-    width = max(len(str(c)) for c in metrics.index) + 2
+    rows = {name: format_column([metrics.loc[c, name] for c in metrics.index], name) for name in names}
+    width = max([len(str(c)) for c in metrics.index] + [len(v) for vals in rows.values() for v in vals]) + 2
     click.echo(" " * 15 + "".join(str(c).rjust(max(width, 12)) for c in metrics.index))
     for name in names:
-        click.echo(
-            f"{name:<15}"
-            + "".join(
-                fmt(metrics.loc[c, name], name in PCT_METRICS).rjust(max(width, 12))
-                for c in metrics.index
-            )
-        )
+        click.echo(f"{name:<15}" + "".join(v.rjust(max(width, 12)) for v in rows[name]))
     if (metrics["n_orders"] == 0).all():
         click.secho(
             "No order was filled: the strategy never changed its target, or the sizing rule bought 0 whole shares "

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import json
+import shutil
 from typing import Any
 
 import click
 
 from quantlab.cli._options import table
+
+#: How ``quantlab runs`` fits a narrow terminal: cut these columns first, then leave these out.
+RUNS_SHRINK = ("params", "symbols", "strategy", "basis")
+RUNS_DROP = ("params", "date", "cagr", "max_drawdown", "symbols", "strategy", "basis")
 
 _reports_option = click.option(
     "--reports", default=None, type=click.Path(file_okay=False),
@@ -63,7 +68,8 @@ def runs(reports: str | None, kind: str | None, as_json: bool) -> None:
         click.echo(f"No runs in {base}. Create one with `quantlab backtest` or `quantlab optimize`.")
         return
     frame = runs_frame(infos)
-    click.echo(table(frame.to_dict("records"), list(frame.columns)))
+    width = shutil.get_terminal_size().columns
+    click.echo(table(frame.to_dict("records"), list(frame.columns), width=width, shrink=RUNS_SHRINK, drop=RUNS_DROP))
     click.echo(f"\n{len(infos)} runs in {base}; index: {base / 'index.html'}")
 
 
