@@ -9,6 +9,9 @@ a whole, so its digits line up.
 from __future__ import annotations
 
 import math
+import os
+import shutil
+import sys
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -105,6 +108,14 @@ _RATIOS = frozenset(
 def fmt(value: Any, pct: bool = False, column: str = "") -> str:
     """One value, formatted as its column would be (``pct`` forces a percentage)."""
     return format_column([value], column, "pct" if pct else None)[0]
+
+
+def terminal_width() -> int | None:
+    """Columns of the terminal (``shutil.get_terminal_size``, which honours ``$COLUMNS``);
+    None when printing to a pipe or file without ``$COLUMNS``: nothing is cut for scripts."""
+    if os.environ.get("COLUMNS") or sys.stdout.isatty():
+        return shutil.get_terminal_size().columns
+    return None
 
 
 def table(

@@ -7,6 +7,7 @@ from typing import Any
 import click
 
 from quantlab.cli._format import format_column
+from quantlab.cli._labels import echo_headline
 from quantlab.cli._options import (
     build_sim_config,
     data_options,
@@ -15,6 +16,7 @@ from quantlab.cli._options import (
     report_option,
     sim_options,
 )
+from quantlab.headline import FULL, returns_basis
 
 
 @click.command("backtest")
@@ -49,6 +51,8 @@ def backtest(**opts: Any) -> None:
     )
     params = ", ".join(f"{k}={fmt(v)}" for k, v in result.params.items())
     click.secho(f"{result.spec.name} ({params}) on {', '.join(result.inputs.symbols)}", bold=True)
+    echo_headline(result.summary)
+    click.echo(f"Per symbol ({FULL}, {returns_basis(result.summary)} returns):")
     metrics = result.metrics
     names = [
         "total_return",

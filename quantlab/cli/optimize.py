@@ -6,6 +6,7 @@ from typing import Any
 
 import click
 
+from quantlab.cli._labels import echo_headline, echo_verdict
 from quantlab.cli._options import (
     build_sim_config,
     data_options,
@@ -16,6 +17,7 @@ from quantlab.cli._options import (
     sim_options,
     table,
 )
+from quantlab.headline import FULL, IN_SAMPLE, returns_basis
 
 
 @click.command("optimize")
@@ -119,6 +121,7 @@ def print_optimize(result: Any) -> None:
     rows = result.ranking[result.ranking["passes"]].head(
         len(result.top) // max(len(result.inputs.symbols), 1)
     )
+    click.echo(f"Top {len(rows)} by {metric} ({IN_SAMPLE}, {returns_basis(s)} returns, mean over symbols):")
     click.echo(table(rows.to_dict("records"), ["rank", *params, *shown]))
     check = s["replay_check"]
     status = "ok" if check["ok"] else "MISMATCH"
@@ -134,7 +137,7 @@ def print_optimize(result: Any) -> None:
     best = ", ".join(f"{k}={fmt(v)}" for k, v in result.best.items())
     click.secho(f"\nBest: {best}", bold=True)
     if result.holdout is not None:
-        click.echo("In-sample vs held out (winner):")
+        click.echo(f"In-sample vs held out (winner, {returns_basis(s)} returns):")
         cols = [
             "symbol",
             f"in_sample_{metric}"
@@ -167,5 +170,9 @@ def print_optimize(result: Any) -> None:
         click.echo(
             f"  {symbol}: deflated Sharpe {dsr_text}; PBO {pbo_text}; trials {stats['n_trials']}"
         )
+    click.echo("")
+    echo_headline(s)
+    echo_verdict(s)
+    click.echo(f"The saved equity curve, page and tearsheet show the winner over the {FULL}.")
     if result.path is not None:
         click.echo(f"\nResults: {result.path}")

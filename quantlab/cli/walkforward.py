@@ -6,6 +6,7 @@ from typing import Any
 
 import click
 
+from quantlab.cli._labels import echo_headline, echo_verdict
 from quantlab.cli._options import (
     build_sim_config,
     data_options,
@@ -16,6 +17,7 @@ from quantlab.cli._options import (
     sim_options,
     table,
 )
+from quantlab.headline import returns_basis
 
 
 @click.command("walkforward")
@@ -110,7 +112,8 @@ def print_walkforward(result: Any) -> None:
         )
     )
     click.echo(
-        "\nStitched out of sample (one account, parameters switching per fold; vectorbt replay):"
+        f"\nStitched out of sample (one account, parameters switching per fold; vectorbt replay; "
+        f"{returns_basis(s)} returns):"
     )
     oos = result.oos_metrics.reset_index().to_dict("records")
     click.echo(
@@ -139,5 +142,8 @@ def print_walkforward(result: Any) -> None:
             fg="yellow",
             err=True,
         )
+    click.echo("")
+    echo_headline(s)
+    echo_verdict(s)
     if result.path is not None:
         click.echo(f"\nResults: {result.path}")

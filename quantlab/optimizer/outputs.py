@@ -42,12 +42,27 @@ def best_portfolios(result: OptimizeResult) -> dict[str, Any]:
     return {s: result.portfolio(result.best, symbol=s, window="full") for s in result.inputs.symbols}
 
 
+def labelled(summary: dict[str, Any]) -> dict[str, Any]:
+    """``headline`` (the run's headline window, its basis and every window it reports on)
+    and ``verdict`` (per symbol and ``overall``; optimize and walk-forward only)."""
+    from quantlab.headline import run_headline
+    from quantlab.verdict import run_verdicts, worst
+
+    out: dict[str, Any] = {"headline": run_headline(summary)}
+    verdicts = run_verdicts(summary)
+    if verdicts:
+        out["verdict"] = {"overall": worst(verdicts.values()).to_dict(),
+                          "symbols": {s: v.to_dict() for s, v in verdicts.items()}}
+    return out
+
+
 def finish_run(run: RunDir, result: Any, save_started: float, began: float) -> None:
     """Stamp the summary (run id, time, git sha, versions, timings), write it last, and
     point ``result`` at the run folder."""
     result.summary.setdefault("timings", {})
     result.summary["timings"]["save"] = time.perf_counter() - save_started
     result.summary["timings"]["total"] = time.perf_counter() - began
+    result.summary.update(labelled(result.summary))
     result.summary.update(
         {
             "run_id": run.run_id,

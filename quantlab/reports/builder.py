@@ -19,6 +19,7 @@ from typing import Any
 import pandas as pd
 
 from quantlab.errors import QuantlabError
+from quantlab.headline import equity_window, returns_basis
 from quantlab.reports import charts
 from quantlab.reports._io import ensure_folder, write_text
 from quantlab.reports.artifacts import Run, open_run
@@ -150,8 +151,9 @@ def _tearsheet(r: Run, equity: pd.DataFrame, bench: Benchmark | None, outcome: R
     path = r.path / TEARSHEET
     try:
         returns = strategy_returns(equity, r.strategy)
-        write_tearsheet(returns, None if bench is None else bench.returns, path,
-                        f"{r.strategy} {r.kind} {r.run_id}", int(round(bars_per_year(r.interval))))
+        title = f"{r.strategy} {r.kind} {r.run_id}: {equity_window(r.summary)}, {returns_basis(r.summary)} returns"
+        write_tearsheet(returns, None if bench is None else bench.returns, path, title,
+                        int(round(bars_per_year(r.interval))))
         outcome.pages["tearsheet"] = path
     except Exception as err:  # noqa: BLE001 - any QuantStats failure is reported, never raised
         path.unlink(missing_ok=True)  # a stale tearsheet would contradict the new page
@@ -189,14 +191,36 @@ def _bench_equity(equity: pd.DataFrame, bench: Benchmark | None, r: Run) -> pd.S
 
 
 def _performance_table(r: Run, equity: pd.DataFrame, bench: Benchmark | None) -> str:
+    """Metrics of every equity column over the window equity.csv covers; for an optimisation
+    also over its in-sample part (the prefix up to the split, which is exactly the account
+    the search ranked: same start, same causal kernel), so the CLI's headline appears here."""
     per_year = bars_per_year(r.interval)
     frame = equity.copy()
     bench_eq = _bench_equity(equity, bench, r)
     if bench_eq is not None and bench is not None:
         frame[f"{bench.symbol} buy & hold"] = bench_eq.to_numpy()
+    first, last = str(equity.index[0].date()), str(equity.index[-1].date())
     table = metrics_table(frame, per_year, r.init_cash)
+    table.insert(0, "window", f"{equity_window(r.summary)} {first}..{last}")
     table.insert(0, "series", table.index)
-    return table_html(table.reset_index(drop=True))
+    tables = [table]
+    is_end = _in_sample_end(r)
+    if is_end is not None:
+        part = frame.loc[:is_end]
+        inner = metrics_table(part, per_year, r.init_cash)
+        inner.insert(0, "window", f"in-sample {first}..{str(part.index[-1].date())}")
+        inner.insert(0, "series", inner.index)
+        tables.insert(0, inner)
+    return table_html(pd.concat(tables).reset_index(drop=True))
+
+
+def _in_sample_end(r: Run) -> pd.Timestamp | None:
+    """Where an optimisation's in-sample window ends, when it kept a holdout."""
+    if r.kind != "optimize":
+        return None
+    period = r.summary.get("period") or {}
+    ends = [v.get("in_sample_end") for v in period.values() if v.get("in_sample_end") and v.get("in_sample_bars", 0) < v.get("bars", 0)]
+    return max(pd.Timestamp(e) for e in ends) if ends else None
 
 
 # --- page parts ---------------------------------------------------------------------------------
@@ -223,6 +247,29 @@ def _header(r: Run, equity: pd.DataFrame, outcome: ReportOutcome) -> list[str]:
         f"data {esc(str(s.get('data_hash', ''))[:8])}</p>",
         f"<p>{' &middot; '.join(links)}</p>",
     ]
+    return lines + headline_html(s)
+
+
+def headline_html(summary: dict[str, Any]) -> list[str]:
+    """The same labelled headline and verdict the command line printed (quantlab.headline,
+    quantlab.verdict), so the page and the terminal never show unlabelled, different numbers."""
+    from quantlab.headline import equity_window, returns_basis, sentence, windows
+    from quantlab.verdict import run_verdicts, worst
+
+    esc = html.escape
+    basis = returns_basis(summary)
+    items = "".join(f"<li>{'<b>Headline</b> ' if i == 0 else ''}{esc(sentence(w, basis))} "
+                    f"<small>({esc(w.get('source', ''))})</small></li>" for i, w in enumerate(windows(summary)))
+    lines = [f'<div class="headline"><ul>{items}</ul><p>Charts, the Performance table and the tearsheet '
+             f"show the {esc(equity_window(summary))} ({esc(basis)} returns) unless a row says otherwise.</p></div>"]
+    verdicts = run_verdicts(summary)
+    if verdicts:
+        overall = worst(verdicts.values())
+        level = {"red": "error", "amber": "warning", "green": "info"}.get(overall.grade or "", "warning")
+        per = "" if len(verdicts) == 1 else "<ul>" + "".join(
+            f"<li>{esc(sym)}: {esc(v.sentence)}</li>" for sym, v in verdicts.items()) + "</ul>"
+        lines.append(notice_html(level, f'<b class="verdict">Verdict: {esc(overall.sentence if len(verdicts) == 1 else overall.label + " (worst symbol)")}</b>'
+                                 f"{per} <small>Thresholds: docs/overfitting.md, \"The verdict\".</small>"))
     return lines
 
 
@@ -249,11 +296,13 @@ def _common_sections(r: Run, equity: pd.DataFrame, bench: Benchmark | None, outc
     sections: list[Section] = []
     bench_eq = _bench_equity(equity, bench, r)
     name = f"{bench.symbol} buy & hold ({'total return' if bench.field == 'adj_close' else 'price'})" if bench else ""
-    _add(sections, outcome, "Equity and drawdown", charts.equity_drawdown, equity, bench_eq, name, charts.EQUITY_TITLE,
-         marker, note=equity_note)
+    window = f"{equity_window(r.summary)}, {returns_basis(r.summary)} returns"
+    _add(sections, outcome, "Equity and drawdown", charts.equity_drawdown, equity, bench_eq, name,
+         f"{charts.EQUITY_TITLE}: {window}", marker, note=equity_note)
     sections.append(Section(
         "Performance", "performance", html=_performance_table(r, equity, bench),
-        note="Computed from equity.csv for every series alike (risk-free 0, annualised with the bar interval).",
+        note="Computed from equity.csv for every series alike (risk-free 0, annualised with the bar interval); "
+             "the window column says which dates each row covers.",
     ))
     return sections
 
