@@ -7,6 +7,7 @@ from typing import Any
 import click
 
 from quantlab.cli._format import format_column
+from quantlab.cli._json import emit, json_option
 from quantlab.cli._labels import echo_headline
 from quantlab.cli._options import (
     build_sim_config,
@@ -31,6 +32,7 @@ from quantlab.headline import FULL, returns_basis
 )
 @sim_options
 @report_option
+@json_option
 def backtest(**opts: Any) -> None:
     """Backtest a strategy with one parameter set and print its key statistics."""
     from quantlab.backtester import backtest as run_backtest
@@ -49,6 +51,9 @@ def backtest(**opts: Any) -> None:
         reports=opts["reports"],
         report=opts["report"],
     )
+    if opts["as_json"]:
+        emit(result, metrics=result.metrics.reset_index(names="symbol"))
+        return
     params = ", ".join(f"{k}={fmt(v)}" for k, v in result.params.items())
     click.secho(f"{result.spec.name} ({params}) on {', '.join(result.inputs.symbols)}", bold=True)
     echo_headline(result.summary)

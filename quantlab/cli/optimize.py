@@ -6,6 +6,7 @@ from typing import Any
 
 import click
 
+from quantlab.cli._json import emit, json_option
 from quantlab.cli._labels import echo_headline, echo_verdict
 from quantlab.cli._options import (
     build_sim_config,
@@ -68,6 +69,7 @@ from quantlab.headline import FULL, IN_SAMPLE, returns_basis
 )
 @sim_options
 @report_option
+@json_option
 def optimize(**opts: Any) -> None:
     """Search a strategy's parameters and report the winners honestly."""
     from quantlab.optimizer.api import optimize as run_optimize
@@ -97,6 +99,9 @@ def optimize(**opts: Any) -> None:
         progress=None,
         report=opts["report"],
     )
+    if opts["as_json"]:
+        emit(result, top=result.top, holdout=result.holdout)
+        return
     print_optimize(result)
     print_report(result.report)
 

@@ -6,6 +6,7 @@ from typing import Any
 
 import click
 
+from quantlab.cli._json import emit, json_option
 from quantlab.cli._labels import echo_headline, echo_verdict
 from quantlab.cli._options import (
     build_sim_config,
@@ -46,6 +47,7 @@ from quantlab.headline import returns_basis
 )
 @sim_options
 @report_option
+@json_option
 def walkforward(**opts: Any) -> None:
     """Walk a strategy forward: per fold, choose parameters in-sample and trade them out of sample."""
     from quantlab.optimizer.walkforward import walkforward as run_walkforward
@@ -74,6 +76,9 @@ def walkforward(**opts: Any) -> None:
         progress=None,
         report=opts["report"],
     )
+    if opts["as_json"]:
+        emit(result, folds=result.folds, oos_metrics=result.oos_metrics.reset_index())
+        return
     print_walkforward(result)
     print_report(result.report)
 
