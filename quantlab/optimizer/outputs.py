@@ -1,8 +1,8 @@
 """Write an optimisation's artifacts under ``reports/<run_id>/``.
 
 Files: ``results.parquet`` (every symbol x combination), ``top.csv`` (winners with
-vectorbt's replayed metrics), ``holdout.csv``, ``equity.csv`` and ``trades.csv`` (the
-winner over the full history), ``overfit.json`` (DSR, PBO with its logits) and
+vectorbt's replayed metrics), ``holdout.csv``, ``equity.csv``, ``trades.csv`` and ``chart.csv`` (the
+winner over the full history; bars and indicator lines for the price chart), ``overfit.json`` (DSR, PBO with its logits) and
 ``summary.json`` (run id, config and data hashes, git sha, versions, timings).
 """
 
@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from quantlab.chart_data import CHART, chart_frame
 from quantlab.replay import equity_frame, records_frame
 from quantlab.runs import RunDir, clean_for_json, git_sha, new_run_id
 
@@ -86,6 +87,7 @@ def save_optimize(result: OptimizeResult, reports: Any, began: float) -> RunDir:
     portfolios = best_portfolios(result)
     run.write_csv("equity.csv", equity_frame(portfolios))
     run.write_csv("trades.csv", records_frame(portfolios, "positions"), index=False)
+    run.write_csv(CHART, chart_frame(result.spec, result.inputs, result.best))
     run.write_json("overfit.json", clean_for_json(result.overfit), indent=None)
     finish_run(run, result, t0, began)
     return run

@@ -307,6 +307,21 @@ def _common_sections(r: Run, equity: pd.DataFrame, bench: Benchmark | None, outc
     return sections
 
 
+def _price_section(r: Run, outcome: ReportOutcome, who: str) -> list[Section]:
+    """Price with trades, from chart.csv (runs saved before it existed skip the chart)."""
+    from quantlab.reports.price_chart import PRICE_TITLE, price_trades
+
+    sections: list[Section] = []
+    if not r.has("chart.csv"):
+        outcome.skipped[PRICE_TITLE] = "chart.csv is missing (rerun to write it)"
+        return sections
+    title = f"{PRICE_TITLE}: {who}, {equity_window(r.summary)}"
+    _add(sections, outcome, PRICE_TITLE, price_trades, r.chart(), r.trades(), title,
+         note="Close with the strategy's indicator lines (when its spec names them); triangles mark entries and "
+              "exits at their fill prices, shading the time in a position.", why_none="chart.csv has no bars")
+    return sections
+
+
 def _tail_sections(r: Run, equity: pd.DataFrame, outcome: ReportOutcome) -> list[Section]:
     sections: list[Section] = []
     _add(sections, outcome, "Monthly returns", charts.monthly_heatmap, equity)
@@ -317,6 +332,7 @@ def _tail_sections(r: Run, equity: pd.DataFrame, outcome: ReportOutcome) -> list
 
 def _backtest(r: Run, equity: pd.DataFrame, bench: Benchmark | None, outcome: ReportOutcome) -> list[Section]:
     sections = _common_sections(r, equity, bench, outcome)
+    sections += _price_section(r, outcome, "the backtest")
     per = r.summary.get("metrics") or {}
     if per:
         frame = pd.DataFrame.from_dict(per, orient="index")
@@ -335,6 +351,7 @@ def _optimize(r: Run, equity: pd.DataFrame, bench: Benchmark | None, outcome: Re
     marker = (str(pd.Timestamp(ends[0]).date()), "holdout starts") if ends else None
     note = "The winner over the full history" + (" (the dotted line marks where the held-out data begins)." if marker else ".")
     sections = _common_sections(r, equity, bench, outcome, marker, note)
+    sections += _price_section(r, outcome, "the winner")
     holdout = r.holdout()
     if holdout is not None and not holdout.empty:
         sections.append(Section("Holdout: the winner in-sample vs held out", "holdout", html=table_html(holdout)))

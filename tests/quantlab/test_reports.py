@@ -21,13 +21,13 @@ from quantlab.reports.benchmark import load_benchmark
 from tests.quantlab.test_report_support import copy_runs, runs, source_runs  # noqa: F401
 
 EXPECTED = {
-    "backtest": ["Equity and drawdown", "Monthly returns", "Trade returns"],
+    "backtest": ["Equity and drawdown", "Price and trades", "Monthly returns", "Trade returns"],
     "optimize": [
-        "Equity and drawdown", "Parameter heatmap", "In-sample vs holdout", "Deflated Sharpe ratio",
+        "Equity and drawdown", "Price and trades", "Parameter heatmap", "In-sample vs holdout", "Deflated Sharpe ratio",
         "PBO: logit distribution", "Performance degradation", "Monthly returns", "Trade returns",
     ],
     "tpe": [
-        "Equity and drawdown", "Parameter heatmap", "In-sample vs holdout", "Optuna trial history",
+        "Equity and drawdown", "Price and trades", "Parameter heatmap", "In-sample vs holdout", "Optuna trial history",
         "Parameter importances", "Deflated Sharpe ratio", "PBO: logit distribution", "Performance degradation",
         "Monthly returns", "Trade returns",
     ],
