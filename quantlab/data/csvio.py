@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -314,8 +315,12 @@ def import_csv(
     drop_empty: bool = False,
     mode: str = "merge",
     updated_at: str | None = None,
+    on_step: Callable[[int], None] | None = None,
 ) -> WriteResult:
     """Read, repair (only if asked), validate and store one CSV file.
+
+    ``on_step(n)`` is called after each of the three steps (read, repair, validate and
+    write) with the number done, for a progress bar.
 
     ``adjustment`` defaults to ``"split"`` when the file has an ``Adj Close``
     column (the Yahoo convention: split-adjusted OHLC) and ``"raw"`` otherwise, or when
@@ -326,12 +331,15 @@ def import_csv(
         DataError: bad file or bars (nothing is written).
         StoreError: adjustment differs from the stored series; unreadable store.
     """
+    step = on_step or (lambda done: None)
     bars = read_csv(path, interval=interval, tz=tz, label=label)
+    step(1)
     frame = repair(bars, sort=sort, dedupe=dedupe, drop_empty=drop_empty)
+    step(2)
     if adjustment is None:
         as_traded = any(c.strip().lower() in _AS_TRADED_MARKERS for c in bars.ignored_columns)
         adjustment = "split" if "adj_close" in frame.columns and not as_traded else "raw"
-    return write_bars(
+    written = write_bars(
         frame,
         symbol,
         bars.interval,
@@ -343,3 +351,5 @@ def import_csv(
         label=label,
         updated_at=updated_at,
     )
+    step(3)
+    return written

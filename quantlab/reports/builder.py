@@ -20,6 +20,7 @@ import pandas as pd
 
 from quantlab.errors import QuantlabError
 from quantlab.headline import equity_window, returns_basis
+from quantlab.progress import Progress
 from quantlab.reports import charts
 from quantlab.reports._io import ensure_folder, write_text
 from quantlab.reports.artifacts import Run, open_run
@@ -83,6 +84,7 @@ def build(
     store: str | os.PathLike[str] | None = None,
     tearsheet: bool = True,
     index: bool = True,
+    progress: bool | None = None,
 ) -> ReportOutcome:
     """Build the report pages of ``run`` (a run folder, or a run id under ``reports``).
 
@@ -93,6 +95,7 @@ def build(
         store: market-data store holding the benchmark.
         tearsheet: write the QuantStats tearsheet.
         index: refresh ``index.html`` in the run's parent folder.
+        progress: a tqdm bar over the steps on stderr (None: only in a terminal).
 
     Returns:
         The :class:`ReportOutcome`; QuantStats and chart failures are recorded there.
@@ -103,6 +106,13 @@ def build(
     """
     began = time.perf_counter()
     r = open_run(run, reports)
+    with Progress(1 + int(tearsheet) + int(index), f"report {r.run_id}", "step", progress) as bar:
+        return _build(r, benchmark, store, tearsheet, index, began, bar)
+
+
+def _build(r: Run, benchmark: str | None, store: Any, tearsheet: bool, index: bool, began: float,
+           bar: Progress) -> ReportOutcome:
+    done = 0
     ensure_folder(r.path)
     outcome = ReportOutcome(r.run_id, r.kind, r.path)
     equity = r.equity()
@@ -115,6 +125,8 @@ def build(
     t0 = time.perf_counter()
     if tearsheet:
         _tearsheet(r, equity, bench, outcome)
+        done += 1
+        bar.update_to(done)
     outcome.seconds["tearsheet"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -123,6 +135,8 @@ def build(
     outcome.pages["report"] = write_text(r.path / REPORT, text)
     outcome.pages = {k: outcome.pages[k] for k in ("report", "tearsheet") if k in outcome.pages}
     outcome.seconds["charts"] = time.perf_counter() - t0
+    done += 1
+    bar.update_to(done)
 
     if index:
         from quantlab.reports.index import write_index
@@ -130,6 +144,7 @@ def build(
         t0 = time.perf_counter()
         outcome.index = write_index(r.path.parent)
         outcome.seconds["index"] = time.perf_counter() - t0
+        bar.update_to(done + 1)
     outcome.seconds["total"] = time.perf_counter() - began
     return outcome
 

@@ -51,3 +51,27 @@ def test_runs_fits_80_columns(source_runs: dict[str, Path]) -> None:  # noqa: F8
     assert {"run_id", "kind", "sharpe"} <= set(table_lines[0].split())
     wide = CliRunner().invoke(cli, ["runs", "--reports", str(reports)], env={"COLUMNS": "250"})
     assert "params" in wide.output.splitlines()[0]
+
+
+def test_progress_bars_on_import_and_report_building(tmp_path: Path, source_runs: dict[str, Path],  # noqa: F811
+                                                     capsys) -> None:  # type: ignore[no-untyped-def]
+    import shutil
+
+    from quantlab.reports import build
+
+    csv = Path("/work/shared/data/daily/XOM.csv")
+    if not csv.is_file():
+        csv = Path(__file__).resolve().parents[2] / "data" / "daily" / "XOM.csv"
+    out = CliRunner().invoke(cli, ["data", "import", str(csv), "--symbol", "XOM", "--store", str(tmp_path / "m.h5"),
+                                   "--progress"])
+    assert out.exit_code == 0, out.output
+    assert "import XOM" in out.stderr and "3/3" in out.stderr
+    assert "XOM 1d: created" in out.stdout and "import XOM" not in out.stdout
+    quiet = CliRunner().invoke(cli, ["data", "import", str(csv), "--symbol", "XOM", "--store", str(tmp_path / "m.h5")])
+    assert quiet.exit_code == 0 and "import XOM" not in quiet.stderr  # not a terminal: no bar by default
+
+    run = shutil.copytree(source_runs["backtest"], tmp_path / "reports" / source_runs["backtest"].name)
+    capsys.readouterr()
+    build(run, tearsheet=False, progress=True)
+    err = capsys.readouterr().err
+    assert f"report {run.name}" in err and "2/2" in err
