@@ -123,11 +123,16 @@ def print_optimize(result: Any) -> None:
     shown = [metric] + [
         m for m in ("total_return", "cagr", "sharpe", "max_drawdown", "n_trades") if m != metric
     ]
-    rows = result.ranking[result.ranking["passes"]].head(
-        len(result.top) // max(len(result.inputs.symbols), 1)
-    )
+    passing = result.ranking[result.ranking["passes"]]
+    # TPE may propose one parameter set many times: list each set once, where it first ranks
+    unique = passing.drop_duplicates(subset=params)
+    rows = unique.head(len(result.top) // max(len(result.inputs.symbols), 1))
     click.echo(f"Top {len(rows)} by {metric} ({IN_SAMPLE}, {returns_basis(s)} returns, mean over symbols):")
     click.echo(table(rows.to_dict("records"), ["rank", *params, *shown]))
+    repeats = len(result.ranking) - len(result.ranking.drop_duplicates(subset=params))
+    if repeats:
+        click.echo(f"({repeats:,} of {len(result.ranking):,} trials repeated a parameter set already tried; "
+                   "each set is listed once)")
     check = s["replay_check"]
     status = "ok" if check["ok"] else "MISMATCH"
     click.echo(
