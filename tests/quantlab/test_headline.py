@@ -69,6 +69,11 @@ def test_optimize_cli_page_and_tearsheet_agree_and_say_which_window(tmp_path: Pa
     assert perf.loc[1, "window"].startswith("full history")
     tear = (run / "tearsheet.html").read_text()
     assert "full history, price returns" in tear and "(matched dates)" not in tear
+    # the tearsheet's CAGR is the page's full-history CAGR (QuantStats no longer starts at the first trade)
+    found = re.search(r"CAGR﹪</td><td>([-\d.]+)%</td><td>([-\d.]+)%", tear)
+    assert found, "no CAGR row in the tearsheet"
+    page_cagr = float(perf.loc[1, "cagr"].rstrip("%"))
+    assert float(found.group(2)) == pytest.approx(page_cagr, abs=0.06)
 
 
 def test_compare_ranks_in_and_out_of_sample_curves_separately(runs: dict[str, Path]) -> None:  # noqa: F811
