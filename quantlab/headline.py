@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 IN_SAMPLE, HELD_OUT, FULL, OOS = "in-sample", "held out", "full history", "out-of-sample stitched"
 WINDOWS = (IN_SAMPLE, HELD_OUT, FULL, OOS)
@@ -80,8 +81,12 @@ def windows(summary: Mapping[str, Any]) -> list[dict[str, Any]]:
         wf = summary.get("walkforward") or {}
         folds = summary.get("folds") or []
         per = list((wf.get("oos_metrics") or {}).values())
+        # test windows are half-open calendar spans: the last one may end after the last bar
+        ends = [str((pd.Timestamp(f["test_end"]) - pd.Timedelta(days=1)).date()) for f in folds if f.get("test_end")]
+        if period:
+            ends = [min(e, last) for e in ends]
         out.append({"window": OOS, "first": _span([f.get("test_start") for f in folds], min),
-                    "last": _span([f.get("test_end") for f in folds], max),
+                    "last": _span(ends, max),
                     "source": "one account across the test windows, mean over symbols",
                     "metrics": {m: _mean([row.get(m) for row in per]) for m in HEADLINE_METRICS}})
     return out

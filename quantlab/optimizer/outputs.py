@@ -63,6 +63,10 @@ def finish_run(run: RunDir, result: Any, save_started: float, began: float) -> N
     result.summary.setdefault("timings", {})
     result.summary["timings"]["save"] = time.perf_counter() - save_started
     result.summary["timings"]["total"] = time.perf_counter() - began
+    inputs = getattr(result, "inputs", None)
+    if "period" not in result.summary and inputs is not None:  # walk-forward: the bars' first and last day
+        result.summary["period"] = {s: {"first": str(inputs.frames[s].index[0]), "last": str(inputs.frames[s].index[-1]),
+                                        "bars": len(inputs.frames[s])} for s in inputs.symbols}
     result.summary.update(labelled(result.summary))
     result.summary.update(
         {

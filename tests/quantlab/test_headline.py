@@ -108,3 +108,10 @@ def test_build_of_an_old_run_without_headline_fields(runs: dict[str, Path]) -> N
     (path / "summary.json").write_text(json.dumps(summary))
     outcome = build(path, tearsheet=False)
     assert outcome.ok and "full history" in outcome.pages["report"].read_text()
+
+
+def test_walkforward_headline_ends_at_the_last_bar(source_runs: dict[str, Path]) -> None:  # noqa: F811
+    wf = json.loads((source_runs["walkforward"] / "summary.json").read_text())
+    equity = pd.read_csv(source_runs["walkforward"] / "equity.csv", index_col=0)
+    assert wf["headline"]["last"] == equity.index[-1][:10]
+    assert wf["headline"]["first"] <= equity.index[0][:10]
