@@ -369,7 +369,9 @@ def _optimize(r: Run, equity: pd.DataFrame, bench: Benchmark | None, outcome: Re
     sections += _price_section(r, outcome, "the winner")
     holdout = r.holdout()
     if holdout is not None and not holdout.empty:
-        sections.append(Section("Holdout: the winner in-sample vs held out", "holdout", html=table_html(holdout)))
+        sections.append(Section("Holdout: the winner in-sample vs held out", "holdout", html=table_html(holdout),
+                                note="in_sample_* columns: the search window; holdout_*: the held-out tail traded "
+                                     f"from a fresh account ({returns_basis(s)} returns)."))
     results = r.results()
     params = r.param_names
     best = r.params
@@ -380,7 +382,8 @@ def _optimize(r: Run, equity: pd.DataFrame, bench: Benchmark | None, outcome: Re
     top = r.top()
     if top is not None and not top.empty:
         sections.append(Section(f"Top {top['rank'].nunique() if 'rank' in top else len(top)} (replayed by vectorbt)",
-                                "top", html=table_html(top)))
+                                "top", html=table_html(top),
+                                note=f"In-sample metrics ({returns_basis(s)} returns): the window the search ranked on."))
     method = (s.get("config") or {}).get("method", "grid")
     if method == "tpe":
         _add(sections, outcome, "Optuna trial history", sc.optuna_history, s.get("study") or {}, metric,
