@@ -97,7 +97,7 @@ def run_headline(summary: Mapping[str, Any]) -> dict[str, Any]:
     ``summary.json``."""
     all_windows = windows(summary)
     basis = returns_basis(summary)
-    head = dict(all_windows[0]) if all_windows else {"window": "", "metrics": {}}
+    head: dict[str, Any] = dict(all_windows[0]) if all_windows else {"window": "", "metrics": {}}
     head.update({"returns_basis": basis, "equity_window": equity_window(summary), "windows": all_windows})
     return head
 
