@@ -7,6 +7,7 @@ Public API (imported lazily so the CLI starts fast)::
     bt = quantlab.backtest("sma_cross", "SPY", "fast=20,slow=50")
     opt = quantlab.optimize("sma_cross", "SPY,QQQ", "fast=5:100:5,slow=10:250:10", holdout=0.3)
     wf = quantlab.walkforward("sma_cross", "SPY", "fast=5:100:5,slow=10:250:10", train="2y", test="6m")
+    run = quantlab.load_run(bt.run_id)     # summary, metrics, trades, equity of a saved run
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ _LAZY = {
     "backtest": ("quantlab.backtester", "backtest"),
     "optimize": ("quantlab.optimizer.api", "optimize"),
     "walkforward": ("quantlab.optimizer.walkforward", "walkforward"),
+    "load_run": ("quantlab.load", "load_run"),
     "get_strategy": ("quantlab.registry", "get_strategy"),
     "list_strategies": ("quantlab.registry", "list_strategies"),
     "evaluate": ("quantlab.signals", "evaluate"),

@@ -221,6 +221,7 @@ def _shared_portfolio(
 
 
 def _save(result: BacktestResult, reports: Any, began: float) -> None:
+    from quantlab.chart_data import CHART, chart_frame
     from quantlab.optimizer.outputs import finish_run
 
     run = RunDir.create(new_run_id("backtest", result.summary["config_hash"]), reports)
@@ -229,4 +230,5 @@ def _save(result: BacktestResult, reports: Any, began: float) -> None:
     run.write_csv("equity.csv", equity_frame(result.portfolios))
     run.write_csv("trades.csv", records_frame(result.portfolios, "positions"), index=False)
     run.write_csv("orders.csv", records_frame(result.portfolios, "orders"), index=False)
+    run.write_csv(CHART, chart_frame(result.spec, result.inputs, result.params))
     finish_run(run, result, t0, began)

@@ -15,7 +15,8 @@ class Progress:
         from tqdm.auto import tqdm
 
         disable = (not sys.stderr.isatty()) if enabled is None else not enabled
-        self._bar: Any = tqdm(total=total, desc=desc, unit=unit, unit_scale=True, disable=disable, leave=True)
+        # k/M suffixes only for big counts: a 3-step bar reads 2/3, not 2.00/3.00
+        self._bar: Any = tqdm(total=total, desc=desc, unit=unit, unit_scale=total >= 10_000, disable=disable, leave=True)
         self._done = 0
         self._start = time.perf_counter()
 

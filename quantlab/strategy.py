@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import inspect
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -95,6 +95,38 @@ class Param:
 
 
 @dataclass(frozen=True)
+class Indicator:
+    """A line drawn with the price on the report's price chart (optional; charts only).
+
+    Attributes:
+        label: legend text; ``{name}`` is replaced by the parameter's value, e.g. ``"SMA {fast}"``.
+        compute: ``compute(inputs, params) -> float64 array`` as long as the bars, where
+            ``inputs`` maps the spec's input names to float64 arrays and ``params`` holds the
+            resolved parameters. Build it from the kernel helpers (``quantlab.kernels.rolling``)
+            the kernel itself uses, so the chart shows what the strategy saw; the trading rule
+            stays in the kernel.
+        panel: ``"price"`` (over the price) or ``"lower"`` (its own axis below, e.g. an RSI).
+    """
+
+    label: str
+    compute: Callable[[Mapping[str, np.ndarray], Mapping[str, float]], np.ndarray]
+    panel: str = "price"
+
+    def __post_init__(self) -> None:
+        if self.panel not in ("price", "lower"):
+            raise StrategyError(f"indicator {self.label!r} has panel {self.panel!r}", fix="use 'price' or 'lower'")
+        if not callable(self.compute):
+            raise StrategyError(f"indicator {self.label!r}: compute is not callable", found=type(self.compute).__name__)
+
+    def name(self, params: Mapping[str, float]) -> str:
+        """The label with parameter values filled in (``SMA 20``)."""
+        try:
+            return self.label.format(**{k: _fmt(v) for k, v in params.items()})
+        except (KeyError, IndexError, ValueError):
+            return self.label
+
+
+@dataclass(frozen=True)
 class StrategySpec:
     """A strategy: kernel, inputs, parameters, constraints and lookback.
 
@@ -106,6 +138,7 @@ class StrategySpec:
         constraints: expressions over parameter names that must hold, e.g. ``"fast < slow"``.
         lookback: expression over parameter names: bars needed before the first signal.
         doc: two or three lines describing the rule.
+        indicators: optional :class:`Indicator` lines for the price chart of the reports.
     """
 
     name: str
@@ -115,6 +148,7 @@ class StrategySpec:
     lookback: str
     doc: str
     constraints: tuple[str, ...] = ()
+    indicators: tuple[Indicator, ...] = ()
     _trees: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:

@@ -36,3 +36,15 @@ def test_readme_strategy_example_runs(tmp_path: Path) -> None:
         np.testing.assert_array_equal(evaluate_arrays(spec, prices.slice(cut + 1), {"window": 50}), full[: cut + 1])
     result = quantlab.backtest(str(path), "SPY", {"window": 50}, save=False)
     assert result.metrics.loc["SPY", "n_orders"] > 0
+
+
+def test_readme_strategy_example_names_its_indicator_line(tmp_path: Path) -> None:
+    import pandas as pd
+
+    path = tmp_path / "my_breakout.py"
+    path.write_text(_strategy_example())
+    result = quantlab.backtest(str(path), "SPY", {"window": 50}, reports=tmp_path / "reports", report=False)
+    chart = pd.read_csv(Path(result.path) / "chart.csv", index_col=0)
+    np.testing.assert_allclose(chart["price:50-bar high"], chart["close"].rolling(50).max(), rtol=1e-12)
+    run = quantlab.load_run(result.run_id, reports=tmp_path / "reports")
+    assert run.metrics.loc[0, "window"] == "full history" and len(run.equity) == len(chart)

@@ -7,7 +7,10 @@ from typing import Any
 
 import click
 
+from quantlab.cli._format import PCT_METRICS, fmt, table
 from quantlab.config import Costs, SimConfig, parse_sizing
+
+__all__ = ["PCT_METRICS", "fmt", "table"]  # re-exported: the command modules import them from here
 
 F = Callable[..., Any]
 
@@ -188,42 +191,6 @@ def build_sim_config(opts: dict[str, Any]) -> SimConfig:
         vol_window=opts.pop("vol_window"),
     )
     return SimConfig(init_cash=opts.pop("cash"), costs=costs, sizing=sizing)
-
-
-def fmt(value: Any, pct: bool = False) -> str:
-    """Format a metric for a console table."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return str(value)
-    if number != number:
-        return "nan"
-    if pct:
-        return f"{number * 100:.2f}%"
-    if number.is_integer() and abs(number) < 1e12:
-        return f"{int(number)}"
-    return f"{number:.4g}" if abs(number) < 1e5 else f"{number:,.0f}"
-
-
-PCT_METRICS = frozenset(
-    {"total_return", "cagr", "max_drawdown", "win_rate", "exposure", "volatility"}
-)
-
-
-def table(rows: list[dict[str, Any]], columns: list[str]) -> str:
-    """A plain aligned text table."""
-
-    def is_pct(column: str) -> bool:
-        return any(column == m or column.endswith("_" + m) for m in PCT_METRICS)
-
-    cells = [list(columns)] + [
-        [r[c] if isinstance(r.get(c), str) else fmt(r.get(c), is_pct(c)) for c in columns]
-        for r in rows
-    ]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
-    lines = ["  ".join(cell.rjust(w) for cell, w in zip(row, widths, strict=True)) for row in cells]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
 
 
 def print_short_samples(summary: dict[str, Any]) -> None:

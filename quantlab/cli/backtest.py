@@ -6,8 +6,10 @@ from typing import Any
 
 import click
 
+from quantlab.cli._format import format_column
+from quantlab.cli._json import emit, json_option
+from quantlab.cli._labels import echo_headline
 from quantlab.cli._options import (
-    PCT_METRICS,
     build_sim_config,
     data_options,
     fmt,
@@ -16,6 +18,7 @@ from quantlab.cli._options import (
     report_option,
     sim_options,
 )
+from quantlab.headline import FULL, returns_basis
 
 
 @click.command("backtest")
@@ -30,6 +33,7 @@ from quantlab.cli._options import (
 )
 @sim_options
 @report_option
+@json_option
 def backtest(**opts: Any) -> None:
     """Backtest a strategy with one parameter set and print its key statistics."""
     from quantlab.backtester import backtest as run_backtest
@@ -50,8 +54,13 @@ def backtest(**opts: Any) -> None:
         reports=opts["reports"],
         report=opts["report"],
     )
+    if opts["as_json"]:
+        emit(result, metrics=result.metrics.reset_index(names="symbol"))
+        return
     params = ", ".join(f"{k}={fmt(v)}" for k, v in result.params.items())
     click.secho(f"{result.spec.name} ({params}) on {', '.join(result.inputs.symbols)}", bold=True)
+    echo_headline(result.summary)
+    click.echo(f"Per symbol ({FULL}, {returns_basis(result.summary)} returns):")
     metrics = result.metrics
     names = [
         "total_return",
@@ -67,16 +76,11 @@ def backtest(**opts: Any) -> None:
         "fees",
         "final_value",
     ]
-    width = max(len(str(c)) for c in metrics.index) + 2
+    rows = {name: format_column([metrics.loc[c, name] for c in metrics.index], name) for name in names}
+    width = max([len(str(c)) for c in metrics.index] + [len(v) for vals in rows.values() for v in vals]) + 2
     click.echo(" " * 15 + "".join(str(c).rjust(max(width, 12)) for c in metrics.index))
     for name in names:
-        click.echo(
-            f"{name:<15}"
-            + "".join(
-                fmt(metrics.loc[c, name], name in PCT_METRICS).rjust(max(width, 12))
-                for c in metrics.index
-            )
-        )
+        click.echo(f"{name:<15}" + "".join(v.rjust(max(width, 12)) for v in rows[name]))
     print_short_samples(result.summary)
     if (metrics["n_orders"] == 0).all():
         click.secho(

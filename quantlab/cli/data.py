@@ -141,6 +141,7 @@ def _fail_if_damaged(series: list[Any]) -> None:
 )
 @click.option("--drop-empty", is_flag=True, help="Skip rows whose OHLCV cells are all empty.")
 @click.option("--replace", is_flag=True, help="Replace the stored series instead of merging.")
+@click.option("--progress/--no-progress", default=None, help="Progress bar on stderr (default: in a terminal).")
 @_store_option
 @click.pass_context
 def import_(
@@ -157,26 +158,30 @@ def import_(
     dedupe: str | None,
     drop_empty: bool,
     replace: bool,
+    progress: bool | None,
     store: str | None,
 ) -> None:
     """Import a Yahoo-style or generic OHLCV CSV FILE."""
     from quantlab.data import import_csv
+    from quantlab.progress import Progress
 
-    result = import_csv(
-        file,
-        symbol,
-        interval=interval,
-        store=_store(ctx, store),
-        tz=tz,
-        label=label,
-        adjustment=adjustment,
-        sort=sort,
-        dedupe=dedupe or False,
-        drop_empty=drop_empty,
-        mode="replace" if replace else "merge",
-        date_format=date_format,
-        actions=actions,
-    )
+    with Progress(3, f"import {symbol}", "step", progress) as bar:
+        result = import_csv(
+            file,
+            symbol,
+            interval=interval,
+            store=_store(ctx, store),
+            tz=tz,
+            label=label,
+            adjustment=adjustment,
+            sort=sort,
+            dedupe=dedupe or False,
+            drop_empty=drop_empty,
+            mode="replace" if replace else "merge",
+            date_format=date_format,
+            actions=actions,
+            on_step=bar.update_to,
+        )
     verb = "created" if result.created else ("added" if result.changed else "unchanged")
     click.echo(
         f"{result.symbol} {result.interval}: {verb}, +{result.added} bar(s), {result.rewritten} rewritten, {result.rows_after} stored"

@@ -6,6 +6,8 @@ from typing import Any
 
 import click
 
+from quantlab.cli._json import emit, json_option
+from quantlab.cli._labels import echo_headline, echo_verdict
 from quantlab.cli._options import (
     build_sim_config,
     data_options,
@@ -17,6 +19,7 @@ from quantlab.cli._options import (
     sim_options,
     table,
 )
+from quantlab.headline import FULL, IN_SAMPLE, returns_basis
 
 
 @click.command("optimize")
@@ -67,6 +70,7 @@ from quantlab.cli._options import (
 )
 @sim_options
 @report_option
+@json_option
 def optimize(**opts: Any) -> None:
     """Search a strategy's parameters and report the winners honestly."""
     from quantlab.optimizer.api import optimize as run_optimize
@@ -98,6 +102,9 @@ def optimize(**opts: Any) -> None:
         progress=None,
         report=opts["report"],
     )
+    if opts["as_json"]:
+        emit(result, top=result.top, holdout=result.holdout)
+        return
     print_optimize(result)
     print_report(result.report)
 
@@ -119,10 +126,16 @@ def print_optimize(result: Any) -> None:
     shown = [metric] + [
         m for m in ("total_return", "cagr", "sharpe", "max_drawdown", "n_trades") if m != metric
     ]
-    rows = result.ranking[result.ranking["passes"]].head(
-        len(result.top) // max(len(result.inputs.symbols), 1)
-    )
+    passing = result.ranking[result.ranking["passes"]]
+    # TPE may propose one parameter set many times: list each set once, where it first ranks
+    unique = passing.drop_duplicates(subset=params)
+    rows = unique.head(len(result.top) // max(len(result.inputs.symbols), 1))
+    click.echo(f"Top {len(rows)} by {metric} ({IN_SAMPLE}, {returns_basis(s)} returns, mean over symbols):")
     click.echo(table(rows.to_dict("records"), ["rank", *params, *shown]))
+    repeats = len(result.ranking) - len(result.ranking.drop_duplicates(subset=params))
+    if repeats:
+        click.echo(f"({repeats:,} of {len(result.ranking):,} trials repeated a parameter set already tried; "
+                   "each set is listed once)")
     print_short_samples(s)
     check = s["replay_check"]
     status = "ok" if check["ok"] else "MISMATCH"
@@ -138,7 +151,7 @@ def print_optimize(result: Any) -> None:
     best = ", ".join(f"{k}={fmt(v)}" for k, v in result.best.items())
     click.secho(f"\nBest: {best}", bold=True)
     if result.holdout is not None:
-        click.echo("In-sample vs held out (winner):")
+        click.echo(f"In-sample vs held out (winner, {returns_basis(s)} returns):")
         cols = [
             "symbol",
             f"in_sample_{metric}"
@@ -171,5 +184,9 @@ def print_optimize(result: Any) -> None:
         click.echo(
             f"  {symbol}: deflated Sharpe {dsr_text}; PBO {pbo_text}; trials {stats['n_trials']}"
         )
+    click.echo("")
+    echo_headline(s)
+    echo_verdict(s)
+    click.echo(f"The saved equity curve, page and tearsheet show the winner over the {FULL}.")
     if result.path is not None:
         click.echo(f"\nResults: {result.path}")

@@ -7,7 +7,12 @@ from typing import Any
 
 import click
 
+from quantlab.cli._format import terminal_width
 from quantlab.cli._options import table
+
+#: How ``quantlab runs`` fits a narrow terminal: cut these columns first, then leave these out.
+RUNS_SHRINK = ("params", "symbols", "strategy", "basis")
+RUNS_DROP = ("params", "date", "cagr", "max_drawdown", "symbols", "strategy", "basis")
 
 _reports_option = click.option(
     "--reports", default=None, type=click.Path(file_okay=False),
@@ -63,7 +68,8 @@ def runs(reports: str | None, kind: str | None, as_json: bool) -> None:
         click.echo(f"No runs in {base}. Create one with `quantlab backtest` or `quantlab optimize`.")
         return
     frame = runs_frame(infos)
-    click.echo(table(frame.to_dict("records"), list(frame.columns)))
+    click.echo(table(frame.to_dict("records"), list(frame.columns), width=terminal_width(), shrink=RUNS_SHRINK,
+                     drop=RUNS_DROP))
     click.echo(f"\n{len(infos)} runs in {base}; index: {base / 'index.html'}")
 
 
@@ -80,11 +86,23 @@ def compare(run_ids: tuple[str, ...], metric: str, reports: str | None) -> None:
     from quantlab.reports import compare as run_compare
 
     result = run_compare(list(run_ids), metric=metric, reports=reports)
-    columns = ["run_id", "symbol", "kind", "interval", "first", "last", "total_return", "cagr", "sharpe", "max_drawdown"]
-    rows: list[dict[str, Any]] = result.table.to_dict("records")
-    click.echo(table(rows, columns))
+    columns = ["run_id", "symbol", "sample", "interval", "first", "last", "total_return", "cagr", "sharpe",
+               "max_drawdown"]
+    frame = result.table
+    groups = list(dict.fromkeys(frame["sample"]))
+    for group in groups:
+        rows: list[dict[str, Any]] = frame[frame["sample"] == group].to_dict("records")
+        if len(groups) > 1:
+            click.secho(f"\n{group} ({rows[0]['window']}):", bold=True)
+        click.echo(table(rows, columns))
     best = result.best_row
-    if best is None:
+    if len(groups) > 1:
+        click.echo("")
+        for group, pos in result.best_by_sample.items():
+            row = frame.iloc[pos]
+            click.secho(f"Best by {metric} among {group} runs: {row['run_id']} ({row['symbol']}), "
+                        f"{metric} = {row[metric]:.4g}", bold=True)
+    elif best is None:
         click.secho(f"\nNo run has a finite {metric}.", fg="yellow")
     else:
         click.secho(f"\nBest by {metric}: {best['run_id']} ({best['symbol']}), {metric} = {best[metric]:.4g}", bold=True)

@@ -6,6 +6,8 @@ from typing import Any
 
 import click
 
+from quantlab.cli._json import emit, json_option
+from quantlab.cli._labels import echo_headline, echo_verdict
 from quantlab.cli._options import (
     build_sim_config,
     data_options,
@@ -17,6 +19,7 @@ from quantlab.cli._options import (
     sim_options,
     table,
 )
+from quantlab.headline import returns_basis
 
 
 @click.command("walkforward")
@@ -45,6 +48,7 @@ from quantlab.cli._options import (
 )
 @sim_options
 @report_option
+@json_option
 def walkforward(**opts: Any) -> None:
     """Walk a strategy forward: per fold, choose parameters in-sample and trade them out of sample."""
     from quantlab.optimizer.walkforward import walkforward as run_walkforward
@@ -75,6 +79,9 @@ def walkforward(**opts: Any) -> None:
         progress=None,
         report=opts["report"],
     )
+    if opts["as_json"]:
+        emit(result, folds=result.folds, oos_metrics=result.oos_metrics.reset_index())
+        return
     print_walkforward(result)
     print_report(result.report)
 
@@ -113,7 +120,8 @@ def print_walkforward(result: Any) -> None:
         )
     )
     click.echo(
-        "\nStitched out of sample (one account, parameters switching per fold; vectorbt replay):"
+        f"\nStitched out of sample (one account, parameters switching per fold; vectorbt replay; "
+        f"{returns_basis(s)} returns):"
     )
     oos = result.oos_metrics.reset_index().to_dict("records")
     click.echo(
@@ -143,5 +151,8 @@ def print_walkforward(result: Any) -> None:
             err=True,
         )
     print_short_samples(s)
+    click.echo("")
+    echo_headline(s)
+    echo_verdict(s)
     if result.path is not None:
         click.echo(f"\nResults: {result.path}")

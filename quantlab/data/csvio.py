@@ -16,6 +16,7 @@ stamped by their end (09:31..16:00) back one interval to the start convention.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -303,8 +304,12 @@ def import_csv(
     updated_at: str | None = None,
     date_format: str | None = None,
     actions: str | os.PathLike[str] | None = None,
+    on_step: Callable[[int], None] | None = None,
 ) -> WriteResult:
     """Read, repair (only if asked), validate and store one CSV file.
+
+    ``on_step(n)`` is called after each of the three steps (read, repair, validate and
+    write) with the number done, for a progress bar.
 
     ``adjustment`` defaults to ``"split"`` when the file has an ``Adj Close``
     column (the Yahoo convention: split-adjusted OHLC) and ``"raw"`` otherwise, or when
@@ -319,15 +324,18 @@ def import_csv(
         DataError: bad file or bars (nothing is written).
         StoreError: adjustment differs from the stored series; unreadable store.
     """
+    step = on_step or (lambda done: None)
     bars = read_csv(path, interval=interval, tz=tz, label=label, date_format=date_format)
+    step(1)
     frame = repair(bars, sort=sort, dedupe=dedupe, drop_empty=drop_empty)
+    step(2)
     source = f"csv:{bars.path.name}"
     if actions is not None:
         adjustment = adjustment or "split"
         frame = _back_adjust(frame, bars, Path(actions), adjustment)
         source += f" + actions:{Path(actions).name}"
     adjustment = adjustment or default_adjustment(bars)
-    return write_bars(
+    written = write_bars(
         frame,
         symbol,
         bars.interval,
@@ -339,6 +347,8 @@ def import_csv(
         label=label,
         updated_at=updated_at,
     )
+    step(3)
+    return written
 
 
 def _back_adjust(frame: pd.DataFrame, bars: CsvBars, actions: Path, adjustment: str) -> pd.DataFrame:

@@ -1,8 +1,8 @@
 """Write an optimisation's artifacts under ``reports/<run_id>/``.
 
 Files: ``results.parquet`` (every symbol x combination), ``top.csv`` (winners with
-vectorbt's replayed metrics), ``holdout.csv``, ``equity.csv`` and ``trades.csv`` (the
-winner over the full history), ``overfit.json`` (DSR, PBO with its logits) and
+vectorbt's replayed metrics), ``holdout.csv``, ``equity.csv``, ``trades.csv`` and ``chart.csv`` (the
+winner over the full history; bars and indicator lines for the price chart), ``overfit.json`` (DSR, PBO with its logits) and
 ``summary.json`` (run id, config and data hashes, git sha, versions, timings).
 """
 
@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from quantlab.chart_data import CHART, chart_frame
 from quantlab.replay import equity_frame, records_frame
 from quantlab.runs import RunDir, clean_for_json, git_sha, new_run_id
 
@@ -42,12 +43,31 @@ def best_portfolios(result: OptimizeResult) -> dict[str, Any]:
     return {s: result.portfolio(result.best, symbol=s, window="full") for s in result.inputs.symbols}
 
 
+def labelled(summary: dict[str, Any]) -> dict[str, Any]:
+    """``headline`` (the run's headline window, its basis and every window it reports on)
+    and ``verdict`` (per symbol and ``overall``; optimize and walk-forward only)."""
+    from quantlab.headline import run_headline
+    from quantlab.verdict import run_verdicts, worst
+
+    out: dict[str, Any] = {"headline": run_headline(summary)}
+    verdicts = run_verdicts(summary)
+    if verdicts:
+        out["verdict"] = {"overall": worst(verdicts.values()).to_dict(),
+                          "symbols": {s: v.to_dict() for s, v in verdicts.items()}}
+    return out
+
+
 def finish_run(run: RunDir, result: Any, save_started: float, began: float) -> None:
     """Stamp the summary (run id, time, git sha, versions, timings), write it last, and
     point ``result`` at the run folder."""
     result.summary.setdefault("timings", {})
     result.summary["timings"]["save"] = time.perf_counter() - save_started
     result.summary["timings"]["total"] = time.perf_counter() - began
+    inputs = getattr(result, "inputs", None)
+    if "period" not in result.summary and inputs is not None:  # walk-forward: the bars' first and last day
+        result.summary["period"] = {s: {"first": str(inputs.frames[s].index[0]), "last": str(inputs.frames[s].index[-1]),
+                                        "bars": len(inputs.frames[s])} for s in inputs.symbols}
+    result.summary.update(labelled(result.summary))
     result.summary.update(
         {
             "run_id": run.run_id,
@@ -71,6 +91,7 @@ def save_optimize(result: OptimizeResult, reports: Any, began: float) -> RunDir:
     portfolios = best_portfolios(result)
     run.write_csv("equity.csv", equity_frame(portfolios))
     run.write_csv("trades.csv", records_frame(portfolios, "positions"), index=False)
+    run.write_csv(CHART, chart_frame(result.spec, result.inputs, result.best))
     run.write_json("overfit.json", clean_for_json(result.overfit), indent=None)
     finish_run(run, result, t0, began)
     return run

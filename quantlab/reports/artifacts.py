@@ -147,6 +147,10 @@ class Run:
     def trades(self) -> pd.DataFrame | None:
         return self._load("trades.csv", pd.read_csv) if self.has("trades.csv") else None
 
+    def chart(self) -> pd.DataFrame | None:
+        """Bars and indicator lines for the price chart (``chart.csv``), None when absent."""
+        return self._load("chart.csv", _read_chart) if self.has("chart.csv") else None
+
     def results(self) -> pd.DataFrame:
         return self._load("results.parquet", pd.read_parquet)  # type: ignore[no-any-return]
 
@@ -219,6 +223,12 @@ def _read_time_csv(path: Path) -> pd.DataFrame:
     if frame.empty or frame.shape[1] == 0:
         raise ValueError("no rows or no value columns")
     return frame.astype("float64")
+
+
+def _read_chart(path: Path) -> pd.DataFrame:
+    frame = pd.read_csv(path, index_col=0)
+    frame.index = pd.to_datetime(frame.index, utc=True)
+    return frame
 
 
 def _read_folds(path: Path) -> pd.DataFrame:

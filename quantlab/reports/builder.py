@@ -19,6 +19,8 @@ from typing import Any
 import pandas as pd
 
 from quantlab.errors import QuantlabError
+from quantlab.headline import equity_window, returns_basis
+from quantlab.progress import Progress
 from quantlab.reports import charts
 from quantlab.reports._io import ensure_folder, write_text
 from quantlab.reports.artifacts import Run, open_run
@@ -82,6 +84,7 @@ def build(
     store: str | os.PathLike[str] | None = None,
     tearsheet: bool = True,
     index: bool = True,
+    progress: bool | None = None,
 ) -> ReportOutcome:
     """Build the report pages of ``run`` (a run folder, or a run id under ``reports``).
 
@@ -92,6 +95,7 @@ def build(
         store: market-data store holding the benchmark.
         tearsheet: write the QuantStats tearsheet.
         index: refresh ``index.html`` in the run's parent folder.
+        progress: a tqdm bar over the steps on stderr (None: only in a terminal).
 
     Returns:
         The :class:`ReportOutcome`; QuantStats and chart failures are recorded there.
@@ -102,6 +106,13 @@ def build(
     """
     began = time.perf_counter()
     r = open_run(run, reports)
+    with Progress(1 + int(tearsheet) + int(index), f"report {r.run_id}", "step", progress) as bar:
+        return _build(r, benchmark, store, tearsheet, index, began, bar)
+
+
+def _build(r: Run, benchmark: str | None, store: Any, tearsheet: bool, index: bool, began: float,
+           bar: Progress) -> ReportOutcome:
+    done = 0
     ensure_folder(r.path)
     outcome = ReportOutcome(r.run_id, r.kind, r.path)
     equity = r.equity()
@@ -114,6 +125,8 @@ def build(
     t0 = time.perf_counter()
     if tearsheet:
         _tearsheet(r, equity, bench, outcome)
+        done += 1
+        bar.update_to(done)
     outcome.seconds["tearsheet"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -122,6 +135,8 @@ def build(
     outcome.pages["report"] = write_text(r.path / REPORT, text)
     outcome.pages = {k: outcome.pages[k] for k in ("report", "tearsheet") if k in outcome.pages}
     outcome.seconds["charts"] = time.perf_counter() - t0
+    done += 1
+    bar.update_to(done)
 
     if index:
         from quantlab.reports.index import write_index
@@ -129,6 +144,7 @@ def build(
         t0 = time.perf_counter()
         outcome.index = write_index(r.path.parent)
         outcome.seconds["index"] = time.perf_counter() - t0
+        bar.update_to(done + 1)
     outcome.seconds["total"] = time.perf_counter() - began
     return outcome
 
@@ -151,8 +167,9 @@ def _tearsheet(r: Run, equity: pd.DataFrame, bench: Benchmark | None, outcome: R
     path = r.path / TEARSHEET
     try:
         returns = strategy_returns(equity, r.strategy)
-        write_tearsheet(returns, None if bench is None else bench.returns, path,
-                        f"{r.strategy} {r.kind} {r.run_id}", int(round(bars_per_year(r.interval))))
+        title = f"{r.strategy} {r.kind} {r.run_id}: {equity_window(r.summary)}, {returns_basis(r.summary)} returns"
+        write_tearsheet(returns, None if bench is None else bench.returns, path, title,
+                        int(round(bars_per_year(r.interval))))
         outcome.pages["tearsheet"] = path
     except Exception as err:  # noqa: BLE001 - any QuantStats failure is reported, never raised
         path.unlink(missing_ok=True)  # a stale tearsheet would contradict the new page
@@ -190,14 +207,36 @@ def _bench_equity(equity: pd.DataFrame, bench: Benchmark | None, r: Run) -> pd.S
 
 
 def _performance_table(r: Run, equity: pd.DataFrame, bench: Benchmark | None) -> str:
+    """Metrics of every equity column over the window equity.csv covers; for an optimisation
+    also over its in-sample part (the prefix up to the split, which is exactly the account
+    the search ranked: same start, same causal kernel), so the CLI's headline appears here."""
     per_year = bars_per_year(r.interval)
     frame = equity.copy()
     bench_eq = _bench_equity(equity, bench, r)
     if bench_eq is not None and bench is not None:
         frame[f"{bench.symbol} buy & hold"] = bench_eq.to_numpy()
+    first, last = str(equity.index[0].date()), str(equity.index[-1].date())
     table = metrics_table(frame, per_year, r.init_cash)
+    table.insert(0, "window", f"{equity_window(r.summary)} {first}..{last}")
     table.insert(0, "series", table.index)
-    return table_html(table.reset_index(drop=True))
+    tables = [table]
+    is_end = _in_sample_end(r)
+    if is_end is not None:
+        part = frame.loc[:is_end]
+        inner = metrics_table(part, per_year, r.init_cash)
+        inner.insert(0, "window", f"in-sample {first}..{str(part.index[-1].date())}")
+        inner.insert(0, "series", inner.index)
+        tables.insert(0, inner)
+    return table_html(pd.concat(tables).reset_index(drop=True))
+
+
+def _in_sample_end(r: Run) -> pd.Timestamp | None:
+    """Where an optimisation's in-sample window ends, when it kept a holdout."""
+    if r.kind != "optimize":
+        return None
+    period = r.summary.get("period") or {}
+    ends = [v.get("in_sample_end") for v in period.values() if v.get("in_sample_end") and v.get("in_sample_bars", 0) < v.get("bars", 0)]
+    return max(pd.Timestamp(e) for e in ends) if ends else None
 
 
 # --- page parts ---------------------------------------------------------------------------------
@@ -224,6 +263,29 @@ def _header(r: Run, equity: pd.DataFrame, outcome: ReportOutcome) -> list[str]:
         f"data {esc(str(s.get('data_hash', ''))[:8])}</p>",
         f"<p>{' &middot; '.join(links)}</p>",
     ]
+    return lines + headline_html(s)
+
+
+def headline_html(summary: dict[str, Any]) -> list[str]:
+    """The same labelled headline and verdict the command line printed (quantlab.headline,
+    quantlab.verdict), so the page and the terminal never show unlabelled, different numbers."""
+    from quantlab.headline import equity_window, returns_basis, sentence, windows
+    from quantlab.verdict import run_verdicts, worst
+
+    esc = html.escape
+    basis = returns_basis(summary)
+    items = "".join(f"<li>{'<b>Headline</b> ' if i == 0 else ''}{esc(sentence(w, basis))} "
+                    f"<small>({esc(w.get('source', ''))})</small></li>" for i, w in enumerate(windows(summary)))
+    lines = [f'<div class="headline"><ul>{items}</ul><p>Charts, the Performance table and the tearsheet '
+             f"show the {esc(equity_window(summary))} ({esc(basis)} returns) unless a row says otherwise.</p></div>"]
+    verdicts = run_verdicts(summary)
+    if verdicts:
+        overall = worst(verdicts.values())
+        level = {"red": "error", "amber": "warning", "green": "info"}.get(overall.grade or "", "warning")
+        per = "" if len(verdicts) == 1 else "<ul>" + "".join(
+            f"<li>{esc(sym)}: {esc(v.sentence)}</li>" for sym, v in verdicts.items()) + "</ul>"
+        lines.append(notice_html(level, f'<b class="verdict">Verdict: {esc(overall.sentence if len(verdicts) == 1 else overall.label + " (worst symbol)")}</b>'
+                                 f"{per} <small>Thresholds: docs/overfitting.md, \"The verdict\".</small>"))
     return lines
 
 
@@ -250,12 +312,29 @@ def _common_sections(r: Run, equity: pd.DataFrame, bench: Benchmark | None, outc
     sections: list[Section] = []
     bench_eq = _bench_equity(equity, bench, r)
     name = f"{bench.symbol} buy & hold ({'total return' if bench.field == 'adj_close' else 'price'})" if bench else ""
-    _add(sections, outcome, "Equity and drawdown", charts.equity_drawdown, equity, bench_eq, name, charts.EQUITY_TITLE,
-         marker, note=equity_note)
+    window = f"{equity_window(r.summary)}, {returns_basis(r.summary)} returns"
+    _add(sections, outcome, "Equity and drawdown", charts.equity_drawdown, equity, bench_eq, name,
+         f"{charts.EQUITY_TITLE}: {window}", marker, note=equity_note)
     sections.append(Section(
         "Performance", "performance", html=_performance_table(r, equity, bench),
-        note="Computed from equity.csv for every series alike (risk-free 0, annualised with the bar interval).",
+        note="Computed from equity.csv for every series alike (risk-free 0, annualised with the bar interval); "
+             "the window column says which dates each row covers.",
     ))
+    return sections
+
+
+def _price_section(r: Run, outcome: ReportOutcome, who: str) -> list[Section]:
+    """Price with trades, from chart.csv (runs saved before it existed skip the chart)."""
+    from quantlab.reports.price_chart import PRICE_TITLE, price_trades
+
+    sections: list[Section] = []
+    if not r.has("chart.csv"):
+        outcome.skipped[PRICE_TITLE] = "chart.csv is missing (rerun to write it)"
+        return sections
+    title = f"{PRICE_TITLE}: {who}, {equity_window(r.summary)}"
+    _add(sections, outcome, PRICE_TITLE, price_trades, r.chart(), r.trades(), title,
+         note="Close with the strategy's indicator lines (when its spec names them); triangles mark entries and "
+              "exits at their fill prices, shading the time in a position.", why_none="chart.csv has no bars")
     return sections
 
 
@@ -269,6 +348,7 @@ def _tail_sections(r: Run, equity: pd.DataFrame, outcome: ReportOutcome) -> list
 
 def _backtest(r: Run, equity: pd.DataFrame, bench: Benchmark | None, outcome: ReportOutcome) -> list[Section]:
     sections = _common_sections(r, equity, bench, outcome)
+    sections += _price_section(r, outcome, "the backtest")
     per = r.summary.get("metrics") or {}
     if per:
         frame = pd.DataFrame.from_dict(per, orient="index")
@@ -287,9 +367,12 @@ def _optimize(r: Run, equity: pd.DataFrame, bench: Benchmark | None, outcome: Re
     marker = (str(pd.Timestamp(ends[0]).date()), "holdout starts") if ends else None
     note = "The winner over the full history" + (" (the dotted line marks where the held-out data begins)." if marker else ".")
     sections = _common_sections(r, equity, bench, outcome, marker, note)
+    sections += _price_section(r, outcome, "the winner")
     holdout = r.holdout()
     if holdout is not None and not holdout.empty:
-        sections.append(Section("Holdout: the winner in-sample vs held out", "holdout", html=table_html(holdout)))
+        sections.append(Section("Holdout: the winner in-sample vs held out", "holdout", html=table_html(holdout),
+                                note="in_sample_* columns: the search window; holdout_*: the held-out tail traded "
+                                     f"from a fresh account ({returns_basis(s)} returns)."))
     results = r.results()
     params = r.param_names
     best = r.params
@@ -300,7 +383,8 @@ def _optimize(r: Run, equity: pd.DataFrame, bench: Benchmark | None, outcome: Re
     top = r.top()
     if top is not None and not top.empty:
         sections.append(Section(f"Top {top['rank'].nunique() if 'rank' in top else len(top)} (replayed by vectorbt)",
-                                "top", html=table_html(top)))
+                                "top", html=table_html(top),
+                                note=f"In-sample metrics ({returns_basis(s)} returns): the window the search ranked on."))
     method = (s.get("config") or {}).get("method", "grid")
     if method == "tpe":
         _add(sections, outcome, "Optuna trial history", sc.optuna_history, s.get("study") or {}, metric,

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from quantlab.errors import ParameterError, ReportError
+from quantlab.headline import equity_window, returns_basis
 from quantlab.paths import reports_dir
 from quantlab.reports import charts
 from quantlab.reports._io import ensure_folder, write_text
@@ -28,6 +29,9 @@ from quantlab.reports.page import Section, notice_html, render_page, table_html
 
 COMPARE_HTML = "compare.html"
 COMPARE_CSV = "compare.csv"
+OUT_OF_SAMPLE = "out-of-sample"
+#: What a run's equity curve is, for ranking: never rank one group against another.
+SAMPLE = {"backtest": "not searched", "optimize": "in-sample winner", "walkforward": OUT_OF_SAMPLE}
 
 
 @dataclass
@@ -40,6 +44,10 @@ class Comparison:
         best: position in ``table`` of the best row (None when every value is NaN).
         path, html, csv: the output folder and files.
         warnings: why the ranking may not be like for like (intervals or periods differ).
+        best_by_sample: position of the best row within each ``sample`` group. Runs whose
+            curves were chosen in-sample (optimize), never searched (backtest) or are out of
+            sample (walk-forward) are never ranked against each other: with more than one
+            group, ``best`` is the best out-of-sample row (None without one).
     """
 
     table: pd.DataFrame
@@ -49,6 +57,7 @@ class Comparison:
     html: Path
     csv: Path
     warnings: list[str] = field(default_factory=list)
+    best_by_sample: dict[str, int] = field(default_factory=dict)
 
     @property
     def best_row(self) -> pd.Series | None:
@@ -103,34 +112,53 @@ def compare(
         params = ", ".join(f"{k}={v:g}" for k, v in r.params.items() if isinstance(v, (int, float)))
         for column in equity.columns:
             series = equity[column].dropna()
-            label = f"{r.run_id} {column}"
+            label = f"{r.run_id} {column} ({SAMPLE[r.kind]})"
             start = r.init_cash or float(series.iloc[0])
             curves[label] = series / start
             rows.append({
-                "run_id": r.run_id, "kind": r.kind, "strategy": r.strategy, "symbol": str(column), "params": params,
+                "run_id": r.run_id, "kind": r.kind, "sample": SAMPLE[r.kind], "window": equity_window(r.summary),
+                "returns_basis": returns_basis(r.summary),
+                "strategy": r.strategy, "symbol": str(column), "params": params,
                 "interval": r.interval,
                 "first": str(series.index[0].date()), "last": str(series.index[-1].date()), "bars": len(series),
                 **equity_metrics(series, per_year, r.init_cash),
             })
     table = pd.DataFrame(rows)
-    best = best_position(table[metric], metric)
+    by_sample = {}
+    for group, frame in table.groupby("sample", sort=False):
+        pos = best_position(frame[metric], metric)
+        if pos is not None:
+            by_sample[str(group)] = int(frame.index[pos])
+    if table["sample"].nunique() == 1:
+        best = best_position(table[metric], metric)
+    else:
+        best = by_sample.get(OUT_OF_SAMPLE)
     warnings = comparability_warnings(table)
     base = reports_dir(reports)
     folder = ensure_folder(base / compare_id([r.run_id for r in loaded]))
     csv_path = folder / COMPARE_CSV
     write_text(csv_path, table.to_csv(index=False, float_format="%.12g", lineterminator="\n"))
     growth = pd.DataFrame(curves).sort_index()
-    page = _page(table, growth, metric, best, [r.run_id for r in loaded], warnings)
+    page = _page(table, growth, metric, best, [r.run_id for r in loaded], warnings, by_sample)
     html_path = write_text(folder / COMPARE_HTML, page)
     from quantlab.reports.index import write_index
 
     write_index(base)
-    return Comparison(table, metric, best, folder, html_path, csv_path, warnings)
+    return Comparison(table, metric, best, folder, html_path, csv_path, warnings, by_sample)
 
 
 def comparability_warnings(table: pd.DataFrame) -> list[str]:
-    """Reasons the rows are not like for like: other bar intervals, other periods."""
+    """Reasons the rows are not like for like: in- and out-of-sample curves, other return
+    bases, other bar intervals, other periods."""
     warnings = []
+    if "sample" in table and table["sample"].nunique() > 1:
+        groups = ", ".join(f"{g} ({', '.join(sorted(set(f['run_id'])))})" for g, f in table.groupby("sample", sort=False))
+        warnings.append(f"the runs mix curves of different samples: {groups}. An optimisation's curve is its in-sample "
+                        "winner, a walk-forward's is out of sample only; they are ranked separately, never against "
+                        "each other")
+    if "returns_basis" in table and table["returns_basis"].nunique() > 1:
+        warnings.append("the runs use different return bases (price vs total return): dividends make the "
+                        "total-return runs look better")
     intervals = sorted(set(table["interval"].astype(str)))
     if len(intervals) > 1:
         warnings.append(f"the runs use different bar intervals ({', '.join(intervals)}): annualised metrics are not comparable")
@@ -142,14 +170,21 @@ def comparability_warnings(table: pd.DataFrame) -> list[str]:
 
 
 def _page(
-    table: pd.DataFrame, growth: pd.DataFrame, metric: str, best: int | None, ids: list[str], warnings: list[str]
+    table: pd.DataFrame, growth: pd.DataFrame, metric: str, best: int | None, ids: list[str], warnings: list[str],
+    by_sample: dict[str, int] | None = None,
 ) -> str:
     import plotly.graph_objects as go
 
     from quantlab.reports._style import color, layout
 
     notices = []
-    if best is not None:
+    if by_sample and len(set(table["sample"])) > 1:
+        for group, pos in by_sample.items():
+            row = table.iloc[pos]
+            notices.append(notice_html("info", f"<b>Best by {html.escape(metric)} among {html.escape(group)} runs:</b> "
+                                       f"{html.escape(row['run_id'])} ({html.escape(row['symbol'])}), "
+                                       f"{metric} = {row[metric]:.4g}"))
+    elif best is not None:
         row = table.iloc[best]
         notices.append(notice_html("info", f"<b>Best by {html.escape(metric)}:</b> {html.escape(row['run_id'])} "
                                    f"({html.escape(row['symbol'])}), {metric} = {row[metric]:.4g}"))

@@ -54,13 +54,21 @@ def _mean(values: list[Any]) -> float | None:
     return float(arr.mean()) if arr.size else None
 
 
+def _basis(summary: dict[str, Any]) -> str:
+    """``in-sample, price``: the window the listed metrics cover and the return basis."""
+    from quantlab.headline import returns_basis, windows
+
+    found = windows(summary)
+    return f"{found[0]['window']}, {returns_basis(summary)}" if found else ""
+
+
 def headline(summary: dict[str, Any]) -> tuple[dict[str, float | None], str, dict[str, Any]]:
     """Headline metrics of a run from its summary, the basis they are measured on, extras."""
     kind = summary.get("kind")
     extra: dict[str, Any] = {}
     if kind == "backtest":
         per = list((summary.get("metrics") or {}).values())
-        return {m: _mean([row.get(m) for row in per]) for m in HEADLINE}, "full history", extra
+        return {m: _mean([row.get(m) for row in per]) for m in HEADLINE}, _basis(summary), extra
     if kind == "optimize":
         best = (summary.get("best") or {}).get("metrics_mean") or {}
         holdout = summary.get("holdout") or []
@@ -68,14 +76,14 @@ def headline(summary: dict[str, Any]) -> tuple[dict[str, float | None], str, dic
             extra["holdout_sharpe"] = _mean([row.get("holdout_sharpe") for row in holdout])
         extra["metric"] = summary.get("metric")
         extra["n_combinations"] = summary.get("n_combinations")
-        return {m: best.get(m) for m in HEADLINE}, "in-sample (best)", extra
+        return {m: best.get(m) for m in HEADLINE}, _basis(summary), extra
     if kind == "walkforward":
         wf = summary.get("walkforward") or {}
         per = list((wf.get("oos_metrics") or {}).values())
         efficiency = [v.get("efficiency") for v in (wf.get("efficiency") or {}).values() if isinstance(v, dict)]
         extra["efficiency"] = _mean(efficiency)
         extra["n_folds"] = summary.get("n_folds")
-        return {m: _mean([row.get(m) for row in per]) for m in HEADLINE}, "out-of-sample (stitched)", extra
+        return {m: _mean([row.get(m) for row in per]) for m in HEADLINE}, _basis(summary), extra
     return dict.fromkeys(HEADLINE), "", extra
 
 

@@ -108,6 +108,7 @@ def write_tearsheet(
                 strategy_title=str(returns.columns[0]) if returns.shape[1] == 1 else list(returns.columns),
                 benchmark_title=None if bench is None else str(bench.name),
                 figfmt="svg",
+                match_dates=False,  # same dates as the page: QuantStats would start at the first trade
             )
         if not tmp.is_file():
             raise RuntimeError("QuantStats returned without writing the tearsheet")

@@ -1,7 +1,19 @@
 """Parameter space of Bollinger-band reversion."""
 
-from quantlab.strategy import Param, StrategySpec
+from quantlab.kernels.rolling import rolling_std_1d_nb, sma_1d_nb
+from quantlab.strategy import Indicator, Param, StrategySpec
 from research.bollinger_reversion.kernel import bollinger_reversion_nb
+
+
+def _band(sign: float):  # type: ignore[no-untyped-def]
+    """Chart line: the moving average plus ``sign`` x width population standard deviations."""
+
+    def compute(inputs, params):  # type: ignore[no-untyped-def]
+        close, window = inputs["close"], int(params["window"])
+        return sma_1d_nb(close, window) + sign * float(params["width"]) * rolling_std_1d_nb(close, window, 0)
+
+    return compute
+
 
 SPEC = StrategySpec(
     name="bollinger_reversion",
@@ -12,6 +24,8 @@ SPEC = StrategySpec(
         Param("width", "float", 2.0, 0.5, 3.5, step=0.25, doc="band width in standard deviations"),
     ),
     lookback="window",
+    indicators=(Indicator("SMA {window}", _band(0.0)), Indicator("upper band", _band(1.0)),
+                Indicator("lower band", _band(-1.0))),
     doc=(
         "Mean reversion: buy when the close falls below the lower Bollinger band\n"
         "(SMA - width x std) and sell when it closes back above the middle band. Long only."

@@ -1,7 +1,14 @@
 """Parameter space of the Donchian breakout."""
 
-from quantlab.strategy import Param, StrategySpec
+from quantlab.kernels.rolling import rolling_max_1d_nb
+from quantlab.strategy import Indicator, Param, StrategySpec
 from research.donchian_atr.kernel import donchian_atr_nb
+
+
+def _channel(inputs, params):  # type: ignore[no-untyped-def]
+    """Chart line: the highest high of the last ``entry`` bars (the breakout channel)."""
+    return rolling_max_1d_nb(inputs["high"], int(params["entry"]))
+
 
 SPEC = StrategySpec(
     name="donchian_atr",
@@ -13,6 +20,7 @@ SPEC = StrategySpec(
         Param("atr_mult", "float", 3.0, 1.0, 6.0, step=0.5, doc="trailing stop distance in ATRs"),
     ),
     lookback="max(entry + 1, atr_period)",
+    indicators=(Indicator("{entry}-bar high", _channel),),
     doc=(
         "Turtle-style breakout: buy when the close exceeds the highest high of the previous\n"
         "`entry` bars; exit when the close drops `atr_mult` ATRs below the highest close since\n"

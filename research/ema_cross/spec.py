@@ -1,7 +1,14 @@
 """Parameter space of the EMA crossover."""
 
-from quantlab.strategy import Param, StrategySpec
+from quantlab.kernels.rolling import ema_1d_nb
+from quantlab.strategy import Indicator, Param, StrategySpec
 from research.ema_cross.kernel import ema_cross_nb
+
+
+def _ema(field: str):  # type: ignore[no-untyped-def]
+    """Chart line: the EMA the kernel compares (span = parameter ``field``)."""
+    return lambda inputs, params: ema_1d_nb(inputs["close"], int(params[field]))
+
 
 SPEC = StrategySpec(
     name="ema_cross",
@@ -13,6 +20,7 @@ SPEC = StrategySpec(
     ),
     constraints=("fast < slow",),
     lookback="max(fast, slow)",
+    indicators=(Indicator("EMA {fast}", _ema("fast")), Indicator("EMA {slow}", _ema("slow"))),
     doc=(
         "Trend following with exponential averages (seeded with the SMA of the first span):\n"
         "long while EMA(fast) > EMA(slow), flat otherwise. Reacts faster than the SMA cross.\n"

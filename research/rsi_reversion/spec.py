@@ -1,7 +1,16 @@
 """Parameter space of RSI mean reversion."""
 
-from quantlab.strategy import Param, StrategySpec
+import numpy as np
+
+from quantlab.kernels.rolling import wilder_rsi_1d_nb
+from quantlab.strategy import Indicator, Param, StrategySpec
 from research.rsi_reversion.kernel import rsi_reversion_nb
+
+
+def _level(field: str):  # type: ignore[no-untyped-def]
+    """Chart line: a constant RSI threshold (parameter ``field``)."""
+    return lambda inputs, params: np.full(inputs["close"].shape[0], float(params[field]))
+
 
 SPEC = StrategySpec(
     name="rsi_reversion",
@@ -14,6 +23,11 @@ SPEC = StrategySpec(
     ),
     constraints=("entry < exit",),
     lookback="period + 1",
+    indicators=(
+        Indicator("RSI {period}", lambda inputs, params: wilder_rsi_1d_nb(inputs["close"], int(params["period"])), "lower"),
+        Indicator("entry {entry}", _level("entry"), "lower"),
+        Indicator("exit {exit}", _level("exit"), "lower"),
+    ),
     doc=(
         "Mean reversion: buy when Wilder's RSI drops below `entry` (oversold) and hold until\n"
         "it rises above `exit`. Long only. Works best on index ETFs with short periods (2-5)."

@@ -1,7 +1,14 @@
 """Parameter space of the SMA crossover."""
 
-from quantlab.strategy import Param, StrategySpec
+from quantlab.kernels.rolling import sma_1d_nb
+from quantlab.strategy import Indicator, Param, StrategySpec
 from research.sma_cross.kernel import sma_cross_nb
+
+
+def _sma(field: str):  # type: ignore[no-untyped-def]
+    """Chart line: the simple moving average the kernel compares (window = parameter ``field``)."""
+    return lambda inputs, params: sma_1d_nb(inputs["close"], int(params[field]))
+
 
 SPEC = StrategySpec(
     name="sma_cross",
@@ -13,6 +20,7 @@ SPEC = StrategySpec(
     ),
     constraints=("fast < slow",),
     lookback="max(fast, slow)",
+    indicators=(Indicator("SMA {fast}", _sma("fast")), Indicator("SMA {slow}", _sma("slow"))),
     doc=(
         "Trend following: long while the fast simple moving average of the close is above\n"
         "the slow one, flat otherwise. Classic 50/200 'golden cross' is fast=50, slow=200."

@@ -142,3 +142,30 @@ def test_the_error_check_catches_a_broken_page(driver: Any, tmp_path: Path) -> N
     page.write_text("<html><body><script>throw new Error('boom from the page');</script></body></html>")
     state = open_page(driver, page, 0)
     assert any("boom from the page" in e["message"] for e in state["severe"])
+
+
+def test_price_chart_switches_symbol_with_its_trades(driver: Any, pages: dict[str, Any]) -> None:
+    """The price chart's menu swaps the traces and the position shading of the chosen symbol."""
+    import pandas as pd
+
+    outcome = pages["backtest"]
+    open_page(driver, outcome.pages["report"], len(outcome.charts))
+    title = next(t for t in outcome.charts if t.startswith("Price and trades"))
+    state = driver.execute_script(
+        """
+        var el = Array.from(document.querySelectorAll('.js-plotly-plot')).find(function (p) {
+          return p.layout.title.text === arguments[0]; });
+        var before = (el.layout.shapes || []).length;
+        var button = el.layout.updatemenus[0].buttons[1];
+        return Plotly.update(el, button.args[0], button.args[1]).then(function () {
+          return {before: before, after: (el.layout.shapes || []).length, label: button.label,
+                  visible: el._fullData.filter(function (t) { return t.visible === true; }).map(function (t) { return t.name; }),
+                  errors: window.__quantlabErrors || []};
+        });
+        """.replace("arguments[0]", repr(title)),
+    )
+    trades = pd.read_csv(outcome.path / "trades.csv")
+    assert state["label"] == "QQQ" and not state["errors"]
+    assert state["before"] == (trades["Symbol"] == "SPY").sum()
+    assert state["after"] == (trades["Symbol"] == "QQQ").sum()
+    assert "QQQ close" in state["visible"] and "SPY close" not in state["visible"]

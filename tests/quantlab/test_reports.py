@@ -21,13 +21,13 @@ from quantlab.reports.benchmark import load_benchmark
 from tests.quantlab.test_report_support import copy_runs, runs, source_runs  # noqa: F401
 
 EXPECTED = {
-    "backtest": ["Equity and drawdown", "Monthly returns", "Trade returns"],
+    "backtest": ["Equity and drawdown", "Price and trades", "Monthly returns", "Trade returns"],
     "optimize": [
-        "Equity and drawdown", "Parameter heatmap", "In-sample vs holdout", "Deflated Sharpe ratio",
+        "Equity and drawdown", "Price and trades", "Parameter heatmap", "In-sample vs holdout", "Deflated Sharpe ratio",
         "PBO: logit distribution", "Performance degradation", "Monthly returns", "Trade returns",
     ],
     "tpe": [
-        "Equity and drawdown", "Parameter heatmap", "In-sample vs holdout", "Optuna trial history",
+        "Equity and drawdown", "Price and trades", "Parameter heatmap", "In-sample vs holdout", "Optuna trial history",
         "Parameter importances", "Deflated Sharpe ratio", "PBO: logit distribution", "Performance degradation",
         "Monthly returns", "Trade returns",
     ],
@@ -239,8 +239,10 @@ def test_compare_names_the_best_and_writes_table_and_page(runs: dict[str, Path])
     assert len(folders) == 1
     table = pd.read_csv(folders[0] / "compare.csv")
     assert len(table) == 6 and set(table["run_id"]) == set(ids)
-    best = table.loc[table["sharpe"].idxmax()]
-    assert f"Best by sharpe: {best['run_id']} ({best['symbol']})" in result.output
+    # backtest, optimize and walk-forward curves are ranked within their own sample, never against each other
+    for sample, rows in table.groupby("sample"):
+        best = rows.loc[rows["sharpe"].idxmax()]
+        assert f"Best by sharpe among {sample} runs: {best['run_id']} ({best['symbol']})" in result.output
     page = (folders[0] / "compare.html").read_text()
     assert "Equity curves (growth of 1)" in page and not REMOTE.search(page)
     assert folders[0].name in (runs["backtest"].parent / "index.html").read_text()
@@ -249,8 +251,9 @@ def test_compare_names_the_best_and_writes_table_and_page(runs: dict[str, Path])
     assert again.exit_code == 0
     assert len(list(runs["backtest"].parent.glob("compare-*"))) == 1  # same runs, same folder
     table = pd.read_csv(folders[0] / "compare.csv")
-    best = table.loc[table["volatility"].idxmin()]  # lower is better
-    assert f"Best by volatility: {best['run_id']} ({best['symbol']})" in again.output
+    for sample, rows in table.groupby("sample"):
+        best = rows.loc[rows["volatility"].idxmin()]  # lower is better
+        assert f"Best by volatility among {sample} runs: {best['run_id']} ({best['symbol']})" in again.output
 
 
 def test_compare_metrics_agree_with_vectorbt(runs: dict[str, Path]) -> None:  # noqa: F811
