@@ -11,6 +11,7 @@ import functools
 import json
 import math
 import sys
+import warnings
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -217,5 +218,9 @@ def _status_text(v: dict[str, Any]) -> str:
 
 def main() -> None:
     """Console-script entry point."""
+    from quantlab.intervals import ShortSampleWarning
+
+    # replay's parity backtest covers the replayed bars only: a short-sample note is not news there
+    warnings.simplefilter("ignore", ShortSampleWarning)
     cli(prog_name="bridge")
 

@@ -78,6 +78,10 @@ def short_sample_note(bars: int, interval: Interval) -> str | None:
     )
 
 
+class ShortSampleWarning(UserWarning):
+    """Annualised numbers rest on under a year of bars (the CLIs print the note themselves)."""
+
+
 def short_samples(bars: Mapping[str, int], interval: Interval, stacklevel: int = 3) -> dict[str, str]:
     """Notes for every labelled window (``"SPY in-sample"`` -> bars) under a year, and one
     ``UserWarning`` naming them all (Python users see it; ``summary.json`` keeps the notes).
@@ -85,5 +89,5 @@ def short_samples(bars: Mapping[str, int], interval: Interval, stacklevel: int =
     notes = {label: note for label, n in bars.items() if (note := short_sample_note(int(n), interval))}
     if notes:
         text = "; ".join(f"{label}: {note}" for label, note in notes.items())
-        warnings.warn(text, UserWarning, stacklevel=stacklevel)
+        warnings.warn(text, ShortSampleWarning, stacklevel=stacklevel)
     return notes

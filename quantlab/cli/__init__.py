@@ -10,6 +10,7 @@ import atexit
 import os
 import sys
 import threading
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -56,8 +57,11 @@ _register()
 def main() -> None:
     """Console-script entry point."""
     from quantlab import _preload
+    from quantlab.intervals import ShortSampleWarning
 
     _preload.SKIP_OPTIONAL = ("quantstats",)  # see quantlab._preload: faster start, same results
+    # the commands print short-sample notes next to the numbers; the Python warning would repeat them
+    warnings.simplefilter("ignore", ShortSampleWarning)
     try:
         cli(prog_name="quantlab")
     except SystemExit as stop:

@@ -208,7 +208,7 @@ def test_unknown_strategy_and_bad_params(tmp_path: Path) -> None:
     r = bridge(*RUN, led, "--strategy", "sma_crosss")  # the real entry point once
     assert r.returncode != 0 and "unknown strategy 'sma_crosss'" in r.stderr and "did you mean sma_cross" in r.stderr
     assert "Traceback" not in r.stderr
-    for params, text in [("fast=abc", "not a number"), ("fast=60,slow=50", "constraint 'fast < slow'"), ("fsat=10", "did you mean fast")]:
+    for params, text in [("fast=abc", "must be a number"), ("fast=60,slow=50", "constraint 'fast < slow'"), ("fsat=10", "did you mean fast")]:
         code, out = cli_run(*RUN, led, "--strategy", "sma_cross", "--params", params)
         assert code != 0 and text in out, out
     code, out = cli_run("run", "--strategy", "sma_cross", "--ledger", led)

@@ -54,14 +54,12 @@ def test_runs_fits_80_columns(source_runs: dict[str, Path]) -> None:  # noqa: F8
 
 
 def test_progress_bars_on_import_and_report_building(tmp_path: Path, source_runs: dict[str, Path],  # noqa: F811
-                                                     capsys) -> None:  # type: ignore[no-untyped-def]
+                                                     real_data: Path, capsys) -> None:  # type: ignore[no-untyped-def]
     import shutil
 
     from quantlab.reports import build
 
-    csv = Path("/work/shared/data/daily/XOM.csv")
-    if not csv.is_file():
-        csv = Path(__file__).resolve().parents[2] / "data" / "daily" / "XOM.csv"
+    csv = real_data / "daily" / "XOM.csv"
     out = CliRunner().invoke(cli, ["data", "import", str(csv), "--symbol", "XOM", "--store", str(tmp_path / "m.h5"),
                                    "--progress"])
     assert out.exit_code == 0, out.output
