@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from bridge import ops_hook
 from bridge.broker import BarEvent, Broker, ConnectionEvent, Event
 from bridge.clock import Clock, WallClock
 from bridge.config import BridgeConfig
@@ -106,7 +107,9 @@ class RunnerBase:
         return str(self.calendar.trading_day(self.clock.now()))
 
     def _alert(self, kind: str, message: str, level: str = "warning", **fields: Any) -> None:
-        self.notifier.alert(kind, message, level, run_id=self.run_id, **fields)
+        text = ops_hook.on_alert(self, kind, message, level)  # issue 13: kept in the ledger, noisy kinds rate-limited
+        if text is not None:
+            self.notifier.alert(kind, text, level, run_id=self.run_id, **fields)
 
     def _processed(self, sym: str, bar_time: pd.Timestamp) -> tuple[float, bool]:
         last_target, last_bar = self.ledger.strategy_state(self.skey, sym)
@@ -122,6 +125,7 @@ class RunnerBase:
                                     verdict=verdict, rule=rule, reason=reason, **fields)
         log.info("decision", extra={"event": "decision", "symbol": sym, "bar_time": iso(bar_time), "verdict": verdict, "rule": rule,
                                      "reason": reason, **{k: v for k, v in fields.items() if v is not None}})
+        ops_hook.on_decision(self, sym, verdict, rule, reason)  # issue 13: every risk rejection is an alert
 
     def _refuse(self, sym: str, bar_time: pd.Timestamp, rule: str, reason: str) -> None:
         self.metrics["refused_stale"] += 1
@@ -229,6 +233,7 @@ class RunnerBase:
             "pnl_today": (equity - rs.sod_equity) if rs.sod_equity and math.isfinite(equity) else None,
             "loss_reference": ref, "kill_switch": rs.kill_switch, "halted": rs.halted, "halt_reason": rs.reason,
             "last_bars": {s: str(w.last_time) for s, w in self.windows.items()},
+            "clock": iso(self.clock.now()), "limits": ops_hook.limits(self),  # issue 13: dashboard gauges and approval expiry
             "metrics": {**self.metrics, "latency_ms_p50": float(np.percentile(lat, 50)) if lat.size else None,
                         "latency_ms_p99": float(np.percentile(lat, 99)) if lat.size else None},
         }
