@@ -230,6 +230,8 @@ class OpsConfig:
     log_retention_days: int = 14
     backup_dir: str = ""
     backup_keep: int = 14
+    min_free_disk_mb: float = 500.0
+    max_memory_pct: float = 0.90
 
 
 @dataclass(frozen=True)
@@ -507,6 +509,8 @@ def _validate_ops(cfg: BridgeConfig, need: Any) -> None:
              repr(getattr(a, name)))
     need(cfg.ops.log_retention_days >= 1, "ops.log_retention_days must be >= 1", cfg.ops.log_retention_days)
     need(cfg.ops.backup_keep >= 1, "ops.backup_keep must be >= 1", cfg.ops.backup_keep)
+    need(cfg.ops.min_free_disk_mb >= 0, "ops.min_free_disk_mb must be >= 0", cfg.ops.min_free_disk_mb)
+    need(0 < cfg.ops.max_memory_pct <= 1, "ops.max_memory_pct is a fraction in (0, 1]", cfg.ops.max_memory_pct)
 
 
 def resolve_secret(env_name: str, file_name: str, env: Mapping[str, str] | None = None) -> Secret | None:

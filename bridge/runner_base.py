@@ -34,6 +34,7 @@ from bridge.market import MarketCalendar
 from bridge.notify import Notifier
 from bridge.orders import order_ref, strategy_key
 from bridge.risk import Decision, Exposure, OrderIntent, RiskContext, check
+from bridge.sysinfo import system_checks
 from quantlab.intervals import get_interval
 from quantlab.optimizer.grid import parse_params
 from quantlab.registry import get_strategy
@@ -233,7 +234,8 @@ class RunnerBase:
             "pnl_today": (equity - rs.sod_equity) if rs.sod_equity and math.isfinite(equity) else None,
             "loss_reference": ref, "kill_switch": rs.kill_switch, "halted": rs.halted, "halt_reason": rs.reason,
             "last_bars": {s: str(w.last_time) for s, w in self.windows.items()},
-            "clock": iso(self.clock.now()), "limits": ops_hook.limits(self),  # issue 13: dashboard gauges and approval expiry
+            "clock": iso(self.clock.now()), "limits": ops_hook.limits(self), "stale": dict(self.stale),
+            "marks": {s: w.last_price() for s, w in self.windows.items() if len(w)},  # issue 13: dashboard gauges and approval expiry
             "metrics": {**self.metrics, "latency_ms_p50": float(np.percentile(lat, 50)) if lat.size else None,
                         "latency_ms_p99": float(np.percentile(lat, 99)) if lat.size else None},
         }
@@ -248,7 +250,9 @@ class RunnerBase:
                     fresh = False
         checks = {"connected": status["connected"] and self.state == "ready", "data_fresh": fresh,
                   "kill_switch_clear": not status["kill_switch"], "not_halted": not status["halted"]}
-        return {"ok": all(checks.values()), **checks, "stale": dict(self.stale), "state": self.state, "kill_switch": status["kill_switch"],
+        machine = system_checks(self.ledger.path, self.cfg.ops.min_free_disk_mb, self.cfg.ops.max_memory_pct)  # issue 13
+        checks.update(disk_ok=machine.pop("disk_ok"), memory_ok=machine.pop("memory_ok"))
+        return {"ok": all(checks.values()), **checks, **machine, "stale": dict(self.stale), "state": self.state, "kill_switch": status["kill_switch"],
                 "halt_reason": status["halt_reason"], "run_id": self.run_id, "at": str(now)}
 
     def _heartbeat(self, force: bool = False) -> None:
