@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from bridge import ops_hook
+from bridge.breakers import pre_trade
 from bridge.broker import BarEvent, Broker, ConnectionEvent, Event
 from bridge.clock import Clock, WallClock
 from bridge.config import BridgeConfig
@@ -153,6 +154,8 @@ class RunnerBase:
             orders_today=self.ledger.orders_on_day(self.day()), last_price=last,
         )
         decision = check(intent, Exposure(equity, sod, positions, marks), ctx, self.cfg.risk)
+        if decision.verdict in ("allow", "needs_approval"):  # issue 13: per-symbol notional cap, cash reserve
+            decision = pre_trade(intent, positions.get(intent.symbol, 0.0), self.broker.account().cash, self.cfg.breakers) or decision
         log.info("risk decision", extra={"event": "risk", "symbol": intent.symbol, "side": intent.side, "quantity": intent.quantity,
                                           "purpose": intent.purpose, "verdict": decision.verdict, "rule": decision.rule,
                                           "reason": decision.reason})
