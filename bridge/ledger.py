@@ -511,10 +511,15 @@ class Ledger:
         rows = self.rows("SELECT at, day, equity FROM equity WHERE equity IS NOT NULL ORDER BY id DESC LIMIT ?", (limit,))
         return rows[::-1]
 
-    def peak_equity(self) -> float | None:
-        """The highest equity ever recorded (the drawdown breaker's peak, across days)."""
-        v = self.db.execute("SELECT MAX(equity) FROM equity").fetchone()[0]
+    def peak_equity(self, since: str | None = None) -> float | None:
+        """The highest equity recorded (since ``since``, ISO): the drawdown breaker's peak, across days."""
+        v = self.db.execute("SELECT MAX(equity) FROM equity WHERE at >= ?", (since or "",)).fetchone()[0]
         return None if v is None else float(v)
+
+    def last_resume_at(self) -> str | None:
+        """When the kill switch was last cleared (breakers measure from there)."""
+        v = self.db.execute("SELECT MAX(at) FROM risk_events WHERE kind = 'resume'").fetchone()[0]
+        return None if v is None else str(v)
 
     def equity_high_since(self, since: pd.Timestamp) -> float | None:
         v = self.db.execute("SELECT MAX(equity) FROM equity WHERE at >= ?", (iso(since),)).fetchone()[0]

@@ -24,6 +24,7 @@ import pandas as pd
 from bridge.alerts import RateLimit, Tiers, tier_message
 from bridge.approvals import expire_held
 from bridge.breakers import ACTION, Snapshot, Usage, tripped, usages
+from bridge.ledger import iso
 
 log = logging.getLogger("bridge.ops")
 #: Alert kinds the error-rate breaker counts.
@@ -43,6 +44,8 @@ class OpsState:
         self.samples: list[tuple[pd.Timestamp, float]] = []
         self.usages: list[Usage] = []
         self.was_open = False
+        self.latched = False
+        self.resumed_at: pd.Timestamp | None = None
         self.report_done: str | None = None
 
 
@@ -82,9 +85,21 @@ def snapshot(runner: Any, now: pd.Timestamp) -> Snapshot | None:
     st = _state(runner)
     b = runner.cfg.breakers
     rs = runner.ledger.risk_state()
+    if st.latched and not rs.kill_switch:
+        st.samples = []  # resumed: the breakers measure from the resume, or they would trip again at once
+        st.resumed_at = now
+    st.latched = rs.kill_switch
+    recorded = runner.ledger.last_resume_at()  # a resume before this process started
+    marks_from = [t for t in (st.resumed_at, pd.Timestamp(recorded) if recorded else None) if t is not None and t <= now]
+    resumed = iso(max(marks_from)) if marks_from else None
+
+    def since(seconds: float) -> pd.Timestamp:
+        start = now - pd.Timedelta(seconds=seconds)
+        return max(start, pd.Timestamp(resumed)) if resumed else start
+
     st.samples = [(t, e) for t, e in st.samples if (now - t).total_seconds() <= b.rapid_loss_window] + [(now, equity)]
-    high = max([e for _, e in st.samples] + [runner.ledger.equity_high_since(now - pd.Timedelta(seconds=b.rapid_loss_window)) or equity])
-    peak = max(runner.ledger.peak_equity() or equity, equity)
+    high = max([e for _, e in st.samples] + [runner.ledger.equity_high_since(since(b.rapid_loss_window)) or equity])
+    peak = max(runner.ledger.peak_equity(resumed) or equity, equity)
     positions = runner.broker.positions()
     marks = {s: (runner.windows[s].last_price() if s in runner.windows and len(runner.windows[s]) else p.avg_cost)
              for s, p in positions.items()}
@@ -97,7 +112,7 @@ def snapshot(runner: Any, now: pd.Timestamp) -> Snapshot | None:
             continue
         ref = sod_marks.get(s, p.avg_cost)
         pnl[s] = pnl.get(s, 0.0) + p.quantity * (marks[s] - ref)
-    errors = runner.ledger.count_alerts(now - pd.Timedelta(seconds=b.error_window), ERROR_KINDS) if b.max_errors else 0
+    errors = runner.ledger.count_alerts(since(b.error_window), ERROR_KINDS) if b.max_errors else 0
     return Snapshot(equity=equity, sod_equity=float(rs.loss_ref_equity or rs.sod_equity or 0.0), peak_equity=peak, window_high=high,
                     cash=cash, errors=errors, notional={s: abs(p.quantity) * marks.get(s, 0.0) for s, p in positions.items() if p.quantity},
                     symbol_pnl=pnl)
