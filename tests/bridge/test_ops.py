@@ -216,3 +216,21 @@ def test_health_checks_disk_and_memory(harness: H, gw: FakeGateway) -> None:
     h.start()
     view = h.runner.health_view(h.runner.status())
     assert view["disk_ok"] is False and view["memory_ok"] is True and view["ok"] is False and view["disk_free_mb"] > 0
+
+
+def test_the_daily_report_is_written_after_the_close(harness: H, gw: FakeGateway, tmp_path: Path) -> None:
+    out = tmp_path / "reports"
+    h = harness(seed=60, ops={"report_dir": str(out)})
+    h.start()
+    assert h.until(lambda: h.settled() and h.orders())
+    for _ in range(60):  # a second of ticks while the market is open
+        h.step(0.02)
+    assert not out.exists()
+    close = h.runner.calendar.session_close_of(h.clock.now())
+    assert close is not None
+    day = h.runner.day()
+    h.clock.set(close + pd.Timedelta(minutes=1))
+    assert h.until(lambda: (out / f"bridge-report-{day}.json").exists(), 10)
+    assert (out / f"bridge-report-{day}.html").exists()
+    assert json.loads((out / f"bridge-report-{day}.json").read_text())["day"] == day
+    assert any(a["kind"] == "daily_report" for a in h.notifier.sent)
