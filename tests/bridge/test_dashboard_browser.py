@@ -153,11 +153,12 @@ def click(driver: Any, css: str) -> None:
 
 
 def test_dashboard_in_chromium(harness: Callable[..., BridgeHarness], gw: FakeGateway, driver: Any) -> None:
-    gw.set_default_policy(FillPolicy.rest())  # the entry rests: the test fills it at the gateway
-    h = harness(seed=60, risk={"market_hours": False, "daily_loss_limit_pct": 0.005, "approval_threshold": 0.0})
+    gw.set_default_policy(FillPolicy.rest())  # sent orders rest: the test fills them at the gateway
+    h = harness(seed=60, risk={"market_hours": False, "daily_loss_limit_pct": 0.005, "approval_threshold": 5_000.0})
     h.start()
-    assert h.until(lambda: bool(gw.orders_received()))
-    [entry] = gw.orders_received()
+    assert h.until(lambda: bool(h.orders()))
+    [entry] = h.orders()
+    assert entry["status"] == "needs_approval" and gw.orders_received() == []  # the ~$10k entry is held
     h.runner._heartbeat(force=True)
     dash = Dashboard(h.ledger.path)
     try:
@@ -167,19 +168,32 @@ def test_dashboard_in_chromium(harness: Callable[..., BridgeHarness], gw: FakeGa
         driver.set_window_size(1280, 900)
         driver.get_log("browser")
         driver.get(dash.url + "/")
-        pump_until(h, lambda: text(driver, "#b-runner").startswith("runner ready") and count(driver, "#orders tr") >= 1, 20)
+        pump_until(h, lambda: text(driver, "#b-runner").startswith("runner ready") and count(driver, "#held tr[data-ref]") == 1, 20)
         severe = [e for e in driver.get_log("browser") if e.get("level") == "SEVERE"]
         assert severe == [], severe
         assert driver.execute_script("return typeof Plotly") == "object"  # served offline, from the plotly package
-        assert count(driver, "#fills tr") == 0
+        assert count(driver, "#fills tr[data-exec]") == 0
+        assert "min" in text(driver, f"#held tr[data-ref='{entry['order_ref']}'] td.left")  # time left to approve
+
+        # approve the held entry (token + confirmation): the running bridge re-checks and sends it
+        driver.find_element("id", "token").send_keys(token)
+        click(driver, f"button.approve[data-ref='{entry['order_ref']}']")
+        assert driver.find_element("id", "confirm").is_displayed() and entry["order_ref"] in text(driver, "#confirm-text")
+        for _ in range(10):
+            h.step(0.02)
+        assert h.ledger.order(entry["order_ref"])["status"] == "needs_approval"  # nothing before the confirmation
+        click(driver, "#confirm-yes")
+        pump_until(h, lambda: [o.order_ref for o in gw.orders_received()] == [entry["order_ref"]], 15)
+        pump_until(h, lambda: "HTTP 200" in text(driver, "#result"), 10)
 
         # a fill at the gateway appears on the page within 5 s
         t0 = time.monotonic()
-        gw.fill_order(entry.order_ref)
+        gw.fill_order(entry["order_ref"])
         pump_until(h, lambda: count(driver, "#fills tr[data-exec]") == 1, 10)
         assert time.monotonic() - t0 < 5.0
         qty = gw.position("SPY")[0]
-        assert qty > 0 and text(driver, "#positions tr[data-symbol='SPY'] td.upl") != ""
+        assert qty > 0
+        pump_until(h, lambda: text(driver, "#positions tr[data-symbol='SPY'] td.upl") != "", 5)  # the runner's next heartbeat
         gw.set_default_policy(FillPolicy.auto())
 
         # a price move updates unrealised P&L and the loss gauge; 80% of the loss limit warns
@@ -196,23 +210,16 @@ def test_dashboard_in_chromium(harness: Callable[..., BridgeHarness], gw: FakeGa
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         driver.save_screenshot(str(ARTIFACTS / "dashboard-desktop.png"))
 
-        # approve and reject act on held orders (with the token and the confirmation step)
-        keep, drop = hold(h, "a", 1.0), hold(h, "b", 1.0)
-        pump_until(h, lambda: count(driver, "#held tr[data-ref]") == 2, 10)
-        assert "min" in text(driver, f"#held tr[data-ref='{keep}'] td.left")
-        driver.find_element("id", "token").send_keys(token)
-        click(driver, f"button.approve[data-ref='{keep}']")
-        assert driver.find_element("id", "confirm").is_displayed() and keep in text(driver, "#confirm-text")
-        assert h.ledger.order(keep)["status"] == "needs_approval"  # nothing before the confirmation
-        click(driver, "#confirm-yes")
-        pump_until(h, lambda: h.ledger.order(keep)["status"] == "filled", 15)
-        assert gw.position("SPY")[0] == qty - 1
+        # reject acts on a held order: it is voided and never sent
+        drop = hold(h, "b", 1.0)
+        pump_until(h, lambda: count(driver, f"#held tr[data-ref='{drop}']") == 1, 10)
         click(driver, f"button.reject[data-ref='{drop}']")
         click(driver, "#confirm-yes")
         pump_until(h, lambda: h.ledger.order(drop)["status"] == "void", 15)
-        assert [o.order_ref for o in gw.orders_received()] == [entry.order_ref, keep]  # the rejected one never left
+        pump_until(h, lambda: count(driver, "#held tr[data-ref]") == 0, 10)
+        assert [o.order_ref for o in gw.orders_received()] == [entry["order_ref"]]  # the rejected one never left
         controls = h.ledger.control_log()
-        assert {c["command"] for c in controls} == {"approve", "reject"} and all("dashboard" in c["requested_by"] for c in controls)
+        assert [c["command"] for c in controls] == ["reject", "approve"] and all("dashboard" in c["requested_by"] for c in controls)
 
         # without the token (or with a wrong one) every control is refused and nothing happens
         csrf = driver.get_cookie("bridge_csrf")["value"]
@@ -239,7 +246,7 @@ def test_dashboard_in_chromium(harness: Callable[..., BridgeHarness], gw: FakeGa
         for _ in range(10):
             h.step(0.02)
         assert len(h.ledger.control_log()) == n_controls and not h.ledger.risk_state().kill_switch
-        assert gw.position("SPY")[0] == qty - 1
+        assert gw.position("SPY")[0] == qty
 
         # the emergency stop button (token + confirmation) flattens at the gateway
         click(driver, "#btn-stop")
