@@ -259,6 +259,14 @@ def test_dashboard_in_chromium(harness: Callable[..., BridgeHarness], gw: FakeGa
         assert stop["command"] == "stop" and "dashboard" in stop["requested_by"] and stop["processed_by"].startswith("runner")
 
         driver.save_screenshot(str(ARTIFACTS / "dashboard-desktop-stopped.png"))
+
+        # resume after the latched kill switch (token + confirmation)
+        click(driver, "#btn-resume")
+        assert h.ledger.risk_state().kill_switch  # not before the confirmation
+        click(driver, "#confirm-yes")
+        pump_until(h, lambda: not h.ledger.risk_state().kill_switch and "kill switch clear" in text(driver, "#b-kill"), 20)
+        resume = h.ledger.control_log(1)[0]
+        assert resume["command"] == "resume" and "dashboard" in resume["requested_by"]
         driver.set_window_size(390, 844)
         pump_until(h, lambda: count(driver, "#fills tr[data-exec]") >= 2, 10)
         fits = "return document.documentElement.scrollWidth <= window.innerWidth"
