@@ -27,9 +27,10 @@ from bridge.breakers import ACTION, Snapshot, Usage, tripped, usages
 from bridge.ledger import iso
 
 log = logging.getLogger("bridge.ops")
-#: Alert kinds the error-rate breaker counts.
-ERROR_KINDS = ("order_rejected", "risk_rejected", "disconnected", "connectivity_lost", "stale_data", "missing_bars", "decision_error",
-               "broker_error")
+#: Alert kinds the error-rate breaker counts. Not ``broker_error``: IB sends one with every
+#: rejection (counted once, as ``order_rejected``) and its connection codes are counted as
+#: ``disconnected`` / ``connectivity_lost``.
+ERROR_KINDS = ("order_rejected", "risk_rejected", "disconnected", "connectivity_lost", "stale_data", "missing_bars", "decision_error")
 RATE_LIMITED = ("order_rejected", "risk_rejected", "broker_error", "stale_data")
 TICK_EVERY = 1.0
 

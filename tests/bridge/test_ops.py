@@ -234,3 +234,54 @@ def test_the_daily_report_is_written_after_the_close(harness: H, gw: FakeGateway
     assert (out / f"bridge-report-{day}.html").exists()
     assert json.loads((out / f"bridge-report-{day}.json").read_text())["day"] == day
     assert any(a["kind"] == "daily_report" for a in h.notifier.sent)
+
+
+def test_the_notifier_routes_by_level_and_posts_slack_payloads() -> None:
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+    from typing import Any
+
+    from bridge.config import NotifyConfig
+    from bridge.notify import Notifier
+
+    got: list[dict[str, Any]] = []
+
+    class Capture(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            got.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            return
+
+    server = HTTPServer(("127.0.0.1", 0), Capture)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        n = Notifier(NotifyConfig(webhook_url=f"http://127.0.0.1:{server.server_address[1]}/hook"), background=False,
+                     routing=AlertsConfig(webhook_format="slack", webhook_min_level="warning"), env={})
+        n.alert("fill", "fill BUY 10 SPY", "info")  # below the webhook's minimum level: logged only
+        n.alert("limit_warning", "daily loss at 80%", "warning")
+        n.alert("kill_switch", "KILL SWITCH", "critical")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert got == [{"text": "⚠️ [bridge] WARNING limit_warning: daily loss at 80%"}, {"text": "🚨 [bridge] CRITICAL kill_switch: KILL SWITCH"}]
+    assert [a["kind"] for a in n.sent] == ["fill", "limit_warning", "kill_switch"]  # every alert is still logged
+
+
+def test_the_error_rate_breaker_halts_on_broker_rejections(harness: H, gw: FakeGateway) -> None:
+    from tests.fakegw.policy import FillPolicy
+
+    gw.set_default_policy(FillPolicy.reject("no margin"))
+    h = harness(seed=60, risk={"market_hours": False}, breakers={"max_errors": 2})
+    h.start()
+    assert h.until(lambda: h.ledger.order(h.orders()[0]["order_ref"])["status"] == "rejected" if h.orders() else False)
+    for _ in range(60):
+        h.step(0.02)
+    assert not h.ledger.risk_state().kill_switch  # one rejection, limit two: not yet (error_rate at 50%)
+    h.runner._alert("stale_data", "SPY: a second error", "error")
+    assert h.until(lambda: h.ledger.risk_state().kill_switch)
+    rs = h.ledger.risk_state()
+    assert rs.reason.startswith("breaker error_rate") and "errors within 600 s" in rs.reason
+    assert [o["purpose"] for o in h.orders()] == ["signal"]  # halt, cancel: no flattening for an error-rate trip
