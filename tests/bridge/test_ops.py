@@ -162,6 +162,9 @@ def test_backup_and_restore_round_trip_mid_session(harness: H, gw: FakeGateway, 
     info = json.loads(out.stdout)
     assert info["orders"] == 1 and info["fills"] == 1 and info["schema"] == 2
     h.advance(61)
+    h.runner._heartbeat(force=True)
+    out = cli("restore", str(tmp_path / "b1.sqlite"), "--ledger", str(h.ledger.path))
+    assert out.returncode == 2 and "a bridge is running on this ledger" in out.stderr  # never under a running bridge
     h.runner.close()
     n_after = len(h.ledger.decisions())
     out = cli("restore", str(tmp_path / "b1.sqlite"), "--ledger", str(h.ledger.path))
