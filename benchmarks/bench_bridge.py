@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -37,7 +39,8 @@ def _frame(n: int) -> pd.DataFrame:
                          "close": close, "volume": 1e6}, index=idx)
 
 
-def measure(n_bars: int = N_BARS, synchronous: str = "FULL") -> dict[str, object]:
+def measure(n_bars: int = N_BARS, synchronous: str = "FULL", on_start: Callable[[Any], Any] | None = None) -> dict[str, object]:
+    """``on_start(harness)`` runs once the bridge is trading (bench_dashboard opens the dashboard there)."""
     from bridge.runner import settle_memory
     from tests.bridge._harness import BridgeHarness
     from tests.fakegw import FakeGateway
@@ -48,10 +51,14 @@ def measure(n_bars: int = N_BARS, synchronous: str = "FULL") -> dict[str, object
     try:
         h = BridgeHarness(gw, frame, folder / "ledger.sqlite", WARMUP,
                           strategy={"name": "tests/bridge/flip_strategy.py", "params": ""},
-                          ledger={"synchronous": synchronous}, data={"history_bars": 200})
+                          ledger={"synchronous": synchronous}, data={"history_bars": 200},
+                          # a latency bench: the flip strategy bleeds commissions into a drawdown the breakers would stop
+                          breakers={"max_drawdown_pct": 0.0, "rapid_loss_pct": 0.0, "max_errors": 0})
         h.start()
         assert h.until(lambda: h.settled() and h.orders())
         h.close_bar(WARMUP)
+        if on_start is not None:
+            on_start(h)
         settle_memory()
         end_to_end: list[float] = []
         t_run = last = time.perf_counter()

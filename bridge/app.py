@@ -58,7 +58,7 @@ def run_bridge(cfg: BridgeConfig) -> int:
     from bridge.runner import Runner, settle_memory
 
     spec, _ = validate_run(cfg)
-    notifier = Notifier(cfg.notify)
+    notifier = Notifier(cfg.notify, routing=cfg.alerts)
     broker = IBBroker(cfg.gateway, use_rth=cfg.data.use_rth, what_to_show=cfg.data.what_to_show)
     ledger = Ledger(cfg.ledger_path(), synchronous=cfg.ledger.synchronous)
     health = HealthState()
@@ -125,7 +125,7 @@ def status_view(cfg: BridgeConfig) -> dict[str, Any]:
 
 
 def stop_bridge(cfg: BridgeConfig, *, flatten: bool, shutdown: bool, client_id: int | None, timeout: float,
-                host: str | None = None, port: int | None = None) -> dict[str, Any]:
+                host: str | None = None, port: int | None = None, by: str | None = None) -> dict[str, Any]:
     """``bridge stop``: through the running bridge if alive, else by connecting directly.
 
     Connecting directly, it uses the gateway of the last run recorded in the ledger (unless
@@ -136,7 +136,7 @@ def stop_bridge(cfg: BridgeConfig, *, flatten: bool, shutdown: bool, client_id: 
     ledger = _ledger(cfg)
     clock = WallClock()
     try:
-        by = f"bridge stop (pid {os.getpid()})"
+        by = by or f"bridge stop (pid {os.getpid()})"
         cid = ledger.request_control("stop", {"flatten": flatten, "shutdown": shutdown, "by": by}, clock.now(), by)
         if runner_alive(ledger, clock.now()) is not None:
             row = wait_for_control(ledger, cid, timeout)
@@ -179,7 +179,7 @@ def stop_bridge(cfg: BridgeConfig, *, flatten: bool, shutdown: bool, client_id: 
         ledger.close()
 
 
-def resume_bridge(cfg: BridgeConfig, *, rebaseline: bool, acknowledge: Callable[[str], bool]) -> dict[str, Any]:
+def resume_bridge(cfg: BridgeConfig, *, rebaseline: bool, acknowledge: Callable[[str], bool], by: str = "bridge resume") -> dict[str, Any]:
     """``bridge resume``: clear the kill switch/halt after an explicit acknowledgement."""
     ledger = _ledger(cfg)
     clock = WallClock()
@@ -193,16 +193,49 @@ def resume_bridge(cfg: BridgeConfig, *, rebaseline: bool, acknowledge: Callable[
             return {"error": "not acknowledged: type RESUME at the prompt or pass --yes", "resumed": False}
         now = clock.now()
         ledger.set_risk_state(now, kill_switch=False, halted=False, reason="", since=None, day=None, rebaseline=rebaseline)
-        ledger.risk_event(now, "resume", f"cleared by bridge resume (was: {rs.reason}); rebaseline={rebaseline}")
+        ledger.risk_event(now, "resume", f"cleared by {by} (was: {rs.reason}); rebaseline={rebaseline}")
         out: dict[str, Any] = {"resumed": True, "previous_reason": rs.reason, "rebaseline": rebaseline,
                                "note": "the daily loss limit now counts from the equity at the resume"}
-        if runner_alive(ledger, now) is not None:
-            cid = ledger.request_control("resume", {"rebaseline": rebaseline}, now, "bridge resume")
+        if runner_alive(ledger, now) is None:  # issue 13: the action is recorded even with no runner to tell
+            ledger.record_control(now, "resume", {"rebaseline": rebaseline, "by": by}, by, out)
+        else:
+            cid = ledger.request_control("resume", {"rebaseline": rebaseline}, now, by)
             row = wait_for_control(ledger, cid, 10.0)
             out["runner"] = json.loads(row["result"]) if row else "no answer from the running bridge (it reads the ledger anyway)"
         return out
     finally:
         ledger.close()
+
+
+def approve_order(cfg: BridgeConfig, ref: str, by: str) -> dict[str, Any]:
+    """``bridge approve ID``: the running bridge re-checks the held order and sends it."""
+    from bridge.approvals import request_approval
+
+    ledger = _ledger(cfg)
+    try:
+        return request_approval(ledger, ref, by, WallClock().now(), _run_bar(ledger, cfg))
+    finally:
+        ledger.close()
+
+
+def reject_order(cfg: BridgeConfig, ref: str, by: str) -> dict[str, Any]:
+    """``bridge reject ID``: void a held order."""
+    from bridge.approvals import reject_held
+
+    ledger = _ledger(cfg)
+    try:
+        return reject_held(ledger, ref, by, WallClock().now())
+    finally:
+        ledger.close()
+
+
+def _run_bar(ledger: Ledger, cfg: BridgeConfig) -> str:
+    """The bar size of the last run (held orders expire one of its bars after being held)."""
+    run = ledger.latest_run() or {}
+    try:
+        return str(json.loads(run["config"])["strategy"]["bar"])
+    except (KeyError, TypeError, ValueError):
+        return cfg.strategy.bar
 
 
 def report_day(cfg: BridgeConfig, day: str | None, out_dir: Path | None) -> tuple[Path, Path, dict[str, Any]]:

@@ -1,4 +1,4 @@
-"""The ``bridge`` command line: run, status, stop, resume, report.
+"""The ``bridge`` command line: run, status, stop, resume, report, dashboard, approve, reject, backup, restore.
 
 Commands only parse options, build the configuration (TOML < environment < flags) and
 call one function. Errors a user can cause print one paragraph (what, found, fix) and
@@ -102,7 +102,7 @@ def run(mode: str | None, strategy: str | None, symbols: str | None, params: str
     validate_run(cfg)  # unknown strategy, bad parameters, no symbols: before any logging or connection
     if cfg.mode == "live":
         cfg = confirm_live_account(cfg, confirm_account, prompt=lambda: click.prompt("Live trading. Type the live account id to confirm", default="", show_default=False))
-    setup(cfg.log.level, cfg.log.file or None)
+    setup(cfg.log.level, cfg.log.file or None, retention_days=cfg.ops.log_retention_days)
     if cfg.mode == "replay":
         from bridge.app import replay_summary
 
@@ -187,6 +187,85 @@ def report(day: str | None, config_path: str | None, ledger: str | None, out_dir
     pnl = summary["pnl"]
     click.echo(f"{summary['day']}: {len(summary['orders'])} orders, {len(summary['fills'])} fills, "
                f"commissions {summary['commissions']:.2f}, equity change {pnl['change']}")
+
+
+@cli.command()
+@click.option("--config", "config_path", type=click.Path(dir_okay=False))
+@click.option("--ledger", help="SQLite ledger path.")
+@click.option("--host", help="Address to bind (default 127.0.0.1: this machine only).")
+@click.option("--port", type=int, help="Port (default 8765).")
+@_errors
+def dashboard(config_path: str | None, ledger: str | None, host: str | None, port: int | None) -> None:
+    """Web dashboard (separate process over the ledger): positions, orders, limits, controls."""
+    from bridge.dashboard.server import serve
+    from bridge.logs import setup
+
+    cfg = _cfg_with(config_path, {"ledger.path": ledger, "dashboard.host": host, "dashboard.port": port})
+    setup(cfg.log.level)
+    serve(cfg, cfg.dashboard.host, cfg.dashboard.port, announce=lambda text: click.echo(text, err=True))
+
+
+def _by() -> str:
+    import getpass
+    import socket
+
+    return f"cli ({getpass.getuser()}@{socket.gethostname()})"
+
+
+@cli.command()
+@click.argument("order_ref")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False))
+@click.option("--ledger", help="SQLite ledger path.")
+@_errors
+def approve(order_ref: str, config_path: str | None, ledger: str | None) -> None:
+    """Send an order held as needs_approval (the running bridge re-checks it with the risk gate)."""
+    from bridge.app import approve_order
+
+    click.echo(json.dumps(approve_order(_cfg(config_path, ledger), order_ref, _by()), indent=2, default=str))
+
+
+@cli.command()
+@click.argument("order_ref")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False))
+@click.option("--ledger", help="SQLite ledger path.")
+@_errors
+def reject(order_ref: str, config_path: str | None, ledger: str | None) -> None:
+    """Void an order held as needs_approval."""
+    from bridge.app import reject_order
+
+    click.echo(json.dumps(reject_order(_cfg(config_path, ledger), order_ref, _by()), indent=2, default=str))
+
+
+@cli.command()
+@click.option("--out", "dest", type=click.Path(dir_okay=False), help="Backup file (default backups/<ledger>-<UTC time>.sqlite).")
+@click.option("--prune", is_flag=True, help="Keep only the newest [ops] backup_keep backups in the backup folder.")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False))
+@click.option("--ledger", help="SQLite ledger path.")
+@_errors
+def backup(dest: str | None, prune: bool, config_path: str | None, ledger: str | None) -> None:
+    """Copy the ledger with SQLite's online backup API (safe while the bridge runs)."""
+    from bridge.backup import backup as do_backup
+
+    click.echo(json.dumps(do_backup(_cfg(config_path, ledger), dest, prune), indent=2, default=str))
+
+
+@cli.command()
+@click.argument("backup_file", type=click.Path(dir_okay=False))
+@click.option("--force", is_flag=True, help="Restore even if the backup does not reconcile with itself.")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False))
+@click.option("--ledger", help="SQLite ledger path (the one to replace).")
+@_errors
+def restore(backup_file: str, force: bool, config_path: str | None, ledger: str | None) -> None:
+    """Replace the ledger with a backup (refused while a bridge runs; the current one is kept)."""
+    from bridge.backup import restore as do_restore
+
+    click.echo(json.dumps(do_restore(_cfg(config_path, ledger), backup_file, force), indent=2, default=str))
+
+
+def _cfg_with(config_path: str | None, flags: dict[str, Any]) -> Any:
+    from bridge.config import load_config
+
+    return load_config(config_path, overrides=_flags(**flags))
 
 
 def _cfg(config_path: str | None, ledger: str | None, **gateway: Any) -> Any:

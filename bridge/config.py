@@ -137,7 +137,7 @@ class ReconcileConfig:
     (seconds) the runner reconciles and compares positions between reconnects."""
 
     on_mismatch: str = "halt"
-    check_every: float = 180.0
+    check_every: float = 300.0
 
 
 @dataclass(frozen=True)
@@ -185,6 +185,60 @@ class LogConfig:
 
 
 @dataclass(frozen=True)
+class BreakersConfig:
+    """Circuit breakers above the per-order gate (``bridge/breakers.py``); 0 turns one off.
+
+    Each latches the kill switch (it survives a restart) and clears only on ``bridge resume``.
+    """
+
+    max_drawdown_pct: float = 0.10
+    rapid_loss_pct: float = 0.05
+    rapid_loss_window: float = 3600.0
+    max_errors: int = 20
+    error_window: float = 600.0
+    daily_loss_limit: float = 0.0
+    symbol_max_notional: float = 0.0
+    symbol_daily_loss: float = 0.0
+    cash_reserve: float = 0.0
+
+
+@dataclass(frozen=True)
+class DashboardConfig:
+    """``bridge dashboard``: where it listens and where its control token lives."""
+
+    host: str = "127.0.0.1"
+    port: int = 8765
+    token_file: str = ""
+    refresh: float = 1.0
+
+
+@dataclass(frozen=True)
+class AlertsConfig:
+    """Tiered alerts (``bridge/alerts.py``): warning tiers, rate limit, routing per channel."""
+
+    warn_at: tuple[str, ...] = ("0.8", "0.9")
+    rate_limit: float = 60.0
+    webhook_format: str = "json"
+    webhook_min_level: str = "warning"
+    email_min_level: str = "error"
+    webhook_kinds: tuple[str, ...] = ()
+    email_kinds: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class OpsConfig:
+    """Unattended days: daily report after the close, log retention, ledger backups."""
+
+    report_after_close: bool = True
+    report_dir: str = ""
+    log_retention_days: int = 14
+    backup_dir: str = ""
+    backup_keep: int = 14
+    min_free_disk_mb: float = 500.0
+    max_memory_pct: float = 0.90
+
+
+@dataclass(frozen=True)
 class BridgeConfig:
     """The whole configuration of one ``bridge`` process."""
 
@@ -203,6 +257,10 @@ class BridgeConfig:
     health: HealthConfig = field(default_factory=HealthConfig)
     notify: NotifyConfig = field(default_factory=NotifyConfig)
     log: LogConfig = field(default_factory=LogConfig)
+    breakers: BreakersConfig = field(default_factory=BreakersConfig)
+    dashboard: DashboardConfig = field(default_factory=DashboardConfig)
+    alerts: AlertsConfig = field(default_factory=AlertsConfig)
+    ops: OpsConfig = field(default_factory=OpsConfig)
     sources: tuple[str, ...] = ()
 
     def sim_config(self, cash: float = 100_000.0) -> SimConfig:
@@ -234,6 +292,10 @@ SECTIONS: dict[str, type] = {
     "health": HealthConfig,
     "notify": NotifyConfig,
     "log": LogConfig,
+    "breakers": BreakersConfig,
+    "dashboard": DashboardConfig,
+    "alerts": AlertsConfig,
+    "ops": OpsConfig,
 }
 TOP_KEYS = ("mode", "dry_run")
 
@@ -422,12 +484,40 @@ def _validate(cfg: BridgeConfig) -> None:
     need(0 <= cfg.health.port < 65536, "health.port must be 0 (off) or 1..65535", cfg.health.port)
     need(cfg.log.level.upper() in ("DEBUG", "INFO", "WARNING", "ERROR"), "log.level must be DEBUG, INFO, WARNING or ERROR", cfg.log.level)
     need(cfg.strategy.bar in BARS, "strategy.bar must be one of " + ", ".join(BARS), repr(cfg.strategy.bar))
+    _validate_ops(cfg, need)
     try:
         cfg.sim_config()
     except QuantlabError as err:
         raise BridgeConfigError(f"invalid [sizing]/[costs]: {err.what}", found=err.found, fix=err.fix) from None
     if cfg.sizing.mode == "fraction" and cfg.sizing.value > r.max_position_pct + 1e-12:
         log.warning("sizing above the position cap", extra={"event": "config_warning", "detail": f"sizing.value {cfg.sizing.value} > risk.max_position_pct {r.max_position_pct}: entries will be rejected"})
+
+
+def _validate_ops(cfg: BridgeConfig, need: Any) -> None:
+    """The issue-13 sections: breakers, dashboard, alerts, ops."""
+    b = cfg.breakers
+    for name in ("max_drawdown_pct", "rapid_loss_pct"):
+        need(0 <= getattr(b, name) < 1, f"breakers.{name} is a fraction of equity in [0, 1) (0 = off)", getattr(b, name))
+    for name in ("rapid_loss_window", "error_window", "daily_loss_limit", "symbol_max_notional", "symbol_daily_loss", "cash_reserve"):
+        need(getattr(b, name) >= 0, f"breakers.{name} must be >= 0 (0 = off)", getattr(b, name))
+    need(b.max_errors >= 0, "breakers.max_errors must be >= 0 (0 = off)", b.max_errors)
+    need(0 < cfg.dashboard.port < 65536, "dashboard.port must be 1..65535", cfg.dashboard.port)
+    need(0.2 <= cfg.dashboard.refresh <= 5.0, "dashboard.refresh must be 0.2..5 seconds", cfg.dashboard.refresh)
+    a = cfg.alerts
+    try:
+        tiers = [float(x) for x in a.warn_at]
+    except ValueError:
+        tiers = [-1.0]
+    need(all(0 < t < 1 for t in tiers), "alerts.warn_at are fractions of each limit in (0, 1), e.g. [0.8, 0.9]", a.warn_at)
+    need(a.rate_limit >= 0, "alerts.rate_limit must be >= 0 seconds", a.rate_limit)
+    need(a.webhook_format in ("json", "slack", "discord"), "alerts.webhook_format must be json, slack or discord", repr(a.webhook_format))
+    for name in ("webhook_min_level", "email_min_level"):
+        need(getattr(a, name) in ("info", "warning", "error", "critical"), f"alerts.{name} must be info, warning, error or critical",
+             repr(getattr(a, name)))
+    need(cfg.ops.log_retention_days >= 1, "ops.log_retention_days must be >= 1", cfg.ops.log_retention_days)
+    need(cfg.ops.backup_keep >= 1, "ops.backup_keep must be >= 1", cfg.ops.backup_keep)
+    need(cfg.ops.min_free_disk_mb >= 0, "ops.min_free_disk_mb must be >= 0", cfg.ops.min_free_disk_mb)
+    need(0 < cfg.ops.max_memory_pct <= 1, "ops.max_memory_pct is a fraction in (0, 1]", cfg.ops.max_memory_pct)
 
 
 def resolve_secret(env_name: str, file_name: str, env: Mapping[str, str] | None = None) -> Secret | None:

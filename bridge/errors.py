@@ -73,3 +73,7 @@ class DuplicateOrder(LedgerError):
 
 class ReconcileMismatch(BridgeError):
     """The broker's orders, fills or positions disagree with the ledger."""
+
+
+class ControlError(BridgeError):
+    """A control action (approve, reject, dashboard) that cannot be done; nothing was changed."""

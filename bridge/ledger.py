@@ -30,7 +30,7 @@ import pandas as pd
 from bridge.broker import Fill, Position
 from bridge.errors import DuplicateOrder, LedgerError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 #: Order statuses in the ledger. ``intent`` is committed before the order is placed.
 ORDER_STATUSES = ("intent", "sent", "working", "partially_filled", "filled", "cancelled", "rejected",
                   "needs_approval", "dry_run", "void")
@@ -90,7 +90,15 @@ _MIGRATIONS: dict[int, str] = {
         requested_by TEXT, processed_at TEXT, processed_by TEXT, result TEXT);
     CREATE TABLE daily_summaries (day TEXT PRIMARY KEY, created_at TEXT NOT NULL, summary TEXT NOT NULL);
     """,
+    # issue 13: alerts are kept so the dashboard (another process) can show the recent ones
+    2: """
+    CREATE TABLE alerts (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, kind TEXT NOT NULL, level TEXT NOT NULL, message TEXT, run_id TEXT);
+    CREATE INDEX alerts_at ON alerts(at);
+    """,
 }
+#: Tables every ledger has (``bridge restore`` refuses a file without them).
+REQUIRED_TABLES = ("runs", "orders", "fills", "positions", "equity", "decisions", "risk_state", "control")
 
 
 @dataclass(frozen=True)
@@ -467,3 +475,126 @@ class Ledger:
     def save_summary(self, day: str, summary: Mapping[str, Any], at: pd.Timestamp) -> None:
         with self.tx() as db:
             db.execute("INSERT OR REPLACE INTO daily_summaries VALUES (?,?,?)", (day, iso(at), json.dumps(summary, default=str, sort_keys=True)))
+
+    # --- alerts (issue 13) ------------------------------------------------------------------------------
+    def record_alert(self, at: pd.Timestamp, kind: str, level: str, message: str, run_id: str = "") -> None:
+        with self.tx() as db:
+            db.execute("INSERT INTO alerts (at, kind, level, message, run_id) VALUES (?,?,?,?,?)", (iso(at), kind, level, message, run_id))
+
+    def recent_alerts(self, limit: int = 30) -> list[dict[str, Any]]:
+        return self.rows("SELECT at, kind, level, message FROM alerts ORDER BY id DESC LIMIT ?", (limit,))
+
+    def count_alerts(self, since: pd.Timestamp, kinds: Sequence[str]) -> int:
+        """Alerts of ``kinds`` at or after ``since`` (the error-rate breaker's count)."""
+        marks = ",".join("?" for _ in kinds)
+        return int(self.db.execute(f"SELECT COUNT(*) FROM alerts WHERE at >= ? AND kind IN ({marks})", (iso(since), *kinds)).fetchone()[0])
+
+    # --- named read queries for the dashboard and the breakers (no SQL outside this module) ----------------
+    def held_orders(self) -> list[dict[str, Any]]:
+        """Orders held for approval, newest first."""
+        return self.rows("SELECT * FROM orders WHERE status = 'needs_approval' ORDER BY created_at DESC, rowid DESC LIMIT 50")
+
+    def orders_today(self, day: str, limit: int = 200) -> list[dict[str, Any]]:
+        """Today's orders plus every still-open one, newest first."""
+        marks = ",".join("?" for _ in OPEN)
+        return self.rows(f"SELECT order_ref, symbol, purpose, side, quantity, order_type, limit_price, status, filled, avg_fill_price,"
+                         f" reason, created_at, bar_time FROM orders WHERE day = ? OR status IN ({marks})"
+                         " ORDER BY created_at DESC, rowid DESC LIMIT ?", (day, *OPEN, limit))
+
+    def recent_fills(self, limit: int = 50) -> list[dict[str, Any]]:
+        return self.rows("SELECT exec_id, order_ref, symbol, side, quantity, price, time, commission, day FROM fills"
+                         " ORDER BY recorded_at DESC, rowid DESC LIMIT ?", (limit,))
+
+    def recent_decisions(self, limit: int = 50) -> list[dict[str, Any]]:
+        return self.rows("SELECT at, bar_time, symbol, verdict, rule, reason, quantity, order_ref FROM decisions ORDER BY id DESC LIMIT ?",
+                         (limit,))
+
+    def equity_history(self, limit: int = 5000) -> list[dict[str, Any]]:
+        """The latest ``limit`` equity records, oldest first."""
+        rows = self.rows("SELECT at, day, equity FROM equity WHERE equity IS NOT NULL ORDER BY id DESC LIMIT ?", (limit,))
+        return rows[::-1]
+
+    def peak_equity(self, since: str | None = None) -> float | None:
+        """The highest equity recorded (since ``since``, ISO): the drawdown breaker's peak, across days."""
+        v = self.db.execute("SELECT MAX(equity) FROM equity WHERE at >= ?", (since or "",)).fetchone()[0]
+        return None if v is None else float(v)
+
+    def last_resume_at(self) -> str | None:
+        """When the kill switch was last cleared (breakers measure from there)."""
+        v = self.db.execute("SELECT MAX(at) FROM risk_events WHERE kind = 'resume'").fetchone()[0]
+        return None if v is None else str(v)
+
+    def equity_high_since(self, since: pd.Timestamp) -> float | None:
+        v = self.db.execute("SELECT MAX(equity) FROM equity WHERE at >= ?", (iso(since),)).fetchone()[0]
+        return None if v is None else float(v)
+
+    def first_marks_since(self, since: pd.Timestamp) -> dict[str, float]:
+        """Marks of the first position snapshot at or after ``since`` (start-of-day marks)."""
+        row = self.db.execute("SELECT MIN(snapshot) FROM positions WHERE at >= ?", (iso(since),)).fetchone()[0]
+        if row is None:
+            return {}
+        return {r["symbol"]: float(r["mark"]) for r in self.rows("SELECT symbol, mark FROM positions WHERE snapshot = ? AND symbol != ''"
+                                                                  " AND mark IS NOT NULL", (row,))}
+
+    def realized_today(self, day: str) -> dict[str, float]:
+        return {r["symbol"]: float(r["p"] or 0.0) for r in self.rows("SELECT symbol, SUM(COALESCE(realized_pnl, 0)) p FROM fills WHERE day = ?"
+                                                                       " GROUP BY symbol", (day,))}
+
+    def control_log(self, limit: int = 30) -> list[dict[str, Any]]:
+        """Control actions (stop, resume, approve, reject) with who asked and when."""
+        return self.rows("SELECT id, at, command, args, requested_by, processed_at, processed_by, result FROM control"
+                         " ORDER BY id DESC LIMIT ?", (limit,))
+
+    def record_control(self, at: pd.Timestamp, command: str, args: Mapping[str, Any], by: str, result: Mapping[str, Any]) -> int:
+        """A control action handled in place (no runner needed), recorded with who and when."""
+        with self.tx() as db:
+            cur = db.execute("INSERT INTO control (at, command, args, requested_by, processed_at, processed_by, result) VALUES (?,?,?,?,?,?,?)",
+                             (iso(at), command, json.dumps(dict(args)), by, iso(at), by, json.dumps(dict(result), default=str)))
+            return int(cur.lastrowid or 0)
+
+    def orders_fill_mismatch(self) -> list[dict[str, Any]]:
+        """Orders whose filled quantity differs from the sum of their fills (restore's self-check)."""
+        return self.rows("SELECT o.order_ref, o.filled, COALESCE((SELECT SUM(f.quantity) FROM fills f WHERE f.order_ref = o.order_ref), 0)"
+                         " summed FROM orders o WHERE ABS(o.filled - COALESCE((SELECT SUM(f.quantity) FROM fills f"
+                         " WHERE f.order_ref = o.order_ref), 0)) > 1e-6")
+
+    # --- backup (issue 13) -------------------------------------------------------------------------------
+    def backup_to(self, dest: str | os.PathLike[str]) -> Path:
+        """A consistent copy of the live ledger with SQLite's online backup API (writers keep going)."""
+        out = Path(dest)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        target = sqlite3.connect(out)
+        try:
+            self.db.backup(target, pages=256)
+        finally:
+            target.close()
+        return out
+
+
+def inspect_ledger(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Check that a file is a bridge ledger (read-only); returns its schema version and counts.
+
+    Raises:
+        LedgerError: not a SQLite file, a newer schema, or tables missing.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise LedgerError("backup file not found", found=str(p), fix="pass a file written by `bridge backup`")
+    try:
+        db = sqlite3.connect(f"file:{p}?mode=ro", uri=True)
+        try:
+            db.execute("PRAGMA quick_check").fetchone()
+            tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            version = int(db.execute("PRAGMA user_version").fetchone()[0])
+            missing = [t for t in REQUIRED_TABLES if t not in tables]
+            counts = {t: int(db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]) for t in ("orders", "fills") if t in tables}
+        finally:
+            db.close()
+    except sqlite3.DatabaseError as err:
+        raise LedgerError("the file is not a bridge ledger", found=f"{p}: {err}", fix="pass a file written by `bridge backup`") from None
+    if missing:
+        raise LedgerError("the file is not a bridge ledger", found=f"{p}: tables missing: {', '.join(missing)}",
+                          fix="pass a file written by `bridge backup`")
+    if version > SCHEMA_VERSION:
+        raise LedgerError("the backup was written by a newer bridge", found=f"schema {version} > {SCHEMA_VERSION}", fix="upgrade quantlab")
+    return {"path": str(p), "schema": version, **counts}

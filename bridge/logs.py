@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import logging.handlers
 import math
 import sys
 from pathlib import Path
@@ -82,12 +83,17 @@ def _finite(value: Any) -> Any:
 CONTEXT = ContextFilter()
 
 
-def setup(level: str = "INFO", file: str | Path | None = None, stream: Any = None) -> None:
-    """Route the ``bridge`` and ``ib_async`` loggers to JSON lines (stderr and/or a file)."""
+def rotating_file(file: str | Path, retention_days: int) -> logging.Handler:
+    """The log file, rotated at midnight UTC into ``<file>.YYYY-MM-DD``; ``retention_days`` are kept."""
+    Path(file).parent.mkdir(parents=True, exist_ok=True)
+    return logging.handlers.TimedRotatingFileHandler(file, when="midnight", utc=True, backupCount=retention_days, encoding="utf-8")
+
+
+def setup(level: str = "INFO", file: str | Path | None = None, stream: Any = None, retention_days: int = 14) -> None:
+    """Route the ``bridge`` and ``ib_async`` loggers to JSON lines (stderr and/or a daily-rotated file)."""
     handlers: list[logging.Handler] = [logging.StreamHandler(stream or sys.stderr)]
     if file:
-        Path(file).parent.mkdir(parents=True, exist_ok=True)
-        handlers.append(logging.FileHandler(file, encoding="utf-8"))
+        handlers.append(rotating_file(file, retention_days))
     fmt = JsonFormatter()
     for name in ("bridge", "ib_async", "ib_insync"):
         logger = logging.getLogger(name)

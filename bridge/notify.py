@@ -17,7 +17,7 @@ import urllib.request
 from email.message import EmailMessage
 from typing import Any
 
-from bridge.config import NotifyConfig, Secret, resolve_secret
+from bridge.config import AlertsConfig, NotifyConfig, Secret, resolve_secret
 from bridge.logs import redact, register_secret
 
 log = logging.getLogger("bridge.alert")
@@ -27,8 +27,10 @@ LEVELS = {"info": logging.INFO, "warning": logging.WARNING, "error": logging.ERR
 class Notifier:
     """Sends alerts to the log and, when configured, email and a webhook."""
 
-    def __init__(self, cfg: NotifyConfig, *, env: dict[str, str] | None = None, background: bool = True) -> None:
+    def __init__(self, cfg: NotifyConfig, *, env: dict[str, str] | None = None, background: bool = True,
+                 routing: AlertsConfig | None = None) -> None:
         self.cfg = cfg
+        self.routing = routing or AlertsConfig(webhook_min_level="info", email_min_level="info")
         self.smtp_password: Secret | None = resolve_secret(cfg.smtp_password_env, cfg.smtp_password_file, env)
         self.webhook_token: Secret | None = resolve_secret(cfg.webhook_token_env, cfg.webhook_token_file, env)
         for secret in (self.smtp_password, self.webhook_token):
@@ -74,12 +76,14 @@ class Notifier:
             self._deliver(item)
 
     def _deliver(self, payload: dict[str, Any]) -> None:
-        if self.cfg.webhook_url:
+        from bridge.alerts import wants
+
+        if self.cfg.webhook_url and wants("webhook", payload, self.routing):
             try:
                 self._webhook(payload)
             except Exception as err:  # noqa: BLE001 - alerts must never crash trading
                 self._failed("webhook", err)
-        if self.cfg.smtp_host and self.cfg.email_to:
+        if self.cfg.smtp_host and self.cfg.email_to and wants("email", payload, self.routing):
             try:
                 self._email(payload)
             except Exception as err:  # noqa: BLE001
@@ -91,7 +95,9 @@ class Notifier:
         log.error(text, extra={"event": "alert_delivery_failed", "channel": channel})
 
     def _webhook(self, payload: dict[str, Any]) -> None:
-        body = json.dumps(payload, default=str).encode()
+        from bridge.alerts import webhook_body
+
+        body = json.dumps(webhook_body(payload, self.routing.webhook_format), default=str).encode()
         req = urllib.request.Request(self.cfg.webhook_url, data=body, method="POST", headers={"Content-Type": "application/json"})
         if self.webhook_token:
             req.add_header("Authorization", f"Bearer {self.webhook_token.reveal()}")

@@ -25,11 +25,13 @@ from typing import Any
 
 import pandas as pd
 
+from bridge.approvals import approve_in_runner
 from bridge.broker import ConnectionEvent
 from bridge.control import result_text, runner_alive
 from bridge.errors import BridgeError, BrokerDisconnected, LedgerError
 from bridge.lease import LedgerLease
 from bridge.logs import CONTEXT
+from bridge.ops_hook import tick as ops_tick
 from bridge.recovery import TRANSIENT
 from bridge.risk import Exposure, OrderIntent, daily_loss_breached
 from bridge.runner_base import CONTROL_EVERY, CRASH_ENV, DEFAULT_MAX_AGE, HEARTBEAT_EVERY
@@ -142,6 +144,7 @@ class Runner(SessionMixin):
                 self._decide(sym, None)
             self._promote_by_clock()
             self._loss_check()
+            ops_tick(self)  # issue 13: breakers, tier alerts, approval expiry, daily report
             self._timeouts()
             self._eod()
             self._position_check()
@@ -176,6 +179,8 @@ class Runner(SessionMixin):
                     self._reconcile("resume")
                 self._alert("resumed", "kill switch cleared by `bridge resume`: trading resumes", "warning")
                 self.ledger.finish_control(req.id, result_text({"resumed": True}))
+            elif req.command == "approve":  # issue 13: `bridge approve ID` / the dashboard
+                self.ledger.finish_control(req.id, result_text(approve_in_runner(self, req.args)))
             else:
                 self.ledger.finish_control(req.id, result_text({"error": f"unknown command {req.command}"}))
 

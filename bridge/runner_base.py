@@ -20,6 +20,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from bridge import ops_hook
+from bridge.breakers import pre_trade
 from bridge.broker import BarEvent, Broker, ConnectionEvent, Event
 from bridge.clock import Clock, WallClock
 from bridge.config import BridgeConfig
@@ -34,6 +36,7 @@ from bridge.market import MarketCalendar
 from bridge.notify import Notifier
 from bridge.orders import order_ref, strategy_key
 from bridge.risk import Decision, Exposure, OrderIntent, RiskContext, check
+from bridge.sysinfo import system_checks
 from quantlab.intervals import get_interval
 from quantlab.optimizer.grid import resolve_params
 from quantlab.registry import get_strategy
@@ -110,7 +113,9 @@ class RunnerBase:
         return str(self.calendar.trading_day(self.clock.now()))
 
     def _alert(self, kind: str, message: str, level: str = "warning", **fields: Any) -> None:
-        self.notifier.alert(kind, message, level, run_id=self.run_id, **fields)
+        text = ops_hook.on_alert(self, kind, message, level)  # issue 13: kept in the ledger, noisy kinds rate-limited
+        if text is not None:
+            self.notifier.alert(kind, text, level, run_id=self.run_id, **fields)
 
     def _processed(self, sym: str, bar_time: pd.Timestamp) -> tuple[float, bool]:
         last_target, last_bar = self.ledger.strategy_state(self.skey, sym)
@@ -126,6 +131,7 @@ class RunnerBase:
                                     verdict=verdict, rule=rule, reason=reason, **fields)
         log.info("decision", extra={"event": "decision", "symbol": sym, "bar_time": iso(bar_time), "verdict": verdict, "rule": rule,
                                      "reason": reason, **{k: v for k, v in fields.items() if v is not None}})
+        ops_hook.on_decision(self, sym, verdict, rule, reason)  # issue 13: every risk rejection is an alert
 
     def _refuse(self, sym: str, bar_time: pd.Timestamp, rule: str, reason: str) -> None:
         self.metrics["refused_stale"] += 1
@@ -152,6 +158,8 @@ class RunnerBase:
             orders_today=self.ledger.orders_on_day(self.day()), last_price=last,
         )
         decision = check(intent, Exposure(equity, sod, positions, marks), ctx, self.cfg.risk)
+        if decision.verdict in ("allow", "needs_approval"):  # issue 13: per-symbol notional cap, cash reserve
+            decision = pre_trade(intent, positions.get(intent.symbol, 0.0), self.broker.account().cash, self.cfg.breakers) or decision
         log.info("risk decision", extra={"event": "risk", "symbol": intent.symbol, "side": intent.side, "quantity": intent.quantity,
                                           "purpose": intent.purpose, "verdict": decision.verdict, "rule": decision.rule,
                                           "reason": decision.reason})
@@ -233,6 +241,8 @@ class RunnerBase:
             "pnl_today": (equity - rs.sod_equity) if rs.sod_equity and math.isfinite(equity) else None,
             "loss_reference": ref, "kill_switch": rs.kill_switch, "halted": rs.halted, "halt_reason": rs.reason,
             "last_bars": {s: str(w.last_time) for s, w in self.windows.items()},
+            "clock": iso(self.clock.now()), "limits": ops_hook.limits(self), "stale": dict(self.stale),
+            "marks": {s: w.last_price() for s, w in self.windows.items() if len(w)},  # issue 13: dashboard gauges and approval expiry
             "metrics": {**self.metrics, "latency_ms_p50": float(np.percentile(lat, 50)) if lat.size else None,
                         "latency_ms_p99": float(np.percentile(lat, 99)) if lat.size else None},
         }
@@ -247,7 +257,9 @@ class RunnerBase:
                     fresh = False
         checks = {"connected": status["connected"] and self.state == "ready", "data_fresh": fresh,
                   "kill_switch_clear": not status["kill_switch"], "not_halted": not status["halted"]}
-        return {"ok": all(checks.values()), **checks, "stale": dict(self.stale), "state": self.state, "kill_switch": status["kill_switch"],
+        machine = system_checks(self.ledger.path, self.cfg.ops.min_free_disk_mb, self.cfg.ops.max_memory_pct)  # issue 13
+        checks.update(disk_ok=machine.pop("disk_ok"), memory_ok=machine.pop("memory_ok"))
+        return {"ok": all(checks.values()), **checks, **machine, "stale": dict(self.stale), "state": self.state, "kill_switch": status["kill_switch"],
                 "halt_reason": status["halt_reason"], "run_id": self.run_id, "at": str(now)}
 
     def _heartbeat(self, force: bool = False) -> None:

@@ -1,0 +1,1 @@
+"""``bridge dashboard``: a web page over the ledger, in its own process (see ``server.py``)."""
