@@ -24,17 +24,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tests.chaos.crashpoint import ENV as KILL_AFTER_WRITE
+from tests.chaos import faults
+from tests.chaos.faults import EXEC_REQ, HIST_REQ, READY_WAIT
 from tests.chaos.schedule import CONVERGE_BARS, Fault, Schedule
-from tests.fakegw import FakeGateway, FillPolicy
+from tests.fakegw import FakeGateway
 
 ROOT = Path(__file__).resolve().parents[2]
 WARMUP = 4
 HISTORY_BARS = 6
 BAR_WAIT = 1.5      # seconds to wait for a healthy runner's decision on a bar
-READY_WAIT = 20.0   # seconds for a (re)started runner to reconcile and subscribe
 BASE = {"SPY": 100.0, "QQQ": 200.0}
-HIST_REQ, EXEC_REQ = 20, 7  # TWS API message ids: reqHistoricalData, reqExecutions
 
 
 @dataclass
@@ -257,148 +256,10 @@ class Session:
             if took is not None and kind in ("kill", "kill_write", "drop"):
                 self.rec.recovery["kill" if kind != "drop" else "drop"].append(took)
 
-    def fire(self, f: Fault) -> None:
-        k, prm = f.kind, f.params
-        self.rec.faults.append({"bar": f.bar, "kind": k, **prm})
-        t0 = time.time()
-        cur = self.runners[0] if self.runners else None
-        if k == "drop":
-            self.gw.drop_connections()
-            if cur is not None:
-                took = self.ready_since(cur.client_id, t0)
-                if took is not None:
-                    self.rec.recovery["drop"].append(took)
-        elif k == "kill" and cur is not None:
-            self.push(self.k)
-            self.k += 1
-            time.sleep(float(prm["delay"]))  # type: ignore[arg-type]
-            self.kill_all()
-            self.restart("kill", time.time(), bool(prm["other_id"]))
-        elif k == "kill_write":
-            self.kill_all()
-            p = self.start_runner(self.other_id() if prm["other_id"] else None, **{KILL_AFTER_WRITE: str(prm["after"])})
-            p.ended_by = "crashpoint"
-            self.push(self.k)
-            self.k += 1
-            try:
-                p.popen.wait(timeout=READY_WAIT)
-            except subprocess.TimeoutExpired:
-                pass
-            self.check_alive()
-            if p.popen.poll() is not None:
-                self.restart("kill_write", time.time())
-            else:
-                p.ended_by = ""  # survived: fewer writes than k in this window
-        elif k == "kill_after_place":
-            self.kill_all()
-            p = self.start_runner(None, BRIDGE_TEST_CRASH_AFTER_PLACE="1")
-            p.ended_by = "crashpoint"
-            try:
-                p.popen.wait(timeout=READY_WAIT)
-            except subprocess.TimeoutExpired:
-                self.kill(p)
-            self.check_alive()
-            self.restart("kill_after_place", time.time(), bool(prm["other_id"]))
-        elif k == "restart_other_id":
-            self.gw.script(FillPolicy.rest(), symbol=str(prm["symbol"]), once=True)
-            self.push(self.k)
-            self.k += 1
-            time.sleep(0.5)
-            self.kill_all()
-            self.restart("restart_other_id", time.time(), True)
-        elif k == "concurrent":
-            self.kill_all()
-            a = self.start_runner()
-            b = self.start_runner(a.client_id if prm["same_id"] else a.client_id + 1)
-            a.ended_by = b.ended_by = "concurrent"
-            self.ready_since(a.client_id, t0)
-            self.pending.append((f.bar + 2, "end_concurrent", None))
-        elif k == "stop_alive":
-            self._stop(flatten_alive=True)
-            if prm["resume"]:
-                self.pending.append((f.bar + 1, "resume", None))
-        elif k == "stop_dead":
-            self.kill_all()
-            self._stop(flatten_alive=False)
-            self.restart("stop_dead", time.time())
-            if prm["resume"]:
-                self.pending.append((f.bar + 1, "resume", None))
-        elif k == "gateway_restart":
-            self.gw.pause_accepting()
-            self.gw.drop_connections()
-            time.sleep(float(prm["down"]))  # type: ignore[arg-type]
-            self.gw.resume_accepting()
-            if cur is not None:
-                self.ready_since(cur.client_id, t0)
-        elif k == "reject":
-            self.gw.script(FillPolicy.reject("chaos: rejected by schedule"), symbol=str(prm["symbol"]), action=str(prm["action"]), once=True)
-        elif k == "partial":
-            self.gw.script(FillPolicy.auto(pieces=2, partial=1), symbol=str(prm["symbol"]), once=True)
-        elif k == "resting":
-            self.gw.script(FillPolicy.rest(), symbol=str(prm["symbol"]), once=True)
-            self.pending.append((f.bar + int(prm["fill_after"]), "fill_resting", (str(prm["symbol"]), bool(prm["drop"]))))  # type: ignore[call-overload]
-        elif k in ("hist_162", "hist_321"):
-            sym = str(prm["symbol"])
-            self.gw.fail_history(sym, int(k[-3:]))
-            if k == "hist_162":
-                self.gw.drop_connections()
-            else:
-                self.gw.connectivity_restored(data_lost=True)
-            time.sleep(float(prm["for"]))  # type: ignore[arg-type]
-            self.gw.clear_history_failure(sym)
-        elif k == "err_1100":
-            self.gw.connectivity_lost()
-            self.pending.append((f.bar + int(prm["bars"]), "restore", bool(prm["data_lost"])))  # type: ignore[call-overload]
-        elif k == "err_farm":
-            code = int(prm["code"])  # type: ignore[call-overload]
-            req = -1
-            if code == 10182 and cur is not None:
-                hist = self.gw.received(msg_id=HIST_REQ, client_id=cur.client_id)
-                req = int(hist[-1].fields[0]) if hist else -1
-            self.gw.inject_error(code, None if code != 10182 else "Failed to request live updates (disconnected).", req_id=req)
-        elif k == "missing_bar":
-            self.k += 1  # bar k is never pushed
-        elif k == "stale_bar":
-            old = max(self.k - 3, 0)
-            sym = str(prm["symbol"])
-            row = self.frames[sym].iloc[old]
-            self.gw.push_bar(sym, {"time": self.frames[sym].index[old], "open": float(row["open"]), "high": float(row["high"]) + 5,
-                                   "low": float(row["low"]), "close": float(row["close"]) + 4, "volume": 5.0})
-
-    def _stop(self, flatten_alive: bool) -> None:
-        self.rec.stopped_by_command = True
-        out = subprocess.run([sys.executable, "-m", "bridge", "stop", "--flatten", "--ledger", str(self.ledger), "--timeout", "3",
-                              "--port", str(self.gw.port)], env=env(), cwd=ROOT, capture_output=True, timeout=120)
-        (self.folder / f"stop{len(self.rec.faults)}.err").write_bytes(out.stderr)
-
     def due_actions(self, fault_bar: int) -> None:
         for item in [x for x in self.pending if x[0] <= fault_bar]:
             self.pending.remove(item)
-            self.do_pending(item[1], item[2])
-
-    def do_pending(self, action: str, arg: Any) -> None:
-        if action == "end_concurrent":
-            live = [p for p in self.runners if p.popen.poll() is None]
-            for p in live[1:]:
-                self.kill(p, "term")
-            for p in live[:1]:
-                p.ended_by = ""
-            self.check_alive()
-        elif action == "resume":
-            subprocess.run([sys.executable, "-m", "bridge", "resume", "--yes", "--ledger", str(self.ledger)], env=env(), cwd=ROOT,
-                           capture_output=True, timeout=120)
-        elif action == "restore":
-            self.gw.connectivity_restored(data_lost=bool(arg))
-        elif action == "fill_resting":
-            sym, drop = arg
-            if drop:
-                self.gw.drop_connections()
-            for o in self.gw.orders():
-                if o.symbol == sym and o.status in ("Submitted", "PreSubmitted") and o.order_ref.startswith("ql:"):
-                    try:
-                        self.gw.fill_order(o.order_ref)
-                    except Exception:  # noqa: BLE001 - the order may have been cancelled meanwhile
-                        pass
+            faults.do_pending(self, item[1], item[2])
 
     # --- the whole run ---------------------------------------------------------------------
     def run(self) -> Record:
@@ -413,7 +274,7 @@ class Session:
             for j in range(self.s.fault_bars):
                 self.due_actions(j)
                 for f in by_bar.get(j, []):
-                    self.fire(f)
+                    faults.fire(self, f)
                 self.check_alive()
                 self.step()
             self.quiet(t_start)
@@ -436,7 +297,7 @@ class Session:
         for sym in self.s.symbols:
             self.gw.clear_history_failure(sym)
         for _bar, action, arg in sorted(self.pending, key=lambda x: x[0]):
-            self.do_pending(action, arg)
+            faults.do_pending(self, action, arg)
         self.pending.clear()
         self.check_alive()
         if not self.runners:
