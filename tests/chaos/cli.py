@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import shutil
 import tempfile
 import traceback
@@ -49,7 +50,8 @@ def explain(res: dict[str, Any]) -> str:
 def run_many(seeds: list[int], jobs: int) -> list[dict[str, Any]]:
     if jobs <= 1:
         return [outcome(s) for s in seeds]
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
+    # spawn, not fork: the caller (pytest) may hold threads, e.g. of an earlier fake gateway.
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
         return list(pool.map(outcome, seeds))
 
 

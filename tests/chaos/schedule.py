@@ -61,7 +61,7 @@ def _params(kind: str, rng: random.Random, symbols: tuple[str, ...]) -> dict[str
     if kind == "kill":
         return {"delay": round(rng.uniform(0.0, 0.25), 3), "other_id": rng.random() < 0.5}
     if kind == "kill_write":
-        return {"after": rng.randint(1, 12), "other_id": rng.random() < 0.3}
+        return {"after": rng.randint(1, 30), "other_id": rng.random() < 0.3}
     if kind == "kill_after_place":
         return {"other_id": rng.random() < 0.3}
     if kind == "restart_other_id":

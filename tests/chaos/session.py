@@ -199,9 +199,10 @@ class Session:
             if rc is None:
                 continue
             self.runners.remove(p)
-            tail = p.err_path.read_text(errors="replace")[-600:] if p.err_path.exists() else ""
-            if p.ended_by == "concurrent" and "another bridge is running" in tail:
-                p.ended_by = "refused"
+            text = p.err_path.read_text(errors="replace") if p.err_path.exists() else ""
+            tail = text[-600:]
+            if p.ended_by == "concurrent" and rc > 0 and "Traceback" not in text:
+                p.ended_by = "refused"  # the second of two runners refused to start, with a message
                 continue
             if p.ended_by == "crashpoint" and rc == -signal.SIGKILL:
                 continue

@@ -4,14 +4,17 @@ invariant, so a violation always points at the bridge, not at the harness)."""
 
 from __future__ import annotations
 
+import signal
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
 from tests.chaos.cli import explain, run_many
+from tests.chaos.crashpoint import ENV as KILL_AFTER_WRITE
 from tests.chaos.invariants import check, decision_key, one_live_order_per_decision
 from tests.chaos.schedule import KINDS, Schedule, draw
-from tests.chaos.session import run_schedule
+from tests.chaos.session import Session, query, run_schedule
 
 #: Seeds of `make test`: about 25 schedules, a few minutes on 2 cores.
 BOUNDED = list(range(1, 26))
@@ -47,6 +50,16 @@ def test_a_fault_free_session_keeps_every_invariant() -> None:
     assert check(rec) == []
     assert [c["position"] > 0 for c in rec.converge] == [True, True, False, False]  # long ramp, then flat ramp
     assert rec.seconds < 30, f"a schedule must take seconds, took {rec.seconds:.1f}"
+
+
+def test_the_crash_point_kills_the_runner_right_after_its_kth_ledger_write(tmp_path: Path) -> None:
+    s = Session(Schedule(seed=0, symbols=("SPY",), client_id=11, fault_bars=6, faults=()), tmp_path)
+    try:
+        p = s.start_runner(**{KILL_AFTER_WRITE: "3"})
+        assert p.popen.wait(timeout=60) == -signal.SIGKILL, p.err_path.read_text()[-1000:]
+        assert [r["ended_at"] for r in query(s.ledger, "SELECT ended_at FROM runs")] == [None]  # no clean exit was recorded
+    finally:
+        s.gw.stop()
 
 
 @pytest.mark.xfail(reason="issue 9: the bridge fixes (engineers B and C) are not merged yet; remove this mark once they land",
