@@ -52,24 +52,25 @@ def fire(s: Session, f: Fault) -> None:
         s.kill_all()
         p = s.start_runner(s.other_id() if prm["other_id"] else None, **{KILL_AFTER_WRITE: str(prm["after"])})
         p.ended_by = "crashpoint"
-        s.push(s.k)
-        s.k += 1
-        try:
-            p.popen.wait(timeout=READY_WAIT)
-        except subprocess.TimeoutExpired:
-            pass
+        s.ready_since(p.client_id, time.time() - 0.5)
+        for _ in range(2):  # the k-th write comes at start-up or within the next bars
+            if p.popen.poll() is not None:
+                break
+            s.step()
+        if p.popen.poll() is None:
+            s.kill(p)  # fewer than k writes so far: a plain SIGKILL instead
         s.check_alive()
-        if p.popen.poll() is not None:
-            s.restart("kill_write", time.time())
-        else:
-            p.ended_by = ""  # survived: fewer writes than k in this window
+        s.restart("kill_write", time.time())
     elif k == "kill_after_place":
         s.kill_all()
         p = s.start_runner(None, BRIDGE_TEST_CRASH_AFTER_PLACE="1")
         p.ended_by = "crashpoint"
-        try:
-            p.popen.wait(timeout=READY_WAIT)
-        except subprocess.TimeoutExpired:
+        s.ready_since(p.client_id, time.time() - 0.5)
+        for _ in range(2):  # dies at its first placeOrder: at start-up or on one of the next bars
+            if p.popen.poll() is not None:
+                break
+            s.step()
+        if p.popen.poll() is None:
             s.kill(p)
         s.check_alive()
         s.restart("kill_after_place", time.time(), bool(prm["other_id"]))

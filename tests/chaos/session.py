@@ -70,7 +70,8 @@ class Record:
 
 
 def frame(n: int, base: float) -> pd.DataFrame:
-    """Daily XNYS sessions: a zig-zag for the fault phase, then up- and down-ramps for the quiet phase."""
+    """Daily XNYS sessions: a zig-zag for the fault phase, then up- and down-ramps of
+    ``CONVERGE_BARS`` bars each for the quiet phase (target long, then flat)."""
     from bridge.market import MarketCalendar
 
     sessions = MarketCalendar().cal.sessions_in_range("2019-01-02", "2024-12-31")[:n]
@@ -151,7 +152,10 @@ class Session:
         self.s = sched
         self.folder = folder
         self.ledger = folder / "ledger.sqlite"
-        self.n = WARMUP + sched.fault_bars + 2 * CONVERGE_BARS + 1
+        # Faults that push bars themselves (kills) or skip one consume at most two bars each: the
+        # zig-zag has that much slack, so the ramps always start at the same bar.
+        self.zig = WARMUP + sched.fault_bars + 2 * len(sched.faults) + 1
+        self.n = self.zig + 2 * CONVERGE_BARS
         self.frames = {sym: frame(self.n, BASE.get(sym, 100.0)) for sym in sched.symbols}
         self.gw = FakeGateway(cash=100_000.0).start()
         self.rec = Record(sched, folder, self.ledger)
@@ -239,7 +243,7 @@ class Session:
 
     def wait_bar(self, i: int, timeout: float = BAR_WAIT) -> bool:
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and any(p.popen.poll() is None for p in self.runners):
             if self.decided(i) and self.settled():
                 return True
             time.sleep(0.02)
@@ -303,14 +307,11 @@ class Session:
         self.check_alive()
         if not self.runners:
             self.restart("quiet", time.time())
-        # Jump the zig-zag to the start of the ramps (bars are sessions: no gap from skipping pushes
-        # would be whole, so push every remaining zig-zag bar).
-        end_zig = self.n - 1 - 2 * CONVERGE_BARS
-        while self.k < end_zig:
+        while self.k < self.zig:  # the rest of the zig-zag (every session is pushed: no gap)
             self.step()
-        for phase, want in (("long", 1), ("flat", 0)):
+        for phase, want, end in (("long", 1, self.zig + CONVERGE_BARS), ("flat", 0, self.n)):
             first = self.k
-            for _ in range(CONVERGE_BARS):
+            while self.k < end:
                 self.step()
             self.check_alive()
             # The last bar of each ramp is decided once the next bar completes it: wait for it.
