@@ -15,7 +15,7 @@ from tests.chaos.invariants import check
 from tests.chaos.schedule import draw
 from tests.chaos.session import run_schedule
 
-REPLAY = "python -m tests.chaos --seed {seed}"
+REPLAY = "make chaos SEED={seed}"  # or: python -m tests.chaos --seed {seed}, with the venv and PYTHONPATH set
 
 
 def outcome(seed: int, keep: bool = False) -> dict[str, Any]:

@@ -143,7 +143,6 @@ def fire(s: Session, f: Fault) -> None:
 
 def stop_command(s: Session) -> None:
     """`bridge stop --flatten` from another process (it finds the runner, or connects itself)."""
-    s.rec.stopped_by_command = True
     out = bridge("stop", "--flatten", "--ledger", str(s.ledger), "--timeout", "3", "--port", str(s.gw.port))
     (s.folder / f"stop{len(s.rec.faults)}.err").write_bytes(out.stderr)
 

@@ -33,6 +33,7 @@ ROOT = Path(__file__).resolve().parents[2]
 WARMUP = 4
 HISTORY_BARS = 6
 BAR_WAIT = 1.5      # seconds to wait for a healthy runner's decision on a bar
+SETTLE_WAIT = 0.5   # seconds more for that decision's orders to fill
 BASE = {"SPY": 100.0, "QQQ": 200.0}
 
 
@@ -66,7 +67,6 @@ class Record:
     gw_positions: dict[str, float] = field(default_factory=dict)
     alerts: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
-    stopped_by_command: bool = False
 
 
 def frame(n: int, base: float) -> pd.DataFrame:
@@ -104,7 +104,7 @@ params = ""
 [costs]
 slippage_bps = 0.0
 [orders]
-cancel_wait = 1.0
+cancel_wait = 0.5
 [risk]
 market_hours = false
 max_orders_per_minute = 100000
@@ -242,10 +242,17 @@ class Session:
         return bool(rows) and rows[0]["n"] == 0
 
     def wait_bar(self, i: int, timeout: float = BAR_WAIT) -> bool:
+        """Wait for the decision on bar ``i`` and its orders to settle; an order stuck open (a fault
+        may leave one) gets ``SETTLE_WAIT`` s, not the whole timeout, so the schedule keeps its pace."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and any(p.popen.poll() is None for p in self.runners):
-            if self.decided(i) and self.settled():
-                return True
+            if self.decided(i):
+                deadline = min(deadline, time.monotonic() + SETTLE_WAIT)
+                while time.monotonic() < deadline:
+                    if self.settled():
+                        return True
+                    time.sleep(0.02)
+                return False
             time.sleep(0.02)
         return False
 
@@ -254,12 +261,12 @@ class Session:
         self.client_id = self.client_id + 2 if self.client_id < 60 else 11
         return self.client_id
 
-    def restart(self, kind: str, t0: float, other: bool = False, **extra_env: str) -> None:
-        p = self.start_runner(self.other_id() if other else None, **extra_env)
-        if not extra_env:
-            took = self.ready_since(p.client_id, t0)
-            if took is not None and kind in ("kill", "kill_write", "drop"):
-                self.rec.recovery["kill" if kind != "drop" else "drop"].append(took)
+    def restart(self, kind: str, t0: float, other: bool = False) -> None:
+        """Start a runner again (under the next client id if ``other``); time its recovery after a kill."""
+        p = self.start_runner(self.other_id() if other else None)
+        took = self.ready_since(p.client_id, t0)
+        if took is not None and kind in ("kill", "kill_write", "kill_after_place"):
+            self.rec.recovery["kill"].append(took)
 
     def due_actions(self, fault_bar: int) -> None:
         for item in [x for x in self.pending if x[0] <= fault_bar]:
@@ -282,7 +289,7 @@ class Session:
                     faults.fire(self, f)
                 self.check_alive()
                 self.step()
-            self.quiet(t_start)
+            self.quiet()
         finally:
             self.finish()
         self.rec.seconds = time.monotonic() - t_start
@@ -296,7 +303,7 @@ class Session:
         self.k += 1
         self.wait_bar(i)
 
-    def quiet(self, t_start: float) -> None:
+    def quiet(self) -> None:
         """Faults stop: undo lingering ones, make sure a runner is up, then push the two ramps."""
         self.gw.clear_scripts()
         for sym in self.s.symbols:
