@@ -14,7 +14,7 @@ help:
 	@echo "make demo   - create .venv, install, run the main job on the bundled data (writes reports/)"
 	@echo "make test   - create/update .venv and run the whole test suite"
 	@echo "make bench  - run benchmarks/ and write benchmarks/results.json and results.md"
-	@echo "make chaos [N=500] [JOBS=2] - the bridge fault-injection suite; writes benchmarks/chaos.md and chaos.json (replay: make chaos SEED=1234)"
+	@echo "make chaos [N=500] [JOBS=4] - the bridge fault-injection suite; writes benchmarks/chaos.md and chaos.json (replay: make chaos SEED=1234)"
 	@echo "make lint   - ruff;  make typecheck - mypy"
 
 venv: $(STAMP)
@@ -55,7 +55,7 @@ bench: venv
 
 # Fault-injection suite (docs/bridge.md): N seeded schedules on JOBS workers; SEED=1234 replays one.
 N ?= 500
-JOBS ?= 2
+JOBS ?= 4
 chaos: venv
 	if [ -n "$(SEED)" ]; then PYTHONPATH=$(CURDIR) $(BIN)/python -m tests.chaos --seed $(SEED); \
 	else PYTHONPATH=$(CURDIR) $(BIN)/python -m tests.chaos --n $(N) --jobs $(JOBS) --out benchmarks; fi

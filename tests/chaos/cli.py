@@ -6,6 +6,7 @@ import argparse
 import multiprocessing
 import shutil
 import tempfile
+import time
 import traceback
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -60,21 +61,23 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, action="append", help="replay this seed (repeatable)")
     ap.add_argument("--n", type=int, default=0, help="run seeds FIRST .. FIRST+N-1")
     ap.add_argument("--first", type=int, default=1)
-    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--jobs", type=int, default=4, help="parallel schedules (mostly waiting: 4 use about one core)")
     ap.add_argument("--out", help="write chaos.md and chaos.json into this folder")
     ap.add_argument("--keep", action="store_true", help="keep every schedule's folder (logs, ledger)")
     a = ap.parse_args(argv)
     if not a.seed and a.n <= 0:
         ap.error("give --seed N (replay) or --n N (run many)")
     seeds = a.seed or list(range(a.first, a.first + a.n))
+    t0 = time.monotonic()
     results = [outcome(s, keep=a.keep) for s in seeds] if a.seed else run_many(seeds, a.jobs)
+    wall = time.monotonic() - t0
     bad = [r for r in results if r["violations"] or r["error"]]
     for r in bad if not a.seed else results:
         print(explain(r))
     if a.out:
         from tests.chaos.report import write
 
-        write(results, Path(a.out), jobs=a.jobs)
+        write(results, Path(a.out), jobs=a.jobs, wall=wall)
     print(f"{len(results)} schedule(s), {sum(len(r['violations']) for r in results)} violation(s), "
           f"{sum(1 for r in results if r['error'])} harness error(s)")
     return 1 if bad else 0

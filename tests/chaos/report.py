@@ -18,7 +18,7 @@ def _pct(values: list[float], q: float) -> float | None:
     return round(float(np.percentile(np.asarray(values), q)), 3) if values else None
 
 
-def summarize(results: list[dict[str, Any]], jobs: int) -> dict[str, Any]:
+def summarize(results: list[dict[str, Any]], jobs: int, wall: float = 0.0) -> dict[str, Any]:
     """Deterministic given the results (sorted by seed; wall times are the only measured values)."""
     results = sorted(results, key=lambda r: r["seed"])
     faults = Counter(f["kind"] for r in results for f in r["faults"])
@@ -34,6 +34,7 @@ def summarize(results: list[dict[str, Any]], jobs: int) -> dict[str, Any]:
     return {
         "schedules": len(results),
         "jobs": jobs,
+        "wall_seconds": round(wall, 1),
         "seconds_per_schedule": {"p50": _pct(secs, 50), "p99": _pct(secs, 99), "total": round(sum(secs), 1)},
         "faults_by_kind": {k: faults.get(k, 0) for k in KINDS},
         "violations": sum(by_inv.values()),
@@ -48,8 +49,9 @@ def summarize(results: list[dict[str, Any]], jobs: int) -> dict[str, Any]:
 
 def markdown(s: dict[str, Any]) -> str:
     lines = ["# Fault-injection suite (`make chaos`)", "",
-             f"{s['schedules']} schedules on {s['jobs']} worker(s); seconds per schedule p50 {s['seconds_per_schedule']['p50']}, "
-             f"p99 {s['seconds_per_schedule']['p99']}. **Invariant violations: {s['violations']}** (must be 0).", "",
+             f"{s['schedules']} schedules on {s['jobs']} worker(s) in {s['wall_seconds']} s; seconds per schedule p50 "
+             f"{s['seconds_per_schedule']['p50']}, p99 {s['seconds_per_schedule']['p99']}. "
+             f"**Invariant violations: {s['violations']}** (must be 0).", "",
              "| Invariant | Violations |", "|---|---|"]
     lines += [f"| {k} | {v} |" for k, v in s["violations_by_invariant"].items()]
     lines += ["", "| Fault kind | Injected |", "|---|---|"]
@@ -71,8 +73,8 @@ def markdown(s: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write(results: list[dict[str, Any]], out: Path, jobs: int) -> dict[str, Any]:
-    s = summarize(results, jobs)
+def write(results: list[dict[str, Any]], out: Path, jobs: int, wall: float = 0.0) -> dict[str, Any]:
+    s = summarize(results, jobs, wall)
     out.mkdir(parents=True, exist_ok=True)
     (out / "chaos.json").write_text(json.dumps(s, indent=2) + "\n")
     (out / "chaos.md").write_text(markdown(s))
