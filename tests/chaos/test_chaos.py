@@ -62,6 +62,7 @@ def test_the_crash_point_kills_the_runner_right_after_its_kth_ledger_write(tmp_p
         s.gw.stop()
 
 
+@pytest.mark.slow
 @pytest.mark.xfail(reason="issue 9: the bridge fixes (engineers B and C) are not merged yet; remove this mark once they land",
                    strict=False)
 def test_bounded_set_of_schedules_keeps_every_invariant() -> None:
