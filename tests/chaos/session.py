@@ -288,6 +288,8 @@ class Session:
                 for f in by_bar.get(j, []):
                     faults.fire(self, f)
                 self.check_alive()
+                if not self.runners:  # died on its own (recorded): restart it, as a supervisor would
+                    self.restart("supervisor", time.time())
                 self.step()
             self.quiet()
         finally:
