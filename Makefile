@@ -8,12 +8,13 @@ export NUMBA_CACHE_DIR ?= $(CURDIR)/.cache/numba
 export MPLBACKEND ?= Agg
 export PYTHONHASHSEED ?= 0
 
-.PHONY: venv demo test bench lint typecheck clean-cache help
+.PHONY: venv demo test bench chaos lint typecheck clean-cache help
 
 help:
 	@echo "make demo   - create .venv, install, run the main job on the bundled data (writes reports/)"
 	@echo "make test   - create/update .venv and run the whole test suite"
 	@echo "make bench  - run benchmarks/ and write benchmarks/results.json and results.md"
+	@echo "make chaos [N=500] [JOBS=4] - the bridge fault-injection suite; writes benchmarks/chaos.md and chaos.json (replay: make chaos SEED=1234)"
 	@echo "make lint   - ruff;  make typecheck - mypy"
 
 venv: $(STAMP)
@@ -51,6 +52,13 @@ test: venv
 
 bench: venv
 	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
+
+# Fault-injection suite (docs/bridge.md): N seeded schedules on JOBS workers; SEED=1234 replays one.
+N ?= 500
+JOBS ?= 4
+chaos: venv
+	if [ -n "$(SEED)" ]; then PYTHONPATH=$(CURDIR) $(BIN)/python -m tests.chaos --seed $(SEED); \
+	else PYTHONPATH=$(CURDIR) $(BIN)/python -m tests.chaos --n $(N) --jobs $(JOBS) --out benchmarks; fi
 
 lint: venv
 	$(BIN)/ruff check quantlab research bridge tests benchmarks

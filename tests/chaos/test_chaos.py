@@ -1,0 +1,87 @@
+"""The fault-injection suite in `make test`: a bounded set of seeded schedules, plus checks of
+the suite itself (schedules are a function of their seed; a fault-free session breaks no
+invariant, so a violation always points at the bridge, not at the harness)."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from tests.chaos.cli import explain, run_many
+from tests.chaos.crashpoint import ENV as KILL_AFTER_WRITE
+from tests.chaos.invariants import check, decision_key, one_live_order_per_decision
+from tests.chaos.schedule import KINDS, Schedule, draw
+from tests.chaos.session import Session, query, run_schedule
+
+#: Seeds of `make test`: about 25 schedules, a few minutes on 2 cores.
+BOUNDED = list(range(1, 26))
+
+
+def test_a_schedule_is_a_function_of_its_seed() -> None:
+    assert draw(1234) == draw(1234)
+    assert draw(1234) != draw(1235)
+    kinds = {f.kind for s in range(300) for f in draw(s).faults}
+    assert kinds == set(KINDS), f"never drawn: {set(KINDS) - kinds}"
+    assert all(0 < f.bar < draw(s).fault_bars - 1 for s in range(50) for f in draw(s).faults)
+
+
+def test_decision_key_joins_re_decisions_and_market_replacements() -> None:
+    base = "ql:flip:SPY:20190111T000000Z:c6da3737"
+    assert decision_key(base) == decision_key(base + "~1") == decision_key(base + ":m") == decision_key(base + "~2:m") == base
+
+
+def test_two_filled_orders_for_one_decision_are_reported() -> None:
+    def order(ref: str, status: str, filled: float) -> SimpleNamespace:
+        return SimpleNamespace(order_ref=ref, status=status, filled=filled, client_id=1, action="BUY", quantity=10.0)
+
+    ref = "ql:flip:SPY:20190111T000000Z:c6da3737"
+    rec = SimpleNamespace(gw_orders=[order(ref, "Filled", 10), order(ref + "~1", "Submitted", 0), order("manual", "Filled", 5)])
+    [v] = one_live_order_per_decision(rec)  # type: ignore[arg-type]
+    assert v.invariant == "one_live_order_per_decision" and "2 live orders" in v.message and ref + "~1" in v.message
+    rec.gw_orders[1] = order(ref + "~1", "Cancelled", 0)  # a cancelled, unfilled duplicate did no harm
+    assert one_live_order_per_decision(rec) == []  # type: ignore[arg-type]
+
+
+def test_a_fault_free_session_keeps_every_invariant() -> None:
+    rec = run_schedule(Schedule(seed=0, symbols=("SPY", "QQQ"), client_id=11, fault_bars=6, faults=()))
+    assert check(rec) == []
+    assert [c["position"] > 0 for c in rec.converge] == [True, True, False, False]  # long ramp, then flat ramp
+    assert rec.seconds < 30, f"a schedule must take seconds, took {rec.seconds:.1f}"
+
+
+def test_the_crash_point_kills_the_runner_right_after_its_kth_ledger_write(tmp_path: Path) -> None:
+    s = Session(Schedule(seed=0, symbols=("SPY",), client_id=11, fault_bars=6, faults=()), tmp_path)
+    try:
+        p = s.start_runner(**{KILL_AFTER_WRITE: "3"})
+        assert p.popen.wait(timeout=60) == -signal.SIGKILL, p.err_path.read_text()[-1000:]
+        assert [r["ended_at"] for r in query(s.ledger, "SELECT ended_at FROM runs")] == [None]  # no clean exit was recorded
+    finally:
+        s.gw.stop()
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(reason="issue 9: the bridge fixes (engineers B and C) are not merged yet; remove this mark once they land",
+                   strict=False)
+def test_bounded_set_of_schedules_keeps_every_invariant() -> None:
+    results = run_many(BOUNDED, jobs=4)  # wait-bound: 4 workers use about one core
+    bad = [r for r in results if r["violations"] or r["error"]]
+    assert not bad, "\n".join(explain(r) for r in bad)
+
+
+def test_the_report_counts_faults_violations_and_recovery() -> None:
+    from tests.chaos.report import markdown, summarize
+
+    ok = {"seed": 1, "schedule": "s1", "seconds": 10.0, "faults": [{"kind": "drop"}], "recovery": {"drop": [0.3], "kill": []},
+          "violations": [], "error": None}
+    bad = {"seed": 2, "schedule": "s2", "seconds": 20.0, "faults": [{"kind": "kill"}, {"kind": "reject"}],
+           "recovery": {"drop": [], "kill": [2.0, 4.0]}, "violations": [{"invariant": "converges", "message": "m"}], "error": None}
+    s = summarize([bad, ok], jobs=2, wall=15.0)
+    assert s["schedules"] == 2 and s["violations"] == 1 and s["violations_by_invariant"]["converges"] == 1
+    assert s["faults_by_kind"]["drop"] == 1 and s["faults_by_kind"]["kill"] == 1 and s["faults_by_kind"]["stale_bar"] == 0
+    assert s["schedules_failing_by_invariant_and_fault"] == {"converges / kill": 1, "converges / reject": 1}
+    assert s["recovery_seconds"]["kill"] == {"n": 2, "p50": 3.0, "p99": 3.98}
+    assert [f["replay"] for f in s["failing_seeds"]] == ["make chaos SEED=2"]
+    assert "**Invariant violations: 1**" in markdown(s)
