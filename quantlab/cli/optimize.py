@@ -6,6 +6,7 @@ from typing import Any
 
 import click
 
+from quantlab.cli._cluster import cluster_option, resume_option
 from quantlab.cli._options import (
     build_sim_config,
     data_options,
@@ -66,12 +67,22 @@ from quantlab.cli._options import (
 )
 @sim_options
 @report_option
+@cluster_option
+@resume_option
 def optimize(**opts: Any) -> None:
     """Search a strategy's parameters and report the winners honestly."""
+    from quantlab.backends import make_backend, use_backend
     from quantlab.optimizer.api import optimize as run_optimize
 
     sim = build_sim_config(opts)
-    result = run_optimize(
+    with use_backend(make_backend(opts["cluster"], opts["resume"])):
+        result = _run(run_optimize, sim, opts)
+    print_optimize(result)
+    print_report(result.report)
+
+
+def _run(run_optimize: Any, sim: Any, opts: dict[str, Any]) -> Any:
+    return run_optimize(
         opts["strategy"],
         opts["symbols"],
         opts["grid"],
@@ -95,8 +106,6 @@ def optimize(**opts: Any) -> None:
         progress=None,
         report=opts["report"],
     )
-    print_optimize(result)
-    print_report(result.report)
 
 
 def print_optimize(result: Any) -> None:

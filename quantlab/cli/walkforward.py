@@ -6,6 +6,7 @@ from typing import Any
 
 import click
 
+from quantlab.cli._cluster import cluster_option
 from quantlab.cli._options import (
     build_sim_config,
     data_options,
@@ -44,12 +45,21 @@ from quantlab.cli._options import (
 )
 @sim_options
 @report_option
+@cluster_option
 def walkforward(**opts: Any) -> None:
     """Walk a strategy forward: per fold, choose parameters in-sample and trade them out of sample."""
+    from quantlab.backends import make_backend, use_backend
     from quantlab.optimizer.walkforward import walkforward as run_walkforward
 
     sim = build_sim_config(opts)
-    result = run_walkforward(
+    with use_backend(make_backend(opts["cluster"])):
+        result = _run(run_walkforward, sim, opts)
+    print_walkforward(result)
+    print_report(result.report)
+
+
+def _run(run_walkforward: Any, sim: Any, opts: dict[str, Any]) -> Any:
+    return run_walkforward(
         opts["strategy"],
         opts["symbols"],
         opts["grid"],
@@ -72,8 +82,6 @@ def walkforward(**opts: Any) -> None:
         progress=None,
         report=opts["report"],
     )
-    print_walkforward(result)
-    print_report(result.report)
 
 
 def print_walkforward(result: Any) -> None:
