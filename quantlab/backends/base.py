@@ -54,9 +54,10 @@ def describe_chunk(spec: StrategySpec, values: np.ndarray, chunk: Chunk) -> str:
     """``SPY combinations 1000..1499 (fast 5..9, slow 20..200)``: what a failing chunk held."""
     rows = values[chunk.lo : chunk.hi]
     ranges = ", ".join(
-        f"{name} {rows[:, i].min():g}..{rows[:, i].max():g}" for i, name in enumerate(spec.param_names)
-        if rows.size and rows[:, i].min() != rows[:, i].max()
-    )
+        f"{name} {lo:g}" if lo == hi else f"{name} {lo:g}..{hi:g}"
+        for i, name in enumerate(spec.param_names)
+        for lo, hi in [(rows[:, i].min(), rows[:, i].max())]
+    ) if rows.size else ""
     return f"{chunk.symbol} combinations {chunk.lo}..{chunk.hi - 1}" + (f" ({ranges})" if ranges else "")
 
 

@@ -39,7 +39,7 @@ class ChunkStore:
         return self._path(key).exists()
 
     def count(self) -> int:
-        return sum(1 for _ in self.folder.glob("*.npz"))
+        return sum(1 for p in self.folder.glob("*.npz") if not p.name.startswith("."))  # not temp files
 
     def load(self, key: str) -> ChunkResult:
         with np.load(self._path(key)) as z:

@@ -10,6 +10,7 @@ attempt fails the run, naming its symbol and parameter range.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
@@ -90,12 +91,12 @@ class DaskBackend(ChunkedBackend):
         if self.address.startswith("local:"):
             n = int(self.address.split(":", 1)[1])
             self._cluster = LocalCluster(
-                n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=logging.ERROR
+                n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=logging.CRITICAL
             )
             self._client = Client(self._cluster)
         else:
             try:
-                self._client = Client(self.address, timeout="10s")
+                self._client = Client(self.address, timeout=os.environ.get("QUANTLAB_CLUSTER_TIMEOUT", "10s"))
             except (OSError, TimeoutError) as err:
                 raise ConfigError(
                     "cannot reach the Dask scheduler", found=f"{self.address} ({err})", fix=START_A_SCHEDULER
