@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from quantlab.backends.checkpoint import CheckpointRun, open_run
-from quantlab.backends.chunks import Chunk, ChunkResult, assemble, chunk_key, plan
+from quantlab.backends.chunks import Assembly, Chunk, ChunkResult, chunk_key, plan
 from quantlab.errors import QuantlabError
 
 if TYPE_CHECKING:
@@ -106,29 +106,30 @@ class ChunkedBackend:
         chunks = plan({s: (w.start, w.end) for s, w in windows.items()}, values.shape[0], n_blocks, self.chunk_size)
         store = self.run.store if self.run is not None else None
         keys = {c.index: chunk_key(c, values, inputs.data_hash) for c in chunks}
-        results: dict[int, ChunkResult] = {}
+        assembly = Assembly(chunks, values.shape[0])
         todo: list[Chunk] = []
+        done = 0
         for c in chunks:
             if store is not None and store.has(keys[c.index]):
-                results[c.index] = store.load(keys[c.index])
+                assembly.add(c, store.load(keys[c.index]))
+                done += c.size
             else:
                 todo.append(c)
-        done = sum(c.size for c in chunks if c.index in results)
         self.chunks_total += len(chunks)
         self.chunks_reused += len(chunks) - len(todo)
         if on_progress is not None and done:
             on_progress(done)
         for chunk, result in self.execute(spec, inputs, values, sim, todo):
-            results[chunk.index] = result
             if store is not None:
                 store.save(keys[chunk.index], result)
+            assembly.add(chunk, result)
             self.chunks_computed += 1
             self.compute_seconds += result.seconds
             done += chunk.size
             if on_progress is not None:
                 on_progress(done)
         self.wall_seconds += time.perf_counter() - began
-        return assemble(chunks, results)
+        return assembly.outputs()
 
     def report(self) -> dict[str, Any]:
         return {

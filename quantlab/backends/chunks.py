@@ -1,6 +1,6 @@
 """The sweep's work unit: a chunk of (symbol, combination range) over one evaluation window.
 
-Every backend runs the same chunks and :func:`assemble` concatenates their outputs in
+Every backend runs the same chunks and :class:`Assembly` places their outputs in
 plan order (symbol order, then combination order), whatever order they finished in.
 Each combination row is computed independently by the kernel, so a chunked run gives
 exactly the in-process result, bit for bit.
@@ -92,23 +92,40 @@ def run_chunk(
     return ChunkResult(out.metrics, out.block_sum, out.block_sumsq, time.perf_counter() - began)
 
 
-def assemble(chunks: list[Chunk], results: dict[int, ChunkResult], load_seconds: float = 0.0) -> dict[str, SweepOutput]:
-    """Concatenate chunk results per symbol in plan order into :class:`SweepOutput`."""
-    out: dict[str, SweepOutput] = {}
-    for symbol in dict.fromkeys(c.symbol for c in chunks):
-        mine = [c for c in chunks if c.symbol == symbol]
-        parts = [results[c.index] for c in mine]
-        first = mine[0]
+class Assembly:
+    """Per-symbol output arrays filled in place as chunks arrive (in any order), so the
+    client holds the final arrays only, never the chunk results as well."""
+
+    def __init__(self, chunks: list[Chunk], n_combinations: int) -> None:
+        from quantlab.kernels.layout import N_METRICS
+
+        self._chunks = chunks
+        self._metrics: dict[str, np.ndarray] = {}
+        self._bsum: dict[str, np.ndarray] = {}
+        self._bsq: dict[str, np.ndarray] = {}
+        self._seconds: dict[str, float] = {}
+        for c in chunks:
+            if c.symbol not in self._metrics:
+                self._metrics[c.symbol] = np.full((n_combinations, N_METRICS), np.nan)
+                self._bsum[c.symbol] = np.zeros((n_combinations, c.n_blocks))
+                self._bsq[c.symbol] = np.zeros((n_combinations, c.n_blocks))
+                self._seconds[c.symbol] = 0.0
+
+    def add(self, chunk: Chunk, result: ChunkResult) -> None:
+        self._metrics[chunk.symbol][chunk.lo : chunk.hi] = result.metrics
+        self._bsum[chunk.symbol][chunk.lo : chunk.hi] = result.block_sum
+        self._bsq[chunk.symbol][chunk.lo : chunk.hi] = result.block_sumsq
+        self._seconds[chunk.symbol] += result.seconds
+
+    def outputs(self, load_seconds: float = 0.0) -> dict[str, SweepOutput]:
         from quantlab.sweep import block_starts
 
-        starts = block_starts(first.end - first.start, first.n_blocks)
-        counts = np.diff(np.append(starts, first.end - first.start)) if first.n_blocks else np.empty(0, dtype=np.int64)
-        out[symbol] = SweepOutput(
-            np.concatenate([p.metrics for p in parts]),
-            np.concatenate([p.block_sum for p in parts]),
-            np.concatenate([p.block_sumsq for p in parts]),
-            counts.astype(np.int64),
-            float(sum(p.seconds for p in parts)),
-            load_seconds,
-        )
-    return out
+        out: dict[str, SweepOutput] = {}
+        for symbol, metrics in self._metrics.items():
+            first = next(c for c in self._chunks if c.symbol == symbol)
+            starts = block_starts(first.end - first.start, first.n_blocks)
+            counts = np.diff(np.append(starts, first.end - first.start)) if first.n_blocks else np.empty(0, dtype=np.int64)
+            out[symbol] = SweepOutput(
+                metrics, self._bsum[symbol], self._bsq[symbol], counts.astype(np.int64), self._seconds[symbol], load_seconds
+            )
+        return out
