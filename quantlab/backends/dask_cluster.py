@@ -81,6 +81,10 @@ class DaskBackend(ChunkedBackend):
         self.warmup_seconds: dict[str, float] = {}
         self.n_workers = 0
 
+    def begin_run(self, kind: str, cfg_hash: str, data_hash: str, reports: Any) -> Any:
+        self.client()  # an unreachable or mismatched cluster fails before any run folder exists
+        return super().begin_run(kind, cfg_hash, data_hash, reports)
+
     # -- connection -----------------------------------------------------------------
     def client(self) -> Any:
         if self._client is not None:

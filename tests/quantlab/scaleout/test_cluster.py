@@ -110,6 +110,7 @@ def test_unreachable_scheduler_says_how_to_start_one(tmp_path: Path, monkeypatch
     ):
         _optimize(tmp_path)
     assert "dask scheduler" in info.value.render() and "dask worker" in info.value.render()
+    assert not tmp_path.exists() or not any(tmp_path.iterdir())  # no run folder left behind
 
 
 @pytest.mark.parametrize("bad", ["local:0", "local:two", "spark://x:1"])
