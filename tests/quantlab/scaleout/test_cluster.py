@@ -33,7 +33,7 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return _optimize(tmp_path_factory.mktemp("inprocess"))
 
 
-@pytest.mark.parametrize("workers", [1, 2])
+@pytest.mark.parametrize("workers", [1, 2, 4])
 def test_optimize_on_local_workers_is_byte_identical(reference: Path, tmp_path: Path, workers: int) -> None:
     with use_backend(make_backend(f"local:{workers}", chunk_size=7)) as backend:
         path = _optimize(tmp_path)
