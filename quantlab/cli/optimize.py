@@ -8,6 +8,7 @@ import click
 
 from quantlab.cli._json import emit, json_option
 from quantlab.cli._labels import echo_headline, echo_verdict
+from quantlab.cli._cluster import cluster_option, resume_option
 from quantlab.cli._options import (
     build_sim_config,
     data_options,
@@ -71,12 +72,25 @@ from quantlab.headline import FULL, IN_SAMPLE, returns_basis
 @sim_options
 @report_option
 @json_option
+@cluster_option
+@resume_option
 def optimize(**opts: Any) -> None:
     """Search a strategy's parameters and report the winners honestly."""
+    from quantlab.backends import make_backend, use_backend
     from quantlab.optimizer.api import optimize as run_optimize
 
     sim = build_sim_config(opts)
-    result = run_optimize(
+    with use_backend(make_backend(opts["cluster"], opts["resume"])):
+        result = _run(run_optimize, sim, opts)
+    if opts["as_json"]:
+        emit(result, top=result.top, holdout=result.holdout)
+        return
+    print_optimize(result)
+    print_report(result.report)
+
+
+def _run(run_optimize: Any, sim: Any, opts: dict[str, Any]) -> Any:
+    return run_optimize(
         opts["strategy"],
         opts["symbols"],
         opts["grid"],
@@ -102,11 +116,6 @@ def optimize(**opts: Any) -> None:
         progress=None,
         report=opts["report"],
     )
-    if opts["as_json"]:
-        emit(result, top=result.top, holdout=result.holdout)
-        return
-    print_optimize(result)
-    print_report(result.report)
 
 
 def print_optimize(result: Any) -> None:

@@ -8,6 +8,7 @@ import click
 
 from quantlab.cli._json import emit, json_option
 from quantlab.cli._labels import echo_headline, echo_verdict
+from quantlab.cli._cluster import cluster_option
 from quantlab.cli._options import (
     build_sim_config,
     data_options,
@@ -49,12 +50,24 @@ from quantlab.headline import returns_basis
 @sim_options
 @report_option
 @json_option
+@cluster_option
 def walkforward(**opts: Any) -> None:
     """Walk a strategy forward: per fold, choose parameters in-sample and trade them out of sample."""
+    from quantlab.backends import make_backend, use_backend
     from quantlab.optimizer.walkforward import walkforward as run_walkforward
 
     sim = build_sim_config(opts)
-    result = run_walkforward(
+    with use_backend(make_backend(opts["cluster"])):
+        result = _run(run_walkforward, sim, opts)
+    if opts["as_json"]:
+        emit(result, folds=result.folds, oos_metrics=result.oos_metrics.reset_index())
+        return
+    print_walkforward(result)
+    print_report(result.report)
+
+
+def _run(run_walkforward: Any, sim: Any, opts: dict[str, Any]) -> Any:
+    return run_walkforward(
         opts["strategy"],
         opts["symbols"],
         opts["grid"],
@@ -79,11 +92,6 @@ def walkforward(**opts: Any) -> None:
         progress=None,
         report=opts["report"],
     )
-    if opts["as_json"]:
-        emit(result, folds=result.folds, oos_metrics=result.oos_metrics.reset_index())
-        return
-    print_walkforward(result)
-    print_report(result.report)
 
 
 def print_walkforward(result: Any) -> None:

@@ -217,6 +217,10 @@ def optimize(
     from quantlab.runs import config_hash
 
     cfg_hash = config_hash(config)
+    if save:  # a chunked backend checkpoints into the run folder (resumed when unfinished)
+        from quantlab.backends import begin_run
+
+        begin_run("optimize", cfg_hash, inputs.data_hash, reports)
     study_info: dict[str, Any] = {}
     t0 = time.perf_counter()
     if method == "grid":

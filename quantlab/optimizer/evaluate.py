@@ -45,6 +45,11 @@ def evaluate(
     on_progress: Callable[[int], None] | None = None,
 ) -> Evaluation:
     """Sweep ``values`` (combinations x params) for each symbol over its window."""
+    from quantlab.backends import active_backend
+
+    backend = active_backend()  # --cluster / --resume: chunked, checkpointed (docs/scaling.md)
+    if backend is not None:
+        return Evaluation(backend.sweep(spec, inputs, values, sim, windows, n_blocks, on_progress), windows)
     outputs: dict[str, SweepOutput] = {}
     done_before = 0
     for symbol, window in windows.items():

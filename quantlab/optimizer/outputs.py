@@ -82,7 +82,9 @@ def finish_run(run: RunDir, result: Any, save_started: float, began: float) -> N
 
 
 def save_optimize(result: OptimizeResult, reports: Any, began: float) -> RunDir:
-    run = RunDir.create(new_run_id("optimize", result.summary["config_hash"]), reports)
+    from quantlab.backends import run_dir
+
+    run = run_dir("optimize", result.summary["config_hash"], reports)  # the checkpointed folder, if any
     t0 = time.perf_counter()
     run.write_parquet("results.parquet", result.results)
     run.write_csv("top.csv", result.top, index=False)

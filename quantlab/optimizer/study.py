@@ -12,6 +12,7 @@ reason in their user attributes) and do not count towards the total.
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
@@ -114,6 +115,16 @@ def run_study(
     if trials < 1:
         raise ConfigError("--trials must be at least 1", found=trials)
     optuna.logging.set_verbosity(logging.WARNING)
+    # Shared (PostgreSQL) studies: per-worker seed, heartbeats, --trials contributed by this
+    # process; see quantlab.backends.optuna_storage. Files and memory: unchanged.
+    from quantlab.backends import optuna_storage as shared_storage
+
+    shared = shared_storage.is_shared(storage)
+    if shared:
+        worker = shared_storage.worker_id()
+        seed = shared_storage.sampler_seed(seed, worker)
+        print(f"optuna: shared study {study_name!r}, worker id {worker}, sampler seed {seed}", file=sys.stderr)
+        storage_url, storage = storage, shared_storage.open_storage(storage)
     sampler = trial_sampler(seed, 0)
     try:
         study = optuna.create_study(
@@ -121,6 +132,8 @@ def run_study(
         )
     except Exception as err:  # optuna raises many storage-specific types
         raise ConfigError("cannot open the optuna storage", found=f"{storage} ({err})", fix="check --storage") from None
+    if shared:
+        shared_storage.fail_dead_trials(study)  # trials of killed processes: RUNNING -> FAIL
     if data_hash is not None:
         seen = study.user_attrs.get("data_hash")
         if seen is None:
@@ -140,10 +153,13 @@ def run_study(
     names = list(spec.param_names)
     attempts = 0
     rejected = 0
-    while len(completed) < trials and attempts < MAX_ATTEMPTS_FACTOR * trials:
+    target = resumed_from + trials if shared else trials
+    beats = shared_storage.Heartbeats(storage if shared else None)
+    while len(completed) < target and attempts < MAX_ATTEMPTS_FACTOR * trials:
         attempts += 1
         study.sampler = trial_sampler(seed, len(study.trials))
         trial = study.ask(space)  # type: ignore[arg-type]
+        beats.track(trial._trial_id)  # shared studies: heartbeats while the trial runs
         params = dict(base)
         params.update(trial.params)
         row = np.array([[params[n] for n in names]], dtype=np.float64)
@@ -166,6 +182,13 @@ def run_study(
         completed.append(study.trials[trial.number])
         if on_trial is not None:
             on_trial(len(completed))
+    beats.stop()
+    if shared:  # every process's finished trials, as they stand now
+        storage = storage_url
+        completed = [
+            t for t in study.get_trials(deepcopy=False)
+            if t.state == optuna.trial.TrialState.COMPLETE or t.user_attrs.get("nan_objective")
+        ]
     rows, objective_values, numbers = [], [], []
     for t in sorted(completed, key=lambda t: t.number):
         params = dict(base)
