@@ -6,9 +6,9 @@ from typing import Any
 
 import click
 
+from quantlab.cli._cluster import cluster_option
 from quantlab.cli._json import emit, json_option
 from quantlab.cli._labels import echo_headline, echo_verdict
-from quantlab.cli._cluster import cluster_option
 from quantlab.cli._options import (
     build_sim_config,
     data_options,
