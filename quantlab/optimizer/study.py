@@ -53,6 +53,19 @@ class StudyResult:
     resumed_from: int
 
 
+def distinct_sets(values: np.ndarray) -> np.ndarray:
+    """Row indices of ``values`` that are the first proposal of their parameter set, in order.
+
+    TPE proposes the same set again (often, in a small or narrow space). A repeat is the same
+    configuration with the same returns, not a new strategy tried: it is evaluated, listed,
+    ranked and counted in DSR's N once, as the first trial that proposed it.
+    """
+    if not len(values):
+        return np.empty(0, np.int64)
+    _, first = np.unique(values, axis=0, return_index=True)
+    return np.sort(first).astype(np.int64)
+
+
 def distributions(spec: StrategySpec, grid: str | None, fixed: Mapping[str, float]) -> dict[str, object]:
     """Optuna distributions per searched parameter; ``grid`` may narrow bounds and steps.
 
