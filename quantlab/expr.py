@@ -35,6 +35,11 @@ _CMPOPS = {
     ast.NotEq: np.not_equal,
 }
 _FUNCS = {"min": np.minimum, "max": np.maximum, "abs": np.abs}
+#: Operators a user may type that the language lacks, shown as written (not as AST names).
+_UNSUPPORTED_OPS = {
+    ast.RShift: ">>", ast.LShift: "<<", ast.BitAnd: "&", ast.BitOr: "|", ast.BitXor: "^",
+    ast.MatMult: "@", ast.Invert: "~", ast.Is: "is", ast.IsNot: "is not", ast.In: "in", ast.NotIn: "not in",
+}
 
 
 def parse(text: str, names: set[str] | frozenset[str], what: str = "expression") -> ast.Expression:
@@ -56,8 +61,10 @@ def parse(text: str, names: set[str] | frozenset[str], what: str = "expression")
             *_BINOPS, *_CMPOPS,
         )
         if not isinstance(node, allowed):
+            op = _UNSUPPORTED_OPS.get(type(node))
             raise ParameterError(
-                f"the {what} {text!r} uses unsupported syntax ({type(node).__name__})",
+                f"the {what} {text!r} uses unsupported operator {op!r}" if op
+                else f"the {what} {text!r} uses unsupported syntax ({type(node).__name__})",
                 fix="use names, numbers, + - * /, comparisons, and/or/not, min/max/abs",
             )
         if isinstance(node, ast.Constant) and not isinstance(node.value, (int, float)):

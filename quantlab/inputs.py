@@ -77,6 +77,19 @@ def _clip(frame: pd.DataFrame, start: str | pd.Timestamp | None, end: str | pd.T
     return frame.loc[mask]
 
 
+def _check_bounds(start: str | pd.Timestamp | None, end: str | pd.Timestamp | None) -> None:
+    """A start after the end is a typo, not a short history: say so before loading."""
+    from quantlab.data._schema import parse_bound
+
+    lo, hi = parse_bound(start), parse_bound(end, end=True)
+    if lo is not None and hi is not None and lo > hi:
+        raise ParameterError(
+            f"--start {start} is after --end {end}",
+            found=f"start {start}, end {end}",
+            fix="swap them: --start is the first day, --end the last",
+        )
+
+
 def load_inputs(
     symbols: str | Sequence[str] | None = None,
     interval: str = "1d",
@@ -101,6 +114,7 @@ def load_inputs(
     """
     iv = get_interval(interval)
     check_returns(returns)
+    _check_bounds(start, end)
     frames: dict[str, pd.DataFrame] = {}
     adjustments: dict[str, str | None] = {}
     if data is not None:

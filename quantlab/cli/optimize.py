@@ -136,14 +136,14 @@ def print_optimize(result: Any) -> None:
         m for m in ("total_return", "cagr", "sharpe", "max_drawdown", "n_trades") if m != metric
     ]
     passing = result.ranking[result.ranking["passes"]]
-    # TPE may propose one parameter set many times: list each set once, where it first ranks
+    # TPE may propose one parameter set many times: each set is one combination (its first trial)
     unique = passing.drop_duplicates(subset=params)
     rows = unique.head(len(result.top) // max(len(result.inputs.symbols), 1))
     click.echo(f"Top {len(rows)} by {metric} ({IN_SAMPLE}, {returns_basis(s)} returns, mean over symbols):")
     click.echo(table(rows.to_dict("records"), ["rank", *params, *shown]))
-    repeats = len(result.ranking) - len(result.ranking.drop_duplicates(subset=params))
+    repeats = study.get("repeated_trials", 0)
     if repeats:
-        click.echo(f"({repeats:,} of {len(result.ranking):,} trials repeated a parameter set already tried; "
+        click.echo(f"({repeats:,} of {study['trials']:,} trials repeated a parameter set already tried; "
                    "each set is listed once)")
     print_short_samples(s)
     check = s["replay_check"]

@@ -22,7 +22,7 @@ partial_sessions          error    an intraday gap longer than ``max_gap`` (defa
 zero_volume               warning  a bar with volume 0 (prices may still move)
 missing_bars              warning  short intraday gaps (minutes without trades exist)
 off_grid                  warning  intraday bar not on the interval grid from the open
-split_gaps                error    raw (as-traded) bars: an overnight gap the size of a stock split
+split_gaps                error    raw (as-traded) bars: a stock split (docs/data.md, Split detection)
 extreme_returns           warning  intraday close-to-close move above ``max_return`` (3%)
                           info     daily move above ``max_return`` (25%): real events happen
 outside_session           info     intraday bar outside regular hours (extended-hours data)
@@ -309,12 +309,19 @@ def check_frame(
     findings = _row_findings(times, values, line_numbers, clock)
     keep = ~np.isnan(np.column_stack([values[f] for f in FIELDS])).all(axis=1)
     bars = pd.DataFrame({"open": values["open"][keep], "close": values["close"][keep]}, index=times[keep])
+    if "adj_close" in columns:  # the split detector's best evidence (see _splits)
+        bars["adj_close"] = pd.to_numeric(frame[columns["adj_close"]], errors="coerce").to_numpy(
+            dtype=np.float64, na_value=np.nan
+        )[keep]
     bars = bars[~bars.index.duplicated(keep="last")].sort_index()
     clean = bars["close"]
     clean_times = np.asarray(clean.index, dtype=np.int64)
     if adjustment == "raw":
         split = split_gap_finding(
-            bars["open"].to_numpy(), clean.to_numpy(), lambda rows: clock.times(clean_times[rows])
+            bars["open"].to_numpy(),
+            clean.to_numpy(),
+            lambda rows: clock.times(clean_times[rows]),
+            bars["adj_close"].to_numpy() if "adj_close" in bars else None,
         )
         findings += [split] if split else []
     if calendar:

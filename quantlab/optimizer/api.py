@@ -352,7 +352,7 @@ def _tpe(
     ``study_hash`` is the run's configuration hash without ``trials``: asking for more
     trials extends the same study.
     """
-    from quantlab.optimizer.study import search
+    from quantlab.optimizer.study import distinct_sets, search
 
     if storage is None:
         storage = f"sqlite:///{ensure_writable(reports) / 'optuna.db'}"
@@ -360,17 +360,20 @@ def _tpe(
 
     default_name = f"{spec.name}-{hashlib.sha256((study_hash + inputs.data_hash).encode()).hexdigest()[:12]}"
     res = search(spec, inputs, sim, windows, grid, fixed, metric, trials, seed, study or default_name, storage, progress)
+    first = distinct_sets(res.values)
     info = {
         "study": res.study_name,
         "storage": res.storage,
         "trials": int(len(res.objective)),
+        "repeated_trials": int(len(res.objective) - len(first)),
         "rejected_by_constraints": res.n_rejected,
         "resumed_from": res.resumed_from,
         "trial_numbers": res.trial_numbers.tolist(),
+        "set_trial_numbers": res.trial_numbers[first].tolist(),  # combo i is the set trial set_trial_numbers[i] proposed
         "objective": [float(x) if np.isfinite(x) else None for x in res.objective],
         "seed": seed,
     }
-    return res.values, info
+    return res.values[first], info
 
 
 def _top_records(

@@ -362,10 +362,12 @@ def _tpe_values(
     spec: StrategySpec, inputs: MarketInputs, sim: SimConfig, windows: dict[str, Window], grid: str | None,
     fixed: Mapping[str, float], metric: str, trials: int, seed: int,
 ) -> np.ndarray:
-    """A fresh in-memory TPE study per fold (seed + fold number)."""
+    """A fresh in-memory TPE study per fold (seed + fold number); each parameter set once
+    (``distinct_sets``), so the fold's candidates and DSR's N count distinct sets."""
     import optuna
 
-    from quantlab.optimizer.study import search
+    from quantlab.optimizer.study import distinct_sets, search
 
     storage = optuna.storages.InMemoryStorage()
-    return search(spec, inputs, sim, windows, grid, fixed, metric, trials, seed, f"wf-{seed}", storage).values
+    values = search(spec, inputs, sim, windows, grid, fixed, metric, trials, seed, f"wf-{seed}", storage).values
+    return values[distinct_sets(values)]

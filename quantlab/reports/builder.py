@@ -384,7 +384,8 @@ def _optimize(r: Run, equity: pd.DataFrame, bench: Benchmark | None, outcome: Re
     if top is not None and not top.empty:
         sections.append(Section(f"Top {top['rank'].nunique() if 'rank' in top else len(top)} (replayed by vectorbt)",
                                 "top", html=table_html(top),
-                                note=f"In-sample metrics ({returns_basis(s)} returns): the window the search ranked on."))
+                                note=f"In-sample metrics ({returns_basis(s)} returns): the window the search ranked on."
+                                     + _repeats_note(s.get("study") or {})))
     method = (s.get("config") or {}).get("method", "grid")
     if method == "tpe":
         _add(sections, outcome, "Optuna trial history", sc.optuna_history, s.get("study") or {}, metric,
@@ -395,6 +396,15 @@ def _optimize(r: Run, equity: pd.DataFrame, bench: Benchmark | None, outcome: Re
         outcome.skipped["Optuna trial history"] = outcome.skipped["Parameter importances"] = f"method was {method}, not tpe"
     sections += _overfit_sections(r, outcome)
     return sections + _tail_sections(r, equity, outcome)
+
+
+def _repeats_note(study: dict[str, Any]) -> str:
+    """TPE's repeated proposals, said next to the table that lists each set once."""
+    repeats = study.get("repeated_trials") or 0
+    if not repeats:
+        return ""
+    return (f" Each parameter set is listed once (its first trial): {repeats:,} of {study['trials']:,} "
+            "trials repeated a parameter set already tried.")
 
 
 def _overfit_sections(r: Run, outcome: ReportOutcome) -> list[Section]:
