@@ -13,6 +13,7 @@ no CDN), ``/api/state`` (JSON, polled by the page), ``/health`` (runner + disk +
 
 from __future__ import annotations
 
+import errno
 import getpass
 import logging
 import secrets
@@ -155,8 +156,11 @@ def check_port_free(host: str, port: int) -> None:
         try:
             s.bind((host, port))
         except OSError as err:
-            raise ControlError("the dashboard port is in use", found=f"{host}:{port} ({err.strerror})",
-                               fix="pass --port N (or [dashboard] port), or stop the other process") from None
+            if err.errno == errno.EADDRINUSE:
+                raise ControlError("the dashboard port is in use", found=f"{host}:{port} ({err.strerror})",
+                                   fix="pass --port N (or [dashboard] port), or stop the other process") from None
+            raise ControlError("cannot listen on the dashboard host", found=f"{host}:{port} ({err.strerror})",
+                               fix="pass --host 127.0.0.1 (or [dashboard] host): an address of this machine") from None
 
 
 def serve(cfg: BridgeConfig, host: str, port: int, announce: Any = print) -> None:

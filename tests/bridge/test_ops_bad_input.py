@@ -1,0 +1,56 @@
+"""Bad input an operator meets that the first issue-13 tests did not try (found by hand).
+
+A host that cannot be bound is not a port in use; a restore into a folder that does not
+exist is a clear error, not a traceback, and creates nothing.
+"""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+
+from bridge.dashboard.server import check_port_free
+from bridge.errors import ControlError
+from bridge.ledger import Ledger
+
+from .test_ops import cli
+
+
+def test_a_host_that_cannot_be_bound_is_not_called_a_port_in_use() -> None:
+    with pytest.raises(ControlError) as err:
+        check_port_free("10.255.255.254", 8765)  # not an address of this machine
+    assert "cannot listen on the dashboard host" in err.value.render() and "in use" not in err.value.what
+    with pytest.raises(ControlError) as err:
+        check_port_free("no-such-host.invalid", 8765)
+    assert "cannot listen on the dashboard host" in err.value.render()
+
+
+def test_a_port_in_use_is_still_called_so() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        with pytest.raises(ControlError) as err:
+            check_port_free("127.0.0.1", s.getsockname()[1])
+    assert err.value.what == "the dashboard port is in use"
+
+
+def test_restore_into_a_missing_folder_is_a_clear_error(tmp_path: Path) -> None:
+    backup = tmp_path / "b.sqlite"
+    Ledger(backup).close()
+    target = tmp_path / "nowhere" / "l.sqlite"
+    out = cli("restore", str(backup), "--ledger", str(target))
+    assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
+    assert "folder" in out.stderr and str(target.parent) in out.stderr
+    assert not target.parent.exists()
+
+
+def test_restore_of_the_ledger_onto_itself_is_refused(tmp_path: Path) -> None:
+    ledger = tmp_path / "l.sqlite"
+    Ledger(ledger).close()
+    out = cli("restore", str(ledger), "--ledger", str(ledger))
+    assert out.returncode == 2 and "is the current ledger" in out.stderr, out.stderr
+    assert not list(tmp_path.glob("*before-restore*"))
+
+
