@@ -103,6 +103,10 @@ def approve_in_runner(runner: Any, args: dict[str, Any]) -> dict[str, Any]:
                        f"approved by {by} but {decision.reason}", decision.rule, order_ref=ref, quantity=intent.signed)
         return {"error": f"the risk gate refuses it now: {decision.reason}", "order_ref": ref, "rule": decision.rule}
     with runner.ledger.tx():
+        current = runner.ledger.order(ref)  # a reject may have landed while the gate ran: it wins
+        if current is None or current["status"] != HELD:
+            return {"error": f"the order is not held for approval any more (status {current['status'] if current else 'gone'})",
+                    "order_ref": ref}
         runner.ledger.update_order(ref, now, kind="approved", detail=f"approved by {by}", status="intent",
                                    reason=f"{row['reason']}; approved by {by}")
         if row["target"] is not None and math.isfinite(float(row["target"])):
