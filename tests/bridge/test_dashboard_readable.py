@@ -68,3 +68,42 @@ def test_no_table_hides_columns_at_desktop_width(driver: Any, tmp_path: Path) ->
         assert driver.execute_script("return document.documentElement.scrollWidth <= window.innerWidth")
     finally:
         dash.stop()
+
+
+def _wait_rendered(browser: Any) -> None:
+    deadline = time.monotonic() + 20
+    while browser.execute_script("return document.querySelectorAll('#alerts tr').length") == 0:
+        assert time.monotonic() < deadline, "the page did not render the ledger"
+        time.sleep(0.2)
+
+
+def test_a_resume_clears_the_limit_banner_and_no_runner_is_not_trading(driver: Any, tmp_path: Path) -> None:  # noqa: F811
+    """After a resume the loss limit counts afresh (its gauge reads 0%): the banner must not
+    still say 80% used. And with no runner, the badge must not say "trading" in green."""
+    now = pd.Timestamp.now(tz="UTC")
+    ledger = tmp_path / "l.sqlite"
+    led = Ledger(ledger)
+    try:
+        led.record_alert(now - pd.Timedelta(seconds=30), "limit_warning", "warning",
+                         "daily loss (fraction of start-of-day equity): 80% of the limit (0.0041 of 0.005, 82%)")
+    finally:
+        led.close()
+    dash = Dashboard(ledger)
+    try:
+        dash.wait_up()
+        driver.set_window_size(1280, 900)
+        driver.get(dash.url + "/")
+        _wait_rendered(driver)
+        assert "WARNING: daily loss" in driver.find_element("id", "banner").text  # today's warning, no resume since
+        assert driver.find_element("id", "b-halt").text != "trading"  # no runner: nothing trades
+        led = Ledger(ledger)
+        try:
+            led.record_control(now - pd.Timedelta(seconds=10), "resume", {"rebaseline": False}, "cli (operator@host)", {"resumed": True})
+        finally:
+            led.close()
+        deadline = time.monotonic() + 10
+        while driver.find_element("id", "banner").text:
+            assert time.monotonic() < deadline, "the banner still shows a warning from before the resume"
+            time.sleep(0.2)
+    finally:
+        dash.stop()
