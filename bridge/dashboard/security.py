@@ -70,7 +70,7 @@ def same_origin(headers: Mapping[str, str], origins: Sequence[str]) -> str | Non
 def check_token(headers: Mapping[str, str], token: str) -> tuple[int, str] | None:
     """(status, why) when the operator token is missing (401) or wrong (403); None when right."""
     auth = headers.get("authorization", "")
-    if not auth.startswith("Bearer ") or not auth[7:].strip():
+    if auth[:7].lower() != "bearer " or not auth[7:].strip():  # the scheme is case-insensitive (RFC 7235)
         return 401, "the control token is missing: paste it from the token file into the page"
     if not hmac.compare_digest(auth[7:].strip().encode(), token.encode()):
         return 403, "the control token is wrong"
