@@ -35,6 +35,14 @@ def token_path(cfg: BridgeConfig) -> Path:
 
 def load_or_create_token(path: Path) -> tuple[str, bool]:
     """(token, created). Creates the file 0600 on first run; tightens looser permissions."""
+    try:
+        return _load_or_create(path)
+    except OSError as err:
+        raise ControlError("cannot read or create the dashboard token file", found=f"{path} ({err.strerror})",
+                           fix="set [dashboard] token_file to a file in a folder you can write (default: next to the ledger)") from None
+
+
+def _load_or_create(path: Path) -> tuple[str, bool]:
     if path.exists():
         if stat.S_IMODE(path.stat().st_mode) & 0o077:
             os.chmod(path, 0o600)

@@ -87,3 +87,14 @@ def test_dashboard_http_errors_say_why(tmp_path: Path) -> None:
         assert health["ok"] is False and "ledger" in health["error"], health
     finally:
         dash.stop()
+
+
+def test_an_unusable_token_file_is_a_clear_error(tmp_path: Path) -> None:
+    from bridge.dashboard.security import load_or_create_token
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    for path in (tmp_path, blocker / "token"):  # a folder; a path under a file
+        with pytest.raises(ControlError) as err:
+            load_or_create_token(path)
+        assert "token file" in err.value.what and str(path) in err.value.render()
