@@ -60,8 +60,16 @@ def request_approval(ledger: Ledger, ref: str, by: str, now: pd.Timestamp, bar: 
         raise ControlError("no running bridge to send the order", found=ref, fix="start `bridge run`, then approve again before it expires")
     cid = ledger.request_control("approve", {"order_ref": ref, "by": by}, now, by)
     answer = wait_for_control(ledger, cid, timeout)
+    if answer is None and ledger.claim_control(cid, pd.Timestamp.now(tz="UTC"), by):
+        # withdrawn: a bridge that gets round to it later must not send what we reported as not approved
+        ledger.finish_control(cid, json.dumps({"error": "withdrawn: the running bridge did not answer in time"}))
+        raise ControlError("the running bridge did not answer the approval", found=f"control {cid} (withdrawn, the order stays held)",
+                           fix="check `bridge status`, then approve again")
+    if answer is None:  # the bridge claimed it just now: its answer follows
+        answer = wait_for_control(ledger, cid, timeout)
     if answer is None:
-        raise ControlError("the running bridge did not answer the approval", found=f"control {cid}", fix="check `bridge status`")
+        raise ControlError("the running bridge took the approval but did not answer", found=f"control {cid}",
+                           fix="check `bridge status` and the order's status before approving again")
     result = json.loads(answer["result"])
     if result.get("error"):
         raise ControlError(result["error"], found=ref, fix=result.get("fix"))
@@ -103,6 +111,10 @@ def approve_in_runner(runner: Any, args: dict[str, Any]) -> dict[str, Any]:
                        f"approved by {by} but {decision.reason}", decision.rule, order_ref=ref, quantity=intent.signed)
         return {"error": f"the risk gate refuses it now: {decision.reason}", "order_ref": ref, "rule": decision.rule}
     with runner.ledger.tx():
+        current = runner.ledger.order(ref)  # a reject may have landed while the gate ran: it wins
+        if current is None or current["status"] != HELD:
+            return {"error": f"the order is not held for approval any more (status {current['status'] if current else 'gone'})",
+                    "order_ref": ref}
         runner.ledger.update_order(ref, now, kind="approved", detail=f"approved by {by}", status="intent",
                                    reason=f"{row['reason']}; approved by {by}")
         if row["target"] is not None and math.isfinite(float(row["target"])):

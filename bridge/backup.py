@@ -77,6 +77,11 @@ def restore(cfg: BridgeConfig, src: str, force: bool = False) -> dict[str, Any]:
         raise LedgerError("the backup does not reconcile with itself", found="; ".join(problems[:5]),
                           fix="pick an older backup, or pass --force to restore it anyway and reconcile with the broker at start")
     target = cfg.ledger_path()
+    if not target.parent.is_dir():
+        raise LedgerError("the ledger's folder does not exist", found=str(target.parent),
+                          fix="check --ledger (or [ledger] path), or create the folder first")
+    if target.exists() and target.resolve() == Path(src).resolve():
+        raise LedgerError("the backup file is the current ledger", found=str(target), fix="pass a file written by `bridge backup`")
     kept = None
     if target.exists():
         current = Ledger(target, create=False)

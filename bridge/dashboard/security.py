@@ -35,6 +35,14 @@ def token_path(cfg: BridgeConfig) -> Path:
 
 def load_or_create_token(path: Path) -> tuple[str, bool]:
     """(token, created). Creates the file 0600 on first run; tightens looser permissions."""
+    try:
+        return _load_or_create(path)
+    except OSError as err:
+        raise ControlError("cannot read or create the dashboard token file", found=f"{path} ({err.strerror})",
+                           fix="set [dashboard] token_file to a file in a folder you can write (default: next to the ledger)") from None
+
+
+def _load_or_create(path: Path) -> tuple[str, bool]:
     if path.exists():
         if stat.S_IMODE(path.stat().st_mode) & 0o077:
             os.chmod(path, 0o600)
@@ -70,7 +78,7 @@ def same_origin(headers: Mapping[str, str], origins: Sequence[str]) -> str | Non
 def check_token(headers: Mapping[str, str], token: str) -> tuple[int, str] | None:
     """(status, why) when the operator token is missing (401) or wrong (403); None when right."""
     auth = headers.get("authorization", "")
-    if not auth.startswith("Bearer ") or not auth[7:].strip():
+    if auth[:7].lower() != "bearer " or not auth[7:].strip():  # the scheme is case-insensitive (RFC 7235)
         return 401, "the control token is missing: paste it from the token file into the page"
     if not hmac.compare_digest(auth[7:].strip().encode(), token.encode()):
         return 403, "the control token is wrong"

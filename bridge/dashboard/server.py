@@ -13,6 +13,7 @@ no CDN), ``/api/state`` (JSON, polled by the page), ``/health`` (runner + disk +
 
 from __future__ import annotations
 
+import errno
 import getpass
 import logging
 import secrets
@@ -84,7 +85,10 @@ def create_app(cfg: BridgeConfig, token: str, origins: list[str]) -> Starlette:
         return JSONResponse(body, headers={"Cache-Control": "no-store"})
 
     async def health(request: Request) -> Response:
-        st = await run_in_threadpool(read_state)
+        try:
+            st = await run_in_threadpool(read_state)
+        except QuantlabError as err:
+            return JSONResponse({"ok": False, "error": err.render()}, status_code=503)
         machine = system_checks(cfg.ledger_path(), cfg.ops.min_free_disk_mb, cfg.ops.max_memory_pct)
         checks = {"runner_alive": st["runner"]["alive"], "connected": st["runner"]["connected"], "data_fresh": st["data"]["fresh"],
                   "kill_switch_clear": not st["risk"]["kill_switch"], "not_halted": not st["risk"]["halted"],
@@ -121,7 +125,7 @@ def create_app(cfg: BridgeConfig, token: str, origins: list[str]) -> Starlette:
         try:
             result = await run_in_threadpool(_run_control, cfg, action, body, by)
         except ControlError as err:
-            code = 404 if err.what == "unknown order id" else 409
+            code = {"unknown order id": 404, "no order id given": 400}.get(err.what, 409)
             return _error(code, err.render())
         except QuantlabError as err:
             return _error(409, err.render())
@@ -155,8 +159,11 @@ def check_port_free(host: str, port: int) -> None:
         try:
             s.bind((host, port))
         except OSError as err:
-            raise ControlError("the dashboard port is in use", found=f"{host}:{port} ({err.strerror})",
-                               fix="pass --port N (or [dashboard] port), or stop the other process") from None
+            if err.errno == errno.EADDRINUSE:
+                raise ControlError("the dashboard port is in use", found=f"{host}:{port} ({err.strerror})",
+                                   fix="pass --port N (or [dashboard] port), or stop the other process") from None
+            raise ControlError("cannot listen on the dashboard host", found=f"{host}:{port} ({err.strerror})",
+                               fix="pass --host 127.0.0.1 (or [dashboard] host): an address of this machine") from None
 
 
 def serve(cfg: BridgeConfig, host: str, port: int, announce: Any = print) -> None:
