@@ -6,8 +6,6 @@ them the test fails with the install command: it is never skipped.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,17 +13,11 @@ from typing import Any
 import pytest
 
 from quantlab.reports import build, compare
+from tests._browser import chromium
 from tests.quantlab.test_report_support import copy_runs, source_runs  # noqa: F401
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = os.environ.get("QUANTLAB_CHROMIUM", "/usr/bin/chromium")
-CHROMEDRIVER = os.environ.get("QUANTLAB_CHROMEDRIVER", "/usr/bin/chromedriver")
-FLAGS = (
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--disable-dev-shm-usage", "--window-size=1400,1000",
-)
 COLLECT = """
 return {
   ready: document.readyState,
@@ -45,30 +37,7 @@ return {
 
 @pytest.fixture(scope="module")
 def driver() -> Iterator[Any]:
-    missing = [p for p in (CHROMIUM, CHROMEDRIVER) if not Path(p).is_file()]
-    if missing:
-        pytest.fail(
-            f"headless Chromium is needed for the browser test but {', '.join(missing)} is missing. "
-            "Install it with `sudo apt-get install -y chromium chromium-driver` (Debian; .ci/run does this), "
-            "or point QUANTLAB_CHROMIUM / QUANTLAB_CHROMEDRIVER at another build."
-        )
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    os.environ.setdefault("SE_OFFLINE", "true")  # selenium-manager must not download anything
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in FLAGS:
-        options.add_argument(flag)
-    profile = tempfile.mkdtemp(prefix="quantlab-chromium-")
-    options.add_argument(f"--user-data-dir={profile}")
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    browser = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
-    browser.set_page_load_timeout(60)
-    try:
-        yield browser
-    finally:
-        browser.quit()
+    yield from chromium("1400,1000", "quantlab-chromium-")
 
 
 @pytest.fixture(scope="module")
