@@ -78,6 +78,8 @@ class OversightMixin(RunnerBase):
             del self.adopted[ref]
         if self.adopted:  # poll soon: nothing else tells this client that the order filled
             self._next_check = min(self._next_check, time.monotonic() + ADOPTED_POLL)
+        else:
+            self._adopted_blocks.clear()  # a later adoption starts its own count
         for ref in res.revived:
             self.ledger.risk_event(now, "revived", f"{ref} voided earlier, listed by the broker", self.run_id)
             self._alert("order_revived", f"order {ref} was voided but the broker has it: revived with its state and fills "
@@ -143,7 +145,7 @@ class OversightMixin(RunnerBase):
         owners = ", ".join(f"{r['order_ref']} ({r['side']} {float(r['quantity']) - float(r['filled'] or 0):g} {sym} left, "
                            f"client id {self.adopted.get(r['order_ref'], '?')})" for r in rows)
         ids = sorted({str(self.adopted[r["order_ref"]]) for r in rows if r["order_ref"] in self.adopted})
-        reason = (f"{sym}: the strategy's new target is blocked for {n} bars by working order(s) of another client id: {owners}; "
+        reason = (f"{sym}: the strategy's new target was blocked on {n} bars by working order(s) of another client id: {owners}; "
                   f"this client (id {me}) cannot cancel them (IB lets only the placing client), so the position cannot converge")
         fix = (f"cancel it in TWS, or `bridge stop` (global cancel), or restart with `--client-id {'/'.join(ids) or '?'}` "
                "(which can cancel it); then `bridge resume`")
