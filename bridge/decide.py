@@ -199,8 +199,10 @@ class DecisionMixin(RunnerBase):
         if not rows:
             return True
         if all(r["order_ref"] in self.adopted for r in rows):
-            return False  # another client's order: this client cannot cancel it (bridge.oversight)
+            return self._blocked_by_adopted(sym)  # another client's order: this client cannot cancel it (bridge.oversight)
         for r in rows:
+            if r["order_ref"] in self.adopted:
+                continue
             self.cancel_reason.setdefault(r["order_ref"], "superseded")
             self.broker.cancel(r["order_ref"])
         deadline = time.monotonic() + self.cfg.orders.cancel_wait
@@ -210,7 +212,13 @@ class DecisionMixin(RunnerBase):
                     self.handle(event)
                 else:
                     self._on_bar_deferred(event)
-        return not self.ledger.open_orders(sym)
+        left = self.ledger.open_orders(sym)
+        if left and all(r["order_ref"] in self.adopted for r in left):
+            return self._blocked_by_adopted(sym)
+        return not left
+
+    def _blocked_by_adopted(self, sym: str) -> bool:
+        raise NotImplementedError  # OversightMixin implements it
 
     def _on_bar_deferred(self, ev: BarEvent) -> None:
         """A bar that arrives while the runner waits (cancel, kill switch): stored now, decided

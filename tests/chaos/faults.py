@@ -12,6 +12,7 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any
 
+from bridge.lease import lock_path, read_holder
 from tests.chaos.crashpoint import ENV as KILL_AFTER_WRITE
 from tests.chaos.schedule import Fault
 from tests.fakegw import FillPolicy
@@ -150,11 +151,16 @@ def stop_command(s: Session) -> None:
 def do_pending(s: Session, action: str, arg: Any) -> None:
     """The delayed part of a fault."""
     if action == "end_concurrent":
+        # the survivor is the lock holder, not the first started: the refused one may still be
+        # exiting (message written, interpreter not gone yet) and must not become "the runner"
         live = [p for p in s.runners if p.popen.poll() is None]
-        for p in live[1:]:
-            s.kill(p, "term")
-        for p in live[:1]:
-            p.ended_by = ""
+        holder = read_holder(lock_path(s.ledger)).get("pid")
+        keep = next((p for p in live if p.pid == holder), live[0] if live else None)
+        for p in live:
+            if p is keep:
+                p.ended_by = ""
+            else:
+                s.kill(p, "term")
         s.check_alive()
     elif action == "resume":
         bridge("resume", "--yes", "--ledger", str(s.ledger))

@@ -63,8 +63,6 @@ def test_the_crash_point_kills_the_runner_right_after_its_kth_ledger_write(tmp_p
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(reason="issue 9: the bridge fixes (engineers B and C) are not merged yet; remove this mark once they land",
-                   strict=False)
 def test_bounded_set_of_schedules_keeps_every_invariant() -> None:
     results = run_many(BOUNDED, jobs=4)  # wait-bound: 4 workers use about one core
     bad = [r for r in results if r["violations"] or r["error"]]
