@@ -20,6 +20,7 @@ import math
 import os
 import socket
 import sqlite3
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -138,6 +139,22 @@ def _num(value: float | None) -> float | None:
     return None if value is None or (isinstance(value, float) and math.isnan(value)) else float(value)
 
 
+def _switch_to_wal(db: sqlite3.Connection, wait: float = 10.0) -> str:
+    """``PRAGMA journal_mode = WAL``, retried while another process holds the new file's lock.
+
+    SQLite answers a journal-mode change with "database is locked" at once, without calling
+    the busy handler, when another connection is creating the same new ledger.
+    """
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            return str(db.execute("PRAGMA journal_mode = WAL").fetchone()[0])
+        except sqlite3.OperationalError as err:
+            if "locked" not in str(err) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+
+
 class Ledger:
     """One process's connection to the ledger file."""
 
@@ -150,7 +167,7 @@ class Ledger:
             self.db = sqlite3.connect(self.path, isolation_level=None, timeout=10.0, check_same_thread=False)
             self.db.row_factory = sqlite3.Row
             self.db.execute("PRAGMA busy_timeout = 10000")
-            mode = self.db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            mode = _switch_to_wal(self.db)
             if str(mode).lower() != "wal":
                 raise LedgerError("the ledger could not switch to WAL mode", found=mode, fix="put the ledger on a local disk")
             self.db.execute(f"PRAGMA synchronous = {'FULL' if synchronous == 'FULL' else 'NORMAL'}")
