@@ -135,7 +135,7 @@ class ExitOrderFunc:
             # vectorbt from_signals: a stop hit in this bar replaces the bar's signal
             side = _sign(pos())
             stop, tp = self._levels(side)
-            hit = self._protective_hit(side, stop, tp, o, h, lo)
+            hit = self._protective_hit(side, stop, tp, o, h, lo, vbt_order=True)
             if hit is not None:
                 yield -pos(), hit[0]
                 self._rule_exit(k, side, hit[1])
@@ -189,19 +189,28 @@ class ExitOrderFunc:
             self._paid += self.borrow[k]
 
     @staticmethod
-    def _protective_hit(side: int, stop: float, tp: float, o: float, h: float, lo: float) -> tuple[float, str] | None:
+    def _protective_hit(
+        side: int, stop: float, tp: float, o: float, h: float, lo: float, vbt_order: bool = False
+    ) -> tuple[float, str] | None:
         """(fill price, rule) of the first protective exit in a bar, or None.
 
-        A NaN open skips the gap check (the open was already handled)."""
-        if not math.isnan(o):
-            if side * (o - stop) <= 0:
-                return o, "stop-gap"
-            if side * (o - tp) >= 0:
-                return o, "target-gap"
-        if (lo <= stop) if side > 0 else (h >= stop):
-            return stop, "stop"
-        if (h >= tp) if side > 0 else (lo <= tp):
-            return tp, "target"
+        Ours: the open first (stop, then target, gapped through), then intrabar stop before
+        target. ``vbt_order``: vectorbt's order (the stop at the open or intrabar, then the
+        target), which prices an intrabar stop even when the open gapped through the target.
+        A NaN open skips the gap checks (the open was already handled).
+        """
+        stop_gap = side * (o - stop) <= 0
+        tp_gap = side * (o - tp) >= 0
+        stop_in = (lo <= stop) if side > 0 else (h >= stop)
+        tp_in = (h >= tp) if side > 0 else (lo <= tp)
+        checks = (
+            [(stop_gap, o, "stop-gap"), (stop_in, stop, "stop"), (tp_gap, o, "target-gap"), (tp_in, tp, "target")]
+            if vbt_order
+            else [(stop_gap, o, "stop-gap"), (tp_gap, o, "target-gap"), (stop_in, stop, "stop"), (tp_in, tp, "target")]
+        )
+        for hit, price, rule in checks:
+            if hit:
+                return price, rule
         return None
 
     def _strategy_order(self, k, o, equity_prev, pos, free_cash):  # type: ignore[no-untyped-def]

@@ -97,3 +97,23 @@ def test_from_signals_refuses_what_it_cannot_express() -> None:
     with pytest.raises(QuantlabError, match="not representable") as err:
         replay_stops_signals(np.zeros(prices_len), prices, SimConfig(), get_interval("1d"), ExitRules(sl_stop=0.1, sl_trail=0.1))
     assert "sl_stop with sl_trail" in str(err.value) and "ib_fixed" in str(err.value)
+
+
+def test_gap_over_the_target_with_the_stop_touched_later_in_the_bar() -> None:
+    """vectorbt checks the whole stop (open, then intrabar) before the target, so a bar that
+    opens above the target and later trades down through the stop is priced at the stop.
+    Ours takes the open first: out at the gapped open. vbt_timing reproduces vectorbt."""
+    idx = pd.date_range("2024-01-02", periods=4, freq="B", tz="UTC")
+    bars = pd.DataFrame(
+        [(100, 100, 100, 100), (100, 101, 99, 100), (106, 107, 94, 100), (100, 100, 100, 100)],
+        index=idx, columns=["open", "high", "low", "close"],
+    ).assign(volume=1.0)
+    prices = price_arrays(bars, "X")
+    sim, rules, target = _sim(False), ExitRules(sl_stop=0.05, tp_stop=0.05), np.ones(4)
+    theirs = replay_stops_signals(target, prices, sim, get_interval("1d"), rules)
+    vbt_like = replay_exits(target, prices, sim, get_interval("1d"), rules, vbt_timing=True)
+    ours = replay_exits(target, prices, sim, get_interval("1d"), rules)
+    slip = 1 - 3e-4
+    assert np.asarray(theirs.orders.records["price"])[-1] == pytest.approx(95 * slip, rel=1e-12)
+    assert vbt_like.fills()[-1][1] == pytest.approx(95 * slip, rel=1e-12)
+    assert ours.exits == [(2, "target-gap")] and ours.fills()[-1][1] == pytest.approx(106 * slip, rel=1e-12)
