@@ -78,7 +78,7 @@ class ExtraCosts:
     Args:
         sec_fee_rate: SEC Section 31 fee per dollar of sell notional.
         taf_per_share: FINRA TAF per share sold, ...
-        taf_cap: ... capped at this amount per trade.
+        taf_max: ... capped at this amount per trade.
         half_spread_bps: half the bid-ask spread, paid on every fill like slippage.
         borrow_rate: annual short borrow rate, charged at each close on the short notional
             for one bar (rate / bars per year).
@@ -86,10 +86,10 @@ class ExtraCosts:
 
     sec_fee_rate: float = 0.0
     taf_per_share: float = 0.0
-    taf_cap: float = math.inf
+    taf_max: float = math.inf
     half_spread_bps: float = 0.0
     borrow_rate: float = 0.0
 
     def sell_fees(self, qty: float, fill_price: float) -> float:
         """SEC fee on the notional plus the capped TAF for one sell of ``qty`` shares."""
-        return self.sec_fee_rate * qty * fill_price + min(self.taf_per_share * qty, self.taf_cap)
+        return self.sec_fee_rate * qty * fill_price + min(self.taf_per_share * qty, self.taf_max)

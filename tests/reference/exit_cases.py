@@ -126,12 +126,12 @@ CASES = [
     # 10,000 - 1,000 + 1,100 - 0.03224 = 10,099.96776.
     Case("sec_fee_and_taf", [FLAT, (100, 101, 99, 100), (105, 111, 104, 108), FLAT],
          [1, 1, 1, 1], {"tp_stop": 0.10}, [(1, 100, 10), (2, 110, -10)], 10_099.96776,
-         costs={"sec_fee_rate": 27.8e-6, "taf_per_share": 0.000166, "taf_cap": 8.30}),
+         costs={"sec_fee_rate": 27.8e-6, "taf_per_share": 0.000166, "taf_max": 8.30}),
     # TAF cap: 100,000 shares at 1.00 sold at 1.10: TAF 16.60 capped at 8.30; SEC 3.058.
     # 200,000 - 100,000 + 110,000 - 11.358 = 209,988.642.
     Case("taf_cap", _flat(1, (1, 1, 1, 1)) + [(1, 1.01, 0.99, 1), (1.05, 1.11, 1.04, 1.08), (1, 1, 1, 1)],
          [1, 1, 1, 1], {"tp_stop": 0.10}, [(1, 1, 100_000), (2, 1.1, -100_000)], 209_988.642,
-         costs={"sec_fee_rate": 27.8e-6, "taf_per_share": 0.000166, "taf_cap": 8.30},
+         costs={"sec_fee_rate": 27.8e-6, "taf_per_share": 0.000166, "taf_max": 8.30},
          cash=200_000, size=100_000),
     # Half-spread 10 bps paid like slippage (5 bps) on both fills: buy 100 x 1.0015 =
     # 100.15, sell at bar 3's open 102 x 0.9985 = 101.847. 10,000 - 1,001.5 + 1,018.47.
