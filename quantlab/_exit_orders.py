@@ -39,7 +39,9 @@ class ExitOrderFunc:
     """Stateful flexible order function for one column (one symbol, one parameter set).
 
     Arrays cover the replay window; ``prev_target``/``prev_close``/``prev_vol`` hold bar
-    ``k - 1``'s values at index ``k`` (NaN before the data starts).
+    ``k - 1``'s values at index ``k`` (NaN before the data starts). ``cfg`` is the
+    simulation vector for the shared sizing and commission kernels; ``slippage`` is the
+    fraction from the settings.
     """
 
     def __init__(
@@ -52,6 +54,7 @@ class ExitOrderFunc:
         prev_close: np.ndarray,
         prev_vol: np.ndarray,
         cfg: np.ndarray,
+        slippage: float,
         rules: ExitRules,
         costs: ExtraCosts,
         bars_per_year: float,
@@ -59,7 +62,9 @@ class ExitOrderFunc:
     ) -> None:
         self.o, self.h, self.l, self.c = open_, high, low, close
         self.prev_target, self.prev_close, self.prev_vol = prev_target, prev_close, prev_vol
-        self.slip = cfg[C_SLIPPAGE] + costs.half_spread_bps / 1e4
+        # slippage + half-spread, from the settings (not from ``cfg``, whose slippage slot
+        # may already hold the engine's own concession)
+        self.slip = slippage + costs.half_spread_bps / 1e4
         self.cfg = cfg.copy()
         self.cfg[C_SLIPPAGE] = self.slip  # the spread is paid like slippage on every fill
         self.rules, self.costs = rules, costs

@@ -97,7 +97,7 @@ def replay_exits(
     func = ExitOrderFunc(
         prices.open[sl], prices.high[sl], prices.low[sl], prices.close[sl],
         _shifted(np.asarray(target, dtype=np.float64), start, end), _shifted(prices.close, start, end),
-        _shifted(vol, start, end), sim.to_array(), rules, costs, interval.bars_per_year, vbt_timing=vbt_timing,
+        _shifted(vol, start, end), sim.to_array(), sim.costs.slippage_bps / 1e4, rules, costs, interval.bars_per_year, vbt_timing=vbt_timing,
     )
     close = pd.Series(prices.close[sl], index=prices.index[sl], name=prices.symbol)
     pf = vbt.Portfolio.from_order_func(
