@@ -218,8 +218,9 @@ def test_bracket_stop_fills_on_a_later_gap_and_cancels_the_target(fake_gateway: 
     gw = fake_gateway
     seed(gw)
     trades = [ib.placeOrder(spy(ib), o) for o in ib.bracketOrder("BUY", 100, 450.0, 470.0, 440.0)]
-    assert until(ib, lambda: trades[0].isDone() and trades[2].orderStatus.status == "PreSubmitted")
-    assert trades[1].orderStatus.status == "Submitted"  # active once the parent filled
+    # active once the parent filled: the target works, the stop is held by IB until elected
+    assert until(ib, lambda: trades[0].isDone() and trades[1].orderStatus.status == "Submitted")
+    assert trades[2].orderStatus.status == "PreSubmitted"
     gw.push_bar("SPY", bar(5, 430.0, 432.0, 425.0, 431.0))
     assert until(ib, lambda: trades[1].isDone() and trades[2].isDone())
     assert trades[2].fills[0].execution.price == 430.0 and trades[1].orderStatus.status == "Cancelled"
@@ -264,7 +265,7 @@ def test_oca_type_1_one_fill_cancels_the_others(fake_gateway: FakeGateway, ib: I
     orders = ib.oneCancelsAll(
         [LimitOrder("SELL", 100, 460.0), StopOrder("SELL", 100, 440.0), LimitOrder("SELL", 100, 470.0)], "exit-1", 1)
     trades = [ib.placeOrder(c, o) for o in orders]
-    assert until(ib, lambda: trades[1].orderStatus.status == "PreSubmitted")
+    assert until(ib, lambda: [t.orderStatus.status for t in trades] == ["Submitted", "PreSubmitted", "Submitted"])
     assert {o.oca_group for o in gw.orders()} >= {"exit-1"}
     gw.push_bar("SPY", bar(5, 450.0, 450.0, 435.0, 436.0))
     assert until(ib, lambda: all(t.isDone() for t in trades))
@@ -363,7 +364,7 @@ def test_children_are_visible_to_their_client_only_and_survive_a_restart_with_th
     seed(gw)
     a = ib_factory(gw, client_id=1)
     trades = [a.placeOrder(spy(a), o) for o in a.bracketOrder("BUY", 100, 450.0, 470.0, 440.0, orderRef="brk")]
-    assert until(a, lambda: trades[0].isDone() and trades[2].orderStatus.status == "PreSubmitted")
+    assert until(a, lambda: trades[0].isDone() and trades[1].orderStatus.status == "Submitted")
     perms = {t.order.permId for t in trades[1:]}
     other = ib_factory(gw, client_id=2)
     assert other.reqOpenOrders() == []
