@@ -25,12 +25,13 @@ import numpy as np
 import pandas as pd
 
 from quantlab._exit_orders import ExitOrderFunc
-from quantlab.config import SimConfig
+from quantlab.engine.intervals import Interval
+from quantlab.engine.settings import SimConfig
+from quantlab.engine.signals import PriceArrays
+from quantlab.engine.sizing import sizing_vol
 from quantlab.errors import QuantlabError
-from quantlab.intervals import Interval
-from quantlab.replay import sizing_vol, vbt_metrics
+from quantlab.replay import vbt_metrics
 from quantlab.replay_exit_rules import ExitRules, ExtraCosts
-from quantlab.signals import PriceArrays
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from quantlab.config import Costs, SimConfig, Sizing
+from quantlab.engine.settings import Costs, SimConfig, Sizing
 
 FLAT = (100.0, 100.0, 100.0, 100.0)
 

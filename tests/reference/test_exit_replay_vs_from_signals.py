@@ -16,13 +16,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from quantlab.config import Costs, SimConfig, Sizing
+from quantlab.engine.intervals import get_interval
+from quantlab.engine.registry import get_strategy
+from quantlab.engine.settings import Costs, SimConfig, Sizing
+from quantlab.engine.signals import evaluate_arrays, price_arrays
 from quantlab.errors import QuantlabError
-from quantlab.intervals import get_interval
-from quantlab.registry import get_strategy
 from quantlab.replay_exit_rules import ExitRules
 from quantlab.replay_exits import replay_exits, replay_stops_signals
-from quantlab.signals import evaluate_arrays, price_arrays
 from tests.reference._exit_data import read_daily, read_minute
 
 RULES = [

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import pytest
 
-from quantlab.intervals import get_interval
+from quantlab.engine.intervals import get_interval
+from quantlab.engine.signals import price_arrays
 from quantlab.replay_exit_rules import ExitRules, ExtraCosts
 from quantlab.replay_exits import replay_exits
-from quantlab.signals import price_arrays
 from tests.reference.exit_cases import CASES, Case
 
 DAILY = get_interval("1d")
