@@ -32,10 +32,14 @@ class Case:
     cash: float = 10_000.0
     size: float = 1_000.0
     slippage_bps: float = 0.0
+    sizing: str = "cash"
+    #: why quantlab's kernel disagrees with this case (None: it must agree)
+    kernel_differs: str | None = None
 
     def sim(self) -> SimConfig:
         costs = Costs(model="percent", pct_fee=0.0, fixed_fee=0.0, slippage_bps=self.slippage_bps)
-        return SimConfig(self.cash, costs, Sizing("cash", self.size, allow_short=self.short))
+        value = self.size if self.sizing == "cash" else 0.5
+        return SimConfig(self.cash, costs, Sizing(self.sizing, value, allow_short=self.short))
 
     def frame(self) -> pd.DataFrame:
         idx = pd.date_range("2024-01-02", periods=len(self.bars), freq="B", tz="UTC", name="time")
@@ -144,4 +148,18 @@ CASES = [
     Case("borrow", [FLAT, (100, 101, 99, 100), (99, 100, 97, 98), (97, 98, 95, 96), (96, 97, 95, 96)],
          [-1, -1, -1, 0, 0], {}, [(1, 100, -10), (4, 96, 10)], 10_040 - 0.1 / 252 * 10 * 294,
          costs={"borrow_rate": 0.10}, short=True),
+    # Sizing at the decision close, also after an exit in the same open (fraction 0.5):
+    # short 50 @ 100 (0.5 x 10,000 / 100), stop 105. The target flips to +1 at bar 1's
+    # close, when equity is 10,000: the new leg is 0.5 x 10,000 / 100 = 50 shares. Bar 2
+    # opens at 110, through the stop: cover 50 @ 110 (cash 9,500), then buy 50 @ 110.
+    # 9,500 - 5,500 + 50 x 110 = 9,500.
+    Case("reversal_after_gap_exit_sizes_at_decision_close",
+         [FLAT, (100, 101, 99, 100), (110, 111, 109, 110), (110, 111, 109, 110)],
+         [-1, 1, 1, 1], {"sl_stop": 0.05}, [(1, 100, -50), (2, 110, 50), (2, 110, 50)], 9_500,
+         short=True, sizing="fraction",
+         kernel_differs=(
+             "the kernel sizes the new leg from the cash left after the same-open stop exit "
+             "(0.5 x 9,500 / 100 = 47 shares), not from the equity at the decision close "
+             "(today's model, and what the bridge knows when it sends the order)"
+         )),
 ]
