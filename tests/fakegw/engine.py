@@ -13,6 +13,7 @@ import math
 from typing import TYPE_CHECKING
 
 from .messages import WhatIfInfo
+from .order_rules import missing_price, parent_problem
 from .policy import FillPolicy
 from .requests import OrderRequest
 from .state import Execution, Order
@@ -73,7 +74,9 @@ class OrderEngine:
         if existing is not None:
             self._modify(session, existing, req)
             return
-        policy = self.core.policy_for(req, inst)
+        parent = self.state.orders.get((cid, req.parent_id)) if req.parent_id else None
+        refusal = missing_price(req) or parent_problem(req, parent.status if parent is not None else None)
+        policy = FillPolicy.reject(refusal) if refusal else self.core.policy_for(req, inst)
         order = Order(
             client_id=cid, order_id=req.order_id, perm_id=self.state.new_perm_id(), instrument=inst,
             req=req, account=req.account or self.state.default_account, placed_at=self.core.now(),
@@ -291,6 +294,10 @@ class OrderEngine:
                 10148, f"OrderId {order.order_id} that needs to be modified cannot be modified as it is in state {order.status}."
             )
             session.send(session.msg.error(order.order_id, code, text))
+            return
+        refusal = missing_price(req)
+        if refusal:
+            session.send(session.msg.error(order.order_id, 321, f"Error validating request.-'bO' : cause - {refusal}"))
             return
         req.parent_id = order.req.parent_id
         order.req = req

@@ -431,11 +431,15 @@ class FakeGateway:
 
     def restart(self, next_order_id: int = 1) -> None:
         """A gateway restart: every connection drops, orders and executions survive at IB,
-        and the order-id sequence starts again at ``next_order_id`` (permIds stay unique)."""
+        and the order-id sequence starts again at ``next_order_id`` (permIds stay unique).
+        Orders held with ``transmit=0`` never reached IB and are lost."""
 
         def run() -> None:
             core = self._core
             core.drop()
+            for key, order in list(core.state.orders.items()):
+                if order.held:  # transmit=0: never left the gateway, so it dies with it
+                    del core.state.orders[key]
             core.state.epoch += 1
             core.state.next_order_id = next_order_id
 
