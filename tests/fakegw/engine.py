@@ -130,9 +130,9 @@ class OrderEngine:
         """Check working orders of ``symbol`` against one price move (in placement order)."""
         self._move = move
         try:
-            for order in list(self.state.orders.values()):
-                if order.instrument.symbol == symbol:
-                    self.evaluate(order, placement=False, move=move)
+            working = [o for o in self.state.orders.values() if o.instrument.symbol == symbol and not o.is_done]
+            for order in working:
+                self.evaluate(order, placement=False, move=move)
         finally:
             self._move = None
 

@@ -162,3 +162,39 @@ def test_modify_a_trailing_amount_re_trails_from_the_best_price(fake_gateway: Fa
     gw.walk_path("SPY", [456.0], gap=False)
     assert until(ib, lambda: trade.isDone())
     assert trade.fills[0].execution.price == 458.0
+
+
+def test_reconnecting_client_gets_its_working_children_with_parent_and_oca_fields(
+    fake_gateway: FakeGateway, ib_factory: Callable[..., IB]
+) -> None:
+    gw = fake_gateway
+    seed(gw)
+    a = ib_factory(gw, client_id=1)
+    parent, take, stop = a.bracketOrder("BUY", 100, 450.0, 470.0, 440.0)
+    take.ocaGroup = stop.ocaGroup = "brk-1"
+    take.ocaType = stop.ocaType = 3
+    stop.orderRef = "brk-1|stop"
+    trades = [a.placeOrder(spy(a), o) for o in (parent, take, stop)]
+    assert until(a, lambda: trades[0].isDone() and trades[1].orderStatus.status == "Submitted")
+    gw.drop_connections(client_id=1)
+    with pytest.raises(ConnectionError):
+        a.sleep(0.5)
+    a.connect("127.0.0.1", gw.port, clientId=1, timeout=2)
+    got = {t.order.permId: t for t in a.openTrades()}
+    assert set(got) == {take.permId, stop.permId}
+    for t in got.values():
+        assert (t.order.parentId, t.order.ocaGroup, t.order.ocaType) == (parent.orderId, "brk-1", 3)
+    assert got[stop.permId].orderStatus.status == "PreSubmitted" and got[stop.permId].order.auxPrice == 440.0
+    assert got[stop.permId].order.orderRef == "brk-1|stop"
+
+
+def test_global_cancel_cancels_working_children_and_nothing_fills_later(fake_gateway: FakeGateway, ib: IB) -> None:
+    gw = fake_gateway
+    seed(gw)
+    trades = [ib.placeOrder(spy(ib), o) for o in ib.bracketOrder("BUY", 100, 450.0, 470.0, 440.0)]
+    assert until(ib, lambda: trades[0].isDone() and trades[1].orderStatus.status == "Submitted")
+    ib.reqGlobalCancel()
+    assert until(ib, lambda: trades[1].orderStatus.status == trades[2].orderStatus.status == "Cancelled")
+    gw.push_bar("SPY", bar(5, 450.0, 480.0, 430.0, 431.0))
+    ib.sleep(0.05)
+    assert len(gw.executions()) == 1 and gw.position("SPY")[0] == 100.0
