@@ -180,10 +180,11 @@ class OrderEngine:
                 self._elect(order)
                 if kind == "STP":
                     return hit
-                move = Move(None, hit, "gap") if move.end == hit else move.rest_from(hit)
-                first = limit_hit(order.req.lmt_price, buy, Move(None, hit, "gap")) if order.req.lmt_price is not None else None
-                if first is not None:
-                    return first
+                # STP LMT: a limit order from the trigger on, first at the trigger price itself
+                at_trigger = limit_hit(order.req.lmt_price, buy, Move(None, hit, "gap"))  # type: ignore[arg-type]
+                if at_trigger is not None:
+                    return at_trigger
+                move = move.rest_from(hit)
         if kind in _LIMIT or kind == "STP LMT":
             limit = order.req.lmt_price
             return None if limit is None else limit_hit(limit, buy, move)

@@ -32,7 +32,7 @@ class Move:
 
     def rest_from(self, price: float) -> Move:
         """The part of this move after ``price`` traded (an order activated mid-move)."""
-        return Move(price, self.end, self.kind if self.kind != "gap" else "gap")
+        return Move(price, self.end, self.kind)
 
 
 def _beyond(price: float, level: float, up: bool) -> bool:
