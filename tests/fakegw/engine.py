@@ -130,7 +130,11 @@ class OrderEngine:
         """Check working orders of ``symbol`` against one price move (in placement order)."""
         self._move = move
         try:
-            working = [o for o in self.state.orders.values() if o.instrument.symbol == symbol and not o.is_done]
+            # children whose parent fills during this move meet only the rest of it (``_after_filled``)
+            working = [
+                o for o in self.state.orders.values()
+                if o.instrument.symbol == symbol and not o.is_done and self._parent_filled(o)
+            ]
             for order in working:
                 self.evaluate(order, placement=False, move=move)
         finally:
