@@ -17,7 +17,7 @@ from .order_rules import missing_price, parent_problem
 from .policy import FillPolicy
 from .requests import OrderRequest
 from .state import Execution, Order
-from .triggers import Move, limit_hit, stop_hit, trail_level, trail_step
+from .triggers import Move, limit_hit, split_at, stop_hit, trail_level, trail_step
 from .visibility import completed_for, open_orders_for
 
 if TYPE_CHECKING:
@@ -127,18 +127,44 @@ class OrderEngine:
 
     # --- price-driven evaluation ------------------------------------------------
     def on_price(self, symbol: str, move: Move) -> None:
-        """Check working orders of ``symbol`` against one price move (in placement order)."""
+        """Check working orders of ``symbol`` against one price move.
+
+        A continuous move is cut at the resting levels it crosses, so the level the path
+        reaches first fills first (and cancels its OCA group) whatever the placement order.
+        """
+        for part in split_at(move, self._levels(symbol)):
+            self.state.prices[symbol] = part.end
+            self._on_move(symbol, part)
+
+    def _on_move(self, symbol: str, move: Move) -> None:
         self._move = move
         try:
             # children whose parent fills during this move meet only the rest of it (``_after_filled``)
-            working = [
-                o for o in self.state.orders.values()
-                if o.instrument.symbol == symbol and not o.is_done and self._parent_filled(o)
-            ]
-            for order in working:
+            for order in self._working(symbol):
                 self.evaluate(order, placement=False, move=move)
         finally:
             self._move = None
+
+    def _working(self, symbol: str) -> list[Order]:
+        return [
+            o for o in self.state.orders.values()
+            if o.instrument.symbol == symbol and not o.is_done and not o.held and self._parent_filled(o)
+        ]
+
+    def _levels(self, symbol: str) -> list[float]:
+        """Prices at which working orders of ``symbol`` would trigger or fill now."""
+        out: list[float] = []
+        for o in self._working(symbol):
+            kind = o.req.order_type.upper()
+            if kind in _STOP and not o.triggered:
+                level = o.req.aux_price
+            elif kind in _TRAIL:
+                level = o.trail_stop if o.trail_anchor is not None else None
+            else:
+                level = o.req.lmt_price if kind in _LIMIT or kind == "STP LMT" else None
+            if level is not None:
+                out.append(level)
+        return out
 
     def evaluate(self, order: Order, placement: bool, move: Move | None = None) -> None:
         """Fill ``order`` now (or schedule it) if its policy says so.

@@ -422,3 +422,15 @@ def test_trailing_child_trails_only_prices_after_its_parent_filled(fake_gateway:
     assert until(ib, lambda: p.isDone())
     ib.sleep(0.05)
     assert not t.fills and gw.orders("child-trail")[0].trail_stop == 450.0
+
+
+def test_inside_a_segment_the_level_the_path_reaches_first_fills_first(fake_gateway: FakeGateway, ib: IB) -> None:
+    gw = fake_gateway
+    seed(gw)
+    c = long_position(ib, gw)
+    far, near = (ib.placeOrder(c, o) for o in ib.oneCancelsAll(
+        [LimitOrder("SELL", 100, 460.0), LimitOrder("SELL", 100, 455.0)], "ladder", 1))  # the far one first
+    assert until(ib, lambda: near.orderStatus.status == "Submitted")
+    gw.walk_path("SPY", [450.0, 461.0])
+    assert until(ib, lambda: far.isDone() and near.isDone())
+    assert near.fills[0].execution.price == 455.0 and far.orderStatus.status == "Cancelled"
