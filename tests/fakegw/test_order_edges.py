@@ -8,6 +8,7 @@ import pytest
 from ib_async import IB, LimitOrder, Order, StopLimitOrder, StopOrder
 
 from ._helpers import until
+from .conftest import VERSIONS
 from .policy import FillPolicy
 from .server import FakeGateway
 from .test_resting_orders import bar, long_position, seed, spy
@@ -164,6 +165,7 @@ def test_modify_a_trailing_amount_re_trails_from_the_best_price(fake_gateway: Fa
     assert trade.fills[0].execution.price == 458.0
 
 
+@pytest.mark.parametrize("fake_gateway", VERSIONS, indirect=True)
 def test_reconnecting_client_gets_its_working_children_with_parent_and_oca_fields(
     fake_gateway: FakeGateway, ib_factory: Callable[..., IB]
 ) -> None:
@@ -186,6 +188,22 @@ def test_reconnecting_client_gets_its_working_children_with_parent_and_oca_field
         assert (t.order.parentId, t.order.ocaGroup, t.order.ocaType) == (parent.orderId, "brk-1", 3)
     assert got[stop.permId].orderStatus.status == "PreSubmitted" and got[stop.permId].order.auxPrice == 440.0
     assert got[stop.permId].order.orderRef == "brk-1|stop"
+
+
+@pytest.mark.parametrize("fake_gateway", VERSIONS, indirect=True)
+def test_trail_stop_price_decodes_at_every_version(fake_gateway: FakeGateway, ib_factory: Callable[..., IB]) -> None:
+    gw = fake_gateway
+    seed(gw)
+    a = ib_factory(gw, client_id=1)
+    c = long_position(a, gw)
+    order = Order(action="SELL", totalQuantity=100, orderType="TRAIL", trailingPercent=1.0, orderRef="v-trail")
+    a.placeOrder(c, order)
+    assert until(a, lambda: bool(gw.orders("v-trail")) and gw.orders("v-trail")[0].status == "PreSubmitted")
+    gw.walk_path("SPY", [450.0, 460.0], gap=False)
+    observer = ib_factory(gw, client_id=2)  # ib_async keeps its own order objects: a fresh client decodes the fields
+    [listed] = observer.reqAllOpenOrders()
+    assert (listed.order.orderType, listed.order.trailingPercent) == ("TRAIL", 1.0)
+    assert listed.order.trailStopPrice == pytest.approx(455.4)  # 1 % below the high 460
 
 
 def test_global_cancel_cancels_working_children_and_nothing_fills_later(fake_gateway: FakeGateway, ib: IB) -> None:
