@@ -216,3 +216,19 @@ def test_global_cancel_cancels_working_children_and_nothing_fills_later(fake_gat
     gw.push_bar("SPY", bar(5, 450.0, 480.0, 430.0, 431.0))
     ib.sleep(0.05)
     assert len(gw.executions()) == 1 and gw.position("SPY")[0] == 100.0
+
+
+def test_day_orders_expire_at_the_session_end_gtc_protection_stays(fake_gateway: FakeGateway, ib: IB) -> None:
+    gw = fake_gateway
+    seed(gw)
+    errors = errors_of(ib)
+    c = long_position(ib, gw)
+    day = ib.placeOrder(c, StopOrder("SELL", 100, 440.0, orderRef="day"))  # tif empty: IB's DAY
+    gtc = ib.placeOrder(c, StopOrder("SELL", 100, 440.0, orderRef="gtc", tif="GTC"))
+    assert until(ib, lambda: day.orderStatus.status == gtc.orderStatus.status == "PreSubmitted")
+    assert [v.order_ref for v in gw.expire_day_orders()] == ["day"]
+    assert until(ib, lambda: day.orderStatus.status == "Cancelled")
+    assert until(ib, lambda: (day.order.orderId, 202) in [(r, code) for r, code, _ in errors])
+    gw.push_bar("SPY", bar(5, 445.0, 445.0, 430.0, 431.0))
+    assert until(ib, lambda: gtc.isDone())
+    assert gtc.fills[0].execution.price == 440.0 and not day.fills
