@@ -12,6 +12,7 @@ import logging
 import math
 from typing import TYPE_CHECKING
 
+from .groups import cancels_at_once, children, oca_members, parent_filled, reduced_quantity
 from .messages import WhatIfInfo
 from .order_rules import missing_price, parent_problem
 from .policy import FillPolicy
@@ -332,6 +333,7 @@ class OrderEngine:
             return
         req.parent_id = order.req.parent_id
         order.req = req
+        order.base_qty = None  # the client's new quantity is the base again
         if req.quantity <= order.filled:
             req.quantity = order.filled
         if req.order_type.upper() == "STP":
@@ -369,7 +371,7 @@ class OrderEngine:
         root = order
         if order.req.parent_id:
             root = self.state.orders.get((order.client_id, order.req.parent_id), order)
-        chain = [root] + sorted(self._children(root), key=lambda o: o.order_id)
+        chain = [root, *self._children(root)]
         for o in chain:
             if o.is_done:
                 continue
@@ -390,70 +392,41 @@ class OrderEngine:
             session.send(session.msg.order_status(order))
 
     def _children(self, order: Order) -> list[Order]:
-        return [
-            o for o in self.state.orders.values()
-            if o.client_id == order.client_id and o.req.parent_id == order.order_id and o is not order
-        ]
+        return children(self.state, order)
 
     def _parent_filled(self, order: Order) -> bool:
-        if not order.req.parent_id:
-            return True
-        parent = self.state.orders.get((order.client_id, order.req.parent_id))
-        return parent is None or parent.status == "Filled"
+        return parent_filled(self.state, order)
 
     def _after_filled(self, order: Order) -> None:
         """A parent's children become active; the order's OCA group and bracket siblings are cancelled."""
-        children = sorted(self._children(order), key=lambda o: o.order_id)
-        for child in children:
+        kids = self._children(order)
+        for child in kids:
             if not child.is_done and not child.held:
                 child.status = self._waiting_status(child)
                 self._notify(child)
         # children meet the rest of the move that filled the parent (or the market as it is now)
         rest = self._move.rest_from(order.last_fill_price) if self._move is not None else None
-        for child in children:
+        for child in kids:
             self.evaluate(child, placement=True, move=rest)
-        for o in self._oca_members(order):
+        for o in oca_members(self.state, order):
             if not o.is_done:
                 self.cancel_order(o, "OCA group fill")
 
     def _after_partial(self, order: Order, qty: float) -> None:
-        """One execution of an order that keeps working: its OCA group reacts at once.
-
-        ocaType 1 (and 0, ib_async's default) cancels the other members; 2 and 3 reduce
-        them in proportion to the executed share. Bracket siblings (parentId, no ocaGroup)
-        are reduced, so the stop and the target never cover more than the position.
-        """
-        group = order.req.oca_group
-        for o in self._oca_members(order):
+        """One execution of an order that keeps working: its OCA group reacts at once (``groups``)."""
+        for o in oca_members(self.state, order):
             if o.is_done:
                 continue
-            if group and order.req.oca_type in (0, 1) and o.req.oca_group == group:
+            if cancels_at_once(order, o):
                 self.cancel_order(o, "OCA group fill")
                 continue
-            cut = o.req.quantity * qty / order.req.quantity if order.req.quantity else 0.0
-            new_qty = o.req.quantity - cut
-            if float(o.req.quantity).is_integer() and float(order.req.quantity).is_integer():
-                new_qty = float(round(new_qty))
+            new_qty = reduced_quantity(order, o, qty)
             if new_qty <= o.filled + 1e-9:
                 self.cancel_order(o, "OCA group fill")
             else:
+                o.base_qty = o.base
                 o.req.quantity = new_qty
                 self._notify(o)
-
-    def _oca_members(self, order: Order) -> list[Order]:
-        """Orders cancelled or reduced with ``order``: its ocaGroup (same account) and bracket siblings."""
-        members: list[Order] = []
-        if order.req.parent_id:
-            parent = self.state.orders.get((order.client_id, order.req.parent_id))
-            if parent is not None:
-                members = [o for o in self._children(parent) if o is not order]
-        if order.req.oca_group:
-            members += [
-                o for o in self.state.orders.values()
-                if o is not order and o not in members and o.req.oca_group == order.req.oca_group
-                and o.account == order.account
-            ]
-        return members
 
     @staticmethod
     def _cancel_timers(order: Order) -> None:

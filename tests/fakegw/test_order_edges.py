@@ -232,3 +232,16 @@ def test_day_orders_expire_at_the_session_end_gtc_protection_stays(fake_gateway:
     gw.push_bar("SPY", bar(5, 445.0, 445.0, 430.0, 431.0))
     assert until(ib, lambda: gtc.isDone())
     assert gtc.fills[0].execution.price == 440.0 and not day.fills
+
+
+def test_oca_reduce_follows_each_execution_of_the_same_member(fake_gateway: FakeGateway, ib: IB) -> None:
+    gw = fake_gateway
+    seed(gw)
+    c = long_position(ib, gw)
+    gw.script(FillPolicy.auto(pieces=4, partial=2), order_ref="tp2")
+    take, stop = (ib.placeOrder(c, o) for o in ib.oneCancelsAll(
+        [LimitOrder("SELL", 100, 455.0, orderRef="tp2"), StopOrder("SELL", 200, 440.0, orderRef="sl2")], "exit-3", 3))
+    assert until(ib, lambda: stop.orderStatus.status == "PreSubmitted")
+    gw.walk_path("SPY", [450.0, 456.0])
+    assert until(ib, lambda: take.orderStatus.filled == 50.0)
+    assert gw.orders("sl2")[0].quantity == 100.0  # 200 reduced in proportion: by 2 x 25 x (200 / 100)
