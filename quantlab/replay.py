@@ -15,8 +15,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from quantlab.config import SimConfig
-from quantlab.intervals import Interval
+from quantlab.engine.intervals import Interval
+from quantlab.engine.settings import SimConfig
+from quantlab.engine.signals import PriceArrays
+from quantlab.engine.sizing import sizing_vol
 from quantlab.kernels.layout import (
     EXIT_LEN,
     MAX_ORDERS_PER_BAR,
@@ -30,9 +32,7 @@ from quantlab.kernels.layout import (
     ORDER_LEN,
     REASON_NAMES,
 )
-from quantlab.kernels.rolling import log_return_vol_1d_nb
 from quantlab.kernels.sim import simulate_nb
-from quantlab.signals import PriceArrays
 
 
 @dataclass(frozen=True)
@@ -56,13 +56,6 @@ class SimRecord:
         if self.orders is None:
             return ["signal"] * int(np.count_nonzero(~np.isnan(self.size)))
         return [REASON_NAMES[int(r)] for r in self.orders[:, O_REASON]]
-
-
-def sizing_vol(prices: PriceArrays, sim: SimConfig, interval: Interval) -> np.ndarray:
-    """Per-bar annualised volatility for volatility-target sizing (zeros otherwise)."""
-    if sim.sizing.mode != "vol_target":
-        return np.zeros(len(prices))
-    return np.asarray(log_return_vol_1d_nb(prices.close, sim.sizing.vol_window, interval.bars_per_year))
 
 
 def simulate(

@@ -10,11 +10,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from quantlab.config import Costs, SimConfig, Sizing
-from quantlab.intervals import get_interval
+from quantlab.engine.intervals import get_interval
+from quantlab.engine.settings import Costs, SimConfig, Sizing
+from quantlab.engine.signals import PriceArrays
 from quantlab.kernels import layout as L
 from quantlab.replay import portfolio, simulate, vbt_metrics
-from quantlab.signals import PriceArrays
 
 FREE = Costs(model="percent", pct_fee=0.0, slippage_bps=0.0)
 SIM = SimConfig(20_000.0, FREE, Sizing("cash", 10_000.0))

@@ -11,18 +11,24 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from quantlab.cli import cli
-from quantlab.config import Costs, SimConfig, Sizing
+from quantlab.engine.exits import (
+    EXIT_NAMES,
+    check_exits_for_run,
+    exit_vector,
+    parse_exits,
+    with_exits,
+)
+from quantlab.engine.intervals import get_interval
+from quantlab.engine.params import parse_grid
+from quantlab.engine.registry import get_strategy
+from quantlab.engine.settings import Costs, SimConfig, Sizing
+from quantlab.engine.signals import evaluate_arrays, price_arrays
+from quantlab.engine.sweep import run_sweep
 from quantlab.errors import ParameterError
-from quantlab.exits import EXIT_NAMES, check_exits_for_run, exit_vector, parse_exits, with_exits
-from quantlab.intervals import get_interval
 from quantlab.kernels import layout as L
 from quantlab.kernels.costs import commission_nb, order_fee_nb, sell_fees_nb
 from quantlab.kernels.sim import intrabar_exit_nb, limit_fill_nb, stop_level_nb
-from quantlab.optimizer.grid import parse_grid
-from quantlab.registry import get_strategy
 from quantlab.replay import simulate
-from quantlab.signals import evaluate_arrays, price_arrays
-from quantlab.sweep import run_sweep
 
 DAILY = get_interval("1d")
 EXITS = "sl_stop=0.02|0.05,tp_stop=0.1|0.3,sl_trail=0.04|0.5,max_hold=10|1000"

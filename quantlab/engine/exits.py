@@ -17,9 +17,9 @@ from typing import Any
 
 import numpy as np
 
+from quantlab.engine.strategy import Param, StrategySpec
 from quantlab.errors import ParameterError
 from quantlab.kernels import layout as L
-from quantlab.strategy import Param, StrategySpec
 
 EXIT_PARAMS: tuple[Param, ...] = (
     Param("sl_stop", "float", 0.05, 0.001, 0.99, 0.01, doc="stop-loss: fraction below (long) / above (short) the entry price"),
@@ -169,7 +169,7 @@ def parse_exits(spec: StrategySpec, text: str | Mapping[str, Any] | None) -> tup
     """
     if text is None or (isinstance(text, str) and not text.strip()):
         return spec, None
-    from quantlab.optimizer.grid import grid_text, split_items
+    from quantlab.engine.params import grid_text, split_items
 
     if isinstance(text, Mapping):
         spec = with_exits(spec, [str(n) for n in text])
@@ -237,7 +237,7 @@ def _given(params: str | Mapping[str, Any] | None) -> dict[str, Any]:
         return {}
     if isinstance(params, Mapping):
         return dict(params)
-    from quantlab.optimizer.grid import split_items
+    from quantlab.engine.params import split_items
 
     return dict(split_items(params, "--params"))
 
@@ -254,7 +254,7 @@ def check_shorting(spec: StrategySpec, prices: Iterable[Any], params: Mapping[st
     its defaults with the fixed values: whether a strategy shorts is a property of its rule)."""
     if not spec.exit_params:
         return
-    from quantlab.signals import evaluate_arrays
+    from quantlab.engine.signals import evaluate_arrays
 
     try:
         resolved = spec.resolve(params)
