@@ -17,7 +17,7 @@ from bridge.clock import WallClock
 from bridge.config import BridgeConfig
 from bridge.control import LedgerSync, emergency_stop, pump_into, runner_alive, wait_for_control
 from bridge.errors import AccountError, BridgeConfigError, GatewayUnreachable
-from bridge.ledger import Ledger
+from bridge.ledger.store import Ledger
 from bridge.market import MarketCalendar
 from quantlab.intervals import get_interval
 from quantlab.optimizer.grid import resolve_params
@@ -52,10 +52,10 @@ def confirm_live_account(cfg: BridgeConfig, flag: str | None, prompt: Callable[[
 
 def run_bridge(cfg: BridgeConfig) -> int:
     """``bridge run --paper/--live``: run until stopped; returns the exit code."""
-    from bridge.health import HealthServer, HealthState
-    from bridge.ib import IBBroker
-    from bridge.notify import Notifier
-    from bridge.runner import Runner, settle_memory
+    from bridge.brokers.ib import IBBroker
+    from bridge.ops.health import HealthServer, HealthState
+    from bridge.ops.notify import Notifier
+    from bridge.runtime.runner import Runner, settle_memory
 
     spec, _ = validate_run(cfg)
     notifier = Notifier(cfg.notify, routing=cfg.alerts)
@@ -131,7 +131,7 @@ def stop_bridge(cfg: BridgeConfig, *, flatten: bool, shutdown: bool, client_id: 
     Connecting directly, it uses the gateway of the last run recorded in the ledger (unless
     ``host``/``port`` are given) with that run's client id + 1.
     """
-    from bridge.ib import IBBroker
+    from bridge.brokers.ib import IBBroker
 
     ledger = _ledger(cfg)
     clock = WallClock()
@@ -239,7 +239,7 @@ def _run_bar(ledger: Ledger, cfg: BridgeConfig) -> str:
 
 
 def report_day(cfg: BridgeConfig, day: str | None, out_dir: Path | None) -> tuple[Path, Path, dict[str, Any]]:
-    from bridge.report import write_report
+    from bridge.ops.report import write_report
     from quantlab.paths import reports_dir
 
     ledger = _ledger(cfg)

@@ -18,7 +18,7 @@ import pandas as pd
 
 from bridge.control import runner_alive, wait_for_control
 from bridge.errors import ControlError
-from bridge.ledger import Ledger, iso
+from bridge.ledger.store import Ledger, iso
 from bridge.risk import OrderIntent
 from quantlab.intervals import get_interval
 

@@ -1,7 +1,7 @@
 """``bridge run --replay``: bundled bars through the very same pipeline, no IB needed.
 
 Kernel, sizing, risk gate, ledger and the runner are the live ones; only the broker
-(:class:`~bridge.sim.SimBroker`) and the clock (:class:`~bridge.clock.ManualClock`) are
+(:class:`~bridge.brokers.sim.SimBroker`) and the clock (:class:`~bridge.clock.ManualClock`) are
 simulated. Each bar opens (completing the previous bar: decide, fill market orders at
 this open with the configured slippage and IB commission), then closes. The first
 ``lookback`` bars are the seeded history. The kernel always sees the whole history from
@@ -21,15 +21,15 @@ from typing import Any
 
 import pandas as pd
 
+from bridge.brokers.sim import ReplayDriver, SimBroker
 from bridge.clock import ManualClock
 from bridge.config import BridgeConfig
 from bridge.errors import BridgeConfigError
-from bridge.ledger import Ledger
+from bridge.ledger.store import Ledger
 from bridge.live_signal import lookback
 from bridge.market import MarketCalendar
-from bridge.notify import Notifier
-from bridge.runner import Runner
-from bridge.sim import ReplayDriver, SimBroker
+from bridge.ops.notify import Notifier
+from bridge.runtime.runner import Runner
 from quantlab.intervals import get_interval
 from quantlab.optimizer.grid import resolve_params
 from quantlab.registry import get_strategy

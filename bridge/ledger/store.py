@@ -28,7 +28,7 @@ from typing import Any
 
 import pandas as pd
 
-from bridge.broker import Fill, Position
+from bridge.brokers.protocol import Fill, Position
 from bridge.errors import DuplicateOrder, LedgerError
 
 SCHEMA_VERSION = 2

@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from bridge.ledger import OPEN, Ledger
+from bridge.ledger.store import OPEN, Ledger
 
 
 def daily_summary(ledger: Ledger, day: str) -> dict[str, Any]:

@@ -2,8 +2,8 @@
 
 ``RunnerBase`` holds the configuration, broker, ledger, clock, windows and counters, and
 the helpers every part uses: recording decisions, the risk-gate call, orderRefs, equity
-marking, status and health snapshots. ``bridge.decide`` (the decision path),
-``bridge.session`` (connection, events, reconciliation) and ``bridge.runner`` (lifecycle
+marking, status and health snapshots. ``bridge.runtime.decision`` (the decision path),
+``bridge.runtime.session`` (connection, events, reconciliation) and ``bridge.runtime.runner`` (lifecycle
 and periodic tasks) build on it.
 """
 
@@ -20,23 +20,23 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bridge import ops_hook
 from bridge.breakers import pre_trade
-from bridge.broker import BarEvent, Broker, ConnectionEvent, Event
+from bridge.brokers.protocol import BarEvent, Broker, ConnectionEvent, Event
 from bridge.clock import Clock, WallClock
 from bridge.config import BridgeConfig
 from bridge.control import LedgerSync
 from bridge.errors import BridgeError
 from bridge.feed import BarWindow
-from bridge.health import HealthState
-from bridge.lease import LedgerLease
-from bridge.ledger import Ledger, iso
+from bridge.ledger.lease import LedgerLease
+from bridge.ledger.store import Ledger, iso
 from bridge.live_signal import lookback
 from bridge.market import MarketCalendar
-from bridge.notify import Notifier
+from bridge.ops.health import HealthState
+from bridge.ops.notify import Notifier
+from bridge.ops.sysinfo import system_checks
 from bridge.orders import order_ref, strategy_key
 from bridge.risk import Decision, Exposure, OrderIntent, RiskContext, check
-from bridge.sysinfo import system_checks
+from bridge.runtime import ops_hook
 from quantlab.intervals import get_interval
 from quantlab.optimizer.grid import resolve_params
 from quantlab.registry import get_strategy
@@ -89,7 +89,7 @@ class RunnerBase:
         self.state = "init"
         self.working: dict[str, float] = {}  # LMT orderRef -> clock.monotonic() when placed
         self.cancel_reason: dict[str, str] = {}
-        self.adopted: dict[str, int] = {}  # orderRef -> client id of an order another client placed (bridge.oversight)
+        self.adopted: dict[str, int] = {}  # orderRef -> client id of an order another client placed (bridge.runtime.oversight)
         self.metrics: dict[str, float] = {"bars": 0, "decisions": 0, "orders_sent": 0, "fills": 0, "rejected": 0,
                                           "refused_stale": 0, "reconnects": 0, "disconnects": 0}
         self.latencies_ms: list[float] = []

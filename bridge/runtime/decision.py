@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from bridge.broker import BarEvent, ConnectionEvent, OrderRequest
+from bridge.brokers.protocol import BarEvent, ConnectionEvent, OrderRequest
 from bridge.control import emergency_stop
 from bridge.errors import (
     BridgeError,
@@ -27,12 +27,12 @@ from bridge.errors import (
     StaleData,
 )
 from bridge.feed import BarWindow
-from bridge.ledger import iso
+from bridge.ledger.store import iso
 from bridge.live_signal import latest_target
-from bridge.logs import CONTEXT
+from bridge.ops.logs import CONTEXT
 from bridge.orders import limit_price, size
 from bridge.risk import Decision, OrderIntent
-from bridge.runner_base import RunnerBase
+from bridge.runtime.context import RunnerBase
 from quantlab.replay import sizing_vol
 
 log = logging.getLogger("bridge.runner")
@@ -199,7 +199,7 @@ class DecisionMixin(RunnerBase):
         if not rows:
             return True
         if all(r["order_ref"] in self.adopted for r in rows):
-            return self._blocked_by_adopted(sym)  # another client's order: this client cannot cancel it (bridge.oversight)
+            return self._blocked_by_adopted(sym)  # another client's order: this client cannot cancel it (bridge.runtime.oversight)
         for r in rows:
             if r["order_ref"] in self.adopted:
                 continue

@@ -21,10 +21,10 @@ from typing import Any
 
 import pandas as pd
 
-from bridge.alerts import RateLimit, Tiers, tier_message
 from bridge.approvals import expire_held
 from bridge.breakers import ACTION, Snapshot, Usage, tripped, usages
-from bridge.ledger import iso
+from bridge.ledger.store import iso
+from bridge.ops.alerts import RateLimit, Tiers, tier_message
 
 log = logging.getLogger("bridge.ops")
 #: Alert kinds the error-rate breaker counts. Not ``broker_error``: IB sends one with every
@@ -149,7 +149,7 @@ def _report_after_close(runner: Any, st: OpsState, now: pd.Timestamp) -> None:
     is_open = runner.calendar.is_open(now)
     if st.was_open and not is_open and st.report_done != runner.day():
         st.report_done = runner.day()
-        from bridge.report import write_report
+        from bridge.ops.report import write_report
         from quantlab.paths import reports_dir
 
         out = runner.cfg.ops.report_dir

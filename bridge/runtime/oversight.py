@@ -27,11 +27,11 @@ import time
 
 import pandas as pd
 
-from bridge.broker import ConnectionEvent, Fill
+from bridge.brokers.protocol import ConnectionEvent, Fill
 from bridge.errors import BrokerDisconnected, BrokerError
-from bridge.ledger import iso
+from bridge.ledger.store import iso
 from bridge.reconcile import ReconcileResult
-from bridge.runner_base import RunnerBase
+from bridge.runtime.context import RunnerBase
 
 log = logging.getLogger("bridge.runner")
 #: Seconds between a periodic check that found a mismatch and the check that confirms it

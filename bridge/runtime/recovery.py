@@ -19,9 +19,9 @@ from __future__ import annotations
 import logging
 import time
 
-from bridge.broker import ConnectionEvent
-from bridge.decide import DecisionMixin
+from bridge.brokers.protocol import ConnectionEvent
 from bridge.errors import BridgeError, BrokerDisconnected, BrokerError, StaleData
+from bridge.runtime.decision import DecisionMixin
 
 log = logging.getLogger("bridge.runner")
 #: Errors a live runner survives by retrying (a dropped connection has its own path).

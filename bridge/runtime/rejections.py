@@ -24,10 +24,10 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from bridge.ledger import Ledger, iso
+from bridge.ledger.store import Ledger, iso
 
 if TYPE_CHECKING:
-    from bridge.decide import DecisionMixin
+    from bridge.runtime.decision import DecisionMixin
 
 log = logging.getLogger("bridge.runner")
 

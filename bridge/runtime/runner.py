@@ -26,16 +26,16 @@ from typing import Any
 import pandas as pd
 
 from bridge.approvals import approve_in_runner
-from bridge.broker import ConnectionEvent
+from bridge.brokers.protocol import ConnectionEvent
 from bridge.control import result_text, runner_alive
 from bridge.errors import BridgeError, BrokerDisconnected, LedgerError
-from bridge.lease import LedgerLease
-from bridge.logs import CONTEXT
-from bridge.ops_hook import tick as ops_tick
-from bridge.recovery import TRANSIENT
+from bridge.ledger.lease import LedgerLease
+from bridge.ops.logs import CONTEXT
 from bridge.risk import Exposure, OrderIntent, daily_loss_breached
-from bridge.runner_base import CONTROL_EVERY, CRASH_ENV, DEFAULT_MAX_AGE, HEARTBEAT_EVERY
-from bridge.session import SessionMixin
+from bridge.runtime.context import CONTROL_EVERY, CRASH_ENV, DEFAULT_MAX_AGE, HEARTBEAT_EVERY
+from bridge.runtime.ops_hook import tick as ops_tick
+from bridge.runtime.recovery import TRANSIENT
+from bridge.runtime.session import SessionMixin
 
 log = logging.getLogger("bridge.runner")
 __all__ = ["CONTROL_EVERY", "CRASH_ENV", "DEFAULT_MAX_AGE", "HEARTBEAT_EVERY", "Runner", "settle_memory"]
@@ -73,7 +73,7 @@ class Runner(SessionMixin):
         self._decide_pending()
 
     def claim_ledger(self) -> None:
-        """Take the ledger's lock (``bridge.lease``) or raise naming its holder; idempotent."""
+        """Take the ledger's lock (``bridge.ledger.lease``) or raise naming its holder; idempotent."""
         if self.lease is None:
             self.lease = LedgerLease(self.ledger.path)
         self.lease.acquire(self.run_id)

@@ -8,15 +8,22 @@ from typing import Any
 
 import pandas as pd
 
-from bridge.broker import BarEvent, ConnectionEvent, ErrorEvent, Event, FillEvent, OrderEvent
+from bridge.brokers.protocol import (
+    BarEvent,
+    ConnectionEvent,
+    ErrorEvent,
+    Event,
+    FillEvent,
+    OrderEvent,
+)
 from bridge.control import managed_symbols
 from bridge.errors import AccountError, BrokerDisconnected, GatewayUnreachable, StaleData
-from bridge.ledger import iso
+from bridge.ledger.store import iso
 from bridge.orders import PREFIX
-from bridge.oversight import OversightMixin
 from bridge.reconcile import ReconcileResult, reconcile
-from bridge.recovery import TRANSIENT, RecoveryMixin
-from bridge.rejections import on_rejected
+from bridge.runtime.oversight import OversightMixin
+from bridge.runtime.recovery import TRANSIENT, RecoveryMixin
+from bridge.runtime.rejections import on_rejected
 
 log = logging.getLogger("bridge.runner")
 

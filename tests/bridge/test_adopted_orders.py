@@ -14,7 +14,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from bridge.oversight import ADOPTED_POLL
+from bridge.runtime.oversight import ADOPTED_POLL
 from tests.fakegw import FakeGateway, FillPolicy
 
 from ._harness import BridgeHarness

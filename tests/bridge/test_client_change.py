@@ -187,9 +187,9 @@ def test_executions_of_another_ledger_are_reported_not_recorded(harness: H, gw: 
 
 def test_report_pnl_counts_only_this_ledgers_trades(tmp_path) -> None:  # noqa: ANN001
     """Issue 9 fault 6: a ledger written before the fix holds another process's fill; the report leaves it out."""
-    from bridge.broker import Fill
-    from bridge.ledger import Ledger
-    from bridge.report import daily_summary
+    from bridge.brokers.protocol import Fill
+    from bridge.ledger.store import Ledger
+    from bridge.ops.report import daily_summary
 
     led = Ledger(tmp_path / "l.sqlite")
     at = pd.Timestamp("2021-03-31T15:00:00Z")
@@ -250,8 +250,8 @@ def test_order_ids_stay_unique_after_a_gateway_restart(gw: FakeGateway, tmp_path
     """A restarted gateway offers order ids from 1 again; reusing the id of one of our completed
     orders gets IB error 103 and the order is lost. The broker moves its ids past every id its
     client id used (executions of the day carry them)."""
-    from bridge.broker import OrderRequest
-    from bridge.ib import IBBroker
+    from bridge.brokers.ib import IBBroker
+    from bridge.brokers.protocol import OrderRequest
 
     from ._harness import bridge_config
 

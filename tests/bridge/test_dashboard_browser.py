@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 
-from bridge.ledger import iso
+from bridge.ledger.store import iso
 from tests._browser import chromium
 from tests.fakegw import FakeGateway
 from tests.fakegw.policy import FillPolicy
@@ -268,7 +268,7 @@ def test_dashboard_port_in_use_and_missing_ledger(tmp_path: Path) -> None:
         s.listen()
         port = s.getsockname()[1]
         ledger = tmp_path / "l.sqlite"
-        from bridge.ledger import Ledger
+        from bridge.ledger.store import Ledger
 
         Ledger(ledger).close()
         out = subprocess.run([sys.executable, "-m", "bridge", "dashboard", "--ledger", str(ledger), "--port", str(port)],

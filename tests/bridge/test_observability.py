@@ -19,11 +19,11 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from bridge import logs
 from bridge.config import NotifyConfig
-from bridge.health import HealthServer, HealthState
-from bridge.notify import Notifier
-from bridge.report import write_report
+from bridge.ops import logs
+from bridge.ops.health import HealthServer, HealthState
+from bridge.ops.notify import Notifier
+from bridge.ops.report import write_report
 from tests.fakegw import FakeGateway
 
 from ._harness import BridgeHarness

@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from bridge.alerts import RateLimit, Tiers, wants, webhook_body
 from bridge.app import resume_bridge
 from bridge.breakers import Usage
 from bridge.config import AlertsConfig
-from bridge.ledger import Ledger
-from bridge.logs import rotating_file
+from bridge.ledger.store import Ledger
+from bridge.ops.alerts import RateLimit, Tiers, wants, webhook_body
+from bridge.ops.logs import rotating_file
 from tests.fakegw import FakeGateway
 
 from ._harness import BridgeHarness
@@ -245,7 +245,7 @@ def test_the_notifier_routes_by_level_and_posts_slack_payloads() -> None:
     from typing import Any
 
     from bridge.config import NotifyConfig
-    from bridge.notify import Notifier
+    from bridge.ops.notify import Notifier
 
     got: list[dict[str, Any]] = []
 
