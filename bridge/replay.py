@@ -21,10 +21,12 @@ from typing import Any
 
 import pandas as pd
 
-from bridge.brokers.sim import ReplayDriver, SimBroker
+from bridge.brokers.factory import make_broker
+from bridge.brokers.sim import ReplayDriver
 from bridge.clock import ManualClock
 from bridge.config import BridgeConfig
 from bridge.errors import BridgeConfigError
+from bridge.ledger import queries
 from bridge.ledger.store import Ledger
 from bridge.live_signal import lookback
 from bridge.market import MarketCalendar
@@ -102,10 +104,10 @@ def run_replay(
         data=dataclasses.replace(cfg.data, history_bars=len(index) + 1),
         ledger=dataclasses.replace(cfg.ledger, path=str(path), synchronous="NORMAL" if not cfg.ledger.path else cfg.ledger.synchronous),
     )
-    if path.exists() and Ledger(path).rows("SELECT 1 FROM decisions LIMIT 1"):
+    if path.exists() and queries.has_decisions(Ledger(path)):
         raise BridgeConfigError("a replay needs a fresh ledger", found=str(path),
                                 fix="pass a new --ledger path (or none: a temporary one is used)")
-    broker = SimBroker(cfg.sim_config(cash), clock, cash=cash, symbols=symbols)
+    broker = make_broker(cfg, clock=clock, cash=cash, symbols=symbols)
     ReplayDriver(broker, frames, warm, clock.set, open_time)
     ledger = Ledger(path, synchronous=cfg.ledger.synchronous)
     runner = Runner(cfg, broker, ledger, clock=clock, notifier=Notifier(cfg.notify, background=False), spec=spec, calendar=calendar)
@@ -114,9 +116,7 @@ def run_replay(
         runner.run(poll=0.0)
     finally:
         runner.close("replay_done")
-    orders = pd.DataFrame(ledger.rows(
-        "SELECT o.order_ref, o.symbol, o.bar_time, o.side, o.quantity, o.status, o.filled, o.avg_fill_price, o.commission, o.reason"
-        " FROM orders o ORDER BY o.created_at, o.rowid"))
+    orders = pd.DataFrame(queries.all_orders(ledger))
     account = broker.account()
     result = ReplayResult(path, len(index), orders, account.cash, account.net_liquidation,
                           {s: p.quantity for s, p in broker.positions().items()}, dict(runner.metrics))

@@ -456,6 +456,14 @@ class Ledger:
                              " AND last_bar IS ?", (_num(target), bar, iso(at), strategy, symbol, only_if_bar))
             return cur.rowcount == 1
 
+    def restore_target(self, strategy: str, symbol: str, at: pd.Timestamp, target: float | None, only_if: float | None) -> bool:
+        """Set the last target acted on back to ``target`` if it is still ``only_if`` (a broker
+        rejection: a later decision is never undone). The last bar stays."""
+        with self.tx() as db:
+            cur = db.execute("UPDATE strategy_state SET last_target = ?, updated_at = ? WHERE strategy = ? AND symbol = ? "
+                             "AND last_target IS ?", (target, iso(at), strategy, symbol, only_if))
+            return cur.rowcount == 1
+
     def all_refs(self) -> set[str]:
         return {r[0] for r in self.db.execute("SELECT order_ref FROM orders")}
 

@@ -19,60 +19,35 @@ from __future__ import annotations
 import logging
 import time
 
-from bridge.brokers.protocol import ConnectionEvent
 from bridge.errors import BridgeError, BrokerDisconnected, BrokerError, StaleData
-from bridge.runtime.decision import DecisionMixin
+from bridge.runtime.context import Context
 
 log = logging.getLogger("bridge.runner")
 #: Errors a live runner survives by retrying (a dropped connection has its own path).
 TRANSIENT = (StaleData, BrokerError)
 
 
-class RecoveryMixin(DecisionMixin):
-    """The ``resubscribing`` state: retry reconcile + subscriptions until they succeed."""
-
-    _retry_why = "restored"
-    _retry_at = 0.0
-    _retry_attempt = 0
-
-    def _transient(self, err: BridgeError, during: str) -> None:
-        """A transient error while (re)building the session: retry later, never exit."""
-        if isinstance(err, BrokerDisconnected) or not self.broker.is_connected():
-            self._on_connection(ConnectionEvent("disconnected", err.what))
-            return
-        first = self.state != "resubscribing"
-        if first:
-            self._retry_attempt = 0
-            # voiding needs a fresh connection's proof; keep the episode's reason across retries
-            self._retry_why = during if during in ("start", "reconnect") else "restored"
-        g = self.cfg.gateway
-        delay = min(g.backoff_initial * 2 ** self._retry_attempt, g.backoff_max)
-        self._retry_attempt += 1
-        self._retry_at = time.monotonic() + delay
-        self.state = "resubscribing"
-        log.warning("transient error: retrying", extra={"event": "transient_retry", "during": during, "attempt": self._retry_attempt,
-                                                          "delay_s": delay, "detail": err.render()})
-        if first:
-            kind = "history_unavailable" if isinstance(err, StaleData) else "transient_error"
-            self.ledger.risk_event(self.clock.now(), kind, f"{during}: {err.render()}", self.run_id)
-            self._alert(kind, f"{during}: {err.render()} -- not trading until it is back; retrying with backoff "
-                              "(bridge stop still works)", "error")
-
-    def _maybe_retry(self) -> None:
-        """Called by the loop in state ``resubscribing``."""
-        if time.monotonic() < self._retry_at:
-            return
-        try:
-            self._reconcile(self._retry_why)
-            self._subscribe_all()
-        except TRANSIENT as err:
-            self._transient(err, "retry")
-            return
-        except BrokerDisconnected as err:
-            self._on_connection(ConnectionEvent("disconnected", err.what))
-            return
-        attempts = self._retry_attempt
-        self._retry_attempt = 0
-        self.state = "ready"
-        self._alert("history_restored", f"history and reconciliation back after {attempts} retries: trading resumed", "warning")
-        self._decide_pending()
+def transient(ctx: Context, err: BridgeError, during: str) -> None:
+    """A transient error while (re)building the session: enter ``resubscribing`` and schedule
+    a retry (``PeriodicTasks.retry``) with backoff; never exit."""
+    st = ctx.state
+    if isinstance(err, BrokerDisconnected) or not ctx.broker.is_connected():
+        ctx.disconnected(err.what)
+        return
+    first = st.phase != "resubscribing"
+    if first:
+        st.retry_attempt = 0
+        # voiding needs a fresh connection's proof; keep the episode's reason across retries
+        st.retry_why = during if during in ("start", "reconnect") else "restored"
+    g = ctx.cfg.gateway
+    delay = min(g.backoff_initial * 2 ** st.retry_attempt, g.backoff_max)
+    st.retry_attempt += 1
+    st.retry_at = time.monotonic() + delay
+    st.phase = "resubscribing"
+    log.warning("transient error: retrying", extra={"event": "transient_retry", "during": during, "attempt": st.retry_attempt,
+                                                      "delay_s": delay, "detail": err.render()})
+    if first:
+        kind = "history_unavailable" if isinstance(err, StaleData) else "transient_error"
+        ctx.ledger.risk_event(ctx.clock.now(), kind, f"{during}: {err.render()}", ctx.run_id)
+        ctx.alert(kind, f"{during}: {err.render()} -- not trading until it is back; retrying with backoff "
+                        "(bridge stop still works)", "error")

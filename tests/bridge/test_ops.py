@@ -156,13 +156,13 @@ def test_backup_and_restore_round_trip_mid_session(harness: H, gw: FakeGateway, 
     h = harness(seed=60, risk={"market_hours": False})
     h.start()
     assert h.until(lambda: h.settled() and h.orders())
-    h.runner._snapshot_positions()
+    h.runner.ctx.snapshot_positions()
     out = cli("backup", "--ledger", str(h.ledger.path), "--out", str(tmp_path / "b1.sqlite"))  # the runner is alive
     assert out.returncode == 0, out.stderr
     info = json.loads(out.stdout)
     assert info["orders"] == 1 and info["fills"] == 1 and info["schema"] == 2
     h.advance(61)
-    h.runner._heartbeat(force=True)
+    h.runner.ctx.heartbeat(force=True)
     out = cli("restore", str(tmp_path / "b1.sqlite"), "--ledger", str(h.ledger.path))
     assert out.returncode == 2 and "a bridge is running on this ledger" in out.stderr  # never under a running bridge
     h.runner.close()
@@ -283,7 +283,7 @@ def test_the_error_rate_breaker_halts_on_broker_rejections(harness: H, gw: FakeG
     for _ in range(60):
         h.step(0.02)
     assert not h.ledger.risk_state().kill_switch  # one rejection, limit two: not yet (error_rate at 50%)
-    h.runner._alert("stale_data", "SPY: a second error", "error")
+    h.runner.ctx.alert("stale_data", "SPY: a second error", "error")
     assert h.until(lambda: h.ledger.risk_state().kill_switch)
     rs = h.ledger.risk_state()
     assert rs.reason.startswith("breaker error_rate") and "errors within 600 s" in rs.reason
