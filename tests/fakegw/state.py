@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from .contracts import Instrument
 from .requests import OrderRequest
+from .triggers import trail_level
 
 if TYPE_CHECKING:
     from .policy import FillPolicy
@@ -85,6 +86,7 @@ class Order:
     completed_status: str = ""
     held: bool = False  # transmit=0 and not yet released
     triggered: bool = False  # stop orders: stop price touched
+    trail_anchor: float | None = None  # TRAIL: best price since the order became active
     auto_fill: bool = True  # False once a partial-fill policy has run
     manual: bool = False  # placed in TWS, not through the API (see ``visibility``)
     epoch: int = 0  # gateway run it was placed in (order ids restart with a new run)
@@ -114,6 +116,14 @@ class Order:
     @property
     def order_ref(self) -> str:
         return self.req.order_ref
+
+    @property
+    def trail_stop(self) -> float | None:
+        """The stop a TRAIL order sits at now (the client's trailStopPrice until it is active)."""
+        r = self.req
+        if self.trail_anchor is None:
+            return r.trail_stop_price
+        return trail_level(self.is_buy, self.trail_anchor, r.trail_stop_price, r.aux_price, r.trailing_percent)
 
 
 @dataclass
