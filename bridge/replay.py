@@ -12,7 +12,6 @@ bars: :func:`compare_with_backtest` checks it.
 from __future__ import annotations
 
 import dataclasses
-import math
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from typing import Any
 
 import pandas as pd
 
+from bridge import parity
 from bridge.brokers.factory import make_broker
 from bridge.brokers.sim import ReplayDriver
 from bridge.clock import ManualClock
@@ -122,26 +122,5 @@ def run_replay(
                           {s: p.quantity for s, p in broker.positions().items()}, dict(runner.metrics))
     ledger.close()
     if check and len(symbols) == 1:
-        result.parity = compare_with_backtest(spec, params, frames, cfg, cash, orders)
+        result.parity = parity.compare(spec, params, frames, cfg.sim_config(cash), interval, orders)
     return result
-
-
-def compare_with_backtest(spec: StrategySpec, params: Mapping[str, float], frames: Mapping[str, pd.DataFrame], cfg: BridgeConfig,
-                          cash: float, orders: pd.DataFrame) -> dict[str, Any]:
-    """The vectorbt backtest's orders on the same bars, compared one by one with ours."""
-    from quantlab.backtester import backtest
-
-    sym = next(iter(frames))
-    bt = backtest(spec, [sym], dict(params), interval=cfg.strategy.bar, sim=cfg.sim_config(cash), data={sym: frames[sym]}, save=False)
-    theirs = bt.portfolio.orders.records_readable
-    ours = orders[orders["status"] == "filled"] if len(orders) else orders
-    rows = []
-    for (_, a), (_, b) in zip(ours.iterrows(), theirs.iterrows(), strict=False):
-        signed = a["filled"] if a["side"] == "BUY" else -a["filled"]
-        their_signed = b["Size"] if b["Side"] == "Buy" else -b["Size"]
-        rows.append({"time": str(b["Timestamp"]), "ours": signed, "backtest": their_signed, "price": a["avg_fill_price"],
-                     "backtest_price": b["Price"], "fees": a["commission"], "backtest_fees": b["Fees"]})
-    equal = len(ours) == len(theirs) and all(
-        r["ours"] == r["backtest"] and math.isclose(r["price"], r["backtest_price"], rel_tol=1e-9)
-        and math.isclose(r["fees"], r["backtest_fees"], rel_tol=1e-9, abs_tol=1e-9) for r in rows)
-    return {"equal": equal, "orders": len(ours), "backtest_orders": len(theirs), "first_differences": [r for r in rows if r["ours"] != r["backtest"]][:5]}
