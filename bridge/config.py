@@ -24,7 +24,7 @@ from typing import Any
 
 from bridge.errors import BridgeConfigError
 from bridge.risk import RiskLimits
-from quantlab.config import Costs, SimConfig, Sizing
+from quantlab.engine.settings import Costs, SimConfig, Sizing
 from quantlab.errors import QuantlabError
 
 log = logging.getLogger("bridge.config")

@@ -16,14 +16,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from quantlab.config import SimConfig
-from quantlab.intervals import Interval
+from quantlab.engine.intervals import Interval
+from quantlab.engine.settings import SimConfig
+from quantlab.engine.signals import evaluate_arrays, price_arrays
+from quantlab.engine.sizing import sizing_vol
+from quantlab.engine.strategy import StrategySpec
 from quantlab.kernels.costs import fill_price_nb
 from quantlab.kernels.layout import N_METRICS
 from quantlab.kernels.sim import simulate_nb
-from quantlab.replay import sizing_vol
-from quantlab.signals import evaluate_arrays, price_arrays
-from quantlab.strategy import StrategySpec
 
 
 def simulated_orders(spec: StrategySpec, params: Mapping[str, float], frame: pd.DataFrame, symbol: str, sim: SimConfig,

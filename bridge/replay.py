@@ -32,10 +32,10 @@ from bridge.live_signal import lookback
 from bridge.market import MarketCalendar
 from bridge.ops.notify import Notifier
 from bridge.runtime.runner import Runner
-from quantlab.intervals import get_interval
-from quantlab.optimizer.grid import resolve_params
-from quantlab.registry import get_strategy
-from quantlab.strategy import StrategySpec
+from quantlab.engine.intervals import get_interval
+from quantlab.engine.params import resolve_params
+from quantlab.engine.registry import get_strategy
+from quantlab.engine.strategy import StrategySpec
 
 
 @dataclass

@@ -34,7 +34,7 @@ from bridge.risk import Decision, OrderIntent
 from bridge.runtime.context import Context
 from bridge.runtime.killswitch import kill
 from bridge.runtime.reconciling import Reconciler
-from quantlab.replay import sizing_vol
+from quantlab.engine.sizing import sizing_vol
 
 log = logging.getLogger("bridge.runner")
 

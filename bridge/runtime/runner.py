@@ -51,7 +51,7 @@ from bridge.runtime.reconciling import Reconciler
 from bridge.runtime.recovery import TRANSIENT, transient
 from bridge.runtime.session import Session
 from bridge.runtime.tasks import PeriodicTasks
-from quantlab.strategy import StrategySpec
+from quantlab.engine.strategy import StrategySpec
 
 log = logging.getLogger("bridge.runner")
 __all__ = ["CONTROL_EVERY", "CRASH_ENV", "DEFAULT_MAX_AGE", "HEARTBEAT_EVERY", "Runner", "settle_memory"]

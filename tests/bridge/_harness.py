@@ -23,7 +23,7 @@ from bridge.ledger.store import Ledger
 from bridge.market import MarketCalendar
 from bridge.ops.notify import Notifier
 from bridge.runtime.runner import Runner
-from quantlab.intervals import get_interval
+from quantlab.engine.intervals import get_interval
 from tests.fakegw import FakeGateway
 
 CALENDAR = MarketCalendar()

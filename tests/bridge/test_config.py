@@ -8,7 +8,7 @@ import pytest
 
 from bridge.config import Secret, load_config, resolve_secret
 from bridge.errors import BridgeConfigError
-from quantlab.config import Costs, Sizing
+from quantlab.engine.settings import Costs, Sizing
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -36,6 +36,30 @@ def test_only_bridge_ib_imports_the_ib_library() -> None:
     assert offenders == ["brokers/ib.py"]
 
 
+#: The parts of quantlab the bridge may use (issue 11: not the optimizer, the vectorbt replay,
+#: the backtester or other research wrappers).
+QUANTLAB_ALLOWED = ("engine", "kernels", "errors", "data", "paths")
+
+
+def test_bridge_imports_only_the_engine_kernels_errors_data_and_paths_of_quantlab() -> None:
+    offenders = []
+    for path in sorted((ROOT / "bridge").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module == "quantlab":
+                names = [f"quantlab.{a.name}" for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            else:
+                continue
+            for name in names:
+                parts = name.split(".")
+                if parts[0] == "quantlab" and (len(parts) < 2 or parts[1] not in QUANTLAB_ALLOWED):
+                    offenders.append(f"{path.relative_to(ROOT)}: {name}")
+    assert offenders == []
+
+
 def test_sql_lives_in_the_ledger_package() -> None:
     offenders = []
     for path in sorted((ROOT / "bridge").rglob("*.py")):

@@ -94,9 +94,9 @@ def test_the_replay_check_uses_the_engine_simulator_which_equals_the_vectorbt_ba
     """``--check`` compares with the engine's simulator (no research wrapper in the bridge):
     on the same bars its orders are vectorbt's, and a replay that differs is reported."""
     from bridge import parity
-    from quantlab.intervals import get_interval
-    from quantlab.optimizer.grid import resolve_params
-    from quantlab.registry import get_strategy
+    from quantlab.engine.intervals import get_interval
+    from quantlab.engine.params import resolve_params
+    from quantlab.engine.registry import get_strategy
 
     frame = spy_daily.iloc[:400]
     sim = load_config(env={}, overrides={"costs": {"slippage_bps": 5.0}}).sim_config(100_000.0)
