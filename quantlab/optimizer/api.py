@@ -22,6 +22,7 @@ import pandas as pd
 from quantlab._startup.preload import Preload
 from quantlab._startup.progress import Progress
 from quantlab._startup.warmup import VectorbtWarmup
+from quantlab.engine.exits import apply_exits, check_shorting, exit_vector, merge_grid, tp_values
 from quantlab.engine.intervals import get_interval
 from quantlab.engine.params import (
     GridLike,
@@ -98,14 +99,19 @@ class OptimizeResult:
         ``window`` is ``"full"`` (all bars), ``"in_sample"`` or ``"holdout"``.
         """
         symbol = symbol or self.inputs.symbols[0]
+        record = self.record(params, symbol, window)
+        start, _ = _window_bounds(self.windows[symbol], len(self.inputs.prices[symbol]), window)
+        return portfolio(record, self.inputs.prices[symbol], self.sim, self.inputs.interval, start)
+
+    def record(self, params: Mapping[str, float] | None, symbol: str, window: str = "full") -> SimRecord:
+        """The simulator's orders (with their exit reasons) and values for ``params`` on ``symbol``."""
         if symbol not in self.inputs.prices:
             raise ParameterError(f"symbol {symbol!r} is not part of this run", found=self.inputs.symbols)
         resolved = self.spec.resolve(params if params is not None else self.best)
         prices = self.inputs.prices[symbol]
         start, end = _window_bounds(self.windows[symbol], len(prices), window)
         target = evaluate_arrays(self.spec, prices.slice(end), resolved)
-        record = simulate(target, prices, self.sim, self.inputs.interval, start, end)
-        return portfolio(record, prices, self.sim, self.inputs.interval, start)
+        return simulate(target, prices, self.sim, self.inputs.interval, start, end, exits=exit_vector(self.spec, resolved))
 
 
 def _window_bounds(is_window: Window, n: int, window: str) -> tuple[int, int]:
@@ -151,6 +157,7 @@ def optimize(
     save: bool = True,
     progress: bool | None = None,
     report: bool | str = True,
+    exits: GridLike = None,
 ) -> OptimizeResult:
     """Search ``strategy``'s parameters on ``symbols`` and return an :class:`OptimizeResult`.
 
@@ -160,7 +167,8 @@ def optimize(
         grid: e.g. ``"fast=5:100:1,slow=10:250:2"`` (method grid), or narrowed bounds for TPE;
             from Python also a mapping such as ``{"fast": range(5, 40, 5), "slow": [50, 100]}``
             (lists, ranges and numpy arrays are value lists, like ``fast=5|10|...``).
-        params: fixed values for parameters not in the grid, e.g. ``"atr_mult=3"``.
+        params: fixed values for parameters not in the grid, e.g. ``"atr_mult=3"``; exit
+            rules may be fixed here too (``"sl_stop=0.03"``).
         metric: ranking metric (mean over symbols); see ``quantlab.optimizer.filters.METRIC_HELP``.
         constraints: per-symbol filters such as ``"max_drawdown > -0.25"``.
         top: how many winners to list and replay through vectorbt.
@@ -178,13 +186,16 @@ def optimize(
         reports, save: where to save (``reports/<run_id>/``) and whether to.
         report: pages to build for a saved run: True/"full", "charts" (no QuantStats) or False.
         progress: show progress bars (default: when stderr is a terminal).
+        exits: exit and entry rules to search, in grid syntax, e.g.
+            ``"sl_stop=0.02:0.10:0.01,tp_stop=0.05:0.30:0.05"`` (:mod:`quantlab.exits`);
+            a bare name searches the rule's default grid.
 
     Raises:
         QuantlabError: bad input of any kind, with what was wrong and how to fix it.
     """
     timings: dict[str, float] = {}
     began = time.perf_counter()
-    spec = get_strategy(strategy)
+    spec, exits_grid = apply_exits(get_strategy(strategy), exits, params)
     check_metric(metric)
     constraints = tuple(constraints)
     parse_constraints(constraints)
@@ -194,7 +205,7 @@ def optimize(
         raise ParameterError("--top must be at least 1", found=top)
     n_blocks = check_blocks(n_blocks)
     fixed = parse_fixed(spec, params)
-    grid = grid_text(spec, grid)
+    grid = merge_grid(grid_text(spec, grid), exits_grid)
     fixed = with_interval_params(spec, get_interval(interval), fixed, grid_names(grid))
     sim = sim or make_sim_config(cash, costs, sizing)
     if save or (method == "tpe" and storage is None):
@@ -202,6 +213,7 @@ def optimize(
     vectorbt = Preload("vectorbt")  # hides its import behind the GIL-free sweep and CSCV
     warmup = VectorbtWarmup("columns")  # cold cache only: compiles vectorbt's side on the other core
     inputs = load_inputs(symbols, interval, start, end, store, data, adjust=adjust, returns=returns)
+    check_shorting(spec, inputs.prices.values(), fixed, sim.sizing.allow_short, tp_values(params, exits_grid))
     timings["load"] = time.perf_counter() - began
 
     cuts = holdout_split(inputs, holdout)
@@ -383,10 +395,11 @@ def _top_records(
     for symbol, window in windows.items():
         prices = inputs.prices[symbol]
         head = prices.slice(window.end)
+        rows = [{n: float(row[n]) for n in spec.param_names} for _, row in top.iterrows()]
         out[symbol] = [
-            simulate(evaluate_arrays(spec, head, {n: float(row[n]) for n in spec.param_names}),
-                     prices, sim, inputs.interval, window.start, window.end)
-            for _, row in top.iterrows()
+            simulate(evaluate_arrays(spec, head, p), prices, sim, inputs.interval, window.start, window.end,
+                     exits=exit_vector(spec, p))
+            for p in rows
         ]
     return out
 
