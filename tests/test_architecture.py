@@ -9,7 +9,6 @@ self-test that builds a small tree breaking it and checks that the rule notices.
 from __future__ import annotations
 
 import ast
-import subprocess
 import sys
 from collections.abc import Iterable
 from pathlib import Path
@@ -198,20 +197,6 @@ def test_rule_holds(graph: dict[str, set[str]], rule) -> None:  # type: ignore[n
     assert rule(graph) == [], f"{rule.__name__}: {rule.__doc__ or ''}"
 
 
-def _bridge_composed_on_main() -> bool:
-    """The bridge's composition (issue 11 item 3) landed: its commit carries BRIDGE-COMPOSED."""
-    try:
-        log = subprocess.run(["git", "-C", str(REPO), "log", "--format=%s%n%b"], capture_output=True, text=True, timeout=30)
-    except (OSError, subprocess.SubprocessError):
-        return False
-    return "BRIDGE-COMPOSED" in log.stdout
-
-
-@pytest.mark.xfail(
-    not _bridge_composed_on_main(), strict=True,
-    reason="the bridge still imports the optimizer, replay, backtester and others; fixed by the bridge "
-           "composition (BRIDGE-COMPOSED)",
-)
 def test_bridge_imports_only_the_engine_layer(graph: dict[str, set[str]]) -> None:
     assert bridge_imports_only_the_engine_layer(graph) == []
 
