@@ -91,6 +91,7 @@ def _run(run_walkforward: Any, sim: Any, opts: dict[str, Any]) -> Any:
         reports=opts["reports"],
         progress=None,
         report=opts["report"],
+        exits=opts["exits"],
     )
 
 

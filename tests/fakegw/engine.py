@@ -12,11 +12,13 @@ import logging
 import math
 from typing import TYPE_CHECKING
 
+from .groups import cancels_at_once, children, oca_members, parent_filled, reduced_quantity
 from .messages import WhatIfInfo
+from .order_rules import missing_price, parent_problem
 from .policy import FillPolicy
 from .requests import OrderRequest
 from .state import Execution, Order
-from .triggers import Move, limit_hit, stop_hit, trail_level, trail_step
+from .triggers import Move, limit_hit, split_at, stop_hit, trail_level, trail_step
 from .visibility import completed_for, open_orders_for
 
 if TYPE_CHECKING:
@@ -73,7 +75,9 @@ class OrderEngine:
         if existing is not None:
             self._modify(session, existing, req)
             return
-        policy = self.core.policy_for(req, inst)
+        parent = self.state.orders.get((cid, req.parent_id)) if req.parent_id else None
+        refusal = missing_price(req) or parent_problem(req, parent.status if parent is not None else None)
+        policy = FillPolicy.reject(refusal) if refusal else self.core.policy_for(req, inst)
         order = Order(
             client_id=cid, order_id=req.order_id, perm_id=self.state.new_perm_id(), instrument=inst,
             req=req, account=req.account or self.state.default_account, placed_at=self.core.now(),
@@ -124,14 +128,44 @@ class OrderEngine:
 
     # --- price-driven evaluation ------------------------------------------------
     def on_price(self, symbol: str, move: Move) -> None:
-        """Check working orders of ``symbol`` against one price move (in placement order)."""
+        """Check working orders of ``symbol`` against one price move.
+
+        A continuous move is cut at the resting levels it crosses, so the level the path
+        reaches first fills first (and cancels its OCA group) whatever the placement order.
+        """
+        for part in split_at(move, self._levels(symbol)):
+            self.state.prices[symbol] = part.end
+            self._on_move(symbol, part)
+
+    def _on_move(self, symbol: str, move: Move) -> None:
         self._move = move
         try:
-            for order in list(self.state.orders.values()):
-                if order.instrument.symbol == symbol:
-                    self.evaluate(order, placement=False, move=move)
+            # children whose parent fills during this move meet only the rest of it (``_after_filled``)
+            for order in self._working(symbol):
+                self.evaluate(order, placement=False, move=move)
         finally:
             self._move = None
+
+    def _working(self, symbol: str) -> list[Order]:
+        return [
+            o for o in self.state.orders.values()
+            if o.instrument.symbol == symbol and not o.is_done and not o.held and self._parent_filled(o)
+        ]
+
+    def _levels(self, symbol: str) -> list[float]:
+        """Prices at which working orders of ``symbol`` would trigger or fill now."""
+        out: list[float] = []
+        for o in self._working(symbol):
+            kind = o.req.order_type.upper()
+            if kind in _STOP and not o.triggered:
+                level = o.req.aux_price
+            elif kind in _TRAIL:
+                level = o.trail_stop if o.trail_anchor is not None else None
+            else:
+                level = o.req.lmt_price if kind in _LIMIT or kind == "STP LMT" else None
+            if level is not None:
+                out.append(level)
+        return out
 
     def evaluate(self, order: Order, placement: bool, move: Move | None = None) -> None:
         """Fill ``order`` now (or schedule it) if its policy says so.
@@ -177,10 +211,11 @@ class OrderEngine:
                 self._elect(order)
                 if kind == "STP":
                     return hit
-                move = Move(None, hit, "gap") if move.end == hit else move.rest_from(hit)
-                first = limit_hit(order.req.lmt_price, buy, Move(None, hit, "gap")) if order.req.lmt_price is not None else None
-                if first is not None:
-                    return first
+                # STP LMT: a limit order from the trigger on, first at the trigger price itself
+                at_trigger = limit_hit(order.req.lmt_price, buy, Move(None, hit, "gap"))  # type: ignore[arg-type]
+                if at_trigger is not None:
+                    return at_trigger
+                move = move.rest_from(hit)
         if kind in _LIMIT or kind == "STP LMT":
             limit = order.req.lmt_price
             return None if limit is None else limit_hit(limit, buy, move)
@@ -292,8 +327,13 @@ class OrderEngine:
             )
             session.send(session.msg.error(order.order_id, code, text))
             return
+        refusal = missing_price(req)
+        if refusal:
+            session.send(session.msg.error(order.order_id, 321, f"Error validating request.-'bO' : cause - {refusal}"))
+            return
         req.parent_id = order.req.parent_id
         order.req = req
+        order.base_qty = None  # the client's new quantity is the base again
         if req.quantity <= order.filled:
             req.quantity = order.filled
         if req.order_type.upper() == "STP":
@@ -331,7 +371,7 @@ class OrderEngine:
         root = order
         if order.req.parent_id:
             root = self.state.orders.get((order.client_id, order.req.parent_id), order)
-        chain = [root] + sorted(self._children(root), key=lambda o: o.order_id)
+        chain = [root, *self._children(root)]
         for o in chain:
             if o.is_done:
                 continue
@@ -352,70 +392,41 @@ class OrderEngine:
             session.send(session.msg.order_status(order))
 
     def _children(self, order: Order) -> list[Order]:
-        return [
-            o for o in self.state.orders.values()
-            if o.client_id == order.client_id and o.req.parent_id == order.order_id and o is not order
-        ]
+        return children(self.state, order)
 
     def _parent_filled(self, order: Order) -> bool:
-        if not order.req.parent_id:
-            return True
-        parent = self.state.orders.get((order.client_id, order.req.parent_id))
-        return parent is None or parent.status == "Filled"
+        return parent_filled(self.state, order)
 
     def _after_filled(self, order: Order) -> None:
         """A parent's children become active; the order's OCA group and bracket siblings are cancelled."""
-        children = sorted(self._children(order), key=lambda o: o.order_id)
-        for child in children:
+        kids = self._children(order)
+        for child in kids:
             if not child.is_done and not child.held:
                 child.status = self._waiting_status(child)
                 self._notify(child)
         # children meet the rest of the move that filled the parent (or the market as it is now)
         rest = self._move.rest_from(order.last_fill_price) if self._move is not None else None
-        for child in children:
+        for child in kids:
             self.evaluate(child, placement=True, move=rest)
-        for o in self._oca_members(order):
+        for o in oca_members(self.state, order):
             if not o.is_done:
                 self.cancel_order(o, "OCA group fill")
 
     def _after_partial(self, order: Order, qty: float) -> None:
-        """One execution of an order that keeps working: its OCA group reacts at once.
-
-        ocaType 1 (and 0, ib_async's default) cancels the other members; 2 and 3 reduce
-        them in proportion to the executed share. Bracket siblings (parentId, no ocaGroup)
-        are reduced, so the stop and the target never cover more than the position.
-        """
-        group = order.req.oca_group
-        for o in self._oca_members(order):
+        """One execution of an order that keeps working: its OCA group reacts at once (``groups``)."""
+        for o in oca_members(self.state, order):
             if o.is_done:
                 continue
-            if group and order.req.oca_type in (0, 1) and o.req.oca_group == group:
+            if cancels_at_once(order, o):
                 self.cancel_order(o, "OCA group fill")
                 continue
-            cut = o.req.quantity * qty / order.req.quantity if order.req.quantity else 0.0
-            new_qty = o.req.quantity - cut
-            if float(o.req.quantity).is_integer() and float(order.req.quantity).is_integer():
-                new_qty = float(round(new_qty))
+            new_qty = reduced_quantity(order, o, qty)
             if new_qty <= o.filled + 1e-9:
                 self.cancel_order(o, "OCA group fill")
             else:
+                o.base_qty = o.base
                 o.req.quantity = new_qty
                 self._notify(o)
-
-    def _oca_members(self, order: Order) -> list[Order]:
-        """Orders cancelled or reduced with ``order``: its ocaGroup (same account) and bracket siblings."""
-        members: list[Order] = []
-        if order.req.parent_id:
-            parent = self.state.orders.get((order.client_id, order.req.parent_id))
-            if parent is not None:
-                members = [o for o in self._children(parent) if o is not order]
-        if order.req.oca_group:
-            members += [
-                o for o in self.state.orders.values()
-                if o is not order and o not in members and o.req.oca_group == order.req.oca_group
-                and o.account == order.account
-            ]
-        return members
 
     @staticmethod
     def _cancel_timers(order: Order) -> None:

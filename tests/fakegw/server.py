@@ -407,6 +407,21 @@ class FakeGateway:
         """Cancel a working order from the gateway side (orderStatus Cancelled + 202)."""
         self._call(lambda: self._core.engine.cancel_order(self._find(order_ref, client_id, order_id, perm_id), reason))
 
+    def expire_day_orders(self) -> list[OrderView]:
+        """The session ends: every working DAY order (IB's default TIF, also an empty one) is
+        cancelled at the broker (orderStatus Cancelled + 202), a parent's children with it.
+        GTC orders keep working. Returns the orders that expired."""
+
+        def run() -> list[OrderView]:
+            engine = self._core.engine
+            gone = [o for o in self._core.state.orders.values()
+                    if not o.is_done and not o.held and o.req.tif.upper() in ("", "DAY")]
+            for o in gone:
+                engine.cancel_order(o, "")
+            return [OrderView.of(o) for o in gone]
+
+        return self._call(run)
+
     def _find(self, order_ref: str | None, client_id: int | None, order_id: int | None, perm_id: int | None) -> Order:
         orders = list(self._core.state.orders.values())
         if order_ref is not None:
@@ -431,11 +446,15 @@ class FakeGateway:
 
     def restart(self, next_order_id: int = 1) -> None:
         """A gateway restart: every connection drops, orders and executions survive at IB,
-        and the order-id sequence starts again at ``next_order_id`` (permIds stay unique)."""
+        and the order-id sequence starts again at ``next_order_id`` (permIds stay unique).
+        Orders held with ``transmit=0`` never reached IB and are lost."""
 
         def run() -> None:
             core = self._core
             core.drop()
+            for key, order in list(core.state.orders.items()):
+                if order.held:  # transmit=0: never left the gateway, so it dies with it
+                    del core.state.orders[key]
             core.state.epoch += 1
             core.state.next_order_id = next_order_id
 

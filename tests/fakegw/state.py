@@ -87,6 +87,7 @@ class Order:
     held: bool = False  # transmit=0 and not yet released
     triggered: bool = False  # stop orders: stop price touched
     trail_anchor: float | None = None  # TRAIL: best price since the order became active
+    base_qty: float | None = None  # the client's quantity, once an OCA group has reduced it
     auto_fill: bool = True  # False once a partial-fill policy has run
     manual: bool = False  # placed in TWS, not through the API (see ``visibility``)
     epoch: int = 0  # gateway run it was placed in (order ids restart with a new run)
@@ -100,6 +101,11 @@ class Order:
     @property
     def quantity(self) -> float:
         return self.req.quantity
+
+    @property
+    def base(self) -> float:
+        """The quantity the client asked for (OCA reductions aside)."""
+        return self.base_qty if self.base_qty is not None else self.req.quantity
 
     @property
     def remaining(self) -> float:

@@ -406,3 +406,31 @@ def test_resting_stop_survives_a_restart_and_fills_for_the_reconnected_client(
     gw.push_bar("SPY", bar(5, 449.0, 449.0, 441.0, 442.0))
     assert until(a, lambda: again.isDone())
     assert again.fills[0].execution.price == 445.0 and gw.position("SPY")[0] == 0.0
+
+
+def test_trailing_child_trails_only_prices_after_its_parent_filled(fake_gateway: FakeGateway, ib: IB) -> None:
+    gw = fake_gateway
+    seed(gw)
+    c = spy(ib)
+    parent = LimitOrder("BUY", 100, 449.0, orderId=ib.client.getReqId(), transmit=False)
+    child = trail("SELL", 100, amount=2.0, orderRef="child-trail", parentId=parent.orderId, transmit=True)
+    p, t = ib.placeOrder(c, parent), ib.placeOrder(c, child)
+    assert until(ib, lambda: t.orderStatus.status == "PreSubmitted" and p.orderStatus.status == "Submitted")
+    # up bar 450 -> 448 -> 452 -> 451: the entry fills at 449 on the way down; the 450 before it
+    # is not part of the child's history, so its stop starts at 447, then trails the high 452
+    gw.push_bar("SPY", bar(5, 450.0, 452.0, 448.0, 451.0))
+    assert until(ib, lambda: p.isDone())
+    ib.sleep(0.05)
+    assert not t.fills and gw.orders("child-trail")[0].trail_stop == 450.0
+
+
+def test_inside_a_segment_the_level_the_path_reaches_first_fills_first(fake_gateway: FakeGateway, ib: IB) -> None:
+    gw = fake_gateway
+    seed(gw)
+    c = long_position(ib, gw)
+    far, near = (ib.placeOrder(c, o) for o in ib.oneCancelsAll(
+        [LimitOrder("SELL", 100, 460.0), LimitOrder("SELL", 100, 455.0)], "ladder", 1))  # the far one first
+    assert until(ib, lambda: near.orderStatus.status == "Submitted")
+    gw.walk_path("SPY", [450.0, 461.0])
+    assert until(ib, lambda: far.isDone() and near.isDone())
+    assert near.fills[0].execution.price == 455.0 and far.orderStatus.status == "Cancelled"

@@ -11,6 +11,7 @@ from .triggers import (
     check_ticks,
     extension_points,
     limit_hit,
+    split_at,
     stop_hit,
     trail_level,
     trail_step,
@@ -109,3 +110,13 @@ def test_ticks_must_start_at_open_end_at_close_and_stay_in_range() -> None:
         check_ticks([100, 94, 102], 100, 105, 95, 102)
     with pytest.raises(ValueError, match="ticks is empty"):
         check_ticks([], 100, 105, 95, 102)
+
+
+def test_split_at_cuts_a_segment_at_the_levels_inside_it_in_path_order() -> None:
+    assert split_at(Move(100, 90, "path"), [95.0, 92.0, 100.0, 80.0, 95.0]) == [
+        Move(100, 95.0, "path"), Move(95.0, 92.0, "path"), Move(92.0, 90, "path"),
+    ]
+    assert split_at(Move(90, 100, "path"), [95.0, 92.0]) == [
+        Move(90, 92.0, "path"), Move(92.0, 95.0, "path"), Move(95.0, 100, "path"),
+    ]
+    assert split_at(Move(100, 90, "gap"), [95.0]) == [Move(100, 90, "gap")]  # a gap trades one price only

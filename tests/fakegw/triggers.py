@@ -32,7 +32,21 @@ class Move:
 
     def rest_from(self, price: float) -> Move:
         """The part of this move after ``price`` traded (an order activated mid-move)."""
-        return Move(price, self.end, self.kind if self.kind != "gap" else "gap")
+        return Move(price, self.end, self.kind)
+
+
+def split_at(move: Move, levels: list[float]) -> list[Move]:
+    """Cut a continuous move at the ``levels`` strictly inside it, in path order."""
+    if move.kind != "path" or move.start is None:
+        return [move]
+    lo, hi = sorted((move.start, move.end))
+    inside = sorted({x for x in levels if lo < x < hi}, reverse=move.end < move.start)
+    points = [*inside, move.end]
+    out, cur = [], move.start
+    for p in points:
+        out.append(Move(cur, p, "path"))
+        cur = p
+    return out
 
 
 def _beyond(price: float, level: float, up: bool) -> bool:
