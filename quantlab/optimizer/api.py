@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -22,6 +21,8 @@ import pandas as pd
 from quantlab._startup.preload import Preload
 from quantlab._startup.progress import Progress
 from quantlab._startup.warmup import VectorbtWarmup
+from quantlab.engine import expr
+from quantlab.engine.backends import begin_run
 from quantlab.engine.exits import apply_exits, check_shorting, exit_vector, merge_grid, tp_values
 from quantlab.engine.intervals import get_interval
 from quantlab.engine.params import (
@@ -41,89 +42,20 @@ from quantlab.inputs import MarketInputs, holdout_split, load_inputs
 from quantlab.kernels.layout import METRIC_NAMES
 from quantlab.optimizer.evaluate import Evaluation, Window, evaluate, tidy
 from quantlab.optimizer.filters import LOWER_IS_BETTER, check_metric, parse_constraints
+from quantlab.optimizer.outputs import save_optimize
 from quantlab.optimizer.ranking import rank, status_column
+from quantlab.optimizer.result import OptimizeResult
 from quantlab.optimizer.stats import (
     check_blocks,
     check_blocks_fit,
     overfit_stats,
+    pbo_split_budget,
     returns_from_values,
 )
 from quantlab.optimizer.summary import optimize_config, optimize_summary
 from quantlab.paths import store_path
 from quantlab.replay import SimRecord, max_relative_difference, portfolio, simulate, vbt_metrics
-from quantlab.runs import build_pages, ensure_writable
-
-
-@dataclass
-class OptimizeResult:
-    """What an optimisation found.
-
-    Attributes:
-        run_id: folder name under ``reports/`` (None when not saved).
-        path: the run folder.
-        results: one row per (symbol, combination): parameters, in-sample metrics,
-            ``holdout_*`` metrics when a holdout was kept, and ``status``.
-        ranking: one row per combination (mean metrics over symbols), best first.
-        top: the first ``top`` passing rows of ``ranking`` with vectorbt's replayed metrics.
-        best: parameters of the winner.
-        holdout: the winner in-sample vs held out, per symbol.
-        overfit: deflated Sharpe ratio and PBO per symbol.
-        summary: everything in ``summary.json``.
-    """
-
-    spec: StrategySpec
-    inputs: MarketInputs
-    sim: SimConfig
-    metric: str
-    windows: dict[str, Window]
-    results: pd.DataFrame
-    ranking: pd.DataFrame
-    top: pd.DataFrame
-    best: dict[str, float]
-    holdout: pd.DataFrame | None
-    overfit: dict[str, Any]
-    summary: dict[str, Any]
-    run_id: str | None = None
-    path: Any = None
-    report: Any = None
-    records: dict[str, SimRecord] = field(default_factory=dict, repr=False)
-
-    @property
-    def returns_basis(self) -> str:
-        """``"price"`` or ``"total"``: see :mod:`quantlab.basis`."""
-        return self.inputs.returns_basis
-
-    def portfolio(self, params: Mapping[str, float] | None = None, symbol: str | None = None, window: str = "full") -> Any:
-        """vectorbt Portfolio of ``params`` (default: the winner) on ``symbol`` (default: the first).
-
-        ``window`` is ``"full"`` (all bars), ``"in_sample"`` or ``"holdout"``.
-        """
-        symbol = symbol or self.inputs.symbols[0]
-        record = self.record(params, symbol, window)
-        start, _ = _window_bounds(self.windows[symbol], len(self.inputs.prices[symbol]), window)
-        return portfolio(record, self.inputs.prices[symbol], self.sim, self.inputs.interval, start)
-
-    def record(self, params: Mapping[str, float] | None, symbol: str, window: str = "full") -> SimRecord:
-        """The simulator's orders (with their exit reasons) and values for ``params`` on ``symbol``."""
-        if symbol not in self.inputs.prices:
-            raise ParameterError(f"symbol {symbol!r} is not part of this run", found=self.inputs.symbols)
-        resolved = self.spec.resolve(params if params is not None else self.best)
-        prices = self.inputs.prices[symbol]
-        start, end = _window_bounds(self.windows[symbol], len(prices), window)
-        target = evaluate_arrays(self.spec, prices.slice(end), resolved)
-        return simulate(target, prices, self.sim, self.inputs.interval, start, end, exits=exit_vector(self.spec, resolved))
-
-
-def _window_bounds(is_window: Window, n: int, window: str) -> tuple[int, int]:
-    if window == "full":
-        return 0, n
-    if window == "in_sample":
-        return is_window.start, is_window.end
-    if window == "holdout":
-        if is_window.end >= n:
-            raise ParameterError("this run kept no holdout", fix="rerun with --holdout 0.3")
-        return is_window.end, n
-    raise ParameterError("unknown window", found=repr(window), fix="use full, in_sample or holdout")
+from quantlab.runs import config_hash, ensure_writable
 
 
 def optimize(
@@ -226,11 +158,9 @@ def optimize(
     check_blocks_fit(n_blocks, {s: w.end - w.start for s, w in windows.items()})
 
     config = optimize_config(spec, inputs, sim, grid, fixed, metric, constraints, top, holdout, method, trials, seed, n_blocks, start, end)
-    from quantlab.runs import config_hash
 
     cfg_hash = config_hash(config)
     if save:  # a chunked backend checkpoints into the run folder (resumed when unfinished)
-        from quantlab.engine.backends import begin_run
         begin_run("optimize", cfg_hash, inputs.data_hash, ensure_writable(reports))
     study_info: dict[str, Any] = {}
     t0 = time.perf_counter()
@@ -289,7 +219,6 @@ def optimize(
     n_trials = int(np.unique(values, axis=0).shape[0])
     from math import comb
 
-    from quantlab.optimizer.stats import pbo_split_budget
 
     blocks_used = max((o.block_sum.shape[1] for o in in_sample.outputs.values()), default=0)
     max_splits = pbo_split_budget(len(inputs.symbols), values.shape[0], comb(blocks_used, blocks_used // 2)) if blocks_used else None
@@ -319,17 +248,17 @@ def optimize(
         records=records,
     )
     if save:
-        from quantlab.optimizer.outputs import save_optimize
-
         result.summary["store"] = None if data is not None else str(store_path(store).resolve())
         save_optimize(result, reports, began)
+        # deferred: plotly and QuantStats load only when a run writes its pages
+        from quantlab.reports import build_pages
+
         result.report = build_pages(result.path, report, store)
     return result
 
 
 def _check_lookback(spec: StrategySpec, values: np.ndarray, inputs: MarketInputs, windows: dict[str, Window]) -> None:
     columns = {n: values[:, i] for i, n in enumerate(spec.param_names)}
-    from quantlab.engine import expr
 
     lookbacks = np.broadcast_to(np.asarray(expr.evaluate(spec._trees["lookback"], columns)), (values.shape[0],))
     shortest = int(np.min(lookbacks))

@@ -12,11 +12,12 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from quantlab.chart_data import CHART, chart_frame
+from quantlab.engine.backends import checkpoint_run
 from quantlab.replay import equity_frame, records_frame
 from quantlab.runs import RunDir, clean_for_json, finish_run, new_run_id
 
 if TYPE_CHECKING:
-    from quantlab.optimizer.api import OptimizeResult
+    from quantlab.optimizer.result import OptimizeResult
 
 
 def best_portfolios(result: OptimizeResult) -> dict[str, Any]:
@@ -26,8 +27,6 @@ def best_portfolios(result: OptimizeResult) -> dict[str, Any]:
 
 def run_dir(kind: str, cfg_hash: str, reports: Any) -> RunDir:
     """The folder to save a run in: the checkpointed one when there is one, else a new one."""
-    from quantlab.engine.backends import checkpoint_run  # the backends load the sweep kernels
-
     run = checkpoint_run(kind)
     return RunDir(run.run_id, run.path) if run is not None else RunDir.create(new_run_id(kind, cfg_hash), reports)
 
