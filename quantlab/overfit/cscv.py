@@ -14,6 +14,7 @@ and the logit ``lambda = ln(w / (1 - w))``. PBO is the share of splits with
 from __future__ import annotations
 
 import itertools
+import os
 import warnings
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -220,8 +221,8 @@ def pbo_from_block_stats(
                     found=f"{keep.size} left after excluding {excluded.size} flat ones",
                     fix="check that the sweep produced trades",
                 )
-            s = np.ascontiguousarray(s[keep])
-            ss = np.ascontiguousarray(ss[keep])
+            s = _take_rows(s, keep, block_sum)
+            ss = _take_rows(ss, keep, block_sumsq)
     is_blocks, _ = _splits(n_blocks)
     total = int(is_blocks.shape[0])
     rows = np.arange(total)
@@ -250,6 +251,24 @@ def pbo_from_block_stats(
         excluded=excluded,
         n_splits_total=total,
     )
+
+
+def _take_rows(arr: np.ndarray, keep: IntArray, source: Any) -> np.ndarray:
+    """``arr[keep]``; for memory-mapped statistics (a streamed 1e7-row sweep) into a
+    memory-mapped file beside them, copied in slabs, so the heap never holds a copy."""
+    filename = getattr(source, "filename", None)
+    if not isinstance(source, np.memmap) or filename is None:
+        return np.ascontiguousarray(arr[keep])
+    import tempfile
+
+    fh = tempfile.NamedTemporaryFile(prefix=".kept-", dir=os.path.dirname(filename))  # noqa: SIM115
+    out = np.memmap(fh, dtype=np.float64, mode="w+", shape=(keep.size, arr.shape[1]))
+    step = 1 << 16
+    for lo in range(0, keep.size, step):
+        out[lo : lo + step] = arr[keep[lo : lo + step]]
+    out.flush()
+    fh.close()  # the mapping keeps the (already unlinked) file alive
+    return np.asarray(out)
 
 
 def pbo(returns: Any, n_blocks: int = 16, metric: str = "sharpe") -> PBOResult:
