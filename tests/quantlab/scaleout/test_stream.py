@@ -134,3 +134,19 @@ def test_pbo_from_memory_mapped_statistics_with_flat_rows_is_identical(tmp_path:
         b = pbo_from_block_stats(mapped[0], mapped[1], count)
     assert a.excluded.tolist() == b.excluded.tolist() == [3, 77]
     assert a.pbo == b.pbo and np.array_equal(a.logits, b.logits) and np.array_equal(a.chosen, b.chosen)
+
+
+def test_report_of_a_huge_results_file_skips_the_search_charts(
+    reference: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    from quantlab.reports import builder
+    from quantlab.runs import build_pages
+
+    path = Path(shutil.copytree(reference, tmp_path / reference.name))
+    monkeypatch.setattr(builder, "REPORT_MAX_ROWS", 10)
+    monkeypatch.setattr(builder.Run, "results", lambda self: pytest.fail("read results.parquet whole"))
+    outcome = build_pages(path, "charts")
+    assert "has 158 rows; these charts are drawn up to 10" in outcome.skipped["Parameter heatmap"]
+    assert "In-sample vs holdout" in outcome.skipped and (path / "report.html").exists()
