@@ -193,9 +193,12 @@ class BlockFiles:
         for fh, arr in zip(self._files, (result.block_sum, result.block_sumsq), strict=True):
             np.ascontiguousarray(arr, dtype=np.float64).tofile(fh)
 
-    def finish(self) -> tuple[np.ndarray, np.ndarray]:
+    def close(self) -> None:
         for fh in self._files:
             fh.close()
+
+    def finish(self) -> tuple[np.ndarray, np.ndarray]:
+        self.close()
         if self.shape[1] == 0:
             return np.zeros(self.shape), np.zeros(self.shape)
         return tuple(np.memmap(p, dtype=np.float64, mode="r", shape=self.shape) for p in self.paths)  # type: ignore[return-value]
@@ -312,7 +315,7 @@ def stream_sweep(
     except BaseException:
         writer.abort()
         for files in blocks.values():
-            files.finish()
+            files.close()
         shutil.rmtree(work, ignore_errors=True)
         raise
     outputs: dict[str, SweepOutput] = {}

@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import quantlab
-from quantlab.backends import make_backend, use_backend
+from quantlab.backends import InProcessChunked, make_backend, use_backend
 from quantlab.errors import ParameterError
 from quantlab.optimizer import stream
 from quantlab.optimizer.ranking import rank
@@ -150,3 +150,30 @@ def test_report_of_a_huge_results_file_skips_the_search_charts(
     outcome = build_pages(path, "charts")
     assert "has 158 rows; these charts are drawn up to 10" in outcome.skipped["Parameter heatmap"]
     assert "In-sample vs holdout" in outcome.skipped and (path / "report.html").exists()
+
+
+def test_streamed_run_that_failed_midway_resumes_from_its_checkpoints(
+    reference: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from quantlab.backends import chunks
+
+    real, calls = chunks.run_chunk, []
+
+    def dies_after_five(*args: object) -> object:
+        calls.append(1)
+        if len(calls) > 5:
+            raise KeyboardInterrupt  # the client going down mid-sweep
+        return real(*args)
+
+    monkeypatch.setattr(chunks, "run_chunk", dies_after_five)
+    with pytest.raises(KeyboardInterrupt), use_backend(InProcessChunked(7)):  # checkpoints, no cluster
+        _optimize(tmp_path, stream=True)
+    (run,) = [p for p in tmp_path.iterdir() if p.name.startswith("optimize-")]
+    assert not (run / "summary.json").exists() and not (run / "results.parquet").exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".stream-")] == []  # no partial results left
+    monkeypatch.setattr(chunks, "run_chunk", real)
+    with use_backend(make_backend(None, resume=run.name, chunk_size=7)) as backend:
+        _optimize(tmp_path, stream=True)
+        report = backend.report()  # type: ignore[union-attr]
+    assert report["chunks_reused"] == 5 and report["chunks_computed"] == report["chunks_total"] - 5
+    _assert_same(run, reference)
