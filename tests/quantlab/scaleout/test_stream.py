@@ -177,3 +177,21 @@ def test_streamed_run_that_failed_midway_resumes_from_its_checkpoints(
         report = backend.report()  # type: ignore[union-attr]
     assert report["chunks_reused"] == 5 and report["chunks_computed"] == report["chunks_total"] - 5
     _assert_same(run, reference)
+
+
+def test_a_chunked_sweep_prints_combinations_per_second(monkeypatch: pytest.MonkeyPatch,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    from quantlab.backends import base
+    from quantlab.config import SimConfig
+    from quantlab.inputs import load_inputs
+    from quantlab.optimizer.evaluate import Window, evaluate
+    from quantlab.registry import get_strategy
+
+    monkeypatch.setattr(base, "PROGRESS_SECONDS", 0.0)
+    inputs = load_inputs("SPY", "1d", None, None, None, None)
+    values = np.array([[f, s] for f in (5.0, 10.0, 15.0) for s in (20.0, 40.0, 60.0, 80.0, 100.0)])
+    with use_backend(InProcessChunked(4)):
+        evaluate(get_strategy("sma_cross"), inputs, values, SimConfig(), {"SPY": Window(0, 500)}, 4)
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("sweep: ")]
+    assert lines[0].startswith("sweep: 4 of 15 combinations, ") and lines[0].endswith("combinations/s across this process")
+    assert len(lines) == 3  # after chunks 1-3; the last one is the end, not progress
