@@ -300,7 +300,7 @@ def _rank_and_report(
         rows = results
         outputs = in_sample.outputs
         nan_combinations = streaming.nan_rows(results, spec.param_names)
-        columns = streaming.distribution_columns(results, metric, values.shape[0])
+        distribution = streaming.metric_distribution(streaming.distribution_columns(results, metric, values.shape[0]), metric)
         peers = _holdout_peers(results, metric) if holdout else {}
     else:
         results = None
@@ -310,7 +310,7 @@ def _rank_and_report(
         rows = streamed.top_rows
         outputs = streamed.outputs
         nan_combinations = streamed.nan_combinations
-        columns, peers = streamed.metric_columns, streamed.holdout_peers
+        distribution, peers = streamed.distribution, streamed.holdout_peers
     if passing.empty:
         if not any_traded:
             raise ParameterError(
@@ -360,7 +360,7 @@ def _rank_and_report(
     evaluations = int(sum(values.shape[0] * (w.end - w.start) for w in windows.values()))
     summary = optimize_summary(
         spec, inputs, sim, config, cfg_hash, metric, best, best_combo, passing.iloc[0], n_passing, nan_combinations,
-        streaming.metric_distribution(columns, metric), holdout_table, overfit, replay_diff, study_info, values,
+        distribution, holdout_table, overfit, replay_diff, study_info, values,
         evaluations, timings, windows,
     )
     result = OptimizeResult(

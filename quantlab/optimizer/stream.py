@@ -215,7 +215,7 @@ class Streamed:
     any_traded: bool
     outputs: dict[str, SweepOutput]  # block statistics (memory-mapped), no metric rows
     nan_combinations: dict[str, Any]
-    metric_columns: dict[str, np.ndarray]  # in-sample ranking metric per symbol (NaN where it never traded)
+    distribution: dict[str, Any]  # summary["metric_distribution"]
     holdout_peers: dict[str, np.ndarray]  # held-out ranking metric per symbol (NaN where it never traded)
     seconds: float
     work: Path
@@ -331,7 +331,7 @@ def stream_sweep(
     table = rank(top_rows, spec.param_names, metric, constraints) if len(top_rows) else rank_empty(spec, metric)
     return Streamed(
         path, table, top_rows, int(ranking.passes.sum()), bool(ranking.traded.any()), outputs, nans.to_dict(),
-        columns, peers, seconds, work,
+        metric_distribution(columns, metric), peers, seconds, work,
     )
 
 
