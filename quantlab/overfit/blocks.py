@@ -14,6 +14,7 @@ where each block starts.
 
 from __future__ import annotations
 
+import mmap
 from typing import Any
 
 import numpy as np
@@ -25,7 +26,35 @@ from quantlab.overfit import _checks
 from quantlab.overfit._nb import METRIC_MEAN, METRIC_SHARPE, block_stats_nb, metric_on_blocks_nb
 
 METRICS = {"sharpe": METRIC_SHARPE, "mean": METRIC_MEAN}
-_SLAB = 1 << 16  # rows per validation slab
+_SLAB = 1 << 16  # rows per slab when reading statistics that may be memory-mapped
+
+
+def release(arr: Any) -> None:
+    """Drop a memory-mapped array's pages from this process's resident set.
+
+    A streamed 1e7-row sweep keeps its block statistics in mapped files
+    (:mod:`quantlab.optimizer.stream`); the pages stay in the page cache, so a later read
+    is a minor fault, but the client's RSS holds only what it is reading now. Does
+    nothing for ordinary arrays.
+    """
+    base = arr
+    while base is not None and not isinstance(base, mmap.mmap):
+        base = getattr(base, "base", None)
+    if base is not None:
+        try:
+            base.madvise(mmap.MADV_DONTNEED)
+        except (AttributeError, OSError, ValueError):  # platform without madvise, closed map
+            pass
+
+
+def row_sums(arr: Any) -> Array1d:
+    """``arr.sum(axis=1)`` in slabs of rows (each row is summed exactly as by numpy at
+    once), releasing mapped pages as it goes."""
+    out = np.empty(arr.shape[0])
+    for lo in range(0, arr.shape[0], _SLAB):
+        out[lo : lo + _SLAB] = arr[lo : lo + _SLAB].sum(axis=1)
+        release(arr)
+    return out
 MIN_BLOCK_OBS = 2
 
 
@@ -134,6 +163,8 @@ def check_block_stats(
             negative = min(negative, float(np.nanmin(ssl)) if np.isfinite(ssl).any() else negative)
         with np.errstate(invalid="ignore", over="ignore"):
             inconsistent |= bool(np.any(sl * sl > n * ssl * (1.0 + 1e-9) + 1e-300))
+        release(s)
+        release(ss)
     for name, count in bad.items():
         if count:
             raise ParameterError(
@@ -205,7 +236,12 @@ def metric_from_block_stats(
                 found=np.asarray(blocks).tolist(),
                 fix="pass valid block indices",
             )
-    return metric_on_blocks_nb(s, ss, n, idx, code)
+    out = np.empty(s.shape[0])
+    for lo in range(0, s.shape[0], _SLAB):  # slabs: mapped statistics are read once, then released
+        out[lo : lo + _SLAB] = metric_on_blocks_nb(s[lo : lo + _SLAB], ss[lo : lo + _SLAB], n, idx, code)
+        release(s)
+        release(ss)
+    return out
 
 
 def metric_code(metric: str) -> int:

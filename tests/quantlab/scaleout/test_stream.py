@@ -117,7 +117,12 @@ def test_running_mean_over_symbols_and_flags_match_rank() -> None:
     assert (ranking.total[means.index] / 3 == means.to_numpy()).all()  # bit for bit, as pandas sums
 
 
-def test_pbo_from_memory_mapped_statistics_with_flat_rows_is_identical(tmp_path: Path) -> None:
+def test_pbo_from_memory_mapped_statistics_with_flat_rows_is_identical(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from quantlab.overfit import blocks, metric_from_block_stats
+
+    monkeypatch.setattr(blocks, "_SLAB", 7)  # slabs that release their mapped pages as they go
     rng = np.random.default_rng(5)
     returns = rng.standard_normal((16 * 20, 300)) * 0.01
     returns[:, [3, 77]] = 0.0  # never traded: excluded, so the mapped rows are compacted
@@ -134,6 +139,9 @@ def test_pbo_from_memory_mapped_statistics_with_flat_rows_is_identical(tmp_path:
         b = pbo_from_block_stats(mapped[0], mapped[1], count)
     assert a.excluded.tolist() == b.excluded.tolist() == [3, 77]
     assert a.pbo == b.pbo and np.array_equal(a.logits, b.logits) and np.array_equal(a.chosen, b.chosen)
+    assert np.array_equal(blocks.row_sums(mapped[1]), bsq.sum(axis=1))
+    srs = metric_from_block_stats(mapped[0], mapped[1], count)
+    assert np.array_equal(srs, metric_from_block_stats(bsum, bsq, count), equal_nan=True)
 
 
 def test_report_of_a_huge_results_file_skips_the_search_charts(
