@@ -26,16 +26,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from quantlab.backends.chunks import Chunk, ChunkResult, default_chunk_size, plan
-from quantlab.config import SimConfig
+from quantlab.engine.backends.chunks import Chunk, ChunkResult, default_chunk_size, plan
+from quantlab.engine.settings import SimConfig
+from quantlab.engine.strategy import StrategySpec
+from quantlab.engine.sweep import SweepOutput, block_starts
 from quantlab.errors import ConfigError, ParameterError
 from quantlab.inputs import MarketInputs
 from quantlab.kernels.layout import METRIC_NAMES
 from quantlab.optimizer.evaluate import Window
 from quantlab.optimizer.filters import constraint_mask
 from quantlab.optimizer.ranking import rank, status_column
-from quantlab.strategy import StrategySpec
-from quantlab.sweep import SweepOutput, block_starts
 
 #: Rows per parquet row group, in both paths (so their files are byte-identical).
 ROW_GROUP_ROWS = 1 << 18
@@ -226,8 +226,8 @@ class Streamed:
 
 
 def _chunk_runner() -> Any:
-    from quantlab.backends import active_backend
-    from quantlab.backends.base import ChunkedBackend, InProcessChunked
+    from quantlab.engine.backends import active_backend
+    from quantlab.engine.backends.base import ChunkedBackend, InProcessChunked
 
     backend = active_backend()
     if isinstance(backend, ChunkedBackend):

@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import quantlab
-from quantlab.backends import InProcessChunked, make_backend, use_backend
+from quantlab.engine.backends import InProcessChunked, make_backend, use_backend
 from quantlab.errors import ParameterError
 from quantlab.optimizer import stream
 from quantlab.optimizer.ranking import rank
@@ -163,7 +163,7 @@ def test_report_of_a_huge_results_file_skips_the_search_charts(
 def test_streamed_run_that_failed_midway_resumes_from_its_checkpoints(
     reference: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from quantlab.backends import chunks
+    from quantlab.engine.backends import chunks
 
     real, calls = chunks.run_chunk, []
 
@@ -189,11 +189,11 @@ def test_streamed_run_that_failed_midway_resumes_from_its_checkpoints(
 
 def test_a_chunked_sweep_prints_combinations_per_second(monkeypatch: pytest.MonkeyPatch,
                                                        capsys: pytest.CaptureFixture[str]) -> None:
-    from quantlab.backends import base
-    from quantlab.config import SimConfig
+    from quantlab.engine.backends import base
+    from quantlab.engine.registry import get_strategy
+    from quantlab.engine.settings import SimConfig
     from quantlab.inputs import load_inputs
     from quantlab.optimizer.evaluate import Window, evaluate
-    from quantlab.registry import get_strategy
 
     monkeypatch.setattr(base, "PROGRESS_SECONDS", 0.0)
     inputs = load_inputs("SPY", "1d", None, None, None, None)
