@@ -150,7 +150,7 @@ def test_report_of_a_huge_results_file_skips_the_search_charts(
     import shutil
 
     from quantlab.reports import builder
-    from quantlab.runs import build_pages
+    from quantlab.reports import build_pages
 
     path = Path(shutil.copytree(reference, tmp_path / reference.name))
     monkeypatch.setattr(builder, "REPORT_MAX_ROWS", 10)
@@ -163,7 +163,7 @@ def test_report_of_a_huge_results_file_skips_the_search_charts(
 def test_streamed_run_that_failed_midway_resumes_from_its_checkpoints(
     reference: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from quantlab.engine.backends import chunks
+    from quantlab.engine.backends import base as chunks  # where the in-process backend looks run_chunk up
 
     real, calls = chunks.run_chunk, []
 
