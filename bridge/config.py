@@ -426,6 +426,8 @@ def _coerce(kind: Any, value: Any, where: str) -> Any:
         if origin is tuple:
             items = value.split(",") if isinstance(value, str) else list(value)
             return tuple(str(i).strip() for i in items if str(i).strip())
+        if origin is Mapping and isinstance(value, Mapping):  # spread_bps = { SPY = 1.0 }
+            return {str(k): float(v) for k, v in value.items()}
     except (TypeError, ValueError):
         pass
     name = getattr(kind, "__name__", str(kind))
