@@ -19,6 +19,7 @@ import numpy as np
 
 from quantlab.engine.backends.base import ChunkedBackend, SweepError, describe_chunk, say
 from quantlab.engine.backends.chunks import Chunk, ChunkResult, run_chunk
+from quantlab.engine.sweep import run_sweep
 from quantlab.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -52,8 +53,6 @@ def _import_kernel_module(spec: StrategySpec) -> None:
 
 def warm_up(spec: StrategySpec, prices: Any, sim: SimConfig, interval: Any) -> float:
     """Runs on each worker: load (or compile) the kernels with a one-row sweep; seconds taken."""
-    from quantlab.engine.sweep import run_sweep
-
     began = time.perf_counter()
     _import_kernel_module(spec)
     row = np.array([[spec.defaults()[n] for n in spec.param_names]], dtype=np.float64)
