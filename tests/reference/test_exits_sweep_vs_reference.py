@@ -43,7 +43,7 @@ SIMS = {
         Costs(model="percent", pct_fee=0.001, fixed_fee=0.5, slippage_bps=5, half_spread_bps=2.5),
         Sizing("fraction", 0.6, whole_shares=False),
     ),
-    "ib_cash_reg": SimConfig(20_000, Costs(slippage_bps=2, **REG), Sizing("cash", 7_500)),
+    "ib_cash_reg_spread": SimConfig(20_000, Costs(slippage_bps=2, spread_bps={"SPY": 4.0}, **REG), Sizing("cash", 7_500)),
     "ib_voltarget": SimConfig(100_000, Costs(), Sizing("vol_target", 0.12, vol_window=30)),
 }
 #: Each exit rule alone (two values each), the limit options, and everything together.
