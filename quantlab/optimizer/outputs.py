@@ -16,7 +16,7 @@ import pandas as pd
 
 from quantlab.chart_data import CHART, chart_frame
 from quantlab.replay import equity_frame, records_frame
-from quantlab.runs import RunDir, clean_for_json, git_sha, new_run_id
+from quantlab.runs import RunDir, clean_for_json, git_sha
 
 if TYPE_CHECKING:
     from quantlab.optimizer.api import OptimizeResult
@@ -102,7 +102,9 @@ def save_optimize(result: OptimizeResult, reports: Any, began: float) -> RunDir:
 def save_walkforward(result: Any, reports: Any, began: float) -> RunDir:
     """Write ``folds.csv``, ``drift.csv``, ``equity.csv`` (stitched out-of-sample),
     ``trades.csv`` and ``summary.json`` for a walk-forward run."""
-    run = RunDir.create(new_run_id("walkforward", result.summary["config_hash"]), reports)
+    from quantlab.backends import run_dir
+
+    run = run_dir("walkforward", result.summary["config_hash"], reports)  # the checkpointed folder, if any
     t0 = time.perf_counter()
     run.write_csv("folds.csv", result.folds, index=False)
     run.write_csv("drift.csv", result.drift, index=False)

@@ -44,11 +44,11 @@ from quantlab.optimizer.grid import (
 )
 from quantlab.optimizer.ranking import rank
 from quantlab.optimizer.stats import fold_dsr, relative_rank
-from quantlab.optimizer.summary import walkforward_summary
+from quantlab.optimizer.summary import walkforward_config, walkforward_summary
 from quantlab.paths import store_path
 from quantlab.registry import get_strategy
 from quantlab.replay import SimRecord, max_relative_difference, portfolio, simulate, vbt_metrics
-from quantlab.runs import build_pages, ensure_writable
+from quantlab.runs import build_pages, config_hash, ensure_writable
 from quantlab.signals import evaluate_arrays
 from quantlab.strategy import StrategySpec
 
@@ -172,6 +172,12 @@ def walkforward(
         )
     if method == "tpe" and trials < 2:
         raise ParameterError("walk-forward with TPE needs at least 2 trials per fold", found=trials)
+    if save:  # a chunked backend checkpoints every fold's sweeps into the run folder (resumed when unfinished)
+        from quantlab.backends import begin_run
+
+        config = walkforward_config(spec, inputs, sim, metric, train, test, embargo, anchored, method, trials, seed,
+                                    grid, fixed, constraints, start, end)
+        begin_run("walkforward", config_hash(config), inputs.data_hash, reports)
     timings["setup"] = time.perf_counter() - began
 
     fold_rows: list[dict[str, Any]] = []

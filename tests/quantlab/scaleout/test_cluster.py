@@ -47,19 +47,32 @@ def test_optimize_on_local_workers_is_byte_identical(reference: Path, tmp_path: 
     assert json.loads((path / "backend.json").read_text())["chunks_total"] == report["chunks_total"]
 
 
-def test_walkforward_folds_on_two_workers_are_identical(tmp_path: Path) -> None:
-    def run(reports: Path) -> Path:
-        res = quantlab.walkforward("sma_cross", "SPY", GRID, train="4y", test="2y", start="2008-01-01",
-                                   end="2016-12-31", reports=reports, report=False)
-        return Path(res.path)
+WF_FILES = ("folds.csv", "drift.csv", "equity.csv", "trades.csv")
 
-    ref = run(tmp_path / "a")
-    with use_backend(make_backend("local:2", chunk_size=9)) as backend:
-        path = run(tmp_path / "b")
-        assert backend.report()["chunks_computed"] > 4  # type: ignore[union-attr]
-    for name in ("folds.csv", "drift.csv", "equity.csv", "trades.csv"):
-        assert (path / name).read_bytes() == (ref / name).read_bytes(), name
-    assert _summary(path) == _summary(ref)
+
+def _walkforward(reports: Path) -> Path:
+    res = quantlab.walkforward("sma_cross", "SPY,QQQ", GRID, train="4y", test="2y", start="2008-01-01",
+                               end="2016-12-31", reports=reports, report=False)
+    return Path(res.path)
+
+
+@pytest.fixture(scope="module")
+def wf_reference(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _walkforward(tmp_path_factory.mktemp("wf-inprocess"))
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_walkforward_folds_on_local_workers_are_byte_identical(wf_reference: Path, tmp_path: Path, workers: int) -> None:
+    with use_backend(make_backend(f"local:{workers}", chunk_size=9)) as backend:
+        path = _walkforward(tmp_path)
+        report = backend.report()  # type: ignore[union-attr]
+    # every fold: an in-sample sweep and an out-of-sample sweep per symbol, in chunks of 9 rows
+    assert report["workers"] == workers and report["chunks_computed"] == report["chunks_total"] > 4 * 2 * 2
+    for name in WF_FILES:
+        assert (path / name).read_bytes() == (wf_reference / name).read_bytes(), name
+    assert _summary(path) == _summary(wf_reference)
+    assert not (path / "chunks").exists() and not (path / "checkpoint.json").exists()
+    assert json.loads((path / "backend.json").read_text())["chunks_total"] == report["chunks_total"]
 
 
 def failing_chunk(spec, prices, values, sim, interval, chunk):  # type: ignore[no-untyped-def]
