@@ -4,7 +4,13 @@ walk-forward folds distributed the same way, failing chunks named, bad clusters 
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
+import subprocess
+import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -75,6 +81,41 @@ def test_walkforward_folds_on_local_workers_are_byte_identical(wf_reference: Pat
     assert json.loads((path / "backend.json").read_text())["chunks_total"] == report["chunks_total"]
 
 
+BIG_GRID = "fast=5:60:1,slow=20:200:5"  # 1,883 pairs: long enough to kill a worker mid-sweep
+
+
+def test_a_lost_worker_chunks_are_rerun_and_results_are_identical(tmp_path: Path) -> None:
+    def run(reports: Path) -> Path:
+        res = quantlab.optimize("sma_cross", "SPY,QQQ", BIG_GRID, holdout=0.3, top=5, reports=reports, report=False)
+        return Path(res.path)
+
+    ref = run(tmp_path / "ref")
+    killed: list[int] = []
+    with use_backend(make_backend("local:2", chunk_size=16)) as backend:
+        client = backend.client()  # type: ignore[union-attr]
+        before = client.run(os.getpid)
+
+        def kill_one_worker_mid_sweep() -> None:
+            deadline = time.monotonic() + 120
+            while backend.chunks_computed < 10 and time.monotonic() < deadline:  # type: ignore[union-attr]
+                time.sleep(0.005)
+            addr, pid = sorted(before.items())[0]
+            os.kill(pid, signal.SIGKILL)  # the nanny starts a new worker process; the scheduler reruns its chunks
+            killed.append(pid)
+
+        killer = threading.Thread(target=kill_one_worker_mid_sweep)
+        killer.start()
+        path = run(tmp_path / "b")
+        killer.join()
+        report = backend.report()  # type: ignore[union-attr]
+        after = client.run(os.getpid)
+    assert killed and killed[0] not in after.values()  # the worker really died mid-run
+    assert report["chunks_computed"] == report["chunks_total"] > 10
+    for name in ("results.parquet", "top.csv", "holdout.csv", "overfit.json"):
+        assert (path / name).read_bytes() == (ref / name).read_bytes(), name
+    assert _summary(path) == _summary(ref)
+
+
 def failing_chunk(spec, prices, values, sim, interval, chunk):  # type: ignore[no-untyped-def]
     """Runs on the workers (imported from this module): chunks from combination 14 on fail."""
     if chunk.lo >= 14:
@@ -113,6 +154,35 @@ def test_worker_with_another_quantlab_version_is_refused(tmp_path: Path, monkeyp
     assert "0.0.0-client" in info.value.render()
 
 
+CLIENT_ONLY_STRATEGY = """
+from numba import njit
+import numpy as np
+from quantlab.strategy import Param, StrategySpec
+
+@njit(cache=True)
+def client_only_nb(close, window):
+    out = np.full(close.shape[0], np.nan)
+    for i in range(int(window), close.shape[0]):
+        out[i] = 1.0 if close[i] > close[i - int(window)] else 0.0
+    return out
+
+SPEC = StrategySpec(name="client_only", kernel=client_only_nb, inputs=("close",),
+                    params=(Param("window", "int", 20, 2, 200),), lookback="window", doc="test")
+"""
+
+
+def test_worker_without_the_strategy_kernels_is_refused(tmp_path: Path) -> None:
+    """A strategy file that exists only on the client: workers cannot load its kernels."""
+    strategy = tmp_path / "elsewhere" / "client_only.py"
+    strategy.parent.mkdir()
+    strategy.write_text(CLIENT_ONLY_STRATEGY)
+    with pytest.raises(ConfigError, match="cannot load the kernels") as info, use_backend(make_backend("local:1")):
+        quantlab.optimize(str(strategy), "SPY", "window=5:40:5", reports=tmp_path / "reports", report=False)
+    text = info.value.render()
+    assert "client_only" in text and "importable" in text
+    assert not list((tmp_path / "reports").glob("*/summary.json"))  # nothing presented as complete
+
+
 def test_unreachable_scheduler_says_how_to_start_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -124,6 +194,22 @@ def test_unreachable_scheduler_says_how_to_start_one(tmp_path: Path, monkeypatch
         _optimize(tmp_path)
     assert "dask scheduler" in info.value.render() and "dask worker" in info.value.render()
     assert not tmp_path.exists() or not any(tmp_path.iterdir())  # no run folder left behind
+
+
+def test_unreachable_scheduler_exits_1_from_the_command_line(tmp_path: Path) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "QUANTLAB_REPORTS": str(tmp_path / "reports"), "QUANTLAB_CLUSTER_TIMEOUT": "1s"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "quantlab", "walkforward", "-s", "sma_cross", "--symbols", "SPY", "-g", GRID,
+         "--cluster", f"tcp://127.0.0.1:{port}", "--report", "none"],
+        env=env, capture_output=True, text=True, timeout=120,
+    )
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 1, out[-2000:]
+    assert "cannot reach the Dask scheduler" in out and "dask scheduler" in out and "Traceback" not in out
+    assert not list((tmp_path / "reports").glob("*/summary.json"))
 
 
 @pytest.mark.parametrize("bad", ["local:0", "local:two", "spark://x:1"])
