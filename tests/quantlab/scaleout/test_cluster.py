@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 import quantlab
-from quantlab.backends import SweepError, dask_cluster, make_backend, use_backend
-from quantlab.backends.chunks import run_chunk
+from quantlab.engine.backends import SweepError, dask_cluster, make_backend, use_backend
+from quantlab.engine.backends.chunks import run_chunk
 from quantlab.errors import ConfigError
 
 GRID = "fast=5:40:5,slow=20:120:10"
@@ -157,7 +157,7 @@ def test_worker_with_another_quantlab_version_is_refused(tmp_path: Path, monkeyp
 CLIENT_ONLY_STRATEGY = """
 from numba import njit
 import numpy as np
-from quantlab.strategy import Param, StrategySpec
+from quantlab.engine.strategy import Param, StrategySpec
 
 @njit(cache=True)
 def client_only_nb(close, window):
