@@ -38,6 +38,10 @@ QUIET_CONFIG = {
     "distributed.admin.system-monitor.interval": "2s",
     "distributed.admin.system-monitor.gil.enabled": False,
     "distributed.worker.memory.monitor-interval": "500ms",
+    # The Active Memory Manager's ReduceReplicas drops the broadcast copies of the bars and
+    # rows down to one; losing that worker then loses data no task can recompute, and every
+    # pending chunk is cancelled ("lost dependencies") instead of rerun elsewhere.
+    "distributed.scheduler.active-memory-manager.start": False,
 }
 START_A_SCHEDULER = (
     "start one with `dask scheduler` (listens on tcp://HOST:8786) and on each machine "
