@@ -7,7 +7,7 @@ import difflib
 import numpy as np
 import pandas as pd
 
-from quantlab import expr
+from quantlab.engine import expr
 from quantlab.errors import ParameterError
 from quantlab.kernels.layout import METRIC_NAMES
 

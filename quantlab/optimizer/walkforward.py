@@ -25,16 +25,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from quantlab._warmup import VectorbtWarmup
-from quantlab.config import Costs, SimConfig, Sizing, make_sim_config
-from quantlab.errors import ParameterError
-from quantlab.inputs import MarketInputs, load_inputs
-from quantlab.intervals import get_interval
-from quantlab.kernels.layout import METRIC_NAMES
-from quantlab.optimizer.evaluate import Window, evaluate, tidy
-from quantlab.optimizer.filters import check_metric, parse_constraints
-from quantlab.optimizer.folds import Fold, make_folds
-from quantlab.optimizer.grid import (
+from quantlab._startup.warmup import VectorbtWarmup
+from quantlab.engine.intervals import get_interval
+from quantlab.engine.params import (
     GridLike,
     grid_names,
     grid_text,
@@ -42,15 +35,22 @@ from quantlab.optimizer.grid import (
     parse_grid,
     with_interval_params,
 )
+from quantlab.engine.registry import get_strategy
+from quantlab.engine.settings import Costs, SimConfig, Sizing, make_sim_config
+from quantlab.engine.signals import evaluate_arrays
+from quantlab.engine.strategy import StrategySpec
+from quantlab.errors import ParameterError
+from quantlab.inputs import MarketInputs, load_inputs
+from quantlab.kernels.layout import METRIC_NAMES
+from quantlab.optimizer.evaluate import Window, evaluate, tidy
+from quantlab.optimizer.filters import check_metric, parse_constraints
+from quantlab.optimizer.folds import Fold, make_folds
 from quantlab.optimizer.ranking import rank
 from quantlab.optimizer.stats import fold_dsr, relative_rank
 from quantlab.optimizer.summary import walkforward_config, walkforward_summary
 from quantlab.paths import store_path
-from quantlab.registry import get_strategy
 from quantlab.replay import SimRecord, max_relative_difference, portfolio, simulate, vbt_metrics
 from quantlab.runs import build_pages, config_hash, ensure_writable
-from quantlab.signals import evaluate_arrays
-from quantlab.strategy import StrategySpec
 
 FOLD_METRICS = ("sharpe", "total_return", "cagr", "max_drawdown", "n_trades")
 
@@ -173,17 +173,17 @@ def walkforward(
     if method == "tpe" and trials < 2:
         raise ParameterError("walk-forward with TPE needs at least 2 trials per fold", found=trials)
     if save:  # a chunked backend checkpoints every fold's sweeps into the run folder (resumed when unfinished)
-        from quantlab.backends import begin_run
+        from quantlab.engine.backends import begin_run
 
         config = walkforward_config(spec, inputs, sim, metric, train, test, embargo, anchored, method, trials, seed,
                                     grid, fixed, constraints, start, end)
-        begin_run("walkforward", config_hash(config), inputs.data_hash, reports)
+        begin_run("walkforward", config_hash(config), inputs.data_hash, ensure_writable(reports))
     timings["setup"] = time.perf_counter() - began
 
     fold_rows: list[dict[str, Any]] = []
     chosen: list[dict[str, float]] = []
     t_search = 0.0
-    from quantlab.progress import Progress
+    from quantlab._startup.progress import Progress
 
     with Progress(len(bounds), f"walk-forward {spec.name}", "fold", progress) as bar:
         for fold in bounds:

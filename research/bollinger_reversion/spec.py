@@ -1,7 +1,7 @@
 """Parameter space of Bollinger-band reversion."""
 
+from quantlab.engine.strategy import Indicator, Param, StrategySpec
 from quantlab.kernels.rolling import rolling_std_1d_nb, sma_1d_nb
-from quantlab.strategy import Indicator, Param, StrategySpec
 from research.bollinger_reversion.kernel import bollinger_reversion_nb
 
 

@@ -1,7 +1,7 @@
 """Parameter space of the Donchian breakout."""
 
+from quantlab.engine.strategy import Indicator, Param, StrategySpec
 from quantlab.kernels.rolling import rolling_max_1d_nb
-from quantlab.strategy import Indicator, Param, StrategySpec
 from research.donchian_atr.kernel import donchian_atr_nb
 
 

@@ -1,7 +1,7 @@
 """Parameter space of the EMA crossover."""
 
+from quantlab.engine.strategy import Indicator, Param, StrategySpec
 from quantlab.kernels.rolling import ema_1d_nb
-from quantlab.strategy import Indicator, Param, StrategySpec
 from research.ema_cross.kernel import ema_cross_nb
 
 

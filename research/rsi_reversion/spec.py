@@ -2,8 +2,8 @@
 
 import numpy as np
 
+from quantlab.engine.strategy import Indicator, Param, StrategySpec
 from quantlab.kernels.rolling import wilder_rsi_1d_nb
-from quantlab.strategy import Indicator, Param, StrategySpec
 from research.rsi_reversion.kernel import rsi_reversion_nb
 
 

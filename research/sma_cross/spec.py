@@ -1,7 +1,7 @@
 """Parameter space of the SMA crossover."""
 
+from quantlab.engine.strategy import Indicator, Param, StrategySpec
 from quantlab.kernels.rolling import sma_1d_nb
-from quantlab.strategy import Indicator, Param, StrategySpec
 from research.sma_cross.kernel import sma_cross_nb
 
 

@@ -1,6 +1,6 @@
 """Parameter space of time-series momentum with volatility targeting."""
 
-from quantlab.strategy import Param, StrategySpec
+from quantlab.engine.strategy import Param, StrategySpec
 from research.tsmom_vol.kernel import tsmom_vol_nb
 
 SPEC = StrategySpec(

@@ -17,14 +17,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from quantlab.backends.base import ChunkedBackend, SweepError, describe_chunk, say
-from quantlab.backends.chunks import Chunk, ChunkResult, run_chunk
+from quantlab.engine.backends.base import ChunkedBackend, SweepError, describe_chunk, say
+from quantlab.engine.backends.chunks import Chunk, ChunkResult, run_chunk
 from quantlab.errors import ConfigError
 
 if TYPE_CHECKING:
-    from quantlab.config import SimConfig
-    from quantlab.inputs import MarketInputs
-    from quantlab.strategy import StrategySpec
+    from quantlab.engine.backends.base import MarketInputs
+    from quantlab.engine.settings import SimConfig
+    from quantlab.engine.strategy import StrategySpec
 
 RETRIES = 2
 # Dask's background bookkeeping, tuned for a few long CPU-bound tasks (measured on a 2-core
@@ -38,6 +38,10 @@ QUIET_CONFIG = {
     "distributed.admin.system-monitor.interval": "2s",
     "distributed.admin.system-monitor.gil.enabled": False,
     "distributed.worker.memory.monitor-interval": "500ms",
+    # The Active Memory Manager's ReduceReplicas drops the broadcast copies of the bars and
+    # rows down to one; losing that worker then loses data no task can recompute, and every
+    # pending chunk is cancelled ("lost dependencies") instead of rerun elsewhere.
+    "distributed.scheduler.active-memory-manager.start": False,
 }
 START_A_SCHEDULER = (
     "start one with `dask scheduler` (listens on tcp://HOST:8786) and on each machine "
@@ -69,15 +73,15 @@ def writeable(prices: Any) -> Any:
     A copy keeps the in-process signature (one symbol's daily bars: ~0.3 MB, microseconds)."""
     if prices.close.flags.writeable:
         return prices
-    from quantlab.signals import PriceArrays
-    from quantlab.strategy import PRICE_FIELDS
+    from quantlab.engine.signals import PriceArrays
+    from quantlab.engine.strategy import PRICE_FIELDS
 
     return PriceArrays(prices.symbol, prices.index, *(np.array(prices.field(f)) for f in PRICE_FIELDS))
 
 
 def warm_up(spec: StrategySpec, prices: Any, sim: SimConfig, interval: Any) -> float:
     """Runs on each worker: load (or compile) the kernels with a one-row sweep; seconds taken."""
-    from quantlab.sweep import run_sweep
+    from quantlab.engine.sweep import run_sweep
 
     began = time.perf_counter()
     _import_kernel_module(spec)

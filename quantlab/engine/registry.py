@@ -14,8 +14,8 @@ import pkgutil
 import sys
 from pathlib import Path
 
+from quantlab.engine.strategy import StrategySpec
 from quantlab.errors import StrategyError
-from quantlab.strategy import StrategySpec
 
 
 def _research_names() -> list[str]:
