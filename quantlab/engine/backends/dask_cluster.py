@@ -43,6 +43,11 @@ QUIET_CONFIG = {
     # pending chunk is cancelled ("lost dependencies") instead of rerun elsewhere.
     "distributed.scheduler.active-memory-manager.start": False,
 }
+AMM_WARNING = (
+    "dask: warning: the scheduler runs the Active Memory Manager, which keeps one copy of the "
+    "scattered bars; a lost worker can then fail the run (resume it with the same command). Start the "
+    "scheduler with DASK_DISTRIBUTED__SCHEDULER__ACTIVE_MEMORY_MANAGER__START=False (docs/scaling.md)"
+)
 START_A_SCHEDULER = (
     "start one with `dask scheduler` (listens on tcp://HOST:8786) and on each machine "
     "`dask worker tcp://HOST:8786`, or use --cluster local:N for worker processes on this machine"
@@ -151,6 +156,8 @@ class DaskBackend(ChunkedBackend):
         self._check_versions()
         self.n_workers = len(self._client.scheduler_info()["workers"])
         say(f"dask: {self.n_workers} workers at {self._client.scheduler.address}")
+        if self._client.amm.running():  # a scheduler someone else started: say it, do not change it
+            say(AMM_WARNING)
         return self._client
 
     def _check_versions(self) -> None:

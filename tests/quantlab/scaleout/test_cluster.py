@@ -216,6 +216,29 @@ def test_unreachable_scheduler_exits_1_from_the_command_line(tmp_path: Path) -> 
     assert not list((tmp_path / "reports").glob("*/summary.json"))
 
 
+def test_a_remote_scheduler_with_the_memory_manager_on_is_flagged(capsys: pytest.CaptureFixture[str]) -> None:
+    """A scheduler started without AMM off keeps one copy of the bars: a lost worker fails the run."""
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, protocol="tcp://", dashboard_address=None) as cluster:
+        backend = make_backend(cluster.scheduler_address)
+        try:
+            backend.client()  # type: ignore[union-attr]
+        finally:
+            backend.close()  # type: ignore[union-attr]
+    err = capsys.readouterr().err
+    assert "Active Memory Manager" in err and "ACTIVE_MEMORY_MANAGER__START=False" in err
+
+
+def test_local_cluster_runs_without_the_memory_manager(capsys: pytest.CaptureFixture[str]) -> None:
+    backend = make_backend("local:1")
+    try:
+        assert backend.client().amm.running() is False  # type: ignore[union-attr]
+    finally:
+        backend.close()  # type: ignore[union-attr]
+    assert "Active Memory Manager" not in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("bad", ["local:0", "local:two", "spark://x:1"])
 def test_malformed_cluster_is_refused(bad: str) -> None:
     with pytest.raises(ConfigError, match="cluster"):
