@@ -57,7 +57,7 @@ def save_optimize(result: OptimizeResult, reports: Any, began: float) -> RunDir:
 def save_walkforward(result: Any, reports: Any, began: float) -> RunDir:
     """Write ``folds.csv``, ``drift.csv``, ``equity.csv`` (stitched out-of-sample),
     ``trades.csv`` and ``summary.json`` for a walk-forward run."""
-    run = RunDir.create(new_run_id("walkforward", result.summary["config_hash"]), reports)
+    run = run_dir("walkforward", result.summary["config_hash"], reports)  # the checkpointed folder, if any
     t0 = time.perf_counter()
     run.write_csv("folds.csv", result.folds, index=False)
     run.write_csv("drift.csv", result.drift, index=False)

@@ -57,10 +57,10 @@ from quantlab.optimizer.folds import Fold, make_folds
 from quantlab.optimizer.outputs import save_walkforward
 from quantlab.optimizer.ranking import rank
 from quantlab.optimizer.stats import fold_dsr, relative_rank
-from quantlab.optimizer.summary import walkforward_summary
+from quantlab.optimizer.summary import walkforward_config, walkforward_summary
 from quantlab.paths import store_path
 from quantlab.replay import SimRecord, max_relative_difference, portfolio, simulate, vbt_metrics
-from quantlab.runs import ensure_writable
+from quantlab.runs import config_hash, ensure_writable
 
 FOLD_METRICS = ("sharpe", "total_return", "cagr", "max_drawdown", "n_trades")
 
@@ -186,6 +186,12 @@ def walkforward(
         )
     if method == "tpe" and trials < 2:
         raise ParameterError("walk-forward with TPE needs at least 2 trials per fold", found=trials)
+    if save:  # a chunked backend checkpoints every fold's sweeps into the run folder (resumed when unfinished)
+        from quantlab.engine.backends import begin_run
+
+        config = walkforward_config(spec, inputs, sim, metric, train, test, embargo, anchored, method, trials, seed,
+                                    grid, fixed, constraints, start, end)
+        begin_run("walkforward", config_hash(config), inputs.data_hash, ensure_writable(reports))
     timings["setup"] = time.perf_counter() - began
 
     fold_rows: list[dict[str, Any]] = []
