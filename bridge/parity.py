@@ -22,7 +22,16 @@ from quantlab.engine.signals import evaluate_arrays, price_arrays
 from quantlab.engine.sizing import sizing_vol
 from quantlab.engine.strategy import StrategySpec
 from quantlab.kernels.costs import fill_price_nb
-from quantlab.kernels.layout import N_METRICS
+from quantlab.kernels.layout import (
+    EXIT_LEN,
+    MAX_ORDERS_PER_BAR,
+    N_METRICS,
+    O_BAR,
+    O_FEE,
+    O_PRICE,
+    O_SIZE,
+    ORDER_LEN,
+)
 from quantlab.kernels.sim import simulate_nb
 
 
@@ -32,13 +41,17 @@ def simulated_orders(spec: StrategySpec, params: Mapping[str, float], frame: pd.
     prices = price_arrays(frame, symbol)
     target = evaluate_arrays(spec, prices, dict(params))
     n = len(prices)
-    size, fee, value = np.full(n, np.nan), np.zeros(n), np.zeros(n)
-    cfg, empty = sim.to_array(), np.empty(0)
-    simulate_nb(target, prices.open, prices.close, sizing_vol(prices, sim, interval), 0, n, cfg, interval.bars_per_year,
-                np.empty(0, dtype=np.int64), np.full(N_METRICS, np.nan), empty, empty, True, size, fee, value)
-    at = np.flatnonzero(~np.isnan(size))
-    return pd.DataFrame({"time": prices.index[at], "size": size[at],
-                         "price": [float(fill_price_nb(prices.open[i], size[i] > 0, cfg)) for i in at], "fees": fee[at]})
+    orders, value = np.zeros((MAX_ORDERS_PER_BAR * n, ORDER_LEN)), np.zeros(n)
+    cfg, empty = sim.to_array(symbol), np.empty(0)
+    no_exits = np.full((1, EXIT_LEN), np.nan)  # the bridge sends no exit rules to the simulator yet
+    count = simulate_nb(target, prices.open, prices.high, prices.low, prices.close, sizing_vol(prices, sim, interval), no_exits,
+                        0, n, cfg, interval.bars_per_year, np.empty(0, dtype=np.int64), np.full(N_METRICS, np.nan), empty, empty,
+                        True, orders, value)
+    o = orders[:count]
+    size = o[:, O_SIZE]
+    return pd.DataFrame({"time": prices.index[o[:, O_BAR].astype(np.int64)], "size": size,
+                         "price": [float(fill_price_nb(p, q > 0, cfg)) for p, q in zip(o[:, O_PRICE], size, strict=True)],
+                         "fees": o[:, O_FEE]})
 
 
 def compare(spec: StrategySpec, params: Mapping[str, float], frames: Mapping[str, pd.DataFrame], sim: SimConfig,
