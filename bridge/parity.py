@@ -41,17 +41,17 @@ def simulated_orders(spec: StrategySpec, params: Mapping[str, float], frame: pd.
     prices = price_arrays(frame, symbol)
     target = evaluate_arrays(spec, prices, dict(params))
     n = len(prices)
-    orders, value = np.zeros((MAX_ORDERS_PER_BAR * n, ORDER_LEN)), np.zeros(n)
+    records, value = np.zeros((MAX_ORDERS_PER_BAR * n, ORDER_LEN)), np.zeros(n)
     cfg, empty = sim.to_array(symbol), np.empty(0)
-    no_exits = np.full((1, EXIT_LEN), np.nan)  # the bridge sends no exit rules to the simulator yet
-    count = simulate_nb(target, prices.open, prices.high, prices.low, prices.close, sizing_vol(prices, sim, interval), no_exits,
-                        0, n, cfg, interval.bars_per_year, np.empty(0, dtype=np.int64), np.full(N_METRICS, np.nan), empty, empty,
-                        True, orders, value)
-    o = orders[:count]
-    size = o[:, O_SIZE]
-    return pd.DataFrame({"time": prices.index[o[:, O_BAR].astype(np.int64)], "size": size,
-                         "price": [float(fill_price_nb(p, q > 0, cfg)) for p, q in zip(o[:, O_PRICE], size, strict=True)],
-                         "fees": o[:, O_FEE]})
+    count = simulate_nb(target, prices.open, prices.high, prices.low, prices.close, sizing_vol(prices, sim, interval),
+                        np.full((1, EXIT_LEN), np.nan), 0, n, cfg, interval.bars_per_year, np.empty(0, dtype=np.int64),
+                        np.full(N_METRICS, np.nan), empty, empty, True, records, value)
+    records = records[:count]
+    at = records[:, O_BAR].astype(np.int64)
+    size = records[:, O_SIZE]
+    return pd.DataFrame({"time": prices.index[at], "size": size,
+                         "price": [float(fill_price_nb(p, s > 0, cfg)) for p, s in zip(records[:, O_PRICE], size, strict=True)],
+                         "fees": records[:, O_FEE]})
 
 
 def compare(spec: StrategySpec, params: Mapping[str, float], frames: Mapping[str, pd.DataFrame], sim: SimConfig,

@@ -40,7 +40,7 @@ from quantlab.engine.strategy import StrategySpec
 from quantlab.errors import DataError, ParameterError
 from quantlab.inputs import MarketInputs, holdout_split, load_inputs
 from quantlab.kernels.layout import METRIC_NAMES
-from quantlab.optimizer.evaluate import Evaluation, Window, evaluate, tidy
+from quantlab.optimizer.evaluate import Window, evaluate, tidy
 from quantlab.optimizer.filters import LOWER_IS_BETTER, check_metric, parse_constraints
 from quantlab.optimizer.outputs import save_optimize
 from quantlab.optimizer.ranking import rank, status_column
@@ -90,6 +90,7 @@ def optimize(
     progress: bool | None = None,
     report: bool | str = True,
     exits: GridLike = None,
+    stream: bool | None = None,
 ) -> OptimizeResult:
     """Search ``strategy``'s parameters on ``symbols`` and return an :class:`OptimizeResult`.
 
@@ -121,6 +122,10 @@ def optimize(
         exits: exit and entry rules to search, in grid syntax, e.g.
             ``"sl_stop=0.02:0.10:0.01,tp_stop=0.05:0.30:0.05"`` (:mod:`quantlab.exits`);
             a bare name searches the rule's default grid.
+        stream: write result rows to ``results.parquet`` as chunks finish instead of
+            keeping them in memory (docs/scaling.md); default: when symbols x
+            combinations reach ``$QUANTLAB_STREAM_ROWS`` (2,000,000) and ``save``.
+            Streamed, ``results`` is None and ``ranking`` holds the top rows only.
 
     Raises:
         QuantlabError: bad input of any kind, with what was wrong and how to fix it.
@@ -175,35 +180,86 @@ def optimize(
     _check_lookback(spec, values, inputs, windows)
 
     total = values.shape[0] * len(inputs.symbols)
-    t0 = time.perf_counter()
-    with Progress(total, f"sweep {spec.name}", "comb", progress) as bar:
-        in_sample = evaluate(spec, inputs, values, sim, windows, n_blocks, bar.callback())
-    timings["sweep"] = time.perf_counter() - t0
-    timings["sweep_compute"] = in_sample.seconds
-    timings["kernel_load"] = float(sum(o.load_seconds for o in in_sample.outputs.values()))
-    results = tidy(spec, values, in_sample)
-    held: Evaluation | None = None
-    if holdout:
+    from quantlab.optimizer import stream as streaming
+
+    streamed: streaming.Streamed | None = None
+    if streaming.wanted(total, stream, save):
+        oos_windows = {s: Window(w.end, len(inputs.prices[s])) for s, w in windows.items()} if holdout else None
         t0 = time.perf_counter()
-        oos_windows = {s: Window(w.end, len(inputs.prices[s])) for s, w in windows.items()}
-        held = evaluate(spec, inputs, values, sim, oos_windows)
-        oos = tidy(spec, values, held, prefix="holdout_")
-        results = pd.concat([results, oos[[f"holdout_{m}" for m in METRIC_NAMES]]], axis=1)
-        timings["holdout_sweep"] = time.perf_counter() - t0
-    results["status"] = status_column(results)
-    ranking = rank(results, spec.param_names, metric, constraints)
-    passing = ranking[ranking["passes"]]
+        with Progress(total, f"sweep {spec.name} (streamed)", "comb", progress) as bar:
+            streamed = streaming.stream_sweep(
+                spec, inputs, values, sim, windows, oos_windows, n_blocks, metric, constraints, top,
+                ensure_writable(reports), bar.callback(),
+            )
+        timings["sweep"] = time.perf_counter() - t0
+        timings["sweep_compute"] = streamed.seconds
+    try:
+        return _rank_and_report(
+            spec, inputs, sim, values, windows, metric, constraints, top, holdout, n_blocks, config, cfg_hash,
+            study_info, timings, began, vectorbt, warmup, streamed, progress, save, reports, report, store, data,
+        )
+    finally:
+        if streamed is not None:
+            streamed.cleanup()
+
+
+def _rank_and_report(
+    spec: StrategySpec, inputs: MarketInputs, sim: SimConfig, values: np.ndarray, windows: dict[str, Window],
+    metric: str, constraints: tuple[str, ...], top: int, holdout: float, n_blocks: int, config: dict[str, Any],
+    cfg_hash: str, study_info: dict[str, Any], timings: dict[str, float], began: float, vectorbt: Preload,
+    warmup: VectorbtWarmup, streamed: Any, progress: bool | None, save: bool, reports: Any, report: bool | str,
+    store: Any, data: Any,
+) -> OptimizeResult:
+    """Everything after the sweep: the same steps on in-memory tables or on what the
+    streamed sweep kept (``quantlab.optimizer.stream``)."""
+    from quantlab.optimizer import stream as streaming
+
+    results: pd.DataFrame | None
+    if streamed is None:
+        total = values.shape[0] * len(inputs.symbols)
+        t0 = time.perf_counter()
+        with Progress(total, f"sweep {spec.name}", "comb", progress) as bar:
+            in_sample = evaluate(spec, inputs, values, sim, windows, n_blocks, bar.callback())
+        timings["sweep"] = time.perf_counter() - t0
+        timings["sweep_compute"] = in_sample.seconds
+        timings["kernel_load"] = float(sum(o.load_seconds for o in in_sample.outputs.values()))
+        results = tidy(spec, values, in_sample)
+        if holdout:
+            t0 = time.perf_counter()
+            oos_windows = {s: Window(w.end, len(inputs.prices[s])) for s, w in windows.items()}
+            held = evaluate(spec, inputs, values, sim, oos_windows)
+            oos = tidy(spec, values, held, prefix="holdout_")
+            results = pd.concat([results, oos[[f"holdout_{m}" for m in METRIC_NAMES]]], axis=1)
+            timings["holdout_sweep"] = time.perf_counter() - t0
+        results["status"] = status_column(results)
+        ranking = rank(results, spec.param_names, metric, constraints)
+        passing = ranking[ranking["passes"]]
+        n_passing, any_traded = int(len(passing)), bool(ranking["traded"].any())
+        rows = results
+        outputs = in_sample.outputs
+        nan_combinations = streaming.nan_rows(results, spec.param_names)
+        distribution = streaming.metric_distribution(streaming.distribution_columns(results, metric, values.shape[0]), metric)
+        peers = _holdout_peers(results, metric) if holdout else {}
+    else:
+        results = None
+        ranking = streamed.ranking
+        passing = ranking[ranking["passes"]]
+        n_passing, any_traded = streamed.n_passing, streamed.any_traded
+        rows = streamed.top_rows
+        outputs = streamed.outputs
+        nan_combinations = streamed.nan_combinations
+        distribution, peers = streamed.distribution, streamed.holdout_peers
     if passing.empty:
-        if not ranking["traded"].any():
+        if not any_traded:
             raise ParameterError(
                 "no combination trades on every symbol, so there is nothing to rank "
                 "(a combination that never trades is never a winner)",
-                found=f"{len(ranking)} combinations, none with an order on all of {', '.join(inputs.symbols)}",
+                found=f"{values.shape[0]} combinations, none with an order on all of {', '.join(inputs.symbols)}",
                 fix="widen the grid (shorter windows, looser thresholds) or use a longer date range",
             )
         raise ParameterError(
             f"no combination passes the constraints with a finite {metric}",
-            found=f"{len(ranking)} combinations; constraints {list(constraints) or 'none'}",
+            found=f"{values.shape[0]} combinations; constraints {list(constraints) or 'none'}",
             fix="relax --constraint or widen the grid",
         )
     best = {n: float(passing.iloc[0][n]) for n in spec.param_names}
@@ -213,17 +269,17 @@ def optimize(
     records = {s: recs[0] for s, recs in top_records.items()}
     timings["top_records"] = time.perf_counter() - t0
 
-    holdout_table = _holdout_table(spec, results, best, metric) if holdout else None
+    holdout_table = _holdout_table(spec, rows, peers, best, metric) if holdout else None
     t0 = time.perf_counter()
     best_combo = int(passing.iloc[0]["combo"])
     n_trials = int(np.unique(values, axis=0).shape[0])
     from math import comb
 
 
-    blocks_used = max((o.block_sum.shape[1] for o in in_sample.outputs.values()), default=0)
+    blocks_used = max((o.block_sum.shape[1] for o in outputs.values()), default=0)
     max_splits = pbo_split_budget(len(inputs.symbols), values.shape[0], comb(blocks_used, blocks_used // 2)) if blocks_used else None
     overfit = {
-        s: overfit_stats(in_sample.outputs[s], returns_from_values(records[s].value, sim.init_cash), n_trials, max_splits)
+        s: overfit_stats(outputs[s], returns_from_values(records[s].value, sim.init_cash), n_trials, max_splits)
         for s in inputs.symbols
     }
     timings["overfit"] = time.perf_counter() - t0
@@ -235,17 +291,18 @@ def optimize(
         warmup.wait(*(["single"] if save else []))  # the saved winner's portfolio, compiled meanwhile
         timings["vectorbt_warmup_wait"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    top_table, replay_diff = _replay_top(spec, inputs, sim, windows, head, in_sample, top_records)
+    top_table, replay_diff = _replay_top(spec, inputs, sim, windows, head, rows, top_records)
     timings["replay"] = time.perf_counter() - t0
 
     evaluations = int(sum(values.shape[0] * (w.end - w.start) for w in windows.values()))
     summary = optimize_summary(
-        spec, inputs, sim, config, cfg_hash, metric, best, best_combo, passing, ranking, results,
-        holdout_table, overfit, replay_diff, study_info, values, evaluations, timings, windows,
+        spec, inputs, sim, config, cfg_hash, metric, best, best_combo, passing.iloc[0], n_passing, nan_combinations,
+        distribution, holdout_table, overfit, replay_diff, study_info, values,
+        evaluations, timings, windows,
     )
     result = OptimizeResult(
         spec, inputs, sim, metric, windows, results, ranking, top_table, best, holdout_table, overfit, summary,
-        records=records,
+        records=records, results_file=streamed.results_path if streamed is not None else None,
     )
     if save:
         result.summary["store"] = None if data is not None else str(store_path(store).resolve())
@@ -339,7 +396,7 @@ def _replay_top(
     sim: SimConfig,
     windows: dict[str, Window],
     top: pd.DataFrame,
-    in_sample: Evaluation,
+    rows: pd.DataFrame,
     top_records: dict[str, list[SimRecord]],
 ) -> tuple[pd.DataFrame, float]:
     """Replay the top rows per symbol through vectorbt; return the table and the worst
@@ -350,7 +407,8 @@ def _replay_top(
         prices = inputs.prices[symbol]
         pf = portfolio(top_records[symbol], prices, sim, inputs.interval, window.start, [str(int(c)) for c in top["combo"]])
         replayed = vbt_metrics(pf, inputs.interval)
-        swept = pd.DataFrame(in_sample.outputs[symbol].metrics[top["combo"].to_numpy()], columns=list(METRIC_NAMES))
+        mine = rows[rows["symbol"] == symbol].set_index("combo")  # results rows (all, or the top ones streamed)
+        swept = pd.DataFrame(mine.loc[top["combo"].to_numpy(), list(METRIC_NAMES)].to_numpy(), columns=list(METRIC_NAMES))
         worst = max(worst, max_relative_difference(swept, replayed))
         frame = top[["rank", "combo", *spec.param_names]].reset_index(drop=True).copy()
         frame.insert(0, "symbol", symbol)
@@ -358,26 +416,35 @@ def _replay_top(
     return pd.concat(frames, ignore_index=True), worst
 
 
-def _holdout_table(spec: StrategySpec, results: pd.DataFrame, best: Mapping[str, float], metric: str) -> pd.DataFrame:
-    """The winner's metrics in-sample vs held out per symbol, with its held-out percentile."""
-    mask = np.ones(len(results), dtype=bool)
+def _holdout_peers(results: pd.DataFrame, metric: str) -> dict[str, np.ndarray]:
+    """Per symbol: the held-out ranking metric of every row that traded there."""
+    out: dict[str, np.ndarray] = {}
+    for symbol, same in results.groupby("symbol", sort=False):
+        traded = same["holdout_n_orders"].to_numpy() > 0  # rows that never trade are not peers
+        out[str(symbol)] = np.where(traded, same[f"holdout_{metric}"].to_numpy(dtype=np.float64), np.nan)
+    return out
+
+
+def _holdout_table(
+    spec: StrategySpec, rows: pd.DataFrame, peers: Mapping[str, np.ndarray], best: Mapping[str, float], metric: str
+) -> pd.DataFrame:
+    """The winner's metrics in-sample vs held out per symbol, with its held-out percentile
+    among ``peers`` (NaN: never traded)."""
+    mask = np.ones(len(rows), dtype=bool)
     for n in spec.param_names:
-        mask &= results[n].to_numpy() == best[n]
-    rows = []
-    for symbol, frame in results[mask].groupby("symbol", sort=False):
+        mask &= rows[n].to_numpy() == best[n]
+    table = []
+    for symbol, frame in rows[mask].groupby("symbol", sort=False):
         row = frame.iloc[0]
-        same = results[(results["symbol"] == symbol) & (results["holdout_n_orders"] > 0)]
-        peers = same[f"holdout_{metric}"].to_numpy()  # rows that never trade are not peers
-        peers = peers[np.isfinite(peers)]
+        found = peers[str(symbol)]
+        found = found[np.isfinite(found)]
         value = row[f"holdout_{metric}"]
-        better = (peers < value) if metric not in LOWER_IS_BETTER else (peers > value)
-        pct = float(np.mean(better)) if peers.size and np.isfinite(value) else float("nan")
+        better = (found < value) if metric not in LOWER_IS_BETTER else (found > value)
+        pct = float(np.mean(better)) if found.size and np.isfinite(value) else float("nan")
         out: dict[str, Any] = {"symbol": symbol}
         for m in ("total_return", "cagr", "sharpe", "sortino", "max_drawdown", "n_trades"):
             out[f"in_sample_{m}"] = row[m]
             out[f"holdout_{m}"] = row[f"holdout_{m}"]
         out["holdout_percentile"] = pct
-        rows.append(out)
-    return pd.DataFrame(rows)
-
-
+        table.append(out)
+    return pd.DataFrame(table)

@@ -8,6 +8,7 @@ winner over the full history; bars and indicator lines for the price chart), ``o
 
 from __future__ import annotations
 
+import os
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -34,7 +35,12 @@ def run_dir(kind: str, cfg_hash: str, reports: Any) -> RunDir:
 def save_optimize(result: OptimizeResult, reports: Any, began: float) -> RunDir:
     run = run_dir("optimize", result.summary["config_hash"], reports)  # the checkpointed folder, if any
     t0 = time.perf_counter()
-    run.write_parquet("results.parquet", result.results)
+    if result.results is None:  # streamed: the finished file moves in (same filesystem, atomic)
+        os.replace(result.results_file, run.path / "results.parquet")
+    else:
+        from quantlab.optimizer.stream import write_results  # the backends load the sweep kernels
+
+        run.write_bytes("results.parquet", lambda p: write_results(result.results, p))
     run.write_csv("top.csv", result.top, index=False)
     if result.holdout is not None:
         run.write_csv("holdout.csv", result.holdout, index=False)

@@ -28,8 +28,10 @@ class OptimizeResult:
         run_id: folder name under ``reports/`` (None when not saved).
         path: the run folder.
         results: one row per (symbol, combination): parameters, in-sample metrics,
-            ``holdout_*`` metrics when a holdout was kept, and ``status``.
-        ranking: one row per combination (mean metrics over symbols), best first.
+            ``holdout_*`` metrics when a holdout was kept, and ``status``; None when the
+            rows were streamed to ``results.parquet`` (large sweeps, ``stream``).
+        ranking: one row per combination (mean metrics over symbols), best first;
+            streamed: the top passing rows only.
         top: the first ``top`` passing rows of ``ranking`` with vectorbt's replayed metrics.
         best: parameters of the winner.
         holdout: the winner in-sample vs held out, per symbol.
@@ -42,7 +44,7 @@ class OptimizeResult:
     sim: SimConfig
     metric: str
     windows: dict[str, Window]
-    results: pd.DataFrame
+    results: pd.DataFrame | None
     ranking: pd.DataFrame
     top: pd.DataFrame
     best: dict[str, float]
@@ -53,6 +55,7 @@ class OptimizeResult:
     path: Any = None
     report: Any = None
     records: dict[str, SimRecord] = field(default_factory=dict, repr=False)
+    results_file: Any = field(default=None, repr=False)  # streamed: results.parquet before it moves into the run folder
 
     @property
     def returns_basis(self) -> str:

@@ -70,9 +70,10 @@ def optimize_summary(
     metric: str,
     best: dict[str, float],
     best_combo: int,
-    passing: pd.DataFrame,
-    ranking: pd.DataFrame,
-    results: pd.DataFrame,
+    best_row: pd.Series,
+    n_passing: int,
+    nan_combinations: dict[str, Any],
+    metric_distribution: dict[str, Any],
     holdout_table: pd.DataFrame | None,
     overfit: dict[str, Any],
     replay_diff: float,
@@ -82,8 +83,6 @@ def optimize_summary(
     timings: dict[str, float],
     windows: dict[str, Window],
 ) -> dict[str, Any]:
-    best_row = passing.iloc[0]
-    nan_rows = results[results["status"] != "ok"]
     sweep_seconds = timings.get("sweep_compute", 0.0)
     summary = {
         "kind": "optimize",
@@ -112,7 +111,7 @@ def optimize_summary(
             stacklevel=4,
         ),
         "n_combinations": int(values.shape[0]),
-        "n_passing": int(len(passing)),
+        "n_passing": int(n_passing),
         "evaluations": evaluations,
         "evaluations_per_second": evaluations / sweep_seconds if sweep_seconds > 0 else None,
         "best": {
@@ -125,11 +124,8 @@ def optimize_summary(
             "tolerance": REPLAY_TOLERANCE,
             "ok": bool(replay_diff <= REPLAY_TOLERANCE),
         },
-        "nan_combinations": {
-            "count": int(len(nan_rows)),
-            "by_status": {str(k): int(v) for k, v in nan_rows["status"].value_counts().items()},
-            "examples": nan_rows.head(5)[["symbol", *spec.param_names, "status"]].to_dict("records"),
-        },
+        "nan_combinations": nan_combinations,
+        "metric_distribution": metric_distribution,
         "holdout": holdout_table.to_dict("records") if holdout_table is not None else None,
         "overfit": {
             s: {k: v for k, v in stats.items() if k != "pbo"}

@@ -35,6 +35,9 @@ from quantlab.reports.tearsheet import (
 )
 
 REPORT = "report.html"
+#: Result rows up to which the search charts (heatmap, in-sample vs holdout) are drawn:
+#: a streamed sweep's results.parquet (docs/scaling.md) is not read whole for a page.
+REPORT_MAX_ROWS = 2_000_000
 
 
 @dataclass
@@ -373,13 +376,18 @@ def _optimize(r: Run, equity: pd.DataFrame, bench: Benchmark | None, outcome: Re
         sections.append(Section("Holdout: the winner in-sample vs held out", "holdout", html=table_html(holdout),
                                 note="in_sample_* columns: the search window; holdout_*: the held-out tail traded "
                                      f"from a fresh account ({returns_basis(s)} returns)."))
-    results = r.results()
     params = r.param_names
     best = r.params
-    _add(sections, outcome, "Parameter heatmap", sc.param_heatmap, results, params, best, metric,
-         why_none="the search varied no parameter")
-    _add(sections, outcome, "In-sample vs holdout", sc.holdout_scatter, results, params, best, metric,
-         why_none="no holdout was kept (--holdout 0)")
+    rows = r.result_rows()
+    results = r.results() if rows <= REPORT_MAX_ROWS else None  # a streamed 1e7-row sweep stays on disk
+    if results is None:
+        why = f"results.parquet has {rows:,} rows; these charts are drawn up to {REPORT_MAX_ROWS:,}"
+        outcome.skipped["Parameter heatmap"] = outcome.skipped["In-sample vs holdout"] = why
+    else:
+        _add(sections, outcome, "Parameter heatmap", sc.param_heatmap, results, params, best, metric,
+             why_none="the search varied no parameter")
+        _add(sections, outcome, "In-sample vs holdout", sc.holdout_scatter, results, params, best, metric,
+             why_none="no holdout was kept (--holdout 0)")
     top = r.top()
     if top is not None and not top.empty:
         sections.append(Section(f"Top {top['rank'].nunique() if 'rank' in top else len(top)} (replayed by vectorbt)",
