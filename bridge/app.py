@@ -119,6 +119,7 @@ def status_view(cfg: BridgeConfig) -> dict[str, Any]:
         "open_orders": [{k: r[k] for k in ("order_ref", "symbol", "side", "quantity", "order_type", "status", "filled", "created_at")} for r in ledger.open_orders()],
         "equity": equity, "pnl_today": pnl, "risk": dataclasses.asdict(rs),
         "needs_approval": queries.awaiting_approval(ledger),
+        "protection": queries.protection(ledger),  # issue 12: what guards each position at the broker
     }
     ledger.close()
     return view

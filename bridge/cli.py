@@ -287,12 +287,28 @@ def _status_text(v: dict[str, Any]) -> str:
     lines.append(f"P&L today: {'-' if pnl is None or (isinstance(pnl, float) and math.isnan(pnl)) else f'{pnl:,.2f}'} "
                  f"(equity {v.get('equity')}, start of day {risk.get('sod_equity')})")
     lines.append("positions:" + ("" if v["positions"] else " none"))
+    protection = v.get("protection") or {}
     for sym, p in v["positions"].items():
         lines.append(f"  {sym}: {p['quantity']:g} @ {p.get('avg_cost')}")
+        for o in protection.get(sym, []):
+            lines.append(f"    protected by {_protective_text(o)}")
+    for sym in sorted(set(protection) - set(v["positions"])):  # e.g. the entry is still working
+        for o in protection[sym]:
+            lines.append(f"  {sym}: (no position yet) {_protective_text(o)}")
     lines.append("open orders:" + ("" if v["open_orders"] else " none"))
     for o in v["open_orders"]:
         lines.append(f"  {o['order_ref']} {o['side']} {o['quantity']:g} {o['symbol']} {o['status']} filled {o['filled']:g}")
     return "\n".join(lines)
+
+
+def _protective_text(o: dict[str, Any]) -> str:
+    if o["role"] == "stop":
+        level = f"stop {o['aux_price']}"
+    elif o["role"] == "take_profit":
+        level = f"take-profit {o['limit_price']}"
+    else:
+        level = f"trailing {o['trail_pct']}%"
+    return f"{level}: {o['side']} {o['quantity']:g} ({o['order_ref']}, {o['status']})"
 
 
 def main() -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bridge.ledger.store import Ledger
+from bridge.ledger.store import OPEN, Ledger
 
 _DAY_ORDER_COLUMNS = ("order_ref, symbol, purpose, side, quantity, order_type, limit_price, status, filled, avg_fill_price, "
                       "commission, reason, bar_time, created_at, sent_at")
@@ -64,3 +64,15 @@ def signal_statuses(ledger: Ledger, strategy: str, symbol: str, limit: int = 100
                        "AND status NOT IN ('dry_run', 'needs_approval') ORDER BY created_at DESC, rowid DESC LIMIT ?",
                        (strategy, symbol, limit))
     return [str(r["status"]) for r in rows]
+
+
+def protection(ledger: Ledger) -> dict[str, list[dict[str, Any]]]:
+    """Open protective orders (stop, take-profit, trailing) by symbol: what guards each
+    position at the broker (``bridge status``, ``/status``)."""
+    rows = ledger.rows("SELECT order_ref, parent_ref, symbol, role, side, quantity, order_type, aux_price, limit_price, trail_pct, "
+                       "oca_group, status, filled FROM orders WHERE role IS NOT NULL AND status IN ({}) ORDER BY symbol, rowid"
+                       .format(", ".join("?" for _ in OPEN)), OPEN)
+    out: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        out.setdefault(str(r["symbol"]), []).append(r)
+    return out

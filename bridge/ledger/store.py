@@ -31,7 +31,7 @@ import pandas as pd
 from bridge.brokers.protocol import Fill, Position
 from bridge.errors import DuplicateOrder, LedgerError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 #: Order statuses in the ledger. ``intent`` is committed before the order is placed.
 ORDER_STATUSES = ("intent", "sent", "working", "partially_filled", "filled", "cancelled", "rejected",
                   "needs_approval", "dry_run", "void")
@@ -96,6 +96,15 @@ _MIGRATIONS: dict[int, str] = {
     CREATE TABLE alerts (
         id INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, kind TEXT NOT NULL, level TEXT NOT NULL, message TEXT, run_id TEXT);
     CREATE INDEX alerts_at ON alerts(at);
+    """,
+    # issue 12: protective children of an entry (stop, take-profit, trailing stop), linked by
+    # parent_ref, with their trigger price or trailing percent and the bracket's OCA group
+    3: """
+    ALTER TABLE orders ADD COLUMN role TEXT;
+    ALTER TABLE orders ADD COLUMN aux_price REAL;
+    ALTER TABLE orders ADD COLUMN trail_pct REAL;
+    ALTER TABLE orders ADD COLUMN oca_group TEXT;
+    CREATE INDEX orders_parent ON orders(parent_ref);
     """,
 }
 #: Tables every ledger has (``bridge restore`` refuses a file without them).
@@ -275,6 +284,25 @@ class Ledger:
                 raise DuplicateOrder("orderRef already in the ledger: not placing it again", found=data.get("order_ref")) from None
             db.execute("INSERT INTO order_events (order_ref, at, kind, status, detail) VALUES (?,?,?,?,?)",
                        (data["order_ref"], iso(at), "created", data.get("status"), data.get("reason")))
+
+    def insert_bracket(self, parent: Mapping[str, Any], children: Sequence[Mapping[str, Any]], at: pd.Timestamp) -> None:
+        """Record an entry and its protective children (``bridge.protection``) in one
+        transaction, before any of them is placed: all or none.
+
+        Raises:
+            DuplicateOrder: one of the refs is already known (the bracket is never sent twice).
+        """
+        with self.tx():
+            self.insert_order(parent, at)
+            for child in children:
+                if child.get("parent_ref") != parent["order_ref"]:
+                    raise LedgerError("a protective order names another parent", found=f"{child.get('order_ref')} -> "
+                                      f"{child.get('parent_ref')}, not {parent['order_ref']}")
+                self.insert_order(child, at)
+
+    def children(self, parent_ref: str) -> list[dict[str, Any]]:
+        """The protective orders of ``parent_ref``, in the order they were recorded."""
+        return self.rows("SELECT * FROM orders WHERE parent_ref = ? AND role IS NOT NULL ORDER BY rowid", (parent_ref,))
 
     def update_order(self, ref: str, at: pd.Timestamp, kind: str, detail: str = "", **fields: Any) -> None:
         """Change an order's fields and append an order event (one transaction)."""

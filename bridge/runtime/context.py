@@ -32,6 +32,7 @@ from bridge.config import BridgeConfig
 from bridge.control import LedgerSync
 from bridge.errors import BridgeError
 from bridge.feed import BarWindow
+from bridge.ledger import queries
 from bridge.ledger.store import Ledger, iso
 from bridge.live_signal import lookback
 from bridge.market import MarketCalendar
@@ -223,7 +224,8 @@ class Context:
             "loss_reference": ref, "kill_switch": rs.kill_switch, "halted": rs.halted, "halt_reason": rs.reason,
             "last_bars": {s: str(w.last_time) for s, w in self.windows.items()},
             "clock": iso(self.clock.now()), "limits": ops_hook.limits(self), "stale": dict(self.state.stale),
-            "marks": {s: w.last_price() for s, w in self.windows.items() if len(w)},  # issue 13: dashboard gauges and approval expiry
+            "marks": {s: w.last_price() for s, w in self.windows.items() if len(w)},
+            "protection": queries.protection(self.ledger),  # issue 12: each position's protective orders  # issue 13: dashboard gauges and approval expiry
             "metrics": {**self.state.metrics, "latency_ms_p50": float(np.percentile(lat, 50)) if lat.size else None,
                         "latency_ms_p99": float(np.percentile(lat, 99)) if lat.size else None},
         }

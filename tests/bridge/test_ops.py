@@ -17,7 +17,7 @@ import pandas as pd
 from bridge.app import resume_bridge
 from bridge.breakers import Usage
 from bridge.config import AlertsConfig
-from bridge.ledger.store import Ledger
+from bridge.ledger.store import SCHEMA_VERSION, Ledger
 from bridge.ops.alerts import RateLimit, Tiers, wants, webhook_body
 from bridge.ops.logs import rotating_file
 from tests.fakegw import FakeGateway
@@ -160,7 +160,7 @@ def test_backup_and_restore_round_trip_mid_session(harness: H, gw: FakeGateway, 
     out = cli("backup", "--ledger", str(h.ledger.path), "--out", str(tmp_path / "b1.sqlite"))  # the runner is alive
     assert out.returncode == 0, out.stderr
     info = json.loads(out.stdout)
-    assert info["orders"] == 1 and info["fills"] == 1 and info["schema"] == 2
+    assert info["orders"] == 1 and info["fills"] == 1 and info["schema"] == SCHEMA_VERSION == 3
     h.advance(61)
     h.runner.ctx.heartbeat(force=True)
     out = cli("restore", str(tmp_path / "b1.sqlite"), "--ledger", str(h.ledger.path))

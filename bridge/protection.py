@@ -1,0 +1,101 @@
+"""Protective child orders of an entry: stop, take-profit and trailing stop (issue 12 item 5).
+
+An entry goes to the broker as a bracket: the parent plus its children in one OCA group,
+so the position is protected at the broker even if the bridge dies. This module is the
+ledger side: which children an entry gets from the strategy's exit rules (the engine's
+``sl_stop``, ``tp_stop``, ``sl_trail``, with the engine's own checks), their prices, and
+their **deterministic refs, derived from the parent's ref** (``<parent>:sl``, ``:tp``,
+``:tr``): a restart or a reconnect recognises every child it already recorded, so a child
+is never sent twice; the OCA group is ``<parent>:oca`` for the same reason.
+
+Prices are rounded to the cent, away from the entry (a stop never ends up closer than the
+rule says). A trailing stop is recorded as IB's ``trailingPercent`` (percent, not fraction).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from bridge.errors import BridgeError
+from quantlab.engine.exits import check_exit_values
+from quantlab.errors import ParameterError
+
+#: role -> (orderRef suffix, exit rule, IB order type); in the order they are attached.
+ROLES: dict[str, tuple[str, str, str]] = {
+    "stop": ("sl", "sl_stop", "STP"),
+    "take_profit": ("tp", "tp_stop", "LMT"),
+    "trail": ("tr", "sl_trail", "TRAIL"),
+}
+_BY_SUFFIX = {suffix: role for role, (suffix, _, _) in ROLES.items()}
+
+
+class ProtectionError(BridgeError):
+    """Exit rules that cannot become protective orders (nothing is recorded or sent)."""
+
+
+def child_ref(parent_ref: str, role: str) -> str:
+    """The child's orderRef: the parent's plus the role's suffix (``ql:...:sl``)."""
+    if role not in ROLES:
+        raise ProtectionError("unknown protective order role", found=repr(role), fix=f"use one of {', '.join(ROLES)}")
+    return f"{parent_ref}:{ROLES[role][0]}"
+
+
+def oca_group(parent_ref: str) -> str:
+    """The bracket's one-cancels-all group: one fill of a child cancels its siblings."""
+    return f"{parent_ref}:oca"
+
+
+def split_ref(ref: str) -> tuple[str, str] | None:
+    """``(parent_ref, role)`` of a child's orderRef, or None for any other ref."""
+    parent, _, suffix = ref.rpartition(":")
+    role = _BY_SUFFIX.get(suffix)
+    return (parent, role) if parent and role else None
+
+
+def children(parent: Mapping[str, Any], rules: Mapping[str, float], entry_price: float) -> list[dict[str, Any]]:
+    """Ledger rows of the protective children of the entry order ``parent`` (a ledger row:
+    ``order_ref``, ``symbol``, ``side``, ``quantity``, ``tif``...) for the exit ``rules`` that are set.
+
+    Raises:
+        ProtectionError: a rule out of range (the engine's check), or no usable entry price.
+    """
+    wanted = {role: float(rules[rule]) for role, (_, rule, _) in ROLES.items() if rules.get(rule) is not None}
+    if not wanted:
+        return []
+    for role, value in wanted.items():
+        try:
+            check_exit_values(ROLES[role][1], [value])
+        except ParameterError as err:
+            raise ProtectionError(err.what, found=err.found, fix=err.fix) from None
+    if not (math.isfinite(entry_price) and entry_price > 0):
+        raise ProtectionError("protective orders need the entry's price", found=repr(entry_price),
+                              fix="pass the expected fill (or the limit) of the entry")
+    long = parent["side"] == "BUY"
+    rows = []
+    for role, value in wanted.items():
+        _, rule, order_type = ROLES[role]
+        row: dict[str, Any] = {
+            "order_ref": child_ref(str(parent["order_ref"]), role), "parent_ref": parent["order_ref"], "role": role,
+            "oca_group": oca_group(str(parent["order_ref"])), "side": "SELL" if long else "BUY", "order_type": order_type,
+            "limit_price": None, "aux_price": None, "trail_pct": None,
+        }
+        if role == "stop":
+            row["aux_price"] = _cents(entry_price * (1 - value) if long else entry_price * (1 + value), down=long)
+        elif role == "take_profit":
+            row["limit_price"] = _cents(entry_price * (1 + value) if long else entry_price * (1 - value), down=not long)
+        else:
+            row["trail_pct"] = round(value * 100.0, 6)
+        rows.append({**{k: parent[k] for k in _INHERITED if k in parent}, **row, "purpose": "protect",
+                     "reason": f"{role.replace('_', '-')} of {parent['order_ref']} ({rule}={value:g})"})
+    return rows
+
+
+#: Fields a child takes from its parent (same run, strategy, symbol, size, bar and day).
+_INHERITED = ("run_id", "strategy", "symbol", "bar_time", "quantity", "tif", "status", "day")
+
+
+def _cents(price: float, *, down: bool) -> float:
+    scaled = price * 100.0
+    return (math.floor(scaled + 1e-9) if down else math.ceil(scaled - 1e-9)) / 100.0
