@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from quantlab import expr
-from quantlab.errors import ParameterError, StrategyError
+from quantlab.errors import ParameterError, StrategyError, suggest
 
 PRICE_FIELDS = ("open", "high", "low", "close", "volume")
 
@@ -236,9 +236,4 @@ def _fmt(value: float) -> str:
 
 
 def _suggest(name: str, choices: tuple[str, ...] | list[str]) -> str:
-    import difflib
-
-    close = difflib.get_close_matches(name, list(choices), n=3)
-    if close:
-        return f"did you mean {', '.join(close)}? Known: {', '.join(choices)}"
-    return f"known: {', '.join(choices)}"
+    return suggest(name, choices, then=f"known: {', '.join(choices)}")

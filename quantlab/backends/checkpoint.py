@@ -10,15 +10,14 @@ RUN_ID`` names it. ``chunks/`` is removed once ``summary.json`` is written.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from quantlab.backends.chunks import ChunkResult
+from quantlab.data.atomic import atomic_write
 from quantlab.errors import ConfigError
 from quantlab.runs import RunDir, ensure_writable, new_run_id
 
@@ -46,15 +45,12 @@ class ChunkStore:
             return ChunkResult(z["metrics"], z["block_sum"], z["block_sumsq"], float(z["seconds"]))
 
     def save(self, key: str, result: ChunkResult) -> None:
-        fd, tmp = tempfile.mkstemp(prefix=f".{key}.", suffix=".npz", dir=self.folder)
-        try:
-            with os.fdopen(fd, "wb") as fh:
+        def write(tmp: Path) -> None:
+            with tmp.open("wb") as fh:  # a file object: np.savez would add ".npz" to a path
                 np.savez(fh, metrics=result.metrics, block_sum=result.block_sum,
                          block_sumsq=result.block_sumsq, seconds=np.float64(result.seconds))
-            os.replace(tmp, self._path(key))
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+
+        atomic_write(self._path(key), write)
 
 
 @dataclass

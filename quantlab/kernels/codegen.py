@@ -14,14 +14,13 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import inspect
-import os
 import sys
-import tempfile
 from pathlib import Path
 from types import ModuleType
 
 import numba
 
+from quantlab.data.atomic import atomic_write_text
 from quantlab.paths import cache_dir
 from quantlab.strategy import StrategySpec
 
@@ -85,10 +84,7 @@ def sweep_module(spec: StrategySpec) -> ModuleType:
     )
     path = cache_dir("sweeps") / f"{module_name}.py"
     if not path.exists() or path.read_text() != source:
-        fd, tmp = tempfile.mkstemp(prefix=f".{module_name}.", suffix=".tmp", dir=path.parent)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(source)
-        os.replace(tmp, path)
+        atomic_write_text(path, source)
     loader_spec = importlib.util.spec_from_file_location(module_name, path)
     assert loader_spec is not None and loader_spec.loader is not None
     module = importlib.util.module_from_spec(loader_spec)
