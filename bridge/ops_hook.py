@@ -51,7 +51,7 @@ class OpsState:
 
 
 def _state(runner: Any) -> OpsState:
-    st = runner.__dict__.get("_ops")
+    st: OpsState | None = runner.__dict__.get("_ops")
     if st is None:
         st = runner.__dict__["_ops"] = OpsState(runner)
     return st

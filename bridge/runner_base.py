@@ -35,6 +35,7 @@ from bridge.live_signal import lookback
 from bridge.market import MarketCalendar
 from bridge.notify import Notifier
 from bridge.orders import order_ref, strategy_key
+from bridge.reconcile import ReconcileResult
 from bridge.risk import Decision, Exposure, OrderIntent, RiskContext, check
 from bridge.sysinfo import system_checks
 from quantlab.intervals import get_interval
@@ -280,6 +281,12 @@ class RunnerBase:
         raise NotImplementedError
 
     def _on_connection(self, ev: ConnectionEvent) -> None:
+        raise NotImplementedError
+
+    def _reconcile(self, why: str, act_on_mismatch: bool = True) -> ReconcileResult:
+        raise NotImplementedError
+
+    def _subscribe_all(self) -> None:
         raise NotImplementedError
 
     def _decide(self, sym: str, received: float | None) -> None:

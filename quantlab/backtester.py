@@ -80,7 +80,7 @@ class BacktestResult:
     def stats(self, symbol: str | None = None) -> pd.Series:
         """vectorbt's full statistics, annualised with the interval's year."""
         pf = self.portfolios[symbol] if symbol else self.portfolio
-        return pf.stats(settings=dict(year_freq=self._year_freq))  # type: ignore[no-any-return]
+        return pf.stats(settings=dict(year_freq=self._year_freq))
 
 
 def backtest(

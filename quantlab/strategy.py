@@ -15,7 +15,7 @@ import inspect
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 
@@ -23,6 +23,9 @@ from quantlab import expr
 from quantlab.errors import ParameterError, StrategyError, suggest
 
 PRICE_FIELDS = ("open", "high", "low", "close", "volume")
+
+#: ``compute(inputs, params) -> line`` of an :class:`Indicator` (see its docstring).
+IndicatorFn: TypeAlias = Callable[[Mapping[str, np.ndarray], Mapping[str, float]], np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -109,7 +112,7 @@ class Indicator:
     """
 
     label: str
-    compute: Callable[[Mapping[str, np.ndarray], Mapping[str, float]], np.ndarray]
+    compute: IndicatorFn
     panel: str = "price"
 
     def __post_init__(self) -> None:

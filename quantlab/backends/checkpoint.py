@@ -10,6 +10,7 @@ RUN_ID`` names it. ``chunks/`` is removed once ``summary.json`` is written.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,19 +82,22 @@ class CheckpointRun:
 
 def _manifest(path: Path) -> dict[str, str] | None:
     try:
-        return json.loads((path / MANIFEST).read_text())  # type: ignore[no-any-return]
+        manifest: dict[str, str] = json.loads((path / MANIFEST).read_text())
+        return manifest
     except (OSError, ValueError):
         return None
 
 
-def open_run(kind: str, cfg_hash: str, data_hash: str, reports: object, resume: str | None) -> CheckpointRun:
+def open_run(
+    kind: str, cfg_hash: str, data_hash: str, reports: str | os.PathLike[str] | None, resume: str | None
+) -> CheckpointRun:
     """The unfinished run to resume (named, or found by config and data hash) or a new one.
 
     Raises:
         ConfigError: ``resume`` names no unfinished run, a finished one, or one started on
             other data or another configuration.
     """
-    base = ensure_writable(reports)  # type: ignore[arg-type]
+    base = ensure_writable(reports)
     wanted = {"kind": kind, "config_hash": cfg_hash, "data_hash": data_hash}
     if resume:
         path = base / resume
@@ -125,6 +129,6 @@ def open_run(kind: str, cfg_hash: str, data_hash: str, reports: object, resume: 
     if candidates:
         path = candidates[-1]
         return CheckpointRun(kind, path.name, path, True, ChunkStore(path / "chunks").count())
-    run = RunDir.create(new_run_id(kind, cfg_hash), reports)  # type: ignore[arg-type]
+    run = RunDir.create(new_run_id(kind, cfg_hash), reports)
     (run.path / MANIFEST).write_text(json.dumps(wanted, indent=2, sort_keys=True) + "\n")
     return CheckpointRun(kind, run.run_id, run.path, False, 0)

@@ -77,7 +77,7 @@ class DaskBackend(ChunkedBackend):
         self._client: Any = None
         self._cluster: Any = None
         self._scattered: dict[tuple[str, str], Any] = {}
-        self._warm: set[str] = set()
+        self._warm: set[tuple[str, str]] = set()  # (strategy, worker address)
         self.warmup_seconds: dict[str, float] = {}
         self.n_workers = 0
 

@@ -22,7 +22,7 @@ from quantlab.kernels.layout import (
 
 
 @njit(cache=True)
-def commission_nb(qty, price, cfg):  # type: ignore[no-untyped-def]
+def commission_nb(qty, price, cfg):
     """Commission in cash for ``qty`` shares (absolute) filled at ``price`` (after slippage)."""
     if qty <= 0.0:
         return 0.0
@@ -40,7 +40,7 @@ def commission_nb(qty, price, cfg):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True)
-def fill_price_nb(price, is_buy, cfg):  # type: ignore[no-untyped-def]
+def fill_price_nb(price, is_buy, cfg):
     """Price after slippage: buyers pay ``price * (1 + s)``, sellers get ``price * (1 - s)``."""
     if is_buy:
         return price * (1.0 + cfg[C_SLIPPAGE])

@@ -49,7 +49,7 @@ _ABS_TOL = 1e-12
 
 
 @njit(cache=True)
-def _snap_add(a, b):  # type: ignore[no-untyped-def]
+def _snap_add(a, b):
     """a + b, snapped to exactly 0.0 when the two nearly cancel (float dust from fills)."""
     s = a + b
     if abs(s) <= max(_REL_TOL * max(abs(a), abs(b)), _ABS_TOL):
@@ -58,7 +58,7 @@ def _snap_add(a, b):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True)
-def _bar_return(prev_value, value):  # type: ignore[no-untyped-def]
+def _bar_return(prev_value, value):
     if prev_value == 0.0:
         if value == 0.0:
             return 0.0
@@ -70,7 +70,7 @@ def _bar_return(prev_value, value):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True)
-def _book_closed_position(closed, pnl):  # type: ignore[no-untyped-def]
+def _book_closed_position(closed, pnl):
     """Add a closed position's PnL to (count, winners, gross profit, gross loss, losers)."""
     closed[0] += 1.0
     if pnl > 0.0:
@@ -82,7 +82,7 @@ def _book_closed_position(closed, pnl):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True)
-def simulate_nb(  # type: ignore[no-untyped-def]
+def simulate_nb(
     target,
     open_,
     close,

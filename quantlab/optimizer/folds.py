@@ -70,7 +70,7 @@ def make_folds(index: pd.DatetimeIndex, train: str, test: str, embargo: str = "0
     folds: list[Fold] = []
     k = 0
     while True:
-        test_start = t0 + train_span + embargo_span + k * test_span  # type: ignore[operator]
+        test_start = t0 + train_span + embargo_span + k * test_span
         if test_start > last:
             break
         test_end = test_start + test_span

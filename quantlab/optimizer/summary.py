@@ -139,7 +139,8 @@ def optimize_summary(
         "study": study_info,
         "timings": timings,
     }
-    return clean_for_json(summary)  # type: ignore[no-any-return]
+    cleaned: dict[str, Any] = clean_for_json(summary)
+    return cleaned
 
 
 def walkforward_summary(
@@ -208,4 +209,5 @@ def walkforward_summary(
         "replay_check": {"max_relative_difference": replay_diff, "ok": bool(replay_diff <= 1e-9)},
         "timings": timings,
     }
-    return clean_for_json(summary)  # type: ignore[no-any-return]
+    cleaned: dict[str, Any] = clean_for_json(summary)
+    return cleaned

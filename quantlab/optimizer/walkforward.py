@@ -370,4 +370,5 @@ def _tpe_values(
 
     storage = optuna.storages.InMemoryStorage()
     values = search(spec, inputs, sim, windows, grid, fixed, metric, trials, seed, f"wf-{seed}", storage).values
-    return values[distinct_sets(values)]
+    distinct: np.ndarray = values[distinct_sets(values)]
+    return distinct

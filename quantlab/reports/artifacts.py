@@ -139,7 +139,7 @@ class Run:
 
     def equity(self) -> pd.DataFrame:
         """Portfolio value per symbol (columns) on a UTC index."""
-        return self._load("equity.csv", _read_time_csv)  # type: ignore[no-any-return]
+        return self._load("equity.csv", _read_time_csv)
 
     def trades(self) -> pd.DataFrame | None:
         return self._load("trades.csv", pd.read_csv) if self.has("trades.csv") else None
@@ -149,7 +149,7 @@ class Run:
         return self._load("chart.csv", _read_chart) if self.has("chart.csv") else None
 
     def results(self) -> pd.DataFrame:
-        return self._load("results.parquet", pd.read_parquet)  # type: ignore[no-any-return]
+        return self._load("results.parquet", pd.read_parquet)
 
     def top(self) -> pd.DataFrame | None:
         return self._load("top.csv", pd.read_csv) if self.has("top.csv") else None
@@ -158,7 +158,7 @@ class Run:
         return self._load("holdout.csv", pd.read_csv) if self.has("holdout.csv") else None
 
     def folds(self) -> pd.DataFrame:
-        return self._load("folds.csv", _read_folds)  # type: ignore[no-any-return]
+        return self._load("folds.csv", _read_folds)
 
     def drift(self) -> pd.DataFrame | None:
         return self._load("drift.csv", _read_folds) if self.has("drift.csv") else None
