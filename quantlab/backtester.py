@@ -7,17 +7,16 @@ portfolio sharing one cash balance on their common timestamps. Results are saved
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Unpack
 
 import numpy as np
 import pandas as pd
 
 from quantlab._warmup import VectorbtWarmup
-from quantlab.config import Costs, SimConfig, Sizing, make_sim_config
+from quantlab.config import SimConfig
 from quantlab.errors import DataError
 from quantlab.inputs import MarketInputs, load_inputs
 from quantlab.intervals import get_interval, short_samples
@@ -37,6 +36,7 @@ from quantlab.replay import (
     vbt_metrics,
 )
 from quantlab.runs import RunDir, build_pages, config_hash, ensure_writable, new_run_id
+from quantlab.runspec import RunOptions, RunSpec, split_options
 from quantlab.signals import evaluate_arrays
 from quantlab.strategy import StrategySpec
 
@@ -88,37 +88,43 @@ def backtest(
     symbols: str | Sequence[str] | None = None,
     params: str | Mapping[str, float] | None = None,
     *,
-    interval: str = "1d",
-    start: str | None = None,
-    end: str | None = None,
-    sim: SimConfig | None = None,
-    cash: float = 100_000.0,
-    costs: Costs | Mapping[str, Any] | None = None,
-    sizing: Sizing | Mapping[str, Any] | None = None,
     shared_cash: bool = False,
-    store: str | os.PathLike[str] | None = None,
-    data: Mapping[str, pd.DataFrame] | None = None,
-    adjust: bool = False,
-    returns: str = "price",
-    reports: str | os.PathLike[str] | None = None,
-    save: bool = True,
-    report: bool | str = True,
+    **options: Unpack[RunOptions],
 ) -> BacktestResult:
     """Backtest ``strategy`` with ``params`` on ``symbols``; see :class:`BacktestResult`.
 
-    ``adjust`` and ``returns`` choose the price basis as in :func:`quantlab.optimize`
-    (raw split data is refused unless ``adjust``; ``returns="total"`` uses ``adj_close``).
+    The keyword form of :func:`backtest_run`: ``options`` are those of a
+    :class:`~quantlab.runspec.RunSpec` (bars, price basis, ``sim`` or
+    ``cash``/``costs``/``sizing``, output). ``adjust`` and ``returns`` choose the price
+    basis as in :func:`quantlab.optimize` (raw split data is refused unless ``adjust``;
+    ``returns="total"`` uses ``adj_close``).
 
     Raises:
         QuantlabError: unknown strategy or parameter, bad data, unwritable reports folder.
+        TypeError: an unknown option.
     """
+    run, _, _ = split_options("backtest", strategy, symbols, options)
+    return backtest_run(run, params, shared_cash=shared_cash)
+
+
+def backtest_run(run: RunSpec, params: str | Mapping[str, float] | None = None, *, shared_cash: bool = False) -> BacktestResult:
+    """Backtest ``run``'s strategy with ``params`` (others keep their defaults); see :func:`backtest`.
+
+    Args:
+        run: the bars, the simulation and what to write.
+        params: e.g. ``"fast=20,slow=50"`` or a mapping.
+        shared_cash: trade all symbols from one cash account (on their common timestamps).
+
+    Raises:
+        QuantlabError: as :func:`backtest`.
+    """
+    sim, start, end, store, reports = run.sim, run.start, run.end, run.store, run.reports
     began = time.perf_counter()
-    spec = get_strategy(strategy)
-    resolved = resolve_params(spec, params, get_interval(interval))
-    sim = sim or make_sim_config(cash, costs, sizing)
-    if save:
+    spec = get_strategy(run.strategy)
+    resolved = resolve_params(spec, params, get_interval(run.interval))
+    if run.save:
         ensure_writable(reports)
-    inputs = load_inputs(symbols, interval, start, end, store, data, adjust=adjust, returns=returns)
+    inputs = load_inputs(run.symbols, run.interval, start, end, store, run.data, adjust=run.adjust, returns=run.returns)
     # Cold cache only: compiles vectorbt's side on the other core.
     warmup = VectorbtWarmup("shared" if shared_cash and len(inputs.symbols) > 1 else "single")
     iv = inputs.interval
@@ -174,7 +180,7 @@ def backtest(
         "config": config,
         "config_hash": cfg_hash,
         "data_hash": inputs.data_hash,
-        "store": None if data is not None else str(store_path(store).resolve()),
+        "store": None if run.data is not None else str(store_path(store).resolve()),
         "metrics": metrics.to_dict("index"),
         "replay_check": {"max_relative_difference": replay_diff, "ok": bool(replay_diff <= 1e-9)},
         "period": {s: {"first": str(p.index[0]), "last": str(p.index[-1]), "bars": len(p)} for s, p in inputs.prices.items()},
@@ -183,9 +189,9 @@ def backtest(
     result = BacktestResult(
         spec, resolved, inputs, sim, bool(config["shared_cash"]), portfolios, targets, metrics, summary, _year_freq=iv.year_freq
     )
-    if save:
+    if run.save:
         _save(result, reports, began)
-        result.report = build_pages(result.path, report, store)
+        result.report = build_pages(result.path, run.report, store)
     return result
 
 

@@ -10,18 +10,17 @@ save everything under ``reports/<run_id>/``.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import Any, Unpack
 
 import numpy as np
 import pandas as pd
 
 from quantlab._preload import Preload
 from quantlab._warmup import VectorbtWarmup
-from quantlab.config import Costs, SimConfig, Sizing, make_sim_config
+from quantlab.config import SimConfig
 from quantlab.errors import DataError, ParameterError
 from quantlab.inputs import MarketInputs, holdout_split, load_inputs
 from quantlab.intervals import get_interval
@@ -49,6 +48,7 @@ from quantlab.progress import Progress
 from quantlab.registry import get_strategy
 from quantlab.replay import SimRecord, max_relative_difference, portfolio, simulate, vbt_metrics
 from quantlab.runs import build_pages, ensure_writable
+from quantlab.runspec import RunOptions, RunSpec, SearchOptions, SearchSpec, split_options
 from quantlab.signals import evaluate_arrays
 from quantlab.strategy import StrategySpec
 
@@ -120,39 +120,25 @@ def _window_bounds(is_window: Window, n: int, window: str) -> tuple[int, int]:
     raise ParameterError("unknown window", found=repr(window), fix="use full, in_sample or holdout")
 
 
+class OptimizeOptions(RunOptions, SearchOptions, total=False):
+    """Keyword options of :func:`optimize`."""
+
+    top: int
+    holdout: float
+    n_blocks: int
+
+
 def optimize(
     strategy: str | StrategySpec,
     symbols: str | Sequence[str] | None = None,
     grid: GridLike = None,
-    *,
-    params: str | Mapping[str, float] | None = None,
-    metric: str = "sharpe",
-    constraints: Sequence[str] = (),
-    top: int = 10,
-    holdout: float = 0.0,
-    method: str = "grid",
-    trials: int = 200,
-    seed: int = 7,
-    study: str | None = None,
-    storage: str | None = None,
-    interval: str = "1d",
-    start: str | None = None,
-    end: str | None = None,
-    sim: SimConfig | None = None,
-    cash: float = 100_000.0,
-    costs: Costs | Mapping[str, Any] | None = None,
-    sizing: Sizing | Mapping[str, Any] | None = None,
-    n_blocks: int = 16,
-    store: str | os.PathLike[str] | None = None,
-    data: Mapping[str, pd.DataFrame] | None = None,
-    adjust: bool = False,
-    returns: str = "price",
-    reports: str | os.PathLike[str] | None = None,
-    save: bool = True,
-    progress: bool | None = None,
-    report: bool | str = True,
+    **options: Unpack[OptimizeOptions],
 ) -> OptimizeResult:
     """Search ``strategy``'s parameters on ``symbols`` and return an :class:`OptimizeResult`.
+
+    The keyword form of :func:`optimize_run`: the options build its :class:`RunSpec` and
+    :class:`SearchSpec` (see them for each option), e.g.
+    ``optimize("sma_cross", "SPY", "fast=5:100:5,slow=10:250:10", holdout=0.3, cash=50_000)``.
 
     Args:
         strategy: registry name, dotted module path, .py file or a StrategySpec.
@@ -160,48 +146,56 @@ def optimize(
         grid: e.g. ``"fast=5:100:1,slow=10:250:2"`` (method grid), or narrowed bounds for TPE;
             from Python also a mapping such as ``{"fast": range(5, 40, 5), "slow": [50, 100]}``
             (lists, ranges and numpy arrays are value lists, like ``fast=5|10|...``).
-        params: fixed values for parameters not in the grid, e.g. ``"atr_mult=3"``.
-        metric: ranking metric (mean over symbols); see ``quantlab.optimizer.filters.METRIC_HELP``.
-        constraints: per-symbol filters such as ``"max_drawdown > -0.25"``.
+        options: the search (params, metric, constraints, method, trials, seed, study,
+            storage), ``top``, ``holdout``, ``n_blocks`` (see :func:`optimize_run`), the bars
+            (interval, start, end, store, data, adjust, returns), the simulation (sim, or
+            cash/costs/sizing) and the output (reports, save, report, progress).
+
+    Raises:
+        QuantlabError: bad input of any kind, with what was wrong and how to fix it.
+        TypeError: an unknown option.
+    """
+    run, search, rest = split_options(
+        "optimize", strategy, symbols, options, search=True, grid=grid, rest=("top", "holdout", "n_blocks")
+    )
+    assert search is not None
+    return optimize_run(run, search, **rest)
+
+
+def optimize_run(run: RunSpec, search: SearchSpec, *, top: int = 10, holdout: float = 0.0, n_blocks: int = 16) -> OptimizeResult:
+    """Search the parameters of ``run``'s strategy on its symbols; see :func:`optimize`.
+
+    Args:
+        run: the bars, the simulation and what to write.
+        search: grid or seeded TPE (trials default 200), metric, constraints, fixed parameters.
         top: how many winners to list and replay through vectorbt.
         holdout: share of the history (by time, at the end) kept out of the search.
-        method: ``"grid"`` or ``"tpe"`` (optuna, seeded).
-        trials, seed, study, storage: optuna settings (TPE only).
-        interval, start, end: bars to use.
-        sim / cash / costs / sizing: simulation settings.
         n_blocks: CSCV blocks for the probability of backtest overfitting.
-        store, data: where bars come from.
-        adjust: back-adjust as-traded (``adjustment=raw``) bars for their splits instead of
-            refusing them (:mod:`quantlab.basis`).
-        returns: ``"price"`` (stored OHLC, dividends left out) or ``"total"`` (scaled by
-            ``adj_close``); recorded as ``summary["returns_basis"]``.
-        reports, save: where to save (``reports/<run_id>/``) and whether to.
-        report: pages to build for a saved run: True/"full", "charts" (no QuantStats) or False.
-        progress: show progress bars (default: when stderr is a terminal).
 
     Raises:
         QuantlabError: bad input of any kind, with what was wrong and how to fix it.
     """
+    search = replace(search, constraints=tuple(search.constraints), trials=200 if search.trials is None else search.trials)
+    metric, constraints, method = search.metric, search.constraints, search.method
+    sim, reports, save = run.sim, run.reports, run.save
     timings: dict[str, float] = {}
     began = time.perf_counter()
-    spec = get_strategy(strategy)
+    spec = get_strategy(run.strategy)
     check_metric(metric)
-    constraints = tuple(constraints)
     parse_constraints(constraints)
     if method not in ("grid", "tpe"):
         raise ParameterError("unknown search method", found=repr(method), fix="use grid or tpe")
     if top < 1:
         raise ParameterError("--top must be at least 1", found=top)
     n_blocks = check_blocks(n_blocks)
-    fixed = parse_fixed(spec, params)
-    grid = grid_text(spec, grid)
-    fixed = with_interval_params(spec, get_interval(interval), fixed, grid_names(grid))
-    sim = sim or make_sim_config(cash, costs, sizing)
-    if save or (method == "tpe" and storage is None):
+    fixed = parse_fixed(spec, search.params)
+    grid = grid_text(spec, search.grid)
+    fixed = with_interval_params(spec, get_interval(run.interval), fixed, grid_names(grid))
+    if save or (method == "tpe" and search.storage is None):
         ensure_writable(reports)  # fail before the work, not after it
     vectorbt = Preload("vectorbt")  # hides its import behind the GIL-free sweep and CSCV
     warmup = VectorbtWarmup("columns")  # cold cache only: compiles vectorbt's side on the other core
-    inputs = load_inputs(symbols, interval, start, end, store, data, adjust=adjust, returns=returns)
+    inputs = load_inputs(run.symbols, run.interval, run.start, run.end, run.store, run.data, adjust=run.adjust, returns=run.returns)
     timings["load"] = time.perf_counter() - began
 
     cuts = holdout_split(inputs, holdout)
@@ -213,7 +207,9 @@ def optimize(
             raise DataError(f"held-out window of {symbol} has fewer than 2 bars", fix="raise --holdout")
     check_blocks_fit(n_blocks, {s: w.end - w.start for s, w in windows.items()})
 
-    config = optimize_config(spec, inputs, sim, grid, fixed, metric, constraints, top, holdout, method, trials, seed, n_blocks, start, end)
+    config = optimize_config(
+        spec=spec, inputs=inputs, run=run, search=search, grid=grid, fixed=fixed, top=top, holdout=holdout, n_blocks=n_blocks
+    )
     from quantlab.runs import config_hash
 
     cfg_hash = config_hash(config)
@@ -229,13 +225,13 @@ def optimize(
         study_info = {"dropped_by_constraints": expanded.dropped_by_constraints}
     else:
         identity = config_hash({k: v for k, v in config.items() if k not in ("trials", "top")})
-        values, study_info = _tpe(spec, inputs, sim, windows, grid, fixed, metric, trials, seed, study, storage, reports, identity, progress)
+        values, study_info = _tpe(spec, inputs, run, search, windows, grid, fixed, identity)
     timings["search_setup"] = time.perf_counter() - t0
     _check_lookback(spec, values, inputs, windows)
 
     total = values.shape[0] * len(inputs.symbols)
     t0 = time.perf_counter()
-    with Progress(total, f"sweep {spec.name}", "comb", progress) as bar:
+    with Progress(total, f"sweep {spec.name}", "comb", run.progress) as bar:
         in_sample = evaluate(spec, inputs, values, sim, windows, n_blocks, bar.callback())
     timings["sweep"] = time.perf_counter() - t0
     timings["sweep_compute"] = in_sample.seconds
@@ -300,8 +296,10 @@ def optimize(
 
     evaluations = int(sum(values.shape[0] * (w.end - w.start) for w in windows.values()))
     summary = optimize_summary(
-        spec, inputs, sim, config, cfg_hash, metric, best, best_combo, passing, ranking, results,
-        holdout_table, overfit, replay_diff, study_info, values, evaluations, timings, windows,
+        spec=spec, inputs=inputs, sim=sim, config=config, cfg_hash=cfg_hash, metric=metric, best=best,
+        best_combo=best_combo, passing=passing, ranking=ranking, results=results, holdout_table=holdout_table,
+        overfit=overfit, replay_diff=replay_diff, study_info=study_info, values=values, evaluations=evaluations,
+        timings=timings, windows=windows,
     )
     result = OptimizeResult(
         spec, inputs, sim, metric, windows, results, ranking, top_table, best, holdout_table, overfit, summary,
@@ -310,9 +308,9 @@ def optimize(
     if save:
         from quantlab.optimizer.outputs import save_optimize
 
-        result.summary["store"] = None if data is not None else str(store_path(store).resolve())
+        result.summary["store"] = None if run.data is not None else str(store_path(run.store).resolve())
         save_optimize(result, reports, began)
-        result.report = build_pages(result.path, report, store)
+        result.report = build_pages(result.path, run.report, run.store)
     return result
 
 
@@ -334,32 +332,29 @@ def _check_lookback(spec: StrategySpec, values: np.ndarray, inputs: MarketInputs
 def _tpe(
     spec: StrategySpec,
     inputs: MarketInputs,
-    sim: SimConfig,
+    run: RunSpec,
+    search: SearchSpec,
     windows: dict[str, Window],
     grid: str | None,
     fixed: Mapping[str, float],
-    metric: str,
-    trials: int,
-    seed: int,
-    study: str | None,
-    storage: str | None,
-    reports: Any,
     study_hash: str,
-    progress: bool | None,
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """Seeded TPE on the in-sample windows; storage defaults to SQLite under reports/.
 
     ``study_hash`` is the run's configuration hash without ``trials``: asking for more
     trials extends the same study.
     """
-    from quantlab.optimizer.study import distinct_sets, search
+    from quantlab.optimizer.study import distinct_sets
+    from quantlab.optimizer.study import search as search_study
 
-    if storage is None:
-        storage = f"sqlite:///{ensure_writable(reports) / 'optuna.db'}"
+    seed, trials = search.seed, search.trials or 0
+    storage = search.storage if search.storage is not None else f"sqlite:///{ensure_writable(run.reports) / 'optuna.db'}"
     import hashlib
 
     default_name = f"{spec.name}-{hashlib.sha256((study_hash + inputs.data_hash).encode()).hexdigest()[:12]}"
-    res = search(spec, inputs, sim, windows, grid, fixed, metric, trials, seed, study or default_name, storage, progress)
+    res = search_study(
+        spec, inputs, run.sim, windows, grid, fixed, search.metric, trials, seed, search.study or default_name, storage, run.progress
+    )
     first = distinct_sets(res.values)
     info = {
         "study": res.study_name,

@@ -13,8 +13,9 @@ from quantlab.inputs import MarketInputs
 from quantlab.intervals import short_samples
 from quantlab.kernels.layout import METRIC_NAMES
 from quantlab.optimizer.evaluate import Window
-from quantlab.optimizer.folds import Fold
+from quantlab.optimizer.folds import Fold, WalkForwardWindows
 from quantlab.runs import clean_for_json, config_hash
+from quantlab.runspec import RunSpec, SearchSpec
 from quantlab.strategy import StrategySpec
 
 REPLAY_TOLERANCE = 1e-9
@@ -22,46 +23,44 @@ _PBO_ARRAYS = ("logits", "is_performance", "oos_performance")
 
 
 def optimize_config(
+    *,
     spec: StrategySpec,
     inputs: MarketInputs,
-    sim: SimConfig,
+    run: RunSpec,
+    search: SearchSpec,
     grid: str | None,
     fixed: Mapping[str, float],
-    metric: str,
-    constraints: tuple[str, ...],
     top: int,
     holdout: float,
-    method: str,
-    trials: int,
-    seed: int,
     n_blocks: int,
-    start: str | None,
-    end: str | None,
 ) -> dict[str, Any]:
+    """What identifies an optimisation (hashed into its run id): ``grid`` and ``fixed`` as
+    resolved against the strategy, not as typed."""
     config: dict[str, Any] = {
         "kind": "optimize",
         "strategy": spec.name,
         "symbols": inputs.symbols,
         "interval": inputs.interval.name,
-        "start": start,
-        "end": end,
+        "start": run.start,
+        "end": run.end,
         "grid": grid,
         "fixed_params": dict(fixed),
-        "metric": metric,
-        "constraints": list(constraints),
+        "metric": search.metric,
+        "constraints": list(search.constraints),
         "top": top,
         "holdout": holdout,
-        "method": method,
+        "method": search.method,
         "n_blocks": n_blocks,
-        "sim": sim.to_dict(),
+        "sim": run.sim.to_dict(),
         **inputs.basis_info(),
     }
-    if method == "tpe":
-        config.update({"trials": trials, "seed": seed})
+    if search.method == "tpe":
+        config.update({"trials": search.trials, "seed": search.seed})
     return config
 
 
 def optimize_summary(
+    *,
     spec: StrategySpec,
     inputs: MarketInputs,
     sim: SimConfig,
@@ -144,20 +143,32 @@ def optimize_summary(
 
 
 def walkforward_summary(
-    spec: StrategySpec, inputs: MarketInputs, sim: SimConfig, metric: str, train: str, test: str, embargo: str,
-    anchored: bool, method: str, trials: int, seed: int, grid: str | None, fixed: Mapping[str, float],
-    constraints: tuple[str, ...], bounds: list[Fold], folds: pd.DataFrame, drift: pd.DataFrame,
-    oos: pd.DataFrame, efficiency: dict[str, dict[str, float]], replay_diff: float, timings: dict[str, float],
-    start: str | None, end: str | None,
+    *,
+    spec: StrategySpec,
+    inputs: MarketInputs,
+    run: RunSpec,
+    search: SearchSpec,
+    grid: str | None,
+    fixed: Mapping[str, float],
+    windows: WalkForwardWindows,
+    bounds: list[Fold],
+    folds: pd.DataFrame,
+    drift: pd.DataFrame,
+    oos: pd.DataFrame,
+    efficiency: dict[str, dict[str, Any]],
+    replay_diff: float,
+    timings: dict[str, float],
 ) -> dict[str, Any]:
+    metric, method = search.metric, search.method
     config: dict[str, Any] = {
         "kind": "walkforward", "strategy": spec.name, "symbols": inputs.symbols, "interval": inputs.interval.name,
-        "start": start, "end": end, "grid": grid, "fixed_params": dict(fixed), "metric": metric,
-        "constraints": list(constraints), "train": train, "test": test, "embargo": embargo, "anchored": anchored,
-        "method": method, "sim": sim.to_dict(), **inputs.basis_info(),
+        "start": run.start, "end": run.end, "grid": grid, "fixed_params": dict(fixed), "metric": metric,
+        "constraints": list(search.constraints), "train": windows.train, "test": windows.test,
+        "embargo": windows.embargo, "anchored": windows.anchored, "method": method, "sim": run.sim.to_dict(),
+        **inputs.basis_info(),
     }
     if method == "tpe":
-        config.update({"trials": trials, "seed": seed})
+        config.update({"trials": search.trials, "seed": search.seed})
     drift_stats = {}
     for name in spec.param_names:
         series = drift[name].to_numpy(dtype=float)
