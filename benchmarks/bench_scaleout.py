@@ -26,8 +26,8 @@ _SETUP = """
 import json, resource, time
 import numpy as np
 from quantlab.inputs import load_inputs
-from quantlab.config import SimConfig
-from quantlab.registry import get_strategy
+from quantlab.engine.settings import SimConfig
+from quantlab.engine.registry import get_strategy
 from quantlab.optimizer.evaluate import Window, evaluate
 spec = get_strategy("sma_cross")
 inputs = load_inputs("SPY", "1d", None, None, None, None)
@@ -42,7 +42,7 @@ evaluate(spec, inputs, values[:64], sim, windows, 16)  # kernels loaded
 """
 
 _SWEEP = _SETUP + """
-from quantlab.backends import make_backend, use_backend
+from quantlab.engine.backends import make_backend, use_backend
 backend = make_backend({cluster!r})
 with use_backend(backend):
     t0 = time.perf_counter()
@@ -58,7 +58,7 @@ print(json.dumps({{"wall": wall, "startup": startup, "rss_mb": resource.getrusag
 
 _RESUME = _SETUP + """
 import tempfile
-from quantlab.backends import InProcessChunked, use_backend
+from quantlab.engine.backends import InProcessChunked, use_backend
 reports = tempfile.mkdtemp()
 
 class Stop(Exception):

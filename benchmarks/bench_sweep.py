@@ -32,12 +32,12 @@ DEMO_ARGS = ["optimize", "--strategy", "sma_cross", "--symbols", "SPY", "--grid"
 
 def _ours() -> tuple[list[dict], float, int, int]:
     from quantlab import data
-    from quantlab.config import SimConfig
-    from quantlab.intervals import get_interval
-    from quantlab.optimizer.grid import parse_grid
-    from quantlab.registry import get_strategy
-    from quantlab.signals import price_arrays
-    from quantlab.sweep import run_sweep
+    from quantlab.engine.intervals import get_interval
+    from quantlab.engine.params import parse_grid
+    from quantlab.engine.registry import get_strategy
+    from quantlab.engine.settings import SimConfig
+    from quantlab.engine.signals import price_arrays
+    from quantlab.engine.sweep import run_sweep
 
     spec = get_strategy("sma_cross")
     prices = price_arrays(data.load("SPY"), "SPY")

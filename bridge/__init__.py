@@ -6,6 +6,6 @@ confirmation. Every order passes the risk gate; the SQLite ledger is the source 
 
 from __future__ import annotations
 
-from quantlab import _env  # noqa: F401  (numba cache before any kernel import)
+from quantlab._startup import env as _env  # noqa: F401  (numba cache before any kernel import)
 
 __version__ = "0.1.0"

@@ -19,10 +19,10 @@ from bridge.control import LedgerSync, emergency_stop, pump_into, runner_alive, 
 from bridge.errors import AccountError, BridgeConfigError, GatewayUnreachable
 from bridge.ledger import Ledger
 from bridge.market import MarketCalendar
-from quantlab.intervals import get_interval
-from quantlab.optimizer.grid import resolve_params
-from quantlab.registry import get_strategy
-from quantlab.strategy import StrategySpec
+from quantlab.engine.intervals import get_interval
+from quantlab.engine.params import resolve_params
+from quantlab.engine.registry import get_strategy
+from quantlab.engine.strategy import StrategySpec
 
 
 def validate_run(cfg: BridgeConfig) -> tuple[StrategySpec, dict[str, float]]:

@@ -20,7 +20,7 @@ from bridge.control import runner_alive, wait_for_control
 from bridge.errors import ControlError
 from bridge.ledger import Ledger, iso
 from bridge.risk import OrderIntent
-from quantlab.intervals import get_interval
+from quantlab.engine.intervals import get_interval
 
 HELD = "needs_approval"
 

@@ -22,7 +22,7 @@ from typing import Literal, Protocol, runtime_checkable
 
 import pandas as pd
 
-from quantlab.intervals import Interval
+from quantlab.engine.intervals import Interval
 
 Side = Literal["BUY", "SELL"]
 BrokerStatus = Literal["pending", "working", "filled", "cancelled", "rejected"]

@@ -297,7 +297,7 @@ def _status_text(v: dict[str, Any]) -> str:
 
 def main() -> None:
     """Console-script entry point."""
-    from quantlab.intervals import ShortSampleWarning
+    from quantlab.engine.intervals import ShortSampleWarning
 
     # replay's parity backtest covers the replayed bars only: a short-sample note is not news there
     warnings.simplefilter("ignore", ShortSampleWarning)

@@ -23,7 +23,7 @@ from typing import Any
 
 from bridge.errors import BridgeConfigError
 from bridge.risk import RiskLimits
-from quantlab.config import Costs, SimConfig, Sizing
+from quantlab.engine.settings import Costs, SimConfig, Sizing
 from quantlab.errors import QuantlabError, suggest
 
 log = logging.getLogger("bridge.config")
@@ -80,7 +80,7 @@ class StrategyConfig:
 
 @dataclass(frozen=True)
 class SizingConfig:
-    """Target -> shares, as in the backtest (``quantlab.config.Sizing``)."""
+    """Target -> shares, as in the backtest (``quantlab.engine.settings.Sizing``)."""
 
     mode: str = "fraction"
     value: float = 0.10

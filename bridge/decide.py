@@ -33,7 +33,7 @@ from bridge.logs import CONTEXT
 from bridge.orders import limit_price, size
 from bridge.risk import Decision, OrderIntent
 from bridge.runner_base import RunnerBase
-from quantlab.replay import sizing_vol
+from quantlab.engine.sizing import sizing_vol
 
 log = logging.getLogger("bridge.runner")
 

@@ -15,9 +15,9 @@ import pandas as pd
 from bridge.broker import Bar
 from bridge.errors import StaleData
 from bridge.market import MarketCalendar
+from quantlab.engine.intervals import Interval
+from quantlab.engine.signals import PriceArrays, price_arrays
 from quantlab.errors import DataError
-from quantlab.intervals import Interval
-from quantlab.signals import PriceArrays, price_arrays
 
 _FIELDS = ("open", "high", "low", "close", "volume")
 

@@ -57,7 +57,7 @@ from bridge.errors import (
     StaleData,
     UnknownSymbol,
 )
-from quantlab.intervals import Interval
+from quantlab.engine.intervals import Interval
 
 try:  # the maintained fork first, the archived original as a fallback
     import ib_async as _ib

@@ -1,7 +1,7 @@
 """Evaluate a research kernel on the latest completed bars and read its last value.
 
 The same kernel the backtest runs on the full history runs here on the trailing window
-(``quantlab.signals.evaluate_arrays``); only the last element is used: the target
+(``quantlab.engine.signals.evaluate_arrays``); only the last element is used: the target
 exposure known at the close of the newest completed bar. Nothing in ``bridge/``
 reimplements strategy logic.
 """
@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from bridge.errors import StaleData
-from quantlab.signals import PriceArrays, evaluate_arrays
-from quantlab.strategy import StrategySpec
+from quantlab.engine.signals import PriceArrays, evaluate_arrays
+from quantlab.engine.strategy import StrategySpec
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from quantlab.intervals import Interval
+from quantlab.engine.intervals import Interval
 
 EXCHANGE_TZ = "America/New_York"
 

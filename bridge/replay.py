@@ -30,10 +30,10 @@ from bridge.market import MarketCalendar
 from bridge.notify import Notifier
 from bridge.runner import Runner
 from bridge.sim import ReplayDriver, SimBroker
-from quantlab.intervals import get_interval
-from quantlab.optimizer.grid import resolve_params
-from quantlab.registry import get_strategy
-from quantlab.strategy import StrategySpec
+from quantlab.engine.intervals import get_interval
+from quantlab.engine.params import resolve_params
+from quantlab.engine.registry import get_strategy
+from quantlab.engine.strategy import StrategySpec
 
 
 @dataclass

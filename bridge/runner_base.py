@@ -38,10 +38,10 @@ from bridge.orders import order_ref, strategy_key
 from bridge.reconcile import ReconcileResult
 from bridge.risk import Decision, Exposure, OrderIntent, RiskContext, check
 from bridge.sysinfo import system_checks
-from quantlab.intervals import get_interval
-from quantlab.optimizer.grid import resolve_params
-from quantlab.registry import get_strategy
-from quantlab.strategy import StrategySpec
+from quantlab.engine.intervals import get_interval
+from quantlab.engine.params import resolve_params
+from quantlab.engine.registry import get_strategy
+from quantlab.engine.strategy import StrategySpec
 
 log = logging.getLogger("bridge.runner")
 #: Seconds between the runner's control-table polls and heartbeats (real time).

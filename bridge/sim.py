@@ -36,8 +36,8 @@ from bridge.broker import (
 )
 from bridge.clock import Clock
 from bridge.errors import BrokerDisconnected, GatewayUnreachable, StaleData, UnknownSymbol
-from quantlab.config import SimConfig
-from quantlab.intervals import Interval
+from quantlab.engine.intervals import Interval
+from quantlab.engine.settings import SimConfig
 from quantlab.kernels.costs import commission_nb, fill_price_nb
 
 

@@ -15,7 +15,10 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from quantlab import _env  # noqa: F401  (sets NUMBA_CACHE_DIR before numba loads)
+from quantlab._startup import aliases as _aliases
+from quantlab._startup import env as _env  # noqa: F401  (sets NUMBA_CACHE_DIR before numba loads)
+
+_aliases.install()  # old module paths (quantlab.strategy, quantlab.config, ...) keep working
 
 __version__ = "0.1.0"
 
@@ -30,12 +33,12 @@ _LAZY = {
     "SearchSpec": ("quantlab.runspec", "SearchSpec"),
     "WalkForwardWindows": ("quantlab.optimizer.folds", "WalkForwardWindows"),
     "load_run": ("quantlab.load", "load_run"),
-    "get_strategy": ("quantlab.registry", "get_strategy"),
-    "list_strategies": ("quantlab.registry", "list_strategies"),
-    "evaluate": ("quantlab.signals", "evaluate"),
-    "SimConfig": ("quantlab.config", "SimConfig"),
-    "Costs": ("quantlab.config", "Costs"),
-    "Sizing": ("quantlab.config", "Sizing"),
+    "get_strategy": ("quantlab.engine.registry", "get_strategy"),
+    "list_strategies": ("quantlab.engine.registry", "list_strategies"),
+    "evaluate": ("quantlab.engine.signals", "evaluate"),
+    "SimConfig": ("quantlab.engine.settings", "SimConfig"),
+    "Costs": ("quantlab.engine.settings", "Costs"),
+    "Sizing": ("quantlab.engine.settings", "Sizing"),
 }
 
 __all__ = ["__version__", "data", "overfit", "reports", *_LAZY]

@@ -15,16 +15,19 @@ from typing import Any, Unpack
 import numpy as np
 import pandas as pd
 
-from quantlab._warmup import VectorbtWarmup
-from quantlab.config import SimConfig
+from quantlab._startup.warmup import VectorbtWarmup
+from quantlab.engine.intervals import get_interval, short_samples
+from quantlab.engine.params import resolve_params
+from quantlab.engine.registry import get_strategy
+from quantlab.engine.settings import SimConfig
+from quantlab.engine.signals import evaluate_arrays
+from quantlab.engine.sizing import sizing_vol
+from quantlab.engine.strategy import StrategySpec
 from quantlab.errors import DataError
 from quantlab.inputs import MarketInputs, load_inputs
-from quantlab.intervals import get_interval, short_samples
 from quantlab.kernels.group_sim import simulate_group_nb
 from quantlab.kernels.layout import METRIC_NAMES
-from quantlab.optimizer.grid import resolve_params
 from quantlab.paths import store_path
-from quantlab.registry import get_strategy
 from quantlab.replay import (
     equity_frame,
     max_relative_difference,
@@ -32,13 +35,10 @@ from quantlab.replay import (
     portfolio_from_orders,
     records_frame,
     simulate,
-    sizing_vol,
     vbt_metrics,
 )
-from quantlab.runs import RunDir, build_pages, config_hash, ensure_writable, new_run_id
+from quantlab.runs import RunDir, build_pages, config_hash, ensure_writable, finish_run, new_run_id
 from quantlab.runspec import RunOptions, RunSpec, split_options
-from quantlab.signals import evaluate_arrays
-from quantlab.strategy import StrategySpec
 
 
 @dataclass
@@ -228,7 +228,6 @@ def _shared_portfolio(
 
 def _save(result: BacktestResult, reports: Any, began: float) -> None:
     from quantlab.chart_data import CHART, chart_frame
-    from quantlab.optimizer.outputs import finish_run
 
     run = RunDir.create(new_run_id("backtest", result.summary["config_hash"]), reports)
     t0 = time.perf_counter()

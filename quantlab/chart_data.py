@@ -2,7 +2,7 @@
 
 Written next to ``trades.csv`` by backtest and optimize (for the winner), so the report
 page draws the price with its trades from the run folder alone, offline. Indicator lines
-come from the spec's optional ``indicators`` (see :class:`quantlab.strategy.Indicator`);
+come from the spec's optional ``indicators`` (see :class:`quantlab.engine.strategy.Indicator`);
 their columns are named ``price:<label>`` or ``lower:<label>`` by panel.
 """
 
@@ -13,9 +13,9 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from quantlab.engine.strategy import StrategySpec
 from quantlab.errors import StrategyError
 from quantlab.inputs import MarketInputs
-from quantlab.strategy import StrategySpec
 
 CHART = "chart.csv"
 _OHLC = ("open", "high", "low", "close")

@@ -14,10 +14,10 @@ import numpy as np
 import pandas as pd
 
 from quantlab.basis import Split, check_returns, split_safe, total_return
+from quantlab.engine.intervals import Interval, get_interval
+from quantlab.engine.signals import PriceArrays, price_arrays
 from quantlab.errors import DataError, ParameterError
-from quantlab.intervals import Interval, get_interval
 from quantlab.runs import arrays_hash
-from quantlab.signals import PriceArrays, price_arrays
 
 
 @dataclass(frozen=True)

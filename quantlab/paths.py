@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from quantlab._env import default_cache_root
+from quantlab._startup.env import default_cache_root
 
 _PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 

@@ -15,12 +15,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from quantlab.config import SimConfig
-from quantlab.intervals import Interval
+from quantlab.engine.intervals import Interval
+from quantlab.engine.settings import SimConfig
+from quantlab.engine.signals import PriceArrays
+from quantlab.engine.sizing import sizing_vol
 from quantlab.kernels.layout import METRIC_NAMES, N_METRICS
-from quantlab.kernels.rolling import log_return_vol_1d_nb
 from quantlab.kernels.sim import simulate_nb
-from quantlab.signals import PriceArrays
 
 
 @dataclass(frozen=True)
@@ -32,13 +32,6 @@ class SimRecord:
     fee: np.ndarray
     value: np.ndarray
     metrics: dict[str, float]
-
-
-def sizing_vol(prices: PriceArrays, sim: SimConfig, interval: Interval) -> np.ndarray:
-    """Per-bar annualised volatility for volatility-target sizing (zeros otherwise)."""
-    if sim.sizing.mode != "vol_target":
-        return np.zeros(len(prices))
-    return np.asarray(log_return_vol_1d_nb(prices.close, sim.sizing.vol_window, interval.bars_per_year))
 
 
 def simulate(

@@ -13,7 +13,7 @@ import hashlib
 import json
 import os
 import subprocess
-import tempfile
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +23,9 @@ import numpy as np
 import pandas as pd
 
 from quantlab.data.atomic import atomic_write
+
+# new_run_id, unwritable: re-exported (run folders are created by the engine's checkpoints too)
+from quantlab.engine.runfolder import create_run_folder, ensure_folder, new_run_id, unwritable
 from quantlab.errors import ReportError
 from quantlab.paths import project_root, reports_dir
 
@@ -79,36 +82,6 @@ def git_sha() -> str:
         return ""
 
 
-def new_run_id(kind: str, cfg_hash: str, now: dt.datetime | None = None) -> str:
-    now = now or dt.datetime.now(dt.UTC)
-    return f"{kind}-{now.strftime('%Y%m%d-%H%M%S')}-{cfg_hash[:8]}"
-
-
-def unwritable(folder: Path, err: OSError) -> ReportError:
-    """The one error for a reports folder (or a folder inside it) that cannot be written."""
-    return ReportError(
-        "cannot write to the reports folder",
-        found=f"{folder} ({err.strerror or err})",
-        fix="make it writable, or choose another folder with --reports or QUANTLAB_REPORTS",
-    )
-
-
-def ensure_folder(folder: Path) -> Path:
-    """Create ``folder`` if needed and check that a file can be written in it.
-
-    Raises:
-        ReportError: the folder cannot be created or written.
-    """
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=".write-test.", dir=folder)
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as err:
-        raise unwritable(folder, err) from None
-    return folder
-
-
 def ensure_writable(reports: str | os.PathLike[str] | None = None) -> Path:
     """The reports folder, created if needed; raise ReportError early when it cannot be written."""
     return ensure_folder(reports_dir(reports))
@@ -125,17 +98,7 @@ class RunDir:
     def create(cls, run_id: str, reports: str | os.PathLike[str] | None = None) -> RunDir:
         """A new, empty run folder; a second run with the same id gets ``<id>-2`` (never
         the first run's folder)."""
-        base = ensure_writable(reports)
-        for n in range(1, 10_000):
-            candidate = run_id if n == 1 else f"{run_id}-{n}"
-            try:
-                (base / candidate).mkdir()
-            except FileExistsError:
-                continue
-            except OSError as err:
-                raise unwritable(base, err) from None
-            return cls(candidate, base / candidate)
-        raise ReportError("too many runs with the same id", found=run_id, fix="wait a second and run again")
+        return cls(*create_run_folder(ensure_writable(reports), run_id))
 
     def write_bytes(self, name: str, writer: Callable[[Path], None]) -> Path:
         """Write ``name`` atomically: ``writer`` fills a temp file that replaces the target."""
@@ -188,3 +151,63 @@ def build_pages(path: Path, report: bool | str, store: Any = None) -> Any:
     from quantlab.reports import build
 
     return build(path, store=store, tearsheet=report != "charts")
+
+
+def versions() -> dict[str, str]:
+    import numba
+    import numpy
+    import vectorbt
+
+    import quantlab
+
+    return {
+        "quantlab": quantlab.__version__,
+        "numpy": numpy.__version__,
+        "pandas": pd.__version__,
+        "numba": numba.__version__,
+        "vectorbt": vectorbt.__version__,
+    }
+
+
+def labelled(summary: dict[str, Any]) -> dict[str, Any]:
+    """``headline`` (the run's headline window, its basis and every window it reports on)
+    and ``verdict`` (per symbol and ``overall``; optimize and walk-forward only)."""
+    from quantlab.headline import run_headline
+    from quantlab.verdict import run_verdicts, worst
+
+    out: dict[str, Any] = {"headline": run_headline(summary)}
+    verdicts = run_verdicts(summary)
+    if verdicts:
+        out["verdict"] = {"overall": worst(verdicts.values()).to_dict(),
+                          "symbols": {s: v.to_dict() for s, v in verdicts.items()}}
+    return out
+
+
+def finish_run(run: RunDir, result: Any, save_started: float, began: float) -> None:
+    """Stamp the summary (run id, time, git sha, versions, timings), write it last, and
+    point ``result`` at the run folder."""
+    result.summary.setdefault("timings", {})
+    result.summary["timings"]["save"] = time.perf_counter() - save_started
+    result.summary["timings"]["total"] = time.perf_counter() - began
+    inputs = getattr(result, "inputs", None)
+    if "period" not in result.summary and inputs is not None:  # walk-forward: the bars' first and last day
+        result.summary["period"] = {s: {"first": str(inputs.frames[s].index[0]), "last": str(inputs.frames[s].index[-1]),
+                                        "bars": len(inputs.frames[s])} for s in inputs.symbols}
+    result.summary.update(labelled(result.summary))
+    result.summary.update(
+        {
+            "run_id": run.run_id,
+            "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "git_sha": git_sha(),
+            "versions": versions(),
+        }
+    )
+    run.write_json("summary.json", clean_for_json(result.summary))
+    result.run_id = run.run_id
+    result.path = run.path
+
+
+__all__ = [
+    "RunDir", "arrays_hash", "build_pages", "canonical_json", "clean_for_json", "config_hash", "ensure_folder",
+    "ensure_writable", "finish_run", "finite_or_none", "git_sha", "labelled", "new_run_id", "unwritable", "versions",
+]

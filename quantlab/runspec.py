@@ -5,7 +5,7 @@ Every run answers the same three questions, and they used to be answered by the 
 
 * which bars: strategy, symbols, interval, start/end, the store (or in-memory frames),
   the price basis (``adjust``, ``returns``);
-* how they are simulated: one :class:`~quantlab.config.SimConfig` (cash, costs, sizing);
+* how they are simulated: one :class:`~quantlab.engine.settings.SimConfig` (cash, costs, sizing);
 * what is written: the reports folder, whether to save, which pages, progress bars.
 
 :class:`RunSpec` holds them once. The search that optimize and walk-forward share (grid,
@@ -23,9 +23,9 @@ from typing import Any, TypedDict
 
 import pandas as pd
 
-from quantlab.config import Costs, SimConfig, Sizing, make_sim_config
-from quantlab.optimizer.grid import GridLike
-from quantlab.strategy import StrategySpec
+from quantlab.engine.params import GridLike
+from quantlab.engine.settings import Costs, SimConfig, Sizing, make_sim_config
+from quantlab.engine.strategy import StrategySpec
 
 __all__ = ["RunOptions", "RunSpec", "SearchOptions", "SearchSpec", "split_options"]
 

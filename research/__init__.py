@@ -5,4 +5,4 @@ Drop a module (or package) into this folder that defines ``SPEC``; quantlab find
 
 from __future__ import annotations
 
-from quantlab import _env  # noqa: F401  (numba cache before any kernel import)
+from quantlab._startup import env as _env  # noqa: F401  (numba cache before any kernel import)

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 
 import quantlab
-from quantlab.registry import get_strategy
-from quantlab.signals import evaluate_arrays, price_arrays
+from quantlab.engine.registry import get_strategy
+from quantlab.engine.signals import evaluate_arrays, price_arrays
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 

@@ -56,10 +56,10 @@ _register()
 
 def main() -> None:
     """Console-script entry point."""
-    from quantlab import _preload
-    from quantlab.intervals import ShortSampleWarning
+    from quantlab._startup import preload as _preload
+    from quantlab.engine.intervals import ShortSampleWarning
 
-    _preload.SKIP_OPTIONAL = ("quantstats",)  # see quantlab._preload: faster start, same results
+    _preload.SKIP_OPTIONAL = ("quantstats",)  # see quantlab._startup.preload: faster start, same results
     # the commands print short-sample notes next to the numbers; the Python warning would repeat them
     warnings.simplefilter("ignore", ShortSampleWarning)
     try:

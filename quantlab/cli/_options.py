@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from quantlab.cli._format import PCT_METRICS, fmt, table
-from quantlab.config import Costs, SimConfig, parse_sizing
+from quantlab.engine.settings import Costs, SimConfig, parse_sizing
 from quantlab.runspec import RunSpec, SearchSpec
 
 __all__ = ["PCT_METRICS", "fmt", "table"]  # re-exported: the command modules import them from here

@@ -158,8 +158,8 @@ def import_(
     store: str | None,
 ) -> None:
     """Import a Yahoo-style or generic OHLCV CSV FILE."""
+    from quantlab._startup.progress import Progress
     from quantlab.data import import_csv
-    from quantlab.progress import Progress
 
     with Progress(3, f"import {symbol}", "step", progress) as bar:
         result = import_csv(

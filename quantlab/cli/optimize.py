@@ -77,7 +77,7 @@ from quantlab.headline import FULL, IN_SAMPLE, returns_basis
 @resume_option
 def optimize(**opts: Any) -> None:
     """Search a strategy's parameters and report the winners honestly."""
-    from quantlab.backends import make_backend, use_backend
+    from quantlab.engine.backends import make_backend, use_backend
     from quantlab.optimizer.api import optimize_run
 
     run, search = build_run_spec(opts), build_search_spec(opts)

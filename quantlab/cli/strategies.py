@@ -11,7 +11,7 @@ from quantlab.errors import StrategyError
 @click.argument("name", required=False)
 def strategies(name: str | None) -> None:
     """List the strategies in research/ with their parameters (or show one)."""
-    from quantlab.registry import get_strategy, list_strategies
+    from quantlab.engine.registry import get_strategy, list_strategies
 
     errors: list[StrategyError] = []
     specs = [get_strategy(name)] if name else list_strategies(errors)

@@ -54,7 +54,7 @@ from quantlab.headline import returns_basis
 @cluster_option
 def walkforward(**opts: Any) -> None:
     """Walk a strategy forward: per fold, choose parameters in-sample and trade them out of sample."""
-    from quantlab.backends import make_backend, use_backend
+    from quantlab.engine.backends import make_backend, use_backend
     from quantlab.optimizer.folds import WalkForwardWindows
     from quantlab.optimizer.walkforward import walkforward_run
 

@@ -1,6 +1,6 @@
 """Index layout of the float64 vectors passed to the simulation kernels.
 
-``cfg`` (costs, sizing, cash) is built by :meth:`quantlab.config.SimConfig.to_array`;
+``cfg`` (costs, sizing, cash) is built by :meth:`quantlab.engine.settings.SimConfig.to_array`;
 metric rows are described by :data:`METRIC_NAMES`. Keep this module free of logic.
 """
 

@@ -18,16 +18,11 @@ from typing import Any, Unpack
 import numpy as np
 import pandas as pd
 
-from quantlab._preload import Preload
-from quantlab._warmup import VectorbtWarmup
-from quantlab.config import SimConfig
-from quantlab.errors import DataError, ParameterError
-from quantlab.inputs import MarketInputs, holdout_split, load_inputs
-from quantlab.intervals import get_interval
-from quantlab.kernels.layout import METRIC_NAMES
-from quantlab.optimizer.evaluate import Evaluation, Window, evaluate, tidy
-from quantlab.optimizer.filters import LOWER_IS_BETTER, check_metric, parse_constraints
-from quantlab.optimizer.grid import (
+from quantlab._startup.preload import Preload
+from quantlab._startup.progress import Progress
+from quantlab._startup.warmup import VectorbtWarmup
+from quantlab.engine.intervals import get_interval
+from quantlab.engine.params import (
     GridLike,
     grid_names,
     grid_text,
@@ -35,6 +30,15 @@ from quantlab.optimizer.grid import (
     parse_grid,
     with_interval_params,
 )
+from quantlab.engine.registry import get_strategy
+from quantlab.engine.settings import SimConfig
+from quantlab.engine.signals import evaluate_arrays
+from quantlab.engine.strategy import StrategySpec
+from quantlab.errors import DataError, ParameterError
+from quantlab.inputs import MarketInputs, holdout_split, load_inputs
+from quantlab.kernels.layout import METRIC_NAMES
+from quantlab.optimizer.evaluate import Evaluation, Window, evaluate, tidy
+from quantlab.optimizer.filters import LOWER_IS_BETTER, check_metric, parse_constraints
 from quantlab.optimizer.ranking import rank, status_column
 from quantlab.optimizer.stats import (
     check_blocks,
@@ -44,13 +48,9 @@ from quantlab.optimizer.stats import (
 )
 from quantlab.optimizer.summary import optimize_config, optimize_summary
 from quantlab.paths import store_path
-from quantlab.progress import Progress
-from quantlab.registry import get_strategy
 from quantlab.replay import SimRecord, max_relative_difference, portfolio, simulate, vbt_metrics
 from quantlab.runs import build_pages, ensure_writable
 from quantlab.runspec import RunOptions, RunSpec, SearchOptions, SearchSpec, split_options
-from quantlab.signals import evaluate_arrays
-from quantlab.strategy import StrategySpec
 
 
 @dataclass
@@ -214,9 +214,8 @@ def optimize_run(run: RunSpec, search: SearchSpec, *, top: int = 10, holdout: fl
 
     cfg_hash = config_hash(config)
     if save:  # a chunked backend checkpoints into the run folder (resumed when unfinished)
-        from quantlab.backends import begin_run
-
-        begin_run("optimize", cfg_hash, inputs.data_hash, reports)
+        from quantlab.engine.backends import begin_run
+        begin_run("optimize", cfg_hash, inputs.data_hash, ensure_writable(reports))
     study_info: dict[str, Any] = {}
     t0 = time.perf_counter()
     if method == "grid":
@@ -316,7 +315,7 @@ def optimize_run(run: RunSpec, search: SearchSpec, *, top: int = 10, holdout: fl
 
 def _check_lookback(spec: StrategySpec, values: np.ndarray, inputs: MarketInputs, windows: dict[str, Window]) -> None:
     columns = {n: values[:, i] for i, n in enumerate(spec.param_names)}
-    from quantlab import expr
+    from quantlab.engine import expr
 
     lookbacks = np.broadcast_to(np.asarray(expr.evaluate(spec._trees["lookback"], columns)), (values.shape[0],))
     shortest = int(np.min(lookbacks))

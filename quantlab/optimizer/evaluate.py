@@ -8,11 +8,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from quantlab.config import SimConfig
+from quantlab.engine.settings import SimConfig
+from quantlab.engine.strategy import StrategySpec
+from quantlab.engine.sweep import SweepOutput, run_sweep
 from quantlab.inputs import MarketInputs
 from quantlab.kernels.layout import METRIC_NAMES
-from quantlab.strategy import StrategySpec
-from quantlab.sweep import SweepOutput, run_sweep
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ def evaluate(
     on_progress: Callable[[int], None] | None = None,
 ) -> Evaluation:
     """Sweep ``values`` (combinations x params) for each symbol over its window."""
-    from quantlab.backends import active_backend
+    from quantlab.engine.backends import active_backend
 
     backend = active_backend()  # --cluster / --resume: chunked, checkpointed (docs/scaling.md)
     if backend is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from quantlab import expr
+from quantlab.engine import expr
 from quantlab.errors import ParameterError, suggest
 from quantlab.kernels.layout import METRIC_NAMES
 

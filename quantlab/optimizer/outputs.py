@@ -8,34 +8,15 @@ winner over the full history; bars and indicator lines for the price chart), ``o
 
 from __future__ import annotations
 
-import datetime as dt
 import time
 from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-
 from quantlab.chart_data import CHART, chart_frame
 from quantlab.replay import equity_frame, records_frame
-from quantlab.runs import RunDir, clean_for_json, git_sha, new_run_id
+from quantlab.runs import RunDir, clean_for_json, finish_run, new_run_id
 
 if TYPE_CHECKING:
     from quantlab.optimizer.api import OptimizeResult
-
-
-def versions() -> dict[str, str]:
-    import numba
-    import numpy
-    import vectorbt
-
-    import quantlab
-
-    return {
-        "quantlab": quantlab.__version__,
-        "numpy": numpy.__version__,
-        "pandas": pd.__version__,
-        "numba": numba.__version__,
-        "vectorbt": vectorbt.__version__,
-    }
 
 
 def best_portfolios(result: OptimizeResult) -> dict[str, Any]:
@@ -43,47 +24,15 @@ def best_portfolios(result: OptimizeResult) -> dict[str, Any]:
     return {s: result.portfolio(result.best, symbol=s, window="full") for s in result.inputs.symbols}
 
 
-def labelled(summary: dict[str, Any]) -> dict[str, Any]:
-    """``headline`` (the run's headline window, its basis and every window it reports on)
-    and ``verdict`` (per symbol and ``overall``; optimize and walk-forward only)."""
-    from quantlab.headline import run_headline
-    from quantlab.verdict import run_verdicts, worst
+def run_dir(kind: str, cfg_hash: str, reports: Any) -> RunDir:
+    """The folder to save a run in: the checkpointed one when there is one, else a new one."""
+    from quantlab.engine.backends import checkpoint_run  # the backends load the sweep kernels
 
-    out: dict[str, Any] = {"headline": run_headline(summary)}
-    verdicts = run_verdicts(summary)
-    if verdicts:
-        out["verdict"] = {"overall": worst(verdicts.values()).to_dict(),
-                          "symbols": {s: v.to_dict() for s, v in verdicts.items()}}
-    return out
-
-
-def finish_run(run: RunDir, result: Any, save_started: float, began: float) -> None:
-    """Stamp the summary (run id, time, git sha, versions, timings), write it last, and
-    point ``result`` at the run folder."""
-    result.summary.setdefault("timings", {})
-    result.summary["timings"]["save"] = time.perf_counter() - save_started
-    result.summary["timings"]["total"] = time.perf_counter() - began
-    inputs = getattr(result, "inputs", None)
-    if "period" not in result.summary and inputs is not None:  # walk-forward: the bars' first and last day
-        result.summary["period"] = {s: {"first": str(inputs.frames[s].index[0]), "last": str(inputs.frames[s].index[-1]),
-                                        "bars": len(inputs.frames[s])} for s in inputs.symbols}
-    result.summary.update(labelled(result.summary))
-    result.summary.update(
-        {
-            "run_id": run.run_id,
-            "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            "git_sha": git_sha(),
-            "versions": versions(),
-        }
-    )
-    run.write_json("summary.json", clean_for_json(result.summary))
-    result.run_id = run.run_id
-    result.path = run.path
+    run = checkpoint_run(kind)
+    return RunDir(run.run_id, run.path) if run is not None else RunDir.create(new_run_id(kind, cfg_hash), reports)
 
 
 def save_optimize(result: OptimizeResult, reports: Any, began: float) -> RunDir:
-    from quantlab.backends import run_dir
-
     run = run_dir("optimize", result.summary["config_hash"], reports)  # the checkpointed folder, if any
     t0 = time.perf_counter()
     run.write_parquet("results.parquet", result.results)

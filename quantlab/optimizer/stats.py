@@ -13,19 +13,19 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from quantlab.engine.signals import evaluate_arrays
+from quantlab.engine.sweep import SweepOutput
 from quantlab.errors import ParameterError, QuantlabError
 from quantlab.optimizer.filters import LOWER_IS_BETTER
 from quantlab.replay import simulate
-from quantlab.signals import evaluate_arrays
-from quantlab.sweep import SweepOutput
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from quantlab.config import SimConfig
+    from quantlab.engine.settings import SimConfig
+    from quantlab.engine.strategy import StrategySpec
     from quantlab.inputs import MarketInputs
     from quantlab.optimizer.evaluate import Window
-    from quantlab.strategy import StrategySpec
 
 
 def returns_from_values(values: np.ndarray, init_cash: float) -> np.ndarray:

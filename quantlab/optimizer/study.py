@@ -27,14 +27,14 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from quantlab.engine.params import check_fixed_not_searched, parse_axis, split_items
+from quantlab.engine.strategy import StrategySpec
 from quantlab.errors import ConfigError, ParameterError
-from quantlab.optimizer.grid import check_fixed_not_searched, parse_axis, split_items
-from quantlab.strategy import StrategySpec
 
 if TYPE_CHECKING:
     from optuna.distributions import BaseDistribution
 
-    from quantlab.config import SimConfig
+    from quantlab.engine.settings import SimConfig
     from quantlab.inputs import MarketInputs
     from quantlab.optimizer.evaluate import Window
 
@@ -144,8 +144,8 @@ def run_study(
         raise ConfigError("--trials must be at least 1", found=trials)
     optuna.logging.set_verbosity(logging.WARNING)
     # Shared (PostgreSQL) studies: per-worker seed, heartbeats, --trials contributed by this
-    # process; see quantlab.backends.optuna_storage. Files and memory: unchanged.
-    from quantlab.backends import optuna_storage as shared_storage
+    # process; see quantlab.engine.backends.optuna_storage. Files and memory: unchanged.
+    from quantlab.engine.backends import optuna_storage as shared_storage
 
     shared = shared_storage.is_shared(storage)
     if shared:
@@ -256,10 +256,10 @@ def search(
 ) -> StudyResult:
     """TPE search whose objective is the mean ``metric`` over ``windows`` (one sweep row);
     the study is tied to ``inputs.data_hash``."""
+    from quantlab._startup.progress import Progress
+    from quantlab.engine.sweep import run_sweep
     from quantlab.kernels.layout import METRIC_NAMES
     from quantlab.optimizer.filters import LOWER_IS_BETTER
-    from quantlab.progress import Progress
-    from quantlab.sweep import run_sweep
 
     space = distributions(spec, grid, fixed)
     base = dict(spec.defaults())

@@ -8,15 +8,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from quantlab.config import SimConfig
+from quantlab.engine.intervals import short_samples
+from quantlab.engine.settings import SimConfig
+from quantlab.engine.strategy import StrategySpec
 from quantlab.inputs import MarketInputs
-from quantlab.intervals import short_samples
 from quantlab.kernels.layout import METRIC_NAMES
 from quantlab.optimizer.evaluate import Window
 from quantlab.optimizer.folds import Fold, WalkForwardWindows
 from quantlab.runs import clean_for_json, config_hash
 from quantlab.runspec import RunSpec, SearchSpec
-from quantlab.strategy import StrategySpec
 
 REPLAY_TOLERANCE = 1e-9
 _PBO_ARRAYS = ("logits", "is_performance", "oos_performance")

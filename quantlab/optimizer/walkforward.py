@@ -24,16 +24,9 @@ from typing import Any, Unpack
 import numpy as np
 import pandas as pd
 
-from quantlab._warmup import VectorbtWarmup
-from quantlab.config import SimConfig
-from quantlab.errors import ParameterError
-from quantlab.inputs import MarketInputs, load_inputs
-from quantlab.intervals import get_interval
-from quantlab.kernels.layout import METRIC_NAMES
-from quantlab.optimizer.evaluate import Window, evaluate, tidy
-from quantlab.optimizer.filters import check_metric, parse_constraints
-from quantlab.optimizer.folds import Fold, WalkForwardWindows, make_folds
-from quantlab.optimizer.grid import (
+from quantlab._startup.warmup import VectorbtWarmup
+from quantlab.engine.intervals import get_interval
+from quantlab.engine.params import (
     GridLike,
     grid_names,
     grid_text,
@@ -41,16 +34,23 @@ from quantlab.optimizer.grid import (
     parse_grid,
     with_interval_params,
 )
+from quantlab.engine.registry import get_strategy
+from quantlab.engine.settings import SimConfig
+from quantlab.engine.signals import evaluate_arrays
+from quantlab.engine.strategy import StrategySpec
+from quantlab.errors import ParameterError
+from quantlab.inputs import MarketInputs, load_inputs
+from quantlab.kernels.layout import METRIC_NAMES
+from quantlab.optimizer.evaluate import Window, evaluate, tidy
+from quantlab.optimizer.filters import check_metric, parse_constraints
+from quantlab.optimizer.folds import Fold, WalkForwardWindows, make_folds
 from quantlab.optimizer.ranking import rank
 from quantlab.optimizer.stats import fold_dsr, relative_rank
 from quantlab.optimizer.summary import walkforward_summary
 from quantlab.paths import store_path
-from quantlab.registry import get_strategy
 from quantlab.replay import SimRecord, max_relative_difference, portfolio, simulate, vbt_metrics
 from quantlab.runs import build_pages, ensure_writable
 from quantlab.runspec import RunOptions, RunSpec, SearchOptions, SearchSpec, split_options
-from quantlab.signals import evaluate_arrays
-from quantlab.strategy import StrategySpec
 
 FOLD_METRICS = ("sharpe", "total_return", "cagr", "max_drawdown", "n_trades")
 
@@ -182,7 +182,7 @@ def walkforward_run(run: RunSpec, search: SearchSpec, layout: WalkForwardWindows
     fold_rows: list[dict[str, Any]] = []
     chosen: list[dict[str, float]] = []
     t_search = 0.0
-    from quantlab.progress import Progress
+    from quantlab._startup.progress import Progress
 
     with Progress(len(bounds), f"walk-forward {spec.name}", "fold", run.progress) as bar:
         for fold in bounds:

@@ -18,7 +18,7 @@ Example::
 
 from __future__ import annotations
 
-from quantlab import _env  # noqa: F401  (NUMBA_CACHE_DIR before numba loads)
+from quantlab._startup import env as _env  # noqa: F401  (NUMBA_CACHE_DIR before numba loads)
 from quantlab.overfit.blocks import block_bounds, block_stats, metric_from_block_stats
 from quantlab.overfit.bootstrap import (
     RealityCheckResult,

@@ -18,9 +18,9 @@ from typing import Any
 
 import pandas as pd
 
+from quantlab._startup.progress import Progress
 from quantlab.errors import QuantlabError
 from quantlab.headline import equity_window, returns_basis
-from quantlab.progress import Progress
 from quantlab.reports import charts
 from quantlab.reports._io import ensure_folder, write_text
 from quantlab.reports.artifacts import Run, open_run

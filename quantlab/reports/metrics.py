@@ -18,8 +18,8 @@ LOWER_IS_BETTER = frozenset({"volatility"})
 
 def bars_per_year(interval: str) -> float:
     """Bars per year of ``interval`` (252 for daily); 252 when the interval is unknown."""
+    from quantlab.engine.intervals import get_interval
     from quantlab.errors import QuantlabError
-    from quantlab.intervals import get_interval
 
     try:
         return get_interval(interval).bars_per_year

@@ -6,8 +6,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from quantlab.engine.strategy import Indicator, IndicatorFn, Param, StrategySpec
 from quantlab.kernels.rolling import rolling_std_1d_nb, sma_1d_nb
-from quantlab.strategy import Indicator, IndicatorFn, Param, StrategySpec
 from research.bollinger_reversion.kernel import bollinger_reversion_nb
 
 

@@ -6,8 +6,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from quantlab.engine.strategy import Indicator, Param, StrategySpec
 from quantlab.kernels.rolling import rolling_max_1d_nb
-from quantlab.strategy import Indicator, Param, StrategySpec
 from research.donchian_atr.kernel import donchian_atr_nb
 
 

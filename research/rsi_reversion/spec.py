@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from quantlab.engine.strategy import Indicator, IndicatorFn, Param, StrategySpec
 from quantlab.kernels.rolling import wilder_rsi_1d_nb
-from quantlab.strategy import Indicator, IndicatorFn, Param, StrategySpec
 from research.rsi_reversion.kernel import rsi_reversion_nb
 
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from quantlab.engine.strategy import Indicator, IndicatorFn, Param, StrategySpec
 from quantlab.kernels.rolling import sma_1d_nb
-from quantlab.strategy import Indicator, IndicatorFn, Param, StrategySpec
 from research.sma_cross.kernel import sma_cross_nb
 
 

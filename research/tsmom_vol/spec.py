@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from quantlab.strategy import Param, StrategySpec
+from quantlab.engine.strategy import Param, StrategySpec
 from research.tsmom_vol.kernel import tsmom_vol_nb
 
 SPEC = StrategySpec(

@@ -23,7 +23,7 @@ from bridge.ledger import Ledger
 from bridge.market import MarketCalendar
 from bridge.notify import Notifier
 from bridge.runner import Runner
-from quantlab.intervals import get_interval
+from quantlab.engine.intervals import get_interval
 from tests.fakegw import FakeGateway
 
 CALENDAR = MarketCalendar()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from quantlab.strategy import StrategySpec
+from quantlab.engine.strategy import StrategySpec
 
 
 @njit(cache=True)

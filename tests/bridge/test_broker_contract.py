@@ -29,8 +29,8 @@ from bridge.config import GatewayConfig
 from bridge.errors import UnknownSymbol
 from bridge.ib import IBBroker
 from bridge.sim import SimBroker
-from quantlab.config import Costs, SimConfig, Sizing
-from quantlab.intervals import get_interval
+from quantlab.engine.intervals import get_interval
+from quantlab.engine.settings import Costs, SimConfig, Sizing
 from tests.fakegw import FakeGateway, FillPolicy
 
 from ._harness import daily

@@ -15,10 +15,10 @@ from bridge.live_signal import latest_target
 from bridge.market import MarketCalendar
 from bridge.orders import equity_at, limit_price, order_ref, size, strategy_key
 from bridge.reconcile import reconcile
-from quantlab.config import SimConfig, Sizing
-from quantlab.intervals import get_interval
-from quantlab.registry import get_strategy
-from quantlab.signals import evaluate_arrays, price_arrays
+from quantlab.engine.intervals import get_interval
+from quantlab.engine.registry import get_strategy
+from quantlab.engine.settings import SimConfig, Sizing
+from quantlab.engine.signals import evaluate_arrays, price_arrays
 
 CAL = MarketCalendar()
 DAY, MIN = get_interval("1d"), get_interval("1m")

@@ -18,6 +18,7 @@ from .recorder import Recorder
 from .requests import OrderRequest
 from .session import Session
 from .state import GatewayState
+from .triggers import Move, bar_moves, bar_points, check_ticks, extension_points, path_moves
 
 log = logging.getLogger("tests.fakegw")
 
@@ -54,6 +55,7 @@ class GatewayCore:
         self.rules: list[PolicyRule] = []
         self.errors: list[str] = []
         self.silent: dict[int, int | None] = {}  # msg id -> requests left to ignore (None: all): a hung gateway
+        self.intrabar = "auto"  # path of a pushed bar (triggers.INTRABAR)
         self._next_conn = 0
 
     # --- plumbing ----------------------------------------------------------
@@ -124,20 +126,61 @@ class GatewayCore:
 
     # --- market ------------------------------------------------------------------
     def set_price(self, symbol: str, price: float) -> None:
-        """New reference/last price: ticks, resting orders, mark-to-market."""
+        """New reference/last price: ticks, resting orders, mark-to-market. A jump of unknown path."""
         symbol = symbol.upper()
-        self.state.prices[symbol] = float(price)
-        for s in self.ready_sessions():
-            for req_id, sym in s.subs.market.items():
-                if sym == symbol:
-                    s.send_ticks(req_id, symbol)
-        self.engine.on_price(symbol)
+        self.walk(symbol, [Move(self.state.prices.get(symbol), float(price), "set")])
+
+    def walk(self, symbol: str, moves: list[Move]) -> None:
+        """Move the price through ``moves``: ticks and resting orders at each point, then marks."""
+        for mv in moves:
+            self.state.prices[symbol] = mv.end
+            for s in self.ready_sessions():
+                for req_id, sym in s.subs.market.items():
+                    if sym == symbol:
+                        s.send_ticks(req_id, symbol)
+            self.engine.on_price(symbol, mv)
         self.mark_to_market(symbol)
 
-    def push_bar(self, symbol: str, bar: Mapping[str, object] | pd.Series, time: object = None) -> None:
-        """Add or update a bar, stream it to keepUpToDate subscribers, then move the price."""
+    def walk_path(self, symbol: str, points: list[float], gap: bool = True) -> None:
+        """Trade through ``points``: the first is a gap from the current price (``gap``), the rest continuous."""
         symbol = symbol.upper()
+        pts = [float(p) for p in points]
+        if not pts:
+            raise ValueError("walk_path needs at least one price")
+        prev = self.state.prices.get(symbol)
+        self.walk(symbol, bar_moves(prev, pts) if gap else path_moves(prev, pts))
+
+    def _bar_moves(self, symbol: str, row: Mapping[str, float], old: Mapping[str, float] | None,
+                   ticks: list[float] | None) -> list[Move]:
+        """The price moves of a pushed bar: its intrabar path, or only the new part of a forming bar."""
+        o, h, low, c = (float(row[k]) for k in ("open", "high", "low", "close"))
+        prev = self.state.prices.get(symbol)
+        if ticks is not None:
+            pts = ticks
+            return path_moves(prev, pts[1:]) if old is not None else bar_moves(prev, pts)
+        points = bar_points(o, h, low, c, self.intrabar)
+        if old is None:
+            return bar_moves(prev, points)
+        low_first = points[1] == low
+        return path_moves(prev, extension_points((float(old["low"]), float(old["high"])), low, h, c, low_first))
+
+    def push_bar(self, symbol: str, bar: Mapping[str, object] | pd.Series, time: object = None,
+                 ticks: list[float] | None = None) -> None:
+        """Add or update a bar, stream it to keepUpToDate subscribers, then walk its intrabar path.
+
+        A new latest bar walks its whole path (a gap to the open, then O-L-H-C or O-H-L-C, or
+        ``ticks``); an update of the latest bar walks only its new extremes and close; a
+        revision of an older bar only moves the price to the latest close, as before.
+        """
+        symbol = symbol.upper()
+        if ticks is not None:
+            data = {str(k).lower(): v for k, v in dict(bar).items()}
+            c = float(data["close"])  # type: ignore[arg-type]
+            ohlc = [float(data.get(k, c)) for k in ("open", "high", "low")]  # type: ignore[arg-type]
+            ticks = check_ticks(ticks, ohlc[0], ohlc[1], ohlc[2], c)
+        before = self.bars.last_row(symbol)
         ts = self.bars.push(symbol, bar, time)
+        latest = self.bars.last_row(symbol)
         for s in self.ready_sessions():
             for req_id, sub in s.subs.history.items():
                 if sub.symbol != symbol:
@@ -146,6 +189,10 @@ class GatewayCore:
                 row = self.bars.bucket(symbol, r.bar_size, ts, r.use_rth, r.what_to_show, r.format_date)
                 if row is not None:
                     s.send(s.msg.historical_update(req_id, row))
+        if latest is not None and latest[0] == ts:
+            old = before[1] if before is not None and before[0] == ts else None
+            self.walk(symbol, self._bar_moves(symbol, latest[1], old, ticks))
+            return
         close = self.bars.last_close(symbol)
         if close is not None:
             self.set_price(symbol, close)

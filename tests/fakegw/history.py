@@ -150,6 +150,14 @@ class BarStore:
         s = self._series.get(symbol.upper())
         return None if s is None or s.frame.empty else float(s.frame["close"].iloc[-1])
 
+    def last_row(self, symbol: str) -> tuple[pd.Timestamp, dict[str, float]] | None:
+        """The latest bar of ``symbol`` as ``(stamp, {open, high, low, close})``, or None."""
+        s = self._series.get(symbol.upper())
+        if s is None or s.frame.empty:
+            return None
+        row = s.frame.iloc[-1]
+        return s.frame.index[-1], {k: float(row[k]) for k in ("open", "high", "low", "close")}
+
     def push(self, symbol: str, bar: Mapping[str, object] | pd.Series, time: object = None) -> pd.Timestamp:
         """Insert or replace one bar; returns its normalised timestamp."""
         s = self._series.get(symbol.upper())

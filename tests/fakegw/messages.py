@@ -191,7 +191,7 @@ class MessageBuilder:
             "", r.good_till_date, "", "", "", 0, "", -1, 0, "", "", "", "", "",
             0, 0, 0, 0, "", r.oca_type, 0, 0, "", r.parent_id, 0, "", "",
             "", "",  # deltaNeutralOrderType, deltaNeutralAuxPrice
-            0, "", r.trail_stop_price, r.trailing_percent, "", "", "",
+            0, "", o.trail_stop, r.trailing_percent, "", "", "",
             0, 0, 0,  # comboLegCount, orderComboLegCount, smartComboParamCount
             "", "", "",  # scaleInitLevelSize, scaleSubsLevelSize, scalePriceIncrement
             "",  # hedgeType
@@ -214,7 +214,7 @@ class MessageBuilder:
         if r.order_type.upper() in _PEG_BENCH:
             f += ["", 0, "", "", ""]
         f += [0]  # conditionCount
-        f += ["", "", r.trail_stop_price, "", "", "", "", 0, "", "", "", "", 0, 0, 0, 0]
+        f += ["", "", o.trail_stop, "", "", "", "", 0, "", "", "", "", 0, 0, 0, 0]
         if v >= 159:
             f.append("")  # duration
         if v >= 160:
@@ -248,7 +248,7 @@ class MessageBuilder:
         f += [
             "", r.good_till_date, "", "", "", 0, "", -1, "", "", "", "", "",
             0, 0, 0, "", r.oca_type, 0, "", "", "", "",
-            0, "", r.trail_stop_price, r.trailing_percent, "",
+            0, "", o.trail_stop, r.trailing_percent, "",
             0, 0, 0,
             "", "", "",
             "",
@@ -260,7 +260,7 @@ class MessageBuilder:
             f += ["", 0, "", "", ""]
         f += [0]  # conditionCount
         f += [
-            r.trail_stop_price, "", "", 0, 0, "", o.filled, "", 0, "", 0, 0, "",
+            o.trail_stop, "", "", 0, 0, "", o.filled, "", 0, "", 0, 0, "",
             completed_time, o.completed_status or o.status,
         ]
         if v >= 170:

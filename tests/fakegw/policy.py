@@ -17,9 +17,8 @@ class FillPolicy:
 
     Modes:
         auto: market orders fill at once at ``price`` or the symbol's reference
-            price; limit and stop orders fill when marketable, now or when
-            the test moves the price through them (a resting limit fills at
-            its limit price, a triggered stop at the new price).
+            price; limit, stop and trailing orders fill when marketable, now or
+            when the price path crosses them (fill prices: ``triggers``).
         fill: fill at once whatever the order type, at ``price``, else the
             reference price, else the order's limit price.
         rest: accept and never fill by itself (``FakeGateway.fill_order``

@@ -28,6 +28,7 @@ from .policy import FillPolicy, PolicyRule
 from .protocol import MAX_SERVER_VERSION
 from .recorder import Handshake, Received, ReceivedOrder
 from .state import AccountBook, CommissionSchedule, Execution, GatewayState, Order
+from .triggers import INTRABAR
 from .visibility import manual_order
 
 T = TypeVar("T")
@@ -54,6 +55,8 @@ class OrderView:
     avg_fill_price: float
     commission: float
     account: str
+    oca_group: str = ""
+    trail_stop: float | None = None  # TRAIL: the stop it sits at now
 
     @classmethod
     def of(cls, o: Order) -> OrderView:
@@ -61,7 +64,7 @@ class OrderView:
         return cls(
             o.client_id, o.order_id, o.perm_id, o.instrument.symbol, r.action, r.quantity,
             r.order_type, r.lmt_price, r.aux_price, r.order_ref, r.parent_id, o.status,
-            o.filled, o.remaining, o.avg_fill_price, o.commission, o.account,
+            o.filled, o.remaining, o.avg_fill_price, o.commission, o.account, r.oca_group, o.trail_stop,
         )
 
 
@@ -282,10 +285,25 @@ class FakeGateway:
         """The stored bars (normalised) of ``symbol``."""
         return self._call(lambda: self._core.bars.frame(symbol))
 
-    def push_bar(self, symbol: str, bar: Mapping[str, object] | pd.Series, time: object = None) -> None:
+    def push_bar(self, symbol: str, bar: Mapping[str, object] | pd.Series, time: object = None,
+                 ticks: list[float] | None = None) -> None:
         """Add a bar (or update the forming one if the stamp exists): keepUpToDate
-        subscribers get historicalDataUpdate, then the close becomes the price."""
-        self._call(lambda: self._core.push_bar(symbol, bar, time))
+        subscribers get historicalDataUpdate, then the price walks the bar's intrabar
+        path (``set_intrabar``, or ``ticks``: open first, close last) and resting orders
+        trigger where the path crosses them."""
+        self._call(lambda: self._core.push_bar(symbol, bar, time, ticks))
+
+    def set_intrabar(self, mode: str) -> None:
+        """Path of pushed bars: ``auto`` (O-L-H-C if the bar closes at or above its open,
+        else O-H-L-C), ``low_first`` or ``high_first``."""
+        if mode not in INTRABAR:
+            raise ValueError(f"intrabar mode {mode!r} is not one of {INTRABAR}")
+        self._call(lambda: setattr(self._core, "intrabar", mode))
+
+    def walk_path(self, symbol: str, points: list[float], gap: bool = True) -> None:
+        """Trade ``symbol`` through ``points`` without a bar: the first point is a gap from
+        the current price (or continuous with ``gap=False``), then continuous segments."""
+        self._call(lambda: self._core.walk_path(symbol, points, gap))
 
     def fail_history(self, symbol: str, code: int = 162, message: str | None = None, times: int | None = None) -> None:
         """Make reqHistoricalData for ``symbol`` fail with ``code`` (every request, or the next ``times``).
@@ -389,6 +407,21 @@ class FakeGateway:
         """Cancel a working order from the gateway side (orderStatus Cancelled + 202)."""
         self._call(lambda: self._core.engine.cancel_order(self._find(order_ref, client_id, order_id, perm_id), reason))
 
+    def expire_day_orders(self) -> list[OrderView]:
+        """The session ends: every working DAY order (IB's default TIF, also an empty one) is
+        cancelled at the broker (orderStatus Cancelled + 202), a parent's children with it.
+        GTC orders keep working. Returns the orders that expired."""
+
+        def run() -> list[OrderView]:
+            engine = self._core.engine
+            gone = [o for o in self._core.state.orders.values()
+                    if not o.is_done and not o.held and o.req.tif.upper() in ("", "DAY")]
+            for o in gone:
+                engine.cancel_order(o, "")
+            return [OrderView.of(o) for o in gone]
+
+        return self._call(run)
+
     def _find(self, order_ref: str | None, client_id: int | None, order_id: int | None, perm_id: int | None) -> Order:
         orders = list(self._core.state.orders.values())
         if order_ref is not None:
@@ -413,11 +446,15 @@ class FakeGateway:
 
     def restart(self, next_order_id: int = 1) -> None:
         """A gateway restart: every connection drops, orders and executions survive at IB,
-        and the order-id sequence starts again at ``next_order_id`` (permIds stay unique)."""
+        and the order-id sequence starts again at ``next_order_id`` (permIds stay unique).
+        Orders held with ``transmit=0`` never reached IB and are lost."""
 
         def run() -> None:
             core = self._core
             core.drop()
+            for key, order in list(core.state.orders.items()):
+                if order.held:  # transmit=0: never left the gateway, so it dies with it
+                    del core.state.orders[key]
             core.state.epoch += 1
             core.state.next_order_id = next_order_id
 

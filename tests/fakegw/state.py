@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from .contracts import Instrument
 from .requests import OrderRequest
+from .triggers import trail_level
 
 if TYPE_CHECKING:
     from .policy import FillPolicy
@@ -85,6 +86,8 @@ class Order:
     completed_status: str = ""
     held: bool = False  # transmit=0 and not yet released
     triggered: bool = False  # stop orders: stop price touched
+    trail_anchor: float | None = None  # TRAIL: best price since the order became active
+    base_qty: float | None = None  # the client's quantity, once an OCA group has reduced it
     auto_fill: bool = True  # False once a partial-fill policy has run
     manual: bool = False  # placed in TWS, not through the API (see ``visibility``)
     epoch: int = 0  # gateway run it was placed in (order ids restart with a new run)
@@ -98,6 +101,11 @@ class Order:
     @property
     def quantity(self) -> float:
         return self.req.quantity
+
+    @property
+    def base(self) -> float:
+        """The quantity the client asked for (OCA reductions aside)."""
+        return self.base_qty if self.base_qty is not None else self.req.quantity
 
     @property
     def remaining(self) -> float:
@@ -114,6 +122,14 @@ class Order:
     @property
     def order_ref(self) -> str:
         return self.req.order_ref
+
+    @property
+    def trail_stop(self) -> float | None:
+        """The stop a TRAIL order sits at now (the client's trailStopPrice until it is active)."""
+        r = self.req
+        if self.trail_anchor is None:
+            return r.trail_stop_price
+        return trail_level(self.is_buy, self.trail_anchor, r.trail_stop_price, r.aux_price, r.trailing_percent)
 
 
 @dataclass

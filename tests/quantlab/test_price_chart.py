@@ -10,11 +10,11 @@ import pytest
 
 import quantlab
 from quantlab.chart_data import indicator_lines
+from quantlab.engine.registry import get_strategy
+from quantlab.engine.strategy import Indicator
 from quantlab.errors import StrategyError
-from quantlab.registry import get_strategy
 from quantlab.reports import build
 from quantlab.reports.price_chart import price_trades
-from quantlab.strategy import Indicator
 
 START = "2012-01-01"
 

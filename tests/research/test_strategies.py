@@ -8,9 +8,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from quantlab.registry import get_strategy, list_strategies
-from quantlab.signals import evaluate_arrays, kernel_inputs, price_arrays
-from quantlab.strategy import StrategySpec
+from quantlab.engine.registry import get_strategy, list_strategies
+from quantlab.engine.signals import evaluate_arrays, kernel_inputs, price_arrays
+from quantlab.engine.strategy import StrategySpec
 from tests.reference.kernels_ref import TWINS
 
 NAMES = [s.name for s in list_strategies()]
@@ -83,8 +83,8 @@ def test_kernel_equals_slow_twin(name: str, daily: dict[str, pd.DataFrame]) -> N
 def test_kernel_contract_checked_at_registration() -> None:
     from numba import njit
 
+    from quantlab.engine.strategy import Param
     from quantlab.errors import StrategyError
-    from quantlab.strategy import Param
 
     @njit(cache=False)
     def bad_nb(close, window):  # type: ignore[no-untyped-def]

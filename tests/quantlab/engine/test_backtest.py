@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import quantlab
-from quantlab.config import SimConfig, Sizing
+from quantlab.engine.settings import SimConfig, Sizing
 from quantlab.kernels.group_sim import simulate_group_nb
 
 

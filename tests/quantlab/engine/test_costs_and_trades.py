@@ -8,13 +8,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from quantlab.config import Costs, SimConfig, Sizing
+from quantlab.engine.intervals import get_interval
+from quantlab.engine.settings import Costs, SimConfig, Sizing
+from quantlab.engine.signals import price_arrays
 from quantlab.errors import ConfigError
-from quantlab.intervals import get_interval
 from quantlab.kernels.costs import commission_nb
 from quantlab.kernels.sizing import affordable_buy_nb, target_shares_nb
 from quantlab.replay import portfolio, simulate, vbt_metrics
-from quantlab.signals import price_arrays
 
 DAILY = get_interval("1d")
 IB = SimConfig(costs=Costs(slippage_bps=0)).to_array()
@@ -138,9 +138,9 @@ def test_order_function_replay_matches_independently(daily: dict[str, pd.DataFra
     from vectorbt.portfolio import nb as pnb
     from vectorbt.portfolio.enums import NoOrder
 
+    from quantlab.engine.registry import get_strategy
+    from quantlab.engine.signals import evaluate_arrays
     from quantlab.kernels.costs import fill_price_nb
-    from quantlab.registry import get_strategy
-    from quantlab.signals import evaluate_arrays
 
     @njit
     def order_func_nb(c, target, open_, close, cfg, last):  # type: ignore[no-untyped-def]

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from quantlab.engine.params import parse_grid, parse_params
+from quantlab.engine.registry import get_strategy
 from quantlab.errors import ParameterError, StrategyError
 from quantlab.optimizer.filters import check_metric, constraint_mask
-from quantlab.optimizer.grid import parse_grid, parse_params
-from quantlab.registry import get_strategy
 
 
 def test_grid_expands_ranges_lists_and_constraints() -> None:

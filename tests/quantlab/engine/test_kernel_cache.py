@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from quantlab import _env
+from quantlab._startup import env as _env
 
 
 def test_cache_subfolder_matches_numbas_own_naming() -> None:

@@ -8,13 +8,13 @@ import pandas as pd
 import pytest
 
 import quantlab
-from quantlab.config import SimConfig
-from quantlab.intervals import get_interval
+from quantlab.engine.intervals import get_interval
+from quantlab.engine.registry import get_strategy
+from quantlab.engine.settings import SimConfig
+from quantlab.engine.signals import evaluate_arrays, price_arrays
+from quantlab.engine.sweep import run_sweep
 from quantlab.kernels.layout import METRIC_NAMES
-from quantlab.registry import get_strategy
 from quantlab.replay import portfolio, simulate, vbt_metrics
-from quantlab.signals import evaluate_arrays, price_arrays
-from quantlab.sweep import run_sweep
 
 DAILY = get_interval("1d")
 NEW = ("max_drawdown_duration", "max_recovery_time", "avg_win", "avg_loss")
@@ -47,7 +47,7 @@ def test_recovery_time_by_hand() -> None:
     Drawdowns: bars 2-4 under water (3 bars; valley bar 3, recovered bar 5: 2 bars to recover),
     bar 6 (1 bar; 1 to recover), bars 8-9 still open at the end (2 bars; valley bar 9: 0 so far).
     """
-    from quantlab.config import Costs, Sizing
+    from quantlab.engine.settings import Costs, Sizing
 
     price = np.array([100.0, 100, 90, 80, 85, 100, 99, 101, 98, 97])
     index = pd.date_range("2020-01-01", periods=len(price), tz="UTC")

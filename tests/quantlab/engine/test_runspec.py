@@ -10,7 +10,7 @@ import pytest
 
 import quantlab
 from quantlab.backtester import backtest_run
-from quantlab.config import Costs, SimConfig, make_sim_config
+from quantlab.engine.settings import Costs, SimConfig, make_sim_config
 from quantlab.optimizer.api import optimize_run
 from quantlab.optimizer.folds import WalkForwardWindows
 from quantlab.optimizer.summary import optimize_config, optimize_summary, walkforward_summary

@@ -11,14 +11,14 @@ from click.testing import CliRunner
 import quantlab
 import research
 from quantlab.cli import cli
+from quantlab.engine.registry import get_strategy, list_strategies
 from quantlab.errors import StrategyError
-from quantlab.registry import get_strategy, list_strategies
 
 TYPING_ERROR = textwrap.dedent(
     '''
     import numpy as np
     from numba import njit
-    from quantlab.strategy import Param, StrategySpec
+    from quantlab.engine.strategy import Param, StrategySpec
 
     @njit(cache=False)
     def untypable_nb(close, window):

@@ -7,16 +7,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from quantlab.config import SimConfig
+from quantlab.engine.intervals import get_interval
+from quantlab.engine.params import parse_grid
+from quantlab.engine.registry import get_strategy
+from quantlab.engine.settings import SimConfig
+from quantlab.engine.signals import evaluate_arrays, price_arrays
+from quantlab.engine.sweep import block_starts, run_sweep
 from quantlab.errors import ParameterError
-from quantlab.intervals import get_interval
 from quantlab.kernels.layout import METRIC_NAMES
-from quantlab.optimizer.grid import parse_grid
 from quantlab.overfit import block_bounds
-from quantlab.registry import get_strategy
 from quantlab.replay import simulate
-from quantlab.signals import evaluate_arrays, price_arrays
-from quantlab.sweep import run_sweep
 
 DAILY = get_interval("1d")
 
@@ -84,3 +84,14 @@ def test_bad_windows_and_shapes(setup) -> None:  # type: ignore[no-untyped-def]
         run_sweep(spec, prices, values, SimConfig(), DAILY, start=10, end=5)
     with pytest.raises(ParameterError, match="2 columns"):
         run_sweep(spec, prices, values[:, :1], SimConfig(), DAILY)
+
+
+def test_block_starts_partition_as_the_statistics_layer_does() -> None:
+    """The engine computes the CSCV partition itself (it does not import quantlab.overfit);
+    both must agree, or PBO would read block statistics over other bars."""
+    for n_bars in (2, 3, 10, 17, 251, 2520):
+        for n_blocks in range(1, min(16, n_bars // 2) + 1):
+            np.testing.assert_array_equal(block_starts(n_bars, n_blocks), block_bounds(n_bars, n_blocks)[:-1])
+    assert block_starts(100, 0).size == 0
+    with pytest.raises(ParameterError, match="too few observations per block"):
+        block_starts(15, 8)

@@ -11,13 +11,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from quantlab.config import Costs, SimConfig, Sizing
-from quantlab.intervals import get_interval
+from quantlab.engine.intervals import get_interval
+from quantlab.engine.registry import get_strategy, list_strategies
+from quantlab.engine.settings import Costs, SimConfig, Sizing
+from quantlab.engine.signals import evaluate_arrays, price_arrays
+from quantlab.engine.sweep import run_sweep
 from quantlab.kernels.layout import METRIC_NAMES
-from quantlab.registry import get_strategy, list_strategies
 from quantlab.replay import portfolio, simulate, vbt_metrics
-from quantlab.signals import evaluate_arrays, price_arrays
-from quantlab.sweep import run_sweep
 
 DAILY = get_interval("1d")
 SIMS = {
@@ -111,7 +111,7 @@ def test_shared_cash_group_matches_vectorbt_simulator() -> None:
     import vectorbt as vbt
 
     import quantlab
-    from quantlab.config import Sizing
+    from quantlab.engine.settings import Sizing
 
     sim = SimConfig(sizing=Sizing("fraction", 0.45), costs=Costs(slippage_bps=2))
     result = quantlab.backtest("ema_cross", "SPY,QQQ,IWM", "fast=8,slow=30", sim=sim, shared_cash=True, save=False)

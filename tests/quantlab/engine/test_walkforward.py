@@ -13,12 +13,12 @@ from click.testing import CliRunner
 
 import quantlab
 from quantlab.cli import cli
-from quantlab.config import Costs, SimConfig
+from quantlab.engine.registry import get_strategy
+from quantlab.engine.settings import Costs, SimConfig
 from quantlab.errors import ParameterError
 from quantlab.inputs import load_inputs
 from quantlab.optimizer.folds import make_folds
 from quantlab.optimizer.walkforward import _stitch
-from quantlab.registry import get_strategy
 
 GRID = "fast=5:60:5,slow=20:200:20"
 BDAYS = pd.bdate_range("2010-01-01", "2016-12-30", tz="UTC")
@@ -61,7 +61,7 @@ CONSTANT = textwrap.dedent(
     '''
     import numpy as np
     from numba import njit
-    from quantlab.strategy import Param, StrategySpec
+    from quantlab.engine.strategy import Param, StrategySpec
 
     @njit(cache=True)
     def constant_nb(close, level):
@@ -104,8 +104,8 @@ def wf(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def
 
 
 def test_each_fold_chooses_the_in_sample_best(wf) -> None:  # type: ignore[no-untyped-def]
+    from quantlab.engine.params import parse_grid
     from quantlab.optimizer.evaluate import evaluate, tidy
-    from quantlab.optimizer.grid import parse_grid
     from quantlab.optimizer.ranking import rank
     from quantlab.optimizer.walkforward import _windows
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from quantlab import _warmup
+from quantlab._startup import warmup as _warmup
 from tests.conftest import REPO_ROOT as REPO
 
 # Runs the three commands that call vectorbt and lists every vectorbt function numba had
@@ -51,7 +51,7 @@ def test_the_warmup_compiles_every_vectorbt_signature_a_run_uses(tmp_path: Path)
         "QUANTLAB_CACHE_DIR": str(tmp_path / "ql"),
         "QUANTLAB_NO_WARMUP": "1",  # the runs below must not start their own child
     }
-    child = subprocess.run([sys.executable, "-m", "quantlab._warmup"], cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    child = subprocess.run([sys.executable, "-m", "quantlab._startup.warmup"], cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert child.returncode == 0, child.stderr
     stamps = sorted(p.name.split("-")[3] for p in (tmp_path / "numba").glob("quantlab-vectorbt-warm-*"))
     assert stamps == sorted(_warmup.PATHS)

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 import quantlab
-from quantlab.backends import SweepError, dask_cluster, make_backend, use_backend
-from quantlab.backends.chunks import run_chunk
+from quantlab.engine.backends import SweepError, dask_cluster, make_backend, use_backend
+from quantlab.engine.backends.chunks import run_chunk
 from quantlab.errors import ConfigError
 
 GRID = "fast=5:40:5,slow=20:120:10"

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from quantlab.backends.checkpoint import open_run
+from quantlab.engine.backends.checkpoint import open_run
 from quantlab.errors import ConfigError
 
 ARGS = ["optimize", "-s", "sma_cross", "--symbols", "SPY,QQQ", "-g", "fast=5:60:1,slow=20:200:5",

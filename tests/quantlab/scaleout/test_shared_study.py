@@ -13,7 +13,7 @@ from pathlib import Path
 import optuna
 import pytest
 
-from quantlab.backends.optuna_storage import open_storage, sampler_seed
+from quantlab.engine.backends.optuna_storage import open_storage, sampler_seed
 from quantlab.errors import ConfigError
 
 TPE = ["optimize", "-s", "sma_cross", "--symbols", "SPY", "-g", "fast=2:200,slow=10:400", "--method", "tpe",
@@ -48,7 +48,7 @@ def test_two_concurrent_processes_share_one_study_and_a_killed_one_leaves_nothin
     # a process killed while its trial runs (it asked, sent a heartbeat, then died)
     dying = subprocess.Popen([sys.executable, "-c", (
         "import optuna, sys, time\n"
-        "from quantlab.backends.optuna_storage import open_storage\n"
+        "from quantlab.engine.backends.optuna_storage import open_storage\n"
         f"study = optuna.load_study(study_name='shared', storage=open_storage({postgres!r}))\n"
         "t = study.ask(); study._storage.record_heartbeat(t._trial_id); print(t.number, flush=True); time.sleep(600)\n"
     )], stdout=subprocess.PIPE)

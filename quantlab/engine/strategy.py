@@ -19,7 +19,7 @@ from typing import Any, TypeAlias
 
 import numpy as np
 
-from quantlab import expr
+from quantlab.engine import expr
 from quantlab.errors import ParameterError, StrategyError, suggest
 
 PRICE_FIELDS = ("open", "high", "low", "close", "volume")

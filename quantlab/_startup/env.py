@@ -32,7 +32,7 @@ def _writable(path: Path) -> bool:
         return False
 
 
-_CHECKOUT = Path(__file__).resolve().parent.parent
+_CHECKOUT = Path(__file__).resolve().parent.parent.parent
 
 
 def default_cache_root() -> Path:
@@ -96,7 +96,8 @@ def invalidate_stale_kernels(cache: Path) -> bool:
         pass
     for folder in _source_folders():
         shutil.rmtree(cache / numba_cache_subdir(folder), ignore_errors=True)
-    shutil.rmtree(default_cache_root() / "sweeps", ignore_errors=True)
+    shutil.rmtree(default_cache_root() / "sweeps", ignore_errors=True)  # where older versions wrote them
+    shutil.rmtree(cache / "quantlab-sweeps", ignore_errors=True)  # quantlab.engine.codegen.SWEEPS_SUBDIR
     try:
         cache.mkdir(parents=True, exist_ok=True)
         stamp.write_text(digest)

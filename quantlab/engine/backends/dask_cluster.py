@@ -17,14 +17,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from quantlab.backends.base import ChunkedBackend, SweepError, describe_chunk, say
-from quantlab.backends.chunks import Chunk, ChunkResult, run_chunk
+from quantlab.engine.backends.base import ChunkedBackend, SweepError, describe_chunk, say
+from quantlab.engine.backends.chunks import Chunk, ChunkResult, run_chunk
 from quantlab.errors import ConfigError
 
 if TYPE_CHECKING:
-    from quantlab.config import SimConfig
-    from quantlab.inputs import MarketInputs
-    from quantlab.strategy import StrategySpec
+    from quantlab.engine.backends.base import MarketInputs
+    from quantlab.engine.settings import SimConfig
+    from quantlab.engine.strategy import StrategySpec
 
 RETRIES = 2
 START_A_SCHEDULER = (
@@ -52,7 +52,7 @@ def _import_kernel_module(spec: StrategySpec) -> None:
 
 def warm_up(spec: StrategySpec, prices: Any, sim: SimConfig, interval: Any) -> float:
     """Runs on each worker: load (or compile) the kernels with a one-row sweep; seconds taken."""
-    from quantlab.sweep import run_sweep
+    from quantlab.engine.sweep import run_sweep
 
     began = time.perf_counter()
     _import_kernel_module(spec)

@@ -10,21 +10,44 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from quantlab.backends.checkpoint import CheckpointRun, open_run
-from quantlab.backends.chunks import Assembly, Chunk, ChunkResult, chunk_key, plan
+from quantlab.engine.backends.checkpoint import CheckpointRun, open_run
+from quantlab.engine.backends.chunks import Assembly, Chunk, ChunkResult, chunk_key, plan
 from quantlab.errors import QuantlabError
 
 if TYPE_CHECKING:
-    from quantlab.config import SimConfig
-    from quantlab.inputs import MarketInputs
-    from quantlab.optimizer.evaluate import Window
-    from quantlab.strategy import StrategySpec
-    from quantlab.sweep import SweepOutput
+    from quantlab.engine.intervals import Interval
+    from quantlab.engine.settings import SimConfig
+    from quantlab.engine.signals import PriceArrays
+    from quantlab.engine.strategy import StrategySpec
+    from quantlab.engine.sweep import SweepOutput
+
+
+class MarketInputs(Protocol):
+    """What a backend reads of the research layer's :class:`quantlab.inputs.MarketInputs`
+    (a protocol, so the engine does not import the layer above it)."""
+
+    @property
+    def prices(self) -> dict[str, PriceArrays]: ...
+    @property
+    def interval(self) -> Interval: ...
+    @property
+    def data_hash(self) -> str: ...
+    @property
+    def symbols(self) -> list[str]: ...
+
+
+class Window(Protocol):
+    """An evaluation window (``quantlab.optimizer.evaluate.Window``): bars ``start..end-1``."""
+
+    @property
+    def start(self) -> int: ...
+    @property
+    def end(self) -> int: ...
 
 
 class SweepError(QuantlabError):
@@ -40,7 +63,7 @@ class Backend(Protocol):
         inputs: MarketInputs,
         values: np.ndarray,
         sim: SimConfig,
-        windows: dict[str, Window],
+        windows: Mapping[str, Window],
         n_blocks: int,
         on_progress: Callable[[int], None] | None,
     ) -> dict[str, SweepOutput]: ...
@@ -97,7 +120,7 @@ class ChunkedBackend:
         inputs: MarketInputs,
         values: np.ndarray,
         sim: SimConfig,
-        windows: dict[str, Window],
+        windows: Mapping[str, Window],
         n_blocks: int,
         on_progress: Callable[[int], None] | None,
     ) -> dict[str, SweepOutput]:
@@ -156,7 +179,7 @@ class InProcessChunked(ChunkedBackend):
     def execute(
         self, spec: StrategySpec, inputs: MarketInputs, values: np.ndarray, sim: SimConfig, chunks: list[Chunk]
     ) -> Iterator[tuple[Chunk, ChunkResult]]:
-        from quantlab.backends.chunks import run_chunk
+        from quantlab.engine.backends.chunks import run_chunk
 
         for chunk in chunks:
             yield chunk, run_chunk(spec, inputs.prices[chunk.symbol], values, sim, inputs.interval, chunk)

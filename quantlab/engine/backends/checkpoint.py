@@ -10,17 +10,16 @@ RUN_ID`` names it. ``chunks/`` is removed once ``summary.json`` is written.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from quantlab.backends.chunks import ChunkResult
 from quantlab.data.atomic import atomic_write
+from quantlab.engine.backends.chunks import ChunkResult
+from quantlab.engine.runfolder import create_run_folder, ensure_folder, new_run_id
 from quantlab.errors import ConfigError
-from quantlab.runs import RunDir, ensure_writable, new_run_id
 
 MANIFEST = "checkpoint.json"
 
@@ -68,9 +67,6 @@ class CheckpointRun:
     def store(self) -> ChunkStore:
         return ChunkStore(self.path / "chunks")
 
-    def run_dir(self) -> RunDir:
-        return RunDir(self.run_id, self.path)
-
     def finish(self, report: dict[str, object]) -> None:
         """After ``summary.json``: record what the backend did and drop the chunk files."""
         if not (self.path / "summary.json").exists():
@@ -88,16 +84,15 @@ def _manifest(path: Path) -> dict[str, str] | None:
         return None
 
 
-def open_run(
-    kind: str, cfg_hash: str, data_hash: str, reports: str | os.PathLike[str] | None, resume: str | None
-) -> CheckpointRun:
-    """The unfinished run to resume (named, or found by config and data hash) or a new one.
+def open_run(kind: str, cfg_hash: str, data_hash: str, reports: Path, resume: str | None) -> CheckpointRun:
+    """The unfinished run to resume (named, or found by config and data hash) or a new one,
+    in the reports folder ``reports`` (already resolved by the caller: :func:`quantlab.runs.ensure_writable`).
 
     Raises:
         ConfigError: ``resume`` names no unfinished run, a finished one, or one started on
             other data or another configuration.
     """
-    base = ensure_writable(reports)
+    base = ensure_folder(Path(reports))
     wanted = {"kind": kind, "config_hash": cfg_hash, "data_hash": data_hash}
     if resume:
         path = base / resume
@@ -129,6 +124,6 @@ def open_run(
     if candidates:
         path = candidates[-1]
         return CheckpointRun(kind, path.name, path, True, ChunkStore(path / "chunks").count())
-    run = RunDir.create(new_run_id(kind, cfg_hash), reports)
-    (run.path / MANIFEST).write_text(json.dumps(wanted, indent=2, sort_keys=True) + "\n")
-    return CheckpointRun(kind, run.run_id, run.path, False, 0)
+    run_id, path = create_run_folder(base, new_run_id(kind, cfg_hash))
+    (path / MANIFEST).write_text(json.dumps(wanted, indent=2, sort_keys=True) + "\n")
+    return CheckpointRun(kind, run_id, path, False, 0)

@@ -15,14 +15,14 @@ from dataclasses import dataclass
 import numpy as np
 from numba.core.errors import NumbaError
 
-from quantlab.config import SimConfig
+from quantlab.engine.codegen import sweep_module
+from quantlab.engine.intervals import Interval
+from quantlab.engine.settings import SimConfig
+from quantlab.engine.signals import PriceArrays, kernel_failure
+from quantlab.engine.sizing import sizing_vol
+from quantlab.engine.strategy import StrategySpec
 from quantlab.errors import ParameterError
-from quantlab.intervals import Interval
-from quantlab.kernels.codegen import sweep_module
 from quantlab.kernels.layout import N_METRICS
-from quantlab.replay import sizing_vol
-from quantlab.signals import PriceArrays, kernel_failure
-from quantlab.strategy import StrategySpec
 
 
 @dataclass(frozen=True)
@@ -41,13 +41,27 @@ class SweepOutput:
         return int(self.metrics.shape[0])
 
 
+MIN_BLOCK_BARS = 2  # quantlab.overfit.blocks.MIN_BLOCK_OBS: CSCV needs a variance per block
+
+
 def block_starts(n_bars: int, n_blocks: int) -> np.ndarray:
-    """Offsets where each CSCV block starts: :func:`quantlab.overfit.block_bounds` without the end."""
+    """Offsets where each CSCV block starts: the partition of :func:`quantlab.overfit.block_bounds`
+    without its end (sizes differ by at most one, the first ``n_bars % n_blocks`` blocks get
+    the extra bar). Computed here because the engine does not import the statistics layer;
+    tests/quantlab/engine/test_sweep.py checks that both agree."""
     if n_blocks <= 0:
         return np.empty(0, dtype=np.int64)
-    from quantlab.overfit import block_bounds
-
-    return np.ascontiguousarray(block_bounds(n_bars, n_blocks)[:-1], dtype=np.int64)
+    if n_bars < MIN_BLOCK_BARS * n_blocks:
+        raise ParameterError(
+            f"too few observations per block: {n_bars} observations in {n_blocks} blocks "
+            f"(need at least {MIN_BLOCK_BARS} per block)",
+            found=f"n_obs={n_bars}, n_blocks={n_blocks}",
+            fix=f"use fewer blocks or at least {MIN_BLOCK_BARS * n_blocks} observations",
+        )
+    base, extra = divmod(int(n_bars), int(n_blocks))
+    sizes = np.full(n_blocks, base, dtype=np.int64)
+    sizes[:extra] += 1
+    return np.ascontiguousarray(np.concatenate(([0], np.cumsum(sizes)[:-1])), dtype=np.int64)
 
 
 def run_sweep(

@@ -14,14 +14,13 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
-from quantlab.backends.base import Backend, ChunkedBackend, InProcessChunked, SweepError
-from quantlab.backends.checkpoint import CheckpointRun
+from quantlab.engine.backends.base import Backend, ChunkedBackend, InProcessChunked, SweepError
+from quantlab.engine.backends.checkpoint import CheckpointRun
 from quantlab.errors import ConfigError
-from quantlab.runs import RunDir, new_run_id
 
 __all__ = [
     "Backend", "ChunkedBackend", "InProcessChunked", "SweepError", "active_backend", "begin_run",
-    "make_backend", "run_dir", "use_backend",
+    "checkpoint_run", "make_backend", "use_backend",
 ]
 
 _ACTIVE: ContextVar[Backend | None] = ContextVar("quantlab_backend", default=None)
@@ -46,7 +45,7 @@ def make_backend(cluster: str | None = None, resume: str | None = None, chunk_si
             "unknown --cluster", found=repr(cluster),
             fix="use local:N (worker processes here) or tcp://HOST:8786 (a running `dask scheduler`)",
         )
-    from quantlab.backends.dask_cluster import DaskBackend
+    from quantlab.engine.backends.dask_cluster import DaskBackend
 
     return DaskBackend(cluster, chunk_size, resume)
 
@@ -73,10 +72,8 @@ def begin_run(kind: str, cfg_hash: str, data_hash: str, reports: Any) -> Checkpo
     return backend.begin_run(kind, cfg_hash, data_hash, reports) if backend is not None else None
 
 
-def run_dir(kind: str, cfg_hash: str, reports: Any) -> RunDir:
-    """The folder to save a run in: the checkpointed one when there is one, else a new one."""
-    backend = active_backend()
-    run = getattr(backend, "run", None)
-    if isinstance(run, CheckpointRun) and run.kind == kind:
-        return run.run_dir()
-    return RunDir.create(new_run_id(kind, cfg_hash), reports)
+def checkpoint_run(kind: str) -> CheckpointRun | None:
+    """The checkpointed run folder of the active backend for a ``kind`` run, if there is one
+    (the run is then saved into it, see :func:`quantlab.optimizer.outputs.run_dir`)."""
+    run = getattr(active_backend(), "run", None)
+    return run if isinstance(run, CheckpointRun) and run.kind == kind else None

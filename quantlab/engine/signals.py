@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from quantlab.engine.registry import get_strategy
+from quantlab.engine.strategy import PRICE_FIELDS, StrategySpec
 from quantlab.errors import DataError, StrategyError
-from quantlab.registry import get_strategy
-from quantlab.strategy import PRICE_FIELDS, StrategySpec
 
 
 @dataclass(frozen=True)

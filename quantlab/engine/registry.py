@@ -13,8 +13,8 @@ import pkgutil
 import sys
 from pathlib import Path
 
+from quantlab.engine.strategy import StrategySpec
 from quantlab.errors import StrategyError, suggest
-from quantlab.strategy import StrategySpec
 
 
 def _research_names() -> list[str]:

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from quantlab.config import SimConfig
-from quantlab.intervals import Interval
-from quantlab.signals import PriceArrays
-from quantlab.strategy import StrategySpec
-from quantlab.sweep import SweepOutput, run_sweep
+from quantlab.engine.intervals import Interval
+from quantlab.engine.settings import SimConfig
+from quantlab.engine.signals import PriceArrays
+from quantlab.engine.strategy import StrategySpec
+from quantlab.engine.sweep import SweepOutput, run_sweep
 
 # About one second of single-core work per chunk at ~1.7e8 bar-evaluations/s: long enough
 # that scheduler overhead (~1 ms a task) stays negligible, short enough to balance and
@@ -118,7 +118,7 @@ class Assembly:
         self._seconds[chunk.symbol] += result.seconds
 
     def outputs(self, load_seconds: float = 0.0) -> dict[str, SweepOutput]:
-        from quantlab.sweep import block_starts
+        from quantlab.engine.sweep import block_starts
 
         out: dict[str, SweepOutput] = {}
         for symbol, metrics in self._metrics.items():

@@ -81,7 +81,7 @@ class VectorbtWarmup:
             return
         try:
             self._proc = subprocess.Popen(
-                [sys.executable, "-m", "quantlab._warmup", *todo],
+                [sys.executable, "-m", "quantlab._startup.warmup", *todo],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
@@ -120,8 +120,9 @@ def exercise(path: str) -> None:
     import numpy as np
     import pandas as pd
 
-    from quantlab.config import make_sim_config
-    from quantlab.intervals import get_interval
+    from quantlab.engine.intervals import get_interval
+    from quantlab.engine.settings import make_sim_config
+    from quantlab.engine.signals import PriceArrays
     from quantlab.replay import (
         SimRecord,
         equity_frame,
@@ -130,7 +131,6 @@ def exercise(path: str) -> None:
         records_frame,
         vbt_metrics,
     )
-    from quantlab.signals import PriceArrays
 
     n = 40
     index = pd.date_range("2020-01-01", periods=n, freq="D", tz="UTC")

@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
+from quantlab.engine.intervals import Interval
+from quantlab.engine.strategy import StrategySpec
 from quantlab.errors import ParameterError
-from quantlab.intervals import Interval
-from quantlab.strategy import StrategySpec
 
 #: Parameters that annualise inside a strategy; unless set, they follow the run's interval.
 INTERVAL_PARAMS = ("bars_per_year",)
