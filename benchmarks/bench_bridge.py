@@ -41,7 +41,7 @@ def _frame(n: int) -> pd.DataFrame:
 
 def measure(n_bars: int = N_BARS, synchronous: str = "FULL", on_start: Callable[[Any], Any] | None = None) -> dict[str, object]:
     """``on_start(harness)`` runs once the bridge is trading (bench_dashboard opens the dashboard there)."""
-    from bridge.runner import settle_memory
+    from bridge.runtime.runner import settle_memory
     from tests.bridge._harness import BridgeHarness
     from tests.fakegw import FakeGateway
 

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from quantlab._startup.warmup import VectorbtWarmup
+from quantlab.engine.exits import apply_exits, check_exits_for_run, exit_vector, tp_values
 from quantlab.engine.intervals import get_interval, short_samples
 from quantlab.engine.params import resolve_params
 from quantlab.engine.registry import get_strategy
@@ -23,12 +24,13 @@ from quantlab.engine.settings import SimConfig
 from quantlab.engine.signals import evaluate_arrays
 from quantlab.engine.sizing import sizing_vol
 from quantlab.engine.strategy import StrategySpec
-from quantlab.errors import DataError
+from quantlab.errors import DataError, ParameterError
 from quantlab.inputs import MarketInputs, load_inputs
 from quantlab.kernels.group_sim import simulate_group_nb
 from quantlab.kernels.layout import METRIC_NAMES
 from quantlab.paths import store_path
 from quantlab.replay import (
+    SimRecord,
     equity_frame,
     max_relative_difference,
     portfolio,
@@ -66,6 +68,7 @@ class BacktestResult:
     path: Any = None
     report: Any = None
     _year_freq: Any = field(default=None, repr=False)
+    records: dict[str, SimRecord] = field(default_factory=dict, repr=False)
 
     @property
     def returns_basis(self) -> str:
@@ -104,7 +107,7 @@ def backtest(
         TypeError: an unknown option.
     """
     run, _, _ = split_options("backtest", strategy, symbols, options)
-    return backtest_run(run, params, shared_cash=shared_cash)
+    return _backtest(run, params, shared_cash)
 
 
 def backtest_run(run: RunSpec, params: str | Mapping[str, float] | None = None, *, shared_cash: bool = False) -> BacktestResult:
@@ -118,9 +121,15 @@ def backtest_run(run: RunSpec, params: str | Mapping[str, float] | None = None, 
     Raises:
         QuantlabError: as :func:`backtest`.
     """
+    return _backtest(run, params, shared_cash)
+
+
+def _backtest(run: RunSpec, params: str | Mapping[str, float] | None, shared_cash: bool) -> BacktestResult:
+    """The backtest itself: both public forms call it directly, so a warning's
+    ``stacklevel`` reaches the user's line from either."""
     sim, start, end, store, reports = run.sim, run.start, run.end, run.store, run.reports
     began = time.perf_counter()
-    spec = get_strategy(run.strategy)
+    spec, _ = apply_exits(get_strategy(run.strategy), None, params)
     resolved = resolve_params(spec, params, get_interval(run.interval))
     if run.save:
         ensure_writable(reports)
@@ -137,8 +146,16 @@ def backtest_run(run: RunSpec, params: str | Mapping[str, float] | None = None, 
                 fix="use a longer date range or shorter windows",
             )
     targets = {s: pd.Series(evaluate_arrays(spec, p, resolved), index=p.index, name=s) for s, p in inputs.prices.items()}
+    check_exits_for_run(spec, [t.to_numpy() for t in targets.values()], sim.sizing.allow_short, tp_values(resolved, None))
     replay_diff = 0.0
+    records: dict[str, SimRecord] = {}
     if shared_cash and len(inputs.symbols) > 1:
+        if spec.exit_params:
+            raise ParameterError(
+                "exit rules are not simulated for a shared-cash group yet",
+                found=", ".join(p.name for p in spec.exit_params),
+                fix="run the symbols on their own accounts (drop --shared-cash) or drop the exit rules",
+            )
         pf, group_value = _shared_portfolio(inputs, targets, sim, warmup)
         portfolios = {"portfolio": pf}
         # The group simulator's value path against vectorbt's accounting of its orders.
@@ -149,7 +166,8 @@ def backtest_run(run: RunSpec, params: str | Mapping[str, float] | None = None, 
     else:
         portfolios, rows = {}, []
         for symbol, prices in inputs.prices.items():
-            record = simulate(targets[symbol].to_numpy(), prices, sim, iv)
+            record = simulate(targets[symbol].to_numpy(), prices, sim, iv, exits=exit_vector(spec, resolved))
+            records[symbol] = record
             warmup.wait()
             portfolios[symbol] = portfolio(record, prices, sim, iv)
             replayed = vbt_metrics(portfolios[symbol], iv)
@@ -184,10 +202,11 @@ def backtest_run(run: RunSpec, params: str | Mapping[str, float] | None = None, 
         "metrics": metrics.to_dict("index"),
         "replay_check": {"max_relative_difference": replay_diff, "ok": bool(replay_diff <= 1e-9)},
         "period": {s: {"first": str(p.index[0]), "last": str(p.index[-1]), "bars": len(p)} for s, p in inputs.prices.items()},
-        "short_sample": short_samples({s: len(p) for s, p in inputs.prices.items()}, iv),
+        "short_sample": short_samples({s: len(p) for s, p in inputs.prices.items()}, iv, stacklevel=4),
     }
     result = BacktestResult(
-        spec, resolved, inputs, sim, bool(config["shared_cash"]), portfolios, targets, metrics, summary, _year_freq=iv.year_freq
+        spec, resolved, inputs, sim, bool(config["shared_cash"]), portfolios, targets, metrics, summary,
+        _year_freq=iv.year_freq, records=records,
     )
     if run.save:
         _save(result, reports, began)
@@ -233,7 +252,7 @@ def _save(result: BacktestResult, reports: Any, began: float) -> None:
     t0 = time.perf_counter()
     run.write_csv("metrics.csv", result.metrics)
     run.write_csv("equity.csv", equity_frame(result.portfolios))
-    run.write_csv("trades.csv", records_frame(result.portfolios, "positions"), index=False)
-    run.write_csv("orders.csv", records_frame(result.portfolios, "orders"), index=False)
+    run.write_csv("trades.csv", records_frame(result.portfolios, "positions", result.records), index=False)
+    run.write_csv("orders.csv", records_frame(result.portfolios, "orders", result.records), index=False)
     run.write_csv(CHART, chart_frame(result.spec, result.inputs, result.params))
     finish_run(run, result, t0, began)

@@ -79,6 +79,9 @@ class SearchSpec:
         trials: TPE trials (None: 200 for optimize, 100 per fold for walk-forward).
         seed: TPE seed (walk-forward fold k uses ``seed + k``).
         study, storage: optuna study name and storage URL (optimize only).
+        exits: exit and entry rules to search, in grid syntax, e.g.
+            ``"sl_stop=0.02:0.10:0.01,tp_stop=0.05:0.30:0.05"`` (:mod:`quantlab.engine.exits`);
+            fixed ones go in ``params``.
     """
 
     grid: GridLike = None
@@ -90,6 +93,7 @@ class SearchSpec:
     seed: int = 7
     study: str | None = None
     storage: str | None = None
+    exits: GridLike = None
 
 
 class RunOptions(TypedDict, total=False):
@@ -123,6 +127,7 @@ class SearchOptions(TypedDict, total=False):
     seed: int
     study: str | None
     storage: str | None
+    exits: GridLike
 
 
 _RUN_FIELDS = frozenset(f.name for f in fields(RunSpec)) - {"strategy", "symbols"}

@@ -21,6 +21,7 @@ import pandas as pd
 from quantlab._startup.preload import Preload
 from quantlab._startup.progress import Progress
 from quantlab._startup.warmup import VectorbtWarmup
+from quantlab.engine.exits import apply_exits, check_shorting, exit_vector, merge_grid, tp_values
 from quantlab.engine.intervals import get_interval
 from quantlab.engine.params import (
     GridLike,
@@ -98,14 +99,19 @@ class OptimizeResult:
         ``window`` is ``"full"`` (all bars), ``"in_sample"`` or ``"holdout"``.
         """
         symbol = symbol or self.inputs.symbols[0]
+        record = self.record(params, symbol, window)
+        start, _ = _window_bounds(self.windows[symbol], len(self.inputs.prices[symbol]), window)
+        return portfolio(record, self.inputs.prices[symbol], self.sim, self.inputs.interval, start)
+
+    def record(self, params: Mapping[str, float] | None, symbol: str, window: str = "full") -> SimRecord:
+        """The simulator's orders (with their exit reasons) and values for ``params`` on ``symbol``."""
         if symbol not in self.inputs.prices:
             raise ParameterError(f"symbol {symbol!r} is not part of this run", found=self.inputs.symbols)
         resolved = self.spec.resolve(params if params is not None else self.best)
         prices = self.inputs.prices[symbol]
         start, end = _window_bounds(self.windows[symbol], len(prices), window)
         target = evaluate_arrays(self.spec, prices.slice(end), resolved)
-        record = simulate(target, prices, self.sim, self.inputs.interval, start, end)
-        return portfolio(record, prices, self.sim, self.inputs.interval, start)
+        return simulate(target, prices, self.sim, self.inputs.interval, start, end, exits=exit_vector(self.spec, resolved))
 
 
 def _window_bounds(is_window: Window, n: int, window: str) -> tuple[int, int]:
@@ -147,7 +153,7 @@ def optimize(
             from Python also a mapping such as ``{"fast": range(5, 40, 5), "slow": [50, 100]}``
             (lists, ranges and numpy arrays are value lists, like ``fast=5|10|...``).
         options: the search (params, metric, constraints, method, trials, seed, study,
-            storage), ``top``, ``holdout``, ``n_blocks`` (see :func:`optimize_run`), the bars
+            storage, exits), ``top``, ``holdout``, ``n_blocks`` (see :func:`optimize_run`), the bars
             (interval, start, end, store, data, adjust, returns), the simulation (sim, or
             cash/costs/sizing) and the output (reports, save, report, progress).
 
@@ -159,7 +165,7 @@ def optimize(
         "optimize", strategy, symbols, options, search=True, grid=grid, rest=("top", "holdout", "n_blocks")
     )
     assert search is not None
-    return optimize_run(run, search, **rest)
+    return _optimize(run, search, **rest)
 
 
 def optimize_run(run: RunSpec, search: SearchSpec, *, top: int = 10, holdout: float = 0.0, n_blocks: int = 16) -> OptimizeResult:
@@ -175,12 +181,18 @@ def optimize_run(run: RunSpec, search: SearchSpec, *, top: int = 10, holdout: fl
     Raises:
         QuantlabError: bad input of any kind, with what was wrong and how to fix it.
     """
+    return _optimize(run, search, top=top, holdout=holdout, n_blocks=n_blocks)
+
+
+def _optimize(run: RunSpec, search: SearchSpec, *, top: int = 10, holdout: float = 0.0, n_blocks: int = 16) -> OptimizeResult:
+    """The optimisation itself: both public forms call it directly, so a warning's
+    ``stacklevel`` reaches the user's line from either."""
     search = replace(search, constraints=tuple(search.constraints), trials=200 if search.trials is None else search.trials)
     metric, constraints, method = search.metric, search.constraints, search.method
     sim, reports, save = run.sim, run.reports, run.save
     timings: dict[str, float] = {}
     began = time.perf_counter()
-    spec = get_strategy(run.strategy)
+    spec, exits_grid = apply_exits(get_strategy(run.strategy), search.exits, search.params)
     check_metric(metric)
     parse_constraints(constraints)
     if method not in ("grid", "tpe"):
@@ -189,13 +201,14 @@ def optimize_run(run: RunSpec, search: SearchSpec, *, top: int = 10, holdout: fl
         raise ParameterError("--top must be at least 1", found=top)
     n_blocks = check_blocks(n_blocks)
     fixed = parse_fixed(spec, search.params)
-    grid = grid_text(spec, search.grid)
+    grid = merge_grid(grid_text(spec, search.grid), exits_grid)
     fixed = with_interval_params(spec, get_interval(run.interval), fixed, grid_names(grid))
     if save or (method == "tpe" and search.storage is None):
         ensure_writable(reports)  # fail before the work, not after it
     vectorbt = Preload("vectorbt")  # hides its import behind the GIL-free sweep and CSCV
     warmup = VectorbtWarmup("columns")  # cold cache only: compiles vectorbt's side on the other core
     inputs = load_inputs(run.symbols, run.interval, run.start, run.end, run.store, run.data, adjust=run.adjust, returns=run.returns)
+    check_shorting(spec, inputs.prices.values(), fixed, sim.sizing.allow_short, tp_values(search.params, exits_grid))
     timings["load"] = time.perf_counter() - began
 
     cuts = holdout_split(inputs, holdout)
@@ -378,10 +391,11 @@ def _top_records(
     for symbol, window in windows.items():
         prices = inputs.prices[symbol]
         head = prices.slice(window.end)
+        rows = [{n: float(row[n]) for n in spec.param_names} for _, row in top.iterrows()]
         out[symbol] = [
-            simulate(evaluate_arrays(spec, head, {n: float(row[n]) for n in spec.param_names}),
-                     prices, sim, inputs.interval, window.start, window.end)
-            for _, row in top.iterrows()
+            simulate(evaluate_arrays(spec, head, p), prices, sim, inputs.interval, window.start, window.end,
+                     exits=exit_vector(spec, p))
+            for p in rows
         ]
     return out
 

@@ -41,7 +41,8 @@ def save_optimize(result: OptimizeResult, reports: Any, began: float) -> RunDir:
         run.write_csv("holdout.csv", result.holdout, index=False)
     portfolios = best_portfolios(result)
     run.write_csv("equity.csv", equity_frame(portfolios))
-    run.write_csv("trades.csv", records_frame(portfolios, "positions"), index=False)
+    sims = {s: result.record(result.best, s, "full") for s in result.inputs.symbols}
+    run.write_csv("trades.csv", records_frame(portfolios, "positions", sims), index=False)
     run.write_csv(CHART, chart_frame(result.spec, result.inputs, result.best))
     run.write_json("overfit.json", clean_for_json(result.overfit), indent=None)
     finish_run(run, result, t0, began)
@@ -57,6 +58,6 @@ def save_walkforward(result: Any, reports: Any, began: float) -> RunDir:
     run.write_csv("drift.csv", result.drift, index=False)
     run.write_csv("equity.csv", result.equity)
     portfolios = {s: result.portfolio(s) for s in result.inputs.symbols}
-    run.write_csv("trades.csv", records_frame(portfolios, "positions"), index=False)
+    run.write_csv("trades.csv", records_frame(portfolios, "positions", result.records), index=False)
     finish_run(run, result, t0, began)
     return run

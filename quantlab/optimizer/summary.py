@@ -108,7 +108,7 @@ def optimize_summary(
             {f"{s} in-sample": w.end - w.start for s, w in windows.items()}
             | {f"{s} holdout": len(inputs.prices[s]) - w.end for s, w in windows.items() if w.end < len(inputs.prices[s])},
             inputs.interval,
-            stacklevel=4,
+            stacklevel=5,  # short_samples < builder < _optimize/_walkforward < public function < user
         ),
         "n_combinations": int(values.shape[0]),
         "n_passing": int(len(passing)),
@@ -191,7 +191,7 @@ def walkforward_summary(
         "short_sample": short_samples(
             {f"{s} out-of-sample": int(folds.loc[folds["symbol"] == s, "oos_bars"].sum()) for s in inputs.symbols},
             inputs.interval,
-            stacklevel=4,
+            stacklevel=5,  # short_samples < builder < _optimize/_walkforward < public function < user
         ),
         "n_folds": len(bounds),
         "folds": [

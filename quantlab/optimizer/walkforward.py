@@ -25,6 +25,14 @@ import numpy as np
 import pandas as pd
 
 from quantlab._startup.warmup import VectorbtWarmup
+from quantlab.engine.exits import (
+    apply_exits,
+    check_shorting,
+    exit_vector,
+    merge_grid,
+    no_exits,
+    tp_values,
+)
 from quantlab.engine.intervals import get_interval
 from quantlab.engine.params import (
     GridLike,
@@ -122,7 +130,8 @@ def walkforward(
     Args:
         options: ``train``, ``test``, ``embargo`` (calendar spans: ``2y``, ``6m``, ``13w``,
             ``5d``) and ``anchored`` (expanding training windows); the search (method,
-            trials per fold (default 100), seed, metric, constraints, params); the bars,
+            trials per fold (default 100), seed, metric, constraints, params, exits: each
+            fold's winning exit rules hold over its test bars); the bars,
             simulation and output options as :func:`quantlab.optimize`.
 
     Raises:
@@ -135,7 +144,7 @@ def walkforward(
         rest=("train", "test", "anchored", "embargo"), without=("study", "storage"),
     )
     assert search is not None
-    return walkforward_run(run, search, WalkForwardWindows(**layout))
+    return _walkforward(run, search, WalkForwardWindows(**layout))
 
 
 def walkforward_run(run: RunSpec, search: SearchSpec, layout: WalkForwardWindows | None = None) -> WalkForwardResult:
@@ -144,24 +153,30 @@ def walkforward_run(run: RunSpec, search: SearchSpec, layout: WalkForwardWindows
     Raises:
         QuantlabError: as :func:`walkforward`.
     """
-    layout = layout or WalkForwardWindows()
+    return _walkforward(run, search, layout or WalkForwardWindows())
+
+
+def _walkforward(run: RunSpec, search: SearchSpec, layout: WalkForwardWindows) -> WalkForwardResult:
+    """The walk-forward itself: both public forms call it directly, so a warning's
+    ``stacklevel`` reaches the user's line from either."""
     trials = 100 if search.trials is None else search.trials  # per fold
     search = replace(search, constraints=tuple(search.constraints), trials=trials)
     metric, constraints, method, seed = search.metric, search.constraints, search.method, search.seed
     sim = run.sim
     timings: dict[str, float] = {}
     began = time.perf_counter()
-    spec = get_strategy(run.strategy)
+    spec, exits_grid = apply_exits(get_strategy(run.strategy), search.exits, search.params)
     check_metric(metric)
     parse_constraints(constraints)
     if method not in ("grid", "tpe"):
         raise ParameterError("unknown search method", found=repr(method), fix="use grid or tpe")
     fixed = parse_fixed(spec, search.params)
-    grid = grid_text(spec, search.grid)
+    grid = merge_grid(grid_text(spec, search.grid), exits_grid)
     fixed = with_interval_params(spec, get_interval(run.interval), fixed, grid_names(grid))
     if run.save:
         ensure_writable(run.reports)
     inputs = load_inputs(run.symbols, run.interval, run.start, run.end, run.store, run.data, adjust=run.adjust, returns=run.returns)
+    check_shorting(spec, inputs.prices.values(), fixed, sim.sizing.allow_short, tp_values(search.params, exits_grid))
     warmup = VectorbtWarmup("single")  # cold cache only: compiles vectorbt's side on the other core
     # Folds start where every symbol has data (the latest first bar), so no fold trains a
     # symbol on a window before its history begins.
@@ -303,7 +318,7 @@ def _oos_metrics(spec: StrategySpec, inputs: MarketInputs, sim: SimConfig, symbo
         return {m: float("nan") for m in METRIC_NAMES}
     prices = inputs.prices[symbol]
     target = evaluate_arrays(spec, prices.slice(j1), params)
-    return simulate(target, prices, sim, inputs.interval, j0, j1).metrics
+    return simulate(target, prices, sim, inputs.interval, j0, j1, exits=exit_vector(spec, params)).metrics
 
 
 def _stitch(
@@ -316,6 +331,7 @@ def _stitch(
     equity = {}
     for symbol, prices in inputs.prices.items():
         stitched = np.full(len(prices), np.nan)
+        exits = np.tile(no_exits(), (len(prices), 1)) if spec.exit_params else None
         first, last = None, None
         for fold, params in zip(bounds, chosen, strict=True):
             j0, j1 = _test_bounds(inputs, symbol, fold)
@@ -324,11 +340,13 @@ def _stitch(
             target = evaluate_arrays(spec, prices.slice(j1), params)
             lo = max(j0 - 1, 0)
             stitched[lo : j1 - 1] = target[lo : j1 - 1]
+            if exits is not None:  # the fold's exit rules hold over its test bars
+                exits[j0:j1] = exit_vector(spec, params)
             first = j0 if first is None else first
             last = j1
         if first is None or last is None or last - first < 2:
             raise ParameterError(f"{symbol} has no out-of-sample bars in any fold", fix="check --start/--end")
-        record = simulate(stitched, prices, sim, inputs.interval, first, last)
+        record = simulate(stitched, prices, sim, inputs.interval, first, last, exits=exits)
         if warmup is not None:
             warmup.wait()
         pf = portfolio(record, prices, sim, inputs.interval, first)

@@ -8,6 +8,7 @@ import pytest
 
 from bridge.config import Secret, load_config, resolve_secret
 from bridge.errors import BridgeConfigError
+from quantlab.engine.settings import Costs, Sizing
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -26,6 +27,17 @@ def test_defaults() -> None:
     assert cfg.sizing.mode == "fraction" and cfg.sizing.value == 0.10
     assert cfg.ledger.synchronous == "FULL" and cfg.reconcile.on_mismatch == "halt"
     assert cfg.sim_config().sizing.value == 0.10
+
+
+def test_sizing_and_costs_are_the_engines_own_types(tmp_path: Path) -> None:
+    """One definition and one validation: [sizing]/[costs] load straight into quantlab's types."""
+    cfg = load_config(write(tmp_path, "[sizing]\nmode = 'cash'\nvalue = 5000\n[costs]\nslippage_bps = 2.5\n"), env={})
+    assert type(cfg.sizing) is Sizing and type(cfg.costs) is Costs
+    assert (cfg.sizing.mode, cfg.sizing.value, cfg.costs.slippage_bps) == ("cash", 5000.0, 2.5)
+    sim = cfg.sim_config()
+    assert sim.sizing is cfg.sizing and sim.costs is cfg.costs
+    with pytest.raises(BridgeConfigError, match=r"invalid \[costs\]: cost setting per_share"):
+        load_config(write(tmp_path, "[costs]\nper_share = -1\n"), env={})
 
 
 def test_the_example_file_loads_and_matches_the_defaults() -> None:

@@ -93,3 +93,25 @@ def test_keyword_api_and_runspec_give_the_same_backtest(daily: dict[str, pd.Data
     by_spec = backtest_run(RunSpec("sma_cross", "SPY", data=data, save=False), "fast=10,slow=60")
     assert by_spec.summary["config_hash"] == by_keywords.summary["config_hash"]
     pd.testing.assert_frame_equal(by_spec.metrics, by_keywords.metrics)
+
+
+def _caller_of_short_sample_warning(call) -> str:  # type: ignore[no-untyped-def]
+    from quantlab.engine.intervals import ShortSampleWarning
+
+    with pytest.warns(ShortSampleWarning) as caught:
+        call()
+    return {Path(w.filename).name for w in caught if issubclass(w.category, ShortSampleWarning)}.pop()
+
+
+def test_short_sample_warnings_point_at_the_callers_line_in_both_forms(daily: dict[str, pd.DataFrame]) -> None:
+    short = {"SPY": daily["SPY"].iloc[-200:]}
+    run = RunSpec("sma_cross", "SPY", data=short, save=False)
+    here = Path(__file__).name
+    calls = [
+        lambda: quantlab.backtest("sma_cross", "SPY", "fast=5,slow=20", data=short, save=False),
+        lambda: backtest_run(run, "fast=5,slow=20"),
+        lambda: quantlab.optimize("sma_cross", "SPY", "fast=5:15:5,slow=20:40:10", data=short, save=False, n_blocks=4),
+        lambda: optimize_run(run, SearchSpec(grid="fast=5:15:5,slow=20:40:10"), n_blocks=4),
+    ]
+    for call in calls:
+        assert _caller_of_short_sample_warning(call) == here
