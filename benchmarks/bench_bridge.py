@@ -75,7 +75,7 @@ def measure(n_bars: int = N_BARS, synchronous: str = "FULL", on_start: Callable[
             assert h.until(lambda: h.settled())
             h.close_bar(i)
         elapsed = time.perf_counter() - t_run
-        bridge_only = list(h.runner.latencies_ms[-n_bars:])
+        bridge_only = list(h.runner.ctx.state.latencies_ms[-n_bars:])
         orders = len(h.orders())
         h.close()
     finally:

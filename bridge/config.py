@@ -425,10 +425,17 @@ def _coerce(kind: Any, value: Any, where: str) -> Any:
         if origin is tuple:
             items = value.split(",") if isinstance(value, str) else list(value)
             return tuple(str(i).strip() for i in items if str(i).strip())
+        if origin in (Mapping, dict):  # spread_bps = { SPY = 1.0 }, or "SPY=1.0,QQQ=2" from the environment
+            pairs = (dict(i.split("=", 1) for i in value.split(",") if i.strip()) if isinstance(value, str) else dict(value))
+            out = {str(k).strip().upper(): float(v) for k, v in pairs.items()}
+            if not all(math.isfinite(v) for v in out.values()):
+                raise ValueError
+            return out
     except (TypeError, ValueError):
         pass
     name = getattr(kind, "__name__", str(kind))
-    raise BridgeConfigError(f"{where} must be {'a list' if origin is tuple else name}", found=repr(value))
+    kind_text = "a list" if origin is tuple else "a table of symbol = number" if origin in (Mapping, dict) else name
+    raise BridgeConfigError(f"{where} must be {kind_text}", found=repr(value))
 
 
 def _validate(cfg: BridgeConfig) -> None:

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from quantlab._startup.warmup import VectorbtWarmup
+from quantlab.chart_data import CHART, chart_frame
 from quantlab.engine.exits import apply_exits, check_exits_for_run, exit_vector, tp_values
 from quantlab.engine.intervals import get_interval, short_samples
 from quantlab.engine.params import resolve_params
@@ -39,7 +40,7 @@ from quantlab.replay import (
     simulate,
     vbt_metrics,
 )
-from quantlab.runs import RunDir, build_pages, config_hash, ensure_writable, finish_run, new_run_id
+from quantlab.runs import RunDir, config_hash, ensure_writable, finish_run, new_run_id
 from quantlab.runspec import RunOptions, RunSpec, split_options
 
 
@@ -210,6 +211,9 @@ def _backtest(run: RunSpec, params: str | Mapping[str, float] | None, shared_cas
     )
     if run.save:
         _save(result, reports, began)
+        # deferred: plotly and QuantStats load only when a run writes its pages
+        from quantlab.reports import build_pages
+
         result.report = build_pages(result.path, run.report, store)
     return result
 
@@ -246,8 +250,6 @@ def _shared_portfolio(
 
 
 def _save(result: BacktestResult, reports: Any, began: float) -> None:
-    from quantlab.chart_data import CHART, chart_frame
-
     run = RunDir.create(new_run_id("backtest", result.summary["config_hash"]), reports)
     t0 = time.perf_counter()
     run.write_csv("metrics.csv", result.metrics)

@@ -8,15 +8,17 @@ winner over the full history; bars and indicator lines for the price chart), ``o
 
 from __future__ import annotations
 
+import os
 import time
 from typing import TYPE_CHECKING, Any
 
 from quantlab.chart_data import CHART, chart_frame
+from quantlab.engine.backends import checkpoint_run
 from quantlab.replay import equity_frame, records_frame
 from quantlab.runs import RunDir, clean_for_json, finish_run, new_run_id
 
 if TYPE_CHECKING:
-    from quantlab.optimizer.api import OptimizeResult
+    from quantlab.optimizer.result import OptimizeResult
 
 
 def best_portfolios(result: OptimizeResult) -> dict[str, Any]:
@@ -26,8 +28,6 @@ def best_portfolios(result: OptimizeResult) -> dict[str, Any]:
 
 def run_dir(kind: str, cfg_hash: str, reports: Any) -> RunDir:
     """The folder to save a run in: the checkpointed one when there is one, else a new one."""
-    from quantlab.engine.backends import checkpoint_run  # the backends load the sweep kernels
-
     run = checkpoint_run(kind)
     return RunDir(run.run_id, run.path) if run is not None else RunDir.create(new_run_id(kind, cfg_hash), reports)
 
@@ -35,7 +35,12 @@ def run_dir(kind: str, cfg_hash: str, reports: Any) -> RunDir:
 def save_optimize(result: OptimizeResult, reports: Any, began: float) -> RunDir:
     run = run_dir("optimize", result.summary["config_hash"], reports)  # the checkpointed folder, if any
     t0 = time.perf_counter()
-    run.write_parquet("results.parquet", result.results)
+    if result.results is None:  # streamed: the finished file moves in (same filesystem, atomic)
+        os.replace(result.results_file, run.path / "results.parquet")
+    else:
+        from quantlab.optimizer.stream import write_results  # the backends load the sweep kernels
+
+        run.write_bytes("results.parquet", lambda p: write_results(result.results, p))
     run.write_csv("top.csv", result.top, index=False)
     if result.holdout is not None:
         run.write_csv("holdout.csv", result.holdout, index=False)

@@ -118,7 +118,7 @@ def overfit_stats(
         result["error"] = "window too short for CSCV blocks"
         return result
     trial_srs = overfit.metric_from_block_stats(output.block_sum, output.block_sumsq, output.block_count)
-    finite = dsr_trials(trial_srs, output.block_sumsq.sum(axis=1) > 0)
+    finite = dsr_trials(trial_srs, overfit.blocks.row_sums(output.block_sumsq) > 0)
     result["n_trials"] = int(finite.size)
     result["n_never_traded"] = max(int(n_trials - finite.size), 0)
     try:

@@ -69,9 +69,10 @@ def optimize_summary(
     metric: str,
     best: dict[str, float],
     best_combo: int,
-    passing: pd.DataFrame,
-    ranking: pd.DataFrame,
-    results: pd.DataFrame,
+    best_row: pd.Series,
+    n_passing: int,
+    nan_combinations: dict[str, Any],
+    metric_distribution: dict[str, Any],
     holdout_table: pd.DataFrame | None,
     overfit: dict[str, Any],
     replay_diff: float,
@@ -81,8 +82,6 @@ def optimize_summary(
     timings: dict[str, float],
     windows: dict[str, Window],
 ) -> dict[str, Any]:
-    best_row = passing.iloc[0]
-    nan_rows = results[results["status"] != "ok"]
     sweep_seconds = timings.get("sweep_compute", 0.0)
     summary = {
         "kind": "optimize",
@@ -108,10 +107,10 @@ def optimize_summary(
             {f"{s} in-sample": w.end - w.start for s, w in windows.items()}
             | {f"{s} holdout": len(inputs.prices[s]) - w.end for s, w in windows.items() if w.end < len(inputs.prices[s])},
             inputs.interval,
-            stacklevel=5,  # short_samples < builder < _optimize/_walkforward < public function < user
+            stacklevel=6,  # short_samples < builder < _rank_and_report < _optimize < optimize/optimize_run < user
         ),
         "n_combinations": int(values.shape[0]),
-        "n_passing": int(len(passing)),
+        "n_passing": int(n_passing),
         "evaluations": evaluations,
         "evaluations_per_second": evaluations / sweep_seconds if sweep_seconds > 0 else None,
         "best": {
@@ -124,11 +123,8 @@ def optimize_summary(
             "tolerance": REPLAY_TOLERANCE,
             "ok": bool(replay_diff <= REPLAY_TOLERANCE),
         },
-        "nan_combinations": {
-            "count": int(len(nan_rows)),
-            "by_status": {str(k): int(v) for k, v in nan_rows["status"].value_counts().items()},
-            "examples": nan_rows.head(5)[["symbol", *spec.param_names, "status"]].to_dict("records"),
-        },
+        "nan_combinations": nan_combinations,
+        "metric_distribution": metric_distribution,
         "holdout": holdout_table.to_dict("records") if holdout_table is not None else None,
         "overfit": {
             s: {k: v for k, v in stats.items() if k != "pbo"}
@@ -191,7 +187,7 @@ def walkforward_summary(
         "short_sample": short_samples(
             {f"{s} out-of-sample": int(folds.loc[folds["symbol"] == s, "oos_bars"].sum()) for s in inputs.symbols},
             inputs.interval,
-            stacklevel=5,  # short_samples < builder < _optimize/_walkforward < public function < user
+            stacklevel=5,  # short_samples < builder < _walkforward < walkforward/walkforward_run < user
         ),
         "n_folds": len(bounds),
         "folds": [

@@ -24,6 +24,7 @@ from typing import Any, Unpack
 import numpy as np
 import pandas as pd
 
+from quantlab._startup.progress import Progress
 from quantlab._startup.warmup import VectorbtWarmup
 from quantlab.engine.exits import (
     apply_exits,
@@ -52,12 +53,13 @@ from quantlab.kernels.layout import METRIC_NAMES
 from quantlab.optimizer.evaluate import Window, evaluate, tidy
 from quantlab.optimizer.filters import check_metric, parse_constraints
 from quantlab.optimizer.folds import Fold, WalkForwardWindows, make_folds
+from quantlab.optimizer.outputs import save_walkforward
 from quantlab.optimizer.ranking import rank
 from quantlab.optimizer.stats import fold_dsr, relative_rank
 from quantlab.optimizer.summary import walkforward_summary
 from quantlab.paths import store_path
 from quantlab.replay import SimRecord, max_relative_difference, portfolio, simulate, vbt_metrics
-from quantlab.runs import build_pages, ensure_writable
+from quantlab.runs import ensure_writable
 from quantlab.runspec import RunOptions, RunSpec, SearchOptions, SearchSpec, split_options
 
 FOLD_METRICS = ("sharpe", "total_return", "cagr", "max_drawdown", "n_trades")
@@ -197,7 +199,6 @@ def _walkforward(run: RunSpec, search: SearchSpec, layout: WalkForwardWindows) -
     fold_rows: list[dict[str, Any]] = []
     chosen: list[dict[str, float]] = []
     t_search = 0.0
-    from quantlab._startup.progress import Progress
 
     with Progress(len(bounds), f"walk-forward {spec.name}", "fold", run.progress) as bar:
         for fold in bounds:
@@ -272,10 +273,11 @@ def _walkforward(run: RunSpec, search: SearchSpec, layout: WalkForwardWindows) -
         records=records, targets=targets, oos_start=starts,
     )
     if run.save:
-        from quantlab.optimizer.outputs import save_walkforward
-
         result.summary["store"] = None if run.data is not None else str(store_path(run.store).resolve())
         save_walkforward(result, run.reports, began)
+        # deferred: plotly and QuantStats load only when a run writes its pages
+        from quantlab.reports import build_pages
+
         result.report = build_pages(result.path, run.report, run.store)
     return result
 

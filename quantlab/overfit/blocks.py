@@ -14,6 +14,7 @@ where each block starts.
 
 from __future__ import annotations
 
+import mmap
 from typing import Any
 
 import numpy as np
@@ -25,6 +26,35 @@ from quantlab.overfit import _checks
 from quantlab.overfit._nb import METRIC_MEAN, METRIC_SHARPE, block_stats_nb, metric_on_blocks_nb
 
 METRICS = {"sharpe": METRIC_SHARPE, "mean": METRIC_MEAN}
+_SLAB = 1 << 16  # rows per slab when reading statistics that may be memory-mapped
+
+
+def release(arr: Any) -> None:
+    """Drop a memory-mapped array's pages from this process's resident set.
+
+    A streamed 1e7-row sweep keeps its block statistics in mapped files
+    (:mod:`quantlab.optimizer.stream`); the pages stay in the page cache, so a later read
+    is a minor fault, but the client's RSS holds only what it is reading now. Does
+    nothing for ordinary arrays.
+    """
+    base = arr
+    while base is not None and not isinstance(base, mmap.mmap):
+        base = getattr(base, "base", None)
+    if base is not None:
+        try:
+            base.madvise(mmap.MADV_DONTNEED)
+        except (AttributeError, OSError, ValueError):  # platform without madvise, closed map
+            pass
+
+
+def row_sums(arr: Any) -> Array1d:
+    """``arr.sum(axis=1)`` in slabs of rows (each row is summed exactly as by numpy at
+    once), releasing mapped pages as it goes."""
+    out = np.empty(arr.shape[0])
+    for lo in range(0, arr.shape[0], _SLAB):
+        out[lo : lo + _SLAB] = arr[lo : lo + _SLAB].sum(axis=1)
+        release(arr)
+    return out
 MIN_BLOCK_OBS = 2
 
 
@@ -121,28 +151,47 @@ def check_block_stats(
             found=s.shape[0],
             fix="pass the statistics of every configuration tried",
         )
-    for name, arr in (("block_sum", s), ("block_sumsq", ss), ("block_count", n)):
-        bad = ~np.isfinite(arr)
-        if bad.any():
+    # in slabs of rows: a 1e7-row sweep's statistics (often memory-mapped) never get
+    # full-size temporaries here
+    bad = {"block_sum": 0, "block_sumsq": 0}
+    negative, inconsistent = float("inf"), False
+    for lo in range(0, s.shape[0], _SLAB):
+        sl, ssl = s[lo : lo + _SLAB], ss[lo : lo + _SLAB]
+        bad["block_sum"] += int((~np.isfinite(sl)).sum())
+        bad["block_sumsq"] += int((~np.isfinite(ssl)).sum())
+        if ssl.size:
+            negative = min(negative, float(np.nanmin(ssl)) if np.isfinite(ssl).any() else negative)
+        with np.errstate(invalid="ignore", over="ignore"):
+            inconsistent |= bool(np.any(sl * sl > n * ssl * (1.0 + 1e-9) + 1e-300))
+        release(s)
+        release(ss)
+    for name, count in bad.items():
+        if count:
             raise ParameterError(
                 f"{name} contains NaN or infinite values",
-                found=f"{int(bad.sum())} bad entries",
+                found=f"{count} bad entries",
                 fix="fill flat bars with 0 before accumulating the statistics",
             )
+    bad_n = int((~np.isfinite(n)).sum())
+    if bad_n:
+        raise ParameterError(
+            "block_count contains NaN or infinite values", found=f"{bad_n} bad entries",
+            fix="fill flat bars with 0 before accumulating the statistics",
+        )
     if np.any(n != np.round(n)) or np.any(n < MIN_BLOCK_OBS):
         raise ParameterError(
             f"too few observations per block: every block_count must be an integer >= {MIN_BLOCK_OBS}",
             found=f"min block_count {n.min():g}",
             fix="use fewer blocks (block_bounds) or a longer history",
         )
-    if np.any(ss < 0.0):
+    if negative < 0.0:
         raise ParameterError(
             "block_sumsq must be non-negative",
-            found=f"min {ss.min():g}",
+            found=f"min {negative:g}",
             fix="pass sums of squared returns",
         )
     # Cauchy-Schwarz: sum(x)^2 <= n * sum(x^2) for every block.
-    if np.any(s * s > n * ss * (1.0 + 1e-9) + 1e-300):
+    if inconsistent:
         raise ParameterError(
             "block_sumsq is inconsistent with block_sum (sum**2 > count * sum of squares)",
             found="at least one block",
@@ -187,7 +236,12 @@ def metric_from_block_stats(
                 found=np.asarray(blocks).tolist(),
                 fix="pass valid block indices",
             )
-    return metric_on_blocks_nb(s, ss, n, idx, code)
+    out = np.empty(s.shape[0])
+    for lo in range(0, s.shape[0], _SLAB):  # slabs: mapped statistics are read once, then released
+        out[lo : lo + _SLAB] = metric_on_blocks_nb(s[lo : lo + _SLAB], ss[lo : lo + _SLAB], n, idx, code)
+        release(s)
+        release(ss)
+    return out
 
 
 def metric_code(metric: str) -> int:

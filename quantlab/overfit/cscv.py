@@ -14,6 +14,7 @@ and the logit ``lambda = ln(w / (1 - w))``. PBO is the share of splits with
 from __future__ import annotations
 
 import itertools
+import os
 import warnings
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -26,7 +27,7 @@ from quantlab._typing import Array1d
 from quantlab.errors import ParameterError
 from quantlab.overfit import _checks
 from quantlab.overfit._nb import DEGENERATE_RTOL, cscv_nb
-from quantlab.overfit.blocks import block_stats, check_block_stats, metric_code
+from quantlab.overfit.blocks import block_stats, check_block_stats, metric_code, release, row_sums
 
 MIN_BLOCKS = 4
 MAX_BLOCKS = 20
@@ -197,8 +198,8 @@ def pbo_from_block_stats(
     excluded = np.zeros(0, dtype=np.int64)
     keep = np.arange(s.shape[0], dtype=np.int64)
     if metric == "sharpe":
-        tot_s = s.sum(axis=1)
-        tot_ss = ss.sum(axis=1)
+        tot_s = row_sums(s)
+        tot_ss = row_sums(ss)
         var_num = tot_ss - tot_s * tot_s / n.sum()
         flat = (tot_ss == 0.0) | (var_num <= DEGENERATE_RTOL * tot_ss)
         if flat.any():
@@ -220,8 +221,8 @@ def pbo_from_block_stats(
                     found=f"{keep.size} left after excluding {excluded.size} flat ones",
                     fix="check that the sweep produced trades",
                 )
-            s = np.ascontiguousarray(s[keep])
-            ss = np.ascontiguousarray(ss[keep])
+            s = _take_rows(s, keep, block_sum)
+            ss = _take_rows(ss, keep, block_sumsq)
     is_blocks, _ = _splits(n_blocks)
     total = int(is_blocks.shape[0])
     rows = np.arange(total)
@@ -250,6 +251,26 @@ def pbo_from_block_stats(
         excluded=excluded,
         n_splits_total=total,
     )
+
+
+def _take_rows(arr: np.ndarray, keep: IntArray, source: Any) -> np.ndarray:
+    """``arr[keep]``; for memory-mapped statistics (a streamed 1e7-row sweep) into a flat
+    file beside them, written in slabs and mapped read-only, so neither the heap nor the
+    resident set ever holds both copies."""
+    filename = getattr(source, "filename", None)
+    if not isinstance(source, np.memmap) or filename is None:
+        return np.ascontiguousarray(arr[keep])
+    import tempfile
+
+    with tempfile.NamedTemporaryFile(prefix=".kept-", dir=os.path.dirname(filename)) as fh:
+        step = 1 << 16
+        for lo in range(0, keep.size, step):
+            np.ascontiguousarray(arr[keep[lo : lo + step]]).tofile(fh)
+            release(arr)
+        fh.flush()
+        # the mapping keeps the file alive after it is unlinked on leaving this block
+        out = np.memmap(fh.name, dtype=np.float64, mode="r", shape=(keep.size, arr.shape[1]))
+    return np.asarray(out)
 
 
 def pbo(returns: Any, n_blocks: int = 16, metric: str = "sharpe") -> PBOResult:

@@ -151,6 +151,12 @@ class Run:
     def results(self) -> pd.DataFrame:
         return self._load("results.parquet", pd.read_parquet)
 
+    def result_rows(self) -> int:
+        """Rows of ``results.parquet`` from its footer (nothing else is read)."""
+        import pyarrow.parquet as pq
+
+        return int(pq.ParquetFile(self.path / "results.parquet").metadata.num_rows)
+
     def top(self) -> pd.DataFrame | None:
         return self._load("top.csv", pd.read_csv) if self.has("top.csv") else None
 

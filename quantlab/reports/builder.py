@@ -19,7 +19,7 @@ from typing import Any
 import pandas as pd
 
 from quantlab._startup.progress import Progress
-from quantlab.errors import QuantlabError
+from quantlab.errors import QuantlabError, ReportError
 from quantlab.headline import equity_window, returns_basis
 from quantlab.reports import charts
 from quantlab.reports._io import ensure_folder, write_text
@@ -35,6 +35,9 @@ from quantlab.reports.tearsheet import (
 )
 
 REPORT = "report.html"
+#: Result rows up to which the search charts (heatmap, in-sample vs holdout) are drawn:
+#: a streamed sweep's results.parquet (docs/scaling.md) is not read whole for a page.
+REPORT_MAX_ROWS = 2_000_000
 
 
 @dataclass
@@ -373,13 +376,18 @@ def _optimize(r: Run, equity: pd.DataFrame, bench: Benchmark | None, outcome: Re
         sections.append(Section("Holdout: the winner in-sample vs held out", "holdout", html=table_html(holdout),
                                 note="in_sample_* columns: the search window; holdout_*: the held-out tail traded "
                                      f"from a fresh account ({returns_basis(s)} returns)."))
-    results = r.results()
     params = r.param_names
     best = r.params
-    _add(sections, outcome, "Parameter heatmap", sc.param_heatmap, results, params, best, metric,
-         why_none="the search varied no parameter")
-    _add(sections, outcome, "In-sample vs holdout", sc.holdout_scatter, results, params, best, metric,
-         why_none="no holdout was kept (--holdout 0)")
+    rows = r.result_rows()
+    results = r.results() if rows <= REPORT_MAX_ROWS else None  # a streamed 1e7-row sweep stays on disk
+    if results is None:
+        why = f"results.parquet has {rows:,} rows; these charts are drawn up to {REPORT_MAX_ROWS:,}"
+        outcome.skipped["Parameter heatmap"] = outcome.skipped["In-sample vs holdout"] = why
+    else:
+        _add(sections, outcome, "Parameter heatmap", sc.param_heatmap, results, params, best, metric,
+             why_none="the search varied no parameter")
+        _add(sections, outcome, "In-sample vs holdout", sc.holdout_scatter, results, params, best, metric,
+             why_none="no holdout was kept (--holdout 0)")
     top = r.top()
     if top is not None and not top.empty:
         sections.append(Section(f"Top {top['rank'].nunique() if 'rank' in top else len(top)} (replayed by vectorbt)",
@@ -494,3 +502,17 @@ SECTIONS: dict[str, Callable[[Run, pd.DataFrame, Benchmark | None, ReportOutcome
     "optimize": _optimize,
     "walkforward": _walkforward,
 }
+
+
+def build_pages(path: Path, report: bool | str, store: Any = None) -> Any:
+    """Write the run's report pages (see :mod:`quantlab.reports`) unless ``report`` is off.
+
+    ``report``: True or ``"full"`` (plotly page and QuantStats tearsheet), ``"charts"``
+    (plotly page only), False or ``"none"``. Returns the ``ReportOutcome`` or None. A
+    QuantStats failure is recorded in the outcome, never raised.
+    """
+    if report in (False, "none"):
+        return None
+    if report not in (True, "full", "charts"):
+        raise ReportError("unknown report setting", found=repr(report), fix="use full, charts or none")
+    return build(path, store=store, tearsheet=report != "charts")

@@ -105,3 +105,12 @@ def test_secrets_come_from_env_or_file_and_never_print(tmp_path: Path) -> None:
     assert resolve_secret("UNSET_VAR", "", {}) is None
     with pytest.raises(BridgeConfigError, match="cannot read the secret file"):
         resolve_secret("", str(tmp_path / "missing.secret"))
+
+
+def test_the_engines_newer_cost_keys_load_from_toml_and_environment(tmp_path: Path) -> None:
+    """[costs] is quantlab's Costs: its spread, SEC/TAF and borrow keys are config keys too."""
+    cfg = load_config(write(tmp_path, "[costs]\nspread_bps = { spy = 1.5, QQQ = 2 }\nsec_fee_rate = 0.0000278\n"), env={})
+    assert cfg.costs.spread_bps == {"SPY": 1.5, "QQQ": 2.0} and cfg.costs.sec_fee_rate == 0.0000278
+    assert load_config(env={"BRIDGE_COSTS_SPREAD_BPS": "SPY=1.0"}).costs.spread_bps == {"SPY": 1.0}
+    with pytest.raises(BridgeConfigError, match="costs.spread_bps must be a table of symbol = number"):
+        load_config(env={"BRIDGE_COSTS_SPREAD_BPS": "SPY"})

@@ -8,15 +8,16 @@ assembles them in plan order. Subclasses only say where chunks run.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from quantlab.engine.backends.checkpoint import CheckpointRun, open_run
-from quantlab.engine.backends.chunks import Assembly, Chunk, ChunkResult, chunk_key, plan
+from quantlab.engine.backends.chunks import Assembly, Chunk, ChunkResult, chunk_key, plan, run_chunk
 from quantlab.errors import QuantlabError
 
 if TYPE_CHECKING:
@@ -48,6 +49,10 @@ class Window(Protocol):
     def start(self) -> int: ...
     @property
     def end(self) -> int: ...
+
+
+#: Seconds between progress lines of a chunked sweep (``QUANTLAB_PROGRESS_SECONDS``).
+PROGRESS_SECONDS = float(os.environ.get("QUANTLAB_PROGRESS_SECONDS", "15"))
 
 
 class SweepError(QuantlabError):
@@ -88,6 +93,25 @@ def say(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
+class _Rate:
+    """Combinations per second over the whole cluster, printed every ``PROGRESS_SECONDS``
+    (the progress bar shows the same rate in a terminal; this line reaches logs too)."""
+
+    def __init__(self, total: int, where: Callable[[], str]) -> None:
+        self.total = total
+        self.where = where
+        self.done = 0
+        self.began = self.last = time.perf_counter()
+
+    def add(self, n: int) -> None:
+        self.done += n
+        now = time.perf_counter()
+        if now - self.last >= PROGRESS_SECONDS and self.done < self.total:
+            self.last = now
+            rate = self.done / max(now - self.began, 1e-9)
+            say(f"sweep: {self.done:,} of {self.total:,} combinations, {rate:,.0f} combinations/s across {self.where()}")
+
+
 class ChunkedBackend:
     """Chunks + checkpoints; ``execute`` decides where chunks run."""
 
@@ -111,7 +135,7 @@ class ChunkedBackend:
 
     def execute(
         self, spec: StrategySpec, inputs: MarketInputs, values: np.ndarray, sim: SimConfig, chunks: list[Chunk]
-    ) -> Iterator[tuple[Chunk, ChunkResult]]:
+    ) -> Generator[tuple[Chunk, ChunkResult], None, None]:
         raise NotImplementedError
 
     def sweep(
@@ -124,35 +148,64 @@ class ChunkedBackend:
         n_blocks: int,
         on_progress: Callable[[int], None] | None,
     ) -> dict[str, SweepOutput]:
-        began = time.perf_counter()
         values = np.ascontiguousarray(values, dtype=np.float64)
         chunks = plan({s: (w.start, w.end) for s, w in windows.items()}, values.shape[0], n_blocks, self.chunk_size)
+        assembly = Assembly(chunks, values.shape[0])
+        for chunk, result in self.in_order(spec, inputs, values, sim, chunks, on_progress):
+            assembly.add(chunk, result)
+        return assembly.outputs()
+
+    def in_order(
+        self,
+        spec: StrategySpec,
+        inputs: MarketInputs,
+        values: np.ndarray,
+        sim: SimConfig,
+        chunks: list[Chunk],
+        on_progress: Callable[[int], None] | None,
+    ) -> Iterator[tuple[Chunk, ChunkResult]]:
+        """Every chunk's result in plan order: checkpointed ones loaded when their turn
+        comes, the rest computed by ``execute`` (any order) and held only until then, so a
+        consumer can stream them to disk (``quantlab.optimizer.stream``)."""
+        began = time.perf_counter()
         store = self.run.store if self.run is not None else None
         keys = {c.index: chunk_key(c, values, inputs.data_hash) for c in chunks}
-        assembly = Assembly(chunks, values.shape[0])
-        todo: list[Chunk] = []
-        done = 0
-        for c in chunks:
-            if store is not None and store.has(keys[c.index]):
-                assembly.add(c, store.load(keys[c.index]))
-                done += c.size
-            else:
-                todo.append(c)
+        reused = {c.index for c in chunks if store is not None and store.has(keys[c.index])}
+        todo = [c for c in chunks if c.index not in reused]
         self.chunks_total += len(chunks)
-        self.chunks_reused += len(chunks) - len(todo)
+        self.chunks_reused += len(reused)
+        done = sum(c.size for c in chunks if c.index in reused)
         if on_progress is not None and done:
             on_progress(done)
-        for chunk, result in self.execute(spec, inputs, values, sim, todo):
-            if store is not None:
-                store.save(keys[chunk.index], result)
-            assembly.add(chunk, result)
-            self.chunks_computed += 1
-            self.compute_seconds += result.seconds
-            done += chunk.size
-            if on_progress is not None:
-                on_progress(done)
-        self.wall_seconds += time.perf_counter() - began
-        return assembly.outputs()
+        rate = _Rate(sum(c.size for c in todo), self.workers_text)
+        computed = self.execute(spec, inputs, values, sim, todo)
+        waiting: dict[int, ChunkResult] = {}
+        try:
+            for c in chunks:
+                if c.index in reused:
+                    assert store is not None
+                    yield c, store.load(keys[c.index])
+                    continue
+                while c.index not in waiting:
+                    chunk, result = next(computed)
+                    if store is not None:
+                        store.save(keys[chunk.index], result)
+                    waiting[chunk.index] = result
+                    self.chunks_computed += 1
+                    self.compute_seconds += result.seconds
+                    done += chunk.size
+                    rate.add(chunk.size)
+                    if on_progress is not None:
+                        on_progress(done)
+                yield c, waiting.pop(c.index)
+        finally:
+            computed.close()
+            self.wall_seconds += time.perf_counter() - began
+
+    def workers_text(self) -> str:
+        """Where chunks run, for the progress line (``2 workers``)."""
+        n = getattr(self, "n_workers", 0)
+        return f"{n} worker{'s' * (n != 1)}" if n else "this process"
 
     def report(self) -> dict[str, Any]:
         return {
@@ -178,8 +231,6 @@ class InProcessChunked(ChunkedBackend):
 
     def execute(
         self, spec: StrategySpec, inputs: MarketInputs, values: np.ndarray, sim: SimConfig, chunks: list[Chunk]
-    ) -> Iterator[tuple[Chunk, ChunkResult]]:
-        from quantlab.engine.backends.chunks import run_chunk
-
+    ) -> Generator[tuple[Chunk, ChunkResult], None, None]:
         for chunk in chunks:
             yield chunk, run_chunk(spec, inputs.prices[chunk.symbol], values, sim, inputs.interval, chunk)

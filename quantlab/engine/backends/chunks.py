@@ -18,7 +18,8 @@ from quantlab.engine.intervals import Interval
 from quantlab.engine.settings import SimConfig
 from quantlab.engine.signals import PriceArrays
 from quantlab.engine.strategy import StrategySpec
-from quantlab.engine.sweep import SweepOutput, run_sweep
+from quantlab.engine.sweep import SweepOutput, block_starts, run_sweep
+from quantlab.kernels.layout import N_METRICS
 
 # About one second of single-core work per chunk at ~1.7e8 bar-evaluations/s: long enough
 # that scheduler overhead (~1 ms a task) stays negligible, short enough to balance and
@@ -97,8 +98,6 @@ class Assembly:
     client holds the final arrays only, never the chunk results as well."""
 
     def __init__(self, chunks: list[Chunk], n_combinations: int) -> None:
-        from quantlab.kernels.layout import N_METRICS
-
         self._chunks = chunks
         self._metrics: dict[str, np.ndarray] = {}
         self._bsum: dict[str, np.ndarray] = {}
@@ -118,8 +117,6 @@ class Assembly:
         self._seconds[chunk.symbol] += result.seconds
 
     def outputs(self, load_seconds: float = 0.0) -> dict[str, SweepOutput]:
-        from quantlab.engine.sweep import block_starts
-
         out: dict[str, SweepOutput] = {}
         for symbol, metrics in self._metrics.items():
             first = next(c for c in self._chunks if c.symbol == symbol)

@@ -12,13 +12,14 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from quantlab.engine.backends.base import ChunkedBackend, SweepError, describe_chunk, say
 from quantlab.engine.backends.chunks import Chunk, ChunkResult, run_chunk
+from quantlab.engine.sweep import run_sweep
 from quantlab.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -52,8 +53,6 @@ def _import_kernel_module(spec: StrategySpec) -> None:
 
 def warm_up(spec: StrategySpec, prices: Any, sim: SimConfig, interval: Any) -> float:
     """Runs on each worker: load (or compile) the kernels with a one-row sweep; seconds taken."""
-    from quantlab.engine.sweep import run_sweep
-
     began = time.perf_counter()
     _import_kernel_module(spec)
     row = np.array([[spec.defaults()[n] for n in spec.param_names]], dtype=np.float64)
@@ -161,7 +160,7 @@ class DaskBackend(ChunkedBackend):
 
     def execute(
         self, spec: StrategySpec, inputs: MarketInputs, values: np.ndarray, sim: SimConfig, chunks: list[Chunk]
-    ) -> Iterator[tuple[Chunk, ChunkResult]]:
+    ) -> Generator[tuple[Chunk, ChunkResult], None, None]:
         if not chunks:
             return
         from distributed import as_completed
