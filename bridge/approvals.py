@@ -71,7 +71,7 @@ def request_approval(ledger: Ledger, ref: str, by: str, now: pd.Timestamp, bar: 
     if answer is None:
         raise ControlError("the running bridge took the approval but did not answer", found=f"control {cid}",
                            fix="check `bridge status` and the order's status before approving again")
-    result = json.loads(answer["result"])
+    result: dict[str, Any] = json.loads(answer["result"])
     if result.get("error"):
         raise ControlError(result["error"], found=ref, fix=result.get("fix"))
     return result

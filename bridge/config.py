@@ -11,7 +11,6 @@ environment variable or the secret file the config names, and they are wrapped i
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import logging
 import math
 import os
@@ -25,7 +24,7 @@ from typing import Any
 from bridge.errors import BridgeConfigError
 from bridge.risk import RiskLimits
 from quantlab.engine.settings import Costs, SimConfig, Sizing
-from quantlab.errors import QuantlabError
+from quantlab.errors import QuantlabError, suggest
 
 log = logging.getLogger("bridge.config")
 
@@ -534,5 +533,4 @@ def _secret_error(key: str) -> BridgeConfigError:
 
 
 def _hint(key: str, known: list[str]) -> str:
-    close = difflib.get_close_matches(key, known, n=3)
-    return f"did you mean {', '.join(close)}? Known: {', '.join(known)}" if close else f"known: {', '.join(known)}"
+    return suggest(key, known, then=f"known: {', '.join(known)}")

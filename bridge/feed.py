@@ -65,8 +65,8 @@ class BarWindow:
         if self._n and t == self._times[self._n - 1]:
             self._set(self._n - 1, bar)
             return False
-        if self._n and not self.calendar.is_next(self.last_time, bar.time, self.interval):  # type: ignore[arg-type]
-            self.gaps.append((self.last_time, bar.time))  # type: ignore[arg-type]
+        if self._n and not self.calendar.is_next(self.last_time, bar.time, self.interval):
+            self.gaps.append((self.last_time, bar.time))
         self._grow()
         self._times[self._n] = t
         self._set(self._n, bar)

@@ -46,7 +46,8 @@ class MarketCalendar:
 
     def trading_day(self, now: pd.Timestamp) -> dt.date:
         """The exchange-local date of ``now`` (the day the daily loss limit resets)."""
-        return now.tz_convert(EXCHANGE_TZ).date()
+        day: dt.date = now.tz_convert(EXCHANGE_TZ).date()
+        return day
 
     def session_close_of(self, now: pd.Timestamp) -> pd.Timestamp | None:
         """Close of the session open at ``now`` (None when the market is closed)."""

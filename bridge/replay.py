@@ -22,7 +22,7 @@ import pandas as pd
 
 from bridge import parity
 from bridge.brokers.factory import make_broker
-from bridge.brokers.sim import ReplayDriver
+from bridge.brokers.sim import ReplayDriver, SimBroker
 from bridge.clock import ManualClock
 from bridge.config import BridgeConfig
 from bridge.errors import BridgeConfigError
@@ -108,6 +108,7 @@ def run_replay(
         raise BridgeConfigError("a replay needs a fresh ledger", found=str(path),
                                 fix="pass a new --ledger path (or none: a temporary one is used)")
     broker = make_broker(cfg, clock=clock, cash=cash, symbols=symbols)
+    assert isinstance(broker, SimBroker), "mode=replay always builds the simulated broker"
     ReplayDriver(broker, frames, warm, clock.set, open_time)
     ledger = Ledger(path, synchronous=cfg.ledger.synchronous)
     runner = Runner(cfg, broker, ledger, clock=clock, notifier=Notifier(cfg.notify, background=False), spec=spec, calendar=calendar)

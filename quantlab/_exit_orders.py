@@ -20,7 +20,7 @@ Sizing and commission use the shared kernels (:mod:`quantlab.kernels.sizing`,
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -218,7 +218,9 @@ class ExitOrderFunc:
                 return price, rule
         return None
 
-    def _strategy_order(self, k, o, equity_prev, pos, free_cash):  # type: ignore[no-untyped-def]
+    def _strategy_order(
+        self, k: int, o: float, equity_prev: float, pos: Callable[[], float], free_cash: Callable[[], float]
+    ) -> Iterator[tuple[float, float]]:
         t = self.prev_target[k]
         if math.isnan(t) or t == self.last_target:
             return

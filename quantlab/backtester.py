@@ -7,11 +7,10 @@ portfolio sharing one cash balance on their common timestamps. Results are saved
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Unpack
 
 import numpy as np
 import pandas as pd
@@ -22,7 +21,7 @@ from quantlab.engine.exits import apply_exits, check_exits_for_run, exit_vector,
 from quantlab.engine.intervals import get_interval, short_samples
 from quantlab.engine.params import resolve_params
 from quantlab.engine.registry import get_strategy
-from quantlab.engine.settings import Costs, SimConfig, Sizing, make_sim_config
+from quantlab.engine.settings import SimConfig
 from quantlab.engine.signals import evaluate_arrays
 from quantlab.engine.sizing import sizing_vol
 from quantlab.engine.strategy import StrategySpec
@@ -42,6 +41,7 @@ from quantlab.replay import (
     vbt_metrics,
 )
 from quantlab.runs import RunDir, config_hash, ensure_writable, finish_run, new_run_id
+from quantlab.runspec import RunOptions, RunSpec, split_options
 
 
 @dataclass
@@ -84,7 +84,7 @@ class BacktestResult:
     def stats(self, symbol: str | None = None) -> pd.Series:
         """vectorbt's full statistics, annualised with the interval's year."""
         pf = self.portfolios[symbol] if symbol else self.portfolio
-        return pf.stats(settings=dict(year_freq=self._year_freq))  # type: ignore[no-any-return]
+        return pf.stats(settings=dict(year_freq=self._year_freq))
 
 
 def backtest(
@@ -92,37 +92,49 @@ def backtest(
     symbols: str | Sequence[str] | None = None,
     params: str | Mapping[str, float] | None = None,
     *,
-    interval: str = "1d",
-    start: str | None = None,
-    end: str | None = None,
-    sim: SimConfig | None = None,
-    cash: float = 100_000.0,
-    costs: Costs | Mapping[str, Any] | None = None,
-    sizing: Sizing | Mapping[str, Any] | None = None,
     shared_cash: bool = False,
-    store: str | os.PathLike[str] | None = None,
-    data: Mapping[str, pd.DataFrame] | None = None,
-    adjust: bool = False,
-    returns: str = "price",
-    reports: str | os.PathLike[str] | None = None,
-    save: bool = True,
-    report: bool | str = True,
+    **options: Unpack[RunOptions],
 ) -> BacktestResult:
     """Backtest ``strategy`` with ``params`` on ``symbols``; see :class:`BacktestResult`.
 
-    ``adjust`` and ``returns`` choose the price basis as in :func:`quantlab.optimize`
-    (raw split data is refused unless ``adjust``; ``returns="total"`` uses ``adj_close``).
+    The keyword form of :func:`backtest_run`: ``options`` are those of a
+    :class:`~quantlab.runspec.RunSpec` (bars, price basis, ``sim`` or
+    ``cash``/``costs``/``sizing``, output). ``adjust`` and ``returns`` choose the price
+    basis as in :func:`quantlab.optimize` (raw split data is refused unless ``adjust``;
+    ``returns="total"`` uses ``adj_close``).
 
     Raises:
         QuantlabError: unknown strategy or parameter, bad data, unwritable reports folder.
+        TypeError: an unknown option.
     """
+    run, _, _ = split_options("backtest", strategy, symbols, options)
+    return _backtest(run, params, shared_cash)
+
+
+def backtest_run(run: RunSpec, params: str | Mapping[str, float] | None = None, *, shared_cash: bool = False) -> BacktestResult:
+    """Backtest ``run``'s strategy with ``params`` (others keep their defaults); see :func:`backtest`.
+
+    Args:
+        run: the bars, the simulation and what to write.
+        params: e.g. ``"fast=20,slow=50"`` or a mapping.
+        shared_cash: trade all symbols from one cash account (on their common timestamps).
+
+    Raises:
+        QuantlabError: as :func:`backtest`.
+    """
+    return _backtest(run, params, shared_cash)
+
+
+def _backtest(run: RunSpec, params: str | Mapping[str, float] | None, shared_cash: bool) -> BacktestResult:
+    """The backtest itself: both public forms call it directly, so a warning's
+    ``stacklevel`` reaches the user's line from either."""
+    sim, start, end, store, reports = run.sim, run.start, run.end, run.store, run.reports
     began = time.perf_counter()
-    spec, _ = apply_exits(get_strategy(strategy), None, params)
-    resolved = resolve_params(spec, params, get_interval(interval))
-    sim = sim or make_sim_config(cash, costs, sizing)
-    if save:
+    spec, _ = apply_exits(get_strategy(run.strategy), None, params)
+    resolved = resolve_params(spec, params, get_interval(run.interval))
+    if run.save:
         ensure_writable(reports)
-    inputs = load_inputs(symbols, interval, start, end, store, data, adjust=adjust, returns=returns)
+    inputs = load_inputs(run.symbols, run.interval, start, end, store, run.data, adjust=run.adjust, returns=run.returns)
     # Cold cache only: compiles vectorbt's side on the other core.
     warmup = VectorbtWarmup("shared" if shared_cash and len(inputs.symbols) > 1 else "single")
     iv = inputs.interval
@@ -187,22 +199,22 @@ def backtest(
         "config": config,
         "config_hash": cfg_hash,
         "data_hash": inputs.data_hash,
-        "store": None if data is not None else str(store_path(store).resolve()),
+        "store": None if run.data is not None else str(store_path(store).resolve()),
         "metrics": metrics.to_dict("index"),
         "replay_check": {"max_relative_difference": replay_diff, "ok": bool(replay_diff <= 1e-9)},
         "period": {s: {"first": str(p.index[0]), "last": str(p.index[-1]), "bars": len(p)} for s, p in inputs.prices.items()},
-        "short_sample": short_samples({s: len(p) for s, p in inputs.prices.items()}, iv),
+        "short_sample": short_samples({s: len(p) for s, p in inputs.prices.items()}, iv, stacklevel=4),
     }
     result = BacktestResult(
         spec, resolved, inputs, sim, bool(config["shared_cash"]), portfolios, targets, metrics, summary,
         _year_freq=iv.year_freq, records=records,
     )
-    if save:
+    if run.save:
         _save(result, reports, began)
         # deferred: plotly and QuantStats load only when a run writes its pages
         from quantlab.reports import build_pages
 
-        result.report = build_pages(result.path, report, store)
+        result.report = build_pages(result.path, run.report, store)
     return result
 
 

@@ -6,6 +6,8 @@ into a one-paragraph message and a non-zero exit instead of a traceback.
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from typing import Any
 
 
@@ -28,6 +30,27 @@ class QuantlabError(Exception):
             fix = self.fix.rstrip(".")
             parts.append(f"Fix: {fix}" + ("" if fix.endswith(("?", "!")) else "."))
         return " ".join(parts)
+
+
+def suggest(word: str, choices: Iterable[str], *, otherwise: str = "", then: str = "", cutoff: float = 0.6) -> str:
+    """The "did you mean" part of a ``fix``: up to three known names that look like ``word``.
+
+    The one copy of this hint for quantlab and bridge (a typo'd strategy, parameter,
+    metric, symbol, run id or config key all read the same way).
+
+    Args:
+        word: what the user typed.
+        choices: the known names, in the order to list them.
+        otherwise: said instead of the suggestion when nothing is close (e.g. "use one of a, b").
+        then: said after either (e.g. "known: a, b", or the next step).
+        cutoff: difflib's similarity ratio a name needs to be suggested (0..1).
+
+    Returns:
+        ``"did you mean a, b? <then>"``, or ``"<otherwise> <then>"`` (empty parts left out).
+    """
+    close = difflib.get_close_matches(word, list(choices), n=3, cutoff=cutoff)
+    head = f"did you mean {', '.join(close)}?" if close else otherwise
+    return " ".join(part for part in (head, then) if part)
 
 
 class DataError(QuantlabError):

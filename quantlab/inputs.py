@@ -123,7 +123,7 @@ def load_inputs(
         for name in names:
             if name not in lookup:
                 raise ParameterError(f"no data given for {name}", found=f"data for {sorted(lookup)}")
-            frames[name] = lookup[name]
+            frames[name] = _in_nanoseconds(lookup[name])
             adjustments[name] = lookup[name].attrs.get("adjustment")
     else:
         from quantlab import data as market_data
@@ -153,6 +153,16 @@ def load_inputs(
         frames[name] = clipped
         prices[name] = price_arrays(clipped, name)
     return MarketInputs(iv, frames, prices, arrays_hash(frames), returns, splits)
+
+
+def _in_nanoseconds(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with nanosecond stamps, the store's unit. In-memory frames often carry
+    pandas' microsecond stamps, and holdout and fold cuts compare ``index.asi8`` with
+    ``Timestamp.value`` (nanoseconds)."""
+    index = frame.index
+    if isinstance(index, pd.DatetimeIndex) and index.unit != "ns":
+        return frame.set_axis(index.as_unit("ns"))
+    return frame
 
 
 def holdout_split(inputs: MarketInputs, holdout: float) -> dict[str, int]:

@@ -226,8 +226,8 @@ def portfolio(
         close = pd.Series(prices.close[start:end], index=recs[0].index, name=prices.symbol)
         size, fees, price = recs[0].size, recs[0].fee, prices.open[start:end]
     if all(r.orders is not None for r in recs):
-        records = order_list_records([r.orders for r in recs], sim.costs.concession(prices.symbol))  # type: ignore[misc]
-        return _portfolio(close, records, sim, interval)
+        order_records = order_list_records([r.orders for r in recs], sim.costs.concession(prices.symbol))  # type: ignore[misc]
+        return _portfolio(close, order_records, sim, interval)
     return portfolio_from_orders(close, size, price, fees, sim, interval, symbol=prices.symbol)
 
 

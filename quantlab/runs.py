@@ -13,7 +13,6 @@ import hashlib
 import json
 import os
 import subprocess
-import tempfile
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -22,6 +21,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from quantlab.data.atomic import atomic_write
 
 # new_run_id, unwritable: re-exported (run folders are created by the engine's checkpoints too)
 from quantlab.engine.runfolder import create_run_folder, ensure_folder, new_run_id, unwritable
@@ -102,16 +103,7 @@ class RunDir:
 
     def write_bytes(self, name: str, writer: Callable[[Path], None]) -> Path:
         """Write ``name`` atomically: ``writer`` fills a temp file that replaces the target."""
-        target = self.path / name
-        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", dir=self.path)
-        os.close(fd)
-        try:
-            writer(Path(tmp))
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return target
+        return atomic_write(self.path / name, writer)
 
     def write_json(self, name: str, data: Any, indent: int | None = 2) -> Path:
         text = json.dumps(data, indent=indent, sort_keys=True, default=_json_default, allow_nan=False) + "\n"

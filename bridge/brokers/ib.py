@@ -448,12 +448,13 @@ class IBBroker:
         runner missed live would look like a cancel, and its target would stay "acted on"."""
         original = self.ib.wrapper.completedOrder
 
-        def completed_order(contract: Any, order: Any, order_state: Any) -> None:
+        def completed_order(contract: _ib.Contract, order: _ib.Order, order_state: _ib.OrderState) -> None:
             if order.permId:
                 self._completed_status[int(order.permId)] = str(getattr(order_state, "completedStatus", "") or "")
             original(contract, order, order_state)
 
-        self.ib.wrapper.completedOrder = completed_order
+        # ib_async has no hook for completedStatus: wrap its handler (the one method patched)
+        self.ib.wrapper.completedOrder = completed_order  # type: ignore[assignment]
 
     # --- conversions ---------------------------------------------------------------------
     def _state(self, trade: Any) -> OrderState:

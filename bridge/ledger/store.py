@@ -141,7 +141,7 @@ def iso(ts: pd.Timestamp | None) -> str | None:
         return None
     t = pd.Timestamp(ts)
     t = t.tz_localize("UTC") if t.tz is None else t.tz_convert("UTC")
-    return t.isoformat()
+    return str(t.isoformat())
 
 
 def _num(value: float | None) -> float | None:

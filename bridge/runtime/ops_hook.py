@@ -52,7 +52,7 @@ class OpsState:
 
 
 def _state(ctx: Any) -> OpsState:
-    st = ctx.state.ops
+    st: OpsState | None = ctx.state.ops
     if st is None:
         st = ctx.state.ops = OpsState(ctx)
     return st

@@ -98,6 +98,7 @@ class Reconciler:
     def void_rows(self) -> list[dict[str, object]]:
         """Void orders of the last few days (the broker lists today's orders only)."""
         since = iso(self.ctx.clock.now() - pd.Timedelta(days=4))
+        assert since is not None  # iso() maps only None to None
         return void_orders_since(self.ctx.ledger, since)
 
     def clear_adopted(self, sym: str) -> bool:

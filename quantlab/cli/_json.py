@@ -29,7 +29,8 @@ def records(frame: pd.DataFrame | None) -> list[dict[str, Any]] | None:
     for column in out.columns:
         if pd.api.types.is_datetime64_any_dtype(out[column]):
             out[column] = out[column].map(lambda t: None if pd.isna(t) else t.isoformat())
-    return out.to_dict("records")  # type: ignore[no-any-return]
+    rows: list[dict[str, Any]] = out.to_dict("records")
+    return rows
 
 
 def emit(result: Any, **tables: pd.DataFrame | None) -> None:

@@ -10,6 +10,7 @@ import click
 from quantlab.cli._format import PCT_METRICS, fmt, table
 from quantlab.engine.settings import US_REG_FEES, Costs, SimConfig, parse_sizing
 from quantlab.errors import ConfigError
+from quantlab.runspec import RunSpec, SearchSpec
 
 __all__ = ["PCT_METRICS", "fmt", "table"]  # re-exported: the command modules import them from here
 
@@ -261,6 +262,31 @@ def parse_spreads(text: str | None) -> dict[str, float]:
         if not sep or not symbol.strip():
             raise ConfigError("malformed --spread item", found=repr(item), fix="write SYMBOL:BPS items, e.g. SPY:1,IWM:3")
     return out
+
+
+def build_run_spec(opts: dict[str, Any]) -> RunSpec:
+    """RunSpec from the parsed ``data_options``, ``sim_options`` and ``report_option``
+    (popped from ``opts``). Progress bars show when stderr is a terminal."""
+    sim = build_sim_config(opts)
+    data = {k: opts.pop(k) for k in ("interval", "start", "end", "store", "adjust", "returns", "reports")}
+    return RunSpec(opts.pop("strategy"), opts.pop("symbols"), sim=sim, report=opts.pop("report"), **data)
+
+
+def build_search_spec(opts: dict[str, Any]) -> SearchSpec:
+    """SearchSpec from ``--grid``, the parsed ``search_options``, ``--trials`` and
+    ``--exits`` (and optimize's ``--study``/``--storage``), popped from ``opts``."""
+    return SearchSpec(
+        grid=opts.pop("grid"),
+        params=opts.pop("params"),
+        metric=opts.pop("metric"),
+        constraints=tuple(opts.pop("constraints")),
+        method=opts.pop("method"),
+        trials=opts.pop("trials"),
+        seed=opts.pop("seed"),
+        study=opts.pop("study", None),
+        storage=opts.pop("storage", None),
+        exits=opts.pop("exits", None),
+    )
 
 
 def print_short_samples(summary: dict[str, Any]) -> None:

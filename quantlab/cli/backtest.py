@@ -10,7 +10,7 @@ from quantlab.cli._format import format_column
 from quantlab.cli._json import emit, json_option
 from quantlab.cli._labels import echo_headline
 from quantlab.cli._options import (
-    build_sim_config,
+    build_run_spec,
     data_options,
     fmt,
     print_report,
@@ -36,24 +36,9 @@ from quantlab.headline import FULL, returns_basis
 @json_option
 def backtest(**opts: Any) -> None:
     """Backtest a strategy with one parameter set and print its key statistics."""
-    from quantlab.backtester import backtest as run_backtest
+    from quantlab.backtester import backtest_run
 
-    sim = build_sim_config(opts)
-    result = run_backtest(
-        opts["strategy"],
-        opts["symbols"],
-        opts["params"],
-        interval=opts["interval"],
-        start=opts["start"],
-        end=opts["end"],
-        sim=sim,
-        shared_cash=opts["shared_cash"],
-        store=opts["store"],
-        adjust=opts["adjust"],
-        returns=opts["returns"],
-        reports=opts["reports"],
-        report=opts["report"],
-    )
+    result = backtest_run(build_run_spec(opts), opts["params"], shared_cash=opts["shared_cash"])
     if opts["as_json"]:
         emit(result, metrics=result.metrics.reset_index(names="symbol"))
         return

@@ -43,11 +43,7 @@ def data(ctx: click.Context, store: str | None) -> None:
 def _when(stamp: Any, interval: str) -> str:
     if stamp is None:
         return "-"
-    return (
-        stamp.strftime("%Y-%m-%d")
-        if interval in ("1d", "1wk", "1mo")
-        else stamp.strftime("%Y-%m-%d %H:%M UTC")
-    )
+    return str(stamp.strftime("%Y-%m-%d" if interval in ("1d", "1wk", "1mo") else "%Y-%m-%d %H:%M UTC"))
 
 
 @data.command("list")

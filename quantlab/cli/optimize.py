@@ -10,7 +10,8 @@ from quantlab.cli._cluster import cluster_option, resume_option
 from quantlab.cli._json import emit, json_option
 from quantlab.cli._labels import echo_headline, echo_verdict
 from quantlab.cli._options import (
-    build_sim_config,
+    build_run_spec,
+    build_search_spec,
     data_options,
     fmt,
     print_report,
@@ -77,46 +78,16 @@ from quantlab.headline import FULL, IN_SAMPLE, returns_basis
 def optimize(**opts: Any) -> None:
     """Search a strategy's parameters and report the winners honestly."""
     from quantlab.engine.backends import make_backend, use_backend
-    from quantlab.optimizer.api import optimize as run_optimize
+    from quantlab.optimizer.api import optimize_run
 
-    sim = build_sim_config(opts)
+    run, search = build_run_spec(opts), build_search_spec(opts)
     with use_backend(make_backend(opts["cluster"], opts["resume"])):
-        result = _run(run_optimize, sim, opts)
+        result = optimize_run(run, search, top=opts["top"], holdout=opts["holdout"], n_blocks=opts["n_blocks"])
     if opts["as_json"]:
         emit(result, top=result.top, holdout=result.holdout)
         return
     print_optimize(result)
     print_report(result.report)
-
-
-def _run(run_optimize: Any, sim: Any, opts: dict[str, Any]) -> Any:
-    return run_optimize(
-        opts["strategy"],
-        opts["symbols"],
-        opts["grid"],
-        params=opts["params"],
-        metric=opts["metric"],
-        constraints=opts["constraints"],
-        top=opts["top"],
-        holdout=opts["holdout"],
-        method=opts["method"],
-        trials=opts["trials"],
-        seed=opts["seed"],
-        study=opts["study"],
-        storage=opts["storage"],
-        interval=opts["interval"],
-        start=opts["start"],
-        end=opts["end"],
-        sim=sim,
-        n_blocks=opts["n_blocks"],
-        store=opts["store"],
-        adjust=opts["adjust"],
-        returns=opts["returns"],
-        reports=opts["reports"],
-        progress=None,
-        report=opts["report"],
-        exits=opts["exits"],
-    )
 
 
 def print_optimize(result: Any) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from quantlab.errors import StrategyError
+
 
 @click.command("strategies")
 @click.argument("name", required=False)
@@ -11,7 +13,7 @@ def strategies(name: str | None) -> None:
     """List the strategies in research/ with their parameters (or show one)."""
     from quantlab.engine.registry import get_strategy, list_strategies
 
-    errors: list = []
+    errors: list[StrategyError] = []
     specs = [get_strategy(name)] if name else list_strategies(errors)
     for spec in specs:
         click.secho(spec.name, bold=True)

@@ -10,7 +10,8 @@ from quantlab.cli._cluster import cluster_option, resume_option
 from quantlab.cli._json import emit, json_option
 from quantlab.cli._labels import echo_headline, echo_verdict
 from quantlab.cli._options import (
-    build_sim_config,
+    build_run_spec,
+    build_search_spec,
     data_options,
     fmt,
     print_report,
@@ -55,45 +56,18 @@ from quantlab.headline import returns_basis
 def walkforward(**opts: Any) -> None:
     """Walk a strategy forward: per fold, choose parameters in-sample and trade them out of sample."""
     from quantlab.engine.backends import make_backend, use_backend
-    from quantlab.optimizer.walkforward import walkforward as run_walkforward
+    from quantlab.optimizer.folds import WalkForwardWindows
+    from quantlab.optimizer.walkforward import walkforward_run
 
-    sim = build_sim_config(opts)
+    run, search = build_run_spec(opts), build_search_spec(opts)
+    layout = WalkForwardWindows(opts["train"], opts["test"], opts["embargo"], opts["anchored"])
     with use_backend(make_backend(opts["cluster"], opts["resume"])):
-        result = _run(run_walkforward, sim, opts)
+        result = walkforward_run(run, search, layout)
     if opts["as_json"]:
         emit(result, folds=result.folds, oos_metrics=result.oos_metrics.reset_index())
         return
     print_walkforward(result)
     print_report(result.report)
-
-
-def _run(run_walkforward: Any, sim: Any, opts: dict[str, Any]) -> Any:
-    return run_walkforward(
-        opts["strategy"],
-        opts["symbols"],
-        opts["grid"],
-        train=opts["train"],
-        test=opts["test"],
-        anchored=opts["anchored"],
-        embargo=opts["embargo"],
-        method=opts["method"],
-        trials=opts["trials"],
-        seed=opts["seed"],
-        metric=opts["metric"],
-        constraints=opts["constraints"],
-        params=opts["params"],
-        interval=opts["interval"],
-        start=opts["start"],
-        end=opts["end"],
-        sim=sim,
-        store=opts["store"],
-        adjust=opts["adjust"],
-        returns=opts["returns"],
-        reports=opts["reports"],
-        progress=None,
-        report=opts["report"],
-        exits=opts["exits"],
-    )
 
 
 def print_walkforward(result: Any) -> None:

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import functools
 import warnings
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from quantlab.errors import DataError
 
+if TYPE_CHECKING:
+    from exchange_calendars import ExchangeCalendar
+
 DEFAULT_CALENDAR = "XNYS"
 
 
-def exchange_calendar(name: str, start: str, end: str | None = None, warm: tuple[str, ...] = ()):  # type: ignore[no-untyped-def]
+def exchange_calendar(name: str, start: str, end: str | None = None, warm: tuple[str, ...] = ()) -> ExchangeCalendar:
     """``exchange_calendars.get_calendar`` without the pandas deprecations it trips.
 
     exchange_calendars 4.13 reads ``.values`` of tz-aware data, which pandas 3.1 deprecates
@@ -34,7 +38,7 @@ def exchange_calendar(name: str, start: str, end: str | None = None, warm: tuple
 
 
 @functools.lru_cache(maxsize=8)
-def _calendar(name: str, first_year: int, last_year: int):  # type: ignore[no-untyped-def]
+def _calendar(name: str, first_year: int, last_year: int) -> ExchangeCalendar:
     import exchange_calendars as xcals
 
     try:

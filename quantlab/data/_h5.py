@@ -339,7 +339,7 @@ def write_from(
 
 def read_times(group: h5py.Group) -> np.ndarray:
     """The whole int64 time column (8 bytes per bar: cheap even for years of minutes)."""
-    return group["time"][...]
+    return np.asarray(group["time"][...], dtype=np.int64)
 
 
 def read_rows(

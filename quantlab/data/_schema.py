@@ -167,7 +167,7 @@ def parse_bound(value: object, *, end: bool = False) -> int | None:
     if value is None:
         return None
     try:
-        stamp = pd.Timestamp(value)  # type: ignore[arg-type]
+        stamp = pd.Timestamp(value)
     except (ValueError, TypeError) as err:
         raise DataError(
             "Cannot read the start/end time",

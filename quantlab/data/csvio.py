@@ -74,7 +74,7 @@ def _read_text(path: Path) -> pd.DataFrame:
 
 def _time_column(raw: pd.DataFrame, path: Path) -> str:
     for column in raw.columns:
-        if str(column).strip().lower().replace(" ", "_") in TIME_COLUMNS:
+        if isinstance(column, str) and column.strip().lower().replace(" ", "_") in TIME_COLUMNS:
             return column
     raise DataError(
         f"{path.name} has no date/time column",
@@ -94,7 +94,7 @@ def _numbers(text: pd.Series, column: str, path: Path) -> np.ndarray:
             found=f"line {row + 2}: {text.iloc[row]!r} ({int(bad.sum())} such cell(s))",
             fix="fix or remove those cells; leave a cell empty for a missing value",
         )
-    return values.to_numpy(dtype=np.float64, na_value=np.nan)
+    return np.asarray(values.to_numpy(dtype=np.float64, na_value=np.nan), dtype=np.float64)
 
 
 def infer_interval(stamps: pd.DatetimeIndex) -> str:
@@ -263,7 +263,7 @@ def repair(
             raise DataError(
                 "Unknown dedupe rule", found=repr(dedupe), fix="use --dedupe first or --dedupe last"
             )
-        frame = frame[~frame.index.duplicated(keep=keep)]  # type: ignore[arg-type]
+        frame = frame[~frame.index.duplicated(keep=keep)]
     if sort:
         frame = frame.sort_index(kind="stable")
     problems: list[str] = []

@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
@@ -35,7 +37,7 @@ from quantlab.data._yahoo import (
     probe_yahoo,
     yfinance_download,
 )
-from quantlab.data.store import SeriesInfo, info, load, write_bars
+from quantlab.data.store import SeriesInfo, WriteResult, info, load, write_bars
 from quantlab.data.validate import validate_bars
 from quantlab.errors import DataError, FetchError, StoreError
 from quantlab.paths import store_path
@@ -129,7 +131,7 @@ def _fetch_symbol(
     end: pd.Timestamp | None,
     existing: SeriesInfo | None,
     replace: bool,
-    store: object,
+    store: Path,
     options: FetchOptions,
 ) -> FetchResult:
     adjustment = _ADJUSTMENT[options.auto_adjust]
@@ -140,13 +142,13 @@ def _fetch_symbol(
             fix="download it again in full with --replace, or restore the store from a backup",
         )
     request = DownloadRequest(symbol, interval, start, end, options.auto_adjust, options.timeout)
-    write = {
-        "store": store,
-        "adjustment": adjustment,
-        "source": "yfinance",
-        "timezone": "America/New_York",
-        "updated_at": options.updated_at,
-    }
+
+    def write(frame: pd.DataFrame, mode: str) -> WriteResult:
+        return write_bars(
+            frame, symbol, interval, mode=mode, store=store, adjustment=adjustment, source="yfinance",
+            timezone="America/New_York", updated_at=options.updated_at,
+        )
+
     if existing is None or existing.rows == 0 or replace:
         if start is None:
             request = DownloadRequest(
@@ -158,7 +160,7 @@ def _fetch_symbol(
                 options.timeout,
             )
         bars = _download(request, options)
-        result = write_bars(bars, symbol, interval, mode="replace", **write)  # type: ignore[arg-type]
+        result = write(bars, "replace")
         return FetchResult(symbol, interval, "written", result.added, result.rows_after)
     if existing.adjustment != adjustment:
         raise StoreError(
@@ -201,7 +203,7 @@ def _fetch_symbol(
         return FetchResult(symbol, interval, "up-to-date", 0, existing.rows, "already stored")
     fresh = pd.concat(pieces)
     fresh = fresh[~fresh.index.duplicated(keep="last")].sort_index()
-    stored = load(symbol, start=fresh.index[0], end=fresh.index[-1], interval=interval, store=store)  # type: ignore[arg-type]
+    stored = load(symbol, start=fresh.index[0], end=fresh.index[-1], interval=interval, store=store)
     if _revised(stored, fresh):
         full_start = min(existing.first, start) if start is not None else existing.first
         bars = _download(
@@ -210,7 +212,7 @@ def _fetch_symbol(
             ),
             options,
         )
-        result = write_bars(bars, symbol, interval, mode="replace", **write)  # type: ignore[arg-type]
+        result = write(bars, "replace")
         return FetchResult(
             symbol,
             interval,
@@ -219,7 +221,7 @@ def _fetch_symbol(
             result.rows_after,
             "Yahoo re-adjusted the history (split or dividend): downloaded again in full",
         )
-    result = write_bars(fresh, symbol, interval, mode="merge", **write)  # type: ignore[arg-type]
+    result = write(fresh, "merge")
     status = "written" if result.changed else "up-to-date"
     return FetchResult(symbol, interval, status, result.added, result.rows_after)
 
@@ -232,22 +234,31 @@ def _default_start(interval: str) -> pd.Timestamp:
     return (pd.Timestamp.now(tz="UTC") - pd.Timedelta(days=days)).floor("D")
 
 
-def _progress(items: Sequence[str], enabled: bool, desc: str):  # type: ignore[no-untyped-def]
+class _Progress(Protocol):
+    """What _run uses of a tqdm bar."""
+
+    def __iter__(self) -> Iterator[str]: ...
+
+    def close(self) -> None: ...
+
+
+def _progress(items: Sequence[str], enabled: bool, desc: str) -> _Progress:
     from tqdm.auto import tqdm
 
-    return tqdm(items, desc=desc, unit="symbol", disable=not enabled, leave=False)
+    bar: _Progress = tqdm(items, desc=desc, unit="symbol", disable=not enabled, leave=False)
+    return bar
 
 
 def _run(
     jobs: list[tuple[str, str, pd.Timestamp | None, pd.Timestamp | None, bool]],
-    store: object,
+    store: str | os.PathLike[str] | None,
     options: FetchOptions,
     progress: bool,
     desc: str,
 ) -> list[FetchResult]:
     if options.probe is not None and jobs:
         options.probe()
-    path = store_path(store)  # type: ignore[arg-type]
+    path = store_path(store)
     stored = info(path) if path.exists() else []
     results: list[FetchResult] = []
     bar = _progress([j[0] for j in jobs], progress, desc)
@@ -283,7 +294,7 @@ def _timestamp(value: object, interval: str, *, end: bool = False) -> pd.Timesta
     if value is None:
         return None
     try:
-        stamp = pd.Timestamp(value)  # type: ignore[arg-type]
+        stamp = pd.Timestamp(value)
     except (TypeError, ValueError) as err:
         raise DataError(
             "Cannot read the start/end date",

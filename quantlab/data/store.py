@@ -8,7 +8,6 @@ compression and ``_txn`` for the write-safety design.
 from __future__ import annotations
 
 import datetime as dt
-import difflib
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -29,7 +28,7 @@ from quantlab.data._schema import (
 )
 from quantlab.data._txn import write_transaction
 from quantlab.data.validate import validate_bars
-from quantlab.errors import DataError, StoreError
+from quantlab.errors import DataError, StoreError, suggest
 from quantlab.paths import store_path
 
 _ADJ_WORDS = {
@@ -152,13 +151,16 @@ def _series_group(f: h5py.File, path: Path, symbol: str, interval: str) -> h5py.
         return f[symbol][interval]
     stored = sorted({s for s, _ in _h5.series_keys(f)})
     if symbol not in stored:
-        close = difflib.get_close_matches(symbol, stored, n=3, cutoff=0.5)
-        hint = f"did you mean {', '.join(close)}? " if close else ""
         listing = ", ".join(stored) if stored else "nothing yet"
         raise StoreError(
             f"Symbol {symbol} is not in the store {path}",
             found=f"stored symbols: {listing}",
-            fix=f"{hint}import or fetch it first (quantlab data fetch {symbol}), or see `quantlab data list`",
+            fix=suggest(
+                symbol,
+                stored,
+                then=f"import or fetch it first (quantlab data fetch {symbol}), or see `quantlab data list`",
+                cutoff=0.5,
+            ),
         )
     intervals = [i for s, i in _h5.series_keys(f) if s == symbol]
     if interval not in intervals:

@@ -46,9 +46,9 @@ def _first_time(index: pd.DatetimeIndex, mask: np.ndarray) -> str:
 
 def _as_float(values: pd.Series, column: str, name: str) -> np.ndarray:
     if values.dtype == np.float64:
-        return values.to_numpy()
+        return np.asarray(values.to_numpy(), dtype=np.float64)
     try:
-        return values.to_numpy(dtype=np.float64, na_value=np.nan)
+        return np.asarray(values.to_numpy(dtype=np.float64, na_value=np.nan), dtype=np.float64)
     except (TypeError, ValueError) as err:
         bad = values[pd.to_numeric(values, errors="coerce").isna() & values.notna()]
         raise DataError(

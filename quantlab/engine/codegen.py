@@ -24,6 +24,7 @@ from types import ModuleType
 import numba
 
 import quantlab.kernels
+from quantlab.data.atomic import atomic_write_text
 from quantlab.engine.strategy import StrategySpec
 from quantlab.kernels.layout import EXIT_LEN, ORDER_LEN
 
@@ -119,10 +120,7 @@ def sweep_module(spec: StrategySpec, folder: Path | None = None) -> ModuleType:
     )
     path = (folder or sweeps_folder()) / f"{module_name}.py"
     if not path.exists() or path.read_text() != source:
-        fd, tmp = tempfile.mkstemp(prefix=f".{module_name}.", suffix=".tmp", dir=path.parent)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(source)
-        os.replace(tmp, path)
+        atomic_write_text(path, source)
     loader_spec = importlib.util.spec_from_file_location(module_name, path)
     assert loader_spec is not None and loader_spec.loader is not None
     module = importlib.util.module_from_spec(loader_spec)

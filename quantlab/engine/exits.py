@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from quantlab.engine.strategy import Param, StrategySpec
-from quantlab.errors import ParameterError
+from quantlab.errors import ParameterError, suggest
 from quantlab.kernels import layout as L
 
 EXIT_PARAMS: tuple[Param, ...] = (
@@ -71,15 +71,11 @@ def with_exits(spec: StrategySpec, names: Iterable[str]) -> StrategySpec:
         ParameterError: an unknown rule, a name the strategy already uses, or a limit
             option without ``entry_limit``.
     """
-    wanted = set(spec.exit_params and [p.name for p in spec.exit_params])
+    wanted: set[str] = {p.name for p in spec.exit_params}
     for name in names:
         if name not in _SLOT:
-            import difflib
-
-            close = difflib.get_close_matches(name, EXIT_NAMES, n=2)
             raise ParameterError(
-                f"unknown exit rule {name!r}",
-                fix=(f"did you mean {', '.join(close)}? " if close else "") + f"known: {', '.join(EXIT_NAMES)}",
+                f"unknown exit rule {name!r}", fix=suggest(name, EXIT_NAMES, then=f"known: {', '.join(EXIT_NAMES)}")
             )
         if name in (p.name for p in spec.kernel_params):
             raise ParameterError(

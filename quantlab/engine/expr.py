@@ -9,13 +9,12 @@ works elementwise on numpy arrays as well as on scalars.
 from __future__ import annotations
 
 import ast
-import difflib
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
-from quantlab.errors import ParameterError
+from quantlab.errors import ParameterError, suggest
 
 _BINOPS = {
     ast.Add: np.add,
@@ -52,8 +51,7 @@ def parse(text: str, names: set[str] | frozenset[str], what: str = "expression")
         ) from None
     for node in ast.walk(tree):
         if isinstance(node, ast.Name) and node.id not in names and node.id not in _FUNCS:
-            close = difflib.get_close_matches(node.id, sorted(names), n=3)
-            hint = f"did you mean {', '.join(close)}?" if close else f"use one of: {', '.join(sorted(names))}"
+            hint = suggest(node.id, sorted(names), otherwise=f"use one of: {', '.join(sorted(names))}")
             raise ParameterError(f"unknown name {node.id!r} in the {what} {text!r}", fix=hint)
         allowed = (
             ast.Expression, ast.BinOp, ast.UnaryOp, ast.BoolOp, ast.Compare, ast.Name, ast.Load,

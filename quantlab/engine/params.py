@@ -47,7 +47,7 @@ class Grid:
 
 def split_items(text: str, what: str) -> list[tuple[str, str]]:
     """``"a=1,b=2:5"`` -> ``[("a", "1"), ("b", "2:5")]`` with a clear error on malformed items."""
-    items = []
+    items: list[tuple[str, str]] = []
     if not text.strip():
         return items
     for raw in text.split(","):

@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import importlib
 import importlib.util
@@ -15,7 +14,7 @@ import sys
 from pathlib import Path
 
 from quantlab.engine.strategy import StrategySpec
-from quantlab.errors import StrategyError
+from quantlab.errors import StrategyError, suggest
 
 
 def _research_names() -> list[str]:
@@ -104,7 +103,6 @@ def get_strategy(name: str | StrategySpec) -> StrategySpec:
             raise StrategyError("strategy module not found", found=name, fix="check the dotted module path") from None
     names = _research_names()
     if name not in names:
-        close = difflib.get_close_matches(name, names, n=3)
-        hint = f"did you mean {', '.join(close)}?" if close else "run `quantlab strategies` to list them"
+        hint = suggest(name, names, otherwise="run `quantlab strategies` to list them")
         raise StrategyError(f"unknown strategy {name!r}", found=f"available: {', '.join(names)}", fix=hint)
     return _spec_from_module(_import(f"research.{name}", f"research/{name}"), f"research/{name}")

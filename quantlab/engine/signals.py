@@ -35,7 +35,8 @@ class PriceArrays:
         return int(self.close.shape[0])
 
     def field(self, name: str) -> np.ndarray:
-        return getattr(self, name)  # type: ignore[no-any-return]
+        array: np.ndarray = getattr(self, name)
+        return array
 
     def slice(self, stop: int) -> PriceArrays:
         return PriceArrays(

@@ -15,14 +15,17 @@ import inspect
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 
 from quantlab.engine import expr
-from quantlab.errors import ParameterError, StrategyError
+from quantlab.errors import ParameterError, StrategyError, suggest
 
 PRICE_FIELDS = ("open", "high", "low", "close", "volume")
+
+#: ``compute(inputs, params) -> line`` of an :class:`Indicator` (see its docstring).
+IndicatorFn: TypeAlias = Callable[[Mapping[str, np.ndarray], Mapping[str, float]], np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -109,7 +112,7 @@ class Indicator:
     """
 
     label: str
-    compute: Callable[[Mapping[str, np.ndarray], Mapping[str, float]], np.ndarray]
+    compute: IndicatorFn
     panel: str = "price"
 
     def __post_init__(self) -> None:
@@ -250,9 +253,4 @@ def _fmt(value: float) -> str:
 
 
 def _suggest(name: str, choices: tuple[str, ...] | list[str]) -> str:
-    import difflib
-
-    close = difflib.get_close_matches(name, list(choices), n=3)
-    if close:
-        return f"did you mean {', '.join(close)}? Known: {', '.join(choices)}"
-    return f"known: {', '.join(choices)}"
+    return suggest(name, choices, then=f"known: {', '.join(choices)}")

@@ -29,7 +29,7 @@ from quantlab.kernels.layout import (
 
 
 @njit(cache=True)
-def commission_nb(qty, price, cfg):  # type: ignore[no-untyped-def]
+def commission_nb(qty, price, cfg):
     """Commission in cash for ``qty`` shares (absolute) filled at ``price`` (after slippage)."""
     if qty <= 0.0:
         return 0.0
@@ -47,7 +47,7 @@ def commission_nb(qty, price, cfg):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True)
-def sell_fees_nb(qty, price, cfg):  # type: ignore[no-untyped-def]
+def sell_fees_nb(qty, price, cfg):
     """SEC fee (rate x notional) plus FINRA TAF (per share, capped) on ``qty`` shares sold."""
     if qty <= 0.0:
         return 0.0
@@ -58,7 +58,7 @@ def sell_fees_nb(qty, price, cfg):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True)
-def order_fee_nb(qty, price, is_buy, cfg):  # type: ignore[no-untyped-def]
+def order_fee_nb(qty, price, is_buy, cfg):
     """Everything an order pays besides the price: commission, plus regulatory fees on sells."""
     fee = commission_nb(qty, price, cfg)
     if not is_buy:
@@ -67,7 +67,7 @@ def order_fee_nb(qty, price, is_buy, cfg):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True)
-def fill_price_nb(price, is_buy, cfg):  # type: ignore[no-untyped-def]
+def fill_price_nb(price, is_buy, cfg):
     """Price after slippage: buyers pay ``price * (1 + s)``, sellers get ``price * (1 - s)``."""
     if is_buy:
         return price * (1.0 + cfg[C_SLIPPAGE])

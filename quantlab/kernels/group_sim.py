@@ -20,7 +20,7 @@ from quantlab.kernels.sizing import affordable_buy_nb, target_shares_nb
 
 
 @njit(cache=True)
-def simulate_group_nb(target, open_, close, vol, cfg, rec_size, rec_fee, rec_seq, rec_value):  # type: ignore[no-untyped-def]
+def simulate_group_nb(target, open_, close, vol, cfg, rec_size, rec_fee, rec_seq, rec_value):
     """Simulate an (n bars x m symbols) group with shared cash; fill the record arrays.
 
     ``rec_size``/``rec_fee`` are (n, m) (NaN size where no order), ``rec_seq`` (n, m) the

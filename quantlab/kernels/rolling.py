@@ -14,7 +14,7 @@ from numba import njit
 
 
 @njit(cache=True)
-def sma_1d_nb(x, window):  # type: ignore[no-untyped-def]
+def sma_1d_nb(x, window):
     """Simple moving average over ``window`` bars; NaN for the first ``window - 1`` bars."""
     n = x.shape[0]
     out = np.full(n, np.nan)
@@ -31,7 +31,7 @@ def sma_1d_nb(x, window):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True)
-def ema_1d_nb(x, span):  # type: ignore[no-untyped-def]
+def ema_1d_nb(x, span):
     """Exponential moving average, alpha = 2 / (span + 1), seeded with the SMA of the first ``span`` bars."""
     n = x.shape[0]
     out = np.full(n, np.nan)
@@ -50,7 +50,7 @@ def ema_1d_nb(x, span):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True)
-def rolling_std_1d_nb(x, window, ddof):  # type: ignore[no-untyped-def]
+def rolling_std_1d_nb(x, window, ddof):
     """Rolling standard deviation (two-pass per window, so exact and prefix-stable)."""
     n = x.shape[0]
     out = np.full(n, np.nan)
@@ -70,7 +70,7 @@ def rolling_std_1d_nb(x, window, ddof):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True)
-def _rolling_extreme_1d_nb(x, window, is_max):  # type: ignore[no-untyped-def]
+def _rolling_extreme_1d_nb(x, window, is_max):
     """Rolling maximum (or minimum) over ``window`` bars ending at ``i`` (monotonic deque, O(n))."""
     n = x.shape[0]
     out = np.full(n, np.nan)
@@ -92,19 +92,19 @@ def _rolling_extreme_1d_nb(x, window, is_max):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True)
-def rolling_max_1d_nb(x, window):  # type: ignore[no-untyped-def]
+def rolling_max_1d_nb(x, window):
     """Rolling maximum over ``window`` bars ending at ``i``."""
     return _rolling_extreme_1d_nb(x, window, True)
 
 
 @njit(cache=True)
-def rolling_min_1d_nb(x, window):  # type: ignore[no-untyped-def]
+def rolling_min_1d_nb(x, window):
     """Rolling minimum over ``window`` bars ending at ``i``."""
     return _rolling_extreme_1d_nb(x, window, False)
 
 
 @njit(cache=True)
-def wilder_rsi_1d_nb(close, period):  # type: ignore[no-untyped-def]
+def wilder_rsi_1d_nb(close, period):
     """Relative strength index with Wilder's smoothing; first value at bar ``period``."""
     n = close.shape[0]
     out = np.full(n, np.nan)
@@ -132,7 +132,7 @@ def wilder_rsi_1d_nb(close, period):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True)
-def _rsi_value(avg_gain, avg_loss):  # type: ignore[no-untyped-def]
+def _rsi_value(avg_gain, avg_loss):
     if avg_loss == 0.0:
         return 100.0 if avg_gain > 0.0 else 50.0
     rs = avg_gain / avg_loss
@@ -140,7 +140,7 @@ def _rsi_value(avg_gain, avg_loss):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True)
-def true_range_1d_nb(high, low, close):  # type: ignore[no-untyped-def]
+def true_range_1d_nb(high, low, close):
     """True range; bar 0 uses high - low."""
     n = close.shape[0]
     out = np.empty(n)
@@ -156,7 +156,7 @@ def true_range_1d_nb(high, low, close):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True)
-def wilder_atr_1d_nb(high, low, close, period):  # type: ignore[no-untyped-def]
+def wilder_atr_1d_nb(high, low, close, period):
     """Average true range with Wilder's smoothing; first value at bar ``period - 1``."""
     n = close.shape[0]
     out = np.full(n, np.nan)
@@ -175,7 +175,7 @@ def wilder_atr_1d_nb(high, low, close, period):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True)
-def log_return_vol_1d_nb(close, window, ann_factor):  # type: ignore[no-untyped-def]
+def log_return_vol_1d_nb(close, window, ann_factor):
     """Annualised rolling volatility of log returns over ``window`` returns ending at ``i``."""
     n = close.shape[0]
     rets = np.full(n, np.nan)

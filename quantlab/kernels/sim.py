@@ -68,7 +68,7 @@ _ABS_TOL = 1e-12
 
 
 @njit(cache=True)
-def _snap_add(a, b):  # type: ignore[no-untyped-def]
+def _snap_add(a, b):
     """a + b, snapped to exactly 0.0 when the two nearly cancel (float dust from fills)."""
     s = a + b
     if abs(s) <= max(_REL_TOL * max(abs(a), abs(b)), _ABS_TOL):
@@ -77,7 +77,7 @@ def _snap_add(a, b):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True)
-def _bar_return(prev_value, value):  # type: ignore[no-untyped-def]
+def _bar_return(prev_value, value):
     if prev_value == 0.0:
         if value == 0.0:
             return 0.0
@@ -89,7 +89,7 @@ def _bar_return(prev_value, value):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True)
-def _book_closed_position(closed, pnl):  # type: ignore[no-untyped-def]
+def _book_closed_position(closed, pnl):
     """Add a closed position's PnL to (count, winners, gross profit, gross loss, losers)."""
     closed[0] += 1.0
     if pnl > 0.0:
@@ -101,7 +101,7 @@ def _book_closed_position(closed, pnl):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True)
-def _fill_nb(delta, raw, force, cash, position, pos_flow, n_positions, closed, cfg):  # type: ignore[no-untyped-def]
+def _fill_nb(delta, raw, force, cash, position, pos_flow, n_positions, closed, cfg):
     """Fill ``delta`` shares at ``raw`` (before slippage and half-spread) and book it.
 
     Returns (cash, position, pos_flow, n_positions, fee, filled). A sell whose fees exceed
@@ -144,7 +144,7 @@ def _fill_nb(delta, raw, force, cash, position, pos_flow, n_positions, closed, c
 
 
 @njit(cache=True)
-def _record_order(rec, n_rec, k, size, raw, fee, reason):  # type: ignore[no-untyped-def]
+def _record_order(rec, n_rec, k, size, raw, fee, reason):
     if n_rec < rec.shape[0]:
         rec[n_rec, O_BAR] = k
         rec[n_rec, O_SIZE] = size
@@ -155,7 +155,7 @@ def _record_order(rec, n_rec, k, size, raw, fee, reason):  # type: ignore[no-unt
 
 
 @njit(cache=True)
-def stop_level_nb(long, entry_price, mark, sl_stop, sl_trail):  # type: ignore[no-untyped-def]
+def stop_level_nb(long, entry_price, mark, sl_stop, sl_trail):
     """The binding stop of a position and its reason: the fixed stop from the entry price,
     the trailing stop from the high-water mark (low-water for a short), whichever is
     nearer the price. (NaN, R_STOP) when neither rule is on."""
@@ -181,7 +181,7 @@ def stop_level_nb(long, entry_price, mark, sl_stop, sl_trail):  # type: ignore[n
 
 
 @njit(cache=True)
-def target_level_nb(long, entry_price, tp_stop):  # type: ignore[no-untyped-def]
+def target_level_nb(long, entry_price, tp_stop):
     """Take-profit price (NaN when off)."""
     if np.isnan(tp_stop):
         return np.nan
@@ -189,7 +189,7 @@ def target_level_nb(long, entry_price, tp_stop):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True)
-def open_exit_nb(long, o, stop, stop_reason, tp_level, held, max_hold):  # type: ignore[no-untyped-def]
+def open_exit_nb(long, o, stop, stop_reason, tp_level, held, max_hold):
     """Reason an open position closes at this bar's open (-1.0: it does not): a stop or
     target the open gaps through (the stop first), else ``max_hold`` reached."""
     if long:
@@ -208,7 +208,7 @@ def open_exit_nb(long, o, stop, stop_reason, tp_level, held, max_hold):  # type:
 
 
 @njit(cache=True)
-def intrabar_exit_nb(long, low, high, stop, stop_reason, tp_level):  # type: ignore[no-untyped-def]
+def intrabar_exit_nb(long, low, high, stop, stop_reason, tp_level):
     """(reason, price) of an intrabar exit; the stop wins when both are touched
     (the path inside the bar is unknown: the pessimistic order). Reason -1.0: none."""
     if long:
@@ -225,7 +225,7 @@ def intrabar_exit_nb(long, low, high, stop, stop_reason, tp_level):  # type: ign
 
 
 @njit(cache=True)
-def limit_fill_nb(long, o, low, high, limit, ticks):  # type: ignore[no-untyped-def]
+def limit_fill_nb(long, o, low, high, limit, ticks):
     """Fill price of a working limit entry in this bar (NaN: no fill). A buy fills when the
     low trades ``ticks`` ticks through the limit, at the limit or a better open."""
     if long:
@@ -238,7 +238,7 @@ def limit_fill_nb(long, o, low, high, limit, ticks):  # type: ignore[no-untyped-
 
 
 @njit(cache=True)
-def _exit_rules_nb(row):  # type: ignore[no-untyped-def]
+def _exit_rules_nb(row):
     """(sl_stop, tp_stop, sl_trail, max_hold, entry_limit, expiry, ticks) with defaults for off rules."""
     max_hold = row[X_MAX_HOLD] if not np.isnan(row[X_MAX_HOLD]) else np.inf
     expiry = row[X_LIMIT_EXPIRY] if not np.isnan(row[X_LIMIT_EXPIRY]) else 1.0
@@ -247,7 +247,7 @@ def _exit_rules_nb(row):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True)
-def simulate_nb(  # type: ignore[no-untyped-def]
+def simulate_nb(
     target,
     open_,
     high,
@@ -310,7 +310,7 @@ def simulate_nb(  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True)
-def _simulate_exits_nb(  # type: ignore[no-untyped-def]
+def _simulate_exits_nb(
     target,
     open_,
     high,
@@ -605,7 +605,7 @@ def _simulate_exits_nb(  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True)
-def _simulate_plain_nb(  # type: ignore[no-untyped-def]
+def _simulate_plain_nb(
     target,
     open_,
     high,

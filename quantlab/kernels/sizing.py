@@ -25,7 +25,7 @@ _TOL = 1e-9
 
 
 @njit(cache=True)
-def target_shares_nb(target, equity, ref_price, vol, cfg):  # type: ignore[no-untyped-def]
+def target_shares_nb(target, equity, ref_price, vol, cfg):
     """Desired signed position in shares for ``target`` exposure.
 
     Args:
@@ -63,7 +63,7 @@ def target_shares_nb(target, equity, ref_price, vol, cfg):  # type: ignore[no-un
 
 
 @njit(cache=True)
-def affordable_buy_nb(qty, cash, price, cfg):  # type: ignore[no-untyped-def]
+def affordable_buy_nb(qty, cash, price, cfg):
     """Largest quantity <= ``qty`` whose cost plus commission fits in ``cash``.
 
     ``price`` is the fill price before slippage. Returns 0.0 when nothing is affordable.

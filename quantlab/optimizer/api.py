@@ -10,10 +10,10 @@ save everything under ``reports/<run_id>/``.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any
+from dataclasses import replace
+from typing import Any, Unpack
 
 import numpy as np
 import pandas as pd
@@ -34,7 +34,7 @@ from quantlab.engine.params import (
     with_interval_params,
 )
 from quantlab.engine.registry import get_strategy
-from quantlab.engine.settings import Costs, SimConfig, Sizing, make_sim_config
+from quantlab.engine.settings import SimConfig
 from quantlab.engine.signals import evaluate_arrays
 from quantlab.engine.strategy import StrategySpec
 from quantlab.errors import DataError, ParameterError
@@ -56,43 +56,29 @@ from quantlab.optimizer.summary import optimize_config, optimize_summary
 from quantlab.paths import store_path
 from quantlab.replay import SimRecord, max_relative_difference, portfolio, simulate, vbt_metrics
 from quantlab.runs import config_hash, ensure_writable
+from quantlab.runspec import RunOptions, RunSpec, SearchOptions, SearchSpec, split_options
+
+
+class OptimizeOptions(RunOptions, SearchOptions, total=False):
+    """Keyword options of :func:`optimize`."""
+
+    top: int
+    holdout: float
+    n_blocks: int
+    stream: bool | None
 
 
 def optimize(
     strategy: str | StrategySpec,
     symbols: str | Sequence[str] | None = None,
     grid: GridLike = None,
-    *,
-    params: str | Mapping[str, float] | None = None,
-    metric: str = "sharpe",
-    constraints: Sequence[str] = (),
-    top: int = 10,
-    holdout: float = 0.0,
-    method: str = "grid",
-    trials: int = 200,
-    seed: int = 7,
-    study: str | None = None,
-    storage: str | None = None,
-    interval: str = "1d",
-    start: str | None = None,
-    end: str | None = None,
-    sim: SimConfig | None = None,
-    cash: float = 100_000.0,
-    costs: Costs | Mapping[str, Any] | None = None,
-    sizing: Sizing | Mapping[str, Any] | None = None,
-    n_blocks: int = 16,
-    store: str | os.PathLike[str] | None = None,
-    data: Mapping[str, pd.DataFrame] | None = None,
-    adjust: bool = False,
-    returns: str = "price",
-    reports: str | os.PathLike[str] | None = None,
-    save: bool = True,
-    progress: bool | None = None,
-    report: bool | str = True,
-    exits: GridLike = None,
-    stream: bool | None = None,
+    **options: Unpack[OptimizeOptions],
 ) -> OptimizeResult:
     """Search ``strategy``'s parameters on ``symbols`` and return an :class:`OptimizeResult`.
+
+    The keyword form of :func:`optimize_run`: the options build its :class:`RunSpec` and
+    :class:`SearchSpec` (see them for each option), e.g.
+    ``optimize("sma_cross", "SPY", "fast=5:100:5,slow=10:250:10", holdout=0.3, cash=50_000)``.
 
     Args:
         strategy: registry name, dotted module path, .py file or a StrategySpec.
@@ -100,28 +86,34 @@ def optimize(
         grid: e.g. ``"fast=5:100:1,slow=10:250:2"`` (method grid), or narrowed bounds for TPE;
             from Python also a mapping such as ``{"fast": range(5, 40, 5), "slow": [50, 100]}``
             (lists, ranges and numpy arrays are value lists, like ``fast=5|10|...``).
-        params: fixed values for parameters not in the grid, e.g. ``"atr_mult=3"``; exit
-            rules may be fixed here too (``"sl_stop=0.03"``).
-        metric: ranking metric (mean over symbols); see ``quantlab.optimizer.filters.METRIC_HELP``.
-        constraints: per-symbol filters such as ``"max_drawdown > -0.25"``.
+        options: the search (params, metric, constraints, method, trials, seed, study,
+            storage, exits), ``top``, ``holdout``, ``n_blocks``, ``stream`` (see
+            :func:`optimize_run`), the bars (interval, start, end, store, data, adjust,
+            returns), the simulation (sim, or cash/costs/sizing) and the output (reports,
+            save, report, progress).
+
+    Raises:
+        QuantlabError: bad input of any kind, with what was wrong and how to fix it.
+        TypeError: an unknown option.
+    """
+    run, search, rest = split_options(
+        "optimize", strategy, symbols, options, search=True, grid=grid, rest=("top", "holdout", "n_blocks", "stream")
+    )
+    assert search is not None
+    return _optimize(run, search, **rest)
+
+
+def optimize_run(
+    run: RunSpec, search: SearchSpec, *, top: int = 10, holdout: float = 0.0, n_blocks: int = 16, stream: bool | None = None
+) -> OptimizeResult:
+    """Search the parameters of ``run``'s strategy on its symbols; see :func:`optimize`.
+
+    Args:
+        run: the bars, the simulation and what to write.
+        search: grid or seeded TPE (trials default 200), metric, constraints, fixed parameters, exits.
         top: how many winners to list and replay through vectorbt.
         holdout: share of the history (by time, at the end) kept out of the search.
-        method: ``"grid"`` or ``"tpe"`` (optuna, seeded).
-        trials, seed, study, storage: optuna settings (TPE only).
-        interval, start, end: bars to use.
-        sim / cash / costs / sizing: simulation settings.
         n_blocks: CSCV blocks for the probability of backtest overfitting.
-        store, data: where bars come from.
-        adjust: back-adjust as-traded (``adjustment=raw``) bars for their splits instead of
-            refusing them (:mod:`quantlab.basis`).
-        returns: ``"price"`` (stored OHLC, dividends left out) or ``"total"`` (scaled by
-            ``adj_close``); recorded as ``summary["returns_basis"]``.
-        reports, save: where to save (``reports/<run_id>/``) and whether to.
-        report: pages to build for a saved run: True/"full", "charts" (no QuantStats) or False.
-        progress: show progress bars (default: when stderr is a terminal).
-        exits: exit and entry rules to search, in grid syntax, e.g.
-            ``"sl_stop=0.02:0.10:0.01,tp_stop=0.05:0.30:0.05"`` (:mod:`quantlab.exits`);
-            a bare name searches the rule's default grid.
         stream: write result rows to ``results.parquet`` as chunks finish instead of
             keeping them in memory (docs/scaling.md); default: when symbols x
             combinations reach ``$QUANTLAB_STREAM_ROWS`` (2,000,000) and ``save``.
@@ -130,11 +122,25 @@ def optimize(
     Raises:
         QuantlabError: bad input of any kind, with what was wrong and how to fix it.
     """
+    return _optimize(run, search, top=top, holdout=holdout, n_blocks=n_blocks, stream=stream)
+
+
+def _optimize(
+    run: RunSpec, search: SearchSpec, *, top: int = 10, holdout: float = 0.0, n_blocks: int = 16, stream: bool | None = None
+) -> OptimizeResult:
+    """The optimisation itself: both public forms call it directly, so a warning's
+    ``stacklevel`` reaches the user's line from either."""
+    trials = 200 if search.trials is None else search.trials
+    search = replace(search, constraints=tuple(search.constraints), trials=trials)
+    symbols, interval, start, end, sim = run.symbols, run.interval, run.start, run.end, run.sim
+    store, data, adjust, returns = run.store, run.data, run.adjust, run.returns
+    reports, save, progress, report = run.reports, run.save, run.progress, run.report
+    params, metric, constraints, method = search.params, search.metric, search.constraints, search.method
+    seed, study, storage = search.seed, search.study, search.storage
     timings: dict[str, float] = {}
     began = time.perf_counter()
-    spec, exits_grid = apply_exits(get_strategy(strategy), exits, params)
+    spec, exits_grid = apply_exits(get_strategy(run.strategy), search.exits, params)
     check_metric(metric)
-    constraints = tuple(constraints)
     parse_constraints(constraints)
     if method not in ("grid", "tpe"):
         raise ParameterError("unknown search method", found=repr(method), fix="use grid or tpe")
@@ -142,9 +148,8 @@ def optimize(
         raise ParameterError("--top must be at least 1", found=top)
     n_blocks = check_blocks(n_blocks)
     fixed = parse_fixed(spec, params)
-    grid = merge_grid(grid_text(spec, grid), exits_grid)
+    grid = merge_grid(grid_text(spec, search.grid), exits_grid)
     fixed = with_interval_params(spec, get_interval(interval), fixed, grid_names(grid))
-    sim = sim or make_sim_config(cash, costs, sizing)
     if save or (method == "tpe" and storage is None):
         ensure_writable(reports)  # fail before the work, not after it
     vectorbt = Preload("vectorbt")  # hides its import behind the GIL-free sweep and CSCV
@@ -162,7 +167,9 @@ def optimize(
             raise DataError(f"held-out window of {symbol} has fewer than 2 bars", fix="raise --holdout")
     check_blocks_fit(n_blocks, {s: w.end - w.start for s, w in windows.items()})
 
-    config = optimize_config(spec, inputs, sim, grid, fixed, metric, constraints, top, holdout, method, trials, seed, n_blocks, start, end)
+    config = optimize_config(
+        spec=spec, inputs=inputs, run=run, search=search, grid=grid, fixed=fixed, top=top, holdout=holdout, n_blocks=n_blocks
+    )
 
     cfg_hash = config_hash(config)
     if save:  # a chunked backend checkpoints into the run folder (resumed when unfinished)
@@ -296,9 +303,10 @@ def _rank_and_report(
 
     evaluations = int(sum(values.shape[0] * (w.end - w.start) for w in windows.values()))
     summary = optimize_summary(
-        spec, inputs, sim, config, cfg_hash, metric, best, best_combo, passing.iloc[0], n_passing, nan_combinations,
-        distribution, holdout_table, overfit, replay_diff, study_info, values,
-        evaluations, timings, windows,
+        spec=spec, inputs=inputs, sim=sim, config=config, cfg_hash=cfg_hash, metric=metric, best=best,
+        best_combo=best_combo, best_row=passing.iloc[0], n_passing=n_passing, nan_combinations=nan_combinations,
+        metric_distribution=distribution, holdout_table=holdout_table, overfit=overfit, replay_diff=replay_diff,
+        study_info=study_info, values=values, evaluations=evaluations, timings=timings, windows=windows,
     )
     result = OptimizeResult(
         spec, inputs, sim, metric, windows, results, ranking, top_table, best, holdout_table, overfit, summary,

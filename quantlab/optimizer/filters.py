@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import difflib
-
 import numpy as np
 import pandas as pd
 
 from quantlab.engine import expr
-from quantlab.errors import ParameterError
+from quantlab.errors import ParameterError, suggest
 from quantlab.kernels.layout import METRIC_NAMES
 
 METRIC_HELP = {
@@ -39,8 +37,7 @@ LOWER_IS_BETTER = frozenset({"volatility", "fees", "n_orders", "max_drawdown_dur
 def check_metric(name: str) -> str:
     """Return ``name`` if it is a metric, else raise with suggestions."""
     if name not in METRIC_NAMES:
-        close = difflib.get_close_matches(name, METRIC_NAMES, n=3)
-        hint = f"did you mean {', '.join(close)}?" if close else f"use one of {', '.join(METRIC_NAMES)}"
+        hint = suggest(name, METRIC_NAMES, otherwise=f"use one of {', '.join(METRIC_NAMES)}")
         raise ParameterError(f"unknown metric {name!r}", fix=hint)
     return name
 

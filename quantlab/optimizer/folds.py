@@ -22,6 +22,23 @@ MIN_TEST_BARS = 2
 
 
 @dataclass(frozen=True)
+class WalkForwardWindows:
+    """How a walk-forward cuts time: calendar spans (``2y``, ``6m``, ``13w``, ``5d``).
+
+    Attributes:
+        train: training span per fold.
+        test: test span per fold.
+        embargo: gap between a training window's end and its test window's start.
+        anchored: expanding training windows from the first bar instead of rolling ones.
+    """
+
+    train: str = "2y"
+    test: str = "6m"
+    embargo: str = "0d"
+    anchored: bool = False
+
+
+@dataclass(frozen=True)
 class Fold:
     """One fold's time bounds (half-open: start inclusive, end exclusive)."""
 
@@ -70,7 +87,7 @@ def make_folds(index: pd.DatetimeIndex, train: str, test: str, embargo: str = "0
     folds: list[Fold] = []
     k = 0
     while True:
-        test_start = t0 + train_span + embargo_span + k * test_span  # type: ignore[operator]
+        test_start = t0 + train_span + embargo_span + k * test_span
         if test_start > last:
             break
         test_end = test_start + test_span

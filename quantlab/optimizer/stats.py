@@ -103,7 +103,8 @@ def dsr_trials(trial_srs: np.ndarray, traded: np.ndarray) -> np.ndarray:
     candidates. docs/overfitting.md states the rule.
     """
     srs = np.asarray(trial_srs, dtype=np.float64)
-    return srs[np.isfinite(srs) & np.asarray(traded, dtype=bool)]
+    kept: np.ndarray = srs[np.isfinite(srs) & np.asarray(traded, dtype=bool)]
+    return kept
 
 
 def overfit_stats(

@@ -348,7 +348,7 @@ def read_combos(path: Path, combos: np.ndarray) -> pd.DataFrame:
         return pd.DataFrame()
     wanted = set(int(c) for c in combos)
     table = pq.read_table(path, filters=[("combo", "in", sorted(wanted))])
-    return table.to_pandas().reset_index(drop=True)  # type: ignore[no-any-return]
+    return table.to_pandas().reset_index(drop=True)
 
 
 def metric_distribution(columns: dict[str, np.ndarray], metric: str, bins: int = 20) -> dict[str, Any]:

@@ -37,6 +37,8 @@ from quantlab.kernels.layout import METRIC_NAMES
 from quantlab.optimizer.filters import LOWER_IS_BETTER
 
 if TYPE_CHECKING:
+    from optuna.distributions import BaseDistribution
+
     from quantlab.engine.settings import SimConfig
     from quantlab.inputs import MarketInputs
     from quantlab.optimizer.evaluate import Window
@@ -72,7 +74,7 @@ def distinct_sets(values: np.ndarray) -> np.ndarray:
     return np.sort(first).astype(np.int64)
 
 
-def distributions(spec: StrategySpec, grid: str | None, fixed: Mapping[str, float]) -> dict[str, object]:
+def distributions(spec: StrategySpec, grid: str | None, fixed: Mapping[str, float]) -> dict[str, BaseDistribution]:
     """Optuna distributions per searched parameter; ``grid`` may narrow bounds and steps.
 
     A range (``5:100:5``) becomes an int/float distribution with that step; a list
@@ -85,7 +87,7 @@ def distributions(spec: StrategySpec, grid: str | None, fixed: Mapping[str, floa
     listed = {name for name, text in items if "|" in text}
     check_fixed_not_searched(narrowed, fixed)
     searched = narrowed or {p.name: None for p in spec.params if p.name not in fixed}
-    out: dict[str, object] = {}
+    out: dict[str, BaseDistribution] = {}
     for name, axis in searched.items():
         p = spec.param(name)
         if name in listed and axis is not None and axis.size > 1:
@@ -124,7 +126,7 @@ def run_study(
     spec: StrategySpec,
     objective: Callable[[np.ndarray], tuple[float, int]],
     base: Mapping[str, float],
-    space: Mapping[str, object],
+    space: dict[str, BaseDistribution],
     trials: int,
     seed: int,
     study_name: str,
@@ -187,7 +189,7 @@ def run_study(
     while len(completed) < target and attempts < MAX_ATTEMPTS_FACTOR * trials:
         attempts += 1
         study.sampler = trial_sampler(seed, len(study.trials))
-        trial = study.ask(space)  # type: ignore[arg-type]
+        trial = study.ask(space)
         beats.track(trial._trial_id)  # shared studies: heartbeats while the trial runs
         params = dict(base)
         params.update(trial.params)

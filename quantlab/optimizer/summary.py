@@ -14,54 +14,53 @@ from quantlab.engine.strategy import StrategySpec
 from quantlab.inputs import MarketInputs
 from quantlab.kernels.layout import METRIC_NAMES
 from quantlab.optimizer.evaluate import Window
-from quantlab.optimizer.folds import Fold
+from quantlab.optimizer.folds import Fold, WalkForwardWindows
 from quantlab.runs import clean_for_json, config_hash
+from quantlab.runspec import RunSpec, SearchSpec
 
 REPLAY_TOLERANCE = 1e-9
 _PBO_ARRAYS = ("logits", "is_performance", "oos_performance")
 
 
 def optimize_config(
+    *,
     spec: StrategySpec,
     inputs: MarketInputs,
-    sim: SimConfig,
+    run: RunSpec,
+    search: SearchSpec,
     grid: str | None,
     fixed: Mapping[str, float],
-    metric: str,
-    constraints: tuple[str, ...],
     top: int,
     holdout: float,
-    method: str,
-    trials: int,
-    seed: int,
     n_blocks: int,
-    start: str | None,
-    end: str | None,
 ) -> dict[str, Any]:
+    """What identifies an optimisation (hashed into its run id): ``grid`` and ``fixed`` as
+    resolved against the strategy, not as typed."""
     config: dict[str, Any] = {
         "kind": "optimize",
         "strategy": spec.name,
         "symbols": inputs.symbols,
         "interval": inputs.interval.name,
-        "start": start,
-        "end": end,
+        "start": run.start,
+        "end": run.end,
         "grid": grid,
         "fixed_params": dict(fixed),
-        "metric": metric,
-        "constraints": list(constraints),
+        "metric": search.metric,
+        "constraints": list(search.constraints),
         "top": top,
         "holdout": holdout,
-        "method": method,
+        "method": search.method,
         "n_blocks": n_blocks,
-        "sim": sim.to_dict(),
+        "sim": run.sim.to_dict(),
         **inputs.basis_info(),
     }
-    if method == "tpe":
-        config.update({"trials": trials, "seed": seed})
+    if search.method == "tpe":
+        config.update({"trials": search.trials, "seed": search.seed})
     return config
 
 
 def optimize_summary(
+    *,
     spec: StrategySpec,
     inputs: MarketInputs,
     sim: SimConfig,
@@ -108,7 +107,7 @@ def optimize_summary(
             {f"{s} in-sample": w.end - w.start for s, w in windows.items()}
             | {f"{s} holdout": len(inputs.prices[s]) - w.end for s, w in windows.items() if w.end < len(inputs.prices[s])},
             inputs.interval,
-            stacklevel=4,
+            stacklevel=6,  # short_samples < builder < _rank_and_report < _optimize < optimize/optimize_run < user
         ),
         "n_combinations": int(values.shape[0]),
         "n_passing": int(n_passing),
@@ -135,36 +134,54 @@ def optimize_summary(
         "study": study_info,
         "timings": timings,
     }
-    return clean_for_json(summary)  # type: ignore[no-any-return]
+    cleaned: dict[str, Any] = clean_for_json(summary)
+    return cleaned
 
 
 def walkforward_config(
-    spec: StrategySpec, inputs: MarketInputs, sim: SimConfig, metric: str, train: str, test: str, embargo: str,
-    anchored: bool, method: str, trials: int, seed: int, grid: str | None, fixed: Mapping[str, float],
-    constraints: tuple[str, ...], start: str | None, end: str | None,
+    *,
+    spec: StrategySpec,
+    inputs: MarketInputs,
+    run: RunSpec,
+    search: SearchSpec,
+    grid: str | None,
+    fixed: Mapping[str, float],
+    windows: WalkForwardWindows,
 ) -> dict[str, Any]:
     """What defines a walk-forward run; its hash names the run and keys its checkpoints, so
     it is known before the first fold (a resumed run must match it)."""
+    metric, method = search.metric, search.method
     config: dict[str, Any] = {
         "kind": "walkforward", "strategy": spec.name, "symbols": inputs.symbols, "interval": inputs.interval.name,
-        "start": start, "end": end, "grid": grid, "fixed_params": dict(fixed), "metric": metric,
-        "constraints": list(constraints), "train": train, "test": test, "embargo": embargo, "anchored": anchored,
-        "method": method, "sim": sim.to_dict(), **inputs.basis_info(),
+        "start": run.start, "end": run.end, "grid": grid, "fixed_params": dict(fixed), "metric": metric,
+        "constraints": list(search.constraints), "train": windows.train, "test": windows.test,
+        "embargo": windows.embargo, "anchored": windows.anchored, "method": method, "sim": run.sim.to_dict(),
+        **inputs.basis_info(),
     }
     if method == "tpe":
-        config.update({"trials": trials, "seed": seed})
+        config.update({"trials": search.trials, "seed": search.seed})
     return config
 
 
 def walkforward_summary(
-    spec: StrategySpec, inputs: MarketInputs, sim: SimConfig, metric: str, train: str, test: str, embargo: str,
-    anchored: bool, method: str, trials: int, seed: int, grid: str | None, fixed: Mapping[str, float],
-    constraints: tuple[str, ...], bounds: list[Fold], folds: pd.DataFrame, drift: pd.DataFrame,
-    oos: pd.DataFrame, efficiency: dict[str, dict[str, float]], replay_diff: float, timings: dict[str, float],
-    start: str | None, end: str | None,
+    *,
+    spec: StrategySpec,
+    inputs: MarketInputs,
+    run: RunSpec,
+    search: SearchSpec,
+    grid: str | None,
+    fixed: Mapping[str, float],
+    windows: WalkForwardWindows,
+    bounds: list[Fold],
+    folds: pd.DataFrame,
+    drift: pd.DataFrame,
+    oos: pd.DataFrame,
+    efficiency: dict[str, dict[str, Any]],
+    replay_diff: float,
+    timings: dict[str, float],
 ) -> dict[str, Any]:
-    config = walkforward_config(spec, inputs, sim, metric, train, test, embargo, anchored, method, trials, seed, grid,
-                                fixed, constraints, start, end)
+    metric = search.metric
+    config = walkforward_config(spec=spec, inputs=inputs, run=run, search=search, grid=grid, fixed=fixed, windows=windows)
     drift_stats = {}
     for name in spec.param_names:
         series = drift[name].to_numpy(dtype=float)
@@ -187,7 +204,7 @@ def walkforward_summary(
         "short_sample": short_samples(
             {f"{s} out-of-sample": int(folds.loc[folds["symbol"] == s, "oos_bars"].sum()) for s in inputs.symbols},
             inputs.interval,
-            stacklevel=4,
+            stacklevel=5,  # short_samples < builder < _walkforward < walkforward/walkforward_run < user
         ),
         "n_folds": len(bounds),
         "folds": [
@@ -216,4 +233,5 @@ def walkforward_summary(
         "replay_check": {"max_relative_difference": replay_diff, "ok": bool(replay_diff <= 1e-9)},
         "timings": timings,
     }
-    return clean_for_json(summary)  # type: ignore[no-any-return]
+    cleaned: dict[str, Any] = clean_for_json(summary)
+    return cleaned

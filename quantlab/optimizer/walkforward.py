@@ -16,11 +16,10 @@ want another one, the position is resized at the first open of the new window.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import Any, Unpack
 
 import numpy as np
 import pandas as pd
@@ -45,7 +44,7 @@ from quantlab.engine.params import (
     with_interval_params,
 )
 from quantlab.engine.registry import get_strategy
-from quantlab.engine.settings import Costs, SimConfig, Sizing, make_sim_config
+from quantlab.engine.settings import SimConfig
 from quantlab.engine.signals import evaluate_arrays
 from quantlab.engine.strategy import StrategySpec
 from quantlab.errors import ParameterError
@@ -53,7 +52,7 @@ from quantlab.inputs import MarketInputs, load_inputs
 from quantlab.kernels.layout import METRIC_NAMES
 from quantlab.optimizer.evaluate import Window, evaluate, tidy
 from quantlab.optimizer.filters import check_metric, parse_constraints
-from quantlab.optimizer.folds import Fold, make_folds
+from quantlab.optimizer.folds import Fold, WalkForwardWindows, make_folds
 from quantlab.optimizer.outputs import save_walkforward
 from quantlab.optimizer.ranking import rank
 from quantlab.optimizer.stats import fold_dsr, relative_rank
@@ -61,6 +60,7 @@ from quantlab.optimizer.summary import walkforward_config, walkforward_summary
 from quantlab.paths import store_path
 from quantlab.replay import SimRecord, max_relative_difference, portfolio, simulate, vbt_metrics
 from quantlab.runs import config_hash, ensure_writable
+from quantlab.runspec import RunOptions, RunSpec, SearchOptions, SearchSpec, split_options
 
 FOLD_METRICS = ("sharpe", "total_return", "cagr", "max_drawdown", "n_trades")
 
@@ -109,75 +109,83 @@ class WalkForwardResult:
         return portfolio(self.records[symbol], self.inputs.prices[symbol], self.sim, self.inputs.interval, self.oos_start[symbol])
 
 
+class WalkForwardOptions(RunOptions, SearchOptions, total=False):
+    """Keyword options of :func:`walkforward`."""
+
+    train: str
+    test: str
+    anchored: bool
+    embargo: str
+
+
 def walkforward(
     strategy: str | StrategySpec,
     symbols: str | Sequence[str] | None = None,
     grid: GridLike = None,
-    *,
-    train: str = "2y",
-    test: str = "6m",
-    anchored: bool = False,
-    embargo: str = "0d",
-    method: str = "grid",
-    trials: int = 100,
-    seed: int = 7,
-    metric: str = "sharpe",
-    constraints: Sequence[str] = (),
-    params: str | Mapping[str, float] | None = None,
-    interval: str = "1d",
-    start: str | None = None,
-    end: str | None = None,
-    sim: SimConfig | None = None,
-    cash: float = 100_000.0,
-    costs: Costs | Mapping[str, Any] | None = None,
-    sizing: Sizing | Mapping[str, Any] | None = None,
-    store: str | os.PathLike[str] | None = None,
-    data: Mapping[str, pd.DataFrame] | None = None,
-    adjust: bool = False,
-    returns: str = "price",
-    reports: str | os.PathLike[str] | None = None,
-    save: bool = True,
-    progress: bool | None = None,
-    report: bool | str = True,
-    exits: GridLike = None,
+    **options: Unpack[WalkForwardOptions],
 ) -> WalkForwardResult:
     """Walk ``strategy`` forward over ``symbols``; see :class:`WalkForwardResult`.
 
+    The keyword form of :func:`walkforward_run`, e.g.
+    ``walkforward("sma_cross", "SPY", "fast=5:100:5,slow=10:250:10", train="2y", test="6m")``.
+
     Args:
-        train, test, embargo: calendar spans (``2y``, ``6m``, ``13w``, ``5d``).
-        anchored: expanding training windows from the first bar instead of rolling ones.
-        method, trials, seed: ``grid`` (``grid`` is the full grid) or seeded ``tpe`` per fold.
-        exits: exit rules to search (as :func:`quantlab.optimize`); each fold's winning
-            rules hold over its test bars in the stitched out-of-sample account.
-        Other arguments as :func:`quantlab.optimize`.
+        options: ``train``, ``test``, ``embargo`` (calendar spans: ``2y``, ``6m``, ``13w``,
+            ``5d``) and ``anchored`` (expanding training windows); the search (method,
+            trials per fold (default 100), seed, metric, constraints, params, exits: each
+            fold's winning exit rules hold over its test bars); the bars,
+            simulation and output options as :func:`quantlab.optimize`.
 
     Raises:
         QuantlabError: windows longer than the data, no folds, an embargo as long as the
             test window, fewer than two candidate parameter sets, and the usual bad input.
+        TypeError: an unknown option.
     """
+    run, search, layout = split_options(
+        "walkforward", strategy, symbols, options, search=True, grid=grid,
+        rest=("train", "test", "anchored", "embargo"), without=("study", "storage"),
+    )
+    assert search is not None
+    return _walkforward(run, search, WalkForwardWindows(**layout))
+
+
+def walkforward_run(run: RunSpec, search: SearchSpec, layout: WalkForwardWindows | None = None) -> WalkForwardResult:
+    """Walk ``run``'s strategy forward with ``search`` in every fold cut by ``layout``.
+
+    Raises:
+        QuantlabError: as :func:`walkforward`.
+    """
+    return _walkforward(run, search, layout or WalkForwardWindows())
+
+
+def _walkforward(run: RunSpec, search: SearchSpec, layout: WalkForwardWindows) -> WalkForwardResult:
+    """The walk-forward itself: both public forms call it directly, so a warning's
+    ``stacklevel`` reaches the user's line from either."""
+    trials = 100 if search.trials is None else search.trials  # per fold
+    search = replace(search, constraints=tuple(search.constraints), trials=trials)
+    metric, constraints, method, seed = search.metric, search.constraints, search.method, search.seed
+    sim = run.sim
     timings: dict[str, float] = {}
     began = time.perf_counter()
-    spec, exits_grid = apply_exits(get_strategy(strategy), exits, params)
+    spec, exits_grid = apply_exits(get_strategy(run.strategy), search.exits, search.params)
     check_metric(metric)
-    constraints = tuple(constraints)
     parse_constraints(constraints)
     if method not in ("grid", "tpe"):
         raise ParameterError("unknown search method", found=repr(method), fix="use grid or tpe")
-    fixed = parse_fixed(spec, params)
-    grid = merge_grid(grid_text(spec, grid), exits_grid)
-    fixed = with_interval_params(spec, get_interval(interval), fixed, grid_names(grid))
-    sim = sim or make_sim_config(cash, costs, sizing)
-    if save:
-        ensure_writable(reports)
-    inputs = load_inputs(symbols, interval, start, end, store, data, adjust=adjust, returns=returns)
-    check_shorting(spec, inputs.prices.values(), fixed, sim.sizing.allow_short, tp_values(params, exits_grid))
+    fixed = parse_fixed(spec, search.params)
+    grid = merge_grid(grid_text(spec, search.grid), exits_grid)
+    fixed = with_interval_params(spec, get_interval(run.interval), fixed, grid_names(grid))
+    if run.save:
+        ensure_writable(run.reports)
+    inputs = load_inputs(run.symbols, run.interval, run.start, run.end, run.store, run.data, adjust=run.adjust, returns=run.returns)
+    check_shorting(spec, inputs.prices.values(), fixed, sim.sizing.allow_short, tp_values(search.params, exits_grid))
     warmup = VectorbtWarmup("single")  # cold cache only: compiles vectorbt's side on the other core
     # Folds start where every symbol has data (the latest first bar), so no fold trains a
     # symbol on a window before its history begins.
     common_start = max(int(p.index.asi8[0]) for p in inputs.prices.values())
     stamps = np.unique(np.concatenate([p.index.asi8 for p in inputs.prices.values()]))
     union = pd.DatetimeIndex(stamps[stamps >= common_start]).tz_localize("UTC")
-    bounds = make_folds(union, train, test, embargo, anchored)
+    bounds = make_folds(union, layout.train, layout.test, layout.embargo, layout.anchored)
     values = parse_grid(spec, grid, fixed).values if method == "grid" else None
     if method == "grid" and values is not None and len(values) < 2:
         raise ParameterError(
@@ -186,19 +194,18 @@ def walkforward(
         )
     if method == "tpe" and trials < 2:
         raise ParameterError("walk-forward with TPE needs at least 2 trials per fold", found=trials)
-    if save:  # a chunked backend checkpoints every fold's sweeps into the run folder (resumed when unfinished)
+    if run.save:  # a chunked backend checkpoints every fold's sweeps into the run folder (resumed when unfinished)
         from quantlab.engine.backends import begin_run
 
-        config = walkforward_config(spec, inputs, sim, metric, train, test, embargo, anchored, method, trials, seed,
-                                    grid, fixed, constraints, start, end)
-        begin_run("walkforward", config_hash(config), inputs.data_hash, ensure_writable(reports))
+        config = walkforward_config(spec=spec, inputs=inputs, run=run, search=search, grid=grid, fixed=fixed, windows=layout)
+        begin_run("walkforward", config_hash(config), inputs.data_hash, ensure_writable(run.reports))
     timings["setup"] = time.perf_counter() - began
 
     fold_rows: list[dict[str, Any]] = []
     chosen: list[dict[str, float]] = []
     t_search = 0.0
 
-    with Progress(len(bounds), f"walk-forward {spec.name}", "fold", progress) as bar:
+    with Progress(len(bounds), f"walk-forward {spec.name}", "fold", run.progress) as bar:
         for fold in bounds:
             windows = _windows(inputs, fold.train_start, fold.train_end)
             t0 = time.perf_counter()
@@ -262,19 +269,21 @@ def walkforward(
     oos_metrics = pd.DataFrame(oos_rows).set_index("symbol")
     timings["stitch"] = time.perf_counter() - t0
     efficiency = _efficiency(folds_table, oos_metrics, metric, inputs.symbols)
-    summary = walkforward_summary(spec, inputs, sim, metric, train, test, embargo, anchored, method, trials, seed, grid, fixed,
-                       constraints, bounds, folds_table, drift, oos_metrics, efficiency, replay_diff, timings, start, end)
+    summary = walkforward_summary(
+        spec=spec, inputs=inputs, run=run, search=search, grid=grid, fixed=fixed, windows=layout, bounds=bounds,
+        folds=folds_table, drift=drift, oos=oos_metrics, efficiency=efficiency, replay_diff=replay_diff, timings=timings,
+    )
     result = WalkForwardResult(
         spec, inputs, sim, metric, bounds, folds_table, drift, equity, oos_metrics, efficiency, summary,
         records=records, targets=targets, oos_start=starts,
     )
-    if save:
-        result.summary["store"] = None if data is not None else str(store_path(store).resolve())
-        save_walkforward(result, reports, began)
+    if run.save:
+        result.summary["store"] = None if run.data is not None else str(store_path(run.store).resolve())
+        save_walkforward(result, run.reports, began)
         # deferred: plotly and QuantStats load only when a run writes its pages
         from quantlab.reports import build_pages
 
-        result.report = build_pages(result.path, report, store)
+        result.report = build_pages(result.path, run.report, run.store)
     return result
 
 
@@ -393,4 +402,5 @@ def _tpe_values(
 
     storage = optuna.storages.InMemoryStorage()
     values = search(spec, inputs, sim, windows, grid, fixed, metric, trials, seed, f"wf-{seed}", storage).values
-    return values[distinct_sets(values)]
+    distinct: np.ndarray = values[distinct_sets(values)]
+    return distinct

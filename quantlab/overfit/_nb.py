@@ -34,7 +34,7 @@ def set_metric_nb(s: float, ss: float, n: float, metric: int) -> float:
     var_num = ss - s * mean
     if var_num <= DEGENERATE_RTOL * ss:
         return np.nan
-    return mean / np.sqrt(var_num / (n - 1.0))
+    return float(mean / np.sqrt(var_num / (n - 1.0)))
 
 
 @njit(cache=True, parallel=True)

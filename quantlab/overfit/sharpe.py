@@ -360,7 +360,7 @@ def effective_number_of_trials(
     if method == "mean_correlation":
         rho = float((corr.sum() - np.trace(corr)) / (k * (k - 1)))
         rho = min(max(rho, 0.0), 1.0)
-        return rho + (1.0 - rho) * k
+        return float(rho + (1.0 - rho) * k)
     if method == "clusters":
         thr = _checks.finite_float("min_correlation", min_correlation)
         if not -1.0 < thr < 1.0:

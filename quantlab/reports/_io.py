@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
+from quantlab.data.atomic import atomic_write_text
 from quantlab.runs import ensure_folder, unwritable
 
 __all__ = ["ensure_folder", "unwritable", "write_text"]
@@ -17,15 +16,7 @@ def write_text(path: Path, text: str) -> Path:
     Raises:
         ReportError: the folder is not writable.
     """
-    tmp = None
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
+        return atomic_write_text(path, text)
     except OSError as err:
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
         raise unwritable(path.parent, err) from None
-    return path

@@ -6,7 +6,6 @@ Every reader returns plain pandas objects; nothing here draws or writes.
 
 from __future__ import annotations
 
-import difflib
 import json
 import os
 from dataclasses import dataclass, field
@@ -15,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from quantlab.errors import ReportError
+from quantlab.errors import ReportError, suggest
 from quantlab.paths import reports_dir
 
 #: Files without which no page can be drawn, per run kind.
@@ -57,12 +56,10 @@ def resolve_run(run: str | os.PathLike[str], reports: str | os.PathLike[str] | N
     if folder.is_dir():
         return folder
     known = [p.name for p in run_folders(reports)]
-    close = difflib.get_close_matches(str(run), known, n=3, cutoff=0.5)
-    hint = f"did you mean {', '.join(close)}? " if close else ""
     raise ReportError(
         f"unknown run id {str(run)!r}",
         found=f"{len(known)} runs in {base}",
-        fix=f"{hint}`quantlab runs` lists them (use --reports DIR for another folder)",
+        fix=suggest(str(run), known, then="`quantlab runs` lists them (use --reports DIR for another folder)", cutoff=0.5),
     )
 
 
@@ -142,7 +139,7 @@ class Run:
 
     def equity(self) -> pd.DataFrame:
         """Portfolio value per symbol (columns) on a UTC index."""
-        return self._load("equity.csv", _read_time_csv)  # type: ignore[no-any-return]
+        return self._load("equity.csv", _read_time_csv)
 
     def trades(self) -> pd.DataFrame | None:
         return self._load("trades.csv", pd.read_csv) if self.has("trades.csv") else None
@@ -152,7 +149,7 @@ class Run:
         return self._load("chart.csv", _read_chart) if self.has("chart.csv") else None
 
     def results(self) -> pd.DataFrame:
-        return self._load("results.parquet", pd.read_parquet)  # type: ignore[no-any-return]
+        return self._load("results.parquet", pd.read_parquet)
 
     def result_rows(self) -> int:
         """Rows of ``results.parquet`` from its footer (nothing else is read)."""
@@ -167,7 +164,7 @@ class Run:
         return self._load("holdout.csv", pd.read_csv) if self.has("holdout.csv") else None
 
     def folds(self) -> pd.DataFrame:
-        return self._load("folds.csv", _read_folds)  # type: ignore[no-any-return]
+        return self._load("folds.csv", _read_folds)
 
     def drift(self) -> pd.DataFrame | None:
         return self._load("drift.csv", _read_folds) if self.has("drift.csv") else None

@@ -7,7 +7,6 @@ for every run and symbol (see :mod:`quantlab.reports.metrics`). Output goes to
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import html
 import os
@@ -18,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from quantlab.errors import ParameterError, ReportError
+from quantlab.errors import ParameterError, ReportError, suggest
 from quantlab.headline import equity_window, returns_basis
 from quantlab.paths import reports_dir
 from quantlab.reports import charts
@@ -66,9 +65,8 @@ class Comparison:
 
 def check_metric(metric: str) -> str:
     if metric not in EQUITY_METRICS:
-        close = difflib.get_close_matches(metric, EQUITY_METRICS, n=3)
-        hint = f"did you mean {', '.join(close)}? " if close else ""
-        raise ParameterError(f"unknown comparison metric {metric!r}", fix=f"{hint}use one of {', '.join(EQUITY_METRICS)}")
+        hint = suggest(metric, EQUITY_METRICS, then=f"use one of {', '.join(EQUITY_METRICS)}")
+        raise ParameterError(f"unknown comparison metric {metric!r}", fix=hint)
     return metric
 
 

@@ -63,7 +63,7 @@ def plotly_js() -> str:
     """plotly.min.js as shipped with the installed plotly (embedded, never fetched)."""
     from plotly.offline import get_plotlyjs
 
-    return get_plotlyjs()
+    return str(get_plotlyjs())
 
 
 def slugify(text: str) -> str:
@@ -75,10 +75,10 @@ def figure_html(figure: Any, div_id: str) -> str:
     import plotly.io as pio
 
     height = figure.layout.height or 450
-    return pio.to_html(
+    return str(pio.to_html(
         figure, full_html=False, include_plotlyjs=False, div_id=div_id, default_height=f"{height}px",
         config={"displaylogo": False, "responsive": True},
-    )
+    ))
 
 
 def format_cell(column: str, value: Any) -> str:

@@ -20,6 +20,8 @@ from typing import Any
 
 import pandas as pd
 
+from quantlab.data.atomic import atomic_write
+
 TEARSHEET = "tearsheet.html"
 _FAVICON = re.compile(r"<link[^>]*rel=\"shortcut icon\"[^>]*>\s*", re.IGNORECASE)
 _ONLOAD_SAVE = re.compile(r"(<body[^>]*?)\s+onload=\"save\(\)\"", re.IGNORECASE)
@@ -96,8 +98,8 @@ def write_tearsheet(
             bench.index = bench.index.tz_convert(None)
         bench = bench.reindex(returns.index).fillna(0.0)
     data: pd.Series | pd.DataFrame = returns.iloc[:, 0] if returns.shape[1] == 1 else returns
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
+
+    def write(tmp: Path) -> None:
         with quiet():
             qs.reports.html(
                 data,
@@ -110,10 +112,9 @@ def write_tearsheet(
                 figfmt="svg",
                 match_dates=False,  # same dates as the page: QuantStats would start at the first trade
             )
-        if not tmp.is_file():
+        text = tmp.read_text(encoding="utf-8")
+        if not text:
             raise RuntimeError("QuantStats returned without writing the tearsheet")
-        text = _offline_and_quiet(tmp.read_text(encoding="utf-8"))
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
+        tmp.write_text(_offline_and_quiet(text), encoding="utf-8")
+
+    atomic_write(path, write)

@@ -9,7 +9,7 @@ from quantlab.kernels.rolling import rolling_std_1d_nb, sma_1d_nb
 
 
 @njit(cache=True)
-def bollinger_reversion_nb(close, window, width):  # type: ignore[no-untyped-def]
+def bollinger_reversion_nb(close, window, width):
     """Long when the close falls below mean - width * std (population std over ``window``);
     flat when it closes back above the mean."""
     mean = sma_1d_nb(close, window)

@@ -1,14 +1,20 @@
 """Parameter space of Bollinger-band reversion."""
 
-from quantlab.engine.strategy import Indicator, Param, StrategySpec
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from quantlab.engine.strategy import Indicator, IndicatorFn, Param, StrategySpec
 from quantlab.kernels.rolling import rolling_std_1d_nb, sma_1d_nb
 from research.bollinger_reversion.kernel import bollinger_reversion_nb
 
 
-def _band(sign: float):  # type: ignore[no-untyped-def]
+def _band(sign: float) -> IndicatorFn:
     """Chart line: the moving average plus ``sign`` x width population standard deviations."""
 
-    def compute(inputs, params):  # type: ignore[no-untyped-def]
+    def compute(inputs: Mapping[str, np.ndarray], params: Mapping[str, float]) -> np.ndarray:
         close, window = inputs["close"], int(params["window"])
         return sma_1d_nb(close, window) + sign * float(params["width"]) * rolling_std_1d_nb(close, window, 0)
 

@@ -9,7 +9,7 @@ from quantlab.kernels.rolling import rolling_max_1d_nb, wilder_atr_1d_nb
 
 
 @njit(cache=True)
-def donchian_atr_nb(high, low, close, entry, atr_period, atr_mult):  # type: ignore[no-untyped-def]
+def donchian_atr_nb(high, low, close, entry, atr_period, atr_mult):
     """Long when the close breaks above the highest high of the previous ``entry`` bars;
     exit when the close falls below the highest close since entry minus ``atr_mult`` ATRs."""
     n = close.shape[0]

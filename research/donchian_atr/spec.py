@@ -1,11 +1,17 @@
 """Parameter space of the Donchian breakout."""
 
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
 from quantlab.engine.strategy import Indicator, Param, StrategySpec
 from quantlab.kernels.rolling import rolling_max_1d_nb
 from research.donchian_atr.kernel import donchian_atr_nb
 
 
-def _channel(inputs, params):  # type: ignore[no-untyped-def]
+def _channel(inputs: Mapping[str, np.ndarray], params: Mapping[str, float]) -> np.ndarray:
     """Chart line: the highest high of the last ``entry`` bars (the breakout channel)."""
     return rolling_max_1d_nb(inputs["high"], int(params["entry"]))
 

@@ -9,7 +9,7 @@ from quantlab.kernels.rolling import ema_1d_nb
 
 
 @njit(cache=True)
-def ema_cross_nb(close, fast, slow):  # type: ignore[no-untyped-def]
+def ema_cross_nb(close, fast, slow):
     """Target 1 while EMA(fast) > EMA(slow), else 0; NaN until both averages exist."""
     fast_ema = ema_1d_nb(close, fast)
     slow_ema = ema_1d_nb(close, slow)

@@ -1,11 +1,13 @@
 """Parameter space of the EMA crossover."""
 
-from quantlab.engine.strategy import Indicator, Param, StrategySpec
+from __future__ import annotations
+
+from quantlab.engine.strategy import Indicator, IndicatorFn, Param, StrategySpec
 from quantlab.kernels.rolling import ema_1d_nb
 from research.ema_cross.kernel import ema_cross_nb
 
 
-def _ema(field: str):  # type: ignore[no-untyped-def]
+def _ema(field: str) -> IndicatorFn:
     """Chart line: the EMA the kernel compares (span = parameter ``field``)."""
     return lambda inputs, params: ema_1d_nb(inputs["close"], int(params[field]))
 

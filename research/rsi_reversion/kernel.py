@@ -9,7 +9,7 @@ from quantlab.kernels.rolling import wilder_rsi_1d_nb
 
 
 @njit(cache=True)
-def rsi_reversion_nb(close, period, entry, exit):  # type: ignore[no-untyped-def]
+def rsi_reversion_nb(close, period, entry, exit):
     """Go long when RSI(period) < entry; go flat when RSI > exit. NaN until the RSI exists."""
     rsi = wilder_rsi_1d_nb(close, period)
     n = close.shape[0]

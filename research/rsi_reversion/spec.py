@@ -1,13 +1,15 @@
 """Parameter space of RSI mean reversion."""
 
+from __future__ import annotations
+
 import numpy as np
 
-from quantlab.engine.strategy import Indicator, Param, StrategySpec
+from quantlab.engine.strategy import Indicator, IndicatorFn, Param, StrategySpec
 from quantlab.kernels.rolling import wilder_rsi_1d_nb
 from research.rsi_reversion.kernel import rsi_reversion_nb
 
 
-def _level(field: str):  # type: ignore[no-untyped-def]
+def _level(field: str) -> IndicatorFn:
     """Chart line: a constant RSI threshold (parameter ``field``)."""
     return lambda inputs, params: np.full(inputs["close"].shape[0], float(params[field]))
 

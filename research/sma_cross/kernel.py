@@ -7,7 +7,7 @@ from numba import njit
 
 
 @njit(cache=True)
-def sma_cross_nb(close, fast, slow):  # type: ignore[no-untyped-def]
+def sma_cross_nb(close, fast, slow):
     """Target 1 while SMA(fast) > SMA(slow), else 0; NaN until both averages exist.
 
     One fused pass with running sums, comparing the averages by cross-multiplication.

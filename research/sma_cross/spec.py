@@ -1,11 +1,13 @@
 """Parameter space of the SMA crossover."""
 
-from quantlab.engine.strategy import Indicator, Param, StrategySpec
+from __future__ import annotations
+
+from quantlab.engine.strategy import Indicator, IndicatorFn, Param, StrategySpec
 from quantlab.kernels.rolling import sma_1d_nb
 from research.sma_cross.kernel import sma_cross_nb
 
 
-def _sma(field: str):  # type: ignore[no-untyped-def]
+def _sma(field: str) -> IndicatorFn:
     """Chart line: the simple moving average the kernel compares (window = parameter ``field``)."""
     return lambda inputs, params: sma_1d_nb(inputs["close"], int(params[field]))
 

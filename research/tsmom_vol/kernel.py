@@ -9,7 +9,7 @@ from quantlab.kernels.rolling import log_return_vol_1d_nb
 
 
 @njit(cache=True)
-def tsmom_vol_nb(close, lookback, vol_window, vol_target, band, max_leverage, bars_per_year):  # type: ignore[no-untyped-def]
+def tsmom_vol_nb(close, lookback, vol_window, vol_target, band, max_leverage, bars_per_year):
     """Exposure min(max_leverage, vol_target / realised vol) while the ``lookback``-bar
     return is positive, else 0. Volatility is annualised with ``bars_per_year``. The held
     exposure changes only when the sign flips or the new exposure differs from the held one

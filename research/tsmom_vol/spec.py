@@ -1,5 +1,7 @@
 """Parameter space of time-series momentum with volatility targeting."""
 
+from __future__ import annotations
+
 from quantlab.engine.strategy import Param, StrategySpec
 from research.tsmom_vol.kernel import tsmom_vol_nb
 

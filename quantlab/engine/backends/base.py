@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
@@ -68,7 +68,7 @@ class Backend(Protocol):
         inputs: MarketInputs,
         values: np.ndarray,
         sim: SimConfig,
-        windows: dict[str, Window],
+        windows: Mapping[str, Window],
         n_blocks: int,
         on_progress: Callable[[int], None] | None,
     ) -> dict[str, SweepOutput]: ...
@@ -135,7 +135,7 @@ class ChunkedBackend:
 
     def execute(
         self, spec: StrategySpec, inputs: MarketInputs, values: np.ndarray, sim: SimConfig, chunks: list[Chunk]
-    ) -> Iterator[tuple[Chunk, ChunkResult]]:
+    ) -> Generator[tuple[Chunk, ChunkResult], None, None]:
         raise NotImplementedError
 
     def sweep(
@@ -144,7 +144,7 @@ class ChunkedBackend:
         inputs: MarketInputs,
         values: np.ndarray,
         sim: SimConfig,
-        windows: dict[str, Window],
+        windows: Mapping[str, Window],
         n_blocks: int,
         on_progress: Callable[[int], None] | None,
     ) -> dict[str, SweepOutput]:
@@ -231,6 +231,6 @@ class InProcessChunked(ChunkedBackend):
 
     def execute(
         self, spec: StrategySpec, inputs: MarketInputs, values: np.ndarray, sim: SimConfig, chunks: list[Chunk]
-    ) -> Iterator[tuple[Chunk, ChunkResult]]:
+    ) -> Generator[tuple[Chunk, ChunkResult], None, None]:
         for chunk in chunks:
             yield chunk, run_chunk(spec, inputs.prices[chunk.symbol], values, sim, inputs.interval, chunk)

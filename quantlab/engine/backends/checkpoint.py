@@ -10,14 +10,13 @@ RUN_ID`` names it. ``chunks/`` is removed once ``summary.json`` is written.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from quantlab.data.atomic import atomic_write
 from quantlab.engine.backends.chunks import ChunkResult
 from quantlab.engine.runfolder import create_run_folder, ensure_folder, new_run_id
 from quantlab.errors import ConfigError
@@ -46,15 +45,12 @@ class ChunkStore:
             return ChunkResult(z["metrics"], z["block_sum"], z["block_sumsq"], float(z["seconds"]))
 
     def save(self, key: str, result: ChunkResult) -> None:
-        fd, tmp = tempfile.mkstemp(prefix=f".{key}.", suffix=".npz", dir=self.folder)
-        try:
-            with os.fdopen(fd, "wb") as fh:
+        def write(tmp: Path) -> None:
+            with tmp.open("wb") as fh:  # a file object: np.savez would add ".npz" to a path
                 np.savez(fh, metrics=result.metrics, block_sum=result.block_sum,
                          block_sumsq=result.block_sumsq, seconds=np.float64(result.seconds))
-            os.replace(tmp, self._path(key))
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+
+        atomic_write(self._path(key), write)
 
 
 @dataclass
@@ -82,7 +78,8 @@ class CheckpointRun:
 
 def _manifest(path: Path) -> dict[str, str] | None:
     try:
-        return json.loads((path / MANIFEST).read_text())  # type: ignore[no-any-return]
+        manifest: dict[str, str] = json.loads((path / MANIFEST).read_text())
+        return manifest
     except (OSError, ValueError):
         return None
 

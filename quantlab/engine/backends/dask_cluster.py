@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -111,7 +111,7 @@ class DaskBackend(ChunkedBackend):
         self._client: Any = None
         self._cluster: Any = None
         self._scattered: dict[tuple[str, str], Any] = {}
-        self._warm: set[str] = set()
+        self._warm: set[tuple[str, str]] = set()  # (strategy, worker address)
         self.warmup_seconds: dict[str, float] = {}
         self.n_workers = 0
 
@@ -203,7 +203,7 @@ class DaskBackend(ChunkedBackend):
 
     def execute(
         self, spec: StrategySpec, inputs: MarketInputs, values: np.ndarray, sim: SimConfig, chunks: list[Chunk]
-    ) -> Iterator[tuple[Chunk, ChunkResult]]:
+    ) -> Generator[tuple[Chunk, ChunkResult], None, None]:
         if not chunks:
             return
         from distributed import as_completed

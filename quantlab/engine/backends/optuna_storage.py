@@ -62,8 +62,8 @@ def _safe_url(url: str) -> str:
 
 def _first_cause(err: BaseException) -> str:
     """The database's own message: the innermost cause's first line (optuna wraps them)."""
-    while err.__cause__ is not None or getattr(err, "orig", None) is not None:
-        err = getattr(err, "orig", None) or err.__cause__  # type: ignore[assignment]
+    while isinstance(inner := getattr(err, "orig", None) or err.__cause__, BaseException):
+        err = inner
     lines = str(err).strip().splitlines()
     return lines[0] if lines else type(err).__name__
 
@@ -164,9 +164,11 @@ class Heartbeats:
             self._thread.start()
 
     def _run(self) -> None:
+        storage = self._storage
+        assert storage is not None, "track() starts the thread only with a heartbeat storage"
         while not self._stop.wait(HEARTBEAT_SECONDS):
             if self._trial is not None:
-                self._storage.record_heartbeat(self._trial)
+                storage.record_heartbeat(self._trial)
 
     def stop(self) -> None:
         self._stop.set()
