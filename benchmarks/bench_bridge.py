@@ -41,7 +41,7 @@ def _frame(n: int) -> pd.DataFrame:
 
 def measure(n_bars: int = N_BARS, synchronous: str = "FULL", on_start: Callable[[Any], Any] | None = None) -> dict[str, object]:
     """``on_start(harness)`` runs once the bridge is trading (bench_dashboard opens the dashboard there)."""
-    from bridge.runner import settle_memory
+    from bridge.runtime.runner import settle_memory
     from tests.bridge._harness import BridgeHarness
     from tests.fakegw import FakeGateway
 
@@ -75,7 +75,7 @@ def measure(n_bars: int = N_BARS, synchronous: str = "FULL", on_start: Callable[
             assert h.until(lambda: h.settled())
             h.close_bar(i)
         elapsed = time.perf_counter() - t_run
-        bridge_only = list(h.runner.latencies_ms[-n_bars:])
+        bridge_only = list(h.runner.ctx.state.latencies_ms[-n_bars:])
         orders = len(h.orders())
         h.close()
     finally:

@@ -7,7 +7,9 @@ walk-forward make), each scenario in a fresh interpreter:
 * throughput in-process (numba threads) vs ``local:1`` and ``local:2`` at 1e5 and 1e6
   combinations; the distributed path's overhead = its wall time over in-process's - 1
   (cluster start-up excluded and reported separately; per-worker kernel warm-up included
-  in the start-up);
+  in the start-up), and the same ratio of CPU seconds (client, scheduler and workers vs
+  the in-process sweep), which other jobs on a shared machine distort far less. The
+  scenarios are interleaved ``ROUNDS`` times and the best of each is kept;
 * resume: a checkpointed in-process chunked sweep of 5e5 combinations interrupted at 50%
   of its chunks, then finished with ``--resume`` semantics, vs a full rerun;
 * the whole ``quantlab.optimize`` streamed to disk (issue 14 item 6): default metrics,
@@ -47,18 +49,31 @@ evaluate(spec, inputs, values[:64], sim, windows, 16)  # kernels loaded
 """
 
 _SWEEP = _SETUP + """
+import os
 from quantlab.engine.backends import make_backend, use_backend
-backend = make_backend({cluster!r})
-with use_backend(backend):
-    t0 = time.perf_counter()
-    if backend is not None:
-        backend.client()
-        evaluate(spec, inputs, values[:64], sim, windows, 16)  # warm-up on every worker
-    startup = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    evaluate(spec, inputs, values, sim, windows, 16)
-    wall = time.perf_counter() - t0
-print(json.dumps({{"wall": wall, "startup": startup, "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
+
+def cpu():
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+def main():
+    backend = make_backend({cluster!r})
+    with use_backend(backend):
+        t0 = time.perf_counter()
+        workers_cpu = lambda: {{}}
+        if backend is not None:
+            client = backend.client()
+            evaluate(spec, inputs, values[:64], sim, windows, 16)  # warm-up on every worker
+            workers_cpu = lambda: client.run(cpu)
+        startup = time.perf_counter() - t0
+        w0, c0, t0 = workers_cpu(), cpu(), time.perf_counter()
+        evaluate(spec, inputs, values, sim, windows, 16)
+        wall = time.perf_counter() - t0
+        c1, w1 = cpu(), workers_cpu()
+    print(json.dumps({{"wall": wall, "startup": startup, "client_cpu": c1 - c0, "workers_cpu": sum(w1[k] - w0[k] for k in w1),
+                      "load": os.getloadavg()[0], "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
+
+main()
 """
 
 _RESUME = _SETUP + """
@@ -132,6 +147,14 @@ def optimize_figures(n: float, cluster: str | None) -> list[dict]:  # type: igno
     ]
 
 
+ROUNDS = 2  # scenarios interleaved, best of ROUNDS: load from other jobs hits them alike
+
+
+def _sweep(n: int, cluster: str | None) -> dict:  # type: ignore[type-arg]
+    """One scenario in a fresh interpreter (``python -c``: spawned workers re-import no script)."""
+    return run_python(_SWEEP.format(n=n, cluster=cluster), timeout=1800)
+
+
 def run() -> list[dict]:  # type: ignore[type-arg]
     import os
 
@@ -149,23 +172,34 @@ def run() -> list[dict]:  # type: ignore[type-arg]
 
 
 def _throughput() -> list[dict]:  # type: ignore[type-arg]
+    """In-process vs local:1 and local:2 at 1e5 and 1e6 combinations, best of ROUNDS interleaved."""
     figures: list[dict] = []  # type: ignore[type-arg]
-    walls: dict[tuple[str, int], float] = {}
     for n in (100_000, 1_000_000):
-        for cluster in (None, "local:1", "local:2"):
-            out = run_python(_SWEEP.format(n=n, cluster=cluster), timeout=900)
-            label = cluster or "in-process"
-            walls[(label, n)] = out["wall"]
+        best: dict[str, dict] = {}  # type: ignore[type-arg]
+        for _ in range(ROUNDS):
+            for cluster in (None, "local:1", "local:2"):
+                out = _sweep(n, cluster)
+                out["cpu"] = out["client_cpu"] + out["workers_cpu"]
+                label = cluster or "in-process"
+                prev = best.get(label)
+                best[label] = {k: min(out[k], prev[k]) if prev else out[k] for k in ("wall", "cpu", "startup", "load")}
+        for label, out in best.items():
             figures.append({"name": f"sweep {n:.0e} combos, {label}", "value": n * 2520 / out["wall"] / 1e6,
-                            "unit": "M evals/s", "note": f"wall {out['wall']:.2f}s, start-up {out['startup']:.1f}s"})
+                            "unit": "M evals/s", "note": f"wall {out['wall']:.2f}s, CPU {out['cpu']:.2f}s, "
+                            f"start-up {out['startup']:.1f}s, load {out['load']:.1f}"})
+        ref = best["in-process"]
         for label in ("local:1", "local:2"):
-            overhead = walls[(label, n)] / walls[("in-process", n)] - 1
-            figures.append({"name": f"distributed overhead {n:.0e} combos, {label}", "value": 100 * overhead, "unit": "%",
-                            "target": "< 10 at 1e6 (local:2 vs in-process)" if n == 1_000_000 and label == "local:2" else None})
+            target = "< 10 at 1e6" if n == 1_000_000 else None
+            figures.append({"name": f"distributed overhead {n:.0e} combos, {label}: wall", "unit": "%", "target": target,
+                            "value": 100 * (best[label]["wall"] / ref["wall"] - 1)})
+            figures.append({"name": f"distributed overhead {n:.0e} combos, {label}: CPU (client + workers)", "unit": "%",
+                            "value": 100 * (best[label]["cpu"] / ref["cpu"] - 1), "target": target,
+                            "note": "CPU seconds are far less sensitive to other jobs than wall time"})
     return figures
 
 
 def _resume() -> list[dict]:  # type: ignore[type-arg]
+    """Time to finish a checkpointed sweep stopped at 50% vs a full run."""
     out = run_python(_RESUME.format(n=500_000), timeout=900)
     return [
         {"name": "resume 5e5 combos: full run (checkpointed)", "value": out["full"], "unit": "s"},

@@ -59,7 +59,38 @@ def _ours() -> tuple[list[dict], float, int, int]:
         {"name": "sweep throughput (1 thread)", "value": evals / one_best / 1e6, "unit": "M evals/s"},
         {"name": "sweep time, full grid", "value": best, "unit": "s"},
     ]
+    figures += _with_exits(spec, prices, values, sim, iv, evals / best, evals / one_best)
     return figures, evals / median, len(prices), len(values)
+
+
+#: The exit rules of the "with exits" figures: every row runs a stop, a target and a trail.
+EXITS = "sl_stop=0.05,tp_stop=0.10,sl_trail=0.08"
+
+
+def _with_exits(spec, prices, values, sim, iv, rate, one_rate) -> list[dict]:  # type: ignore[no-untyped-def]
+    """The same grid with exit rules on in every row (issue 12: within 1.5x of without)."""
+    import numba
+
+    from quantlab.engine.exits import parse_exits
+    from quantlab.engine.sweep import run_sweep
+
+    spec_x, grid = parse_exits(spec, EXITS)
+    fixed = np.array([float(v.split("=")[1]) for v in grid.split(",")])
+    values_x = np.column_stack([values, np.tile(fixed, (len(values), 1))])
+    run_sweep(spec_x, prices, values_x, sim, iv, n_blocks=16)  # compile / load
+    best, _ = best_and_median(lambda: run_sweep(spec_x, prices, values_x, sim, iv, n_blocks=16), 5)
+    threads = numba.get_num_threads()
+    numba.set_num_threads(1)
+    one_best, _ = best_and_median(lambda: run_sweep(spec_x, prices, values_x, sim, iv, n_blocks=16), 3)
+    numba.set_num_threads(threads)
+    evals = len(prices) * len(values_x)
+    return [
+        {"name": "sweep throughput with exits (2 cores, best of 5)", "value": evals / best / 1e6, "unit": "M evals/s",
+         "note": f"the same grid, {EXITS} on every row"},
+        {"name": "sweep throughput with exits (1 thread)", "value": evals / one_best / 1e6, "unit": "M evals/s"},
+        {"name": "slowdown with exits (2 cores)", "value": rate / (evals / best), "unit": "x", "target": "<= 1.5"},
+        {"name": "slowdown with exits (1 thread)", "value": one_rate / (evals / one_best), "unit": "x", "target": "<= 1.5"},
+    ]
 
 
 def _vectorbt(close: pd.Series) -> tuple[float, int]:

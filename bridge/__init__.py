@@ -2,10 +2,11 @@
 
 Paper trading is the default; live trading needs ``--live`` and an explicit account
 confirmation. Every order passes the risk gate; the SQLite ledger is the source of truth.
+
+It uses only quantlab's engine, kernels, errors, data and paths (``tests/bridge/test_layout.py``);
+numba's cache folder is set by ``quantlab``'s package init, which every such import runs first.
 """
 
 from __future__ import annotations
-
-from quantlab._startup import env as _env  # noqa: F401  (numba cache before any kernel import)
 
 __version__ = "0.1.0"

@@ -13,11 +13,13 @@ from typing import Any
 
 import pandas as pd
 
+from bridge.brokers.factory import make_broker
 from bridge.clock import WallClock
 from bridge.config import BridgeConfig
 from bridge.control import LedgerSync, emergency_stop, pump_into, runner_alive, wait_for_control
 from bridge.errors import AccountError, BridgeConfigError, GatewayUnreachable
-from bridge.ledger import Ledger
+from bridge.ledger import queries
+from bridge.ledger.store import Ledger
 from bridge.market import MarketCalendar
 from quantlab.engine.intervals import get_interval
 from quantlab.engine.params import resolve_params
@@ -52,14 +54,13 @@ def confirm_live_account(cfg: BridgeConfig, flag: str | None, prompt: Callable[[
 
 def run_bridge(cfg: BridgeConfig) -> int:
     """``bridge run --paper/--live``: run until stopped; returns the exit code."""
-    from bridge.health import HealthServer, HealthState
-    from bridge.ib import IBBroker
-    from bridge.notify import Notifier
-    from bridge.runner import Runner, settle_memory
+    from bridge.ops.health import HealthServer, HealthState
+    from bridge.ops.notify import Notifier
+    from bridge.runtime.runner import Runner, settle_memory
 
     spec, _ = validate_run(cfg)
     notifier = Notifier(cfg.notify, routing=cfg.alerts)
-    broker = IBBroker(cfg.gateway, use_rth=cfg.data.use_rth, what_to_show=cfg.data.what_to_show)
+    broker = make_broker(cfg)
     ledger = Ledger(cfg.ledger_path(), synchronous=cfg.ledger.synchronous)
     health = HealthState()
     runner = Runner(cfg, broker, ledger, notifier=notifier, spec=spec, health=health)
@@ -109,8 +110,7 @@ def status_view(cfg: BridgeConfig) -> dict[str, Any]:
         positions = {s: {"quantity": p["quantity"], "avg_cost": p["avg_cost"]} for s, p in snap.items() if p["quantity"]}
     equity = status.get("equity")
     if equity is None or (isinstance(equity, float) and math.isnan(equity)):
-        rows = ledger.rows("SELECT equity FROM equity ORDER BY id DESC LIMIT 1")
-        equity = rows[0]["equity"] if rows else None
+        equity = queries.last_equity(ledger)
     pnl = (equity - rs.sod_equity) if equity is not None and rs.sod_equity else None
     view = {
         "ledger": str(ledger.path), "runner_alive": alive,
@@ -118,7 +118,7 @@ def status_view(cfg: BridgeConfig) -> dict[str, Any]:
         "status": status, "positions": positions,
         "open_orders": [{k: r[k] for k in ("order_ref", "symbol", "side", "quantity", "order_type", "status", "filled", "created_at")} for r in ledger.open_orders()],
         "equity": equity, "pnl_today": pnl, "risk": dataclasses.asdict(rs),
-        "needs_approval": ledger.rows("SELECT order_ref, symbol, side, quantity, reason FROM orders WHERE status = 'needs_approval' ORDER BY created_at DESC LIMIT 20"),
+        "needs_approval": queries.awaiting_approval(ledger),
     }
     ledger.close()
     return view
@@ -131,8 +131,6 @@ def stop_bridge(cfg: BridgeConfig, *, flatten: bool, shutdown: bool, client_id: 
     Connecting directly, it uses the gateway of the last run recorded in the ledger (unless
     ``host``/``port`` are given) with that run's client id + 1.
     """
-    from bridge.ib import IBBroker
-
     ledger = _ledger(cfg)
     clock = WallClock()
     try:
@@ -154,7 +152,7 @@ def stop_bridge(cfg: BridgeConfig, *, flatten: bool, shutdown: bool, client_id: 
             cfg.gateway, host=host or ran.get("host", cfg.gateway.host), port=port or int(ran.get("port", cfg.gateway.port)),
             client_id=client_id if client_id is not None else int(ran.get("client_id", cfg.gateway.client_id)) + 1,
             account=run.get("account") or cfg.gateway.account, connect_attempts=1)
-        broker = IBBroker(gateway, use_rth=cfg.data.use_rth)
+        broker = make_broker(cfg, gateway=gateway)
         reason = f"bridge stop requested by {by} (no running bridge answered)"
         try:
             broker.connect()
@@ -239,7 +237,7 @@ def _run_bar(ledger: Ledger, cfg: BridgeConfig) -> str:
 
 
 def report_day(cfg: BridgeConfig, day: str | None, out_dir: Path | None) -> tuple[Path, Path, dict[str, Any]]:
-    from bridge.report import write_report
+    from bridge.ops.report import write_report
     from quantlab.paths import reports_dir
 
     ledger = _ledger(cfg)

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
 
 from bridge.control import runner_alive, wait_for_control
 from bridge.errors import ControlError
-from bridge.ledger import Ledger, iso
+from bridge.ledger.store import Ledger, iso
 from bridge.risk import OrderIntent
 from quantlab.engine.intervals import get_interval
 
@@ -87,8 +88,9 @@ def reject_held(ledger: Ledger, ref: str, by: str, now: pd.Timestamp) -> dict[st
     return result
 
 
-def approve_in_runner(runner: Any, args: dict[str, Any]) -> dict[str, Any]:
-    """The runner's side of an approval: re-check with the gate (minus the threshold), then send."""
+def approve_in_runner(runner: Any, place: Callable[[OrderIntent, str, float | None], None], args: dict[str, Any]) -> dict[str, Any]:
+    """The runner's side of an approval: re-check with the gate (minus the threshold), then send
+    with ``place`` (the decision path's). ``runner`` is the runtime's ``Context``."""
     ref = str(args.get("order_ref", ""))
     now = runner.clock.now()
     row = runner.ledger.order(ref)
@@ -97,17 +99,17 @@ def approve_in_runner(runner: Any, args: dict[str, Any]) -> dict[str, Any]:
     if expires_at(row, runner.cfg.strategy.bar) <= now:
         _void(runner, row, now, "approval window expired")
         return {"error": f"the approval window has passed (expired {iso(expires_at(row, runner.cfg.strategy.bar))})", "order_ref": ref}
-    if runner.state != "ready":
-        return {"error": f"the bridge is {runner.state}: try again when it is connected", "order_ref": ref}
+    if runner.state.phase != "ready":
+        return {"error": f"the bridge is {runner.state.phase}: try again when it is connected", "order_ref": ref}
     sym = row["symbol"]
     w = runner.windows.get(sym)
     price = w.last_price() if w is not None and len(w) else float(row["limit_price"] or 0.0)
     intent = OrderIntent(sym, row["side"], float(row["quantity"]), price, row["order_type"], row["limit_price"], "signal")
     positions = {s: p.quantity for s, p in runner.broker.positions().items()}
-    decision = runner._gate(intent, positions, runner._marks(positions), runner.marked_equity(at_close=False)[0], price)
+    decision = runner.gate(intent, positions, runner.marks(positions), runner.marked_equity(at_close=False)[0], price)
     by = str(args.get("by", "operator"))
     if decision.verdict not in ("allow", "needs_approval"):
-        runner._record(sym, pd.Timestamp(row["bar_time"]) if row["bar_time"] else now, decision.verdict,
+        runner.record(sym, pd.Timestamp(row["bar_time"]) if row["bar_time"] else now, decision.verdict,
                        f"approved by {by} but {decision.reason}", decision.rule, order_ref=ref, quantity=intent.signed)
         return {"error": f"the risk gate refuses it now: {decision.reason}", "order_ref": ref, "rule": decision.rule}
     with runner.ledger.tx():
@@ -119,14 +121,14 @@ def approve_in_runner(runner: Any, args: dict[str, Any]) -> dict[str, Any]:
                                    reason=f"{row['reason']}; approved by {by}")
         if row["target"] is not None and math.isfinite(float(row["target"])):
             runner.ledger.set_strategy_state(runner.skey, sym, now, last_target=float(row["target"]))
-    runner._alert("approved", f"order {ref} approved by {by}: sending", "warning", order_ref=ref)
-    runner._place(intent, ref, None)
+    runner.alert("approved", f"order {ref} approved by {by}: sending", "warning", order_ref=ref)
+    place(intent, ref, None)
     return {"approved": True, "order_ref": ref, "sent": True}
 
 
 def _void(runner: Any, row: dict[str, Any], now: pd.Timestamp, why: str) -> None:
     runner.ledger.update_order(row["order_ref"], now, kind="expired", detail=why, status="void", reason=f"{row['reason']}; {why}")
-    runner._alert("approval_expired", f"held order {row['order_ref']} voided: {why}", "warning", order_ref=row["order_ref"])
+    runner.alert("approval_expired", f"held order {row['order_ref']} voided: {why}", "warning", order_ref=row["order_ref"])
 
 
 def expire_held(runner: Any, now: pd.Timestamp) -> None:

@@ -31,7 +31,7 @@ def _errors(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except QuantlabError as err:
-            from bridge.logs import redact
+            from bridge.ops.logs import redact
 
             click.echo(f"bridge: error: {redact(err.render())}", err=True)
             sys.exit(getattr(err, "exit_code", 1) or 1)
@@ -88,7 +88,7 @@ def run(mode: str | None, strategy: str | None, symbols: str | None, params: str
     """Connect, seed history, then act on every completed bar (paper by default)."""
     from bridge.app import confirm_live_account, run_bridge, validate_run
     from bridge.config import load_config
-    from bridge.logs import setup
+    from bridge.ops.logs import setup
 
     flags = _flags(**{"mode": mode, "dry_run": dry_run, "strategy.name": strategy, "strategy.symbols": symbols,
                       "strategy.params": params, "strategy.bar": bar, "gateway.host": host, "gateway.port": port,
@@ -197,8 +197,8 @@ def report(day: str | None, config_path: str | None, ledger: str | None, out_dir
 @_errors
 def dashboard(config_path: str | None, ledger: str | None, host: str | None, port: int | None) -> None:
     """Web dashboard (separate process over the ledger): positions, orders, limits, controls."""
-    from bridge.dashboard.server import serve
-    from bridge.logs import setup
+    from bridge.ops.dashboard.server import serve
+    from bridge.ops.logs import setup
 
     cfg = _cfg_with(config_path, {"ledger.path": ledger, "dashboard.host": host, "dashboard.port": port})
     setup(cfg.log.level)
@@ -244,7 +244,7 @@ def reject(order_ref: str, config_path: str | None, ledger: str | None) -> None:
 @_errors
 def backup(dest: str | None, prune: bool, config_path: str | None, ledger: str | None) -> None:
     """Copy the ledger with SQLite's online backup API (safe while the bridge runs)."""
-    from bridge.backup import backup as do_backup
+    from bridge.ledger.backup import backup as do_backup
 
     click.echo(json.dumps(do_backup(_cfg(config_path, ledger), dest, prune), indent=2, default=str))
 
@@ -257,7 +257,7 @@ def backup(dest: str | None, prune: bool, config_path: str | None, ledger: str |
 @_errors
 def restore(backup_file: str, force: bool, config_path: str | None, ledger: str | None) -> None:
     """Replace the ledger with a backup (refused while a bridge runs; the current one is kept)."""
-    from bridge.backup import restore as do_restore
+    from bridge.ledger.backup import restore as do_restore
 
     click.echo(json.dumps(do_restore(_cfg(config_path, ledger), backup_file, force), indent=2, default=str))
 

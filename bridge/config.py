@@ -79,29 +79,9 @@ class StrategyConfig:
     bar: str = "1d"
 
 
-@dataclass(frozen=True)
-class SizingConfig:
-    """Target -> shares, as in the backtest (``quantlab.engine.settings.Sizing``)."""
-
-    mode: str = "fraction"
-    value: float = 0.10
-    max_leverage: float = 1.0
-    vol_window: int = 20
-    whole_shares: bool = True
-    allow_short: bool = False
-
-
-@dataclass(frozen=True)
-class CostsConfig:
-    """Cost model for affordability checks and the replay's simulated fills."""
-
-    model: str = "ib_fixed"
-    per_share: float = 0.005
-    min_fee: float = 1.0
-    max_pct: float = 0.01
-    pct_fee: float = 0.0
-    fixed_fee: float = 0.0
-    slippage_bps: float = 1.0
+def _bridge_sizing() -> Sizing:
+    """The bridge trades 10% of equity per position by default (the backtest's default is all of it)."""
+    return Sizing(mode="fraction", value=0.10)
 
 
 @dataclass(frozen=True)
@@ -214,7 +194,7 @@ class DashboardConfig:
 
 @dataclass(frozen=True)
 class AlertsConfig:
-    """Tiered alerts (``bridge/alerts.py``): warning tiers, rate limit, routing per channel."""
+    """Tiered alerts (``bridge/ops/alerts.py``): warning tiers, rate limit, routing per channel."""
 
     warn_at: tuple[str, ...] = ("0.8", "0.9")
     rate_limit: float = 60.0
@@ -246,8 +226,8 @@ class BridgeConfig:
     dry_run: bool = False
     gateway: GatewayConfig = field(default_factory=GatewayConfig)
     strategy: StrategyConfig = field(default_factory=StrategyConfig)
-    sizing: SizingConfig = field(default_factory=SizingConfig)
-    costs: CostsConfig = field(default_factory=CostsConfig)
+    sizing: Sizing = field(default_factory=_bridge_sizing)  # the engine's own types: one definition, one validation
+    costs: Costs = field(default_factory=Costs)
     orders: OrdersConfig = field(default_factory=OrdersConfig)
     risk: RiskLimits = field(default_factory=RiskLimits)
     data: DataConfig = field(default_factory=DataConfig)
@@ -265,7 +245,7 @@ class BridgeConfig:
 
     def sim_config(self, cash: float = 100_000.0) -> SimConfig:
         """The engine's SimConfig with this sizing and these costs (for the shared kernels)."""
-        return SimConfig(init_cash=cash, costs=Costs(**dataclasses.asdict(self.costs)), sizing=Sizing(**dataclasses.asdict(self.sizing)))
+        return SimConfig(init_cash=cash, costs=self.costs, sizing=self.sizing)
 
     def ledger_path(self) -> Path:
         if self.ledger.path:
@@ -281,8 +261,8 @@ class BridgeConfig:
 SECTIONS: dict[str, type] = {
     "gateway": GatewayConfig,
     "strategy": StrategyConfig,
-    "sizing": SizingConfig,
-    "costs": CostsConfig,
+    "sizing": Sizing,
+    "costs": Costs,
     "orders": OrdersConfig,
     "risk": RiskLimits,
     "data": DataConfig,
@@ -406,7 +386,12 @@ def _section(cls: type, name: str, values: Mapping[str, Any]) -> Any:
                 raise _secret_error(key)
             raise BridgeConfigError(f"unknown key {key!r} in [{name}]", found=key, fix=_hint(key, known))
         kwargs[key] = _coerce(hints[key], value, f"{name}.{key}")
-    return cls(**kwargs)
+    if cls is Sizing:
+        kwargs = {**dataclasses.asdict(_bridge_sizing()), **kwargs}
+    try:
+        return cls(**kwargs)
+    except QuantlabError as err:  # the engine's own checks (Sizing, Costs)
+        raise BridgeConfigError(f"invalid [{name}]: {err.what}", found=err.found, fix=err.fix) from None
 
 
 def _coerce(kind: Any, value: Any, where: str) -> Any:
@@ -441,10 +426,17 @@ def _coerce(kind: Any, value: Any, where: str) -> Any:
         if origin is tuple:
             items = value.split(",") if isinstance(value, str) else list(value)
             return tuple(str(i).strip() for i in items if str(i).strip())
+        if origin in (Mapping, dict):  # spread_bps = { SPY = 1.0 }, or "SPY=1.0,QQQ=2" from the environment
+            pairs = (dict(i.split("=", 1) for i in value.split(",") if i.strip()) if isinstance(value, str) else dict(value))
+            out = {str(k).strip().upper(): float(v) for k, v in pairs.items()}
+            if not all(math.isfinite(v) for v in out.values()):
+                raise ValueError
+            return out
     except (TypeError, ValueError):
         pass
     name = getattr(kind, "__name__", str(kind))
-    raise BridgeConfigError(f"{where} must be {'a list' if origin is tuple else name}", found=repr(value))
+    kind_text = "a list" if origin is tuple else "a table of symbol = number" if origin in (Mapping, dict) else name
+    raise BridgeConfigError(f"{where} must be {kind_text}", found=repr(value))
 
 
 def _validate(cfg: BridgeConfig) -> None:

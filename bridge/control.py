@@ -21,9 +21,9 @@ from typing import Any
 
 import pandas as pd
 
-from bridge.broker import Broker, Fill, FillEvent, OrderEvent, OrderRequest, OrderState
+from bridge.brokers.protocol import Broker, Fill, FillEvent, OrderEvent, OrderRequest, OrderState
 from bridge.errors import DuplicateOrder
-from bridge.ledger import OPEN, TERMINAL, Ledger, iso
+from bridge.ledger.store import OPEN, TERMINAL, Ledger, iso
 from bridge.market import MarketCalendar
 from bridge.orders import PREFIX, order_ref
 from bridge.reconcile import ledger_status

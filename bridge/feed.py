@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from bridge.broker import Bar
+from bridge.brokers.protocol import Bar
 from bridge.errors import StaleData
 from bridge.market import MarketCalendar
 from quantlab.engine.intervals import Interval

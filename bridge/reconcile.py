@@ -35,7 +35,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from bridge.broker import Fill, OrderState, Position
+from bridge.brokers.protocol import Fill, OrderState, Position
 
 _TOL = 1e-6
 

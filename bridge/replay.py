@@ -1,7 +1,7 @@
 """``bridge run --replay``: bundled bars through the very same pipeline, no IB needed.
 
 Kernel, sizing, risk gate, ledger and the runner are the live ones; only the broker
-(:class:`~bridge.sim.SimBroker`) and the clock (:class:`~bridge.clock.ManualClock`) are
+(:class:`~bridge.brokers.sim.SimBroker`) and the clock (:class:`~bridge.clock.ManualClock`) are
 simulated. Each bar opens (completing the previous bar: decide, fill market orders at
 this open with the configured slippage and IB commission), then closes. The first
 ``lookback`` bars are the seeded history. The kernel always sees the whole history from
@@ -12,7 +12,6 @@ bars: :func:`compare_with_backtest` checks it.
 from __future__ import annotations
 
 import dataclasses
-import math
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -21,15 +20,18 @@ from typing import Any
 
 import pandas as pd
 
+from bridge import parity
+from bridge.brokers.factory import make_broker
+from bridge.brokers.sim import ReplayDriver
 from bridge.clock import ManualClock
 from bridge.config import BridgeConfig
 from bridge.errors import BridgeConfigError
-from bridge.ledger import Ledger
+from bridge.ledger import queries
+from bridge.ledger.store import Ledger
 from bridge.live_signal import lookback
 from bridge.market import MarketCalendar
-from bridge.notify import Notifier
-from bridge.runner import Runner
-from bridge.sim import ReplayDriver, SimBroker
+from bridge.ops.notify import Notifier
+from bridge.runtime.runner import Runner
 from quantlab.engine.intervals import get_interval
 from quantlab.engine.params import resolve_params
 from quantlab.engine.registry import get_strategy
@@ -102,10 +104,10 @@ def run_replay(
         data=dataclasses.replace(cfg.data, history_bars=len(index) + 1),
         ledger=dataclasses.replace(cfg.ledger, path=str(path), synchronous="NORMAL" if not cfg.ledger.path else cfg.ledger.synchronous),
     )
-    if path.exists() and Ledger(path).rows("SELECT 1 FROM decisions LIMIT 1"):
+    if path.exists() and queries.has_decisions(Ledger(path)):
         raise BridgeConfigError("a replay needs a fresh ledger", found=str(path),
                                 fix="pass a new --ledger path (or none: a temporary one is used)")
-    broker = SimBroker(cfg.sim_config(cash), clock, cash=cash, symbols=symbols)
+    broker = make_broker(cfg, clock=clock, cash=cash, symbols=symbols)
     ReplayDriver(broker, frames, warm, clock.set, open_time)
     ledger = Ledger(path, synchronous=cfg.ledger.synchronous)
     runner = Runner(cfg, broker, ledger, clock=clock, notifier=Notifier(cfg.notify, background=False), spec=spec, calendar=calendar)
@@ -114,34 +116,11 @@ def run_replay(
         runner.run(poll=0.0)
     finally:
         runner.close("replay_done")
-    orders = pd.DataFrame(ledger.rows(
-        "SELECT o.order_ref, o.symbol, o.bar_time, o.side, o.quantity, o.status, o.filled, o.avg_fill_price, o.commission, o.reason"
-        " FROM orders o ORDER BY o.created_at, o.rowid"))
+    orders = pd.DataFrame(queries.all_orders(ledger))
     account = broker.account()
     result = ReplayResult(path, len(index), orders, account.cash, account.net_liquidation,
                           {s: p.quantity for s, p in broker.positions().items()}, dict(runner.metrics))
     ledger.close()
     if check and len(symbols) == 1:
-        result.parity = compare_with_backtest(spec, params, frames, cfg, cash, orders)
+        result.parity = parity.compare(spec, params, frames, cfg.sim_config(cash), interval, orders)
     return result
-
-
-def compare_with_backtest(spec: StrategySpec, params: Mapping[str, float], frames: Mapping[str, pd.DataFrame], cfg: BridgeConfig,
-                          cash: float, orders: pd.DataFrame) -> dict[str, Any]:
-    """The vectorbt backtest's orders on the same bars, compared one by one with ours."""
-    from quantlab.backtester import backtest
-
-    sym = next(iter(frames))
-    bt = backtest(spec, [sym], dict(params), interval=cfg.strategy.bar, sim=cfg.sim_config(cash), data={sym: frames[sym]}, save=False)
-    theirs = bt.portfolio.orders.records_readable
-    ours = orders[orders["status"] == "filled"] if len(orders) else orders
-    rows = []
-    for (_, a), (_, b) in zip(ours.iterrows(), theirs.iterrows(), strict=False):
-        signed = a["filled"] if a["side"] == "BUY" else -a["filled"]
-        their_signed = b["Size"] if b["Side"] == "Buy" else -b["Size"]
-        rows.append({"time": str(b["Timestamp"]), "ours": signed, "backtest": their_signed, "price": a["avg_fill_price"],
-                     "backtest_price": b["Price"], "fees": a["commission"], "backtest_fees": b["Fees"]})
-    equal = len(ours) == len(theirs) and all(
-        r["ours"] == r["backtest"] and math.isclose(r["price"], r["backtest_price"], rel_tol=1e-9)
-        and math.isclose(r["fees"], r["backtest_fees"], rel_tol=1e-9, abs_tol=1e-9) for r in rows)
-    return {"equal": equal, "orders": len(ours), "backtest_orders": len(theirs), "first_differences": [r for r in rows if r["ours"] != r["backtest"]][:5]}

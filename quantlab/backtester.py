@@ -17,6 +17,8 @@ import numpy as np
 import pandas as pd
 
 from quantlab._startup.warmup import VectorbtWarmup
+from quantlab.chart_data import CHART, chart_frame
+from quantlab.engine.exits import apply_exits, check_exits_for_run, exit_vector, tp_values
 from quantlab.engine.intervals import get_interval, short_samples
 from quantlab.engine.params import resolve_params
 from quantlab.engine.registry import get_strategy
@@ -24,12 +26,13 @@ from quantlab.engine.settings import Costs, SimConfig, Sizing, make_sim_config
 from quantlab.engine.signals import evaluate_arrays
 from quantlab.engine.sizing import sizing_vol
 from quantlab.engine.strategy import StrategySpec
-from quantlab.errors import DataError
+from quantlab.errors import DataError, ParameterError
 from quantlab.inputs import MarketInputs, load_inputs
 from quantlab.kernels.group_sim import simulate_group_nb
 from quantlab.kernels.layout import METRIC_NAMES
 from quantlab.paths import store_path
 from quantlab.replay import (
+    SimRecord,
     equity_frame,
     max_relative_difference,
     portfolio,
@@ -38,7 +41,7 @@ from quantlab.replay import (
     simulate,
     vbt_metrics,
 )
-from quantlab.runs import RunDir, build_pages, config_hash, ensure_writable, finish_run, new_run_id
+from quantlab.runs import RunDir, config_hash, ensure_writable, finish_run, new_run_id
 
 
 @dataclass
@@ -66,6 +69,7 @@ class BacktestResult:
     path: Any = None
     report: Any = None
     _year_freq: Any = field(default=None, repr=False)
+    records: dict[str, SimRecord] = field(default_factory=dict, repr=False)
 
     @property
     def returns_basis(self) -> str:
@@ -113,7 +117,7 @@ def backtest(
         QuantlabError: unknown strategy or parameter, bad data, unwritable reports folder.
     """
     began = time.perf_counter()
-    spec = get_strategy(strategy)
+    spec, _ = apply_exits(get_strategy(strategy), None, params)
     resolved = resolve_params(spec, params, get_interval(interval))
     sim = sim or make_sim_config(cash, costs, sizing)
     if save:
@@ -131,8 +135,16 @@ def backtest(
                 fix="use a longer date range or shorter windows",
             )
     targets = {s: pd.Series(evaluate_arrays(spec, p, resolved), index=p.index, name=s) for s, p in inputs.prices.items()}
+    check_exits_for_run(spec, [t.to_numpy() for t in targets.values()], sim.sizing.allow_short, tp_values(resolved, None))
     replay_diff = 0.0
+    records: dict[str, SimRecord] = {}
     if shared_cash and len(inputs.symbols) > 1:
+        if spec.exit_params:
+            raise ParameterError(
+                "exit rules are not simulated for a shared-cash group yet",
+                found=", ".join(p.name for p in spec.exit_params),
+                fix="run the symbols on their own accounts (drop --shared-cash) or drop the exit rules",
+            )
         pf, group_value = _shared_portfolio(inputs, targets, sim, warmup)
         portfolios = {"portfolio": pf}
         # The group simulator's value path against vectorbt's accounting of its orders.
@@ -143,7 +155,8 @@ def backtest(
     else:
         portfolios, rows = {}, []
         for symbol, prices in inputs.prices.items():
-            record = simulate(targets[symbol].to_numpy(), prices, sim, iv)
+            record = simulate(targets[symbol].to_numpy(), prices, sim, iv, exits=exit_vector(spec, resolved))
+            records[symbol] = record
             warmup.wait()
             portfolios[symbol] = portfolio(record, prices, sim, iv)
             replayed = vbt_metrics(portfolios[symbol], iv)
@@ -181,10 +194,14 @@ def backtest(
         "short_sample": short_samples({s: len(p) for s, p in inputs.prices.items()}, iv),
     }
     result = BacktestResult(
-        spec, resolved, inputs, sim, bool(config["shared_cash"]), portfolios, targets, metrics, summary, _year_freq=iv.year_freq
+        spec, resolved, inputs, sim, bool(config["shared_cash"]), portfolios, targets, metrics, summary,
+        _year_freq=iv.year_freq, records=records,
     )
     if save:
         _save(result, reports, began)
+        # deferred: plotly and QuantStats load only when a run writes its pages
+        from quantlab.reports import build_pages
+
         result.report = build_pages(result.path, report, store)
     return result
 
@@ -221,13 +238,11 @@ def _shared_portfolio(
 
 
 def _save(result: BacktestResult, reports: Any, began: float) -> None:
-    from quantlab.chart_data import CHART, chart_frame
-
     run = RunDir.create(new_run_id("backtest", result.summary["config_hash"]), reports)
     t0 = time.perf_counter()
     run.write_csv("metrics.csv", result.metrics)
     run.write_csv("equity.csv", equity_frame(result.portfolios))
-    run.write_csv("trades.csv", records_frame(result.portfolios, "positions"), index=False)
-    run.write_csv("orders.csv", records_frame(result.portfolios, "orders"), index=False)
+    run.write_csv("trades.csv", records_frame(result.portfolios, "positions", result.records), index=False)
+    run.write_csv("orders.csv", records_frame(result.portfolios, "orders", result.records), index=False)
     run.write_csv(CHART, chart_frame(result.spec, result.inputs, result.params))
     finish_run(run, result, t0, began)

@@ -19,19 +19,43 @@ from quantlab.engine.intervals import Interval
 from quantlab.engine.settings import SimConfig
 from quantlab.engine.signals import PriceArrays
 from quantlab.engine.sizing import sizing_vol
-from quantlab.kernels.layout import METRIC_NAMES, N_METRICS
+from quantlab.kernels.layout import (
+    EXIT_LEN,
+    MAX_ORDERS_PER_BAR,
+    METRIC_NAMES,
+    N_METRICS,
+    O_BAR,
+    O_FEE,
+    O_PRICE,
+    O_REASON,
+    O_SIZE,
+    ORDER_LEN,
+    REASON_NAMES,
+)
 from quantlab.kernels.sim import simulate_nb
 
 
 @dataclass(frozen=True)
 class SimRecord:
-    """Orders and equity of one simulated run over ``index``."""
+    """Orders and equity of one simulated run over ``index``.
+
+    ``size``/``fee`` are per bar (net signed shares, NaN where no order; fees summed);
+    ``orders`` lists every order (``quantlab.kernels.layout.O_*`` columns), as exit rules
+    can fill more than one order in a bar and away from the open.
+    """
 
     index: pd.DatetimeIndex
     size: np.ndarray  # signed shares per bar, NaN where no order
     fee: np.ndarray
     value: np.ndarray
     metrics: dict[str, float]
+    orders: np.ndarray | None = None
+
+    def reasons(self) -> list[str]:
+        """Each order's reason (signal, stop, target, trail, time)."""
+        if self.orders is None:
+            return ["signal"] * int(np.count_nonzero(~np.isnan(self.size)))
+        return [REASON_NAMES[int(r)] for r in self.orders[:, O_REASON]]
 
 
 def simulate(
@@ -42,21 +66,60 @@ def simulate(
     start: int = 0,
     end: int | None = None,
     vol: np.ndarray | None = None,
+    exits: np.ndarray | None = None,
 ) -> SimRecord:
-    """Run the simulator over ``[start, end)`` and record orders, fees and value."""
+    """Run the simulator over ``[start, end)`` and record orders, fees and value
+    (``exits``: the exit-rule vector, :func:`quantlab.exits.exit_vector`, or one row per
+    bar of ``prices``; None = none)."""
     end = len(prices) if end is None else end
     n = end - start
-    size = np.full(n, np.nan)
-    fee = np.zeros(n)
+    orders = np.zeros((MAX_ORDERS_PER_BAR * n, ORDER_LEN))
     value = np.zeros(n)
     metrics = np.full(N_METRICS, np.nan)
     empty = np.empty(0)
-    simulate_nb(
-        target, prices.open, prices.close, sizing_vol(prices, sim, interval) if vol is None else vol,
-        start, end, sim.to_array(), interval.bars_per_year, np.empty(0, dtype=np.int64),
-        metrics, empty, empty, True, size, fee, value,
+    ex = np.full((1, EXIT_LEN), np.nan) if exits is None else np.atleast_2d(np.asarray(exits, dtype=np.float64))
+    count = simulate_nb(
+        target, prices.open, prices.high, prices.low, prices.close,
+        sizing_vol(prices, sim, interval) if vol is None else vol, ex,
+        start, end, sim.to_array(prices.symbol), interval.bars_per_year, np.empty(0, dtype=np.int64),
+        metrics, empty, empty, True, orders, value,
     )
-    return SimRecord(prices.index[start:end], size, fee, value, dict(zip(METRIC_NAMES, metrics.tolist(), strict=True)))
+    orders = orders[:count].copy()
+    bars = orders[:, O_BAR].astype(np.int64)
+    size = np.full(n, np.nan)
+    fee = np.zeros(n)
+    if count:
+        net = np.bincount(bars, weights=orders[:, O_SIZE], minlength=n)
+        has = np.bincount(bars, minlength=n) > 0
+        size[has] = net[has]
+        fee = np.bincount(bars, weights=orders[:, O_FEE], minlength=n).astype(np.float64)
+    return SimRecord(
+        prices.index[start:end], size, fee, value, dict(zip(METRIC_NAMES, metrics.tolist(), strict=True)), orders
+    )
+
+
+def order_list_records(orders: list[np.ndarray], concession: float) -> np.ndarray:
+    """vectorbt order records from our order lists (one per column, ``O_*`` columns), at
+    their own fill prices adjusted for slippage and half-spread as vectorbt adjusts them."""
+    from vectorbt.portfolio.enums import order_dt
+
+    total = sum(len(o) for o in orders)
+    records = np.empty(total, dtype=order_dt)
+    i = 0
+    for col, o in enumerate(orders):
+        m = len(o)
+        signed = o[:, O_SIZE]
+        records["col"][i : i + m] = col
+        records["idx"][i : i + m] = o[:, O_BAR].astype(np.int64)
+        records["size"][i : i + m] = np.abs(signed)
+        records["price"][i : i + m] = np.where(
+            signed > 0, o[:, O_PRICE] * (1 + concession), o[:, O_PRICE] * (1 - concession)
+        )
+        records["fees"][i : i + m] = o[:, O_FEE]
+        records["side"][i : i + m] = np.where(signed > 0, 0, 1)
+        i += m
+    records["id"] = np.arange(total)
+    return records
 
 
 def order_records(size: np.ndarray, open_: np.ndarray, fees: np.ndarray, slippage: float, row_major: bool = False) -> np.ndarray:
@@ -98,6 +161,7 @@ def portfolio_from_orders(
     interval: Interval,
     cash_sharing: bool = False,
     call_seq: np.ndarray | None = None,
+    symbol: str | None = None,
 ) -> Any:
     """A vectorbt Portfolio built from our orders: vectorbt then derives cash, positions,
     value, returns, trades and every metric from the order records on its own.
@@ -106,11 +170,22 @@ def portfolio_from_orders(
     that, including that it never has to shrink or reject one of our orders — but its
     simulator costs ~8 s of numba compilation on a cold cache.)
     """
+    records = order_records(size, open_, fees, sim.costs.concession(symbol), row_major=cash_sharing)
+    return _portfolio(close, records, sim, interval, cash_sharing, call_seq)
+
+
+def _portfolio(
+    close: pd.Series | pd.DataFrame,
+    records: np.ndarray,
+    sim: SimConfig,
+    interval: Interval,
+    cash_sharing: bool = False,
+    call_seq: np.ndarray | None = None,
+) -> Any:
     import vectorbt as vbt
     from vectorbt.base.array_wrapper import ArrayWrapper
     from vectorbt.portfolio.enums import log_dt
 
-    records = order_records(size, open_, fees, sim.costs.slippage_bps / 1e4, row_major=cash_sharing)
     group_by = True if cash_sharing else None
     wrapper = ArrayWrapper.from_obj(close, freq=interval.freq, group_by=group_by)
     n_groups = 1 if cash_sharing else (close.shape[1] if close.ndim > 1 else 1)
@@ -150,7 +225,10 @@ def portfolio(
     else:
         close = pd.Series(prices.close[start:end], index=recs[0].index, name=prices.symbol)
         size, fees, price = recs[0].size, recs[0].fee, prices.open[start:end]
-    return portfolio_from_orders(close, size, price, fees, sim, interval)
+    if all(r.orders is not None for r in recs):
+        records = order_list_records([r.orders for r in recs], sim.costs.concession(prices.symbol))  # type: ignore[misc]
+        return _portfolio(close, records, sim, interval)
+    return portfolio_from_orders(close, size, price, fees, sim, interval, symbol=prices.symbol)
 
 
 def _per_column(values: np.ndarray, cols: np.ndarray, n: int) -> np.ndarray:
@@ -250,12 +328,19 @@ def equity_frame(portfolios: dict[str, Any]) -> pd.DataFrame:
     return equity
 
 
-def records_frame(portfolios: dict[str, Any], kind: str) -> pd.DataFrame:
+def records_frame(portfolios: dict[str, Any], kind: str, sims: dict[str, SimRecord] | None = None) -> pd.DataFrame:
     """vectorbt's readable ``positions`` (round trips) or ``orders`` records of every
-    portfolio, with a ``Symbol`` column (a cash-sharing group names its own columns)."""
+    portfolio, with a ``Symbol`` column (a cash-sharing group names its own columns).
+
+    With the simulator's records (``sims``, by portfolio name), positions gain an ``Exit
+    Reason`` (signal, stop, target, trail, time; empty while open) and orders a ``Reason``.
+    """
     frames = []
     for name, pf in portfolios.items():
         records = getattr(pf, kind).records_readable
+        sim = (sims or {}).get(name)
+        if len(records) and sim is not None:
+            records["Exit Reason" if kind == "positions" else "Reason"] = _reasons(pf, kind, sim)
         if len(records):
             if pf.wrapper.grouper.is_grouped():
                 records = records.rename(columns={"Column": "Symbol"})
@@ -265,3 +350,20 @@ def records_frame(portfolios: dict[str, Any], kind: str) -> pd.DataFrame:
             frames.append(records)
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["Symbol"])
 
+
+
+def _reasons(pf: Any, kind: str, sim: SimRecord) -> list[str]:
+    """Reason of each order, or of the order that closed each position."""
+    reasons = sim.reasons()
+    if kind == "orders":
+        return reasons
+    orders = sim.orders if sim.orders is not None else np.empty((0, ORDER_LEN))
+    out = []
+    for rec in pf.positions.records_arr:
+        if rec["status"] != 1:
+            out.append("")
+            continue
+        closing = -1.0 if rec["direction"] == 0 else 1.0  # a long closes with a sell
+        hits = np.nonzero((orders[:, O_BAR] == rec["exit_idx"]) & (np.sign(orders[:, O_SIZE]) == closing))[0]
+        out.append(reasons[int(hits[-1])] if hits.size else "signal")
+    return out

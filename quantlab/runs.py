@@ -25,8 +25,9 @@ import pandas as pd
 
 # new_run_id, unwritable: re-exported (run folders are created by the engine's checkpoints too)
 from quantlab.engine.runfolder import create_run_folder, ensure_folder, new_run_id, unwritable
-from quantlab.errors import ReportError
+from quantlab.headline import run_headline
 from quantlab.paths import project_root, reports_dir
+from quantlab.verdict import run_verdicts, worst
 
 
 def canonical_json(data: Any) -> str:
@@ -145,22 +146,6 @@ def clean_for_json(data: Any) -> Any:
     return finite_or_none(data)
 
 
-def build_pages(path: Path, report: bool | str, store: Any = None) -> Any:
-    """Write the run's report pages (see :mod:`quantlab.reports`) unless ``report`` is off.
-
-    ``report``: True or ``"full"`` (plotly page and QuantStats tearsheet), ``"charts"``
-    (plotly page only), False or ``"none"``. Returns the ``ReportOutcome`` or None. A
-    QuantStats failure is recorded in the outcome, never raised.
-    """
-    if report in (False, "none"):
-        return None
-    if report not in (True, "full", "charts"):
-        raise ReportError("unknown report setting", found=repr(report), fix="use full, charts or none")
-    from quantlab.reports import build
-
-    return build(path, store=store, tearsheet=report != "charts")
-
-
 def versions() -> dict[str, str]:
     import numba
     import numpy
@@ -180,9 +165,6 @@ def versions() -> dict[str, str]:
 def labelled(summary: dict[str, Any]) -> dict[str, Any]:
     """``headline`` (the run's headline window, its basis and every window it reports on)
     and ``verdict`` (per symbol and ``overall``; optimize and walk-forward only)."""
-    from quantlab.headline import run_headline
-    from quantlab.verdict import run_verdicts, worst
-
     out: dict[str, Any] = {"headline": run_headline(summary)}
     verdicts = run_verdicts(summary)
     if verdicts:
@@ -216,6 +198,6 @@ def finish_run(run: RunDir, result: Any, save_started: float, began: float) -> N
 
 
 __all__ = [
-    "RunDir", "arrays_hash", "build_pages", "canonical_json", "clean_for_json", "config_hash", "ensure_folder",
+    "RunDir", "arrays_hash", "canonical_json", "clean_for_json", "config_hash", "ensure_folder",
     "ensure_writable", "finish_run", "finite_or_none", "git_sha", "labelled", "new_run_id", "unwritable", "versions",
 ]

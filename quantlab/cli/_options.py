@@ -8,7 +8,8 @@ from typing import Any
 import click
 
 from quantlab.cli._format import PCT_METRICS, fmt, table
-from quantlab.engine.settings import Costs, SimConfig, parse_sizing
+from quantlab.engine.settings import US_REG_FEES, Costs, SimConfig, parse_sizing
+from quantlab.errors import ConfigError
 
 __all__ = ["PCT_METRICS", "fmt", "table"]  # re-exported: the command modules import them from here
 
@@ -69,7 +70,14 @@ search_options = _stack(
         "--params",
         "-p",
         default=None,
-        help="Fixed values for parameters not in the grid, e.g. atr_mult=3.",
+        help="Fixed values for parameters not in the grid, e.g. atr_mult=3 (exit rules too: sl_stop=0.03).",
+    ),
+    click.option(
+        "--exits",
+        default=None,
+        help="Exit and entry rules to search, grid syntax: "
+        '"sl_stop=0.02:0.10:0.01,tp_stop=0.05:0.30:0.05" (sl_stop, tp_stop, sl_trail, max_hold, '
+        "entry_limit, limit_expiry, limit_ticks; a bare name searches its default grid).",
     ),
     click.option(
         "--metric",
@@ -154,6 +162,39 @@ sim_options = _stack(
         help="Slippage per fill in basis points.",
     ),
     click.option(
+        "--half-spread-bps",
+        default=0.0,
+        show_default=True,
+        type=float,
+        help="Half the bid-ask spread, paid on every fill (bps).",
+    ),
+    click.option(
+        "--spread",
+        "spread",
+        default=None,
+        help="Per-symbol full bid-ask spread in bps, e.g. SPY:1,IWM:3 (half is paid per fill).",
+    ),
+    click.option(
+        "--sec-fee",
+        default=None,
+        type=float,
+        help="SEC Section 31 fee on sells as a fraction of notional (0.0000278 = $27.80 per million).",
+    ),
+    click.option("--taf", default=None, type=float, help="FINRA TAF per share sold (e.g. 0.000166)."),
+    click.option("--taf-max", default=None, type=float, help="FINRA TAF cap per trade in USD (default 8.30)."),
+    click.option(
+        "--us-fees",
+        is_flag=True,
+        help="Charge the documented US regulatory fees on sells (SEC fee and FINRA TAF; see docs/research.md).",
+    ),
+    click.option(
+        "--borrow-rate",
+        default=0.0,
+        show_default=True,
+        type=float,
+        help="Annual short borrow rate, charged each bar on the short notional (0.03 = 3%).",
+    ),
+    click.option(
         "--sizing",
         default="all",
         show_default=True,
@@ -184,6 +225,10 @@ def build_sim_config(opts: dict[str, Any]) -> SimConfig:
         max_pct=opts.pop("max_fee_pct"),
         pct_fee=opts.pop("fee_pct"),
         slippage_bps=opts.pop("slippage_bps"),
+        half_spread_bps=opts.pop("half_spread_bps"),
+        spread_bps=parse_spreads(opts.pop("spread")),
+        borrow_rate=opts.pop("borrow_rate"),
+        **_reg_fees(opts),
     )
     sizing = parse_sizing(
         opts.pop("sizing"),
@@ -191,6 +236,31 @@ def build_sim_config(opts: dict[str, Any]) -> SimConfig:
         vol_window=opts.pop("vol_window"),
     )
     return SimConfig(init_cash=opts.pop("cash"), costs=costs, sizing=sizing)
+
+
+def _reg_fees(opts: dict[str, Any]) -> dict[str, float]:
+    fees = dict(US_REG_FEES) if opts.pop("us_fees") else {}
+    for flag, name in (("sec_fee", "sec_fee_rate"), ("taf", "taf_per_share"), ("taf_max", "taf_max")):
+        value = opts.pop(flag)
+        if value is not None:
+            fees[name] = value
+    return fees
+
+
+def parse_spreads(text: str | None) -> dict[str, float]:
+    """``"SPY:1,IWM:3"`` -> {"SPY": 1.0, "IWM": 3.0} (bps)."""
+    out: dict[str, float] = {}
+    for item in (text or "").split(","):
+        if not item.strip():
+            continue
+        symbol, sep, bps = item.partition(":")
+        try:
+            out[symbol.strip()] = float(bps)
+        except ValueError:
+            raise ConfigError("malformed --spread item", found=repr(item), fix="write SYMBOL:BPS items, e.g. SPY:1,IWM:3") from None
+        if not sep or not symbol.strip():
+            raise ConfigError("malformed --spread item", found=repr(item), fix="write SYMBOL:BPS items, e.g. SPY:1,IWM:3")
+    return out
 
 
 def print_short_samples(summary: dict[str, Any]) -> None:

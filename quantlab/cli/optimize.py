@@ -115,6 +115,7 @@ def _run(run_optimize: Any, sim: Any, opts: dict[str, Any]) -> Any:
         reports=opts["reports"],
         progress=None,
         report=opts["report"],
+        exits=opts["exits"],
     )
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from quantlab.cli._cluster import cluster_option
+from quantlab.cli._cluster import cluster_option, resume_option
 from quantlab.cli._json import emit, json_option
 from quantlab.cli._labels import echo_headline, echo_verdict
 from quantlab.cli._options import (
@@ -51,13 +51,14 @@ from quantlab.headline import returns_basis
 @report_option
 @json_option
 @cluster_option
+@resume_option
 def walkforward(**opts: Any) -> None:
     """Walk a strategy forward: per fold, choose parameters in-sample and trade them out of sample."""
     from quantlab.engine.backends import make_backend, use_backend
     from quantlab.optimizer.walkforward import walkforward as run_walkforward
 
     sim = build_sim_config(opts)
-    with use_backend(make_backend(opts["cluster"])):
+    with use_backend(make_backend(opts["cluster"], opts["resume"])):
         result = _run(run_walkforward, sim, opts)
     if opts["as_json"]:
         emit(result, folds=result.folds, oos_metrics=result.oos_metrics.reset_index())
@@ -91,6 +92,7 @@ def _run(run_walkforward: Any, sim: Any, opts: dict[str, Any]) -> Any:
         reports=opts["reports"],
         progress=None,
         report=opts["report"],
+        exits=opts["exits"],
     )
 
 

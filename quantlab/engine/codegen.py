@@ -25,8 +25,9 @@ import numba
 
 import quantlab.kernels
 from quantlab.engine.strategy import StrategySpec
+from quantlab.kernels.layout import EXIT_LEN, ORDER_LEN
 
-_TEMPLATE_VERSION = "4"
+_TEMPLATE_VERSION = "5"
 _KERNELS_DIR = Path(quantlab.kernels.__file__).resolve().parent
 SWEEPS_SUBDIR = "quantlab-sweeps"
 
@@ -52,14 +53,24 @@ def target_nb(open_, high, low, close, volume, p):
     return _kernel({call_args})
 
 
+@njit(cache=True)
+def exits_nb(p):
+    ex = np.full((1, {exit_len}), np.nan)
+{exit_assign}
+    return ex
+
+
 @njit(cache=True, parallel=True, nogil=True)
 def sweep_nb(open_, high, low, close, volume, vol, params, start, end, cfg, ann_factor,
              block_starts, metrics, block_sum, block_sumsq):
     empty = np.empty(0)
+    no_orders = np.empty((0, {order_len}))
+    no_exits = np.full((1, {exit_len}), np.nan)
     for k in prange(params.shape[0]):
         target = target_nb(open_[:end], high[:end], low[:end], close[:end], volume[:end], params[k])
-        simulate_nb(target, open_, close, vol, start, end, cfg, ann_factor, block_starts,
-                    metrics[k], block_sum[k], block_sumsq[k], False, empty, empty, empty)
+        ex = exits_nb(params[k]) if {has_exits} else no_exits
+        simulate_nb(target, open_, high, low, close, vol, ex, start, end, cfg, ann_factor,
+                    block_starts, metrics[k], block_sum[k], block_sumsq[k], False, no_orders, empty)
 '''
 
 _FIELD_ARG = {"open": "open_", "high": "high", "low": "low", "close": "close", "volume": "volume"}
@@ -74,6 +85,7 @@ def _source_hash(spec: StrategySpec) -> str:
     for path in sorted(_KERNELS_DIR.glob("*.py")):
         digest.update(path.read_bytes())
     digest.update(repr([(p.name, p.kind) for p in spec.params]).encode())
+    digest.update(repr(spec.n_kernel_params).encode())
     digest.update(repr(spec.inputs).encode())
     return digest.hexdigest()[:16]
 
@@ -81,19 +93,29 @@ def _source_hash(spec: StrategySpec) -> str:
 def sweep_module(spec: StrategySpec, folder: Path | None = None) -> ModuleType:
     """Return the generated sweep module for ``spec`` (writing it on first use into
     ``folder``, default :func:`sweeps_folder`)."""
+    from quantlab.engine.exits import exit_slot
+
     key = _source_hash(spec)
     module_name = f"_quantlab_sweep_{spec.name}_{key}"
     if module_name in sys.modules:
         return sys.modules[module_name]
     call_args = [_FIELD_ARG[f] for f in spec.inputs]
-    for i, p in enumerate(spec.params):
+    for i, p in enumerate(spec.kernel_params):
         call_args.append(f"np.int64(p[{i}])" if p.kind == "int" else f"p[{i}]")
+    n_kernel = len(spec.kernel_params)
+    exit_assign = [
+        f"    ex[0, {exit_slot(p.name)}] = p[{n_kernel + i}]" for i, p in enumerate(spec.exit_params)
+    ] or ["    pass"]
     source = _TEMPLATE.format(
         name=spec.name,
         key=key,
         module=spec.kernel.py_func.__module__,
         kernel=spec.kernel.py_func.__name__,
         call_args=", ".join(call_args),
+        exit_len=EXIT_LEN,
+        order_len=ORDER_LEN,
+        exit_assign="\n".join(exit_assign),
+        has_exits=bool(spec.exit_params),
     )
     path = (folder or sweeps_folder()) / f"{module_name}.py"
     if not path.exists() or path.read_text() != source:

@@ -22,6 +22,11 @@ MAX_CASH = 1e12
 #: Largest percentage fee accepted (as a fraction of trade value).
 MAX_PCT_FEE = 0.05
 SIZING_MODES = ("all", "fraction", "cash", "vol_target")
+#: US regulatory fees on sells as last checked (docs/research.md, "Costs"): SEC Section 31
+#: at $27.80 per million (the rate effective 2024-05-22; it was set to $0.00 from
+#: 2025-05-14 and is reset each fiscal year) and FINRA's TAF at $0.000166 per share, at most
+#: $8.30 per trade (effective 2024-01-01). Check the current rates before relying on them.
+US_REG_FEES = {"sec_fee_rate": 27.80e-6, "taf_per_share": 0.000166, "taf_max": 8.30}
 
 
 @dataclass(frozen=True)
@@ -37,6 +42,15 @@ class Costs:
         pct_fee: percent model: fraction of trade value (0.001 = 10 bps).
         fixed_fee: extra fixed amount per order, either model.
         slippage_bps: price concession per fill in basis points (buys pay more, sells get less).
+        half_spread_bps: half the bid-ask spread, paid on every fill like slippage (bps).
+        spread_bps: per-symbol full bid-ask spread in bps; half of it is paid per fill, in
+            place of ``half_spread_bps`` for the symbols it names.
+        sec_fee_rate: SEC Section 31 fee as a fraction of sell notional (off by default;
+            :data:`US_REG_FEES` holds the documented rate).
+        taf_per_share: FINRA Trading Activity Fee per share sold (off by default).
+        taf_max: cap of the TAF per trade (USD).
+        borrow_rate: annual short borrow rate, charged each bar on the short notional at
+            the close (scaled by the bar interval).
     """
 
     model: str = "ib_fixed"
@@ -46,22 +60,53 @@ class Costs:
     pct_fee: float = 0.0
     fixed_fee: float = 0.0
     slippage_bps: float = 1.0
+    half_spread_bps: float = 0.0
+    spread_bps: Mapping[str, float] = field(default_factory=dict)
+    sec_fee_rate: float = 0.0
+    taf_per_share: float = 0.0
+    taf_max: float = 8.30
+    borrow_rate: float = 0.0
 
     def __post_init__(self) -> None:
         if self.model not in COST_MODELS:
             raise ConfigError("unknown cost model", found=repr(self.model), fix=f"use one of {COST_MODELS}")
+        for symbol, bps in dict(self.spread_bps).items():
+            if not (isinstance(bps, (int, float)) and math.isfinite(bps) and 0 <= bps < 10_000):
+                raise ConfigError(
+                    f"spread of {symbol} must be a number of basis points in [0, 10000)", found=bps, fix="e.g. SPY:1,QQQ:2"
+                )
+        for name in ("half_spread_bps", "sec_fee_rate", "taf_per_share", "taf_max", "borrow_rate"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+                raise ConfigError(f"cost setting {name} must be a finite number >= 0", found=value)
+        if self.sec_fee_rate > 0.001:
+            raise ConfigError(
+                "sec_fee_rate is a fraction of the sell notional and above 0.001 this looks like dollars per million",
+                found=self.sec_fee_rate,
+                fix="pass $27.80 per million as 0.0000278",
+            )
+        if self.borrow_rate > 1:
+            raise ConfigError("borrow_rate is an annual fraction (0.03 = 3%)", found=self.borrow_rate, fix="e.g. 0.03")
         for name in ("per_share", "min_fee", "max_pct", "pct_fee", "fixed_fee", "slippage_bps"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
                 raise ConfigError(f"cost setting {name} must be a finite number >= 0", found=value)
         if self.slippage_bps >= 10_000:
             raise ConfigError("slippage_bps must be below 10000 (100%)", found=self.slippage_bps)
+        if self.slippage_bps + self.half_spread_bps >= 10_000:
+            raise ConfigError("slippage plus half-spread must be below 10000 bps", found=self.half_spread_bps)
         if self.pct_fee > MAX_PCT_FEE or self.max_pct > MAX_PCT_FEE:
             raise ConfigError(
                 "percentage fees are fractions of trade value, and above 5% this looks like a percent/fraction mix-up",
                 found=f"pct_fee={self.pct_fee:g}, max_pct={self.max_pct:g}",
                 fix="pass 0.001 for 0.1% (10 bps), e.g. --fee-pct 0.001",
             )
+
+    def concession(self, symbol: str | None = None) -> float:
+        """Price concession per fill as a fraction: slippage plus the half-spread."""
+        spreads = dict(self.spread_bps)
+        half = spreads[symbol] / 2.0 if symbol is not None and symbol in spreads else self.half_spread_bps
+        return (self.slippage_bps + half) / 1e4
 
 
 @dataclass(frozen=True)
@@ -117,8 +162,9 @@ class SimConfig:
                 f"initial cash must be positive and at most {MAX_CASH:.0e}", found=self.init_cash, fix="e.g. --cash 100000"
             )
 
-    def to_array(self) -> np.ndarray:
-        """The float64 vector laid out by :mod:`quantlab.kernels.layout`."""
+    def to_array(self, symbol: str | None = None) -> np.ndarray:
+        """The float64 vector laid out by :mod:`quantlab.kernels.layout` (``symbol``
+        picks its spread from ``costs.spread_bps``)."""
         cfg = np.zeros(L.CFG_LEN)
         c, s = self.costs, self.sizing
         cfg[L.C_INIT_CASH] = self.init_cash
@@ -128,7 +174,11 @@ class SimConfig:
         cfg[L.C_MAX_PCT] = c.max_pct
         cfg[L.C_PCT_FEE] = c.pct_fee
         cfg[L.C_FIXED_FEE] = c.fixed_fee
-        cfg[L.C_SLIPPAGE] = c.slippage_bps / 1e4
+        cfg[L.C_SLIPPAGE] = c.concession(symbol)
+        cfg[L.C_SEC_FEE] = c.sec_fee_rate
+        cfg[L.C_TAF_PER_SHARE] = c.taf_per_share
+        cfg[L.C_TAF_MAX] = c.taf_max
+        cfg[L.C_BORROW] = c.borrow_rate
         cfg[L.C_SIZING] = {"all": L.SIZE_ALL, "fraction": L.SIZE_FRACTION, "cash": L.SIZE_CASH}.get(
             s.mode, L.SIZE_VOL_TARGET
         )
@@ -139,7 +189,9 @@ class SimConfig:
         return cfg
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        out["costs"]["spread_bps"] = dict(self.costs.spread_bps)
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SimConfig:

@@ -139,6 +139,8 @@ class StrategySpec:
         lookback: expression over parameter names: bars needed before the first signal.
         doc: two or three lines describing the rule.
         indicators: optional :class:`Indicator` lines for the price chart of the reports.
+        n_kernel_params: how many of ``params`` are kernel arguments (None: all); the rest
+            are engine exit rules merged in by :func:`quantlab.exits.with_exits`.
     """
 
     name: str
@@ -149,6 +151,7 @@ class StrategySpec:
     doc: str
     constraints: tuple[str, ...] = ()
     indicators: tuple[Indicator, ...] = ()
+    n_kernel_params: int | None = None
     _trees: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -165,7 +168,7 @@ class StrategySpec:
                 fix="decorate it with @njit(cache=True)",
             )
         arg_names = list(inspect.signature(py_func).parameters)
-        expected = list(self.inputs) + [p.name for p in self.params]
+        expected = list(self.inputs) + [p.name for p in self.kernel_params]
         if arg_names != expected:
             raise StrategyError(
                 f"strategy {self.name!r}: kernel arguments do not match inputs + params",
@@ -180,6 +183,16 @@ class StrategySpec:
     @property
     def param_names(self) -> tuple[str, ...]:
         return tuple(p.name for p in self.params)
+
+    @property
+    def kernel_params(self) -> tuple[Param, ...]:
+        """The parameters the kernel takes (``params`` less merged exit rules)."""
+        return self.params if self.n_kernel_params is None else self.params[: self.n_kernel_params]
+
+    @property
+    def exit_params(self) -> tuple[Param, ...]:
+        """Exit rules merged into this strategy's space (empty unless requested)."""
+        return () if self.n_kernel_params is None else self.params[self.n_kernel_params :]
 
     @property
     def kernel_name(self) -> str:
@@ -227,7 +240,8 @@ class StrategySpec:
     def kernel_args(self, params: Mapping[str, float]) -> tuple[Any, ...]:
         """Parameters converted to the kernel's scalar types (int64 / float64)."""
         return tuple(
-            np.int64(round(params[p.name])) if p.kind == "int" else np.float64(params[p.name]) for p in self.params
+            np.int64(round(params[p.name])) if p.kind == "int" else np.float64(params[p.name])
+            for p in self.kernel_params
         )
 
 

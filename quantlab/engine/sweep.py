@@ -108,7 +108,7 @@ def run_sweep(
     bsum = np.zeros((k, n_blocks))
     bsq = np.zeros((k, n_blocks))
     vol = sizing_vol(prices, sim, interval)
-    cfg = sim.to_array()
+    cfg = sim.to_array(prices.symbol)
     ann = float(interval.bars_per_year)
     args = (prices.open, prices.high, prices.low, prices.close, prices.volume, vol)
     # One-row call first: loads (or compiles) the kernels so the timing below is the

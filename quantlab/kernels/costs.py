@@ -3,6 +3,10 @@
 Cost parameters travel as a float64 vector ``cfg`` laid out by :mod:`quantlab.kernels.layout`.
 Interactive Brokers' fixed schedule (the default): $0.005 per share, at least $1.00 per
 order, at most 1% of the trade value; the cap wins when the trade is worth under $100.
+Sells (short sales included) also pay the regulatory fees: the SEC Section 31 fee on the
+sell notional and FINRA's Trading Activity Fee per share, capped per trade. The half-spread
+is a price concession like slippage: :meth:`quantlab.config.SimConfig.to_array` adds it to
+the slippage slot, so every fill pays it.
 """
 
 from __future__ import annotations
@@ -16,7 +20,10 @@ from quantlab.kernels.layout import (
     C_MODEL,
     C_PCT_FEE,
     C_PER_SHARE,
+    C_SEC_FEE,
     C_SLIPPAGE,
+    C_TAF_MAX,
+    C_TAF_PER_SHARE,
     COST_IB_FIXED,
 )
 
@@ -37,6 +44,26 @@ def commission_nb(qty, price, cfg):  # type: ignore[no-untyped-def]
                 fee = cap
         return fee + cfg[C_FIXED_FEE]
     return value * cfg[C_PCT_FEE] + cfg[C_FIXED_FEE]
+
+
+@njit(cache=True)
+def sell_fees_nb(qty, price, cfg):  # type: ignore[no-untyped-def]
+    """SEC fee (rate x notional) plus FINRA TAF (per share, capped) on ``qty`` shares sold."""
+    if qty <= 0.0:
+        return 0.0
+    taf = qty * cfg[C_TAF_PER_SHARE]
+    if cfg[C_TAF_MAX] > 0.0 and taf > cfg[C_TAF_MAX]:
+        taf = cfg[C_TAF_MAX]
+    return qty * price * cfg[C_SEC_FEE] + taf
+
+
+@njit(cache=True)
+def order_fee_nb(qty, price, is_buy, cfg):  # type: ignore[no-untyped-def]
+    """Everything an order pays besides the price: commission, plus regulatory fees on sells."""
+    fee = commission_nb(qty, price, cfg)
+    if not is_buy:
+        fee += sell_fees_nb(qty, price, cfg)
+    return fee
 
 
 @njit(cache=True)

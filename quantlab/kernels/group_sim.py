@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from quantlab.kernels.costs import commission_nb, fill_price_nb
+from quantlab.kernels.costs import fill_price_nb, order_fee_nb
 from quantlab.kernels.layout import C_INIT_CASH, C_SIZING, SIZE_ALL, SIZE_VOL_TARGET
 from quantlab.kernels.sim import _snap_add
 from quantlab.kernels.sizing import affordable_buy_nb, target_shares_nb
@@ -65,7 +65,7 @@ def simulate_group_nb(target, open_, close, vol, cfg, rec_size, rec_fee, rec_seq
                     is_buy = delta > 0.0
                     adj = fill_price_nb(open_[j, c], is_buy, cfg)
                     qty = abs(delta)
-                    fee = commission_nb(qty, adj, cfg)
+                    fee = order_fee_nb(qty, adj, is_buy, cfg)
                     flow = -(qty * adj + fee) if is_buy else qty * adj - fee
                     if not is_buy and flow < 0.0:
                         continue

@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -22,6 +21,9 @@ import pandas as pd
 from quantlab._startup.preload import Preload
 from quantlab._startup.progress import Progress
 from quantlab._startup.warmup import VectorbtWarmup
+from quantlab.engine import expr
+from quantlab.engine.backends import begin_run
+from quantlab.engine.exits import apply_exits, check_shorting, exit_vector, merge_grid, tp_values
 from quantlab.engine.intervals import get_interval
 from quantlab.engine.params import (
     GridLike,
@@ -40,87 +42,20 @@ from quantlab.inputs import MarketInputs, holdout_split, load_inputs
 from quantlab.kernels.layout import METRIC_NAMES
 from quantlab.optimizer.evaluate import Window, evaluate, tidy
 from quantlab.optimizer.filters import LOWER_IS_BETTER, check_metric, parse_constraints
+from quantlab.optimizer.outputs import save_optimize
 from quantlab.optimizer.ranking import rank, status_column
+from quantlab.optimizer.result import OptimizeResult
 from quantlab.optimizer.stats import (
     check_blocks,
     check_blocks_fit,
     overfit_stats,
+    pbo_split_budget,
     returns_from_values,
 )
 from quantlab.optimizer.summary import optimize_config, optimize_summary
 from quantlab.paths import store_path
 from quantlab.replay import SimRecord, max_relative_difference, portfolio, simulate, vbt_metrics
-from quantlab.runs import build_pages, ensure_writable
-
-
-@dataclass
-class OptimizeResult:
-    """What an optimisation found.
-
-    Attributes:
-        run_id: folder name under ``reports/`` (None when not saved).
-        path: the run folder.
-        results: one row per (symbol, combination): parameters, in-sample metrics,
-            ``holdout_*`` metrics when a holdout was kept, and ``status``; None when the
-            rows were streamed to ``results.parquet`` (large sweeps, ``stream``).
-        ranking: one row per combination (mean metrics over symbols), best first;
-            streamed: the top passing rows only.
-        top: the first ``top`` passing rows of ``ranking`` with vectorbt's replayed metrics.
-        best: parameters of the winner.
-        holdout: the winner in-sample vs held out, per symbol.
-        overfit: deflated Sharpe ratio and PBO per symbol.
-        summary: everything in ``summary.json``.
-    """
-
-    spec: StrategySpec
-    inputs: MarketInputs
-    sim: SimConfig
-    metric: str
-    windows: dict[str, Window]
-    results: pd.DataFrame | None
-    ranking: pd.DataFrame
-    top: pd.DataFrame
-    best: dict[str, float]
-    holdout: pd.DataFrame | None
-    overfit: dict[str, Any]
-    summary: dict[str, Any]
-    run_id: str | None = None
-    path: Any = None
-    report: Any = None
-    records: dict[str, SimRecord] = field(default_factory=dict, repr=False)
-    results_file: Any = field(default=None, repr=False)  # streamed: results.parquet before it moves into the run folder
-
-    @property
-    def returns_basis(self) -> str:
-        """``"price"`` or ``"total"``: see :mod:`quantlab.basis`."""
-        return self.inputs.returns_basis
-
-    def portfolio(self, params: Mapping[str, float] | None = None, symbol: str | None = None, window: str = "full") -> Any:
-        """vectorbt Portfolio of ``params`` (default: the winner) on ``symbol`` (default: the first).
-
-        ``window`` is ``"full"`` (all bars), ``"in_sample"`` or ``"holdout"``.
-        """
-        symbol = symbol or self.inputs.symbols[0]
-        if symbol not in self.inputs.prices:
-            raise ParameterError(f"symbol {symbol!r} is not part of this run", found=self.inputs.symbols)
-        resolved = self.spec.resolve(params if params is not None else self.best)
-        prices = self.inputs.prices[symbol]
-        start, end = _window_bounds(self.windows[symbol], len(prices), window)
-        target = evaluate_arrays(self.spec, prices.slice(end), resolved)
-        record = simulate(target, prices, self.sim, self.inputs.interval, start, end)
-        return portfolio(record, prices, self.sim, self.inputs.interval, start)
-
-
-def _window_bounds(is_window: Window, n: int, window: str) -> tuple[int, int]:
-    if window == "full":
-        return 0, n
-    if window == "in_sample":
-        return is_window.start, is_window.end
-    if window == "holdout":
-        if is_window.end >= n:
-            raise ParameterError("this run kept no holdout", fix="rerun with --holdout 0.3")
-        return is_window.end, n
-    raise ParameterError("unknown window", found=repr(window), fix="use full, in_sample or holdout")
+from quantlab.runs import config_hash, ensure_writable
 
 
 def optimize(
@@ -154,6 +89,7 @@ def optimize(
     save: bool = True,
     progress: bool | None = None,
     report: bool | str = True,
+    exits: GridLike = None,
     stream: bool | None = None,
 ) -> OptimizeResult:
     """Search ``strategy``'s parameters on ``symbols`` and return an :class:`OptimizeResult`.
@@ -164,7 +100,8 @@ def optimize(
         grid: e.g. ``"fast=5:100:1,slow=10:250:2"`` (method grid), or narrowed bounds for TPE;
             from Python also a mapping such as ``{"fast": range(5, 40, 5), "slow": [50, 100]}``
             (lists, ranges and numpy arrays are value lists, like ``fast=5|10|...``).
-        params: fixed values for parameters not in the grid, e.g. ``"atr_mult=3"``.
+        params: fixed values for parameters not in the grid, e.g. ``"atr_mult=3"``; exit
+            rules may be fixed here too (``"sl_stop=0.03"``).
         metric: ranking metric (mean over symbols); see ``quantlab.optimizer.filters.METRIC_HELP``.
         constraints: per-symbol filters such as ``"max_drawdown > -0.25"``.
         top: how many winners to list and replay through vectorbt.
@@ -182,6 +119,9 @@ def optimize(
         reports, save: where to save (``reports/<run_id>/``) and whether to.
         report: pages to build for a saved run: True/"full", "charts" (no QuantStats) or False.
         progress: show progress bars (default: when stderr is a terminal).
+        exits: exit and entry rules to search, in grid syntax, e.g.
+            ``"sl_stop=0.02:0.10:0.01,tp_stop=0.05:0.30:0.05"`` (:mod:`quantlab.exits`);
+            a bare name searches the rule's default grid.
         stream: write result rows to ``results.parquet`` as chunks finish instead of
             keeping them in memory (docs/scaling.md); default: when symbols x
             combinations reach ``$QUANTLAB_STREAM_ROWS`` (2,000,000) and ``save``.
@@ -192,7 +132,7 @@ def optimize(
     """
     timings: dict[str, float] = {}
     began = time.perf_counter()
-    spec = get_strategy(strategy)
+    spec, exits_grid = apply_exits(get_strategy(strategy), exits, params)
     check_metric(metric)
     constraints = tuple(constraints)
     parse_constraints(constraints)
@@ -202,7 +142,7 @@ def optimize(
         raise ParameterError("--top must be at least 1", found=top)
     n_blocks = check_blocks(n_blocks)
     fixed = parse_fixed(spec, params)
-    grid = grid_text(spec, grid)
+    grid = merge_grid(grid_text(spec, grid), exits_grid)
     fixed = with_interval_params(spec, get_interval(interval), fixed, grid_names(grid))
     sim = sim or make_sim_config(cash, costs, sizing)
     if save or (method == "tpe" and storage is None):
@@ -210,6 +150,7 @@ def optimize(
     vectorbt = Preload("vectorbt")  # hides its import behind the GIL-free sweep and CSCV
     warmup = VectorbtWarmup("columns")  # cold cache only: compiles vectorbt's side on the other core
     inputs = load_inputs(symbols, interval, start, end, store, data, adjust=adjust, returns=returns)
+    check_shorting(spec, inputs.prices.values(), fixed, sim.sizing.allow_short, tp_values(params, exits_grid))
     timings["load"] = time.perf_counter() - began
 
     cuts = holdout_split(inputs, holdout)
@@ -222,11 +163,9 @@ def optimize(
     check_blocks_fit(n_blocks, {s: w.end - w.start for s, w in windows.items()})
 
     config = optimize_config(spec, inputs, sim, grid, fixed, metric, constraints, top, holdout, method, trials, seed, n_blocks, start, end)
-    from quantlab.runs import config_hash
 
     cfg_hash = config_hash(config)
     if save:  # a chunked backend checkpoints into the run folder (resumed when unfinished)
-        from quantlab.engine.backends import begin_run
         begin_run("optimize", cfg_hash, inputs.data_hash, ensure_writable(reports))
     study_info: dict[str, Any] = {}
     t0 = time.perf_counter()
@@ -336,7 +275,6 @@ def _rank_and_report(
     n_trials = int(np.unique(values, axis=0).shape[0])
     from math import comb
 
-    from quantlab.optimizer.stats import pbo_split_budget
 
     blocks_used = max((o.block_sum.shape[1] for o in outputs.values()), default=0)
     max_splits = pbo_split_budget(len(inputs.symbols), values.shape[0], comb(blocks_used, blocks_used // 2)) if blocks_used else None
@@ -367,17 +305,17 @@ def _rank_and_report(
         records=records, results_file=streamed.results_path if streamed is not None else None,
     )
     if save:
-        from quantlab.optimizer.outputs import save_optimize
-
         result.summary["store"] = None if data is not None else str(store_path(store).resolve())
         save_optimize(result, reports, began)
+        # deferred: plotly and QuantStats load only when a run writes its pages
+        from quantlab.reports import build_pages
+
         result.report = build_pages(result.path, report, store)
     return result
 
 
 def _check_lookback(spec: StrategySpec, values: np.ndarray, inputs: MarketInputs, windows: dict[str, Window]) -> None:
     columns = {n: values[:, i] for i, n in enumerate(spec.param_names)}
-    from quantlab.engine import expr
 
     lookbacks = np.broadcast_to(np.asarray(expr.evaluate(spec._trees["lookback"], columns)), (values.shape[0],))
     shortest = int(np.min(lookbacks))
@@ -443,10 +381,11 @@ def _top_records(
     for symbol, window in windows.items():
         prices = inputs.prices[symbol]
         head = prices.slice(window.end)
+        rows = [{n: float(row[n]) for n in spec.param_names} for _, row in top.iterrows()]
         out[symbol] = [
-            simulate(evaluate_arrays(spec, head, {n: float(row[n]) for n in spec.param_names}),
-                     prices, sim, inputs.interval, window.start, window.end)
-            for _, row in top.iterrows()
+            simulate(evaluate_arrays(spec, head, p), prices, sim, inputs.interval, window.start, window.end,
+                     exits=exit_vector(spec, p))
+            for p in rows
         ]
     return out
 

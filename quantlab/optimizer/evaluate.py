@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from quantlab.engine.backends import active_backend
 from quantlab.engine.settings import SimConfig
 from quantlab.engine.strategy import StrategySpec
 from quantlab.engine.sweep import SweepOutput, run_sweep
@@ -45,8 +46,6 @@ def evaluate(
     on_progress: Callable[[int], None] | None = None,
 ) -> Evaluation:
     """Sweep ``values`` (combinations x params) for each symbol over its window."""
-    from quantlab.engine.backends import active_backend
-
     backend = active_backend()  # --cluster / --resume: chunked, checkpointed (docs/scaling.md)
     if backend is not None:
         return Evaluation(backend.sweep(spec, inputs, values, sim, windows, n_blocks, on_progress), windows)

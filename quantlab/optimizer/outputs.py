@@ -13,11 +13,12 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from quantlab.chart_data import CHART, chart_frame
+from quantlab.engine.backends import checkpoint_run
 from quantlab.replay import equity_frame, records_frame
 from quantlab.runs import RunDir, clean_for_json, finish_run, new_run_id
 
 if TYPE_CHECKING:
-    from quantlab.optimizer.api import OptimizeResult
+    from quantlab.optimizer.result import OptimizeResult
 
 
 def best_portfolios(result: OptimizeResult) -> dict[str, Any]:
@@ -27,8 +28,6 @@ def best_portfolios(result: OptimizeResult) -> dict[str, Any]:
 
 def run_dir(kind: str, cfg_hash: str, reports: Any) -> RunDir:
     """The folder to save a run in: the checkpointed one when there is one, else a new one."""
-    from quantlab.engine.backends import checkpoint_run  # the backends load the sweep kernels
-
     run = checkpoint_run(kind)
     return RunDir(run.run_id, run.path) if run is not None else RunDir.create(new_run_id(kind, cfg_hash), reports)
 
@@ -47,7 +46,8 @@ def save_optimize(result: OptimizeResult, reports: Any, began: float) -> RunDir:
         run.write_csv("holdout.csv", result.holdout, index=False)
     portfolios = best_portfolios(result)
     run.write_csv("equity.csv", equity_frame(portfolios))
-    run.write_csv("trades.csv", records_frame(portfolios, "positions"), index=False)
+    sims = {s: result.record(result.best, s, "full") for s in result.inputs.symbols}
+    run.write_csv("trades.csv", records_frame(portfolios, "positions", sims), index=False)
     run.write_csv(CHART, chart_frame(result.spec, result.inputs, result.best))
     run.write_json("overfit.json", clean_for_json(result.overfit), indent=None)
     finish_run(run, result, t0, began)
@@ -57,12 +57,12 @@ def save_optimize(result: OptimizeResult, reports: Any, began: float) -> RunDir:
 def save_walkforward(result: Any, reports: Any, began: float) -> RunDir:
     """Write ``folds.csv``, ``drift.csv``, ``equity.csv`` (stitched out-of-sample),
     ``trades.csv`` and ``summary.json`` for a walk-forward run."""
-    run = RunDir.create(new_run_id("walkforward", result.summary["config_hash"]), reports)
+    run = run_dir("walkforward", result.summary["config_hash"], reports)  # the checkpointed folder, if any
     t0 = time.perf_counter()
     run.write_csv("folds.csv", result.folds, index=False)
     run.write_csv("drift.csv", result.drift, index=False)
     run.write_csv("equity.csv", result.equity)
     portfolios = {s: result.portfolio(s) for s in result.inputs.symbols}
-    run.write_csv("trades.csv", records_frame(portfolios, "positions"), index=False)
+    run.write_csv("trades.csv", records_frame(portfolios, "positions", result.records), index=False)
     finish_run(run, result, t0, began)
     return run

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from quantlab.engine.exits import exit_vector
 from quantlab.engine.signals import evaluate_arrays
 from quantlab.engine.sweep import SweepOutput
 from quantlab.errors import ParameterError, QuantlabError
@@ -186,7 +187,7 @@ def fold_dsr(
 
     prices = inputs.prices[symbol]
     target = evaluate_arrays(spec, prices.slice(window.end), params)
-    record = simulate(target, prices, sim, inputs.interval, window.start, window.end)
+    record = simulate(target, prices, sim, inputs.interval, window.start, window.end, exits=exit_vector(spec, params))
     rows = table[table["symbol"] == symbol]
     srs = dsr_trials(rows["sharpe"].to_numpy() / np.sqrt(inputs.interval.bars_per_year), rows["n_orders"].to_numpy() > 0)
     try:

@@ -27,9 +27,14 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from quantlab._startup.progress import Progress
+from quantlab.engine.backends import optuna_storage as shared_storage
 from quantlab.engine.params import check_fixed_not_searched, parse_axis, split_items
 from quantlab.engine.strategy import StrategySpec
+from quantlab.engine.sweep import run_sweep
 from quantlab.errors import ConfigError, ParameterError
+from quantlab.kernels.layout import METRIC_NAMES
+from quantlab.optimizer.filters import LOWER_IS_BETTER
 
 if TYPE_CHECKING:
     from quantlab.engine.settings import SimConfig
@@ -143,8 +148,6 @@ def run_study(
     optuna.logging.set_verbosity(logging.WARNING)
     # Shared (PostgreSQL) studies: per-worker seed, heartbeats, --trials contributed by this
     # process; see quantlab.engine.backends.optuna_storage. Files and memory: unchanged.
-    from quantlab.engine.backends import optuna_storage as shared_storage
-
     shared = shared_storage.is_shared(storage)
     if shared:
         worker = shared_storage.worker_id()
@@ -254,11 +257,6 @@ def search(
 ) -> StudyResult:
     """TPE search whose objective is the mean ``metric`` over ``windows`` (one sweep row);
     the study is tied to ``inputs.data_hash``."""
-    from quantlab._startup.progress import Progress
-    from quantlab.engine.sweep import run_sweep
-    from quantlab.kernels.layout import METRIC_NAMES
-    from quantlab.optimizer.filters import LOWER_IS_BETTER
-
     space = distributions(spec, grid, fixed)
     base = dict(spec.defaults())
     base.update(fixed)

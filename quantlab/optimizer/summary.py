@@ -138,13 +138,13 @@ def optimize_summary(
     return clean_for_json(summary)  # type: ignore[no-any-return]
 
 
-def walkforward_summary(
+def walkforward_config(
     spec: StrategySpec, inputs: MarketInputs, sim: SimConfig, metric: str, train: str, test: str, embargo: str,
     anchored: bool, method: str, trials: int, seed: int, grid: str | None, fixed: Mapping[str, float],
-    constraints: tuple[str, ...], bounds: list[Fold], folds: pd.DataFrame, drift: pd.DataFrame,
-    oos: pd.DataFrame, efficiency: dict[str, dict[str, float]], replay_diff: float, timings: dict[str, float],
-    start: str | None, end: str | None,
+    constraints: tuple[str, ...], start: str | None, end: str | None,
 ) -> dict[str, Any]:
+    """What defines a walk-forward run; its hash names the run and keys its checkpoints, so
+    it is known before the first fold (a resumed run must match it)."""
     config: dict[str, Any] = {
         "kind": "walkforward", "strategy": spec.name, "symbols": inputs.symbols, "interval": inputs.interval.name,
         "start": start, "end": end, "grid": grid, "fixed_params": dict(fixed), "metric": metric,
@@ -153,6 +153,18 @@ def walkforward_summary(
     }
     if method == "tpe":
         config.update({"trials": trials, "seed": seed})
+    return config
+
+
+def walkforward_summary(
+    spec: StrategySpec, inputs: MarketInputs, sim: SimConfig, metric: str, train: str, test: str, embargo: str,
+    anchored: bool, method: str, trials: int, seed: int, grid: str | None, fixed: Mapping[str, float],
+    constraints: tuple[str, ...], bounds: list[Fold], folds: pd.DataFrame, drift: pd.DataFrame,
+    oos: pd.DataFrame, efficiency: dict[str, dict[str, float]], replay_diff: float, timings: dict[str, float],
+    start: str | None, end: str | None,
+) -> dict[str, Any]:
+    config = walkforward_config(spec, inputs, sim, metric, train, test, embargo, anchored, method, trials, seed, grid,
+                                fixed, constraints, start, end)
     drift_stats = {}
     for name in spec.param_names:
         series = drift[name].to_numpy(dtype=float)

@@ -25,7 +25,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from quantlab._startup.progress import Progress
 from quantlab._startup.warmup import VectorbtWarmup
+from quantlab.engine.exits import (
+    apply_exits,
+    check_shorting,
+    exit_vector,
+    merge_grid,
+    no_exits,
+    tp_values,
+)
 from quantlab.engine.intervals import get_interval
 from quantlab.engine.params import (
     GridLike,
@@ -45,12 +54,13 @@ from quantlab.kernels.layout import METRIC_NAMES
 from quantlab.optimizer.evaluate import Window, evaluate, tidy
 from quantlab.optimizer.filters import check_metric, parse_constraints
 from quantlab.optimizer.folds import Fold, make_folds
+from quantlab.optimizer.outputs import save_walkforward
 from quantlab.optimizer.ranking import rank
 from quantlab.optimizer.stats import fold_dsr, relative_rank
-from quantlab.optimizer.summary import walkforward_summary
+from quantlab.optimizer.summary import walkforward_config, walkforward_summary
 from quantlab.paths import store_path
 from quantlab.replay import SimRecord, max_relative_difference, portfolio, simulate, vbt_metrics
-from quantlab.runs import build_pages, ensure_writable
+from quantlab.runs import config_hash, ensure_writable
 
 FOLD_METRICS = ("sharpe", "total_return", "cagr", "max_drawdown", "n_trades")
 
@@ -129,6 +139,7 @@ def walkforward(
     save: bool = True,
     progress: bool | None = None,
     report: bool | str = True,
+    exits: GridLike = None,
 ) -> WalkForwardResult:
     """Walk ``strategy`` forward over ``symbols``; see :class:`WalkForwardResult`.
 
@@ -136,6 +147,8 @@ def walkforward(
         train, test, embargo: calendar spans (``2y``, ``6m``, ``13w``, ``5d``).
         anchored: expanding training windows from the first bar instead of rolling ones.
         method, trials, seed: ``grid`` (``grid`` is the full grid) or seeded ``tpe`` per fold.
+        exits: exit rules to search (as :func:`quantlab.optimize`); each fold's winning
+            rules hold over its test bars in the stitched out-of-sample account.
         Other arguments as :func:`quantlab.optimize`.
 
     Raises:
@@ -144,19 +157,20 @@ def walkforward(
     """
     timings: dict[str, float] = {}
     began = time.perf_counter()
-    spec = get_strategy(strategy)
+    spec, exits_grid = apply_exits(get_strategy(strategy), exits, params)
     check_metric(metric)
     constraints = tuple(constraints)
     parse_constraints(constraints)
     if method not in ("grid", "tpe"):
         raise ParameterError("unknown search method", found=repr(method), fix="use grid or tpe")
     fixed = parse_fixed(spec, params)
-    grid = grid_text(spec, grid)
+    grid = merge_grid(grid_text(spec, grid), exits_grid)
     fixed = with_interval_params(spec, get_interval(interval), fixed, grid_names(grid))
     sim = sim or make_sim_config(cash, costs, sizing)
     if save:
         ensure_writable(reports)
     inputs = load_inputs(symbols, interval, start, end, store, data, adjust=adjust, returns=returns)
+    check_shorting(spec, inputs.prices.values(), fixed, sim.sizing.allow_short, tp_values(params, exits_grid))
     warmup = VectorbtWarmup("single")  # cold cache only: compiles vectorbt's side on the other core
     # Folds start where every symbol has data (the latest first bar), so no fold trains a
     # symbol on a window before its history begins.
@@ -172,12 +186,17 @@ def walkforward(
         )
     if method == "tpe" and trials < 2:
         raise ParameterError("walk-forward with TPE needs at least 2 trials per fold", found=trials)
+    if save:  # a chunked backend checkpoints every fold's sweeps into the run folder (resumed when unfinished)
+        from quantlab.engine.backends import begin_run
+
+        config = walkforward_config(spec, inputs, sim, metric, train, test, embargo, anchored, method, trials, seed,
+                                    grid, fixed, constraints, start, end)
+        begin_run("walkforward", config_hash(config), inputs.data_hash, ensure_writable(reports))
     timings["setup"] = time.perf_counter() - began
 
     fold_rows: list[dict[str, Any]] = []
     chosen: list[dict[str, float]] = []
     t_search = 0.0
-    from quantlab._startup.progress import Progress
 
     with Progress(len(bounds), f"walk-forward {spec.name}", "fold", progress) as bar:
         for fold in bounds:
@@ -250,10 +269,11 @@ def walkforward(
         records=records, targets=targets, oos_start=starts,
     )
     if save:
-        from quantlab.optimizer.outputs import save_walkforward
-
         result.summary["store"] = None if data is not None else str(store_path(store).resolve())
         save_walkforward(result, reports, began)
+        # deferred: plotly and QuantStats load only when a run writes its pages
+        from quantlab.reports import build_pages
+
         result.report = build_pages(result.path, report, store)
     return result
 
@@ -296,7 +316,7 @@ def _oos_metrics(spec: StrategySpec, inputs: MarketInputs, sim: SimConfig, symbo
         return {m: float("nan") for m in METRIC_NAMES}
     prices = inputs.prices[symbol]
     target = evaluate_arrays(spec, prices.slice(j1), params)
-    return simulate(target, prices, sim, inputs.interval, j0, j1).metrics
+    return simulate(target, prices, sim, inputs.interval, j0, j1, exits=exit_vector(spec, params)).metrics
 
 
 def _stitch(
@@ -309,6 +329,7 @@ def _stitch(
     equity = {}
     for symbol, prices in inputs.prices.items():
         stitched = np.full(len(prices), np.nan)
+        exits = np.tile(no_exits(), (len(prices), 1)) if spec.exit_params else None
         first, last = None, None
         for fold, params in zip(bounds, chosen, strict=True):
             j0, j1 = _test_bounds(inputs, symbol, fold)
@@ -317,11 +338,13 @@ def _stitch(
             target = evaluate_arrays(spec, prices.slice(j1), params)
             lo = max(j0 - 1, 0)
             stitched[lo : j1 - 1] = target[lo : j1 - 1]
+            if exits is not None:  # the fold's exit rules hold over its test bars
+                exits[j0:j1] = exit_vector(spec, params)
             first = j0 if first is None else first
             last = j1
         if first is None or last is None or last - first < 2:
             raise ParameterError(f"{symbol} has no out-of-sample bars in any fold", fix="check --start/--end")
-        record = simulate(stitched, prices, sim, inputs.interval, first, last)
+        record = simulate(stitched, prices, sim, inputs.interval, first, last, exits=exits)
         if warmup is not None:
             warmup.wait()
         pf = portfolio(record, prices, sim, inputs.interval, first)

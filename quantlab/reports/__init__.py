@@ -15,8 +15,8 @@ local store. See ``docs/reports.md``.
 
 from __future__ import annotations
 
-from quantlab.reports.builder import REPORT, ReportOutcome, build
+from quantlab.reports.builder import REPORT, ReportOutcome, build, build_pages
 from quantlab.reports.compare import Comparison, compare
 from quantlab.reports.index import RunInfo, list_runs, runs_frame, write_index
 
-__all__ = ["REPORT", "Comparison", "ReportOutcome", "RunInfo", "build", "compare", "list_runs", "runs_frame", "write_index"]
+__all__ = ["REPORT", "Comparison", "ReportOutcome", "RunInfo", "build", "build_pages", "compare", "list_runs", "runs_frame", "write_index"]

@@ -19,7 +19,7 @@ from typing import Any
 import pandas as pd
 
 from quantlab._startup.progress import Progress
-from quantlab.errors import QuantlabError
+from quantlab.errors import QuantlabError, ReportError
 from quantlab.headline import equity_window, returns_basis
 from quantlab.reports import charts
 from quantlab.reports._io import ensure_folder, write_text
@@ -502,3 +502,17 @@ SECTIONS: dict[str, Callable[[Run, pd.DataFrame, Benchmark | None, ReportOutcome
     "optimize": _optimize,
     "walkforward": _walkforward,
 }
+
+
+def build_pages(path: Path, report: bool | str, store: Any = None) -> Any:
+    """Write the run's report pages (see :mod:`quantlab.reports`) unless ``report`` is off.
+
+    ``report``: True or ``"full"`` (plotly page and QuantStats tearsheet), ``"charts"``
+    (plotly page only), False or ``"none"``. Returns the ``ReportOutcome`` or None. A
+    QuantStats failure is recorded in the outcome, never raised.
+    """
+    if report in (False, "none"):
+        return None
+    if report not in (True, "full", "charts"):
+        raise ReportError("unknown report setting", found=repr(report), fix="use full, charts or none")
+    return build(path, store=store, tearsheet=report != "charts")

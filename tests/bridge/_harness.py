@@ -16,13 +16,13 @@ from typing import Any
 
 import pandas as pd
 
+from bridge.brokers.ib import IBBroker
 from bridge.clock import ManualClock
 from bridge.config import BridgeConfig, load_config
-from bridge.ib import IBBroker
-from bridge.ledger import Ledger
+from bridge.ledger.store import Ledger
 from bridge.market import MarketCalendar
-from bridge.notify import Notifier
-from bridge.runner import Runner
+from bridge.ops.notify import Notifier
+from bridge.runtime.runner import Runner
 from quantlab.engine.intervals import get_interval
 from tests.fakegw import FakeGateway
 

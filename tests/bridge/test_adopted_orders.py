@@ -14,7 +14,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from bridge.oversight import ADOPTED_POLL
+from bridge.runtime.oversight import ADOPTED_POLL
 from tests.fakegw import FakeGateway, FillPolicy
 
 from ._harness import BridgeHarness
@@ -46,7 +46,7 @@ def _adopted(harness: H, gw: FakeGateway, spy_daily: pd.DataFrame) -> tuple[Brid
     h.runner.close()
     h2 = _restart(h, gw, 27)
     h2.runner.start()
-    assert h2.runner.adopted == {ref: 7}
+    assert h2.runner.ctx.state.adopted == {ref: 7}
     return h2, ref
 
 
@@ -70,7 +70,7 @@ def test_fill_of_an_adopted_order_is_recorded_without_waiting_for_the_periodic_c
     assert h2.until(lambda: h2.ledger.order(ref)["status"] == "filled" and h2.settled(), timeout=ADOPTED_POLL + 3)
     assert [f["order_ref"] for f in h2.ledger.fills()] == [ref]
     assert gw.position("SPY")[0] == h2.ledger.expected_positions()["SPY"] == h2.ledger.order(ref)["quantity"]
-    assert not h2.runner.adopted
+    assert not h2.runner.ctx.state.adopted
     assert not h2.ledger.risk_state().halted
     h2.close()
 

@@ -27,15 +27,15 @@ def test_a_reject_during_the_approval_check_wins(harness: Callable[..., BridgeHa
     [held] = h.orders()
     ref = held["order_ref"]
     assert held["status"] == "needs_approval"
-    gate = h.runner._gate
+    gate = h.runner.ctx.gate
 
     def gate_then_operator_rejects(*args: Any, **kwargs: Any) -> Any:
         decision = gate(*args, **kwargs)
         reject_held(h.ledger, ref, "cli (operator@host)", h.clock.now())  # the operator's reject lands meanwhile
         return decision
 
-    h.runner._gate = gate_then_operator_rejects  # type: ignore[method-assign]
-    result = approve_in_runner(h.runner, {"order_ref": ref, "by": "dashboard (someone)"})
+    h.runner.ctx.gate = gate_then_operator_rejects  # type: ignore[method-assign]
+    result = approve_in_runner(h.runner.ctx, h.runner.decision.place, {"order_ref": ref, "by": "dashboard (someone)"})
     for _ in range(20):
         h.step(0.02)
     assert result.get("error") and "not held" in result["error"], result
@@ -51,7 +51,7 @@ def test_an_approval_the_bridge_did_not_answer_is_withdrawn(harness: Callable[..
     assert h.until(lambda: bool(h.orders()))
     [held] = h.orders()
     ref = held["order_ref"]
-    h.runner._heartbeat(force=True)  # alive, but not stepping: it does not answer
+    h.runner.ctx.heartbeat(force=True)  # alive, but not stepping: it does not answer
     with pytest.raises(ControlError) as err:
         request_approval(h.ledger, ref, "cli (operator@host)", h.clock.now(), "1d", timeout=0.3)
     assert "did not answer" in err.value.what

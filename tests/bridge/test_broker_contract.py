@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 import pandas as pd
 import pytest
 
-from bridge.broker import (
+from bridge.brokers.ib import IBBroker
+from bridge.brokers.protocol import (
     Bar,
     BarEvent,
     Broker,
@@ -24,11 +25,10 @@ from bridge.broker import (
     OrderEvent,
     OrderRequest,
 )
+from bridge.brokers.sim import SimBroker
 from bridge.clock import ManualClock
 from bridge.config import GatewayConfig
 from bridge.errors import UnknownSymbol
-from bridge.ib import IBBroker
-from bridge.sim import SimBroker
 from quantlab.engine.intervals import get_interval
 from quantlab.engine.settings import Costs, SimConfig, Sizing
 from tests.fakegw import FakeGateway, FillPolicy

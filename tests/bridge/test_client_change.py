@@ -66,7 +66,7 @@ def test_restart_as_another_client_adopts_working_orders_and_never_doubles(harne
     # the adopted orders fill; client 27 gets no live events for client 7's orders: the periodic check finds them
     for ref in sent:
         gw.fill_order(ref, price=float(spy_daily["open"].iloc[60]))
-    h2.runner._next_check = 0.0  # the periodic check is due (reconcile.check_every)
+    h2.runner.ctx.state.next_check = 0.0  # the periodic check is due (reconcile.check_every)
     h2.step()
     rows = {r["order_ref"]: r for r in h2.orders()}
     assert {r["status"] for r in rows.values()} == {"filled"}
@@ -89,10 +89,10 @@ def test_an_adopted_limit_order_is_never_cancelled_by_this_client(harness: H, gw
     h.runner.close()
     h2 = _restart(h, gw, 27)
     h2.runner.start()
-    assert h2.runner.adopted == {ref: 7}
+    assert h2.runner.ctx.state.adopted == {ref: 7}
     h2.clock.advance(31)
     for _ in range(3):
-        h2.runner._next_check = 0.0  # periodic reconciles rebuild the timeout map: the adopted order stays out of it
+        h2.runner.ctx.state.next_check = 0.0  # periodic reconciles rebuild the timeout map: the adopted order stays out of it
         h2.step()
     h2.clock.advance(31)
     h2.step()
@@ -119,7 +119,7 @@ def test_flatten_order_of_bridge_stop_is_adopted_and_its_fill_recorded(harness: 
     row = h2.ledger.order(flat["order_ref"])
     assert row is not None and row["status"] == "working"  # adopted (was: void)
     gw.fill_order(flat["order_ref"], price=400.0)
-    h2.runner._next_check = 0.0
+    h2.runner.ctx.state.next_check = 0.0
     h2.step()
     row = h2.ledger.order(flat["order_ref"])
     assert row is not None and (row["status"], row["filled"]) == ("filled", qty)  # (was: void with filled=qty)
@@ -176,7 +176,7 @@ def test_executions_of_another_ledger_are_reported_not_recorded(harness: H, gw: 
     assert h.until(lambda: theirs.isDone() or other.sleep(0.01))
     other.disconnect()
     for _ in range(2):
-        h.runner._next_check = 0.0
+        h.runner.ctx.state.next_check = 0.0
         h.step()
     assert {f["order_ref"] for f in h.ledger.fills()} == {h.orders()[0]["order_ref"]}  # (was: the other ledger's fill too)
     assert h.ledger.expected_positions()["SPY"] == ours
@@ -187,9 +187,9 @@ def test_executions_of_another_ledger_are_reported_not_recorded(harness: H, gw: 
 
 def test_report_pnl_counts_only_this_ledgers_trades(tmp_path) -> None:  # noqa: ANN001
     """Issue 9 fault 6: a ledger written before the fix holds another process's fill; the report leaves it out."""
-    from bridge.broker import Fill
-    from bridge.ledger import Ledger
-    from bridge.report import daily_summary
+    from bridge.brokers.protocol import Fill
+    from bridge.ledger.store import Ledger
+    from bridge.ops.report import daily_summary
 
     led = Ledger(tmp_path / "l.sqlite")
     at = pd.Timestamp("2021-03-31T15:00:00Z")
@@ -250,8 +250,8 @@ def test_order_ids_stay_unique_after_a_gateway_restart(gw: FakeGateway, tmp_path
     """A restarted gateway offers order ids from 1 again; reusing the id of one of our completed
     orders gets IB error 103 and the order is lost. The broker moves its ids past every id its
     client id used (executions of the day carry them)."""
-    from bridge.broker import OrderRequest
-    from bridge.ib import IBBroker
+    from bridge.brokers.ib import IBBroker
+    from bridge.brokers.protocol import OrderRequest
 
     from ._harness import bridge_config
 

@@ -8,6 +8,7 @@ import pytest
 
 from bridge.config import Secret, load_config, resolve_secret
 from bridge.errors import BridgeConfigError
+from quantlab.engine.settings import Costs, Sizing
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -26,6 +27,17 @@ def test_defaults() -> None:
     assert cfg.sizing.mode == "fraction" and cfg.sizing.value == 0.10
     assert cfg.ledger.synchronous == "FULL" and cfg.reconcile.on_mismatch == "halt"
     assert cfg.sim_config().sizing.value == 0.10
+
+
+def test_sizing_and_costs_are_the_engines_own_types(tmp_path: Path) -> None:
+    """One definition and one validation: [sizing]/[costs] load straight into quantlab's types."""
+    cfg = load_config(write(tmp_path, "[sizing]\nmode = 'cash'\nvalue = 5000\n[costs]\nslippage_bps = 2.5\n"), env={})
+    assert type(cfg.sizing) is Sizing and type(cfg.costs) is Costs
+    assert (cfg.sizing.mode, cfg.sizing.value, cfg.costs.slippage_bps) == ("cash", 5000.0, 2.5)
+    sim = cfg.sim_config()
+    assert sim.sizing is cfg.sizing and sim.costs is cfg.costs
+    with pytest.raises(BridgeConfigError, match=r"invalid \[costs\]: cost setting per_share"):
+        load_config(write(tmp_path, "[costs]\nper_share = -1\n"), env={})
 
 
 def test_the_example_file_loads_and_matches_the_defaults() -> None:
@@ -93,3 +105,12 @@ def test_secrets_come_from_env_or_file_and_never_print(tmp_path: Path) -> None:
     assert resolve_secret("UNSET_VAR", "", {}) is None
     with pytest.raises(BridgeConfigError, match="cannot read the secret file"):
         resolve_secret("", str(tmp_path / "missing.secret"))
+
+
+def test_the_engines_newer_cost_keys_load_from_toml_and_environment(tmp_path: Path) -> None:
+    """[costs] is quantlab's Costs: its spread, SEC/TAF and borrow keys are config keys too."""
+    cfg = load_config(write(tmp_path, "[costs]\nspread_bps = { spy = 1.5, QQQ = 2 }\nsec_fee_rate = 0.0000278\n"), env={})
+    assert cfg.costs.spread_bps == {"SPY": 1.5, "QQQ": 2.0} and cfg.costs.sec_fee_rate == 0.0000278
+    assert load_config(env={"BRIDGE_COSTS_SPREAD_BPS": "SPY=1.0"}).costs.spread_bps == {"SPY": 1.0}
+    with pytest.raises(BridgeConfigError, match="costs.spread_bps must be a table of symbol = number"):
+        load_config(env={"BRIDGE_COSTS_SPREAD_BPS": "SPY"})

@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 
-from bridge.ledger import iso
+from bridge.ledger.store import iso
 from tests._browser import chromium
 from tests.fakegw import FakeGateway
 from tests.fakegw.policy import FillPolicy
@@ -101,7 +101,7 @@ def pump_until(h: BridgeHarness, predicate: Callable[[], object], timeout: float
 
 def hold(h: BridgeHarness, suffix: str, qty: float) -> str:
     """An order held for approval, as the runner records one (an exit, so the gate passes it)."""
-    ref = f"{h.runner._new_ref('SPY', h.clock.now(), 'sig')}{suffix}"
+    ref = f"{h.runner.ctx.new_ref('SPY', h.clock.now(), 'sig')}{suffix}"
     h.ledger.insert_order({"order_ref": ref, "run_id": h.runner.run_id, "strategy": h.runner.skey, "symbol": "SPY",
                            "bar_time": iso(h.frame.index[h.k - 1]), "purpose": "signal", "side": "SELL", "quantity": qty,
                            "order_type": "MKT", "tif": "DAY", "status": "needs_approval",
@@ -135,7 +135,7 @@ def test_dashboard_in_chromium(harness: Callable[..., BridgeHarness], gw: FakeGa
     assert h.until(lambda: bool(h.orders()))
     [entry] = h.orders()
     assert entry["status"] == "needs_approval" and gw.orders_received() == []  # the ~$10k entry is held
-    h.runner._heartbeat(force=True)
+    h.runner.ctx.heartbeat(force=True)
     dash = Dashboard(h.ledger.path)
     try:
         dash.wait_up()
@@ -268,7 +268,7 @@ def test_dashboard_port_in_use_and_missing_ledger(tmp_path: Path) -> None:
         s.listen()
         port = s.getsockname()[1]
         ledger = tmp_path / "l.sqlite"
-        from bridge.ledger import Ledger
+        from bridge.ledger.store import Ledger
 
         Ledger(ledger).close()
         out = subprocess.run([sys.executable, "-m", "bridge", "dashboard", "--ledger", str(ledger), "--port", str(port)],

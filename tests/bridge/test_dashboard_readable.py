@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from bridge.ledger import Ledger
+from bridge.ledger.store import Ledger
 
 from .test_dashboard_browser import ARTIFACTS, Dashboard, driver  # noqa: F401 - the fixture
 

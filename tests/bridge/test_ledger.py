@@ -14,9 +14,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from bridge.broker import Fill
+from bridge.brokers.protocol import Fill
 from bridge.errors import DuplicateOrder, LedgerError
-from bridge.ledger import SCHEMA_VERSION, Ledger
+from bridge.ledger.store import SCHEMA_VERSION, Ledger
 
 NOW = pd.Timestamp("2024-01-05 14:30", tz="UTC")
 
@@ -110,8 +110,8 @@ def test_kill_switch_latch_is_idempotent_and_control_claims_once(tmp_path: Path)
 CHILD = textwrap.dedent(
     """
     import sys, pandas as pd
-    from bridge.ledger import Ledger
-    from bridge.broker import Fill
+    from bridge.ledger.store import Ledger
+    from bridge.brokers.protocol import Fill
     led = Ledger(sys.argv[1])
     now = pd.Timestamp("2024-01-05 14:30", tz="UTC")
     i = 0

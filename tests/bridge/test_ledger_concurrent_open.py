@@ -9,7 +9,7 @@ from __future__ import annotations
 import multiprocessing as mp
 from pathlib import Path
 
-from bridge.ledger import SCHEMA_VERSION, Ledger
+from bridge.ledger.store import SCHEMA_VERSION, Ledger
 
 
 def _open(path: str, barrier: mp.synchronize.Barrier, out: mp.Queue) -> None:  # type: ignore[name-defined]

@@ -19,11 +19,11 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from bridge import logs
 from bridge.config import NotifyConfig
-from bridge.health import HealthServer, HealthState
-from bridge.notify import Notifier
-from bridge.report import write_report
+from bridge.ops import logs
+from bridge.ops.health import HealthServer, HealthState
+from bridge.ops.notify import Notifier
+from bridge.ops.report import write_report
 from tests.fakegw import FakeGateway
 
 from ._harness import BridgeHarness
@@ -106,7 +106,7 @@ def test_json_logs_carry_run_id_and_bar_time_and_never_credentials(harness: H, j
     threading.Thread(target=server.serve_forever, daemon=True).start()
     _Capture.received.clear()
     h = harness(seed=60, notify={"webhook_url": f"http://127.0.0.1:{server.server_address[1]}/hook", "smtp_user": "me"})
-    h.runner.notifier = Notifier(h.cfg.notify, background=False)
+    h.runner.ctx.notifier = Notifier(h.cfg.notify, background=False)
     h.start()
     assert h.until(lambda: h.settled() and h.orders())
     h.runner.notifier.alert("test", f"an alert that mentions {SECRET} by accident", "warning")
@@ -151,7 +151,7 @@ def test_failed_delivery_is_logged_not_raised() -> None:
 def test_health_endpoints(harness: H, gw: FakeGateway) -> None:
     h = harness(seed=60)
     state = HealthState()
-    h.runner.health = state
+    h.runner.ctx.health = state
     server = HealthServer(state, 0).start()
     try:
         def get(path: str) -> tuple[int, dict[str, Any]]:
@@ -164,14 +164,14 @@ def test_health_endpoints(harness: H, gw: FakeGateway) -> None:
         assert get("/health")[0] == 503  # still starting
         h.start()
         assert h.until(lambda: h.settled() and h.orders())
-        h.runner._heartbeat(force=True)
+        h.runner.ctx.heartbeat(force=True)
         code, body = get("/health")
         assert code == 200 and body["connected"] and body["data_fresh"] and body["kill_switch_clear"]
         code, status = get("/status")
         assert code == 200 and status["positions"]["SPY"]["quantity"] > 0 and status["open_orders"] == []
         assert status["pnl_today"] is not None and status["kill_switch"] is False
         h.ledger.latch(h.clock.now(), "test", "manual_stop")
-        h.runner._heartbeat(force=True)
+        h.runner.ctx.heartbeat(force=True)
         code, body = get("/health")
         assert code == 503 and body["kill_switch"] and not body["kill_switch_clear"]
         assert get("/nope")[0] == 404
@@ -181,7 +181,7 @@ def test_health_endpoints(harness: H, gw: FakeGateway) -> None:
 
 def test_dry_run_does_everything_but_send(harness: H, gw: FakeGateway) -> None:
     h = harness(seed=60)
-    h.runner.cfg = h.cfg = dataclasses.replace(h.cfg, dry_run=True)
+    h.runner.ctx.cfg = h.cfg = dataclasses.replace(h.cfg, dry_run=True)
     h.start()
     h.until(lambda: h.decided(59))
     [order] = h.orders()

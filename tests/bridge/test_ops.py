@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from bridge.alerts import RateLimit, Tiers, wants, webhook_body
 from bridge.app import resume_bridge
 from bridge.breakers import Usage
 from bridge.config import AlertsConfig
-from bridge.ledger import Ledger
-from bridge.logs import rotating_file
+from bridge.ledger.store import Ledger
+from bridge.ops.alerts import RateLimit, Tiers, wants, webhook_body
+from bridge.ops.logs import rotating_file
 from tests.fakegw import FakeGateway
 
 from ._harness import BridgeHarness
@@ -156,13 +156,13 @@ def test_backup_and_restore_round_trip_mid_session(harness: H, gw: FakeGateway, 
     h = harness(seed=60, risk={"market_hours": False})
     h.start()
     assert h.until(lambda: h.settled() and h.orders())
-    h.runner._snapshot_positions()
+    h.runner.ctx.snapshot_positions()
     out = cli("backup", "--ledger", str(h.ledger.path), "--out", str(tmp_path / "b1.sqlite"))  # the runner is alive
     assert out.returncode == 0, out.stderr
     info = json.loads(out.stdout)
     assert info["orders"] == 1 and info["fills"] == 1 and info["schema"] == 2
     h.advance(61)
-    h.runner._heartbeat(force=True)
+    h.runner.ctx.heartbeat(force=True)
     out = cli("restore", str(tmp_path / "b1.sqlite"), "--ledger", str(h.ledger.path))
     assert out.returncode == 2 and "a bridge is running on this ledger" in out.stderr  # never under a running bridge
     h.runner.close()
@@ -245,7 +245,7 @@ def test_the_notifier_routes_by_level_and_posts_slack_payloads() -> None:
     from typing import Any
 
     from bridge.config import NotifyConfig
-    from bridge.notify import Notifier
+    from bridge.ops.notify import Notifier
 
     got: list[dict[str, Any]] = []
 
@@ -283,7 +283,7 @@ def test_the_error_rate_breaker_halts_on_broker_rejections(harness: H, gw: FakeG
     for _ in range(60):
         h.step(0.02)
     assert not h.ledger.risk_state().kill_switch  # one rejection, limit two: not yet (error_rate at 50%)
-    h.runner._alert("stale_data", "SPY: a second error", "error")
+    h.runner.ctx.alert("stale_data", "SPY: a second error", "error")
     assert h.until(lambda: h.ledger.risk_state().kill_switch)
     rs = h.ledger.risk_state()
     assert rs.reason.startswith("breaker error_rate") and "errors within 600 s" in rs.reason

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from bridge.dashboard.server import check_port_free
 from bridge.errors import ControlError
-from bridge.ledger import Ledger
+from bridge.ledger.store import Ledger
+from bridge.ops.dashboard.server import check_port_free
 
 from .test_ops import cli
 
@@ -90,7 +90,7 @@ def test_dashboard_http_errors_say_why(tmp_path: Path) -> None:
 
 
 def test_an_unusable_token_file_is_a_clear_error(tmp_path: Path) -> None:
-    from bridge.dashboard.security import load_or_create_token
+    from bridge.ops.dashboard.security import load_or_create_token
 
     blocker = tmp_path / "a-file"
     blocker.write_text("x")

@@ -88,3 +88,30 @@ def test_one_minute_bars_across_sessions_equal_the_backtest(harness: Callable[..
         assert o["avg_fill_price"] == pytest.approx(t["Price"], rel=1e-12)
     overnight = frame.index[frame.index.to_series().diff() > pd.Timedelta(hours=1)]
     assert len(overnight) == 1  # the run crossed a session boundary
+
+
+def test_the_replay_check_uses_the_engine_simulator_which_equals_the_vectorbt_backtest(spy_daily: pd.DataFrame) -> None:
+    """``--check`` compares with the engine's simulator (no research wrapper in the bridge):
+    on the same bars its orders are vectorbt's, and a replay that differs is reported."""
+    from bridge import parity
+    from quantlab.engine.intervals import get_interval
+    from quantlab.engine.params import resolve_params
+    from quantlab.engine.registry import get_strategy
+
+    frame = spy_daily.iloc[:400]
+    sim = load_config(env={}, overrides={"costs": {"slippage_bps": 5.0}}).sim_config(100_000.0)
+    spec, interval = get_strategy("sma_cross"), get_interval("1d")
+    params = resolve_params(spec, PARAMS, interval)
+    ours = parity.simulated_orders(spec, params, frame, "SPY", sim, interval)
+    theirs = backtest_orders(frame, sim)
+    assert len(ours) == len(theirs) >= 4
+    assert list(ours["time"]) == list(theirs["Timestamp"])
+    assert list(ours["size"]) == [s if side == "Buy" else -s for s, side in zip(theirs["Size"], theirs["Side"], strict=True)]
+    assert ours["price"].to_numpy() == pytest.approx(theirs["Price"].to_numpy(), rel=1e-12)
+    assert ours["fees"].to_numpy() == pytest.approx(theirs["Fees"].to_numpy(), abs=1e-9)
+    filled = pd.DataFrame({"status": "filled", "side": ["BUY" if s > 0 else "SELL" for s in ours["size"]], "filled": ours["size"].abs(),
+                           "avg_fill_price": ours["price"], "commission": ours["fees"]})
+    assert parity.compare(spec, params, {"SPY": frame}, sim, interval, filled)["equal"]
+    filled.loc[1, "filled"] += 1  # one share off on the second order
+    report = parity.compare(spec, params, {"SPY": frame}, sim, interval, filled)
+    assert not report["equal"] and len(report["first_differences"]) == 1

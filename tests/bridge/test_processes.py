@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 from ib_async import IB, LimitOrder, Stock
 
-from bridge.ledger import Ledger
+from bridge.ledger.store import Ledger
 from tests.fakegw import FakeGateway
 
 from ._harness import BridgeHarness, daily

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bridge.broker import Bar, Fill, OrderState, Position
+from bridge.brokers.protocol import Bar, Fill, OrderState, Position
 from bridge.errors import StaleData
 from bridge.feed import BarWindow
 from bridge.live_signal import latest_target

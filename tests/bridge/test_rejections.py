@@ -156,7 +156,7 @@ def test_a_rejection_first_seen_by_reconcile_rolls_back_too(harness: H, gw: Fake
     next bar decides again."""
     gw.script(FillPolicy.reject("insufficient buying power"), symbol="SPY")
     h = harness(seed=60)
-    monkeypatch.setattr(h.runner, "_on_order", lambda ev: None)  # the live status never reaches the ledger
+    monkeypatch.setattr(h.runner.session, "on_order", lambda ev: None)  # the live status never reaches the ledger
     h.start()
     assert h.until(lambda: gw.orders() and gw.orders()[0].status == "Cancelled")
     h.until(lambda: False, timeout=0.2)

@@ -131,7 +131,7 @@ def test_drop_mid_session_reconnects_reconciles_and_does_not_duplicate(harness: 
     gw.drop_connections()
     assert h.until(lambda: h.runner.state == "disconnected", timeout=3)
     gw.pause_accepting()  # the first reconnect attempts fail: exponential backoff
-    assert h.until(lambda: h.runner._reconnect_attempt >= 2, timeout=5)
+    assert h.until(lambda: h.runner.ctx.state.reconnect_attempt >= 2, timeout=5)
     assert h.runner.state == "disconnected"
     gw.fill_order_while_disconnected(ref, price=float(h.frame["open"].iloc[60]))
     gw.resume_accepting()
@@ -285,7 +285,7 @@ def test_position_mismatch_halts_until_resume_rebaselines(harness: H, gw: FakeGa
     assert any(a["kind"] == "reconcile_mismatch" for a in h2.notifier.sent)
     result = resume_bridge(h2.cfg, rebaseline=True, acknowledge=lambda question: "mismatch" in question)
     assert result["resumed"]
-    h2.runner._reconcile("resume")  # what the running bridge does on the resume request
+    h2.runner.reconciler.run("resume")  # what the running bridge does on the resume request
     assert not h2.ledger.risk_state().halted and h2.ledger.expected_positions()["SPY"] == qty + 7
     h2.close()
 
@@ -350,7 +350,7 @@ def test_kill_switch_never_flattens_twice_while_a_flatten_order_works(harness: H
     def stop_again(minutes: int) -> dict[str, object]:
         return emergency_stop(h.broker, h.ledger, flatten=True, symbols=["SPY"], strategy="sma_cross", key=h.runner.skey,
                               tag=h.clock.now() + pd.Timedelta(minutes=minutes), reason="operator", kind="manual_stop",
-                              now=h.clock.now, pump=h.runner._pump, cancel_wait=0.2)
+                              now=h.clock.now, pump=h.runner.ctx.pump, cancel_wait=0.2)
 
     monkeypatch.setattr(h.broker, "cancel_all", lambda: None)  # a gateway that does not confirm cancels in time
     assert stop_again(5)["orders"] == [{"symbol": "SPY", "skipped": "a flattening order is already working"}]

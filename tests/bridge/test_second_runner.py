@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from bridge.lease import LedgerLease
+from bridge.ledger.lease import LedgerLease
 from tests.fakegw import FakeGateway
 
 from ._harness import daily
@@ -72,7 +72,7 @@ def test_two_runners_started_together_only_one_runs(gw: FakeGateway, spy_daily: 
 def test_the_lock_dies_with_its_holder(tmp_path: Path) -> None:
     """The kernel releases the lock when the holder exits, even by SIGKILL: no stale lease."""
     ledger = tmp_path / "l.sqlite"
-    code = ("import sys, time; from pathlib import Path; from bridge.lease import LedgerLease;"
+    code = ("import sys, time; from pathlib import Path; from bridge.ledger.lease import LedgerLease;"
             f"LedgerLease(Path({str(ledger)!r})).acquire('r1'); print('locked', flush=True); time.sleep(60)")
     holder = subprocess.Popen([sys.executable, "-c", code], env=env(), cwd=ROOT, stdout=subprocess.PIPE, text=True)
     try:

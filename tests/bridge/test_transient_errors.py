@@ -81,7 +81,7 @@ def test_a_transient_error_escaping_a_step_does_not_end_run(harness: H, gw: Fake
 
     h = _started(harness)
     calls = {"n": 0}
-    real = h.runner._periodic
+    real = h.runner.tasks.run
 
     def flaky() -> None:
         calls["n"] += 1
@@ -89,9 +89,9 @@ def test_a_transient_error_escaping_a_step_does_not_end_run(harness: H, gw: Fake
             raise BrokerError("IB request timed out", found="reqPositions")
         real()
 
-    monkeypatch.setattr(h.runner, "_periodic", flaky)
+    monkeypatch.setattr(h.runner.tasks, "run", flaky)
     h.runner.run(until=lambda: calls["n"] >= 3, poll=0.01)
-    assert calls["n"] >= 3 and not h.runner._stop
+    assert calls["n"] >= 3 and not h.runner.ctx.state.stop
     assert "transient_error" in _kinds(h)
 
 

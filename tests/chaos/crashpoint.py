@@ -18,7 +18,7 @@ ENV = "CHAOS_KILL_AFTER_WRITE"
 
 def install(after: int) -> None:
     """Patch ``Ledger.tx`` so the process dies right after its ``after``-th outermost commit."""
-    from bridge.ledger import Ledger
+    from bridge.ledger.store import Ledger
 
     original_tx = Ledger.tx
     original_heartbeat = Ledger.heartbeat

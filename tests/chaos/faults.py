@@ -12,7 +12,7 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any
 
-from bridge.lease import lock_path, read_holder
+from bridge.ledger.lease import lock_path, read_holder
 from tests.chaos.crashpoint import ENV as KILL_AFTER_WRITE
 from tests.chaos.schedule import Fault
 from tests.fakegw import FillPolicy

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from quantlab.engine.backends.checkpoint import CheckpointRun, open_run
-from quantlab.engine.backends.chunks import Assembly, Chunk, ChunkResult, chunk_key, plan
+from quantlab.engine.backends.chunks import Assembly, Chunk, ChunkResult, chunk_key, plan, run_chunk
 from quantlab.errors import QuantlabError
 
 if TYPE_CHECKING:
@@ -232,7 +232,5 @@ class InProcessChunked(ChunkedBackend):
     def execute(
         self, spec: StrategySpec, inputs: MarketInputs, values: np.ndarray, sim: SimConfig, chunks: list[Chunk]
     ) -> Iterator[tuple[Chunk, ChunkResult]]:
-        from quantlab.engine.backends.chunks import run_chunk
-
         for chunk in chunks:
             yield chunk, run_chunk(spec, inputs.prices[chunk.symbol], values, sim, inputs.interval, chunk)

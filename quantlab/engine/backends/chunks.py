@@ -18,12 +18,15 @@ from quantlab.engine.intervals import Interval
 from quantlab.engine.settings import SimConfig
 from quantlab.engine.signals import PriceArrays
 from quantlab.engine.strategy import StrategySpec
-from quantlab.engine.sweep import SweepOutput, run_sweep
+from quantlab.engine.sweep import SweepOutput, block_starts, run_sweep
+from quantlab.kernels.layout import N_METRICS
 
-# About one second of single-core work per chunk at ~1.7e8 bar-evaluations/s: long enough
-# that scheduler overhead (~1 ms a task) stays negligible, short enough to balance and
-# to lose little work when a client is killed.
-TARGET_EVALUATIONS_PER_CHUNK = 1.5e8
+# About two seconds of single-core work per chunk at ~1.7e8 bar-evaluations/s (one second
+# of a 2-core worker): the fixed cost of a chunk (task round trip, result transfer set-up,
+# one-row kernel call) stays near 1% of it, the plan still balances over a few workers,
+# and a killed client loses little work. "Bars" counts the bars up to the window's end,
+# which the kernel reads (docs/scaling.md: measured figures).
+TARGET_EVALUATIONS_PER_CHUNK = 3.0e8
 
 
 @dataclass(frozen=True)
@@ -88,7 +91,8 @@ def run_chunk(
 ) -> ChunkResult:
     """Evaluate one chunk where it runs (this process or a worker)."""
     began = time.perf_counter()
-    out = run_sweep(spec, prices, values[chunk.lo : chunk.hi], sim, interval, chunk.start, chunk.end, chunk.n_blocks)
+    rows = np.array(values[chunk.lo : chunk.hi], dtype=np.float64, order="C")  # writeable: see dask_cluster.writeable
+    out = run_sweep(spec, prices, rows, sim, interval, chunk.start, chunk.end, chunk.n_blocks)
     return ChunkResult(out.metrics, out.block_sum, out.block_sumsq, time.perf_counter() - began)
 
 
@@ -97,8 +101,6 @@ class Assembly:
     client holds the final arrays only, never the chunk results as well."""
 
     def __init__(self, chunks: list[Chunk], n_combinations: int) -> None:
-        from quantlab.kernels.layout import N_METRICS
-
         self._chunks = chunks
         self._metrics: dict[str, np.ndarray] = {}
         self._bsum: dict[str, np.ndarray] = {}
@@ -118,8 +120,6 @@ class Assembly:
         self._seconds[chunk.symbol] += result.seconds
 
     def outputs(self, load_seconds: float = 0.0) -> dict[str, SweepOutput]:
-        from quantlab.engine.sweep import block_starts
-
         out: dict[str, SweepOutput] = {}
         for symbol, metrics in self._metrics.items():
             first = next(c for c in self._chunks if c.symbol == symbol)

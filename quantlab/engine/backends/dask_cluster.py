@@ -19,6 +19,7 @@ import numpy as np
 
 from quantlab.engine.backends.base import ChunkedBackend, SweepError, describe_chunk, say
 from quantlab.engine.backends.chunks import Chunk, ChunkResult, run_chunk
+from quantlab.engine.sweep import run_sweep
 from quantlab.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -27,6 +28,27 @@ if TYPE_CHECKING:
     from quantlab.engine.strategy import StrategySpec
 
 RETRIES = 2
+# Dask's background bookkeeping, tuned for a few long CPU-bound tasks (measured on a 2-core
+# box: ~50 ms of CPU per second of wall between an idle local:1 worker and its client, most
+# of it the 10 ms statistical profiler, the 20 ms event-loop tick and the system monitor).
+# Applied to the LocalCluster this client starts; remote workers take the same settings from
+# their environment (docs/scaling.md).
+QUIET_CONFIG = {
+    "distributed.worker.profile.enabled": False,
+    "distributed.admin.tick.interval": "500ms",
+    "distributed.admin.system-monitor.interval": "2s",
+    "distributed.admin.system-monitor.gil.enabled": False,
+    "distributed.worker.memory.monitor-interval": "500ms",
+    # The Active Memory Manager's ReduceReplicas drops the broadcast copies of the bars and
+    # rows down to one; losing that worker then loses data no task can recompute, and every
+    # pending chunk is cancelled ("lost dependencies") instead of rerun elsewhere.
+    "distributed.scheduler.active-memory-manager.start": False,
+}
+AMM_WARNING = (
+    "dask: warning: the scheduler runs the Active Memory Manager, which keeps one copy of the "
+    "scattered bars; a lost worker can then fail the run (resume it with the same command). Start the "
+    "scheduler with DASK_DISTRIBUTED__SCHEDULER__ACTIVE_MEMORY_MANAGER__START=False (docs/scaling.md)"
+)
 START_A_SCHEDULER = (
     "start one with `dask scheduler` (listens on tcp://HOST:8786) and on each machine "
     "`dask worker tcp://HOST:8786`, or use --cluster local:N for worker processes on this machine"
@@ -50,12 +72,24 @@ def _import_kernel_module(spec: StrategySpec) -> None:
     importlib.import_module(spec.kernel.py_func.__module__)
 
 
+def writeable(prices: Any) -> Any:
+    """Arrays that arrive through Dask are read-only views of the message buffer, and numba
+    types a read-only array differently: the workers would need their own specialisation of
+    the kernels (a second compile on a cold cache) instead of the one in-process runs cache.
+    A copy keeps the in-process signature (one symbol's daily bars: ~0.3 MB, microseconds)."""
+    if prices.close.flags.writeable:
+        return prices
+    from quantlab.engine.signals import PriceArrays
+    from quantlab.engine.strategy import PRICE_FIELDS
+
+    return PriceArrays(prices.symbol, prices.index, *(np.array(prices.field(f)) for f in PRICE_FIELDS))
+
+
 def warm_up(spec: StrategySpec, prices: Any, sim: SimConfig, interval: Any) -> float:
     """Runs on each worker: load (or compile) the kernels with a one-row sweep; seconds taken."""
-    from quantlab.engine.sweep import run_sweep
-
     began = time.perf_counter()
     _import_kernel_module(spec)
+    prices = writeable(prices)
     row = np.array([[spec.defaults()[n] for n in spec.param_names]], dtype=np.float64)
     run_sweep(spec, prices, row, sim, interval, 0, len(prices))
     return time.perf_counter() - began
@@ -63,7 +97,7 @@ def warm_up(spec: StrategySpec, prices: Any, sim: SimConfig, interval: Any) -> f
 
 def _chunk_task(spec: StrategySpec, prices: Any, values: np.ndarray, sim: SimConfig, interval: Any, chunk: Chunk) -> ChunkResult:
     _import_kernel_module(spec)
-    return run_chunk(spec, prices, values, sim, interval, chunk)
+    return run_chunk(spec, writeable(prices), values, sim, interval, chunk)
 
 
 class DaskBackend(ChunkedBackend):
@@ -89,15 +123,21 @@ class DaskBackend(ChunkedBackend):
     def client(self) -> Any:
         if self._client is not None:
             return self._client
+        import dask
         from distributed import Client, LocalCluster
 
         logging.getLogger("distributed").setLevel(logging.ERROR)
         if self.address.startswith("local:"):
             n = int(self.address.split(":", 1)[1])
-            self._cluster = LocalCluster(
-                n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=logging.CRITICAL
-            )
-            self._client = Client(self._cluster)
+            # the workers share this machine's cores: numba threads per worker so that N
+            # workers together use every core once (oversubscribed threads only contend)
+            threads = max(1, (os.cpu_count() or 1) // n)
+            with dask.config.set(QUIET_CONFIG):
+                self._cluster = LocalCluster(
+                    n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
+                    silence_logs=logging.CRITICAL, env={"NUMBA_NUM_THREADS": str(threads)},
+                )
+                self._client = Client(self._cluster)
         else:
             try:
                 self._client = Client(self.address, timeout=os.environ.get("QUANTLAB_CLUSTER_TIMEOUT", "10s"))
@@ -115,6 +155,8 @@ class DaskBackend(ChunkedBackend):
         self._check_versions()
         self.n_workers = len(self._client.scheduler_info()["workers"])
         say(f"dask: {self.n_workers} workers at {self._client.scheduler.address}")
+        if self._client.amm.running():  # a scheduler someone else started: say it, do not change it
+            say(AMM_WARNING)
         return self._client
 
     def _check_versions(self) -> None:
@@ -178,7 +220,7 @@ class DaskBackend(ChunkedBackend):
         }
         try:
             for fut in as_completed(futures):
-                chunk = futures[fut]
+                chunk = futures.pop(fut)
                 try:
                     result = fut.result()
                 except Exception as err:  # re-raised worker exception, after RETRIES retries
@@ -187,10 +229,12 @@ class DaskBackend(ChunkedBackend):
                         found=f"{type(err).__name__}: {err}",
                         fix="the finished chunks are checkpointed; fix the cause and rerun the same command to resume",
                     ) from None
+                fut.release()  # the worker drops its copy now, not at the end of the sweep
                 yield chunk, result
         finally:
             for fut in futures:
                 fut.cancel()
+            values_f.release()  # walk-forward scatters one set of rows per fold
 
     def report(self) -> dict[str, Any]:
         out = super().report()

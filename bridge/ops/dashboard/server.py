@@ -30,17 +30,17 @@ from starlette.routing import Route
 
 from bridge import app as bridge_app
 from bridge.config import BridgeConfig
-from bridge.dashboard.security import (
+from bridge.errors import ControlError, LedgerError
+from bridge.ledger.store import Ledger
+from bridge.ops.dashboard.security import (
     check_csrf,
     check_token,
     load_or_create_token,
     same_origin,
     token_path,
 )
-from bridge.dashboard.state import build_state
-from bridge.errors import ControlError, LedgerError
-from bridge.ledger import Ledger
-from bridge.sysinfo import system_checks
+from bridge.ops.dashboard.state import build_state
+from bridge.ops.sysinfo import system_checks
 from quantlab.errors import QuantlabError
 
 log = logging.getLogger("bridge.dashboard")

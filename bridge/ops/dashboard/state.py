@@ -17,7 +17,7 @@ import pandas as pd
 from bridge.approvals import held_view
 from bridge.config import BridgeConfig
 from bridge.control import runner_alive
-from bridge.ledger import Ledger
+from bridge.ledger.store import Ledger
 from bridge.market import MarketCalendar
 
 

@@ -1,7 +1,7 @@
 """IBBroker: the Broker protocol over Interactive Brokers (ib_async, ib_insync fallback).
 
 The ONLY module in the project that imports the IB library. camelCase stays here;
-everything leaves as the plain values of :mod:`bridge.broker`.
+everything leaves as the plain values of :mod:`bridge.brokers.protocol`.
 
 Behaviours this adapter relies on (see ``../shared/docs/tws-protocol-notes.md``):
 
@@ -31,7 +31,7 @@ from typing import Any
 
 import pandas as pd
 
-from bridge.broker import (
+from bridge.brokers.protocol import (
     Account,
     Bar,
     BarEvent,
@@ -86,7 +86,7 @@ class IBBroker:
         self.ib = _ib.IB()
         self.ib.RaiseRequestErrors = True
         # blocking requests wait forever by default: a hung gateway would freeze the loop (and
-        # `bridge stop`); a timeout is a transient error the runner retries (bridge.recovery)
+        # `bridge stop`); a timeout is a transient error the runner retries (bridge.runtime.recovery)
         self.ib.RequestTimeout = gateway.request_timeout
         self._events: list[Event] = []
         self._wake: asyncio.Future[None] | None = None

@@ -1,6 +1,6 @@
 """The Broker protocol, in our own vocabulary, and the plain values it exchanges.
 
-Only ``bridge/ib.py`` knows Interactive Brokers; ``bridge/sim.py`` simulates a broker for
+Only ``bridge/brokers/ib.py`` knows Interactive Brokers; ``bridge/brokers/sim.py`` simulates a broker for
 replay and dry tests. The runner, reconciliation and the CLI talk to this protocol only.
 
 Orders are identified by their **orderRef** (``OrderRequest.order_ref``), never by the

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from bridge.config import BridgeConfig
 from bridge.errors import ControlError
-from bridge.logs import register_secret
+from bridge.ops.logs import register_secret
 
 
 def token_path(cfg: BridgeConfig) -> Path:

@@ -15,13 +15,13 @@ from typing import Any
 
 import pandas as pd
 
-from bridge.ledger import OPEN, Ledger
+from bridge.ledger import queries
+from bridge.ledger.store import OPEN, Ledger
 
 
 def daily_summary(ledger: Ledger, day: str) -> dict[str, Any]:
     """Everything the bridge did on ``day`` (YYYY-MM-DD), from the ledger only."""
-    orders = ledger.rows("SELECT order_ref, symbol, purpose, side, quantity, order_type, limit_price, status, filled, avg_fill_price,"
-                         " commission, reason, bar_time, created_at, sent_at FROM orders WHERE day = ? ORDER BY created_at", (day,))
+    orders = queries.orders_of_day(ledger, day)
     # only this ledger's trades: a fill of an order it does not know is another process's
     # (ledgers written before issue 9 recorded those too)
     refs = ledger.all_refs()
@@ -31,8 +31,8 @@ def daily_summary(ledger: Ledger, day: str) -> dict[str, Any]:
     at, positions = ledger.last_positions(until=end_of_day)
     outstanding = [{k: r[k] for k in ("order_ref", "symbol", "side", "quantity", "status", "filled", "created_at")}
                    for r in ledger.open_orders()]
-    decisions = ledger.rows("SELECT verdict, COUNT(*) n FROM decisions WHERE substr(at, 1, 10) = ? GROUP BY verdict", (day,))
-    risk = ledger.rows("SELECT at, kind, detail FROM risk_events WHERE substr(at, 1, 10) = ? ORDER BY id", (day,))
+    decisions = queries.verdict_counts(ledger, day)
+    risk = queries.risk_events_on(ledger, day)
     start = next((e for e in equity if e["source"] == "start_of_day"), equity[0] if equity else None)
     last = equity[-1] if equity else None
     commissions = sum(f["commission"] or 0.0 for f in fills)

@@ -28,7 +28,7 @@ from typing import Any
 
 import pandas as pd
 
-from bridge.broker import Fill, Position
+from bridge.brokers.protocol import Fill, Position
 from bridge.errors import DuplicateOrder, LedgerError
 
 SCHEMA_VERSION = 2
@@ -454,6 +454,14 @@ class Ledger:
         with self.tx() as db:
             cur = db.execute("UPDATE strategy_state SET last_target = ?, last_bar = ?, updated_at = ? WHERE strategy = ? AND symbol = ?"
                              " AND last_bar IS ?", (_num(target), bar, iso(at), strategy, symbol, only_if_bar))
+            return cur.rowcount == 1
+
+    def restore_target(self, strategy: str, symbol: str, at: pd.Timestamp, target: float | None, only_if: float | None) -> bool:
+        """Set the last target acted on back to ``target`` if it is still ``only_if`` (a broker
+        rejection: a later decision is never undone). The last bar stays."""
+        with self.tx() as db:
+            cur = db.execute("UPDATE strategy_state SET last_target = ?, updated_at = ? WHERE strategy = ? AND symbol = ? "
+                             "AND last_target IS ?", (target, iso(at), strategy, symbol, only_if))
             return cur.rowcount == 1
 
     def all_refs(self) -> set[str]:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
-from bridge.broker import (
+from bridge.brokers.protocol import (
     Account,
     Bar,
     BarEvent,

@@ -20,7 +20,7 @@ import pandas as pd
 from bridge.config import BridgeConfig
 from bridge.control import runner_alive
 from bridge.errors import LedgerError
-from bridge.ledger import Ledger, inspect_ledger
+from bridge.ledger.store import Ledger, inspect_ledger
 
 _TOL = 1e-6
 

@@ -18,7 +18,7 @@ from email.message import EmailMessage
 from typing import Any
 
 from bridge.config import AlertsConfig, NotifyConfig, Secret, resolve_secret
-from bridge.logs import redact, register_secret
+from bridge.ops.logs import redact, register_secret
 
 log = logging.getLogger("bridge.alert")
 LEVELS = {"info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR, "critical": logging.CRITICAL}
@@ -76,7 +76,7 @@ class Notifier:
             self._deliver(item)
 
     def _deliver(self, payload: dict[str, Any]) -> None:
-        from bridge.alerts import wants
+        from bridge.ops.alerts import wants
 
         if self.cfg.webhook_url and wants("webhook", payload, self.routing):
             try:
@@ -95,7 +95,7 @@ class Notifier:
         log.error(text, extra={"event": "alert_delivery_failed", "channel": channel})
 
     def _webhook(self, payload: dict[str, Any]) -> None:
-        from bridge.alerts import webhook_body
+        from bridge.ops.alerts import webhook_body
 
         body = json.dumps(webhook_body(payload, self.routing.webhook_format), default=str).encode()
         req = urllib.request.Request(self.cfg.webhook_url, data=body, method="POST", headers={"Content-Type": "application/json"})

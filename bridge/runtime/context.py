@@ -1,11 +1,15 @@
-"""State and shared helpers of the runner (split out of ``runner.py`` to keep modules small).
+"""The runner's wiring and the helpers every part of the runtime uses.
 
-``RunnerBase`` holds the configuration, broker, ledger, clock, windows and counters, and
-the helpers every part uses: recording decisions, the risk-gate call, orderRefs, equity
-marking, status and health snapshots. ``bridge.decide`` (the decision path),
-``bridge.session`` (connection, events, reconciliation) and ``bridge.runner`` (lifecycle
-and periodic tasks) build on it.
+``Context`` holds what does not change after start-up (config, broker, ledger, clock,
+strategy, windows, ledger sync) and the one mutable :class:`~bridge.runtime.state.RunnerState`.
+Its helpers (recording decisions, the risk-gate call, orderRefs, equity marking, status and
+health snapshots) are what the session, the decision path and the periodic tasks share. It
+imports none of them: calls point from ``runner`` down to ``session`` / ``tasks``, to
+``decision``, ``reconciling``, ``oversight``, ``killswitch`` and finally here. The one
+call back up, pumping broker events while waiting (a cancel, the kill switch), goes
+through :attr:`Context.pump`, which the runner points at its session.
 """
+
 
 from __future__ import annotations
 
@@ -15,28 +19,29 @@ import math
 import os
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from bridge import ops_hook
 from bridge.breakers import pre_trade
-from bridge.broker import BarEvent, Broker, ConnectionEvent, Event
+from bridge.brokers.protocol import Broker
 from bridge.clock import Clock, WallClock
 from bridge.config import BridgeConfig
 from bridge.control import LedgerSync
 from bridge.errors import BridgeError
 from bridge.feed import BarWindow
-from bridge.health import HealthState
-from bridge.lease import LedgerLease
-from bridge.ledger import Ledger, iso
+from bridge.ledger.store import Ledger, iso
 from bridge.live_signal import lookback
 from bridge.market import MarketCalendar
-from bridge.notify import Notifier
+from bridge.ops.health import HealthState
+from bridge.ops.notify import Notifier
+from bridge.ops.sysinfo import system_checks
 from bridge.orders import order_ref, strategy_key
 from bridge.risk import Decision, Exposure, OrderIntent, RiskContext, check
-from bridge.sysinfo import system_checks
+from bridge.runtime import ops_hook
+from bridge.runtime.state import RunnerState
 from quantlab.engine.intervals import get_interval
 from quantlab.engine.params import resolve_params
 from quantlab.engine.registry import get_strategy
@@ -50,8 +55,8 @@ DEFAULT_MAX_AGE = {0: 1800.0, 60: 600.0, 30: 300.0, 15: 180.0, 5: 90.0, 1: 30.0}
 CRASH_ENV = "BRIDGE_TEST_CRASH_AFTER_PLACE"
 
 
-class RunnerBase:
-    """One strategy on a set of symbols, against one broker and one ledger (shared state)."""
+class Context:
+    """One strategy on a set of symbols, against one broker and one ledger: wiring, state, shared helpers."""
 
     def __init__(
         self,
@@ -86,61 +91,44 @@ class RunnerBase:
         self.max_age = cfg.data.max_bar_age or DEFAULT_MAX_AGE.get(self.interval.minutes, 600.0)
         self.windows = {s: BarWindow(s, self.interval, self.calendar, self.capacity) for s in self.symbols}
         self.sync = LedgerSync(ledger, self.clock.now, self.day)
-        self.state = "init"
-        self.working: dict[str, float] = {}  # LMT orderRef -> clock.monotonic() when placed
-        self.cancel_reason: dict[str, str] = {}
-        self.adopted: dict[str, int] = {}  # orderRef -> client id of an order another client placed (bridge.oversight)
-        self.metrics: dict[str, float] = {"bars": 0, "decisions": 0, "orders_sent": 0, "fills": 0, "rejected": 0,
-                                          "refused_stale": 0, "reconnects": 0, "disconnects": 0}
-        self.latencies_ms: list[float] = []
-        self.last_update: dict[str, pd.Timestamp] = {}
-        self.stale: dict[str, str] = {}  # symbol -> why its last completed bar was refused
-        self._stop = False
-        self._next_control = 0.0
-        self._next_heartbeat = 0.0
-        self._next_equity = 0.0
-        self._reconnect_at = 0.0
-        self._reconnect_attempt = 0
-        self._eod_done: str | None = None
-        self._was_open = False
-        self._positions_dirty = True
-        self._deferred: set[str] = set()
-        self._stop_pending: dict[str, Any] | None = None  # a `bridge stop` received while disconnected
-        self.lease: LedgerLease | None = None  # the ledger's lock, taken by Runner.claim_ledger
-        self._crash_after_place = os.environ.get(CRASH_ENV, "") == "1" and cfg.mode != "live"
+        self.state = RunnerState()
+        self.crash_after_place = os.environ.get(CRASH_ENV, "") == "1" and cfg.mode != "live"
+        #: Handle broker events for up to ``timeout`` seconds (bars deferred); the runner
+        #: points it at its session, so lower layers can wait without importing it.
+        self.pump: Callable[[float], None] = _no_session
 
     def day(self) -> str:
         return str(self.calendar.trading_day(self.clock.now()))
 
-    def _alert(self, kind: str, message: str, level: str = "warning", **fields: Any) -> None:
+    def alert(self, kind: str, message: str, level: str = "warning", **fields: Any) -> None:
         text = ops_hook.on_alert(self, kind, message, level)  # issue 13: kept in the ledger, noisy kinds rate-limited
         if text is not None:
             self.notifier.alert(kind, text, level, run_id=self.run_id, **fields)
 
-    def _processed(self, sym: str, bar_time: pd.Timestamp) -> tuple[float, bool]:
+    def processed(self, sym: str, bar_time: pd.Timestamp) -> tuple[float, bool]:
         last_target, last_bar = self.ledger.strategy_state(self.skey, sym)
         return last_target, last_bar is not None and pd.Timestamp(last_bar) >= bar_time
 
-    def _mark(self, sym: str, bar_time: pd.Timestamp, target: float | None = None) -> None:
+    def mark(self, sym: str, bar_time: pd.Timestamp, target: float | None = None) -> None:
         self.ledger.set_strategy_state(self.skey, sym, self.clock.now(), last_target=target, last_bar=iso(bar_time),
                                        keep_target=target is None)
 
-    def _record(self, sym: str, bar_time: pd.Timestamp, verdict: str, reason: str, rule: str = "", **fields: Any) -> None:
-        self.metrics["decisions"] += 1
+    def record(self, sym: str, bar_time: pd.Timestamp, verdict: str, reason: str, rule: str = "", **fields: Any) -> None:
+        self.state.metrics["decisions"] += 1
         self.ledger.record_decision(self.clock.now(), run_id=self.run_id, bar_time=iso(bar_time), symbol=sym, strategy=self.skey,
                                     verdict=verdict, rule=rule, reason=reason, **fields)
         log.info("decision", extra={"event": "decision", "symbol": sym, "bar_time": iso(bar_time), "verdict": verdict, "rule": rule,
                                      "reason": reason, **{k: v for k, v in fields.items() if v is not None}})
         ops_hook.on_decision(self, sym, verdict, rule, reason)  # issue 13: every risk rejection is an alert
 
-    def _refuse(self, sym: str, bar_time: pd.Timestamp, rule: str, reason: str) -> None:
-        self.metrics["refused_stale"] += 1
-        self.stale[sym] = f"{rule}: {reason}"
-        self._record(sym, bar_time, "refused", reason, rule)
+    def refuse(self, sym: str, bar_time: pd.Timestamp, rule: str, reason: str) -> None:
+        self.state.metrics["refused_stale"] += 1
+        self.state.stale[sym] = f"{rule}: {reason}"
+        self.record(sym, bar_time, "refused", reason, rule)
         self.ledger.risk_event(self.clock.now(), "stale_data", f"{sym} {bar_time}: {reason}", self.run_id)
-        self._alert("stale_data", f"{sym}: refusing to trade on bar {bar_time}: {reason}", "error", symbol=sym)
+        self.alert("stale_data", f"{sym}: refusing to trade on bar {bar_time}: {reason}", "error", symbol=sym)
 
-    def _marks(self, positions: dict[str, float]) -> dict[str, float]:
+    def marks(self, positions: dict[str, float]) -> dict[str, float]:
         out: dict[str, float] = {}
         held = self.broker.positions()
         for s in positions:
@@ -148,7 +136,7 @@ class RunnerBase:
             out[s] = w.last_close if w is not None and len(w) else held[s].avg_cost
         return out
 
-    def _gate(self, intent: OrderIntent, positions: dict[str, float], marks: dict[str, float], equity: float, last: float) -> Decision:
+    def gate(self, intent: OrderIntent, positions: dict[str, float], marks: dict[str, float], equity: float, last: float) -> Decision:
         now = self.clock.now()
         rs = self.ledger.risk_state()
         sod = rs.loss_ref_equity or rs.sod_equity or equity
@@ -165,11 +153,11 @@ class RunnerBase:
                                           "reason": decision.reason})
         return decision
 
-    def _new_ref(self, sym: str, when: pd.Timestamp, purpose: str) -> str:
+    def new_ref(self, sym: str, when: pd.Timestamp, purpose: str) -> str:
         base = order_ref(self.spec.name, self.skey, sym, when, purpose)
         return order_ref(self.spec.name, self.skey, sym, when, purpose, attempt=self.ledger.count_refs(base))
 
-    def _order_row(self, intent: OrderIntent, ref: str, bar_time: pd.Timestamp | None, status: str, target: float | None,
+    def order_row(self, intent: OrderIntent, ref: str, bar_time: pd.Timestamp | None, status: str, target: float | None,
                    prev_target: float | None, reason: str, parent: str | None = None) -> dict[str, Any]:
         prev_bar = None
         if intent.purpose == "signal":
@@ -208,15 +196,8 @@ class RunnerBase:
         raw = self.broker.account().net_liquidation
         return (min(marked, raw) if math.isfinite(raw) else marked), cash
 
-    def _pump(self, timeout: float) -> None:
-        for event in self.broker.poll(timeout):
-            if isinstance(event, BarEvent):
-                self._on_bar_deferred(event)
-            else:
-                self.handle(event)
-
-    def _snapshot_positions(self) -> None:
-        self._positions_dirty = False
+    def snapshot_positions(self) -> None:
+        self.state.positions_dirty = False
         positions = self.broker.positions()
         marks = {s: (self.windows[s].last_price() if s in self.windows and len(self.windows[s]) else p.avg_cost) for s, p in positions.items()}
         self.ledger.snapshot_positions(self.clock.now(), positions, marks)
@@ -231,9 +212,9 @@ class RunnerBase:
         account = self.broker.account() if connected else None
         equity = account.net_liquidation if account else math.nan
         ref = rs.loss_ref_equity or rs.sod_equity
-        lat = np.array(self.latencies_ms[-1000:]) if self.latencies_ms else np.array([])
+        lat = np.array(self.state.latencies_ms[-1000:]) if self.state.latencies_ms else np.array([])
         return {
-            "run_id": self.run_id, "mode": self.cfg.mode, "dry_run": self.cfg.dry_run, "state": self.state, "connected": connected,
+            "run_id": self.run_id, "mode": self.cfg.mode, "dry_run": self.cfg.dry_run, "state": self.state.phase, "connected": connected,
             "account": self.broker.account_id() if connected else "", "strategy": self.skey, "symbols": self.symbols,
             "positions": positions, "open_orders": [{k: r[k] for k in ("order_ref", "symbol", "side", "quantity", "order_type",
                                                                        "limit_price", "status", "filled")} for r in self.ledger.open_orders()],
@@ -241,49 +222,52 @@ class RunnerBase:
             "pnl_today": (equity - rs.sod_equity) if rs.sod_equity and math.isfinite(equity) else None,
             "loss_reference": ref, "kill_switch": rs.kill_switch, "halted": rs.halted, "halt_reason": rs.reason,
             "last_bars": {s: str(w.last_time) for s, w in self.windows.items()},
-            "clock": iso(self.clock.now()), "limits": ops_hook.limits(self), "stale": dict(self.stale),
+            "clock": iso(self.clock.now()), "limits": ops_hook.limits(self), "stale": dict(self.state.stale),
             "marks": {s: w.last_price() for s, w in self.windows.items() if len(w)},  # issue 13: dashboard gauges and approval expiry
-            "metrics": {**self.metrics, "latency_ms_p50": float(np.percentile(lat, 50)) if lat.size else None,
+            "metrics": {**self.state.metrics, "latency_ms_p50": float(np.percentile(lat, 50)) if lat.size else None,
                         "latency_ms_p99": float(np.percentile(lat, 99)) if lat.size else None},
         }
 
     def health_view(self, status: dict[str, Any]) -> dict[str, Any]:
         now = self.clock.now()
-        fresh = not self.stale
+        fresh = not self.state.stale
         if self.calendar.is_open(now):
             for sym in self.symbols:
-                seen = self.last_update.get(sym)
+                seen = self.state.last_update.get(sym)
                 if seen is None or (now - seen).total_seconds() > self.max_age + self.interval.freq.total_seconds():
                     fresh = False
-        checks = {"connected": status["connected"] and self.state == "ready", "data_fresh": fresh,
+        checks = {"connected": status["connected"] and self.state.phase == "ready", "data_fresh": fresh,
                   "kill_switch_clear": not status["kill_switch"], "not_halted": not status["halted"]}
         machine = system_checks(self.ledger.path, self.cfg.ops.min_free_disk_mb, self.cfg.ops.max_memory_pct)  # issue 13
         checks.update(disk_ok=machine.pop("disk_ok"), memory_ok=machine.pop("memory_ok"))
-        return {"ok": all(checks.values()), **checks, **machine, "stale": dict(self.stale), "state": self.state, "kill_switch": status["kill_switch"],
+        return {"ok": all(checks.values()), **checks, **machine, "stale": dict(self.state.stale), "state": self.state.phase, "kill_switch": status["kill_switch"],
                 "halt_reason": status["halt_reason"], "run_id": self.run_id, "at": str(now)}
 
-    def _heartbeat(self, force: bool = False) -> None:
+    def heartbeat(self, force: bool = False) -> None:
         mono = time.monotonic()
-        if not force and mono < self._next_heartbeat:
+        if not force and mono < self.state.next_heartbeat:
             return
-        self._next_heartbeat = mono + HEARTBEAT_EVERY
+        self.state.next_heartbeat = mono + HEARTBEAT_EVERY
         try:
             status = self.status()
         except BridgeError:
             return
-        self.ledger.heartbeat(self.run_id, pd.Timestamp.now(tz="UTC"), self.state, status)  # wall time: other processes read it
+        self.ledger.heartbeat(self.run_id, pd.Timestamp.now(tz="UTC"), self.state.phase, status)  # wall time: other processes read it
         if self.health is not None:
             self.health.publish(self.health_view(status), status)
 
-    # --- implemented by the subclasses (declared here for the type checker) ----------
-    def handle(self, event: Event) -> None:
-        raise NotImplementedError
+    def disconnected(self, message: str) -> None:
+        """The gateway connection is gone: stop trading, schedule the reconnect (the session's
+        ``reconnect`` task), record and alert once per episode."""
+        if self.state.phase == "disconnected":
+            return
+        self.state.phase = "disconnected"
+        self.state.metrics["disconnects"] += 1
+        self.state.reconnect_attempt = 0
+        self.state.reconnect_at = time.monotonic() + min(self.cfg.gateway.backoff_initial, 1.0)
+        self.ledger.risk_event(self.clock.now(), "disconnect", message, self.run_id)
+        self.alert("disconnected", f"lost the gateway connection ({message}): orders stopped, reconnecting", "error")
 
-    def _on_connection(self, ev: ConnectionEvent) -> None:
-        raise NotImplementedError
 
-    def _decide(self, sym: str, received: float | None) -> None:
-        raise NotImplementedError
-
-    def _on_bar_deferred(self, ev: BarEvent) -> None:
-        raise NotImplementedError
+def _no_session(timeout: float) -> None:
+    raise RuntimeError("Context.pump is not wired: the Runner sets it to its session's pump")

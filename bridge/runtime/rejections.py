@@ -20,14 +20,13 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from bridge.ledger import Ledger, iso
-
-if TYPE_CHECKING:
-    from bridge.decide import DecisionMixin
+from bridge.ledger.queries import signal_statuses
+from bridge.ledger.store import Ledger, iso
+from bridge.runtime.context import Context
+from bridge.runtime.killswitch import kill
 
 log = logging.getLogger("bridge.runner")
 
@@ -39,12 +38,9 @@ def closes_exposure(position: float, signed_qty: float) -> bool:
 
 def consecutive_rejections(ledger: Ledger, strategy: str, symbol: str) -> int:
     """Strategy orders of ``symbol`` rejected in a row, newest first (the count includes the latest)."""
-    rows = ledger.rows("SELECT status FROM orders WHERE strategy = ? AND symbol = ? AND purpose = 'signal' "
-                       "AND status NOT IN ('dry_run', 'needs_approval') ORDER BY created_at DESC, rowid DESC LIMIT 1000",
-                       (strategy, symbol))
     n = 0
-    for r in rows:
-        if r["status"] != "rejected":
+    for status in signal_statuses(ledger, strategy, symbol):
+        if status != "rejected":
             break
         n += 1
     return n
@@ -54,30 +50,27 @@ def roll_back_target(ledger: Ledger, strategy: str, symbol: str, at: pd.Timestam
                      prev_target: float | None) -> bool:
     """Set the last target acted on back to ``prev_target`` if it is still the rejected order's
     target (a later decision is never undone). The last bar stays: the next bar decides again."""
-    with ledger.tx() as db:
-        cur = db.execute("UPDATE strategy_state SET last_target = ?, updated_at = ? WHERE strategy = ? AND symbol = ? "
-                         "AND last_target IS ?", (prev_target, iso(at), strategy, symbol, rejected_target))
-        return cur.rowcount == 1
+    return ledger.restore_target(strategy, symbol, at, prev_target, rejected_target)
 
 
-def on_rejected(runner: DecisionMixin, ref: str, message: str, code: int = 0) -> None:
+def on_rejected(ctx: Context, ref: str, message: str, code: int = 0) -> None:
     """Apply a broker rejection of ``ref``: roll back, alert, escalate (see the module docstring)."""
-    row = runner.ledger.order(ref)
+    row = ctx.ledger.order(ref)
     if row is None:
         return
-    now = runner.clock.now()
+    now = ctx.clock.now()
     sym = str(row["symbol"])
-    held = runner.broker.positions().get(sym) if runner.broker.is_connected() else None
-    position = held.quantity if held is not None else _ledger_position(runner, sym)
+    held = ctx.broker.positions().get(sym) if ctx.broker.is_connected() else None
+    position = held.quantity if held is not None else _ledger_position(ctx, sym)
     signed = float(row["quantity"]) * (1 if row["side"] == "BUY" else -1)
     exit_ = closes_exposure(position, signed) or row["purpose"] in ("flatten", "timeout_market") and position != 0
-    limit = runner.cfg.orders.reject_retries
-    n = consecutive_rejections(runner.ledger, str(row["strategy"]), sym) if row["purpose"] == "signal" else 0
+    limit = ctx.cfg.orders.reject_retries
+    n = consecutive_rejections(ctx.ledger, str(row["strategy"]), sym) if row["purpose"] == "signal" else 0
     retry = row["purpose"] == "signal" and n <= limit
     if row["purpose"] == "signal" and (retry or exit_):
         # an exit is always rolled back: once the escalation is resolved (`bridge resume`) the
         # next bar must try to close the position again, not "hold: target unchanged"
-        roll_back_target(runner.ledger, str(row["strategy"]), sym, now, row["target"], row["prev_target"])
+        roll_back_target(ctx.ledger, str(row["strategy"]), sym, now, row["target"], row["prev_target"])
     what = f"{row['side']} {float(row['quantity']):g} {sym} ({ref}) rejected by the broker: {message}"
     if retry:
         tail = f"the target is rolled back and the next bar decides again (retry {n} of {limit})"
@@ -85,30 +78,30 @@ def on_rejected(runner: DecisionMixin, ref: str, message: str, code: int = 0) ->
         tail = f"{n} rejections in a row: no more retries (orders.reject_retries = {limit})"
     else:
         tail = "not retried"
-    runner.ledger.risk_event(now, "order_rejected", f"{what}; {tail}", runner.run_id)
+    ctx.ledger.risk_event(now, "order_rejected", f"{what}; {tail}", ctx.run_id)
     if not exit_:
         if row["purpose"] == "signal" and n > limit:
-            runner._alert("rejections_exhausted", f"{what}; {tail}: the strategy's target is kept but NOT held by the account",
+            ctx.alert("rejections_exhausted", f"{what}; {tail}: the strategy's target is kept but NOT held by the account",
                           "critical", order_ref=ref, symbol=sym, code=code)
         return
-    runner._alert("exit_rejected", f"EXIT {what}; position {position:g} {sym} stays open; {tail}", "critical",
+    ctx.alert("exit_rejected", f"EXIT {what}; position {position:g} {sym} stays open; {tail}", "critical",
                   order_ref=ref, symbol=sym, code=code)
     if retry:
         return
     reason = f"exit order {ref} rejected by the broker and cannot be placed ({message}): position {position:g} {sym} open"
-    runner._alert("exit_unplaceable", reason + f" -> {runner.cfg.orders.on_exit_rejected}", "critical", order_ref=ref, symbol=sym)
-    if runner.cfg.orders.on_exit_rejected == "kill_switch":
-        if not runner.ledger.risk_state().kill_switch and runner.broker.is_connected():
-            runner._kill(reason, flatten=False, kind="exit_rejected", tag=now)
+    ctx.alert("exit_unplaceable", reason + f" -> {ctx.cfg.orders.on_exit_rejected}", "critical", order_ref=ref, symbol=sym)
+    if ctx.cfg.orders.on_exit_rejected == "kill_switch":
+        if not ctx.ledger.risk_state().kill_switch and ctx.broker.is_connected():
+            kill(ctx, reason, flatten=False, kind="exit_rejected", tag=now)
         else:
-            runner.ledger.latch(now, reason, "exit_rejected", runner.run_id)
+            ctx.ledger.latch(now, reason, "exit_rejected", ctx.run_id)
     else:
-        runner.ledger.set_risk_state(now, halted=True, reason=reason, since=iso(now))
-        runner.ledger.risk_event(now, "halt", reason, runner.run_id)
+        ctx.ledger.set_risk_state(now, halted=True, reason=reason, since=iso(now))
+        ctx.ledger.risk_event(now, "halt", reason, ctx.run_id)
     log.critical("exit cannot be placed", extra={"event": "exit_unplaceable", "order_ref": ref, "symbol": sym,
-                                                   "action": runner.cfg.orders.on_exit_rejected})
+                                                   "action": ctx.cfg.orders.on_exit_rejected})
 
 
-def _ledger_position(runner: Any, sym: str) -> float:
-    q = runner.ledger.expected_positions().get(sym, 0.0)
+def _ledger_position(ctx: Context, sym: str) -> float:
+    q = ctx.ledger.expected_positions().get(sym, 0.0)
     return float(q) if math.isfinite(q) else 0.0

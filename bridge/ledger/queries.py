@@ -1,0 +1,66 @@
+"""Named read queries over the ledger, for the app, the report, the replay and the runtime.
+
+SQL lives in ``bridge.ledger`` only: callers ask for what they need by name, so a schema
+change touches this package, not every reader. The store (``store.Ledger``) keeps the
+queries the runner's hot path and the dashboard use; these are the rest.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bridge.ledger.store import Ledger
+
+_DAY_ORDER_COLUMNS = ("order_ref, symbol, purpose, side, quantity, order_type, limit_price, status, filled, avg_fill_price, "
+                      "commission, reason, bar_time, created_at, sent_at")
+
+
+def orders_of_day(ledger: Ledger, day: str) -> list[dict[str, Any]]:
+    """Orders of trading day ``day`` (YYYY-MM-DD), oldest first (the daily report)."""
+    return ledger.rows(f"SELECT {_DAY_ORDER_COLUMNS} FROM orders WHERE day = ? ORDER BY created_at", (day,))
+
+
+def verdict_counts(ledger: Ledger, day: str) -> list[dict[str, Any]]:
+    """``{verdict, n}`` rows: decisions recorded on UTC date ``day``."""
+    return ledger.rows("SELECT verdict, COUNT(*) n FROM decisions WHERE substr(at, 1, 10) = ? GROUP BY verdict", (day,))
+
+
+def risk_events_on(ledger: Ledger, day: str) -> list[dict[str, Any]]:
+    """Risk events of UTC date ``day``, in order."""
+    return ledger.rows("SELECT at, kind, detail FROM risk_events WHERE substr(at, 1, 10) = ? ORDER BY id", (day,))
+
+
+def has_decisions(ledger: Ledger) -> bool:
+    """True once any decision was recorded (a replay needs a fresh ledger)."""
+    return bool(ledger.rows("SELECT 1 FROM decisions LIMIT 1"))
+
+
+def all_orders(ledger: Ledger) -> list[dict[str, Any]]:
+    """Every order with its outcome, in the order they were created (the replay's result)."""
+    return ledger.rows("SELECT o.order_ref, o.symbol, o.bar_time, o.side, o.quantity, o.status, o.filled, o.avg_fill_price, "
+                       "o.commission, o.reason FROM orders o ORDER BY o.created_at, o.rowid")
+
+
+def last_equity(ledger: Ledger) -> float | None:
+    """The newest recorded equity, or None (``bridge status`` without a live runner)."""
+    rows = ledger.rows("SELECT equity FROM equity ORDER BY id DESC LIMIT 1")
+    return rows[0]["equity"] if rows else None
+
+
+def awaiting_approval(ledger: Ledger, limit: int = 20) -> list[dict[str, Any]]:
+    """Orders held for approval, newest first (``bridge status``)."""
+    return ledger.rows("SELECT order_ref, symbol, side, quantity, reason FROM orders WHERE status = 'needs_approval' "
+                       "ORDER BY created_at DESC LIMIT ?", (limit,))
+
+
+def void_orders_since(ledger: Ledger, since: str) -> list[dict[str, Any]]:
+    """Void orders created at or after ``since`` (ISO time): reconciliation may revive them."""
+    return ledger.rows("SELECT * FROM orders WHERE status = 'void' AND created_at >= ?", (since,))
+
+
+def signal_statuses(ledger: Ledger, strategy: str, symbol: str, limit: int = 1000) -> list[str]:
+    """Statuses of the strategy's signal orders on ``symbol`` that reached the broker, newest first."""
+    rows = ledger.rows("SELECT status FROM orders WHERE strategy = ? AND symbol = ? AND purpose = 'signal' "
+                       "AND status NOT IN ('dry_run', 'needs_approval') ORDER BY created_at DESC, rowid DESC LIMIT ?",
+                       (strategy, symbol, limit))
+    return [str(r["status"]) for r in rows]
