@@ -149,8 +149,7 @@ def test_report_of_a_huge_results_file_skips_the_search_charts(
 ) -> None:
     import shutil
 
-    from quantlab.reports import builder
-    from quantlab.reports import build_pages
+    from quantlab.reports import build_pages, builder
 
     path = Path(shutil.copytree(reference, tmp_path / reference.name))
     monkeypatch.setattr(builder, "REPORT_MAX_ROWS", 10)
@@ -163,7 +162,9 @@ def test_report_of_a_huge_results_file_skips_the_search_charts(
 def test_streamed_run_that_failed_midway_resumes_from_its_checkpoints(
     reference: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from quantlab.engine.backends import base as chunks  # where the in-process backend looks run_chunk up
+    from quantlab.engine.backends import (
+        base as chunks,  # where the in-process backend looks run_chunk up
+    )
 
     real, calls = chunks.run_chunk, []
 
