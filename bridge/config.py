@@ -456,6 +456,8 @@ def _validate(cfg: BridgeConfig) -> None:
         value = getattr(r, name)
         need(value >= 1, f"risk.{name} must be >= 1", value)
     need(r.approval_threshold >= 0, "risk.approval_threshold must be >= 0 (0 disables approval holds)", r.approval_threshold)
+    need(math.isfinite(r.max_loss_per_trade) and r.max_loss_per_trade >= 0,
+         "risk.max_loss_per_trade must be >= 0 (account currency; 0 disables)", r.max_loss_per_trade)
     need(r.max_position_pct <= 1.0, "risk.max_position_pct is a fraction of equity (0.10 = 10%)", r.max_position_pct, "use a value in (0, 1]")
     need(r.daily_loss_limit_pct < 1.0, "risk.daily_loss_limit_pct is a fraction of equity (0.02 = 2%)", r.daily_loss_limit_pct)
     need(o.type in ("market", "limit"), "orders.type must be market or limit", repr(o.type))

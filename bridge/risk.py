@@ -22,12 +22,15 @@ Rules, in order (the first that fires decides):
     6. orders in the last minute / today at their maximum                -> reject
     7. limit price outside ``limit_band_pct`` of the last price          -> reject
     8. exits (reduce the position toward zero without crossing it)       -> allow
-    9. order notional above ``max_order_notional``                       -> reject
-    10. resulting position above ``max_position_pct`` of equity          -> reject
-    11. gross exposure after the order above ``max_gross_exposure``       -> reject
-    12. opening a new position while ``max_positions`` are open           -> reject
-    13. notional above ``approval_threshold`` (0 disables)                -> needs_approval
-    14. otherwise                                                         -> allow
+    9. entry stop: a stop on the wrong side of the entry, no stop when
+       ``require_stop`` (or ``max_loss_per_trade``) is set, or
+       opened quantity * |entry - stop| above ``max_loss_per_trade``      -> reject
+    10. order notional above ``max_order_notional``                      -> reject
+    11. resulting position above ``max_position_pct`` of equity          -> reject
+    12. gross exposure after the order above ``max_gross_exposure``       -> reject
+    13. opening a new position while ``max_positions`` are open           -> reject
+    14. notional above ``approval_threshold`` (0 disables)                -> needs_approval
+    15. otherwise                                                         -> allow
 """
 
 from __future__ import annotations
@@ -58,6 +61,11 @@ class RiskLimits:
     market_hours: bool = True
     limit_band_pct: float = 0.03
     approval_threshold: float = 25_000.0
+    #: every entry must carry a protective stop (``OrderIntent.stop_price``)
+    require_stop: bool = False
+    #: max loss of one entry if its stop fills at its level, in account currency (0 = off);
+    #: a positive value also requires a stop, since without one the loss has no bound
+    max_loss_per_trade: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -71,6 +79,12 @@ class OrderIntent:
     order_type: Literal["MKT", "LMT"] = "MKT"
     limit_price: float | None = None
     purpose: Purpose = "signal"
+    stop_price: float | None = None  # the protective stop that will rest with this entry
+
+    @property
+    def entry_price(self) -> float:
+        """The price the stop distance is measured from: the limit for a limit order."""
+        return self.limit_price if self.order_type == "LMT" and self.limit_price else self.price
 
     @property
     def signed(self) -> float:
@@ -125,6 +139,43 @@ def is_exit(position: float, signed_qty: float) -> bool:
     return abs(new) < abs(position) and (new == 0 or (new > 0) == (position > 0))
 
 
+def opened_quantity(position: float, signed_qty: float) -> float:
+    """Shares of new exposure an order opens: all of it when adding, the part past zero on a flip."""
+    new = position + signed_qty
+    if position == 0 or (position > 0) == (signed_qty > 0):
+        return abs(signed_qty)
+    return abs(new) if (new > 0) != (position > 0) else 0.0
+
+
+def stop_decision(intent: OrderIntent, position: float, limits: RiskLimits) -> Decision | None:
+    """Rule 9 for an entry: the stop is on the loss side and bounds the loss; None = passes.
+
+    Why here: a bracket's stop is what limits the trade's loss while the bridge is down, so an
+    entry whose stop is missing, inverted or too far is refused before anything is sent.
+    """
+    stop, entry = intent.stop_price, intent.entry_price
+    need_stop = limits.require_stop or limits.max_loss_per_trade > 0
+    if stop is None:
+        if need_stop:
+            why = "require_stop is on" if limits.require_stop else f"max_loss_per_trade {limits.max_loss_per_trade:,.2f} needs a stop to bound the loss"
+            return Decision("reject", f"entry without a protective stop ({why}); give the strategy an sl_stop or sl_trail", "stop_required")
+        return None
+    long = intent.side == "BUY"
+    if not (math.isfinite(stop) and stop > 0 and (stop < entry if long else stop > entry)):
+        side = "below" if long else "above"
+        return Decision("reject", f"stop {stop!r} must be positive and {side} the entry {entry:g} of a {intent.side}", "stop_side")
+    if limits.max_loss_per_trade > 0:
+        loss = opened_quantity(position, intent.signed) * abs(entry - stop)
+        if loss > limits.max_loss_per_trade * (1 + _EPS):
+            return Decision(
+                "reject",
+                f"loss at the stop {loss:,.2f} ({opened_quantity(position, intent.signed):g} x |{entry:g} - {stop:g}|) "
+                f"above max_loss_per_trade {limits.max_loss_per_trade:,.2f}",
+                "max_loss",
+            )
+    return None
+
+
 def daily_loss_breached(exposure: Exposure, limits: RiskLimits) -> tuple[bool, float]:
     """Whether equity fell by at least the daily limit; returns (breached, loss fraction)."""
     if not (exposure.sod_equity > 0 and math.isfinite(exposure.equity)):
@@ -172,6 +223,9 @@ def check(intent: OrderIntent, exposure: Exposure, ctx: RiskContext, limits: Ris
             )
     if is_exit(position, intent.signed):
         return Decision("allow", f"exit: reduces the position from {position:g} to {position + intent.signed:g}", "exit")
+    stop_verdict = stop_decision(intent, position, limits)
+    if stop_verdict is not None:
+        return stop_verdict
     notional = intent.notional
     if notional > limits.max_order_notional * (1 + _EPS):
         return Decision("reject", f"order notional {notional:,.2f} above max_order_notional {limits.max_order_notional:,.2f}", "order_notional")

@@ -131,7 +131,7 @@ limit_sets = st.builds(
     max_position_pct=st.floats(0.01, 1.0), max_gross_exposure=st.floats(0.1, 3.0), max_positions=st.integers(1, 8),
     max_order_notional=st.floats(1e3, 1e6), daily_loss_limit_pct=st.floats(0.001, 0.2), max_orders_per_minute=st.integers(1, 20),
     max_orders_per_day=st.integers(1, 200), market_hours=st.booleans(), limit_band_pct=st.floats(0.001, 0.1),
-    approval_threshold=st.floats(0, 1e6),
+    approval_threshold=st.floats(0, 1e6), require_stop=st.booleans(), max_loss_per_trade=st.sampled_from([0.0, 50.0, 500.0, 5_000.0]),
 )
 
 
@@ -140,7 +140,8 @@ def orders(draw: st.DrawFn) -> OrderIntent:
     kind = draw(st.sampled_from(["MKT", "LMT"]))
     px = draw(prices)
     lmt = px * draw(st.floats(0.9, 1.1)) if kind == "LMT" else None
-    return OrderIntent(draw(symbols), draw(st.sampled_from(["BUY", "SELL"])), draw(qty), px, kind, lmt, "signal")  # type: ignore[arg-type]
+    stop = draw(st.one_of(st.none(), st.floats(0.8, 1.2).map(lambda f: px * f)))
+    return OrderIntent(draw(symbols), draw(st.sampled_from(["BUY", "SELL"])), draw(qty), px, kind, lmt, "signal", stop)  # type: ignore[arg-type]
 
 
 @st.composite
@@ -157,6 +158,8 @@ def tighter(draw: st.DrawFn, limits: RiskLimits) -> RiskLimits:
         max_orders_per_day=draw(st.integers(1, limits.max_orders_per_day)),
         market_hours=limits.market_hours or draw(st.booleans()), limit_band_pct=shrink(limits.limit_band_pct),
         approval_threshold=shrink(limits.approval_threshold) if limits.approval_threshold > 0 else draw(st.floats(0, 1e6)),
+        require_stop=limits.require_stop or draw(st.booleans()),
+        max_loss_per_trade=shrink(limits.max_loss_per_trade) if limits.max_loss_per_trade > 0 else draw(st.sampled_from([0.0, 100.0])),
     )
 
 
@@ -202,3 +205,63 @@ def test_gate_is_pure_and_always_gives_a_reason(intent: OrderIntent, pos: dict[s
 def test_a_latched_kill_switch_never_asks_to_flatten_again() -> None:
     d = gate(buy(10), equity=90_000.0, sod=100_000.0, kill_switch=True)
     assert (d.verdict, d.rule) == ("reject", "halted")
+
+
+# --- entry stops (issue 12 item 7) ----------------------------------------------------------------
+STOPS = RiskLimits(require_stop=True, max_loss_per_trade=300.0, approval_threshold=0)
+
+
+def test_stop_rules_are_off_by_default() -> None:
+    assert gate(buy(10)).verdict == "allow"
+
+
+def test_require_stop_rejects_an_entry_without_a_stop_but_not_an_exit() -> None:
+    limits = RiskLimits(require_stop=True)
+    d = gate(buy(10), limits=limits)
+    assert (d.verdict, d.rule) == ("reject", "stop_required") and "sl_stop" in d.reason
+    assert gate(sell(5), positions={"SPY": 10.0}, limits=limits).verdict == "allow"
+    assert gate(buy(10, stop_price=95.0), limits=limits).verdict == "allow"
+
+
+def test_max_loss_alone_also_needs_a_stop() -> None:
+    d = gate(buy(10), limits=RiskLimits(max_loss_per_trade=500.0))
+    assert (d.verdict, d.rule) == ("reject", "stop_required") and "max_loss_per_trade" in d.reason
+
+
+@pytest.mark.parametrize("intent", [buy(10, stop_price=101.0), buy(10, stop_price=100.0), sell(10, stop_price=99.0),
+                                    buy(10, stop_price=-1.0), buy(10, stop_price=math.nan)])
+def test_a_stop_on_the_wrong_side_is_rejected(intent: OrderIntent) -> None:
+    d = gate(intent)
+    assert (d.verdict, d.rule) == ("reject", "stop_side")
+
+
+def test_max_loss_is_quantity_times_stop_distance() -> None:
+    assert gate(buy(100, stop_price=97.0), limits=STOPS).verdict == "allow"          # 100 x 3 = 300
+    d = gate(buy(101, stop_price=97.0), limits=STOPS)                                 # 303 > 300
+    assert (d.verdict, d.rule) == ("reject", "max_loss") and "303.00" in d.reason
+    assert gate(sell(100, stop_price=103.5), limits=STOPS).rule == "max_loss"         # short: 350
+    # a limit entry measures from its limit, not from the last price
+    lmt = buy(100, order_type="LMT", limit_price=98.0, stop_price=95.5)              # 100 x 2.5
+    assert gate(lmt, limits=STOPS, last_price=100.0).verdict == "allow"
+
+
+def test_a_flip_counts_only_the_shares_past_zero() -> None:
+    # long 50, sell 150 -> short 100; the stop risks 100 x 3 = 300
+    assert gate(sell(150, stop_price=103.0), positions={"SPY": 50.0}, limits=STOPS).verdict == "allow"
+    assert gate(sell(151, stop_price=103.0), positions={"SPY": 50.0}, limits=STOPS).rule == "max_loss"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(["BUY", "SELL"]), qty, prices, st.floats(0.001, 0.2), st.floats(1.0, 1e5), positions)
+def test_an_allowed_entry_never_risks_more_than_max_loss(side: str, q: float, px: float, dist: float, cap: float,
+                                                         pos: dict[str, float]) -> None:
+    """Whatever the order, an entry the gate allows loses at most max_loss_per_trade at its stop."""
+    stop = px * (1 - dist) if side == "BUY" else px * (1 + dist)
+    limits = RiskLimits(max_loss_per_trade=cap, max_order_notional=1e12, max_position_pct=1.0, max_gross_exposure=1e6,
+                        max_positions=100, approval_threshold=0)
+    intent = OrderIntent("SPY", side, q, px, stop_price=stop)  # type: ignore[arg-type]
+    held = pos.get("SPY", 0.0)
+    d = gate(intent, positions=pos, equity=1e12, sod=1e12, limits=limits)
+    if d.verdict == "allow" and d.rule != "exit":
+        from bridge.risk import opened_quantity
+        assert opened_quantity(held, intent.signed) * abs(px - stop) <= cap * (1 + 1e-9)
