@@ -26,7 +26,7 @@ _LAZY = {
     "backtest": ("quantlab.backtester", "backtest"),
     "optimize": ("quantlab.optimizer.api", "optimize"),
     "walkforward": ("quantlab.optimizer.walkforward", "walkforward"),
-    "load_run": ("quantlab.load", "load_run"),
+    "load_run": ("quantlab.runs.load", "load_run"),
     "get_strategy": ("quantlab.engine.registry", "get_strategy"),
     "list_strategies": ("quantlab.engine.registry", "list_strategies"),
     "evaluate": ("quantlab.engine.signals", "evaluate"),

@@ -54,7 +54,7 @@ from quantlab.optimizer.stats import (
 from quantlab.optimizer.summary import optimize_config, optimize_summary
 from quantlab.paths import store_path
 from quantlab.replay import SimRecord, max_relative_difference, portfolio, simulate, vbt_metrics
-from quantlab.runs import config_hash, ensure_writable
+from quantlab.runs.record import config_hash, ensure_writable
 
 
 def optimize(
@@ -109,7 +109,7 @@ def optimize(
         n_blocks: CSCV blocks for the probability of backtest overfitting.
         store, data: where bars come from.
         adjust: back-adjust as-traded (``adjustment=raw``) bars for their splits instead of
-            refusing them (:mod:`quantlab.basis`).
+            refusing them (:mod:`quantlab.data.basis`).
         returns: ``"price"`` (stored OHLC, dividends left out) or ``"total"`` (scaled by
             ``adj_close``); recorded as ``summary["returns_basis"]``.
         reports, save: where to save (``reports/<run_id>/``) and whether to.

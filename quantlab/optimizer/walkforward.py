@@ -52,7 +52,7 @@ from quantlab.optimizer.stats import fold_dsr, relative_rank
 from quantlab.optimizer.summary import walkforward_summary
 from quantlab.paths import store_path
 from quantlab.replay import SimRecord, max_relative_difference, portfolio, simulate, vbt_metrics
-from quantlab.runs import ensure_writable
+from quantlab.runs.record import ensure_writable
 
 FOLD_METRICS = ("sharpe", "total_return", "cagr", "max_drawdown", "n_trades")
 
@@ -90,7 +90,7 @@ class WalkForwardResult:
 
     @property
     def returns_basis(self) -> str:
-        """``"price"`` or ``"total"``: see :mod:`quantlab.basis`."""
+        """``"price"`` or ``"total"``: see :mod:`quantlab.data.basis`."""
         return self.inputs.returns_basis
 
     def portfolio(self, symbol: str | None = None) -> Any:

@@ -6,7 +6,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from quantlab.runs import ensure_folder, unwritable
+from quantlab.runs.record import ensure_folder, unwritable
 
 __all__ = ["ensure_folder", "unwritable", "write_text"]
 
