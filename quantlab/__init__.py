@@ -32,7 +32,7 @@ _LAZY = {
     "RunSpec": ("quantlab.runspec", "RunSpec"),
     "SearchSpec": ("quantlab.runspec", "SearchSpec"),
     "WalkForwardWindows": ("quantlab.optimizer.folds", "WalkForwardWindows"),
-    "load_run": ("quantlab.load", "load_run"),
+    "load_run": ("quantlab.runs.load", "load_run"),
     "get_strategy": ("quantlab.engine.registry", "get_strategy"),
     "list_strategies": ("quantlab.engine.registry", "list_strategies"),
     "evaluate": ("quantlab.engine.signals", "evaluate"),

@@ -16,7 +16,6 @@ import numpy as np
 import pandas as pd
 
 from quantlab._startup.warmup import VectorbtWarmup
-from quantlab.chart_data import CHART, chart_frame
 from quantlab.engine.exits import apply_exits, check_exits_for_run, exit_vector, tp_values
 from quantlab.engine.intervals import get_interval, short_samples
 from quantlab.engine.params import resolve_params
@@ -40,7 +39,8 @@ from quantlab.replay import (
     simulate,
     vbt_metrics,
 )
-from quantlab.runs import RunDir, config_hash, ensure_writable, finish_run, new_run_id
+from quantlab.runs.chart import CHART, chart_frame
+from quantlab.runs.record import RunDir, config_hash, ensure_writable, finish_run, new_run_id
 from quantlab.runspec import RunOptions, RunSpec, split_options
 
 
@@ -73,7 +73,7 @@ class BacktestResult:
 
     @property
     def returns_basis(self) -> str:
-        """``"price"`` or ``"total"``: see :mod:`quantlab.basis`."""
+        """``"price"`` or ``"total"``: see :mod:`quantlab.data.basis`."""
         return self.inputs.returns_basis
 
     @property

@@ -13,18 +13,18 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from quantlab.basis import Split, check_returns, split_safe, total_return
+from quantlab.data.basis import Split, check_returns, split_safe, total_return
 from quantlab.engine.intervals import Interval, get_interval
 from quantlab.engine.signals import PriceArrays, price_arrays
 from quantlab.errors import DataError, ParameterError
-from quantlab.runs import arrays_hash
+from quantlab.runs.record import arrays_hash
 
 
 @dataclass(frozen=True)
 class MarketInputs:
     """Validated bars of every symbol of a run.
 
-    ``returns_basis`` is ``"price"`` or ``"total"`` (see :mod:`quantlab.basis`); ``splits``
+    ``returns_basis`` is ``"price"`` or ``"total"`` (see :mod:`quantlab.data.basis`); ``splits``
     lists, per symbol, the splits back-adjusted on request (``adjust=True``).
     """
 
@@ -105,7 +105,7 @@ def load_inputs(
 
     A series stored as traded (``adjustment=raw``; for ``data`` frames,
     ``frame.attrs["adjustment"] == "raw"``) with splits is refused unless ``adjust``;
-    ``returns="total"`` moves every symbol to the total-return basis (:mod:`quantlab.basis`).
+    ``returns="total"`` moves every symbol to the total-return basis (:mod:`quantlab.data.basis`).
 
     Raises:
         StoreError: the store or a symbol/interval is missing (from :mod:`quantlab.data`).

@@ -226,9 +226,9 @@ BROKEN = {
     only_the_ib_broker_imports_ib: {"bridge/ib.py": "import ib_async\n", "bridge/feed.py": "from ib_async import IB\n"},
     research_never_reaches_the_bridge: {"quantlab/backtester.py": "from bridge import risk\n", "bridge/risk.py": ""},
     import_cycles: {
-        "quantlab/runs.py": "def pages():\n    from quantlab.reports import build\n",
+        "quantlab/runs/record.py": "def pages():\n    from quantlab.reports import build\n",
         "quantlab/reports/__init__.py": "from quantlab.reports.build import build\n",
-        "quantlab/reports/build.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from quantlab.runs import RunDir\n",
+        "quantlab/reports/build.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from quantlab.runs.record import RunDir\n",
     },
     bridge_imports_only_the_engine_layer: {
         "bridge/decide.py": "from quantlab.replay import simulate\n", "quantlab/replay.py": "",

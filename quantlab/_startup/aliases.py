@@ -25,6 +25,10 @@ OLD_TO_NEW = {
     "quantlab.intervals": "quantlab.engine.intervals",
     "quantlab.sweep": "quantlab.engine.sweep",
     "quantlab.backends": "quantlab.engine.backends",  # and its submodules
+    "quantlab.load": "quantlab.runs.load",
+    "quantlab.headline": "quantlab.runs.headline",
+    "quantlab.verdict": "quantlab.runs.verdict",
+    "quantlab.basis": "quantlab.data.basis",
 }
 
 

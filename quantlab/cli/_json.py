@@ -13,7 +13,7 @@ from typing import Any
 import click
 import pandas as pd
 
-from quantlab.runs import clean_for_json
+from quantlab.runs.record import clean_for_json
 
 json_option = click.option(
     "--json", "as_json", is_flag=True,

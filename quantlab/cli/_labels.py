@@ -7,8 +7,8 @@ from typing import Any
 
 import click
 
-from quantlab.headline import returns_basis, sentence, windows
-from quantlab.verdict import run_verdicts, worst
+from quantlab.runs.headline import returns_basis, sentence, windows
+from quantlab.runs.verdict import run_verdicts, worst
 
 
 def echo_headline(summary: Mapping[str, Any]) -> None:

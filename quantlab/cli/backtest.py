@@ -18,7 +18,7 @@ from quantlab.cli._options import (
     report_option,
     sim_options,
 )
-from quantlab.headline import FULL, returns_basis
+from quantlab.runs.headline import FULL, returns_basis
 
 
 @click.command("backtest")

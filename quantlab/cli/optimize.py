@@ -21,7 +21,7 @@ from quantlab.cli._options import (
     sim_options,
     table,
 )
-from quantlab.headline import FULL, IN_SAMPLE, returns_basis
+from quantlab.runs.headline import FULL, IN_SAMPLE, returns_basis
 
 
 @click.command("optimize")

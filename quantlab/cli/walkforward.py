@@ -21,7 +21,7 @@ from quantlab.cli._options import (
     sim_options,
     table,
 )
-from quantlab.headline import returns_basis
+from quantlab.runs.headline import returns_basis
 
 
 @click.command("walkforward")

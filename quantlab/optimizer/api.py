@@ -55,7 +55,7 @@ from quantlab.optimizer.stats import (
 from quantlab.optimizer.summary import optimize_config, optimize_summary
 from quantlab.paths import store_path
 from quantlab.replay import SimRecord, max_relative_difference, portfolio, simulate, vbt_metrics
-from quantlab.runs import config_hash, ensure_writable
+from quantlab.runs.record import config_hash, ensure_writable
 from quantlab.runspec import RunOptions, RunSpec, SearchOptions, SearchSpec, split_options
 
 

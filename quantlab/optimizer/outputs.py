@@ -12,10 +12,10 @@ import os
 import time
 from typing import TYPE_CHECKING, Any
 
-from quantlab.chart_data import CHART, chart_frame
 from quantlab.engine.backends import checkpoint_run
 from quantlab.replay import equity_frame, records_frame
-from quantlab.runs import RunDir, clean_for_json, finish_run, new_run_id
+from quantlab.runs.chart import CHART, chart_frame
+from quantlab.runs.record import RunDir, clean_for_json, finish_run, new_run_id
 
 if TYPE_CHECKING:
     from quantlab.optimizer.result import OptimizeResult

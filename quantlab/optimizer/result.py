@@ -59,7 +59,7 @@ class OptimizeResult:
 
     @property
     def returns_basis(self) -> str:
-        """``"price"`` or ``"total"``: see :mod:`quantlab.basis`."""
+        """``"price"`` or ``"total"``: see :mod:`quantlab.data.basis`."""
         return self.inputs.returns_basis
 
     def portfolio(self, params: Mapping[str, float] | None = None, symbol: str | None = None, window: str = "full") -> Any:

@@ -15,7 +15,7 @@ from quantlab.inputs import MarketInputs
 from quantlab.kernels.layout import METRIC_NAMES
 from quantlab.optimizer.evaluate import Window
 from quantlab.optimizer.folds import Fold, WalkForwardWindows
-from quantlab.runs import clean_for_json, config_hash
+from quantlab.runs.record import clean_for_json, config_hash
 from quantlab.runspec import RunSpec, SearchSpec
 
 REPLAY_TOLERANCE = 1e-9

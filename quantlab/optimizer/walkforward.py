@@ -59,7 +59,7 @@ from quantlab.optimizer.stats import fold_dsr, relative_rank
 from quantlab.optimizer.summary import walkforward_config, walkforward_summary
 from quantlab.paths import store_path
 from quantlab.replay import SimRecord, max_relative_difference, portfolio, simulate, vbt_metrics
-from quantlab.runs import config_hash, ensure_writable
+from quantlab.runs.record import config_hash, ensure_writable
 from quantlab.runspec import RunOptions, RunSpec, SearchOptions, SearchSpec, split_options
 
 FOLD_METRICS = ("sharpe", "total_return", "cagr", "max_drawdown", "n_trades")
@@ -98,7 +98,7 @@ class WalkForwardResult:
 
     @property
     def returns_basis(self) -> str:
-        """``"price"`` or ``"total"``: see :mod:`quantlab.basis`."""
+        """``"price"`` or ``"total"``: see :mod:`quantlab.data.basis`."""
         return self.inputs.returns_basis
 
     def portfolio(self, symbol: str | None = None) -> Any:

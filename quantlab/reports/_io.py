@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from quantlab.data.atomic import atomic_write_text
-from quantlab.runs import ensure_folder, unwritable
+from quantlab.runs.record import ensure_folder, unwritable
 
 __all__ = ["ensure_folder", "unwritable", "write_text"]
 

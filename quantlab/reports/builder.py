@@ -20,10 +20,8 @@ import pandas as pd
 
 from quantlab._startup.progress import Progress
 from quantlab.errors import QuantlabError, ReportError
-from quantlab.headline import equity_window, returns_basis
 from quantlab.reports import charts
 from quantlab.reports._io import ensure_folder, write_text
-from quantlab.reports.artifacts import Run, open_run
 from quantlab.reports.benchmark import DEFAULT_BENCHMARK, Benchmark, load_benchmark
 from quantlab.reports.metrics import bars_per_year, metrics_table
 from quantlab.reports.page import Section, notice_html, render_page, slugify, table_html
@@ -33,6 +31,8 @@ from quantlab.reports.tearsheet import (
     strategy_returns,
     write_tearsheet,
 )
+from quantlab.runs.artifacts import Run, open_run
+from quantlab.runs.headline import equity_window, returns_basis
 
 REPORT = "report.html"
 #: Result rows up to which the search charts (heatmap, in-sample vs holdout) are drawn:
@@ -270,10 +270,10 @@ def _header(r: Run, equity: pd.DataFrame, outcome: ReportOutcome) -> list[str]:
 
 
 def headline_html(summary: dict[str, Any]) -> list[str]:
-    """The same labelled headline and verdict the command line printed (quantlab.headline,
-    quantlab.verdict), so the page and the terminal never show unlabelled, different numbers."""
-    from quantlab.headline import equity_window, returns_basis, sentence, windows
-    from quantlab.verdict import run_verdicts, worst
+    """The same labelled headline and verdict the command line printed (quantlab.runs.headline,
+    quantlab.runs.verdict), so the page and the terminal never show unlabelled, different numbers."""
+    from quantlab.runs.headline import equity_window, returns_basis, sentence, windows
+    from quantlab.runs.verdict import run_verdicts, worst
 
     esc = html.escape
     basis = returns_basis(summary)

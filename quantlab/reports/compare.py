@@ -18,13 +18,13 @@ import numpy as np
 import pandas as pd
 
 from quantlab.errors import ParameterError, ReportError, suggest
-from quantlab.headline import equity_window, returns_basis
 from quantlab.paths import reports_dir
 from quantlab.reports import charts
 from quantlab.reports._io import ensure_folder, write_text
-from quantlab.reports.artifacts import open_run
 from quantlab.reports.metrics import EQUITY_METRICS, LOWER_IS_BETTER, bars_per_year, equity_metrics
 from quantlab.reports.page import Section, notice_html, render_page, table_html
+from quantlab.runs.artifacts import open_run
+from quantlab.runs.headline import equity_window, returns_basis
 
 COMPARE_HTML = "compare.html"
 COMPARE_CSV = "compare.csv"

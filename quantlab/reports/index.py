@@ -56,7 +56,7 @@ def _mean(values: list[Any]) -> float | None:
 
 def _basis(summary: dict[str, Any]) -> str:
     """``in-sample, price``: the window the listed metrics cover and the return basis."""
-    from quantlab.headline import returns_basis, windows
+    from quantlab.runs.headline import returns_basis, windows
 
     found = windows(summary)
     return f"{found[0]['window']}, {returns_basis(summary)}" if found else ""
@@ -118,7 +118,7 @@ def run_info(folder: Path) -> RunInfo:
 
 def list_runs(reports: str | os.PathLike[str] | None = None, kind: str | None = None) -> list[RunInfo]:
     """Runs under the reports folder, newest first."""
-    from quantlab.reports.artifacts import run_folders
+    from quantlab.runs.artifacts import run_folders
 
     infos = [run_info(folder) for folder in run_folders(reports)]
     if kind:

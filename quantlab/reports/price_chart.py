@@ -1,7 +1,7 @@
 """Price with trades: the close, the strategy's indicator lines, entries, exits and shading
 while a position is open; the first chart a backtesting.py or vectorbt user looks for.
 
-Reads ``chart.csv`` (bars and indicator lines, see :mod:`quantlab.chart_data`) and
+Reads ``chart.csv`` (bars and indicator lines, see :mod:`quantlab.runs.chart`) and
 ``trades.csv`` from the run folder. Several symbols share one chart with a menu; the
 shading of the selected symbol is swapped in with it.
 """

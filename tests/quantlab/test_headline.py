@@ -13,8 +13,8 @@ import pytest
 from click.testing import CliRunner
 
 from quantlab.cli import cli
-from quantlab.headline import run_headline, sentence, windows
 from quantlab.reports import build, compare
+from quantlab.runs.headline import run_headline, sentence, windows
 from tests.quantlab.test_report_support import START, copy_runs, runs, source_runs  # noqa: F401
 
 

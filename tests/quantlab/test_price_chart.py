@@ -9,12 +9,12 @@ import pandas as pd
 import pytest
 
 import quantlab
-from quantlab.chart_data import indicator_lines
 from quantlab.engine.registry import get_strategy
 from quantlab.engine.strategy import Indicator
 from quantlab.errors import StrategyError
 from quantlab.reports import build
 from quantlab.reports.price_chart import price_trades
+from quantlab.runs.chart import indicator_lines
 
 START = "2012-01-01"
 
@@ -35,7 +35,7 @@ def test_backtest_page_draws_price_indicators_and_every_trade(tmp_path: Path) ->
     outcome = build(path, tearsheet=False)
     assert outcome.ok, outcome.failures
     assert "Price and trades: the backtest, full history" in outcome.charts
-    from quantlab.reports.artifacts import open_run
+    from quantlab.runs.artifacts import open_run
 
     run = open_run(path)
     fig = price_trades(run.chart(), run.trades())

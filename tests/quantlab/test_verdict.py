@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from quantlab import verdict as v
+from quantlab.runs import verdict as v
 
 
 @pytest.mark.parametrize(

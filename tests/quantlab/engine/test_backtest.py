@@ -53,7 +53,7 @@ def test_unknown_symbol_and_params(tmp_path: Path) -> None:
 
 
 def test_two_runs_with_the_same_id_never_share_a_folder(tmp_path: Path) -> None:
-    from quantlab.runs import RunDir
+    from quantlab.runs.record import RunDir
 
     first = RunDir.create("backtest-20260101-000000-abcdef12", tmp_path)
     (first.path / "summary.json").write_text("{}")

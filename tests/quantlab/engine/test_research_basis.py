@@ -13,8 +13,8 @@ from click.testing import CliRunner
 
 import quantlab
 from quantlab import data as market
-from quantlab.basis import find_splits
 from quantlab.cli import cli
+from quantlab.data.basis import find_splits
 from quantlab.errors import DataError
 
 SPLITS = ("2000-06-21 (2:1)", "2005-02-28 (2:1)", "2014-06-09 (7:1)", "2020-08-31 (4:1)")

@@ -2,7 +2,7 @@
 
 Reads only what the run wrote under ``reports/<run_id>/``; nothing is recomputed, so a
 notebook gets the numbers the command line printed. Every metrics row says which window it
-covers (see :mod:`quantlab.headline`).
+covers (see :mod:`quantlab.runs.headline`).
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from typing import Any
 
 import pandas as pd
 
-from quantlab.headline import FULL, HELD_OUT, IN_SAMPLE, OOS, returns_basis
+from quantlab.runs.artifacts import open_run
+from quantlab.runs.headline import FULL, HELD_OUT, IN_SAMPLE, OOS, returns_basis
 
 
 @dataclass
@@ -74,8 +75,6 @@ def load_run(run_id: str | os.PathLike[str], reports: str | os.PathLike[str] | N
     Raises:
         ReportError: unknown run id (with the closest ids), or a missing or unreadable file.
     """
-    from quantlab.reports.artifacts import open_run
-
     run = open_run(run_id, reports)
     s = run.summary
     if run.kind == "backtest":

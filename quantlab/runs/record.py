@@ -25,10 +25,12 @@ import pandas as pd
 from quantlab.data.atomic import atomic_write
 
 # new_run_id, unwritable: re-exported (run folders are created by the engine's checkpoints too)
-from quantlab.engine.runfolder import create_run_folder, ensure_folder, new_run_id, unwritable
-from quantlab.headline import run_headline
+from quantlab.engine.runfolder import create_run_folder, ensure_folder
+from quantlab.engine.runfolder import new_run_id as new_run_id  # re-exported for run writers
+from quantlab.engine.runfolder import unwritable as unwritable  # re-exported for reports
 from quantlab.paths import project_root, reports_dir
-from quantlab.verdict import run_verdicts, worst
+from quantlab.runs.headline import run_headline
+from quantlab.runs.verdict import run_verdicts, worst
 
 
 def canonical_json(data: Any) -> str:
@@ -187,9 +189,3 @@ def finish_run(run: RunDir, result: Any, save_started: float, began: float) -> N
     run.write_json("summary.json", clean_for_json(result.summary))
     result.run_id = run.run_id
     result.path = run.path
-
-
-__all__ = [
-    "RunDir", "arrays_hash", "canonical_json", "clean_for_json", "config_hash", "ensure_folder",
-    "ensure_writable", "finish_run", "finite_or_none", "git_sha", "labelled", "new_run_id", "unwritable", "versions",
-]
