@@ -25,7 +25,8 @@ import pandas as pd
 from quantlab.data.atomic import atomic_write
 
 # new_run_id, unwritable: re-exported (run folders are created by the engine's checkpoints too)
-from quantlab.engine.runfolder import create_run_folder, ensure_folder
+from quantlab.engine.runfolder import create_run_folder
+from quantlab.engine.runfolder import ensure_folder as ensure_folder  # re-exported for reports
 from quantlab.engine.runfolder import new_run_id as new_run_id  # re-exported for run writers
 from quantlab.engine.runfolder import unwritable as unwritable  # re-exported for reports
 from quantlab.paths import project_root, reports_dir
