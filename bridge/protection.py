@@ -18,6 +18,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from bridge.brokers.protocol import OrderRequest
 from bridge.errors import BridgeError
 from quantlab.engine.exits import check_exit_values
 from quantlab.errors import ParameterError
@@ -90,6 +91,14 @@ def children(parent: Mapping[str, Any], rules: Mapping[str, float], entry_price:
         rows.append({**{k: parent[k] for k in _INHERITED if k in parent}, **row, "purpose": "protect",
                      "reason": f"{role.replace('_', '-')} of {parent['order_ref']} ({rule}={value:g})"})
     return rows
+
+
+def child_request(row: Mapping[str, Any]) -> OrderRequest:
+    """The broker request of a protective child's ledger row (one shape for every broker)."""
+    return OrderRequest(str(row["order_ref"]), str(row["symbol"]), row["side"], float(row["quantity"]), row["order_type"],
+                        row.get("limit_price"), str(row.get("tif") or "GTC"), aux_price=row.get("aux_price"),
+                        trail_pct=row.get("trail_pct"), parent_ref=row["parent_ref"], oca_group=row.get("oca_group"),
+                        transmit=bool(row.get("transmit", True)))
 
 
 #: Fields a child takes from its parent (same run, strategy, symbol, size, bar and day).

@@ -49,9 +49,17 @@ class OrderRequest:
     symbol: str
     side: Side
     quantity: float
-    order_type: Literal["MKT", "LMT"] = "MKT"
+    order_type: Literal["MKT", "LMT", "STP", "TRAIL"] = "MKT"
     limit_price: float | None = None
     tif: str = "DAY"
+    # protective children of a bracket (issue 12): the STP trigger (IB's auxPrice, the ledger's
+    # aux_price), trailing percent, the entry they protect, their OCA group, and IB's transmit
+    # flag (only the last child transmits)
+    aux_price: float | None = None
+    trail_pct: float | None = None
+    parent_ref: str | None = None
+    oca_group: str | None = None
+    transmit: bool = True
 
 
 @dataclass(frozen=True)

@@ -34,8 +34,16 @@ from bridge.brokers.protocol import (
     OrderState,
     Position,
 )
+from bridge.brokers.resting import Resting, first_fill, ratchet
 from bridge.clock import Clock
-from bridge.errors import BrokerDisconnected, GatewayUnreachable, StaleData, UnknownSymbol
+from bridge.errors import (
+    BrokerDisconnected,
+    BrokerError,
+    GatewayUnreachable,
+    StaleData,
+    UnknownSymbol,
+)
+from bridge.protection import split_ref
 from quantlab.engine.intervals import Interval
 from quantlab.engine.settings import SimConfig
 from quantlab.kernels.costs import commission_nb, fill_price_nb
@@ -87,6 +95,9 @@ class SimBroker:
         self.driver: Callable[[], bool] | None = None
         self.finished = False
         self.placed: list[OrderRequest] = []
+        self._children: dict[str, list[tuple[OrderRequest, Resting]]] = {}  # parent ref -> bracket children
+        self._active: dict[str, pd.Timestamp] = {}  # child ref -> the bar its parent filled in (children live from then)
+        self._child_refs: set[str] = set()  # bracket children trigger on completed bars, not on set_price
 
     # --- market setup and driving ------------------------------------------------------
     def load_history(self, symbol: str, frame: pd.DataFrame) -> None:
@@ -107,6 +118,7 @@ class SimBroker:
         prev = self._forming.get(symbol)
         now = time.perf_counter()
         if prev is not None and bar.time > prev.time:
+            self._trigger(symbol, prev)
             self._append_history(symbol, prev)
             if symbol in self._subscribed and self._connected:
                 self._events.append(BarEvent(symbol, prev, True, now))
@@ -121,7 +133,7 @@ class SimBroker:
         self._prices[symbol] = float(price)
         for order in list(self._orders.values()):
             st = order.state
-            if st.symbol != symbol or st.done or order.mode != "auto" or st.order_type != "LMT":
+            if st.symbol != symbol or st.done or order.mode != "auto" or st.order_type != "LMT" or st.order_ref in self._child_refs:
                 continue
             lmt = float(st.limit_price or 0.0)
             if (st.side == "BUY" and price <= lmt) or (st.side == "SELL" and price >= lmt):
@@ -214,6 +226,9 @@ class SimBroker:
             self._finish(order, "rejected", f"Order rejected - reason:{reason}", 201)
             return order.state
         self._emit(order)
+        if request.parent_ref is not None:
+            self._attach(request, order)
+            return order.state
         px = self._prices.get(request.symbol)
         if mode == "partial" and px is not None:
             self._execute(order, min(qty, state.quantity), px, slippage=True)
@@ -232,6 +247,30 @@ class SimBroker:
         if order is None or order.state.done:
             return False
         self._finish(order, "cancelled", "Order Canceled - reason:", 202)
+        if order.state.filled == 0:  # an unfilled parent takes its children with it (as at IB)
+            for req, _ in self._children.get(order_ref, []):
+                self.cancel(req.order_ref)
+        return True
+
+    def raw_price(self, price: float, side: str) -> float:
+        """A fill's price before the modelled slippage (research measures exit levels from it)."""
+        slip = float(fill_price_nb(1.0, side == "BUY", self.cfg))
+        return price / slip
+
+    def modify(self, order_ref: str, *, level: float | None = None, quantity: float | None = None) -> bool:
+        """Move a working child's stop/target level or quantity (after the parent's fill)."""
+        order = self._orders.get(order_ref)
+        if order is None or order.state.done:
+            return False
+        for kids in self._children.values():
+            for req, rest in kids:
+                if req.order_ref == order_ref and level is not None:
+                    rest.level = float(level)
+                    if rest.role == "trail":
+                        rest.mark = _mark_of(rest, float(level))
+        if quantity is not None:
+            order.state = replace(order.state, quantity=float(quantity), remaining=float(quantity) - order.state.filled)
+        self._emit(order)
         return True
 
     def cancel_all(self) -> None:
@@ -320,7 +359,52 @@ class SimBroker:
         if self._connected:
             self._events.append(OrderEvent(order.state))
             self._events.append(FillEvent(fill))
+        if done:
+            raw = self.raw_price(avg, st.side)
+            for req, rest in self._children.get(st.order_ref, []):  # the bracket's children go live on the parent's fill
+                self._active.setdefault(req.order_ref, self._bar_time(st.symbol))
+                if rest.role == "trail" and not rest.mark:  # research's trailing mark starts at the raw entry
+                    rest.mark = raw
         return fill
+
+    def _attach(self, request: OrderRequest, order: _Order) -> None:
+        """Register a bracket child: live at once if its parent already filled, else on the fill."""
+        parsed = split_ref(request.order_ref)
+        if parsed is None or parsed[0] != request.parent_ref:
+            raise BrokerError("a bracket child's ref must be <parent>:sl|:tp|:tr of its parent_ref", found=request.order_ref,
+                              fix="build child requests with bridge.protection.child_request")
+        role = parsed[1]
+        level = float((request.limit_price if role == "take_profit" else request.aux_price) or 0.0)
+        rest = Resting(request.order_ref, role, request.side, level, request.trail_pct)
+        parent = self._orders.get(str(request.parent_ref))
+        if role == "trail" and parent is not None and parent.state.status == "filled":
+            rest.mark = self.raw_price(parent.state.avg_fill_price or 0.0, parent.state.side)
+        self._children.setdefault(str(request.parent_ref), []).append((request, rest))
+        self._child_refs.add(request.order_ref)
+        if parent is not None and parent.state.status == "filled":
+            self._active[request.order_ref] = self._bar_time(request.symbol)
+
+    def _bar_time(self, symbol: str) -> pd.Timestamp:
+        bar = self._forming.get(symbol)
+        return bar.time if bar is not None else pd.Timestamp(self.clock.now())
+
+    def _trigger(self, symbol: str, bar: Bar) -> None:
+        """A completed bar against the live children of each bracket (research's fill rules)."""
+        for kids in self._children.values():
+            live = [(req, rest) for req, rest in kids if req.symbol == symbol and req.order_ref in self._active
+                    and not self._orders[req.order_ref].state.done]
+            if not live:
+                continue
+            hit = first_fill([rest for _, rest in live], bar.open, bar.high, bar.low)
+            if hit is not None:
+                rest, px = hit
+                order = self._orders[rest.ref]
+                self._execute(order, order.state.quantity - order.state.filled, px, slippage=True)
+                for req, _ in live:  # one OCA group: the others are cancelled
+                    if req.order_ref != rest.ref:
+                        self._finish(self._orders[req.order_ref], "cancelled", "OCA group member filled", 202)
+                continue
+            ratchet([rest for req, rest in live if self._active[req.order_ref] < bar.time], bar.high, bar.low)
 
     def _book(self, symbol: str, signed: float, price: float, fee: float) -> float | None:
         qty, cost = self._positions.get(symbol, [0.0, 0.0])
@@ -396,3 +480,9 @@ class ReplayDriver:
             self.phase = 0
             self.k += 1
         return True
+
+
+def _mark_of(rest: Resting, level: float) -> float:
+    """The trailing mark that puts a trailing stop at ``level`` (modify moves the level, not the percent)."""
+    pct = (rest.trail_pct or 0.0) / 100.0
+    return level / (1 - pct) if rest.side == "SELL" else level / (1 + pct)
