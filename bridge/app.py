@@ -21,6 +21,7 @@ from bridge.errors import AccountError, BridgeConfigError, GatewayUnreachable
 from bridge.ledger import queries
 from bridge.ledger.store import Ledger
 from bridge.market import MarketCalendar
+from bridge.protection import exits_for_run
 from quantlab.engine.intervals import get_interval
 from quantlab.engine.params import resolve_params
 from quantlab.engine.registry import get_strategy
@@ -33,7 +34,8 @@ def validate_run(cfg: BridgeConfig) -> tuple[StrategySpec, dict[str, float]]:
         raise BridgeConfigError("no strategy given", fix="pass --strategy NAME (e.g. sma_cross) or set [strategy] name")
     if not [s for s in cfg.strategy.symbols if s.strip()]:
         raise BridgeConfigError("no symbols given", fix="pass --symbols SPY,QQQ or set [strategy] symbols")
-    spec = get_strategy(cfg.strategy.name)
+    need_stop = cfg.risk.require_stop or cfg.risk.max_loss_per_trade > 0
+    spec = exits_for_run(get_strategy(cfg.strategy.name), cfg.strategy.params, cfg.mode, require_stop=need_stop)
     params = resolve_params(spec, cfg.strategy.params or None, get_interval(cfg.strategy.bar))
     return spec, params
 

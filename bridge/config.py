@@ -458,14 +458,14 @@ def _validate(cfg: BridgeConfig) -> None:
     need(r.approval_threshold >= 0, "risk.approval_threshold must be >= 0 (0 disables approval holds)", r.approval_threshold)
     need(math.isfinite(r.max_loss_per_trade) and r.max_loss_per_trade >= 0,
          "risk.max_loss_per_trade must be >= 0 (account currency; 0 disables)", r.max_loss_per_trade)
-    # The gate's entry-stop rule reads the stop an entry carries; this bridge does not place
-    # protective orders yet (issue 12: brackets are on branch 'brackets'), so every entry
-    # would be refused. Say so at start instead of refusing each entry later.
-    need(not r.require_stop and r.max_loss_per_trade == 0,
-         "risk.require_stop / risk.max_loss_per_trade need entries that carry a stop, and this bridge "
+    # The gate's entry-stop rule reads the stop an entry carries; only the sim broker (replay)
+    # places protective orders (issue 12), the IB broker does not yet, so on paper/live every
+    # entry would be refused. Say so at start instead of refusing each entry later.
+    need(cfg.mode == "replay" or (not r.require_stop and r.max_loss_per_trade == 0),
+         "risk.require_stop / risk.max_loss_per_trade need entries that carry a stop, and the IB broker "
          "does not place protective stop orders yet, so every entry would be refused",
          f"require_stop={r.require_stop}, max_loss_per_trade={r.max_loss_per_trade}",
-         "leave both off (require_stop = false, max_loss_per_trade = 0) until brackets land")
+         "leave both off (require_stop = false, max_loss_per_trade = 0) on paper/live; bridge run --replay places brackets")
     need(r.max_position_pct <= 1.0, "risk.max_position_pct is a fraction of equity (0.10 = 10%)", r.max_position_pct, "use a value in (0, 1]")
     need(r.daily_loss_limit_pct < 1.0, "risk.daily_loss_limit_pct is a fraction of equity (0.02 = 2%)", r.daily_loss_limit_pct)
     need(o.type in ("market", "limit"), "orders.type must be market or limit", repr(o.type))

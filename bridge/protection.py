@@ -20,7 +20,8 @@ from typing import Any
 
 from bridge.brokers.protocol import OrderRequest
 from bridge.errors import BridgeError
-from quantlab.engine.exits import check_exit_values
+from quantlab.engine.exits import apply_exits, check_exit_values
+from quantlab.engine.strategy import StrategySpec
 from quantlab.errors import ParameterError
 
 #: role -> (orderRef suffix, exit rule, IB order type); in the order they are attached.
@@ -30,6 +31,8 @@ ROLES: dict[str, tuple[str, str, str]] = {
     "trail": ("tr", "sl_trail", "TRAIL"),
 }
 _BY_SUFFIX = {suffix: role for role, (suffix, _, _) in ROLES.items()}
+#: The exit rules the bridge places as resting children (the others are not wired yet).
+RESTING_RULES: tuple[str, ...] = tuple(rule for _, rule, _ in ROLES.values())
 
 
 class ProtectionError(BridgeError):
@@ -91,6 +94,38 @@ def children(parent: Mapping[str, Any], rules: Mapping[str, float], entry_price:
         rows.append({**{k: parent[k] for k in _INHERITED if k in parent}, **row, "purpose": "protect",
                      "reason": f"{role.replace('_', '-')} of {parent['order_ref']} ({rule}={value:g})"})
     return rows
+
+
+def exits_for_run(spec: StrategySpec, params: Any, mode: str, *, require_stop: bool = False) -> StrategySpec:
+    """``spec`` with the exit rules named in ``[strategy] params`` merged (the kernel ignores them;
+    the bridge places them as brackets), refusing what the bridge cannot protect.
+
+    Raises:
+        ProtectionError: a rule the bridge does not place (``max_hold``, ``entry_limit``...),
+            exit rules outside replay (the IB broker does not place brackets yet: never run
+            unprotected), or ``require_stop`` without ``sl_stop``/``sl_trail`` (every entry refused).
+    """
+    try:
+        merged, _ = apply_exits(spec, None, params or None)
+    except ParameterError as err:
+        raise ProtectionError(err.what, found=err.found, fix=err.fix) from None
+    names = [p.name for p in merged.exit_params]
+    other = [n for n in names if n not in RESTING_RULES]
+    if other:
+        raise ProtectionError("the bridge does not place these exit rules", found=", ".join(other),
+                              fix=f"drop them from [strategy] params; the bridge places {', '.join(RESTING_RULES)} as brackets")
+    if names and mode != "replay":
+        raise ProtectionError(f"exit rules need protective orders at the broker, and the {mode} (IB) broker does not place them yet",
+                              found=", ".join(names), fix="try them with bridge run --replay, or drop them from [strategy] params")
+    if require_stop and not {"sl_stop", "sl_trail"} & set(names):
+        raise ProtectionError("[risk] require_stop / max_loss_per_trade need every entry to carry a stop, and the strategy has "
+                              "no sl_stop or sl_trail", found=f"params {params!r}", fix="add e.g. sl_stop=0.05 to [strategy] params")
+    return merged
+
+
+def rules_of(spec: StrategySpec, params: Mapping[str, float]) -> dict[str, float]:
+    """The exit rules among resolved ``params`` (rule name -> value)."""
+    return {p.name: float(params[p.name]) for p in spec.exit_params if p.name in RESTING_RULES}
 
 
 def child_request(row: Mapping[str, Any]) -> OrderRequest:

@@ -31,11 +31,15 @@ from bridge.ledger.store import Ledger
 from bridge.live_signal import lookback
 from bridge.market import MarketCalendar
 from bridge.ops.notify import Notifier
+from bridge.protection import exits_for_run, rules_of
 from bridge.runtime.runner import Runner
+from quantlab.engine.exits import check_shorting
 from quantlab.engine.intervals import get_interval
 from quantlab.engine.params import resolve_params
 from quantlab.engine.registry import get_strategy
+from quantlab.engine.signals import price_arrays
 from quantlab.engine.strategy import StrategySpec
+from quantlab.errors import ParameterError
 
 
 @dataclass
@@ -81,12 +85,20 @@ def run_replay(
     check: bool = True,
 ) -> ReplayResult:
     """Replay bars through the runner with a simulated broker; see the module docstring."""
-    spec = spec or get_strategy(cfg.strategy.name)
+    need_stop = cfg.risk.require_stop or cfg.risk.max_loss_per_trade > 0
+    spec = exits_for_run(spec or get_strategy(cfg.strategy.name), cfg.strategy.params, "replay", require_stop=need_stop)
     params = resolve_params(spec, cfg.strategy.params or None, get_interval(cfg.strategy.bar))
     symbols = [s.upper() for s in cfg.strategy.symbols]
     interval = get_interval(cfg.strategy.bar)
     frames = load_frames(symbols, interval.name, start, end, data)
     warm = lookback(spec, params)
+    exits = rules_of(spec, params)
+    if exits:  # a strategy's negative targets are read as flat without allow_short: its exits would not mean what it meant
+        try:
+            check_shorting(spec, [price_arrays(f, s) for s, f in frames.items()], params, cfg.sizing.allow_short,
+                           [exits["tp_stop"]] if "tp_stop" in exits else [])
+        except ParameterError as err:
+            raise BridgeConfigError(err.what, found=err.found, fix=err.fix) from None
     index = pd.DatetimeIndex(sorted(set().union(*[set(f.index) for f in frames.values()])))
     if len(index) <= warm + 1:
         raise BridgeConfigError("too few bars to replay", found=f"{len(index)} bars, lookback {warm}", fix="widen --start/--end")
@@ -123,5 +135,5 @@ def run_replay(
                           {s: p.quantity for s, p in broker.positions().items()}, dict(runner.metrics))
     ledger.close()
     if check and len(symbols) == 1:
-        result.parity = parity.compare(spec, params, frames, cfg.sim_config(cash), interval, orders)
+        result.parity = parity.compare(spec, params, frames, cfg.sim_config(cash), interval, orders, exits)
     return result

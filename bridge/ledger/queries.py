@@ -38,7 +38,7 @@ def has_decisions(ledger: Ledger) -> bool:
 def all_orders(ledger: Ledger) -> list[dict[str, Any]]:
     """Every order with its outcome, in the order they were created (the replay's result)."""
     return ledger.rows("SELECT o.order_ref, o.symbol, o.bar_time, o.side, o.quantity, o.status, o.filled, o.avg_fill_price, "
-                       "o.commission, o.reason FROM orders o ORDER BY o.created_at, o.rowid")
+                       "o.commission, o.reason, o.role FROM orders o ORDER BY o.created_at, o.rowid")
 
 
 def last_equity(ledger: Ledger) -> float | None:

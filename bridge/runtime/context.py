@@ -40,6 +40,7 @@ from bridge.ops.health import HealthState
 from bridge.ops.notify import Notifier
 from bridge.ops.sysinfo import system_checks
 from bridge.orders import order_ref, strategy_key
+from bridge.protection import exits_for_run, rules_of
 from bridge.risk import Decision, Exposure, OrderIntent, RiskContext, check
 from bridge.runtime import ops_hook
 from bridge.runtime.state import RunnerState
@@ -77,8 +78,11 @@ class Context:
         self.ledger = ledger
         self.clock = clock or WallClock()
         self.notifier = notifier or Notifier(cfg.notify, background=False)
-        self.spec = spec or get_strategy(cfg.strategy.name)
+        # exit rules in [strategy] params become the entries' brackets (issue 12; replay only for now)
+        need_stop = cfg.risk.require_stop or cfg.risk.max_loss_per_trade > 0
+        self.spec = exits_for_run(spec or get_strategy(cfg.strategy.name), cfg.strategy.params, cfg.mode, require_stop=need_stop)
         self.params = resolve_params(self.spec, cfg.strategy.params or None, get_interval(cfg.strategy.bar))
+        self.exits = rules_of(self.spec, self.params)
         self.skey = strategy_key(self.spec.name, self.params)
         self.interval = get_interval(cfg.strategy.bar)
         self.symbols = [s.strip().upper() for s in cfg.strategy.symbols if s.strip()]

@@ -8,6 +8,7 @@ close. The order intent is committed to the ledger before ``placeOrder``.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import os
@@ -30,6 +31,7 @@ from bridge.ledger.store import iso
 from bridge.live_signal import latest_target
 from bridge.ops.logs import CONTEXT
 from bridge.orders import limit_price, size
+from bridge.protection import child_request, children
 from bridge.risk import Decision, OrderIntent
 from bridge.runtime.context import Context
 from bridge.runtime.killswitch import kill
@@ -129,6 +131,10 @@ class DecisionPath:
         lmt = limit_price(side, fill_est, self.ctx.cfg.orders.limit_offset_bps) if self.ctx.cfg.orders.type == "limit" else None
         # exposure is measured at the decision bar's close, the price sizing used; the band uses the last price
         intent = OrderIntent(sym, side, qty, w.last_close, "LMT" if lmt else "MKT", lmt, "signal")  # type: ignore[arg-type]
+        kids = self.bracket_of(intent, pos, sz.desired)
+        stop = next((k["aux_price"] for k in kids if k["role"] == "stop"), None)
+        if stop is not None:  # the stop the entry's bracket carries, for the gate's rule 9
+            intent = dataclasses.replace(intent, stop_price=stop)
         decision = self.ctx.gate(intent, positions, marks, equity, fill_est)
         common["quantity"] = intent.signed
         if decision.verdict == "allow":
@@ -155,14 +161,76 @@ class DecisionPath:
         sym = intent.symbol
         ref = self.ctx.new_ref(sym, bar_time, "sig")
         status = "dry_run" if self.ctx.cfg.dry_run else "intent"
+        row = self.ctx.order_row(intent, ref, bar_time, status, target, prev_target, decision.reason)
+        kids = self.bracket_of(intent, float(common["position"]), float(common["desired"]), row)
         with self.ctx.ledger.tx():
-            self.ctx.ledger.insert_order(self.ctx.order_row(intent, ref, bar_time, status, target, prev_target, decision.reason), now)
+            if kids:
+                self.ctx.ledger.insert_bracket(row, kids, now)  # parent and children: all or none, before anything is sent
+            else:
+                self.ctx.ledger.insert_order(row, now)
             self.ctx.mark(sym, bar_time, target=target)
             self.ctx.record(sym, bar_time, decision.verdict, decision.reason, decision.rule, order_ref=ref, **common)
         if self.ctx.cfg.dry_run:
             log.info("dry run: order not sent", extra={"event": "dry_run", "order_ref": ref, "side": intent.side, "quantity": intent.quantity})
             return
         self.place(intent, ref, received)
+        if kids:
+            parent = self.ctx.ledger.order(ref) or {}
+            if parent.get("status") in ("intent", "rejected", "void", "cancelled"):  # never sent or refused: nothing to protect
+                for row in kids:
+                    self.ctx.ledger.update_order(row["order_ref"], self.ctx.clock.now(), kind="void", status="void",
+                                                 detail=f"entry {ref} is {parent.get('status')}")
+            else:
+                self.place_children(ref, kids)
+
+    def bracket_of(self, intent: OrderIntent, position: float, desired: float,
+                   row: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        """The protective children's ledger rows of an order that opens or adds (none for an exit):
+        they cover the whole position the order leaves (a flip's: the new side), GTC, with levels
+        from the expected entry (the limit, else the last close); :meth:`relevel` moves them to the fill."""
+        opens = desired != 0 and (position == 0 or (desired > 0) != (position > 0) or abs(desired) > abs(position))
+        if not self.ctx.exits or not opens:
+            return []
+        parent = {**(row or {"order_ref": "?", "symbol": intent.symbol}), "side": intent.side, "quantity": abs(desired), "tif": "GTC"}
+        return children(parent, self.ctx.exits, intent.entry_price)
+
+    def place_children(self, ref: str, kids: list[dict[str, Any]]) -> None:
+        """Send the recorded children of entry ``ref`` (after the parent), then relevel them if it filled."""
+        for row in kids:
+            try:
+                state = self.ctx.broker.place(child_request(row))
+            except BrokerDisconnected as err:
+                self.ctx.ledger.update_order(row["order_ref"], self.ctx.clock.now(), kind="send_failed", detail=unsent_detail(err))
+                self.ctx.disconnected(err.what)
+                return
+            self.ctx.ledger.update_order(row["order_ref"], self.ctx.clock.now(), kind="sent", status="sent",
+                                         sent_at=iso(self.ctx.clock.now()), broker_order_id=state.broker_order_id, perm_id=state.perm_id)
+            if state.status != "pending":
+                self.ctx.sync.order_event(state)
+        self.relevel(ref)
+
+    def relevel(self, parent_ref: str) -> None:
+        """Once the entry filled: its stop and target move to levels measured from the raw fill
+        (research's rule; a trailing stop's mark starts there at the broker)."""
+        row = self.ctx.ledger.order(parent_ref)
+        modify = getattr(self.ctx.broker, "modify", None)
+        if row is None or row["status"] != "filled" or not row["avg_fill_price"] or modify is None:
+            return
+        placed = [c for c in self.ctx.ledger.children(parent_ref) if c["status"] not in ("intent", "dry_run", "send_failed")]
+        if not placed:
+            return
+        fill = float(row["avg_fill_price"])
+        raw = getattr(self.ctx.broker, "raw_price", None)  # the sim's fills carry modelled slippage; IB's are raw
+        base = raw(fill, str(row["side"])) if raw else fill
+        new = {c["role"]: c for c in children({**row, "quantity": placed[0]["quantity"]}, self.ctx.exits, base)}
+        for child in placed:
+            key = "limit_price" if child["role"] == "take_profit" else "aux_price"
+            level = new.get(child["role"], {}).get(key)
+            if level is None or level == child[key]:
+                continue
+            if modify(child["order_ref"], level=level):
+                self.ctx.ledger.update_order(child["order_ref"], self.ctx.clock.now(), kind="modified",
+                                             detail=f"level {level:g} from the entry fill {base:g}", **{key: level})
 
     def place(self, intent: OrderIntent, ref: str, received: float | None) -> None:
         req = OrderRequest(ref, intent.symbol, intent.side, intent.quantity, intent.order_type, intent.limit_price, self.ctx.cfg.orders.tif)

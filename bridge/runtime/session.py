@@ -158,6 +158,8 @@ class Session:
                 self.reconciler.oversight.foreign_fill(f)
             return
         if self.ctx.sync.fill(f):
+            if self.ctx.exits:
+                self.decision.relevel(f.order_ref)  # an entry's children move to levels from its fill
             self.ctx.state.metrics["fills"] += 1
             self.ctx.state.positions_dirty = True
             self.ctx.alert("fill", f"fill {f.side} {f.quantity:g} {f.symbol} @ {f.price:g} (commission {f.commission:g})", "info",
