@@ -1,4 +1,4 @@
-"""The six invariants of issue 9, each a named check over one schedule's :class:`Record`.
+"""The six invariants of issue 9 (and issue 12's seventh, protection), each a named check over one schedule's :class:`Record`.
 
 Each check returns a list of violations (empty: the invariant held). The broker side is the
 fake gateway's own state (orders of every client, executions, positions), never the bridge's
@@ -148,7 +148,35 @@ def failed_exits_alerted(rec: Record) -> list[Violation]:
     return out
 
 
-CHECKS = (one_live_order_per_decision, executions_recorded_once, positions_match, runner_alive, converges, failed_exits_alerted)
+def positions_protected(rec: Record) -> list[Violation]:
+    """7. (issue 12) A position of a run with brackets is not left without its protective stop.
+
+    Checked on the final state only (after the quiet phase, which spans several reconciles): every
+    non-zero broker position has a live STP or TRAIL child of ours on the closing side covering
+    it, unless the runner is halted and says why. The time-bounded form ("never more than one
+    reconcile") needs the session to sample the gateway at each reconcile: not done yet. Vacuous
+    for runs whose ledger has no protective children (today's schedules: the runner places
+    brackets on the sim broker only, and the chaos runs use the fake gateway through IB).
+    """
+    if not query(rec.ledger, "SELECT 1 FROM orders WHERE role IS NOT NULL LIMIT 1"):
+        return []
+    halted, reason = _halted(rec)
+    if halted and reason:
+        return []
+    out = []
+    for sym, qty in sorted(rec.gw_positions.items()):
+        if abs(qty) <= TOL:
+            continue
+        closing = "SELL" if qty > 0 else "BUY"
+        cover = sum(o.remaining for o in rec.gw_orders if o.symbol == sym and o.order_ref.startswith("ql:") and o.action == closing
+                    and o.order_type in ("STP", "TRAIL") and o.status in LIVE)
+        if cover + TOL < abs(qty):
+            out.append(Violation("positions_protected", f"{sym}: position {qty:g} at the broker, live protective stops cover {cover:g}"))
+    return out
+
+
+CHECKS = (one_live_order_per_decision, executions_recorded_once, positions_match, runner_alive, converges, failed_exits_alerted,
+          positions_protected)
 NAMES = tuple(c.__name__ for c in CHECKS)
 
 

@@ -83,3 +83,28 @@ def test_the_report_counts_faults_violations_and_recovery() -> None:
     assert s["recovery_seconds"]["kill"] == {"n": 2, "p50": 3.0, "p99": 3.98}
     assert [f["replay"] for f in s["failing_seeds"]] == ["make chaos SEED=2"]
     assert "**Invariant violations: 1**" in markdown(s)
+
+
+def test_an_unprotected_position_of_a_bracket_run_is_reported(tmp_path: Path) -> None:
+    import sqlite3
+
+    from tests.chaos.invariants import positions_protected
+
+    ledger = tmp_path / "l.sqlite"
+    db = sqlite3.connect(ledger)
+    db.execute("CREATE TABLE orders (order_ref TEXT, role TEXT)")
+    db.execute("CREATE TABLE risk_state (kill_switch INT, halted INT, reason TEXT)")
+    db.commit()
+
+    def order(ref: str, kind: str, status: str, remaining: float) -> SimpleNamespace:
+        return SimpleNamespace(order_ref=ref, symbol="SPY", action="SELL", order_type=kind, status=status, remaining=remaining)
+
+    rec = SimpleNamespace(ledger=ledger, gw_positions={"SPY": 10.0}, gw_orders=[order("ql:e:tp", "LMT", "Submitted", 10)])
+    assert positions_protected(rec) == []  # type: ignore[arg-type]  # no brackets in this run: vacuous
+    db.execute("INSERT INTO orders VALUES ('ql:e:sl', 'stop')")
+    db.commit()
+    [v] = positions_protected(rec)  # type: ignore[arg-type]
+    assert "SPY: position 10 at the broker, live protective stops cover 0" in v.message
+    rec.gw_orders.append(order("ql:e:sl", "STP", "PreSubmitted", 10))
+    assert positions_protected(rec) == []  # type: ignore[arg-type]
+    db.close()
