@@ -52,9 +52,10 @@ def oca_group(parent_ref: str) -> str:
 
 
 def split_ref(ref: str) -> tuple[str, str] | None:
-    """``(parent_ref, role)`` of a child's orderRef, or None for any other ref."""
+    """``(parent_ref, role)`` of a child's orderRef, or None for any other ref. A re-attached
+    child (``<parent>:sl~2``, :mod:`bridge.protect_plan`) has the same parent and role."""
     parent, _, suffix = ref.rpartition(":")
-    role = _BY_SUFFIX.get(suffix)
+    role = _BY_SUFFIX.get(suffix.split("~", 1)[0])
     return (parent, role) if parent and role else None
 
 
