@@ -65,3 +65,14 @@ def test_require_stop_is_lifted_for_replay_only_and_needs_a_stop_rule(spy_daily:
     assert len(filled) >= 3  # entries carry their stop: the gate's rule 9 lets them through
     with pytest.raises(BridgeError, match="no sl_stop or sl_trail"):
         replay(spy_daily, tmp_path / "b", "tp_stop=0.05", risk={"require_stop": True})
+
+
+def test_the_replay_refuses_exits_on_a_strategy_that_shorts_without_allow_short(spy_daily: pd.DataFrame, tmp_path) -> None:  # noqa: ANN001
+    from quantlab.engine.registry import get_strategy
+
+    spec = get_strategy("tests/bridge/short_strategy.py")
+    cfg = load_config(env={}, overrides={"": {"mode": "replay"}, "ledger": {"path": str(tmp_path / "r.sqlite")},
+                                         "strategy": {"name": "short_flip", "symbols": ("SPY",), "params": "sl_stop=0.02"}})
+    with pytest.raises(BridgeError, match="goes short, but shorting is off"):
+        run_replay(cfg, data={"SPY": spy_daily.iloc[:60]}, spec=spec)
+    assert not (tmp_path / "r.sqlite").exists()  # refused before the ledger opened: nothing sent
