@@ -1,0 +1,28 @@
+"""Bad exit-rule input given through ``--params`` / ``params=`` as a new user types it
+(found by trying issue 12's features from the docs)."""
+
+from __future__ import annotations
+
+import pytest
+
+from quantlab.engine.exits import apply_exits
+from quantlab.engine.registry import get_strategy
+from quantlab.errors import QuantlabError
+
+
+def test_typo_of_an_exit_rule_in_params_suggests_the_rule() -> None:
+    spec = get_strategy("sma_cross")
+    with pytest.raises(QuantlabError) as err:
+        apply_exits(spec, None, "fast=20,slow=50,sl_stpo=0.02")
+    text = str(err.value)
+    assert "sl_stpo" in text
+    assert "did you mean sl_stop" in text
+
+
+def test_non_numeric_exit_value_names_what_was_typed_not_nan() -> None:
+    spec = get_strategy("sma_cross")
+    with pytest.raises(QuantlabError) as err:
+        apply_exits(spec, None, "fast=20,slow=50,sl_stop=abc")
+    text = str(err.value)
+    assert "abc" in text
+    assert "nan" not in text
