@@ -99,7 +99,8 @@ def parse_axis(spec: StrategySpec, name: str, text: str) -> np.ndarray:
         elif param.kind == "int":
             step = 1.0
         else:
-            raise ParameterError(f"float range of {name!r} needs a step", found=repr(text), fix=f"e.g. {text}:0.5")
+            example = f"{abs(stop - start) / 10:.6g}" if stop != start else "0.5"  # ten steps: inside the range
+            raise ParameterError(f"float range of {name!r} needs a step", found=repr(text), fix=f"e.g. {text}:{example}")
         if step <= 0:
             raise ParameterError(f"step of {name!r} must be positive", found=step)
         if stop < start:

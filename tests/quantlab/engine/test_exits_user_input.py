@@ -26,3 +26,15 @@ def test_non_numeric_exit_value_names_what_was_typed_not_nan() -> None:
     text = str(err.value)
     assert "abc" in text
     assert "nan" not in text
+
+
+def test_float_range_without_step_suggests_a_step_inside_the_range() -> None:
+    from quantlab.engine.exits import parse_exits
+    from quantlab.engine.params import parse_grid
+
+    spec, grid = parse_exits(get_strategy("sma_cross"), "sl_stop=0.02:0.10")
+    with pytest.raises(QuantlabError) as err:
+        parse_grid(spec, grid, fixed={"fast": 20, "slow": 50})
+    text = str(err.value)
+    assert "0.02:0.10:0.5" not in text  # a step wider than the range is no example
+    assert "0.02:0.10:0.008" in text
