@@ -221,13 +221,13 @@ def apply_exits(
     for name in names:
         if isinstance(fixed[name], str) and _float(fixed[name]) != _float(fixed[name]):
             raise ParameterError(
-                f"value of {name!r} is not a number", found=repr(fixed[name]), fix=f"e.g. {name}={_EXAMPLE[name]}"
+                f"value of {name!r} is not a number", found=repr(fixed[name]), fix=f"e.g. {name}={EXIT_EXAMPLES[name]}"
             )
         check_exit_values(name, [_float(fixed[name])])
     return with_exits(spec, names), exits_grid
 
 
-_EXAMPLE = {"sl_stop": "0.05", "tp_stop": "0.10", "sl_trail": "0.05", "max_hold": "5",
+EXIT_EXAMPLES = {"sl_stop": "0.05", "tp_stop": "0.10", "sl_trail": "0.05", "max_hold": "5",
             "entry_limit": "0.005", "limit_expiry": "3", "limit_ticks": "1"}
 
 

@@ -81,7 +81,11 @@ def _number(text: str, name: str) -> float:
     try:
         return float(text)
     except ValueError:
-        raise ParameterError(f"value of {name!r} is not a number", found=repr(text), fix=f"e.g. {name}=20") from None
+        # lazy: exits imports this module lazily too
+        from quantlab.engine.exits import EXIT_EXAMPLES
+
+        example = EXIT_EXAMPLES.get(name, "20")
+        raise ParameterError(f"value of {name!r} is not a number", found=repr(text), fix=f"e.g. {name}={example}") from None
 
 
 def parse_axis(spec: StrategySpec, name: str, text: str) -> np.ndarray:

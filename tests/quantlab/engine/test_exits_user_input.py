@@ -38,3 +38,14 @@ def test_float_range_without_step_suggests_a_step_inside_the_range() -> None:
     text = str(err.value)
     assert "0.02:0.10:0.5" not in text  # a step wider than the range is no example
     assert "0.02:0.10:0.008" in text
+
+
+def test_non_numeric_exit_grid_value_gives_a_valid_example() -> None:
+    from quantlab.engine.exits import parse_exits
+    from quantlab.engine.params import parse_grid
+
+    spec, grid = parse_exits(get_strategy("sma_cross"), "sl_stop=abc")
+    with pytest.raises(QuantlabError) as err:
+        parse_grid(spec, grid, fixed={"fast": 20, "slow": 50})
+    assert "sl_stop=20" not in str(err.value)  # 20 is outside (0, 1)
+    assert "sl_stop=0.05" in str(err.value)
