@@ -49,3 +49,23 @@ def test_non_numeric_exit_grid_value_gives_a_valid_example() -> None:
         parse_grid(spec, grid, fixed={"fast": 20, "slow": 50})
     assert "sl_stop=20" not in str(err.value)  # 20 is outside (0, 1)
     assert "sl_stop=0.05" in str(err.value)
+
+
+@pytest.mark.parametrize("entry", ["backtest", "optimize", "walkforward"])
+def test_a_spread_for_a_symbol_the_run_does_not_trade_is_refused(daily, tmp_path, entry: str) -> None:  # type: ignore[no-untyped-def]
+    """--spread QQQ:3 on a SPY-only run used to apply to nothing, silently (found by a new-user tour)."""
+    import quantlab
+    from quantlab.engine.settings import Costs, SimConfig
+
+    sim = SimConfig(costs=Costs(spread_bps={"QQQ": 3.0}))
+    data = {"SPY": daily["SPY"]}
+    calls = {
+        "backtest": lambda: quantlab.backtest("sma_cross", "SPY", "fast=20,slow=50", sim=sim, data=data, save=False),
+        "optimize": lambda: quantlab.optimize("sma_cross", "SPY", "fast=5:20:5,slow=30:60:10", sim=sim, data=data, save=False),
+        "walkforward": lambda: quantlab.walkforward(
+            "sma_cross", "SPY", "fast=5:20:5,slow=30:60:10", train="3y", test="1y", sim=sim, data=data, save=False
+        ),
+    }
+    with pytest.raises(QuantlabError, match="does not trade") as info:
+        calls[entry]()
+    assert "QQQ" in str(info.value) and "SPY" in str(info.value)
