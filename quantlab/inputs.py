@@ -77,6 +77,20 @@ def _clip(frame: pd.DataFrame, start: str | pd.Timestamp | None, end: str | pd.T
     return frame.loc[mask]
 
 
+def _ns_index(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` on a nanosecond index: fold, clip and split arithmetic reads ``asi8`` as ns.
+
+    pandas 2 builds second-resolution indexes (``read_csv``, ``to_datetime`` of strings);
+    their raw integers read as nanoseconds put every bar in January 1970.
+    """
+    idx = frame.index
+    if not isinstance(idx, pd.DatetimeIndex) or idx.unit == "ns":
+        return frame
+    out = frame.copy(deep=False)
+    out.index = idx.as_unit("ns")
+    return out
+
+
 def _check_bounds(start: str | pd.Timestamp | None, end: str | pd.Timestamp | None) -> None:
     """A start after the end is a typo, not a short history: say so before loading."""
     from quantlab.data._schema import parse_bound
@@ -123,7 +137,7 @@ def load_inputs(
         for name in names:
             if name not in lookup:
                 raise ParameterError(f"no data given for {name}", found=f"data for {sorted(lookup)}")
-            frames[name] = lookup[name]
+            frames[name] = _ns_index(lookup[name])
             adjustments[name] = lookup[name].attrs.get("adjustment")
     else:
         from quantlab import data as market_data
