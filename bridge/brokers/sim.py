@@ -3,8 +3,9 @@
 It drives ``bridge run --replay`` (with :class:`ReplayDriver`) and the broker contract
 tests. Fills use the engine's own cost kernels, so a replay pays exactly what the
 backtest pays: a market order fills at the current price (the new bar's open in a
-replay) moved by the slippage of ``SimConfig`` (``fill_price_nb``), with IB fixed
-commission (``commission_nb``; minimum and cap per order, as IB charges them).
+replay) moved by the slippage and the symbol's half-spread (``fill_price_nb`` with the
+symbol's cost vector, ``SimConfig.to_array(symbol)``), paying IB fixed commission plus,
+on sells, the SEC fee and FINRA TAF (``order_fee_nb``, as the sweep charges them).
 
 Scripting (contract tests): ``script(order_ref, "reject"|"rest"|"partial", ...)``,
 ``fill_order``, ``drop`` (a server-side disconnect: fills may keep happening and are
@@ -38,7 +39,7 @@ from bridge.clock import Clock
 from bridge.errors import BrokerDisconnected, GatewayUnreachable, StaleData, UnknownSymbol
 from quantlab.engine.intervals import Interval
 from quantlab.engine.settings import SimConfig
-from quantlab.kernels.costs import commission_nb, fill_price_nb
+from quantlab.kernels.costs import fill_price_nb, order_fee_nb
 
 
 @dataclass
@@ -67,6 +68,7 @@ class SimBroker:
     ) -> None:
         self.sim = sim
         self.cfg = sim.to_array()
+        self._cfgs: dict[str, np.ndarray] = {}  # symbol -> its cost vector (per-symbol spread)
         self.clock = clock
         self._account = account
         self._known = {s.upper() for s in symbols} if symbols is not None else None
@@ -299,13 +301,14 @@ class SimBroker:
         if st.done or qty <= 0:
             return None
         buy = st.side == "BUY"
-        px = float(fill_price_nb(price, buy, self.cfg)) if slippage else price
+        cfg = self.cost_vector(st.symbol)
+        px = float(fill_price_nb(price, buy, cfg)) if slippage else price
         if cap is not None:
             px = min(px, cap) if buy else max(px, cap)
         filled = st.filled + qty
         order.value += qty * px
         avg = order.value / filled
-        total_fee = float(commission_nb(filled, avg, self.cfg))
+        total_fee = float(order_fee_nb(filled, avg, buy, cfg))
         fee = max(total_fee - order.commission, 0.0)
         order.commission += fee
         signed = qty if buy else -qty
@@ -321,6 +324,13 @@ class SimBroker:
             self._events.append(OrderEvent(order.state))
             self._events.append(FillEvent(fill))
         return fill
+
+    def cost_vector(self, symbol: str) -> np.ndarray:
+        """The engine's cost vector for ``symbol`` (its own spread if ``costs.spread_bps`` names it)."""
+        cfg = self._cfgs.get(symbol)
+        if cfg is None:
+            cfg = self._cfgs[symbol] = self.sim.to_array(symbol)
+        return cfg
 
     def _book(self, symbol: str, signed: float, price: float, fee: float) -> float | None:
         qty, cost = self._positions.get(symbol, [0.0, 0.0])
