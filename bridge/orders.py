@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from quantlab.kernels.costs import fill_price_nb, order_fee_nb
 from quantlab.kernels.sizing import affordable_buy_nb, target_shares_nb
 
 PREFIX = "ql:"
@@ -66,6 +67,18 @@ def size(target: float, equity: float, ref_price: float, vol: float, position: f
     if delta > 0:
         delta = float(affordable_buy_nb(delta, cash, fill_estimate, cfg))
     return Sizing(desired, delta)
+
+
+def expected_fill(side: str, qty: float, ref_price: float, cfg: np.ndarray) -> tuple[float, float]:
+    """Expected fill price and fees of an order at ``ref_price``, with the sweep's costs.
+
+    ``cfg`` is the symbol's cost vector (``SimConfig.to_array(symbol)``): the price moves by
+    slippage plus the symbol's half-spread; fees are commission plus SEC fee and FINRA TAF
+    on sells, exactly what the simulator charges.
+    """
+    buy = side == "BUY"
+    px = float(fill_price_nb(ref_price, buy, cfg))
+    return px, float(order_fee_nb(abs(qty), px, buy, cfg))
 
 
 def equity_at(cash: float, positions: Mapping[str, float], marks: Mapping[str, float]) -> float:

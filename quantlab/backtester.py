@@ -137,6 +137,7 @@ def _backtest(run: RunSpec, params: str | Mapping[str, float] | None, shared_cas
     inputs = load_inputs(run.symbols, run.interval, start, end, store, run.data, adjust=run.adjust, returns=run.returns)
     # Cold cache only: compiles vectorbt's side on the other core.
     warmup = VectorbtWarmup("shared" if shared_cash and len(inputs.symbols) > 1 else "single")
+    sim.costs.check_symbols(inputs.symbols)
     iv = inputs.interval
     for symbol, prices in inputs.prices.items():
         need = spec.lookback_bars(resolved)

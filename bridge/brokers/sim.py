@@ -3,8 +3,9 @@
 It drives ``bridge run --replay`` (with :class:`ReplayDriver`) and the broker contract
 tests. Fills use the engine's own cost kernels, so a replay pays exactly what the
 backtest pays: a market order fills at the current price (the new bar's open in a
-replay) moved by the slippage of ``SimConfig`` (``fill_price_nb``), with IB fixed
-commission (``commission_nb``; minimum and cap per order, as IB charges them).
+replay) moved by the slippage and the symbol's half-spread (``fill_price_nb`` with the
+symbol's cost vector, ``SimConfig.to_array(symbol)``), paying IB fixed commission plus,
+on sells, the SEC fee and FINRA TAF (``order_fee_nb``, as the sweep charges them).
 
 Scripting (contract tests): ``script(order_ref, "reject"|"rest"|"partial", ...)``,
 ``fill_order``, ``drop`` (a server-side disconnect: fills may keep happening and are
@@ -46,7 +47,7 @@ from bridge.errors import (
 from bridge.protection import split_ref
 from quantlab.engine.intervals import Interval
 from quantlab.engine.settings import SimConfig
-from quantlab.kernels.costs import commission_nb, fill_price_nb
+from quantlab.kernels.costs import fill_price_nb, order_fee_nb
 
 
 @dataclass
@@ -75,6 +76,7 @@ class SimBroker:
     ) -> None:
         self.sim = sim
         self.cfg = sim.to_array()
+        self._cfgs: dict[str, np.ndarray] = {}  # symbol -> its cost vector (per-symbol spread)
         self.clock = clock
         self._account = account
         self._known = {s.upper() for s in symbols} if symbols is not None else None
@@ -252,9 +254,9 @@ class SimBroker:
                 self.cancel(req.order_ref)
         return True
 
-    def raw_price(self, price: float, side: str) -> float:
-        """A fill's price before the modelled slippage (research measures exit levels from it)."""
-        slip = float(fill_price_nb(1.0, side == "BUY", self.cfg))
+    def raw_price(self, price: float, side: str, symbol: str | None = None) -> float:
+        """A fill's price before the modelled slippage and half-spread (research measures exit levels from it)."""
+        slip = float(fill_price_nb(1.0, side == "BUY", self.cost_vector(symbol) if symbol else self.cfg))
         return price / slip
 
     def modify(self, order_ref: str, *, level: float | None = None, quantity: float | None = None) -> bool:
@@ -338,13 +340,14 @@ class SimBroker:
         if st.done or qty <= 0:
             return None
         buy = st.side == "BUY"
-        px = float(fill_price_nb(price, buy, self.cfg)) if slippage else price
+        cfg = self.cost_vector(st.symbol)
+        px = float(fill_price_nb(price, buy, cfg)) if slippage else price
         if cap is not None:
             px = min(px, cap) if buy else max(px, cap)
         filled = st.filled + qty
         order.value += qty * px
         avg = order.value / filled
-        total_fee = float(commission_nb(filled, avg, self.cfg))
+        total_fee = float(order_fee_nb(filled, avg, buy, cfg))
         fee = max(total_fee - order.commission, 0.0)
         order.commission += fee
         signed = qty if buy else -qty
@@ -360,7 +363,7 @@ class SimBroker:
             self._events.append(OrderEvent(order.state))
             self._events.append(FillEvent(fill))
         if done:
-            raw = self.raw_price(avg, st.side)
+            raw = self.raw_price(avg, st.side, st.symbol)
             for req, rest in self._children.get(st.order_ref, []):  # the bracket's children go live on the parent's fill
                 self._active.setdefault(req.order_ref, self._bar_time(st.symbol))
                 if rest.role == "trail" and not rest.mark:  # research's trailing mark starts at the raw entry
@@ -378,7 +381,7 @@ class SimBroker:
         rest = Resting(request.order_ref, role, request.side, level, request.trail_pct)
         parent = self._orders.get(str(request.parent_ref))
         if role == "trail" and parent is not None and parent.state.status == "filled":
-            rest.mark = self.raw_price(parent.state.avg_fill_price or 0.0, parent.state.side)
+            rest.mark = self.raw_price(parent.state.avg_fill_price or 0.0, parent.state.side, request.symbol)
         self._children.setdefault(str(request.parent_ref), []).append((request, rest))
         self._child_refs.add(request.order_ref)
         if parent is not None and parent.state.status == "filled":
@@ -405,6 +408,13 @@ class SimBroker:
                         self._finish(self._orders[req.order_ref], "cancelled", "OCA group member filled", 202)
                 continue
             ratchet([rest for req, rest in live if self._active[req.order_ref] < bar.time], bar.high, bar.low)
+
+    def cost_vector(self, symbol: str) -> np.ndarray:
+        """The engine's cost vector for ``symbol`` (its own spread if ``costs.spread_bps`` names it)."""
+        cfg = self._cfgs.get(symbol)
+        if cfg is None:
+            cfg = self._cfgs[symbol] = self.sim.to_array(symbol)
+        return cfg
 
     def _book(self, symbol: str, signed: float, price: float, fee: float) -> float | None:
         qty, cost = self._positions.get(symbol, [0.0, 0.0])

@@ -91,6 +91,8 @@ class Context:
         self.run_id = run_id or f"{pd.Timestamp.now(tz='UTC'):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
         self.sim = cfg.sim_config()
         self.cfg_array = self.sim.to_array()
+        #: Per-symbol cost vectors (the symbol's spread from ``costs.spread_bps``), as the sweep uses.
+        self.cost_vectors = {s: self.sim.to_array(s) for s in self.symbols}
         self.need = lookback(self.spec, self.params)
         self.capacity = cfg.data.history_bars or max(2 * self.need, self.need + 50)
         self.max_age = cfg.data.max_bar_age or DEFAULT_MAX_AGE.get(self.interval.minutes, 600.0)

@@ -30,7 +30,7 @@ from bridge.feed import BarWindow
 from bridge.ledger.store import iso
 from bridge.live_signal import latest_target
 from bridge.ops.logs import CONTEXT
-from bridge.orders import limit_price, size
+from bridge.orders import expected_fill, limit_price, size
 from bridge.protection import child_request, children
 from bridge.risk import Decision, OrderIntent
 from bridge.runtime.context import Context
@@ -114,7 +114,7 @@ class DecisionPath:
         pos = positions.get(sym, 0.0)
         fill_est = w.forming.open if w.forming is not None else w.last_close
         vol = float(sizing_vol(prices, self.ctx.sim, self.ctx.interval)[-1]) if self.ctx.sim.sizing.mode == "vol_target" else 0.0
-        sz = size(t, equity, w.last_close, vol, pos, cash, fill_est, self.ctx.cfg_array)
+        sz = size(t, equity, w.last_close, vol, pos, cash, fill_est, self.ctx.cost_vectors.get(sym, self.ctx.cfg_array))
         common = dict(target=t, last_target=last_target, position=pos, desired=sz.desired)
         if not math.isfinite(equity) or not math.isfinite(sz.desired):
             self.ctx.mark(sym, bar_time)
@@ -128,6 +128,9 @@ class DecisionPath:
             return
         side = "BUY" if sz.delta > 0 else "SELL"
         qty = abs(sz.delta)
+        exp_px, exp_fee = expected_fill(side, qty, fill_est, self.ctx.cost_vectors.get(sym, self.ctx.cfg_array))
+        log.info("expected fill", extra={"event": "expected_fill", "symbol": sym, "side": side, "quantity": qty,
+                                          "price": exp_px, "fees": exp_fee})
         lmt = limit_price(side, fill_est, self.ctx.cfg.orders.limit_offset_bps) if self.ctx.cfg.orders.type == "limit" else None
         # exposure is measured at the decision bar's close, the price sizing used; the band uses the last price
         intent = OrderIntent(sym, side, qty, w.last_close, "LMT" if lmt else "MKT", lmt, "signal")  # type: ignore[arg-type]
@@ -221,7 +224,7 @@ class DecisionPath:
             return
         fill = float(row["avg_fill_price"])
         raw = getattr(self.ctx.broker, "raw_price", None)  # the sim's fills carry modelled slippage; IB's are raw
-        base = raw(fill, str(row["side"])) if raw else fill
+        base = raw(fill, str(row["side"]), str(row["symbol"])) if raw else fill
         new = {c["role"]: c for c in children({**row, "quantity": placed[0]["quantity"]}, self.ctx.exits, base)}
         for child in placed:
             key = "limit_price" if child["role"] == "take_profit" else "aux_price"

@@ -12,6 +12,7 @@ docs/research.md ("Exit and entry rules").
 from __future__ import annotations
 
 import dataclasses
+import difflib
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -211,10 +212,34 @@ def apply_exits(
     syntax) and fixed ones (exit names among ``params``). Returns the spec and the exits grid."""
     spec, exits_grid = parse_exits(spec, exits)
     fixed = _given(params)
+    _check_unknown_names(spec, fixed)
     names = exit_names_in(fixed)
     for name in names:
+        if isinstance(fixed[name], str) and _float(fixed[name]) != _float(fixed[name]):
+            raise ParameterError(
+                f"value of {name!r} is not a number", found=repr(fixed[name]), fix=f"e.g. {name}={EXIT_EXAMPLES[name]}"
+            )
         check_exit_values(name, [_float(fixed[name])])
     return with_exits(spec, names), exits_grid
+
+
+EXIT_EXAMPLES = {"sl_stop": "0.05", "tp_stop": "0.10", "sl_trail": "0.05", "max_hold": "5",
+            "entry_limit": "0.005", "limit_expiry": "3", "limit_ticks": "1"}
+
+
+def _check_unknown_names(spec: StrategySpec, fixed: Mapping[str, Any]) -> None:
+    """A misspelt exit rule among fixed params: the strategy's own check only knows its
+    kernel parameters, so it could not suggest the rule the user meant."""
+    for name in fixed:
+        if name in spec.param_names or name in EXIT_NAMES:
+            continue
+        close = difflib.get_close_matches(name, EXIT_NAMES, n=2)
+        if close:
+            known = ", ".join((*spec.param_names, *EXIT_NAMES))
+            raise ParameterError(
+                f"strategy {spec.name!r} has no parameter {name!r}",
+                fix=f"did you mean {', '.join(close)}? Known: {known}",
+            )
 
 
 def tp_values(params: str | Mapping[str, Any] | None, exits_grid: str | None) -> list[float]:

@@ -81,7 +81,11 @@ def _number(text: str, name: str) -> float:
     try:
         return float(text)
     except ValueError:
-        raise ParameterError(f"value of {name!r} is not a number", found=repr(text), fix=f"e.g. {name}=20") from None
+        # lazy: exits imports this module lazily too
+        from quantlab.engine.exits import EXIT_EXAMPLES
+
+        example = EXIT_EXAMPLES.get(name, "20")
+        raise ParameterError(f"value of {name!r} is not a number", found=repr(text), fix=f"e.g. {name}={example}") from None
 
 
 def parse_axis(spec: StrategySpec, name: str, text: str) -> np.ndarray:
@@ -99,7 +103,8 @@ def parse_axis(spec: StrategySpec, name: str, text: str) -> np.ndarray:
         elif param.kind == "int":
             step = 1.0
         else:
-            raise ParameterError(f"float range of {name!r} needs a step", found=repr(text), fix=f"e.g. {text}:0.5")
+            example = f"{abs(stop - start) / 10:.6g}" if stop != start else "0.5"  # ten steps: inside the range
+            raise ParameterError(f"float range of {name!r} needs a step", found=repr(text), fix=f"e.g. {text}:{example}")
         if step <= 0:
             raise ParameterError(f"step of {name!r} must be positive", found=step)
         if stop < start:

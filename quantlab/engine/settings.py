@@ -7,7 +7,7 @@ the float64 vector from :meth:`SimConfig.to_array`.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -100,6 +100,17 @@ class Costs:
                 "percentage fees are fractions of trade value, and above 5% this looks like a percent/fraction mix-up",
                 found=f"pct_fee={self.pct_fee:g}, max_pct={self.max_pct:g}",
                 fix="pass 0.001 for 0.1% (10 bps), e.g. --fee-pct 0.001",
+            )
+
+    def check_symbols(self, symbols: Sequence[str]) -> None:
+        """Refuse a per-symbol spread for a symbol the run does not trade: it would apply to
+        nothing while looking applied (a typo such as QQQ for SPY)."""
+        stray = sorted(set(dict(self.spread_bps)) - set(symbols))
+        if stray:
+            raise ConfigError(
+                "a per-symbol spread names a symbol this run does not trade",
+                found=f"{', '.join(stray)} (run symbols: {', '.join(symbols)})",
+                fix="spell the spread for a run symbol, e.g. --spread " + f"{symbols[0]}:1" if symbols else "drop it",
             )
 
     def concession(self, symbol: str | None = None) -> float:

@@ -155,6 +155,7 @@ def _optimize(
     vectorbt = Preload("vectorbt")  # hides its import behind the GIL-free sweep and CSCV
     warmup = VectorbtWarmup("columns")  # cold cache only: compiles vectorbt's side on the other core
     inputs = load_inputs(symbols, interval, start, end, store, data, adjust=adjust, returns=returns)
+    sim.costs.check_symbols(inputs.symbols)
     check_shorting(spec, inputs.prices.values(), fixed, sim.sizing.allow_short, tp_values(params, exits_grid))
     timings["load"] = time.perf_counter() - began
 

@@ -178,6 +178,7 @@ def _walkforward(run: RunSpec, search: SearchSpec, layout: WalkForwardWindows) -
     if run.save:
         ensure_writable(run.reports)
     inputs = load_inputs(run.symbols, run.interval, run.start, run.end, run.store, run.data, adjust=run.adjust, returns=run.returns)
+    sim.costs.check_symbols(inputs.symbols)
     check_shorting(spec, inputs.prices.values(), fixed, sim.sizing.allow_short, tp_values(search.params, exits_grid))
     warmup = VectorbtWarmup("single")  # cold cache only: compiles vectorbt's side on the other core
     # Folds start where every symbol has data (the latest first bar), so no fold trains a

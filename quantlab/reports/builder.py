@@ -357,7 +357,29 @@ def _backtest(r: Run, equity: pd.DataFrame, bench: Benchmark | None, outcome: Re
         frame = pd.DataFrame.from_dict(per, orient="index")
         frame.insert(0, "series", frame.index)
         sections.append(Section("Key metrics (vectorbt)", "key-metrics", html=table_html(frame.reset_index(drop=True))))
+    reasons = exit_reasons_section(r.trades() if r.has("trades.csv") else None)
+    if reasons is not None:
+        sections.append(reasons)
     return sections + _tail_sections(r, equity, outcome)
+
+
+def exit_reasons_section(trades: pd.DataFrame | None) -> Section | None:
+    """How round trips ended (signal, stop, target, trail, time): with exit rules on, the
+    split is what tells a stop that saves from one that only churns. None without reasons."""
+    if trades is None or "Exit Reason" not in trades or not len(trades):
+        return None
+    done = trades[trades["Exit Reason"].notna() & (trades["Exit Reason"].astype(str) != "")]
+    if not len(done):
+        return None
+    grouped = done.groupby("Exit Reason", sort=True)
+    frame = pd.DataFrame({
+        "exit reason": list(grouped.groups),
+        "trades": grouped.size().to_numpy(),
+        "mean return": grouped["Return"].mean().to_numpy(),
+        "total PnL": grouped["PnL"].sum().round(2).to_numpy(),
+    })
+    return Section("Exits by reason", "exit-reasons", html=table_html(frame),
+                   note="Round trips by how they closed (trades.csv's Exit Reason; rules in docs/research.md).")
 
 
 def _optimize(r: Run, equity: pd.DataFrame, bench: Benchmark | None, outcome: ReportOutcome) -> list[Section]:

@@ -198,3 +198,20 @@ def test_folds_start_where_every_symbol_has_data() -> None:
                                   end="2002-06-30", save=False)
     iwm_first = result.inputs.prices["IWM"].index[0]
     assert result.fold_bounds[0].train_start >= iwm_first
+
+
+def test_second_resolution_frames_fold_in_their_own_years(daily: dict[str, pd.DataFrame]) -> None:
+    """Bug: frames indexed in seconds (pandas 2 ``read_csv``) built folds in 1970.
+
+    The fold arithmetic read the index's raw integers as nanoseconds; ``data=`` frames are
+    now put on nanoseconds first, so seconds and nanoseconds give the same folds.
+    """
+    spy = daily["SPY"].loc["2010":"2013"]
+    secs = spy.copy()
+    secs.index = spy.index.as_unit("s")
+    kwargs = dict(train="1y", test="6m", save=False, report=False, progress=False)
+    ns = quantlab.walkforward("sma_cross", "SPY", "fast=5:10:5,slow=20:30:10", data={"SPY": spy}, **kwargs)
+    s = quantlab.walkforward("sma_cross", "SPY", "fast=5:10:5,slow=20:30:10", data={"SPY": secs}, **kwargs)
+    assert s.fold_bounds[0].train_start.year == 2010
+    assert s.fold_bounds == ns.fold_bounds
+    pd.testing.assert_frame_equal(s.folds, ns.folds)
