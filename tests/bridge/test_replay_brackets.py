@@ -76,3 +76,17 @@ def test_the_replay_refuses_exits_on_a_strategy_that_shorts_without_allow_short(
     with pytest.raises(BridgeError, match="goes short, but shorting is off"):
         run_replay(cfg, data={"SPY": spy_daily.iloc[:60]}, spec=spec)
     assert not (tmp_path / "r.sqlite").exists()  # refused before the ledger opened: nothing sent
+
+
+@pytest.mark.parametrize("exits", ["sl_stop=0.01,tp_stop=0.01", "sl_trail=0.01"])
+def test_short_brackets_equal_the_simulator(spy_daily: pd.DataFrame, tmp_path, exits: str) -> None:  # noqa: ANN001
+    """A shorting strategy with allow_short: BUY children above/below a short entry, same fills as research."""
+    from quantlab.engine.registry import get_strategy
+
+    cfg = load_config(env={}, overrides={"": {"mode": "replay"}, "sizing": {"allow_short": True}, "costs": {"slippage_bps": 5.0},
+                                         "strategy": {"name": "short_flip", "symbols": ("SPY",), "params": exits},
+                                         "ledger": {"path": str(tmp_path / "r.sqlite")}})
+    result = run_replay(cfg, data={"SPY": spy_daily.iloc[:200]}, spec=get_strategy("tests/bridge/short_strategy.py"), check=True)
+    assert result.parity is not None and result.parity["equal"], result.parity
+    protective = result.orders[(result.orders["status"] == "filled") & result.orders["role"].notna()]
+    assert len(protective) >= 5 and set(protective["side"]) == {"BUY"}
