@@ -35,7 +35,8 @@ def validate_run(cfg: BridgeConfig) -> tuple[StrategySpec, dict[str, float]]:
     if not [s for s in cfg.strategy.symbols if s.strip()]:
         raise BridgeConfigError("no symbols given", fix="pass --symbols SPY,QQQ or set [strategy] symbols")
     need_stop = cfg.risk.require_stop or cfg.risk.max_loss_per_trade > 0
-    spec = exits_for_run(get_strategy(cfg.strategy.name), cfg.strategy.params, cfg.mode, require_stop=need_stop)
+    spec = exits_for_run(get_strategy(cfg.strategy.name), cfg.strategy.params, cfg.mode, require_stop=need_stop,
+                          limit_orders=cfg.orders.type == "limit")
     params = resolve_params(spec, cfg.strategy.params or None, get_interval(cfg.strategy.bar))
     return spec, params
 

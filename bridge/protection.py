@@ -97,14 +97,15 @@ def children(parent: Mapping[str, Any], rules: Mapping[str, float], entry_price:
     return rows
 
 
-def exits_for_run(spec: StrategySpec, params: Any, mode: str, *, require_stop: bool = False) -> StrategySpec:
+def exits_for_run(spec: StrategySpec, params: Any, mode: str, *, require_stop: bool = False, limit_orders: bool = False) -> StrategySpec:
     """``spec`` with the exit rules named in ``[strategy] params`` merged (the kernel ignores them;
     the bridge places them as brackets), refusing what the bridge cannot protect.
 
     Raises:
         ProtectionError: a rule the bridge does not place (``max_hold``, ``entry_limit``...),
             exit rules outside replay (the IB broker does not place brackets yet: never run
-            unprotected), or ``require_stop`` without ``sl_stop``/``sl_trail`` (every entry refused).
+            unprotected), ``[orders] type = "limit"`` with exit rules (a timed-out limit's market
+            replacement carries no children yet), or ``require_stop`` without ``sl_stop``/``sl_trail``.
     """
     try:
         merged, _ = apply_exits(spec, None, params or None)
@@ -118,6 +119,10 @@ def exits_for_run(spec: StrategySpec, params: Any, mode: str, *, require_stop: b
     if names and mode != "replay":
         raise ProtectionError(f"exit rules need protective orders at the broker, and the {mode} (IB) broker does not place them yet",
                               found=", ".join(names), fix="try them with bridge run --replay, or drop them from [strategy] params")
+    if names and limit_orders:
+        raise ProtectionError("exit rules with [orders] type = \"limit\": a limit entry that times out is replaced by a market "
+                              "order that carries no protective orders yet", found=", ".join(names),
+                              fix="use [orders] type = \"market\" with exit rules")
     if require_stop and not {"sl_stop", "sl_trail"} & set(names):
         raise ProtectionError("[risk] require_stop / max_loss_per_trade need every entry to carry a stop, and the strategy has "
                               "no sl_stop or sl_trail", found=f"params {params!r}", fix="add e.g. sl_stop=0.05 to [strategy] params")

@@ -86,7 +86,8 @@ def run_replay(
 ) -> ReplayResult:
     """Replay bars through the runner with a simulated broker; see the module docstring."""
     need_stop = cfg.risk.require_stop or cfg.risk.max_loss_per_trade > 0
-    spec = exits_for_run(spec or get_strategy(cfg.strategy.name), cfg.strategy.params, "replay", require_stop=need_stop)
+    spec = exits_for_run(spec or get_strategy(cfg.strategy.name), cfg.strategy.params, "replay", require_stop=need_stop,
+                          limit_orders=cfg.orders.type == "limit")
     params = resolve_params(spec, cfg.strategy.params or None, get_interval(cfg.strategy.bar))
     symbols = [s.upper() for s in cfg.strategy.symbols]
     interval = get_interval(cfg.strategy.bar)

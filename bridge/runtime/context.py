@@ -80,7 +80,8 @@ class Context:
         self.notifier = notifier or Notifier(cfg.notify, background=False)
         # exit rules in [strategy] params become the entries' brackets (issue 12; replay only for now)
         need_stop = cfg.risk.require_stop or cfg.risk.max_loss_per_trade > 0
-        self.spec = exits_for_run(spec or get_strategy(cfg.strategy.name), cfg.strategy.params, cfg.mode, require_stop=need_stop)
+        self.spec = exits_for_run(spec or get_strategy(cfg.strategy.name), cfg.strategy.params, cfg.mode, require_stop=need_stop,
+                              limit_orders=cfg.orders.type == "limit")
         self.params = resolve_params(self.spec, cfg.strategy.params or None, get_interval(cfg.strategy.bar))
         self.exits = rules_of(self.spec, self.params)
         self.skey = strategy_key(self.spec.name, self.params)

@@ -90,3 +90,9 @@ def test_short_brackets_equal_the_simulator(spy_daily: pd.DataFrame, tmp_path, e
     assert result.parity is not None and result.parity["equal"], result.parity
     protective = result.orders[(result.orders["status"] == "filled") & result.orders["role"].notna()]
     assert len(protective) >= 5 and set(protective["side"]) == {"BUY"}
+
+
+def test_exit_rules_with_limit_orders_are_refused(spy_daily: pd.DataFrame, tmp_path) -> None:  # noqa: ANN001
+    """A timed-out limit entry is replaced by a market order without children: refused rather than run unprotected."""
+    with pytest.raises(BridgeError, match="carries no protective orders yet"):
+        replay(spy_daily, tmp_path, "sl_stop=0.02", orders={"type": "limit"})
