@@ -12,7 +12,6 @@ docs/research.md ("Exit and entry rules").
 from __future__ import annotations
 
 import dataclasses
-import difflib
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -233,13 +232,9 @@ def _check_unknown_names(spec: StrategySpec, fixed: Mapping[str, Any]) -> None:
     for name in fixed:
         if name in spec.param_names or name in EXIT_NAMES:
             continue
-        close = difflib.get_close_matches(name, EXIT_NAMES, n=2)
-        if close:
-            known = ", ".join((*spec.param_names, *EXIT_NAMES))
-            raise ParameterError(
-                f"strategy {spec.name!r} has no parameter {name!r}",
-                fix=f"did you mean {', '.join(close)}? Known: {known}",
-            )
+        hint = suggest(name, EXIT_NAMES, then=f"Known: {', '.join((*spec.param_names, *EXIT_NAMES))}")
+        if hint.startswith("did you mean"):
+            raise ParameterError(f"strategy {spec.name!r} has no parameter {name!r}", fix=hint)
 
 
 def tp_values(params: str | Mapping[str, Any] | None, exits_grid: str | None) -> list[float]:

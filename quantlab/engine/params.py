@@ -73,18 +73,15 @@ def parse_params(spec: StrategySpec, text: str | Mapping[str, float] | None) -> 
         return spec.resolve(text)
     given: dict[str, float] = {}
     for name, value in split_items(text, "--params"):
-        given[name] = spec.param(name).coerce(_number(value, name))
+        given[name] = spec.param(name).coerce(_number(value, name, spec))
     return spec.resolve(given)
 
 
-def _number(text: str, name: str) -> float:
+def _number(text: str, name: str, spec: StrategySpec) -> float:
     try:
         return float(text)
     except ValueError:
-        # lazy: exits imports this module lazily too
-        from quantlab.engine.exits import EXIT_EXAMPLES
-
-        example = EXIT_EXAMPLES.get(name, "20")
+        example = f"{spec.param(name).default:g}" if name in spec.param_names else "20"
         raise ParameterError(f"value of {name!r} is not a number", found=repr(text), fix=f"e.g. {name}={example}") from None
 
 
@@ -92,14 +89,14 @@ def parse_axis(spec: StrategySpec, name: str, text: str) -> np.ndarray:
     """Values of one grid axis, validated against the parameter's type and range."""
     param = spec.param(name)
     if "|" in text:
-        values = np.array([param.convert(_number(v.strip(), name)) for v in text.split("|")])
+        values = np.array([param.convert(_number(v.strip(), name, spec)) for v in text.split("|")])
     elif ":" in text:
         parts = text.split(":")
         if len(parts) not in (2, 3):
             raise ParameterError(f"range of {name!r} must be start:stop[:step]", found=repr(text))
-        start, stop = _number(parts[0], name), _number(parts[1], name)
+        start, stop = _number(parts[0], name, spec), _number(parts[1], name, spec)
         if len(parts) == 3:
-            step = _number(parts[2], name)
+            step = _number(parts[2], name, spec)
         elif param.kind == "int":
             step = 1.0
         else:
@@ -114,7 +111,7 @@ def parse_axis(spec: StrategySpec, name: str, text: str) -> np.ndarray:
         count = int(np.floor((stop - start) / step + 1e-9)) + 1
         values = np.array([param.convert(v) for v in np.round(start + step * np.arange(count), 12)])
     else:
-        values = np.array([param.convert(_number(text, name))])
+        values = np.array([param.convert(_number(text, name, spec))])
     outside = values[(values < param.low) | (values > param.high)]
     if outside.size:
         raise ParameterError(

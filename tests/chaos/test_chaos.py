@@ -10,6 +10,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from bridge.ledger.store import SCHEMA_VERSION
 from tests.chaos.cli import explain, run_many
 from tests.chaos.crashpoint import ENV as KILL_AFTER_WRITE
 from tests.chaos.invariants import check, decision_key, one_live_order_per_decision
@@ -55,7 +56,7 @@ def test_a_fault_free_session_keeps_every_invariant() -> None:
 def test_the_crash_point_kills_the_runner_right_after_its_kth_ledger_write(tmp_path: Path) -> None:
     s = Session(Schedule(seed=0, symbols=("SPY",), client_id=11, fault_bars=6, faults=()), tmp_path)
     try:
-        p = s.start_runner(**{KILL_AFTER_WRITE: "3"})
+        p = s.start_runner(**{KILL_AFTER_WRITE: str(SCHEMA_VERSION + 1)})  # schema steps, then the run row
         assert p.popen.wait(timeout=60) == -signal.SIGKILL, p.err_path.read_text()[-1000:]
         assert [r["ended_at"] for r in query(s.ledger, "SELECT ended_at FROM runs")] == [None]  # no clean exit was recorded
     finally:

@@ -57,3 +57,17 @@ def test_then_always_ends_the_hint_and_otherwise_replaces_an_empty_suggestion(
 @given(word=NAMES, choices=st.lists(NAMES, max_size=20))
 def test_the_order_of_the_choices_does_not_change_the_hint(word: str, choices: list[str]) -> None:
     assert suggest(word, choices) == suggest(word, list(reversed(choices)))
+
+
+def test_suggest_is_the_only_did_you_mean() -> None:
+    """One helper for suggestions (issue 11): no module but quantlab/errors.py uses difflib."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    users = sorted(
+        str(p.relative_to(root))
+        for folder in ("quantlab", "bridge", "research")
+        for p in (root / folder).rglob("*.py")
+        if "difflib" in p.read_text(encoding="utf-8")
+    )
+    assert users == ["quantlab/errors.py"]
