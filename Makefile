@@ -64,7 +64,7 @@ chaos: venv
 # once the tree has been formatted in one commit (the lead does that after the merges).
 lint: venv
 	$(BIN)/ruff check .
-#	$(BIN)/ruff format --check .
+	$(BIN)/ruff format --check .
 
 # mypy strict (setup.cfg: the one exemption is numba kernel modules, see tests/test_typing_policy.py)
 typecheck: venv

@@ -35,11 +35,21 @@ def _frame(n: int) -> pd.DataFrame:
     close = np.where(np.arange(n) % 2 == 0, 100.0, 101.0)
     open_ = np.concatenate(([100.0], close[:-1]))
     idx = pd.DatetimeIndex(sessions).tz_localize("UTC")
-    return pd.DataFrame({"open": open_, "high": np.maximum(open_, close) + 0.2, "low": np.minimum(open_, close) - 0.2,
-                         "close": close, "volume": 1e6}, index=idx)
+    return pd.DataFrame(
+        {
+            "open": open_,
+            "high": np.maximum(open_, close) + 0.2,
+            "low": np.minimum(open_, close) - 0.2,
+            "close": close,
+            "volume": 1e6,
+        },
+        index=idx,
+    )
 
 
-def measure(n_bars: int = N_BARS, synchronous: str = "FULL", on_start: Callable[[Any], Any] | None = None) -> dict[str, object]:
+def measure(
+    n_bars: int = N_BARS, synchronous: str = "FULL", on_start: Callable[[Any], Any] | None = None
+) -> dict[str, object]:
     """``on_start(harness)`` runs once the bridge is trading (bench_dashboard opens the dashboard there)."""
     from bridge.runtime.runner import settle_memory
     from tests.bridge._harness import BridgeHarness
@@ -49,11 +59,17 @@ def measure(n_bars: int = N_BARS, synchronous: str = "FULL", on_start: Callable[
     gw = FakeGateway(cash=100_000.0).start()
     folder = Path(tempfile.mkdtemp(prefix="bench-bridge-"))
     try:
-        h = BridgeHarness(gw, frame, folder / "ledger.sqlite", WARMUP,
-                          strategy={"name": "tests/bridge/flip_strategy.py", "params": ""},
-                          ledger={"synchronous": synchronous}, data={"history_bars": 200},
-                          # a latency bench: the flip strategy bleeds commissions into a drawdown the breakers would stop
-                          breakers={"max_drawdown_pct": 0.0, "rapid_loss_pct": 0.0, "max_errors": 0})
+        h = BridgeHarness(
+            gw,
+            frame,
+            folder / "ledger.sqlite",
+            WARMUP,
+            strategy={"name": "tests/bridge/flip_strategy.py", "params": ""},
+            ledger={"synchronous": synchronous},
+            data={"history_bars": 200},
+            # a latency bench: the flip strategy bleeds commissions into a drawdown the breakers would stop
+            breakers={"max_drawdown_pct": 0.0, "rapid_loss_pct": 0.0, "max_errors": 0},
+        )
         h.start()
         assert h.until(lambda: h.settled() and h.orders())
         h.close_bar(WARMUP)
@@ -93,15 +109,48 @@ def run() -> list[dict[str, object]]:
     assert isinstance(e2e, list) and isinstance(own, list)
     note = f"{len(e2e)} bars, {r['orders']} orders, fake gateway on 127.0.0.1, ledger synchronous=FULL"
     return [
-        {"name": "bar close -> order on the wire p50", "value": round(_pct(e2e, 50), 2), "unit": "ms", "target": "", "note": note},
-        {"name": "bar close -> order on the wire p99", "value": round(_pct(e2e, 99), 2), "unit": "ms", "target": "< 50 ms (seed docs: < 500 ms)",
-         "note": "from the fake's bar push to the fake reading placeOrder; includes the fake's bar handling"},
-        {"name": "bar close -> order on the wire max", "value": round(max(e2e), 2), "unit": "ms", "target": "", "note": ""},
-        {"name": "bridge only (bar event -> placeOrder returned) p50", "value": round(_pct(own, 50), 2), "unit": "ms", "target": "",
-         "note": "kernel, sizing, risk gate, ledger intent committed with fsync"},
-        {"name": "bridge only (bar event -> placeOrder returned) p99", "value": round(_pct(own, 99), 2), "unit": "ms", "target": "", "note": ""},
-        {"name": "bench wall time", "value": round(float(r["seconds"]), 1), "unit": "s", "target": "",
-         "note": f"bar opens paced >= {MIN_GAP * 1000:.0f} ms apart (ib_async throttles at 45 msgs/s)"},
+        {
+            "name": "bar close -> order on the wire p50",
+            "value": round(_pct(e2e, 50), 2),
+            "unit": "ms",
+            "target": "",
+            "note": note,
+        },
+        {
+            "name": "bar close -> order on the wire p99",
+            "value": round(_pct(e2e, 99), 2),
+            "unit": "ms",
+            "target": "< 50 ms (seed docs: < 500 ms)",
+            "note": "from the fake's bar push to the fake reading placeOrder; includes the fake's bar handling",
+        },
+        {
+            "name": "bar close -> order on the wire max",
+            "value": round(max(e2e), 2),
+            "unit": "ms",
+            "target": "",
+            "note": "",
+        },
+        {
+            "name": "bridge only (bar event -> placeOrder returned) p50",
+            "value": round(_pct(own, 50), 2),
+            "unit": "ms",
+            "target": "",
+            "note": "kernel, sizing, risk gate, ledger intent committed with fsync",
+        },
+        {
+            "name": "bridge only (bar event -> placeOrder returned) p99",
+            "value": round(_pct(own, 99), 2),
+            "unit": "ms",
+            "target": "",
+            "note": "",
+        },
+        {
+            "name": "bench wall time",
+            "value": round(float(r["seconds"]), 1),
+            "unit": "s",
+            "target": "",
+            "note": f"bar opens paced >= {MIN_GAP * 1000:.0f} ms apart (ib_async throttles at 45 msgs/s)",
+        },
     ]
 
 

@@ -30,10 +30,18 @@ def _driver() -> Any:
     os.environ.setdefault("SE_OFFLINE", "true")
     options = webdriver.ChromeOptions()
     options.binary_location = os.environ.get("QUANTLAB_CHROMIUM", "/usr/bin/chromium")
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,900",
-                 f"--user-data-dir={tempfile.mkdtemp(prefix='bench-dash-')}"):
+    for flag in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--window-size=1280,900",
+        f"--user-data-dir={tempfile.mkdtemp(prefix='bench-dash-')}",
+    ):
         options.add_argument(flag)
-    return webdriver.Chrome(options=options, service=Service(os.environ.get("QUANTLAB_CHROMEDRIVER", "/usr/bin/chromedriver")))
+    return webdriver.Chrome(
+        options=options, service=Service(os.environ.get("QUANTLAB_CHROMEDRIVER", "/usr/bin/chromedriver"))
+    )
 
 
 def update_latency(n: int = N_FILLS) -> list[float]:
@@ -50,8 +58,15 @@ def update_latency(n: int = N_FILLS) -> list[float]:
     driver = _driver()
     out: list[float] = []
     try:
-        h = BridgeHarness(gw, frame, folder / "ledger.sqlite", 4, strategy={"name": "tests/bridge/flip_strategy.py", "params": ""},
-                          data={"history_bars": 200}, risk={"market_hours": False})
+        h = BridgeHarness(
+            gw,
+            frame,
+            folder / "ledger.sqlite",
+            4,
+            strategy={"name": "tests/bridge/flip_strategy.py", "params": ""},
+            data={"history_bars": 200},
+            risk={"market_hours": False},
+        )
         h.start()
         assert h.until(lambda: bool(gw.orders_received()))
         dash = Dashboard(h.ledger.path)
@@ -113,15 +128,44 @@ def run() -> list[dict[str, object]]:
     base, dash = loop_with_dashboard()
     note = f"{len(lat)} fills; page polls every 1 s (default [dashboard] refresh); runner heartbeats every 1 s"
     figs: list[dict[str, object]] = [
-        {"name": "fill at the gateway -> dashboard shows it p50", "value": _pct(lat, 50), "unit": "ms", "target": "< 5000 ms (issue 13)", "note": note},
-        {"name": "fill at the gateway -> dashboard shows it p99", "value": _pct(lat, 99), "unit": "ms", "target": "< 5000 ms", "note": ""},
+        {
+            "name": "fill at the gateway -> dashboard shows it p50",
+            "value": _pct(lat, 50),
+            "unit": "ms",
+            "target": "< 5000 ms (issue 13)",
+            "note": note,
+        },
+        {
+            "name": "fill at the gateway -> dashboard shows it p99",
+            "value": _pct(lat, 99),
+            "unit": "ms",
+            "target": "< 5000 ms",
+            "note": "",
+        },
     ]
     for label, r in (("without dashboard", base), ("dashboard open in Chromium", dash)):
         e2e, own = r["end_to_end"], r["bridge"]
-        figs.append({"name": f"bar close -> order on the wire p50, {label}", "value": _pct(e2e, 50), "unit": "ms", "target": "",
-                     "note": f"{len(e2e)} bars"})  # type: ignore[arg-type]
-        figs.append({"name": f"bar close -> order on the wire p99, {label}", "value": _pct(e2e, 99), "unit": "ms", "target": "", "note": ""})
-        figs.append({"name": f"bridge only p99, {label}", "value": _pct(own, 99), "unit": "ms", "target": "", "note": ""})
+        figs.append(
+            {
+                "name": f"bar close -> order on the wire p50, {label}",
+                "value": _pct(e2e, 50),
+                "unit": "ms",
+                "target": "",
+                "note": f"{len(e2e)} bars",
+            }
+        )  # type: ignore[arg-type]
+        figs.append(
+            {
+                "name": f"bar close -> order on the wire p99, {label}",
+                "value": _pct(e2e, 99),
+                "unit": "ms",
+                "target": "",
+                "note": "",
+            }
+        )
+        figs.append(
+            {"name": f"bridge only p99, {label}", "value": _pct(own, 99), "unit": "ms", "target": "", "note": ""}
+        )
     return figs
 
 

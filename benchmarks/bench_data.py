@@ -42,9 +42,7 @@ def synthetic_year(seed: int = 7) -> pd.DataFrame:
     low = np.round(np.minimum(open_, close) - np.abs(rng.normal(0, 0.05, n)), 2)
     volume = np.round(rng.lognormal(10, 1, n))
     index = pd.DatetimeIndex(times, tz="UTC", name="time")
-    return pd.DataFrame(
-        {"open": open_, "high": high, "low": low, "close": close, "volume": volume}, index=index
-    )
+    return pd.DataFrame({"open": open_, "high": high, "low": low, "close": close, "volume": volume}, index=index)
 
 
 def _set_filters(h5mod, settings) -> None:  # type: ignore[no-untyped-def]
@@ -90,9 +88,7 @@ def run() -> list[dict]:  # type: ignore[type-arg]
                     "note": f"raw arrays {raw_mb:.2f} MB {note}".strip(),
                 }
             )
-            figures.append(
-                {"name": f"load_1y_1m_{name}", "value": round(seconds * 1e3, 2), "unit": "ms"}
-            )
+            figures.append({"name": f"load_1y_1m_{name}", "value": round(seconds * 1e3, 2), "unit": "ms"})
         store = Path(tmp) / "gzip4_mixed.h5"
         loaded = load("SYN", interval="1m", store=store)
         assert frame_hash(loaded) == frame_hash(bars), "round trip changed the data"
@@ -109,10 +105,7 @@ def run() -> list[dict]:  # type: ignore[type-arg]
             {
                 "name": "load_1m_slice_one_month",
                 "value": round(
-                    _best(
-                        lambda: load("SYN", "2023-06-01", "2023-06-30", interval="1m", store=store)
-                    )
-                    * 1e3,
+                    _best(lambda: load("SYN", "2023-06-01", "2023-06-30", interval="1m", store=store)) * 1e3,
                     2,
                 ),
                 "unit": "ms",
@@ -135,9 +128,7 @@ def run() -> list[dict]:  # type: ignore[type-arg]
                 "name": "append_one_session_txn",
                 "value": round(
                     _best(
-                        lambda: write_bars(
-                            extra, "SYN", "1m", store=store, updated_at="2026-01-01T00:00:00Z"
-                        ),
+                        lambda: write_bars(extra, "SYN", "1m", store=store, updated_at="2026-01-01T00:00:00Z"),
                         5,
                     )
                     * 1e3,
@@ -147,6 +138,7 @@ def run() -> list[dict]:  # type: ignore[type-arg]
                 "note": f"store {store.stat().st_size / 1e6:.1f} MB: lock+copy+append+fsync+replace",
             }
         )
+
         def append_in_place() -> None:  # what the copy-on-write design avoids: unsafe if killed
             import h5py
 
@@ -178,18 +170,14 @@ def run() -> list[dict]:  # type: ignore[type-arg]
         )
         # many series in one transaction (the bundle pattern) vs one per series
         daily = bars.iloc[:6000].copy()
-        daily.index = pd.DatetimeIndex(
-            pd.bdate_range("2000-01-03", periods=6000, tz="UTC"), name="time"
-        )
+        daily.index = pd.DatetimeIndex(pd.bdate_range("2000-01-03", periods=6000, tz="UTC"), name="time")
         from quantlab.data.store import SeriesWrite
 
         items = [SeriesWrite(daily, f"S{i}", "1d") for i in range(20)]
         figures.append(
             {
                 "name": "write_20_daily_series_one_txn",
-                "value": round(
-                    _best(lambda: write_many(items, store=Path(tmp) / "many.h5"), 3) * 1e3, 1
-                ),
+                "value": round(_best(lambda: write_many(items, store=Path(tmp) / "many.h5"), 3) * 1e3, 1),
                 "unit": "ms",
             }
         )

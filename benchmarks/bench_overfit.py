@@ -20,9 +20,7 @@ N_COMBOS = 5_000
 N_BLOCKS = 16
 
 
-def _noise_block_stats(
-    rng: np.random.Generator, n_obs: int, n_combos: int, n_blocks: int, sigma: float = 0.01
-):  # type: ignore[no-untyped-def]
+def _noise_block_stats(rng: np.random.Generator, n_obs: int, n_combos: int, n_blocks: int, sigma: float = 0.01):  # type: ignore[no-untyped-def]
     n = np.diff(overfit.block_bounds(n_obs, n_blocks)).astype(np.float64)
     s = rng.normal(0.0, sigma * np.sqrt(n), size=(n_combos, n_blocks))
     ss = sigma**2 * rng.chisquare(n - 1.0, size=(n_combos, n_blocks)) + s * s / n

@@ -48,7 +48,9 @@ sim = SimConfig()
 evaluate(spec, inputs, values[:64], sim, windows, 16)  # kernels loaded
 """
 
-_SWEEP = _SETUP + """
+_SWEEP = (
+    _SETUP
+    + """
 import os
 from quantlab.engine.backends import make_backend, use_backend
 
@@ -75,8 +77,11 @@ def main():
 
 main()
 """
+)
 
-_RESUME = _SETUP + """
+_RESUME = (
+    _SETUP
+    + """
 import tempfile
 from quantlab.engine.backends import InProcessChunked, use_backend
 reports = tempfile.mkdtemp()
@@ -105,6 +110,7 @@ rest, b2 = run(b1.run.run_id)
 print(json.dumps({{"full": full, "first": first, "rest": rest, "reused": b2.chunks_reused, "computed": b2.chunks_computed,
                   "total": b2.chunks_total}}))
 """
+)
 
 
 _OPTIMIZE = """
@@ -139,8 +145,10 @@ def optimize_figures(n: float, cluster: str | None) -> list[dict]:  # type: igno
     """The whole streamed optimize at ``n`` combinations x 2,520 bars: wall and peak RSS."""
     out = run_python(_OPTIMIZE.format(n=n, cluster=cluster), timeout=7200)
     label = f"optimize {n:.0e} combos x 2520 bars (streamed, CSCV on), {cluster or 'in-process'}"
-    note = (f"{out['combinations']:,} combinations; sweep {out['sweep']:.0f}s, DSR+PBO {out['overfit']:.0f}s "
-            f"({out['pbo_splits']} CSCV splits); results.parquet {out['results_mb']:.0f} MB")
+    note = (
+        f"{out['combinations']:,} combinations; sweep {out['sweep']:.0f}s, DSR+PBO {out['overfit']:.0f}s "
+        f"({out['pbo_splits']} CSCV splits); results.parquet {out['results_mb']:.0f} MB"
+    )
     return [
         {"name": f"{label}: wall", "value": out["wall"], "unit": "s", "note": note},
         {"name": f"{label}: peak client RSS", "value": out["rss_mb"], "unit": "MB", "target": "< 4096 at 1e7"},
@@ -184,17 +192,35 @@ def _throughput() -> list[dict]:  # type: ignore[type-arg]
                 prev = best.get(label)
                 best[label] = {k: min(out[k], prev[k]) if prev else out[k] for k in ("wall", "cpu", "startup", "load")}
         for label, out in best.items():
-            figures.append({"name": f"sweep {n:.0e} combos, {label}", "value": n * 2520 / out["wall"] / 1e6,
-                            "unit": "M evals/s", "note": f"wall {out['wall']:.2f}s, CPU {out['cpu']:.2f}s, "
-                            f"start-up {out['startup']:.1f}s, load {out['load']:.1f}"})
+            figures.append(
+                {
+                    "name": f"sweep {n:.0e} combos, {label}",
+                    "value": n * 2520 / out["wall"] / 1e6,
+                    "unit": "M evals/s",
+                    "note": f"wall {out['wall']:.2f}s, CPU {out['cpu']:.2f}s, "
+                    f"start-up {out['startup']:.1f}s, load {out['load']:.1f}",
+                }
+            )
         ref = best["in-process"]
         for label in ("local:1", "local:2"):
             target = "< 10 at 1e6" if n == 1_000_000 else None
-            figures.append({"name": f"distributed overhead {n:.0e} combos, {label}: wall", "unit": "%", "target": target,
-                            "value": 100 * (best[label]["wall"] / ref["wall"] - 1)})
-            figures.append({"name": f"distributed overhead {n:.0e} combos, {label}: CPU (client + workers)", "unit": "%",
-                            "value": 100 * (best[label]["cpu"] / ref["cpu"] - 1), "target": target,
-                            "note": "CPU seconds are far less sensitive to other jobs than wall time"})
+            figures.append(
+                {
+                    "name": f"distributed overhead {n:.0e} combos, {label}: wall",
+                    "unit": "%",
+                    "target": target,
+                    "value": 100 * (best[label]["wall"] / ref["wall"] - 1),
+                }
+            )
+            figures.append(
+                {
+                    "name": f"distributed overhead {n:.0e} combos, {label}: CPU (client + workers)",
+                    "unit": "%",
+                    "value": 100 * (best[label]["cpu"] / ref["cpu"] - 1),
+                    "target": target,
+                    "note": "CPU seconds are far less sensitive to other jobs than wall time",
+                }
+            )
     return figures
 
 
@@ -203,8 +229,12 @@ def _resume() -> list[dict]:  # type: ignore[type-arg]
     out = run_python(_RESUME.format(n=500_000), timeout=900)
     return [
         {"name": "resume 5e5 combos: full run (checkpointed)", "value": out["full"], "unit": "s"},
-        {"name": "resume 5e5 combos: finish after stop at 50%", "value": out["rest"], "unit": "s",
-         "note": f"{out['reused']} chunks reused, {out['computed']} computed of {out['total']}"},
+        {
+            "name": "resume 5e5 combos: finish after stop at 50%",
+            "value": out["rest"],
+            "unit": "s",
+            "note": f"{out['reused']} chunks reused, {out['computed']} computed of {out['total']}",
+        },
     ]
 
 

@@ -27,7 +27,19 @@ import pandas as pd
 from benchmarks._util import ROOT, best_and_median, run_command, run_python
 
 GRID = "fast=5:100:1,slow=10:250:2"
-DEMO_ARGS = ["optimize", "--strategy", "sma_cross", "--symbols", "SPY", "--grid", GRID, "--holdout", "0.3", "--top", "10"]
+DEMO_ARGS = [
+    "optimize",
+    "--strategy",
+    "sma_cross",
+    "--symbols",
+    "SPY",
+    "--grid",
+    GRID,
+    "--holdout",
+    "0.3",
+    "--top",
+    "10",
+]
 
 
 def _ours() -> tuple[list[dict], float, int, int]:
@@ -53,9 +65,19 @@ def _ours() -> tuple[list[dict], float, int, int]:
     one_best, _ = best_and_median(lambda: run_sweep(spec, prices, values, sim, iv, n_blocks=16), 3)
     numba.set_num_threads(threads)
     figures = [
-        {"name": "sweep throughput (2 cores, best of 5)", "value": evals / best / 1e6, "unit": "M evals/s", "target": ">= 300",
-         "note": f"sma_cross, SPY {len(prices)} bars x {len(values)} combos, {threads} threads"},
-        {"name": "sweep throughput (2 cores, median of 5)", "value": evals / median / 1e6, "unit": "M evals/s", "target": ">= 300"},
+        {
+            "name": "sweep throughput (2 cores, best of 5)",
+            "value": evals / best / 1e6,
+            "unit": "M evals/s",
+            "target": ">= 300",
+            "note": f"sma_cross, SPY {len(prices)} bars x {len(values)} combos, {threads} threads",
+        },
+        {
+            "name": "sweep throughput (2 cores, median of 5)",
+            "value": evals / median / 1e6,
+            "unit": "M evals/s",
+            "target": ">= 300",
+        },
         {"name": "sweep throughput (1 thread)", "value": evals / one_best / 1e6, "unit": "M evals/s"},
         {"name": "sweep time, full grid", "value": best, "unit": "s"},
     ]
@@ -85,11 +107,20 @@ def _with_exits(spec, prices, values, sim, iv, rate, one_rate) -> list[dict]:  #
     numba.set_num_threads(threads)
     evals = len(prices) * len(values_x)
     return [
-        {"name": "sweep throughput with exits (2 cores, best of 5)", "value": evals / best / 1e6, "unit": "M evals/s",
-         "note": f"the same grid, {EXITS} on every row"},
+        {
+            "name": "sweep throughput with exits (2 cores, best of 5)",
+            "value": evals / best / 1e6,
+            "unit": "M evals/s",
+            "note": f"the same grid, {EXITS} on every row",
+        },
         {"name": "sweep throughput with exits (1 thread)", "value": evals / one_best / 1e6, "unit": "M evals/s"},
         {"name": "slowdown with exits (2 cores)", "value": rate / (evals / best), "unit": "x", "target": "<= 1.5"},
-        {"name": "slowdown with exits (1 thread)", "value": one_rate / (evals / one_best), "unit": "x", "target": "<= 1.5"},
+        {
+            "name": "slowdown with exits (1 thread)",
+            "value": one_rate / (evals / one_best),
+            "unit": "x",
+            "target": "<= 1.5",
+        },
     ]
 
 
@@ -164,36 +195,84 @@ def run() -> list[dict]:
     figures, our_rate, bars, combos = _ours()
     spy = data.load("SPY")
     vbt_rate, vbt_combos = _vectorbt(spy["close"])
-    figures.append({"name": "vectorbt idiomatic pipeline", "value": vbt_rate / 1e6, "unit": "M evals/s",
-                    "note": f"MA.run_combs + from_signals + 3 metrics, {vbt_combos} combos"})
+    figures.append(
+        {
+            "name": "vectorbt idiomatic pipeline",
+            "value": vbt_rate / 1e6,
+            "unit": "M evals/s",
+            "note": f"MA.run_combs + from_signals + 3 metrics, {vbt_combos} combos",
+        }
+    )
     figures.append({"name": "ratio ours / vectorbt", "value": our_rate / vbt_rate, "unit": "x", "target": ">= 100"})
     bt_rate, bt_combos = _backtesting(spy)
-    figures.append({"name": "backtesting.py Backtest.optimize", "value": bt_rate / 1e6, "unit": "M evals/s",
-                    "note": f"{bt_combos} combos (per combination: {bars / bt_rate * 1e3:.0f} ms)"})
-    figures.append({"name": "ratio ours / backtesting.py per combination", "value": our_rate / bt_rate, "unit": "x",
-                    "target": ">= 1000"})
+    figures.append(
+        {
+            "name": "backtesting.py Backtest.optimize",
+            "value": bt_rate / 1e6,
+            "unit": "M evals/s",
+            "note": f"{bt_combos} combos (per combination: {bars / bt_rate * 1e3:.0f} ms)",
+        }
+    )
+    figures.append(
+        {
+            "name": "ratio ours / backtesting.py per combination",
+            "value": our_rate / bt_rate,
+            "unit": "x",
+            "target": ">= 1000",
+        }
+    )
 
     mem = run_python(_MEMORY_CHILD)
-    figures.append({"name": "peak RSS, 20 symbols x combos x 2,520 bars optimize", "value": mem["peak_rss_mb"], "unit": "MB",
-                    "target": "< 1024", "note": f"{mem['symbols']} symbols x {mem['combos']} combos; whole optimize in {mem['seconds']:.1f} s"})
+    figures.append(
+        {
+            "name": "peak RSS, 20 symbols x combos x 2,520 bars optimize",
+            "value": mem["peak_rss_mb"],
+            "unit": "MB",
+            "target": "< 1024",
+            "note": f"{mem['symbols']} symbols x {mem['combos']} combos; whole optimize in {mem['seconds']:.1f} s",
+        }
+    )
     need = 140 * mem["symbols"] * mem["combos"] * 2520 / 2**30
-    figures.append({"name": "vectorbt pipeline memory need, same job (est.)", "value": need, "unit": "GB",
-                    "note": "140 bytes per bar x combination"})
+    figures.append(
+        {
+            "name": "vectorbt pipeline memory need, same job (est.)",
+            "value": need,
+            "unit": "GB",
+            "note": "140 bytes per bar x combination",
+        }
+    )
 
     with tempfile.TemporaryDirectory() as tmp:
-        env = {"NUMBA_CACHE_DIR": str(Path(tmp) / "numba"), "QUANTLAB_CACHE_DIR": str(Path(tmp) / "ql"),
-               "QUANTLAB_REPORTS": str(Path(tmp) / "reports")}
+        env = {
+            "NUMBA_CACHE_DIR": str(Path(tmp) / "numba"),
+            "QUANTLAB_CACHE_DIR": str(Path(tmp) / "ql"),
+            "QUANTLAB_REPORTS": str(Path(tmp) / "reports"),
+        }
         exe = ROOT / ".venv" / "bin" / "quantlab"
         quantlab = str(exe) if exe.exists() else "quantlab"
         cold = run_command([quantlab, *DEMO_ARGS, "--report", "none"], env)
         warm = run_command([quantlab, *DEMO_ARGS, "--report", "none"], env)
         pages = run_command([quantlab, *DEMO_ARGS, "--report", "full"], env)
     figures += [
-        {"name": "cold start: first optimize (empty caches)", "value": cold["wall_s"], "unit": "s wall", "target": "< 30",
-         "note": f"{cold['cpu_s']:.1f} s CPU; quantlab {' '.join(DEMO_ARGS)} --report none"},
-        {"name": "second optimize (warm caches)", "value": warm["wall_s"], "unit": "s wall", "target": "< 5",
-         "note": f"{warm['cpu_s']:.1f} s CPU (both threads counted)"},
-        {"name": "second optimize incl. report pages", "value": pages["wall_s"], "unit": "s wall",
-         "note": f"{pages['cpu_s']:.1f} s CPU; plotly page + QuantStats tearsheet"},
+        {
+            "name": "cold start: first optimize (empty caches)",
+            "value": cold["wall_s"],
+            "unit": "s wall",
+            "target": "< 30",
+            "note": f"{cold['cpu_s']:.1f} s CPU; quantlab {' '.join(DEMO_ARGS)} --report none",
+        },
+        {
+            "name": "second optimize (warm caches)",
+            "value": warm["wall_s"],
+            "unit": "s wall",
+            "target": "< 5",
+            "note": f"{warm['cpu_s']:.1f} s CPU (both threads counted)",
+        },
+        {
+            "name": "second optimize incl. report pages",
+            "value": pages["wall_s"],
+            "unit": "s wall",
+            "note": f"{pages['cpu_s']:.1f} s CPU; plotly page + QuantStats tearsheet",
+        },
     ]
     return figures

@@ -15,7 +15,12 @@ def run() -> list[dict]:
     folds, combos = first.summary["n_folds"], first.summary["walkforward"]["candidates_per_fold"]
     best, median = best_and_median(lambda: quantlab.walkforward("sma_cross", "SPY", GRID, **kwargs), 3)
     return [
-        {"name": "walk-forward, warm (best of 3)", "value": best, "unit": "s", "target": "< 10",
-         "note": f"{folds} folds x {combos} combos, SPY daily, 2 cores"},
+        {
+            "name": "walk-forward, warm (best of 3)",
+            "value": best,
+            "unit": "s",
+            "target": "< 10",
+            "note": f"{folds} folds x {combos} combos, SPY daily, 2 cores",
+        },
         {"name": "walk-forward, warm (median of 3)", "value": median, "unit": "s", "target": "< 10"},
     ]

@@ -35,8 +35,13 @@ def validate_run(cfg: BridgeConfig) -> tuple[StrategySpec, dict[str, float]]:
     if not [s for s in cfg.strategy.symbols if s.strip()]:
         raise BridgeConfigError("no symbols given", fix="pass --symbols SPY,QQQ or set [strategy] symbols")
     need_stop = cfg.risk.require_stop or cfg.risk.max_loss_per_trade > 0
-    spec = exits_for_run(get_strategy(cfg.strategy.name), cfg.strategy.params, cfg.mode, require_stop=need_stop,
-                          limit_orders=cfg.orders.type == "limit")
+    spec = exits_for_run(
+        get_strategy(cfg.strategy.name),
+        cfg.strategy.params,
+        cfg.mode,
+        require_stop=need_stop,
+        limit_orders=cfg.orders.type == "limit",
+    )
     params = resolve_params(spec, cfg.strategy.params or None, get_interval(cfg.strategy.bar))
     return spec, params
 
@@ -47,11 +52,18 @@ def confirm_live_account(cfg: BridgeConfig, flag: str | None, prompt: Callable[[
     if not typed and sys.stdin.isatty():
         typed = prompt().strip()
     if not typed:
-        raise AccountError("live trading needs the account id confirmed", fix="pass --confirm-account U1234567, or run in a terminal and type it")
+        raise AccountError(
+            "live trading needs the account id confirmed",
+            fix="pass --confirm-account U1234567, or run in a terminal and type it",
+        )
     if typed.upper().startswith("D"):
-        raise AccountError("refusing a paper account id in --live mode", found=typed, fix="paper accounts (DU...) run with --paper")
+        raise AccountError(
+            "refusing a paper account id in --live mode", found=typed, fix="paper accounts (DU...) run with --paper"
+        )
     if cfg.gateway.account and cfg.gateway.account != typed:
-        raise AccountError("the confirmed account differs from [gateway] account", found=f"{typed} vs {cfg.gateway.account}")
+        raise AccountError(
+            "the confirmed account differs from [gateway] account", found=f"{typed} vs {cfg.gateway.account}"
+        )
     return dataclasses.replace(cfg, gateway=dataclasses.replace(cfg.gateway, account=typed))
 
 
@@ -110,17 +122,45 @@ def status_view(cfg: BridgeConfig) -> dict[str, Any]:
         positions = {s: {"quantity": p["quantity"], "avg_cost": p["avg_cost"]} for s, p in status["positions"].items()}
     else:
         _, snap = ledger.last_positions()
-        positions = {s: {"quantity": p["quantity"], "avg_cost": p["avg_cost"]} for s, p in snap.items() if p["quantity"]}
+        positions = {
+            s: {"quantity": p["quantity"], "avg_cost": p["avg_cost"]} for s, p in snap.items() if p["quantity"]
+        }
     equity = status.get("equity")
     if equity is None or (isinstance(equity, float) and math.isnan(equity)):
         equity = queries.last_equity(ledger)
     pnl = (equity - rs.sod_equity) if equity is not None and rs.sod_equity else None
     view = {
-        "ledger": str(ledger.path), "runner_alive": alive,
-        "run": {k: run[k] for k in ("run_id", "mode", "strategy", "symbols", "account", "state", "started_at", "heartbeat_at", "ended_at", "pid")} if run else None,
-        "status": status, "positions": positions,
-        "open_orders": [{k: r[k] for k in ("order_ref", "symbol", "side", "quantity", "order_type", "status", "filled", "created_at")} for r in ledger.open_orders()],
-        "equity": equity, "pnl_today": pnl, "risk": dataclasses.asdict(rs),
+        "ledger": str(ledger.path),
+        "runner_alive": alive,
+        "run": {
+            k: run[k]
+            for k in (
+                "run_id",
+                "mode",
+                "strategy",
+                "symbols",
+                "account",
+                "state",
+                "started_at",
+                "heartbeat_at",
+                "ended_at",
+                "pid",
+            )
+        }
+        if run
+        else None,
+        "status": status,
+        "positions": positions,
+        "open_orders": [
+            {
+                k: r[k]
+                for k in ("order_ref", "symbol", "side", "quantity", "order_type", "status", "filled", "created_at")
+            }
+            for r in ledger.open_orders()
+        ],
+        "equity": equity,
+        "pnl_today": pnl,
+        "risk": dataclasses.asdict(rs),
         "needs_approval": queries.awaiting_approval(ledger),
         "protection": queries.protection(ledger),  # issue 12: what guards each position at the broker
     }
@@ -128,8 +168,17 @@ def status_view(cfg: BridgeConfig) -> dict[str, Any]:
     return view
 
 
-def stop_bridge(cfg: BridgeConfig, *, flatten: bool, shutdown: bool, client_id: int | None, timeout: float,
-                host: str | None = None, port: int | None = None, by: str | None = None) -> dict[str, Any]:
+def stop_bridge(
+    cfg: BridgeConfig,
+    *,
+    flatten: bool,
+    shutdown: bool,
+    client_id: int | None,
+    timeout: float,
+    host: str | None = None,
+    port: int | None = None,
+    by: str | None = None,
+) -> dict[str, Any]:
     """``bridge stop``: through the running bridge if alive, else by connecting directly.
 
     Connecting directly, it uses the gateway of the last run recorded in the ledger (unless
@@ -146,16 +195,24 @@ def stop_bridge(cfg: BridgeConfig, *, flatten: bool, shutdown: bool, client_id: 
                 return {"handled_by": row["processed_by"], **json.loads(row["result"])}
         if not ledger.claim_control(cid, clock.now(), "bridge stop"):
             row = wait_for_control(ledger, cid, timeout)
-            return {"handled_by": row["processed_by"], **json.loads(row["result"])} if row else {"error": "the runner claimed the stop but did not answer"}
+            return (
+                {"handled_by": row["processed_by"], **json.loads(row["result"])}
+                if row
+                else {"error": "the runner claimed the stop but did not answer"}
+            )
         req = ledger.control(cid)
         assert req is not None
         run = ledger.latest_run() or {}
         symbols = [s for s in str(run.get("symbols") or "").split(",") if s] or list(cfg.strategy.symbols)
         ran = json.loads(run["config"]).get("gateway", {}) if run.get("config") else {}
         gateway = dataclasses.replace(
-            cfg.gateway, host=host or ran.get("host", cfg.gateway.host), port=port or int(ran.get("port", cfg.gateway.port)),
+            cfg.gateway,
+            host=host or ran.get("host", cfg.gateway.host),
+            port=port or int(ran.get("port", cfg.gateway.port)),
             client_id=client_id if client_id is not None else int(ran.get("client_id", cfg.gateway.client_id)) + 1,
-            account=run.get("account") or cfg.gateway.account, connect_attempts=1)
+            account=run.get("account") or cfg.gateway.account,
+            connect_attempts=1,
+        )
         broker = make_broker(cfg, gateway=gateway)
         reason = f"bridge stop requested by {by} (no running bridge answered)"
         try:
@@ -169,9 +226,19 @@ def stop_bridge(cfg: BridgeConfig, *, flatten: bool, shutdown: bool, client_id: 
         sync = LedgerSync(ledger, clock.now, lambda: str(calendar.trading_day(clock.now())))
         try:
             result = emergency_stop(
-                broker, ledger, flatten=flatten, symbols=symbols, strategy=str(run.get("strategy") or cfg.strategy.name),
-                key=str(run.get("params") or ""), tag=pd.Timestamp(req["at"]), reason=reason, kind="manual_stop", now=clock.now,
-                pump=pump_into(broker, sync), calendar=calendar, cancel_wait=cfg.orders.cancel_wait,
+                broker,
+                ledger,
+                flatten=flatten,
+                symbols=symbols,
+                strategy=str(run.get("strategy") or cfg.strategy.name),
+                key=str(run.get("params") or ""),
+                tag=pd.Timestamp(req["at"]),
+                reason=reason,
+                kind="manual_stop",
+                now=clock.now,
+                pump=pump_into(broker, sync),
+                calendar=calendar,
+                cancel_wait=cfg.orders.cancel_wait,
             )
         finally:
             broker.disconnect()
@@ -181,7 +248,9 @@ def stop_bridge(cfg: BridgeConfig, *, flatten: bool, shutdown: bool, client_id: 
         ledger.close()
 
 
-def resume_bridge(cfg: BridgeConfig, *, rebaseline: bool, acknowledge: Callable[[str], bool], by: str = "bridge resume") -> dict[str, Any]:
+def resume_bridge(
+    cfg: BridgeConfig, *, rebaseline: bool, acknowledge: Callable[[str], bool], by: str = "bridge resume"
+) -> dict[str, Any]:
     """``bridge resume``: clear the kill switch/halt after an explicit acknowledgement."""
     ledger = _ledger(cfg)
     clock = WallClock()
@@ -189,21 +258,31 @@ def resume_bridge(cfg: BridgeConfig, *, rebaseline: bool, acknowledge: Callable[
         rs = ledger.risk_state()
         if not rs.trading_blocked and not rebaseline:
             return {"resumed": False, "message": "the kill switch is not latched and trading is not halted"}
-        question = (f"Kill switch {'LATCHED' if rs.kill_switch else 'clear'}, halted {rs.halted} since {rs.since}: {rs.reason}\n"
-                    "Type RESUME to clear it and let the bridge trade again")
+        question = (
+            f"Kill switch {'LATCHED' if rs.kill_switch else 'clear'}, halted {rs.halted} since {rs.since}: {rs.reason}\n"
+            "Type RESUME to clear it and let the bridge trade again"
+        )
         if not acknowledge(question):
             return {"error": "not acknowledged: type RESUME at the prompt or pass --yes", "resumed": False}
         now = clock.now()
-        ledger.set_risk_state(now, kill_switch=False, halted=False, reason="", since=None, day=None, rebaseline=rebaseline)
+        ledger.set_risk_state(
+            now, kill_switch=False, halted=False, reason="", since=None, day=None, rebaseline=rebaseline
+        )
         ledger.risk_event(now, "resume", f"cleared by {by} (was: {rs.reason}); rebaseline={rebaseline}")
-        out: dict[str, Any] = {"resumed": True, "previous_reason": rs.reason, "rebaseline": rebaseline,
-                               "note": "the daily loss limit now counts from the equity at the resume"}
+        out: dict[str, Any] = {
+            "resumed": True,
+            "previous_reason": rs.reason,
+            "rebaseline": rebaseline,
+            "note": "the daily loss limit now counts from the equity at the resume",
+        }
         if runner_alive(ledger, now) is None:  # issue 13: the action is recorded even with no runner to tell
             ledger.record_control(now, "resume", {"rebaseline": rebaseline, "by": by}, by, out)
         else:
             cid = ledger.request_control("resume", {"rebaseline": rebaseline}, now, by)
             row = wait_for_control(ledger, cid, 10.0)
-            out["runner"] = json.loads(row["result"]) if row else "no answer from the running bridge (it reads the ledger anyway)"
+            out["runner"] = (
+                json.loads(row["result"]) if row else "no answer from the running bridge (it reads the ledger anyway)"
+            )
         return out
     finally:
         ledger.close()
@@ -254,4 +333,3 @@ def report_day(cfg: BridgeConfig, day: str | None, out_dir: Path | None) -> tupl
         return write_report(ledger, when, out_dir or reports_dir() / "bridge")
     finally:
         ledger.close()
-

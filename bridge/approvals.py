@@ -36,41 +36,76 @@ def held_view(ledger: Ledger, bar: str, now: pd.Timestamp) -> list[dict[str, Any
     out = []
     for r in ledger.held_orders():
         exp = expires_at(r, bar)
-        out.append({k: r[k] for k in ("order_ref", "symbol", "side", "quantity", "order_type", "limit_price", "reason", "created_at")}
-                   | {"expires_at": iso(exp), "seconds_left": (exp - now).total_seconds()})
+        out.append(
+            {
+                k: r[k]
+                for k in (
+                    "order_ref",
+                    "symbol",
+                    "side",
+                    "quantity",
+                    "order_type",
+                    "limit_price",
+                    "reason",
+                    "created_at",
+                )
+            }
+            | {"expires_at": iso(exp), "seconds_left": (exp - now).total_seconds()}
+        )
     return out
 
 
 def _held(ledger: Ledger, ref: str) -> dict[str, Any]:
     row = ledger.order(ref)
     if row is None:
-        raise ControlError("unknown order id", found=repr(ref), fix="use an order_ref listed under held orders (`bridge status`)")
+        raise ControlError(
+            "unknown order id", found=repr(ref), fix="use an order_ref listed under held orders (`bridge status`)"
+        )
     if row["status"] != HELD:
-        raise ControlError("the order is not held for approval", found=f"{ref}: status {row['status']}",
-                           fix="only orders with status needs_approval can be approved or rejected")
+        raise ControlError(
+            "the order is not held for approval",
+            found=f"{ref}: status {row['status']}",
+            fix="only orders with status needs_approval can be approved or rejected",
+        )
     return row
 
 
-def request_approval(ledger: Ledger, ref: str, by: str, now: pd.Timestamp, bar: str, timeout: float = 15.0) -> dict[str, Any]:
+def request_approval(
+    ledger: Ledger, ref: str, by: str, now: pd.Timestamp, bar: str, timeout: float = 15.0
+) -> dict[str, Any]:
     """``bridge approve ID``: ask the running bridge to check and send a held order."""
     row = _held(ledger, ref)
     exp = expires_at(row, bar)
     if runner_alive(ledger, now) is None:
         if exp <= now:
-            raise ControlError("the approval window has passed", found=f"{ref} expired at {iso(exp)}", fix="nothing to do: the signal is stale")
-        raise ControlError("no running bridge to send the order", found=ref, fix="start `bridge run`, then approve again before it expires")
+            raise ControlError(
+                "the approval window has passed",
+                found=f"{ref} expired at {iso(exp)}",
+                fix="nothing to do: the signal is stale",
+            )
+        raise ControlError(
+            "no running bridge to send the order",
+            found=ref,
+            fix="start `bridge run`, then approve again before it expires",
+        )
     cid = ledger.request_control("approve", {"order_ref": ref, "by": by}, now, by)
     answer = wait_for_control(ledger, cid, timeout)
     if answer is None and ledger.claim_control(cid, pd.Timestamp.now(tz="UTC"), by):
         # withdrawn: a bridge that gets round to it later must not send what we reported as not approved
         ledger.finish_control(cid, json.dumps({"error": "withdrawn: the running bridge did not answer in time"}))
-        raise ControlError("the running bridge did not answer the approval", found=f"control {cid} (withdrawn, the order stays held)",
-                           fix="check `bridge status`, then approve again")
+        raise ControlError(
+            "the running bridge did not answer the approval",
+            found=f"control {cid} (withdrawn, the order stays held)",
+            fix="check `bridge status`, then approve again",
+        )
     if answer is None:  # the bridge claimed it just now: its answer follows
         answer = wait_for_control(ledger, cid, timeout)
     if answer is None:
-        raise ControlError("the running bridge took the approval but did not answer", found=f"control {cid}",
-                           fix="check `bridge status` and the order's status before approving again")
+        raise ControlError(
+            "the running bridge took the approval but did not answer",
+            found=f"control {cid}",
+            fix="check `bridge status` and the order's status before approving again",
+        )
     result: dict[str, Any] = json.loads(answer["result"])
     if result.get("error"):
         raise ControlError(result["error"], found=ref, fix=result.get("fix"))
@@ -81,14 +116,17 @@ def reject_held(ledger: Ledger, ref: str, by: str, now: pd.Timestamp) -> dict[st
     """``bridge reject ID``: void a held order (recorded with who and when)."""
     with ledger.tx():
         _held(ledger, ref)
-        ledger.update_order(ref, now, kind="rejected_by_operator", detail=f"rejected by {by}", status="void",
-                            reason=f"rejected by {by}")
+        ledger.update_order(
+            ref, now, kind="rejected_by_operator", detail=f"rejected by {by}", status="void", reason=f"rejected by {by}"
+        )
         result = {"rejected": True, "order_ref": ref}
         ledger.record_control(now, "reject", {"order_ref": ref, "by": by}, by, result)
     return result
 
 
-def approve_in_runner(runner: Any, place: Callable[[OrderIntent, str, float | None], None], args: dict[str, Any]) -> dict[str, Any]:
+def approve_in_runner(
+    runner: Any, place: Callable[[OrderIntent, str, float | None], None], args: dict[str, Any]
+) -> dict[str, Any]:
     """The runner's side of an approval: re-check with the gate (minus the threshold), then send
     with ``place`` (the decision path's). ``runner`` is the runtime's ``Context``."""
     ref = str(args.get("order_ref", ""))
@@ -98,27 +136,47 @@ def approve_in_runner(runner: Any, place: Callable[[OrderIntent, str, float | No
         return {"error": "the order is not held for approval", "order_ref": ref}
     if expires_at(row, runner.cfg.strategy.bar) <= now:
         _void(runner, row, now, "approval window expired")
-        return {"error": f"the approval window has passed (expired {iso(expires_at(row, runner.cfg.strategy.bar))})", "order_ref": ref}
+        return {
+            "error": f"the approval window has passed (expired {iso(expires_at(row, runner.cfg.strategy.bar))})",
+            "order_ref": ref,
+        }
     if runner.state.phase != "ready":
         return {"error": f"the bridge is {runner.state.phase}: try again when it is connected", "order_ref": ref}
     sym = row["symbol"]
     w = runner.windows.get(sym)
     price = w.last_price() if w is not None and len(w) else float(row["limit_price"] or 0.0)
-    intent = OrderIntent(sym, row["side"], float(row["quantity"]), price, row["order_type"], row["limit_price"], "signal")
+    intent = OrderIntent(
+        sym, row["side"], float(row["quantity"]), price, row["order_type"], row["limit_price"], "signal"
+    )
     positions = {s: p.quantity for s, p in runner.broker.positions().items()}
     decision = runner.gate(intent, positions, runner.marks(positions), runner.marked_equity(at_close=False)[0], price)
     by = str(args.get("by", "operator"))
     if decision.verdict not in ("allow", "needs_approval"):
-        runner.record(sym, pd.Timestamp(row["bar_time"]) if row["bar_time"] else now, decision.verdict,
-                       f"approved by {by} but {decision.reason}", decision.rule, order_ref=ref, quantity=intent.signed)
+        runner.record(
+            sym,
+            pd.Timestamp(row["bar_time"]) if row["bar_time"] else now,
+            decision.verdict,
+            f"approved by {by} but {decision.reason}",
+            decision.rule,
+            order_ref=ref,
+            quantity=intent.signed,
+        )
         return {"error": f"the risk gate refuses it now: {decision.reason}", "order_ref": ref, "rule": decision.rule}
     with runner.ledger.tx():
         current = runner.ledger.order(ref)  # a reject may have landed while the gate ran: it wins
         if current is None or current["status"] != HELD:
-            return {"error": f"the order is not held for approval any more (status {current['status'] if current else 'gone'})",
-                    "order_ref": ref}
-        runner.ledger.update_order(ref, now, kind="approved", detail=f"approved by {by}", status="intent",
-                                   reason=f"{row['reason']}; approved by {by}")
+            return {
+                "error": f"the order is not held for approval any more (status {current['status'] if current else 'gone'})",
+                "order_ref": ref,
+            }
+        runner.ledger.update_order(
+            ref,
+            now,
+            kind="approved",
+            detail=f"approved by {by}",
+            status="intent",
+            reason=f"{row['reason']}; approved by {by}",
+        )
         if row["target"] is not None and math.isfinite(float(row["target"])):
             runner.ledger.set_strategy_state(runner.skey, sym, now, last_target=float(row["target"]))
     runner.alert("approved", f"order {ref} approved by {by}: sending", "warning", order_ref=ref)
@@ -127,8 +185,12 @@ def approve_in_runner(runner: Any, place: Callable[[OrderIntent, str, float | No
 
 
 def _void(runner: Any, row: dict[str, Any], now: pd.Timestamp, why: str) -> None:
-    runner.ledger.update_order(row["order_ref"], now, kind="expired", detail=why, status="void", reason=f"{row['reason']}; {why}")
-    runner.alert("approval_expired", f"held order {row['order_ref']} voided: {why}", "warning", order_ref=row["order_ref"])
+    runner.ledger.update_order(
+        row["order_ref"], now, kind="expired", detail=why, status="void", reason=f"{row['reason']}; {why}"
+    )
+    runner.alert(
+        "approval_expired", f"held order {row['order_ref']} voided: {why}", "warning", order_ref=row["order_ref"]
+    )
 
 
 def expire_held(runner: Any, now: pd.Timestamp) -> None:

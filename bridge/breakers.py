@@ -22,8 +22,16 @@ from bridge.risk import Decision, OrderIntent, RiskLimits
 
 _EPS = 1e-9
 #: What a trip does: flatten (losses: get out) or halt (cancel orders, keep positions).
-ACTION = {"daily_loss_pct": "flatten", "daily_loss": "flatten", "drawdown": "flatten", "rapid_loss": "flatten",
-          "symbol_daily_loss": "flatten", "error_rate": "halt", "symbol_notional": "halt", "cash_reserve": "halt"}
+ACTION = {
+    "daily_loss_pct": "flatten",
+    "daily_loss": "flatten",
+    "drawdown": "flatten",
+    "rapid_loss": "flatten",
+    "symbol_daily_loss": "flatten",
+    "error_rate": "halt",
+    "symbol_notional": "halt",
+    "cash_reserve": "halt",
+}
 #: The loss limits (80%/90% warning tiers apply to these).
 LOSS_RULES = ("daily_loss_pct", "daily_loss", "drawdown", "rapid_loss", "symbol_daily_loss")
 
@@ -82,20 +90,34 @@ def _loss(ref: float, now: float) -> float:
 
 def usages(s: Snapshot, b: BreakersConfig, risk: RiskLimits) -> list[Usage]:
     """Every enabled limit measured against the snapshot, in a fixed order."""
-    out = [Usage("daily_loss_pct", _loss(s.sod_equity, s.equity), risk.daily_loss_limit_pct, "daily loss (fraction of start-of-day equity)")]
+    out = [
+        Usage(
+            "daily_loss_pct",
+            _loss(s.sod_equity, s.equity),
+            risk.daily_loss_limit_pct,
+            "daily loss (fraction of start-of-day equity)",
+        )
+    ]
     if b.daily_loss_limit > 0:
         cash_loss = max(0.0, s.sod_equity - s.equity) if s.sod_equity > 0 and math.isfinite(s.equity) else 0.0
         out.append(Usage("daily_loss", cash_loss, b.daily_loss_limit, "daily loss (currency)"))
     if b.max_drawdown_pct > 0:
-        out.append(Usage("drawdown", _loss(s.peak_equity, s.equity), b.max_drawdown_pct, "drawdown from the equity peak"))
+        out.append(
+            Usage("drawdown", _loss(s.peak_equity, s.equity), b.max_drawdown_pct, "drawdown from the equity peak")
+        )
     if b.rapid_loss_pct > 0:
-        out.append(Usage("rapid_loss", _loss(s.window_high, s.equity), b.rapid_loss_pct,
-                         f"loss within {b.rapid_loss_window:g} s"))
+        out.append(
+            Usage(
+                "rapid_loss", _loss(s.window_high, s.equity), b.rapid_loss_pct, f"loss within {b.rapid_loss_window:g} s"
+            )
+        )
     if b.max_errors > 0:
         out.append(Usage("error_rate", float(s.errors), float(b.max_errors), f"errors within {b.error_window:g} s"))
     if b.symbol_daily_loss > 0:
         worst = min(s.symbol_pnl.items(), key=lambda kv: (kv[1], kv[0]), default=("", 0.0))
-        out.append(Usage("symbol_daily_loss", max(0.0, -worst[1]), b.symbol_daily_loss, f"{worst[0] or 'symbol'} loss today"))
+        out.append(
+            Usage("symbol_daily_loss", max(0.0, -worst[1]), b.symbol_daily_loss, f"{worst[0] or 'symbol'} loss today")
+        )
     if b.symbol_max_notional > 0:
         top = max(s.notional.items(), key=lambda kv: (kv[1], kv[0]), default=("", 0.0))
         out.append(Usage("symbol_notional", top[1], b.symbol_max_notional, f"{top[0] or 'symbol'} position notional"))
@@ -120,11 +142,18 @@ def pre_trade(intent: OrderIntent, position: float, cash: float, b: BreakersConf
     if b.symbol_max_notional > 0:
         notional = abs(new) * intent.price
         if notional > b.symbol_max_notional * (1 + _EPS):
-            return Decision("reject", f"{intent.symbol} position notional {notional:,.2f} would exceed breakers.symbol_max_notional "
-                            f"{b.symbol_max_notional:,.2f}", "symbol_notional")
+            return Decision(
+                "reject",
+                f"{intent.symbol} position notional {notional:,.2f} would exceed breakers.symbol_max_notional "
+                f"{b.symbol_max_notional:,.2f}",
+                "symbol_notional",
+            )
     if b.cash_reserve > 0 and intent.side == "BUY" and math.isfinite(cash):
         after = cash - intent.notional
         if after < b.cash_reserve * (1 - _EPS):
-            return Decision("reject", f"cash after the buy {after:,.2f} would fall below breakers.cash_reserve {b.cash_reserve:,.2f}",
-                            "cash_reserve")
+            return Decision(
+                "reject",
+                f"cash after the buy {after:,.2f} would fall below breakers.cash_reserve {b.cash_reserve:,.2f}",
+                "cash_reserve",
+            )
     return None

@@ -62,7 +62,12 @@ def _flags(**kw: Any) -> dict[str, dict[str, Any]]:
 @cli.command()
 @click.option("--paper", "mode", flag_value="paper", help="Paper trading (the default).")
 @click.option("--live", "mode", flag_value="live", help="Live trading: needs the account id confirmed.")
-@click.option("--replay", "mode", flag_value="replay", help="Replay bundled bars through the pipeline (no IB; strategy defaults to sma_cross).")
+@click.option(
+    "--replay",
+    "mode",
+    flag_value="replay",
+    help="Replay bundled bars through the pipeline (no IB; strategy defaults to sma_cross).",
+)
 @click.option("--strategy", help="Strategy name (research/), e.g. sma_cross.")
 @click.option("--symbols", help="Comma-separated symbols, e.g. SPY,QQQ.")
 @click.option("--params", help="Strategy parameters, e.g. fast=20,slow=50.")
@@ -81,27 +86,64 @@ def _flags(**kw: Any) -> dict[str, dict[str, Any]]:
 @click.option("--log-level", help="DEBUG, INFO, WARNING or ERROR.")
 @click.option("--log-file", help="Also write JSON logs to this file.")
 @_errors
-def run(mode: str | None, strategy: str | None, symbols: str | None, params: str | None, bar: str | None, host: str | None,
-        port: int | None, client_id: int | None, config_path: str | None, ledger: str | None, dry_run: bool | None,
-        confirm_account: str | None, health_port: int | None, start: str | None, end: str | None, cash: float,
-        log_level: str | None, log_file: str | None) -> None:
+def run(
+    mode: str | None,
+    strategy: str | None,
+    symbols: str | None,
+    params: str | None,
+    bar: str | None,
+    host: str | None,
+    port: int | None,
+    client_id: int | None,
+    config_path: str | None,
+    ledger: str | None,
+    dry_run: bool | None,
+    confirm_account: str | None,
+    health_port: int | None,
+    start: str | None,
+    end: str | None,
+    cash: float,
+    log_level: str | None,
+    log_file: str | None,
+) -> None:
     """Connect, seed history, then act on every completed bar (paper by default)."""
     from bridge.app import confirm_live_account, run_bridge, validate_run
     from bridge.config import load_config
     from bridge.ops.logs import setup
 
-    flags = _flags(**{"mode": mode, "dry_run": dry_run, "strategy.name": strategy, "strategy.symbols": symbols,
-                      "strategy.params": params, "strategy.bar": bar, "gateway.host": host, "gateway.port": port,
-                      "gateway.client_id": client_id, "ledger.path": ledger, "health.port": health_port,
-                      "log.level": log_level, "log.file": log_file})
+    flags = _flags(
+        **{
+            "mode": mode,
+            "dry_run": dry_run,
+            "strategy.name": strategy,
+            "strategy.symbols": symbols,
+            "strategy.params": params,
+            "strategy.bar": bar,
+            "gateway.host": host,
+            "gateway.port": port,
+            "gateway.client_id": client_id,
+            "ledger.path": ledger,
+            "health.port": health_port,
+            "log.level": log_level,
+            "log.file": log_file,
+        }
+    )
     cfg = load_config(config_path, overrides=flags)
     if cfg.mode == "replay" and not cfg.strategy.name:
         # Replay moves no money: default to the demo strategy (paper and live never default).
         cfg = replace(cfg, strategy=replace(cfg.strategy, name=REPLAY_DEFAULT_STRATEGY))
-        click.echo(f"replay: no --strategy given, using {REPLAY_DEFAULT_STRATEGY} with its default parameters", err=True)
+        click.echo(
+            f"replay: no --strategy given, using {REPLAY_DEFAULT_STRATEGY} with its default parameters", err=True
+        )
     validate_run(cfg)  # unknown strategy, bad parameters, no symbols: before any logging or connection
     if cfg.mode == "live":
-        cfg = confirm_live_account(cfg, confirm_account, prompt=lambda: click.prompt("Live trading. Type the live account id to confirm", default="", show_default=False))
+        cfg = confirm_live_account(
+            cfg,
+            confirm_account,
+            prompt=lambda: click.prompt(
+                "Live trading. Type the live account id to confirm", default="", show_default=False
+            ),
+        )
     setup(cfg.log.level, cfg.log.file or None, retention_days=cfg.ops.log_retention_days)
     if cfg.mode == "replay":
         from bridge.app import replay_summary
@@ -137,13 +179,23 @@ def status(config_path: str | None, ledger: str | None, as_json: bool) -> None:
 @click.option("--client-id", type=int, help="Client id for the stop connection (default: the runner's + 1).")
 @click.option("--timeout", type=float, default=15.0, show_default=True, help="Seconds to wait for a running bridge.")
 @_errors
-def stop(flatten: bool, shutdown: bool, config_path: str | None, ledger: str | None, host: str | None, port: int | None,
-         client_id: int | None, timeout: float) -> None:
+def stop(
+    flatten: bool,
+    shutdown: bool,
+    config_path: str | None,
+    ledger: str | None,
+    host: str | None,
+    port: int | None,
+    client_id: int | None,
+    timeout: float,
+) -> None:
     """Emergency stop: latch the kill switch, cancel all open orders, flatten if asked, halt."""
     from bridge.app import stop_bridge
 
     cfg = _cfg(config_path, ledger)
-    result = stop_bridge(cfg, flatten=flatten, shutdown=shutdown, client_id=client_id, timeout=timeout, host=host, port=port)
+    result = stop_bridge(
+        cfg, flatten=flatten, shutdown=shutdown, client_id=client_id, timeout=timeout, host=host, port=port
+    )
     click.echo(json.dumps(result, indent=2, default=str))
     if result.get("error"):
         sys.exit(3)
@@ -151,7 +203,9 @@ def stop(flatten: bool, shutdown: bool, config_path: str | None, ledger: str | N
 
 @cli.command()
 @click.option("--yes", is_flag=True, help="Acknowledge without the prompt.")
-@click.option("--rebaseline", is_flag=True, help="Accept the broker's current positions as the new baseline (after a mismatch).")
+@click.option(
+    "--rebaseline", is_flag=True, help="Accept the broker's current positions as the new baseline (after a mismatch)."
+)
 @click.option("--config", "config_path", type=click.Path(dir_okay=False))
 @click.option("--ledger", help="SQLite ledger path.")
 @_errors
@@ -185,8 +239,10 @@ def report(day: str | None, config_path: str | None, ledger: str | None, out_dir
     jpath, hpath, summary = report_day(_cfg(config_path, ledger), day, Path(out_dir) if out_dir else None)
     click.echo(f"wrote {jpath}\nwrote {hpath}")
     pnl = summary["pnl"]
-    click.echo(f"{summary['day']}: {len(summary['orders'])} orders, {len(summary['fills'])} fills, "
-               f"commissions {summary['commissions']:.2f}, equity change {pnl['change']}")
+    click.echo(
+        f"{summary['day']}: {len(summary['orders'])} orders, {len(summary['fills'])} fills, "
+        f"commissions {summary['commissions']:.2f}, equity change {pnl['change']}"
+    )
 
 
 @cli.command()
@@ -237,7 +293,9 @@ def reject(order_ref: str, config_path: str | None, ledger: str | None) -> None:
 
 
 @cli.command()
-@click.option("--out", "dest", type=click.Path(dir_okay=False), help="Backup file (default backups/<ledger>-<UTC time>.sqlite).")
+@click.option(
+    "--out", "dest", type=click.Path(dir_okay=False), help="Backup file (default backups/<ledger>-<UTC time>.sqlite)."
+)
 @click.option("--prune", is_flag=True, help="Keep only the newest [ops] backup_keep backups in the backup folder.")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False))
 @click.option("--ledger", help="SQLite ledger path.")
@@ -271,21 +329,31 @@ def _cfg_with(config_path: str | None, flags: dict[str, Any]) -> Any:
 def _cfg(config_path: str | None, ledger: str | None, **gateway: Any) -> Any:
     from bridge.config import load_config
 
-    return load_config(config_path, overrides=_flags(**{"ledger.path": ledger, **{f"gateway.{k}": v for k, v in gateway.items()}}))
+    return load_config(
+        config_path, overrides=_flags(**{"ledger.path": ledger, **{f"gateway.{k}": v for k, v in gateway.items()}})
+    )
 
 
 def _status_text(v: dict[str, Any]) -> str:
     lines = [f"ledger: {v['ledger']}"]
     run = v.get("run") or {}
-    lines.append(f"runner: {'ALIVE' if v['runner_alive'] else 'not running'} (run {run.get('run_id', '-')}, state {run.get('state', '-')}, "
-                 f"last heartbeat {run.get('heartbeat_at', '-')})")
+    lines.append(
+        f"runner: {'ALIVE' if v['runner_alive'] else 'not running'} (run {run.get('run_id', '-')}, state {run.get('state', '-')}, "
+        f"last heartbeat {run.get('heartbeat_at', '-')})"
+    )
     st = v.get("status") or {}
-    lines.append(f"connection: {'connected' if st.get('connected') and v['runner_alive'] else 'not connected'} account {st.get('account', '-')}")
+    lines.append(
+        f"connection: {'connected' if st.get('connected') and v['runner_alive'] else 'not connected'} account {st.get('account', '-')}"
+    )
     risk = v["risk"]
-    lines.append(f"risk: kill switch {'LATCHED' if risk['kill_switch'] else 'clear'}, halted {risk['halted']} {risk['reason']}")
+    lines.append(
+        f"risk: kill switch {'LATCHED' if risk['kill_switch'] else 'clear'}, halted {risk['halted']} {risk['reason']}"
+    )
     pnl = v.get("pnl_today")
-    lines.append(f"P&L today: {'-' if pnl is None or (isinstance(pnl, float) and math.isnan(pnl)) else f'{pnl:,.2f}'} "
-                 f"(equity {v.get('equity')}, start of day {risk.get('sod_equity')})")
+    lines.append(
+        f"P&L today: {'-' if pnl is None or (isinstance(pnl, float) and math.isnan(pnl)) else f'{pnl:,.2f}'} "
+        f"(equity {v.get('equity')}, start of day {risk.get('sod_equity')})"
+    )
     lines.append("positions:" + ("" if v["positions"] else " none"))
     protection = v.get("protection") or {}
     for sym, p in v["positions"].items():
@@ -297,7 +365,9 @@ def _status_text(v: dict[str, Any]) -> str:
             lines.append(f"  {sym}: (no position yet) {_protective_text(o)}")
     lines.append("open orders:" + ("" if v["open_orders"] else " none"))
     for o in v["open_orders"]:
-        lines.append(f"  {o['order_ref']} {o['side']} {o['quantity']:g} {o['symbol']} {o['status']} filled {o['filled']:g}")
+        lines.append(
+            f"  {o['order_ref']} {o['side']} {o['quantity']:g} {o['symbol']} {o['status']} filled {o['filled']:g}"
+        )
     return "\n".join(lines)
 
 
@@ -318,4 +388,3 @@ def main() -> None:
     # replay's parity backtest covers the replayed bars only: a short-sample note is not news there
     warnings.simplefilter("ignore", ShortSampleWarning)
     cli(prog_name="bridge")
-

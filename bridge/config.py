@@ -303,7 +303,13 @@ def load_config(
     if from_env:
         for section, keys in from_env.items():
             for key in keys:
-                log.info("config from environment", extra={"event": "config_env", "key": f"BRIDGE_{section.upper()}_{key.upper()}" if section else f"BRIDGE_{key.upper()}"})
+                log.info(
+                    "config from environment",
+                    extra={
+                        "event": "config_env",
+                        "key": f"BRIDGE_{section.upper()}_{key.upper()}" if section else f"BRIDGE_{key.upper()}",
+                    },
+                )
         raw = _merge(raw, from_env)
         sources.append("environment")
     if overrides:
@@ -315,11 +321,15 @@ def load_config(
 
 def _read_toml(path: Path) -> dict[str, dict[str, Any]]:
     if not path.is_file():
-        raise BridgeConfigError("config file not found", found=str(path), fix="pass --config path/to/bridge.toml (see bridge.example.toml)")
+        raise BridgeConfigError(
+            "config file not found", found=str(path), fix="pass --config path/to/bridge.toml (see bridge.example.toml)"
+        )
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
-        raise BridgeConfigError(f"cannot parse {path}", found=str(err), fix="fix the TOML syntax (compare with bridge.example.toml)") from None
+        raise BridgeConfigError(
+            f"cannot parse {path}", found=str(err), fix="fix the TOML syntax (compare with bridge.example.toml)"
+        ) from None
     out: dict[str, dict[str, Any]] = {"": {}}
     for key, value in data.items():
         if isinstance(value, dict):
@@ -336,7 +346,7 @@ def _env_values(env: Mapping[str, str]) -> dict[str, dict[str, Any]]:
     for name, value in env.items():
         if not name.startswith("BRIDGE_"):
             continue
-        rest = name[len("BRIDGE_"):].lower()
+        rest = name[len("BRIDGE_") :].lower()
         if rest in TOP_KEYS:
             out.setdefault("", {})[rest] = value
             continue
@@ -345,7 +355,11 @@ def _env_values(env: Mapping[str, str]) -> dict[str, dict[str, Any]]:
         if cls is None or not key:
             continue  # not a config variable (secrets, test hooks)
         if key not in {f.name for f in dataclasses.fields(cls)}:
-            raise BridgeConfigError(f"unknown setting in environment variable {name}", found=key, fix=_hint(key, [f.name for f in dataclasses.fields(cls)]))
+            raise BridgeConfigError(
+                f"unknown setting in environment variable {name}",
+                found=key,
+                fix=_hint(key, [f.name for f in dataclasses.fields(cls)]),
+            )
         out.setdefault(section, {})[key] = value
     return out
 
@@ -363,7 +377,9 @@ def _build(raw: dict[str, dict[str, Any]], sources: tuple[str, ...]) -> BridgeCo
         if key not in TOP_KEYS:
             if key in SECRET_KEYS:
                 raise _secret_error(key)
-            raise BridgeConfigError("unknown top-level key", found=key, fix=_hint(key, list(TOP_KEYS) + [f"[{s}]" for s in SECTIONS]))
+            raise BridgeConfigError(
+                "unknown top-level key", found=key, fix=_hint(key, list(TOP_KEYS) + [f"[{s}]" for s in SECTIONS])
+            )
     parts: dict[str, Any] = {}
     for section, cls in SECTIONS.items():
         parts[section] = _section(cls, section, raw.get(section, {}))
@@ -399,7 +415,16 @@ def _coerce(kind: Any, value: Any, where: str) -> Any:
         if kind is bool:
             if isinstance(value, bool):
                 return value
-            if isinstance(value, str) and value.strip().lower() in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+            if isinstance(value, str) and value.strip().lower() in (
+                "1",
+                "true",
+                "yes",
+                "on",
+                "0",
+                "false",
+                "no",
+                "off",
+            ):
                 return value.strip().lower() in ("1", "true", "yes", "on")
             raise ValueError
         if kind is int:
@@ -426,7 +451,9 @@ def _coerce(kind: Any, value: Any, where: str) -> Any:
             items = value.split(",") if isinstance(value, str) else list(value)
             return tuple(str(i).strip() for i in items if str(i).strip())
         if origin in (Mapping, dict):  # spread_bps = { SPY = 1.0 }, or "SPY=1.0,QQQ=2" from the environment
-            pairs = (dict(i.split("=", 1) for i in value.split(",") if i.strip()) if isinstance(value, str) else dict(value))
+            pairs = (
+                dict(i.split("=", 1) for i in value.split(",") if i.strip()) if isinstance(value, str) else dict(value)
+            )
             out = {str(k).strip().upper(): float(v) for k, v in pairs.items()}
             if not all(math.isfinite(v) for v in out.values()):
                 raise ValueError
@@ -444,46 +471,96 @@ def _validate(cfg: BridgeConfig) -> None:
             raise BridgeConfigError(what, found=found, fix=fix)
 
     g, r, o, d = cfg.gateway, cfg.risk, cfg.orders, cfg.data
-    need(0 < g.port < 65536, "gateway.port must be 1..65535", g.port, "IB Gateway listens on 4002 (paper) / 4001 (live)")
+    need(
+        0 < g.port < 65536, "gateway.port must be 1..65535", g.port, "IB Gateway listens on 4002 (paper) / 4001 (live)"
+    )
     need(g.client_id >= 0, "gateway.client_id must be >= 0", g.client_id)
     need(g.connect_attempts >= 1, "gateway.connect_attempts must be >= 1", g.connect_attempts)
     for name in ("connect_timeout", "backoff_initial", "backoff_max", "request_timeout"):
         need(getattr(g, name) > 0, f"gateway.{name} must be > 0", getattr(g, name))
-    for name in ("max_position_pct", "max_gross_exposure", "max_order_notional", "daily_loss_limit_pct", "limit_band_pct"):
+    for name in (
+        "max_position_pct",
+        "max_gross_exposure",
+        "max_order_notional",
+        "daily_loss_limit_pct",
+        "limit_band_pct",
+    ):
         value = getattr(r, name)
         need(value > 0, f"risk.{name} must be a positive number (negative or zero limits are not allowed)", value)
     for name in ("max_positions", "max_orders_per_minute", "max_orders_per_day"):
         value = getattr(r, name)
         need(value >= 1, f"risk.{name} must be >= 1", value)
-    need(r.approval_threshold >= 0, "risk.approval_threshold must be >= 0 (0 disables approval holds)", r.approval_threshold)
-    need(math.isfinite(r.max_loss_per_trade) and r.max_loss_per_trade >= 0,
-         "risk.max_loss_per_trade must be >= 0 (account currency; 0 disables)", r.max_loss_per_trade)
+    need(
+        r.approval_threshold >= 0,
+        "risk.approval_threshold must be >= 0 (0 disables approval holds)",
+        r.approval_threshold,
+    )
+    need(
+        math.isfinite(r.max_loss_per_trade) and r.max_loss_per_trade >= 0,
+        "risk.max_loss_per_trade must be >= 0 (account currency; 0 disables)",
+        r.max_loss_per_trade,
+    )
     # The gate's entry-stop rule reads the stop an entry carries; only the sim broker (replay)
     # places protective orders (issue 12), the IB broker does not yet, so on paper/live every
     # entry would be refused. Say so at start instead of refusing each entry later.
-    need(cfg.mode == "replay" or (not r.require_stop and r.max_loss_per_trade == 0),
-         "risk.require_stop / risk.max_loss_per_trade need entries that carry a stop, and the IB broker "
-         "does not place protective stop orders yet, so every entry would be refused",
-         f"require_stop={r.require_stop}, max_loss_per_trade={r.max_loss_per_trade}",
-         "leave both off (require_stop = false, max_loss_per_trade = 0) on paper/live; bridge run --replay places brackets")
-    need(r.max_position_pct <= 1.0, "risk.max_position_pct is a fraction of equity (0.10 = 10%)", r.max_position_pct, "use a value in (0, 1]")
-    need(r.daily_loss_limit_pct < 1.0, "risk.daily_loss_limit_pct is a fraction of equity (0.02 = 2%)", r.daily_loss_limit_pct)
+    need(
+        cfg.mode == "replay" or (not r.require_stop and r.max_loss_per_trade == 0),
+        "risk.require_stop / risk.max_loss_per_trade need entries that carry a stop, and the IB broker "
+        "does not place protective stop orders yet, so every entry would be refused",
+        f"require_stop={r.require_stop}, max_loss_per_trade={r.max_loss_per_trade}",
+        "leave both off (require_stop = false, max_loss_per_trade = 0) on paper/live; bridge run --replay places brackets",
+    )
+    need(
+        r.max_position_pct <= 1.0,
+        "risk.max_position_pct is a fraction of equity (0.10 = 10%)",
+        r.max_position_pct,
+        "use a value in (0, 1]",
+    )
+    need(
+        r.daily_loss_limit_pct < 1.0,
+        "risk.daily_loss_limit_pct is a fraction of equity (0.02 = 2%)",
+        r.daily_loss_limit_pct,
+    )
     need(o.type in ("market", "limit"), "orders.type must be market or limit", repr(o.type))
     need(o.on_timeout in ("cancel", "market"), "orders.on_timeout must be cancel or market", repr(o.on_timeout))
     need(o.tif in ("DAY", "GTC"), "orders.tif must be DAY or GTC", repr(o.tif))
     for name in ("limit_offset_bps", "limit_timeout", "cancel_wait"):
         need(getattr(o, name) >= 0, f"orders.{name} must be >= 0", getattr(o, name))
-    need(o.reject_retries >= 0, "orders.reject_retries must be >= 0 (0 = never retry a rejected order)", o.reject_retries)
-    need(o.on_exit_rejected in ("halt", "kill_switch"), "orders.on_exit_rejected must be halt or kill_switch", repr(o.on_exit_rejected))
+    need(
+        o.reject_retries >= 0, "orders.reject_retries must be >= 0 (0 = never retry a rejected order)", o.reject_retries
+    )
+    need(
+        o.on_exit_rejected in ("halt", "kill_switch"),
+        "orders.on_exit_rejected must be halt or kill_switch",
+        repr(o.on_exit_rejected),
+    )
     need(d.history_bars >= 0, "data.history_bars must be >= 0 (0 = automatic)", d.history_bars)
     for name in ("max_bar_age", "complete_grace", "max_clock_skew"):
         need(getattr(d, name) >= 0, f"data.{name} must be >= 0", getattr(d, name))
-    need(cfg.reconcile.on_mismatch in ("halt", "warn"), "reconcile.on_mismatch must be halt or warn", repr(cfg.reconcile.on_mismatch))
-    need(5.0 <= cfg.reconcile.check_every <= 3600.0, "reconcile.check_every must be 5..3600 seconds", repr(cfg.reconcile.check_every))
-    need(cfg.ledger.synchronous in ("FULL", "NORMAL"), "ledger.synchronous must be FULL or NORMAL", repr(cfg.ledger.synchronous))
-    need(cfg.eod.flatten_before_close >= 0, "eod.flatten_before_close must be >= 0 minutes", cfg.eod.flatten_before_close)
+    need(
+        cfg.reconcile.on_mismatch in ("halt", "warn"),
+        "reconcile.on_mismatch must be halt or warn",
+        repr(cfg.reconcile.on_mismatch),
+    )
+    need(
+        5.0 <= cfg.reconcile.check_every <= 3600.0,
+        "reconcile.check_every must be 5..3600 seconds",
+        repr(cfg.reconcile.check_every),
+    )
+    need(
+        cfg.ledger.synchronous in ("FULL", "NORMAL"),
+        "ledger.synchronous must be FULL or NORMAL",
+        repr(cfg.ledger.synchronous),
+    )
+    need(
+        cfg.eod.flatten_before_close >= 0, "eod.flatten_before_close must be >= 0 minutes", cfg.eod.flatten_before_close
+    )
     need(0 <= cfg.health.port < 65536, "health.port must be 0 (off) or 1..65535", cfg.health.port)
-    need(cfg.log.level.upper() in ("DEBUG", "INFO", "WARNING", "ERROR"), "log.level must be DEBUG, INFO, WARNING or ERROR", cfg.log.level)
+    need(
+        cfg.log.level.upper() in ("DEBUG", "INFO", "WARNING", "ERROR"),
+        "log.level must be DEBUG, INFO, WARNING or ERROR",
+        cfg.log.level,
+    )
     need(cfg.strategy.bar in BARS, "strategy.bar must be one of " + ", ".join(BARS), repr(cfg.strategy.bar))
     _validate_ops(cfg, need)
     try:
@@ -491,15 +568,30 @@ def _validate(cfg: BridgeConfig) -> None:
     except QuantlabError as err:
         raise BridgeConfigError(f"invalid [sizing]/[costs]: {err.what}", found=err.found, fix=err.fix) from None
     if cfg.sizing.mode == "fraction" and cfg.sizing.value > r.max_position_pct + 1e-12:
-        log.warning("sizing above the position cap", extra={"event": "config_warning", "detail": f"sizing.value {cfg.sizing.value} > risk.max_position_pct {r.max_position_pct}: entries will be rejected"})
+        log.warning(
+            "sizing above the position cap",
+            extra={
+                "event": "config_warning",
+                "detail": f"sizing.value {cfg.sizing.value} > risk.max_position_pct {r.max_position_pct}: entries will be rejected",
+            },
+        )
 
 
 def _validate_ops(cfg: BridgeConfig, need: Any) -> None:
     """The issue-13 sections: breakers, dashboard, alerts, ops."""
     b = cfg.breakers
     for name in ("max_drawdown_pct", "rapid_loss_pct"):
-        need(0 <= getattr(b, name) < 1, f"breakers.{name} is a fraction of equity in [0, 1) (0 = off)", getattr(b, name))
-    for name in ("rapid_loss_window", "error_window", "daily_loss_limit", "symbol_max_notional", "symbol_daily_loss", "cash_reserve"):
+        need(
+            0 <= getattr(b, name) < 1, f"breakers.{name} is a fraction of equity in [0, 1) (0 = off)", getattr(b, name)
+        )
+    for name in (
+        "rapid_loss_window",
+        "error_window",
+        "daily_loss_limit",
+        "symbol_max_notional",
+        "symbol_daily_loss",
+        "cash_reserve",
+    ):
         need(getattr(b, name) >= 0, f"breakers.{name} must be >= 0 (0 = off)", getattr(b, name))
     need(b.max_errors >= 0, "breakers.max_errors must be >= 0 (0 = off)", b.max_errors)
     need(0 < cfg.dashboard.port < 65536, "dashboard.port must be 1..65535", cfg.dashboard.port)
@@ -509,12 +601,23 @@ def _validate_ops(cfg: BridgeConfig, need: Any) -> None:
         tiers = [float(x) for x in a.warn_at]
     except ValueError:
         tiers = [-1.0]
-    need(all(0 < t < 1 for t in tiers), "alerts.warn_at are fractions of each limit in (0, 1), e.g. [0.8, 0.9]", a.warn_at)
+    need(
+        all(0 < t < 1 for t in tiers),
+        "alerts.warn_at are fractions of each limit in (0, 1), e.g. [0.8, 0.9]",
+        a.warn_at,
+    )
     need(a.rate_limit >= 0, "alerts.rate_limit must be >= 0 seconds", a.rate_limit)
-    need(a.webhook_format in ("json", "slack", "discord"), "alerts.webhook_format must be json, slack or discord", repr(a.webhook_format))
+    need(
+        a.webhook_format in ("json", "slack", "discord"),
+        "alerts.webhook_format must be json, slack or discord",
+        repr(a.webhook_format),
+    )
     for name in ("webhook_min_level", "email_min_level"):
-        need(getattr(a, name) in ("info", "warning", "error", "critical"), f"alerts.{name} must be info, warning, error or critical",
-             repr(getattr(a, name)))
+        need(
+            getattr(a, name) in ("info", "warning", "error", "critical"),
+            f"alerts.{name} must be info, warning, error or critical",
+            repr(getattr(a, name)),
+        )
     need(cfg.ops.log_retention_days >= 1, "ops.log_retention_days must be >= 1", cfg.ops.log_retention_days)
     need(cfg.ops.backup_keep >= 1, "ops.backup_keep must be >= 1", cfg.ops.backup_keep)
     need(cfg.ops.min_free_disk_mb >= 0, "ops.min_free_disk_mb must be >= 0", cfg.ops.min_free_disk_mb)
@@ -529,7 +632,9 @@ def resolve_secret(env_name: str, file_name: str, env: Mapping[str, str] | None 
         try:
             return Secret(p.read_text(encoding="utf-8").strip())
         except OSError as err:
-            raise BridgeConfigError("cannot read the secret file", found=f"{p} ({err.strerror})", fix="check the path and its permissions") from None
+            raise BridgeConfigError(
+                "cannot read the secret file", found=f"{p} ({err.strerror})", fix="check the path and its permissions"
+            ) from None
     value = env.get(env_name, "") if env_name else ""
     return Secret(value) if value else None
 

@@ -66,7 +66,9 @@ class LedgerSync:
             fields["perm_id"] = st.perm_id
         if new in ("rejected", "cancelled") and st.message:
             fields["reason"] = f"{row['reason'] + '; ' if row['reason'] else ''}broker: {st.message}"
-        self.ledger.update_order(st.order_ref, self.now(), kind=new, detail=st.message or f"filled {st.filled:g}/{st.quantity:g}", **fields)
+        self.ledger.update_order(
+            st.order_ref, self.now(), kind=new, detail=st.message or f"filled {st.filled:g}/{st.quantity:g}", **fields
+        )
         return (old, new)
 
     def fill(self, fill: Fill, source: str = "live") -> bool:
@@ -141,7 +143,13 @@ def emergency_stop(
     while time.monotonic() < deadline and [o for o in broker.open_orders() if not o.foreign]:
         pump(0.05)
     pump(0.0)
-    result: dict[str, Any] = {"kill_switch": True, "reason": reason, "cancelled": True, "flatten": flatten, "orders": []}
+    result: dict[str, Any] = {
+        "kill_switch": True,
+        "reason": reason,
+        "cancelled": True,
+        "flatten": flatten,
+        "orders": [],
+    }
     if not flatten:
         return result
     positions = broker.positions()
@@ -157,26 +165,63 @@ def emergency_stop(
         side = "SELL" if pos.quantity > 0 else "BUY"
         px = float((prices or {}).get(sym) or pos.avg_cost or 1.0)
         intent = OrderIntent(sym, side, qty, px, "MKT", None, "flatten")  # type: ignore[arg-type]
-        decision = check(intent, Exposure(math.nan, 0.0, {sym: pos.quantity}, {sym: px}), RiskContext(kill_switch=True), RiskLimits())
+        decision = check(
+            intent, Exposure(math.nan, 0.0, {sym: pos.quantity}, {sym: px}), RiskContext(kill_switch=True), RiskLimits()
+        )
         ref = order_ref(strategy, key, sym, tag, "flat")
-        ledger.record_decision(now(), run_id=run_id, symbol=sym, strategy=key, position=pos.quantity, desired=0.0,
-                               quantity=intent.signed, verdict=decision.verdict, rule=decision.rule, reason=decision.reason, order_ref=ref)
+        ledger.record_decision(
+            now(),
+            run_id=run_id,
+            symbol=sym,
+            strategy=key,
+            position=pos.quantity,
+            desired=0.0,
+            quantity=intent.signed,
+            verdict=decision.verdict,
+            rule=decision.rule,
+            reason=decision.reason,
+            order_ref=ref,
+        )
         if not decision.allowed:
             result["orders"].append({"symbol": sym, "skipped": decision.reason})
             continue
         day = str((calendar or MarketCalendar()).trading_day(now()))
         try:
-            ledger.insert_order({"order_ref": ref, "run_id": run_id, "symbol": sym, "purpose": "flatten", "strategy": key,
-                                 "side": side, "quantity": qty, "order_type": "MKT", "tif": "DAY", "status": "intent",
-                                 "reason": reason, "day": day}, now())
+            ledger.insert_order(
+                {
+                    "order_ref": ref,
+                    "run_id": run_id,
+                    "symbol": sym,
+                    "purpose": "flatten",
+                    "strategy": key,
+                    "side": side,
+                    "quantity": qty,
+                    "order_type": "MKT",
+                    "tif": "DAY",
+                    "status": "intent",
+                    "reason": reason,
+                    "day": day,
+                },
+                now(),
+            )
         except DuplicateOrder:
             result["orders"].append({"symbol": sym, "order_ref": ref, "skipped": "already placed by another process"})
             continue
         state = broker.place(OrderRequest(ref, sym, side, qty, "MKT", None, "DAY"))  # type: ignore[arg-type]
-        ledger.update_order(ref, now(), kind="sent", status="sent", sent_at=iso(now()), broker_order_id=state.broker_order_id,
-                            perm_id=state.perm_id)
+        ledger.update_order(
+            ref,
+            now(),
+            kind="sent",
+            status="sent",
+            sent_at=iso(now()),
+            broker_order_id=state.broker_order_id,
+            perm_id=state.perm_id,
+        )
         result["orders"].append({"symbol": sym, "order_ref": ref, "side": side, "quantity": qty})
-        log.warning("flatten order sent", extra={"event": "flatten_sent", "order_ref": ref, "symbol": sym, "side": side, "quantity": qty})
+        log.warning(
+            "flatten order sent",
+            extra={"event": "flatten_sent", "order_ref": ref, "symbol": sym, "side": side, "quantity": qty},
+        )
     deadline = time.monotonic() + cancel_wait
     refs = [o["order_ref"] for o in result["orders"] if "order_ref" in o and "skipped" not in o]
     while time.monotonic() < deadline and any((ledger.order(r) or {}).get("status") in OPEN for r in refs):

@@ -152,5 +152,8 @@ class BarWindow:
 def _check(bar: Bar, symbol: str) -> None:
     values = (bar.open, bar.high, bar.low, bar.close)
     if not all(np.isfinite(v) and v > 0 for v in values) or not np.isfinite(bar.volume):
-        raise StaleData(f"invalid bar for {symbol} at {bar.time}", found=f"OHLC {values}, volume {bar.volume}",
-                        fix="the feed sent NaN or non-positive prices; never trade on them")
+        raise StaleData(
+            f"invalid bar for {symbol} at {bar.time}",
+            found=f"OHLC {values}, volume {bar.volume}",
+            fix="the feed sent NaN or non-positive prices; never trade on them",
+        )

@@ -57,8 +57,16 @@ class Sizing:
     delta: float  # signed shares to trade (after the cash cut)
 
 
-def size(target: float, equity: float, ref_price: float, vol: float, position: float, cash: float,
-         fill_estimate: float, cfg: np.ndarray) -> Sizing:
+def size(
+    target: float,
+    equity: float,
+    ref_price: float,
+    vol: float,
+    position: float,
+    cash: float,
+    fill_estimate: float,
+    cfg: np.ndarray,
+) -> Sizing:
     """Shares to trade so the position matches ``target`` (engine kernels, as in the backtest)."""
     desired = float(target_shares_nb(target, equity, ref_price, vol, cfg))
     if math.isnan(desired):

@@ -36,8 +36,15 @@ from quantlab.kernels.layout import (
 from quantlab.kernels.sim import simulate_nb
 
 
-def simulated_orders(spec: StrategySpec, params: Mapping[str, float], frame: pd.DataFrame, symbol: str, sim: SimConfig,
-                     interval: Interval, exits: Mapping[str, float] | None = None) -> pd.DataFrame:
+def simulated_orders(
+    spec: StrategySpec,
+    params: Mapping[str, float],
+    frame: pd.DataFrame,
+    symbol: str,
+    sim: SimConfig,
+    interval: Interval,
+    exits: Mapping[str, float] | None = None,
+) -> pd.DataFrame:
     """The simulator's orders on ``frame``: bar time, signed size, fill price (after slippage), fees."""
     prices = price_arrays(frame, symbol)
     target = evaluate_arrays(spec, prices, dict(params))
@@ -47,18 +54,47 @@ def simulated_orders(spec: StrategySpec, params: Mapping[str, float], frame: pd.
     rules = np.full((1, EXIT_LEN), np.nan)
     for name, level in (exits or {}).items():
         rules[0, exit_slot(name)] = float(level)  # the exit rules the replay's brackets carry (issue 12)
-    count = simulate_nb(target, prices.open, prices.high, prices.low, prices.close, sizing_vol(prices, sim, interval), rules,
-                        0, n, cfg, interval.bars_per_year, np.empty(0, dtype=np.int64), np.full(N_METRICS, np.nan), empty, empty,
-                        True, orders, value)
+    count = simulate_nb(
+        target,
+        prices.open,
+        prices.high,
+        prices.low,
+        prices.close,
+        sizing_vol(prices, sim, interval),
+        rules,
+        0,
+        n,
+        cfg,
+        interval.bars_per_year,
+        np.empty(0, dtype=np.int64),
+        np.full(N_METRICS, np.nan),
+        empty,
+        empty,
+        True,
+        orders,
+        value,
+    )
     o = orders[:count]
     size = o[:, O_SIZE]
-    return pd.DataFrame({"time": prices.index[o[:, O_BAR].astype(np.int64)], "size": size,
-                         "price": [float(fill_price_nb(p, q > 0, cfg)) for p, q in zip(o[:, O_PRICE], size, strict=True)],
-                         "fees": o[:, O_FEE]})
+    return pd.DataFrame(
+        {
+            "time": prices.index[o[:, O_BAR].astype(np.int64)],
+            "size": size,
+            "price": [float(fill_price_nb(p, q > 0, cfg)) for p, q in zip(o[:, O_PRICE], size, strict=True)],
+            "fees": o[:, O_FEE],
+        }
+    )
 
 
-def compare(spec: StrategySpec, params: Mapping[str, float], frames: Mapping[str, pd.DataFrame], sim: SimConfig,
-            interval: Interval, orders: pd.DataFrame, exits: Mapping[str, float] | None = None) -> dict[str, Any]:
+def compare(
+    spec: StrategySpec,
+    params: Mapping[str, float],
+    frames: Mapping[str, pd.DataFrame],
+    sim: SimConfig,
+    interval: Interval,
+    orders: pd.DataFrame,
+    exits: Mapping[str, float] | None = None,
+) -> dict[str, Any]:
     """The simulator's orders on the first symbol's bars, compared one by one with the replay's filled orders.
 
     With exit rules the broker's levels are on the tick grid, so prices agree within one tick
@@ -70,10 +106,28 @@ def compare(spec: StrategySpec, params: Mapping[str, float], frames: Mapping[str
     rows = []
     for (_, a), (_, b) in zip(ours.iterrows(), theirs.iterrows(), strict=False):
         signed = a["filled"] if a["side"] == "BUY" else -a["filled"]
-        rows.append({"time": str(b["time"]), "ours": signed, "backtest": float(b["size"]), "price": a["avg_fill_price"],
-                     "backtest_price": float(b["price"]), "fees": a["commission"], "backtest_fees": float(b["fees"])})
+        rows.append(
+            {
+                "time": str(b["time"]),
+                "ours": signed,
+                "backtest": float(b["size"]),
+                "price": a["avg_fill_price"],
+                "backtest_price": float(b["price"]),
+                "fees": a["commission"],
+                "backtest_fees": float(b["fees"]),
+            }
+        )
     equal = len(ours) == len(theirs) and all(
-        r["ours"] == r["backtest"] and math.isclose(r["price"], r["backtest_price"], rel_tol=1e-9, abs_tol=tick + 1e-9)
-        and math.isclose(r["fees"], r["backtest_fees"], rel_tol=1e-9 + tick / max(r["price"], 1e-9), abs_tol=1e-9) for r in rows)
-    return {"equal": equal, "orders": len(ours), "backtest_orders": len(theirs),
-            "first_differences": [r for r in rows if r["ours"] != r["backtest"] or abs(r["price"] - r["backtest_price"]) > tick + 1e-9][:5]}
+        r["ours"] == r["backtest"]
+        and math.isclose(r["price"], r["backtest_price"], rel_tol=1e-9, abs_tol=tick + 1e-9)
+        and math.isclose(r["fees"], r["backtest_fees"], rel_tol=1e-9 + tick / max(r["price"], 1e-9), abs_tol=1e-9)
+        for r in rows
+    )
+    return {
+        "equal": equal,
+        "orders": len(ours),
+        "backtest_orders": len(theirs),
+        "first_differences": [
+            r for r in rows if r["ours"] != r["backtest"] or abs(r["price"] - r["backtest_price"]) > tick + 1e-9
+        ][:5],
+    }

@@ -91,8 +91,15 @@ def plan(
         if pos == 0 or (pos > 0) != (h.side == "SELL"):
             out.append(Action("cancel", h.ref, h.symbol, detail=f"position {pos:g}: a resting {h.side} would open one"))
             continue
-        out.append(Action("adopt", h.ref, h.symbol, h.quantity,
-                          detail="held at the broker" + ("" if h.ref in ledger_open else "; unknown to the ledger")))
+        out.append(
+            Action(
+                "adopt",
+                h.ref,
+                h.symbol,
+                h.quantity,
+                detail="held at the broker" + ("" if h.ref in ledger_open else "; unknown to the ledger"),
+            )
+        )
         covered.setdefault(h.symbol, set()).add(_role(h.ref))
         if abs(h.quantity - abs(pos)) > 1e-9:
             out.append(Action("resize", h.ref, h.symbol, abs(pos), detail=f"{h.quantity:g} -> {abs(pos):g} shares"))
@@ -110,5 +117,7 @@ def plan(
             ref = child["order_ref"] if n == 0 else f"{child['order_ref']}~{n}"
             level = child["limit_price"] if role == "take_profit" else child["aux_price"]
             at = f"at {level:g}" if level is not None else f"{child['trail_pct']:g}% trail"
-            out.append(Action("attach", ref, sym, abs(pos), detail=f"{child['order_type']} {at} in {oca_group(entry.ref)}"))
+            out.append(
+                Action("attach", ref, sym, abs(pos), detail=f"{child['order_type']} {at} in {oca_group(entry.ref)}")
+            )
     return sorted(out, key=lambda a: (_ORDER[a.kind], a.symbol, a.ref))

@@ -75,16 +75,25 @@ def children(parent: Mapping[str, Any], rules: Mapping[str, float], entry_price:
         except ParameterError as err:
             raise ProtectionError(err.what, found=err.found, fix=err.fix) from None
     if not (math.isfinite(entry_price) and entry_price > 0):
-        raise ProtectionError("protective orders need the entry's price", found=repr(entry_price),
-                              fix="pass the expected fill (or the limit) of the entry")
+        raise ProtectionError(
+            "protective orders need the entry's price",
+            found=repr(entry_price),
+            fix="pass the expected fill (or the limit) of the entry",
+        )
     long = parent["side"] == "BUY"
     rows = []
     for role, value in wanted.items():
         _, rule, order_type = ROLES[role]
         row: dict[str, Any] = {
-            "order_ref": child_ref(str(parent["order_ref"]), role), "parent_ref": parent["order_ref"], "role": role,
-            "oca_group": oca_group(str(parent["order_ref"])), "side": "SELL" if long else "BUY", "order_type": order_type,
-            "limit_price": None, "aux_price": None, "trail_pct": None,
+            "order_ref": child_ref(str(parent["order_ref"]), role),
+            "parent_ref": parent["order_ref"],
+            "role": role,
+            "oca_group": oca_group(str(parent["order_ref"])),
+            "side": "SELL" if long else "BUY",
+            "order_type": order_type,
+            "limit_price": None,
+            "aux_price": None,
+            "trail_pct": None,
         }
         if role == "stop":
             row["aux_price"] = _cents(entry_price * (1 - value) if long else entry_price * (1 + value), down=long)
@@ -92,12 +101,20 @@ def children(parent: Mapping[str, Any], rules: Mapping[str, float], entry_price:
             row["limit_price"] = _cents(entry_price * (1 + value) if long else entry_price * (1 - value), down=not long)
         else:
             row["trail_pct"] = round(value * 100.0, 6)
-        rows.append({**{k: parent[k] for k in _INHERITED if k in parent}, **row, "purpose": "protect",
-                     "reason": f"{role.replace('_', '-')} of {parent['order_ref']} ({rule}={value:g})"})
+        rows.append(
+            {
+                **{k: parent[k] for k in _INHERITED if k in parent},
+                **row,
+                "purpose": "protect",
+                "reason": f"{role.replace('_', '-')} of {parent['order_ref']} ({rule}={value:g})",
+            }
+        )
     return rows
 
 
-def exits_for_run(spec: StrategySpec, params: Any, mode: str, *, require_stop: bool = False, limit_orders: bool = False) -> StrategySpec:
+def exits_for_run(
+    spec: StrategySpec, params: Any, mode: str, *, require_stop: bool = False, limit_orders: bool = False
+) -> StrategySpec:
     """``spec`` with the exit rules named in ``[strategy] params`` merged (the kernel ignores them;
     the bridge places them as brackets), refusing what the bridge cannot protect.
 
@@ -114,18 +131,31 @@ def exits_for_run(spec: StrategySpec, params: Any, mode: str, *, require_stop: b
     names = [p.name for p in merged.exit_params]
     other = [n for n in names if n not in RESTING_RULES]
     if other:
-        raise ProtectionError("the bridge does not place these exit rules", found=", ".join(other),
-                              fix=f"drop them from [strategy] params; the bridge places {', '.join(RESTING_RULES)} as brackets")
+        raise ProtectionError(
+            "the bridge does not place these exit rules",
+            found=", ".join(other),
+            fix=f"drop them from [strategy] params; the bridge places {', '.join(RESTING_RULES)} as brackets",
+        )
     if names and mode != "replay":
-        raise ProtectionError(f"exit rules need protective orders at the broker, and the {mode} (IB) broker does not place them yet",
-                              found=", ".join(names), fix="try them with bridge run --replay, or drop them from [strategy] params")
+        raise ProtectionError(
+            f"exit rules need protective orders at the broker, and the {mode} (IB) broker does not place them yet",
+            found=", ".join(names),
+            fix="try them with bridge run --replay, or drop them from [strategy] params",
+        )
     if names and limit_orders:
-        raise ProtectionError("exit rules with [orders] type = \"limit\": a limit entry that times out is replaced by a market "
-                              "order that carries no protective orders yet", found=", ".join(names),
-                              fix="use [orders] type = \"market\" with exit rules")
+        raise ProtectionError(
+            'exit rules with [orders] type = "limit": a limit entry that times out is replaced by a market '
+            "order that carries no protective orders yet",
+            found=", ".join(names),
+            fix='use [orders] type = "market" with exit rules',
+        )
     if require_stop and not {"sl_stop", "sl_trail"} & set(names):
-        raise ProtectionError("[risk] require_stop / max_loss_per_trade need every entry to carry a stop, and the strategy has "
-                              "no sl_stop or sl_trail", found=f"params {params!r}", fix="add e.g. sl_stop=0.05 to [strategy] params")
+        raise ProtectionError(
+            "[risk] require_stop / max_loss_per_trade need every entry to carry a stop, and the strategy has "
+            "no sl_stop or sl_trail",
+            found=f"params {params!r}",
+            fix="add e.g. sl_stop=0.05 to [strategy] params",
+        )
     return merged
 
 
@@ -136,10 +166,20 @@ def rules_of(spec: StrategySpec, params: Mapping[str, float]) -> dict[str, float
 
 def child_request(row: Mapping[str, Any]) -> OrderRequest:
     """The broker request of a protective child's ledger row (one shape for every broker)."""
-    return OrderRequest(str(row["order_ref"]), str(row["symbol"]), row["side"], float(row["quantity"]), row["order_type"],
-                        row.get("limit_price"), str(row.get("tif") or "GTC"), aux_price=row.get("aux_price"),
-                        trail_pct=row.get("trail_pct"), parent_ref=row["parent_ref"], oca_group=row.get("oca_group"),
-                        transmit=bool(row.get("transmit", True)))
+    return OrderRequest(
+        str(row["order_ref"]),
+        str(row["symbol"]),
+        row["side"],
+        float(row["quantity"]),
+        row["order_type"],
+        row.get("limit_price"),
+        str(row.get("tif") or "GTC"),
+        aux_price=row.get("aux_price"),
+        trail_pct=row.get("trail_pct"),
+        parent_ref=row["parent_ref"],
+        oca_group=row.get("oca_group"),
+        transmit=bool(row.get("transmit", True)),
+    )
 
 
 #: Fields a child takes from its parent (same run, strategy, symbol, size, bar and day).

@@ -69,9 +69,11 @@ class ReconcileResult:
         return not self.mismatches
 
     def summary(self) -> str:
-        return (f"{len(self.updates)} order updates, {len(self.new_fills)} recovered fills, {len(self.voided)} voided, "
-                f"{len(self.adopted)} adopted, {len(self.revived)} revived, {len(self.foreign_fills)} foreign fills, "
-                f"{len(self.mismatches)} mismatches")
+        return (
+            f"{len(self.updates)} order updates, {len(self.new_fills)} recovered fills, {len(self.voided)} voided, "
+            f"{len(self.adopted)} adopted, {len(self.revived)} revived, {len(self.foreign_fills)} foreign fills, "
+            f"{len(self.mismatches)} mismatches"
+        )
 
 
 def ledger_status(state: OrderState) -> str:
@@ -156,8 +158,11 @@ def reconcile(
             avg = sum(f.quantity * f.price for f in execs) / executed
             if ref in void_refs:
                 res.revived.append(ref)
-            res.updates.append(OrderFix(ref, status, executed, avg, 0, execs[0].perm_id,
-                                        "order not listed by the broker; executions found"))
+            res.updates.append(
+                OrderFix(
+                    ref, status, executed, avg, 0, execs[0].perm_id, "order not listed by the broker; executions found"
+                )
+            )
         elif ref not in void_refs:
             res.voided.append(ref)
 
@@ -165,8 +170,10 @@ def reconcile(
     for ref, o in open_by_ref.items():
         if ref.startswith(prefix) and ref not in ledger_refs:
             if o.symbol in managed:
-                res.mismatches.append(f"open order {ref} at the broker is not in the ledger ({o.side} {o.quantity:g} {o.symbol}): "
-                                      "another bridge or ledger trades this account")
+                res.mismatches.append(
+                    f"open order {ref} at the broker is not in the ledger ({o.side} {o.quantity:g} {o.symbol}): "
+                    "another bridge or ledger trades this account"
+                )
             else:
                 res.foreign_open.append(o)
 
@@ -187,7 +194,9 @@ def reconcile(
             if theirs:
                 net = sum(f.signed for f in theirs)
                 refs = ", ".join(sorted({f.order_ref for f in theirs}))
-                text += (f" ({net:+g} of it from executions of orders this ledger does not know: {refs}; "
-                         "another bridge or ledger trades this account's " + sym + ")")
+                text += (
+                    f" ({net:+g} of it from executions of orders this ledger does not know: {refs}; "
+                    "another bridge or ledger trades this account's " + sym + ")"
+                )
             res.mismatches.append(text)
     return res

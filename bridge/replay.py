@@ -54,11 +54,21 @@ class ReplayResult:
     parity: dict[str, Any] | None = None
 
     def summary(self) -> dict[str, Any]:
-        return {"ledger": str(self.ledger_path), "bars": self.bars, "orders": len(self.orders), "final_cash": self.final_cash,
-                "final_equity": self.final_equity, "positions": self.positions, "metrics": self.metrics, "parity": self.parity}
+        return {
+            "ledger": str(self.ledger_path),
+            "bars": self.bars,
+            "orders": len(self.orders),
+            "final_cash": self.final_cash,
+            "final_equity": self.final_equity,
+            "positions": self.positions,
+            "metrics": self.metrics,
+            "parity": self.parity,
+        }
 
 
-def load_frames(symbols: list[str], bar: str, start: str | None, end: str | None, data: Mapping[str, pd.DataFrame] | None) -> dict[str, pd.DataFrame]:
+def load_frames(
+    symbols: list[str], bar: str, start: str | None, end: str | None, data: Mapping[str, pd.DataFrame] | None
+) -> dict[str, pd.DataFrame]:
     """Bars per symbol from ``data`` or the bundled store, clipped to [start, end]."""
     from quantlab import data as qdata
 
@@ -86,23 +96,37 @@ def run_replay(
 ) -> ReplayResult:
     """Replay bars through the runner with a simulated broker; see the module docstring."""
     need_stop = cfg.risk.require_stop or cfg.risk.max_loss_per_trade > 0
-    spec = exits_for_run(spec or get_strategy(cfg.strategy.name), cfg.strategy.params, "replay", require_stop=need_stop,
-                          limit_orders=cfg.orders.type == "limit")
+    spec = exits_for_run(
+        spec or get_strategy(cfg.strategy.name),
+        cfg.strategy.params,
+        "replay",
+        require_stop=need_stop,
+        limit_orders=cfg.orders.type == "limit",
+    )
     params = resolve_params(spec, cfg.strategy.params or None, get_interval(cfg.strategy.bar))
     symbols = [s.upper() for s in cfg.strategy.symbols]
     interval = get_interval(cfg.strategy.bar)
     frames = load_frames(symbols, interval.name, start, end, data)
     warm = lookback(spec, params)
     exits = rules_of(spec, params)
-    if exits:  # a strategy's negative targets are read as flat without allow_short: its exits would not mean what it meant
+    if (
+        exits
+    ):  # a strategy's negative targets are read as flat without allow_short: its exits would not mean what it meant
         try:
-            check_shorting(spec, [price_arrays(f, s) for s, f in frames.items()], params, cfg.sizing.allow_short,
-                           [exits["tp_stop"]] if "tp_stop" in exits else [])
+            check_shorting(
+                spec,
+                [price_arrays(f, s) for s, f in frames.items()],
+                params,
+                cfg.sizing.allow_short,
+                [exits["tp_stop"]] if "tp_stop" in exits else [],
+            )
         except ParameterError as err:
             raise BridgeConfigError(err.what, found=err.found, fix=err.fix) from None
     index = pd.DatetimeIndex(sorted(set().union(*[set(f.index) for f in frames.values()])))
     if len(index) <= warm + 1:
-        raise BridgeConfigError("too few bars to replay", found=f"{len(index)} bars, lookback {warm}", fix="widen --start/--end")
+        raise BridgeConfigError(
+            "too few bars to replay", found=f"{len(index)} bars, lookback {warm}", fix="widen --start/--end"
+        )
     calendar = MarketCalendar(cfg.data.calendar)
 
     def open_time(t: pd.Timestamp) -> pd.Timestamp:
@@ -111,20 +135,30 @@ def run_replay(
         return pd.Timestamp(calendar.cal.session_open(pd.Timestamp(t.date())))
 
     clock = ManualClock(open_time(index[warm - 1]))
-    path = Path(cfg.ledger.path) if cfg.ledger.path else Path(tempfile.mkdtemp(prefix="bridge-replay-")) / "ledger.sqlite"
+    path = (
+        Path(cfg.ledger.path) if cfg.ledger.path else Path(tempfile.mkdtemp(prefix="bridge-replay-")) / "ledger.sqlite"
+    )
     cfg = dataclasses.replace(
-        cfg, mode="replay",
+        cfg,
+        mode="replay",
         data=dataclasses.replace(cfg.data, history_bars=len(index) + 1),
-        ledger=dataclasses.replace(cfg.ledger, path=str(path), synchronous="NORMAL" if not cfg.ledger.path else cfg.ledger.synchronous),
+        ledger=dataclasses.replace(
+            cfg.ledger, path=str(path), synchronous="NORMAL" if not cfg.ledger.path else cfg.ledger.synchronous
+        ),
     )
     if path.exists() and queries.has_decisions(Ledger(path)):
-        raise BridgeConfigError("a replay needs a fresh ledger", found=str(path),
-                                fix="pass a new --ledger path (or none: a temporary one is used)")
+        raise BridgeConfigError(
+            "a replay needs a fresh ledger",
+            found=str(path),
+            fix="pass a new --ledger path (or none: a temporary one is used)",
+        )
     broker = make_broker(cfg, clock=clock, cash=cash, symbols=symbols)
     assert isinstance(broker, SimBroker), "mode=replay always builds the simulated broker"
     ReplayDriver(broker, frames, warm, clock.set, open_time)
     ledger = Ledger(path, synchronous=cfg.ledger.synchronous)
-    runner = Runner(cfg, broker, ledger, clock=clock, notifier=Notifier(cfg.notify, background=False), spec=spec, calendar=calendar)
+    runner = Runner(
+        cfg, broker, ledger, clock=clock, notifier=Notifier(cfg.notify, background=False), spec=spec, calendar=calendar
+    )
     try:
         runner.start()
         runner.run(poll=0.0)
@@ -132,8 +166,15 @@ def run_replay(
         runner.close("replay_done")
     orders = pd.DataFrame(queries.all_orders(ledger))
     account = broker.account()
-    result = ReplayResult(path, len(index), orders, account.cash, account.net_liquidation,
-                          {s: p.quantity for s, p in broker.positions().items()}, dict(runner.metrics))
+    result = ReplayResult(
+        path,
+        len(index),
+        orders,
+        account.cash,
+        account.net_liquidation,
+        {s: p.quantity for s, p in broker.positions().items()},
+        dict(runner.metrics),
+    )
     ledger.close()
     if check and len(symbols) == 1:
         result.parity = parity.compare(spec, params, frames, cfg.sim_config(cash), interval, orders, exits)

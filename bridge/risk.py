@@ -157,13 +157,23 @@ def stop_decision(intent: OrderIntent, position: float, limits: RiskLimits) -> D
     need_stop = limits.require_stop or limits.max_loss_per_trade > 0
     if stop is None:
         if need_stop:
-            why = "require_stop is on" if limits.require_stop else f"max_loss_per_trade {limits.max_loss_per_trade:,.2f} needs a stop to bound the loss"
-            return Decision("reject", f"entry without a protective stop ({why}); give the strategy an sl_stop or sl_trail", "stop_required")
+            why = (
+                "require_stop is on"
+                if limits.require_stop
+                else f"max_loss_per_trade {limits.max_loss_per_trade:,.2f} needs a stop to bound the loss"
+            )
+            return Decision(
+                "reject",
+                f"entry without a protective stop ({why}); give the strategy an sl_stop or sl_trail",
+                "stop_required",
+            )
         return None
     long = intent.side == "BUY"
     if not (math.isfinite(stop) and stop > 0 and (stop < entry if long else stop > entry)):
         side = "below" if long else "above"
-        return Decision("reject", f"stop {stop!r} must be positive and {side} the entry {entry:g} of a {intent.side}", "stop_side")
+        return Decision(
+            "reject", f"stop {stop!r} must be positive and {side} the entry {entry:g} of a {intent.side}", "stop_side"
+        )
     if limits.max_loss_per_trade > 0:
         loss = opened_quantity(position, intent.signed) * abs(entry - stop)
         if loss > limits.max_loss_per_trade * (1 + _EPS):
@@ -194,7 +204,9 @@ def check(intent: OrderIntent, exposure: Exposure, ctx: RiskContext, limits: Ris
     flattening = intent.purpose == "flatten"
     if (ctx.kill_switch or ctx.halted) and not flattening:
         why = "kill switch latched" if ctx.kill_switch else "trading halted"
-        return Decision("reject", f"{why}{': ' + ctx.halt_reason if ctx.halt_reason else ''}; run `bridge resume`", "halted")
+        return Decision(
+            "reject", f"{why}{': ' + ctx.halt_reason if ctx.halt_reason else ''}; run `bridge resume`", "halted"
+        )
     breached, loss = daily_loss_breached(exposure, limits)
     if breached and not flattening:
         return Decision(
@@ -206,12 +218,20 @@ def check(intent: OrderIntent, exposure: Exposure, ctx: RiskContext, limits: Ris
     position = float(exposure.positions.get(intent.symbol, 0.0))
     if flattening:
         if not is_exit(position, intent.signed) or abs(position + intent.signed) > _EPS:
-            return Decision("reject", f"flatten order does not close the position ({position:g} {intent.side} {q:g})", "flatten_mismatch")
+            return Decision(
+                "reject",
+                f"flatten order does not close the position ({position:g} {intent.side} {q:g})",
+                "flatten_mismatch",
+            )
         return Decision("allow", "flattening order (closes the position): always allowed", "flatten")
     if limits.market_hours and not ctx.market_open:
         return Decision("reject", "market closed (exchange calendar)", "market_hours")
     if ctx.orders_last_minute >= limits.max_orders_per_minute:
-        return Decision("reject", f"{ctx.orders_last_minute} orders in the last minute (max {limits.max_orders_per_minute})", "rate_minute")
+        return Decision(
+            "reject",
+            f"{ctx.orders_last_minute} orders in the last minute (max {limits.max_orders_per_minute})",
+            "rate_minute",
+        )
     if ctx.orders_today >= limits.max_orders_per_day:
         return Decision("reject", f"{ctx.orders_today} orders today (max {limits.max_orders_per_day})", "rate_day")
     if intent.order_type == "LMT" and intent.limit_price is not None:
@@ -219,16 +239,24 @@ def check(intent: OrderIntent, exposure: Exposure, ctx: RiskContext, limits: Ris
         band = abs(intent.limit_price - last) / last
         if band > limits.limit_band_pct + _EPS:
             return Decision(
-                "reject", f"limit {intent.limit_price:g} is {band:.2%} from the last price {last:g} (band {limits.limit_band_pct:.2%})", "limit_band"
+                "reject",
+                f"limit {intent.limit_price:g} is {band:.2%} from the last price {last:g} (band {limits.limit_band_pct:.2%})",
+                "limit_band",
             )
     if is_exit(position, intent.signed):
-        return Decision("allow", f"exit: reduces the position from {position:g} to {position + intent.signed:g}", "exit")
+        return Decision(
+            "allow", f"exit: reduces the position from {position:g} to {position + intent.signed:g}", "exit"
+        )
     stop_verdict = stop_decision(intent, position, limits)
     if stop_verdict is not None:
         return stop_verdict
     notional = intent.notional
     if notional > limits.max_order_notional * (1 + _EPS):
-        return Decision("reject", f"order notional {notional:,.2f} above max_order_notional {limits.max_order_notional:,.2f}", "order_notional")
+        return Decision(
+            "reject",
+            f"order notional {notional:,.2f} above max_order_notional {limits.max_order_notional:,.2f}",
+            "order_notional",
+        )
     equity = exposure.equity
     if not (equity > 0 and math.isfinite(equity)):
         return Decision("reject", f"equity {equity!r} is not positive: cannot size exposure", "equity")
@@ -245,13 +273,25 @@ def check(intent: OrderIntent, exposure: Exposure, ctx: RiskContext, limits: Ris
         if sym != intent.symbol and qty:
             gross += abs(qty) * float(exposure.prices.get(sym, 0.0) or 0.0)
     if gross > limits.max_gross_exposure * equity * (1 + _EPS):
-        return Decision("reject", f"gross exposure {gross:,.2f} would be {gross / equity:.2f}x equity (max {limits.max_gross_exposure:g}x)", "gross")
+        return Decision(
+            "reject",
+            f"gross exposure {gross:,.2f} would be {gross / equity:.2f}x equity (max {limits.max_gross_exposure:g}x)",
+            "gross",
+        )
     if position == 0 and new_position != 0:
         open_count = sum(1 for sym, qty in exposure.positions.items() if qty and sym != intent.symbol)
         if open_count >= limits.max_positions:
-            return Decision("reject", f"{open_count} positions open (max {limits.max_positions}); exits are always allowed", "max_positions")
+            return Decision(
+                "reject",
+                f"{open_count} positions open (max {limits.max_positions}); exits are always allowed",
+                "max_positions",
+            )
     if limits.approval_threshold > 0 and notional > limits.approval_threshold * (1 + _EPS):
         return Decision(
-            "needs_approval", f"order notional {notional:,.2f} above approval_threshold {limits.approval_threshold:,.2f}: held, not sent", "approval"
+            "needs_approval",
+            f"order notional {notional:,.2f} above approval_threshold {limits.approval_threshold:,.2f}: held, not sent",
+            "approval",
         )
-    return Decision("allow", f"within limits (notional {notional:,.2f}, position {pos_value / equity:.2%} of equity)", "ok")
+    return Decision(
+        "allow", f"within limits (notional {notional:,.2f}, position {pos_value / equity:.2%} of equity)", "ok"
+    )

@@ -111,7 +111,9 @@ def backtest(
     return _backtest(run, params, shared_cash)
 
 
-def backtest_run(run: RunSpec, params: str | Mapping[str, float] | None = None, *, shared_cash: bool = False) -> BacktestResult:
+def backtest_run(
+    run: RunSpec, params: str | Mapping[str, float] | None = None, *, shared_cash: bool = False
+) -> BacktestResult:
     """Backtest ``run``'s strategy with ``params`` (others keep their defaults); see :func:`backtest`.
 
     Args:
@@ -147,8 +149,12 @@ def _backtest(run: RunSpec, params: str | Mapping[str, float] | None, shared_cas
                 found=f"{len(prices)} bars, lookback {need}",
                 fix="use a longer date range or shorter windows",
             )
-    targets = {s: pd.Series(evaluate_arrays(spec, p, resolved), index=p.index, name=s) for s, p in inputs.prices.items()}
-    check_exits_for_run(spec, [t.to_numpy() for t in targets.values()], sim.sizing.allow_short, tp_values(resolved, None))
+    targets = {
+        s: pd.Series(evaluate_arrays(spec, p, resolved), index=p.index, name=s) for s, p in inputs.prices.items()
+    }
+    check_exits_for_run(
+        spec, [t.to_numpy() for t in targets.values()], sim.sizing.allow_short, tp_values(resolved, None)
+    )
     replay_diff = 0.0
     records: dict[str, SimRecord] = {}
     if shared_cash and len(inputs.symbols) > 1:
@@ -162,7 +168,9 @@ def _backtest(run: RunSpec, params: str | Mapping[str, float] | None, shared_cas
         portfolios = {"portfolio": pf}
         # The group simulator's value path against vectorbt's accounting of its orders.
         theirs = pf.value().to_numpy()
-        replay_diff = float(np.max(np.abs(group_value - theirs) / (np.maximum(np.abs(group_value), np.abs(theirs)) + 1e-3)))
+        replay_diff = float(
+            np.max(np.abs(group_value - theirs) / (np.maximum(np.abs(group_value), np.abs(theirs)) + 1e-3))
+        )
         metrics = vbt_metrics(pf, iv)
         metrics.index = ["portfolio"]
     else:
@@ -203,12 +211,23 @@ def _backtest(run: RunSpec, params: str | Mapping[str, float] | None, shared_cas
         "store": None if run.data is not None else str(store_path(store).resolve()),
         "metrics": metrics.to_dict("index"),
         "replay_check": {"max_relative_difference": replay_diff, "ok": bool(replay_diff <= 1e-9)},
-        "period": {s: {"first": str(p.index[0]), "last": str(p.index[-1]), "bars": len(p)} for s, p in inputs.prices.items()},
+        "period": {
+            s: {"first": str(p.index[0]), "last": str(p.index[-1]), "bars": len(p)} for s, p in inputs.prices.items()
+        },
         "short_sample": short_samples({s: len(p) for s, p in inputs.prices.items()}, iv, stacklevel=4),
     }
     result = BacktestResult(
-        spec, resolved, inputs, sim, bool(config["shared_cash"]), portfolios, targets, metrics, summary,
-        _year_freq=iv.year_freq, records=records,
+        spec,
+        resolved,
+        inputs,
+        sim,
+        bool(config["shared_cash"]),
+        portfolios,
+        targets,
+        metrics,
+        summary,
+        _year_freq=iv.year_freq,
+        records=records,
     )
     if run.save:
         _save(result, reports, began)
@@ -234,18 +253,31 @@ def _shared_portfolio(
     close = np.column_stack([frames[s]["close"].to_numpy(np.float64) for s in symbols])
     target = np.column_stack([targets[s].reindex(index).to_numpy() for s in symbols])
     vol = np.column_stack(
-        [pd.Series(sizing_vol(inputs.prices[s], sim, inputs.interval), index=inputs.prices[s].index).reindex(index).to_numpy() for s in symbols]
+        [
+            pd.Series(sizing_vol(inputs.prices[s], sim, inputs.interval), index=inputs.prices[s].index)
+            .reindex(index)
+            .to_numpy()
+            for s in symbols
+        ]
     )
     n, m = close.shape
     size = np.empty((n, m))
     fee = np.empty((n, m))
     seq = np.empty((n, m), dtype=np.int64)
     value = np.empty(n)
-    simulate_group_nb(np.ascontiguousarray(target), open_, close, np.ascontiguousarray(vol), sim.to_array(), size, fee, seq, value)
+    simulate_group_nb(
+        np.ascontiguousarray(target), open_, close, np.ascontiguousarray(vol), sim.to_array(), size, fee, seq, value
+    )
     warmup.wait()
     pf = portfolio_from_orders(
-        pd.DataFrame(close, index=index, columns=symbols), size, open_, fee, sim, inputs.interval,
-        cash_sharing=True, call_seq=seq,
+        pd.DataFrame(close, index=index, columns=symbols),
+        size,
+        open_,
+        fee,
+        sim,
+        inputs.interval,
+        cash_sharing=True,
+        call_seq=seq,
     )
     return pf, value
 

@@ -79,10 +79,24 @@ def simulate(
     empty = np.empty(0)
     ex = np.full((1, EXIT_LEN), np.nan) if exits is None else np.atleast_2d(np.asarray(exits, dtype=np.float64))
     count = simulate_nb(
-        target, prices.open, prices.high, prices.low, prices.close,
-        sizing_vol(prices, sim, interval) if vol is None else vol, ex,
-        start, end, sim.to_array(prices.symbol), interval.bars_per_year, np.empty(0, dtype=np.int64),
-        metrics, empty, empty, True, orders, value,
+        target,
+        prices.open,
+        prices.high,
+        prices.low,
+        prices.close,
+        sizing_vol(prices, sim, interval) if vol is None else vol,
+        ex,
+        start,
+        end,
+        sim.to_array(prices.symbol),
+        interval.bars_per_year,
+        np.empty(0, dtype=np.int64),
+        metrics,
+        empty,
+        empty,
+        True,
+        orders,
+        value,
     )
     orders = orders[:count].copy()
     bars = orders[:, O_BAR].astype(np.int64)
@@ -122,7 +136,9 @@ def order_list_records(orders: list[np.ndarray], concession: float) -> np.ndarra
     return records
 
 
-def order_records(size: np.ndarray, open_: np.ndarray, fees: np.ndarray, slippage: float, row_major: bool = False) -> np.ndarray:
+def order_records(
+    size: np.ndarray, open_: np.ndarray, fees: np.ndarray, slippage: float, row_major: bool = False
+) -> np.ndarray:
     """vectorbt order records for (bars x columns) signed ``size`` (NaN: no order) filled at
     ``open_`` adjusted for slippage exactly as vectorbt adjusts it.
 
@@ -349,7 +365,6 @@ def records_frame(portfolios: dict[str, Any], kind: str, sims: dict[str, SimReco
                 records.insert(0, "Symbol", name)
             frames.append(records)
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["Symbol"])
-
 
 
 def _reasons(pf: Any, kind: str, sim: SimRecord) -> list[str]:

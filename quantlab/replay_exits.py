@@ -52,7 +52,9 @@ class ExitReplay:
         """(bar, fill price after slippage, signed quantity) of every order, in order."""
         rec = self.pf.orders.records
         sign = np.where(rec["side"] == 0, 1.0, -1.0)
-        return [(int(i), float(p), float(s)) for i, p, s in zip(rec["idx"], rec["price"], rec["size"] * sign, strict=True)]
+        return [
+            (int(i), float(p), float(s)) for i, p, s in zip(rec["idx"], rec["price"], rec["size"] * sign, strict=True)
+        ]
 
     def metrics(self, interval: Interval) -> pd.DataFrame:
         """Our metrics computed by vectorbt (:func:`quantlab.replay.vbt_metrics`)."""
@@ -96,14 +98,29 @@ def replay_exits(
     vol = sizing_vol(prices, sim, interval)
     sl = slice(start, end)
     func = ExitOrderFunc(
-        prices.open[sl], prices.high[sl], prices.low[sl], prices.close[sl],
-        _shifted(np.asarray(target, dtype=np.float64), start, end), _shifted(prices.close, start, end),
-        _shifted(vol, start, end), sim.to_array(), sim.costs.slippage_bps / 1e4, rules, costs, interval.bars_per_year, vbt_timing=vbt_timing,
+        prices.open[sl],
+        prices.high[sl],
+        prices.low[sl],
+        prices.close[sl],
+        _shifted(np.asarray(target, dtype=np.float64), start, end),
+        _shifted(prices.close, start, end),
+        _shifted(vol, start, end),
+        sim.to_array(),
+        sim.costs.slippage_bps / 1e4,
+        rules,
+        costs,
+        interval.bars_per_year,
+        vbt_timing=vbt_timing,
     )
     close = pd.Series(prices.close[sl], index=prices.index[sl], name=prices.symbol)
     pf = vbt.Portfolio.from_order_func(
-        close, func, flexible=True, use_numba=False, init_cash=float(sim.init_cash),
-        freq=interval.freq, max_orders=4 * (end - start) + 1,
+        close,
+        func,
+        flexible=True,
+        use_numba=False,
+        init_cash=float(sim.init_cash),
+        freq=interval.freq,
+        max_orders=4 * (end - start) + 1,
     )
     value = pf.value() - np.cumsum(func.borrow)
     return ExitReplay(pf, value, func.borrow, func.exits)

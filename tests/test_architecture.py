@@ -31,6 +31,7 @@ IB_LIBRARIES = ("ib_async", "ib_insync")
 
 # --- the import graph -------------------------------------------------------------------
 
+
 def module_name(root: Path, path: Path) -> str:
     parts = list(path.relative_to(root).with_suffix("").parts)
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
@@ -85,13 +86,17 @@ def import_graph(root: Path, packages: Iterable[str] = PACKAGES) -> dict[str, se
 
 # --- the rules: each returns the offending "module -> import" lines ----------------------
 
+
 def kernels_are_pure(graph: dict[str, set[str]]) -> list[str]:
     """quantlab.kernels and research/*/kernel.py import only numpy, numba, math and quantlab.kernels."""
     bad = []
     for module, targets in graph.items():
         if _within(module, "quantlab.kernels") or (module.startswith("research.") and module.endswith(".kernel")):
-            bad += [f"{module} -> {t}" for t in sorted(targets)
-                    if t.split(".")[0] not in KERNEL_ALLOWED and not _within(t, "quantlab.kernels")]
+            bad += [
+                f"{module} -> {t}"
+                for t in sorted(targets)
+                if t.split(".")[0] not in KERNEL_ALLOWED and not _within(t, "quantlab.kernels")
+            ]
     return bad
 
 
@@ -99,7 +104,8 @@ def _quantlab_outside(graph: dict[str, set[str]], scope: str, allowed: Iterable[
     allowed = tuple(allowed)
     return [
         f"{module} -> {t}"
-        for module, targets in sorted(graph.items()) if _within(module, scope)
+        for module, targets in sorted(graph.items())
+        if _within(module, scope)
         for t in sorted(targets)
         if _within(t, "quantlab") and t not in SETUP and not any(_within(t, a) for a in allowed)
     ]
@@ -111,8 +117,13 @@ def engine_imports_only_kernels_errors_data(graph: dict[str, set[str]]) -> list[
 
 def strategies_import_only_the_contract_and_kernels(graph: dict[str, set[str]]) -> list[str]:
     bad = _quantlab_outside(graph, "research", STRATEGY_ALLOWED)
-    return bad + [f"{m} -> {t}" for m, ts in sorted(graph.items()) if _within(m, "research")
-                  for t in sorted(ts) if _within(t, "bridge")]
+    return bad + [
+        f"{m} -> {t}"
+        for m, ts in sorted(graph.items())
+        if _within(m, "research")
+        for t in sorted(ts)
+        if _within(t, "bridge")
+    ]
 
 
 def bridge_imports_only_the_engine_layer(graph: dict[str, set[str]]) -> list[str]:
@@ -120,13 +131,23 @@ def bridge_imports_only_the_engine_layer(graph: dict[str, set[str]]) -> list[str
 
 
 def only_the_ib_broker_imports_ib(graph: dict[str, set[str]]) -> list[str]:
-    return [f"{m} -> {t}" for m, ts in sorted(graph.items()) if m not in IB_MODULES
-            for t in sorted(ts) if any(_within(t, lib) for lib in IB_LIBRARIES)]
+    return [
+        f"{m} -> {t}"
+        for m, ts in sorted(graph.items())
+        if m not in IB_MODULES
+        for t in sorted(ts)
+        if any(_within(t, lib) for lib in IB_LIBRARIES)
+    ]
 
 
 def research_never_reaches_the_bridge(graph: dict[str, set[str]]) -> list[str]:
-    return [f"{m} -> {t}" for m, ts in sorted(graph.items()) if _within(m, "quantlab") or _within(m, "research")
-            for t in sorted(ts) if _within(t, "bridge")]
+    return [
+        f"{m} -> {t}"
+        for m, ts in sorted(graph.items())
+        if _within(m, "quantlab") or _within(m, "research")
+        for t in sorted(ts)
+        if _within(t, "bridge")
+    ]
 
 
 def import_cycles(graph: dict[str, set[str]]) -> list[str]:
@@ -180,6 +201,7 @@ RULES = [
 
 # --- the rules on this tree ---------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def graph() -> dict[str, set[str]]:
     return import_graph(REPO)
@@ -202,6 +224,7 @@ def test_bridge_imports_only_the_engine_layer(graph: dict[str, set[str]]) -> Non
 
 
 # --- each rule can fail ---------------------------------------------------------------------
+
 
 def _tree(tmp_path: Path, files: dict[str, str]) -> dict[str, set[str]]:
     for rel, text in files.items():
@@ -231,7 +254,8 @@ BROKEN = {
         "quantlab/reports/build.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from quantlab.runs.record import RunDir\n",
     },
     bridge_imports_only_the_engine_layer: {
-        "bridge/decide.py": "from quantlab.replay import simulate\n", "quantlab/replay.py": "",
+        "bridge/decide.py": "from quantlab.replay import simulate\n",
+        "quantlab/replay.py": "",
     },
 }
 
@@ -244,20 +268,24 @@ def test_rule_can_fail(tmp_path: Path, rule) -> None:  # type: ignore[no-untyped
 
 def test_allowed_imports_pass(tmp_path: Path) -> None:
     """The other half of each self-test: a tree that keeps every rule is clean."""
-    graph = _tree(tmp_path, {
-        "quantlab/kernels/sim.py": "import math\nimport numpy as np\nfrom numba import njit\nfrom quantlab.kernels import layout\n",
-        "quantlab/kernels/layout.py": "",
-        "quantlab/engine/sweep.py": "from quantlab.kernels.sim import x\nfrom quantlab.errors import E\nimport pandas\n",
-        "quantlab/errors.py": "",
-        "research/__init__.py": "from quantlab._startup import env\n",
-        "quantlab/_startup/env.py": "",
-        "research/mine/spec.py": "from quantlab.engine.strategy import StrategySpec\nfrom .kernel import k\n",
-        "research/mine/kernel.py": "from numba import njit\nfrom quantlab.kernels.sim import x\n",
-        "quantlab/engine/strategy.py": "",
-        "bridge/ib.py": "import ib_async\n",
-        "bridge/run.py": "from quantlab.engine.signals import evaluate_arrays\nfrom quantlab.paths import p\n",
-        "quantlab/engine/signals.py": "", "quantlab/paths.py": "",
-    })
+    graph = _tree(
+        tmp_path,
+        {
+            "quantlab/kernels/sim.py": "import math\nimport numpy as np\nfrom numba import njit\nfrom quantlab.kernels import layout\n",
+            "quantlab/kernels/layout.py": "",
+            "quantlab/engine/sweep.py": "from quantlab.kernels.sim import x\nfrom quantlab.errors import E\nimport pandas\n",
+            "quantlab/errors.py": "",
+            "research/__init__.py": "from quantlab._startup import env\n",
+            "quantlab/_startup/env.py": "",
+            "research/mine/spec.py": "from quantlab.engine.strategy import StrategySpec\nfrom .kernel import k\n",
+            "research/mine/kernel.py": "from numba import njit\nfrom quantlab.kernels.sim import x\n",
+            "quantlab/engine/strategy.py": "",
+            "bridge/ib.py": "import ib_async\n",
+            "bridge/run.py": "from quantlab.engine.signals import evaluate_arrays\nfrom quantlab.paths import p\n",
+            "quantlab/engine/signals.py": "",
+            "quantlab/paths.py": "",
+        },
+    )
     assert graph["research.mine.spec"] == {"quantlab.engine.strategy", "research.mine.kernel"}
     for rule in [*RULES, bridge_imports_only_the_engine_layer]:
         assert rule(graph) == [], rule.__name__

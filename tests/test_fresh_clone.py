@@ -44,9 +44,22 @@ def test_real_data_tests_pass_without_a_shared_folder(tmp_path: Path) -> None:
     """Regression (issue 11 item 6): ``shared_data`` used to fail when ../shared was missing."""
     env = {**os.environ, "QUANTLAB_SHARED": str(tmp_path / "nowhere")}
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "addopts=",
-         "tests/quantlab/data/test_import_guards.py"],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-o",
+            "addopts=",
+            "tests/quantlab/data/test_import_guards.py",
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert " passed" in proc.stdout and "error" not in proc.stdout.lower()

@@ -35,7 +35,11 @@ def test_the_cli_exit_keeps_exit_codes_and_flushes_output() -> None:
     ok = subprocess.run([sys.executable, "-m", "quantlab", "strategies"], capture_output=True, text=True, timeout=120)
     assert ok.returncode == 0, ok.stderr
     assert all(name in ok.stdout for name in ("sma_cross", "ema_cross", "rsi_reversion", "donchian_atr", "tsmom_vol"))
-    bad = subprocess.run([sys.executable, "-m", "quantlab", "optimize", "--strategy", "sma_crosss", "--symbols", "SPY"],
-                         capture_output=True, text=True, timeout=120)
+    bad = subprocess.run(
+        [sys.executable, "-m", "quantlab", "optimize", "--strategy", "sma_crosss", "--symbols", "SPY"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert bad.returncode not in (0, None)
     assert "unknown strategy 'sma_crosss'" in bad.stderr and "sma_cross" in bad.stderr

@@ -26,11 +26,15 @@ def kernel(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     """A kernel spec that starts ipykernel with this very interpreter."""
     spec = tmp_path / "jupyter" / "kernels" / KERNEL
     spec.mkdir(parents=True)
-    (spec / "kernel.json").write_text(json.dumps({
-        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-        "display_name": "quantlab (tests)",
-        "language": "python",
-    }))
+    (spec / "kernel.json").write_text(
+        json.dumps(
+            {
+                "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                "display_name": "quantlab (tests)",
+                "language": "python",
+            }
+        )
+    )
     monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
     monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path / "runtime"))
     monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "ipython"))
@@ -45,7 +49,9 @@ def test_studies_are_committed_without_outputs() -> None:
         nbformat.validate(book)
         for cell in book.cells:
             if cell.cell_type == "code":
-                assert cell.outputs == [] and cell.execution_count is None, f"{name}: clear the outputs before committing"
+                assert cell.outputs == [] and cell.execution_count is None, (
+                    f"{name}: clear the outputs before committing"
+                )
 
 
 @pytest.mark.slow
@@ -53,7 +59,10 @@ def test_studies_are_committed_without_outputs() -> None:
 def test_study_runs_headless(name: str, kernel: str, tmp_path: Path) -> None:
     book = nbformat.read(STUDIES / name, as_version=4)
     client = NotebookClient(
-        book, timeout=CELL_TIMEOUT, kernel_name=kernel, allow_errors=False,
+        book,
+        timeout=CELL_TIMEOUT,
+        kernel_name=kernel,
+        allow_errors=False,
         resources={"metadata": {"path": str(STUDIES)}},
     )
     client.execute()

@@ -119,8 +119,12 @@ class IBBroker:
             timed_out = isinstance(err, (asyncio.TimeoutError, TimeoutError))
             raise GatewayUnreachable(
                 f"cannot connect to IB Gateway/TWS at {g.host}:{g.port} (clientId {g.client_id})",
-                found=("timed out: the API port may be closed to API clients, the client id "
-                       f"{g.client_id} may already be in use, or the gateway is not logged in") if timed_out else repr(err),
+                found=(
+                    "timed out: the API port may be closed to API clients, the client id "
+                    f"{g.client_id} may already be in use, or the gateway is not logged in"
+                )
+                if timed_out
+                else repr(err),
                 fix=API_PORT_HINT,
             ) from None
         self._down_reported = False
@@ -136,16 +140,27 @@ class IBBroker:
             if len(accounts) != 1:
                 self.disconnect()
                 raise AccountError(
-                    "the gateway manages several accounts", found=", ".join(accounts), fix="set gateway.account in bridge.toml"
+                    "the gateway manages several accounts",
+                    found=", ".join(accounts),
+                    fix="set gateway.account in bridge.toml",
                 )
             self._account = accounts[0]
         self._subs.clear()
         self._sub_lists.clear()
         self._sub_reqs.clear()
         self._skip_used_ids()
-        log.info("connected", extra={"event": "connected", "host": g.host, "port": g.port, "client_id": g.client_id,
-                                     "account": self._account, "library": LIBRARY,
-                                     "server_version": self.ib.client.serverVersion()})
+        log.info(
+            "connected",
+            extra={
+                "event": "connected",
+                "host": g.host,
+                "port": g.port,
+                "client_id": g.client_id,
+                "account": self._account,
+                "library": LIBRARY,
+                "server_version": self.ib.client.serverVersion(),
+            },
+        )
 
     def _skip_used_ids(self) -> None:
         """Move the order-id sequence past every id this client id used today.
@@ -155,7 +170,11 @@ class IBBroker:
         the ids of open orders it is shown; completed orders carry no id, but executions do,
         and this process remembers the ids it placed.
         """
-        used = [int(f.execution.orderId or 0) for f in self.ib.fills() if int(f.execution.clientId or 0) == self.cfg.client_id]
+        used = [
+            int(f.execution.orderId or 0)
+            for f in self.ib.fills()
+            if int(f.execution.clientId or 0) == self.cfg.client_id
+        ]
         top = max(used + [self._top_id])
         if top > 0:
             self.ib.client.updateReqId(top + 1)
@@ -187,11 +206,14 @@ class IBBroker:
                 if err.code == 200:
                     raise UnknownSymbol(
                         f"IB does not know the symbol {symbol!r} (error 200: no security definition)",
-                        found=err.message, fix="check the ticker (US stocks and ETFs on SMART, USD)",
+                        found=err.message,
+                        fix="check the ticker (US stocks and ETFs on SMART, USD)",
                     ) from None
                 raise BrokerError(f"qualifying {symbol} failed", found=f"IB error {err.code}: {err.message}") from None
             if not done or not getattr(done[0], "conId", 0):
-                raise UnknownSymbol(f"IB could not qualify the symbol {symbol!r}", found="no unique contract", fix="check the ticker")
+                raise UnknownSymbol(
+                    f"IB could not qualify the symbol {symbol!r}", found="no unique contract", fix="check the ticker"
+                )
             self._contracts[symbol] = done[0]
 
     # --- market data -------------------------------------------------------------
@@ -210,21 +232,37 @@ class IBBroker:
                 log.debug("cancelHistoricalData failed", extra={"event": "cancel_history_failed", "symbol": symbol})
         try:
             data = self._blocking(
-                self.ib.reqHistoricalData, contract, endDateTime="", durationStr=_duration(interval, bars),
-                barSizeSetting=BAR_SIZES[interval.name], whatToShow=self.what_to_show, useRTH=self.use_rth,
-                formatDate=2, keepUpToDate=True, timeout=self.cfg.request_timeout,
+                self.ib.reqHistoricalData,
+                contract,
+                endDateTime="",
+                durationStr=_duration(interval, bars),
+                barSizeSetting=BAR_SIZES[interval.name],
+                whatToShow=self.what_to_show,
+                useRTH=self.use_rth,
+                formatDate=2,
+                keepUpToDate=True,
+                timeout=self.cfg.request_timeout,
             )
         except _ib.RequestError as err:
             if err.code == 200:
                 raise UnknownSymbol(f"IB does not know the symbol {symbol!r} (error 200)", found=err.message) from None
-            raise StaleData(f"no historical bars for {symbol}", found=f"IB error {err.code}: {err.message}",
-                            fix="check market-data permissions and the bar size") from None
+            raise StaleData(
+                f"no historical bars for {symbol}",
+                found=f"IB error {err.code}: {err.message}",
+                fix="check market-data permissions and the bar size",
+            ) from None
         except BrokerError as err:  # no answer within request_timeout (HMDS farm down, hung gateway)
-            raise StaleData(f"no historical bars for {symbol} (no answer)", found=err.what,
-                            fix="check market-data permissions and the gateway's data farms (2105/2106)") from None
+            raise StaleData(
+                f"no historical bars for {symbol} (no answer)",
+                found=err.what,
+                fix="check market-data permissions and the gateway's data farms (2105/2106)",
+            ) from None
         if not data:
-            raise StaleData(f"no historical bars for {symbol} (empty answer or timeout)", found=f"{BAR_SIZES[interval.name]} bars",
-                            fix="check market-data permissions; never trade without history")
+            raise StaleData(
+                f"no historical bars for {symbol} (empty answer or timeout)",
+                found=f"{BAR_SIZES[interval.name]} bars",
+                fix="check market-data permissions; never trade without history",
+            )
         self._subs[id(data)] = symbol
         self._sub_lists[symbol] = data
         self._sub_reqs[int(getattr(data, "reqId", -1))] = symbol
@@ -260,8 +298,11 @@ class IBBroker:
         self._top_id = max(self._top_id, int(trade.order.orderId or 0))
         if self._socket_dead():
             self._report_down("the gateway closed the socket during placeOrder")
-            raise OrderUnconfirmed("order written into a socket the gateway had closed: it may not have arrived",
-                                   found=request.order_ref, fix="nothing to do: the reconnect resolves it") from None
+            raise OrderUnconfirmed(
+                "order written into a socket the gateway had closed: it may not have arrived",
+                found=request.order_ref,
+                fix="nothing to do: the reconnect resolves it",
+            ) from None
         return self._state(trade)
 
     def _socket_dead(self) -> bool:
@@ -319,14 +360,24 @@ class IBBroker:
         own = [t for t in self.ib.openTrades() if t.order.orderRef and self._own(t)]
         seen = {t.order.permId for t in own}
         done = {t.order.permId for t in self._completed}
-        others = [t for t in self._all_open if t.order.orderRef and not self._own(t) and not t.isDone()
-                  and t.order.permId not in seen and t.order.permId not in done]
+        others = [
+            t
+            for t in self._all_open
+            if t.order.orderRef
+            and not self._own(t)
+            and not t.isDone()
+            and t.order.permId not in seen
+            and t.order.permId not in done
+        ]
         return [self._state(t) for t in own + others]
 
     def completed_orders(self) -> list[OrderState]:
         mine = [t for t in self.ib.trades() if t.isDone() and t.order.orderRef]
         seen = {t.order.permId for t in mine}
-        return [self._state(t) for t in mine + [t for t in self._completed if t.order.orderRef and t.order.permId not in seen]]
+        return [
+            self._state(t)
+            for t in mine + [t for t in self._completed if t.order.orderRef and t.order.permId not in seen]
+        ]
 
     def _own(self, trade: Any) -> bool:
         return int(trade.order.clientId or 0) == self.cfg.client_id
@@ -349,9 +400,14 @@ class IBBroker:
                     values.setdefault(v.tag, float(v.value))
                 except ValueError:
                     continue
-        marks = {item.contract.symbol: (float(item.position), float(item.marketPrice))
-                 for item in self.ib.portfolio(self._account) if item.contract.secType == "STK" and item.position}
-        return Account(self._account, values.get("TotalCashValue", math.nan), values.get("NetLiquidation", math.nan), marks=marks)
+        marks = {
+            item.contract.symbol: (float(item.position), float(item.marketPrice))
+            for item in self.ib.portfolio(self._account)
+            if item.contract.secType == "STK" and item.position
+        }
+        return Account(
+            self._account, values.get("TotalCashValue", math.nan), values.get("NetLiquidation", math.nan), marks=marks
+        )
 
     # --- events ------------------------------------------------------------------------
     def poll(self, timeout: float) -> list[Event]:
@@ -392,8 +448,11 @@ class IBBroker:
             self._report_down(str(err))
             raise BrokerDisconnected("the IB connection dropped during a request", found=repr(err)) from None
         except TimeoutError:
-            raise BrokerError("IB request timed out", found=getattr(fn, "__name__", "request"),
-                              fix="check the gateway; the bridge retries after reconnecting") from None
+            raise BrokerError(
+                "IB request timed out",
+                found=getattr(fn, "__name__", "request"),
+                fix="check the gateway; the bridge retries after reconnecting",
+            ) from None
 
     def _report_down(self, why: str) -> None:
         if not self._down_reported and not self._closing:
@@ -431,7 +490,9 @@ class IBBroker:
             # a live bar subscription failed (e.g. 10182 after a data-farm outage): resubscribe
             symbol = self._sub_reqs.pop(req_id)
             self._push(ErrorEvent(code, message, "", symbol))
-            self._push(ConnectionEvent("restored_data_lost", f"bar subscription for {symbol} failed ({code}): resubscribing"))
+            self._push(
+                ConnectionEvent("restored_data_lost", f"bar subscription for {symbol} failed ({code}): resubscribing")
+            )
         elif code in _INFO_CODES:
             log.debug("gateway info", extra={"event": "gateway_info", "code": code, "detail": message})
         else:
@@ -475,12 +536,24 @@ class IBBroker:
             status, message = "rejected", message or completed
         lmt = float(o.lmtPrice) if o.orderType == "LMT" and o.lmtPrice is not None and o.lmtPrice < 1e300 else None
         return OrderState(
-            order_ref=o.orderRef, symbol=trade.contract.symbol, side="BUY" if o.action.upper() == "BUY" else "SELL",
-            quantity=qty, order_type=o.orderType, status=status, filled=filled,
-            remaining=max(qty - filled, 0.0) if status in ("filled", "cancelled", "rejected") else float(s.remaining or max(qty - filled, 0.0)),
-            avg_fill_price=avg, limit_price=lmt, broker_order_id=int(o.orderId or 0), perm_id=int(o.permId or 0),
-            message=message, error_code=codes[-1] if codes else 0,
-            foreign=not self._own(trade), client_id=int(o.clientId or 0),
+            order_ref=o.orderRef,
+            symbol=trade.contract.symbol,
+            side="BUY" if o.action.upper() == "BUY" else "SELL",
+            quantity=qty,
+            order_type=o.orderType,
+            status=status,
+            filled=filled,
+            remaining=max(qty - filled, 0.0)
+            if status in ("filled", "cancelled", "rejected")
+            else float(s.remaining or max(qty - filled, 0.0)),
+            avg_fill_price=avg,
+            limit_price=lmt,
+            broker_order_id=int(o.orderId or 0),
+            perm_id=int(o.permId or 0),
+            message=message,
+            error_code=codes[-1] if codes else 0,
+            foreign=not self._own(trade),
+            client_id=int(o.clientId or 0),
         )
 
     def _fill(self, fill: Any) -> Fill:
@@ -488,11 +561,18 @@ class IBBroker:
         known = bool(r.execId) and r.execId == e.execId
         when = e.time if e.time else fill.time
         return Fill(
-            exec_id=e.execId, order_ref=e.orderRef or "", symbol=fill.contract.symbol,
-            side="BUY" if e.side == "BOT" else "SELL", quantity=float(e.shares), price=float(e.price),
-            time=pd.Timestamp(when).tz_convert("UTC") if pd.Timestamp(when).tz is not None else pd.Timestamp(when, tz="UTC"),
+            exec_id=e.execId,
+            order_ref=e.orderRef or "",
+            symbol=fill.contract.symbol,
+            side="BUY" if e.side == "BOT" else "SELL",
+            quantity=float(e.shares),
+            price=float(e.price),
+            time=pd.Timestamp(when).tz_convert("UTC")
+            if pd.Timestamp(when).tz is not None
+            else pd.Timestamp(when, tz="UTC"),
             commission=float(r.commission) if known else math.nan,
-            realized_pnl=float(r.realizedPNL) if known and r.realizedPNL else None, perm_id=int(e.permId or 0),
+            realized_pnl=float(r.realizedPNL) if known and r.realizedPNL else None,
+            perm_id=int(e.permId or 0),
         )
 
 

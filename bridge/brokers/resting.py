@@ -32,6 +32,7 @@ class Resting:
 
 def first_fill(children: Sequence[Resting], o: float, h: float, low: float) -> tuple[Resting, float] | None:
     """The child that fills in this bar and its raw price (None: nothing fills). One OCA group."""
+
     def level(c: Resting) -> float:
         return c.trail_level() if c.role == "trail" else c.level
 
@@ -44,7 +45,9 @@ def first_fill(children: Sequence[Resting], o: float, h: float, low: float) -> t
             return c, o
         if c.role == "take_profit" and (o >= lv if long else o <= lv):
             return c, o
-    stops = [(c, level(c)) for c in children if stop_like(c) and ((low <= level(c)) if c.side == "SELL" else (h >= level(c)))]
+    stops = [
+        (c, level(c)) for c in children if stop_like(c) and ((low <= level(c)) if c.side == "SELL" else (h >= level(c)))
+    ]
     if stops:  # 2. the stop wins over a target touched in the same bar; the nearer stop first
         c, lv = max(stops, key=lambda t: t[1]) if stops[0][0].side == "SELL" else min(stops, key=lambda t: t[1])
         return c, lv

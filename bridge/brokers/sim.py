@@ -98,7 +98,9 @@ class SimBroker:
         self.finished = False
         self.placed: list[OrderRequest] = []
         self._children: dict[str, list[tuple[OrderRequest, Resting]]] = {}  # parent ref -> bracket children
-        self._active: dict[str, pd.Timestamp] = {}  # child ref -> the bar its parent filled in (children live from then)
+        self._active: dict[
+            str, pd.Timestamp
+        ] = {}  # child ref -> the bar its parent filled in (children live from then)
         self._child_refs: set[str] = set()  # bracket children trigger on completed bars, not on set_price
 
     # --- market setup and driving ------------------------------------------------------
@@ -135,7 +137,13 @@ class SimBroker:
         self._prices[symbol] = float(price)
         for order in list(self._orders.values()):
             st = order.state
-            if st.symbol != symbol or st.done or order.mode != "auto" or st.order_type != "LMT" or st.order_ref in self._child_refs:
+            if (
+                st.symbol != symbol
+                or st.done
+                or order.mode != "auto"
+                or st.order_type != "LMT"
+                or st.order_ref in self._child_refs
+            ):
                 continue
             lmt = float(st.limit_price or 0.0)
             if (st.side == "BUY" and price <= lmt) or (st.side == "SELL" and price >= lmt):
@@ -186,8 +194,11 @@ class SimBroker:
         for s in symbols:
             known = self._known if self._known is not None else set(self._history)
             if s.upper() not in known:
-                raise UnknownSymbol(f"the simulated broker does not know the symbol {s!r} (error 200)", found=s,
-                                    fix=f"known: {', '.join(sorted(known)) or 'none'}")
+                raise UnknownSymbol(
+                    f"the simulated broker does not know the symbol {s!r} (error 200)",
+                    found=s,
+                    fix=f"known: {', '.join(sorted(known)) or 'none'}",
+                )
 
     def subscribe_bars(self, symbol: str, interval: Interval, bars: int) -> pd.DataFrame:
         self._need_connection()
@@ -198,7 +209,9 @@ class SimBroker:
             raise StaleData(f"no historical bars for {symbol}", fix="load_history first")
         if symbol not in self._forming:  # like IB: the newest bar counts as forming until a newer one starts
             last = frame.iloc[-1]
-            self._forming[symbol] = Bar(frame.index[-1], *(float(last[c]) for c in ("open", "high", "low", "close", "volume")))
+            self._forming[symbol] = Bar(
+                frame.index[-1], *(float(last[c]) for c in ("open", "high", "low", "close", "volume"))
+            )
             self._history[symbol] = frame = frame.iloc[:-1]
         if symbol in self._forming:
             f = self._forming[symbol]
@@ -213,9 +226,16 @@ class SimBroker:
             raise BrokerDisconnected("duplicate orderRef at the simulated broker", found=request.order_ref)
         self.placed.append(request)
         state = OrderState(
-            order_ref=request.order_ref, symbol=request.symbol, side=request.side, quantity=float(request.quantity),
-            order_type=request.order_type, status="working", remaining=float(request.quantity),
-            limit_price=request.limit_price, broker_order_id=self._next_id, perm_id=900_000_000 + self._next_id,
+            order_ref=request.order_ref,
+            symbol=request.symbol,
+            side=request.side,
+            quantity=float(request.quantity),
+            order_type=request.order_type,
+            status="working",
+            remaining=float(request.quantity),
+            limit_price=request.limit_price,
+            broker_order_id=self._next_id,
+            perm_id=900_000_000 + self._next_id,
         )
         self._next_id += 1
         mode, qty, reason = self._scripts.pop(request.order_ref, ("auto", 0.0, ""))
@@ -317,7 +337,9 @@ class SimBroker:
 
     def _frame(self, symbol: str) -> pd.DataFrame:
         """History plus the bars completed since (folded in lazily: replays append every bar)."""
-        frame = self._history.get(symbol, pd.DataFrame(columns=["open", "high", "low", "close", "volume"], dtype=np.float64))
+        frame = self._history.get(
+            symbol, pd.DataFrame(columns=["open", "high", "low", "close", "volume"], dtype=np.float64)
+        )
         extra = self._appended.pop(symbol, [])
         if extra:
             rows = pd.DataFrame([_row(b) for b in extra], index=pd.DatetimeIndex([b.time for b in extra]))
@@ -330,11 +352,18 @@ class SimBroker:
             self._events.append(OrderEvent(order.state))
 
     def _finish(self, order: _Order, status: str, message: str, code: int) -> None:
-        order.state = replace(order.state, status=status, message=message, error_code=code,  # type: ignore[arg-type]
-                              remaining=0.0 if status != "working" else order.state.remaining)
+        order.state = replace(
+            order.state,
+            status=status,  # type: ignore[arg-type]
+            message=message,
+            error_code=code,
+            remaining=0.0 if status != "working" else order.state.remaining,
+        )
         self._emit(order)
 
-    def _execute(self, order: _Order, qty: float, price: float, *, slippage: bool, cap: float | None = None) -> Fill | None:
+    def _execute(
+        self, order: _Order, qty: float, price: float, *, slippage: bool, cap: float | None = None
+    ) -> Fill | None:
         st = order.state
         qty = min(qty, st.quantity - st.filled)
         if st.done or qty <= 0:
@@ -354,17 +383,35 @@ class SimBroker:
         realized = self._book(st.symbol, signed, px, fee)
         self.cash -= signed * px + fee
         self._exec_seq += 1
-        fill = Fill(f"sim.{self._exec_seq:08d}", st.order_ref, st.symbol, st.side, qty, px, self.clock.now(), fee, realized, st.perm_id)
+        fill = Fill(
+            f"sim.{self._exec_seq:08d}",
+            st.order_ref,
+            st.symbol,
+            st.side,
+            qty,
+            px,
+            self.clock.now(),
+            fee,
+            realized,
+            st.perm_id,
+        )
         self._fills.append(fill)
         done = filled >= st.quantity - 1e-9
-        order.state = replace(st, filled=filled, remaining=max(st.quantity - filled, 0.0), avg_fill_price=avg,
-                              status="filled" if done else "working")
+        order.state = replace(
+            st,
+            filled=filled,
+            remaining=max(st.quantity - filled, 0.0),
+            avg_fill_price=avg,
+            status="filled" if done else "working",
+        )
         if self._connected:
             self._events.append(OrderEvent(order.state))
             self._events.append(FillEvent(fill))
         if done:
             raw = self.raw_price(avg, st.side, st.symbol)
-            for req, rest in self._children.get(st.order_ref, []):  # the bracket's children go live on the parent's fill
+            for req, rest in self._children.get(
+                st.order_ref, []
+            ):  # the bracket's children go live on the parent's fill
                 self._active.setdefault(req.order_ref, self._bar_time(st.symbol))
                 if rest.role == "trail" and not rest.mark:  # research's trailing mark starts at the raw entry
                     rest.mark = raw
@@ -374,8 +421,11 @@ class SimBroker:
         """Register a bracket child: live at once if its parent already filled, else on the fill."""
         parsed = split_ref(request.order_ref)
         if parsed is None or parsed[0] != request.parent_ref:
-            raise BrokerError("a bracket child's ref must be <parent>:sl|:tp|:tr of its parent_ref", found=request.order_ref,
-                              fix="build child requests with bridge.protection.child_request")
+            raise BrokerError(
+                "a bracket child's ref must be <parent>:sl|:tp|:tr of its parent_ref",
+                found=request.order_ref,
+                fix="build child requests with bridge.protection.child_request",
+            )
         role = parsed[1]
         level = float((request.limit_price if role == "take_profit" else request.aux_price) or 0.0)
         rest = Resting(request.order_ref, role, request.side, level, request.trail_pct)
@@ -394,8 +444,11 @@ class SimBroker:
     def _trigger(self, symbol: str, bar: Bar) -> None:
         """A completed bar against the live children of each bracket (research's fill rules)."""
         for kids in self._children.values():
-            live = [(req, rest) for req, rest in kids if req.symbol == symbol and req.order_ref in self._active
-                    and not self._orders[req.order_ref].state.done]
+            live = [
+                (req, rest)
+                for req, rest in kids
+                if req.symbol == symbol and req.order_ref in self._active and not self._orders[req.order_ref].state.done
+            ]
             if not live:
                 continue
             hit = first_fill([rest for _, rest in live], bar.open, bar.high, bar.low)
@@ -447,8 +500,14 @@ class ReplayDriver:
     as in the backtest.
     """
 
-    def __init__(self, broker: SimBroker, frames: Mapping[str, pd.DataFrame], warmup: int, set_clock: Callable[[pd.Timestamp], None],
-                 open_time: Callable[[pd.Timestamp], pd.Timestamp]) -> None:
+    def __init__(
+        self,
+        broker: SimBroker,
+        frames: Mapping[str, pd.DataFrame],
+        warmup: int,
+        set_clock: Callable[[pd.Timestamp], None],
+        open_time: Callable[[pd.Timestamp], pd.Timestamp],
+    ) -> None:
         self.broker = broker
         self.frames = {s: f for s, f in frames.items()}
         index = pd.DatetimeIndex(sorted(set().union(*[set(f.index) for f in frames.values()])))
@@ -462,8 +521,17 @@ class ReplayDriver:
             broker.load_history(symbol, history.iloc[:-1])
             if len(history):
                 last = history.iloc[-1]
-                broker.set_forming(symbol, Bar(history.index[-1], float(last["open"]), float(last["high"]), float(last["low"]),
-                                               float(last["close"]), float(last["volume"])))
+                broker.set_forming(
+                    symbol,
+                    Bar(
+                        history.index[-1],
+                        float(last["open"]),
+                        float(last["high"]),
+                        float(last["low"]),
+                        float(last["close"]),
+                        float(last["volume"]),
+                    ),
+                )
         broker.driver = self.step
 
     @property
@@ -486,7 +554,17 @@ class ReplayDriver:
             for symbol, frame in self.frames.items():
                 if t in frame.index:
                     r = frame.loc[t]
-                    self.broker.push_bar(symbol, Bar(t, float(r["open"]), float(r["high"]), float(r["low"]), float(r["close"]), float(r["volume"]) if not math.isnan(float(r["volume"])) else 0.0))
+                    self.broker.push_bar(
+                        symbol,
+                        Bar(
+                            t,
+                            float(r["open"]),
+                            float(r["high"]),
+                            float(r["low"]),
+                            float(r["close"]),
+                            float(r["volume"]) if not math.isnan(float(r["volume"])) else 0.0,
+                        ),
+                    )
             self.phase = 0
             self.k += 1
         return True

@@ -36,7 +36,9 @@ def backup(cfg: BridgeConfig, dest: str | None = None, prune: bool = False) -> d
         stamp = pd.Timestamp.now(tz="UTC").strftime("%Y%m%dT%H%M%S%f")
         out = Path(dest) if dest else backup_dir(cfg) / f"{cfg.ledger_path().stem}-{stamp}.sqlite"
         if out.exists():
-            raise LedgerError("the backup file already exists", found=str(out), fix="choose another --out or remove the old file")
+            raise LedgerError(
+                "the backup file already exists", found=str(out), fix="choose another --out or remove the old file"
+            )
         ledger.backup_to(out)
     finally:
         ledger.close()
@@ -74,20 +76,32 @@ def restore(cfg: BridgeConfig, src: str, force: bool = False) -> dict[str, Any]:
     info = inspect_ledger(src)  # not a ledger: nothing is touched
     problems = self_check(Path(src))
     if problems and not force:
-        raise LedgerError("the backup does not reconcile with itself", found="; ".join(problems[:5]),
-                          fix="pick an older backup, or pass --force to restore it anyway and reconcile with the broker at start")
+        raise LedgerError(
+            "the backup does not reconcile with itself",
+            found="; ".join(problems[:5]),
+            fix="pick an older backup, or pass --force to restore it anyway and reconcile with the broker at start",
+        )
     target = cfg.ledger_path()
     if not target.parent.is_dir():
-        raise LedgerError("the ledger's folder does not exist", found=str(target.parent),
-                          fix="check --ledger (or [ledger] path), or create the folder first")
+        raise LedgerError(
+            "the ledger's folder does not exist",
+            found=str(target.parent),
+            fix="check --ledger (or [ledger] path), or create the folder first",
+        )
     if target.exists() and target.resolve() == Path(src).resolve():
-        raise LedgerError("the backup file is the current ledger", found=str(target), fix="pass a file written by `bridge backup`")
+        raise LedgerError(
+            "the backup file is the current ledger", found=str(target), fix="pass a file written by `bridge backup`"
+        )
     kept = None
     if target.exists():
         current = Ledger(target, create=False)
         try:
             if runner_alive(current, pd.Timestamp.now(tz="UTC")) is not None:
-                raise LedgerError("a bridge is running on this ledger", found=str(target), fix="stop it first (`bridge stop --shutdown`)")
+                raise LedgerError(
+                    "a bridge is running on this ledger",
+                    found=str(target),
+                    fix="stop it first (`bridge stop --shutdown`)",
+                )
             kept = target.with_name(f"{target.stem}.before-restore-{pd.Timestamp.now(tz='UTC'):%Y%m%dT%H%M%S}.sqlite")
             current.backup_to(kept)
         finally:
@@ -100,5 +114,11 @@ def restore(cfg: BridgeConfig, src: str, force: bool = False) -> dict[str, Any]:
         src_db.close()
         dst_db.close()
     os.chmod(target, 0o600)
-    return {"restored": str(target), "from": info["path"], "schema": info["schema"], "previous_kept_as": str(kept) if kept else None,
-            "self_check": problems or "ok", "note": "the bridge reconciles the restored ledger with the broker when it starts"}
+    return {
+        "restored": str(target),
+        "from": info["path"],
+        "schema": info["schema"],
+        "previous_kept_as": str(kept) if kept else None,
+        "self_check": problems or "ok",
+        "note": "the bridge reconciles the restored ledger with the broker when it starts",
+    }

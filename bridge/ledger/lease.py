@@ -65,11 +65,18 @@ class LedgerLease:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
-            raise LedgerError("another bridge is running on this ledger", found=self._describe_holder(),
-                              fix="stop it first (`bridge stop --shutdown --ledger ...`), or run this strategy with its "
-                                  "own --ledger; the lock is released as soon as that process exits") from None
-        holder = {"pid": os.getpid(), "host": socket.gethostname(), "run_id": run_id,
-                  "since": pd.Timestamp.now(tz="UTC").isoformat()}
+            raise LedgerError(
+                "another bridge is running on this ledger",
+                found=self._describe_holder(),
+                fix="stop it first (`bridge stop --shutdown --ledger ...`), or run this strategy with its "
+                "own --ledger; the lock is released as soon as that process exits",
+            ) from None
+        holder = {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "run_id": run_id,
+            "since": pd.Timestamp.now(tz="UTC").isoformat(),
+        }
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps(holder).encode(), 0)
         os.fsync(fd)
@@ -96,5 +103,7 @@ class LedgerLease:
             time.sleep(0.025)
         if not holder:
             return f"{self.path} is locked (holder details not written yet)"
-        return (f"pid {holder.get('pid')} on {holder.get('host')} (run {holder.get('run_id')}) holds {self.path} "
-                f"since {holder.get('since')}")
+        return (
+            f"pid {holder.get('pid')} on {holder.get('host')} (run {holder.get('run_id')}) holds {self.path} "
+            f"since {holder.get('since')}"
+        )

@@ -11,8 +11,10 @@ from typing import Any
 
 from bridge.ledger.store import OPEN, Ledger
 
-_DAY_ORDER_COLUMNS = ("order_ref, symbol, purpose, side, quantity, order_type, limit_price, status, filled, avg_fill_price, "
-                      "commission, reason, bar_time, created_at, sent_at")
+_DAY_ORDER_COLUMNS = (
+    "order_ref, symbol, purpose, side, quantity, order_type, limit_price, status, filled, avg_fill_price, "
+    "commission, reason, bar_time, created_at, sent_at"
+)
 
 
 def orders_of_day(ledger: Ledger, day: str) -> list[dict[str, Any]]:
@@ -37,8 +39,10 @@ def has_decisions(ledger: Ledger) -> bool:
 
 def all_orders(ledger: Ledger) -> list[dict[str, Any]]:
     """Every order with its outcome, in the order they were created (the replay's result)."""
-    return ledger.rows("SELECT o.order_ref, o.symbol, o.bar_time, o.side, o.quantity, o.status, o.filled, o.avg_fill_price, "
-                       "o.commission, o.reason, o.role FROM orders o ORDER BY o.created_at, o.rowid")
+    return ledger.rows(
+        "SELECT o.order_ref, o.symbol, o.bar_time, o.side, o.quantity, o.status, o.filled, o.avg_fill_price, "
+        "o.commission, o.reason, o.role FROM orders o ORDER BY o.created_at, o.rowid"
+    )
 
 
 def last_equity(ledger: Ledger) -> float | None:
@@ -49,8 +53,11 @@ def last_equity(ledger: Ledger) -> float | None:
 
 def awaiting_approval(ledger: Ledger, limit: int = 20) -> list[dict[str, Any]]:
     """Orders held for approval, newest first (``bridge status``)."""
-    return ledger.rows("SELECT order_ref, symbol, side, quantity, reason FROM orders WHERE status = 'needs_approval' "
-                       "ORDER BY created_at DESC LIMIT ?", (limit,))
+    return ledger.rows(
+        "SELECT order_ref, symbol, side, quantity, reason FROM orders WHERE status = 'needs_approval' "
+        "ORDER BY created_at DESC LIMIT ?",
+        (limit,),
+    )
 
 
 def void_orders_since(ledger: Ledger, since: str) -> list[dict[str, Any]]:
@@ -60,18 +67,24 @@ def void_orders_since(ledger: Ledger, since: str) -> list[dict[str, Any]]:
 
 def signal_statuses(ledger: Ledger, strategy: str, symbol: str, limit: int = 1000) -> list[str]:
     """Statuses of the strategy's signal orders on ``symbol`` that reached the broker, newest first."""
-    rows = ledger.rows("SELECT status FROM orders WHERE strategy = ? AND symbol = ? AND purpose = 'signal' "
-                       "AND status NOT IN ('dry_run', 'needs_approval') ORDER BY created_at DESC, rowid DESC LIMIT ?",
-                       (strategy, symbol, limit))
+    rows = ledger.rows(
+        "SELECT status FROM orders WHERE strategy = ? AND symbol = ? AND purpose = 'signal' "
+        "AND status NOT IN ('dry_run', 'needs_approval') ORDER BY created_at DESC, rowid DESC LIMIT ?",
+        (strategy, symbol, limit),
+    )
     return [str(r["status"]) for r in rows]
 
 
 def protection(ledger: Ledger) -> dict[str, list[dict[str, Any]]]:
     """Open protective orders (stop, take-profit, trailing) by symbol: what guards each
     position at the broker (``bridge status``, ``/status``)."""
-    rows = ledger.rows("SELECT order_ref, parent_ref, symbol, role, side, quantity, order_type, aux_price, limit_price, trail_pct, "
-                       "oca_group, status, filled FROM orders WHERE role IS NOT NULL AND status IN ({}) ORDER BY symbol, rowid"
-                       .format(", ".join("?" for _ in OPEN)), OPEN)
+    rows = ledger.rows(
+        "SELECT order_ref, parent_ref, symbol, role, side, quantity, order_type, aux_price, limit_price, trail_pct, "
+        "oca_group, status, filled FROM orders WHERE role IS NOT NULL AND status IN ({}) ORDER BY symbol, rowid".format(
+            ", ".join("?" for _ in OPEN)
+        ),
+        OPEN,
+    )
     out: dict[str, list[dict[str, Any]]] = {}
     for r in rows:
         out.setdefault(str(r["symbol"]), []).append(r)

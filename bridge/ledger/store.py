@@ -33,8 +33,18 @@ from bridge.errors import DuplicateOrder, LedgerError
 
 SCHEMA_VERSION = 3
 #: Order statuses in the ledger. ``intent`` is committed before the order is placed.
-ORDER_STATUSES = ("intent", "sent", "working", "partially_filled", "filled", "cancelled", "rejected",
-                  "needs_approval", "dry_run", "void")
+ORDER_STATUSES = (
+    "intent",
+    "sent",
+    "working",
+    "partially_filled",
+    "filled",
+    "cancelled",
+    "rejected",
+    "needs_approval",
+    "dry_run",
+    "void",
+)
 TERMINAL = ("filled", "cancelled", "rejected", "needs_approval", "dry_run", "void")
 OPEN = ("intent", "sent", "working", "partially_filled")
 
@@ -170,7 +180,11 @@ class Ledger:
     def __init__(self, path: str | os.PathLike[str], *, synchronous: str = "FULL", create: bool = True) -> None:
         self.path = Path(path)
         if not create and not self.path.exists():
-            raise LedgerError("ledger not found", found=str(self.path), fix="pass --ledger (or [ledger] path) of a bridge that has run")
+            raise LedgerError(
+                "ledger not found",
+                found=str(self.path),
+                fix="pass --ledger (or [ledger] path) of a bridge that has run",
+            )
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self.db = sqlite3.connect(self.path, isolation_level=None, timeout=10.0, check_same_thread=False)
@@ -178,12 +192,16 @@ class Ledger:
             self.db.execute("PRAGMA busy_timeout = 10000")
             mode = _switch_to_wal(self.db)
             if str(mode).lower() != "wal":
-                raise LedgerError("the ledger could not switch to WAL mode", found=mode, fix="put the ledger on a local disk")
+                raise LedgerError(
+                    "the ledger could not switch to WAL mode", found=mode, fix="put the ledger on a local disk"
+                )
             self.db.execute(f"PRAGMA synchronous = {'FULL' if synchronous == 'FULL' else 'NORMAL'}")
             self._depth = 0
             self._migrate()
         except sqlite3.DatabaseError as err:
-            raise LedgerError("cannot open the ledger", found=f"{self.path}: {err}", fix="check the path; never edit the file by hand") from None
+            raise LedgerError(
+                "cannot open the ledger", found=f"{self.path}: {err}", fix="check the path; never edit the file by hand"
+            ) from None
 
     def close(self) -> None:
         self.db.close()
@@ -213,7 +231,11 @@ class Ledger:
     def _migrate(self) -> None:
         version = int(self.db.execute("PRAGMA user_version").fetchone()[0])
         if version > SCHEMA_VERSION:
-            raise LedgerError("the ledger was written by a newer bridge", found=f"schema {version} > {SCHEMA_VERSION}", fix="upgrade quantlab")
+            raise LedgerError(
+                "the ledger was written by a newer bridge",
+                found=f"schema {version} > {SCHEMA_VERSION}",
+                fix="upgrade quantlab",
+            )
         for target in range(version + 1, SCHEMA_VERSION + 1):
             with self.tx() as db:
                 # re-read under the write lock: another process may have migrated since we looked
@@ -235,20 +257,41 @@ class Ledger:
         return [dict(r) for r in self.db.execute(sql, params).fetchall()]
 
     # --- runs ---------------------------------------------------------------------
-    def start_run(self, run_id: str, at: pd.Timestamp, mode: str, strategy: str, symbols: Sequence[str], params: str,
-                  account: str, config: Mapping[str, Any]) -> None:
+    def start_run(
+        self,
+        run_id: str,
+        at: pd.Timestamp,
+        mode: str,
+        strategy: str,
+        symbols: Sequence[str],
+        params: str,
+        account: str,
+        config: Mapping[str, Any],
+    ) -> None:
         with self.tx() as db:
             db.execute(
                 "INSERT INTO runs (run_id, started_at, mode, strategy, symbols, params, account, pid, host, config, state)"
                 " VALUES (?,?,?,?,?,?,?,?,?,?, 'starting')",
-                (run_id, iso(at), mode, strategy, ",".join(symbols), params, account, os.getpid(), socket.gethostname(),
-                 json.dumps(config, default=str, sort_keys=True)),
+                (
+                    run_id,
+                    iso(at),
+                    mode,
+                    strategy,
+                    ",".join(symbols),
+                    params,
+                    account,
+                    os.getpid(),
+                    socket.gethostname(),
+                    json.dumps(config, default=str, sort_keys=True),
+                ),
             )
 
     def heartbeat(self, run_id: str, at: pd.Timestamp, state: str, status: Mapping[str, Any]) -> None:
         with self.tx() as db:
-            db.execute("UPDATE runs SET heartbeat_at = ?, state = ?, status = ? WHERE run_id = ?",
-                       (iso(at), state, json.dumps(status, default=str), run_id))
+            db.execute(
+                "UPDATE runs SET heartbeat_at = ?, state = ?, status = ? WHERE run_id = ?",
+                (iso(at), state, json.dumps(status, default=str), run_id),
+            )
 
     def end_run(self, run_id: str, at: pd.Timestamp, state: str = "stopped") -> None:
         with self.tx() as db:
@@ -264,7 +307,11 @@ class Ledger:
         return rows[0] if rows else None
 
     def count_refs(self, prefix: str) -> int:
-        return int(self.db.execute("SELECT COUNT(*) FROM orders WHERE order_ref = ? OR order_ref LIKE ?", (prefix, prefix + "~%")).fetchone()[0])
+        return int(
+            self.db.execute(
+                "SELECT COUNT(*) FROM orders WHERE order_ref = ? OR order_ref LIKE ?", (prefix, prefix + "~%")
+            ).fetchone()[0]
+        )
 
     def insert_order(self, row: Mapping[str, Any], at: pd.Timestamp) -> None:
         """Record an order (normally as ``intent``) before it is placed.
@@ -281,11 +328,17 @@ class Ledger:
             try:
                 db.execute(f"INSERT INTO orders ({cols}) VALUES ({marks})", tuple(data.values()))
             except sqlite3.IntegrityError:
-                raise DuplicateOrder("orderRef already in the ledger: not placing it again", found=data.get("order_ref")) from None
-            db.execute("INSERT INTO order_events (order_ref, at, kind, status, detail) VALUES (?,?,?,?,?)",
-                       (data["order_ref"], iso(at), "created", data.get("status"), data.get("reason")))
+                raise DuplicateOrder(
+                    "orderRef already in the ledger: not placing it again", found=data.get("order_ref")
+                ) from None
+            db.execute(
+                "INSERT INTO order_events (order_ref, at, kind, status, detail) VALUES (?,?,?,?,?)",
+                (data["order_ref"], iso(at), "created", data.get("status"), data.get("reason")),
+            )
 
-    def insert_bracket(self, parent: Mapping[str, Any], children: Sequence[Mapping[str, Any]], at: pd.Timestamp) -> None:
+    def insert_bracket(
+        self, parent: Mapping[str, Any], children: Sequence[Mapping[str, Any]], at: pd.Timestamp
+    ) -> None:
         """Record an entry and its protective children (``bridge.protection``) in one
         transaction, before any of them is placed: all or none.
 
@@ -296,8 +349,10 @@ class Ledger:
             self.insert_order(parent, at)
             for child in children:
                 if child.get("parent_ref") != parent["order_ref"]:
-                    raise LedgerError("a protective order names another parent", found=f"{child.get('order_ref')} -> "
-                                      f"{child.get('parent_ref')}, not {parent['order_ref']}")
+                    raise LedgerError(
+                        "a protective order names another parent",
+                        found=f"{child.get('order_ref')} -> {child.get('parent_ref')}, not {parent['order_ref']}",
+                    )
                 self.insert_order(child, at)
 
     def children(self, parent_ref: str) -> list[dict[str, Any]]:
@@ -311,8 +366,10 @@ class Ledger:
         sets = ", ".join(f"{k} = ?" for k in fields)
         with self.tx() as db:
             db.execute(f"UPDATE orders SET {sets} WHERE order_ref = ?", (*fields.values(), ref))
-            db.execute("INSERT INTO order_events (order_ref, at, kind, status, detail) VALUES (?,?,?,?,?)",
-                       (ref, iso(at), kind, fields.get("status"), detail))
+            db.execute(
+                "INSERT INTO order_events (order_ref, at, kind, status, detail) VALUES (?,?,?,?,?)",
+                (ref, iso(at), kind, fields.get("status"), detail),
+            )
 
     def open_orders(self, symbol: str | None = None) -> list[dict[str, Any]]:
         marks = ",".join("?" for _ in OPEN)
@@ -328,7 +385,9 @@ class Ledger:
         return int(self.db.execute("SELECT COUNT(*) FROM orders WHERE sent_at >= ?", (iso(since),)).fetchone()[0])
 
     def orders_on_day(self, day: str) -> int:
-        return int(self.db.execute("SELECT COUNT(*) FROM orders WHERE day = ? AND sent_at IS NOT NULL", (day,)).fetchone()[0])
+        return int(
+            self.db.execute("SELECT COUNT(*) FROM orders WHERE day = ? AND sent_at IS NOT NULL", (day,)).fetchone()[0]
+        )
 
     # --- fills -------------------------------------------------------------------------
     def record_fill(self, fill: Fill, at: pd.Timestamp, day: str, source: str = "live") -> bool:
@@ -341,22 +400,48 @@ class Ledger:
             cur = db.execute(
                 "INSERT OR IGNORE INTO fills (exec_id, order_ref, symbol, side, quantity, price, time, commission,"
                 " realized_pnl, recorded_at, source, day) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                (fill.exec_id, fill.order_ref, fill.symbol, fill.side, fill.quantity, fill.price, iso(fill.time),
-                 _num(fill.commission), _num(fill.realized_pnl), iso(at), source, day),
+                (
+                    fill.exec_id,
+                    fill.order_ref,
+                    fill.symbol,
+                    fill.side,
+                    fill.quantity,
+                    fill.price,
+                    iso(fill.time),
+                    _num(fill.commission),
+                    _num(fill.realized_pnl),
+                    iso(at),
+                    source,
+                    day,
+                ),
             )
             new = cur.rowcount == 1
             if not new and not math.isnan(fill.commission):
-                db.execute("UPDATE fills SET commission = ?, realized_pnl = COALESCE(?, realized_pnl) WHERE exec_id = ? AND commission IS NULL",
-                           (fill.commission, _num(fill.realized_pnl), fill.exec_id))
+                db.execute(
+                    "UPDATE fills SET commission = ?, realized_pnl = COALESCE(?, realized_pnl) WHERE exec_id = ? AND commission IS NULL",
+                    (fill.commission, _num(fill.realized_pnl), fill.exec_id),
+                )
             if fill.order_ref:
-                agg = db.execute("SELECT SUM(quantity) q, SUM(quantity * price) v, SUM(COALESCE(commission, 0)) c FROM fills WHERE order_ref = ?",
-                                 (fill.order_ref,)).fetchone()
+                agg = db.execute(
+                    "SELECT SUM(quantity) q, SUM(quantity * price) v, SUM(COALESCE(commission, 0)) c FROM fills WHERE order_ref = ?",
+                    (fill.order_ref,),
+                ).fetchone()
                 if agg["q"]:
-                    db.execute("UPDATE orders SET filled = ?, avg_fill_price = ?, commission = ?, updated_at = ? WHERE order_ref = ?",
-                               (agg["q"], agg["v"] / agg["q"], agg["c"], iso(at), fill.order_ref))
+                    db.execute(
+                        "UPDATE orders SET filled = ?, avg_fill_price = ?, commission = ?, updated_at = ? WHERE order_ref = ?",
+                        (agg["q"], agg["v"] / agg["q"], agg["c"], iso(at), fill.order_ref),
+                    )
                 if new:
-                    db.execute("INSERT INTO order_events (order_ref, at, kind, status, detail) VALUES (?,?,?,?,?)",
-                               (fill.order_ref, iso(at), "fill", None, f"{fill.side} {fill.quantity:g} @ {fill.price:g} exec {fill.exec_id} ({source})"))
+                    db.execute(
+                        "INSERT INTO order_events (order_ref, at, kind, status, detail) VALUES (?,?,?,?,?)",
+                        (
+                            fill.order_ref,
+                            iso(at),
+                            "fill",
+                            None,
+                            f"{fill.side} {fill.quantity:g} @ {fill.price:g} exec {fill.exec_id} ({source})",
+                        ),
+                    )
         return new
 
     def fill_ids(self) -> set[str]:
@@ -368,14 +453,21 @@ class Ledger:
         return self.rows("SELECT * FROM fills ORDER BY time")
 
     # --- positions, baseline, equity ------------------------------------------------------
-    def snapshot_positions(self, at: pd.Timestamp, positions: Mapping[str, Position], marks: Mapping[str, float]) -> None:
+    def snapshot_positions(
+        self, at: pd.Timestamp, positions: Mapping[str, Position], marks: Mapping[str, float]
+    ) -> None:
         with self.tx() as db:
             snap = int(db.execute("SELECT COALESCE(MAX(snapshot), 0) + 1 FROM positions").fetchone()[0])
             for sym, p in sorted(positions.items()):
-                db.execute("INSERT INTO positions (at, symbol, quantity, avg_cost, mark, snapshot) VALUES (?,?,?,?,?,?)",
-                           (iso(at), sym, p.quantity, p.avg_cost, _num(marks.get(sym)), snap))
+                db.execute(
+                    "INSERT INTO positions (at, symbol, quantity, avg_cost, mark, snapshot) VALUES (?,?,?,?,?,?)",
+                    (iso(at), sym, p.quantity, p.avg_cost, _num(marks.get(sym)), snap),
+                )
             if not positions:
-                db.execute("INSERT INTO positions (at, symbol, quantity, avg_cost, mark, snapshot) VALUES (?, '', 0, NULL, NULL, ?)", (iso(at), snap))
+                db.execute(
+                    "INSERT INTO positions (at, symbol, quantity, avg_cost, mark, snapshot) VALUES (?, '', 0, NULL, NULL, ?)",
+                    (iso(at), snap),
+                )
 
     def last_positions(self, until: str | None = None) -> tuple[str | None, dict[str, dict[str, Any]]]:
         sql = "SELECT MAX(snapshot) s FROM positions" + (" WHERE at <= ?" if until else "")
@@ -404,13 +496,19 @@ class Ledger:
         for r in self.rows("SELECT * FROM baseline"):
             out[r["symbol"]] = float(r["quantity"])
             top = int(r["fill_rowid"])
-        for r in self.rows("SELECT symbol, SUM(CASE side WHEN 'BUY' THEN quantity ELSE -quantity END) q FROM fills WHERE rowid > ? GROUP BY symbol", (top,)):
+        for r in self.rows(
+            "SELECT symbol, SUM(CASE side WHEN 'BUY' THEN quantity ELSE -quantity END) q FROM fills WHERE rowid > ? GROUP BY symbol",
+            (top,),
+        ):
             out[r["symbol"]] = out.get(r["symbol"], 0.0) + float(r["q"])
         return out
 
     def record_equity(self, at: pd.Timestamp, day: str, cash: float, equity: float, source: str) -> None:
         with self.tx() as db:
-            db.execute("INSERT INTO equity (at, day, cash, equity, source) VALUES (?,?,?,?,?)", (iso(at), day, _num(cash), _num(equity), source))
+            db.execute(
+                "INSERT INTO equity (at, day, cash, equity, source) VALUES (?,?,?,?,?)",
+                (iso(at), day, _num(cash), _num(equity), source),
+            )
 
     def equity_on(self, day: str) -> list[dict[str, Any]]:
         return self.rows("SELECT * FROM equity WHERE day = ? ORDER BY id", (day,))
@@ -421,7 +519,9 @@ class Ledger:
         data["at"] = iso(at)
         cols = ", ".join(data)
         with self.tx() as db:
-            cur = db.execute(f"INSERT INTO decisions ({cols}) VALUES ({', '.join('?' for _ in data)})", tuple(data.values()))
+            cur = db.execute(
+                f"INSERT INTO decisions ({cols}) VALUES ({', '.join('?' for _ in data)})", tuple(data.values())
+            )
             return int(cur.lastrowid or 0)
 
     def decisions(self, symbol: str | None = None) -> list[dict[str, Any]]:
@@ -431,7 +531,9 @@ class Ledger:
 
     def risk_event(self, at: pd.Timestamp, kind: str, detail: str, run_id: str = "") -> None:
         with self.tx() as db:
-            db.execute("INSERT INTO risk_events (at, kind, detail, run_id) VALUES (?,?,?,?)", (iso(at), kind, detail, run_id))
+            db.execute(
+                "INSERT INTO risk_events (at, kind, detail, run_id) VALUES (?,?,?,?)", (iso(at), kind, detail, run_id)
+            )
 
     def risk_events(self, kind: str | None = None) -> list[dict[str, Any]]:
         if kind:
@@ -440,80 +542,141 @@ class Ledger:
 
     def risk_state(self) -> RiskState:
         r = self.db.execute("SELECT * FROM risk_state WHERE id = 1").fetchone()
-        return RiskState(bool(r["kill_switch"]), bool(r["halted"]), r["reason"] or "", r["since"], r["day"],
-                         r["sod_equity"], r["loss_ref_equity"], bool(r["rebaseline"]))
+        return RiskState(
+            bool(r["kill_switch"]),
+            bool(r["halted"]),
+            r["reason"] or "",
+            r["since"],
+            r["day"],
+            r["sod_equity"],
+            r["loss_ref_equity"],
+            bool(r["rebaseline"]),
+        )
 
     def set_risk_state(self, at: pd.Timestamp, **fields: Any) -> None:
         fields["updated_at"] = iso(at)
         sets = ", ".join(f"{k} = ?" for k in fields)
         with self.tx() as db:
-            db.execute(f"UPDATE risk_state SET {sets} WHERE id = 1", tuple(int(v) if isinstance(v, bool) else v for v in fields.values()))
+            db.execute(
+                f"UPDATE risk_state SET {sets} WHERE id = 1",
+                tuple(int(v) if isinstance(v, bool) else v for v in fields.values()),
+            )
 
     def latch(self, at: pd.Timestamp, reason: str, kind: str, run_id: str = "") -> bool:
         """Latch the kill switch (idempotent); returns True if it was not latched before."""
         with self.tx() as db:
             was = bool(db.execute("SELECT kill_switch FROM risk_state WHERE id = 1").fetchone()[0])
             if not was:
-                db.execute("UPDATE risk_state SET kill_switch = 1, halted = 1, reason = ?, since = ?, updated_at = ? WHERE id = 1",
-                           (reason, iso(at), iso(at)))
-                db.execute("INSERT INTO risk_events (at, kind, detail, run_id) VALUES (?,?,?,?)", (iso(at), kind, reason, run_id))
+                db.execute(
+                    "UPDATE risk_state SET kill_switch = 1, halted = 1, reason = ?, since = ?, updated_at = ? WHERE id = 1",
+                    (reason, iso(at), iso(at)),
+                )
+                db.execute(
+                    "INSERT INTO risk_events (at, kind, detail, run_id) VALUES (?,?,?,?)",
+                    (iso(at), kind, reason, run_id),
+                )
         return not was
 
     # --- strategy state --------------------------------------------------------------------------
     def strategy_state(self, strategy: str, symbol: str) -> tuple[float, str | None]:
-        r = self.db.execute("SELECT last_target, last_bar FROM strategy_state WHERE strategy = ? AND symbol = ?", (strategy, symbol)).fetchone()
+        r = self.db.execute(
+            "SELECT last_target, last_bar FROM strategy_state WHERE strategy = ? AND symbol = ?", (strategy, symbol)
+        ).fetchone()
         if r is None:
             return math.nan, None
         return (math.nan if r["last_target"] is None else float(r["last_target"])), r["last_bar"]
 
-    def set_strategy_state(self, strategy: str, symbol: str, at: pd.Timestamp, *, last_target: float | None = None,
-                           last_bar: str | None = None, keep_target: bool = False) -> None:
+    def set_strategy_state(
+        self,
+        strategy: str,
+        symbol: str,
+        at: pd.Timestamp,
+        *,
+        last_target: float | None = None,
+        last_bar: str | None = None,
+        keep_target: bool = False,
+    ) -> None:
         with self.tx() as db:
-            db.execute("INSERT OR IGNORE INTO strategy_state (strategy, symbol, updated_at) VALUES (?,?,?)", (strategy, symbol, iso(at)))
+            db.execute(
+                "INSERT OR IGNORE INTO strategy_state (strategy, symbol, updated_at) VALUES (?,?,?)",
+                (strategy, symbol, iso(at)),
+            )
             if not keep_target:
-                db.execute("UPDATE strategy_state SET last_target = ? WHERE strategy = ? AND symbol = ?", (_num(last_target), strategy, symbol))
+                db.execute(
+                    "UPDATE strategy_state SET last_target = ? WHERE strategy = ? AND symbol = ?",
+                    (_num(last_target), strategy, symbol),
+                )
             if last_bar is not None:
-                db.execute("UPDATE strategy_state SET last_bar = ? WHERE strategy = ? AND symbol = ?", (last_bar, strategy, symbol))
-            db.execute("UPDATE strategy_state SET updated_at = ? WHERE strategy = ? AND symbol = ?", (iso(at), strategy, symbol))
+                db.execute(
+                    "UPDATE strategy_state SET last_bar = ? WHERE strategy = ? AND symbol = ?",
+                    (last_bar, strategy, symbol),
+                )
+            db.execute(
+                "UPDATE strategy_state SET updated_at = ? WHERE strategy = ? AND symbol = ?",
+                (iso(at), strategy, symbol),
+            )
 
-    def rollback_strategy_state(self, strategy: str, symbol: str, at: pd.Timestamp, target: float | None, bar: str | None,
-                                only_if_bar: str | None) -> bool:
+    def rollback_strategy_state(
+        self,
+        strategy: str,
+        symbol: str,
+        at: pd.Timestamp,
+        target: float | None,
+        bar: str | None,
+        only_if_bar: str | None,
+    ) -> bool:
         """Undo a decision whose order never reached the broker (reconcile found it void)."""
         with self.tx() as db:
-            cur = db.execute("UPDATE strategy_state SET last_target = ?, last_bar = ?, updated_at = ? WHERE strategy = ? AND symbol = ?"
-                             " AND last_bar IS ?", (_num(target), bar, iso(at), strategy, symbol, only_if_bar))
+            cur = db.execute(
+                "UPDATE strategy_state SET last_target = ?, last_bar = ?, updated_at = ? WHERE strategy = ? AND symbol = ?"
+                " AND last_bar IS ?",
+                (_num(target), bar, iso(at), strategy, symbol, only_if_bar),
+            )
             return cur.rowcount == 1
 
-    def restore_target(self, strategy: str, symbol: str, at: pd.Timestamp, target: float | None, only_if: float | None) -> bool:
+    def restore_target(
+        self, strategy: str, symbol: str, at: pd.Timestamp, target: float | None, only_if: float | None
+    ) -> bool:
         """Set the last target acted on back to ``target`` if it is still ``only_if`` (a broker
         rejection: a later decision is never undone). The last bar stays."""
         with self.tx() as db:
-            cur = db.execute("UPDATE strategy_state SET last_target = ?, updated_at = ? WHERE strategy = ? AND symbol = ? "
-                             "AND last_target IS ?", (target, iso(at), strategy, symbol, only_if))
+            cur = db.execute(
+                "UPDATE strategy_state SET last_target = ?, updated_at = ? WHERE strategy = ? AND symbol = ? "
+                "AND last_target IS ?",
+                (target, iso(at), strategy, symbol, only_if),
+            )
             return cur.rowcount == 1
 
     def all_refs(self) -> set[str]:
         return {r[0] for r in self.db.execute("SELECT order_ref FROM orders")}
 
     def traded_symbols(self) -> set[str]:
-        return {r[0] for r in self.db.execute("SELECT DISTINCT symbol FROM orders UNION SELECT DISTINCT symbol FROM fills")}
+        return {
+            r[0] for r in self.db.execute("SELECT DISTINCT symbol FROM orders UNION SELECT DISTINCT symbol FROM fills")
+        }
 
     # --- control (bridge stop / resume from other processes) -------------------------------------
     def request_control(self, command: str, args: Mapping[str, Any], at: pd.Timestamp, requested_by: str) -> int:
         with self.tx() as db:
-            cur = db.execute("INSERT INTO control (at, command, args, requested_by) VALUES (?,?,?,?)",
-                             (iso(at), command, json.dumps(dict(args)), requested_by))
+            cur = db.execute(
+                "INSERT INTO control (at, command, args, requested_by) VALUES (?,?,?,?)",
+                (iso(at), command, json.dumps(dict(args)), requested_by),
+            )
             return int(cur.lastrowid or 0)
 
     def pending_controls(self) -> list[ControlRequest]:
-        return [ControlRequest(r["id"], r["at"], r["command"], json.loads(r["args"] or "{}"))
-                for r in self.rows("SELECT * FROM control WHERE processed_at IS NULL ORDER BY id")]
+        return [
+            ControlRequest(r["id"], r["at"], r["command"], json.loads(r["args"] or "{}"))
+            for r in self.rows("SELECT * FROM control WHERE processed_at IS NULL ORDER BY id")
+        ]
 
     def claim_control(self, control_id: int, at: pd.Timestamp, by: str) -> bool:
         """Mark a request as being handled by ``by``; False if another process got it first."""
         with self.tx() as db:
-            cur = db.execute("UPDATE control SET processed_at = ?, processed_by = ? WHERE id = ? AND processed_at IS NULL",
-                             (iso(at), by, control_id))
+            cur = db.execute(
+                "UPDATE control SET processed_at = ?, processed_by = ? WHERE id = ? AND processed_at IS NULL",
+                (iso(at), by, control_id),
+            )
             return cur.rowcount == 1
 
     def finish_control(self, control_id: int, result: str) -> None:
@@ -527,12 +690,18 @@ class Ledger:
     # --- summaries ----------------------------------------------------------------------------------
     def save_summary(self, day: str, summary: Mapping[str, Any], at: pd.Timestamp) -> None:
         with self.tx() as db:
-            db.execute("INSERT OR REPLACE INTO daily_summaries VALUES (?,?,?)", (day, iso(at), json.dumps(summary, default=str, sort_keys=True)))
+            db.execute(
+                "INSERT OR REPLACE INTO daily_summaries VALUES (?,?,?)",
+                (day, iso(at), json.dumps(summary, default=str, sort_keys=True)),
+            )
 
     # --- alerts (issue 13) ------------------------------------------------------------------------------
     def record_alert(self, at: pd.Timestamp, kind: str, level: str, message: str, run_id: str = "") -> None:
         with self.tx() as db:
-            db.execute("INSERT INTO alerts (at, kind, level, message, run_id) VALUES (?,?,?,?,?)", (iso(at), kind, level, message, run_id))
+            db.execute(
+                "INSERT INTO alerts (at, kind, level, message, run_id) VALUES (?,?,?,?,?)",
+                (iso(at), kind, level, message, run_id),
+            )
 
     def recent_alerts(self, limit: int = 30) -> list[dict[str, Any]]:
         return self.rows("SELECT at, kind, level, message FROM alerts ORDER BY id DESC LIMIT ?", (limit,))
@@ -540,31 +709,47 @@ class Ledger:
     def count_alerts(self, since: pd.Timestamp, kinds: Sequence[str]) -> int:
         """Alerts of ``kinds`` at or after ``since`` (the error-rate breaker's count)."""
         marks = ",".join("?" for _ in kinds)
-        return int(self.db.execute(f"SELECT COUNT(*) FROM alerts WHERE at >= ? AND kind IN ({marks})", (iso(since), *kinds)).fetchone()[0])
+        return int(
+            self.db.execute(
+                f"SELECT COUNT(*) FROM alerts WHERE at >= ? AND kind IN ({marks})", (iso(since), *kinds)
+            ).fetchone()[0]
+        )
 
     # --- named read queries for the dashboard and the breakers (no SQL outside this module) ----------------
     def held_orders(self) -> list[dict[str, Any]]:
         """Orders held for approval, newest first."""
-        return self.rows("SELECT * FROM orders WHERE status = 'needs_approval' ORDER BY created_at DESC, rowid DESC LIMIT 50")
+        return self.rows(
+            "SELECT * FROM orders WHERE status = 'needs_approval' ORDER BY created_at DESC, rowid DESC LIMIT 50"
+        )
 
     def orders_today(self, day: str, limit: int = 200) -> list[dict[str, Any]]:
         """Today's orders plus every still-open one, newest first."""
         marks = ",".join("?" for _ in OPEN)
-        return self.rows(f"SELECT order_ref, symbol, purpose, side, quantity, order_type, limit_price, status, filled, avg_fill_price,"
-                         f" reason, created_at, bar_time FROM orders WHERE day = ? OR status IN ({marks})"
-                         " ORDER BY created_at DESC, rowid DESC LIMIT ?", (day, *OPEN, limit))
+        return self.rows(
+            f"SELECT order_ref, symbol, purpose, side, quantity, order_type, limit_price, status, filled, avg_fill_price,"
+            f" reason, created_at, bar_time FROM orders WHERE day = ? OR status IN ({marks})"
+            " ORDER BY created_at DESC, rowid DESC LIMIT ?",
+            (day, *OPEN, limit),
+        )
 
     def recent_fills(self, limit: int = 50) -> list[dict[str, Any]]:
-        return self.rows("SELECT exec_id, order_ref, symbol, side, quantity, price, time, commission, day FROM fills"
-                         " ORDER BY recorded_at DESC, rowid DESC LIMIT ?", (limit,))
+        return self.rows(
+            "SELECT exec_id, order_ref, symbol, side, quantity, price, time, commission, day FROM fills"
+            " ORDER BY recorded_at DESC, rowid DESC LIMIT ?",
+            (limit,),
+        )
 
     def recent_decisions(self, limit: int = 50) -> list[dict[str, Any]]:
-        return self.rows("SELECT at, bar_time, symbol, verdict, rule, reason, quantity, order_ref FROM decisions ORDER BY id DESC LIMIT ?",
-                         (limit,))
+        return self.rows(
+            "SELECT at, bar_time, symbol, verdict, rule, reason, quantity, order_ref FROM decisions ORDER BY id DESC LIMIT ?",
+            (limit,),
+        )
 
     def equity_history(self, limit: int = 5000) -> list[dict[str, Any]]:
         """The latest ``limit`` equity records, oldest first."""
-        rows = self.rows("SELECT at, day, equity FROM equity WHERE equity IS NOT NULL ORDER BY id DESC LIMIT ?", (limit,))
+        rows = self.rows(
+            "SELECT at, day, equity FROM equity WHERE equity IS NOT NULL ORDER BY id DESC LIMIT ?", (limit,)
+        )
         return rows[::-1]
 
     def peak_equity(self, since: str | None = None) -> float | None:
@@ -586,30 +771,47 @@ class Ledger:
         row = self.db.execute("SELECT MIN(snapshot) FROM positions WHERE at >= ?", (iso(since),)).fetchone()[0]
         if row is None:
             return {}
-        return {r["symbol"]: float(r["mark"]) for r in self.rows("SELECT symbol, mark FROM positions WHERE snapshot = ? AND symbol != ''"
-                                                                  " AND mark IS NOT NULL", (row,))}
+        return {
+            r["symbol"]: float(r["mark"])
+            for r in self.rows(
+                "SELECT symbol, mark FROM positions WHERE snapshot = ? AND symbol != '' AND mark IS NOT NULL", (row,)
+            )
+        }
 
     def realized_today(self, day: str) -> dict[str, float]:
-        return {r["symbol"]: float(r["p"] or 0.0) for r in self.rows("SELECT symbol, SUM(COALESCE(realized_pnl, 0)) p FROM fills WHERE day = ?"
-                                                                       " GROUP BY symbol", (day,))}
+        return {
+            r["symbol"]: float(r["p"] or 0.0)
+            for r in self.rows(
+                "SELECT symbol, SUM(COALESCE(realized_pnl, 0)) p FROM fills WHERE day = ? GROUP BY symbol", (day,)
+            )
+        }
 
     def control_log(self, limit: int = 30) -> list[dict[str, Any]]:
         """Control actions (stop, resume, approve, reject) with who asked and when."""
-        return self.rows("SELECT id, at, command, args, requested_by, processed_at, processed_by, result FROM control"
-                         " ORDER BY id DESC LIMIT ?", (limit,))
+        return self.rows(
+            "SELECT id, at, command, args, requested_by, processed_at, processed_by, result FROM control"
+            " ORDER BY id DESC LIMIT ?",
+            (limit,),
+        )
 
-    def record_control(self, at: pd.Timestamp, command: str, args: Mapping[str, Any], by: str, result: Mapping[str, Any]) -> int:
+    def record_control(
+        self, at: pd.Timestamp, command: str, args: Mapping[str, Any], by: str, result: Mapping[str, Any]
+    ) -> int:
         """A control action handled in place (no runner needed), recorded with who and when."""
         with self.tx() as db:
-            cur = db.execute("INSERT INTO control (at, command, args, requested_by, processed_at, processed_by, result) VALUES (?,?,?,?,?,?,?)",
-                             (iso(at), command, json.dumps(dict(args)), by, iso(at), by, json.dumps(dict(result), default=str)))
+            cur = db.execute(
+                "INSERT INTO control (at, command, args, requested_by, processed_at, processed_by, result) VALUES (?,?,?,?,?,?,?)",
+                (iso(at), command, json.dumps(dict(args)), by, iso(at), by, json.dumps(dict(result), default=str)),
+            )
             return int(cur.lastrowid or 0)
 
     def orders_fill_mismatch(self) -> list[dict[str, Any]]:
         """Orders whose filled quantity differs from the sum of their fills (restore's self-check)."""
-        return self.rows("SELECT o.order_ref, o.filled, COALESCE((SELECT SUM(f.quantity) FROM fills f WHERE f.order_ref = o.order_ref), 0)"
-                         " summed FROM orders o WHERE ABS(o.filled - COALESCE((SELECT SUM(f.quantity) FROM fills f"
-                         " WHERE f.order_ref = o.order_ref), 0)) > 1e-6")
+        return self.rows(
+            "SELECT o.order_ref, o.filled, COALESCE((SELECT SUM(f.quantity) FROM fills f WHERE f.order_ref = o.order_ref), 0)"
+            " summed FROM orders o WHERE ABS(o.filled - COALESCE((SELECT SUM(f.quantity) FROM fills f"
+            " WHERE f.order_ref = o.order_ref), 0)) > 1e-6"
+        )
 
     # --- backup (issue 13) -------------------------------------------------------------------------------
     def backup_to(self, dest: str | os.PathLike[str]) -> Path:
@@ -640,14 +842,27 @@ def inspect_ledger(path: str | os.PathLike[str]) -> dict[str, Any]:
             tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
             version = int(db.execute("PRAGMA user_version").fetchone()[0])
             missing = [t for t in REQUIRED_TABLES if t not in tables]
-            counts = {t: int(db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]) for t in ("orders", "fills") if t in tables}
+            counts = {
+                t: int(db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0])
+                for t in ("orders", "fills")
+                if t in tables
+            }
         finally:
             db.close()
     except sqlite3.DatabaseError as err:
-        raise LedgerError("the file is not a bridge ledger", found=f"{p}: {err}", fix="pass a file written by `bridge backup`") from None
+        raise LedgerError(
+            "the file is not a bridge ledger", found=f"{p}: {err}", fix="pass a file written by `bridge backup`"
+        ) from None
     if missing:
-        raise LedgerError("the file is not a bridge ledger", found=f"{p}: tables missing: {', '.join(missing)}",
-                          fix="pass a file written by `bridge backup`")
+        raise LedgerError(
+            "the file is not a bridge ledger",
+            found=f"{p}: tables missing: {', '.join(missing)}",
+            fix="pass a file written by `bridge backup`",
+        )
     if version > SCHEMA_VERSION:
-        raise LedgerError("the backup was written by a newer bridge", found=f"schema {version} > {SCHEMA_VERSION}", fix="upgrade quantlab")
+        raise LedgerError(
+            "the backup was written by a newer bridge",
+            found=f"schema {version} > {SCHEMA_VERSION}",
+            fix="upgrade quantlab",
+        )
     return {"path": str(p), "schema": version, **counts}

@@ -86,7 +86,9 @@ CONTEXT = ContextFilter()
 def rotating_file(file: str | Path, retention_days: int) -> logging.Handler:
     """The log file, rotated at midnight UTC into ``<file>.YYYY-MM-DD``; ``retention_days`` are kept."""
     Path(file).parent.mkdir(parents=True, exist_ok=True)
-    return logging.handlers.TimedRotatingFileHandler(file, when="midnight", utc=True, backupCount=retention_days, encoding="utf-8")
+    return logging.handlers.TimedRotatingFileHandler(
+        file, when="midnight", utc=True, backupCount=retention_days, encoding="utf-8"
+    )
 
 
 def setup(level: str = "INFO", file: str | Path | None = None, stream: Any = None, retention_days: int = 14) -> None:

@@ -27,8 +27,14 @@ LEVELS = {"info": logging.INFO, "warning": logging.WARNING, "error": logging.ERR
 class Notifier:
     """Sends alerts to the log and, when configured, email and a webhook."""
 
-    def __init__(self, cfg: NotifyConfig, *, env: dict[str, str] | None = None, background: bool = True,
-                 routing: AlertsConfig | None = None) -> None:
+    def __init__(
+        self,
+        cfg: NotifyConfig,
+        *,
+        env: dict[str, str] | None = None,
+        background: bool = True,
+        routing: AlertsConfig | None = None,
+    ) -> None:
         self.cfg = cfg
         self.routing = routing or AlertsConfig(webhook_min_level="info", email_min_level="info")
         self.smtp_password: Secret | None = resolve_secret(cfg.smtp_password_env, cfg.smtp_password_file, env)
@@ -98,7 +104,9 @@ class Notifier:
         from bridge.ops.alerts import webhook_body
 
         body = json.dumps(webhook_body(payload, self.routing.webhook_format), default=str).encode()
-        req = urllib.request.Request(self.cfg.webhook_url, data=body, method="POST", headers={"Content-Type": "application/json"})
+        req = urllib.request.Request(
+            self.cfg.webhook_url, data=body, method="POST", headers={"Content-Type": "application/json"}
+        )
         if self.webhook_token:
             req.add_header("Authorization", f"Bearer {self.webhook_token.reveal()}")
         with urllib.request.urlopen(req, timeout=self.cfg.timeout) as resp:  # noqa: S310 - operator-configured URL

@@ -18,6 +18,34 @@ import pandas as pd
 from bridge.ledger import queries
 from bridge.ledger.store import OPEN, Ledger
 
+#: Columns of the daily report's order and fill tables, in page order.
+ORDER_COLUMNS = [
+    "created_at",
+    "order_ref",
+    "symbol",
+    "purpose",
+    "side",
+    "quantity",
+    "order_type",
+    "status",
+    "filled",
+    "avg_fill_price",
+    "commission",
+    "reason",
+]
+FILL_COLUMNS = [
+    "time",
+    "exec_id",
+    "order_ref",
+    "symbol",
+    "side",
+    "quantity",
+    "price",
+    "commission",
+    "realized_pnl",
+    "source",
+]
+
 
 def daily_summary(ledger: Ledger, day: str) -> dict[str, Any]:
     """Everything the bridge did on ``day`` (YYYY-MM-DD), from the ledger only."""
@@ -29,8 +57,10 @@ def daily_summary(ledger: Ledger, day: str) -> dict[str, Any]:
     equity = ledger.equity_on(day)
     end_of_day = (pd.Timestamp(day) + pd.Timedelta(days=1, hours=8)).tz_localize("UTC").isoformat()
     at, positions = ledger.last_positions(until=end_of_day)
-    outstanding = [{k: r[k] for k in ("order_ref", "symbol", "side", "quantity", "status", "filled", "created_at")}
-                   for r in ledger.open_orders()]
+    outstanding = [
+        {k: r[k] for k in ("order_ref", "symbol", "side", "quantity", "status", "filled", "created_at")}
+        for r in ledger.open_orders()
+    ]
     decisions = queries.verdict_counts(ledger, day)
     risk = queries.risk_events_on(ledger, day)
     start = next((e for e in equity if e["source"] == "start_of_day"), equity[0] if equity else None)
@@ -47,11 +77,15 @@ def daily_summary(ledger: Ledger, day: str) -> dict[str, Any]:
         "pnl": {
             "start_equity": start["equity"] if start else None,
             "end_equity": last["equity"] if last else None,
-            "change": (last["equity"] - start["equity"]) if start and last and start["equity"] is not None and last["equity"] is not None else None,
+            "change": (last["equity"] - start["equity"])
+            if start and last and start["equity"] is not None and last["equity"] is not None
+            else None,
             "realized_from_fills": realized,
         },
         "cash": last["cash"] if last else None,
-        "positions": {s: {"quantity": p["quantity"], "avg_cost": p["avg_cost"], "mark": p["mark"]} for s, p in positions.items()},
+        "positions": {
+            s: {"quantity": p["quantity"], "avg_cost": p["avg_cost"], "mark": p["mark"]} for s, p in positions.items()
+        },
         "positions_at": at,
         "outstanding_orders": outstanding,
         "decisions": {r["verdict"]: r["n"] for r in decisions},
@@ -100,18 +134,18 @@ def _html(s: dict[str, Any]) -> str:
     pnl = s["pnl"]
     pos = [{"symbol": k, **v} for k, v in s["positions"].items()]
     risk = s["risk_state"]
-    return f"""<!doctype html><html><head><meta charset="utf-8"><title>bridge report {s['day']}</title>
+    return f"""<!doctype html><html><head><meta charset="utf-8"><title>bridge report {s["day"]}</title>
 <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse;margin-bottom:1.5em}}
 td,th{{border:1px solid #ccc;padding:3px 8px;font-size:13px}}th{{background:#f3f3f3}}</style></head><body>
-<h1>Bridge daily report: {html.escape(s['day'])}</h1>
-<p>Start equity {_fmt(pnl['start_equity'])}, end equity {_fmt(pnl['end_equity'])}, change {_fmt(pnl['change'])};
-realized from fills {_fmt(pnl['realized_from_fills'])}; commissions {_fmt(s['commissions'])}; cash {_fmt(s['cash'])}.</p>
-<p>Kill switch: {'LATCHED' if risk['kill_switch'] else 'clear'}; halted: {risk['halted']} {html.escape(risk['reason'] or '')}</p>
-<h2>Orders</h2>{_table(s['orders'], ['created_at', 'order_ref', 'symbol', 'purpose', 'side', 'quantity', 'order_type', 'status', 'filled', 'avg_fill_price', 'commission', 'reason'])}
-<h2>Fills</h2>{_table(s['fills'], ['time', 'exec_id', 'order_ref', 'symbol', 'side', 'quantity', 'price', 'commission', 'realized_pnl', 'source'])}
-<h2>Positions (at {html.escape(str(s['positions_at']))})</h2>{_table(pos, ['symbol', 'quantity', 'avg_cost', 'mark'])}
-<h2>Outstanding orders</h2>{_table(s['outstanding_orders'], ['created_at', 'order_ref', 'symbol', 'side', 'quantity', 'status', 'filled'])}
-<h2>Risk events</h2>{_table(s['risk_events'], ['at', 'kind', 'detail'])}
+<h1>Bridge daily report: {html.escape(s["day"])}</h1>
+<p>Start equity {_fmt(pnl["start_equity"])}, end equity {_fmt(pnl["end_equity"])}, change {_fmt(pnl["change"])};
+realized from fills {_fmt(pnl["realized_from_fills"])}; commissions {_fmt(s["commissions"])}; cash {_fmt(s["cash"])}.</p>
+<p>Kill switch: {"LATCHED" if risk["kill_switch"] else "clear"}; halted: {risk["halted"]} {html.escape(risk["reason"] or "")}</p>
+<h2>Orders</h2>{_table(s["orders"], ORDER_COLUMNS)}
+<h2>Fills</h2>{_table(s["fills"], FILL_COLUMNS)}
+<h2>Positions (at {html.escape(str(s["positions_at"]))})</h2>{_table(pos, ["symbol", "quantity", "avg_cost", "mark"])}
+<h2>Outstanding orders</h2>{_table(s["outstanding_orders"], ["created_at", "order_ref", "symbol", "side", "quantity", "status", "filled"])}
+<h2>Risk events</h2>{_table(s["risk_events"], ["at", "kind", "detail"])}
 </body></html>
 """
 

@@ -24,5 +24,10 @@ def system_checks(ledger_path: str | os.PathLike[str], min_free_mb: float, max_m
         free = 0.0
     mem = psutil.virtual_memory().percent / 100.0
     rss = psutil.Process().memory_info().rss / 2**20
-    return {"disk_ok": free >= min_free_mb, "memory_ok": mem <= max_memory_pct, "disk_free_mb": round(free, 1),
-            "memory_pct": round(mem, 4), "rss_mb": round(rss, 1)}
+    return {
+        "disk_ok": free >= min_free_mb,
+        "memory_ok": mem <= max_memory_pct,
+        "disk_free_mb": round(free, 1),
+        "memory_pct": round(mem, 4),
+        "rss_mb": round(rss, 1),
+    }

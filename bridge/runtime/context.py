@@ -10,7 +10,6 @@ call back up, pumping broker events while waiting (a cancel, the kill switch), g
 through :attr:`Context.pump`, which the runner points at its session.
 """
 
-
 from __future__ import annotations
 
 import dataclasses
@@ -80,8 +79,13 @@ class Context:
         self.notifier = notifier or Notifier(cfg.notify, background=False)
         # exit rules in [strategy] params become the entries' brackets (issue 12; replay only for now)
         need_stop = cfg.risk.require_stop or cfg.risk.max_loss_per_trade > 0
-        self.spec = exits_for_run(spec or get_strategy(cfg.strategy.name), cfg.strategy.params, cfg.mode, require_stop=need_stop,
-                              limit_orders=cfg.orders.type == "limit")
+        self.spec = exits_for_run(
+            spec or get_strategy(cfg.strategy.name),
+            cfg.strategy.params,
+            cfg.mode,
+            require_stop=need_stop,
+            limit_orders=cfg.orders.type == "limit",
+        )
         self.params = resolve_params(self.spec, cfg.strategy.params or None, get_interval(cfg.strategy.bar))
         self.exits = rules_of(self.spec, self.params)
         self.skey = strategy_key(self.spec.name, self.params)
@@ -118,15 +122,37 @@ class Context:
         return last_target, last_bar is not None and pd.Timestamp(last_bar) >= bar_time
 
     def mark(self, sym: str, bar_time: pd.Timestamp, target: float | None = None) -> None:
-        self.ledger.set_strategy_state(self.skey, sym, self.clock.now(), last_target=target, last_bar=iso(bar_time),
-                                       keep_target=target is None)
+        self.ledger.set_strategy_state(
+            self.skey, sym, self.clock.now(), last_target=target, last_bar=iso(bar_time), keep_target=target is None
+        )
 
-    def record(self, sym: str, bar_time: pd.Timestamp, verdict: str, reason: str, rule: str = "", **fields: Any) -> None:
+    def record(
+        self, sym: str, bar_time: pd.Timestamp, verdict: str, reason: str, rule: str = "", **fields: Any
+    ) -> None:
         self.state.metrics["decisions"] += 1
-        self.ledger.record_decision(self.clock.now(), run_id=self.run_id, bar_time=iso(bar_time), symbol=sym, strategy=self.skey,
-                                    verdict=verdict, rule=rule, reason=reason, **fields)
-        log.info("decision", extra={"event": "decision", "symbol": sym, "bar_time": iso(bar_time), "verdict": verdict, "rule": rule,
-                                     "reason": reason, **{k: v for k, v in fields.items() if v is not None}})
+        self.ledger.record_decision(
+            self.clock.now(),
+            run_id=self.run_id,
+            bar_time=iso(bar_time),
+            symbol=sym,
+            strategy=self.skey,
+            verdict=verdict,
+            rule=rule,
+            reason=reason,
+            **fields,
+        )
+        log.info(
+            "decision",
+            extra={
+                "event": "decision",
+                "symbol": sym,
+                "bar_time": iso(bar_time),
+                "verdict": verdict,
+                "rule": rule,
+                "reason": reason,
+                **{k: v for k, v in fields.items() if v is not None},
+            },
+        )
         ops_hook.on_decision(self, sym, verdict, rule, reason)  # issue 13: every risk rejection is an alert
 
     def refuse(self, sym: str, bar_time: pd.Timestamp, rule: str, reason: str) -> None:
@@ -144,40 +170,79 @@ class Context:
             out[s] = w.last_close if w is not None and len(w) else held[s].avg_cost
         return out
 
-    def gate(self, intent: OrderIntent, positions: dict[str, float], marks: dict[str, float], equity: float, last: float) -> Decision:
+    def gate(
+        self, intent: OrderIntent, positions: dict[str, float], marks: dict[str, float], equity: float, last: float
+    ) -> Decision:
         now = self.clock.now()
         rs = self.ledger.risk_state()
         sod = rs.loss_ref_equity or rs.sod_equity or equity
         ctx = RiskContext(
-            market_open=self.calendar.is_open(now), kill_switch=rs.kill_switch, halted=rs.halted, halt_reason=rs.reason,
+            market_open=self.calendar.is_open(now),
+            kill_switch=rs.kill_switch,
+            halted=rs.halted,
+            halt_reason=rs.reason,
             orders_last_minute=self.ledger.orders_since(now - pd.Timedelta(minutes=1)),
-            orders_today=self.ledger.orders_on_day(self.day()), last_price=last,
+            orders_today=self.ledger.orders_on_day(self.day()),
+            last_price=last,
         )
         decision = check(intent, Exposure(equity, sod, positions, marks), ctx, self.cfg.risk)
         if decision.verdict in ("allow", "needs_approval"):  # issue 13: per-symbol notional cap, cash reserve
-            decision = pre_trade(intent, positions.get(intent.symbol, 0.0), self.broker.account().cash, self.cfg.breakers) or decision
-        log.info("risk decision", extra={"event": "risk", "symbol": intent.symbol, "side": intent.side, "quantity": intent.quantity,
-                                          "purpose": intent.purpose, "verdict": decision.verdict, "rule": decision.rule,
-                                          "reason": decision.reason})
+            decision = (
+                pre_trade(intent, positions.get(intent.symbol, 0.0), self.broker.account().cash, self.cfg.breakers)
+                or decision
+            )
+        log.info(
+            "risk decision",
+            extra={
+                "event": "risk",
+                "symbol": intent.symbol,
+                "side": intent.side,
+                "quantity": intent.quantity,
+                "purpose": intent.purpose,
+                "verdict": decision.verdict,
+                "rule": decision.rule,
+                "reason": decision.reason,
+            },
+        )
         return decision
 
     def new_ref(self, sym: str, when: pd.Timestamp, purpose: str) -> str:
         base = order_ref(self.spec.name, self.skey, sym, when, purpose)
         return order_ref(self.spec.name, self.skey, sym, when, purpose, attempt=self.ledger.count_refs(base))
 
-    def order_row(self, intent: OrderIntent, ref: str, bar_time: pd.Timestamp | None, status: str, target: float | None,
-                   prev_target: float | None, reason: str, parent: str | None = None) -> dict[str, Any]:
+    def order_row(
+        self,
+        intent: OrderIntent,
+        ref: str,
+        bar_time: pd.Timestamp | None,
+        status: str,
+        target: float | None,
+        prev_target: float | None,
+        reason: str,
+        parent: str | None = None,
+    ) -> dict[str, Any]:
         prev_bar = None
         if intent.purpose == "signal":
             prev_bar = self.ledger.strategy_state(self.skey, intent.symbol)[1]
         return {
-            "order_ref": ref, "run_id": self.run_id, "strategy": self.skey, "symbol": intent.symbol, "bar_time": iso(bar_time),
-            "purpose": intent.purpose, "side": intent.side, "quantity": intent.quantity,
-            "order_type": intent.order_type, "limit_price": intent.limit_price, "tif": self.cfg.orders.tif, "status": status,
-            "reason": reason, "parent_ref": parent,
+            "order_ref": ref,
+            "run_id": self.run_id,
+            "strategy": self.skey,
+            "symbol": intent.symbol,
+            "bar_time": iso(bar_time),
+            "purpose": intent.purpose,
+            "side": intent.side,
+            "quantity": intent.quantity,
+            "order_type": intent.order_type,
+            "limit_price": intent.limit_price,
+            "tif": self.cfg.orders.tif,
+            "status": status,
+            "reason": reason,
+            "parent_ref": parent,
             "target": None if target is None or not math.isfinite(target) else target,
             "prev_target": None if prev_target is None or not math.isfinite(prev_target) else prev_target,
-            "prev_bar": prev_bar, "day": self.day(),
+            "prev_bar": prev_bar,
+            "day": self.day(),
         }
 
     def marked_equity(self, at_close: bool) -> tuple[float, float]:
@@ -207,7 +272,10 @@ class Context:
     def snapshot_positions(self) -> None:
         self.state.positions_dirty = False
         positions = self.broker.positions()
-        marks = {s: (self.windows[s].last_price() if s in self.windows and len(self.windows[s]) else p.avg_cost) for s, p in positions.items()}
+        marks = {
+            s: (self.windows[s].last_price() if s in self.windows and len(self.windows[s]) else p.avg_cost)
+            for s, p in positions.items()
+        }
         self.ledger.snapshot_positions(self.clock.now(), positions, marks)
         account = self.broker.account()
         if math.isfinite(account.net_liquidation):
@@ -222,19 +290,52 @@ class Context:
         ref = rs.loss_ref_equity or rs.sod_equity
         lat = np.array(self.state.latencies_ms[-1000:]) if self.state.latencies_ms else np.array([])
         return {
-            "run_id": self.run_id, "mode": self.cfg.mode, "dry_run": self.cfg.dry_run, "state": self.state.phase, "connected": connected,
-            "account": self.broker.account_id() if connected else "", "strategy": self.skey, "symbols": self.symbols,
-            "positions": positions, "open_orders": [{k: r[k] for k in ("order_ref", "symbol", "side", "quantity", "order_type",
-                                                                       "limit_price", "status", "filled")} for r in self.ledger.open_orders()],
-            "equity": equity, "cash": account.cash if account else math.nan, "sod_equity": rs.sod_equity,
+            "run_id": self.run_id,
+            "mode": self.cfg.mode,
+            "dry_run": self.cfg.dry_run,
+            "state": self.state.phase,
+            "connected": connected,
+            "account": self.broker.account_id() if connected else "",
+            "strategy": self.skey,
+            "symbols": self.symbols,
+            "positions": positions,
+            "open_orders": [
+                {
+                    k: r[k]
+                    for k in (
+                        "order_ref",
+                        "symbol",
+                        "side",
+                        "quantity",
+                        "order_type",
+                        "limit_price",
+                        "status",
+                        "filled",
+                    )
+                }
+                for r in self.ledger.open_orders()
+            ],
+            "equity": equity,
+            "cash": account.cash if account else math.nan,
+            "sod_equity": rs.sod_equity,
             "pnl_today": (equity - rs.sod_equity) if rs.sod_equity and math.isfinite(equity) else None,
-            "loss_reference": ref, "kill_switch": rs.kill_switch, "halted": rs.halted, "halt_reason": rs.reason,
+            "loss_reference": ref,
+            "kill_switch": rs.kill_switch,
+            "halted": rs.halted,
+            "halt_reason": rs.reason,
             "last_bars": {s: str(w.last_time) for s, w in self.windows.items()},
-            "clock": iso(self.clock.now()), "limits": ops_hook.limits(self), "stale": dict(self.state.stale),
+            "clock": iso(self.clock.now()),
+            "limits": ops_hook.limits(self),
+            "stale": dict(self.state.stale),
             "marks": {s: w.last_price() for s, w in self.windows.items() if len(w)},
-            "protection": queries.protection(self.ledger),  # issue 12: each position's protective orders  # issue 13: dashboard gauges and approval expiry
-            "metrics": {**self.state.metrics, "latency_ms_p50": float(np.percentile(lat, 50)) if lat.size else None,
-                        "latency_ms_p99": float(np.percentile(lat, 99)) if lat.size else None},
+            "protection": queries.protection(
+                self.ledger
+            ),  # issue 12: each position's protective orders  # issue 13: dashboard gauges and approval expiry
+            "metrics": {
+                **self.state.metrics,
+                "latency_ms_p50": float(np.percentile(lat, 50)) if lat.size else None,
+                "latency_ms_p99": float(np.percentile(lat, 99)) if lat.size else None,
+            },
         }
 
     def health_view(self, status: dict[str, Any]) -> dict[str, Any]:
@@ -245,12 +346,27 @@ class Context:
                 seen = self.state.last_update.get(sym)
                 if seen is None or (now - seen).total_seconds() > self.max_age + self.interval.freq.total_seconds():
                     fresh = False
-        checks = {"connected": status["connected"] and self.state.phase == "ready", "data_fresh": fresh,
-                  "kill_switch_clear": not status["kill_switch"], "not_halted": not status["halted"]}
-        machine = system_checks(self.ledger.path, self.cfg.ops.min_free_disk_mb, self.cfg.ops.max_memory_pct)  # issue 13
+        checks = {
+            "connected": status["connected"] and self.state.phase == "ready",
+            "data_fresh": fresh,
+            "kill_switch_clear": not status["kill_switch"],
+            "not_halted": not status["halted"],
+        }
+        machine = system_checks(
+            self.ledger.path, self.cfg.ops.min_free_disk_mb, self.cfg.ops.max_memory_pct
+        )  # issue 13
         checks.update(disk_ok=machine.pop("disk_ok"), memory_ok=machine.pop("memory_ok"))
-        return {"ok": all(checks.values()), **checks, **machine, "stale": dict(self.state.stale), "state": self.state.phase, "kill_switch": status["kill_switch"],
-                "halt_reason": status["halt_reason"], "run_id": self.run_id, "at": str(now)}
+        return {
+            "ok": all(checks.values()),
+            **checks,
+            **machine,
+            "stale": dict(self.state.stale),
+            "state": self.state.phase,
+            "kill_switch": status["kill_switch"],
+            "halt_reason": status["halt_reason"],
+            "run_id": self.run_id,
+            "at": str(now),
+        }
 
     def heartbeat(self, force: bool = False) -> None:
         mono = time.monotonic()
@@ -261,7 +377,9 @@ class Context:
             status = self.status()
         except BridgeError:
             return
-        self.ledger.heartbeat(self.run_id, pd.Timestamp.now(tz="UTC"), self.state.phase, status)  # wall time: other processes read it
+        self.ledger.heartbeat(
+            self.run_id, pd.Timestamp.now(tz="UTC"), self.state.phase, status
+        )  # wall time: other processes read it
         if self.health is not None:
             self.health.publish(self.health_view(status), status)
 

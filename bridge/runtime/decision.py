@@ -73,17 +73,29 @@ class DecisionPath:
         finally:
             CONTEXT.bar_time = ""
 
-    def decide_bar(self, sym: str, w: BarWindow, bar_time: pd.Timestamp, last_target: float, received: float | None) -> None:
+    def decide_bar(
+        self, sym: str, w: BarWindow, bar_time: pd.Timestamp, last_target: float, received: float | None
+    ) -> None:
         now = self.ctx.clock.now()
         due = self.ctx.calendar.due(bar_time, self.ctx.interval)
         age = (now - due).total_seconds()
         if age > self.ctx.max_age:
             self.ctx.mark(sym, bar_time)
-            self.ctx.refuse(sym, bar_time, "stale", f"bar is {age:,.0f} s past its due time {due} (tolerance {self.ctx.max_age:g} s)")
+            self.ctx.refuse(
+                sym,
+                bar_time,
+                "stale",
+                f"bar is {age:,.0f} s past its due time {due} (tolerance {self.ctx.max_age:g} s)",
+            )
             return
         if age < -self.ctx.cfg.data.max_clock_skew:
             self.ctx.mark(sym, bar_time)
-            self.ctx.refuse(sym, bar_time, "future", f"bar completed {-age:,.0f} s before its due time {due}: clock or feed is wrong")
+            self.ctx.refuse(
+                sym,
+                bar_time,
+                "future",
+                f"bar completed {-age:,.0f} s before its due time {due}: clock or feed is wrong",
+            )
             return
         gap = w.gap_in_window()
         if gap is not None:
@@ -100,27 +112,57 @@ class DecisionPath:
         t = sig.target
         if not math.isfinite(t) or t == last_target:
             self.ctx.mark(sym, bar_time)
-            self.ctx.record(sym, bar_time, "hold", "no opinion (NaN)" if not math.isfinite(t) else "target unchanged", "hold",
-                         target=t, last_target=last_target)
+            self.ctx.record(
+                sym,
+                bar_time,
+                "hold",
+                "no opinion (NaN)" if not math.isfinite(t) else "target unchanged",
+                "hold",
+                target=t,
+                last_target=last_target,
+            )
             return
         if not self.clear_working(sym):
             self.ctx.mark(sym, bar_time)
-            self.ctx.record(sym, bar_time, "blocked", "an earlier order for this symbol is still working", "working_order",
-                         target=t, last_target=last_target)
+            self.ctx.record(
+                sym,
+                bar_time,
+                "blocked",
+                "an earlier order for this symbol is still working",
+                "working_order",
+                target=t,
+                last_target=last_target,
+            )
             return
         equity, cash = self.ctx.marked_equity(at_close=True)
         positions = {s: p.quantity for s, p in self.ctx.broker.positions().items()}
         marks = self.ctx.marks(positions)
         pos = positions.get(sym, 0.0)
         fill_est = w.forming.open if w.forming is not None else w.last_close
-        vol = float(sizing_vol(prices, self.ctx.sim, self.ctx.interval)[-1]) if self.ctx.sim.sizing.mode == "vol_target" else 0.0
+        vol = (
+            float(sizing_vol(prices, self.ctx.sim, self.ctx.interval)[-1])
+            if self.ctx.sim.sizing.mode == "vol_target"
+            else 0.0
+        )
         sz = size(t, equity, w.last_close, vol, pos, cash, fill_est, self.ctx.cost_vectors.get(sym, self.ctx.cfg_array))
         common = dict(target=t, last_target=last_target, position=pos, desired=sz.desired)
         if not math.isfinite(equity) or not math.isfinite(sz.desired):
             self.ctx.mark(sym, bar_time)
-            self.ctx.record(sym, bar_time, "hold", f"cannot size yet (equity {equity!r}, desired {sz.desired!r})", "sizing", **common)
+            self.ctx.record(
+                sym,
+                bar_time,
+                "hold",
+                f"cannot size yet (equity {equity!r}, desired {sz.desired!r})",
+                "sizing",
+                **common,
+            )
             if not math.isfinite(equity):
-                self.ctx.alert("no_equity", f"{sym}: the broker reported no account value: bar {bar_time} not traded", "error", symbol=sym)
+                self.ctx.alert(
+                    "no_equity",
+                    f"{sym}: the broker reported no account value: bar {bar_time} not traded",
+                    "error",
+                    symbol=sym,
+                )
             return
         if sz.delta == 0:
             self.ctx.mark(sym, bar_time, target=t)
@@ -129,9 +171,22 @@ class DecisionPath:
         side = "BUY" if sz.delta > 0 else "SELL"
         qty = abs(sz.delta)
         exp_px, exp_fee = expected_fill(side, qty, fill_est, self.ctx.cost_vectors.get(sym, self.ctx.cfg_array))
-        log.info("expected fill", extra={"event": "expected_fill", "symbol": sym, "side": side, "quantity": qty,
-                                          "price": exp_px, "fees": exp_fee})
-        lmt = limit_price(side, fill_est, self.ctx.cfg.orders.limit_offset_bps) if self.ctx.cfg.orders.type == "limit" else None
+        log.info(
+            "expected fill",
+            extra={
+                "event": "expected_fill",
+                "symbol": sym,
+                "side": side,
+                "quantity": qty,
+                "price": exp_px,
+                "fees": exp_fee,
+            },
+        )
+        lmt = (
+            limit_price(side, fill_est, self.ctx.cfg.orders.limit_offset_bps)
+            if self.ctx.cfg.orders.type == "limit"
+            else None
+        )
         # exposure is measured at the decision bar's close, the price sizing used; the band uses the last price
         intent = OrderIntent(sym, side, qty, w.last_close, "LMT" if lmt else "MKT", lmt, "signal")  # type: ignore[arg-type]
         kids = self.bracket_of(intent, pos, sz.desired)
@@ -145,9 +200,13 @@ class DecisionPath:
         elif decision.verdict == "needs_approval":
             ref = self.ctx.new_ref(sym, bar_time, "sig")
             self.ctx.mark(sym, bar_time)
-            self.ctx.ledger.insert_order(self.ctx.order_row(intent, ref, bar_time, "needs_approval", t, last_target, decision.reason), now)
+            self.ctx.ledger.insert_order(
+                self.ctx.order_row(intent, ref, bar_time, "needs_approval", t, last_target, decision.reason), now
+            )
             self.ctx.record(sym, bar_time, decision.verdict, decision.reason, decision.rule, order_ref=ref, **common)
-            self.ctx.alert("needs_approval", f"order {ref} held for approval: {decision.reason}", "warning", order_ref=ref)
+            self.ctx.alert(
+                "needs_approval", f"order {ref} held for approval: {decision.reason}", "warning", order_ref=ref
+            )
         elif decision.verdict == "flatten":
             self.ctx.mark(sym, bar_time)
             self.ctx.record(sym, bar_time, decision.verdict, decision.reason, decision.rule, **common)
@@ -157,8 +216,16 @@ class DecisionPath:
             self.ctx.mark(sym, bar_time)
             self.ctx.record(sym, bar_time, decision.verdict, decision.reason, decision.rule, **common)
 
-    def send(self, intent: OrderIntent, bar_time: pd.Timestamp, target: float, prev_target: float, decision: Decision,
-              received: float | None, common: dict[str, Any]) -> None:
+    def send(
+        self,
+        intent: OrderIntent,
+        bar_time: pd.Timestamp,
+        target: float,
+        prev_target: float,
+        decision: Decision,
+        received: float | None,
+        common: dict[str, Any],
+    ) -> None:
         """Record the intent (one committed transaction), then place, then record 'sent'."""
         now = self.ctx.clock.now()
         sym = intent.symbol
@@ -168,33 +235,54 @@ class DecisionPath:
         kids = self.bracket_of(intent, float(common["position"]), float(common["desired"]), row)
         with self.ctx.ledger.tx():
             if kids:
-                self.ctx.ledger.insert_bracket(row, kids, now)  # parent and children: all or none, before anything is sent
+                self.ctx.ledger.insert_bracket(
+                    row, kids, now
+                )  # parent and children: all or none, before anything is sent
             else:
                 self.ctx.ledger.insert_order(row, now)
             self.ctx.mark(sym, bar_time, target=target)
             self.ctx.record(sym, bar_time, decision.verdict, decision.reason, decision.rule, order_ref=ref, **common)
         if self.ctx.cfg.dry_run:
-            log.info("dry run: order not sent", extra={"event": "dry_run", "order_ref": ref, "side": intent.side, "quantity": intent.quantity})
+            log.info(
+                "dry run: order not sent",
+                extra={"event": "dry_run", "order_ref": ref, "side": intent.side, "quantity": intent.quantity},
+            )
             return
         self.place(intent, ref, received)
         if kids:
             parent = self.ctx.ledger.order(ref) or {}
-            if parent.get("status") in ("intent", "rejected", "void", "cancelled"):  # never sent or refused: nothing to protect
+            if parent.get("status") in (
+                "intent",
+                "rejected",
+                "void",
+                "cancelled",
+            ):  # never sent or refused: nothing to protect
                 for row in kids:
-                    self.ctx.ledger.update_order(row["order_ref"], self.ctx.clock.now(), kind="void", status="void",
-                                                 detail=f"entry {ref} is {parent.get('status')}")
+                    self.ctx.ledger.update_order(
+                        row["order_ref"],
+                        self.ctx.clock.now(),
+                        kind="void",
+                        status="void",
+                        detail=f"entry {ref} is {parent.get('status')}",
+                    )
             else:
                 self.place_children(ref, kids)
 
-    def bracket_of(self, intent: OrderIntent, position: float, desired: float,
-                   row: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    def bracket_of(
+        self, intent: OrderIntent, position: float, desired: float, row: dict[str, Any] | None = None
+    ) -> list[dict[str, Any]]:
         """The protective children's ledger rows of an order that opens or adds (none for an exit):
         they cover the whole position the order leaves (a flip's: the new side), GTC, with levels
         from the expected entry (the limit, else the last close); :meth:`relevel` moves them to the fill."""
         opens = desired != 0 and (position == 0 or (desired > 0) != (position > 0) or abs(desired) > abs(position))
         if not self.ctx.exits or not opens:
             return []
-        parent = {**(row or {"order_ref": "?", "symbol": intent.symbol}), "side": intent.side, "quantity": abs(desired), "tif": "GTC"}
+        parent = {
+            **(row or {"order_ref": "?", "symbol": intent.symbol}),
+            "side": intent.side,
+            "quantity": abs(desired),
+            "tif": "GTC",
+        }
         return children(parent, self.ctx.exits, intent.entry_price)
 
     def place_children(self, ref: str, kids: list[dict[str, Any]]) -> None:
@@ -203,11 +291,20 @@ class DecisionPath:
             try:
                 state = self.ctx.broker.place(child_request(row))
             except BrokerDisconnected as err:
-                self.ctx.ledger.update_order(row["order_ref"], self.ctx.clock.now(), kind="send_failed", detail=unsent_detail(err))
+                self.ctx.ledger.update_order(
+                    row["order_ref"], self.ctx.clock.now(), kind="send_failed", detail=unsent_detail(err)
+                )
                 self.ctx.disconnected(err.what)
                 return
-            self.ctx.ledger.update_order(row["order_ref"], self.ctx.clock.now(), kind="sent", status="sent",
-                                         sent_at=iso(self.ctx.clock.now()), broker_order_id=state.broker_order_id, perm_id=state.perm_id)
+            self.ctx.ledger.update_order(
+                row["order_ref"],
+                self.ctx.clock.now(),
+                kind="sent",
+                status="sent",
+                sent_at=iso(self.ctx.clock.now()),
+                broker_order_id=state.broker_order_id,
+                perm_id=state.perm_id,
+            )
             if state.status != "pending":
                 self.ctx.sync.order_event(state)
         self.relevel(ref)
@@ -219,7 +316,9 @@ class DecisionPath:
         modify = getattr(self.ctx.broker, "modify", None)
         if row is None or row["status"] != "filled" or not row["avg_fill_price"] or modify is None:
             return
-        placed = [c for c in self.ctx.ledger.children(parent_ref) if c["status"] not in ("intent", "dry_run", "send_failed")]
+        placed = [
+            c for c in self.ctx.ledger.children(parent_ref) if c["status"] not in ("intent", "dry_run", "send_failed")
+        ]
         if not placed:
             return
         fill = float(row["avg_fill_price"])
@@ -232,23 +331,45 @@ class DecisionPath:
             if level is None or level == child[key]:
                 continue
             if modify(child["order_ref"], level=level):
-                self.ctx.ledger.update_order(child["order_ref"], self.ctx.clock.now(), kind="modified",
-                                             detail=f"level {level:g} from the entry fill {base:g}", **{key: level})
+                self.ctx.ledger.update_order(
+                    child["order_ref"],
+                    self.ctx.clock.now(),
+                    kind="modified",
+                    detail=f"level {level:g} from the entry fill {base:g}",
+                    **{key: level},
+                )
 
     def place(self, intent: OrderIntent, ref: str, received: float | None) -> None:
-        req = OrderRequest(ref, intent.symbol, intent.side, intent.quantity, intent.order_type, intent.limit_price, self.ctx.cfg.orders.tif)
+        req = OrderRequest(
+            ref,
+            intent.symbol,
+            intent.side,
+            intent.quantity,
+            intent.order_type,
+            intent.limit_price,
+            self.ctx.cfg.orders.tif,
+        )
         try:
             state = self.ctx.broker.place(req)
         except BrokerDisconnected as err:
-            log.error("order not sent: disconnected", extra={"event": "send_failed", "order_ref": ref, "detail": err.what})
+            log.error(
+                "order not sent: disconnected", extra={"event": "send_failed", "order_ref": ref, "detail": err.what}
+            )
             self.ctx.ledger.update_order(ref, self.ctx.clock.now(), kind="send_failed", detail=unsent_detail(err))
             self.ctx.disconnected(err.what)
             return
         if self.ctx.crash_after_place:
             self.crash(ref)
         sent = time.perf_counter()
-        self.ctx.ledger.update_order(ref, self.ctx.clock.now(), kind="sent", status="sent", sent_at=iso(self.ctx.clock.now()),
-                                 broker_order_id=state.broker_order_id, perm_id=state.perm_id)
+        self.ctx.ledger.update_order(
+            ref,
+            self.ctx.clock.now(),
+            kind="sent",
+            status="sent",
+            sent_at=iso(self.ctx.clock.now()),
+            broker_order_id=state.broker_order_id,
+            perm_id=state.perm_id,
+        )
         if state.status != "pending":
             self.ctx.sync.order_event(state)
         self.ctx.state.metrics["orders_sent"] += 1
@@ -257,9 +378,19 @@ class DecisionPath:
         latency = (sent - received) * 1000 if received is not None else None
         if latency is not None:
             self.ctx.state.latencies_ms.append(latency)
-        log.info("order sent", extra={"event": "order_sent", "order_ref": ref, "symbol": intent.symbol, "side": intent.side,
-                                       "quantity": intent.quantity, "order_type": intent.order_type,
-                                       "limit_price": intent.limit_price, "latency_ms": latency})
+        log.info(
+            "order sent",
+            extra={
+                "event": "order_sent",
+                "order_ref": ref,
+                "symbol": intent.symbol,
+                "side": intent.side,
+                "quantity": intent.quantity,
+                "order_type": intent.order_type,
+                "limit_price": intent.limit_price,
+                "latency_ms": latency,
+            },
+        )
 
     def crash(self, ref: str) -> None:
         """Test hook: die after placeOrder, before the ledger records 'sent' (the crash window)."""
@@ -275,7 +406,9 @@ class DecisionPath:
         if not rows:
             return True
         if all(r["order_ref"] in self.ctx.state.adopted for r in rows):
-            return self.reconciler.clear_adopted(sym)  # another client's order: this client cannot cancel it (bridge.runtime.oversight)
+            return self.reconciler.clear_adopted(
+                sym
+            )  # another client's order: this client cannot cancel it (bridge.runtime.oversight)
         for r in rows:
             if r["order_ref"] in self.ctx.state.adopted:
                 continue
@@ -320,13 +453,31 @@ class DecisionPath:
         new_ref = f"{ref}:m"
         now = self.ctx.clock.now()
         bar_time = pd.Timestamp(row["bar_time"]) if row["bar_time"] else None
-        self.ctx.record(sym, bar_time if bar_time is not None else now, decision.verdict, f"limit timed out: {decision.reason}",
-                     decision.rule, order_ref=new_ref if decision.allowed else None, quantity=intent.signed)
+        self.ctx.record(
+            sym,
+            bar_time if bar_time is not None else now,
+            decision.verdict,
+            f"limit timed out: {decision.reason}",
+            decision.rule,
+            order_ref=new_ref if decision.allowed else None,
+            quantity=intent.signed,
+        )
         if not decision.allowed:
             return
         try:
-            self.ctx.ledger.insert_order(self.ctx.order_row(intent, new_ref, bar_time, "intent", None, None,
-                                                     "limit order timed out: converted to market", parent=ref), now)
+            self.ctx.ledger.insert_order(
+                self.ctx.order_row(
+                    intent,
+                    new_ref,
+                    bar_time,
+                    "intent",
+                    None,
+                    None,
+                    "limit order timed out: converted to market",
+                    parent=ref,
+                ),
+                now,
+            )
         except DuplicateOrder:
             return
         self.place(intent, new_ref, None)
@@ -335,6 +486,8 @@ class DecisionPath:
 def unsent_detail(err: BrokerDisconnected) -> str:
     """The order event for an order that did not (provably) reach the broker: it stays ``intent``."""
     if isinstance(err, OrderUnconfirmed):
-        return ("written into a socket the gateway had closed: may not have arrived; stays intent until the reconnect "
-                "resolves it (adopted if the broker has it, voided only if proven absent)")
+        return (
+            "written into a socket the gateway had closed: may not have arrived; stays intent until the reconnect "
+            "resolves it (adopted if the broker has it, voided only if proven absent)"
+        )
     return "not sent: the connection was down; stays intent, resolved at the reconnect"

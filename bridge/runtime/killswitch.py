@@ -17,7 +17,9 @@ from bridge.errors import BrokerDisconnected
 from bridge.runtime.context import Context
 
 
-def kill(ctx: Context, reason: str, *, flatten: bool, kind: str, tag: pd.Timestamp, shutdown: bool = False) -> dict[str, Any]:
+def kill(
+    ctx: Context, reason: str, *, flatten: bool, kind: str, tag: pd.Timestamp, shutdown: bool = False
+) -> dict[str, Any]:
     """Latch the kill switch and cancel (and flatten); returns ``emergency_stop``'s result.
     A drop midway keeps the actions pending (``state.stop_pending``) and re-raises."""
     st = ctx.state
@@ -25,9 +27,21 @@ def kill(ctx: Context, reason: str, *, flatten: bool, kind: str, tag: pd.Timesta
     prices = {s: w.last_price() for s, w in ctx.windows.items() if len(w)}
     try:
         result = emergency_stop(
-            ctx.broker, ctx.ledger, flatten=flatten, symbols=ctx.symbols, strategy=ctx.spec.name, key=ctx.skey, tag=tag,
-            reason=reason, kind=kind, now=ctx.clock.now, pump=ctx.pump, prices=prices, calendar=ctx.calendar,
-            cancel_wait=ctx.cfg.orders.cancel_wait, run_id=ctx.run_id,
+            ctx.broker,
+            ctx.ledger,
+            flatten=flatten,
+            symbols=ctx.symbols,
+            strategy=ctx.spec.name,
+            key=ctx.skey,
+            tag=tag,
+            reason=reason,
+            kind=kind,
+            now=ctx.clock.now,
+            pump=ctx.pump,
+            prices=prices,
+            calendar=ctx.calendar,
+            cancel_wait=ctx.cfg.orders.cancel_wait,
+            run_id=ctx.run_id,
         )
     except BrokerDisconnected:
         # latched, but the cancel/flatten did not finish: the runner redoes them once reconnected

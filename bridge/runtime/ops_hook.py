@@ -31,7 +31,15 @@ log = logging.getLogger("bridge.ops")
 #: Alert kinds the error-rate breaker counts. Not ``broker_error``: IB sends one with every
 #: rejection (counted once, as ``order_rejected``) and its connection codes are counted as
 #: ``disconnected`` / ``connectivity_lost``.
-ERROR_KINDS = ("order_rejected", "risk_rejected", "disconnected", "connectivity_lost", "stale_data", "missing_bars", "decision_error")
+ERROR_KINDS = (
+    "order_rejected",
+    "risk_rejected",
+    "disconnected",
+    "connectivity_lost",
+    "stale_data",
+    "missing_bars",
+    "decision_error",
+)
 RATE_LIMITED = ("order_rejected", "risk_rejected", "broker_error", "stale_data")
 TICK_EVERY = 1.0
 
@@ -76,7 +84,9 @@ def on_alert(ctx: Any, kind: str, message: str, level: str) -> str | None:
 
 def on_decision(ctx: Any, sym: str, verdict: str, rule: str, reason: str) -> None:
     if verdict == "reject":
-        ctx.alert("risk_rejected", f"{sym}: risk gate rejected the order ({rule}): {reason}", "warning", symbol=sym, rule=rule)
+        ctx.alert(
+            "risk_rejected", f"{sym}: risk gate rejected the order ({rule}): {reason}", "warning", symbol=sym, rule=rule
+        )
 
 
 def snapshot(ctx: Any, now: pd.Timestamp) -> Snapshot | None:
@@ -92,7 +102,9 @@ def snapshot(ctx: Any, now: pd.Timestamp) -> Snapshot | None:
         st.resumed_at = now
     st.latched = rs.kill_switch
     recorded = ctx.ledger.last_resume_at()  # a resume before this process started
-    marks_from = [t for t in (st.resumed_at, pd.Timestamp(recorded) if recorded else None) if t is not None and t <= now]
+    marks_from = [
+        t for t in (st.resumed_at, pd.Timestamp(recorded) if recorded else None) if t is not None and t <= now
+    ]
     resumed = iso(max(marks_from)) if marks_from else None
 
     def since(seconds: float) -> pd.Timestamp:
@@ -103,8 +115,10 @@ def snapshot(ctx: Any, now: pd.Timestamp) -> Snapshot | None:
     high = max([e for _, e in st.samples] + [ctx.ledger.equity_high_since(since(b.rapid_loss_window)) or equity])
     peak = max(ctx.ledger.peak_equity(resumed) or equity, equity)
     positions = ctx.broker.positions()
-    marks = {s: (ctx.windows[s].last_price() if s in ctx.windows and len(ctx.windows[s]) else p.avg_cost)
-             for s, p in positions.items()}
+    marks = {
+        s: (ctx.windows[s].last_price() if s in ctx.windows and len(ctx.windows[s]) else p.avg_cost)
+        for s, p in positions.items()
+    }
     day = ctx.day()
     sod_marks = ctx.ledger.first_marks_since(pd.Timestamp(day, tz="America/New_York"))
     realized = ctx.ledger.realized_today(day)
@@ -115,9 +129,16 @@ def snapshot(ctx: Any, now: pd.Timestamp) -> Snapshot | None:
         ref = sod_marks.get(s, p.avg_cost)
         pnl[s] = pnl.get(s, 0.0) + p.quantity * (marks[s] - ref)
     errors = ctx.ledger.count_alerts(since(b.error_window), ERROR_KINDS) if b.max_errors else 0
-    return Snapshot(equity=equity, sod_equity=float(rs.loss_ref_equity or rs.sod_equity or 0.0), peak_equity=peak, window_high=high,
-                    cash=cash, errors=errors, notional={s: abs(p.quantity) * marks.get(s, 0.0) for s, p in positions.items() if p.quantity},
-                    symbol_pnl=pnl)
+    return Snapshot(
+        equity=equity,
+        sod_equity=float(rs.loss_ref_equity or rs.sod_equity or 0.0),
+        peak_equity=peak,
+        window_high=high,
+        cash=cash,
+        errors=errors,
+        notional={s: abs(p.quantity) * marks.get(s, 0.0) for s, p in positions.items() if p.quantity},
+        symbol_pnl=pnl,
+    )
 
 
 def tick(ctx: Any, kill: Callable[..., Any]) -> None:
@@ -133,8 +154,13 @@ def tick(ctx: Any, kill: Callable[..., Any]) -> None:
     if snap is not None:
         st.usages = usages(snap, ctx.cfg.breakers, ctx.cfg.risk)
         for level, tier, u in st.tiers.crossings(st.usages, ctx.day()):
-            ctx.alert(f"limit_{'critical' if level == 'critical' else 'warning'}", tier_message(tier, u), level, rule=u.rule,
-                          tier=tier)
+            ctx.alert(
+                f"limit_{'critical' if level == 'critical' else 'warning'}",
+                tier_message(tier, u),
+                level,
+                rule=u.rule,
+                tier=tier,
+            )
         if not ctx.ledger.risk_state().kill_switch:
             for u in tripped(snap, ctx.cfg.breakers, ctx.cfg.risk):
                 if u.rule == "daily_loss_pct":
@@ -155,7 +181,9 @@ def _report_after_close(ctx: Any, st: OpsState, now: pd.Timestamp) -> None:
 
         out = ctx.cfg.ops.report_dir
         try:
-            jpath, _, _ = write_report(ctx.ledger, ctx.day(), Path(out).expanduser() if out else reports_dir() / "bridge")
+            jpath, _, _ = write_report(
+                ctx.ledger, ctx.day(), Path(out).expanduser() if out else reports_dir() / "bridge"
+            )
             ctx.alert("daily_report", f"daily report written: {jpath}", "info")
         except Exception as err:  # noqa: BLE001 - a report must never stop the bridge
             ctx.alert("daily_report_failed", f"daily report failed: {err!r}", "error")
@@ -167,5 +195,7 @@ def limits(ctx: Any) -> list[dict[str, Any]]:
     st = ctx.state.ops
     if st is None:
         return []
-    return [{**dataclasses.asdict(u), "fraction": u.fraction if math.isfinite(u.fraction) else 99.0, "tripped": u.tripped}
-            for u in st.usages]
+    return [
+        {**dataclasses.asdict(u), "fraction": u.fraction if math.isfinite(u.fraction) else 99.0, "tripped": u.tripped}
+        for u in st.usages
+    ]

@@ -63,11 +63,18 @@ class Oversight:
             if st.order_ref in state.adopted:
                 continue
             state.adopted[st.order_ref] = st.client_id
-            self.ctx.ledger.risk_event(now, "adopted", f"{st.order_ref} owned by client id {st.client_id}", self.ctx.run_id)
-            self.ctx.alert("order_adopted", f"order {st.order_ref} ({st.side} {st.quantity:g} {st.symbol}) is working under client id "
-                        f"{st.client_id}, not {self.ctx.cfg.gateway.client_id}: adopted and tracked, never re-sent. This client "
-                        "cannot cancel it; `bridge stop` (global cancel) or TWS can", "warning",
-                        order_ref=st.order_ref, client_id=st.client_id)
+            self.ctx.ledger.risk_event(
+                now, "adopted", f"{st.order_ref} owned by client id {st.client_id}", self.ctx.run_id
+            )
+            self.ctx.alert(
+                "order_adopted",
+                f"order {st.order_ref} ({st.side} {st.quantity:g} {st.symbol}) is working under client id "
+                f"{st.client_id}, not {self.ctx.cfg.gateway.client_id}: adopted and tracked, never re-sent. This client "
+                "cannot cancel it; `bridge stop` (global cancel) or TWS can",
+                "warning",
+                order_ref=st.order_ref,
+                client_id=st.client_id,
+            )
         still_open = {r["order_ref"] for r in self.ctx.ledger.open_orders()}
         for ref in [r for r in state.adopted if r not in still_open]:
             del state.adopted[ref]
@@ -77,18 +84,30 @@ class Oversight:
             state.adopted_blocks.clear()  # a later adoption starts its own count
         for ref in res.revived:
             self.ctx.ledger.risk_event(now, "revived", f"{ref} voided earlier, listed by the broker", self.ctx.run_id)
-            self.ctx.alert("order_revived", f"order {ref} was voided but the broker has it: revived with its state and fills "
-                        "(its bar may have been decided again: check positions)", "critical", order_ref=ref)
+            self.ctx.alert(
+                "order_revived",
+                f"order {ref} was voided but the broker has it: revived with its state and fills "
+                "(its bar may have been decided again: check positions)",
+                "critical",
+                order_ref=ref,
+            )
         for f in res.foreign_fills:
             self.foreign_fill(f)
         for o in res.foreign_open:
-            self.foreign_ref(o.order_ref, f"open order {o.order_ref} ({o.side} {o.quantity:g} {o.symbol}) is not in this ledger: "
-                              "another bridge or ledger trades this account (not a symbol this bridge manages)")
+            self.foreign_ref(
+                o.order_ref,
+                f"open order {o.order_ref} ({o.side} {o.quantity:g} {o.symbol}) is not in this ledger: "
+                "another bridge or ledger trades this account (not a symbol this bridge manages)",
+            )
 
     def foreign_fill(self, f: Fill) -> None:
         """An execution of an order this ledger does not know: report it once per ref, never record it."""
-        self.foreign_ref(f.order_ref, f"execution {f.exec_id} of order {f.order_ref} ({f.side} {f.quantity:g} {f.symbol}) is not "
-                          "in this ledger: another bridge or ledger trades this account; not recorded here", exec_id=f.exec_id)
+        self.foreign_ref(
+            f.order_ref,
+            f"execution {f.exec_id} of order {f.order_ref} ({f.side} {f.quantity:g} {f.symbol}) is not "
+            "in this ledger: another bridge or ledger trades this account; not recorded here",
+            exec_id=f.exec_id,
+        )
 
     def foreign_ref(self, ref: str, message: str, **fields: object) -> None:
         """Report an orderRef of another ledger once (risk event ``foreign_order``, alert)."""
@@ -99,4 +118,6 @@ class Oversight:
             return
         st.foreign_refs.add(ref)
         self.ctx.ledger.risk_event(self.ctx.clock.now(), "foreign_order", f"{ref} {message}", self.ctx.run_id)
-        self.ctx.alert("foreign_execution" if "exec_id" in fields else "foreign_order", message, "error", order_ref=ref, **fields)
+        self.ctx.alert(
+            "foreign_execution" if "exec_id" in fields else "foreign_order", message, "error", order_ref=ref, **fields
+        )

@@ -47,13 +47,28 @@ class Reconciler:
             self.ctx.ledger.risk_event(now, "baseline", f"positions baseline {base} ({why})", self.ctx.run_id)
             if rs.rebaseline:
                 self.ctx.ledger.set_risk_state(now, rebaseline=False)
-        res = reconcile(self.ctx.ledger.open_orders(), self.ctx.ledger.all_refs(), self.ctx.ledger.fill_ids(), self.ctx.ledger.expected_positions(),
-                        self.ctx.broker.open_orders(), self.ctx.broker.completed_orders(), self.ctx.broker.executions(), positions, managed, PREFIX,
-                        ledger_void=self.void_rows())
+        res = reconcile(
+            self.ctx.ledger.open_orders(),
+            self.ctx.ledger.all_refs(),
+            self.ctx.ledger.fill_ids(),
+            self.ctx.ledger.expected_positions(),
+            self.ctx.broker.open_orders(),
+            self.ctx.broker.completed_orders(),
+            self.ctx.broker.executions(),
+            positions,
+            managed,
+            PREFIX,
+            ledger_void=self.void_rows(),
+        )
         for f in res.new_fills:
             self.ctx.sync.fill(f, source="reconcile")
-            self.ctx.alert("fill_recovered", f"recovered fill {f.side} {f.quantity:g} {f.symbol} @ {f.price:g} ({f.order_ref})", "warning",
-                        order_ref=f.order_ref, exec_id=f.exec_id)
+            self.ctx.alert(
+                "fill_recovered",
+                f"recovered fill {f.side} {f.quantity:g} {f.symbol} @ {f.price:g} ({f.order_ref})",
+                "warning",
+                order_ref=f.order_ref,
+                exec_id=f.exec_id,
+            )
         for fix in res.updates:
             fields: dict[str, Any] = {"status": fix.status, "filled": fix.filled}
             if fix.avg_fill_price:
@@ -65,34 +80,64 @@ class Reconciler:
             row = self.ctx.ledger.order(fix.order_ref)
             if row and row["sent_at"] is None:
                 fields["sent_at"] = row["created_at"]
-            self.ctx.ledger.update_order(fix.order_ref, now, kind="revived" if fix.order_ref in res.revived else "reconciled",
-                                     detail=fix.note, **fields)
+            self.ctx.ledger.update_order(
+                fix.order_ref,
+                now,
+                kind="revived" if fix.order_ref in res.revived else "reconciled",
+                detail=fix.note,
+                **fields,
+            )
             if fix.status == "rejected" and row and row["status"] != "rejected":
                 on_rejected(self.ctx, fix.order_ref, fix.note)  # a rejection the runner did not see live
-        self.ctx.state.working = {r["order_ref"]: self.ctx.clock.monotonic() for r in self.ctx.ledger.open_orders() if r["order_type"] == "LMT"}
+        self.ctx.state.working = {
+            r["order_ref"]: self.ctx.clock.monotonic()
+            for r in self.ctx.ledger.open_orders()
+            if r["order_type"] == "LMT"
+        }
         self.oversight.apply(res, now)
         if why not in ("start", "reconnect"):
             # same connection (1101/1102, resume): an order the broker does not list may still be
             # in flight; only a fresh connection proves it never arrived
             for ref in res.voided:
-                log.warning("order not listed by the broker", extra={"event": "reconcile_unlisted", "order_ref": ref, "why": why})
+                log.warning(
+                    "order not listed by the broker",
+                    extra={"event": "reconcile_unlisted", "order_ref": ref, "why": why},
+                )
             res.voided = []
         for ref in res.voided:
             row = self.ctx.ledger.order(ref)
             self.ctx.ledger.update_order(ref, now, kind="void", detail="the broker never received it", status="void")
             if row and row["purpose"] == "signal":
-                self.ctx.ledger.rollback_strategy_state(self.ctx.skey, row["symbol"], now, row["prev_target"], row["prev_bar"], row["bar_time"])
-            self.ctx.alert("order_void", f"order {ref} was recorded but never reached the broker: voided", "warning", order_ref=ref)
+                self.ctx.ledger.rollback_strategy_state(
+                    self.ctx.skey, row["symbol"], now, row["prev_target"], row["prev_bar"], row["bar_time"]
+                )
+            self.ctx.alert(
+                "order_void", f"order {ref} was recorded but never reached the broker: voided", "warning", order_ref=ref
+            )
         if res.mismatches and act_on_mismatch:
             text = "; ".join(res.mismatches)
             self.ctx.ledger.risk_event(now, "mismatch", text, self.ctx.run_id)
             if self.ctx.cfg.reconcile.on_mismatch == "halt":
-                self.ctx.ledger.set_risk_state(now, halted=True, reason=f"reconciliation mismatch: {text}", since=iso(now))
-            self.ctx.alert("reconcile_mismatch", f"reconciliation mismatch ({why}): {text}"
-                        + (" -- trading halted until `bridge resume`" if self.ctx.cfg.reconcile.on_mismatch == "halt" else ""), "critical")
+                self.ctx.ledger.set_risk_state(
+                    now, halted=True, reason=f"reconciliation mismatch: {text}", since=iso(now)
+                )
+            self.ctx.alert(
+                "reconcile_mismatch",
+                f"reconciliation mismatch ({why}): {text}"
+                + (" -- trading halted until `bridge resume`" if self.ctx.cfg.reconcile.on_mismatch == "halt" else ""),
+                "critical",
+            )
         self.ctx.state.positions_dirty = True
-        log.info("reconciled", extra={"event": "reconciled", "why": why, "summary": res.summary(),
-                                       "expected": res.expected_positions, "broker": res.broker_positions})
+        log.info(
+            "reconciled",
+            extra={
+                "event": "reconciled",
+                "why": why,
+                "summary": res.summary(),
+                "expected": res.expected_positions,
+                "broker": res.broker_positions,
+            },
+        )
         return res
 
     def void_rows(self) -> list[dict[str, object]]:
@@ -117,17 +162,32 @@ class Reconciler:
             return False
         now = self.ctx.clock.now()
         me = self.ctx.cfg.gateway.client_id
-        owners = ", ".join(f"{r['order_ref']} ({r['side']} {float(r['quantity']) - float(r['filled'] or 0):g} {sym} left, "
-                           f"client id {st.adopted.get(r['order_ref'], '?')})" for r in rows)
+        owners = ", ".join(
+            f"{r['order_ref']} ({r['side']} {float(r['quantity']) - float(r['filled'] or 0):g} {sym} left, "
+            f"client id {st.adopted.get(r['order_ref'], '?')})"
+            for r in rows
+        )
         ids = sorted({str(st.adopted[r["order_ref"]]) for r in rows if r["order_ref"] in st.adopted})
-        reason = (f"{sym}: the strategy's new target was blocked on {n} bars by working order(s) of another client id: {owners}; "
-                  f"this client (id {me}) cannot cancel them (IB lets only the placing client), so the position cannot converge")
-        fix = (f"cancel it in TWS, or `bridge stop` (global cancel), or restart with `--client-id {'/'.join(ids) or '?'}` "
-               "(which can cancel it); then `bridge resume`")
+        reason = (
+            f"{sym}: the strategy's new target was blocked on {n} bars by working order(s) of another client id: {owners}; "
+            f"this client (id {me}) cannot cancel them (IB lets only the placing client), so the position cannot converge"
+        )
+        fix = (
+            f"cancel it in TWS, or `bridge stop` (global cancel), or restart with `--client-id {'/'.join(ids) or '?'}` "
+            "(which can cancel it); then `bridge resume`"
+        )
         self.ctx.ledger.set_risk_state(now, halted=True, reason=f"{reason}. Fix: {fix}", since=iso(now))
         self.ctx.ledger.risk_event(now, "halt", f"{reason}. Fix: {fix}", self.ctx.run_id)
-        self.ctx.alert("adopted_order_blocks", f"{reason} -- trading halted. Fix: {fix}", "critical", symbol=sym,
-                    order_ref=rows[0]["order_ref"], client_id=st.adopted.get(rows[0]["order_ref"]))
-        log.critical("adopted order blocks the symbol: halted", extra={"event": "adopted_order_blocks", "symbol": sym,
-                                                                        "order_ref": rows[0]["order_ref"]})
+        self.ctx.alert(
+            "adopted_order_blocks",
+            f"{reason} -- trading halted. Fix: {fix}",
+            "critical",
+            symbol=sym,
+            order_ref=rows[0]["order_ref"],
+            client_id=st.adopted.get(rows[0]["order_ref"]),
+        )
+        log.critical(
+            "adopted order blocks the symbol: halted",
+            extra={"event": "adopted_order_blocks", "symbol": sym, "order_ref": rows[0]["order_ref"]},
+        )
         return False

@@ -40,14 +40,26 @@ def transient(ctx: Context, err: BridgeError, during: str) -> None:
         # voiding needs a fresh connection's proof; keep the episode's reason across retries
         st.retry_why = during if during in ("start", "reconnect") else "restored"
     g = ctx.cfg.gateway
-    delay = min(g.backoff_initial * 2 ** st.retry_attempt, g.backoff_max)
+    delay = min(g.backoff_initial * 2**st.retry_attempt, g.backoff_max)
     st.retry_attempt += 1
     st.retry_at = time.monotonic() + delay
     st.phase = "resubscribing"
-    log.warning("transient error: retrying", extra={"event": "transient_retry", "during": during, "attempt": st.retry_attempt,
-                                                      "delay_s": delay, "detail": err.render()})
+    log.warning(
+        "transient error: retrying",
+        extra={
+            "event": "transient_retry",
+            "during": during,
+            "attempt": st.retry_attempt,
+            "delay_s": delay,
+            "detail": err.render(),
+        },
+    )
     if first:
         kind = "history_unavailable" if isinstance(err, StaleData) else "transient_error"
         ctx.ledger.risk_event(ctx.clock.now(), kind, f"{during}: {err.render()}", ctx.run_id)
-        ctx.alert(kind, f"{during}: {err.render()} -- not trading until it is back; retrying with backoff "
-                        "(bridge stop still works)", "error")
+        ctx.alert(
+            kind,
+            f"{during}: {err.render()} -- not trading until it is back; retrying with backoff "
+            "(bridge stop still works)",
+            "error",
+        )

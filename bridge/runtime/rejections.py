@@ -46,8 +46,14 @@ def consecutive_rejections(ledger: Ledger, strategy: str, symbol: str) -> int:
     return n
 
 
-def roll_back_target(ledger: Ledger, strategy: str, symbol: str, at: pd.Timestamp, rejected_target: float | None,
-                     prev_target: float | None) -> bool:
+def roll_back_target(
+    ledger: Ledger,
+    strategy: str,
+    symbol: str,
+    at: pd.Timestamp,
+    rejected_target: float | None,
+    prev_target: float | None,
+) -> bool:
     """Set the last target acted on back to ``prev_target`` if it is still the rejected order's
     target (a later decision is never undone). The last bar stays: the next bar decides again."""
     return ledger.restore_target(strategy, symbol, at, prev_target, rejected_target)
@@ -81,15 +87,31 @@ def on_rejected(ctx: Context, ref: str, message: str, code: int = 0) -> None:
     ctx.ledger.risk_event(now, "order_rejected", f"{what}; {tail}", ctx.run_id)
     if not exit_:
         if row["purpose"] == "signal" and n > limit:
-            ctx.alert("rejections_exhausted", f"{what}; {tail}: the strategy's target is kept but NOT held by the account",
-                          "critical", order_ref=ref, symbol=sym, code=code)
+            ctx.alert(
+                "rejections_exhausted",
+                f"{what}; {tail}: the strategy's target is kept but NOT held by the account",
+                "critical",
+                order_ref=ref,
+                symbol=sym,
+                code=code,
+            )
         return
-    ctx.alert("exit_rejected", f"EXIT {what}; position {position:g} {sym} stays open; {tail}", "critical",
-                  order_ref=ref, symbol=sym, code=code)
+    ctx.alert(
+        "exit_rejected",
+        f"EXIT {what}; position {position:g} {sym} stays open; {tail}",
+        "critical",
+        order_ref=ref,
+        symbol=sym,
+        code=code,
+    )
     if retry:
         return
-    reason = f"exit order {ref} rejected by the broker and cannot be placed ({message}): position {position:g} {sym} open"
-    ctx.alert("exit_unplaceable", reason + f" -> {ctx.cfg.orders.on_exit_rejected}", "critical", order_ref=ref, symbol=sym)
+    reason = (
+        f"exit order {ref} rejected by the broker and cannot be placed ({message}): position {position:g} {sym} open"
+    )
+    ctx.alert(
+        "exit_unplaceable", reason + f" -> {ctx.cfg.orders.on_exit_rejected}", "critical", order_ref=ref, symbol=sym
+    )
     if ctx.cfg.orders.on_exit_rejected == "kill_switch":
         if not ctx.ledger.risk_state().kill_switch and ctx.broker.is_connected():
             kill(ctx, reason, flatten=False, kind="exit_rejected", tag=now)
@@ -98,8 +120,10 @@ def on_rejected(ctx: Context, ref: str, message: str, code: int = 0) -> None:
     else:
         ctx.ledger.set_risk_state(now, halted=True, reason=reason, since=iso(now))
         ctx.ledger.risk_event(now, "halt", reason, ctx.run_id)
-    log.critical("exit cannot be placed", extra={"event": "exit_unplaceable", "order_ref": ref, "symbol": sym,
-                                                   "action": ctx.cfg.orders.on_exit_rejected})
+    log.critical(
+        "exit cannot be placed",
+        extra={"event": "exit_unplaceable", "order_ref": ref, "symbol": sym, "action": ctx.cfg.orders.on_exit_rejected},
+    )
 
 
 def _ledger_position(ctx: Context, sym: str) -> float:

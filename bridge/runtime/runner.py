@@ -73,8 +73,17 @@ class Runner:
         health: HealthState | None = None,
         run_id: str | None = None,
     ) -> None:
-        self.ctx = Context(cfg, broker, ledger, clock=clock, notifier=notifier, spec=spec, calendar=calendar, health=health,
-                           run_id=run_id)
+        self.ctx = Context(
+            cfg,
+            broker,
+            ledger,
+            clock=clock,
+            notifier=notifier,
+            spec=spec,
+            calendar=calendar,
+            health=health,
+            run_id=run_id,
+        )
         self.reconciler = Reconciler(self.ctx, Oversight(self.ctx))
         self.decision = DecisionPath(self.ctx, self.reconciler)
         self.session = Session(self.ctx, self.decision, self.reconciler)
@@ -147,17 +156,38 @@ class Runner:
         self.claim_ledger()  # before connecting: a second runner never reaches the gateway
         other = runner_alive(self.ctx.ledger, self.ctx.clock.now())
         if other is not None:
-            raise LedgerError("another bridge is running on this ledger", found=f"run {other['run_id']} (pid {other['pid']})",
-                              fix="stop it first (`bridge stop --shutdown`) or use another --ledger")
+            raise LedgerError(
+                "another bridge is running on this ledger",
+                found=f"run {other['run_id']} (pid {other['pid']})",
+                fix="stop it first (`bridge stop --shutdown`) or use another --ledger",
+            )
         self.session.connect_with_retries()
         self.session.check_account()
         self.ctx.broker.qualify(self.ctx.symbols)
         now = self.ctx.clock.now()
-        self.ctx.ledger.start_run(self.ctx.run_id, now, self.ctx.cfg.mode + ("-dry" if self.ctx.cfg.dry_run else ""), self.ctx.spec.name,
-                              self.ctx.symbols, self.ctx.skey, self.ctx.broker.account_id(), self.ctx.cfg.public_dict())
-        log.info("bridge starting", extra={"event": "start", "mode": self.ctx.cfg.mode, "dry_run": self.ctx.cfg.dry_run,
-                                            "strategy": self.ctx.skey, "symbols": self.ctx.symbols, "bar": self.ctx.interval.name,
-                                            "account": self.ctx.broker.account_id(), "ledger": str(self.ctx.ledger.path)})
+        self.ctx.ledger.start_run(
+            self.ctx.run_id,
+            now,
+            self.ctx.cfg.mode + ("-dry" if self.ctx.cfg.dry_run else ""),
+            self.ctx.spec.name,
+            self.ctx.symbols,
+            self.ctx.skey,
+            self.ctx.broker.account_id(),
+            self.ctx.cfg.public_dict(),
+        )
+        log.info(
+            "bridge starting",
+            extra={
+                "event": "start",
+                "mode": self.ctx.cfg.mode,
+                "dry_run": self.ctx.cfg.dry_run,
+                "strategy": self.ctx.skey,
+                "symbols": self.ctx.symbols,
+                "bar": self.ctx.interval.name,
+                "account": self.ctx.broker.account_id(),
+                "ledger": str(self.ctx.ledger.path),
+            },
+        )
         try:
             self.reconciler.run("start")
             self.session.subscribe_all()
@@ -228,4 +258,3 @@ def settle_memory() -> None:
     state) so later full garbage collections do not rescan them (shorter pauses)."""
     gc.collect()
     gc.freeze()
-

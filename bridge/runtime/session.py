@@ -53,8 +53,10 @@ class Session:
             except GatewayUnreachable as err:
                 if attempt == g.connect_attempts:
                     raise
-                log.warning("connect failed: retrying", extra={"event": "connect_retry", "attempt": attempt, "delay_s": delay,
-                                                               "detail": err.what})
+                log.warning(
+                    "connect failed: retrying",
+                    extra={"event": "connect_retry", "attempt": attempt, "delay_s": delay, "detail": err.what},
+                )
                 time.sleep(delay)
                 delay = min(delay * 2, g.backoff_max)
 
@@ -63,19 +65,30 @@ class Session:
         mode = self.ctx.cfg.mode
         if mode == "paper" and not acct.upper().startswith("D"):
             self.ctx.broker.disconnect()
-            raise AccountError("--paper connected to a live account: refusing to trade", found=acct,
-                               fix="connect to the paper gateway (port 4002) or use --live with --confirm-account")
+            raise AccountError(
+                "--paper connected to a live account: refusing to trade",
+                found=acct,
+                fix="connect to the paper gateway (port 4002) or use --live with --confirm-account",
+            )
         if mode == "live":
             want = self.ctx.cfg.gateway.account
             if not want:
                 self.ctx.broker.disconnect()
-                raise AccountError("live trading needs the account id confirmed", fix="pass --confirm-account ID or type it at the prompt")
+                raise AccountError(
+                    "live trading needs the account id confirmed",
+                    fix="pass --confirm-account ID or type it at the prompt",
+                )
             if want.upper().startswith("D") or acct.upper().startswith("D"):
                 self.ctx.broker.disconnect()
-                raise AccountError("refusing a paper account id in --live mode", found=acct, fix="use --paper for paper accounts")
+                raise AccountError(
+                    "refusing a paper account id in --live mode", found=acct, fix="use --paper for paper accounts"
+                )
             if acct != want:
                 self.ctx.broker.disconnect()
-                raise AccountError("the confirmed account does not match the gateway's account", found=f"confirmed {want}, gateway {acct}")
+                raise AccountError(
+                    "the confirmed account does not match the gateway's account",
+                    found=f"confirmed {want}, gateway {acct}",
+                )
 
     def subscribe_all(self) -> None:
         now = self.ctx.clock.now()
@@ -83,15 +96,29 @@ class Session:
             frame = self.ctx.broker.subscribe_bars(sym, self.ctx.interval, self.ctx.capacity + 1)
             last = pd.Timestamp(frame.index[-1])
             last = last.tz_localize("UTC") if last.tz is None else last.tz_convert("UTC")
-            complete = now >= self.ctx.calendar.due(last, self.ctx.interval) + pd.Timedelta(seconds=self.ctx.cfg.data.complete_grace)
+            complete = now >= self.ctx.calendar.due(last, self.ctx.interval) + pd.Timedelta(
+                seconds=self.ctx.cfg.data.complete_grace
+            )
             w.seed(frame, last_is_complete=complete)
             self.ctx.state.last_update[sym] = now
             gap = w.gap_in_window()
             if gap is not None:
-                self.ctx.alert("missing_bars", f"{sym}: bars missing between {gap[0]} and {gap[1]}: not trading it until the window is whole",
-                            "error", symbol=sym)
-            log.info("history seeded", extra={"event": "history", "symbol": sym, "bars": len(w), "last": str(w.last_time),
-                                               "forming": str(w.forming.time) if w.forming else None})
+                self.ctx.alert(
+                    "missing_bars",
+                    f"{sym}: bars missing between {gap[0]} and {gap[1]}: not trading it until the window is whole",
+                    "error",
+                    symbol=sym,
+                )
+            log.info(
+                "history seeded",
+                extra={
+                    "event": "history",
+                    "symbol": sym,
+                    "bars": len(w),
+                    "last": str(w.last_time),
+                    "forming": str(w.forming.time) if w.forming else None,
+                },
+            )
 
     def handle(self, event: Event) -> None:
         try:
@@ -132,21 +159,44 @@ class Session:
             return
         old, new = change
         if old == "unknown":
-            self.ctx.alert("unknown_order", f"broker reports order {st.order_ref} that the ledger does not know", "error", order_ref=st.order_ref)
+            self.ctx.alert(
+                "unknown_order",
+                f"broker reports order {st.order_ref} that the ledger does not know",
+                "error",
+                order_ref=st.order_ref,
+            )
             return
-        log.info("order status", extra={"event": "order_status", "order_ref": st.order_ref, "status": new, "filled": st.filled})
+        log.info(
+            "order status",
+            extra={"event": "order_status", "order_ref": st.order_ref, "status": new, "filled": st.filled},
+        )
         if old == "void":
-            self.ctx.ledger.risk_event(self.ctx.clock.now(), "revived", f"{st.order_ref} voided earlier, reported {new} by the broker", self.ctx.run_id)
-            self.ctx.alert("order_revived", f"order {st.order_ref} was voided but the broker reports it {new}: revived "
-                        "(its bar may have been decided again: check positions)", "critical", order_ref=st.order_ref)
+            self.ctx.ledger.risk_event(
+                self.ctx.clock.now(),
+                "revived",
+                f"{st.order_ref} voided earlier, reported {new} by the broker",
+                self.ctx.run_id,
+            )
+            self.ctx.alert(
+                "order_revived",
+                f"order {st.order_ref} was voided but the broker reports it {new}: revived "
+                "(its bar may have been decided again: check positions)",
+                "critical",
+                order_ref=st.order_ref,
+            )
         if new in ("filled", "cancelled", "rejected"):
             self.ctx.state.working.pop(st.order_ref, None)
             self.ctx.state.positions_dirty = True
             why = self.ctx.state.cancel_reason.pop(st.order_ref, "")
             if new == "rejected":
                 self.ctx.state.metrics["rejected"] += 1
-                self.ctx.alert("order_rejected", f"order {st.order_ref} rejected: {st.message}", "error", order_ref=st.order_ref,
-                            code=st.error_code)
+                self.ctx.alert(
+                    "order_rejected",
+                    f"order {st.order_ref} rejected: {st.message}",
+                    "error",
+                    order_ref=st.order_ref,
+                    code=st.error_code,
+                )
                 on_rejected(self.ctx, st.order_ref, st.message, st.error_code)
             elif new == "cancelled" and why == "timeout_market":
                 self.decision.replace_with_market(st.order_ref, st.quantity - st.filled)
@@ -162,12 +212,19 @@ class Session:
                 self.decision.relevel(f.order_ref)  # an entry's children move to levels from its fill
             self.ctx.state.metrics["fills"] += 1
             self.ctx.state.positions_dirty = True
-            self.ctx.alert("fill", f"fill {f.side} {f.quantity:g} {f.symbol} @ {f.price:g} (commission {f.commission:g})", "info",
-                        order_ref=f.order_ref, exec_id=f.exec_id)
+            self.ctx.alert(
+                "fill",
+                f"fill {f.side} {f.quantity:g} {f.symbol} @ {f.price:g} (commission {f.commission:g})",
+                "info",
+                order_ref=f.order_ref,
+                exec_id=f.exec_id,
+            )
 
     def on_error(self, ev: ErrorEvent) -> None:
         level = "error" if ev.code < 2000 else "warning"
-        self.ctx.alert("broker_error", f"IB {ev.code}: {ev.message}", level, code=ev.code, order_ref=ev.order_ref, symbol=ev.symbol)
+        self.ctx.alert(
+            "broker_error", f"IB {ev.code}: {ev.message}", level, code=ev.code, order_ref=ev.order_ref, symbol=ev.symbol
+        )
 
     def on_connection(self, ev: ConnectionEvent) -> None:
         if ev.kind == "disconnected":
@@ -178,7 +235,11 @@ class Session:
             self.ctx.ledger.risk_event(self.ctx.clock.now(), "connectivity_lost", ev.message, self.ctx.run_id)
             self.ctx.alert("connectivity_lost", f"IB 1100: {ev.message} (orders paused)", "error")
         elif ev.kind in ("restored", "restored_data_lost"):
-            self.ctx.alert("connectivity_restored", f"IB {'1101' if ev.kind == 'restored_data_lost' else '1102'}: {ev.message}", "warning")
+            self.ctx.alert(
+                "connectivity_restored",
+                f"IB {'1101' if ev.kind == 'restored_data_lost' else '1102'}: {ev.message}",
+                "warning",
+            )
             self.resync(resubscribe=ev.kind == "restored_data_lost")
 
     def resync(self, resubscribe: bool) -> None:
@@ -210,11 +271,18 @@ class Session:
             return
         except (GatewayUnreachable, BrokerDisconnected) as err:
             self.ctx.state.reconnect_attempt += 1
-            delay = min(g.backoff_initial * 2 ** self.ctx.state.reconnect_attempt, g.backoff_max)
+            delay = min(g.backoff_initial * 2**self.ctx.state.reconnect_attempt, g.backoff_max)
             self.ctx.state.reconnect_at = time.monotonic() + delay
             self.ctx.state.phase = "disconnected"
-            log.warning("reconnect failed", extra={"event": "reconnect_failed", "attempt": self.ctx.state.reconnect_attempt, "delay_s": delay,
-                                                    "detail": err.what})
+            log.warning(
+                "reconnect failed",
+                extra={
+                    "event": "reconnect_failed",
+                    "attempt": self.ctx.state.reconnect_attempt,
+                    "delay_s": delay,
+                    "detail": err.what,
+                },
+            )
             return
         self.ctx.state.phase = "ready"
         self.ctx.state.metrics["reconnects"] += 1

@@ -40,7 +40,9 @@ class PeriodicTasks:
         self.decision = decision
         self.reconciler = reconciler
 
-    def kill(self, reason: str, *, flatten: bool, kind: str, tag: pd.Timestamp, shutdown: bool = False) -> dict[str, Any]:
+    def kill(
+        self, reason: str, *, flatten: bool, kind: str, tag: pd.Timestamp, shutdown: bool = False
+    ) -> dict[str, Any]:
         return kill(self.ctx, reason, flatten=flatten, kind=kind, tag=tag, shutdown=shutdown)
 
     def run(self) -> None:
@@ -79,8 +81,14 @@ class PeriodicTasks:
                 tag = pd.Timestamp(req.at)
                 try:
                     if self.ctx.state.phase in ("ready", "lost", "resubscribing"):
-                        result = kill(self.ctx, f"bridge stop requested by {req.args.get('by', 'operator')}", flatten=flatten,
-                                            kind="manual_stop", tag=tag, shutdown=bool(req.args.get("shutdown")))
+                        result = kill(
+                            self.ctx,
+                            f"bridge stop requested by {req.args.get('by', 'operator')}",
+                            flatten=flatten,
+                            kind="manual_stop",
+                            tag=tag,
+                            shutdown=bool(req.args.get("shutdown")),
+                        )
                     else:
                         result = self.defer_stop(req.args, tag)
                 except BrokerDisconnected as err:  # dropped mid-stop: finish it once reconnected
@@ -98,7 +106,9 @@ class PeriodicTasks:
                 self.ctx.alert("resumed", "kill switch cleared by `bridge resume`: trading resumes", "warning")
                 self.ctx.ledger.finish_control(req.id, result_text({"resumed": True}))
             elif req.command == "approve":  # issue 13: `bridge approve ID` / the dashboard
-                self.ctx.ledger.finish_control(req.id, result_text(approve_in_runner(self.ctx, self.decision.place, req.args)))
+                self.ctx.ledger.finish_control(
+                    req.id, result_text(approve_in_runner(self.ctx, self.decision.place, req.args))
+                )
             else:
                 self.ctx.ledger.finish_control(req.id, result_text({"error": f"unknown command {req.command}"}))
 
@@ -106,17 +116,37 @@ class PeriodicTasks:
         """``bridge stop`` while the gateway is away: latch now, cancel and flatten once connected
         again (``--shutdown`` stops the process now: then nothing is left to do it)."""
         by = args.get("by", "operator")
-        self.ctx.ledger.latch(self.ctx.clock.now(), f"bridge stop requested by {by} while disconnected", "manual_stop", self.ctx.run_id)
+        self.ctx.ledger.latch(
+            self.ctx.clock.now(), f"bridge stop requested by {by} while disconnected", "manual_stop", self.ctx.run_id
+        )
         if args.get("shutdown"):
             self.ctx.state.stop = True
-            return {"kill_switch": True, "cancelled": False, "flatten": False,
-                    "error": f"runner is {self.ctx.state.phase} and shuts down: kill switch latched; open orders NOT cancelled, "
-                             "run `bridge stop --flatten` again once the gateway is up"}
-        self.ctx.state.stop_pending = {"flatten": bool(args.get("flatten")), "reason": f"bridge stop requested by {by}", "kind": "manual_stop"}
-        self.ctx.alert("stop_deferred", f"bridge stop by {by}: kill switch latched; cancel"
-                    + (" and flatten" if args.get("flatten") else "") + " run when the gateway is back", "critical")
-        return {"kill_switch": True, "cancelled": False, "flatten": False, "deferred": True,
-                "error": f"runner is {self.ctx.state.phase}: kill switch latched; cancel/flatten run by the runner when the gateway is back"}
+            return {
+                "kill_switch": True,
+                "cancelled": False,
+                "flatten": False,
+                "error": f"runner is {self.ctx.state.phase} and shuts down: kill switch latched; open orders NOT cancelled, "
+                "run `bridge stop --flatten` again once the gateway is up",
+            }
+        self.ctx.state.stop_pending = {
+            "flatten": bool(args.get("flatten")),
+            "reason": f"bridge stop requested by {by}",
+            "kind": "manual_stop",
+        }
+        self.ctx.alert(
+            "stop_deferred",
+            f"bridge stop by {by}: kill switch latched; cancel"
+            + (" and flatten" if args.get("flatten") else "")
+            + " run when the gateway is back",
+            "critical",
+        )
+        return {
+            "kill_switch": True,
+            "cancelled": False,
+            "flatten": False,
+            "deferred": True,
+            "error": f"runner is {self.ctx.state.phase}: kill switch latched; cancel/flatten run by the runner when the gateway is back",
+        }
 
     def run_deferred_stop(self) -> None:
         """Redo a kill switch's cancel/flatten that the gateway's absence interrupted or prevented."""
@@ -125,8 +155,13 @@ class PeriodicTasks:
         try:
             # a new tag: a flatten order of the first attempt may be void (never sent) and its ref
             # must not block this one; a working one is cancelled first or skipped (emergency_stop)
-            result = kill(self.ctx, f"{pending['reason']} (done after reconnecting)", flatten=pending["flatten"],
-                                kind=pending["kind"], tag=self.ctx.clock.now())
+            result = kill(
+                self.ctx,
+                f"{pending['reason']} (done after reconnecting)",
+                flatten=pending["flatten"],
+                kind=pending["kind"],
+                tag=self.ctx.clock.now(),
+            )
         except BrokerDisconnected as err:  # dropped again: kill() kept it pending
             self.ctx.disconnected(err.what)
             return
@@ -160,8 +195,10 @@ class PeriodicTasks:
             return
         breached, loss = daily_loss_breached(Exposure(equity, ref), self.ctx.cfg.risk)
         if breached:
-            reason = (f"daily loss {loss:.2%} of start-of-day equity {ref:,.2f} (now {equity:,.2f}) reached the "
-                      f"{self.ctx.cfg.risk.daily_loss_limit_pct:.2%} limit")
+            reason = (
+                f"daily loss {loss:.2%} of start-of-day equity {ref:,.2f} (now {equity:,.2f}) reached the "
+                f"{self.ctx.cfg.risk.daily_loss_limit_pct:.2%} limit"
+            )
             self.ctx.ledger.record_equity(now, day, cash, equity, "daily_loss")
             kill(self.ctx, reason, flatten=True, kind="daily_loss", tag=now)
 
@@ -174,11 +211,24 @@ class PeriodicTasks:
                 continue
             why = "timeout_market" if self.ctx.cfg.orders.on_timeout == "market" else "timeout"
             self.ctx.state.cancel_reason[ref] = why
-            self.ctx.ledger.update_order(ref, self.ctx.clock.now(), kind="timeout", detail=f"limit unfilled after {self.ctx.cfg.orders.limit_timeout:g} s: cancelling")
+            self.ctx.ledger.update_order(
+                ref,
+                self.ctx.clock.now(),
+                kind="timeout",
+                detail=f"limit unfilled after {self.ctx.cfg.orders.limit_timeout:g} s: cancelling",
+            )
             if not self.ctx.broker.cancel(ref):
-                log.warning("timeout cancel: broker does not list the order", extra={"event": "timeout_cancel_missing", "order_ref": ref})
-            self.ctx.alert("limit_timeout", f"limit order {ref} unfilled after {self.ctx.cfg.orders.limit_timeout:g} s: cancelling"
-                        + (" and sending a market order" if why == "timeout_market" else ""), "warning", order_ref=ref)
+                log.warning(
+                    "timeout cancel: broker does not list the order",
+                    extra={"event": "timeout_cancel_missing", "order_ref": ref},
+                )
+            self.ctx.alert(
+                "limit_timeout",
+                f"limit order {ref} unfilled after {self.ctx.cfg.orders.limit_timeout:g} s: cancelling"
+                + (" and sending a market order" if why == "timeout_market" else ""),
+                "warning",
+                order_ref=ref,
+            )
 
     def eod(self) -> None:
         now = self.ctx.clock.now()
@@ -187,7 +237,11 @@ class PeriodicTasks:
         if is_open and e.flatten_before_close > 0:
             close = self.ctx.calendar.session_close_of(now)
             day = self.ctx.day()
-            if close is not None and now >= close - pd.Timedelta(minutes=e.flatten_before_close) and self.ctx.state.eod_done != day:
+            if (
+                close is not None
+                and now >= close - pd.Timedelta(minutes=e.flatten_before_close)
+                and self.ctx.state.eod_done != day
+            ):
                 self.ctx.state.eod_done = day
                 self.eod_flatten(now)
         if self.ctx.state.was_open and not is_open and e.cancel_at_close:
@@ -195,13 +249,22 @@ class PeriodicTasks:
                 if r["tif"] == "DAY":
                     self.ctx.state.cancel_reason.setdefault(r["order_ref"], "close")
                     self.ctx.broker.cancel(r["order_ref"])
-                    self.ctx.ledger.update_order(r["order_ref"], now, kind="close_cancel", detail="market closed: cancelling the unfilled day order")
+                    self.ctx.ledger.update_order(
+                        r["order_ref"],
+                        now,
+                        kind="close_cancel",
+                        detail="market closed: cancelling the unfilled day order",
+                    )
         self.ctx.state.was_open = is_open
 
     def eod_flatten(self, now: pd.Timestamp) -> None:
         positions = self.ctx.broker.positions()
         pending = {r["symbol"] for r in self.ctx.ledger.open_orders() if r["purpose"] == "flatten"}
-        self.ctx.alert("eod_flatten", f"end of day: flattening {self.ctx.cfg.eod.flatten_before_close:g} min before the close", "warning")
+        self.ctx.alert(
+            "eod_flatten",
+            f"end of day: flattening {self.ctx.cfg.eod.flatten_before_close:g} min before the close",
+            "warning",
+        )
         for sym in self.ctx.symbols:
             pos = positions.get(sym)
             for r in self.ctx.ledger.open_orders(sym):
@@ -209,14 +272,27 @@ class PeriodicTasks:
             if pos is None or not pos.quantity or sym in pending:
                 continue
             w = self.ctx.windows[sym]
-            intent = OrderIntent(sym, "SELL" if pos.quantity > 0 else "BUY", abs(pos.quantity), w.last_price(), "MKT", None, "flatten")
+            intent = OrderIntent(
+                sym, "SELL" if pos.quantity > 0 else "BUY", abs(pos.quantity), w.last_price(), "MKT", None, "flatten"
+            )
             qtys = {s: p.quantity for s, p in positions.items()}
             decision = self.ctx.gate(intent, qtys, self.ctx.marks(qtys), math.nan, w.last_price())
             ref = self.ctx.new_ref(sym, now, "eod")
-            self.ctx.record(sym, now, decision.verdict, f"end-of-day flatten: {decision.reason}", decision.rule, order_ref=ref,
-                         quantity=intent.signed, position=pos.quantity, desired=0.0)
+            self.ctx.record(
+                sym,
+                now,
+                decision.verdict,
+                f"end-of-day flatten: {decision.reason}",
+                decision.rule,
+                order_ref=ref,
+                quantity=intent.signed,
+                position=pos.quantity,
+                desired=0.0,
+            )
             if decision.allowed:
-                self.ctx.ledger.insert_order(self.ctx.order_row(intent, ref, None, "intent", None, None, "end-of-day flatten"), now)
+                self.ctx.ledger.insert_order(
+                    self.ctx.order_row(intent, ref, None, "intent", None, None, "end-of-day flatten"), now
+                )
                 self.ctx.ledger.set_strategy_state(self.ctx.skey, sym, now, last_target=None)
                 self.decision.place(intent, ref, None)
 
@@ -236,7 +312,9 @@ class PeriodicTasks:
         attempts = self.ctx.state.retry_attempt
         self.ctx.state.retry_attempt = 0
         self.ctx.state.phase = "ready"
-        self.ctx.alert("history_restored", f"history and reconciliation back after {attempts} retries: trading resumed", "warning")
+        self.ctx.alert(
+            "history_restored", f"history and reconciliation back after {attempts} retries: trading resumed", "warning"
+        )
         self.decision.decide_pending()
 
     def position_check(self) -> None:
@@ -246,7 +324,9 @@ class PeriodicTasks:
         mono = time.monotonic()
         if mono < self.ctx.state.next_check:
             return
-        self.ctx.state.next_check = mono + (ADOPTED_POLL if self.ctx.state.adopted else self.ctx.cfg.reconcile.check_every)
+        self.ctx.state.next_check = mono + (
+            ADOPTED_POLL if self.ctx.state.adopted else self.ctx.cfg.reconcile.check_every
+        )
         halted = self.ctx.ledger.risk_state().halted  # still reconciled: adopted orders' fills must be recorded
         try:
             if self.reconciler.run("periodic", act_on_mismatch=False).ok or halted:
@@ -259,5 +339,8 @@ class PeriodicTasks:
             self.ctx.disconnected(err.what)
         except BrokerError as err:  # a timed-out request: the next check tries again
             log.warning("periodic reconcile failed", extra={"event": "periodic_check_failed", "detail": err.render()})
-            self.ctx.alert("periodic_check_failed", f"periodic reconcile failed ({err.what}): retrying in "
-                        f"{self.ctx.cfg.reconcile.check_every:g} s", "warning")
+            self.ctx.alert(
+                "periodic_check_failed",
+                f"periodic reconcile failed ({err.what}): retrying in {self.ctx.cfg.reconcile.check_every:g} s",
+                "warning",
+            )

@@ -36,7 +36,7 @@ def new_name(fullname: str) -> str | None:
     """The module an old path now names, or None when ``fullname`` is not an old path."""
     for old, new in OLD_TO_NEW.items():
         if fullname == old or fullname.startswith(old + "."):
-            return new + fullname[len(old):]
+            return new + fullname[len(old) :]
     return None
 
 
@@ -44,7 +44,9 @@ class _Alias(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     def __init__(self) -> None:
         self._own_specs: dict[str, importlib.machinery.ModuleSpec | None] = {}
 
-    def find_spec(self, fullname: str, path: object = None, target: object = None) -> importlib.machinery.ModuleSpec | None:
+    def find_spec(
+        self, fullname: str, path: object = None, target: object = None
+    ) -> importlib.machinery.ModuleSpec | None:
         new = new_name(fullname)
         return importlib.machinery.ModuleSpec(fullname, self, origin=new) if new else None
 

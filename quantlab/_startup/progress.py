@@ -16,7 +16,9 @@ class Progress:
 
         disable = (not sys.stderr.isatty()) if enabled is None else not enabled
         # k/M suffixes only for big counts: a 3-step bar reads 2/3, not 2.00/3.00
-        self._bar: Any = tqdm(total=total, desc=desc, unit=unit, unit_scale=total >= 10_000, disable=disable, leave=True)
+        self._bar: Any = tqdm(
+            total=total, desc=desc, unit=unit, unit_scale=total >= 10_000, disable=disable, leave=True
+        )
         self._done = 0
         self._start = time.perf_counter()
 

@@ -153,9 +153,13 @@ def exercise(path: str) -> None:
     elif path == "shared":
         pf = portfolio_from_orders(
             pd.DataFrame(np.column_stack([close, close * 1.1]), index=index, columns=["A", "B"]),
-            np.column_stack([size, size[::-1]]), np.column_stack([open_, open_ * 1.1]),
-            np.column_stack([fee, fee[::-1]]), sim, interval,
-            cash_sharing=True, call_seq=np.tile(np.arange(2, dtype=np.int64), (n, 1)),
+            np.column_stack([size, size[::-1]]),
+            np.column_stack([open_, open_ * 1.1]),
+            np.column_stack([fee, fee[::-1]]),
+            sim,
+            interval,
+            cash_sharing=True,
+            call_seq=np.tile(np.arange(2, dtype=np.int64), (n, 1)),
         )
         pf.value()  # before the metrics, as the shared-cash backtest does (vectorbt caches it read-only)
     else:

@@ -26,8 +26,8 @@ _MAX_DECIMALS = 4
 def _base(column: str) -> str:
     """``oos_total_return`` -> ``total_return``: prefixed columns format like their metric."""
     for prefix in ("in_sample_", "holdout_", "oos_", "is_"):
-        if column.startswith(prefix) and column[len(prefix):]:
-            return column[len(prefix):]
+        if column.startswith(prefix) and column[len(prefix) :]:
+            return column[len(prefix) :]
     return column
 
 
@@ -100,8 +100,25 @@ def format_column(values: Sequence[Any], column: str = "", kind: str | None = No
 
 
 _RATIOS = frozenset(
-    {"sharpe", "sortino", "calmar", "profit_factor", "dsr", "pbo", "efficiency", "median_oos_rank", "mean_is_dsr",
-     "holdout_percentile", "mean", "std", "min", "max", "annualised_return", "relative_std", "degradation_slope"}
+    {
+        "sharpe",
+        "sortino",
+        "calmar",
+        "profit_factor",
+        "dsr",
+        "pbo",
+        "efficiency",
+        "median_oos_rank",
+        "mean_is_dsr",
+        "holdout_percentile",
+        "mean",
+        "std",
+        "min",
+        "max",
+        "annualised_return",
+        "relative_std",
+        "degradation_slope",
+    }
 )
 
 

@@ -16,7 +16,9 @@ import pandas as pd
 from quantlab.runs.record import clean_for_json
 
 json_option = click.option(
-    "--json", "as_json", is_flag=True,
+    "--json",
+    "as_json",
+    is_flag=True,
     help="Print one JSON document (summary, headline, verdict, tables) on stdout instead of text.",
 )
 
@@ -41,8 +43,11 @@ def emit(result: Any, **tables: pd.DataFrame | None) -> None:
         "path": None if getattr(result, "path", None) is None else str(result.path),
         "summary": result.summary,
         **{name: records(frame) for name, frame in tables.items()},
-        "report": None if report is None else {
-            "pages": {k: str(v) for k, v in report.pages.items()}, "failures": dict(report.failures),
+        "report": None
+        if report is None
+        else {
+            "pages": {k: str(v) for k, v in report.pages.items()},
+            "failures": dict(report.failures),
             "warnings": list(report.warnings),
         },
     }

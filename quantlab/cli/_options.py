@@ -34,9 +34,7 @@ data_options = _stack(
         help="Strategy name (see `quantlab strategies`), module path or .py file.",
     ),
     click.option("--symbols", required=True, help="Comma-separated symbols, e.g. SPY,QQQ."),
-    click.option(
-        "--interval", default="1d", show_default=True, help="Bar interval stored for the symbols."
-    ),
+    click.option("--interval", default="1d", show_default=True, help="Bar interval stored for the symbols."),
     click.option("--start", default=None, help="First date (inclusive), e.g. 2010-01-01."),
     click.option("--end", default=None, help="Last date (inclusive)."),
     click.option(
@@ -138,9 +136,7 @@ sim_options = _stack(
         type=float,
         help="Percent model: fee as a fraction (0.001 = 10 bps).",
     ),
-    click.option(
-        "--per-share", default=0.005, show_default=True, type=float, help="IB model: USD per share."
-    ),
+    click.option("--per-share", default=0.005, show_default=True, type=float, help="IB model: USD per share."),
     click.option(
         "--min-fee",
         default=1.0,
@@ -258,9 +254,13 @@ def parse_spreads(text: str | None) -> dict[str, float]:
         try:
             out[symbol.strip()] = float(bps)
         except ValueError:
-            raise ConfigError("malformed --spread item", found=repr(item), fix="write SYMBOL:BPS items, e.g. SPY:1,IWM:3") from None
+            raise ConfigError(
+                "malformed --spread item", found=repr(item), fix="write SYMBOL:BPS items, e.g. SPY:1,IWM:3"
+            ) from None
         if not sep or not symbol.strip():
-            raise ConfigError("malformed --spread item", found=repr(item), fix="write SYMBOL:BPS items, e.g. SPY:1,IWM:3")
+            raise ConfigError(
+                "malformed --spread item", found=repr(item), fix="write SYMBOL:BPS items, e.g. SPY:1,IWM:3"
+            )
     return out
 
 

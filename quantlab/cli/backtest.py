@@ -23,9 +23,7 @@ from quantlab.runs.headline import FULL, returns_basis
 
 @click.command("backtest")
 @data_options
-@click.option(
-    "--params", "-p", default=None, help="Parameters, e.g. fast=20,slow=50 (others keep defaults)."
-)
+@click.option("--params", "-p", default=None, help="Parameters, e.g. fast=20,slow=50 (others keep defaults).")
 @click.option(
     "--shared-cash",
     is_flag=True,

@@ -22,9 +22,7 @@ _INTERVALS = ["1m", "2m", "5m", "15m", "30m", "1h", "60m", "90m", "1d", "1wk", "
 
 
 def _store_option(func: Callable[..., Any]) -> Callable[..., Any]:
-    return click.option(
-        "--store", "store", type=click.Path(dir_okay=False), default=None, help=_STORE_HELP
-    )(func)
+    return click.option("--store", "store", type=click.Path(dir_okay=False), default=None, help=_STORE_HELP)(func)
 
 
 def _store(ctx: click.Context, store: str | None) -> str | None:
@@ -57,10 +55,7 @@ def list_(ctx: click.Context, store: str | None, as_json: bool) -> None:
 
     series = info(_store(ctx, store))
     if as_json:
-        rows = [
-            {**s.__dict__, "first": str(s.first), "last": str(s.last), "columns": list(s.columns)}
-            for s in series
-        ]
+        rows = [{**s.__dict__, "first": str(s.first), "last": str(s.last), "columns": list(s.columns)} for s in series]
         click.echo(json.dumps(rows, indent=2))
     else:
         click.echo(f"store: {store_path(_store(ctx, store))}")
@@ -71,7 +66,8 @@ def list_(ctx: click.Context, store: str | None, as_json: bool) -> None:
                 click.secho(f"{s.symbol:<8} {s.interval:<8} DAMAGED: {s.damaged}", fg="red")
                 continue
             click.echo(
-                f"{s.symbol:<8} {s.interval:<8} {_when(s.first, s.interval):<20} {_when(s.last, s.interval):<20} {s.rows:>8}  {s.adjustment:<12} {s.source}"
+                f"{s.symbol:<8} {s.interval:<8} {_when(s.first, s.interval):<20} {_when(s.last, s.interval):<20} "
+                f"{s.rows:>8}  {s.adjustment:<12} {s.source}"
             )
         if not series:
             click.echo("(empty)")
@@ -235,9 +231,7 @@ def _report_fetch(results: list[Any]) -> None:
     show_default=True,
     help="yfinance auto_adjust: total-return adjusted OHLC (True) or split-adjusted OHLC + adj_close (False).",
 )
-@click.option(
-    "--replace", is_flag=True, help="Download everything again and replace stored series."
-)
+@click.option("--replace", is_flag=True, help="Download everything again and replace stored series.")
 @click.option("--retries", type=click.IntRange(0, 10), default=3, show_default=True)
 @click.option("--progress/--no-progress", default=True, show_default=True)
 @_store_option
@@ -318,14 +312,15 @@ def update_(
     default=None,
     help="Store: only this interval; file: bar interval (default inferred).",
 )
-@click.option(
-    "--tz", default="America/New_York", show_default=True, help="File: time zone of naive stamps."
-)
+@click.option("--tz", default="America/New_York", show_default=True, help="File: time zone of naive stamps.")
 @click.option(
     "--label",
     type=click.Choice(["start", "end"]),
     default=None,
-    help="File: stamps mark bar starts (default) or ends. Report times are shown the same way (store default: as the source labelled them).",
+    help=(
+        "File: stamps mark bar starts (default) or ends. Report times are shown the same way "
+        "(store default: as the source labelled them)."
+    ),
 )
 @click.option("--date-format", "date_format", default=None, help="File: " + _DATE_FORMAT_HELP)
 @click.option(
@@ -358,9 +353,9 @@ def check_(
     if date_format and not file:
         raise click.UsageError("--date-format applies to --file only (stored bars have typed time stamps)")
     if file:
-        reports = [check_file(
-                file, interval=interval, tz=tz, label=label or "start", calendar=cal, date_format=date_format
-            )]
+        reports = [
+            check_file(file, interval=interval, tz=tz, label=label or "start", calendar=cal, date_format=date_format)
+        ]
     else:
         reports = check_store(
             list(symbols) or None,
@@ -387,8 +382,6 @@ def check_(
     else:
         for r in reports:
             click.secho(r.format_text(), fg="red" if r.errors else None)
-        click.echo(
-            f"{len(reports)} series checked: {errors} error finding(s), {warnings} warning finding(s)"
-        )
+        click.echo(f"{len(reports)} series checked: {errors} error finding(s), {warnings} warning finding(s)")
     if failed:
         ctx.exit(1)

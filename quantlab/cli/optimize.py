@@ -59,9 +59,7 @@ from quantlab.runs.headline import FULL, IN_SAMPLE, returns_basis
     default=None,
     help="TPE: study name (default: strategy + config hash, so reruns resume).",
 )
-@click.option(
-    "--storage", default=None, help="TPE: optuna storage URL (default sqlite under reports/)."
-)
+@click.option("--storage", default=None, help="TPE: optuna storage URL (default sqlite under reports/).")
 @click.option(
     "--blocks",
     "n_blocks",
@@ -101,12 +99,12 @@ def print_optimize(result: Any) -> None:
     )
     study = s.get("study") or {}
     if study.get("resumed_from"):
-        click.echo(f"Resumed optuna study {study['study']!r} ({study['storage']}): {study['resumed_from']} trials were "
-                   f"already done, {study['trials'] - study['resumed_from']} run now")
+        click.echo(
+            f"Resumed optuna study {study['study']!r} ({study['storage']}): {study['resumed_from']} trials were "
+            f"already done, {study['trials'] - study['resumed_from']} run now"
+        )
     params = list(result.spec.param_names)
-    shown = [metric] + [
-        m for m in ("total_return", "cagr", "sharpe", "max_drawdown", "n_trades") if m != metric
-    ]
+    shown = [metric] + [m for m in ("total_return", "cagr", "sharpe", "max_drawdown", "n_trades") if m != metric]
     passing = result.ranking[result.ranking["passes"]]
     # TPE may propose one parameter set many times: each set is one combination (its first trial)
     unique = passing.drop_duplicates(subset=params)
@@ -115,8 +113,10 @@ def print_optimize(result: Any) -> None:
     click.echo(table(rows.to_dict("records"), ["rank", *params, *shown]))
     repeats = study.get("repeated_trials", 0)
     if repeats:
-        click.echo(f"({repeats:,} of {study['trials']:,} trials repeated a parameter set already tried; "
-                   "each set is listed once)")
+        click.echo(
+            f"({repeats:,} of {study['trials']:,} trials repeated a parameter set already tried; "
+            "each set is listed once)"
+        )
     print_short_samples(s)
     check = s["replay_check"]
     status = "ok" if check["ok"] else "MISMATCH"
@@ -135,9 +135,7 @@ def print_optimize(result: Any) -> None:
         click.echo(f"In-sample vs held out (winner, {returns_basis(s)} returns):")
         cols = [
             "symbol",
-            f"in_sample_{metric}"
-            if f"in_sample_{metric}" in result.holdout
-            else "in_sample_sharpe",
+            f"in_sample_{metric}" if f"in_sample_{metric}" in result.holdout else "in_sample_sharpe",
             f"holdout_{metric}" if f"holdout_{metric}" in result.holdout else "holdout_sharpe",
             "in_sample_total_return",
             "holdout_total_return",
@@ -148,23 +146,15 @@ def print_optimize(result: Any) -> None:
     for symbol, stats in result.overfit.items():
         dsr = stats.get("deflated_sharpe", {})
         pbo = stats.get("pbo", {})
-        dsr_text = (
-            f"{dsr['dsr']:.3f}"
-            if "dsr" in dsr
-            else f"n/a ({dsr.get('error', stats.get('error', ''))})"
-        )
+        dsr_text = f"{dsr['dsr']:.3f}" if "dsr" in dsr else f"n/a ({dsr.get('error', stats.get('error', ''))})"
         if "pbo" in pbo:
             sampled = pbo["n_splits"] < pbo["n_splits_total"]
             pbo_text = f"{pbo['pbo']:.3f} over {pbo['n_splits']} splits" + (
-                f" sampled of {pbo['n_splits_total']} (s.e. {pbo['standard_error']:.3f})"
-                if sampled
-                else ""
+                f" sampled of {pbo['n_splits_total']} (s.e. {pbo['standard_error']:.3f})" if sampled else ""
             )
         else:
             pbo_text = f"n/a ({pbo.get('error', stats.get('error', ''))})"
-        click.echo(
-            f"  {symbol}: deflated Sharpe {dsr_text}; PBO {pbo_text}; trials {stats['n_trials']}"
-        )
+        click.echo(f"  {symbol}: deflated Sharpe {dsr_text}; PBO {pbo_text}; trials {stats['n_trials']}")
     click.echo("")
     echo_headline(s)
     echo_verdict(s)

@@ -15,7 +15,9 @@ RUNS_SHRINK = ("params", "symbols", "strategy", "basis")
 RUNS_DROP = ("params", "date", "cagr", "max_drawdown", "symbols", "strategy", "basis")
 
 _reports_option = click.option(
-    "--reports", default=None, type=click.Path(file_okay=False),
+    "--reports",
+    default=None,
+    type=click.Path(file_okay=False),
     help="Reports folder (default reports/ or $QUANTLAB_REPORTS).",
 )
 
@@ -23,7 +25,9 @@ _reports_option = click.option(
 @click.command("report")
 @click.argument("run_id")
 @_reports_option
-@click.option("--benchmark", default="SPY", show_default=True, help="Benchmark symbol from the local store ('' for none).")
+@click.option(
+    "--benchmark", default="SPY", show_default=True, help="Benchmark symbol from the local store ('' for none)."
+)
 @click.option("--store", default=None, type=click.Path(dir_okay=False), help="HDF5 store holding the benchmark.")
 @click.option("--no-tearsheet", is_flag=True, help="Skip the QuantStats tearsheet (faster).")
 def report(run_id: str, reports: str | None, benchmark: str, store: str | None, no_tearsheet: bool) -> None:
@@ -36,8 +40,10 @@ def report(run_id: str, reports: str | None, benchmark: str, store: str | None, 
     from quantlab.reports import build
 
     outcome = build(run_id, reports=reports, benchmark=benchmark or None, store=store, tearsheet=not no_tearsheet)
-    click.secho(f"{outcome.kind} {outcome.run_id}: {len(outcome.charts)} charts "
-                f"in {outcome.seconds.get('total', 0.0):.1f}s", bold=True)
+    click.secho(
+        f"{outcome.kind} {outcome.run_id}: {len(outcome.charts)} charts in {outcome.seconds.get('total', 0.0):.1f}s",
+        bold=True,
+    )
     for name, path in outcome.pages.items():
         click.echo(f"  {name}: {path}")
     if outcome.index is not None:
@@ -52,7 +58,9 @@ def report(run_id: str, reports: str | None, benchmark: str, store: str | None, 
 
 @click.command("runs")
 @_reports_option
-@click.option("--kind", type=click.Choice(["backtest", "optimize", "walkforward"]), default=None, help="Only runs of this kind.")
+@click.option(
+    "--kind", type=click.Choice(["backtest", "optimize", "walkforward"]), default=None, help="Only runs of this kind."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (one object per run) instead of a table.")
 def runs(reports: str | None, kind: str | None, as_json: bool) -> None:
     """List past runs, newest first: id, date, strategy, symbols, key metrics."""
@@ -68,15 +76,21 @@ def runs(reports: str | None, kind: str | None, as_json: bool) -> None:
         click.echo(f"No runs in {base}. Create one with `quantlab backtest` or `quantlab optimize`.")
         return
     frame = runs_frame(infos)
-    click.echo(table(frame.to_dict("records"), list(frame.columns), width=terminal_width(), shrink=RUNS_SHRINK,
-                     drop=RUNS_DROP))
+    click.echo(
+        table(frame.to_dict("records"), list(frame.columns), width=terminal_width(), shrink=RUNS_SHRINK, drop=RUNS_DROP)
+    )
     click.echo(f"\n{len(infos)} runs in {base}; index: {base / 'index.html'}")
 
 
 @click.command("compare")
 @click.argument("run_ids", nargs=-1, required=True)
-@click.option("--metric", "-m", default="sharpe", show_default=True,
-              help="Metric that names the best: total_return, cagr, sharpe, sortino, max_drawdown, calmar, volatility.")
+@click.option(
+    "--metric",
+    "-m",
+    default="sharpe",
+    show_default=True,
+    help="Metric that names the best: total_return, cagr, sharpe, sortino, max_drawdown, calmar, volatility.",
+)
 @_reports_option
 def compare(run_ids: tuple[str, ...], metric: str, reports: str | None) -> None:
     """Compare runs side by side and name the best by --metric.
@@ -86,8 +100,18 @@ def compare(run_ids: tuple[str, ...], metric: str, reports: str | None) -> None:
     from quantlab.reports import compare as run_compare
 
     result = run_compare(list(run_ids), metric=metric, reports=reports)
-    columns = ["run_id", "symbol", "sample", "interval", "first", "last", "total_return", "cagr", "sharpe",
-               "max_drawdown"]
+    columns = [
+        "run_id",
+        "symbol",
+        "sample",
+        "interval",
+        "first",
+        "last",
+        "total_return",
+        "cagr",
+        "sharpe",
+        "max_drawdown",
+    ]
     frame = result.table
     groups = list(dict.fromkeys(frame["sample"]))
     for group in groups:
@@ -100,12 +124,16 @@ def compare(run_ids: tuple[str, ...], metric: str, reports: str | None) -> None:
         click.echo("")
         for group, pos in result.best_by_sample.items():
             row = frame.iloc[pos]
-            click.secho(f"Best by {metric} among {group} runs: {row['run_id']} ({row['symbol']}), "
-                        f"{metric} = {row[metric]:.4g}", bold=True)
+            click.secho(
+                f"Best by {metric} among {group} runs: {row['run_id']} ({row['symbol']}), {metric} = {row[metric]:.4g}",
+                bold=True,
+            )
     elif best is None:
         click.secho(f"\nNo run has a finite {metric}.", fg="yellow")
     else:
-        click.secho(f"\nBest by {metric}: {best['run_id']} ({best['symbol']}), {metric} = {best[metric]:.4g}", bold=True)
+        click.secho(
+            f"\nBest by {metric}: {best['run_id']} ({best['symbol']}), {metric} = {best[metric]:.4g}", bold=True
+        )
     for warning in result.warnings:
         click.secho(f"warning: {warning}", fg="yellow")
     click.echo(f"Saved to {result.html} and {result.csv}")

@@ -32,14 +32,10 @@ from quantlab.runs.headline import returns_basis
     default=None,
     help='Grid searched in every fold, e.g. "fast=5:100:5,slow=10:250:10".',
 )
-@click.option(
-    "--train", default="2y", show_default=True, help="Training span per fold (2y, 18m, 26w, 90d)."
-)
+@click.option("--train", default="2y", show_default=True, help="Training span per fold (2y, 18m, 26w, 90d).")
 @click.option("--test", default="6m", show_default=True, help="Test span per fold.")
 @click.option("--anchored", is_flag=True, help="Expanding training windows from the first bar.")
-@click.option(
-    "--embargo", default="0d", show_default=True, help="Gap between training end and test start."
-)
+@click.option("--embargo", default="0d", show_default=True, help="Gap between training end and test start.")
 @search_options
 @click.option(
     "--trials",
@@ -108,9 +104,7 @@ def print_walkforward(result: Any) -> None:
         f"{returns_basis(s)} returns):"
     )
     oos = result.oos_metrics.reset_index().to_dict("records")
-    click.echo(
-        table(oos, ["symbol", "total_return", "cagr", "sharpe", "max_drawdown", "n_trades", "fees"])
-    )
+    click.echo(table(oos, ["symbol", "total_return", "cagr", "sharpe", "max_drawdown", "n_trades", "fees"]))
     for symbol, eff in result.efficiency.items():
         ov = s["walkforward"]["overfit"][symbol]
         pbo = f"{ov['pbo']:.2f}" if ov["pbo"] is not None else "n/a"

@@ -143,15 +143,9 @@ def build(shared_data: str | os.PathLike[str], out: str | os.PathLike[str]) -> P
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m quantlab.data._bundle", description=__doc__.splitlines()[0]
-    )
-    parser.add_argument(
-        "shared_data", help="folder with daily/ and intraday/ (e.g. ../shared/data)"
-    )
-    parser.add_argument(
-        "--out", default=None, help="output store (default: <project>/data/market.h5)"
-    )
+    parser = argparse.ArgumentParser(prog="python -m quantlab.data._bundle", description=__doc__.splitlines()[0])
+    parser.add_argument("shared_data", help="folder with daily/ and intraday/ (e.g. ../shared/data)")
+    parser.add_argument("--out", default=None, help="output store (default: <project>/data/market.h5)")
     args = parser.parse_args(argv)
     from quantlab.errors import QuantlabError
     from quantlab.paths import project_root

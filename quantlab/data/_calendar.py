@@ -57,9 +57,7 @@ def _calendar(name: str, first_year: int, last_year: int) -> ExchangeCalendar:
         ) from err
 
 
-def sessions(
-    first: pd.Timestamp, last: pd.Timestamp, calendar: str = DEFAULT_CALENDAR
-) -> pd.DataFrame:
+def sessions(first: pd.Timestamp, last: pd.Timestamp, calendar: str = DEFAULT_CALENDAR) -> pd.DataFrame:
     """Sessions whose date lies in ``[first.date(), last.date()]``.
 
     Returns:

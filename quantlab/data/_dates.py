@@ -52,7 +52,9 @@ def _refuse_ambiguous(stripped: pd.Series, path: Path) -> None:
     if day_first.any():
         found.append(f"{int(day_first.sum())} can only be day-first: {_lines(np.flatnonzero(day_first), stripped)}")
     if month_first.any():
-        found.append(f"{int(month_first.sum())} can only be month-first: {_lines(np.flatnonzero(month_first), stripped)}")
+        found.append(
+            f"{int(month_first.sum())} can only be month-first: {_lines(np.flatnonzero(month_first), stripped)}"
+        )
     sep = parts[1].dropna().iloc[0]
     day, month = DAY_FIRST.replace("/", sep), MONTH_FIRST.replace("/", sep)
     hint = (

@@ -134,9 +134,7 @@ def open_write(path: Path) -> h5py.File:
     try:
         f = h5py.File(path, "r+")
     except OSError as err:
-        raise StoreError(
-            f"Cannot open the store {path} for writing", found=str(err), fix=_REBUILD_HINT
-        ) from err
+        raise StoreError(f"Cannot open the store {path} for writing", found=str(err), fix=_REBUILD_HINT) from err
     if f.attrs.get("format") != FORMAT:
         f.close()
         raise StoreError(
@@ -314,9 +312,7 @@ def stored_fields(group: h5py.Group) -> list[str]:
     return [f for f in ALL_FIELDS if f in group]
 
 
-def write_from(
-    group: h5py.Group, position: int, times: np.ndarray, columns: Mapping[str, np.ndarray]
-) -> None:
+def write_from(group: h5py.Group, position: int, times: np.ndarray, columns: Mapping[str, np.ndarray]) -> None:
     """Overwrite rows ``position..`` with new rows (resizing); rows before are untouched.
 
     With ``position`` equal to the current length this is a pure append: HDF5 writes

@@ -97,11 +97,7 @@ class QualityReport:
         ]
         for f in self.findings:
             shown = ", ".join(f.examples[:MAX_EXAMPLES_TEXT])
-            more = (
-                f" (+{len(f.examples) - MAX_EXAMPLES_TEXT} more)"
-                if len(f.examples) > MAX_EXAMPLES_TEXT
-                else ""
-            )
+            more = f" (+{len(f.examples) - MAX_EXAMPLES_TEXT} more)" if len(f.examples) > MAX_EXAMPLES_TEXT else ""
             where = f": {shown}{more}" if shown else ""
             lines.append(f"  {f.severity:<7} {f.code:<22} {f.message}{where}")
         return "\n".join(lines)

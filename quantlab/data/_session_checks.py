@@ -17,9 +17,7 @@ def daily_findings(times: np.ndarray, calendar: str, fmt_day: Formatter) -> list
     """Sessions with no bar (error) and bars on non-session dates (error)."""
     if not len(times):
         return []
-    schedule = sessions(
-        pd.Timestamp(int(times[0]), unit="ns"), pd.Timestamp(int(times[-1]), unit="ns"), calendar
-    )
+    schedule = sessions(pd.Timestamp(int(times[0]), unit="ns"), pd.Timestamp(int(times[-1]), unit="ns"), calendar)
     expected = session_dates_ns(schedule)
     missing = np.setdiff1d(expected, times)
     extra = np.setdiff1d(times, expected)
@@ -186,12 +184,9 @@ def _session_gaps(
         if long_runs:
             spans = ", ".join(f"{x}-{y}" for (x, y) in (_span(fmt, a, b) for a, b in long_runs))
             have = int(expected[i] - len(missing))
-            partial.append(
-                f"{fmt_day(days[[i]])[0]}: {have} of {int(expected[i])} bars, missing {spans}"
-            )
+            partial.append(f"{fmt_day(days[[i]])[0]}: {have} of {int(expected[i])} bars, missing {spans}")
         short = np.concatenate(
-            [np.arange(a, b + step, step) for a, b in runs if b - a + step <= max_gap]
-            or [np.empty(0, np.int64)]
+            [np.arange(a, b + step, step) for a, b in runs if b - a + step <= max_gap] or [np.empty(0, np.int64)]
         )
         gaps.extend(fmt(short.astype(np.int64)))
     return partial, gaps

@@ -126,9 +126,7 @@ class Transaction:
 
 
 @contextlib.contextmanager
-def write_transaction(
-    store: Path, *, lock_timeout: float = LOCK_TIMEOUT_SECONDS
-) -> Iterator[Transaction]:
+def write_transaction(store: Path, *, lock_timeout: float = LOCK_TIMEOUT_SECONDS) -> Iterator[Transaction]:
     """Yield a :class:`Transaction` on a private copy of ``store``; publish it atomically.
 
     The store (and its folder) is created if missing. If the block raises, or

@@ -96,9 +96,7 @@ def classify(symbol: str, message: str) -> FetchError:
     text = message.lower()
     short = message.strip().splitlines()[-1][:300] if message.strip() else "empty response"
     if any(w in text for w in _NETWORK_WORDS):
-        return OfflineError(
-            f"Cannot reach Yahoo Finance while downloading {symbol}", found=short, fix=_OFFLINE_HINT
-        )
+        return OfflineError(f"Cannot reach Yahoo Finance while downloading {symbol}", found=short, fix=_OFFLINE_HINT)
     if any(w in text for w in _TRANSIENT_WORDS):
         return TransientFetchError(
             f"Yahoo Finance did not answer for {symbol}",
@@ -164,9 +162,7 @@ def yfinance_download(request: DownloadRequest) -> pd.DataFrame:
         debug.hide_exceptions = hide
         logger.removeHandler(handler)
     if frame is None or frame.empty:
-        raise classify(
-            request.symbol, "\n".join(handler.messages) or "no data found (empty response)"
-        )
+        raise classify(request.symbol, "\n".join(handler.messages) or "no data found (empty response)")
     return frame
 
 
@@ -204,11 +200,7 @@ def normalize_download(raw: pd.DataFrame, symbol: str, interval: str) -> pd.Data
     frame = raw
     if isinstance(frame.columns, pd.MultiIndex):
         level = next(
-            (
-                i
-                for i in range(frame.columns.nlevels)
-                if symbol in frame.columns.get_level_values(i)
-            ),
+            (i for i in range(frame.columns.nlevels) if symbol in frame.columns.get_level_values(i)),
             None,
         )
         if level is None:
@@ -226,10 +218,7 @@ def normalize_download(raw: pd.DataFrame, symbol: str, interval: str) -> pd.Data
             fix="report this: yfinance changed its output shape",
         )
     out = pd.DataFrame(
-        {
-            key: pd.to_numeric(frame[col], errors="coerce").astype("float64")
-            for key, col in columns.items()
-        }
+        {key: pd.to_numeric(frame[col], errors="coerce").astype("float64") for key, col in columns.items()}
     )
     out = out.dropna(how="all", subset=["open", "high", "low", "close"])
     index = pd.DatetimeIndex(out.index)

@@ -74,16 +74,8 @@ def load_actions(path: str | os.PathLike[str]) -> pd.DataFrame:
         )
     try:
         when = daily_stamps(pd.DatetimeIndex(pd.to_datetime(raw[date], format="ISO8601")))
-        div = (
-            pd.to_numeric(raw[dividend], errors="raise").to_numpy(np.float64)
-            if dividend
-            else np.zeros(len(raw))
-        )
-        ratio = (
-            pd.to_numeric(raw[split], errors="raise").to_numpy(np.float64)
-            if split
-            else np.ones(len(raw))
-        )
+        div = pd.to_numeric(raw[dividend], errors="raise").to_numpy(np.float64) if dividend else np.zeros(len(raw))
+        ratio = pd.to_numeric(raw[split], errors="raise").to_numpy(np.float64) if split else np.ones(len(raw))
     except (ValueError, TypeError) as err:
         raise DataError(
             f"{path.name}: cannot read dates or numbers",
@@ -92,9 +84,7 @@ def load_actions(path: str | os.PathLike[str]) -> pd.DataFrame:
         ) from err
     if split and columns.get("stock_splits") == split:
         ratio = np.where(ratio == 0, 1.0, ratio)  # yfinance writes 0 for "no split"
-    frame = pd.DataFrame(
-        {"dividend": np.nan_to_num(div), "split": np.nan_to_num(ratio, nan=1.0)}, index=when
-    )
+    frame = pd.DataFrame({"dividend": np.nan_to_num(div), "split": np.nan_to_num(ratio, nan=1.0)}, index=when)
     frame = frame[(frame["dividend"] != 0) | (frame["split"] != 1)].sort_index()
     return validate_actions(frame, name=path.name)
 
@@ -188,9 +178,7 @@ def adjustment_factors(
     return suffix_price[later], suffix_volume[later]
 
 
-def adjust(
-    raw_bars: pd.DataFrame, actions: pd.DataFrame, mode: str = "total_return"
-) -> pd.DataFrame:
+def adjust(raw_bars: pd.DataFrame, actions: pd.DataFrame, mode: str = "total_return") -> pd.DataFrame:
     """Back-adjust as-traded bars for splits (and dividends in ``total_return`` mode).
 
     Args:
@@ -210,11 +198,7 @@ def adjust(
 
     bars = validate_bars(raw_bars, name="raw bars")
     events = validate_actions(actions)
-    price_factor, volume_factor = adjustment_factors(
-        bars.index.asi8, bars["close"].to_numpy(), events, mode
-    )
-    out = pd.DataFrame(
-        {f: bars[f].to_numpy() * price_factor for f in PRICE_FIELDS}, index=bars.index
-    )
+    price_factor, volume_factor = adjustment_factors(bars.index.asi8, bars["close"].to_numpy(), events, mode)
+    out = pd.DataFrame({f: bars[f].to_numpy() * price_factor for f in PRICE_FIELDS}, index=bars.index)
     out["volume"] = bars["volume"].to_numpy() * volume_factor
     return out[list(FIELDS)]

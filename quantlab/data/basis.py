@@ -40,7 +40,9 @@ def split_actions(splits: list[Split]) -> pd.DataFrame:
     return pd.DataFrame({"dividend": 0.0, "split": [s.ratio for s in splits]}, index=index)
 
 
-def split_safe(frame: pd.DataFrame, name: str, adjustment: str | None, adjust: bool) -> tuple[pd.DataFrame, list[Split]]:
+def split_safe(
+    frame: pd.DataFrame, name: str, adjustment: str | None, adjust: bool
+) -> tuple[pd.DataFrame, list[Split]]:
     """Bars safe to research: raw bars with splits are back-adjusted (``adjust``) or refused.
 
     Raises:
@@ -81,7 +83,9 @@ def total_return(frame: pd.DataFrame, name: str) -> pd.DataFrame:
         )
     adj = frame["adj_close"].to_numpy(np.float64)
     if not (np.isfinite(adj) & (adj > 0)).all():
-        raise DataError(f"{name}: adj_close has NaN or non-positive values", fix="use --returns price or repair the data")
+        raise DataError(
+            f"{name}: adj_close has NaN or non-positive values", fix="use --returns price or repair the data"
+        )
     factor = adj / frame["close"].to_numpy(np.float64)
     factor = factor / factor[-1]
     out = frame.copy()

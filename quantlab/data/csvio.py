@@ -61,9 +61,7 @@ def _read_text(path: Path) -> pd.DataFrame:
     try:
         return pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
     except pd.errors.EmptyDataError as err:
-        raise DataError(
-            "The CSV file is empty", found=str(path), fix="export the data again"
-        ) from err
+        raise DataError("The CSV file is empty", found=str(path), fix="export the data again") from err
     except (pd.errors.ParserError, UnicodeDecodeError) as err:
         raise DataError(
             f"Cannot parse {path.name} as CSV",
@@ -119,7 +117,9 @@ def infer_interval(stamps: pd.DatetimeIndex) -> str:
     )
 
 
-_AS_TRADED_MARKERS = frozenset({"split coefficient", "split_coefficient", "dividend", "dividend_amount", "dividend amount"})
+_AS_TRADED_MARKERS = frozenset(
+    {"split coefficient", "split_coefficient", "dividend", "dividend_amount", "dividend amount"}
+)
 
 
 def default_adjustment(bars: CsvBars) -> str:
@@ -169,9 +169,7 @@ def read_csv(
     path = Path(path)
     check_timezone(tz)
     if label not in ("start", "end"):
-        raise DataError(
-            "Unknown bar label", found=repr(label), fix="use --label start or --label end"
-        )
+        raise DataError("Unknown bar label", found=repr(label), fix="use --label start or --label end")
     raw = _read_text(path)
     time_column = _time_column(raw, path)
     if raw.empty:
@@ -222,11 +220,7 @@ def _intraday_index(stamps: pd.DatetimeIndex, aware: bool, tz: str, path: Path) 
     if aware:
         return stamps.tz_convert("UTC").as_unit("ns")
     try:
-        return (
-            stamps.tz_localize(tz, ambiguous="raise", nonexistent="raise")
-            .tz_convert("UTC")
-            .as_unit("ns")
-        )
+        return stamps.tz_localize(tz, ambiguous="raise", nonexistent="raise").tz_convert("UTC").as_unit("ns")
     except (ValueError, TypeError, KeyError) as err:  # unknown zone, DST gap/overlap
         raise DataError(
             f"{path.name}: cannot place naive times in time zone {tz!r}",
@@ -235,9 +229,7 @@ def _intraday_index(stamps: pd.DatetimeIndex, aware: bool, tz: str, path: Path) 
         ) from err
 
 
-def repair(
-    bars: CsvBars, *, sort: bool = False, dedupe: bool | str = False, drop_empty: bool = False
-) -> pd.DataFrame:
+def repair(bars: CsvBars, *, sort: bool = False, dedupe: bool | str = False, drop_empty: bool = False) -> pd.DataFrame:
     """Apply the explicitly requested repairs; refuse what is still wrong.
 
     Repairs run in this order: ``drop_empty`` removes rows with every OHLCV cell
@@ -260,9 +252,7 @@ def repair(
     if dedupe:
         keep = "first" if dedupe is True else str(dedupe)
         if keep not in ("first", "last"):
-            raise DataError(
-                "Unknown dedupe rule", found=repr(dedupe), fix="use --dedupe first or --dedupe last"
-            )
+            raise DataError("Unknown dedupe rule", found=repr(dedupe), fix="use --dedupe first or --dedupe last")
         frame = frame[~frame.index.duplicated(keep=keep)]
     if sort:
         frame = frame.sort_index(kind="stable")
@@ -283,7 +273,10 @@ def repair(
         raise DataError(
             f"Refusing to import {bars.path.name} as it is",
             found="; ".join(problems),
-            fix=f"see every problem with `quantlab data check --file {bars.path}`; if the repairs are right, import with {' '.join(options)}",
+            fix=(
+                f"see every problem with `quantlab data check --file {bars.path}`; "
+                f"if the repairs are right, import with {' '.join(options)}"
+            ),
         )
     return frame
 

@@ -145,8 +145,15 @@ def _fetch_symbol(
 
     def write(frame: pd.DataFrame, mode: str) -> WriteResult:
         return write_bars(
-            frame, symbol, interval, mode=mode, store=store, adjustment=adjustment, source="yfinance",
-            timezone="America/New_York", updated_at=options.updated_at,
+            frame,
+            symbol,
+            interval,
+            mode=mode,
+            store=store,
+            adjustment=adjustment,
+            source="yfinance",
+            timezone="America/New_York",
+            updated_at=options.updated_at,
         )
 
     if existing is None or existing.rows == 0 or replace:
@@ -186,15 +193,11 @@ def _fetch_symbol(
                 options,
             )
         )
-    if end is None or end > existing.last + _bar(
-        interval
-    ):  # forward, re-reading the last stored bar
+    if end is None or end > existing.last + _bar(interval):  # forward, re-reading the last stored bar
         forward_start = existing.last if start is None or start <= existing.last else start
         pieces.append(
             _download_new(
-                DownloadRequest(
-                    symbol, interval, forward_start, end, options.auto_adjust, options.timeout
-                ),
+                DownloadRequest(symbol, interval, forward_start, end, options.auto_adjust, options.timeout),
                 options,
             )
         )
@@ -207,9 +210,7 @@ def _fetch_symbol(
     if _revised(stored, fresh):
         full_start = min(existing.first, start) if start is not None else existing.first
         bars = _download(
-            DownloadRequest(
-                symbol, interval, full_start, end, options.auto_adjust, options.timeout
-            ),
+            DownloadRequest(symbol, interval, full_start, end, options.auto_adjust, options.timeout),
             options,
         )
         result = write(bars, "replace")
@@ -376,8 +377,7 @@ def update(
     chosen = [
         s
         for s in stored
-        if (wanted is None or s.symbol in wanted)
-        and (want_interval is None or s.interval == want_interval)
+        if (wanted is None or s.symbol in wanted) and (want_interval is None or s.interval == want_interval)
     ]
     results: list[FetchResult] = []
     by_adjust: dict[bool, list[tuple[str, str, pd.Timestamp | None, pd.Timestamp | None, bool]]] = {
@@ -391,13 +391,14 @@ def update(
                     s.symbol,
                     s.interval,
                     "failed",
-                    message=f"{s.symbol} {s.interval} is stored as traded (raw); Yahoo only serves adjusted prices, so it cannot be updated from Yahoo",
+                    message=(
+                        f"{s.symbol} {s.interval} is stored as traded (raw); "
+                        "Yahoo only serves adjusted prices, so it cannot be updated from Yahoo"
+                    ),
                 )
             )
             continue
-        by_adjust[s.adjustment == "total_return"].append(
-            (s.symbol, s.interval, s.last, None, False)
-        )
+        by_adjust[s.adjustment == "total_return"].append((s.symbol, s.interval, s.last, None, False))
     for auto_adjust, jobs in by_adjust.items():
         if jobs:
             opts = FetchOptions(

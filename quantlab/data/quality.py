@@ -76,9 +76,7 @@ class _Clock:
     def times(self, nanos: np.ndarray) -> list[str]:
         if self.daily:
             return self.days(nanos)
-        idx = pd.DatetimeIndex(np.asarray(nanos, dtype=np.int64) + self.shift, tz="UTC").tz_convert(
-            self.tz
-        )
+        idx = pd.DatetimeIndex(np.asarray(nanos, dtype=np.int64) + self.shift, tz="UTC").tz_convert(self.tz)
         fmt = "%Y-%m-%d %H:%M:%S" if (idx.second != 0).any() else "%Y-%m-%d %H:%M"
         return list(idx.strftime(fmt))
 
@@ -86,9 +84,7 @@ class _Clock:
         return list(pd.DatetimeIndex(np.asarray(nanos, dtype=np.int64)).strftime("%Y-%m-%d"))
 
 
-def _at(
-    clock: _Clock, times: np.ndarray, lines: np.ndarray | None, rows: np.ndarray
-) -> tuple[str, ...]:
+def _at(clock: _Clock, times: np.ndarray, lines: np.ndarray | None, rows: np.ndarray) -> tuple[str, ...]:
     shown = clock.times(times[rows])
     if lines is None:
         return tuple(shown)
@@ -125,10 +121,7 @@ def _row_findings(
     back = np.flatnonzero(np.diff(times) < 0) + 1
     if len(back):
         examples = tuple(
-            f"{a} after {b}"
-            for a, b in zip(
-                _at(clock, times, lines, back), clock.times(times[back - 1]), strict=True
-            )
+            f"{a} after {b}" for a, b in zip(_at(clock, times, lines, back), clock.times(times[back - 1]), strict=True)
         )
         out.append(
             Finding(
@@ -227,23 +220,15 @@ def _return_findings(
     if len(close) < 2:
         return []
     daily = not is_intraday(interval)
-    limit = (
-        max_return
-        if max_return is not None
-        else (DAILY_MAX_RETURN if daily else INTRADAY_MAX_RETURN)
-    )
+    limit = max_return if max_return is not None else (DAILY_MAX_RETURN if daily else INTRADAY_MAX_RETURN)
     with np.errstate(divide="ignore", invalid="ignore"):
         moves = close[1:] / close[:-1] - 1.0
     rows = np.flatnonzero(np.abs(moves) > limit)
     if not len(rows):
         return []
-    examples = tuple(
-        f"{t} ({m:+.1%})" for t, m in zip(clock.times(times[rows + 1]), moves[rows], strict=True)
-    )
+    examples = tuple(f"{t} ({m:+.1%})" for t, m in zip(clock.times(times[rows + 1]), moves[rows], strict=True))
     severity = "info" if daily else "warning"
-    note = (
-        "; large daily moves are often real events (crashes, splits in raw data)" if daily else ""
-    )
+    note = "; large daily moves are often real events (crashes, splits in raw data)" if daily else ""
     return [
         Finding(
             "extreme_returns",
@@ -296,10 +281,7 @@ def check_frame(
         index = daily_stamps(frame.index)  # the session date, at 00:00 UTC
     times = np.asarray(index.tz_convert("UTC").as_unit("ns").asi8, dtype=np.int64)
     values = {
-        f: pd.to_numeric(frame[columns[f]], errors="coerce").to_numpy(
-            dtype=np.float64, na_value=np.nan
-        )
-        for f in FIELDS
+        f: pd.to_numeric(frame[columns[f]], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan) for f in FIELDS
     }
     line_numbers = None if lines is None else np.asarray(lines)
     clock = _Clock(interval, tz, label)
@@ -327,9 +309,7 @@ def check_frame(
     if calendar:
         if is_intraday(interval):
             step = interval_nanos(interval) or 0
-            findings += intraday_findings(
-                clean_times, step, calendar, int(max_gap.value), clock.times, clock.days
-            )
+            findings += intraday_findings(clean_times, step, calendar, int(max_gap.value), clock.times, clock.days)
         elif interval == "1d":
             findings += daily_findings(clean_times, calendar, clock.days)
     findings += _return_findings(clean_times, clean.to_numpy(), interval, max_return, clock)
@@ -398,11 +378,7 @@ def check_store(
     want_interval = normalize_interval(interval) if interval else None
     reports = []
     for symbol in wanted or sorted({s.symbol for s in stored}):
-        series = [
-            s
-            for s in stored
-            if s.symbol == symbol and (want_interval is None or s.interval == want_interval)
-        ]
+        series = [s for s in stored if s.symbol == symbol and (want_interval is None or s.interval == want_interval)]
         if not series:  # let load() raise the helpful unknown-symbol/interval error
             load(symbol, interval=want_interval or "1d", store=store)
         for s in series:
@@ -418,8 +394,7 @@ def check_store(
                     bars,
                     interval=s.interval,
                     tz=s.timezone or "America/New_York",
-                    label=label
-                    or (s.source_label if s.source_label in ("start", "end") else "start"),
+                    label=label or (s.source_label if s.source_label in ("start", "end") else "start"),
                     name=f"{s.symbol} {s.interval}",
                     calendar=calendar,
                     max_gap=max_gap,

@@ -177,9 +177,7 @@ def _frame_from(times: np.ndarray, columns: dict[str, np.ndarray]) -> pd.DataFra
     return pd.DataFrame(columns, index=index, copy=False)
 
 
-def _read_series(
-    f: h5py.File, path: Path, symbol: str, interval: str, lo: int | None, hi: int | None
-) -> pd.DataFrame:
+def _read_series(f: h5py.File, path: Path, symbol: str, interval: str, lo: int | None, hi: int | None) -> pd.DataFrame:
     group = _series_group(f, path, symbol, interval)
     try:
         times = _h5.read_times(group)
@@ -245,9 +243,7 @@ def load(
 
 def _panel(frames: dict[str, pd.DataFrame], how: str) -> pd.DataFrame:
     fields = [f for f in ALL_FIELDS if all(f in frame.columns for frame in frames.values())]
-    joined = pd.concat(
-        {s: fr[fields] for s, fr in frames.items()}, axis=1, join=how, names=["symbol", "field"]
-    )
+    joined = pd.concat({s: fr[fields] for s, fr in frames.items()}, axis=1, join=how, names=["symbol", "field"])
     joined = joined.sort_index()
     columns = pd.MultiIndex.from_product([fields, list(frames)], names=["field", "symbol"])
     panel = joined.swaplevel(0, 1, axis=1).reindex(columns=columns)
@@ -342,13 +338,14 @@ def _write_one(f: h5py.File, item: SeriesWrite, bars: pd.DataFrame, updated_at: 
     if item.mode == "append" and position < n:
         raise StoreError(
             f"Append would rewrite history of {symbol} {interval}",
-            found=f"new bars start {pd.Timestamp(int(times[0]), tz='UTC')}, stored bars end {pd.Timestamp(int(stored_times[-1]), tz='UTC')}",
+            found=(
+                f"new bars start {pd.Timestamp(int(times[0]), tz='UTC')}, "
+                f"stored bars end {pd.Timestamp(int(stored_times[-1]), tz='UTC')}"
+            ),
             fix="use mode='merge' to de-duplicate overlapping bars (new values win)",
         )
     if position < n:
-        tail = _frame_from(
-            stored_times[position:], _h5.read_rows(group, position, n, stored_fields)
-        )
+        tail = _frame_from(stored_times[position:], _h5.read_rows(group, position, n, stored_fields))
         _check_overlap(symbol, interval, tail, bars)
         merged = pd.concat([tail, bars[stored_fields]])
         merged = merged[~merged.index.duplicated(keep="last")].sort_index()
@@ -374,15 +371,11 @@ def _prepare(item: SeriesWrite) -> tuple[SeriesWrite, pd.DataFrame]:
     interval = normalize_interval(item.interval)
     adjustment = normalize_adjustment(item.adjustment)
     if item.mode not in ("merge", "append", "replace"):
-        raise DataError(
-            "Unknown write mode", found=repr(item.mode), fix="use merge, append or replace"
-        )
+        raise DataError("Unknown write mode", found=repr(item.mode), fix="use merge, append or replace")
     bars = validate_bars(item.bars, interval=interval, name=f"{symbol} {interval}")
     if item.label not in ("start", "end"):
         raise DataError("Unknown bar label", found=repr(item.label), fix="use 'start' or 'end'")
-    clean = SeriesWrite(
-        bars, symbol, interval, adjustment, item.source, item.timezone, item.mode, item.label
-    )
+    clean = SeriesWrite(bars, symbol, interval, adjustment, item.source, item.timezone, item.mode, item.label)
     return clean, bars
 
 
@@ -445,9 +438,7 @@ def write_bars(
     return write_many([item], store=store, updated_at=updated_at)[0]
 
 
-def delete_series(
-    symbol: str, interval: str, *, store: str | os.PathLike[str] | None = None
-) -> None:
+def delete_series(symbol: str, interval: str, *, store: str | os.PathLike[str] | None = None) -> None:
     """Remove one series from the store (crash-safe).
 
     Raises:

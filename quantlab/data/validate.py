@@ -53,9 +53,7 @@ def _as_float(values: pd.Series, column: str, name: str) -> np.ndarray:
         bad = values[pd.to_numeric(values, errors="coerce").isna() & values.notna()]
         raise DataError(
             f"{name}: column {column!r} is not numeric",
-            found=f"dtype {values.dtype}, e.g. {bad.iloc[0]!r}"
-            if len(bad)
-            else f"dtype {values.dtype}",
+            found=f"dtype {values.dtype}, e.g. {bad.iloc[0]!r}" if len(bad) else f"dtype {values.dtype}",
             fix="convert it with pd.to_numeric or fix the source file",
         ) from err
 
@@ -80,9 +78,7 @@ def ohlcv_columns(frame: pd.DataFrame, name: str) -> dict[str, Any]:
     return columns
 
 
-def validate_bars(
-    frame: pd.DataFrame, *, interval: str | None = None, name: str = "bars"
-) -> pd.DataFrame:
+def validate_bars(frame: pd.DataFrame, *, interval: str | None = None, name: str = "bars") -> pd.DataFrame:
     """Check a bar frame and return it in canonical form.
 
     Args:

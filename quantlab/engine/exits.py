@@ -22,13 +22,53 @@ from quantlab.errors import ParameterError, suggest
 from quantlab.kernels import layout as L
 
 EXIT_PARAMS: tuple[Param, ...] = (
-    Param("sl_stop", "float", 0.05, 0.001, 0.99, 0.01, doc="stop-loss: fraction below (long) / above (short) the entry price"),
-    Param("tp_stop", "float", 0.10, 0.001, 10.0, 0.05, doc="take-profit: fraction above (long) / below (short) the entry price"),
-    Param("sl_trail", "float", 0.05, 0.001, 0.99, 0.01, doc="trailing stop: fraction below the high-water mark since entry"),
+    Param(
+        "sl_stop",
+        "float",
+        0.05,
+        0.001,
+        0.99,
+        0.01,
+        doc="stop-loss: fraction below (long) / above (short) the entry price",
+    ),
+    Param(
+        "tp_stop",
+        "float",
+        0.10,
+        0.001,
+        10.0,
+        0.05,
+        doc="take-profit: fraction above (long) / below (short) the entry price",
+    ),
+    Param(
+        "sl_trail",
+        "float",
+        0.05,
+        0.001,
+        0.99,
+        0.01,
+        doc="trailing stop: fraction below the high-water mark since entry",
+    ),
     Param("max_hold", "int", 10, 1, 100_000, 1, doc="time exit: close at the open max_hold bars after the entry bar"),
-    Param("entry_limit", "float", 0.005, 0.0, 0.5, 0.005, doc="limit entry: fraction below (long) / above (short) the signal close"),
+    Param(
+        "entry_limit",
+        "float",
+        0.005,
+        0.0,
+        0.5,
+        0.005,
+        doc="limit entry: fraction below (long) / above (short) the signal close",
+    ),
     Param("limit_expiry", "int", 1, 1, 10_000, 1, doc="bars a limit entry works after the signal bar"),
-    Param("limit_ticks", "int", 0, 0, 1_000, 1, doc="a limit fills only if the price trades through it by this many 0.01 ticks"),
+    Param(
+        "limit_ticks",
+        "int",
+        0,
+        0,
+        1_000,
+        1,
+        doc="a limit fills only if the price trades through it by this many 0.01 ticks",
+    ),
 )
 EXIT_NAMES: tuple[str, ...] = tuple(p.name for p in EXIT_PARAMS)
 _SLOT = {
@@ -117,7 +157,8 @@ def check_exit_values(name: str, values: Iterable[float]) -> None:
             raise ParameterError(
                 f"{name} is the {what}'s distance as a fraction of the price and must be in (0, 1)",
                 found=f"{name}={v:g}",
-                fix=f"e.g. {name}=0.05 for 5%" + ("; a stop at or beyond the entry would close at once" if v <= 0 else ""),
+                fix=f"e.g. {name}=0.05 for 5%"
+                + ("; a stop at or beyond the entry would close at once" if v <= 0 else ""),
             )
         if name == "tp_stop" and v <= 0:
             raise ParameterError(
@@ -132,10 +173,14 @@ def check_exit_values(name: str, values: Iterable[float]) -> None:
                 fix="use 0 for a limit at the signal close or e.g. 0.005 for 0.5% below it",
             )
         if name in ("max_hold", "limit_expiry") and v < 1:
-            raise ParameterError(f"{name} counts bars and must be at least 1", found=f"{name}={v:g}", fix=f"e.g. {name}=5")
+            raise ParameterError(
+                f"{name} counts bars and must be at least 1", found=f"{name}={v:g}", fix=f"e.g. {name}=5"
+            )
 
 
-def check_exits_for_run(spec: StrategySpec, targets: Iterable[np.ndarray], allow_short: bool, tp_values: Iterable[float] = ()) -> None:
+def check_exits_for_run(
+    spec: StrategySpec, targets: Iterable[np.ndarray], allow_short: bool, tp_values: Iterable[float] = ()
+) -> None:
     """Refuse exits on a strategy that shorts without ``allow_short`` (its negative targets
     would be read as flat, so short-side stops would never be what it meant), and a short's
     take-profit of 100% or more (a price at or below zero)."""
@@ -222,8 +267,15 @@ def apply_exits(
     return with_exits(spec, names), exits_grid
 
 
-EXIT_EXAMPLES = {"sl_stop": "0.05", "tp_stop": "0.10", "sl_trail": "0.05", "max_hold": "5",
-            "entry_limit": "0.005", "limit_expiry": "3", "limit_ticks": "1"}
+EXIT_EXAMPLES = {
+    "sl_stop": "0.05",
+    "tp_stop": "0.10",
+    "sl_trail": "0.05",
+    "max_hold": "5",
+    "entry_limit": "0.005",
+    "limit_expiry": "3",
+    "limit_ticks": "1",
+}
 
 
 def _check_unknown_names(spec: StrategySpec, fixed: Mapping[str, Any]) -> None:
@@ -265,7 +317,9 @@ def _float(value: Any) -> float:
         return float("nan")  # the parameter parser reports it with its own message
 
 
-def check_shorting(spec: StrategySpec, prices: Iterable[Any], params: Mapping[str, float], allow_short: bool, tps: Iterable[float]) -> None:
+def check_shorting(
+    spec: StrategySpec, prices: Iterable[Any], params: Mapping[str, float], allow_short: bool, tps: Iterable[float]
+) -> None:
     """:func:`check_exits_for_run` on the strategy's targets at ``params`` (a search checks
     its defaults with the fixed values: whether a strategy shorts is a property of its rule)."""
     if not spec.exit_params:

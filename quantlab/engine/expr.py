@@ -36,8 +36,17 @@ _CMPOPS = {
 _FUNCS = {"min": np.minimum, "max": np.maximum, "abs": np.abs}
 #: Operators a user may type that the language lacks, shown as written (not as AST names).
 _UNSUPPORTED_OPS = {
-    ast.RShift: ">>", ast.LShift: "<<", ast.BitAnd: "&", ast.BitOr: "|", ast.BitXor: "^",
-    ast.MatMult: "@", ast.Invert: "~", ast.Is: "is", ast.IsNot: "is not", ast.In: "in", ast.NotIn: "not in",
+    ast.RShift: ">>",
+    ast.LShift: "<<",
+    ast.BitAnd: "&",
+    ast.BitOr: "|",
+    ast.BitXor: "^",
+    ast.MatMult: "@",
+    ast.Invert: "~",
+    ast.Is: "is",
+    ast.IsNot: "is not",
+    ast.In: "in",
+    ast.NotIn: "not in",
 }
 
 
@@ -54,14 +63,28 @@ def parse(text: str, names: set[str] | frozenset[str], what: str = "expression")
             hint = suggest(node.id, sorted(names), otherwise=f"use one of: {', '.join(sorted(names))}")
             raise ParameterError(f"unknown name {node.id!r} in the {what} {text!r}", fix=hint)
         allowed = (
-            ast.Expression, ast.BinOp, ast.UnaryOp, ast.BoolOp, ast.Compare, ast.Name, ast.Load,
-            ast.Constant, ast.Call, ast.And, ast.Or, ast.Not, ast.USub, ast.UAdd,
-            *_BINOPS, *_CMPOPS,
+            ast.Expression,
+            ast.BinOp,
+            ast.UnaryOp,
+            ast.BoolOp,
+            ast.Compare,
+            ast.Name,
+            ast.Load,
+            ast.Constant,
+            ast.Call,
+            ast.And,
+            ast.Or,
+            ast.Not,
+            ast.USub,
+            ast.UAdd,
+            *_BINOPS,
+            *_CMPOPS,
         )
         if not isinstance(node, allowed):
             op = _UNSUPPORTED_OPS.get(type(node))
             raise ParameterError(
-                f"the {what} {text!r} uses unsupported operator {op!r}" if op
+                f"the {what} {text!r} uses unsupported operator {op!r}"
+                if op
                 else f"the {what} {text!r} uses unsupported syntax ({type(node).__name__})",
                 fix="use names, numbers, + - * /, comparisons, and/or/not, min/max/abs",
             )

@@ -82,7 +82,9 @@ def _number(text: str, name: str, spec: StrategySpec) -> float:
         return float(text)
     except ValueError:
         example = f"{spec.param(name).default:g}" if name in spec.param_names else "20"
-        raise ParameterError(f"value of {name!r} is not a number", found=repr(text), fix=f"e.g. {name}={example}") from None
+        raise ParameterError(
+            f"value of {name!r} is not a number", found=repr(text), fix=f"e.g. {name}={example}"
+        ) from None
 
 
 def parse_axis(spec: StrategySpec, name: str, text: str) -> np.ndarray:
@@ -101,7 +103,9 @@ def parse_axis(spec: StrategySpec, name: str, text: str) -> np.ndarray:
             step = 1.0
         else:
             example = f"{abs(stop - start) / 10:.6g}" if stop != start else "0.5"  # ten steps: inside the range
-            raise ParameterError(f"float range of {name!r} needs a step", found=repr(text), fix=f"e.g. {text}:{example}")
+            raise ParameterError(
+                f"float range of {name!r} needs a step", found=repr(text), fix=f"e.g. {text}:{example}"
+            )
         if step <= 0:
             raise ParameterError(f"step of {name!r} must be positive", found=step)
         if stop < start:

@@ -20,9 +20,7 @@ from quantlab.errors import StrategyError, suggest
 def _research_names() -> list[str]:
     import research
 
-    return sorted(
-        info.name for info in pkgutil.iter_modules(research.__path__) if not info.name.startswith("_")
-    )
+    return sorted(info.name for info in pkgutil.iter_modules(research.__path__) if not info.name.startswith("_"))
 
 
 def _spec_from_module(module: object, where: str) -> StrategySpec:
@@ -45,9 +43,13 @@ def _import(module_name: str, where: str) -> object:
     except ModuleNotFoundError as err:
         if err.name == module_name:
             raise
-        raise StrategyError(f"{where} failed to import", found=f"{type(err).__name__}: {err}", fix="fix the module") from None
+        raise StrategyError(
+            f"{where} failed to import", found=f"{type(err).__name__}: {err}", fix="fix the module"
+        ) from None
     except Exception as err:  # a broken user module must not become a traceback
-        raise StrategyError(f"{where} failed to import", found=f"{type(err).__name__}: {err}", fix="fix the module") from None
+        raise StrategyError(
+            f"{where} failed to import", found=f"{type(err).__name__}: {err}", fix="fix the module"
+        ) from None
 
 
 def list_strategies(errors: list[StrategyError] | None = None) -> list[StrategySpec]:
@@ -86,7 +88,9 @@ def _load_file(path: Path) -> StrategySpec:
             spec.loader.exec_module(module)
         except Exception as err:  # syntax errors, failing imports: one clear message
             del sys.modules[module_name]
-            raise StrategyError(f"{path} failed to import", found=f"{type(err).__name__}: {err}", fix="fix the module") from None
+            raise StrategyError(
+                f"{path} failed to import", found=f"{type(err).__name__}: {err}", fix="fix the module"
+            ) from None
     return _spec_from_module(sys.modules[module_name], str(path))
 
 

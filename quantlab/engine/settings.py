@@ -73,7 +73,9 @@ class Costs:
         for symbol, bps in dict(self.spread_bps).items():
             if not (isinstance(bps, (int, float)) and math.isfinite(bps) and 0 <= bps < 10_000):
                 raise ConfigError(
-                    f"spread of {symbol} must be a number of basis points in [0, 10000)", found=bps, fix="e.g. SPY:1,QQQ:2"
+                    f"spread of {symbol} must be a number of basis points in [0, 10000)",
+                    found=bps,
+                    fix="e.g. SPY:1,QQQ:2",
                 )
         for name in ("half_spread_bps", "sec_fee_rate", "taf_per_share", "taf_max", "borrow_rate"):
             value = getattr(self, name)
@@ -170,7 +172,9 @@ class SimConfig:
     def __post_init__(self) -> None:
         if not (math.isfinite(self.init_cash) and 0 < self.init_cash <= MAX_CASH):
             raise ConfigError(
-                f"initial cash must be positive and at most {MAX_CASH:.0e}", found=self.init_cash, fix="e.g. --cash 100000"
+                f"initial cash must be positive and at most {MAX_CASH:.0e}",
+                found=self.init_cash,
+                fix="e.g. --cash 100000",
             )
 
     def to_array(self, symbol: str | None = None) -> np.ndarray:
@@ -226,7 +230,9 @@ def parse_sizing(text: str, *, whole_shares: bool = True, vol_window: int = 20) 
     try:
         number = float(value)
     except ValueError:
-        raise ConfigError(f"sizing {mode} needs a number after the colon", found=repr(text), fix=f"e.g. {mode}:0.5") from None
+        raise ConfigError(
+            f"sizing {mode} needs a number after the colon", found=repr(text), fix=f"e.g. {mode}:0.5"
+        ) from None
     return Sizing(mode, number, whole_shares=whole_shares, vol_window=vol_window)
 
 

@@ -126,8 +126,16 @@ def run_sweep(
     while done < k:
         stop = min(k, done + chunk_size)
         module.sweep_nb(
-            *args, params[done:stop], start, end, cfg, ann, starts,
-            metrics[done:stop], bsum[done:stop], bsq[done:stop],
+            *args,
+            params[done:stop],
+            start,
+            end,
+            cfg,
+            ann,
+            starts,
+            metrics[done:stop],
+            bsum[done:stop],
+            bsq[done:stop],
         )
         done = stop
         if on_progress is not None:

@@ -312,12 +312,44 @@ def simulate_nb(
     # Without rules (or borrow) the plain loop runs: the sweep's hot path keeps its speed.
     if on:
         return _simulate_exits_nb(
-            target, open_, high, low, close, vol, ex, start, end, cfg, ann_factor, block_starts,
-            metrics_out, block_sum_out, block_sumsq_out, record, rec_orders, rec_value,
+            target,
+            open_,
+            high,
+            low,
+            close,
+            vol,
+            ex,
+            start,
+            end,
+            cfg,
+            ann_factor,
+            block_starts,
+            metrics_out,
+            block_sum_out,
+            block_sumsq_out,
+            record,
+            rec_orders,
+            rec_value,
         )
     return _simulate_plain_nb(
-        target, open_, high, low, close, vol, ex, start, end, cfg, ann_factor, block_starts,
-        metrics_out, block_sum_out, block_sumsq_out, record, rec_orders, rec_value,
+        target,
+        open_,
+        high,
+        low,
+        close,
+        vol,
+        ex,
+        start,
+        end,
+        cfg,
+        ann_factor,
+        block_starts,
+        metrics_out,
+        block_sum_out,
+        block_sumsq_out,
+        record,
+        rec_orders,
+        rec_value,
     )
 
 
@@ -596,8 +628,8 @@ def _simulate_exits_nb(
     metrics_out[M_AVG_LOSS] = gross_loss / closed[4] if closed[4] > 0 else np.nan
     metrics_out[M_WIN_RATE] = n_wins / n_closed if n_closed > 0 else np.nan
     if n_closed > 0:
-        metrics_out[M_PROFIT_FACTOR] = gross_win / abs(gross_loss) if gross_loss != 0.0 else (
-            np.inf if gross_win > 0.0 else np.nan
+        metrics_out[M_PROFIT_FACTOR] = (
+            gross_win / abs(gross_loss) if gross_loss != 0.0 else (np.inf if gross_win > 0.0 else np.nan)
         )
     else:
         metrics_out[M_PROFIT_FACTOR] = np.nan
@@ -711,9 +743,7 @@ def _simulate_plain_nb(
                         if is_buy or flow >= 0.0:
                             # Position bookkeeping for win rate / profit factor.
                             new_position = _snap_add(position, delta)
-                            crosses = (position > 0.0 and new_position < 0.0) or (
-                                position < 0.0 and new_position > 0.0
-                            )
+                            crosses = (position > 0.0 and new_position < 0.0) or (position < 0.0 and new_position > 0.0)
                             if crosses:
                                 close_part = abs(position) / qty
                                 close_fee = fee * close_part
@@ -804,8 +834,8 @@ def _simulate_plain_nb(
     metrics_out[M_AVG_LOSS] = gross_loss / closed[4] if closed[4] > 0 else np.nan
     metrics_out[M_WIN_RATE] = n_wins / n_closed if n_closed > 0 else np.nan
     if n_closed > 0:
-        metrics_out[M_PROFIT_FACTOR] = gross_win / abs(gross_loss) if gross_loss != 0.0 else (
-            np.inf if gross_win > 0.0 else np.nan
+        metrics_out[M_PROFIT_FACTOR] = (
+            gross_win / abs(gross_loss) if gross_loss != 0.0 else (np.inf if gross_win > 0.0 else np.nan)
         )
     else:
         metrics_out[M_PROFIT_FACTOR] = np.nan

@@ -104,7 +104,13 @@ def optimize(
 
 
 def optimize_run(
-    run: RunSpec, search: SearchSpec, *, top: int = 10, holdout: float = 0.0, n_blocks: int = 16, stream: bool | None = None
+    run: RunSpec,
+    search: SearchSpec,
+    *,
+    top: int = 10,
+    holdout: float = 0.0,
+    n_blocks: int = 16,
+    stream: bool | None = None,
 ) -> OptimizeResult:
     """Search the parameters of ``run``'s strategy on its symbols; see :func:`optimize`.
 
@@ -126,7 +132,13 @@ def optimize_run(
 
 
 def _optimize(
-    run: RunSpec, search: SearchSpec, *, top: int = 10, holdout: float = 0.0, n_blocks: int = 16, stream: bool | None = None
+    run: RunSpec,
+    search: SearchSpec,
+    *,
+    top: int = 10,
+    holdout: float = 0.0,
+    n_blocks: int = 16,
+    stream: bool | None = None,
 ) -> OptimizeResult:
     """The optimisation itself: both public forms call it directly, so a warning's
     ``stacklevel`` reaches the user's line from either."""
@@ -169,7 +181,15 @@ def _optimize(
     check_blocks_fit(n_blocks, {s: w.end - w.start for s, w in windows.items()})
 
     config = optimize_config(
-        spec=spec, inputs=inputs, run=run, search=search, grid=grid, fixed=fixed, top=top, holdout=holdout, n_blocks=n_blocks
+        spec=spec,
+        inputs=inputs,
+        run=run,
+        search=search,
+        grid=grid,
+        fixed=fixed,
+        top=top,
+        holdout=holdout,
+        n_blocks=n_blocks,
     )
 
     cfg_hash = config_hash(config)
@@ -183,7 +203,9 @@ def _optimize(
         study_info = {"dropped_by_constraints": expanded.dropped_by_constraints}
     else:
         identity = config_hash({k: v for k, v in config.items() if k not in ("trials", "top")})
-        values, study_info = _tpe(spec, inputs, sim, windows, grid, fixed, metric, trials, seed, study, storage, reports, identity, progress)
+        values, study_info = _tpe(
+            spec, inputs, sim, windows, grid, fixed, metric, trials, seed, study, storage, reports, identity, progress
+        )
     timings["search_setup"] = time.perf_counter() - t0
     _check_lookback(spec, values, inputs, windows)
 
@@ -196,15 +218,47 @@ def _optimize(
         t0 = time.perf_counter()
         with Progress(total, f"sweep {spec.name} (streamed)", "comb", progress) as bar:
             streamed = streaming.stream_sweep(
-                spec, inputs, values, sim, windows, oos_windows, n_blocks, metric, constraints, top,
-                ensure_writable(reports), bar.callback(),
+                spec,
+                inputs,
+                values,
+                sim,
+                windows,
+                oos_windows,
+                n_blocks,
+                metric,
+                constraints,
+                top,
+                ensure_writable(reports),
+                bar.callback(),
             )
         timings["sweep"] = time.perf_counter() - t0
         timings["sweep_compute"] = streamed.seconds
     try:
         return _rank_and_report(
-            spec, inputs, sim, values, windows, metric, constraints, top, holdout, n_blocks, config, cfg_hash,
-            study_info, timings, began, vectorbt, warmup, streamed, progress, save, reports, report, store, data,
+            spec,
+            inputs,
+            sim,
+            values,
+            windows,
+            metric,
+            constraints,
+            top,
+            holdout,
+            n_blocks,
+            config,
+            cfg_hash,
+            study_info,
+            timings,
+            began,
+            vectorbt,
+            warmup,
+            streamed,
+            progress,
+            save,
+            reports,
+            report,
+            store,
+            data,
         )
     finally:
         if streamed is not None:
@@ -212,11 +266,30 @@ def _optimize(
 
 
 def _rank_and_report(
-    spec: StrategySpec, inputs: MarketInputs, sim: SimConfig, values: np.ndarray, windows: dict[str, Window],
-    metric: str, constraints: tuple[str, ...], top: int, holdout: float, n_blocks: int, config: dict[str, Any],
-    cfg_hash: str, study_info: dict[str, Any], timings: dict[str, float], began: float, vectorbt: Preload,
-    warmup: VectorbtWarmup, streamed: Any, progress: bool | None, save: bool, reports: Any, report: bool | str,
-    store: Any, data: Any,
+    spec: StrategySpec,
+    inputs: MarketInputs,
+    sim: SimConfig,
+    values: np.ndarray,
+    windows: dict[str, Window],
+    metric: str,
+    constraints: tuple[str, ...],
+    top: int,
+    holdout: float,
+    n_blocks: int,
+    config: dict[str, Any],
+    cfg_hash: str,
+    study_info: dict[str, Any],
+    timings: dict[str, float],
+    began: float,
+    vectorbt: Preload,
+    warmup: VectorbtWarmup,
+    streamed: Any,
+    progress: bool | None,
+    save: bool,
+    reports: Any,
+    report: bool | str,
+    store: Any,
+    data: Any,
 ) -> OptimizeResult:
     """Everything after the sweep: the same steps on in-memory tables or on what the
     streamed sweep kept (``quantlab.optimizer.stream``)."""
@@ -246,7 +319,9 @@ def _rank_and_report(
         rows = results
         outputs = in_sample.outputs
         nan_combinations = streaming.nan_rows(results, spec.param_names)
-        distribution = streaming.metric_distribution(streaming.distribution_columns(results, metric, values.shape[0]), metric)
+        distribution = streaming.metric_distribution(
+            streaming.distribution_columns(results, metric, values.shape[0]), metric
+        )
         peers = _holdout_peers(results, metric) if holdout else {}
     else:
         results = None
@@ -283,9 +358,12 @@ def _rank_and_report(
     n_trials = int(np.unique(values, axis=0).shape[0])
     from math import comb
 
-
     blocks_used = max((o.block_sum.shape[1] for o in outputs.values()), default=0)
-    max_splits = pbo_split_budget(len(inputs.symbols), values.shape[0], comb(blocks_used, blocks_used // 2)) if blocks_used else None
+    max_splits = (
+        pbo_split_budget(len(inputs.symbols), values.shape[0], comb(blocks_used, blocks_used // 2))
+        if blocks_used
+        else None
+    )
     overfit = {
         s: overfit_stats(outputs[s], returns_from_values(records[s].value, sim.init_cash), n_trials, max_splits)
         for s in inputs.symbols
@@ -304,14 +382,42 @@ def _rank_and_report(
 
     evaluations = int(sum(values.shape[0] * (w.end - w.start) for w in windows.values()))
     summary = optimize_summary(
-        spec=spec, inputs=inputs, sim=sim, config=config, cfg_hash=cfg_hash, metric=metric, best=best,
-        best_combo=best_combo, best_row=passing.iloc[0], n_passing=n_passing, nan_combinations=nan_combinations,
-        metric_distribution=distribution, holdout_table=holdout_table, overfit=overfit, replay_diff=replay_diff,
-        study_info=study_info, values=values, evaluations=evaluations, timings=timings, windows=windows,
+        spec=spec,
+        inputs=inputs,
+        sim=sim,
+        config=config,
+        cfg_hash=cfg_hash,
+        metric=metric,
+        best=best,
+        best_combo=best_combo,
+        best_row=passing.iloc[0],
+        n_passing=n_passing,
+        nan_combinations=nan_combinations,
+        metric_distribution=distribution,
+        holdout_table=holdout_table,
+        overfit=overfit,
+        replay_diff=replay_diff,
+        study_info=study_info,
+        values=values,
+        evaluations=evaluations,
+        timings=timings,
+        windows=windows,
     )
     result = OptimizeResult(
-        spec, inputs, sim, metric, windows, results, ranking, top_table, best, holdout_table, overfit, summary,
-        records=records, results_file=streamed.results_path if streamed is not None else None,
+        spec,
+        inputs,
+        sim,
+        metric,
+        windows,
+        results,
+        ranking,
+        top_table,
+        best,
+        holdout_table,
+        overfit,
+        summary,
+        records=records,
+        results_file=streamed.results_path if streamed is not None else None,
     )
     if save:
         result.summary["store"] = None if data is not None else str(store_path(store).resolve())
@@ -365,7 +471,9 @@ def _tpe(
     import hashlib
 
     default_name = f"{spec.name}-{hashlib.sha256((study_hash + inputs.data_hash).encode()).hexdigest()[:12]}"
-    res = search(spec, inputs, sim, windows, grid, fixed, metric, trials, seed, study or default_name, storage, progress)
+    res = search(
+        spec, inputs, sim, windows, grid, fixed, metric, trials, seed, study or default_name, storage, progress
+    )
     first = distinct_sets(res.values)
     info = {
         "study": res.study_name,
@@ -375,7 +483,9 @@ def _tpe(
         "rejected_by_constraints": res.n_rejected,
         "resumed_from": res.resumed_from,
         "trial_numbers": res.trial_numbers.tolist(),
-        "set_trial_numbers": res.trial_numbers[first].tolist(),  # combo i is the set trial set_trial_numbers[i] proposed
+        "set_trial_numbers": res.trial_numbers[
+            first
+        ].tolist(),  # combo i is the set trial set_trial_numbers[i] proposed
         "objective": [float(x) if np.isfinite(x) else None for x in res.objective],
         "seed": seed,
     }
@@ -392,8 +502,15 @@ def _top_records(
         head = prices.slice(window.end)
         rows = [{n: float(row[n]) for n in spec.param_names} for _, row in top.iterrows()]
         out[symbol] = [
-            simulate(evaluate_arrays(spec, head, p), prices, sim, inputs.interval, window.start, window.end,
-                     exits=exit_vector(spec, p))
+            simulate(
+                evaluate_arrays(spec, head, p),
+                prices,
+                sim,
+                inputs.interval,
+                window.start,
+                window.end,
+                exits=exit_vector(spec, p),
+            )
             for p in rows
         ]
     return out
@@ -414,10 +531,14 @@ def _replay_top(
     frames = []
     for symbol, window in windows.items():
         prices = inputs.prices[symbol]
-        pf = portfolio(top_records[symbol], prices, sim, inputs.interval, window.start, [str(int(c)) for c in top["combo"]])
+        pf = portfolio(
+            top_records[symbol], prices, sim, inputs.interval, window.start, [str(int(c)) for c in top["combo"]]
+        )
         replayed = vbt_metrics(pf, inputs.interval)
         mine = rows[rows["symbol"] == symbol].set_index("combo")  # results rows (all, or the top ones streamed)
-        swept = pd.DataFrame(mine.loc[top["combo"].to_numpy(), list(METRIC_NAMES)].to_numpy(), columns=list(METRIC_NAMES))
+        swept = pd.DataFrame(
+            mine.loc[top["combo"].to_numpy(), list(METRIC_NAMES)].to_numpy(), columns=list(METRIC_NAMES)
+        )
         worst = max(worst, max_relative_difference(swept, replayed))
         frame = top[["rank", "combo", *spec.param_names]].reset_index(drop=True).copy()
         frame.insert(0, "symbol", symbol)

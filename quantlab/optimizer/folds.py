@@ -57,7 +57,9 @@ def parse_span(text: str, what: str) -> pd.DateOffset:
         raise ParameterError(f"cannot read the {what} span", found=repr(text), fix="write e.g. 2y, 6m, 13w or 90d")
     number, unit = float(match.group(1)), match.group(2).lower()
     if unit in ("y", "m") and not number.is_integer():
-        raise ParameterError(f"{what} span in years or months must be whole", found=repr(text), fix="e.g. 18m instead of 1.5y")
+        raise ParameterError(
+            f"{what} span in years or months must be whole", found=repr(text), fix="e.g. 18m instead of 1.5y"
+        )
     if unit == "y":
         return pd.DateOffset(years=int(number))
     if unit == "m":
@@ -67,7 +69,9 @@ def parse_span(text: str, what: str) -> pd.DateOffset:
     return pd.DateOffset(days=int(round(number)))
 
 
-def make_folds(index: pd.DatetimeIndex, train: str, test: str, embargo: str = "0d", anchored: bool = False) -> list[Fold]:
+def make_folds(
+    index: pd.DatetimeIndex, train: str, test: str, embargo: str = "0d", anchored: bool = False
+) -> list[Fold]:
     """Folds over the timestamps of ``index`` (the union of the symbols' bars).
 
     Raises:
@@ -81,7 +85,8 @@ def make_folds(index: pd.DatetimeIndex, train: str, test: str, embargo: str = "0
         raise ParameterError("--train and --test must be longer than zero", found=f"train={train}, test={test}")
     if t0 + embargo_span >= t0 + test_span:
         raise ParameterError(
-            "the embargo must be shorter than the test window", found=f"embargo={embargo}, test={test}",
+            "the embargo must be shorter than the test window",
+            found=f"embargo={embargo}, test={test}",
             fix="use a few days of embargo, e.g. --embargo 5d",
         )
     folds: list[Fold] = []

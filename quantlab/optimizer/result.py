@@ -62,7 +62,9 @@ class OptimizeResult:
         """``"price"`` or ``"total"``: see :mod:`quantlab.data.basis`."""
         return self.inputs.returns_basis
 
-    def portfolio(self, params: Mapping[str, float] | None = None, symbol: str | None = None, window: str = "full") -> Any:
+    def portfolio(
+        self, params: Mapping[str, float] | None = None, symbol: str | None = None, window: str = "full"
+    ) -> Any:
         """vectorbt Portfolio of ``params`` (default: the winner) on ``symbol`` (default: the first).
 
         ``window`` is ``"full"`` (all bars), ``"in_sample"`` or ``"holdout"``.
@@ -80,7 +82,9 @@ class OptimizeResult:
         prices = self.inputs.prices[symbol]
         start, end = _window_bounds(self.windows[symbol], len(prices), window)
         target = evaluate_arrays(self.spec, prices.slice(end), resolved)
-        return simulate(target, prices, self.sim, self.inputs.interval, start, end, exits=exit_vector(self.spec, resolved))
+        return simulate(
+            target, prices, self.sim, self.inputs.interval, start, end, exits=exit_vector(self.spec, resolved)
+        )
 
 
 def _window_bounds(is_window: Window, n: int, window: str) -> tuple[int, int]:

@@ -123,8 +123,10 @@ def overfit_stats(
     result["n_never_traded"] = max(int(n_trials - finite.size), 0)
     try:
         dsr = overfit.deflated_sharpe_ratio_from_returns(
-            best_returns, trial_sharpes=finite if finite.size >= 2 else None,
-            sr_variance=None if finite.size >= 2 else 0.0, n_trials=None if finite.size >= 2 else max(finite.size, 1),
+            best_returns,
+            trial_sharpes=finite if finite.size >= 2 else None,
+            sr_variance=None if finite.size >= 2 else 0.0,
+            n_trials=None if finite.size >= 2 else max(finite.size, 1),
         )
         result["deflated_sharpe"] = {
             "dsr": float(dsr.dsr),
@@ -179,8 +181,14 @@ def relative_rank(values: np.ndarray, chosen: int, metric: str) -> float:
 
 
 def fold_dsr(
-    spec: StrategySpec, inputs: MarketInputs, sim: SimConfig, symbol: str, params: dict[str, float],
-    window: Window, table: pd.DataFrame, n_trials: int,
+    spec: StrategySpec,
+    inputs: MarketInputs,
+    sim: SimConfig,
+    symbol: str,
+    params: dict[str, float],
+    window: Window,
+    table: pd.DataFrame,
+    n_trials: int,
 ) -> float:
     """Deflated Sharpe ratio of the fold's in-sample winner given every candidate tried."""
     from quantlab import overfit
@@ -190,7 +198,9 @@ def fold_dsr(
     target = evaluate_arrays(spec, prices.slice(window.end), params)
     record = simulate(target, prices, sim, inputs.interval, window.start, window.end, exits=exit_vector(spec, params))
     rows = table[table["symbol"] == symbol]
-    srs = dsr_trials(rows["sharpe"].to_numpy() / np.sqrt(inputs.interval.bars_per_year), rows["n_orders"].to_numpy() > 0)
+    srs = dsr_trials(
+        rows["sharpe"].to_numpy() / np.sqrt(inputs.interval.bars_per_year), rows["n_orders"].to_numpy() > 0
+    )
     try:
         result = overfit.deflated_sharpe_ratio_from_returns(
             returns_from_values(record.value, sim.init_cash),

@@ -49,8 +49,11 @@ def stream_threshold() -> int:
     if not text:
         return STREAM_ROWS
     if not text.isdigit():
-        raise ConfigError("QUANTLAB_STREAM_ROWS must be a whole number of result rows", found=repr(text),
-                          fix="e.g. QUANTLAB_STREAM_ROWS=2000000, or unset it")
+        raise ConfigError(
+            "QUANTLAB_STREAM_ROWS must be a whole number of result rows",
+            found=repr(text),
+            fix="e.g. QUANTLAB_STREAM_ROWS=2000000, or unset it",
+        )
     return int(text)
 
 
@@ -58,8 +61,11 @@ def wanted(rows: int, stream: bool | None, save: bool) -> bool:
     """Stream this run? ``stream`` when given, else when ``save`` and ``rows`` (symbols x
     combinations) reach :func:`stream_threshold`: small grids keep today's in-memory path."""
     if stream and not save:
-        raise ParameterError("streamed results are written to the run folder", found="stream=True, save=False",
-                             fix="pass save=True, or stream=False to keep every row in memory")
+        raise ParameterError(
+            "streamed results are written to the run folder",
+            found="stream=True, save=False",
+            fix="pass save=True, or stream=False to keep every row in memory",
+        )
     return bool(stream) if stream is not None else save and rows >= stream_threshold()
 
 
@@ -236,7 +242,9 @@ def _chunk_runner() -> Any:
     return InProcessChunked(int(size) if size and size.isdigit() else None)
 
 
-def _frame(spec: StrategySpec, values: np.ndarray, c: Chunk, result: ChunkResult, held: ChunkResult | None) -> pd.DataFrame:
+def _frame(
+    spec: StrategySpec, values: np.ndarray, c: Chunk, result: ChunkResult, held: ChunkResult | None
+) -> pd.DataFrame:
     """The chunk's result rows, built as :func:`quantlab.optimizer.evaluate.tidy` builds them."""
     frame = pd.DataFrame(values[c.lo : c.hi], columns=list(spec.param_names))
     frame.insert(0, "combo", np.arange(c.lo, c.hi, dtype=np.int64))
@@ -279,7 +287,9 @@ def stream_sweep(
     nans = NanRows()
     columns: dict[str, np.ndarray] = {s: np.full(n, np.nan) for s in windows}
     peers: dict[str, np.ndarray] = {}
-    blocks = {s: BlockFiles(work, i, n, next(c.n_blocks for c in chunks if c.symbol == s)) for i, s in enumerate(windows)}
+    blocks = {
+        s: BlockFiles(work, i, n, next(c.n_blocks for c in chunks if c.symbol == s)) for i, s in enumerate(windows)
+    }
     example_columns = ["symbol", *spec.param_names, "status"]
     seconds = 0.0
     try:
@@ -330,8 +340,17 @@ def stream_sweep(
     top_rows = read_combos(path, best)
     table = rank(top_rows, spec.param_names, metric, constraints) if len(top_rows) else rank_empty(spec, metric)
     return Streamed(
-        path, table, top_rows, int(ranking.passes.sum()), bool(ranking.traded.any()), outputs, nans.to_dict(),
-        metric_distribution(columns, metric), peers, seconds, work,
+        path,
+        table,
+        top_rows,
+        int(ranking.passes.sum()),
+        bool(ranking.traded.any()),
+        outputs,
+        nans.to_dict(),
+        metric_distribution(columns, metric),
+        peers,
+        seconds,
+        work,
     )
 
 

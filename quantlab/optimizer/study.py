@@ -176,9 +176,7 @@ def run_study(
                 fix="give another --study name (or omit it: the default name includes the data hash)",
             )
     completed = [
-        t
-        for t in study.trials
-        if t.state == optuna.trial.TrialState.COMPLETE or t.user_attrs.get("nan_objective")
+        t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE or t.user_attrs.get("nan_objective")
     ]
     resumed_from = len(completed)
     names = list(spec.param_names)
@@ -221,7 +219,8 @@ def run_study(
     if shared:  # every process's finished trials, as they stand now
         storage = storage_url
         completed = [
-            t for t in study.get_trials(deepcopy=False)
+            t
+            for t in study.get_trials(deepcopy=False)
             if t.state == optuna.trial.TrialState.COMPLETE or t.user_attrs.get("nan_objective")
         ]
     rows, objective_values, numbers = [], [], []

@@ -105,7 +105,11 @@ def optimize_summary(
         },
         "short_sample": short_samples(
             {f"{s} in-sample": w.end - w.start for s, w in windows.items()}
-            | {f"{s} holdout": len(inputs.prices[s]) - w.end for s, w in windows.items() if w.end < len(inputs.prices[s])},
+            | {
+                f"{s} holdout": len(inputs.prices[s]) - w.end
+                for s, w in windows.items()
+                if w.end < len(inputs.prices[s])
+            },
             inputs.interval,
             stacklevel=6,  # short_samples < builder < _rank_and_report < _optimize < optimize/optimize_run < user
         ),
@@ -152,10 +156,22 @@ def walkforward_config(
     it is known before the first fold (a resumed run must match it)."""
     metric, method = search.metric, search.method
     config: dict[str, Any] = {
-        "kind": "walkforward", "strategy": spec.name, "symbols": inputs.symbols, "interval": inputs.interval.name,
-        "start": run.start, "end": run.end, "grid": grid, "fixed_params": dict(fixed), "metric": metric,
-        "constraints": list(search.constraints), "train": windows.train, "test": windows.test,
-        "embargo": windows.embargo, "anchored": windows.anchored, "method": method, "sim": run.sim.to_dict(),
+        "kind": "walkforward",
+        "strategy": spec.name,
+        "symbols": inputs.symbols,
+        "interval": inputs.interval.name,
+        "start": run.start,
+        "end": run.end,
+        "grid": grid,
+        "fixed_params": dict(fixed),
+        "metric": metric,
+        "constraints": list(search.constraints),
+        "train": windows.train,
+        "test": windows.test,
+        "embargo": windows.embargo,
+        "anchored": windows.anchored,
+        "method": method,
+        "sim": run.sim.to_dict(),
         **inputs.basis_info(),
     }
     if method == "tpe":
@@ -181,13 +197,18 @@ def walkforward_summary(
     timings: dict[str, float],
 ) -> dict[str, Any]:
     metric = search.metric
-    config = walkforward_config(spec=spec, inputs=inputs, run=run, search=search, grid=grid, fixed=fixed, windows=windows)
+    config = walkforward_config(
+        spec=spec, inputs=inputs, run=run, search=search, grid=grid, fixed=fixed, windows=windows
+    )
     drift_stats = {}
     for name in spec.param_names:
         series = drift[name].to_numpy(dtype=float)
         p = spec.param(name)
         drift_stats[name] = {
-            "mean": float(series.mean()), "std": float(series.std()), "min": float(series.min()), "max": float(series.max()),
+            "mean": float(series.mean()),
+            "std": float(series.std()),
+            "min": float(series.min()),
+            "max": float(series.max()),
             "changes": int((np.diff(series) != 0).sum()),
             "relative_std": float(series.std() / (p.high - p.low)) if p.high > p.low else 0.0,
         }
@@ -208,8 +229,14 @@ def walkforward_summary(
         ),
         "n_folds": len(bounds),
         "folds": [
-            {"fold": f.number, "train_start": str(f.train_start), "train_end": str(f.train_end),
-             "test_start": str(f.test_start), "test_end": str(f.test_end), "partial": f.partial}
+            {
+                "fold": f.number,
+                "train_start": str(f.train_start),
+                "train_end": str(f.train_end),
+                "test_start": str(f.test_start),
+                "test_end": str(f.test_end),
+                "partial": f.partial,
+            }
             for f in bounds
         ],
         "walkforward": {

@@ -106,7 +106,9 @@ class WalkForwardResult:
         symbol = symbol or self.inputs.symbols[0]
         if symbol not in self.records:
             raise ParameterError(f"symbol {symbol!r} is not part of this run", found=self.inputs.symbols)
-        return portfolio(self.records[symbol], self.inputs.prices[symbol], self.sim, self.inputs.interval, self.oos_start[symbol])
+        return portfolio(
+            self.records[symbol], self.inputs.prices[symbol], self.sim, self.inputs.interval, self.oos_start[symbol]
+        )
 
 
 class WalkForwardOptions(RunOptions, SearchOptions, total=False):
@@ -142,8 +144,14 @@ def walkforward(
         TypeError: an unknown option.
     """
     run, search, layout = split_options(
-        "walkforward", strategy, symbols, options, search=True, grid=grid,
-        rest=("train", "test", "anchored", "embargo"), without=("study", "storage"),
+        "walkforward",
+        strategy,
+        symbols,
+        options,
+        search=True,
+        grid=grid,
+        rest=("train", "test", "anchored", "embargo"),
+        without=("study", "storage"),
     )
     assert search is not None
     return _walkforward(run, search, WalkForwardWindows(**layout))
@@ -177,7 +185,9 @@ def _walkforward(run: RunSpec, search: SearchSpec, layout: WalkForwardWindows) -
     fixed = with_interval_params(spec, get_interval(run.interval), fixed, grid_names(grid))
     if run.save:
         ensure_writable(run.reports)
-    inputs = load_inputs(run.symbols, run.interval, run.start, run.end, run.store, run.data, adjust=run.adjust, returns=run.returns)
+    inputs = load_inputs(
+        run.symbols, run.interval, run.start, run.end, run.store, run.data, adjust=run.adjust, returns=run.returns
+    )
     sim.costs.check_symbols(inputs.symbols)
     check_shorting(spec, inputs.prices.values(), fixed, sim.sizing.allow_short, tp_values(search.params, exits_grid))
     warmup = VectorbtWarmup("single")  # cold cache only: compiles vectorbt's side on the other core
@@ -191,14 +201,17 @@ def _walkforward(run: RunSpec, search: SearchSpec, layout: WalkForwardWindows) -
     if method == "grid" and values is not None and len(values) < 2:
         raise ParameterError(
             "walk-forward needs at least 2 parameter sets to choose from in each fold",
-            found=f"{len(values)} combination", fix="give ranges in --grid",
+            found=f"{len(values)} combination",
+            fix="give ranges in --grid",
         )
     if method == "tpe" and trials < 2:
         raise ParameterError("walk-forward with TPE needs at least 2 trials per fold", found=trials)
     if run.save:  # a chunked backend checkpoints every fold's sweeps into the run folder (resumed when unfinished)
         from quantlab.engine.backends import begin_run
 
-        config = walkforward_config(spec=spec, inputs=inputs, run=run, search=search, grid=grid, fixed=fixed, windows=layout)
+        config = walkforward_config(
+            spec=spec, inputs=inputs, run=run, search=search, grid=grid, fixed=fixed, windows=layout
+        )
         begin_run("walkforward", config_hash(config), inputs.data_hash, ensure_writable(run.reports))
     timings["setup"] = time.perf_counter() - began
 
@@ -210,8 +223,10 @@ def _walkforward(run: RunSpec, search: SearchSpec, layout: WalkForwardWindows) -
         for fold in bounds:
             windows = _windows(inputs, fold.train_start, fold.train_end)
             t0 = time.perf_counter()
-            fold_values = values if values is not None else _tpe_values(
-                spec, inputs, sim, windows, grid, fixed, metric, trials, seed + fold.number
+            fold_values = (
+                values
+                if values is not None
+                else _tpe_values(spec, inputs, sim, windows, grid, fixed, metric, trials, seed + fold.number)
             )
             evaluation = evaluate(spec, inputs, fold_values, sim, windows)
             table = tidy(spec, fold_values, evaluation)
@@ -237,6 +252,7 @@ def _walkforward(run: RunSpec, search: SearchSpec, layout: WalkForwardWindows) -
             test_windows = {s: Window(*_test_bounds(inputs, s, fold)) for s in inputs.symbols}
             test_windows = {s: w for s, w in test_windows.items() if w.end - w.start >= 2}
             oos_all = tidy(spec, fold_values, evaluate(spec, inputs, fold_values, sim, test_windows))
+
             def test_bars(symbol: str, fold: Fold = fold) -> int:
                 j0, j1 = _test_bounds(inputs, symbol, fold)
                 return j1 - j0
@@ -248,13 +264,19 @@ def _walkforward(run: RunSpec, search: SearchSpec, layout: WalkForwardWindows) -
                 rank_pct = _oos_rank(peers, combo, metric)
                 dsr = fold_dsr(spec, inputs, sim, symbol, best, windows[symbol], table, len(fold_values))
                 row: dict[str, Any] = {
-                    "fold": fold.number, "symbol": symbol,
-                    "train_start": fold.train_start, "train_end": fold.train_end,
-                    "test_start": fold.test_start, "test_end": fold.test_end, "partial": fold.partial,
+                    "fold": fold.number,
+                    "symbol": symbol,
+                    "train_start": fold.train_start,
+                    "train_end": fold.train_end,
+                    "test_start": fold.test_start,
+                    "test_end": fold.test_end,
+                    "partial": fold.partial,
                     **best,
                     **{f"is_{m}": float(is_row[m]) for m in FOLD_METRICS},
                     **{f"oos_{m}": oos[m] for m in FOLD_METRICS},
-                    "oos_trades": oos["n_trades"], "oos_bars": int(test_bars(symbol)), "candidates": int(len(fold_values)),
+                    "oos_trades": oos["n_trades"],
+                    "oos_bars": int(test_bars(symbol)),
+                    "candidates": int(len(fold_values)),
                     "oos_rank": rank_pct,
                     "oos_logit": float(np.log(rank_pct / (1 - rank_pct))) if 0 < rank_pct < 1 else float("nan"),
                     "is_dsr": dsr,
@@ -265,18 +287,44 @@ def _walkforward(run: RunSpec, search: SearchSpec, layout: WalkForwardWindows) -
 
     t0 = time.perf_counter()
     folds_table = pd.DataFrame(fold_rows)
-    drift = pd.DataFrame([{"fold": f.number, "test_start": f.test_start, **p} for f, p in zip(bounds, chosen, strict=True)])
+    drift = pd.DataFrame(
+        [{"fold": f.number, "test_start": f.test_start, **p} for f, p in zip(bounds, chosen, strict=True)]
+    )
     records, targets, starts, oos_rows, replay_diff, equity = _stitch(spec, inputs, sim, bounds, chosen, warmup)
     oos_metrics = pd.DataFrame(oos_rows).set_index("symbol")
     timings["stitch"] = time.perf_counter() - t0
     efficiency = _efficiency(folds_table, oos_metrics, metric, inputs.symbols)
     summary = walkforward_summary(
-        spec=spec, inputs=inputs, run=run, search=search, grid=grid, fixed=fixed, windows=layout, bounds=bounds,
-        folds=folds_table, drift=drift, oos=oos_metrics, efficiency=efficiency, replay_diff=replay_diff, timings=timings,
+        spec=spec,
+        inputs=inputs,
+        run=run,
+        search=search,
+        grid=grid,
+        fixed=fixed,
+        windows=layout,
+        bounds=bounds,
+        folds=folds_table,
+        drift=drift,
+        oos=oos_metrics,
+        efficiency=efficiency,
+        replay_diff=replay_diff,
+        timings=timings,
     )
     result = WalkForwardResult(
-        spec, inputs, sim, metric, bounds, folds_table, drift, equity, oos_metrics, efficiency, summary,
-        records=records, targets=targets, oos_start=starts,
+        spec,
+        inputs,
+        sim,
+        metric,
+        bounds,
+        folds_table,
+        drift,
+        equity,
+        oos_metrics,
+        efficiency,
+        summary,
+        records=records,
+        targets=targets,
+        oos_start=starts,
     )
     if run.save:
         result.summary["store"] = None if run.data is not None else str(store_path(run.store).resolve())
@@ -320,7 +368,9 @@ def _test_bounds(inputs: MarketInputs, symbol: str, fold: Fold) -> tuple[int, in
     return int(np.searchsorted(asi8, fold.test_start.value)), int(np.searchsorted(asi8, fold.test_end.value))
 
 
-def _oos_metrics(spec: StrategySpec, inputs: MarketInputs, sim: SimConfig, symbol: str, params: dict[str, float], fold: Fold) -> dict[str, float]:
+def _oos_metrics(
+    spec: StrategySpec, inputs: MarketInputs, sim: SimConfig, symbol: str, params: dict[str, float], fold: Fold
+) -> dict[str, float]:
     j0, j1 = _test_bounds(inputs, symbol, fold)
     if j1 - j0 < 2:
         return {m: float("nan") for m in METRIC_NAMES}
@@ -330,7 +380,11 @@ def _oos_metrics(spec: StrategySpec, inputs: MarketInputs, sim: SimConfig, symbo
 
 
 def _stitch(
-    spec: StrategySpec, inputs: MarketInputs, sim: SimConfig, bounds: list[Fold], chosen: list[dict[str, float]],
+    spec: StrategySpec,
+    inputs: MarketInputs,
+    sim: SimConfig,
+    bounds: list[Fold],
+    chosen: list[dict[str, float]],
     warmup: VectorbtWarmup | None = None,
 ) -> tuple[dict[str, SimRecord], dict[str, np.ndarray], dict[str, int], list[dict[str, Any]], float, pd.DataFrame]:
     """One continuous out-of-sample account per symbol, parameters switching per fold."""
@@ -386,14 +440,23 @@ def _efficiency(folds: pd.DataFrame, oos: pd.DataFrame, metric: str, symbols: li
             "is_mean": is_mean,
             "oos_mean": oos_mean,
             "efficiency": oos_mean / is_mean if is_mean not in (0.0,) and np.isfinite(is_mean) else float("nan"),
-            "annualised_return": float(oos.loc[symbol, "cagr"]) / is_cagr if is_cagr and np.isfinite(is_cagr) else float("nan"),
+            "annualised_return": float(oos.loc[symbol, "cagr"]) / is_cagr
+            if is_cagr and np.isfinite(is_cagr)
+            else float("nan"),
         }
     return out
 
 
 def _tpe_values(
-    spec: StrategySpec, inputs: MarketInputs, sim: SimConfig, windows: dict[str, Window], grid: str | None,
-    fixed: Mapping[str, float], metric: str, trials: int, seed: int,
+    spec: StrategySpec,
+    inputs: MarketInputs,
+    sim: SimConfig,
+    windows: dict[str, Window],
+    grid: str | None,
+    fixed: Mapping[str, float],
+    metric: str,
+    trials: int,
+    seed: int,
 ) -> np.ndarray:
     """A fresh in-memory TPE study per fold (seed + fold number); each parameter set once
     (``distinct_sets``), so the fold's candidates and DSR's N count distinct sets."""

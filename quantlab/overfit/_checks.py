@@ -20,18 +20,14 @@ def finite_float(name: str, value: Any) -> float:
             f"{name} must be a number", found=repr(value), fix=f"pass a finite float for {name}"
         ) from None
     if not math.isfinite(out):
-        raise ParameterError(
-            f"{name} must be finite", found=out, fix=f"pass a finite float for {name}"
-        )
+        raise ParameterError(f"{name} must be finite", found=out, fix=f"pass a finite float for {name}")
     return out
 
 
 def count(name: str, value: Any, minimum: int) -> int:
     """Return ``value`` as an int ``>= minimum`` (integer-valued floats are accepted)."""
     if isinstance(value, bool):
-        raise ParameterError(
-            f"{name} must be an integer", found=repr(value), fix=f"pass an integer >= {minimum}"
-        )
+        raise ParameterError(f"{name} must be an integer", found=repr(value), fix=f"pass an integer >= {minimum}")
     try:
         as_float = float(value)
     except (TypeError, ValueError):
@@ -39,14 +35,10 @@ def count(name: str, value: Any, minimum: int) -> int:
             f"{name} must be an integer", found=repr(value), fix=f"pass an integer >= {minimum}"
         ) from None
     if not math.isfinite(as_float) or as_float != int(as_float):
-        raise ParameterError(
-            f"{name} must be an integer", found=value, fix=f"pass an integer >= {minimum}"
-        )
+        raise ParameterError(f"{name} must be an integer", found=value, fix=f"pass an integer >= {minimum}")
     out = int(as_float)
     if out < minimum:
-        raise ParameterError(
-            f"{name} must be at least {minimum}", found=out, fix=f"pass {name} >= {minimum}"
-        )
+        raise ParameterError(f"{name} must be at least {minimum}", found=out, fix=f"pass {name} >= {minimum}")
     return out
 
 

@@ -55,6 +55,8 @@ def row_sums(arr: Any) -> Array1d:
         out[lo : lo + _SLAB] = arr[lo : lo + _SLAB].sum(axis=1)
         release(arr)
     return out
+
+
 MIN_BLOCK_OBS = 2
 
 
@@ -175,7 +177,8 @@ def check_block_stats(
     bad_n = int((~np.isfinite(n)).sum())
     if bad_n:
         raise ParameterError(
-            "block_count contains NaN or infinite values", found=f"{bad_n} bad entries",
+            "block_count contains NaN or infinite values",
+            found=f"{bad_n} bad entries",
             fix="fill flat bars with 0 before accumulating the statistics",
         )
     if np.any(n != np.round(n)) or np.any(n < MIN_BLOCK_OBS):
@@ -247,7 +250,5 @@ def metric_from_block_stats(
 def metric_code(metric: str) -> int:
     """Kernel code of a metric name."""
     if metric not in METRICS:
-        raise ParameterError(
-            "unknown metric", found=repr(metric), fix=f"use one of {sorted(METRICS)}"
-        )
+        raise ParameterError("unknown metric", found=repr(metric), fix=f"use one of {sorted(METRICS)}")
     return METRICS[metric]

@@ -72,9 +72,7 @@ def _rng(seed: Seed) -> np.random.Generator:
         return seed
     if seed is None or (isinstance(seed, int | np.integer) and not isinstance(seed, bool)):
         return np.random.default_rng(seed)
-    raise ParameterError(
-        "seed must be an int, a numpy Generator or None", found=repr(seed), fix="pass seed=<int>"
-    )
+    raise ParameterError("seed must be an int, a numpy Generator or None", found=repr(seed), fix="pass seed=<int>")
 
 
 def _check_block_length(block_length: Any, n_obs: int) -> float:
@@ -181,15 +179,11 @@ def reality_check(
     b = _checks.count("n_boot", n_boot, MIN_BOOT)
     length = _check_block_length(block_length, n_obs)
     d = np.ascontiguousarray(r - bench[:, None])
-    boot_means = np.concatenate(
-        [resampled_means_nb(d, idx) for idx in _index_chunks(n_obs, b, length, _rng(seed))]
-    )
+    boot_means = np.concatenate([resampled_means_nb(d, idx) for idx in _index_chunks(n_obs, b, length, _rng(seed))])
     return _rc_spa(d.mean(axis=0), boot_means, n_obs, length)
 
 
-def _rc_spa(
-    mu: Array1d, boot_means: Array2d, n_obs: int, block_length: float
-) -> RealityCheckResult:
+def _rc_spa(mu: Array1d, boot_means: Array2d, n_obs: int, block_length: float) -> RealityCheckResult:
     root_n = math.sqrt(n_obs)
     centred = boot_means - mu  # (B, K) resampled mean minus sample mean
     rc_stat = float(root_n * mu.max())

@@ -205,9 +205,7 @@ def pbo_from_block_stats(
         if flat.any():
             excluded = np.flatnonzero(flat).astype(np.int64)
             keep = np.flatnonzero(~flat).astype(np.int64)
-            shown = ", ".join(str(i) for i in excluded[:10]) + (
-                " ..." if excluded.size > 10 else ""
-            )
+            shown = ", ".join(str(i) for i in excluded[:10]) + (" ..." if excluded.size > 10 else "")
             warnings.warn(
                 f"{excluded.size} of {s.shape[0]} configurations have zero return variance over the "
                 f"whole window (never traded or constant) and were left out of the PBO ranking "

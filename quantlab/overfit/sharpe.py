@@ -139,9 +139,7 @@ def expected_max_sharpe(n_trials: float, sr_variance: float) -> float:
     """
     n = _checks.finite_float("n_trials", n_trials)
     if n < 1.0:
-        raise ParameterError(
-            "n_trials must be at least 1", found=n, fix="count every configuration tried (>= 1)"
-        )
+        raise ParameterError("n_trials must be at least 1", found=n, fix="count every configuration tried (>= 1)")
     v = _checks.finite_float("sr_variance", sr_variance)
     if v < 0.0:
         raise ParameterError(
@@ -191,13 +189,9 @@ def _trials(trial_sharpes: Any, sr_variance: Any, n_trials: Any) -> tuple[float,
             )
         n = _checks.finite_float("n_trials", n_trials)
     if n < 1.0:
-        raise ParameterError(
-            "n_trials must be at least 1", found=n, fix="count every configuration tried (>= 1)"
-        )
+        raise ParameterError("n_trials must be at least 1", found=n, fix="count every configuration tried (>= 1)")
     if variance < 0.0:
-        raise ParameterError(
-            "sr_variance must be non-negative", found=variance, fix="pass a variance, not a Sharpe"
-        )
+        raise ParameterError("sr_variance must be non-negative", found=variance, fix="pass a variance, not a Sharpe")
     return n, variance
 
 
@@ -364,9 +358,7 @@ def effective_number_of_trials(
     if method == "clusters":
         thr = _checks.finite_float("min_correlation", min_correlation)
         if not -1.0 < thr < 1.0:
-            raise ParameterError(
-                "min_correlation must be in (-1, 1)", found=thr, fix="use e.g. 0.5"
-            )
+            raise ParameterError("min_correlation must be in (-1, 1)", found=thr, fix="use e.g. 0.5")
         dist = np.sqrt(np.clip((1.0 - corr) / 2.0, 0.0, None))
         np.fill_diagonal(dist, 0.0)
         from scipy.cluster import hierarchy
@@ -375,6 +367,4 @@ def effective_number_of_trials(
         link = hierarchy.linkage(squareform(dist, checks=False), method="average")
         labels = hierarchy.fcluster(link, t=math.sqrt((1.0 - thr) / 2.0), criterion="distance")
         return float(len(np.unique(labels)))
-    raise ParameterError(
-        "unknown method", found=repr(method), fix="use 'mean_correlation' or 'clusters'"
-    )
+    raise ParameterError("unknown method", found=repr(method), fix="use 'mean_correlation' or 'clusters'")

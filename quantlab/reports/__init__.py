@@ -19,4 +19,15 @@ from quantlab.reports.builder import REPORT, ReportOutcome, build, build_pages
 from quantlab.reports.compare import Comparison, compare
 from quantlab.reports.index import RunInfo, list_runs, runs_frame, write_index
 
-__all__ = ["REPORT", "Comparison", "ReportOutcome", "RunInfo", "build", "build_pages", "compare", "list_runs", "runs_frame", "write_index"]
+__all__ = [
+    "REPORT",
+    "Comparison",
+    "ReportOutcome",
+    "RunInfo",
+    "build",
+    "build_pages",
+    "compare",
+    "list_runs",
+    "runs_frame",
+    "write_index",
+]

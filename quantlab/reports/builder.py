@@ -113,8 +113,9 @@ def build(
         return _build(r, benchmark, store, tearsheet, index, began, bar)
 
 
-def _build(r: Run, benchmark: str | None, store: Any, tearsheet: bool, index: bool, began: float,
-           bar: Progress) -> ReportOutcome:
+def _build(
+    r: Run, benchmark: str | None, store: Any, tearsheet: bool, index: bool, began: float, bar: Progress
+) -> ReportOutcome:
     done = 0
     ensure_folder(r.path)
     outcome = ReportOutcome(r.run_id, r.kind, r.path)
@@ -155,7 +156,9 @@ def _build(r: Run, benchmark: str | None, store: Any, tearsheet: bool, index: bo
 # --- inputs -------------------------------------------------------------------------------------
 
 
-def _benchmark(r: Run, equity: pd.DataFrame, symbol: str | None, store: Any, outcome: ReportOutcome) -> Benchmark | None:
+def _benchmark(
+    r: Run, equity: pd.DataFrame, symbol: str | None, store: Any, outcome: ReportOutcome
+) -> Benchmark | None:
     if not symbol:
         return None
     try:
@@ -171,14 +174,13 @@ def _tearsheet(r: Run, equity: pd.DataFrame, bench: Benchmark | None, outcome: R
     try:
         returns = strategy_returns(equity, r.strategy)
         title = f"{r.strategy} {r.kind} {r.run_id}: {equity_window(r.summary)}, {returns_basis(r.summary)} returns"
-        write_tearsheet(returns, None if bench is None else bench.returns, path, title,
-                        int(round(bars_per_year(r.interval))))
+        write_tearsheet(
+            returns, None if bench is None else bench.returns, path, title, int(round(bars_per_year(r.interval)))
+        )
         outcome.pages["tearsheet"] = path
     except Exception as err:  # noqa: BLE001 - any QuantStats failure is reported, never raised
         path.unlink(missing_ok=True)  # a stale tearsheet would contradict the new page
-        outcome.failures["tearsheet"] = (
-            f"QuantStats {quantstats_version()} failed: {type(err).__name__}: {err}".strip()
-        )
+        outcome.failures["tearsheet"] = f"QuantStats {quantstats_version()} failed: {type(err).__name__}: {err}".strip()
 
 
 def _chart(outcome: ReportOutcome, title: str, builder: Callable[..., Any], *args: Any, why_none: str = "") -> Any:
@@ -195,8 +197,16 @@ def _chart(outcome: ReportOutcome, title: str, builder: Callable[..., Any], *arg
     return figure
 
 
-def _add(sections: list[Section], outcome: ReportOutcome, title: str, builder: Callable[..., Any], *args: Any,
-         note: str = "", why_none: str = "", table: str = "") -> None:
+def _add(
+    sections: list[Section],
+    outcome: ReportOutcome,
+    title: str,
+    builder: Callable[..., Any],
+    *args: Any,
+    note: str = "",
+    why_none: str = "",
+    table: str = "",
+) -> None:
     figure = _chart(outcome, title, builder, *args, why_none=why_none)
     if figure is not None or table:
         sections.append(Section(title, slugify(title), figure=figure, note=note, html=table))
@@ -238,7 +248,11 @@ def _in_sample_end(r: Run) -> pd.Timestamp | None:
     if r.kind != "optimize":
         return None
     period = r.summary.get("period") or {}
-    ends = [v.get("in_sample_end") for v in period.values() if v.get("in_sample_end") and v.get("in_sample_bars", 0) < v.get("bars", 0)]
+    ends = [
+        v.get("in_sample_end")
+        for v in period.values()
+        if v.get("in_sample_end") and v.get("in_sample_bars", 0) < v.get("bars", 0)
+    ]
     return max(pd.Timestamp(e) for e in ends) if ends else None
 
 
@@ -277,31 +291,46 @@ def headline_html(summary: dict[str, Any]) -> list[str]:
 
     esc = html.escape
     basis = returns_basis(summary)
-    items = "".join(f"<li>{'<b>Headline</b> ' if i == 0 else ''}{esc(sentence(w, basis))} "
-                    f"<small>({esc(w.get('source', ''))})</small></li>" for i, w in enumerate(windows(summary)))
-    lines = [f'<div class="headline"><ul>{items}</ul><p>Charts, the Performance table and the tearsheet '
-             f"show the {esc(equity_window(summary))} ({esc(basis)} returns) unless a row says otherwise.</p></div>"]
+    items = "".join(
+        f"<li>{'<b>Headline</b> ' if i == 0 else ''}{esc(sentence(w, basis))} "
+        f"<small>({esc(w.get('source', ''))})</small></li>"
+        for i, w in enumerate(windows(summary))
+    )
+    lines = [
+        f'<div class="headline"><ul>{items}</ul><p>Charts, the Performance table and the tearsheet '
+        f"show the {esc(equity_window(summary))} ({esc(basis)} returns) unless a row says otherwise.</p></div>"
+    ]
     verdicts = run_verdicts(summary)
     if verdicts:
         overall = worst(verdicts.values())
         level = {"red": "error", "amber": "warning", "green": "info"}.get(overall.grade or "", "warning")
-        per = "" if len(verdicts) == 1 else "<ul>" + "".join(
-            f"<li>{esc(sym)}: {esc(v.sentence)}</li>" for sym, v in verdicts.items()) + "</ul>"
-        lines.append(notice_html(level, f'<b class="verdict">Verdict: {esc(overall.sentence if len(verdicts) == 1 else overall.label + " (worst symbol)")}</b>'
-                                 f"{per} <small>Thresholds: docs/overfitting.md, \"The verdict\".</small>"))
+        per = (
+            ""
+            if len(verdicts) == 1
+            else "<ul>" + "".join(f"<li>{esc(sym)}: {esc(v.sentence)}</li>" for sym, v in verdicts.items()) + "</ul>"
+        )
+        lines.append(
+            notice_html(
+                level,
+                f'<b class="verdict">Verdict: {esc(overall.sentence if len(verdicts) == 1 else overall.label + " (worst symbol)")}</b>'
+                f'{per} <small>Thresholds: docs/overfitting.md, "The verdict".</small>',
+            )
+        )
     return lines
 
 
 def _notices(outcome: ReportOutcome) -> list[str]:
     out = []
     if "tearsheet" in outcome.failures:
-        out.append(notice_html(
-            "error",
-            f"<b>The QuantStats tearsheet could not be written.</b> {html.escape(outcome.failures['tearsheet'])}. "
-            "The charts below do not depend on it. quantlab pins the QuantStats release it is tested with "
-            "(pip install -c requirements/constraints.txt -e .); rebuild with <code>quantlab report "
-            f"{html.escape(outcome.run_id)}</code> once it is fixed.",
-        ))
+        out.append(
+            notice_html(
+                "error",
+                f"<b>The QuantStats tearsheet could not be written.</b> {html.escape(outcome.failures['tearsheet'])}. "
+                "The charts below do not depend on it. quantlab pins the QuantStats release it is tested with "
+                "(pip install -c requirements/constraints.txt -e .); rebuild with <code>quantlab report "
+                f"{html.escape(outcome.run_id)}</code> once it is fixed.",
+            )
+        )
     for what, why in outcome.failures.items():
         if what != "tearsheet":
             out.append(notice_html("error", f"<b>Chart {html.escape(what)} failed:</b> {html.escape(why)}"))
@@ -310,19 +339,39 @@ def _notices(outcome: ReportOutcome) -> list[str]:
     return out
 
 
-def _common_sections(r: Run, equity: pd.DataFrame, bench: Benchmark | None, outcome: ReportOutcome,
-                     marker: tuple[str, str] | None = None, equity_note: str = "") -> list[Section]:
+def _common_sections(
+    r: Run,
+    equity: pd.DataFrame,
+    bench: Benchmark | None,
+    outcome: ReportOutcome,
+    marker: tuple[str, str] | None = None,
+    equity_note: str = "",
+) -> list[Section]:
     sections: list[Section] = []
     bench_eq = _bench_equity(equity, bench, r)
     name = f"{bench.symbol} buy & hold ({'total return' if bench.field == 'adj_close' else 'price'})" if bench else ""
     window = f"{equity_window(r.summary)}, {returns_basis(r.summary)} returns"
-    _add(sections, outcome, "Equity and drawdown", charts.equity_drawdown, equity, bench_eq, name,
-         f"{charts.EQUITY_TITLE}: {window}", marker, note=equity_note)
-    sections.append(Section(
-        "Performance", "performance", html=_performance_table(r, equity, bench),
-        note="Computed from equity.csv for every series alike (risk-free 0, annualised with the bar interval); "
-             "the window column says which dates each row covers.",
-    ))
+    _add(
+        sections,
+        outcome,
+        "Equity and drawdown",
+        charts.equity_drawdown,
+        equity,
+        bench_eq,
+        name,
+        f"{charts.EQUITY_TITLE}: {window}",
+        marker,
+        note=equity_note,
+    )
+    sections.append(
+        Section(
+            "Performance",
+            "performance",
+            html=_performance_table(r, equity, bench),
+            note="Computed from equity.csv for every series alike (risk-free 0, annualised with the bar interval); "
+            "the window column says which dates each row covers.",
+        )
+    )
     return sections
 
 
@@ -335,17 +384,32 @@ def _price_section(r: Run, outcome: ReportOutcome, who: str) -> list[Section]:
         outcome.skipped[PRICE_TITLE] = "chart.csv is missing (rerun to write it)"
         return sections
     title = f"{PRICE_TITLE}: {who}, {equity_window(r.summary)}"
-    _add(sections, outcome, PRICE_TITLE, price_trades, r.chart(), r.trades(), title,
-         note="Close with the strategy's indicator lines (when its spec names them); triangles mark entries and "
-              "exits at their fill prices, shading the time in a position.", why_none="chart.csv has no bars")
+    _add(
+        sections,
+        outcome,
+        PRICE_TITLE,
+        price_trades,
+        r.chart(),
+        r.trades(),
+        title,
+        note="Close with the strategy's indicator lines (when its spec names them); triangles mark entries and "
+        "exits at their fill prices, shading the time in a position.",
+        why_none="chart.csv has no bars",
+    )
     return sections
 
 
 def _tail_sections(r: Run, equity: pd.DataFrame, outcome: ReportOutcome) -> list[Section]:
     sections: list[Section] = []
     _add(sections, outcome, "Monthly returns", charts.monthly_heatmap, equity)
-    _add(sections, outcome, "Trade returns", charts.trade_returns, r.trades(),
-         why_none="no trades" if r.has("trades.csv") else "trades.csv is missing")
+    _add(
+        sections,
+        outcome,
+        "Trade returns",
+        charts.trade_returns,
+        r.trades(),
+        why_none="no trades" if r.has("trades.csv") else "trades.csv is missing",
+    )
     return sections
 
 
@@ -372,14 +436,20 @@ def exit_reasons_section(trades: pd.DataFrame | None) -> Section | None:
     if not len(done):
         return None
     grouped = done.groupby("Exit Reason", sort=True)
-    frame = pd.DataFrame({
-        "exit reason": list(grouped.groups),
-        "trades": grouped.size().to_numpy(),
-        "mean return": grouped["Return"].mean().to_numpy(),
-        "total PnL": grouped["PnL"].sum().round(2).to_numpy(),
-    })
-    return Section("Exits by reason", "exit-reasons", html=table_html(frame),
-                   note="Round trips by how they closed (trades.csv's Exit Reason; rules in docs/research.md).")
+    frame = pd.DataFrame(
+        {
+            "exit reason": list(grouped.groups),
+            "trades": grouped.size().to_numpy(),
+            "mean return": grouped["Return"].mean().to_numpy(),
+            "total PnL": grouped["PnL"].sum().round(2).to_numpy(),
+        }
+    )
+    return Section(
+        "Exits by reason",
+        "exit-reasons",
+        html=table_html(frame),
+        note="Round trips by how they closed (trades.csv's Exit Reason; rules in docs/research.md).",
+    )
 
 
 def _optimize(r: Run, equity: pd.DataFrame, bench: Benchmark | None, outcome: ReportOutcome) -> list[Section]:
@@ -388,16 +458,30 @@ def _optimize(r: Run, equity: pd.DataFrame, bench: Benchmark | None, outcome: Re
     s = r.summary
     metric = r.metric
     period = s.get("period") or {}
-    ends = sorted({v.get("in_sample_end") for v in period.values() if v.get("in_sample_end") and v.get("in_sample_bars", 0) < v.get("bars", 0)})
+    ends = sorted(
+        {
+            v.get("in_sample_end")
+            for v in period.values()
+            if v.get("in_sample_end") and v.get("in_sample_bars", 0) < v.get("bars", 0)
+        }
+    )
     marker = (str(pd.Timestamp(ends[0]).date()), "holdout starts") if ends else None
-    note = "The winner over the full history" + (" (the dotted line marks where the held-out data begins)." if marker else ".")
+    note = "The winner over the full history" + (
+        " (the dotted line marks where the held-out data begins)." if marker else "."
+    )
     sections = _common_sections(r, equity, bench, outcome, marker, note)
     sections += _price_section(r, outcome, "the winner")
     holdout = r.holdout()
     if holdout is not None and not holdout.empty:
-        sections.append(Section("Holdout: the winner in-sample vs held out", "holdout", html=table_html(holdout),
-                                note="in_sample_* columns: the search window; holdout_*: the held-out tail traded "
-                                     f"from a fresh account ({returns_basis(s)} returns)."))
+        sections.append(
+            Section(
+                "Holdout: the winner in-sample vs held out",
+                "holdout",
+                html=table_html(holdout),
+                note="in_sample_* columns: the search window; holdout_*: the held-out tail traded "
+                f"from a fresh account ({returns_basis(s)} returns).",
+            )
+        )
     params = r.param_names
     best = r.params
     rows = r.result_rows()
@@ -406,24 +490,64 @@ def _optimize(r: Run, equity: pd.DataFrame, bench: Benchmark | None, outcome: Re
         why = f"results.parquet has {rows:,} rows; these charts are drawn up to {REPORT_MAX_ROWS:,}"
         outcome.skipped["Parameter heatmap"] = outcome.skipped["In-sample vs holdout"] = why
     else:
-        _add(sections, outcome, "Parameter heatmap", sc.param_heatmap, results, params, best, metric,
-             why_none="the search varied no parameter")
-        _add(sections, outcome, "In-sample vs holdout", sc.holdout_scatter, results, params, best, metric,
-             why_none="no holdout was kept (--holdout 0)")
+        _add(
+            sections,
+            outcome,
+            "Parameter heatmap",
+            sc.param_heatmap,
+            results,
+            params,
+            best,
+            metric,
+            why_none="the search varied no parameter",
+        )
+        _add(
+            sections,
+            outcome,
+            "In-sample vs holdout",
+            sc.holdout_scatter,
+            results,
+            params,
+            best,
+            metric,
+            why_none="no holdout was kept (--holdout 0)",
+        )
     top = r.top()
     if top is not None and not top.empty:
-        sections.append(Section(f"Top {top['rank'].nunique() if 'rank' in top else len(top)} (replayed by vectorbt)",
-                                "top", html=table_html(top),
-                                note=f"In-sample metrics ({returns_basis(s)} returns): the window the search ranked on."
-                                     + _repeats_note(s.get("study") or {})))
+        sections.append(
+            Section(
+                f"Top {top['rank'].nunique() if 'rank' in top else len(top)} (replayed by vectorbt)",
+                "top",
+                html=table_html(top),
+                note=f"In-sample metrics ({returns_basis(s)} returns): the window the search ranked on."
+                + _repeats_note(s.get("study") or {}),
+            )
+        )
     method = (s.get("config") or {}).get("method", "grid")
     if method == "tpe":
-        _add(sections, outcome, "Optuna trial history", sc.optuna_history, s.get("study") or {}, metric,
-             why_none="the summary lists no trials")
-        _add(sections, outcome, "Parameter importances", sc.param_importances, results, params, metric,
-             why_none="too few distinct trials")
+        _add(
+            sections,
+            outcome,
+            "Optuna trial history",
+            sc.optuna_history,
+            s.get("study") or {},
+            metric,
+            why_none="the summary lists no trials",
+        )
+        _add(
+            sections,
+            outcome,
+            "Parameter importances",
+            sc.param_importances,
+            results,
+            params,
+            metric,
+            why_none="too few distinct trials",
+        )
     else:
-        outcome.skipped["Optuna trial history"] = outcome.skipped["Parameter importances"] = f"method was {method}, not tpe"
+        outcome.skipped["Optuna trial history"] = outcome.skipped["Parameter importances"] = (
+            f"method was {method}, not tpe"
+        )
     sections += _overfit_sections(r, outcome)
     return sections + _tail_sections(r, equity, outcome)
 
@@ -433,8 +557,10 @@ def _repeats_note(study: dict[str, Any]) -> str:
     repeats = study.get("repeated_trials") or 0
     if not repeats:
         return ""
-    return (f" Each parameter set is listed once (its first trial): {repeats:,} of {study['trials']:,} "
-            "trials repeated a parameter set already tried.")
+    return (
+        f" Each parameter set is listed once (its first trial): {repeats:,} of {study['trials']:,} "
+        "trials repeated a parameter set already tried."
+    )
 
 
 def _overfit_sections(r: Run, outcome: ReportOutcome) -> list[Section]:
@@ -449,13 +575,31 @@ def _overfit_sections(r: Run, outcome: ReportOutcome) -> list[Section]:
     rows = []
     for symbol, stats in overfit.items():
         dsr, pbo = (stats or {}).get("deflated_sharpe", {}), (stats or {}).get("pbo", {})
-        rows.append({"symbol": symbol, "trials": stats.get("n_trials"), "deflated Sharpe": dsr.get("dsr", dsr.get("error")),
-                     "PBO": pbo.get("pbo", pbo.get("error")), "P(OOS loss)": pbo.get("prob_oos_loss"),
-                     "degradation slope": pbo.get("degradation_slope"), "CSCV splits": pbo.get("n_splits")})
-    note = ("Deflated Sharpe: probability that the winner's true Sharpe is above zero after accounting for the number "
-            "of trials. PBO: share of CSCV splits in which the in-sample winner ranks below the out-of-sample median.")
-    _add(sections, outcome, "Deflated Sharpe ratio", oc.deflated_sharpe, overfit, note=note,
-         table=table_html(pd.DataFrame(rows)), why_none="no deflated Sharpe in overfit.json")
+        rows.append(
+            {
+                "symbol": symbol,
+                "trials": stats.get("n_trials"),
+                "deflated Sharpe": dsr.get("dsr", dsr.get("error")),
+                "PBO": pbo.get("pbo", pbo.get("error")),
+                "P(OOS loss)": pbo.get("prob_oos_loss"),
+                "degradation slope": pbo.get("degradation_slope"),
+                "CSCV splits": pbo.get("n_splits"),
+            }
+        )
+    note = (
+        "Deflated Sharpe: probability that the winner's true Sharpe is above zero after accounting for the number "
+        "of trials. PBO: share of CSCV splits in which the in-sample winner ranks below the out-of-sample median."
+    )
+    _add(
+        sections,
+        outcome,
+        "Deflated Sharpe ratio",
+        oc.deflated_sharpe,
+        overfit,
+        note=note,
+        table=table_html(pd.DataFrame(rows)),
+        why_none="no deflated Sharpe in overfit.json",
+    )
     _add(sections, outcome, "PBO logit distribution", oc.pbo_logits, overfit, why_none="no PBO logits in overfit.json")
     _add(sections, outcome, "Performance degradation", oc.degradation, overfit, why_none="no CSCV performance pairs")
     return sections
@@ -469,14 +613,23 @@ def _wf_table(wf: dict[str, Any]) -> pd.DataFrame:
         eff = (wf.get("efficiency") or {}).get(symbol) or {}
         oos = (wf.get("oos_metrics") or {}).get(symbol) or {}
         ovf = (wf.get("overfit") or {}).get(symbol) or {}
-        rows.append({
-            "symbol": symbol, "metric": eff.get("metric"), "mean in-sample": eff.get("is_mean"),
-            "mean out-of-sample": eff.get("oos_mean"), "efficiency": eff.get("efficiency"),
-            "CAGR efficiency": eff.get("annualised_return"), "OOS sharpe": oos.get("sharpe"),
-            "OOS total_return": oos.get("total_return"), "OOS max_drawdown": oos.get("max_drawdown"),
-            "OOS trades": oos.get("n_trades"), "PBO (folds)": ovf.get("pbo"), "median OOS rank": ovf.get("median_oos_rank"),
-            "mean in-sample DSR": ovf.get("mean_is_dsr"),
-        })
+        rows.append(
+            {
+                "symbol": symbol,
+                "metric": eff.get("metric"),
+                "mean in-sample": eff.get("is_mean"),
+                "mean out-of-sample": eff.get("oos_mean"),
+                "efficiency": eff.get("efficiency"),
+                "CAGR efficiency": eff.get("annualised_return"),
+                "OOS sharpe": oos.get("sharpe"),
+                "OOS total_return": oos.get("total_return"),
+                "OOS max_drawdown": oos.get("max_drawdown"),
+                "OOS trades": oos.get("n_trades"),
+                "PBO (folds)": ovf.get("pbo"),
+                "median OOS rank": ovf.get("median_oos_rank"),
+                "mean in-sample DSR": ovf.get("mean_is_dsr"),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -489,30 +642,79 @@ def _walkforward(r: Run, equity: pd.DataFrame, bench: Benchmark | None, outcome:
     wf = s.get("walkforward") or {}
     sections: list[Section] = []
     _add(sections, outcome, "Walk-forward folds", wc.folds_chart, folds, equity)
-    sections += _common_sections(r, equity, bench, outcome,
-                                 equity_note="Out-of-sample equity: one account stitched across the test windows.")
+    sections += _common_sections(
+        r, equity, bench, outcome, equity_note="Out-of-sample equity: one account stitched across the test windows."
+    )
     table = _wf_table(wf)
     if not table.empty:
-        sections.append(Section(
-            "Walk-forward summary", "wf-summary", html=table_html(table),
-            note="Efficiency: mean out-of-sample metric / mean in-sample metric over the folds (CAGR efficiency: "
-                 "stitched out-of-sample CAGR / mean in-sample CAGR). PBO (folds): share of folds whose chosen "
-                 "parameters rank below the median of all candidates out of sample.",
-        ))
+        sections.append(
+            Section(
+                "Walk-forward summary",
+                "wf-summary",
+                html=table_html(table),
+                note="Efficiency: mean out-of-sample metric / mean in-sample metric over the folds (CAGR efficiency: "
+                "stitched out-of-sample CAGR / mean in-sample CAGR). PBO (folds): share of folds whose chosen "
+                "parameters rank below the median of all candidates out of sample.",
+            )
+        )
     efficiency = {k: v.get("efficiency") for k, v in (wf.get("efficiency") or {}).items() if isinstance(v, dict)}
-    _add(sections, outcome, "In-sample vs out-of-sample by fold", wc.fold_metrics_chart, folds, r.metric, efficiency,
-         why_none="folds.csv has no is_/oos_ columns")
+    _add(
+        sections,
+        outcome,
+        "In-sample vs out-of-sample by fold",
+        wc.fold_metrics_chart,
+        folds,
+        r.metric,
+        efficiency,
+        why_none="folds.csv has no is_/oos_ columns",
+    )
     drift = r.drift()
-    _add(sections, outcome, "Parameter drift", wc.drift_chart, drift if drift is not None else folds, r.param_names,
-         why_none="no parameter columns")
-    logits = {sym: {"pbo": {"logits": v.get("logits"), "pbo": v.get("pbo")}}
-              for sym, v in (wf.get("overfit") or {}).items() if isinstance(v, dict)}
-    _add(sections, outcome, "Walk-forward PBO", oc.pbo_logits, logits, oc.WF_PBO_TITLE, "folds",
-         note="One logit per fold: the chosen parameters' out-of-sample rank among all candidates (< 0: below the median).",
-         why_none="the summary has no walk-forward logits")
-    shown = [c for c in ("fold", "symbol", "train_start", "train_end", "test_start", "test_end", *r.param_names,
-                         f"is_{r.metric}", f"oos_{r.metric}", "oos_total_return", "oos_max_drawdown", "oos_trades",
-                         "oos_rank", "is_dsr", "partial") if c in folds.columns]
+    _add(
+        sections,
+        outcome,
+        "Parameter drift",
+        wc.drift_chart,
+        drift if drift is not None else folds,
+        r.param_names,
+        why_none="no parameter columns",
+    )
+    logits = {
+        sym: {"pbo": {"logits": v.get("logits"), "pbo": v.get("pbo")}}
+        for sym, v in (wf.get("overfit") or {}).items()
+        if isinstance(v, dict)
+    }
+    _add(
+        sections,
+        outcome,
+        "Walk-forward PBO",
+        oc.pbo_logits,
+        logits,
+        oc.WF_PBO_TITLE,
+        "folds",
+        note="One logit per fold: the chosen parameters' out-of-sample rank among all candidates (< 0: below the median).",
+        why_none="the summary has no walk-forward logits",
+    )
+    shown = [
+        c
+        for c in (
+            "fold",
+            "symbol",
+            "train_start",
+            "train_end",
+            "test_start",
+            "test_end",
+            *r.param_names,
+            f"is_{r.metric}",
+            f"oos_{r.metric}",
+            "oos_total_return",
+            "oos_max_drawdown",
+            "oos_trades",
+            "oos_rank",
+            "is_dsr",
+            "partial",
+        )
+        if c in folds.columns
+    ]
     sections.append(Section("Folds", "folds", html=table_html(folds[list(dict.fromkeys(shown))])))
     if r.has("overfit.json"):
         sections += _overfit_sections(r, outcome)

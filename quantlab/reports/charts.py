@@ -45,37 +45,67 @@ def equity_drawdown(
     for i, col in enumerate(equity.columns):
         series = equity[col]
         fig.add_trace(
-            go.Scatter(x=x, y=series.to_numpy(), name=str(col), legendgroup=str(col), line=dict(color=color(i), width=1.5)),
-            row=1, col=1,
+            go.Scatter(
+                x=x, y=series.to_numpy(), name=str(col), legendgroup=str(col), line=dict(color=color(i), width=1.5)
+            ),
+            row=1,
+            col=1,
         )
         fig.add_trace(
             go.Scatter(
-                x=x, y=drawdown(series).to_numpy(), name=f"{col} drawdown", legendgroup=str(col), showlegend=False,
-                line=dict(color=color(i), width=1), fill=None if many else "tozeroy",
+                x=x,
+                y=drawdown(series).to_numpy(),
+                name=f"{col} drawdown",
+                legendgroup=str(col),
+                showlegend=False,
+                line=dict(color=color(i), width=1),
+                fill=None if many else "tozeroy",
             ),
-            row=2, col=1,
+            row=2,
+            col=1,
         )
     if benchmark is not None:
         bench = benchmark.reindex(equity.index)
         fig.add_trace(
-            go.Scatter(x=x, y=bench.to_numpy(), name=benchmark_name, line=dict(color=BENCHMARK_COLOR, width=1.2, dash="dash")),
-            row=1, col=1,
+            go.Scatter(
+                x=x, y=bench.to_numpy(), name=benchmark_name, line=dict(color=BENCHMARK_COLOR, width=1.2, dash="dash")
+            ),
+            row=1,
+            col=1,
         )
         fig.add_trace(
             go.Scatter(
-                x=x, y=drawdown(bench).to_numpy(), name=f"{benchmark_name} drawdown", showlegend=False,
+                x=x,
+                y=drawdown(bench).to_numpy(),
+                name=f"{benchmark_name} drawdown",
+                showlegend=False,
                 line=dict(color=BENCHMARK_COLOR, width=1, dash="dash"),
             ),
-            row=2, col=1,
+            row=2,
+            col=1,
         )
     if marker is not None:
         fig.add_vline(x=marker[0], line=dict(color="#444", dash="dot", width=1.2))
-        fig.add_annotation(x=marker[0], y=1.0, yref="paper", text=marker[1], showarrow=False, xanchor="left",
-                           yanchor="top", font=dict(size=11, color="#444"))
+        fig.add_annotation(
+            x=marker[0],
+            y=1.0,
+            yref="paper",
+            text=marker[1],
+            showarrow=False,
+            xanchor="left",
+            yanchor="top",
+            font=dict(size=11, color="#444"),
+        )
     fig.update_yaxes(title_text="value", row=1, col=1)
     fig.update_yaxes(title_text="drawdown", tickformat=".0%", row=2, col=1)
     menu = dict(
-        type="buttons", direction="left", x=0.0, y=1.0, xanchor="left", yanchor="bottom", pad=dict(t=0, b=6),
+        type="buttons",
+        direction="left",
+        x=0.0,
+        y=1.0,
+        xanchor="left",
+        yanchor="bottom",
+        pad=dict(t=0, b=6),
         buttons=[
             dict(label="linear", method="relayout", args=[{"yaxis.type": "linear"}]),
             dict(label="log", method="relayout", args=[{"yaxis.type": "log"}]),
@@ -118,8 +148,15 @@ def monthly_heatmap(equity: pd.DataFrame, title: str = MONTHLY_TITLE) -> Any:
         z = table.to_numpy()
         fig.add_trace(
             go.Heatmap(
-                z=z, x=list(table.columns), y=[str(y) for y in table.index], name=str(col), visible=i == 0,
-                colorscale=DIVERGING, zmid=0.0, texttemplate="%{z:.1%}", textfont=dict(size=9),
+                z=z,
+                x=list(table.columns),
+                y=[str(y) for y in table.index],
+                name=str(col),
+                visible=i == 0,
+                colorscale=DIVERGING,
+                zmid=0.0,
+                texttemplate="%{z:.1%}",
+                textfont=dict(size=9),
                 hovertemplate="%{y} %{x}: %{z:.2%}<extra>" + str(col) + "</extra>",
                 colorbar=dict(tickformat=".0%", title="return"),
             )
@@ -133,8 +170,14 @@ def monthly_heatmap(equity: pd.DataFrame, title: str = MONTHLY_TITLE) -> Any:
         menus = [dict(type="dropdown", x=0.0, y=1.0, xanchor="left", yanchor="bottom", pad=dict(b=6), buttons=buttons)]
     fig.update_yaxes(autorange="reversed", type="category")
     fig.update_xaxes(type="category")
-    return layout(fig, title, height=max(340, 22 * years + 170), updatemenus=menus, hovermode="closest",
-                  margin=dict(l=60, r=30, t=110 if menus else 70, b=50))
+    return layout(
+        fig,
+        title,
+        height=max(340, 22 * years + 170),
+        updatemenus=menus,
+        hovermode="closest",
+        margin=dict(l=60, r=30, t=110 if menus else 70, b=50),
+    )
 
 
 def trade_returns(trades: pd.DataFrame | None, title: str = TRADES_TITLE) -> Any:
@@ -150,13 +193,21 @@ def trade_returns(trades: pd.DataFrame | None, title: str = TRADES_TITLE) -> Any
         ret = rows["Return"].to_numpy(dtype=np.float64)
         text = [
             f"entry {str(a)[:10]}, exit {str(b)[:10]}, PnL {p:,.0f}"
-            for a, b, p in zip(rows["Entry Timestamp"], rows.get("Exit Timestamp", rows["Entry Timestamp"]),
-                               rows.get("PnL", pd.Series(np.nan, index=rows.index)), strict=True)
+            for a, b, p in zip(
+                rows["Entry Timestamp"],
+                rows.get("Exit Timestamp", rows["Entry Timestamp"]),
+                rows.get("PnL", pd.Series(np.nan, index=rows.index)),
+                strict=True,
+            )
         ]
         fig.add_trace(
             go.Scatter(
-                x=x_dates(pd.to_datetime(rows["Entry Timestamp"], utc=True)), y=ret, mode="markers", name=symbol,
-                text=text, hovertemplate="%{y:.2%} %{text}<extra>" + symbol + "</extra>",
+                x=x_dates(pd.to_datetime(rows["Entry Timestamp"], utc=True)),
+                y=ret,
+                mode="markers",
+                name=symbol,
+                text=text,
+                hovertemplate="%{y:.2%} %{text}<extra>" + symbol + "</extra>",
                 marker=dict(color=color(i), size=7, opacity=0.75, line=dict(width=0.5, color="white")),
             )
         )

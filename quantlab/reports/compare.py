@@ -101,8 +101,11 @@ def compare(
     for run in dict.fromkeys(str(r) for r in runs):
         loaded.append(open_run(run, reports))
     if len(loaded) < 2:
-        raise ReportError("compare needs at least two different runs", found=len(loaded),
-                          fix="pass two or more run ids (see `quantlab runs`)")
+        raise ReportError(
+            "compare needs at least two different runs",
+            found=len(loaded),
+            fix="pass two or more run ids (see `quantlab runs`)",
+        )
     rows, curves = [], {}
     for r in loaded:
         equity = r.equity()
@@ -113,14 +116,23 @@ def compare(
             label = f"{r.run_id} {column} ({SAMPLE[r.kind]})"
             start = r.init_cash or float(series.iloc[0])
             curves[label] = series / start
-            rows.append({
-                "run_id": r.run_id, "kind": r.kind, "sample": SAMPLE[r.kind], "window": equity_window(r.summary),
-                "returns_basis": returns_basis(r.summary),
-                "strategy": r.strategy, "symbol": str(column), "params": params,
-                "interval": r.interval,
-                "first": str(series.index[0].date()), "last": str(series.index[-1].date()), "bars": len(series),
-                **equity_metrics(series, per_year, r.init_cash),
-            })
+            rows.append(
+                {
+                    "run_id": r.run_id,
+                    "kind": r.kind,
+                    "sample": SAMPLE[r.kind],
+                    "window": equity_window(r.summary),
+                    "returns_basis": returns_basis(r.summary),
+                    "strategy": r.strategy,
+                    "symbol": str(column),
+                    "params": params,
+                    "interval": r.interval,
+                    "first": str(series.index[0].date()),
+                    "last": str(series.index[-1].date()),
+                    "bars": len(series),
+                    **equity_metrics(series, per_year, r.init_cash),
+                }
+            )
     table = pd.DataFrame(rows)
     by_sample = {}
     for group, frame in table.groupby("sample", sort=False):
@@ -150,25 +162,40 @@ def comparability_warnings(table: pd.DataFrame) -> list[str]:
     bases, other bar intervals, other periods."""
     warnings = []
     if "sample" in table and table["sample"].nunique() > 1:
-        groups = ", ".join(f"{g} ({', '.join(sorted(set(f['run_id'])))})" for g, f in table.groupby("sample", sort=False))
-        warnings.append(f"the runs mix curves of different samples: {groups}. An optimisation's curve is its in-sample "
-                        "winner, a walk-forward's is out of sample only; they are ranked separately, never against "
-                        "each other")
+        groups = ", ".join(
+            f"{g} ({', '.join(sorted(set(f['run_id'])))})" for g, f in table.groupby("sample", sort=False)
+        )
+        warnings.append(
+            f"the runs mix curves of different samples: {groups}. An optimisation's curve is its in-sample "
+            "winner, a walk-forward's is out of sample only; they are ranked separately, never against "
+            "each other"
+        )
     if "returns_basis" in table and table["returns_basis"].nunique() > 1:
-        warnings.append("the runs use different return bases (price vs total return): dividends make the "
-                        "total-return runs look better")
+        warnings.append(
+            "the runs use different return bases (price vs total return): dividends make the "
+            "total-return runs look better"
+        )
     intervals = sorted(set(table["interval"].astype(str)))
     if len(intervals) > 1:
-        warnings.append(f"the runs use different bar intervals ({', '.join(intervals)}): annualised metrics are not comparable")
+        warnings.append(
+            f"the runs use different bar intervals ({', '.join(intervals)}): annualised metrics are not comparable"
+        )
     periods = sorted(set(zip(table["first"], table["last"], strict=True)))
     if len(periods) > 1:
         shown = "; ".join(f"{a}..{b}" for a, b in periods[:4]) + (" ..." if len(periods) > 4 else "")
-        warnings.append(f"the runs cover different periods ({shown}): rank them over the same dates for a fair comparison")
+        warnings.append(
+            f"the runs cover different periods ({shown}): rank them over the same dates for a fair comparison"
+        )
     return warnings
 
 
 def _page(
-    table: pd.DataFrame, growth: pd.DataFrame, metric: str, best: int | None, ids: list[str], warnings: list[str],
+    table: pd.DataFrame,
+    growth: pd.DataFrame,
+    metric: str,
+    best: int | None,
+    ids: list[str],
+    warnings: list[str],
     by_sample: dict[str, int] | None = None,
 ) -> str:
     import plotly.graph_objects as go
@@ -179,28 +206,50 @@ def _page(
     if by_sample and len(set(table["sample"])) > 1:
         for group, pos in by_sample.items():
             row = table.iloc[pos]
-            notices.append(notice_html("info", f"<b>Best by {html.escape(metric)} among {html.escape(group)} runs:</b> "
-                                       f"{html.escape(row['run_id'])} ({html.escape(row['symbol'])}), "
-                                       f"{metric} = {row[metric]:.4g}"))
+            notices.append(
+                notice_html(
+                    "info",
+                    f"<b>Best by {html.escape(metric)} among {html.escape(group)} runs:</b> "
+                    f"{html.escape(row['run_id'])} ({html.escape(row['symbol'])}), "
+                    f"{metric} = {row[metric]:.4g}",
+                )
+            )
     elif best is not None:
         row = table.iloc[best]
-        notices.append(notice_html("info", f"<b>Best by {html.escape(metric)}:</b> {html.escape(row['run_id'])} "
-                                   f"({html.escape(row['symbol'])}), {metric} = {row[metric]:.4g}"))
+        notices.append(
+            notice_html(
+                "info",
+                f"<b>Best by {html.escape(metric)}:</b> {html.escape(row['run_id'])} "
+                f"({html.escape(row['symbol'])}), {metric} = {row[metric]:.4g}",
+            )
+        )
     else:
         notices.append(notice_html("warning", f"No run has a finite {html.escape(metric)}."))
     notices += [notice_html("warning", html.escape(w)) for w in warnings]
     figure = charts.equity_drawdown(growth.ffill(), title="Equity curves (growth of 1)")
     labels = [f"{a} {b}" for a, b in zip(table["run_id"], table["symbol"], strict=True)]
-    bars = go.Figure(go.Bar(x=table[metric], y=labels, orientation="h",
-                            marker=dict(color=[color(3) if i == best else color(0) for i in range(len(table))])))
+    bars = go.Figure(
+        go.Bar(
+            x=table[metric],
+            y=labels,
+            orientation="h",
+            marker=dict(color=[color(3) if i == best else color(0) for i in range(len(table))]),
+        )
+    )
     bars.update_yaxes(autorange="reversed")
     layout(bars, f"{metric} by run", height=max(260, 40 * len(table) + 140), hovermode="closest")
     sections = [
         Section("Equity curves", "equity", figure=figure, note="Each curve divided by its initial cash."),
         Section(f"{metric} by run", "metric", figure=bars),
-        Section("Side by side", "table", html=table_html(table, highlight=[i == best for i in range(len(table))]),
-                note="Metrics recomputed from each run's equity.csv (risk-free 0, annualised with the bar interval)."),
+        Section(
+            "Side by side",
+            "table",
+            html=table_html(table, highlight=[i == best for i in range(len(table))]),
+            note="Metrics recomputed from each run's equity.csv (risk-free 0, annualised with the bar interval).",
+        ),
     ]
-    header = [f"<p>{len(ids)} runs: {html.escape(', '.join(ids))}</p>", '<p><a href="compare.csv">compare.csv</a> '
-              '&middot; <a href="../index.html">all runs</a></p>']
+    header = [
+        f"<p>{len(ids)} runs: {html.escape(', '.join(ids))}</p>",
+        '<p><a href="compare.csv">compare.csv</a> &middot; <a href="../index.html">all runs</a></p>',
+    ]
     return render_page(f"Comparison by {metric}", header, sections, notices)

@@ -95,8 +95,20 @@ def run_info(folder: Path) -> RunInfo:
         if not isinstance(summary, dict):
             raise ValueError("not a JSON object")
     except (OSError, ValueError) as err:
-        return RunInfo(folder.name, "?", "", "?", [], "", {}, dict.fromkeys(HEADLINE), "", False, False,
-                       error=f"unreadable summary.json ({err})")
+        return RunInfo(
+            folder.name,
+            "?",
+            "",
+            "?",
+            [],
+            "",
+            {},
+            dict.fromkeys(HEADLINE),
+            "",
+            False,
+            False,
+            error=f"unreadable summary.json ({err})",
+        )
     metrics, basis, extra = headline(summary)
     kind = str(summary.get("kind", "?"))
     params = (summary.get("best") or {}).get("params") if kind == "optimize" else summary.get("params")
@@ -176,14 +188,24 @@ def write_index(reports: str | os.PathLike[str] | None = None) -> Path:
     frame["pages"] = pages
     body = table_html(frame, raw=("run_id", "pages")) if infos else "<p>No runs yet.</p>"
     comparisons = "".join(
-        f'<li><a href="{html.escape(p.name)}/compare.html">{html.escape(p.name)}</a></li>' for p in compare_folders(base)
+        f'<li><a href="{html.escape(p.name)}/compare.html">{html.escape(p.name)}</a></li>'
+        for p in compare_folders(base)
     )
-    sections = [Section("Runs", "runs", html=body, note="Newest first. Metrics: backtest full history (mean over "
-                        "symbols); optimize the winner in-sample (mean over symbols); walk-forward out-of-sample.")]
+    sections = [
+        Section(
+            "Runs",
+            "runs",
+            html=body,
+            note="Newest first. Metrics: backtest full history (mean over "
+            "symbols); optimize the winner in-sample (mean over symbols); walk-forward out-of-sample.",
+        )
+    ]
     if comparisons:
         sections.append(Section("Comparisons", "comparisons", html=f"<ul>{comparisons}</ul>"))
-    header = [f"<p>{len(infos)} runs in {html.escape(str(base))}. Rebuild a run's pages with "
-              "<code>quantlab report RUN_ID</code>; compare runs with <code>quantlab compare ID ID</code>.</p>"]
+    header = [
+        f"<p>{len(infos)} runs in {html.escape(str(base))}. Rebuild a run's pages with "
+        "<code>quantlab report RUN_ID</code>; compare runs with <code>quantlab compare ID ID</code>.</p>"
+    ]
     text = render_page("quantlab reports", header, sections)
     ensure_folder(base)
     return write_text(base / INDEX, text)

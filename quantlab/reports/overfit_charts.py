@@ -27,14 +27,24 @@ def deflated_sharpe(overfit: Mapping[str, Any]) -> Any:
         if "dsr" in dsr and dsr["dsr"] is not None:
             symbols.append(str(symbol))
             values.append(float(dsr["dsr"]))
-            text.append(f"trials {stats.get('n_trials', '?')}, SR/bar {dsr.get('sr_per_bar', float('nan')):.4f} "
-                        f"vs SR0 {dsr.get('sr0_per_bar', float('nan')):.4f}")
+            text.append(
+                f"trials {stats.get('n_trials', '?')}, SR/bar {dsr.get('sr_per_bar', float('nan')):.4f} "
+                f"vs SR0 {dsr.get('sr0_per_bar', float('nan')):.4f}"
+            )
     if not symbols:
         return None
-    fig = go.Figure(go.Bar(x=symbols, y=values, text=[f"{v:.3f}" for v in values], textposition="outside",
-                           customdata=text, marker=dict(color=[color(i) for i in range(len(symbols))]),
-                           width=0.5 if len(symbols) <= 3 else None,
-                           hovertemplate="%{x}: DSR %{y:.3f}<br>%{customdata}<extra></extra>"))
+    fig = go.Figure(
+        go.Bar(
+            x=symbols,
+            y=values,
+            text=[f"{v:.3f}" for v in values],
+            textposition="outside",
+            customdata=text,
+            marker=dict(color=[color(i) for i in range(len(symbols))]),
+            width=0.5 if len(symbols) <= 3 else None,
+            hovertemplate="%{x}: DSR %{y:.3f}<br>%{customdata}<extra></extra>",
+        )
+    )
     fig.add_hline(y=0.95, line=dict(color="#d62728", dash="dash"), annotation_text="0.95")
     fig.update_yaxes(title_text="probability the true Sharpe > 0 after the search", range=[0, 1.1])
     return layout(fig, DSR_TITLE, height=360, hovermode="closest")
@@ -61,9 +71,17 @@ def pbo_logits(overfit: Mapping[str, Any], title: str = PBO_TITLE, unit: str = "
     for i, (symbol, (logits, pbo)) in enumerate(series.items()):
         counts, _ = np.histogram(logits, bins=edges)
         label = f"{symbol} (PBO {pbo:.2f})" if isinstance(pbo, (int, float)) else symbol
-        fig.add_trace(go.Bar(x=centers, y=counts / logits.size, name=label, opacity=0.6, marker=dict(color=color(i)),
-                             width=float(edges[1] - edges[0]),
-                             hovertemplate="logit %{x:.2f}: %{y:.1%}<extra>" + symbol + "</extra>"))
+        fig.add_trace(
+            go.Bar(
+                x=centers,
+                y=counts / logits.size,
+                name=label,
+                opacity=0.6,
+                marker=dict(color=color(i)),
+                width=float(edges[1] - edges[0]),
+                hovertemplate="logit %{x:.2f}: %{y:.1%}<extra>" + symbol + "</extra>",
+            )
+        )
     fig.add_vline(x=0.0, line=dict(color="#d62728", dash="dash"))
     fig.update_xaxes(title_text="logit of the in-sample winner's out-of-sample rank (< 0: below the median)")
     fig.update_yaxes(title_text=f"share of {unit}", tickformat=".0%")
@@ -84,12 +102,21 @@ def degradation(overfit: Mapping[str, Any]) -> Any:
             continue
         step = max(1, int(np.ceil(is_perf.size / MAX_POINTS)))
         x, y = is_perf[::step], oos_perf[::step]
-        fig.add_trace(go.Scatter(x=x, y=y, mode="markers", name=str(symbol), marker=dict(color=color(i), size=4, opacity=0.4)))
+        fig.add_trace(
+            go.Scatter(x=x, y=y, mode="markers", name=str(symbol), marker=dict(color=color(i), size=4, opacity=0.4))
+        )
         slope, intercept = pbo.get("degradation_slope"), pbo.get("degradation_intercept")
         if slope is not None and intercept is not None and np.isfinite(x).any():
             lo, hi = float(np.nanmin(x)), float(np.nanmax(x))
-            fig.add_trace(go.Scatter(x=[lo, hi], y=[intercept + slope * lo, intercept + slope * hi], mode="lines",
-                                     name=f"{symbol} fit (slope {slope:.2f})", line=dict(color=color(i), width=2)))
+            fig.add_trace(
+                go.Scatter(
+                    x=[lo, hi],
+                    y=[intercept + slope * lo, intercept + slope * hi],
+                    mode="lines",
+                    name=f"{symbol} fit (slope {slope:.2f})",
+                    line=dict(color=color(i), width=2),
+                )
+            )
         drawn = True
     if not drawn:
         return None

@@ -75,10 +75,16 @@ def figure_html(figure: Any, div_id: str) -> str:
     import plotly.io as pio
 
     height = figure.layout.height or 450
-    return str(pio.to_html(
-        figure, full_html=False, include_plotlyjs=False, div_id=div_id, default_height=f"{height}px",
-        config={"displaylogo": False, "responsive": True},
-    ))
+    return str(
+        pio.to_html(
+            figure,
+            full_html=False,
+            include_plotlyjs=False,
+            div_id=div_id,
+            default_height=f"{height}px",
+            config={"displaylogo": False, "responsive": True},
+        )
+    )
 
 
 def format_cell(column: str, value: Any) -> str:

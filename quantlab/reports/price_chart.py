@@ -35,8 +35,20 @@ def _shapes(trades: pd.DataFrame, last: str) -> list[dict[str, Any]]:
         strict=True,
     ):
         end = last if str(status) == "Open" else exit_
-        shapes.append(dict(type="rect", xref="x", yref="paper", x0=entry, x1=end, y0=0, y1=1,
-                           fillcolor=SHADE, line=dict(width=0), layer="below"))
+        shapes.append(
+            dict(
+                type="rect",
+                xref="x",
+                yref="paper",
+                x0=entry,
+                x1=end,
+                y0=0,
+                y1=1,
+                fillcolor=SHADE,
+                line=dict(width=0),
+                layer="below",
+            )
+        )
     return shapes
 
 
@@ -51,8 +63,9 @@ def price_trades(chart: pd.DataFrame | None, trades: pd.DataFrame | None, title:
     lower = [c for c in chart.columns if c.startswith("lower:")]
     upper = [c for c in chart.columns if c.startswith("price:")]
     rows = 2 if lower else 1
-    fig = make_subplots(rows=rows, cols=1, shared_xaxes=True, vertical_spacing=0.04,
-                        row_heights=[0.72, 0.28] if lower else [1.0])
+    fig = make_subplots(
+        rows=rows, cols=1, shared_xaxes=True, vertical_spacing=0.04, row_heights=[0.72, 0.28] if lower else [1.0]
+    )
     owner: list[int] = []
     shapes_by_symbol: list[list[dict[str, Any]]] = []
     for k, symbol in enumerate(symbols):
@@ -64,39 +77,91 @@ def price_trades(chart: pd.DataFrame | None, trades: pd.DataFrame | None, title:
             fig.add_trace(trace, row=row, col=1)
             owner.append(_k)
 
-        add(go.Scatter(x=x, y=bars["close"].to_numpy(), name=f"{symbol} close", visible=show,
-                       line=dict(color="#333", width=1.2)))
+        add(
+            go.Scatter(
+                x=x,
+                y=bars["close"].to_numpy(),
+                name=f"{symbol} close",
+                visible=show,
+                line=dict(color="#333", width=1.2),
+            )
+        )
         for i, column in enumerate(upper):
-            add(go.Scatter(x=x, y=bars[column].to_numpy(), name=column.split(":", 1)[1], visible=show,
-                           line=dict(color=color(i), width=1.1)))
+            add(
+                go.Scatter(
+                    x=x,
+                    y=bars[column].to_numpy(),
+                    name=column.split(":", 1)[1],
+                    visible=show,
+                    line=dict(color=color(i), width=1.1),
+                )
+            )
         for i, column in enumerate(lower):
-            add(go.Scatter(x=x, y=bars[column].to_numpy(), name=column.split(":", 1)[1], visible=show,
-                           line=dict(color=color(i + len(upper)), width=1.0, dash="solid" if i == 0 else "dot")), row=2)
+            add(
+                go.Scatter(
+                    x=x,
+                    y=bars[column].to_numpy(),
+                    name=column.split(":", 1)[1],
+                    visible=show,
+                    line=dict(color=color(i + len(upper)), width=1.0, dash="solid" if i == 0 else "dot"),
+                ),
+                row=2,
+            )
         mine = pd.DataFrame()
         if trades is not None and not trades.empty and "Entry Timestamp" in trades.columns:
             sym = trades["Symbol"].astype(str) if "Symbol" in trades.columns else pd.Series(symbol, index=trades.index)
             mine = trades[sym == symbol]
         if not mine.empty:
-            add(go.Scatter(x=_day(mine["Entry Timestamp"]), y=mine["Avg Entry Price"].to_numpy(), mode="markers",
-                           name="entry", marker=ENTRY, visible=show,
-                           hovertemplate="entry %{x}: %{y:,.2f}<extra>" + symbol + "</extra>"))
+            add(
+                go.Scatter(
+                    x=_day(mine["Entry Timestamp"]),
+                    y=mine["Avg Entry Price"].to_numpy(),
+                    mode="markers",
+                    name="entry",
+                    marker=ENTRY,
+                    visible=show,
+                    hovertemplate="entry %{x}: %{y:,.2f}<extra>" + symbol + "</extra>",
+                )
+            )
             closed = mine[mine.get("Status", pd.Series("Closed", index=mine.index)).astype(str) != "Open"]
             if not closed.empty:
-                text = [f"PnL {p:,.2f}, return {r:.2%}" for p, r in zip(
-                    closed["PnL"].to_numpy(dtype=np.float64), closed["Return"].to_numpy(dtype=np.float64), strict=True)]
-                add(go.Scatter(x=_day(closed["Exit Timestamp"]), y=closed["Avg Exit Price"].to_numpy(), mode="markers",
-                               name="exit", marker=EXIT, visible=show, text=text,
-                               hovertemplate="exit %{x}: %{y:,.2f}, %{text}<extra>" + symbol + "</extra>"))
+                text = [
+                    f"PnL {p:,.2f}, return {r:.2%}"
+                    for p, r in zip(
+                        closed["PnL"].to_numpy(dtype=np.float64),
+                        closed["Return"].to_numpy(dtype=np.float64),
+                        strict=True,
+                    )
+                ]
+                add(
+                    go.Scatter(
+                        x=_day(closed["Exit Timestamp"]),
+                        y=closed["Avg Exit Price"].to_numpy(),
+                        mode="markers",
+                        name="exit",
+                        marker=EXIT,
+                        visible=show,
+                        text=text,
+                        hovertemplate="exit %{x}: %{y:,.2f}, %{text}<extra>" + symbol + "</extra>",
+                    )
+                )
         shapes_by_symbol.append(_shapes(mine, x[-1]) if not mine.empty else [])
     menus = []
     if len(symbols) > 1:
-        buttons = [dict(label=s, method="update",
-                        args=[{"visible": [o == k for o in owner]}, {"shapes": shapes_by_symbol[k]}])
-                   for k, s in enumerate(symbols)]
+        buttons = [
+            dict(label=s, method="update", args=[{"visible": [o == k for o in owner]}, {"shapes": shapes_by_symbol[k]}])
+            for k, s in enumerate(symbols)
+        ]
         menus = [dict(type="dropdown", x=0.0, y=1.0, xanchor="left", yanchor="bottom", pad=dict(b=6), buttons=buttons)]
     fig.update_layout(shapes=shapes_by_symbol[0])
     fig.update_yaxes(title_text="price", row=1, col=1)
     if lower:
         fig.update_yaxes(title_text="indicator", row=2, col=1)
-    return layout(fig, title, height=620 if lower else 480, updatemenus=menus, hovermode="closest",
-                  margin=dict(l=60, r=30, t=110 if menus else 80, b=50))
+    return layout(
+        fig,
+        title,
+        height=620 if lower else 480,
+        updatemenus=menus,
+        hovermode="closest",
+        margin=dict(l=60, r=30, t=110 if menus else 80, b=50),
+    )

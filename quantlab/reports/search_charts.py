@@ -66,12 +66,19 @@ def param_heatmap(
             fig.add_trace(go.Scatter(x=chosen[p], y=chosen[metric], mode="markers", marker=CHOSEN, name="chosen"))
         fig.update_xaxes(title_text=p)
         fig.update_yaxes(title_text=metric)
-        return layout(fig, title or f"{HEATMAP_TITLE}: {metric} by {p} (mean over symbols)", height=400, hovermode="closest")
+        return layout(
+            fig, title or f"{HEATMAP_TITLE}: {metric} by {p} (mean over symbols)", height=400, hovermode="closest"
+        )
     pairs = list(itertools.combinations(searched, 2))[:MAX_PAIRS]
     cols = min(len(pairs), 3)
     rows = math.ceil(len(pairs) / cols)
-    fig = make_subplots(rows=rows, cols=cols, subplot_titles=[f"{b} vs {a}" for a, b in pairs],
-                        horizontal_spacing=0.08, vertical_spacing=0.14)
+    fig = make_subplots(
+        rows=rows,
+        cols=cols,
+        subplot_titles=[f"{b} vs {a}" for a, b in pairs],
+        horizontal_spacing=0.08,
+        vertical_spacing=0.14,
+    )
     finite = table[metric].replace([np.inf, -np.inf], np.nan).dropna()
     cmin, cmax = (float(finite.min()), float(finite.max())) if len(finite) else (0.0, 1.0)
     coloraxis = dict(colorscale="Viridis", reversescale=reverse, cmin=cmin, cmax=cmax, colorbar=dict(title=metric))
@@ -86,26 +93,44 @@ def param_heatmap(
             grid = sliced.pivot_table(index=b, columns=a, values=metric, aggfunc="mean")
             fig.add_trace(
                 go.Heatmap(
-                    x=grid.columns.to_numpy(), y=grid.index.to_numpy(), z=grid.to_numpy(), coloraxis="coloraxis",
+                    x=grid.columns.to_numpy(),
+                    y=grid.index.to_numpy(),
+                    z=grid.to_numpy(),
+                    coloraxis="coloraxis",
                     hovertemplate=f"{a}=%{{x}}<br>{b}=%{{y}}<br>{metric}=%{{z:.4g}}<extra></extra>",
                 ),
-                row=r + 1, col=c + 1,
+                row=r + 1,
+                col=c + 1,
             )
         else:
             points = table
             fig.add_trace(
                 go.Scatter(
-                    x=points[a], y=points[b], mode="markers", showlegend=False,
-                    marker=dict(color=points[metric], coloraxis="coloraxis", size=8, line=dict(width=0.5, color="white")),
+                    x=points[a],
+                    y=points[b],
+                    mode="markers",
+                    showlegend=False,
+                    marker=dict(
+                        color=points[metric], coloraxis="coloraxis", size=8, line=dict(width=0.5, color="white")
+                    ),
                     hovertemplate=f"{a}=%{{x}}<br>{b}=%{{y}}<br>{metric}=%{{marker.color:.4g}}<extra></extra>",
                 ),
-                row=r + 1, col=c + 1,
+                row=r + 1,
+                col=c + 1,
             )
         if a in best and b in best:
             fig.add_trace(
-                go.Scatter(x=[best[a]], y=[best[b]], mode="markers", marker=CHOSEN, name="chosen", showlegend=k == 0,
-                           hovertemplate=f"chosen: {a}=%{{x}}, {b}=%{{y}}<extra></extra>"),
-                row=r + 1, col=c + 1,
+                go.Scatter(
+                    x=[best[a]],
+                    y=[best[b]],
+                    mode="markers",
+                    marker=CHOSEN,
+                    name="chosen",
+                    showlegend=k == 0,
+                    hovertemplate=f"chosen: {a}=%{{x}}, {b}=%{{y}}<extra></extra>",
+                ),
+                row=r + 1,
+                col=c + 1,
             )
         fig.update_xaxes(title_text=a, row=r + 1, col=c + 1)
         fig.update_yaxes(title_text=b, row=r + 1, col=c + 1)
@@ -132,18 +157,26 @@ def holdout_scatter(results: pd.DataFrame, params: Sequence[str], best: Mapping[
         rho = rows[metric].rank().corr(rows[oos].rank())
         fig.add_trace(
             go.Scatter(
-                x=rows[metric], y=rows[oos], mode="markers", name=f"{symbol} (rank corr {rho:.2f})",
+                x=rows[metric],
+                y=rows[oos],
+                mode="markers",
+                name=f"{symbol} (rank corr {rho:.2f})",
                 marker=dict(color=color(i), size=6, opacity=0.6),
                 hovertemplate=f"in-sample %{{x:.4g}}<br>holdout %{{y:.4g}}<extra>{symbol}</extra>",
             )
         )
         pick = results[chosen & (symbols == symbol).to_numpy()]
-        fig.add_trace(go.Scatter(x=pick[metric], y=pick[oos], mode="markers", marker=CHOSEN, name="chosen", showlegend=i == 0))
+        fig.add_trace(
+            go.Scatter(x=pick[metric], y=pick[oos], mode="markers", marker=CHOSEN, name="chosen", showlegend=i == 0)
+        )
     both = pd.concat([results[metric], results[oos]]).replace([np.inf, -np.inf], np.nan).dropna()
     if len(both):
         lo, hi = float(both.min()), float(both.max())
-        fig.add_trace(go.Scatter(x=[lo, hi], y=[lo, hi], mode="lines", name="holdout = in-sample",
-                                 line=dict(color="#999", dash="dot")))
+        fig.add_trace(
+            go.Scatter(
+                x=[lo, hi], y=[lo, hi], mode="lines", name="holdout = in-sample", line=dict(color="#999", dash="dot")
+            )
+        )
     fig.update_xaxes(title_text=f"in-sample {metric}")
     fig.update_yaxes(title_text=f"holdout {metric}")
     return layout(fig, f"{HOLDOUT_TITLE}: {metric} of every combination", height=460, hovermode="closest")
@@ -188,17 +221,24 @@ def param_importances(results: pd.DataFrame, params: Sequence[str], metric: str,
     }
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(direction="minimize" if metric in LOWER_IS_BETTER else "maximize")
-    study.add_trials([
-        optuna.trial.create_trial(params={p: float(row[p]) for p in searched}, distributions=dists, value=float(row[metric]))
-        for _, row in table.iterrows()
-    ])
+    study.add_trials(
+        [
+            optuna.trial.create_trial(
+                params={p: float(row[p]) for p in searched}, distributions=dists, value=float(row[metric])
+            )
+            for _, row in table.iterrows()
+        ]
+    )
     if len(searched) == 1:
         importances = {searched[0]: 1.0}
     else:
         evaluator = optuna.importance.FanovaImportanceEvaluator(seed=seed)
         importances = optuna.importance.get_param_importances(study, evaluator=evaluator)
     names = list(importances)[::-1]
-    fig = go.Figure(go.Bar(x=[importances[n] for n in names], y=names, orientation="h",
-                           hovertemplate="%{y}: %{x:.3f}<extra></extra>"))
+    fig = go.Figure(
+        go.Bar(
+            x=[importances[n] for n in names], y=names, orientation="h", hovertemplate="%{y}: %{x:.3f}<extra></extra>"
+        )
+    )
     fig.update_xaxes(title_text="share of the objective's variance (fANOVA)", range=[0, 1])
     return layout(fig, f"{IMPORTANCE_TITLE}: {metric}", height=max(260, 60 * len(names) + 140), hovermode="closest")

@@ -44,8 +44,11 @@ def folds_chart(folds: pd.DataFrame, equity: pd.DataFrame, title: str = FOLDS_TI
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.62, 0.38], vertical_spacing=0.05)
     x = x_dates(equity.index)
     for i, col in enumerate(equity.columns):
-        fig.add_trace(go.Scatter(x=x, y=equity[col].to_numpy(), name=f"{col} out-of-sample", line=dict(color=color(i))),
-                      row=1, col=1)
+        fig.add_trace(
+            go.Scatter(x=x, y=equity[col].to_numpy(), name=f"{col} out-of-sample", line=dict(color=color(i))),
+            row=1,
+            col=1,
+        )
     for k, w in windows.iterrows():
         start, end = x_dates(pd.DatetimeIndex([w["test_start"], w["test_end"]]))
         fig.add_vrect(x0=start, x1=end, fillcolor=color(k), opacity=0.06, line_width=0, row=1, col=1)
@@ -59,8 +62,18 @@ def folds_chart(folds: pd.DataFrame, equity: pd.DataFrame, title: str = FOLDS_TI
             a, b = x_dates(pd.DatetimeIndex([w[lo], w[hi]]))
             xs += [a, b, None]
             ys += [int(w["fold"]), int(w["fold"]), None]
-        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", name=label, line=dict(color=colour, width=width),
-                                 hovertemplate=f"{label} fold %{{y}}: %{{x}}<extra></extra>"), row=2, col=1)
+        fig.add_trace(
+            go.Scatter(
+                x=xs,
+                y=ys,
+                mode="lines",
+                name=label,
+                line=dict(color=colour, width=width),
+                hovertemplate=f"{label} fold %{{y}}: %{{x}}<extra></extra>",
+            ),
+            row=2,
+            col=1,
+        )
     fig.update_yaxes(title_text="value", row=1, col=1)
     fig.update_yaxes(title_text="fold", autorange="reversed", dtick=1 if len(windows) <= 12 else None, row=2, col=1)
     return layout(fig, title, height=620, hovermode="closest")
@@ -79,10 +92,15 @@ def fold_metrics_chart(folds: pd.DataFrame, metric: str, efficiency: Mapping[str
     for i, symbol in enumerate(dict.fromkeys(symbols)):
         rows = folds[symbols == symbol].sort_values("fold")
         labels = [f"fold {int(f)}" for f in rows["fold"]]
-        fig.add_trace(go.Bar(x=labels, y=rows[f"is_{name}"], name=f"{symbol} in-sample",
-                             marker=dict(color=color(i), opacity=0.45)))
+        fig.add_trace(
+            go.Bar(
+                x=labels, y=rows[f"is_{name}"], name=f"{symbol} in-sample", marker=dict(color=color(i), opacity=0.45)
+            )
+        )
         wfe = (efficiency or {}).get(symbol)
-        label = f"{symbol} out-of-sample" + (f" (efficiency {wfe:.2f})" if isinstance(wfe, (int, float)) and np.isfinite(wfe) else "")
+        label = f"{symbol} out-of-sample" + (
+            f" (efficiency {wfe:.2f})" if isinstance(wfe, (int, float)) and np.isfinite(wfe) else ""
+        )
         fig.add_trace(go.Bar(x=labels, y=rows[f"oos_{name}"], name=label, marker=dict(color=color(i))))
     fig.update_yaxes(title_text=name, tickformat=".0%" if name in ("total_return", "max_drawdown", "cagr") else None)
     return layout(fig, f"{FOLD_METRICS_TITLE}: {name}", height=420, barmode="group", hovermode="closest")
@@ -103,9 +121,20 @@ def drift_chart(drift: pd.DataFrame, params: Sequence[str]) -> Any:
         rows = drift[symbols == symbol].sort_values(xcol)
         xs = x_dates(pd.DatetimeIndex(rows[xcol])) if xcol == "test_start" else rows[xcol].tolist()
         for r, p in enumerate(params):
-            fig.add_trace(go.Scatter(x=xs, y=rows[p], mode="lines+markers", name=str(symbol), legendgroup=str(symbol),
-                                     showlegend=r == 0, line=dict(shape="hv", color=color(i)),
-                                     hovertemplate=f"{p}=%{{y}}<extra>{symbol}</extra>"), row=r + 1, col=1)
+            fig.add_trace(
+                go.Scatter(
+                    x=xs,
+                    y=rows[p],
+                    mode="lines+markers",
+                    name=str(symbol),
+                    legendgroup=str(symbol),
+                    showlegend=r == 0,
+                    line=dict(shape="hv", color=color(i)),
+                    hovertemplate=f"{p}=%{{y}}<extra>{symbol}</extra>",
+                ),
+                row=r + 1,
+                col=1,
+            )
             fig.update_yaxes(title_text=p, row=r + 1, col=1)
     fig.update_xaxes(title_text="test window start" if xcol == "test_start" else "fold", row=len(params), col=1)
     return layout(fig, DRIFT_TITLE, height=max(300, 200 * len(params) + 120), hovermode="closest")

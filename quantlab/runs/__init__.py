@@ -26,6 +26,18 @@ from quantlab.runs.record import (
 )
 
 __all__ = [
-    "RunDir", "arrays_hash", "canonical_json", "clean_for_json", "config_hash", "ensure_folder",
-    "ensure_writable", "finish_run", "finite_or_none", "git_sha", "labelled", "new_run_id", "unwritable", "versions",
+    "RunDir",
+    "arrays_hash",
+    "canonical_json",
+    "clean_for_json",
+    "config_hash",
+    "ensure_folder",
+    "ensure_writable",
+    "finish_run",
+    "finite_or_none",
+    "git_sha",
+    "labelled",
+    "new_run_id",
+    "unwritable",
+    "versions",
 ]

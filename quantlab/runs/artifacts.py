@@ -59,7 +59,9 @@ def resolve_run(run: str | os.PathLike[str], reports: str | os.PathLike[str] | N
     raise ReportError(
         f"unknown run id {str(run)!r}",
         found=f"{len(known)} runs in {base}",
-        fix=suggest(str(run), known, then="`quantlab runs` lists them (use --reports DIR for another folder)", cutoff=0.5),
+        fix=suggest(
+            str(run), known, then="`quantlab runs` lists them (use --reports DIR for another folder)", cutoff=0.5
+        ),
     )
 
 

@@ -31,12 +31,17 @@ def indicator_lines(spec: StrategySpec, frame: pd.DataFrame, params: Mapping[str
         try:
             values = np.asarray(ind.compute(inputs, dict(params)), dtype=np.float64)
         except Exception as err:  # a spec author's bug: name the indicator instead of a traceback
-            raise StrategyError(f"indicator {ind.label!r} of strategy {spec.name!r} failed",
-                                found=f"{type(err).__name__}: {err}",
-                                fix="compute(inputs, params) must return a float64 array as long as the bars") from None
+            raise StrategyError(
+                f"indicator {ind.label!r} of strategy {spec.name!r} failed",
+                found=f"{type(err).__name__}: {err}",
+                fix="compute(inputs, params) must return a float64 array as long as the bars",
+            ) from None
         if values.shape != (len(frame),):
-            raise StrategyError(f"indicator {ind.label!r} of strategy {spec.name!r} returned the wrong shape",
-                                found=values.shape, fix=f"return an array of shape ({len(frame)},)")
+            raise StrategyError(
+                f"indicator {ind.label!r} of strategy {spec.name!r} returned the wrong shape",
+                found=values.shape,
+                fix=f"return an array of shape ({len(frame)},)",
+            )
         out[f"{ind.panel}:{ind.name(params)}"] = values
     return out
 

@@ -64,19 +64,38 @@ def windows(summary: Mapping[str, Any]) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     if kind == "backtest":
         per = list((summary.get("metrics") or {}).values())
-        out.append({"window": FULL, "first": first, "last": last, "source": "metrics, mean over symbols",
-                    "metrics": {m: _mean([row.get(m) for row in per]) for m in HEADLINE_METRICS}})
+        out.append(
+            {
+                "window": FULL,
+                "first": first,
+                "last": last,
+                "source": "metrics, mean over symbols",
+                "metrics": {m: _mean([row.get(m) for row in per]) for m in HEADLINE_METRICS},
+            }
+        )
     elif kind == "optimize":
         best = (summary.get("best") or {}).get("metrics_mean") or {}
         is_end = _span([p.get("in_sample_end") for p in period.values()], max)
-        out.append({"window": IN_SAMPLE, "first": first, "last": is_end,
-                    "source": "the winner's in-sample metrics (what it was ranked on), mean over symbols",
-                    "metrics": {m: best.get(m) for m in HEADLINE_METRICS}})
+        out.append(
+            {
+                "window": IN_SAMPLE,
+                "first": first,
+                "last": is_end,
+                "source": "the winner's in-sample metrics (what it was ranked on), mean over symbols",
+                "metrics": {m: best.get(m) for m in HEADLINE_METRICS},
+            }
+        )
         holdout = summary.get("holdout") or []
         if holdout:
-            out.append({"window": HELD_OUT, "after": is_end, "last": last,
-                        "source": "the winner on the held-out tail (fresh account), mean over symbols",
-                        "metrics": {m: _mean([r.get(f"holdout_{m}") for r in holdout]) for m in HEADLINE_METRICS}})
+            out.append(
+                {
+                    "window": HELD_OUT,
+                    "after": is_end,
+                    "last": last,
+                    "source": "the winner on the held-out tail (fresh account), mean over symbols",
+                    "metrics": {m: _mean([r.get(f"holdout_{m}") for r in holdout]) for m in HEADLINE_METRICS},
+                }
+            )
     elif kind == "walkforward":
         wf = summary.get("walkforward") or {}
         folds = summary.get("folds") or []
@@ -85,10 +104,15 @@ def windows(summary: Mapping[str, Any]) -> list[dict[str, Any]]:
         ends = [str((pd.Timestamp(f["test_end"]) - pd.Timedelta(days=1)).date()) for f in folds if f.get("test_end")]
         if period:
             ends = [min(e, last) for e in ends]
-        out.append({"window": OOS, "first": _span([f.get("test_start") for f in folds], min),
-                    "last": _span(ends, max),
-                    "source": "one account across the test windows, mean over symbols",
-                    "metrics": {m: _mean([row.get(m) for row in per]) for m in HEADLINE_METRICS}})
+        out.append(
+            {
+                "window": OOS,
+                "first": _span([f.get("test_start") for f in folds], min),
+                "last": _span(ends, max),
+                "source": "one account across the test windows, mean over symbols",
+                "metrics": {m: _mean([row.get(m) for row in per]) for m in HEADLINE_METRICS},
+            }
+        )
     return out
 
 
@@ -119,8 +143,12 @@ def sentence(window: Mapping[str, Any], basis: str) -> str:
 
     sharpe = m.get("sharpe")
     trades = m.get("n_trades")
-    parts = [f"total return {pct('total_return')}", f"CAGR {pct('cagr')}",
-             f"Sharpe {'n/a' if sharpe is None else f'{sharpe:.3f}'}", f"max drawdown {pct('max_drawdown')}"]
+    parts = [
+        f"total return {pct('total_return')}",
+        f"CAGR {pct('cagr')}",
+        f"Sharpe {'n/a' if sharpe is None else f'{sharpe:.3f}'}",
+        f"max drawdown {pct('max_drawdown')}",
+    ]
     if trades is not None:
         parts.append(f"trades {trades:,.1f}".rstrip("0").rstrip("."))
     return f"{label(window, basis)}: " + ", ".join(parts)

@@ -60,12 +60,15 @@ def _optimize_metrics(run: Any) -> pd.DataFrame:
         if name in results.columns:
             mask &= results[name] == value
     rows = results[mask]
-    metric_cols = [c for c in rows.columns if c not in ("symbol", "combo", "status", *best) and not c.startswith("holdout_")]
+    metric_cols = [
+        c for c in rows.columns if c not in ("symbol", "combo", "status", *best) and not c.startswith("holdout_")
+    ]
     frames = [_frame(IN_SAMPLE, {r["symbol"]: {c: r[c] for c in metric_cols} for _, r in rows.iterrows()})]
     held = [c for c in rows.columns if c.startswith("holdout_")]
     if held:
-        frames.append(_frame(HELD_OUT, {r["symbol"]: {c[len("holdout_"):]: r[c] for c in held}
-                                         for _, r in rows.iterrows()}))
+        frames.append(
+            _frame(HELD_OUT, {r["symbol"]: {c[len("holdout_") :]: r[c] for c in held} for _, r in rows.iterrows()})
+        )
     return pd.concat(frames, ignore_index=True)
 
 

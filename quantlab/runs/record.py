@@ -79,7 +79,11 @@ def git_sha() -> str:
         if not sha:
             return ""
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, capture_output=True, text=True, timeout=5
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=5,
         ).stdout.strip()
         return sha + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
@@ -110,6 +114,7 @@ class RunDir:
 
     def write_json(self, name: str, data: Any, indent: int | None = 2) -> Path:
         text = json.dumps(data, indent=indent, sort_keys=True, default=_json_default, allow_nan=False) + "\n"
+
         def write(path: Path) -> None:
             path.write_text(text)
 
@@ -163,8 +168,10 @@ def labelled(summary: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {"headline": run_headline(summary)}
     verdicts = run_verdicts(summary)
     if verdicts:
-        out["verdict"] = {"overall": worst(verdicts.values()).to_dict(),
-                          "symbols": {s: v.to_dict() for s, v in verdicts.items()}}
+        out["verdict"] = {
+            "overall": worst(verdicts.values()).to_dict(),
+            "symbols": {s: v.to_dict() for s, v in verdicts.items()},
+        }
     return out
 
 
@@ -176,8 +183,14 @@ def finish_run(run: RunDir, result: Any, save_started: float, began: float) -> N
     result.summary["timings"]["total"] = time.perf_counter() - began
     inputs = getattr(result, "inputs", None)
     if "period" not in result.summary and inputs is not None:  # walk-forward: the bars' first and last day
-        result.summary["period"] = {s: {"first": str(inputs.frames[s].index[0]), "last": str(inputs.frames[s].index[-1]),
-                                        "bars": len(inputs.frames[s])} for s in inputs.symbols}
+        result.summary["period"] = {
+            s: {
+                "first": str(inputs.frames[s].index[0]),
+                "last": str(inputs.frames[s].index[-1]),
+                "bars": len(inputs.frames[s]),
+            }
+            for s in inputs.symbols
+        }
     result.summary.update(labelled(result.summary))
     result.summary.update(
         {

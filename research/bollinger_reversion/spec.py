@@ -30,8 +30,11 @@ SPEC = StrategySpec(
         Param("width", "float", 2.0, 0.5, 3.5, step=0.25, doc="band width in standard deviations"),
     ),
     lookback="window",
-    indicators=(Indicator("SMA {window}", _band(0.0)), Indicator("upper band", _band(1.0)),
-                Indicator("lower band", _band(-1.0))),
+    indicators=(
+        Indicator("SMA {window}", _band(0.0)),
+        Indicator("upper band", _band(1.0)),
+        Indicator("lower band", _band(-1.0)),
+    ),
     doc=(
         "Mean reversion: buy when the close falls below the lower Bollinger band\n"
         "(SMA - width x std) and sell when it closes back above the middle band. Long only."

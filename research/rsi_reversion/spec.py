@@ -26,7 +26,9 @@ SPEC = StrategySpec(
     constraints=("entry < exit",),
     lookback="period + 1",
     indicators=(
-        Indicator("RSI {period}", lambda inputs, params: wilder_rsi_1d_nb(inputs["close"], int(params["period"])), "lower"),
+        Indicator(
+            "RSI {period}", lambda inputs, params: wilder_rsi_1d_nb(inputs["close"], int(params["period"])), "lower"
+        ),
         Indicator("entry {entry}", _level("entry"), "lower"),
         Indicator("exit {exit}", _level("exit"), "lower"),
     ),

@@ -15,7 +15,9 @@ SPEC = StrategySpec(
         Param("vol_target", "float", 0.15, 0.05, 0.40, step=0.05, doc="annualised volatility target"),
         Param("band", "float", 0.25, 0.0, 1.0, step=0.05, doc="relative change needed to rebalance"),
         Param("max_leverage", "float", 1.0, 0.1, 1.0, step=0.1, doc="exposure cap (1 = no margin)"),
-        Param("bars_per_year", "float", 252.0, 1.0, 200_000.0, doc="annualisation: 252 daily, 1638 hourly, 98280 1-minute"),
+        Param(
+            "bars_per_year", "float", 252.0, 1.0, 200_000.0, doc="annualisation: 252 daily, 1638 hourly, 98280 1-minute"
+        ),
     ),
     lookback="max(lookback, vol_window + 1)",
     doc=(

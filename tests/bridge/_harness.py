@@ -33,8 +33,15 @@ def bridge_config(gw: FakeGateway | None, ledger_path: Path, **sections: Mapping
     """A test configuration: fast reconnects, short waits, strategy sma_cross on SPY by default."""
     over: dict[str, dict[str, Any]] = {
         "strategy": {"name": "sma_cross", "symbols": ("SPY",), "params": "fast=20,slow=50", "bar": "1d"},
-        "gateway": {"port": gw.port if gw else 4002, "client_id": 7, "connect_timeout": 2.0, "connect_attempts": 1,
-                    "backoff_initial": 0.05, "backoff_max": 0.2, "request_timeout": 5.0},
+        "gateway": {
+            "port": gw.port if gw else 4002,
+            "client_id": 7,
+            "connect_timeout": 2.0,
+            "connect_attempts": 1,
+            "backoff_initial": 0.05,
+            "backoff_max": 0.2,
+            "request_timeout": 5.0,
+        },
         "orders": {"cancel_wait": 2.0},
         "costs": {"slippage_bps": 0.0},
         "ledger": {"path": str(ledger_path), "synchronous": "NORMAL"},  # durability is tested in test_ledger.py
@@ -69,8 +76,18 @@ def until(step: Callable[[], None], predicate: Callable[[], object], timeout: fl
 class BridgeHarness:
     """A runner on ``frame`` (UTC daily bars) with the first ``seed`` bars seeded at the fake."""
 
-    def __init__(self, gw: FakeGateway, frame: pd.DataFrame, ledger_path: Path, seed: int, *, cfg: BridgeConfig | None = None,
-                 symbol: str = "SPY", reseed: bool = True, **sections: Mapping[str, Any]) -> None:
+    def __init__(
+        self,
+        gw: FakeGateway,
+        frame: pd.DataFrame,
+        ledger_path: Path,
+        seed: int,
+        *,
+        cfg: BridgeConfig | None = None,
+        symbol: str = "SPY",
+        reseed: bool = True,
+        **sections: Mapping[str, Any],
+    ) -> None:
         self.gw = gw
         self.frame = frame
         self.symbol = symbol
@@ -84,7 +101,9 @@ class BridgeHarness:
         self.ledger = Ledger(ledger_path, synchronous=self.cfg.ledger.synchronous)
         self.broker = IBBroker(self.cfg.gateway)
         self.notifier = Notifier(self.cfg.notify, background=False)
-        self.runner = Runner(self.cfg, self.broker, self.ledger, clock=self.clock, notifier=self.notifier, calendar=CALENDAR)
+        self.runner = Runner(
+            self.cfg, self.broker, self.ledger, clock=self.clock, notifier=self.notifier, calendar=CALENDAR
+        )
 
     def due(self, i: int) -> pd.Timestamp:
         return CALENDAR.due(self.frame.index[i], self.interval)
@@ -116,7 +135,10 @@ class BridgeHarness:
         """Bar ``i`` gets its final values (the runner only sees a forming-bar update)."""
         i = self.k if i is None else i
         row = self.frame.iloc[i]
-        self.gw.push_bar(self.symbol, {"time": self._stamp(i), **{c: float(row[c]) for c in ("open", "high", "low", "close", "volume")}})
+        self.gw.push_bar(
+            self.symbol,
+            {"time": self._stamp(i), **{c: float(row[c]) for c in ("open", "high", "low", "close", "volume")}},
+        )
         self.k = i + 1
 
     def step(self, timeout: float = 0.02) -> None:
@@ -138,7 +160,8 @@ class BridgeHarness:
         """
         unrecorded = self.ledger.rows(
             "SELECT 1 FROM orders o WHERE o.filled - COALESCE((SELECT SUM(f.quantity) FROM fills f"
-            " WHERE f.order_ref = o.order_ref), 0) > 1e-9")
+            " WHERE f.order_ref = o.order_ref), 0) > 1e-9"
+        )
         return not self.ledger.open_orders() and not unrecorded
 
     def advance(self, i: int) -> None:
@@ -146,7 +169,12 @@ class BridgeHarness:
         self.open_bar(i)
         assert self.until(lambda: self.decided(i - 1) and self.settled()), f"no decision on bar {i - 1}"
         self.close_bar(i)
-        assert self.until(lambda: (f := self.runner.windows[self.symbol].forming) is not None and f.close == float(self.frame["close"].iloc[i]))
+        assert self.until(
+            lambda: (
+                (f := self.runner.windows[self.symbol].forming) is not None
+                and f.close == float(self.frame["close"].iloc[i])
+            )
+        )
 
     def orders(self) -> list[dict[str, Any]]:
         return self.ledger.rows("SELECT * FROM orders ORDER BY created_at, rowid")

@@ -35,7 +35,9 @@ def harness(gw: FakeGateway, spy_daily: pd.DataFrame, tmp_path: Path) -> Iterato
     made: list[BridgeHarness] = []
 
     def make(seed: int = 60, frame: pd.DataFrame | None = None, **sections: object) -> BridgeHarness:
-        h = BridgeHarness(gw, spy_daily if frame is None else frame, tmp_path / f"ledger{len(made)}.sqlite", seed, **sections)  # type: ignore[arg-type]
+        h = BridgeHarness(
+            gw, spy_daily if frame is None else frame, tmp_path / f"ledger{len(made)}.sqlite", seed, **sections
+        )  # type: ignore[arg-type]
         made.append(h)
         return h
 

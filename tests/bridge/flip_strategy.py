@@ -21,5 +21,11 @@ def flip_nb(close):  # type: ignore[no-untyped-def]
     return out
 
 
-SPEC = StrategySpec(name="flip", kernel=flip_nb, inputs=("close",), params=(), lookback="2",
-                    doc="Test-only: flips between long and flat on every bar of a zig-zag series.")
+SPEC = StrategySpec(
+    name="flip",
+    kernel=flip_nb,
+    inputs=("close",),
+    params=(),
+    lookback="2",
+    doc="Test-only: flips between long and flat on every bar of a zig-zag series.",
+)

@@ -21,5 +21,11 @@ def short_flip_nb(close):  # type: ignore[no-untyped-def]
     return out
 
 
-SPEC = StrategySpec(name="short_flip", kernel=short_flip_nb, inputs=("close",), params=(), lookback="2",
-                    doc="Test-only: short after a down close, flat after an up close.")
+SPEC = StrategySpec(
+    name="short_flip",
+    kernel=short_flip_nb,
+    inputs=("close",),
+    params=(),
+    lookback="2",
+    doc="Test-only: short after a down close, flat after an up close.",
+)

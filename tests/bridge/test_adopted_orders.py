@@ -61,8 +61,9 @@ def _verdicts(h: BridgeHarness) -> list[str]:
     return [r["verdict"] for r in h.ledger.rows("SELECT verdict FROM decisions ORDER BY id")]
 
 
-def test_fill_of_an_adopted_order_is_recorded_without_waiting_for_the_periodic_check(harness: H, gw: FakeGateway,
-                                                                                       spy_daily: pd.DataFrame) -> None:
+def test_fill_of_an_adopted_order_is_recorded_without_waiting_for_the_periodic_check(
+    harness: H, gw: FakeGateway, spy_daily: pd.DataFrame
+) -> None:
     """Seed 40: the adopted order filled; reconcile.check_every is 300 s, so the ledger missed it
     (broker 98, ledger 0, not halted)."""
     h2, ref = _adopted(harness, gw, spy_daily)
@@ -75,8 +76,9 @@ def test_fill_of_an_adopted_order_is_recorded_without_waiting_for_the_periodic_c
     h2.close()
 
 
-def test_a_decision_blocked_by_an_adopted_order_that_filled_meanwhile_trades(harness: H, gw: FakeGateway,
-                                                                           spy_daily: pd.DataFrame) -> None:
+def test_a_decision_blocked_by_an_adopted_order_that_filled_meanwhile_trades(
+    harness: H, gw: FakeGateway, spy_daily: pd.DataFrame
+) -> None:
     h2, ref = _adopted(harness, gw, spy_daily)
     qty = h2.ledger.order(ref)["quantity"]
     gw.fill_order(ref, price=100.0)
@@ -89,8 +91,9 @@ def test_a_decision_blocked_by_an_adopted_order_that_filled_meanwhile_trades(har
     h2.close()
 
 
-def test_a_symbol_blocked_by_an_adopted_order_on_two_bars_halts_and_says_how_to_fix_it(harness: H, gw: FakeGateway,
-                                                                                     spy_daily: pd.DataFrame) -> None:
+def test_a_symbol_blocked_by_an_adopted_order_on_two_bars_halts_and_says_how_to_fix_it(
+    harness: H, gw: FakeGateway, spy_daily: pd.DataFrame
+) -> None:
     """Seeds 4, 18, 19, 23, 35: the symbol stayed blocked for good and the runner said nothing."""
     h2, ref = _adopted(harness, gw, spy_daily)
     _complete(h2, 60)  # flat wanted, the adopted BUY still works: blocked, not halted yet

@@ -43,7 +43,9 @@ def test_a_reject_during_the_approval_check_wins(harness: Callable[..., BridgeHa
     assert gw.orders_received() == []  # never sent
 
 
-def test_an_approval_the_bridge_did_not_answer_is_withdrawn(harness: Callable[..., BridgeHarness], gw: FakeGateway) -> None:
+def test_an_approval_the_bridge_did_not_answer_is_withdrawn(
+    harness: Callable[..., BridgeHarness], gw: FakeGateway
+) -> None:
     """``bridge approve`` that times out says the approval failed: the bridge must not send the
     order later when it gets round to the request (a wedged or restarted runner)."""
     h = harness(seed=60, risk={"approval_threshold": 5_000.0, "market_hours": False})

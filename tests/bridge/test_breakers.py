@@ -13,7 +13,9 @@ from bridge.risk import OrderIntent, RiskLimits
 
 OFF = BreakersConfig(max_drawdown_pct=0, rapid_loss_pct=0, max_errors=0)
 RISK = RiskLimits(daily_loss_limit_pct=0.999)  # far away unless a test sets it
-BASE = Snapshot(equity=100_000.0, sod_equity=100_000.0, peak_equity=100_000.0, window_high=100_000.0, cash=50_000.0, errors=0)
+BASE = Snapshot(
+    equity=100_000.0, sod_equity=100_000.0, peak_equity=100_000.0, window_high=100_000.0, cash=50_000.0, errors=0
+)
 
 limits = st.floats(0.001, 0.9)
 below = st.floats(0.0, 0.999)
@@ -88,7 +90,10 @@ def test_cash_reserve(reserve: float, f: float) -> None:
 
 def test_usage_fractions_feed_the_gauges_and_the_tiers() -> None:
     b = replace(OFF, max_drawdown_pct=0.10, daily_loss_limit=1_000.0)
-    got = {u.rule: round(u.fraction, 6) for u in usages(replace(BASE, equity=99_200.0), b, RiskLimits(daily_loss_limit_pct=0.02))}
+    got = {
+        u.rule: round(u.fraction, 6)
+        for u in usages(replace(BASE, equity=99_200.0), b, RiskLimits(daily_loss_limit_pct=0.02))
+    }
     assert got == {"daily_loss_pct": 0.4, "daily_loss": 0.8, "drawdown": 0.08}
     assert all(u.tripped is False for u in usages(BASE, b, RISK))
     assert "reached the limit" in tripped(replace(BASE, equity=99_000.0), b, RISK)[0].reason()

@@ -24,12 +24,18 @@ from ._harness import CALENDAR, bridge_config
 
 SEC = 27.8e-6
 TAF = 0.000166
-COSTS = Costs(slippage_bps=1.0, half_spread_bps=2.0, spread_bps={"QQQ": 10.0}, sec_fee_rate=SEC, taf_per_share=TAF, taf_max=8.30)
+COSTS = Costs(
+    slippage_bps=1.0, half_spread_bps=2.0, spread_bps={"QQQ": 10.0}, sec_fee_rate=SEC, taf_per_share=TAF, taf_max=8.30
+)
 
 
 def _broker(price: float = 100.0) -> SimBroker:
-    b = SimBroker(SimConfig(1_000_000.0, COSTS, Sizing("fraction", 0.5)), ManualClock("2021-02-16 15:00"),
-                  cash=1_000_000.0, symbols=["SPY", "QQQ"])
+    b = SimBroker(
+        SimConfig(1_000_000.0, COSTS, Sizing("fraction", 0.5)),
+        ManualClock("2021-02-16 15:00"),
+        cash=1_000_000.0,
+        symbols=["SPY", "QQQ"],
+    )
     b.connect()
     for sym in ("SPY", "QQQ"):
         b.set_price(sym, price)
@@ -50,7 +56,9 @@ def test_a_sell_pays_commission_sec_fee_and_taf() -> None:
     assert sell.price == pytest.approx(100.0 * (1 - 3e-4), rel=1e-12)
     regulatory = 1000 * sell.price * SEC + 1000 * TAF
     assert sell.commission == pytest.approx(_ib(1000, sell.price) + regulatory, rel=1e-12)
-    assert b.cash == pytest.approx(1_000_000.0 - 1000 * buy.price - buy.commission + 1000 * sell.price - sell.commission, rel=1e-12)
+    assert b.cash == pytest.approx(
+        1_000_000.0 - 1000 * buy.price - buy.commission + 1000 * sell.price - sell.commission, rel=1e-12
+    )
 
 
 def test_the_taf_cap_applies_per_order() -> None:
@@ -90,8 +98,12 @@ def test_sizing_with_the_symbols_cost_vector_cuts_the_wider_spread() -> None:
 
 def test_the_runner_context_holds_each_symbols_cost_vector(tmp_path: Path) -> None:
     """The decision path sizes with ``ctx.cost_vectors[symbol]`` (was one symbol-less vector)."""
-    cfg = bridge_config(None, tmp_path / "ledger.db", strategy={"symbols": ("SPY", "QQQ")},
-                        costs={"slippage_bps": 1.0, "half_spread_bps": 2.0, "spread_bps": {"QQQ": 10.0}, "sec_fee_rate": SEC})
+    cfg = bridge_config(
+        None,
+        tmp_path / "ledger.db",
+        strategy={"symbols": ("SPY", "QQQ")},
+        costs={"slippage_bps": 1.0, "half_spread_bps": 2.0, "spread_bps": {"QQQ": 10.0}, "sec_fee_rate": SEC},
+    )
     broker = SimBroker(cfg.sim_config(), ManualClock("2021-02-16 15:00"), symbols=["SPY", "QQQ"])
     ledger = Ledger(cfg.ledger.path)
     try:

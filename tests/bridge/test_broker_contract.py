@@ -66,7 +66,9 @@ class Harness:
 
 
 @pytest.fixture(params=["sim", "ib"])
-def h(request: pytest.FixtureRequest, fake_gateway_factory: Callable[..., FakeGateway], spy_daily: pd.DataFrame) -> Iterator[Harness]:
+def h(
+    request: pytest.FixtureRequest, fake_gateway_factory: Callable[..., FakeGateway], spy_daily: pd.DataFrame
+) -> Iterator[Harness]:
     history = spy_daily.iloc[:30]
     if request.param == "sim":
         clock = ManualClock("2021-02-16 15:00")
@@ -77,22 +79,37 @@ def h(request: pytest.FixtureRequest, fake_gateway_factory: Callable[..., FakeGa
         def script(ref: str, mode: str, qty: float) -> None:
             b.script(ref, mode, qty=qty, reason="not allowed")
 
-        harness = Harness(b, b.set_price, script, lambda ref, q, p: b.fill_order(ref, q, p) and None, b.drop,
-                          lambda s, t, px: b.push_bar(s, Bar(t, px, px, px, px, 0.0)))
+        harness = Harness(
+            b,
+            b.set_price,
+            script,
+            lambda ref, q, p: b.fill_order(ref, q, p) and None,
+            b.drop,
+            lambda s, t, px: b.push_bar(s, Bar(t, px, px, px, px, 0.0)),
+        )
         b.connect()
         yield harness
         return
     gw = fake_gateway_factory(cash=100_000.0)
     gw.seed_bars("SPY", daily(history))
-    policies = {"reject": lambda q: FillPolicy.reject("not allowed"), "rest": lambda q: FillPolicy.rest(),
-                "partial": lambda q: FillPolicy.fill(pieces=int(100 // q), partial=1)}
+    policies = {
+        "reject": lambda q: FillPolicy.reject("not allowed"),
+        "rest": lambda q: FillPolicy.rest(),
+        "partial": lambda q: FillPolicy.fill(pieces=int(100 // q), partial=1),
+    }
     b = IBBroker(GatewayConfig(port=gw.port, client_id=3, connect_timeout=2.0, request_timeout=5.0))
 
     def push(s: str, t: pd.Timestamp, px: float) -> None:
         gw.push_bar(s, {"time": t.tz_localize(None), "open": px, "high": px, "low": px, "close": px})
 
-    harness = Harness(b, gw.set_price, lambda ref, mode, qty: gw.script(policies[mode](qty), order_ref=ref),
-                      lambda ref, q, p: gw.fill_order(ref, qty=q, price=p) and None, lambda: gw.drop_connections() and None, push)
+    harness = Harness(
+        b,
+        gw.set_price,
+        lambda ref, mode, qty: gw.script(policies[mode](qty), order_ref=ref),
+        lambda ref, q, p: gw.fill_order(ref, qty=q, price=p) and None,
+        lambda: gw.drop_connections() and None,
+        push,
+    )
     b.connect()
     yield harness
     b.disconnect()
@@ -198,7 +215,9 @@ def test_cancel_all_cancels_every_open_order(h: Harness) -> None:
 
 
 @pytest.mark.live
-@pytest.mark.skipif(not os.environ.get("BRIDGE_LIVE_PAPER_PORT"), reason="set BRIDGE_LIVE_PAPER_PORT to a real paper gateway's API port")
+@pytest.mark.skipif(
+    not os.environ.get("BRIDGE_LIVE_PAPER_PORT"), reason="set BRIDGE_LIVE_PAPER_PORT to a real paper gateway's API port"
+)
 def test_real_paper_gateway_smoke() -> None:
     """Read-only checks against a real IB paper gateway (``-m live``; never in CI): connect,
     paper account, qualify, history. Sends no orders."""

@@ -44,8 +44,9 @@ def _restart(h: BridgeHarness, gw: FakeGateway, client_id: int, **changes: objec
     return h2
 
 
-def test_restart_as_another_client_adopts_working_orders_and_never_doubles(harness: H, gw: FakeGateway,
-                                                                            spy_daily: pd.DataFrame) -> None:
+def test_restart_as_another_client_adopts_working_orders_and_never_doubles(
+    harness: H, gw: FakeGateway, spy_daily: pd.DataFrame
+) -> None:
     gw.script(FillPolicy.rest(), once=False)
     h = _three(harness, gw, spy_daily)
     h.runner.start()
@@ -73,7 +74,11 @@ def test_restart_as_another_client_adopts_working_orders_and_never_doubles(harne
     fills = h2.ledger.fills()
     assert sorted(f["order_ref"] for f in fills) == sorted(sent) and all(f["commission"] > 0 for f in fills)
     for sym in SYMBOLS:
-        assert gw.position(sym)[0] == h2.ledger.expected_positions()[sym] == next(q for r, q in sent.items() if f":{sym}:" in r)
+        assert (
+            gw.position(sym)[0]
+            == h2.ledger.expected_positions()[sym]
+            == next(q for r, q in sent.items() if f":{sym}:" in r)
+        )
     assert not h2.ledger.risk_state().halted
     h2.close()
 
@@ -92,7 +97,9 @@ def test_an_adopted_limit_order_is_never_cancelled_by_this_client(harness: H, gw
     assert h2.runner.ctx.state.adopted == {ref: 7}
     h2.clock.advance(31)
     for _ in range(3):
-        h2.runner.ctx.state.next_check = 0.0  # periodic reconciles rebuild the timeout map: the adopted order stays out of it
+        h2.runner.ctx.state.next_check = (
+            0.0  # periodic reconciles rebuild the timeout map: the adopted order stays out of it
+        )
         h2.step()
     h2.clock.advance(31)
     h2.step()
@@ -136,7 +143,9 @@ def test_a_voided_order_the_broker_has_is_revived(harness: H, gw: FakeGateway, s
     [order] = h.orders()
     ref = order["order_ref"]
     h.runner.close()
-    h.ledger.update_order(ref, h.clock.now(), kind="void", detail="voided by mistake", status="void")  # what fault 1 did
+    h.ledger.update_order(
+        ref, h.clock.now(), kind="void", detail="voided by mistake", status="void"
+    )  # what fault 1 did
 
     h2 = _restart(h, gw, 7)
     h2.runner.start()
@@ -178,10 +187,16 @@ def test_executions_of_another_ledger_are_reported_not_recorded(harness: H, gw: 
     for _ in range(2):
         h.runner.ctx.state.next_check = 0.0
         h.step()
-    assert {f["order_ref"] for f in h.ledger.fills()} == {h.orders()[0]["order_ref"]}  # (was: the other ledger's fill too)
+    assert {f["order_ref"] for f in h.ledger.fills()} == {
+        h.orders()[0]["order_ref"]
+    }  # (was: the other ledger's fill too)
     assert h.ledger.expected_positions()["SPY"] == ours
     rs = h.ledger.risk_state()
-    assert rs.halted and f"broker holds {ours + 20:g}, ledger expects {ours:g}" in rs.reason and "another bridge or ledger" in rs.reason
+    assert (
+        rs.halted
+        and f"broker holds {ours + 20:g}, ledger expects {ours:g}" in rs.reason
+        and "another bridge or ledger" in rs.reason
+    )
     assert [a["kind"] for a in h.notifier.sent].count("foreign_execution") == 1  # once per ref
 
 
@@ -193,8 +208,21 @@ def test_report_pnl_counts_only_this_ledgers_trades(tmp_path) -> None:  # noqa: 
 
     led = Ledger(tmp_path / "l.sqlite")
     at = pd.Timestamp("2021-03-31T15:00:00Z")
-    led.insert_order({"order_ref": "ql:ours", "symbol": "SPY", "purpose": "signal", "strategy": "s", "side": "SELL", "quantity": 5,
-                      "order_type": "MKT", "tif": "DAY", "status": "sent", "day": "2021-03-31"}, at)
+    led.insert_order(
+        {
+            "order_ref": "ql:ours",
+            "symbol": "SPY",
+            "purpose": "signal",
+            "strategy": "s",
+            "side": "SELL",
+            "quantity": 5,
+            "order_type": "MKT",
+            "tif": "DAY",
+            "status": "sent",
+            "day": "2021-03-31",
+        },
+        at,
+    )
     led.record_fill(Fill("e1", "ql:ours", "SPY", "SELL", 5, 400.0, at, 1.0, realized_pnl=50.0), at, "2021-03-31")
     led.record_fill(Fill("e2", "ql:theirs", "SPY", "SELL", 20, 400.0, at, 1.0, realized_pnl=900.0), at, "2021-03-31")
     s = daily_summary(led, "2021-03-31")
@@ -203,8 +231,9 @@ def test_report_pnl_counts_only_this_ledgers_trades(tmp_path) -> None:  # noqa: 
     led.close()
 
 
-def test_sigkill_then_restart_under_another_client_id_sends_nothing_twice(gw: FakeGateway, spy_daily: pd.DataFrame,
-                                                                          tmp_path) -> None:  # noqa: ANN001
+def test_sigkill_then_restart_under_another_client_id_sends_nothing_twice(
+    gw: FakeGateway, spy_daily: pd.DataFrame, tmp_path
+) -> None:  # noqa: ANN001
     """The issue's reproduction with real processes: 3 working BUYs as client 11, SIGKILL, restart as client 27."""
     import signal
     import subprocess
@@ -220,8 +249,14 @@ def test_sigkill_then_restart_under_another_client_id_sends_nothing_twice(gw: Fa
     cfg.write_text(cfg.read_text().replace('symbols = ["SPY"]', f"symbols = {list(SYMBOLS)!r}".replace("'", '"')))
 
     def run(*extra: str) -> subprocess.Popen[str]:
-        return subprocess.Popen([sys.executable, "-m", "bridge", "run", "--paper", "--config", str(cfg), *extra], env=env(),
-                                cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        return subprocess.Popen(
+            [sys.executable, "-m", "bridge", "run", "--paper", "--config", str(cfg), *extra],
+            env=env(),
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
 
     first = run()
     try:
@@ -234,7 +269,11 @@ def test_sigkill_then_restart_under_another_client_id_sends_nothing_twice(gw: Fa
 
     second = run("--client-id", "27")
     try:
-        assert wait_for(lambda: [r["state"] for r in read(ledger, "SELECT state FROM runs ORDER BY started_at")] == ["ready", "ready"])
+        assert wait_for(
+            lambda: (
+                [r["state"] for r in read(ledger, "SELECT state FROM runs ORDER BY started_at")] == ["ready", "ready"]
+            )
+        )
         assert not wait_for(lambda: len(gw.orders_received()) > 3, timeout=3.0)  # a bridge that voids sends again now
         assert sorted(o.order_ref for o in gw.orders_received()) == sent  # (was: 6 live BUYs)
         assert [r["status"] for r in read(ledger, "SELECT status FROM orders")] == ["working"] * 3

@@ -48,12 +48,17 @@ def test_the_example_file_loads_and_matches_the_defaults() -> None:
 
 
 def test_precedence_toml_then_env_then_flags(tmp_path: Path) -> None:
-    path = write(tmp_path, '[gateway]\nport = 4001\nclient_id = 3\n[strategy]\nname = "sma_cross"\nparams = { fast = 10, slow = 30 }\n')
+    path = write(
+        tmp_path,
+        '[gateway]\nport = 4001\nclient_id = 3\n[strategy]\nname = "sma_cross"\nparams = { fast = 10, slow = 30 }\n',
+    )
     cfg = load_config(path, env={})
     assert (cfg.gateway.port, cfg.gateway.client_id, cfg.strategy.params) == (4001, 3, "fast=10,slow=30")
     cfg = load_config(path, env={"BRIDGE_GATEWAY_PORT": "4100", "BRIDGE_RISK_MAX_POSITIONS": "3"})
     assert (cfg.gateway.port, cfg.risk.max_positions) == (4100, 3)
-    cfg = load_config(path, env={"BRIDGE_GATEWAY_PORT": "4100"}, overrides={"gateway": {"port": 4200, "client_id": None}})
+    cfg = load_config(
+        path, env={"BRIDGE_GATEWAY_PORT": "4100"}, overrides={"gateway": {"port": 4200, "client_id": None}}
+    )
     assert (cfg.gateway.port, cfg.gateway.client_id) == (4200, 3)
     assert cfg.sources == ("defaults", str(path), "environment", "flags")
 
@@ -113,7 +118,9 @@ def test_secrets_come_from_env_or_file_and_never_print(tmp_path: Path) -> None:
 
 def test_the_engines_newer_cost_keys_load_from_toml_and_environment(tmp_path: Path) -> None:
     """[costs] is quantlab's Costs: its spread, SEC/TAF and borrow keys are config keys too."""
-    cfg = load_config(write(tmp_path, "[costs]\nspread_bps = { spy = 1.5, QQQ = 2 }\nsec_fee_rate = 0.0000278\n"), env={})
+    cfg = load_config(
+        write(tmp_path, "[costs]\nspread_bps = { spy = 1.5, QQQ = 2 }\nsec_fee_rate = 0.0000278\n"), env={}
+    )
     assert cfg.costs.spread_bps == {"SPY": 1.5, "QQQ": 2.0} and cfg.costs.sec_fee_rate == 0.0000278
     assert load_config(env={"BRIDGE_COSTS_SPREAD_BPS": "SPY=1.0"}).costs.spread_bps == {"SPY": 1.0}
     with pytest.raises(BridgeConfigError, match="costs.spread_bps must be a table of symbol = number"):

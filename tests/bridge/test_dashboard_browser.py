@@ -36,6 +36,8 @@ from ._harness import BridgeHarness
 pytestmark = pytest.mark.browser
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "tmp" / "artifacts" / "dashboard"
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -59,8 +61,14 @@ class Dashboard:
     def __init__(self, ledger: Path, port: int | None = None) -> None:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.proc = subprocess.Popen([sys.executable, "-m", "bridge", "dashboard", "--ledger", str(ledger), "--port", str(self.port)],
-                                     env=env(), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "bridge", "dashboard", "--ledger", str(ledger), "--port", str(self.port)],
+            env=env(),
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         self.token_file = ledger.with_name(ledger.name + ".dashboard-token")
 
     def wait_up(self, timeout: float = 60.0) -> None:
@@ -82,7 +90,9 @@ class Dashboard:
 
 
 def post(url: str, body: dict[str, Any], headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
-    req = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST", headers={"Content-Type": "application/json", **headers})
+    req = urllib.request.Request(
+        url, data=json.dumps(body).encode(), method="POST", headers={"Content-Type": "application/json", **headers}
+    )
     try:
         with urllib.request.urlopen(req, timeout=20) as resp:
             return resp.status, json.loads(resp.read())
@@ -102,10 +112,24 @@ def pump_until(h: BridgeHarness, predicate: Callable[[], object], timeout: float
 def hold(h: BridgeHarness, suffix: str, qty: float) -> str:
     """An order held for approval, as the runner records one (an exit, so the gate passes it)."""
     ref = f"{h.runner.ctx.new_ref('SPY', h.clock.now(), 'sig')}{suffix}"
-    h.ledger.insert_order({"order_ref": ref, "run_id": h.runner.run_id, "strategy": h.runner.skey, "symbol": "SPY",
-                           "bar_time": iso(h.frame.index[h.k - 1]), "purpose": "signal", "side": "SELL", "quantity": qty,
-                           "order_type": "MKT", "tif": "DAY", "status": "needs_approval",
-                           "reason": "order notional above approval_threshold: held, not sent", "day": h.runner.day()}, h.clock.now())
+    h.ledger.insert_order(
+        {
+            "order_ref": ref,
+            "run_id": h.runner.run_id,
+            "strategy": h.runner.skey,
+            "symbol": "SPY",
+            "bar_time": iso(h.frame.index[h.k - 1]),
+            "purpose": "signal",
+            "side": "SELL",
+            "quantity": qty,
+            "order_type": "MKT",
+            "tif": "DAY",
+            "status": "needs_approval",
+            "reason": "order notional above approval_threshold: held, not sent",
+            "day": h.runner.day(),
+        },
+        h.clock.now(),
+    )
     return ref
 
 
@@ -144,7 +168,11 @@ def test_dashboard_in_chromium(harness: Callable[..., BridgeHarness], gw: FakeGa
         driver.set_window_size(1280, 900)
         driver.get_log("browser")
         driver.get(dash.url + "/")
-        pump_until(h, lambda: text(driver, "#b-runner").startswith("runner ready") and count(driver, "#held tr[data-ref]") == 1, 20)
+        pump_until(
+            h,
+            lambda: text(driver, "#b-runner").startswith("runner ready") and count(driver, "#held tr[data-ref]") == 1,
+            20,
+        )
         severe = [e for e in driver.get_log("browser") if e.get("level") == "SEVERE"]
         assert severe == [], severe
         assert driver.execute_script("return typeof Plotly") == "object"  # served offline, from the plotly package
@@ -154,7 +182,9 @@ def test_dashboard_in_chromium(harness: Callable[..., BridgeHarness], gw: FakeGa
         # approve the held entry (token + confirmation): the running bridge re-checks and sends it
         driver.find_element("id", "token").send_keys(token)
         click(driver, f"button.approve[data-ref='{entry['order_ref']}']")
-        assert driver.find_element("id", "confirm").is_displayed() and entry["order_ref"] in text(driver, "#confirm-text")
+        assert driver.find_element("id", "confirm").is_displayed() and entry["order_ref"] in text(
+            driver, "#confirm-text"
+        )
         for _ in range(10):
             h.step(0.02)
         assert h.ledger.order(entry["order_ref"])["status"] == "needs_approval"  # nothing before the confirmation
@@ -169,11 +199,19 @@ def test_dashboard_in_chromium(harness: Callable[..., BridgeHarness], gw: FakeGa
         assert time.monotonic() - t0 < 5.0
         qty = gw.position("SPY")[0]
         assert qty > 0
-        pump_until(h, lambda: text(driver, "#positions tr[data-symbol='SPY'] td.upl") != "", 5)  # the runner's next heartbeat
+        pump_until(
+            h, lambda: text(driver, "#positions tr[data-symbol='SPY'] td.upl") != "", 5
+        )  # the runner's next heartbeat
         gw.set_default_policy(FillPolicy.auto())
 
         # a price move updates unrealised P&L and the loss gauge; 80% of the loss limit warns
-        pump_until(h, lambda: driver.execute_script("var e = document.getElementById('limit-daily_loss_pct'); return e && e.dataset.fraction"), 10)
+        pump_until(
+            h,
+            lambda: driver.execute_script(
+                "var e = document.getElementById('limit-daily_loss_pct'); return e && e.dataset.fraction"
+            ),
+            10,
+        )
         before = float(driver.execute_script("return document.getElementById('limit-daily_loss_pct').dataset.fraction"))
         o = float(h.frame["open"].iloc[h.k])
         low = o * (1 - 0.043)  # ~4.3% on a ~10% position: ~86% of the 0.5% daily loss limit
@@ -195,29 +233,58 @@ def test_dashboard_in_chromium(harness: Callable[..., BridgeHarness], gw: FakeGa
         pump_until(h, lambda: count(driver, "#held tr[data-ref]") == 0, 10)
         assert [o.order_ref for o in gw.orders_received()] == [entry["order_ref"]]  # the rejected one never left
         controls = h.ledger.control_log()
-        assert [c["command"] for c in controls] == ["reject", "approve"] and all("dashboard" in c["requested_by"] for c in controls)
+        assert [c["command"] for c in controls] == ["reject", "approve"] and all(
+            "dashboard" in c["requested_by"] for c in controls
+        )
 
         # without the token (or with a wrong one) every control is refused and nothing happens
         csrf = driver.get_cookie("bridge_csrf")["value"]
         same = {"Origin": dash.url, "X-CSRF-Token": csrf, "Cookie": f"bridge_csrf={csrf}"}
         n_controls = len(h.ledger.control_log())
         for action in ("stop", "resume", "approve", "reject"):
-            code, body = post(f"{dash.url}/api/control/{action}", {"confirm": action, "order_ref": drop, "flatten": True}, same)
+            code, body = post(
+                f"{dash.url}/api/control/{action}", {"confirm": action, "order_ref": drop, "flatten": True}, same
+            )
             assert code == 401 and "token is missing" in body["error"], (action, code, body)
-            code, body = post(f"{dash.url}/api/control/{action}", {"confirm": action, "order_ref": drop, "flatten": True},
-                              {**same, "Authorization": "Bearer wrong-token"})
+            code, body = post(
+                f"{dash.url}/api/control/{action}",
+                {"confirm": action, "order_ref": drop, "flatten": True},
+                {**same, "Authorization": "Bearer wrong-token"},
+            )
             assert code == 403 and "token is wrong" in body["error"]
         # a cross-site POST is refused even with the right token and CSRF pair
-        code, body = post(f"{dash.url}/api/control/stop", {"confirm": "stop", "flatten": True},
-                          {**same, "Origin": "http://evil.example", "Sec-Fetch-Site": "cross-site", "Authorization": f"Bearer {token}"})
+        code, body = post(
+            f"{dash.url}/api/control/stop",
+            {"confirm": "stop", "flatten": True},
+            {
+                **same,
+                "Origin": "http://evil.example",
+                "Sec-Fetch-Site": "cross-site",
+                "Authorization": f"Bearer {token}",
+            },
+        )
         assert code == 403 and "cross-site" in body["error"]
-        code, body = post(f"{dash.url}/api/control/stop", {"confirm": "stop"}, {"Origin": dash.url, "Authorization": f"Bearer {token}"})
+        code, body = post(
+            f"{dash.url}/api/control/stop",
+            {"confirm": "stop"},
+            {"Origin": dash.url, "Authorization": f"Bearer {token}"},
+        )
         assert code == 403 and "CSRF" in body["error"]
-        code, body = post(f"{dash.url}/api/control/stop", {"flatten": True}, {**same, "Authorization": f"Bearer {token}"})
+        code, body = post(
+            f"{dash.url}/api/control/stop", {"flatten": True}, {**same, "Authorization": f"Bearer {token}"}
+        )
         assert code == 400 and "not confirmed" in body["error"]
-        code, body = post(f"{dash.url}/api/control/approve", {"confirm": "approve", "order_ref": "nope"}, {**same, "Authorization": f"Bearer {token}"})
+        code, body = post(
+            f"{dash.url}/api/control/approve",
+            {"confirm": "approve", "order_ref": "nope"},
+            {**same, "Authorization": f"Bearer {token}"},
+        )
         assert code == 404 and "unknown order id" in body["error"]
-        code, body = post(f"{dash.url}/api/control/approve", {"confirm": "approve", "order_ref": drop}, {**same, "Authorization": f"Bearer {token}"})
+        code, body = post(
+            f"{dash.url}/api/control/approve",
+            {"confirm": "approve", "order_ref": drop},
+            {**same, "Authorization": f"Bearer {token}"},
+        )
         assert code == 409 and "not held" in body["error"]
         for _ in range(10):
             h.step(0.02)
@@ -229,10 +296,21 @@ def test_dashboard_in_chromium(harness: Callable[..., BridgeHarness], gw: FakeGa
         assert "FLATTEN" in text(driver, "#confirm-text")
         click(driver, "#confirm-yes")
         pump_until(h, lambda: gw.position("SPY")[0] == 0.0 and h.settled(), 20)
-        pump_until(h, lambda: "LATCHED" in text(driver, "#b-kill") and "HTTP 200" in text(driver, "#result")
-                   and count(driver, "#positions tr[data-symbol]") == 0, 10)
+        pump_until(
+            h,
+            lambda: (
+                "LATCHED" in text(driver, "#b-kill")
+                and "HTTP 200" in text(driver, "#result")
+                and count(driver, "#positions tr[data-symbol]") == 0
+            ),
+            10,
+        )
         stop = h.ledger.control_log(1)[0]
-        assert stop["command"] == "stop" and "dashboard" in stop["requested_by"] and stop["processed_by"].startswith("runner")
+        assert (
+            stop["command"] == "stop"
+            and "dashboard" in stop["requested_by"]
+            and stop["processed_by"].startswith("runner")
+        )
 
         driver.save_screenshot(str(ARTIFACTS / "dashboard-desktop-stopped.png"))
 
@@ -240,7 +318,9 @@ def test_dashboard_in_chromium(harness: Callable[..., BridgeHarness], gw: FakeGa
         click(driver, "#btn-resume")
         assert h.ledger.risk_state().kill_switch  # not before the confirmation
         click(driver, "#confirm-yes")
-        pump_until(h, lambda: not h.ledger.risk_state().kill_switch and "kill switch clear" in text(driver, "#b-kill"), 20)
+        pump_until(
+            h, lambda: not h.ledger.risk_state().kill_switch and "kill switch clear" in text(driver, "#b-kill"), 20
+        )
         resume = h.ledger.control_log(1)[0]
         assert resume["command"] == "resume" and "dashboard" in resume["requested_by"]
         driver.set_window_size(390, 844)
@@ -251,10 +331,14 @@ def test_dashboard_in_chromium(harness: Callable[..., BridgeHarness], gw: FakeGa
         except AssertionError:
             pass  # reported with the culprits below
         width = driver.execute_script("return document.documentElement.scrollWidth")
-        wide = driver.execute_script("var w = document.documentElement.clientWidth; return Array.from(document.querySelectorAll('body *'))"
-                                     ".filter(e => e.getBoundingClientRect().right > w + 1 && !e.closest('.scroll')).slice(0, 5)"
-                                     ".map(e => e.tagName + '#' + e.id + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right))")
-        assert width <= driver.execute_script("return window.innerWidth"), f"the page scrolls sideways on a phone ({width}px): {wide}"
+        wide = driver.execute_script(
+            "var w = document.documentElement.clientWidth; return Array.from(document.querySelectorAll('body *'))"
+            ".filter(e => e.getBoundingClientRect().right > w + 1 && !e.closest('.scroll')).slice(0, 5)"
+            ".map(e => e.tagName + '#' + e.id + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right))"
+        )
+        assert width <= driver.execute_script("return window.innerWidth"), (
+            f"the page scrolls sideways on a phone ({width}px): {wide}"
+        )
         driver.save_screenshot(str(ARTIFACTS / "dashboard-phone.png"))
         print(f"dashboard screenshots: {ARTIFACTS}")
     finally:
@@ -271,10 +355,31 @@ def test_dashboard_port_in_use_and_missing_ledger(tmp_path: Path) -> None:
         from bridge.ledger.store import Ledger
 
         Ledger(ledger).close()
-        out = subprocess.run([sys.executable, "-m", "bridge", "dashboard", "--ledger", str(ledger), "--port", str(port)],
-                             capture_output=True, text=True, env=env(), cwd=ROOT, timeout=60)
+        out = subprocess.run(
+            [sys.executable, "-m", "bridge", "dashboard", "--ledger", str(ledger), "--port", str(port)],
+            capture_output=True,
+            text=True,
+            env=env(),
+            cwd=ROOT,
+            timeout=60,
+        )
     assert out.returncode == 2 and "dashboard port is in use" in out.stderr and "Traceback" not in out.stderr
     assert not ledger.with_name(ledger.name + ".dashboard-token").exists()  # nothing created
-    out = subprocess.run([sys.executable, "-m", "bridge", "dashboard", "--ledger", str(tmp_path / "none.sqlite"), "--port", str(free_port())],
-                         capture_output=True, text=True, env=env(), cwd=ROOT, timeout=60)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bridge",
+            "dashboard",
+            "--ledger",
+            str(tmp_path / "none.sqlite"),
+            "--port",
+            str(free_port()),
+        ],
+        capture_output=True,
+        text=True,
+        env=env(),
+        cwd=ROOT,
+        timeout=60,
+    )
     assert out.returncode == 2 and "ledger not found" in out.stderr

@@ -29,14 +29,43 @@ def _ledger(path: Path) -> None:
     at = pd.Timestamp("2026-12-04 15:30", tz="UTC")
     led = Ledger(path)
     try:
-        led.insert_order({"order_ref": REF, "run_id": "r1", "strategy": "sma_cross", "symbol": "SPY", "bar_time": "2026-12-04T15:00:00+00:00",
-                          "purpose": "signal", "side": "BUY", "quantity": 25.0, "order_type": "MKT", "tif": "DAY", "status": "submitted",
-                          "reason": "signal", "day": "2026-12-04"}, at)
-        led.record_decision(at, bar_time="2026-12-04T15:00:00+00:00", symbol="SPY", verdict="reject", rule="max_position_pct",
-                            reason="position would be 14.2% of equity, above the 10.0% limit (max_position_pct)", quantity=25.0, order_ref=REF)
-        led.record_alert(at, "limit_warning", "warning",
-                         "daily loss (fraction of start-of-day equity): 80% of the limit (0.00426 of 0.005, 85%)")
-        led.record_control(at, "stop", {"flatten": True}, "dashboard (trader@bridge-host from 127.0.0.1)", {"kill_switch": True})
+        led.insert_order(
+            {
+                "order_ref": REF,
+                "run_id": "r1",
+                "strategy": "sma_cross",
+                "symbol": "SPY",
+                "bar_time": "2026-12-04T15:00:00+00:00",
+                "purpose": "signal",
+                "side": "BUY",
+                "quantity": 25.0,
+                "order_type": "MKT",
+                "tif": "DAY",
+                "status": "submitted",
+                "reason": "signal",
+                "day": "2026-12-04",
+            },
+            at,
+        )
+        led.record_decision(
+            at,
+            bar_time="2026-12-04T15:00:00+00:00",
+            symbol="SPY",
+            verdict="reject",
+            rule="max_position_pct",
+            reason="position would be 14.2% of equity, above the 10.0% limit (max_position_pct)",
+            quantity=25.0,
+            order_ref=REF,
+        )
+        led.record_alert(
+            at,
+            "limit_warning",
+            "warning",
+            "daily loss (fraction of start-of-day equity): 80% of the limit (0.00426 of 0.005, 85%)",
+        )
+        led.record_control(
+            at, "stop", {"flatten": True}, "dashboard (trader@bridge-host from 127.0.0.1)", {"kill_switch": True}
+        )
     finally:
         led.close()
 
@@ -45,7 +74,8 @@ def hidden_sideways(browser: Any) -> dict[str, int]:
     """Tables whose panel hides columns sideways: id -> hidden pixels."""
     return browser.execute_script(
         "const out = {}; for (const s of document.querySelectorAll('.scroll')) {"
-        " const id = s.querySelector('tbody').id; const d = s.scrollWidth - s.clientWidth; if (d > 1) out[id] = d; } return out;")
+        " const id = s.querySelector('tbody').id; const d = s.scrollWidth - s.clientWidth; if (d > 1) out[id] = d; } return out;"
+    )
 
 
 def test_no_table_hides_columns_at_desktop_width(driver: Any, tmp_path: Path) -> None:  # noqa: F811
@@ -84,8 +114,12 @@ def test_a_resume_clears_the_limit_banner_and_no_runner_is_not_trading(driver: A
     ledger = tmp_path / "l.sqlite"
     led = Ledger(ledger)
     try:
-        led.record_alert(now - pd.Timedelta(seconds=30), "limit_warning", "warning",
-                         "daily loss (fraction of start-of-day equity): 80% of the limit (0.0041 of 0.005, 82%)")
+        led.record_alert(
+            now - pd.Timedelta(seconds=30),
+            "limit_warning",
+            "warning",
+            "daily loss (fraction of start-of-day equity): 80% of the limit (0.0041 of 0.005, 82%)",
+        )
     finally:
         led.close()
     dash = Dashboard(ledger)
@@ -98,7 +132,13 @@ def test_a_resume_clears_the_limit_banner_and_no_runner_is_not_trading(driver: A
         assert driver.find_element("id", "b-halt").text != "trading"  # no runner: nothing trades
         led = Ledger(ledger)
         try:
-            led.record_control(now - pd.Timedelta(seconds=10), "resume", {"rebaseline": False}, "cli (operator@host)", {"resumed": True})
+            led.record_control(
+                now - pd.Timedelta(seconds=10),
+                "resume",
+                {"rebaseline": False},
+                "cli (operator@host)",
+                {"resumed": True},
+            )
         finally:
             led.close()
         deadline = time.monotonic() + 10

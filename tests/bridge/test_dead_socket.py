@@ -22,7 +22,9 @@ from ._harness import BridgeHarness
 H = Callable[..., BridgeHarness]
 
 
-def test_order_into_a_dead_socket_is_not_recorded_sent(harness: H, gw: FakeGateway, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_order_into_a_dead_socket_is_not_recorded_sent(
+    harness: H, gw: FakeGateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
     h = harness(seed=60)
     real = h.broker.place
     first: list[str] = []
@@ -50,8 +52,9 @@ def test_order_into_a_dead_socket_is_not_recorded_sent(harness: H, gw: FakeGatew
     assert received.order_ref != ref and h.orders()[1]["status"] == "filled"
 
 
-def test_an_unconfirmed_order_the_broker_has_is_adopted_at_reconnect(harness: H, gw: FakeGateway,
-                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_unconfirmed_order_the_broker_has_is_adopted_at_reconnect(
+    harness: H, gw: FakeGateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The socket looked dead right after the write, but the order did arrive: adopted, never re-sent."""
     h = harness(seed=60)
     checks = iter([False, True])  # alive before the write, "dead" after it
@@ -61,5 +64,7 @@ def test_an_unconfirmed_order_the_broker_has_is_adopted_at_reconnect(harness: H,
     ref = row["order_ref"]
     events = h.ledger.rows("SELECT kind, detail FROM order_events WHERE order_ref = ?", (ref,))
     assert [e["kind"] for e in events] == ["created", "send_failed"] and "may not have arrived" in events[1]["detail"]
-    assert h.until(lambda: h.runner.state == "ready" and h.ledger.order(ref)["status"] == "filled" and h.settled(), timeout=10)
+    assert h.until(
+        lambda: h.runner.state == "ready" and h.ledger.order(ref)["status"] == "filled" and h.settled(), timeout=10
+    )
     assert [o.order_ref for o in gw.orders_received()] == [ref] and len(h.orders()) == 1

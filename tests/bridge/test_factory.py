@@ -27,7 +27,9 @@ def test_paper_and_live_talk_to_the_gateway(tmp_path: Path) -> None:
 
 def test_replay_fills_against_bars_with_the_configured_costs(tmp_path: Path) -> None:
     cfg = dataclasses.replace(bridge_config(None, tmp_path / "l.sqlite"), mode="replay")
-    broker = make_broker(cfg, clock=ManualClock(pd.Timestamp("2024-01-02 14:30", tz="UTC")), cash=50_000.0, symbols=["SPY"])
+    broker = make_broker(
+        cfg, clock=ManualClock(pd.Timestamp("2024-01-02 14:30", tz="UTC")), cash=50_000.0, symbols=["SPY"]
+    )
     assert isinstance(broker, SimBroker)
     broker.connect()
     assert broker.account().cash == 50_000.0

@@ -14,8 +14,20 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 #: The runtime's layers, lowest first: a module may import only modules listed before it.
-RUNTIME_LAYERS = ("state", "ops_hook", "context", "killswitch", "rejections", "oversight", "reconciling", "decision",
-                  "recovery", "session", "tasks", "runner")
+RUNTIME_LAYERS = (
+    "state",
+    "ops_hook",
+    "context",
+    "killswitch",
+    "rejections",
+    "oversight",
+    "reconciling",
+    "decision",
+    "recovery",
+    "session",
+    "tasks",
+    "runner",
+)
 
 
 def _imports(path: Path) -> list[str]:
@@ -63,7 +75,9 @@ def test_bridge_imports_only_the_engine_kernels_errors_data_and_paths_of_quantla
 def test_sql_lives_in_the_ledger_package() -> None:
     offenders = []
     for path in sorted((ROOT / "bridge").rglob("*.py")):
-        if path.parent.name != "ledger" and any(w in path.read_text() for w in ("SELECT ", "UPDATE ", "INSERT ", ".execute(")):
+        if path.parent.name != "ledger" and any(
+            w in path.read_text() for w in ("SELECT ", "UPDATE ", "INSERT ", ".execute(")
+        ):
             offenders.append(str(path.relative_to(ROOT / "bridge")))
     assert offenders == []
 

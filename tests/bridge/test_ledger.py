@@ -22,8 +22,17 @@ NOW = pd.Timestamp("2024-01-05 14:30", tz="UTC")
 
 
 def order(ref: str, **kw: object) -> dict[str, object]:
-    return {"order_ref": ref, "symbol": "SPY", "purpose": "signal", "side": "BUY", "quantity": 10.0, "order_type": "MKT",
-            "status": "intent", "day": "2024-01-05", **kw}
+    return {
+        "order_ref": ref,
+        "symbol": "SPY",
+        "purpose": "signal",
+        "side": "BUY",
+        "quantity": 10.0,
+        "order_type": "MKT",
+        "status": "intent",
+        "day": "2024-01-05",
+        **kw,
+    }
 
 
 def fill(ref: str, exec_id: str, qty: float = 10.0, commission: float = 1.0) -> Fill:
@@ -36,8 +45,21 @@ def test_wal_mode_full_sync_and_schema_version(tmp_path: Path) -> None:
     assert led.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     assert Ledger(tmp_path / "n.sqlite", synchronous="NORMAL").synchronous() == 1
     tables = {r[0] for r in led.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    assert {"orders", "order_events", "fills", "positions", "decisions", "risk_events", "risk_state", "daily_summaries",
-            "control", "strategy_state", "runs", "equity", "baseline"} <= tables
+    assert {
+        "orders",
+        "order_events",
+        "fills",
+        "positions",
+        "decisions",
+        "risk_events",
+        "risk_state",
+        "daily_summaries",
+        "control",
+        "strategy_state",
+        "runs",
+        "equity",
+        "baseline",
+    } <= tables
 
 
 def test_newer_schema_is_refused_and_missing_ledger_reported(tmp_path: Path) -> None:

@@ -36,7 +36,11 @@ TOKEN = "tok-9f8e7d6c5b4a"
 @pytest.fixture
 def json_logs() -> Iterator[io.StringIO]:
     """Route bridge logs to a buffer as JSON lines; restore the loggers afterwards."""
-    saved = {n: (lg.handlers[:], lg.level, lg.propagate) for n in ("bridge", "ib_async", "ib_insync") for lg in [logging.getLogger(n)]}
+    saved = {
+        n: (lg.handlers[:], lg.level, lg.propagate)
+        for n in ("bridge", "ib_async", "ib_insync")
+        for lg in [logging.getLogger(n)]
+    }
     buf = io.StringIO()
     logs.setup("INFO", stream=buf)
     try:
@@ -98,8 +102,9 @@ class _Smtp(socketserver.StreamRequestHandler):
                 self.wfile.write(b"250 ok\r\n")
 
 
-def test_json_logs_carry_run_id_and_bar_time_and_never_credentials(harness: H, json_logs: io.StringIO, monkeypatch: pytest.MonkeyPatch,
-                                                                    tmp_path: Path) -> None:
+def test_json_logs_carry_run_id_and_bar_time_and_never_credentials(
+    harness: H, json_logs: io.StringIO, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.setenv("BRIDGE_SMTP_PASSWORD", SECRET)
     monkeypatch.setenv("BRIDGE_WEBHOOK_TOKEN", TOKEN)
     server = HTTPServer(("127.0.0.1", 0), _Capture)
@@ -112,14 +117,22 @@ def test_json_logs_carry_run_id_and_bar_time_and_never_credentials(harness: H, j
     h.runner.notifier.alert("test", f"an alert that mentions {SECRET} by accident", "warning")
     server.shutdown()
     lines = [json.loads(line) for line in json_logs.getvalue().splitlines()]
-    assert lines and all(line["run_id"] == h.runner.run_id for line in lines if line["logger"].startswith("bridge.runner"))
+    assert lines and all(
+        line["run_id"] == h.runner.run_id for line in lines if line["logger"].startswith("bridge.runner")
+    )
     decision = next(line for line in lines if line.get("event") == "decision")
     assert decision["bar_time"] == h.frame.index[59].isoformat() and decision["verdict"] == "allow"
     assert any(line.get("event") == "order_sent" and line.get("latency_ms") is None for line in lines)
     assert _Capture.received and all(r["auth"] == f"Bearer {TOKEN}" for r in _Capture.received)
     assert {r["body"]["kind"] for r in _Capture.received} >= {"fill", "test"}
-    everything = json_logs.getvalue() + json.dumps(h.ledger.rows("SELECT * FROM runs")) + json.dumps(h.runner.status(), default=str)
-    everything += json.dumps(h.ledger.rows("SELECT * FROM risk_events")) + repr(h.cfg) + repr(h.runner.notifier.__dict__)
+    everything = (
+        json_logs.getvalue()
+        + json.dumps(h.ledger.rows("SELECT * FROM runs"))
+        + json.dumps(h.runner.status(), default=str)
+    )
+    everything += (
+        json.dumps(h.ledger.rows("SELECT * FROM risk_events")) + repr(h.cfg) + repr(h.runner.notifier.__dict__)
+    )
     assert SECRET not in everything and TOKEN not in everything
     assert "***" in json_logs.getvalue()  # the accidental mention was redacted
 
@@ -131,8 +144,14 @@ def test_email_alerts_use_the_password_from_the_environment(tmp_path: Path) -> N
     _Smtp.messages.clear()
     secret = tmp_path / "smtp.secret"
     secret.write_text(SECRET)
-    cfg = NotifyConfig(email_to=("ops@example.com",), smtp_host="127.0.0.1", smtp_port=srv.server_address[1], smtp_user="bridge",
-                       smtp_starttls=False, smtp_password_file=str(secret))
+    cfg = NotifyConfig(
+        email_to=("ops@example.com",),
+        smtp_host="127.0.0.1",
+        smtp_port=srv.server_address[1],
+        smtp_user="bridge",
+        smtp_starttls=False,
+        smtp_password_file=str(secret),
+    )
     n = Notifier(cfg, env={})
     n.alert("kill_switch", "KILL SWITCH: test", "critical")
     n.close()
@@ -143,7 +162,11 @@ def test_email_alerts_use_the_password_from_the_environment(tmp_path: Path) -> N
 
 
 def test_failed_delivery_is_logged_not_raised() -> None:
-    n = Notifier(NotifyConfig(webhook_url="http://127.0.0.1:9/nothing", timeout=0.5), env={"BRIDGE_WEBHOOK_TOKEN": TOKEN}, background=False)
+    n = Notifier(
+        NotifyConfig(webhook_url="http://127.0.0.1:9/nothing", timeout=0.5),
+        env={"BRIDGE_WEBHOOK_TOKEN": TOKEN},
+        background=False,
+    )
     n.alert("disconnected", "gone", "error")
     assert n.failures and "webhook alert delivery failed" in n.failures[0] and TOKEN not in n.failures[0]
 
@@ -154,6 +177,7 @@ def test_health_endpoints(harness: H, gw: FakeGateway) -> None:
     h.runner.ctx.health = state
     server = HealthServer(state, 0).start()
     try:
+
         def get(path: str) -> tuple[int, dict[str, Any]]:
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{server.port}{path}", timeout=5) as resp:
@@ -208,7 +232,9 @@ def test_end_of_day_flatten_before_the_close(harness: H, gw: FakeGateway) -> Non
     assert h.until(lambda: gw.position("SPY")[0] == 0.0 and h.settled())
     eod = [o for o in h.orders() if o["purpose"] == "flatten"]
     assert len(eod) == 1 and eod[0]["reason"] == "end-of-day flatten"
-    assert math.isnan(h.ledger.strategy_state(h.runner.skey, "SPY")[0])  # "last target" forgotten: re-enter on the next bar
+    assert math.isnan(
+        h.ledger.strategy_state(h.runner.skey, "SPY")[0]
+    )  # "last target" forgotten: re-enter on the next bar
 
 
 def test_daily_report_from_the_ledger(harness: H, gw: FakeGateway, tmp_path: Path) -> None:

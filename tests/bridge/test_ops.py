@@ -31,8 +31,15 @@ H = Callable[..., BridgeHarness]
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("BRIDGE_")}
     env.update(PYTHONPATH=str(ROOT), NUMBA_CACHE_DIR=os.environ.get("NUMBA_CACHE_DIR", str(ROOT / ".cache" / "numba")))
-    return subprocess.run([sys.executable, "-m", "bridge", *args], capture_output=True, text=True, env=env, cwd=ROOT, timeout=120,
-                          stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [sys.executable, "-m", "bridge", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def drop(h: BridgeHarness, fraction: float) -> None:
@@ -42,7 +49,9 @@ def drop(h: BridgeHarness, fraction: float) -> None:
     h.gw.push_bar("SPY", {"time": h._stamp(h.k), "open": o, "high": o, "low": low, "close": low})
 
 
-def test_a_breaker_trips_at_its_threshold_latches_across_a_restart_and_clears_only_on_resume(harness: H, gw: FakeGateway) -> None:
+def test_a_breaker_trips_at_its_threshold_latches_across_a_restart_and_clears_only_on_resume(
+    harness: H, gw: FakeGateway
+) -> None:
     h = harness(seed=60, risk={"market_hours": False}, breakers={"max_drawdown_pct": 0.003, "rapid_loss_pct": 0.0})
     h.start()
     assert h.until(lambda: h.settled() and h.orders())
@@ -193,7 +202,11 @@ def test_restore_refuses_what_is_not_a_ledger_and_changes_nothing(tmp_path: Path
     db.execute("CREATE TABLE t (x)")
     db.commit()
     db.close()
-    for path, why in ((junk, "not a bridge ledger"), (other, "tables missing"), (tmp_path / "none.sqlite", "backup file not found")):
+    for path, why in (
+        (junk, "not a bridge ledger"),
+        (other, "tables missing"),
+        (tmp_path / "none.sqlite", "backup file not found"),
+    ):
         out = cli("restore", str(path), "--ledger", str(ledger))
         assert out.returncode == 2 and why in out.stderr and "Traceback" not in out.stderr, out.stderr
     assert ledger.read_bytes() == before and not list(tmp_path.glob("*before-restore*"))
@@ -261,15 +274,22 @@ def test_the_notifier_routes_by_level_and_posts_slack_payloads() -> None:
     server = HTTPServer(("127.0.0.1", 0), Capture)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        n = Notifier(NotifyConfig(webhook_url=f"http://127.0.0.1:{server.server_address[1]}/hook"), background=False,
-                     routing=AlertsConfig(webhook_format="slack", webhook_min_level="warning"), env={})
+        n = Notifier(
+            NotifyConfig(webhook_url=f"http://127.0.0.1:{server.server_address[1]}/hook"),
+            background=False,
+            routing=AlertsConfig(webhook_format="slack", webhook_min_level="warning"),
+            env={},
+        )
         n.alert("fill", "fill BUY 10 SPY", "info")  # below the webhook's minimum level: logged only
         n.alert("limit_warning", "daily loss at 80%", "warning")
         n.alert("kill_switch", "KILL SWITCH", "critical")
     finally:
         server.shutdown()
         server.server_close()
-    assert got == [{"text": "⚠️ [bridge] WARNING limit_warning: daily loss at 80%"}, {"text": "🚨 [bridge] CRITICAL kill_switch: KILL SWITCH"}]
+    assert got == [
+        {"text": "⚠️ [bridge] WARNING limit_warning: daily loss at 80%"},
+        {"text": "🚨 [bridge] CRITICAL kill_switch: KILL SWITCH"},
+    ]
     assert [a["kind"] for a in n.sent] == ["fill", "limit_warning", "kill_switch"]  # every alert is still logged
 
 

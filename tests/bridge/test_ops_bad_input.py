@@ -54,8 +54,6 @@ def test_restore_of_the_ledger_onto_itself_is_refused(tmp_path: Path) -> None:
     assert not list(tmp_path.glob("*before-restore*"))
 
 
-
-
 def test_dashboard_http_errors_say_why(tmp_path: Path) -> None:
     """/health with the ledger gone is a 503 that says so (not a bare 500); a control without an
     order id is the client's mistake (400); the Bearer scheme is case-insensitive (RFC 7235)."""
@@ -72,10 +70,15 @@ def test_dashboard_http_errors_say_why(tmp_path: Path) -> None:
         dash.wait_up()
         token = dash.token_file.read_text().strip()
         same = {"Origin": dash.url, "X-CSRF-Token": "c", "Cookie": "bridge_csrf=c"}
-        code, body = post(f"{dash.url}/api/control/approve", {"confirm": "approve"}, {**same, "Authorization": f"Bearer {token}"})
+        code, body = post(
+            f"{dash.url}/api/control/approve", {"confirm": "approve"}, {**same, "Authorization": f"Bearer {token}"}
+        )
         assert code == 400 and "no order id given" in body["error"], (code, body)
-        code, body = post(f"{dash.url}/api/control/approve", {"confirm": "approve", "order_ref": "nope"},
-                          {**same, "Authorization": f"bearer {token}"})
+        code, body = post(
+            f"{dash.url}/api/control/approve",
+            {"confirm": "approve", "order_ref": "nope"},
+            {**same, "Authorization": f"bearer {token}"},
+        )
         assert code == 404 and "unknown order id" in body["error"], (code, body)
         for p in tmp_path.glob("l.sqlite*"):
             if not p.name.endswith("dashboard-token"):

@@ -31,10 +31,13 @@ def backtest_orders(frame: pd.DataFrame, sim: quantlab.SimConfig, params: str = 
     return bt.portfolio.orders.records_readable
 
 
-def test_orders_equal_the_vectorbt_backtest_against_the_fake_gateway(harness: Callable[..., BridgeHarness], gw: FakeGateway,
-                                                                     spy_daily: pd.DataFrame) -> None:
+def test_orders_equal_the_vectorbt_backtest_against_the_fake_gateway(
+    harness: Callable[..., BridgeHarness], gw: FakeGateway, spy_daily: pd.DataFrame
+) -> None:
     frame = spy_daily.iloc[START:END]
-    h = harness(seed=30, frame=frame, strategy={"params": PARAMS})  # exactly the lookback: first finite target on bar 29
+    h = harness(
+        seed=30, frame=frame, strategy={"params": PARAMS}
+    )  # exactly the lookback: first finite target on bar 29
     h.start()
     assert h.until(lambda: h.decided(29) and h.settled())
     h.close_bar(30)
@@ -54,8 +57,14 @@ def test_orders_equal_the_vectorbt_backtest_against_the_fake_gateway(harness: Ca
 
 
 def test_replay_with_slippage_equals_the_backtest(spy_daily: pd.DataFrame, tmp_path) -> None:  # noqa: ANN001
-    cfg = load_config(env={}, overrides={"strategy": {"name": "sma_cross", "symbols": ("SPY",), "params": "fast=20,slow=50"},
-                                         "costs": {"slippage_bps": 5.0}, "ledger": {"path": str(tmp_path / "r.sqlite")}})
+    cfg = load_config(
+        env={},
+        overrides={
+            "strategy": {"name": "sma_cross", "symbols": ("SPY",), "params": "fast=20,slow=50"},
+            "costs": {"slippage_bps": 5.0},
+            "ledger": {"path": str(tmp_path / "r.sqlite")},
+        },
+    )
     frame = spy_daily.iloc[:400]
     result = run_replay(cfg, data={"SPY": frame}, check=True)
     assert result.parity is not None and result.parity["equal"], result.parity
@@ -64,15 +73,23 @@ def test_replay_with_slippage_equals_the_backtest(spy_daily: pd.DataFrame, tmp_p
     assert result.metrics["orders_sent"] == len(theirs)
 
 
-def test_one_minute_bars_across_sessions_equal_the_backtest(harness: Callable[..., BridgeHarness], gw: FakeGateway) -> None:
+def test_one_minute_bars_across_sessions_equal_the_backtest(
+    harness: Callable[..., BridgeHarness], gw: FakeGateway
+) -> None:
     """Intraday: bundled 1-minute SPY bars over two sessions (the last bar of a session
     completes at the next session's open, exactly when the backtest trades it)."""
     from quantlab import data
 
-    frame = data.load("SPY", interval="1m")[["open", "high", "low", "close", "volume"]].iloc[300:480]  # Feb 11 close -> Feb 12
+    frame = data.load("SPY", interval="1m")[["open", "high", "low", "close", "volume"]].iloc[
+        300:480
+    ]  # Feb 11 close -> Feb 12
     params = "fast=5,slow=15"
-    h = harness(seed=15, frame=frame, strategy={"params": params, "bar": "1m"},
-                risk={"max_orders_per_minute": 10, "max_orders_per_day": 1000})
+    h = harness(
+        seed=15,
+        frame=frame,
+        strategy={"params": params, "bar": "1m"},
+        risk={"max_orders_per_minute": 10, "max_orders_per_day": 1000},
+    )
     h.start()
     assert h.until(lambda: h.decided(14) and h.settled())
     h.close_bar(15)
@@ -80,7 +97,9 @@ def test_one_minute_bars_across_sessions_equal_the_backtest(harness: Callable[..
         h.advance(i)
     assert not [d for d in h.ledger.decisions() if d["verdict"] in ("refused", "reject", "error")]
     ours = h.orders()
-    bt = quantlab.backtest("sma_cross", ["SPY"], params, interval="1m", sim=h.cfg.sim_config(100_000.0), data={"SPY": frame}, save=False)
+    bt = quantlab.backtest(
+        "sma_cross", ["SPY"], params, interval="1m", sim=h.cfg.sim_config(100_000.0), data={"SPY": frame}, save=False
+    )
     theirs = bt.portfolio.orders.records_readable
     assert len(ours) == len(theirs) >= 6
     for o, (_, t) in zip(ours, theirs.iterrows(), strict=True):
@@ -106,11 +125,20 @@ def test_the_replay_check_uses_the_engine_simulator_which_equals_the_vectorbt_ba
     theirs = backtest_orders(frame, sim)
     assert len(ours) == len(theirs) >= 4
     assert list(ours["time"]) == list(theirs["Timestamp"])
-    assert list(ours["size"]) == [s if side == "Buy" else -s for s, side in zip(theirs["Size"], theirs["Side"], strict=True)]
+    assert list(ours["size"]) == [
+        s if side == "Buy" else -s for s, side in zip(theirs["Size"], theirs["Side"], strict=True)
+    ]
     assert ours["price"].to_numpy() == pytest.approx(theirs["Price"].to_numpy(), rel=1e-12)
     assert ours["fees"].to_numpy() == pytest.approx(theirs["Fees"].to_numpy(), abs=1e-9)
-    filled = pd.DataFrame({"status": "filled", "side": ["BUY" if s > 0 else "SELL" for s in ours["size"]], "filled": ours["size"].abs(),
-                           "avg_fill_price": ours["price"], "commission": ours["fees"]})
+    filled = pd.DataFrame(
+        {
+            "status": "filled",
+            "side": ["BUY" if s > 0 else "SELL" for s in ours["size"]],
+            "filled": ours["size"].abs(),
+            "avg_fill_price": ours["price"],
+            "commission": ours["fees"],
+        }
+    )
     assert parity.compare(spec, params, {"SPY": frame}, sim, interval, filled)["equal"]
     filled.loc[1, "filled"] += 1  # one share off on the second order
     report = parity.compare(spec, params, {"SPY": frame}, sim, interval, filled)

@@ -36,7 +36,9 @@ def test_a_failing_periodic_check_never_kills_the_runner(harness: H, gw: FakeGat
     h = harness(seed=60)
     h.start()
     assert h.until(lambda: h.settled() and h.orders())
-    errors = iter([BrokerError("IB request timed out", found="reqAllOpenOrders"), BrokerDisconnected("the IB connection dropped")])
+    errors = iter(
+        [BrokerError("IB request timed out", found="reqAllOpenOrders"), BrokerDisconnected("the IB connection dropped")]
+    )
 
     def failing_sync() -> None:
         raise next(errors)

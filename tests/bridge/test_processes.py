@@ -30,13 +30,22 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def env(**extra: str) -> dict[str, str]:
     out = {k: v for k, v in os.environ.items() if not k.startswith("BRIDGE_")}
-    out.update(PYTHONPATH=str(ROOT), NUMBA_CACHE_DIR=os.environ.get("NUMBA_CACHE_DIR", str(ROOT / ".cache" / "numba")), **extra)
+    out.update(
+        PYTHONPATH=str(ROOT), NUMBA_CACHE_DIR=os.environ.get("NUMBA_CACHE_DIR", str(ROOT / ".cache" / "numba")), **extra
+    )
     return out
 
 
 def bridge(*args: str, timeout: float = 90, **extra_env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "bridge", *args], capture_output=True, text=True, timeout=timeout,
-                          env=env(**extra_env), stdin=subprocess.DEVNULL, cwd=ROOT)
+    return subprocess.run(
+        [sys.executable, "-m", "bridge", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env(**extra_env),
+        stdin=subprocess.DEVNULL,
+        cwd=ROOT,
+    )
 
 
 def toml(tmp_path: Path, gw: FakeGateway | None, ledger: Path, **extra: str) -> Path:
@@ -60,7 +69,7 @@ max_bar_age = 1e10
 history_bars = 500
 [ledger]
 path = "{ledger}"
-{extra.get('tail', '')}
+{extra.get("tail", "")}
 """
     p = tmp_path / "bridge.toml"
     p.write_text(text)
@@ -88,7 +97,9 @@ def wait_for(predicate: Callable[[], object], timeout: float = 60.0) -> bool:
     return False
 
 
-def test_crash_between_placing_and_recording_never_duplicates(gw: FakeGateway, spy_daily: pd.DataFrame, tmp_path: Path) -> None:
+def test_crash_between_placing_and_recording_never_duplicates(
+    gw: FakeGateway, spy_daily: pd.DataFrame, tmp_path: Path
+) -> None:
     ledger = tmp_path / "crash.sqlite"
     gw.seed_bars("SPY", daily(spy_daily.iloc[:60]))  # bar 59: target 1 -> the bridge buys at start
     cfg = toml(tmp_path, gw, ledger)
@@ -96,14 +107,26 @@ def test_crash_between_placing_and_recording_never_duplicates(gw: FakeGateway, s
     assert crashed.returncode == -signal.SIGKILL, crashed.stderr[-2000:]
     [sent] = gw.orders_received()
     [row] = read(ledger, "SELECT * FROM orders")
-    assert row["order_ref"] == sent.order_ref and row["status"] == "intent" and row["sent_at"] is None  # the crash window
+    assert (
+        row["order_ref"] == sent.order_ref and row["status"] == "intent" and row["sent_at"] is None
+    )  # the crash window
     assert gw.orders(sent.order_ref)[0].status == "Filled"  # ...but the gateway had it and filled it
 
-    proc = subprocess.Popen([sys.executable, "-m", "bridge", "run", "--paper", "--config", str(cfg)], env=env(), cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bridge", "run", "--paper", "--config", str(cfg)],
+        env=env(),
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
-        assert wait_for(lambda: read(ledger, "SELECT status FROM orders")[0]["status"] == "filled"
-                        and read(ledger, "SELECT state FROM runs ORDER BY started_at DESC LIMIT 1")[0]["state"] == "ready")
+        assert wait_for(
+            lambda: (
+                read(ledger, "SELECT status FROM orders")[0]["status"] == "filled"
+                and read(ledger, "SELECT state FROM runs ORDER BY started_at DESC LIMIT 1")[0]["state"] == "ready"
+            )
+        )
     finally:
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=30)
@@ -115,14 +138,22 @@ def test_crash_between_placing_and_recording_never_duplicates(gw: FakeGateway, s
     assert '"event": "reconciled"' in err
 
 
-def test_bridge_stop_flatten_from_another_process_while_running(harness: Callable[..., BridgeHarness], gw: FakeGateway) -> None:
+def test_bridge_stop_flatten_from_another_process_while_running(
+    harness: Callable[..., BridgeHarness], gw: FakeGateway
+) -> None:
     h = harness(seed=60)
     h.start()
     assert h.until(lambda: h.settled() and h.orders())
     qty = gw.position("SPY")[0]
     assert qty > 0
-    proc = subprocess.Popen([sys.executable, "-m", "bridge", "stop", "--flatten", "--ledger", str(h.ledger.path)], env=env(),
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bridge", "stop", "--flatten", "--ledger", str(h.ledger.path)],
+        env=env(),
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 60
     while proc.poll() is None and time.monotonic() < deadline:
         h.step(0.02)  # the runner keeps running: it polls the control table
@@ -208,7 +239,11 @@ def test_unknown_strategy_and_bad_params(tmp_path: Path) -> None:
     r = bridge(*RUN, led, "--strategy", "sma_crosss")  # the real entry point once
     assert r.returncode != 0 and "unknown strategy 'sma_crosss'" in r.stderr and "did you mean sma_cross" in r.stderr
     assert "Traceback" not in r.stderr
-    for params, text in [("fast=abc", "must be a number"), ("fast=60,slow=50", "constraint 'fast < slow'"), ("fsat=10", "did you mean fast")]:
+    for params, text in [
+        ("fast=abc", "must be a number"),
+        ("fast=60,slow=50", "constraint 'fast < slow'"),
+        ("fsat=10", "did you mean fast"),
+    ]:
         code, out = cli_run(*RUN, led, "--strategy", "sma_cross", "--params", params)
         assert code != 0 and text in out, out
     code, out = cli_run("run", "--strategy", "sma_cross", "--ledger", led)
@@ -220,7 +255,11 @@ def test_bad_config_files(tmp_path: Path) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text("[risk]\nmax_positons = 3\n")
     r = bridge("run", "--config", str(bad), "--strategy", "sma_cross", "--symbols", "SPY")
-    assert r.returncode == 2 and "unknown key 'max_positons' in [risk]" in r.stderr and "did you mean max_positions" in r.stderr
+    assert (
+        r.returncode == 2
+        and "unknown key 'max_positons' in [risk]" in r.stderr
+        and "did you mean max_positions" in r.stderr
+    )
     bad.write_text("[risk]\nmax_order_notional = -5\n")
     code, out = cli_run("run", "--config", str(bad), "--strategy", "sma_cross", "--symbols", "SPY")
     assert code == 2 and "risk.max_order_notional must be a positive number" in out
@@ -235,8 +274,16 @@ def test_gateway_unreachable_says_how_to_enable_the_api(tmp_path: Path) -> None:
     s.bind(("127.0.0.1", 0))
     port = s.getsockname()[1]
     s.close()  # nothing listens there now
-    r = bridge(*RUN, str(tmp_path / "l.sqlite"), "--strategy", "sma_cross", "--port", str(port), BRIDGE_GATEWAY_CONNECT_ATTEMPTS="2",
-               BRIDGE_GATEWAY_BACKOFF_INITIAL="0.05")
+    r = bridge(
+        *RUN,
+        str(tmp_path / "l.sqlite"),
+        "--strategy",
+        "sma_cross",
+        "--port",
+        str(port),
+        BRIDGE_GATEWAY_CONNECT_ATTEMPTS="2",
+        BRIDGE_GATEWAY_BACKOFF_INITIAL="0.05",
+    )
     assert r.returncode == 3, r.stderr
     assert f"cannot connect to IB Gateway/TWS at 127.0.0.1:{port}" in r.stderr
     assert "Enable ActiveX and Socket Clients" in r.stderr and "4002 paper" in r.stderr and "Trusted IPs" in r.stderr
@@ -244,13 +291,26 @@ def test_gateway_unreachable_says_how_to_enable_the_api(tmp_path: Path) -> None:
 
 
 def test_unknown_symbol_at_ib_error_200(gw: FakeGateway, tmp_path: Path) -> None:
-    r = bridge("run", "--paper", "--strategy", "sma_cross", "--symbols", "SPY,ZZZZ", "--port", str(gw.port),
-               "--ledger", str(tmp_path / "l.sqlite"), BRIDGE_GATEWAY_CONNECT_ATTEMPTS="1")
+    r = bridge(
+        "run",
+        "--paper",
+        "--strategy",
+        "sma_cross",
+        "--symbols",
+        "SPY,ZZZZ",
+        "--port",
+        str(gw.port),
+        "--ledger",
+        str(tmp_path / "l.sqlite"),
+        BRIDGE_GATEWAY_CONNECT_ATTEMPTS="1",
+    )
     assert r.returncode == 2 and "ZZZZ" in r.stderr and "error 200" in r.stderr
     assert gw.orders_received() == []
 
 
-def test_live_mode_refuses_without_confirmation(fake_gateway_factory: Callable[..., FakeGateway], tmp_path: Path) -> None:
+def test_live_mode_refuses_without_confirmation(
+    fake_gateway_factory: Callable[..., FakeGateway], tmp_path: Path
+) -> None:
     paper = fake_gateway_factory(accounts="DU1234567")
     live = fake_gateway_factory(accounts="U7654321")
     led = str(tmp_path / "l.sqlite")
@@ -259,7 +319,9 @@ def test_live_mode_refuses_without_confirmation(fake_gateway_factory: Callable[.
     assert r.returncode == 4 and "live trading needs the account id confirmed" in r.stderr
     code, out = cli_run(*base, "--live", "--confirm-account", "DU1234567", "--port", str(paper.port))
     assert code == 4 and "refusing a paper account id" in out
-    r = bridge(*base, "--live", "--confirm-account", "U0000001", "--port", str(live.port), BRIDGE_GATEWAY_CONNECT_ATTEMPTS="1")
+    r = bridge(
+        *base, "--live", "--confirm-account", "U0000001", "--port", str(live.port), BRIDGE_GATEWAY_CONNECT_ATTEMPTS="1"
+    )
     assert r.returncode == 4 and "not managed by this gateway" in r.stderr
     r = bridge(*base, "--paper", "--port", str(live.port), BRIDGE_GATEWAY_CONNECT_ATTEMPTS="1")
     assert r.returncode == 4 and "--paper connected to a live account" in r.stderr
@@ -269,12 +331,30 @@ def test_live_mode_refuses_without_confirmation(fake_gateway_factory: Callable[.
 
 @pytest.mark.parametrize("symbols", ["SPY"])
 def test_replay_cli_matches_the_backtest(symbols: str, tmp_path: Path) -> None:
-    r = bridge("run", "--replay", "--strategy", "sma_cross", "--symbols", symbols, "--params", "fast=20,slow=50",
-               "--start", "2021-01-01", "--end", "2022-06-30", "--ledger", str(tmp_path / "replay.sqlite"), "--log-level", "WARNING")
+    r = bridge(
+        "run",
+        "--replay",
+        "--strategy",
+        "sma_cross",
+        "--symbols",
+        symbols,
+        "--params",
+        "fast=20,slow=50",
+        "--start",
+        "2021-01-01",
+        "--end",
+        "2022-06-30",
+        "--ledger",
+        str(tmp_path / "replay.sqlite"),
+        "--log-level",
+        "WARNING",
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     out = json.loads(r.stdout)
     assert out["parity"]["equal"] and out["orders"] == out["parity"]["backtest_orders"] >= 4
-    report = bridge("report", "--ledger", str(tmp_path / "replay.sqlite"), "--date", "2021-03-17", "--out", str(tmp_path / "rep"))
+    report = bridge(
+        "report", "--ledger", str(tmp_path / "replay.sqlite"), "--date", "2021-03-17", "--out", str(tmp_path / "rep")
+    )
     assert report.returncode == 0, report.stderr
     data = json.loads((tmp_path / "rep" / "bridge-report-2021-03-17.json").read_text())
     assert len(data["orders"]) == 1 and len(data["fills"]) == 1 and data["fills"][0]["commission"] > 0
@@ -301,8 +381,21 @@ def test_replay_without_a_strategy_uses_the_demo_default(tmp_path: Path) -> None
 
     from bridge.cli import cli
 
-    result = CliRunner().invoke(cli, ["run", "--replay", "--symbols", "SPY", "--start", "2022-01-01",
-                                      "--ledger", str(tmp_path / "l.db"), "--log-level", "WARNING"])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "run",
+            "--replay",
+            "--symbols",
+            "SPY",
+            "--start",
+            "2022-01-01",
+            "--ledger",
+            str(tmp_path / "l.db"),
+            "--log-level",
+            "WARNING",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "using sma_cross" in result.output and '"equal": true' in result.output
     paper = CliRunner().invoke(cli, ["run", "--paper", "--symbols", "SPY", "--ledger", str(tmp_path / "p.db")])

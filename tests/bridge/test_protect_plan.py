@@ -19,7 +19,10 @@ def kinds(actions: list) -> list[tuple[str, str]]:  # noqa: ANN001
 
 def test_a_fully_protected_position_is_adopted_and_nothing_is_sent() -> None:
     held = [HeldChild(f"{E}:sl", "SPY", "SELL", 10), HeldChild(f"{E}:tp", "SPY", "SELL", 10)]
-    assert kinds(plan(RULES, {"SPY": 10}, ENTRIES, {f"{E}:sl": "SPY", f"{E}:tp": "SPY"}, held)) == [("adopt", f"{E}:sl"), ("adopt", f"{E}:tp")]
+    assert kinds(plan(RULES, {"SPY": 10}, ENTRIES, {f"{E}:sl": "SPY", f"{E}:tp": "SPY"}, held)) == [
+        ("adopt", f"{E}:sl"),
+        ("adopt", f"{E}:tp"),
+    ]
 
 
 def test_children_unknown_to_the_ledger_are_adopted_not_duplicated() -> None:
@@ -30,8 +33,12 @@ def test_children_unknown_to_the_ledger_are_adopted_not_duplicated() -> None:
 
 def test_a_missing_stop_is_reattached_under_a_new_ref_with_levels_from_the_fill() -> None:
     held = [HeldChild(f"{E}:tp", "SPY", "SELL", 10)]
-    acts = plan(RULES, {"SPY": 10}, ENTRIES, {f"{E}:sl": "SPY", f"{E}:tp": "SPY"}, held, known_refs=[f"{E}:sl", f"{E}:tp"])
-    assert kinds(acts) == [("gone", f"{E}:sl"), ("adopt", f"{E}:tp"), ("attach", f"{E}:sl~1")] and acts[0].symbol == "SPY"
+    acts = plan(
+        RULES, {"SPY": 10}, ENTRIES, {f"{E}:sl": "SPY", f"{E}:tp": "SPY"}, held, known_refs=[f"{E}:sl", f"{E}:tp"]
+    )
+    assert (
+        kinds(acts) == [("gone", f"{E}:sl"), ("adopt", f"{E}:tp"), ("attach", f"{E}:sl~1")] and acts[0].symbol == "SPY"
+    )
     assert "STP at 95" in acts[-1].detail and acts[-1].quantity == 10
 
 
@@ -44,7 +51,10 @@ def test_a_child_left_on_a_flat_symbol_is_cancelled_first() -> None:
 def test_a_partial_exit_resizes_the_children() -> None:
     held = [HeldChild(f"{E}:sl", "SPY", "SELL", 10), HeldChild(f"{E}:tp", "SPY", "SELL", 10)]
     acts = plan(RULES, {"SPY": 6}, ENTRIES, {f"{E}:sl": "SPY", f"{E}:tp": "SPY"}, held)
-    assert [(a.kind, a.ref, a.quantity) for a in acts if a.kind == "resize"] == [("resize", f"{E}:sl", 6), ("resize", f"{E}:tp", 6)]
+    assert [(a.kind, a.ref, a.quantity) for a in acts if a.kind == "resize"] == [
+        ("resize", f"{E}:sl", 6),
+        ("resize", f"{E}:tp", 6),
+    ]
 
 
 kinds_st = st.sets(st.sampled_from(["sl", "tp"]))
@@ -73,4 +83,8 @@ def test_plan_invariants(pos: int, at_broker: set[str], in_ledger: set[str], hel
 def test_a_reattached_childs_ref_keeps_its_parent_and_role() -> None:
     from bridge.protection import split_ref
 
-    assert split_ref(f"{E}:sl~2") == (E, "stop") and split_ref(f"{E}:tr") == (E, "trail") and split_ref(f"{E}:xx~1") is None
+    assert (
+        split_ref(f"{E}:sl~2") == (E, "stop")
+        and split_ref(f"{E}:tr") == (E, "trail")
+        and split_ref(f"{E}:xx~1") is None
+    )

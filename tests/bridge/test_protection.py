@@ -24,16 +24,30 @@ PARENT = "ql:sma_cross:SPY:20240105T1430:ab12cd34"
 
 
 def entry(ref: str = PARENT, side: str = "BUY", **kw: object) -> dict[str, object]:
-    return {"order_ref": ref, "run_id": "r1", "strategy": "sma_cross(fast=20,slow=50)", "symbol": "SPY", "purpose": "signal",
-            "side": side, "quantity": 10.0, "order_type": "MKT", "tif": "DAY", "status": "intent", "day": "2024-01-05",
-            "bar_time": "2024-01-04T21:00:00+00:00", **kw}
+    return {
+        "order_ref": ref,
+        "run_id": "r1",
+        "strategy": "sma_cross(fast=20,slow=50)",
+        "symbol": "SPY",
+        "purpose": "signal",
+        "side": side,
+        "quantity": 10.0,
+        "order_type": "MKT",
+        "tif": "DAY",
+        "status": "intent",
+        "day": "2024-01-05",
+        "bar_time": "2024-01-04T21:00:00+00:00",
+        **kw,
+    }
 
 
 def test_child_refs_are_derived_from_the_parent_and_parse_back() -> None:
     refs = {role: protection.child_ref(PARENT, role) for role in protection.ROLES}
     assert refs == {"stop": PARENT + ":sl", "take_profit": PARENT + ":tp", "trail": PARENT + ":tr"}
     assert all(protection.split_ref(ref) == (PARENT, role) for role, ref in refs.items())
-    assert protection.split_ref(PARENT) is None and protection.split_ref(PARENT + ":m") is None  # a timeout's market order
+    assert (
+        protection.split_ref(PARENT) is None and protection.split_ref(PARENT + ":m") is None
+    )  # a timeout's market order
     assert protection.child_ref(PARENT, "stop") == protection.child_ref(PARENT, "stop")  # a restart finds the same ref
     with pytest.raises(protection.ProtectionError, match="unknown protective order role"):
         protection.child_ref(PARENT, "stop_limit")
@@ -43,27 +57,44 @@ def test_long_children_sit_below_and_above_the_entry_in_one_oca_group() -> None:
     rows = protection.children(entry(), {"sl_stop": 0.05, "tp_stop": 0.10, "sl_trail": 0.03}, 470.07)
     by_role = {r["role"]: r for r in rows}
     assert [r["role"] for r in rows] == ["stop", "take_profit", "trail"]
-    assert all(r["side"] == "SELL" and r["quantity"] == 10.0 and r["parent_ref"] == PARENT and r["purpose"] == "protect"
-               and r["oca_group"] == PARENT + ":oca" and r["symbol"] == "SPY" and r["tif"] == "DAY" for r in rows)
-    assert by_role["stop"]["order_type"] == "STP" and by_role["stop"]["aux_price"] == 446.56  # 446.5665 rounded away from the entry
-    assert by_role["take_profit"]["order_type"] == "LMT" and by_role["take_profit"]["limit_price"] == 517.08  # 517.077 up
+    assert all(
+        r["side"] == "SELL"
+        and r["quantity"] == 10.0
+        and r["parent_ref"] == PARENT
+        and r["purpose"] == "protect"
+        and r["oca_group"] == PARENT + ":oca"
+        and r["symbol"] == "SPY"
+        and r["tif"] == "DAY"
+        for r in rows
+    )
+    assert (
+        by_role["stop"]["order_type"] == "STP" and by_role["stop"]["aux_price"] == 446.56
+    )  # 446.5665 rounded away from the entry
+    assert (
+        by_role["take_profit"]["order_type"] == "LMT" and by_role["take_profit"]["limit_price"] == 517.08
+    )  # 517.077 up
     assert by_role["trail"]["order_type"] == "TRAIL" and by_role["trail"]["trail_pct"] == 3.0
 
 
 def test_short_children_mirror_the_long_ones_and_unset_rules_add_nothing() -> None:
     rows = protection.children(entry(side="SELL"), {"sl_stop": 0.05, "tp_stop": 0.10}, 100.0)
     assert [(r["role"], r["side"], r["aux_price"], r["limit_price"]) for r in rows] == [
-        ("stop", "BUY", 105.0, None), ("take_profit", "BUY", None, 90.0)]
+        ("stop", "BUY", 105.0, None),
+        ("take_profit", "BUY", None, 90.0),
+    ]
     assert protection.children(entry(), {"max_hold": 5}, 100.0) == []  # a time exit is sent by the bridge, not held
 
 
-@pytest.mark.parametrize(("rules", "price", "message"), [
-    ({"sl_stop": 0.0}, 100.0, "sl_stop is the stop's distance"),
-    ({"sl_stop": -0.02}, 100.0, "sl_stop is the stop's distance"),
-    ({"sl_trail": 1.5}, 100.0, "sl_trail is the trailing stop's distance"),
-    ({"tp_stop": 0.0}, 100.0, "tp_stop must be > 0"),
-    ({"sl_stop": 0.05}, float("nan"), "need the entry's price"),
-])
+@pytest.mark.parametrize(
+    ("rules", "price", "message"),
+    [
+        ({"sl_stop": 0.0}, 100.0, "sl_stop is the stop's distance"),
+        ({"sl_stop": -0.02}, 100.0, "sl_stop is the stop's distance"),
+        ({"sl_trail": 1.5}, 100.0, "sl_trail is the trailing stop's distance"),
+        ({"tp_stop": 0.0}, 100.0, "tp_stop must be > 0"),
+        ({"sl_stop": 0.05}, float("nan"), "need the entry's price"),
+    ],
+)
 def test_bad_rules_are_refused_with_the_value_and_the_fix(rules: dict[str, float], price: float, message: str) -> None:
     with pytest.raises(protection.ProtectionError, match=message) as err:
         protection.children(entry(), rules, price)
@@ -91,8 +122,10 @@ def test_a_version_2_ledger_is_migrated_and_keeps_its_orders(tmp_path: Path) -> 
     for version in (1, 2):
         db.executescript(_MIGRATIONS[version])
     db.execute("PRAGMA user_version = 2")
-    db.execute("INSERT INTO orders (order_ref, symbol, purpose, side, quantity, order_type, status, created_at, updated_at) "
-               "VALUES ('ql:old', 'SPY', 'signal', 'BUY', 5, 'MKT', 'filled', '2024-01-02', '2024-01-02')")
+    db.execute(
+        "INSERT INTO orders (order_ref, symbol, purpose, side, quantity, order_type, status, created_at, updated_at) "
+        "VALUES ('ql:old', 'SPY', 'signal', 'BUY', 5, 'MKT', 'filled', '2024-01-02', '2024-01-02')"
+    )
     db.commit()
     db.close()
     led = Ledger(path)
@@ -105,7 +138,11 @@ def test_a_version_2_ledger_is_migrated_and_keeps_its_orders(tmp_path: Path) -> 
 def test_bridge_status_shows_each_positions_protective_orders(tmp_path: Path) -> None:
     path = tmp_path / "l.sqlite"
     led = Ledger(path)
-    led.insert_bracket(entry(status="filled"), protection.children(entry(status="sent"), {"sl_stop": 0.05, "sl_trail": 0.02}, 200.0), NOW)
+    led.insert_bracket(
+        entry(status="filled"),
+        protection.children(entry(status="sent"), {"sl_stop": 0.05, "sl_trail": 0.02}, 200.0),
+        NOW,
+    )
     led.update_order(PARENT + ":sl", NOW, kind="sent", status="working")
     led.update_order(PARENT + ":tr", NOW, kind="cancel", status="cancelled")  # no longer guards anything
     guarded = queries.protection(led)
@@ -115,6 +152,8 @@ def test_bridge_status_shows_each_positions_protective_orders(tmp_path: Path) ->
     res = CliRunner().invoke(cli, ["status", "--ledger", str(path), "--json"], env=env)
     assert res.exit_code == 0, res.output
     view = json.loads(res.output)
-    assert [(o["order_ref"], o["aux_price"], o["status"]) for o in view["protection"]["SPY"]] == [(PARENT + ":sl", 190.0, "working")]
+    assert [(o["order_ref"], o["aux_price"], o["status"]) for o in view["protection"]["SPY"]] == [
+        (PARENT + ":sl", 190.0, "working")
+    ]
     res = CliRunner().invoke(cli, ["status", "--ledger", str(path)], env=env)
     assert res.exit_code == 0 and f"SPY: (no position yet) stop 190.0: SELL 10 ({PARENT}:sl, working)" in res.output

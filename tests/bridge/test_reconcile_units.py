@@ -51,23 +51,34 @@ def test_reconcile_adopts_broker_state_recovers_fills_and_voids_unsent_intents()
     )
     assert res.ok, res.mismatches
     assert {(u.order_ref, u.status, u.filled) for u in res.updates} == {
-        ("ql:filled", "filled", 10.0), ("ql:working", "partially_filled", 4.0), ("ql:gone", "filled", 10.0)}
+        ("ql:filled", "filled", 10.0),
+        ("ql:working", "partially_filled", 4.0),
+        ("ql:gone", "filled", 10.0),
+    }
     assert [f.exec_id for f in res.new_fills] == ["e1", "e2", "e3"]
     assert res.voided == ["ql:never"]
 
 
 def test_reconcile_reports_unknown_orders_and_position_mismatches() -> None:
     res = reconcile(
-        ledger_open=[], ledger_refs=set(), ledger_fill_ids={"e0"}, expected_positions={"SPY": 10.0},
+        ledger_open=[],
+        ledger_refs=set(),
+        ledger_fill_ids={"e0"},
+        expected_positions={"SPY": 10.0},
         broker_open=[state("ql:stranger", "working"), state("manual-order", "working")],
-        broker_done=[], broker_fills=[fill("ql:ghost", "e9", 5.0)],
-        broker_positions={"SPY": Position("SPY", 12.0, 1.0), "QQQ": Position("QQQ", 3.0, 1.0)}, symbols=["SPY", "QQQ"],
+        broker_done=[],
+        broker_fills=[fill("ql:ghost", "e9", 5.0)],
+        broker_positions={"SPY": Position("SPY", 12.0, 1.0), "QQQ": Position("QQQ", 3.0, 1.0)},
+        symbols=["SPY", "QQQ"],
     )
     text = " | ".join(res.mismatches)
     assert "ql:stranger" in text and "manual-order" not in text  # foreign orders (no ql: prefix) are not ours
     # issue 9 fault 6: another ledger's execution is reported, never counted (was: "ledger expects 15")
     assert [f.exec_id for f in res.foreign_fills] == ["e9"] and res.new_fills == []
-    assert "position SPY: broker holds 12, ledger expects 10 (+5 of it from executions of orders this ledger does not know: ql:ghost" in text
+    assert (
+        "position SPY: broker holds 12, ledger expects 10 (+5 of it from executions of orders this ledger does not know: ql:ghost"
+        in text
+    )
     assert "position QQQ" in text
     assert not res.ok
 
@@ -78,9 +89,14 @@ def test_reconcile_voids_only_orders_proven_absent() -> None:
     done_no_ref = OrderState("", "SPY", "BUY", 10.0, "MKT", "filled", 10.0, 0.0, 470.0, perm_id=12)
     res = reconcile(
         ledger_open=[row("ql:theirs"), {**row("ql:perm-only"), "perm_id": 12}, row("ql:absent", "intent")],
-        ledger_refs={"ql:theirs", "ql:perm-only", "ql:absent"}, ledger_fill_ids=set(), expected_positions={"SPY": 0.0},
-        broker_open=[theirs], broker_done=[done_no_ref], broker_fills=[],
-        broker_positions={"SPY": Position("SPY", 10.0, 470.0)}, symbols=["SPY"],
+        ledger_refs={"ql:theirs", "ql:perm-only", "ql:absent"},
+        ledger_fill_ids=set(),
+        expected_positions={"SPY": 0.0},
+        broker_open=[theirs],
+        broker_done=[done_no_ref],
+        broker_fills=[],
+        broker_positions={"SPY": Position("SPY", 10.0, 470.0)},
+        symbols=["SPY"],
     )
     assert res.voided == ["ql:absent"]
     assert [o.order_ref for o in res.adopted] == ["ql:theirs"]
@@ -91,9 +107,15 @@ def test_reconcile_voids_only_orders_proven_absent() -> None:
 def test_reconcile_revives_a_void_order_the_broker_has() -> None:
     """Issue 9 fault 7: void is not terminal."""
     res = reconcile(
-        ledger_open=[], ledger_refs={"ql:late", "ql:dead", "ql:never"}, ledger_fill_ids=set(), expected_positions={"SPY": 0.0},
-        broker_open=[], broker_done=[state("ql:late", "filled", 10.0), state("ql:dead", "cancelled")],
-        broker_fills=[fill("ql:late", "e1")], broker_positions={"SPY": Position("SPY", 10.0, 470.0)}, symbols=["SPY"],
+        ledger_open=[],
+        ledger_refs={"ql:late", "ql:dead", "ql:never"},
+        ledger_fill_ids=set(),
+        expected_positions={"SPY": 0.0},
+        broker_open=[],
+        broker_done=[state("ql:late", "filled", 10.0), state("ql:dead", "cancelled")],
+        broker_fills=[fill("ql:late", "e1")],
+        broker_positions={"SPY": Position("SPY", 10.0, 470.0)},
+        symbols=["SPY"],
         ledger_void=[row("ql:late", "void"), row("ql:dead", "void"), row("ql:never", "void")],
     )
     assert res.ok, res.mismatches
@@ -130,7 +152,9 @@ def test_window_completes_bars_and_detects_gaps(spy_daily: pd.DataFrame) -> None
     w.seed(spy_daily.iloc[:31], last_is_complete=False)
     assert len(w) == 30 and w.forming is not None and w.forming.time == spy_daily.index[30]
     nxt = spy_daily.iloc[30]
-    assert w.add_complete(Bar(spy_daily.index[30], *(float(nxt[c]) for c in ("open", "high", "low", "close", "volume"))))
+    assert w.add_complete(
+        Bar(spy_daily.index[30], *(float(nxt[c]) for c in ("open", "high", "low", "close", "volume")))
+    )
     assert w.forming is None and len(w) == 31 and w.gap_in_window() is None
     assert not w.add_complete(Bar(spy_daily.index[30], 1.0, 1.0, 1.0, 1.0, 0.0))  # a revision, not a new bar
     assert w.last_close == 1.0
@@ -165,12 +189,18 @@ def test_calendar_due_times_and_hours() -> None:
     assert CAL.due(fri, DAY) == pd.Timestamp("2024-01-08 14:30", tz="UTC")  # Monday's open (EST)
     assert CAL.due(pd.Timestamp("2024-01-05 15:00", tz="UTC"), MIN) == pd.Timestamp("2024-01-05 15:01", tz="UTC")
     assert CAL.due(pd.Timestamp("2024-01-05 20:59", tz="UTC"), MIN) == pd.Timestamp("2024-01-08 14:30", tz="UTC")
-    assert CAL.due(pd.Timestamp("2024-07-03 16:59", tz="UTC"), MIN) == pd.Timestamp("2024-07-05 13:30", tz="UTC")  # half day
-    assert CAL.is_open(pd.Timestamp("2024-01-05 15:00", tz="UTC")) and not CAL.is_open(pd.Timestamp("2024-01-06 15:00", tz="UTC"))
+    assert CAL.due(pd.Timestamp("2024-07-03 16:59", tz="UTC"), MIN) == pd.Timestamp(
+        "2024-07-05 13:30", tz="UTC"
+    )  # half day
+    assert CAL.is_open(pd.Timestamp("2024-01-05 15:00", tz="UTC")) and not CAL.is_open(
+        pd.Timestamp("2024-01-06 15:00", tz="UTC")
+    )
     assert not CAL.is_open(pd.Timestamp("2035-01-01", tz="UTC"))  # beyond the calendar: closed, never an error
     idx = pd.DatetimeIndex(["2024-01-04", "2024-01-05", "2024-01-09"], tz="UTC")
     assert CAL.missing(idx, DAY) == [(idx[1], idx[2])]
-    assert CAL.session_close_of(pd.Timestamp("2024-07-03 15:00", tz="UTC")) == pd.Timestamp("2024-07-03 17:00", tz="UTC")
+    assert CAL.session_close_of(pd.Timestamp("2024-07-03 15:00", tz="UTC")) == pd.Timestamp(
+        "2024-07-03 17:00", tz="UTC"
+    )
     assert np.isfinite(CAL.due(fri, DAY).value)
 
 
@@ -179,7 +209,16 @@ def test_unknown_open_order_halts_only_in_a_managed_symbol() -> None:
     reported (not a mismatch); in this ledger's symbols they are a mismatch."""
     other = OrderState("ql:other", "QQQ", "BUY", 5.0, "MKT", "working", perm_id=3, foreign=True, client_id=9)
     mine = OrderState("ql:clash", "SPY", "BUY", 5.0, "MKT", "working", perm_id=4, foreign=True, client_id=9)
-    res = reconcile(ledger_open=[], ledger_refs=set(), ledger_fill_ids=set(), expected_positions={"SPY": 0.0},
-                    broker_open=[other, mine], broker_done=[], broker_fills=[], broker_positions={}, symbols=["SPY"])
+    res = reconcile(
+        ledger_open=[],
+        ledger_refs=set(),
+        ledger_fill_ids=set(),
+        expected_positions={"SPY": 0.0},
+        broker_open=[other, mine],
+        broker_done=[],
+        broker_fills=[],
+        broker_positions={},
+        symbols=["SPY"],
+    )
     assert [o.order_ref for o in res.foreign_open] == ["ql:other"]
     assert len(res.mismatches) == 1 and "ql:clash" in res.mismatches[0]

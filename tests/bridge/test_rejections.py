@@ -32,17 +32,25 @@ def _long(h: BridgeHarness) -> None:
 def _advance_until_sell(h: BridgeHarness, last: int = 195) -> int:
     for i in range(h.k, last):
         h.open_bar(i)
-        assert h.until(lambda i=i: h.decided(i - 1) and (h.settled() or any(o["status"] == "rejected" for o in h.orders())))
+        assert h.until(
+            lambda i=i: h.decided(i - 1) and (h.settled() or any(o["status"] == "rejected" for o in h.orders()))
+        )
         if any(o["side"] == "SELL" for o in h.orders()):
             return i
         h.close_bar(i)
-        assert h.until(lambda i=i: (f := h.runner.windows["SPY"].forming) is not None and f.close == float(h.frame["close"].iloc[i]))
+        assert h.until(
+            lambda i=i: (
+                (f := h.runner.windows["SPY"].forming) is not None and f.close == float(h.frame["close"].iloc[i])
+            )
+        )
     raise AssertionError("the strategy never exited")
 
 
 def _next_bar(h: BridgeHarness, i: int) -> None:
     h.close_bar(i)
-    assert h.until(lambda: (f := h.runner.windows["SPY"].forming) is not None and f.close == float(h.frame["close"].iloc[i]))
+    assert h.until(
+        lambda: (f := h.runner.windows["SPY"].forming) is not None and f.close == float(h.frame["close"].iloc[i])
+    )
     h.open_bar(i + 1)
     assert h.until(lambda: h.decided(i) and (h.settled() or any(o["status"] == "rejected" for o in h.orders()[-1:])))
 
@@ -150,7 +158,9 @@ def test_bad_rejection_settings_are_refused() -> None:
     assert (cfg.orders.reject_retries, cfg.orders.on_exit_rejected) == (5, "kill_switch")
 
 
-def test_a_rejection_first_seen_by_reconcile_rolls_back_too(harness: H, gw: FakeGateway, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_rejection_first_seen_by_reconcile_rolls_back_too(
+    harness: H, gw: FakeGateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The runner missed the live 201 (crash, drop): after the reconnect IB lists the order as a
     completed order whose completedStatus says 'Rejected'. It is rejected, not cancelled, and the
     next bar decides again."""

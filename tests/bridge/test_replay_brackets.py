@@ -15,14 +15,25 @@ from bridge.replay import run_replay
 
 
 def replay(spy_daily: pd.DataFrame, tmp_path, params: str, **over: dict) -> object:  # noqa: ANN001
-    cfg = load_config(env={}, overrides={"": {"mode": "replay"},
-                                         "strategy": {"name": "sma_cross", "symbols": ("SPY",), "params": f"fast=10,slow=30,{params}"},
-                                         "costs": {"slippage_bps": 5.0}, "ledger": {"path": str(tmp_path / "r.sqlite")}, **over})
+    cfg = load_config(
+        env={},
+        overrides={
+            "": {"mode": "replay"},
+            "strategy": {"name": "sma_cross", "symbols": ("SPY",), "params": f"fast=10,slow=30,{params}"},
+            "costs": {"slippage_bps": 5.0},
+            "ledger": {"path": str(tmp_path / "r.sqlite")},
+            **over,
+        },
+    )
     return run_replay(cfg, data={"SPY": spy_daily.iloc[:400]}, check=True)
 
 
-@pytest.mark.parametrize("exits", ["sl_stop=0.02,tp_stop=0.05", "sl_trail=0.03", "sl_stop=0.03,tp_stop=0.04,sl_trail=0.02"])
-def test_replay_with_brackets_equals_the_simulator_with_the_same_exit_rules(spy_daily: pd.DataFrame, tmp_path, exits: str) -> None:  # noqa: ANN001
+@pytest.mark.parametrize(
+    "exits", ["sl_stop=0.02,tp_stop=0.05", "sl_trail=0.03", "sl_stop=0.03,tp_stop=0.04,sl_trail=0.02"]
+)
+def test_replay_with_brackets_equals_the_simulator_with_the_same_exit_rules(
+    spy_daily: pd.DataFrame, tmp_path, exits: str
+) -> None:  # noqa: ANN001
     """Same bars, same quantities, prices within one tick; protective exits do happen (not vacuous)."""
     result = replay(spy_daily, tmp_path, exits)
     assert result.parity is not None and result.parity["equal"], result.parity
@@ -38,7 +49,9 @@ def test_children_are_recorded_with_the_entry_and_end_closed(spy_daily: pd.DataF
     first = str(entries.iloc[0]["order_ref"])
     kids = ledger.children(first)
     assert [(k["order_ref"], k["role"], k["oca_group"], k["tif"]) for k in kids] == [
-        (f"{first}:sl", "stop", f"{first}:oca", "GTC"), (f"{first}:tp", "take_profit", f"{first}:oca", "GTC")]
+        (f"{first}:sl", "stop", f"{first}:oca", "GTC"),
+        (f"{first}:tp", "take_profit", f"{first}:oca", "GTC"),
+    ]
     fill = float(entries.iloc[0]["avg_fill_price"]) / 1.0005  # the raw fill (5 bps slippage on a buy)
     assert kids[0]["aux_price"] == pytest.approx(fill * 0.98, abs=0.01)  # relevelled from the fill, not the close
     open_children = [r for r in ledger.open_orders() if r["role"]]
@@ -48,11 +61,19 @@ def test_children_are_recorded_with_the_entry_and_end_closed(spy_daily: pd.DataF
 def test_exit_rules_are_refused_outside_replay_and_unwired_rules_everywhere() -> None:
     from bridge.app import validate_run
 
-    cfg = load_config(env={}, overrides={"strategy": {"name": "sma_cross", "symbols": ("SPY",), "params": "sl_stop=0.05"}})
+    cfg = load_config(
+        env={}, overrides={"strategy": {"name": "sma_cross", "symbols": ("SPY",), "params": "sl_stop=0.05"}}
+    )
     with pytest.raises(BridgeError, match="does not place them yet") as err:
         validate_run(cfg)
     assert "--replay" in err.value.render()
-    cfg = load_config(env={}, overrides={"": {"mode": "replay"}, "strategy": {"name": "sma_cross", "symbols": ("SPY",), "params": "max_hold=5"}})
+    cfg = load_config(
+        env={},
+        overrides={
+            "": {"mode": "replay"},
+            "strategy": {"name": "sma_cross", "symbols": ("SPY",), "params": "max_hold=5"},
+        },
+    )
     with pytest.raises(BridgeError, match="does not place these exit rules"):
         validate_run(cfg)
 
@@ -67,12 +88,20 @@ def test_require_stop_is_lifted_for_replay_only_and_needs_a_stop_rule(spy_daily:
         replay(spy_daily, tmp_path / "b", "tp_stop=0.05", risk={"require_stop": True})
 
 
-def test_the_replay_refuses_exits_on_a_strategy_that_shorts_without_allow_short(spy_daily: pd.DataFrame, tmp_path) -> None:  # noqa: ANN001
+def test_the_replay_refuses_exits_on_a_strategy_that_shorts_without_allow_short(
+    spy_daily: pd.DataFrame, tmp_path
+) -> None:  # noqa: ANN001
     from quantlab.engine.registry import get_strategy
 
     spec = get_strategy("tests/bridge/short_strategy.py")
-    cfg = load_config(env={}, overrides={"": {"mode": "replay"}, "ledger": {"path": str(tmp_path / "r.sqlite")},
-                                         "strategy": {"name": "short_flip", "symbols": ("SPY",), "params": "sl_stop=0.02"}})
+    cfg = load_config(
+        env={},
+        overrides={
+            "": {"mode": "replay"},
+            "ledger": {"path": str(tmp_path / "r.sqlite")},
+            "strategy": {"name": "short_flip", "symbols": ("SPY",), "params": "sl_stop=0.02"},
+        },
+    )
     with pytest.raises(BridgeError, match="goes short, but shorting is off"):
         run_replay(cfg, data={"SPY": spy_daily.iloc[:60]}, spec=spec)
     assert not (tmp_path / "r.sqlite").exists()  # refused before the ledger opened: nothing sent
@@ -83,10 +112,19 @@ def test_short_brackets_equal_the_simulator(spy_daily: pd.DataFrame, tmp_path, e
     """A shorting strategy with allow_short: BUY children above/below a short entry, same fills as research."""
     from quantlab.engine.registry import get_strategy
 
-    cfg = load_config(env={}, overrides={"": {"mode": "replay"}, "sizing": {"allow_short": True}, "costs": {"slippage_bps": 5.0},
-                                         "strategy": {"name": "short_flip", "symbols": ("SPY",), "params": exits},
-                                         "ledger": {"path": str(tmp_path / "r.sqlite")}})
-    result = run_replay(cfg, data={"SPY": spy_daily.iloc[:200]}, spec=get_strategy("tests/bridge/short_strategy.py"), check=True)
+    cfg = load_config(
+        env={},
+        overrides={
+            "": {"mode": "replay"},
+            "sizing": {"allow_short": True},
+            "costs": {"slippage_bps": 5.0},
+            "strategy": {"name": "short_flip", "symbols": ("SPY",), "params": exits},
+            "ledger": {"path": str(tmp_path / "r.sqlite")},
+        },
+    )
+    result = run_replay(
+        cfg, data={"SPY": spy_daily.iloc[:200]}, spec=get_strategy("tests/bridge/short_strategy.py"), check=True
+    )
     assert result.parity is not None and result.parity["equal"], result.parity
     protective = result.orders[(result.orders["status"] == "filled") & result.orders["role"].notna()]
     assert len(protective) >= 5 and set(protective["side"]) == {"BUY"}

@@ -35,7 +35,7 @@ def test_shorts_mirror() -> None:
 
 def test_a_trailing_stop_ratchets_only_after_the_check() -> None:
     trail = Resting("e:tr", "trail", "SELL", 95.0, trail_pct=5.0, mark=100.0)
-    assert first_fill([trail], 100.0, 120.0, 96.0) is None       # level 95: the bar's own high does not count
+    assert first_fill([trail], 100.0, 120.0, 96.0) is None  # level 95: the bar's own high does not count
     ratchet([trail], 120.0, 96.0)
     assert trail.trail_level() == 114.0
     c, px = first_fill([trail], 118.0, 119.0, 113.0)  # type: ignore[misc]

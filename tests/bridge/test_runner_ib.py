@@ -37,7 +37,11 @@ def test_connect_seeds_history_and_acts_on_the_completed_bar(harness: H, gw: Fak
     # sizing: 10% of equity marked at bar 59's close, whole shares (the engine's target_shares_nb)
     assert order["quantity"] == int(0.10 * 100_000 / h.frame["close"].iloc[59])
     [received] = gw.orders_received()
-    assert received.order_ref == order["order_ref"] and received.order_type == "MKT" and received.quantity == order["quantity"]
+    assert (
+        received.order_ref == order["order_ref"]
+        and received.order_type == "MKT"
+        and received.quantity == order["quantity"]
+    )
     assert order["avg_fill_price"] == h.frame["open"].iloc[60]  # filled at the open of the next bar
     [hist] = [m for m in gw.received(msg_id=20)]
     assert hist.fields[-2] == "1"  # keepUpToDate
@@ -71,12 +75,16 @@ def test_limit_order_times_out_and_is_cancelled(harness: H, gw: FakeGateway) -> 
     assert h.until(lambda: bool(h.orders()) and h.orders()[0]["status"] == "working")
     [order] = h.orders()
     o = float(h.frame["open"].iloc[60])
-    assert order["order_type"] == "LMT" and order["limit_price"] == pytest.approx(round(o * 1.0005 - 0.005, 2), abs=0.011)
+    assert order["order_type"] == "LMT" and order["limit_price"] == pytest.approx(
+        round(o * 1.0005 - 0.005, 2), abs=0.011
+    )
     h.step()
     assert h.orders()[0]["status"] == "working"  # not yet: the timeout runs on the (manual) clock
     h.clock.advance(31)
     assert h.until(lambda: h.orders()[0]["status"] == "cancelled")
-    kinds = [e["kind"] for e in h.ledger.rows("SELECT kind FROM order_events WHERE order_ref = ?", (order["order_ref"],))]
+    kinds = [
+        e["kind"] for e in h.ledger.rows("SELECT kind FROM order_events WHERE order_ref = ?", (order["order_ref"],))
+    ]
     assert "timeout" in kinds and kinds[-1] == "cancelled"
     assert gw.orders(order["order_ref"])[0].status == "Cancelled"
     assert len(gw.orders_received()) == 1 and gw.position("SPY")[0] == 0.0
@@ -300,12 +308,16 @@ def test_unfilled_day_orders_are_cancelled_at_the_close(harness: H, gw: FakeGate
     h.step()
     h.clock.set(close + pd.Timedelta(minutes=1))
     assert h.until(lambda: h.orders()[0]["status"] == "cancelled")
-    kinds = [e["kind"] for e in h.ledger.rows("SELECT kind FROM order_events WHERE order_ref = ?", (h.orders()[0]["order_ref"],))]
+    kinds = [
+        e["kind"]
+        for e in h.ledger.rows("SELECT kind FROM order_events WHERE order_ref = ?", (h.orders()[0]["order_ref"],))
+    ]
     assert "close_cancel" in kinds
 
 
-def test_daily_loss_uses_fresh_bar_prices_when_the_account_snapshot_is_stale(harness: H, gw: FakeGateway,
-                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_daily_loss_uses_fresh_bar_prices_when_the_account_snapshot_is_stale(
+    harness: H, gw: FakeGateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """IB refreshes account values every few minutes; bar updates every few seconds. A drop that
     only the bars show yet must still trip the limit (the snapshot is re-marked to bar prices)."""
     h = harness(seed=60, risk={"daily_loss_limit_pct": 0.005})
@@ -316,7 +328,9 @@ def test_daily_loss_uses_fresh_bar_prices_when_the_account_snapshot_is_stale(har
     assert stale.marks["SPY"][0] == gw.position("SPY")[0]
     monkeypatch.setattr(h.broker, "account", lambda: stale)  # the account snapshot stops updating
     o = float(h.frame["open"].iloc[60])
-    gw.push_bar("SPY", {"time": h.frame.index[60].tz_localize(None), "open": o, "high": o, "low": o * 0.9, "close": o * 0.9})
+    gw.push_bar(
+        "SPY", {"time": h.frame.index[60].tz_localize(None), "open": o, "high": o, "low": o * 0.9, "close": o * 0.9}
+    )
     assert h.until(lambda: h.ledger.risk_state().kill_switch)
     assert "daily loss" in h.ledger.risk_state().reason
 
@@ -332,8 +346,9 @@ def test_failed_bar_subscription_is_resubscribed(harness: H, gw: FakeGateway) ->
     assert h.runner.state == "ready" and h.decided(60)
 
 
-def test_kill_switch_never_flattens_twice_while_a_flatten_order_works(harness: H, gw: FakeGateway,
-                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_kill_switch_never_flattens_twice_while_a_flatten_order_works(
+    harness: H, gw: FakeGateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from bridge.control import emergency_stop
 
     h = harness(seed=60, risk={"daily_loss_limit_pct": 0.005}, orders={"cancel_wait": 0.2})
@@ -348,9 +363,20 @@ def test_kill_switch_never_flattens_twice_while_a_flatten_order_works(harness: H
     assert len([o for o in h.orders() if o["purpose"] == "flatten"]) == 1
 
     def stop_again(minutes: int) -> dict[str, object]:
-        return emergency_stop(h.broker, h.ledger, flatten=True, symbols=["SPY"], strategy="sma_cross", key=h.runner.skey,
-                              tag=h.clock.now() + pd.Timedelta(minutes=minutes), reason="operator", kind="manual_stop",
-                              now=h.clock.now, pump=h.runner.ctx.pump, cancel_wait=0.2)
+        return emergency_stop(
+            h.broker,
+            h.ledger,
+            flatten=True,
+            symbols=["SPY"],
+            strategy="sma_cross",
+            key=h.runner.skey,
+            tag=h.clock.now() + pd.Timedelta(minutes=minutes),
+            reason="operator",
+            kind="manual_stop",
+            now=h.clock.now,
+            pump=h.runner.ctx.pump,
+            cancel_wait=0.2,
+        )
 
     monkeypatch.setattr(h.broker, "cancel_all", lambda: None)  # a gateway that does not confirm cancels in time
     assert stop_again(5)["orders"] == [{"symbol": "SPY", "skipped": "a flattening order is already working"}]

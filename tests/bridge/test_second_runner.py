@@ -24,9 +24,26 @@ from .test_processes import ROOT, RUN, cli_run, env, read, toml, wait_for
 
 
 def _start(cfg: Path, client_id: int, health_port: int) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "bridge", "run", "--paper", "--config", str(cfg), "--client-id", str(client_id),
-                             "--health-port", str(health_port)],
-                            env=env(), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "bridge",
+            "run",
+            "--paper",
+            "--config",
+            str(cfg),
+            "--client-id",
+            str(client_id),
+            "--health-port",
+            str(health_port),
+        ],
+        env=env(),
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _free_port() -> int:
@@ -72,8 +89,10 @@ def test_two_runners_started_together_only_one_runs(gw: FakeGateway, spy_daily: 
 def test_the_lock_dies_with_its_holder(tmp_path: Path) -> None:
     """The kernel releases the lock when the holder exits, even by SIGKILL: no stale lease."""
     ledger = tmp_path / "l.sqlite"
-    code = ("import sys, time; from pathlib import Path; from bridge.ledger.lease import LedgerLease;"
-            f"LedgerLease(Path({str(ledger)!r})).acquire('r1'); print('locked', flush=True); time.sleep(60)")
+    code = (
+        "import sys, time; from pathlib import Path; from bridge.ledger.lease import LedgerLease;"
+        f"LedgerLease(Path({str(ledger)!r})).acquire('r1'); print('locked', flush=True); time.sleep(60)"
+    )
     holder = subprocess.Popen([sys.executable, "-c", code], env=env(), cwd=ROOT, stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"

@@ -22,10 +22,19 @@ def day(i: int) -> pd.Timestamp:
 
 
 def broker() -> SimBroker:
-    b = SimBroker(SimConfig(100_000.0, Costs(slippage_bps=0.0), Sizing("fraction", 0.1)), ManualClock("2024-01-02 15:00"),
-                  cash=100_000.0, symbols=["SPY"])
-    b.load_history("SPY", pd.DataFrame({"open": [100.0], "high": [100.0], "low": [100.0], "close": [100.0], "volume": [0.0]},
-                                       index=pd.DatetimeIndex([T0 - pd.Timedelta(days=1)])))
+    b = SimBroker(
+        SimConfig(100_000.0, Costs(slippage_bps=0.0), Sizing("fraction", 0.1)),
+        ManualClock("2024-01-02 15:00"),
+        cash=100_000.0,
+        symbols=["SPY"],
+    )
+    b.load_history(
+        "SPY",
+        pd.DataFrame(
+            {"open": [100.0], "high": [100.0], "low": [100.0], "close": [100.0], "volume": [0.0]},
+            index=pd.DatetimeIndex([T0 - pd.Timedelta(days=1)]),
+        ),
+    )
     b.connect()
     b.push_bar("SPY", Bar(day(0), 100.0, 100.0, 100.0, 100.0, 0.0))  # the fill bar opens at 100
     return b
@@ -35,7 +44,9 @@ def parent_row(ref: str = "ql:e", qty: float = 10) -> dict[str, object]:
     return {"order_ref": ref, "symbol": "SPY", "side": "BUY", "quantity": qty, "tif": "GTC"}
 
 
-def send_bracket(b: SimBroker, rules: dict[str, float] = RULES, entry: float = 100.0, order: OrderRequest | None = None) -> list[dict]:
+def send_bracket(
+    b: SimBroker, rules: dict[str, float] = RULES, entry: float = 100.0, order: OrderRequest | None = None
+) -> list[dict]:
     parent = order or OrderRequest("ql:e", "SPY", "BUY", 10)
     b.place(parent)
     rows = children(parent_row(parent.order_ref, parent.quantity), rules, entry)
@@ -49,7 +60,7 @@ def test_a_stop_fills_at_its_level_and_cancels_its_sibling() -> None:
     send_bracket(b)
     assert b.positions()["SPY"].quantity == 10
     b.push_bar("SPY", Bar(day(0), 100.0, 103.0, 94.0, 96.0, 0.0))  # the fill bar itself touches the stop
-    b.push_bar("SPY", Bar(day(1), 96.0, 96.0, 96.0, 96.0, 0.0))    # completes it
+    b.push_bar("SPY", Bar(day(1), 96.0, 96.0, 96.0, 96.0, 0.0))  # completes it
     fills = [(f.order_ref, f.price, f.quantity) for f in b.executions()]
     assert fills == [("ql:e", 100.0, 10), ("ql:e:sl", 95.0, 10)]
     assert "SPY" not in b.positions()
@@ -82,18 +93,26 @@ def test_a_trailing_stop_starts_at_the_entry_fill_and_ratchets_after_the_fill_ba
 def test_children_wait_for_the_parent_and_die_with_it() -> None:
     b = broker()
     send_bracket(b, entry=90.0, order=OrderRequest("ql:p", "SPY", "BUY", 10, "LMT", 90.0))
-    b.push_bar("SPY", Bar(day(1), 99.0, 100.0, 84.0, 99.0, 0.0))  # touches the (inactive) 85.5 stop; the LMT does not fill
+    b.push_bar(
+        "SPY", Bar(day(1), 99.0, 100.0, 84.0, 99.0, 0.0)
+    )  # touches the (inactive) 85.5 stop; the LMT does not fill
     b.push_bar("SPY", Bar(day(2), 99.0, 99.0, 99.0, 99.0, 0.0))
     assert b.executions() == []
     assert b.cancel("ql:p")
-    assert {o.order_ref: o.status for o in b.completed_orders()} == {"ql:p": "cancelled", "ql:p:sl": "cancelled", "ql:p:tp": "cancelled"}
+    assert {o.order_ref: o.status for o in b.completed_orders()} == {
+        "ql:p": "cancelled",
+        "ql:p:sl": "cancelled",
+        "ql:p:tp": "cancelled",
+    }
 
 
 def test_children_are_modified_to_levels_from_the_actual_fill() -> None:
     b = broker()
     send_bracket(b, entry=98.0)  # placed from an estimate; the parent filled at 100
     new = {r["role"]: r for r in children(parent_row(), RULES, b.executions()[0].price)}
-    assert b.modify("ql:e:sl", level=new["stop"]["aux_price"]) and b.modify("ql:e:tp", level=new["take_profit"]["limit_price"])
+    assert b.modify("ql:e:sl", level=new["stop"]["aux_price"]) and b.modify(
+        "ql:e:tp", level=new["take_profit"]["limit_price"]
+    )
     b.push_bar("SPY", Bar(day(1), 100.0, 100.0, 93.0, 95.0, 0.0))
     b.push_bar("SPY", Bar(day(2), 95.0, 95.0, 95.0, 95.0, 0.0))
     assert (b.executions()[-1].order_ref, b.executions()[-1].price) == ("ql:e:sl", 95.0)  # not 93.10 (98 x 0.95)

@@ -76,7 +76,9 @@ def test_bridge_stop_works_while_history_is_missing(harness: H, gw: FakeGateway)
     assert h.ledger.risk_state().kill_switch
 
 
-def test_a_transient_error_escaping_a_step_does_not_end_run(harness: H, gw: FakeGateway, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_transient_error_escaping_a_step_does_not_end_run(
+    harness: H, gw: FakeGateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from bridge.errors import BrokerError
 
     h = _started(harness)
@@ -118,7 +120,9 @@ def test_history_error_at_start_is_retried_not_fatal(harness: H, gw: FakeGateway
     assert len(gw.orders_received()) == 1
 
 
-def test_a_runner_process_without_history_stays_up_until_stopped(gw: FakeGateway, spy_daily: pd.DataFrame, tmp_path: Path) -> None:
+def test_a_runner_process_without_history_stays_up_until_stopped(
+    gw: FakeGateway, spy_daily: pd.DataFrame, tmp_path: Path
+) -> None:
     """The real process: a persistent 162 keeps it alive (alerting), `bridge stop --shutdown` ends it with exit 0."""
     import signal
     import subprocess
@@ -131,10 +135,18 @@ def test_a_runner_process_without_history_stays_up_until_stopped(gw: FakeGateway
     gw.seed_bars("SPY", daily(spy_daily.iloc[:60]))
     gw.fail_history("SPY", 162)
     cfg = toml(tmp_path, gw, ledger)
-    proc = subprocess.Popen([sys.executable, "-m", "bridge", "run", "--paper", "--config", str(cfg)], env=env(), cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bridge", "run", "--paper", "--config", str(cfg)],
+        env=env(),
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
-        assert wait_for(lambda: [r["state"] for r in read(ledger, "SELECT state FROM runs")] == ["resubscribing"]), "runner not resubscribing"
+        assert wait_for(lambda: [r["state"] for r in read(ledger, "SELECT state FROM runs")] == ["resubscribing"]), (
+            "runner not resubscribing"
+        )
         time.sleep(1.0)
         assert proc.poll() is None  # alive, retrying
         stopped = bridge("stop", "--shutdown", "--ledger", str(ledger), "--timeout", "20")
@@ -193,8 +205,9 @@ def test_a_request_the_gateway_never_answers_times_out_and_is_retried(harness: H
     assert h.decided(60) and len(gw.orders_received()) == 1
 
 
-def test_a_stop_whose_flatten_hits_a_dead_socket_flattens_after_the_reconnect(harness: H, gw: FakeGateway,
-                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_stop_whose_flatten_hits_a_dead_socket_flattens_after_the_reconnect(
+    harness: H, gw: FakeGateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
     h = _started(harness)
     assert h.until(lambda: gw.position("SPY")[0] > 0 and "SPY" in h.broker.positions())
     real = h.broker.place
@@ -217,8 +230,9 @@ def test_a_stop_whose_flatten_hits_a_dead_socket_flattens_after_the_reconnect(ha
     assert len([o for o in gw.orders_received() if o.action == "SELL"]) == 1
 
 
-def test_a_daily_loss_kill_interrupted_by_a_drop_is_finished_after_the_reconnect(harness: H, gw: FakeGateway,
-                                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_daily_loss_kill_interrupted_by_a_drop_is_finished_after_the_reconnect(
+    harness: H, gw: FakeGateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The loss check runs in the loop: a drop inside its cancel/flatten must not end the runner,
     and the flatten must still happen once the gateway is back."""
     h = _started(harness, risk={"daily_loss_limit_pct": 0.005})

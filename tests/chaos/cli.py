@@ -26,11 +26,25 @@ def outcome(seed: int, keep: bool = False) -> dict[str, Any]:
     try:
         rec = run_schedule(sched, folder)
         violations = [{"invariant": v.invariant, "message": v.message} for v in check(rec)]
-        result = {"seed": seed, "schedule": sched.describe(), "seconds": round(rec.seconds, 2), "faults": rec.faults,
-                  "recovery": rec.recovery, "violations": violations, "error": None}
+        result = {
+            "seed": seed,
+            "schedule": sched.describe(),
+            "seconds": round(rec.seconds, 2),
+            "faults": rec.faults,
+            "recovery": rec.recovery,
+            "violations": violations,
+            "error": None,
+        }
     except Exception:  # noqa: BLE001 - a harness failure is reported with its seed, not hidden
-        result = {"seed": seed, "schedule": sched.describe(), "seconds": 0.0, "faults": [], "recovery": {"drop": [], "kill": []},
-                  "violations": [], "error": traceback.format_exc(limit=4)}
+        result = {
+            "seed": seed,
+            "schedule": sched.describe(),
+            "seconds": 0.0,
+            "faults": [],
+            "recovery": {"drop": [], "kill": []},
+            "violations": [],
+            "error": traceback.format_exc(limit=4),
+        }
     result["folder"] = str(folder) if keep or result["violations"] or result["error"] else None
     if result["folder"] is None:
         shutil.rmtree(folder, ignore_errors=True)
@@ -38,8 +52,10 @@ def outcome(seed: int, keep: bool = False) -> dict[str, Any]:
 
 
 def explain(res: dict[str, Any]) -> str:
-    lines = [f"seed {res['seed']}: {len(res['violations'])} violation(s) in {res['seconds']} s -- replay: {REPLAY.format(seed=res['seed'])}",
-             f"  {res['schedule']}"]
+    lines = [
+        f"seed {res['seed']}: {len(res['violations'])} violation(s) in {res['seconds']} s -- replay: {REPLAY.format(seed=res['seed'])}",
+        f"  {res['schedule']}",
+    ]
     lines += [f"  [{v['invariant']}] {v['message']}" for v in res["violations"]]
     if res["error"]:
         lines.append("  harness error: " + res["error"].strip().splitlines()[-1])
@@ -78,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
         from tests.chaos.report import write
 
         write(results, Path(a.out), jobs=a.jobs, wall=wall)
-    print(f"{len(results)} schedule(s), {sum(len(r['violations']) for r in results)} violation(s), "
-          f"{sum(1 for r in results if r['error'])} harness error(s)")
+    print(
+        f"{len(results)} schedule(s), {sum(len(r['violations']) for r in results)} violation(s), "
+        f"{sum(1 for r in results if r['error'])} harness error(s)"
+    )
     return 1 if bad else 0

@@ -28,7 +28,9 @@ def bridge(*args: str) -> subprocess.CompletedProcess[bytes]:
     """``python -m bridge ARGS`` as an operator's shell would run it."""
     from tests.chaos.session import ROOT, env
 
-    return subprocess.run([sys.executable, "-m", "bridge", *args], env=env(), cwd=ROOT, capture_output=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "bridge", *args], env=env(), cwd=ROOT, capture_output=True, timeout=120
+    )
 
 
 def fire(s: Session, f: Fault) -> None:
@@ -107,7 +109,12 @@ def fire(s: Session, f: Fault) -> None:
         if cur is not None:
             s.ready_since(cur.client_id, t0)
     elif k == "reject":
-        s.gw.script(FillPolicy.reject("chaos: rejected by schedule"), symbol=str(prm["symbol"]), action=str(prm["action"]), once=True)
+        s.gw.script(
+            FillPolicy.reject("chaos: rejected by schedule"),
+            symbol=str(prm["symbol"]),
+            action=str(prm["action"]),
+            once=True,
+        )
     elif k == "partial":
         s.gw.script(FillPolicy.auto(pieces=2, partial=1), symbol=str(prm["symbol"]), once=True)
     elif k == "resting":
@@ -138,8 +145,17 @@ def fire(s: Session, f: Fault) -> None:
         old = max(s.k - 3, 0)
         sym = str(prm["symbol"])
         row = s.frames[sym].iloc[old]
-        s.gw.push_bar(sym, {"time": s.frames[sym].index[old], "open": float(row["open"]), "high": float(row["high"]) + 5,
-                            "low": float(row["low"]), "close": float(row["close"]) + 4, "volume": 5.0})
+        s.gw.push_bar(
+            sym,
+            {
+                "time": s.frames[sym].index[old],
+                "open": float(row["open"]),
+                "high": float(row["high"]) + 5,
+                "low": float(row["low"]),
+                "close": float(row["close"]) + 4,
+                "volume": 5.0,
+            },
+        )
 
 
 def stop_command(s: Session) -> None:

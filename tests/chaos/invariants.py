@@ -47,7 +47,10 @@ def one_live_order_per_decision(rec: Record) -> list[Violation]:
     for key, orders in sorted(groups.items()):
         live = [o for o in orders if o.filled > TOL or o.status in LIVE]
         if len(live) > 1:
-            desc = ", ".join(f"{o.order_ref} client {o.client_id} {o.action} {o.quantity:g} {o.status} filled {o.filled:g}" for o in live)
+            desc = ", ".join(
+                f"{o.order_ref} client {o.client_id} {o.action} {o.quantity:g} {o.status} filled {o.filled:g}"
+                for o in live
+            )
             out.append(Violation("one_live_order_per_decision", f"{len(live)} live orders for decision {key}: {desc}"))
     return out
 
@@ -61,15 +64,30 @@ def executions_recorded_once(rec: Record) -> list[Violation]:
     for e in ours:
         f = by_id.get(e.exec_id)
         if f is None:
-            out.append(Violation("executions_recorded_once", f"execution {e.exec_id} ({e.side} {e.shares:g} {e.instrument.symbol}, "
-                                 f"{e.order_ref}, client {e.client_id}) is not in the ledger"))
+            out.append(
+                Violation(
+                    "executions_recorded_once",
+                    f"execution {e.exec_id} ({e.side} {e.shares:g} {e.instrument.symbol}, "
+                    f"{e.order_ref}, client {e.client_id}) is not in the ledger",
+                )
+            )
         elif f["commission"] is None or abs(float(f["commission"]) - e.commission) > 1e-6:
-            out.append(Violation("executions_recorded_once", f"execution {e.exec_id} ({e.order_ref}) has commission {f['commission']} "
-                                 f"in the ledger, {e.commission:g} at the broker"))
+            out.append(
+                Violation(
+                    "executions_recorded_once",
+                    f"execution {e.exec_id} ({e.order_ref}) has commission {f['commission']} "
+                    f"in the ledger, {e.commission:g} at the broker",
+                )
+            )
     broker_ids = {e.exec_id for e in rec.gw_executions}
     for f in fills:
         if f["exec_id"] not in broker_ids:
-            out.append(Violation("executions_recorded_once", f"ledger fill {f['exec_id']} ({f['order_ref']}) is not a broker execution"))
+            out.append(
+                Violation(
+                    "executions_recorded_once",
+                    f"ledger fill {f['exec_id']} ({f['order_ref']}) is not a broker execution",
+                )
+            )
     return out
 
 
@@ -77,8 +95,12 @@ def _expected_positions(rec: Record) -> dict[str, float]:
     base = query(rec.ledger, "SELECT symbol, quantity, fill_rowid FROM baseline")
     out = {r["symbol"]: float(r["quantity"]) for r in base}
     top = max((int(r["fill_rowid"]) for r in base), default=0)
-    for r in query(rec.ledger, "SELECT symbol, SUM(CASE side WHEN 'BUY' THEN quantity ELSE -quantity END) q FROM fills"
-                               " WHERE rowid > ? GROUP BY symbol", (top,)):
+    for r in query(
+        rec.ledger,
+        "SELECT symbol, SUM(CASE side WHEN 'BUY' THEN quantity ELSE -quantity END) q FROM fills"
+        " WHERE rowid > ? GROUP BY symbol",
+        (top,),
+    ):
         out[r["symbol"]] = out.get(r["symbol"], 0.0) + float(r["q"])
     return out
 
@@ -103,7 +125,11 @@ def positions_match(rec: Record) -> list[Violation]:
     if halted and mismatch and alerted:
         return []
     text = ", ".join(f"{s}: ledger {lq:g}, broker {bq:g}" for s, (lq, bq) in diffs.items())
-    return [Violation("positions_match", f"{text}; halted={halted}, mismatch event={bool(mismatch)}, mismatch alert={alerted}")]
+    return [
+        Violation(
+            "positions_match", f"{text}; halted={halted}, mismatch event={bool(mismatch)}, mismatch alert={alerted}"
+        )
+    ]
 
 
 def runner_alive(rec: Record) -> list[Violation]:
@@ -121,8 +147,13 @@ def converges(rec: Record) -> list[Violation]:
     for c in rec.converge:
         ok = c["position"] > TOL if c["want"] == 1 else abs(c["position"]) <= TOL
         if not ok:
-            out.append(Violation("converges", f"{c['symbol']}: target {'long' if c['want'] else 'flat'} from bar {c['from_bar']}, "
-                                 f"broker position {c['position']:g} at bar {c['to_bar']} (not halted)"))
+            out.append(
+                Violation(
+                    "converges",
+                    f"{c['symbol']}: target {'long' if c['want'] else 'flat'} from bar {c['from_bar']}, "
+                    f"broker position {c['position']:g} at bar {c['to_bar']} (not halted)",
+                )
+            )
     return out
 
 
@@ -141,10 +172,19 @@ def failed_exits_alerted(rec: Record) -> list[Violation]:
         failed = r["status"] == "rejected" or (r["status"] == "void" and r["filled"] > TOL)
         if not (exit_ and failed):
             continue
-        if not any(r["order_ref"] in str(a.get("msg", "")) or a.get("order_ref") == r["order_ref"]
-                   or r["symbol"] == a.get("symbol") for a in critical):
-            out.append(Violation("failed_exits_alerted", f"exit {r['order_ref']} ({r['side']} {r['quantity']:g} {r['symbol']}) "
-                                 f"ended {r['status']} (filled {r['filled']:g}) with no critical alert"))
+        if not any(
+            r["order_ref"] in str(a.get("msg", ""))
+            or a.get("order_ref") == r["order_ref"]
+            or r["symbol"] == a.get("symbol")
+            for a in critical
+        ):
+            out.append(
+                Violation(
+                    "failed_exits_alerted",
+                    f"exit {r['order_ref']} ({r['side']} {r['quantity']:g} {r['symbol']}) "
+                    f"ended {r['status']} (filled {r['filled']:g}) with no critical alert",
+                )
+            )
     return out
 
 
@@ -168,15 +208,34 @@ def positions_protected(rec: Record) -> list[Violation]:
         if abs(qty) <= TOL:
             continue
         closing = "SELL" if qty > 0 else "BUY"
-        cover = sum(o.remaining for o in rec.gw_orders if o.symbol == sym and o.order_ref.startswith("ql:") and o.action == closing
-                    and o.order_type in ("STP", "TRAIL") and o.status in LIVE)
+        cover = sum(
+            o.remaining
+            for o in rec.gw_orders
+            if o.symbol == sym
+            and o.order_ref.startswith("ql:")
+            and o.action == closing
+            and o.order_type in ("STP", "TRAIL")
+            and o.status in LIVE
+        )
         if cover + TOL < abs(qty):
-            out.append(Violation("positions_protected", f"{sym}: position {qty:g} at the broker, live protective stops cover {cover:g}"))
+            out.append(
+                Violation(
+                    "positions_protected",
+                    f"{sym}: position {qty:g} at the broker, live protective stops cover {cover:g}",
+                )
+            )
     return out
 
 
-CHECKS = (one_live_order_per_decision, executions_recorded_once, positions_match, runner_alive, converges, failed_exits_alerted,
-          positions_protected)
+CHECKS = (
+    one_live_order_per_decision,
+    executions_recorded_once,
+    positions_match,
+    runner_alive,
+    converges,
+    failed_exits_alerted,
+    positions_protected,
+)
 NAMES = tuple(c.__name__ for c in CHECKS)
 
 

@@ -40,34 +40,60 @@ def summarize(results: list[dict[str, Any]], jobs: int, wall: float = 0.0) -> di
         "violations": sum(by_inv.values()),
         "violations_by_invariant": {n: by_inv.get(n, 0) for n in NAMES},
         "schedules_failing_by_invariant_and_fault": {f"{v} / {k}": n for (v, k), n in sorted(by_pair.items())},
-        "harness_errors": [{"seed": r["seed"], "error": r["error"].strip().splitlines()[-1]} for r in results if r["error"]],
+        "harness_errors": [
+            {"seed": r["seed"], "error": r["error"].strip().splitlines()[-1]} for r in results if r["error"]
+        ],
         "recovery_seconds": {k: {"n": len(v), "p50": _pct(v, 50), "p99": _pct(v, 99)} for k, v in rec.items()},
-        "failing_seeds": [{"seed": r["seed"], "replay": REPLAY.format(seed=r["seed"]), "schedule": r["schedule"],
-                           "violations": r["violations"]} for r in results if r["violations"]],
+        "failing_seeds": [
+            {
+                "seed": r["seed"],
+                "replay": REPLAY.format(seed=r["seed"]),
+                "schedule": r["schedule"],
+                "violations": r["violations"],
+            }
+            for r in results
+            if r["violations"]
+        ],
     }
 
 
 def markdown(s: dict[str, Any]) -> str:
-    lines = ["# Fault-injection suite (`make chaos`)", "",
-             f"{s['schedules']} schedules on {s['jobs']} worker(s) in {s['wall_seconds']} s; seconds per schedule p50 "
-             f"{s['seconds_per_schedule']['p50']}, p99 {s['seconds_per_schedule']['p99']}. "
-             f"**Invariant violations: {s['violations']}** (must be 0).", "",
-             "| Invariant | Violations |", "|---|---|"]
+    lines = [
+        "# Fault-injection suite (`make chaos`)",
+        "",
+        f"{s['schedules']} schedules on {s['jobs']} worker(s) in {s['wall_seconds']} s; seconds per schedule p50 "
+        f"{s['seconds_per_schedule']['p50']}, p99 {s['seconds_per_schedule']['p99']}. "
+        f"**Invariant violations: {s['violations']}** (must be 0).",
+        "",
+        "| Invariant | Violations |",
+        "|---|---|",
+    ]
     lines += [f"| {k} | {v} |" for k, v in s["violations_by_invariant"].items()]
     lines += ["", "| Fault kind | Injected |", "|---|---|"]
     lines += [f"| {k} | {v} |" for k, v in s["faults_by_kind"].items()]
     rs = s["recovery_seconds"]
-    lines += ["", "| Recovery (fault -> runner reconciled and resubscribed) | n | p50 s | p99 s |", "|---|---|---|---|",
-              f"| after a socket drop | {rs['drop']['n']} | {rs['drop']['p50']} | {rs['drop']['p99']} |",
-              f"| after a SIGKILL (restart included) | {rs['kill']['n']} | {rs['kill']['p50']} | {rs['kill']['p99']} |"]
+    lines += [
+        "",
+        "| Recovery (fault -> runner reconciled and resubscribed) | n | p50 s | p99 s |",
+        "|---|---|---|---|",
+        f"| after a socket drop | {rs['drop']['n']} | {rs['drop']['p50']} | {rs['drop']['p99']} |",
+        f"| after a SIGKILL (restart included) | {rs['kill']['n']} | {rs['kill']['p50']} | {rs['kill']['p99']} |",
+    ]
     if s["schedules_failing_by_invariant_and_fault"]:
-        lines += ["", "Failing schedules by invariant and fault kind present in the schedule:", "",
-                  "| Invariant / fault kind | Schedules |", "|---|---|"]
+        lines += [
+            "",
+            "Failing schedules by invariant and fault kind present in the schedule:",
+            "",
+            "| Invariant / fault kind | Schedules |",
+            "|---|---|",
+        ]
         lines += [f"| {k} | {v} |" for k, v in s["schedules_failing_by_invariant_and_fault"].items()]
     if s["failing_seeds"]:
         lines += ["", "Failing seeds (replay with the command shown):", ""]
         for f in s["failing_seeds"]:
-            lines.append(f"- `{f['replay']}`: {', '.join(sorted({v['invariant'] for v in f['violations']}))} -- {f['schedule']}")
+            lines.append(
+                f"- `{f['replay']}`: {', '.join(sorted({v['invariant'] for v in f['violations']}))} -- {f['schedule']}"
+            )
     if s["harness_errors"]:
         lines += ["", "Harness errors:", ""] + [f"- seed {e['seed']}: {e['error']}" for e in s["harness_errors"]]
     return "\n".join(lines) + "\n"

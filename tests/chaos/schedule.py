@@ -12,24 +12,24 @@ from dataclasses import dataclass, field
 
 #: Every fault kind the suite injects, with its relative weight in a draw.
 KINDS: dict[str, int] = {
-    "drop": 4,                # gateway closes the runner's socket
-    "kill": 4,                # SIGKILL of the runner at a random moment after a bar, restart
-    "kill_write": 4,          # SIGKILL right after the runner's k-th ledger write, restart
-    "kill_after_place": 2,    # SIGKILL between placeOrder and recording it (bridge's own hook)
-    "restart_other_id": 3,    # SIGKILL with an order working, restart under another client id
-    "concurrent": 2,          # two runners started at once on the same ledger
-    "stop_alive": 2,          # `bridge stop --flatten` while the runner runs
-    "stop_dead": 2,           # `bridge stop --flatten` after the runner was killed
-    "gateway_restart": 3,     # gateway drops everyone and refuses connections for a while
-    "reject": 4,              # IB 201 on the next order of a symbol (entry or exit)
-    "partial": 3,             # next order fills partly, the rest keeps working
-    "resting": 3,             # next order rests unfilled; filled later (maybe while away)
-    "hist_162": 2,            # history request fails with 162, then a reconnect re-requests it
-    "hist_321": 2,            # history request fails with 321 after an IB 1101 resync
-    "err_1100": 3,            # IB 1100, then 1101 or 1102 a few bars later
-    "err_farm": 3,            # data-farm notices 2103/2105, or 10182 on the bar subscription
-    "missing_bar": 2,         # a session's bar never arrives
-    "stale_bar": 2,           # an old bar is pushed again with other values
+    "drop": 4,  # gateway closes the runner's socket
+    "kill": 4,  # SIGKILL of the runner at a random moment after a bar, restart
+    "kill_write": 4,  # SIGKILL right after the runner's k-th ledger write, restart
+    "kill_after_place": 2,  # SIGKILL between placeOrder and recording it (bridge's own hook)
+    "restart_other_id": 3,  # SIGKILL with an order working, restart under another client id
+    "concurrent": 2,  # two runners started at once on the same ledger
+    "stop_alive": 2,  # `bridge stop --flatten` while the runner runs
+    "stop_dead": 2,  # `bridge stop --flatten` after the runner was killed
+    "gateway_restart": 3,  # gateway drops everyone and refuses connections for a while
+    "reject": 4,  # IB 201 on the next order of a symbol (entry or exit)
+    "partial": 3,  # next order fills partly, the rest keeps working
+    "resting": 3,  # next order rests unfilled; filled later (maybe while away)
+    "hist_162": 2,  # history request fails with 162, then a reconnect re-requests it
+    "hist_321": 2,  # history request fails with 321 after an IB 1101 resync
+    "err_1100": 3,  # IB 1100, then 1101 or 1102 a few bars later
+    "err_farm": 3,  # data-farm notices 2103/2105, or 10182 on the bar subscription
+    "missing_bar": 2,  # a session's bar never arrives
+    "stale_bar": 2,  # an old bar is pushed again with other values
 }
 
 #: Bars of the quiet phase per target (long, then flat): faults stop, the position must converge.
@@ -38,7 +38,7 @@ CONVERGE_BARS = 8
 
 @dataclass(frozen=True)
 class Fault:
-    bar: int           # fault-phase bar index (0-based) before whose push the fault fires
+    bar: int  # fault-phase bar index (0-based) before whose push the fault fires
     kind: str
     params: dict[str, object] = field(default_factory=dict)
 
@@ -53,7 +53,10 @@ class Schedule:
 
     def describe(self) -> str:
         parts = [f"{f.bar}:{f.kind}" + (f"{f.params}" if f.params else "") for f in self.faults]
-        return f"seed {self.seed}: {','.join(self.symbols)} client {self.client_id}, {self.fault_bars} bars, faults " + "; ".join(parts)
+        return (
+            f"seed {self.seed}: {','.join(self.symbols)} client {self.client_id}, {self.fault_bars} bars, faults "
+            + "; ".join(parts)
+        )
 
 
 def _params(kind: str, rng: random.Random, symbols: tuple[str, ...]) -> dict[str, object]:
@@ -100,4 +103,3 @@ def draw(seed: int, n_faults: tuple[int, int] = (2, 5)) -> Schedule:
     bars = sorted(rng.sample(range(1, fault_bars - 1), len(chosen)))
     faults = tuple(Fault(b, k, _params(k, rng, symbols)) for b, k in zip(bars, chosen, strict=True))
     return Schedule(seed, symbols, client_id, fault_bars, faults)
-

@@ -32,8 +32,8 @@ from tests.fakegw import FakeGateway
 ROOT = Path(__file__).resolve().parents[2]
 WARMUP = 4
 HISTORY_BARS = 6
-BAR_WAIT = 1.5      # seconds to wait for a healthy runner's decision on a bar
-SETTLE_WAIT = 0.5   # seconds more for that decision's orders to fill
+BAR_WAIT = 1.5  # seconds to wait for a healthy runner's decision on a bar
+SETTLE_WAIT = 0.5  # seconds more for that decision's orders to fill
 BASE = {"SPY": 100.0, "QQQ": 200.0}
 
 
@@ -60,7 +60,7 @@ class Record:
     faults: list[dict[str, Any]] = field(default_factory=list)
     recovery: dict[str, list[float]] = field(default_factory=lambda: {"drop": [], "kill": []})
     procs: list[Proc] = field(default_factory=list)
-    deaths: list[str] = field(default_factory=list)       # unexpected runner exits (invariant 4)
+    deaths: list[str] = field(default_factory=list)  # unexpected runner exits (invariant 4)
     converge: list[dict[str, Any]] = field(default_factory=list)  # per phase and symbol (invariant 5)
     gw_orders: list[Any] = field(default_factory=list)
     gw_executions: list[Any] = field(default_factory=list)
@@ -82,8 +82,16 @@ def frame(n: int, base: float) -> pd.DataFrame:
     close = np.concatenate((zig, up, down))
     open_ = np.concatenate(([base], close[:-1]))
     idx = pd.DatetimeIndex(sessions)
-    return pd.DataFrame({"open": open_, "high": np.maximum(open_, close) + 0.2, "low": np.minimum(open_, close) - 0.2,
-                         "close": close, "volume": 1e6}, index=idx)
+    return pd.DataFrame(
+        {
+            "open": open_,
+            "high": np.maximum(open_, close) + 0.2,
+            "low": np.minimum(open_, close) - 0.2,
+            "close": close,
+            "volume": 1e6,
+        },
+        index=idx,
+    )
 
 
 def config(folder: Path, gw: FakeGateway, sched: Schedule, ledger: Path) -> Path:
@@ -125,7 +133,9 @@ synchronous = "NORMAL"
 
 def env(**extra: str) -> dict[str, str]:
     out = {k: v for k, v in os.environ.items() if not k.startswith(("BRIDGE_", "CHAOS_"))}
-    out.update(PYTHONPATH=str(ROOT), NUMBA_CACHE_DIR=os.environ.get("NUMBA_CACHE_DIR", str(ROOT / ".cache" / "numba")), **extra)
+    out.update(
+        PYTHONPATH=str(ROOT), NUMBA_CACHE_DIR=os.environ.get("NUMBA_CACHE_DIR", str(ROOT / ".cache" / "numba")), **extra
+    )
     return out
 
 
@@ -171,9 +181,24 @@ class Session:
     def start_runner(self, client_id: int | None = None, **extra_env: str) -> Proc:
         cid = self.client_id if client_id is None else client_id
         err = self.folder / f"runner{len(self.rec.procs)}-c{cid}.err"
-        popen = subprocess.Popen([sys.executable, "-m", "tests.chaos.crashpoint", "run", "--paper", "--config", str(self.cfg),
-                                  "--client-id", str(cid)], env=env(**extra_env), cwd=ROOT, stdin=subprocess.DEVNULL,
-                                 stdout=subprocess.DEVNULL, stderr=err.open("wb"))
+        popen = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "tests.chaos.crashpoint",
+                "run",
+                "--paper",
+                "--config",
+                str(self.cfg),
+                "--client-id",
+                str(cid),
+            ],
+            env=env(**extra_env),
+            cwd=ROOT,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=err.open("wb"),
+        )
         p = Proc(popen, cid, err, time.monotonic())
         self.rec.procs.append(p)
         self.runners.append(p)
@@ -210,8 +235,10 @@ class Session:
                 continue
             if p.ended_by == "crashpoint" and rc == -signal.SIGKILL:
                 continue
-            self.rec.deaths.append(f"runner pid {p.pid} (client {p.client_id}) exited with code {rc} at bar {self.k}: "
-                                   f"{_last_message(tail)}")
+            self.rec.deaths.append(
+                f"runner pid {p.pid} (client {p.client_id}) exited with code {rc} at bar {self.k}: "
+                f"{_last_message(tail)}"
+            )
 
     def ready_since(self, cid: int, t0: float, timeout: float = READY_WAIT) -> float | None:
         """Seconds from ``t0`` (time.time) until client ``cid`` reconciled (reqExecutions) and re-requested bars."""
@@ -230,7 +257,13 @@ class Session:
     def push(self, i: int, sym: str | None = None) -> None:
         for s in [sym] if sym else self.s.symbols:
             row = self.frames[s].iloc[i]
-            self.gw.push_bar(s, {"time": self.frames[s].index[i], **{c: float(row[c]) for c in ("open", "high", "low", "close", "volume")}})
+            self.gw.push_bar(
+                s,
+                {
+                    "time": self.frames[s].index[i],
+                    **{c: float(row[c]) for c in ("open", "high", "low", "close", "volume")},
+                },
+            )
 
     def decided(self, i: int) -> bool:
         t = self.frames[self.s.symbols[0]].index[i].tz_localize("UTC").isoformat()
@@ -238,7 +271,10 @@ class Session:
         return bool(got) and got[0]["n"] >= len(self.s.symbols)
 
     def settled(self) -> bool:
-        rows = query(self.ledger, "SELECT COUNT(*) n FROM orders WHERE status IN ('intent','sent','working','partially_filled','pending')")
+        rows = query(
+            self.ledger,
+            "SELECT COUNT(*) n FROM orders WHERE status IN ('intent','sent','working','partially_filled','pending')",
+        )
         return bool(rows) and rows[0]["n"] == 0
 
     def wait_bar(self, i: int, timeout: float = BAR_WAIT) -> bool:
@@ -326,8 +362,16 @@ class Session:
             # The last bar of each ramp is decided once the next bar completes it: wait for it.
             self.wait_bar(self.k - 1, 5.0)
             for sym in self.s.symbols:
-                self.rec.converge.append({"phase": phase, "want": want, "symbol": sym, "position": self.gw.position(sym)[0],
-                                          "from_bar": first, "to_bar": self.k - 1})
+                self.rec.converge.append(
+                    {
+                        "phase": phase,
+                        "want": want,
+                        "symbol": sym,
+                        "position": self.gw.position(sym)[0],
+                        "from_bar": first,
+                        "to_bar": self.k - 1,
+                    }
+                )
 
     def finish(self) -> None:
         """Stop the runners (SIGTERM, as an operator would), then snapshot broker and logs."""

@@ -31,7 +31,13 @@ def test_a_schedule_is_a_function_of_its_seed() -> None:
 
 def test_decision_key_joins_re_decisions_and_market_replacements() -> None:
     base = "ql:flip:SPY:20190111T000000Z:c6da3737"
-    assert decision_key(base) == decision_key(base + "~1") == decision_key(base + ":m") == decision_key(base + "~2:m") == base
+    assert (
+        decision_key(base)
+        == decision_key(base + "~1")
+        == decision_key(base + ":m")
+        == decision_key(base + "~2:m")
+        == base
+    )
 
 
 def test_two_filled_orders_for_one_decision_are_reported() -> None:
@@ -39,7 +45,9 @@ def test_two_filled_orders_for_one_decision_are_reported() -> None:
         return SimpleNamespace(order_ref=ref, status=status, filled=filled, client_id=1, action="BUY", quantity=10.0)
 
     ref = "ql:flip:SPY:20190111T000000Z:c6da3737"
-    rec = SimpleNamespace(gw_orders=[order(ref, "Filled", 10), order(ref + "~1", "Submitted", 0), order("manual", "Filled", 5)])
+    rec = SimpleNamespace(
+        gw_orders=[order(ref, "Filled", 10), order(ref + "~1", "Submitted", 0), order("manual", "Filled", 5)]
+    )
     [v] = one_live_order_per_decision(rec)  # type: ignore[arg-type]
     assert v.invariant == "one_live_order_per_decision" and "2 live orders" in v.message and ref + "~1" in v.message
     rec.gw_orders[1] = order(ref + "~1", "Cancelled", 0)  # a cancelled, unfilled duplicate did no harm
@@ -58,7 +66,9 @@ def test_the_crash_point_kills_the_runner_right_after_its_kth_ledger_write(tmp_p
     try:
         p = s.start_runner(**{KILL_AFTER_WRITE: str(SCHEMA_VERSION + 1)})  # schema steps, then the run row
         assert p.popen.wait(timeout=60) == -signal.SIGKILL, p.err_path.read_text()[-1000:]
-        assert [r["ended_at"] for r in query(s.ledger, "SELECT ended_at FROM runs")] == [None]  # no clean exit was recorded
+        assert [r["ended_at"] for r in query(s.ledger, "SELECT ended_at FROM runs")] == [
+            None
+        ]  # no clean exit was recorded
     finally:
         s.gw.stop()
 
@@ -73,13 +83,29 @@ def test_bounded_set_of_schedules_keeps_every_invariant() -> None:
 def test_the_report_counts_faults_violations_and_recovery() -> None:
     from tests.chaos.report import markdown, summarize
 
-    ok = {"seed": 1, "schedule": "s1", "seconds": 10.0, "faults": [{"kind": "drop"}], "recovery": {"drop": [0.3], "kill": []},
-          "violations": [], "error": None}
-    bad = {"seed": 2, "schedule": "s2", "seconds": 20.0, "faults": [{"kind": "kill"}, {"kind": "reject"}],
-           "recovery": {"drop": [], "kill": [2.0, 4.0]}, "violations": [{"invariant": "converges", "message": "m"}], "error": None}
+    ok = {
+        "seed": 1,
+        "schedule": "s1",
+        "seconds": 10.0,
+        "faults": [{"kind": "drop"}],
+        "recovery": {"drop": [0.3], "kill": []},
+        "violations": [],
+        "error": None,
+    }
+    bad = {
+        "seed": 2,
+        "schedule": "s2",
+        "seconds": 20.0,
+        "faults": [{"kind": "kill"}, {"kind": "reject"}],
+        "recovery": {"drop": [], "kill": [2.0, 4.0]},
+        "violations": [{"invariant": "converges", "message": "m"}],
+        "error": None,
+    }
     s = summarize([bad, ok], jobs=2, wall=15.0)
     assert s["schedules"] == 2 and s["violations"] == 1 and s["violations_by_invariant"]["converges"] == 1
-    assert s["faults_by_kind"]["drop"] == 1 and s["faults_by_kind"]["kill"] == 1 and s["faults_by_kind"]["stale_bar"] == 0
+    assert (
+        s["faults_by_kind"]["drop"] == 1 and s["faults_by_kind"]["kill"] == 1 and s["faults_by_kind"]["stale_bar"] == 0
+    )
     assert s["schedules_failing_by_invariant_and_fault"] == {"converges / kill": 1, "converges / reject": 1}
     assert s["recovery_seconds"]["kill"] == {"n": 2, "p50": 3.0, "p99": 3.98}
     assert [f["replay"] for f in s["failing_seeds"]] == ["make chaos SEED=2"]
@@ -98,9 +124,13 @@ def test_an_unprotected_position_of_a_bracket_run_is_reported(tmp_path: Path) ->
     db.commit()
 
     def order(ref: str, kind: str, status: str, remaining: float) -> SimpleNamespace:
-        return SimpleNamespace(order_ref=ref, symbol="SPY", action="SELL", order_type=kind, status=status, remaining=remaining)
+        return SimpleNamespace(
+            order_ref=ref, symbol="SPY", action="SELL", order_type=kind, status=status, remaining=remaining
+        )
 
-    rec = SimpleNamespace(ledger=ledger, gw_positions={"SPY": 10.0}, gw_orders=[order("ql:e:tp", "LMT", "Submitted", 10)])
+    rec = SimpleNamespace(
+        ledger=ledger, gw_positions={"SPY": 10.0}, gw_orders=[order("ql:e:tp", "LMT", "Submitted", 10)]
+    )
     assert positions_protected(rec) == []  # type: ignore[arg-type]  # no brackets in this run: vacuous
     db.execute("INSERT INTO orders VALUES ('ql:e:sl', 'stop')")
     db.commit()

@@ -18,7 +18,9 @@ def ib_factory() -> Iterator[Callable[..., IB]]:
     """Connect real ``ib_async.IB`` clients; all are disconnected afterwards."""
     clients: list[IB] = []
 
-    def connect(gw: FakeGateway, client_id: int = 1, timeout: float = 2.0, raise_errors: bool = True, **kw: object) -> IB:
+    def connect(
+        gw: FakeGateway, client_id: int = 1, timeout: float = 2.0, raise_errors: bool = True, **kw: object
+    ) -> IB:
         ib = IB()
         ib.RaiseRequestErrors = raise_errors
         clients.append(ib)

@@ -150,8 +150,9 @@ class GatewayCore:
         prev = self.state.prices.get(symbol)
         self.walk(symbol, bar_moves(prev, pts) if gap else path_moves(prev, pts))
 
-    def _bar_moves(self, symbol: str, row: Mapping[str, float], old: Mapping[str, float] | None,
-                   ticks: list[float] | None) -> list[Move]:
+    def _bar_moves(
+        self, symbol: str, row: Mapping[str, float], old: Mapping[str, float] | None, ticks: list[float] | None
+    ) -> list[Move]:
         """The price moves of a pushed bar: its intrabar path, or only the new part of a forming bar."""
         o, h, low, c = (float(row[k]) for k in ("open", "high", "low", "close"))
         prev = self.state.prices.get(symbol)
@@ -164,8 +165,9 @@ class GatewayCore:
         low_first = points[1] == low
         return path_moves(prev, extension_points((float(old["low"]), float(old["high"])), low, h, c, low_first))
 
-    def push_bar(self, symbol: str, bar: Mapping[str, object] | pd.Series, time: object = None,
-                 ticks: list[float] | None = None) -> None:
+    def push_bar(
+        self, symbol: str, bar: Mapping[str, object] | pd.Series, time: object = None, ticks: list[float] | None = None
+    ) -> None:
         """Add or update a bar, stream it to keepUpToDate subscribers, then walk its intrabar path.
 
         A new latest bar walks its whole path (a gap to the open, then O-L-H-C or O-H-L-C, or

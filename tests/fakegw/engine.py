@@ -79,9 +79,15 @@ class OrderEngine:
         refusal = missing_price(req) or parent_problem(req, parent.status if parent is not None else None)
         policy = FillPolicy.reject(refusal) if refusal else self.core.policy_for(req, inst)
         order = Order(
-            client_id=cid, order_id=req.order_id, perm_id=self.state.new_perm_id(), instrument=inst,
-            req=req, account=req.account or self.state.default_account, placed_at=self.core.now(),
-            policy=policy, epoch=self.state.epoch,
+            client_id=cid,
+            order_id=req.order_id,
+            perm_id=self.state.new_perm_id(),
+            instrument=inst,
+            req=req,
+            account=req.account or self.state.default_account,
+            placed_at=self.core.now(),
+            policy=policy,
+            epoch=self.state.epoch,
         )
         self.state.orders[order.key] = order
         if policy.mode == "reject":
@@ -98,11 +104,17 @@ class OrderEngine:
     def cancel(self, session: Session, order_id: int) -> None:
         order = self.state.orders.get((session.client_id or 0, order_id))
         if order is None:
-            session.send(session.msg.error(order_id, 10147, f"OrderId {order_id} that needs to be cancelled is not found."))
+            session.send(
+                session.msg.error(order_id, 10147, f"OrderId {order_id} that needs to be cancelled is not found.")
+            )
         elif order.is_done:
-            session.send(session.msg.error(
-                order_id, 161, f"Cancel attempted when order is not in a cancellable state.  Order permId ={order.perm_id}"
-            ))
+            session.send(
+                session.msg.error(
+                    order_id,
+                    161,
+                    f"Cancel attempted when order is not in a cancellable state.  Order permId ={order.perm_id}",
+                )
+            )
         else:
             self.cancel_order(order)
 
@@ -148,7 +160,8 @@ class OrderEngine:
 
     def _working(self, symbol: str) -> list[Order]:
         return [
-            o for o in self.state.orders.values()
+            o
+            for o in self.state.orders.values()
             if o.instrument.symbol == symbol and not o.is_done and not o.held and self._parent_filled(o)
         ]
 
@@ -181,7 +194,9 @@ class OrderEngine:
             return
         ref = self.state.prices.get(order.instrument.symbol)
         if policy.mode == "fill":
-            price = next((p for p in (policy.price, ref, order.req.lmt_price, order.req.aux_price) if p is not None), None)
+            price = next(
+                (p for p in (policy.price, ref, order.req.lmt_price, order.req.aux_price) if p is not None), None
+            )
         else:
             if move is None:
                 if placement and policy.price is not None:
@@ -322,8 +337,13 @@ class OrderEngine:
     # --- internals ----------------------------------------------------------------
     def _modify(self, session: Session, order: Order, req: OrderRequest) -> None:
         if order.is_done:
-            code, text = (104, "Can't modify a filled order.") if order.status == "Filled" else (
-                10148, f"OrderId {order.order_id} that needs to be modified cannot be modified as it is in state {order.status}."
+            code, text = (
+                (104, "Can't modify a filled order.")
+                if order.status == "Filled"
+                else (
+                    10148,
+                    f"OrderId {order.order_id} that needs to be modified cannot be modified as it is in state {order.status}.",
+                )
             )
             session.send(session.msg.error(order.order_id, code, text))
             return
@@ -359,10 +379,12 @@ class OrderEngine:
         vals = book.value_map(self.state.prices)
         fee = self.state.commission.order_total(req.quantity, value)
         info = WhatIfInfo(
-            init_change=0.5 * value, maint_change=0.25 * value,
+            init_change=0.5 * value,
+            maint_change=0.25 * value,
             equity_after=vals.get("EquityWithLoanValue", 0.0) - fee,
             init_after=vals.get("InitMarginReq", 0.0) + 0.5 * value,
-            maint_after=vals.get("MaintMarginReq", 0.0) + 0.25 * value, commission=fee,
+            maint_after=vals.get("MaintMarginReq", 0.0) + 0.25 * value,
+            commission=fee,
         )
         tmp = Order(session.client_id or 0, req.order_id, 0, inst, req, req.account or book.account, self.core.now())
         session.send(session.msg.open_order(tmp, status="PreSubmitted", what_if=info))

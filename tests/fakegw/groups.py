@@ -18,7 +18,8 @@ from .state import GatewayState, Order
 def children(state: GatewayState, order: Order) -> list[Order]:
     """The orders attached to ``order`` (same client, ``parentId`` = its id), by order id."""
     found = [
-        o for o in state.orders.values()
+        o
+        for o in state.orders.values()
         if o.client_id == order.client_id and o.req.parent_id == order.order_id and o is not order
     ]
     return sorted(found, key=lambda o: o.order_id)
@@ -41,8 +42,11 @@ def oca_members(state: GatewayState, order: Order) -> list[Order]:
             members = [o for o in children(state, parent) if o is not order]
     if order.req.oca_group:
         members += [
-            o for o in state.orders.values()
-            if o is not order and o not in members and o.req.oca_group == order.req.oca_group
+            o
+            for o in state.orders.values()
+            if o is not order
+            and o not in members
+            and o.req.oca_group == order.req.oca_group
             and o.account == order.account
         ]
     return members

@@ -57,7 +57,9 @@ def parse_duration(text: str) -> pd.DateOffset | pd.Timedelta:
     """``"30 D"``, ``"1 Y"``, ``"3600 S"``... as a calendar span."""
     m = _DURATION.match(text or "")
     if not m:
-        raise HistoryError(321, f"Error validating request.-'bQ' : cause - Historical data query duration {text!r} is invalid.")
+        raise HistoryError(
+            321, f"Error validating request.-'bQ' : cause - Historical data query duration {text!r} is invalid."
+        )
     n, unit = int(m.group(1)), m.group(2)
     if unit == "S":
         return pd.Timedelta(seconds=n)
@@ -80,7 +82,9 @@ def parse_end(text: str, tz: ZoneInfo) -> pd.Timestamp | None:
             return pd.Timestamp(dt.datetime.strptime(text[:17], "%Y%m%d-%H:%M:%S"), tz="UTC").tz_convert(tz)
         parts = text.split()
         if len(parts) == 1:
-            return pd.Timestamp(dt.datetime.strptime(parts[0], "%Y%m%d")).tz_localize(tz) + pd.Timedelta(days=1, seconds=-1)
+            return pd.Timestamp(dt.datetime.strptime(parts[0], "%Y%m%d")).tz_localize(tz) + pd.Timedelta(
+                days=1, seconds=-1
+            )
         naive = dt.datetime.strptime(parts[0] + parts[1], "%Y%m%d%H:%M:%S")
         zone = ZoneInfo(parts[2]) if len(parts) > 2 else tz
         return pd.Timestamp(naive).tz_localize(zone).tz_convert(tz)
@@ -137,7 +141,11 @@ class BarStore:
         df = df[list(_COLS)].astype({c: float for c in _COLS if c != "count"}).astype({"count": np.int64})
         df = df[~df.index.duplicated(keep="last")].sort_index()
         diffs = df.index.to_series().diff().dropna()
-        base = pd.Timedelta(days=1) if daily else (diffs[diffs > pd.Timedelta(0)].min() if len(diffs) else pd.Timedelta(minutes=1))
+        base = (
+            pd.Timedelta(days=1)
+            if daily
+            else (diffs[diffs > pd.Timedelta(0)].min() if len(diffs) else pd.Timedelta(minutes=1))
+        )
         self._series[symbol.upper()] = _Series(df, daily, base)
 
     def has(self, symbol: str) -> bool:
@@ -164,9 +172,13 @@ class BarStore:
         if s is None:
             raise KeyError(f"seed bars for {symbol} before pushing")
         data = {str(k).lower(): v for k, v in dict(bar).items()}
-        stamp = time if time is not None else next(
-            (data[k] for k in ("date", "datetime", "time", "timestamp") if k in data),
-            getattr(bar, "name", None),
+        stamp = (
+            time
+            if time is not None
+            else next(
+                (data[k] for k in ("date", "datetime", "time", "timestamp") if k in data),
+                getattr(bar, "name", None),
+            )
         )
         if stamp is None:
             raise ValueError("push_bar needs a timestamp (date/time key, Series name or time=)")
@@ -220,12 +232,18 @@ class BarStore:
                     del self.failures[sym]
             raise failure
         if bar_size not in INTRADAY_SIZES and bar_size not in DAILY_SIZES:
-            raise HistoryError(321, f"Error validating request.-'bP' : cause - Historical data bar size setting {bar_size!r} is invalid.")
+            raise HistoryError(
+                321,
+                f"Error validating request.-'bP' : cause - Historical data bar size setting {bar_size!r} is invalid.",
+            )
         span = parse_duration(duration)
         end_ts = parse_end(end, self.tz)
         bars, daily = self._bars(sym, bar_size, use_rth)
         if bars.empty:
-            raise HistoryError(162, f"Historical Market Data Service error message:HMDS query returned no data: {sym}@SMART {what_to_show}")
+            raise HistoryError(
+                162,
+                f"Historical Market Data Service error message:HMDS query returned no data: {sym}@SMART {what_to_show}",
+            )
         if daily:
             end_day = bars.index[-1] if end_ts is None else pd.Timestamp(end_ts.date())
             start_day = end_day - span
@@ -239,7 +257,10 @@ class BarStore:
             start_s = f"{begin:%Y%m%d %H:%M:%S} {self.tz.key}"
             end_s = f"{stop:%Y%m%d %H:%M:%S} {self.tz.key}"
         if window.empty:
-            raise HistoryError(162, f"Historical Market Data Service error message:HMDS query returned no data: {sym}@SMART {what_to_show}")
+            raise HistoryError(
+                162,
+                f"Historical Market Data Service error message:HMDS query returned no data: {sym}@SMART {what_to_show}",
+            )
         return start_s, end_s, self._rows(window, daily, what_to_show, format_date)
 
     def bucket(
@@ -271,11 +292,19 @@ class BarStore:
     def _bars(self, sym: str, bar_size: str, use_rth: bool) -> tuple[pd.DataFrame, bool]:
         s = self._series.get(sym)
         if s is None:
-            raise HistoryError(162, f"Historical Market Data Service error message:HMDS query returned no data: {sym}@SMART")
+            raise HistoryError(
+                162, f"Historical Market Data Service error message:HMDS query returned no data: {sym}@SMART"
+            )
         if s.daily and bar_size in INTRADAY_SIZES:
-            raise HistoryError(162, f"Historical Market Data Service error message:No data of type {bar_size} for {sym}: only daily bars are seeded")
+            raise HistoryError(
+                162,
+                f"Historical Market Data Service error message:No data of type {bar_size} for {sym}: only daily bars are seeded",
+            )
         if not s.daily and bar_size in INTRADAY_SIZES and INTRADAY_SIZES[bar_size] < s.base:
-            raise HistoryError(162, f"Historical Market Data Service error message:No data of bar size {bar_size} for {sym}: seeded bars are {s.base}")
+            raise HistoryError(
+                162,
+                f"Historical Market Data Service error message:No data of bar size {bar_size} for {sym}: seeded bars are {s.base}",
+            )
         return self._aggregate(s.frame, s.daily, bar_size, use_rth)
 
     def _rth_mask(self, idx: pd.DatetimeIndex) -> np.ndarray:
@@ -312,8 +341,14 @@ class BarStore:
             return frame, True
         g = frame.assign(_pv=frame["wap"] * frame["volume"]).groupby(labels)
         agg = g.agg(
-            open=("open", "first"), high=("high", "max"), low=("low", "min"), close=("close", "last"),
-            volume=("volume", "sum"), _pv=("_pv", "sum"), wap=("wap", "mean"), count=("count", "sum"),
+            open=("open", "first"),
+            high=("high", "max"),
+            low=("low", "min"),
+            close=("close", "last"),
+            volume=("volume", "sum"),
+            _pv=("_pv", "sum"),
+            wap=("wap", "mean"),
+            count=("count", "sum"),
         )
         weighted = agg["_pv"] / agg["volume"].where(agg["volume"] != 0)
         agg["wap"] = weighted.fillna(agg["wap"])

@@ -79,8 +79,16 @@ class MessageBuilder:
     def portfolio(self, account: str, pos: Position, price: float) -> Fields:
         inst = pos.instrument
         return [
-            7, 8, *inst.portfolio_block(), pos.qty, price, pos.qty * price,
-            pos.avg_cost, pos.unrealized(price), pos.realized, account,
+            7,
+            8,
+            *inst.portfolio_block(),
+            pos.qty,
+            price,
+            pos.qty * price,
+            pos.avg_cost,
+            pos.unrealized(price),
+            pos.realized,
+            account,
         ]
 
     def account_time(self, now: dt.datetime) -> Fields:
@@ -118,8 +126,19 @@ class MessageBuilder:
         if v < 164:
             f.append(8)
         f += [
-            req_id, inst.symbol, inst.sec_type, "", 0.0, "", "SMART", inst.currency,
-            inst.symbol, inst.trading_class, inst.trading_class, inst.con_id, inst.min_tick,
+            req_id,
+            inst.symbol,
+            inst.sec_type,
+            "",
+            0.0,
+            "",
+            "SMART",
+            inst.currency,
+            inst.symbol,
+            inst.trading_class,
+            inst.trading_class,
+            inst.con_id,
+            inst.min_tick,
         ]
         if v < 164:
             f.append(1)  # mdSizeMultiplier
@@ -127,10 +146,26 @@ class MessageBuilder:
             "",  # multiplier
             "ACTIVETIM,AD,ADJUST,ALERT,ALLOC,AVGCOST,BASKET,DAY,GTC,IOC,LIT,LMT,LOC,MIT,MKT,MOC,STP,STPLMT,TRAIL",
             f"SMART,{inst.primary_exchange}",
-            1, 0, inst.long_name, inst.primary_exchange, "", inst.industry, inst.category,
-            inst.subcategory, "US/Eastern", "", "", "", "",
+            1,
+            0,
+            inst.long_name,
+            inst.primary_exchange,
+            "",
+            inst.industry,
+            inst.category,
+            inst.subcategory,
+            "US/Eastern",
+            "",
+            "",
+            "",
+            "",
             0,  # secIdCount
-            1, "", "", "26,26", "", inst.stock_type,
+            1,
+            "",
+            "",
+            "26,26",
+            "",
+            inst.stock_type,
         ]
         if v == 163:
             f.append(100.0)
@@ -178,37 +213,106 @@ class MessageBuilder:
         v, r = self.version, o.req
         order_id, client_id = message_ids(o)
         f: Fields = [
-            5, order_id, *o.instrument.block(r.contract.exchange or "SMART"),
-            r.action, r.quantity, r.order_type, r.lmt_price, r.aux_price, r.tif,
-            r.oca_group, o.account, r.open_close or "O", r.origin, r.order_ref,
-            client_id, o.perm_id, r.outside_rth, r.hidden, 0.0, r.good_after_time,
+            5,
+            order_id,
+            *o.instrument.block(r.contract.exchange or "SMART"),
+            r.action,
+            r.quantity,
+            r.order_type,
+            r.lmt_price,
+            r.aux_price,
+            r.tif,
+            r.oca_group,
+            o.account,
+            r.open_close or "O",
+            r.origin,
+            r.order_ref,
+            client_id,
+            o.perm_id,
+            r.outside_rth,
+            r.hidden,
+            0.0,
+            r.good_after_time,
             "",  # deprecated sharesAllocation
-            "", "", "",  # faGroup, faMethod, faPercentage
+            "",
+            "",
+            "",  # faGroup, faMethod, faPercentage
         ]
         if v < 177:
             f.append("")  # faProfile
         f += [
-            "", r.good_till_date, "", "", "", 0, "", -1, 0, "", "", "", "", "",
-            0, 0, 0, 0, "", r.oca_type, 0, 0, "", r.parent_id, 0, "", "",
-            "", "",  # deltaNeutralOrderType, deltaNeutralAuxPrice
-            0, "", o.trail_stop, r.trailing_percent, "", "", "",
-            0, 0, 0,  # comboLegCount, orderComboLegCount, smartComboParamCount
-            "", "", "",  # scaleInitLevelSize, scaleSubsLevelSize, scalePriceIncrement
+            "",
+            r.good_till_date,
+            "",
+            "",
+            "",
+            0,
+            "",
+            -1,
+            0,
+            "",
+            "",
+            "",
+            "",
+            "",
+            0,
+            0,
+            0,
+            0,
+            "",
+            r.oca_type,
+            0,
+            0,
+            "",
+            r.parent_id,
+            0,
+            "",
+            "",
+            "",
+            "",  # deltaNeutralOrderType, deltaNeutralAuxPrice
+            0,
+            "",
+            o.trail_stop,
+            r.trailing_percent,
+            "",
+            "",
+            "",
+            0,
+            0,
+            0,  # comboLegCount, orderComboLegCount, smartComboParamCount
+            "",
+            "",
+            "",  # scaleInitLevelSize, scaleSubsLevelSize, scalePriceIncrement
             "",  # hedgeType
-            0, "", "", 0,  # optOutSmartRouting, clearingAccount, clearingIntent, notHeld
+            0,
+            "",
+            "",
+            0,  # optOutSmartRouting, clearingAccount, clearingIntent, notHeld
             0,  # deltaNeutralContract
             "",  # algoStrategy
-            0, what_if is not None, status or o.status,
+            0,
+            what_if is not None,
+            status or o.status,
         ]
         if what_if is None:
             f += [""] * 9 + ["", "", "", "", ""]
         else:
             w = what_if
             f += [
-                "0", "0", f"{w.equity_after:.2f}",
-                f"{w.init_change:.2f}", f"{w.maint_change:.2f}", "0",
-                f"{w.init_after:.2f}", f"{w.maint_after:.2f}", f"{w.equity_after:.2f}",
-                w.commission, w.commission, w.commission, "USD", "",
+                "0",
+                "0",
+                f"{w.equity_after:.2f}",
+                f"{w.init_change:.2f}",
+                f"{w.maint_change:.2f}",
+                "0",
+                f"{w.init_after:.2f}",
+                f"{w.maint_after:.2f}",
+                f"{w.equity_after:.2f}",
+                w.commission,
+                w.commission,
+                w.commission,
+                "USD",
+                "",
             ]
         f += [0, 0]  # randomizeSize, randomizePrice
         if r.order_type.upper() in _PEG_BENCH:
@@ -231,37 +335,112 @@ class MessageBuilder:
     def order_status(self, o: Order, status: str | None = None) -> Fields:
         order_id, client_id = message_ids(o)
         return [
-            3, order_id, status or o.status, o.filled, o.remaining, o.avg_fill_price,
-            o.perm_id, o.req.parent_id, o.last_fill_price, client_id, "", 0.0,
+            3,
+            order_id,
+            status or o.status,
+            o.filled,
+            o.remaining,
+            o.avg_fill_price,
+            o.perm_id,
+            o.req.parent_id,
+            o.last_fill_price,
+            client_id,
+            "",
+            0.0,
         ]
 
     def completed_order(self, o: Order, completed_time: str) -> Fields:
         v, r = self.version, o.req
         f: Fields = [
-            101, *o.instrument.block(r.contract.exchange or "SMART"),
-            r.action, r.quantity, r.order_type, r.lmt_price, r.aux_price, r.tif,
-            r.oca_group, o.account, r.open_close or "O", r.origin, r.order_ref,
-            o.perm_id, r.outside_rth, r.hidden, 0.0, r.good_after_time, "", "", "",
+            101,
+            *o.instrument.block(r.contract.exchange or "SMART"),
+            r.action,
+            r.quantity,
+            r.order_type,
+            r.lmt_price,
+            r.aux_price,
+            r.tif,
+            r.oca_group,
+            o.account,
+            r.open_close or "O",
+            r.origin,
+            r.order_ref,
+            o.perm_id,
+            r.outside_rth,
+            r.hidden,
+            0.0,
+            r.good_after_time,
+            "",
+            "",
+            "",
         ]
         if v < 177:
             f.append("")  # faProfile
         f += [
-            "", r.good_till_date, "", "", "", 0, "", -1, "", "", "", "", "",
-            0, 0, 0, "", r.oca_type, 0, "", "", "", "",
-            0, "", o.trail_stop, r.trailing_percent, "",
-            0, 0, 0,
-            "", "", "",
             "",
-            "", "", 0, 0,  # clearingAccount, clearingIntent, notHeld, deltaNeutralContract
+            r.good_till_date,
+            "",
+            "",
+            "",
+            0,
+            "",
+            -1,
+            "",
+            "",
+            "",
+            "",
+            "",
+            0,
+            0,
+            0,
+            "",
+            r.oca_type,
+            0,
+            "",
+            "",
+            "",
+            "",
+            0,
+            "",
+            o.trail_stop,
+            r.trailing_percent,
+            "",
+            0,
+            0,
+            0,
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+            0,
+            0,  # clearingAccount, clearingIntent, notHeld, deltaNeutralContract
             "",  # algoStrategy
-            0, o.status, 0, 0,  # solicited, status, randomizeSize, randomizePrice
+            0,
+            o.status,
+            0,
+            0,  # solicited, status, randomizeSize, randomizePrice
         ]
         if r.order_type.upper() in _PEG_BENCH:
             f += ["", 0, "", "", ""]
         f += [0]  # conditionCount
         f += [
-            o.trail_stop, "", "", 0, 0, "", o.filled, "", 0, "", 0, 0, "",
-            completed_time, o.completed_status or o.status,
+            o.trail_stop,
+            "",
+            "",
+            0,
+            0,
+            "",
+            o.filled,
+            "",
+            0,
+            "",
+            0,
+            0,
+            "",
+            completed_time,
+            o.completed_status or o.status,
         ]
         if v >= 170:
             f += ["", "", "", "", ""]
@@ -272,10 +451,27 @@ class MessageBuilder:
 
     def exec_details(self, req_id: int, ex: Execution) -> Fields:
         f: Fields = [
-            11, req_id, max(ex.order_id, 0) if ex.client_id >= 0 else 0, *ex.instrument.block(ex.exchange),
-            ex.exec_id, ib_time(ex.time, self.tz), ex.account, ex.exchange, ex.side,
-            ex.shares, ex.price, ex.perm_id, max(ex.client_id, 0), 0, ex.cum_qty, ex.avg_price,
-            ex.order_ref, "", "", "", 2,
+            11,
+            req_id,
+            max(ex.order_id, 0) if ex.client_id >= 0 else 0,
+            *ex.instrument.block(ex.exchange),
+            ex.exec_id,
+            ib_time(ex.time, self.tz),
+            ex.account,
+            ex.exchange,
+            ex.side,
+            ex.shares,
+            ex.price,
+            ex.perm_id,
+            max(ex.client_id, 0),
+            0,
+            ex.cum_qty,
+            ex.avg_price,
+            ex.order_ref,
+            "",
+            "",
+            "",
+            2,
         ]
         if self.version >= 178:
             f.append(0)  # pendingPriceRevision

@@ -47,13 +47,25 @@ class ReceivedOrder:
     is_modify: bool
 
     @classmethod
-    def from_request(
-        cls, req: OrderRequest, client_id: int, at: float, perf: float, is_modify: bool
-    ) -> ReceivedOrder:
+    def from_request(cls, req: OrderRequest, client_id: int, at: float, perf: float, is_modify: bool) -> ReceivedOrder:
         return cls(
-            at, perf, client_id, req.order_id, req.contract.symbol, req.action, req.quantity,
-            req.order_type, req.lmt_price, req.aux_price, req.tif, req.order_ref,
-            req.parent_id, req.transmit, req.outside_rth, req.what_if, is_modify,
+            at,
+            perf,
+            client_id,
+            req.order_id,
+            req.contract.symbol,
+            req.action,
+            req.quantity,
+            req.order_type,
+            req.lmt_price,
+            req.aux_price,
+            req.tif,
+            req.order_ref,
+            req.parent_id,
+            req.transmit,
+            req.outside_rth,
+            req.what_if,
+            is_modify,
         )
 
 
@@ -91,7 +103,8 @@ class Recorder:
     def messages(self, msg_id: int | None = None, client_id: int | None = None) -> list[Received]:
         with self._lock:
             return [
-                m for m in self._messages
+                m
+                for m in self._messages
                 if (msg_id is None or m.msg_id == msg_id) and (client_id is None or m.client_id == client_id)
             ]
 

@@ -105,8 +105,23 @@ def parse_place_order(fields: list[str], version: int) -> OrderRequest:
     outside_rth = c.bool()
     hidden = c.bool()
     req = OrderRequest(
-        order_id, contract, action, quantity, order_type, lmt, aux, tif, oca_group,
-        account, open_close, origin, order_ref, transmit, parent_id, outside_rth, hidden,
+        order_id,
+        contract,
+        action,
+        quantity,
+        order_type,
+        lmt,
+        aux,
+        tif,
+        oca_group,
+        account,
+        open_close,
+        origin,
+        order_ref,
+        transmit,
+        parent_id,
+        outside_rth,
+        hidden,
         raw=list(fields),
     )
     try:

@@ -62,9 +62,25 @@ class OrderView:
     def of(cls, o: Order) -> OrderView:
         r = o.req
         return cls(
-            o.client_id, o.order_id, o.perm_id, o.instrument.symbol, r.action, r.quantity,
-            r.order_type, r.lmt_price, r.aux_price, r.order_ref, r.parent_id, o.status,
-            o.filled, o.remaining, o.avg_fill_price, o.commission, o.account, r.oca_group, o.trail_stop,
+            o.client_id,
+            o.order_id,
+            o.perm_id,
+            o.instrument.symbol,
+            r.action,
+            r.quantity,
+            r.order_type,
+            r.lmt_price,
+            r.aux_price,
+            r.order_ref,
+            r.parent_id,
+            o.status,
+            o.filled,
+            o.remaining,
+            o.avg_fill_price,
+            o.commission,
+            o.account,
+            r.oca_group,
+            o.trail_stop,
         )
 
 
@@ -116,9 +132,13 @@ class FakeGateway:
             next_order_id=next_order_id,
         )
         self._core_args: dict[str, Any] = dict(
-            state=state, catalogue=catalogue, tz=self.tz, max_version=server_version,
+            state=state,
+            catalogue=catalogue,
+            tz=self.tz,
+            max_version=server_version,
             clock=clock or (lambda: dt.datetime.now(dt.UTC)),
-            default_policy=default_policy or FillPolicy(), half_spread=half_spread,
+            default_policy=default_policy or FillPolicy(),
+            half_spread=half_spread,
             quote_size=quote_size,
         )
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -230,7 +250,9 @@ class FakeGateway:
     def connected_clients(self) -> list[int]:
         return self._call(lambda: sorted(s.client_id for s in self._core.ready_sessions() if s.client_id is not None))
 
-    def inject_error(self, code: int, message: str | None = None, req_id: int = -1, client_id: int | None = None) -> int:
+    def inject_error(
+        self, code: int, message: str | None = None, req_id: int = -1, client_id: int | None = None
+    ) -> int:
         """Send error/status ``code`` to connected clients; returns how many got it."""
         text = message or _STATUS_TEXT.get(code, f"Simulated error {code}")
         return self._call(lambda: self._core.inject_error(code, text, req_id, client_id))
@@ -285,8 +307,9 @@ class FakeGateway:
         """The stored bars (normalised) of ``symbol``."""
         return self._call(lambda: self._core.bars.frame(symbol))
 
-    def push_bar(self, symbol: str, bar: Mapping[str, object] | pd.Series, time: object = None,
-                 ticks: list[float] | None = None) -> None:
+    def push_bar(
+        self, symbol: str, bar: Mapping[str, object] | pd.Series, time: object = None, ticks: list[float] | None = None
+    ) -> None:
         """Add a bar (or update the forming one if the stamp exists): keepUpToDate
         subscribers get historicalDataUpdate, then the price walks the bar's intrabar
         path (``set_intrabar``, or ``ticks``: open first, close last) and resting orders
@@ -313,7 +336,10 @@ class FakeGateway:
         366 (no historical data query found), and ``code=0``: no answer at all, as when the
         HMDS farm is down (ushmds, 2105); the client's request times out.
         """
-        text = message or _HISTORY_TEXT.get(code, f"Historical Market Data Service error message:HMDS query returned no data: {symbol.upper()}@SMART Trades")
+        text = message or _HISTORY_TEXT.get(
+            code,
+            f"Historical Market Data Service error message:HMDS query returned no data: {symbol.upper()}@SMART Trades",
+        )
         self._call(lambda: self._core.bars.failures.__setitem__(symbol.upper(), HistoryError(code, text, times)))
 
     def clear_history_failure(self, symbol: str) -> None:
@@ -379,8 +405,17 @@ class FakeGateway:
                 raise LookupError(f"order {order.key} is already {order.status}")
             policy = order.policy or self._core.default_policy
             px = next(
-                (p for p in (price, policy.price, self._core.state.prices.get(order.instrument.symbol),
-                             order.req.lmt_price, order.req.aux_price) if p is not None),
+                (
+                    p
+                    for p in (
+                        price,
+                        policy.price,
+                        self._core.state.prices.get(order.instrument.symbol),
+                        order.req.lmt_price,
+                        order.req.aux_price,
+                    )
+                    if p is not None
+                ),
                 None,
             )
             if px is None:
@@ -402,8 +437,15 @@ class FakeGateway:
             raise AssertionError("the order's client is still connected")
         return self.fill_order(order_ref, **kwargs)
 
-    def cancel_order(self, order_ref: str | None = None, *, client_id: int | None = None,
-                     order_id: int | None = None, perm_id: int | None = None, reason: str = "") -> None:
+    def cancel_order(
+        self,
+        order_ref: str | None = None,
+        *,
+        client_id: int | None = None,
+        order_id: int | None = None,
+        perm_id: int | None = None,
+        reason: str = "",
+    ) -> None:
         """Cancel a working order from the gateway side (orderStatus Cancelled + 202)."""
         self._call(lambda: self._core.engine.cancel_order(self._find(order_ref, client_id, order_id, perm_id), reason))
 
@@ -414,8 +456,11 @@ class FakeGateway:
 
         def run() -> list[OrderView]:
             engine = self._core.engine
-            gone = [o for o in self._core.state.orders.values()
-                    if not o.is_done and not o.held and o.req.tif.upper() in ("", "DAY")]
+            gone = [
+                o
+                for o in self._core.state.orders.values()
+                if not o.is_done and not o.held and o.req.tif.upper() in ("", "DAY")
+            ]
             for o in gone:
                 engine.cancel_order(o, "")
             return [OrderView.of(o) for o in gone]
@@ -434,15 +479,29 @@ class FakeGateway:
             orders = [o for o in orders if o.perm_id == perm_id]
         working = [o for o in orders if not o.is_done] or orders
         if len(working) != 1:
-            raise LookupError(f"{len(working)} orders match ref={order_ref} client={client_id} id={order_id} perm={perm_id}")
+            raise LookupError(
+                f"{len(working)} orders match ref={order_ref} client={client_id} id={order_id} perm={perm_id}"
+            )
         return working[0]
 
-    def place_manual_order(self, symbol: str, action: str, quantity: float, *, order_type: str = "MKT",
-                           lmt_price: float | None = None, order_ref: str = "", policy: FillPolicy | None = None) -> OrderView:
+    def place_manual_order(
+        self,
+        symbol: str,
+        action: str,
+        quantity: float,
+        *,
+        order_type: str = "MKT",
+        lmt_price: float | None = None,
+        order_ref: str = "",
+        policy: FillPolicy | None = None,
+    ) -> OrderView:
         """An order typed into TWS (not through the API): owned by no API client until client 0
         binds it (``reqOpenOrders`` from client 0, or at once after ``reqAutoOpenOrders(True)``)."""
-        return self._call(lambda: OrderView.of(manual_order(self._core, symbol, action, quantity, order_type,
-                                                             lmt_price, order_ref, policy)))
+        return self._call(
+            lambda: OrderView.of(
+                manual_order(self._core, symbol, action, quantity, order_type, lmt_price, order_ref, policy)
+            )
+        )
 
     def restart(self, next_order_id: int = 1) -> None:
         """A gateway restart: every connection drops, orders and executions survive at IB,
@@ -496,18 +555,30 @@ class FakeGateway:
     def account_values(self, account: str | None = None) -> dict[str, float]:
         """Numeric account values as the gateway would send them now."""
         return self._call(
-            lambda: self._core.state.book(account or self._core.state.default_account).value_map(self._core.state.prices)
+            lambda: self._core.state.book(account or self._core.state.default_account).value_map(
+                self._core.state.prices
+            )
         )
 
     # --- recording ---------------------------------------------------------------------
     def orders(self, order_ref: str | None = None) -> list[OrderView]:
         """Gateway-side orders (snapshots), optionally by orderRef."""
-        return self._call(lambda: [OrderView.of(o) for o in self._core.state.orders.values()
-                                   if order_ref is None or o.order_ref == order_ref])
+        return self._call(
+            lambda: [
+                OrderView.of(o)
+                for o in self._core.state.orders.values()
+                if order_ref is None or o.order_ref == order_ref
+            ]
+        )
 
     def executions(self, order_ref: str | None = None) -> list[Execution]:
-        return self._call(lambda: [dataclasses.replace(e) for e in self._core.state.executions
-                                   if order_ref is None or e.order_ref == order_ref])
+        return self._call(
+            lambda: [
+                dataclasses.replace(e)
+                for e in self._core.state.executions
+                if order_ref is None or e.order_ref == order_ref
+            ]
+        )
 
     def received(self, msg_id: int | None = None, client_id: int | None = None) -> list[Received]:
         """Every parsed client message (after the handshake), optionally filtered."""

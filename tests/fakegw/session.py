@@ -68,16 +68,36 @@ class Session(asyncio.Protocol):
         self.market_data_type = 1
         self.closed = False
         self._handlers: dict[int, Callable[[list[str]], None]] = {
-            71: self._start_api, 17: self._managed_accounts, 8: self._req_ids,
-            49: self._current_time, 61: self._positions, 64: self._cancel_positions,
-            74: self._positions_multi, 6: self._account_updates, 76: self._account_multi,
-            77: self._cancel_account_multi, 62: self._account_summary, 92: self._pnl,
-            93: self._cancel_pnl, 94: self._pnl_single, 95: self._cancel_pnl_single,
-            9: self._contract_details, 20: self._historical, 25: self._cancel_historical,
-            87: self._head_timestamp, 1: self._market_data, 2: self._cancel_market_data,
-            59: self._market_data_type, 3: self._place_order, 4: self._cancel_order,
-            58: self._global_cancel, 5: self._open_orders, 16: self._all_open_orders,
-            99: self._completed_orders, 7: self._executions, 15: self._auto_open_orders,
+            71: self._start_api,
+            17: self._managed_accounts,
+            8: self._req_ids,
+            49: self._current_time,
+            61: self._positions,
+            64: self._cancel_positions,
+            74: self._positions_multi,
+            6: self._account_updates,
+            76: self._account_multi,
+            77: self._cancel_account_multi,
+            62: self._account_summary,
+            92: self._pnl,
+            93: self._cancel_pnl,
+            94: self._pnl_single,
+            95: self._cancel_pnl_single,
+            9: self._contract_details,
+            20: self._historical,
+            25: self._cancel_historical,
+            87: self._head_timestamp,
+            1: self._market_data,
+            2: self._cancel_market_data,
+            59: self._market_data_type,
+            3: self._place_order,
+            4: self._cancel_order,
+            58: self._global_cancel,
+            5: self._open_orders,
+            16: self._all_open_orders,
+            99: self._completed_orders,
+            7: self._executions,
+            15: self._auto_open_orders,
         }
         self.auto_bind = False  # client 0 after reqAutoOpenOrders(True)
         self._arrival = (0.0, 0.0)
@@ -175,7 +195,11 @@ class Session(asyncio.Protocol):
         client_id = int(f[2])
         other = self.core.session_for(client_id)
         if other is not None and other is not self:
-            self.send(self.msg.error(-1, 326, "Unable to connect as the client id is already in use. Retry with a unique client id."))
+            self.send(
+                self.msg.error(
+                    -1, 326, "Unable to connect as the client id is already in use. Retry with a unique client id."
+                )
+            )
             self.close()
             return
         self.client_id = client_id
@@ -211,7 +235,18 @@ class Session(asyncio.Protocol):
             if account in ("", book.account):
                 for pos in book.positions.values():
                     if pos.qty != 0:
-                        self.send([71, 1, req_id, book.account, *pos.instrument.block(pos.instrument.primary_exchange), pos.qty, pos.avg_cost, model])
+                        self.send(
+                            [
+                                71,
+                                1,
+                                req_id,
+                                book.account,
+                                *pos.instrument.block(pos.instrument.primary_exchange),
+                                pos.qty,
+                                pos.avg_cost,
+                                model,
+                            ]
+                        )
         self.send([72, 1, req_id])
 
     def _account_updates(self, f: list[str]) -> None:
@@ -306,7 +341,9 @@ class Session(asyncio.Protocol):
             return
         try:
             if req.keep_up_to_date and req.end:
-                raise HistoryError(321, "Error validating request.-'bX' : cause - End date not supported with live updates")
+                raise HistoryError(
+                    321, "Error validating request.-'bX' : cause - End date not supported with live updates"
+                )
             start, end, rows = self.core.bars.query(
                 inst.symbol, req.bar_size, req.duration, req.end, req.use_rth, req.what_to_show, req.format_date
             )
@@ -389,7 +426,9 @@ class Session(asyncio.Protocol):
 
     def _auto_open_orders(self, f: list[str]) -> None:
         if self.client_id != 0:
-            self.send(self.msg.error(-1, 321, "Error validating request:-'bn' : cause - Only client id 0 can bind TWS orders"))
+            self.send(
+                self.msg.error(-1, 321, "Error validating request:-'bn' : cause - Only client id 0 can bind TWS orders")
+            )
             return
         self.auto_bind = len(f) > 2 and f[2] == "1"
 

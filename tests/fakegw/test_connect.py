@@ -40,7 +40,9 @@ def test_connect_negotiates_version_and_syncs_fast(fake_gateway: FakeGateway, ib
     assert {71, 61, 5, 99, 6, 76, 7} <= got
 
 
-def test_live_account_id_and_server_time(fake_gateway_factory: Callable[..., FakeGateway], ib_factory: Callable[..., IB]) -> None:
+def test_live_account_id_and_server_time(
+    fake_gateway_factory: Callable[..., FakeGateway], ib_factory: Callable[..., IB]
+) -> None:
     gw = fake_gateway_factory(accounts="U7654321", server_version=176)
     ib = ib_factory(gw)
     assert ib.managedAccounts() == ["U7654321"]

@@ -65,7 +65,9 @@ def test_unknown_symbol_raises_200_with_request_errors(ib: IB) -> None:
     assert info.value.code == 200
 
 
-def test_unknown_symbol_without_request_errors_returns_none(fake_gateway: FakeGateway, ib_factory: Callable[..., IB]) -> None:
+def test_unknown_symbol_without_request_errors_returns_none(
+    fake_gateway: FakeGateway, ib_factory: Callable[..., IB]
+) -> None:
     ib = ib_factory(fake_gateway, raise_errors=False)
     assert ib.qualifyContracts(Stock("NOPE", "SMART", "USD")) == [None]
     fake_gateway.add_instrument("NOPE", 999001, "NYSE")
@@ -106,7 +108,9 @@ def test_intraday_minute_bars_equal_seeded_frame(fake_gateway: FakeGateway, ib: 
     frame = minute_frame()
     fake_gateway.seed_bars("QQQ", frame)
     end = dt.datetime(2024, 3, 4, 11, 0, tzinfo=ET)
-    bars = ib.reqHistoricalData(Stock("QQQ", "SMART", "USD"), end, "3600 S", "1 min", "TRADES", True, formatDate=format_date)
+    bars = ib.reqHistoricalData(
+        Stock("QQQ", "SMART", "USD"), end, "3600 S", "1 min", "TRADES", True, formatDate=format_date
+    )
     got = bars_frame(bars)
     expected = frame.loc["2024-03-04 10:00":"2024-03-04 10:59"]
     assert len(got) == 60
@@ -129,8 +133,14 @@ def test_five_minute_bars_match_pandas_resample_of_real_spy_minutes(
     last_day = raw.index[-1].normalize()
     bars = ib.reqHistoricalData(Stock("SPY", "SMART", "USD"), "", "1 D", "5 mins", "TRADES", False)
 
-    ref = raw[raw.index >= last_day + pd.Timedelta(hours=raw.index[-1].hour) - pd.Timedelta(days=1) + pd.Timedelta(minutes=5)]
-    ref = ref.resample("5min").agg({"open": "first", "high": "max", "low": "min", "close": "last", "volume": "sum"}).dropna()
+    ref = raw[
+        raw.index >= last_day + pd.Timedelta(hours=raw.index[-1].hour) - pd.Timedelta(days=1) + pd.Timedelta(minutes=5)
+    ]
+    ref = (
+        ref.resample("5min")
+        .agg({"open": "first", "high": "max", "low": "min", "close": "last", "volume": "sum"})
+        .dropna()
+    )
     got = bars_frame(bars)
     got.index = [pd.Timestamp(d).tz_convert(ET).tz_localize(None) for d in got.index]
     common = got.index.intersection(ref.index)
@@ -166,11 +176,15 @@ def test_keep_up_to_date_updates_forming_bar_then_appends(fake_gateway: FakeGate
     events: list[tuple[int, bool]] = []
     bars.updateEvent += lambda b, has_new: events.append((len(b), has_new))
 
-    fake_gateway.push_bar("QQQ", {"time": "2024-03-04 10:00", "open": 51, "high": 52, "low": 50.5, "close": 51.5, "volume": 10})
+    fake_gateway.push_bar(
+        "QQQ", {"time": "2024-03-04 10:00", "open": 51, "high": 52, "low": 50.5, "close": 51.5, "volume": 10}
+    )
     assert until(ib, lambda: len(events) == 1)
     assert events == [(7, True)] and (bars[-1].open, bars[-1].close, bars[-1].volume) == (51, 51.5, 10)
 
-    fake_gateway.push_bar("QQQ", {"time": "2024-03-04 10:01", "open": 51.5, "high": 53, "low": 51, "close": 52.5, "volume": 5})
+    fake_gateway.push_bar(
+        "QQQ", {"time": "2024-03-04 10:01", "open": 51.5, "high": 53, "low": 51, "close": 52.5, "volume": 5}
+    )
     assert until(ib, lambda: len(events) == 2)
     assert events[-1] == (7, False)  # same 10:00 five-minute bar, still forming
     assert (bars[-1].open, bars[-1].high, bars[-1].low, bars[-1].close, bars[-1].volume) == (51, 53, 50.5, 52.5, 15)

@@ -97,7 +97,9 @@ def test_rejection_201_of_entries_and_exits(fake_gateway: FakeGateway, ib: IB, a
     [c] = ib.qualifyContracts(SPY)
     trade = ib.placeOrder(c, MarketOrder(action, 50, orderRef=f"x-{action}"))
     assert until(ib, lambda: trade.orderStatus.status == "Cancelled")
-    assert trade.log[-1].errorCode == 201 and "Order rejected - reason:Order size exceeds limit" in trade.log[-1].message
+    assert (
+        trade.log[-1].errorCode == 201 and "Order rejected - reason:Order size exceeds limit" in trade.log[-1].message
+    )
     assert trade.order.permId == 0 and not trade.fills and ib.openTrades() == []
     assert fake_gateway.position("SPY")[0] == 50.0
     ok = ib.placeOrder(c, MarketOrder(action, 50, orderRef=f"y-{action}"))  # scripts are once: the next one fills
@@ -116,7 +118,11 @@ def test_partial_fill_stays_working_across_a_drop(fake_gateway: FakeGateway, ib:
     fake_gateway.fill_order_while_disconnected("part", qty=10, price=400.5)  # a fill while the client is away
     ib.connect("127.0.0.1", fake_gateway.port, clientId=1, timeout=2)
     [open_trade] = ib.openTrades()
-    assert (open_trade.order.orderRef, open_trade.orderStatus.status, open_trade.orderStatus.filled) == ("part", "Submitted", 20.0)
+    assert (open_trade.order.orderRef, open_trade.orderStatus.status, open_trade.orderStatus.filled) == (
+        "part",
+        "Submitted",
+        20.0,
+    )
     assert sorted(f.execution.shares for f in ib.fills()) == [10.0, 10.0]
     assert fake_gateway.position("SPY")[0] == 20.0
 

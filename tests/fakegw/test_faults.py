@@ -59,10 +59,14 @@ def test_reconnect_recovers_open_completed_orders_and_executions(fake_gateway: F
 
     [open_trade] = ib.openTrades()
     assert (open_trade.order.orderRef, open_trade.order.orderId, open_trade.order.permId) == (
-        "s|resting", resting.order.orderId, perm["s|resting"],
+        "s|resting",
+        resting.order.orderId,
+        perm["s|resting"],
     )
     assert (open_trade.orderStatus.status, open_trade.orderStatus.filled, open_trade.orderStatus.remaining) == (
-        "Submitted", 10.0, 40.0,
+        "Submitted",
+        10.0,
+        40.0,
     )
     completed = {t.order.orderRef: t for t in ib.trades() if t.isDone()}
     assert set(completed) == {"s|filled-before", "s|fills-while-away"}
@@ -74,7 +78,9 @@ def test_reconnect_recovers_open_completed_orders_and_executions(fake_gateway: F
     assert set(fills) == {"s|filled-before", "s|fills-while-away", "s|resting"}
     assert fills["s|fills-while-away"].execution.price == 389.5
     assert {ref: f.commissionReport.commission for ref, f in fills.items()} == {
-        "s|filled-before": 1.0, "s|fills-while-away": 1.0, "s|resting": 1.0,
+        "s|filled-before": 1.0,
+        "s|fills-while-away": 1.0,
+        "s|resting": 1.0,
     }
     assert completed["s|fills-while-away"].fills == [fills["s|fills-while-away"]]
     assert open_trade.fills == [fills["s|resting"]]
@@ -127,7 +133,9 @@ def test_1100_then_1102_keeps_session_usable(fake_gateway: FakeGateway, ib: IB) 
     assert until(ib, lambda: 1101 in codes) and ib.isConnected()
 
 
-def test_stopped_gateway_disconnects_and_refuses(fake_gateway_factory: Callable[..., FakeGateway], ib_factory: Callable[..., IB]) -> None:
+def test_stopped_gateway_disconnects_and_refuses(
+    fake_gateway_factory: Callable[..., FakeGateway], ib_factory: Callable[..., IB]
+) -> None:
     gw = fake_gateway_factory()
     ib = ib_factory(gw)
     gw.stop()

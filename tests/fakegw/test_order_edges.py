@@ -239,8 +239,12 @@ def test_oca_reduce_follows_each_execution_of_the_same_member(fake_gateway: Fake
     seed(gw)
     c = long_position(ib, gw)
     gw.script(FillPolicy.auto(pieces=4, partial=2), order_ref="tp2")
-    take, stop = (ib.placeOrder(c, o) for o in ib.oneCancelsAll(
-        [LimitOrder("SELL", 100, 455.0, orderRef="tp2"), StopOrder("SELL", 200, 440.0, orderRef="sl2")], "exit-3", 3))
+    take, stop = (
+        ib.placeOrder(c, o)
+        for o in ib.oneCancelsAll(
+            [LimitOrder("SELL", 100, 455.0, orderRef="tp2"), StopOrder("SELL", 200, 440.0, orderRef="sl2")], "exit-3", 3
+        )
+    )
     assert until(ib, lambda: stop.orderStatus.status == "PreSubmitted")
     gw.walk_path("SPY", [450.0, 456.0])
     assert until(ib, lambda: take.orderStatus.filled == 50.0)

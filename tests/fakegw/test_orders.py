@@ -165,13 +165,21 @@ def test_order_ref_round_trips_and_each_order_is_recorded_once(
 
     [rec] = fake_gateway.orders_received("strat-A|2024-03-04|1")
     assert (rec.client_id, rec.order_id, rec.action, rec.quantity, rec.order_type, rec.lmt_price, rec.tif) == (
-        1, trade.order.orderId, "BUY", 5.0, "LMT", 400.0, "GTC",
+        1,
+        trade.order.orderId,
+        "BUY",
+        5.0,
+        "LMT",
+        400.0,
+        "GTC",
     )
     assert before <= rec.at <= after and not rec.is_modify
     # another client sees the order as the gateway describes it, orderRef included
     [other] = observer.reqAllOpenOrders()
     assert (other.order.orderRef, other.order.permId, other.order.clientId) == (
-        "strat-A|2024-03-04|1", trade.order.permId, 1,
+        "strat-A|2024-03-04|1",
+        trade.order.permId,
+        1,
     )
     fill = fake_gateway.fill_order("strat-A|2024-03-04|1", price=399.0)
     assert fill.order_ref == "strat-A|2024-03-04|1"

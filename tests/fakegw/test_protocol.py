@@ -30,7 +30,19 @@ TZ = ZoneInfo("US/Eastern")
 SPY = Catalogue.default().instruments["SPY"]
 
 # Field counts (message id included) from the protocol notes, plain stock order.
-OPEN_ORDER = {157: 120, 159: 121, 160: 122, 162: 123, 163: 123, 164: 123, 166: 123, 170: 128, 176: 128, 177: 127, 178: 127}
+OPEN_ORDER = {
+    157: 120,
+    159: 121,
+    160: 122,
+    162: 123,
+    163: 123,
+    164: 123,
+    166: 123,
+    170: 128,
+    176: 128,
+    177: 127,
+    178: 127,
+}
 COMPLETED = {157: 92, 162: 92, 166: 92, 170: 97, 176: 97, 177: 96, 178: 96}
 ALL_VERSIONS = sorted(OPEN_ORDER)
 
@@ -61,10 +73,23 @@ def decode(version: int, fields: list[object]) -> tuple[str, tuple[Any, ...]]:
 
 def sample_order(order_type: str = "LMT") -> Order:
     req = OrderRequest(
-        order_id=42, contract=ContractSpec(symbol="SPY", sec_type="STK", exchange="SMART", currency="USD"),
-        action="BUY", quantity=100.0, order_type=order_type, lmt_price=450.5, aux_price=None, tif="DAY",
-        oca_group="", account="DU1234567", open_close="O", origin=0, order_ref="strat-1|abc",
-        transmit=True, parent_id=0, outside_rth=False, hidden=False,
+        order_id=42,
+        contract=ContractSpec(symbol="SPY", sec_type="STK", exchange="SMART", currency="USD"),
+        action="BUY",
+        quantity=100.0,
+        order_type=order_type,
+        lmt_price=450.5,
+        aux_price=None,
+        tif="DAY",
+        oca_group="",
+        account="DU1234567",
+        open_close="O",
+        origin=0,
+        order_ref="strat-1|abc",
+        transmit=True,
+        parent_id=0,
+        outside_rth=False,
+        hidden=False,
     )
     o = Order(7, 42, 1_500_000_123, SPY, req, "DU1234567", dt.datetime(2026, 11, 20, 15, 0, tzinfo=dt.UTC))
     o.status, o.filled, o.value, o.avg_fill_price = "Filled", 100.0, 45050.0, 450.5
@@ -74,8 +99,21 @@ def sample_order(order_type: str = "LMT") -> Order:
 
 def sample_execution() -> Execution:
     return Execution(
-        "0000abcd.00000001.01.01", 1_500_000_123, 7, 42, "DU1234567", SPY, "BOT", 100.0, 450.5,
-        dt.datetime(2026, 11, 20, 15, 0, tzinfo=dt.UTC), 100.0, 450.5, "strat-1|abc", 1.0, None,
+        "0000abcd.00000001.01.01",
+        1_500_000_123,
+        7,
+        42,
+        "DU1234567",
+        SPY,
+        "BOT",
+        100.0,
+        450.5,
+        dt.datetime(2026, 11, 20, 15, 0, tzinfo=dt.UTC),
+        100.0,
+        450.5,
+        "strat-1|abc",
+        1.0,
+        None,
     )
 
 
@@ -105,7 +143,13 @@ def test_version_range_with_connect_options() -> None:
 
 def test_encode_value_follows_gateway_conventions() -> None:
     assert [encode_value(v) for v in (None, True, False, 5, 100.0, -0.0, UNSET_DOUBLE)] == [
-        "", "1", "0", "5", "100.0", "0.0", "1.7976931348623157E308",
+        "",
+        "1",
+        "0",
+        "5",
+        "100.0",
+        "0.0",
+        "1.7976931348623157E308",
     ]
     assert float(encode_value(0.1 + 0.2)) == 0.1 + 0.2  # floats round-trip exactly
     assert encode_payload([9, 1, 3]) == b"9\x001\x003\x00"
@@ -131,7 +175,12 @@ def test_completed_order_field_count_and_decoding(version: int) -> None:
     assert len(msg) == COMPLETED[version]
     name, (contract, order, state) = decode(version, msg)
     assert name == "completedOrder"
-    assert (order.permId, order.orderRef, order.filledQuantity, state.status) == (1_500_000_123, "strat-1|abc", 100.0, "Filled")
+    assert (order.permId, order.orderRef, order.filledQuantity, state.status) == (
+        1_500_000_123,
+        "strat-1|abc",
+        100.0,
+        "Filled",
+    )
     assert state.completedStatus == "Filled" and contract.conId == 756733
 
 
@@ -142,7 +191,13 @@ def test_exec_details_and_commission_report(version: int) -> None:
     assert len(msg) == (32 if version >= 178 else 31)
     name, (req_id, contract, ex) = decode(version, msg)
     assert (name, req_id, contract.conId) == ("execDetails", -1, 756733)
-    assert (ex.execId, ex.permId, ex.clientId, ex.orderId, ex.orderRef) == ("0000abcd.00000001.01.01", 1_500_000_123, 7, 42, "strat-1|abc")
+    assert (ex.execId, ex.permId, ex.clientId, ex.orderId, ex.orderRef) == (
+        "0000abcd.00000001.01.01",
+        1_500_000_123,
+        7,
+        42,
+        "strat-1|abc",
+    )
     assert ex.time == dt.datetime(2026, 11, 20, 15, 0, tzinfo=dt.UTC)
     name, (report,) = decode(version, b.commission_report(sample_execution()))
     assert (report.execId, report.commission, report.currency) == ("0000abcd.00000001.01.01", 1.0, "USD")
@@ -161,7 +216,10 @@ def test_contract_details_decodes_at_every_layout(version: int) -> None:
     name, (req_id, cd) = decode(version, MessageBuilder(version, TZ).contract_details(3, SPY))
     assert (name, req_id) == ("contractDetails", 3)
     assert (cd.contract.conId, cd.contract.symbol, cd.contract.primaryExchange, cd.longName) == (
-        756733, "SPY", "ARCA", "SPDR S&P 500 ETF TRUST",
+        756733,
+        "SPY",
+        "ARCA",
+        "SPDR S&P 500 ETF TRUST",
     )
     assert cd.minTick == 0.01 and cd.stockType == "ETF"
 
@@ -195,11 +253,27 @@ def test_historical_messages_decode() -> None:
     assert [(x.date, x.open, x.high, x.low, x.close, x.volume, x.average, x.barCount) for x in bars] == rows
     assert stub.calls[-1] == ("historicalDataEnd", (9, "20240101", "20240103"))
     name, (req_id, bar) = decode(178, b.historical_update(9, rows[1]))
-    assert (bar.date, bar.open, bar.high, bar.low, bar.close, bar.volume, bar.barCount) == ("20240103", 1.5, 2.5, 1.0, 2.0, 2000.0, 20)
+    assert (bar.date, bar.open, bar.high, bar.low, bar.close, bar.volume, bar.barCount) == (
+        "20240103",
+        1.5,
+        2.5,
+        1.0,
+        2.0,
+        2000.0,
+        20,
+    )
 
 
 def test_what_if_reply_has_numeric_margins() -> None:
-    info = WhatIfInfo(init_change=22525.0, maint_change=11262.5, equity_after=999_000.0, init_after=22525.0,
-                      maint_after=11262.5, commission=1.0)
-    name, (_oid, _c, order, state) = decode(178, MessageBuilder(178, TZ).open_order(sample_order(), "PreSubmitted", info))
+    info = WhatIfInfo(
+        init_change=22525.0,
+        maint_change=11262.5,
+        equity_after=999_000.0,
+        init_after=22525.0,
+        maint_after=11262.5,
+        commission=1.0,
+    )
+    name, (_oid, _c, order, state) = decode(
+        178, MessageBuilder(178, TZ).open_order(sample_order(), "PreSubmitted", info)
+    )
     assert order.whatIf is True and float(state.initMarginChange) == 22525.0 and state.commission == 1.0

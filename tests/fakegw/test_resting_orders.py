@@ -39,8 +39,15 @@ def statuses(trade: Trade) -> list[str]:
     return out
 
 
-def trail(action: str, qty: float, *, amount: float | None = None, percent: float | None = None,
-          stop: float | None = None, **kw: object) -> Order:
+def trail(
+    action: str,
+    qty: float,
+    *,
+    amount: float | None = None,
+    percent: float | None = None,
+    stop: float | None = None,
+    **kw: object,
+) -> Order:
     order = Order(action=action, totalQuantity=qty, orderType="TRAIL", **kw)  # type: ignore[arg-type]
     if amount is not None:
         order.auxPrice = amount
@@ -59,7 +66,9 @@ def long_position(ib: IB, gw: FakeGateway, qty: float = 100) -> Contract:
 
 
 # --- each order type triggered by the intrabar path ----------------------------------------
-def test_sell_stop_touched_intrabar_fills_at_the_stop_with_status_and_commission(fake_gateway: FakeGateway, ib: IB) -> None:
+def test_sell_stop_touched_intrabar_fills_at_the_stop_with_status_and_commission(
+    fake_gateway: FakeGateway, ib: IB
+) -> None:
     gw = fake_gateway
     seed(gw)
     c = long_position(ib, gw)
@@ -151,8 +160,10 @@ def test_explicit_ticks_decide_which_level_the_bar_reaches_first(fake_gateway: F
     gw = fake_gateway
     seed(gw)
     c = long_position(ib, gw)
-    take, stop = (ib.placeOrder(c, o) for o in ib.oneCancelsAll(
-        [LimitOrder("SELL", 100, 455.0), StopOrder("SELL", 100, 445.0)], "oca-ticks", 1))
+    take, stop = (
+        ib.placeOrder(c, o)
+        for o in ib.oneCancelsAll([LimitOrder("SELL", 100, 455.0), StopOrder("SELL", 100, 445.0)], "oca-ticks", 1)
+    )
     assert until(ib, lambda: stop.orderStatus.status == "PreSubmitted")
     # an up bar would go low first (stop); these ticks reach the high first
     gw.push_bar("SPY", bar(5, 450.0, 456.0, 444.0, 452.0), ticks=[450.0, 456.0, 444.0, 452.0])
@@ -263,7 +274,8 @@ def test_oca_type_1_one_fill_cancels_the_others(fake_gateway: FakeGateway, ib: I
     errors: list[tuple[int, int]] = []
     ib.errorEvent += lambda req_id, code, msg, contract: errors.append((req_id, code))
     orders = ib.oneCancelsAll(
-        [LimitOrder("SELL", 100, 460.0), StopOrder("SELL", 100, 440.0), LimitOrder("SELL", 100, 470.0)], "exit-1", 1)
+        [LimitOrder("SELL", 100, 460.0), StopOrder("SELL", 100, 440.0), LimitOrder("SELL", 100, 470.0)], "exit-1", 1
+    )
     trades = [ib.placeOrder(c, o) for o in orders]
     assert until(ib, lambda: [t.orderStatus.status for t in trades] == ["Submitted", "PreSubmitted", "Submitted"])
     assert {o.oca_group for o in gw.orders()} >= {"exit-1"}
@@ -281,8 +293,12 @@ def test_oca_type_2_partial_fill_reduces_the_others(fake_gateway: FakeGateway, i
     seed(gw)
     c = long_position(ib, gw)
     gw.script(FillPolicy.auto(pieces=4, partial=1), order_ref="tp")
-    take, stop = (ib.placeOrder(c, o) for o in ib.oneCancelsAll(
-        [LimitOrder("SELL", 100, 455.0, orderRef="tp"), StopOrder("SELL", 100, 440.0, orderRef="sl")], "exit-2", 2))
+    take, stop = (
+        ib.placeOrder(c, o)
+        for o in ib.oneCancelsAll(
+            [LimitOrder("SELL", 100, 455.0, orderRef="tp"), StopOrder("SELL", 100, 440.0, orderRef="sl")], "exit-2", 2
+        )
+    )
     assert until(ib, lambda: stop.orderStatus.status == "PreSubmitted")
     gw.push_bar("SPY", bar(5, 450.0, 456.0, 449.0, 455.5))
     assert until(ib, lambda: take.orderStatus.filled == 25.0 and stop.order.totalQuantity == 75.0)
@@ -401,7 +417,11 @@ def test_resting_stop_survives_a_restart_and_fills_for_the_reconnected_client(
         a.sleep(0.5)
     a.connect("127.0.0.1", gw.port, clientId=1, timeout=2)
     [again] = a.openTrades()
-    assert (again.order.permId, again.order.orderRef, again.orderStatus.status) == (stop.order.permId, "keep", "PreSubmitted")
+    assert (again.order.permId, again.order.orderRef, again.orderStatus.status) == (
+        stop.order.permId,
+        "keep",
+        "PreSubmitted",
+    )
     assert again.order.auxPrice == 445.0
     gw.push_bar("SPY", bar(5, 449.0, 449.0, 441.0, 442.0))
     assert until(a, lambda: again.isDone())
@@ -428,8 +448,10 @@ def test_inside_a_segment_the_level_the_path_reaches_first_fills_first(fake_gate
     gw = fake_gateway
     seed(gw)
     c = long_position(ib, gw)
-    far, near = (ib.placeOrder(c, o) for o in ib.oneCancelsAll(
-        [LimitOrder("SELL", 100, 460.0), LimitOrder("SELL", 100, 455.0)], "ladder", 1))  # the far one first
+    far, near = (
+        ib.placeOrder(c, o)
+        for o in ib.oneCancelsAll([LimitOrder("SELL", 100, 460.0), LimitOrder("SELL", 100, 455.0)], "ladder", 1)
+    )  # the far one first
     assert until(ib, lambda: near.orderStatus.status == "Submitted")
     gw.walk_path("SPY", [450.0, 461.0])
     assert until(ib, lambda: far.isDone() and near.isDone())

@@ -29,7 +29,10 @@ def test_bar_path_is_low_first_for_up_bars_and_high_first_for_down_bars() -> Non
 
 def test_bar_moves_gap_to_the_open_then_continuous_segments() -> None:
     assert bar_moves(101.0, [100, 95, 105, 103]) == [
-        Move(101.0, 100, "gap"), Move(100, 95, "path"), Move(95, 105, "path"), Move(105, 103, "path"),
+        Move(101.0, 100, "gap"),
+        Move(100, 95, "path"),
+        Move(95, 105, "path"),
+        Move(105, 103, "path"),
     ]
 
 
@@ -114,9 +117,13 @@ def test_ticks_must_start_at_open_end_at_close_and_stay_in_range() -> None:
 
 def test_split_at_cuts_a_segment_at_the_levels_inside_it_in_path_order() -> None:
     assert split_at(Move(100, 90, "path"), [95.0, 92.0, 100.0, 80.0, 95.0]) == [
-        Move(100, 95.0, "path"), Move(95.0, 92.0, "path"), Move(92.0, 90, "path"),
+        Move(100, 95.0, "path"),
+        Move(95.0, 92.0, "path"),
+        Move(92.0, 90, "path"),
     ]
     assert split_at(Move(90, 100, "path"), [95.0, 92.0]) == [
-        Move(90, 92.0, "path"), Move(92.0, 95.0, "path"), Move(95.0, 100, "path"),
+        Move(90, 92.0, "path"),
+        Move(92.0, 95.0, "path"),
+        Move(95.0, 100, "path"),
     ]
     assert split_at(Move(100, 90, "gap"), [95.0]) == [Move(100, 90, "gap")]  # a gap trades one price only

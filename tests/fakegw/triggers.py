@@ -84,8 +84,9 @@ def trail_offset(price: float, amount: float | None, percent: float | None) -> f
     return None
 
 
-def trail_level(buy: bool, anchor: float, floor: float | None, amount: float | None,
-                percent: float | None) -> float | None:
+def trail_level(
+    buy: bool, anchor: float, floor: float | None, amount: float | None, percent: float | None
+) -> float | None:
     """Current stop of a trailing order: ``offset`` behind the best price seen (``anchor``).
 
     ``floor`` is the client's ``trailStopPrice``: the starting stop, which the trail
@@ -140,8 +141,9 @@ def bar_moves(prev: float | None, points: list[float]) -> list[Move]:
     return moves
 
 
-def extension_points(old: tuple[float, float], new_low: float, new_high: float, close: float,
-                     low_first: bool) -> list[float]:
+def extension_points(
+    old: tuple[float, float], new_low: float, new_high: float, close: float, low_first: bool
+) -> list[float]:
     """Path of a forming bar that was replaced: only its new extremes, then the new close.
 
     ``old`` is ``(low, high)`` of the bar before the update; the part of the range that

@@ -71,18 +71,52 @@ def message_ids(order: Order) -> tuple[int, int]:
     return order.order_id, order.client_id
 
 
-def manual_order(core: GatewayCore, symbol: str, action: str, quantity: float, order_type: str,
-                 lmt_price: float | None, order_ref: str, policy: FillPolicy | None) -> Order:
+def manual_order(
+    core: GatewayCore,
+    symbol: str,
+    action: str,
+    quantity: float,
+    order_type: str,
+    lmt_price: float | None,
+    order_ref: str,
+    policy: FillPolicy | None,
+) -> Order:
     """Place a TWS (manual) order; bound to client 0 at once if it asked for auto-binding."""
     inst = core.catalogue.by_symbol(symbol)
     if inst is None:
         raise LookupError(f"unknown symbol {symbol}; add_instrument first")
-    req = OrderRequest(0, ContractSpec(inst.con_id, inst.symbol, "STK", exchange="SMART", currency="USD"), action.upper(),
-                       float(quantity), order_type, lmt_price, None, "DAY", "", "", "O", 0, order_ref, True, 0, False, False)
+    req = OrderRequest(
+        0,
+        ContractSpec(inst.con_id, inst.symbol, "STK", exchange="SMART", currency="USD"),
+        action.upper(),
+        float(quantity),
+        order_type,
+        lmt_price,
+        None,
+        "DAY",
+        "",
+        "",
+        "O",
+        0,
+        order_ref,
+        True,
+        0,
+        False,
+        False,
+    )
     state = core.state
-    order = Order(client_id=TWS, order_id=state.new_perm_id(), perm_id=0, instrument=inst, req=req,
-                  account=state.default_account, placed_at=core.now(), policy=policy or core.default_policy,
-                  manual=True, epoch=state.epoch)
+    order = Order(
+        client_id=TWS,
+        order_id=state.new_perm_id(),
+        perm_id=0,
+        instrument=inst,
+        req=req,
+        account=state.default_account,
+        placed_at=core.now(),
+        policy=policy or core.default_policy,
+        manual=True,
+        epoch=state.epoch,
+    )
     order.perm_id = order.order_id  # unbound manual orders are keyed by permId, as IB clients do
     state.orders[order.key] = order
     owner = core.session_for(0)

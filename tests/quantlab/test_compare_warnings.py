@@ -8,9 +8,13 @@ from quantlab.reports.compare import comparability_warnings
 
 
 def test_different_intervals_and_periods_are_flagged() -> None:
-    table = pd.DataFrame({
-        "interval": ["1d", "15m"], "first": ["2000-01-03", "2019-01-04"], "last": ["2022-11-18", "2019-02-15"],
-    })
+    table = pd.DataFrame(
+        {
+            "interval": ["1d", "15m"],
+            "first": ["2000-01-03", "2019-01-04"],
+            "last": ["2022-11-18", "2019-02-15"],
+        }
+    )
     warnings = comparability_warnings(table)
     assert any("different bar intervals (15m, 1d)" in w for w in warnings)
     assert any("different periods" in w for w in warnings)

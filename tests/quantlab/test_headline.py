@@ -21,7 +21,9 @@ from tests.quantlab.test_report_support import START, copy_runs, runs, source_ru
 def test_summary_json_carries_the_labelled_headline_and_verdict(source_runs: dict[str, Path]) -> None:  # noqa: F811
     opt = json.loads((source_runs["optimize"] / "summary.json").read_text())
     head = opt["headline"]
-    assert head["window"] == "in-sample" and head["returns_basis"] == "price" and head["equity_window"] == "full history"
+    assert (
+        head["window"] == "in-sample" and head["returns_basis"] == "price" and head["equity_window"] == "full history"
+    )
     assert head["metrics"]["total_return"] == pytest.approx(opt["best"]["metrics_mean"]["total_return"])
     assert [w["window"] for w in head["windows"]] == ["in-sample", "held out"]
     assert opt["verdict"]["overall"]["verdict"] in ("likely overfit", "inconclusive", "no sign of overfitting")
@@ -33,16 +35,37 @@ def test_summary_json_carries_the_labelled_headline_and_verdict(source_runs: dic
 
 
 def test_a_recorded_total_return_basis_is_shown_and_a_missing_one_is_price() -> None:
-    summary = {"kind": "backtest", "metrics": {"SPY": {"total_return": 1.0}},
-               "period": {"SPY": {"first": "2012-01-03 00:00:00+00:00", "last": "2020-12-31 00:00:00+00:00"}}}
+    summary = {
+        "kind": "backtest",
+        "metrics": {"SPY": {"total_return": 1.0}},
+        "period": {"SPY": {"first": "2012-01-03 00:00:00+00:00", "last": "2020-12-31 00:00:00+00:00"}},
+    }
     assert run_headline(summary)["returns_basis"] == "price"
     line = sentence(windows(summary)[0], run_headline(summary | {"returns_basis": "total"})["returns_basis"])
     assert line.startswith("full history 2012-01-03..2020-12-31, total returns: total return 100.00%")
 
 
 def test_optimize_cli_page_and_tearsheet_agree_and_say_which_window(tmp_path: Path) -> None:
-    out = CliRunner().invoke(cli, ["optimize", "-s", "sma_cross", "--symbols", "SPY", "--grid", "fast=10:40:10,slow=50:200:50",
-                                   "--holdout", "0.3", "--top", "3", "--start", START, "--reports", str(tmp_path)])
+    out = CliRunner().invoke(
+        cli,
+        [
+            "optimize",
+            "-s",
+            "sma_cross",
+            "--symbols",
+            "SPY",
+            "--grid",
+            "fast=10:40:10,slow=50:200:50",
+            "--holdout",
+            "0.3",
+            "--top",
+            "3",
+            "--start",
+            START,
+            "--reports",
+            str(tmp_path),
+        ],
+    )
     assert out.exit_code == 0, out.output
     run = next(p for p in tmp_path.iterdir() if p.name.startswith("optimize-"))
     summary = json.loads((run / "summary.json").read_text())
@@ -53,11 +76,11 @@ def test_optimize_cli_page_and_tearsheet_agree_and_say_which_window(tmp_path: Pa
     assert f"total return {is_text}" in headline
     assert re.search(r"^\s+held out after \d{4}-\d\d-\d\d to \d{4}-\d\d-\d\d, price returns", out.output, re.M)
     verdict = next(x for x in out.output.splitlines() if x.startswith("Verdict: "))
-    assert verdict[len("Verdict: "):] == summary["verdict"]["overall"]["sentence"]
+    assert verdict[len("Verdict: ") :] == summary["verdict"]["overall"]["sentence"]
     assert re.match(r"Verdict: (likely overfit|inconclusive|no sign of overfitting): (PBO|DSR|holdout)", verdict)
 
     page = (run / "report.html").read_text()
-    assert headline[len("Headline "):] in page.replace("&#x27;", "'")
+    assert headline[len("Headline ") :] in page.replace("&#x27;", "'")
     assert summary["verdict"]["overall"]["sentence"] in page
     assert "Equity and drawdown: full history, price returns" in page
     # the Performance table shows the same in-sample number, labelled, next to the full history
@@ -95,7 +118,10 @@ def test_compare_ranks_in_and_out_of_sample_curves_separately(runs: dict[str, Pa
 def test_runs_basis_column_names_window_and_basis(source_runs: dict[str, Path]) -> None:  # noqa: F811
     from quantlab.reports import list_runs
 
-    infos = {i.kind + ("-tpe" if "tpe" in str(i.extra) else ""): i for i in list_runs(next(iter(source_runs.values())).parent)}
+    infos = {
+        i.kind + ("-tpe" if "tpe" in str(i.extra) else ""): i
+        for i in list_runs(next(iter(source_runs.values())).parent)
+    }
     assert infos["backtest"].basis == "full history, price"
     assert infos["walkforward"].basis == "out-of-sample stitched, price"
     assert {i.basis for i in infos.values() if i.kind == "optimize"} == {"in-sample, price"}

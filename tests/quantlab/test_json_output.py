@@ -26,8 +26,24 @@ def _run(args: list[str]) -> dict:
 
 
 def test_backtest_json_and_load_run(tmp_path: Path) -> None:
-    doc = _run(["backtest", "-s", "sma_cross", "--symbols", "SPY,QQQ", "-p", "fast=20,slow=50", "--start", START,
-                "--reports", str(tmp_path), "--report", "none", "--json"])
+    doc = _run(
+        [
+            "backtest",
+            "-s",
+            "sma_cross",
+            "--symbols",
+            "SPY,QQQ",
+            "-p",
+            "fast=20,slow=50",
+            "--start",
+            START,
+            "--reports",
+            str(tmp_path),
+            "--report",
+            "none",
+            "--json",
+        ]
+    )
     assert doc["summary"]["headline"]["window"] == "full history"
     assert doc["summary"]["headline"]["returns_basis"] == "price"
     assert [r["symbol"] for r in doc["metrics"]] == ["SPY", "QQQ"]
@@ -42,12 +58,35 @@ def test_backtest_json_and_load_run(tmp_path: Path) -> None:
 
 
 def test_optimize_json_and_load_run(tmp_path: Path) -> None:
-    doc = _run(["optimize", "-s", "sma_cross", "--symbols", "SPY", "--grid", "fast=10:40:10,slow=50:200:50",
-                "--holdout", "0.3", "--top", "3", "--start", START, "--reports", str(tmp_path), "--report", "none",
-                "--json"])
+    doc = _run(
+        [
+            "optimize",
+            "-s",
+            "sma_cross",
+            "--symbols",
+            "SPY",
+            "--grid",
+            "fast=10:40:10,slow=50:200:50",
+            "--holdout",
+            "0.3",
+            "--top",
+            "3",
+            "--start",
+            START,
+            "--reports",
+            str(tmp_path),
+            "--report",
+            "none",
+            "--json",
+        ]
+    )
     s = doc["summary"]
     assert s["kind"] == "optimize" and s["headline"]["window"] == "in-sample"
-    assert s["verdict"]["overall"]["sentence"].split(":")[0] in ("likely overfit", "inconclusive", "no sign of overfitting")
+    assert s["verdict"]["overall"]["sentence"].split(":")[0] in (
+        "likely overfit",
+        "inconclusive",
+        "no sign of overfitting",
+    )
     assert len(doc["top"]) == 3 and doc["holdout"][0]["symbol"] == "SPY"
     run = quantlab.load_run(doc["run_id"], reports=tmp_path)
     assert list(run.metrics["window"]) == ["in-sample", "held out"]
@@ -58,9 +97,28 @@ def test_optimize_json_and_load_run(tmp_path: Path) -> None:
 
 
 def test_walkforward_json_and_load_run(tmp_path: Path) -> None:
-    doc = _run(["walkforward", "-s", "sma_cross", "--symbols", "SPY", "--grid", "fast=10:40:10,slow=50:200:50",
-                "--train", "3y", "--test", "1y", "--start", START, "--reports", str(tmp_path), "--report", "none",
-                "--json"])
+    doc = _run(
+        [
+            "walkforward",
+            "-s",
+            "sma_cross",
+            "--symbols",
+            "SPY",
+            "--grid",
+            "fast=10:40:10,slow=50:200:50",
+            "--train",
+            "3y",
+            "--test",
+            "1y",
+            "--start",
+            START,
+            "--reports",
+            str(tmp_path),
+            "--report",
+            "none",
+            "--json",
+        ]
+    )
     assert doc["summary"]["headline"]["window"] == "out-of-sample stitched"
     assert len(doc["folds"]) == doc["summary"]["n_folds"]
     run = quantlab.load_run(doc["run_id"], reports=tmp_path)
@@ -70,9 +128,25 @@ def test_walkforward_json_and_load_run(tmp_path: Path) -> None:
 
 def test_json_stdout_holds_nothing_else_in_a_real_process(tmp_path: Path) -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "quantlab", "backtest", "-s", "sma_cross", "--symbols", "SPY", "--start", START,
-         "--reports", str(tmp_path), "--json"],
-        capture_output=True, text=True, env=os.environ | {"QUANTLAB_REPORTS": str(tmp_path)}, timeout=600,
+        [
+            sys.executable,
+            "-m",
+            "quantlab",
+            "backtest",
+            "-s",
+            "sma_cross",
+            "--symbols",
+            "SPY",
+            "--start",
+            START,
+            "--reports",
+            str(tmp_path),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        env=os.environ | {"QUANTLAB_REPORTS": str(tmp_path)},
+        timeout=600,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     doc = json.loads(proc.stdout)

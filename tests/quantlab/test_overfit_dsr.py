@@ -57,9 +57,7 @@ def test_dsr_paper_numerical_example() -> None:
 
 def test_dsr_paper_example_with_excess_kurtosis_spelling() -> None:
     raw = deflated_sharpe_ratio(PAPER_SR, 1250, -3.0, 10.0, sr_variance=PAPER_V, n_trials=100)
-    excess = deflated_sharpe_ratio(
-        PAPER_SR, 1250, -3.0, excess_kurtosis=7.0, sr_variance=PAPER_V, n_trials=100
-    )
+    excess = deflated_sharpe_ratio(PAPER_SR, 1250, -3.0, excess_kurtosis=7.0, sr_variance=PAPER_V, n_trials=100)
     assert excess.dsr == raw.dsr
     assert excess.kurtosis == 10.0
 
@@ -118,9 +116,7 @@ def test_dsr_matches_reference_on_random_inputs(rng: np.random.Generator) -> Non
 
 
 def test_psr_increases_with_n_obs_when_sr_beats_benchmark() -> None:
-    values = [
-        probabilistic_sharpe_ratio(0.08, 0.03, n, -0.5, 5.0) for n in (20, 50, 100, 250, 1000, 5000)
-    ]
+    values = [probabilistic_sharpe_ratio(0.08, 0.03, n, -0.5, 5.0) for n in (20, 50, 100, 250, 1000, 5000)]
     assert all(b > a for a, b in zip(values, values[1:], strict=False))
     below = [probabilistic_sharpe_ratio(0.01, 0.03, n, -0.5, 5.0) for n in (20, 100, 1000)]
     assert all(b < a for a, b in zip(below, below[1:], strict=False))
@@ -169,9 +165,7 @@ def test_expected_max_matches_monte_carlo_of_noise_strategies() -> None:
         srs = r.mean(axis=0) / r.std(axis=0, ddof=1)
         maxima.append(srs.max())
         variances.append(srs.var(ddof=1))
-    assert expected_max_sharpe(50, float(np.mean(variances))) == pytest.approx(
-        np.mean(maxima), rel=0.05
-    )
+    assert expected_max_sharpe(50, float(np.mean(variances))) == pytest.approx(np.mean(maxima), rel=0.05)
 
 
 def test_dsr_of_best_noise_strategy_is_not_significant() -> None:
@@ -204,13 +198,9 @@ def test_dsr_of_planted_edge_is_significant() -> None:
 def test_trial_sharpes_and_sr_variance_entry_points_agree(rng: np.random.Generator) -> None:
     srs = rng.normal(0.0, 0.03, size=300)
     a = deflated_sharpe_ratio(0.09, 800, -0.2, 4.0, trial_sharpes=srs)
-    b = deflated_sharpe_ratio(
-        0.09, 800, -0.2, 4.0, sr_variance=float(np.var(srs, ddof=1)), n_trials=300
-    )
+    b = deflated_sharpe_ratio(0.09, 800, -0.2, 4.0, sr_variance=float(np.var(srs, ddof=1)), n_trials=300)
     assert a == b
-    c = deflated_sharpe_ratio(
-        0.09, 800, -0.2, 4.0, trial_sharpes=srs, n_trials=40.5
-    )  # effective number
+    c = deflated_sharpe_ratio(0.09, 800, -0.2, 4.0, trial_sharpes=srs, n_trials=40.5)  # effective number
     assert c.n_trials == 40.5 and c.dsr > a.dsr
 
 
@@ -279,16 +269,12 @@ def test_result_fields_are_documented() -> None:
             "zero variance",
         ),
         (
-            lambda: deflated_sharpe_ratio_from_returns(
-                [0.01, np.nan, 0.02, 0.0], sr_variance=0.01, n_trials=5
-            ),
+            lambda: deflated_sharpe_ratio_from_returns([0.01, np.nan, 0.02, 0.0], sr_variance=0.01, n_trials=5),
             "NaN",
         ),
         (lambda: effective_number_of_trials(np.ones((50, 3))), "constant returns"),
         (
-            lambda: effective_number_of_trials(
-                np.random.default_rng(0).normal(size=(50, 3)), "pca"
-            ),
+            lambda: effective_number_of_trials(np.random.default_rng(0).normal(size=(50, 3)), "pca"),
             "unknown method",
         ),
     ],

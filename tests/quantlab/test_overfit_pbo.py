@@ -24,9 +24,7 @@ from tests.reference.overfit_ref import pbo_ref, set_metric_ref
 
 
 # ----------------------------------------------------------------------------- blocks
-@pytest.mark.parametrize(
-    ("n_obs", "n_blocks"), [(10, 4), (32, 16), (5759, 16), (101, 8), (2000, 16), (33, 2)]
-)
+@pytest.mark.parametrize(("n_obs", "n_blocks"), [(10, 4), (32, 16), (5759, 16), (101, 8), (2000, 16), (33, 2)])
 def test_block_bounds_is_array_split_partition(n_obs: int, n_blocks: int) -> None:
     edges = block_bounds(n_obs, n_blocks)
     expected = np.array_split(np.arange(n_obs), n_blocks)  # first blocks get the extra bar
@@ -47,17 +45,11 @@ def test_block_stats_match_numpy(rng: np.random.Generator) -> None:
     s, ss, n = block_stats(r, 8)
     parts = np.array_split(r, 8)
     assert s.shape == (7, 8) and ss.shape == (7, 8) and n.tolist() == [len(p) for p in parts]
-    np.testing.assert_allclose(
-        s, np.array([p.sum(axis=0) for p in parts]).T, rtol=1e-12, atol=1e-15
-    )
-    np.testing.assert_allclose(
-        ss, np.array([(p * p).sum(axis=0) for p in parts]).T, rtol=1e-12, atol=1e-15
-    )
+    np.testing.assert_allclose(s, np.array([p.sum(axis=0) for p in parts]).T, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(ss, np.array([(p * p).sum(axis=0) for p in parts]).T, rtol=1e-12, atol=1e-15)
 
 
-@pytest.mark.parametrize(
-    "blocks", [None, [0], [1, 3], [0, 2, 4, 6], [7, 5, 1, 0], list(range(1, 8))]
-)
+@pytest.mark.parametrize("blocks", [None, [0], [1, 3], [0, 2, 4, 6], [7, 5, 1, 0], list(range(1, 8))])
 def test_sharpe_from_block_stats_matches_concatenated_returns(
     rng: np.random.Generator, blocks: list[int] | None
 ) -> None:
@@ -65,16 +57,10 @@ def test_sharpe_from_block_stats_matches_concatenated_returns(
     r = rng.normal(0.0004, 0.012, size=(1001, 9)) + np.linspace(-0.002, 0.004, 9)
     stats_ = block_stats(r, 8)
     parts = np.array_split(np.arange(1001), 8)
-    rows = (
-        np.concatenate([parts[b] for b in sorted(set(blocks))])
-        if blocks is not None
-        else np.arange(1001)
-    )
+    rows = np.concatenate([parts[b] for b in sorted(set(blocks))]) if blocks is not None else np.arange(1001)
     x = r[rows]
     direct_sharpe = x.mean(axis=0) / x.std(axis=0, ddof=1)
-    np.testing.assert_allclose(
-        metric_from_block_stats(*stats_, blocks=blocks), direct_sharpe, rtol=1e-12, atol=1e-15
-    )
+    np.testing.assert_allclose(metric_from_block_stats(*stats_, blocks=blocks), direct_sharpe, rtol=1e-12, atol=1e-15)
     np.testing.assert_allclose(
         metric_from_block_stats(*stats_, blocks=blocks, metric="mean"),
         x.mean(axis=0),
@@ -139,9 +125,7 @@ def test_pbo_matches_reference_with_ties_and_degenerate_columns() -> None:
     ref = pbo_ref(r, 8)
     _assert_matches_reference(res, ref)
     assert res.excluded.tolist() == [5, 6]
-    assert (
-        3 not in res.chosen and 9 not in res.chosen
-    )  # a duplicate never beats its lower-index twin
+    assert 3 not in res.chosen and 9 not in res.chosen  # a duplicate never beats its lower-index twin
     # the split whose in-sample set is blocks 0-3
     first = 0
     assert metric_from_block_stats(*block_stats(r, 8), blocks=[0, 1, 2, 3])[7] == 0.0

@@ -16,17 +16,13 @@ from tests.reference.overfit_ref import rc_spa_ref, stationary_indices_ref
 def test_stationary_indices_kernel_matches_loop(rng: np.random.Generator) -> None:
     new_block = rng.random((7, 300)) < 0.1
     starts = rng.integers(0, 300, size=(7, 300))
-    np.testing.assert_array_equal(
-        stationary_indices_nb(new_block, starts), stationary_indices_ref(new_block, starts)
-    )
+    np.testing.assert_array_equal(stationary_indices_nb(new_block, starts), stationary_indices_ref(new_block, starts))
 
 
 def test_resampled_means_kernel_matches_numpy(rng: np.random.Generator) -> None:
     d = rng.normal(size=(250, 13))
     idx = rng.integers(0, 250, size=(9, 250))
-    np.testing.assert_allclose(
-        resampled_means_nb(d, idx), d[idx].mean(axis=1), rtol=1e-12, atol=1e-15
-    )
+    np.testing.assert_allclose(resampled_means_nb(d, idx), d[idx].mean(axis=1), rtol=1e-12, atol=1e-15)
 
 
 def test_stationary_bootstrap_block_structure() -> None:

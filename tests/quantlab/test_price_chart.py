@@ -64,10 +64,20 @@ def test_rsi_lines_go_below_the_price_and_strategies_without_indicators_still_ch
 
 
 def test_optimize_page_charts_the_winner(tmp_path: Path) -> None:
-    opt = quantlab.optimize("sma_cross", "SPY", "fast=10:40:10,slow=50:200:50", start=START, top=2, reports=tmp_path,
-                            progress=False, report=False)
+    opt = quantlab.optimize(
+        "sma_cross",
+        "SPY",
+        "fast=10:40:10,slow=50:200:50",
+        start=START,
+        top=2,
+        reports=tmp_path,
+        progress=False,
+        report=False,
+    )
     chart = pd.read_csv(Path(opt.path) / "chart.csv", index_col=0)
-    assert f"price:SMA {int(opt.best['fast'])}" in chart.columns and f"price:SMA {int(opt.best['slow'])}" in chart.columns
+    assert (
+        f"price:SMA {int(opt.best['fast'])}" in chart.columns and f"price:SMA {int(opt.best['slow'])}" in chart.columns
+    )
     assert "Price and trades: the winner, full history" in build(opt.path, tearsheet=False).charts
 
 
@@ -75,8 +85,16 @@ def test_bad_indicators_are_refused_clearly() -> None:
     with pytest.raises(StrategyError, match="panel"):
         Indicator("x", lambda i, p: i["close"], panel="side")
     spec = get_strategy("sma_cross")
-    broken = type(spec)(spec.name, spec.kernel, spec.inputs, spec.params, spec.lookback, spec.doc, spec.constraints,
-                        (Indicator("bad {fast}", lambda i, p: i["close"][:3]),))
+    broken = type(spec)(
+        spec.name,
+        spec.kernel,
+        spec.inputs,
+        spec.params,
+        spec.lookback,
+        spec.doc,
+        spec.constraints,
+        (Indicator("bad {fast}", lambda i, p: i["close"][:3]),),
+    )
     frame = quantlab.data.load("SPY").iloc[:100]
     with pytest.raises(StrategyError, match="wrong shape"):
         indicator_lines(broken, frame, {"fast": 5.0, "slow": 10.0})

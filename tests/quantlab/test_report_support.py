@@ -25,15 +25,45 @@ def make_runs(base: Path) -> dict[str, Path]:
 
     base.mkdir(parents=True, exist_ok=True)
     bt = quantlab.backtest("sma_cross", "SPY,QQQ", "fast=20,slow=50", start=START, reports=base, report=False)
-    grid = quantlab.optimize("sma_cross", "SPY,QQQ", "fast=10:40:10,slow=50:200:50", holdout=0.3, top=3,
-                             start=START, reports=base, progress=False, report=False)
-    tpe = quantlab.optimize("sma_cross", "SPY", "fast=5:50:1,slow=20:200:5", method="tpe", trials=12, holdout=0.25,
-                            top=3, start=START, reports=base, progress=False,
-                            storage=f"sqlite:///{base / 'optuna.db'}", report=False)
-    wf = quantlab.walkforward("sma_cross", "SPY,QQQ", "fast=10:40:10,slow=50:200:50", train="3y", test="1y",
-                              start=START, reports=base, progress=False, report=False)
-    _CACHE.update({"backtest": Path(bt.path), "optimize": Path(grid.path), "tpe": Path(tpe.path),
-                   "walkforward": Path(wf.path)})
+    grid = quantlab.optimize(
+        "sma_cross",
+        "SPY,QQQ",
+        "fast=10:40:10,slow=50:200:50",
+        holdout=0.3,
+        top=3,
+        start=START,
+        reports=base,
+        progress=False,
+        report=False,
+    )
+    tpe = quantlab.optimize(
+        "sma_cross",
+        "SPY",
+        "fast=5:50:1,slow=20:200:5",
+        method="tpe",
+        trials=12,
+        holdout=0.25,
+        top=3,
+        start=START,
+        reports=base,
+        progress=False,
+        storage=f"sqlite:///{base / 'optuna.db'}",
+        report=False,
+    )
+    wf = quantlab.walkforward(
+        "sma_cross",
+        "SPY,QQQ",
+        "fast=10:40:10,slow=50:200:50",
+        train="3y",
+        test="1y",
+        start=START,
+        reports=base,
+        progress=False,
+        report=False,
+    )
+    _CACHE.update(
+        {"backtest": Path(bt.path), "optimize": Path(grid.path), "tpe": Path(tpe.path), "walkforward": Path(wf.path)}
+    )
     return dict(_CACHE)
 
 

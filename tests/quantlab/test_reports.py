@@ -23,17 +23,37 @@ from tests.quantlab.test_report_support import copy_runs, runs, source_runs  # n
 EXPECTED = {
     "backtest": ["Equity and drawdown", "Price and trades", "Monthly returns", "Trade returns"],
     "optimize": [
-        "Equity and drawdown", "Price and trades", "Parameter heatmap", "In-sample vs holdout", "Deflated Sharpe ratio",
-        "PBO: logit distribution", "Performance degradation", "Monthly returns", "Trade returns",
+        "Equity and drawdown",
+        "Price and trades",
+        "Parameter heatmap",
+        "In-sample vs holdout",
+        "Deflated Sharpe ratio",
+        "PBO: logit distribution",
+        "Performance degradation",
+        "Monthly returns",
+        "Trade returns",
     ],
     "tpe": [
-        "Equity and drawdown", "Price and trades", "Parameter heatmap", "In-sample vs holdout", "Optuna trial history",
-        "Parameter importances", "Deflated Sharpe ratio", "PBO: logit distribution", "Performance degradation",
-        "Monthly returns", "Trade returns",
+        "Equity and drawdown",
+        "Price and trades",
+        "Parameter heatmap",
+        "In-sample vs holdout",
+        "Optuna trial history",
+        "Parameter importances",
+        "Deflated Sharpe ratio",
+        "PBO: logit distribution",
+        "Performance degradation",
+        "Monthly returns",
+        "Trade returns",
     ],
     "walkforward": [
-        "Walk-forward folds and stitched out-of-sample equity", "Equity and drawdown",
-        "In-sample vs out-of-sample by fold", "Parameter drift", "Walk-forward PBO", "Monthly returns", "Trade returns",
+        "Walk-forward folds and stitched out-of-sample equity",
+        "Equity and drawdown",
+        "In-sample vs out-of-sample by fold",
+        "Parameter drift",
+        "Walk-forward PBO",
+        "Monthly returns",
+        "Trade returns",
     ],
 }
 REMOTE = re.compile(r"<(?:script|link|img|iframe)[^>]+(?:src|href)=[\"']?(?:https?:)?//", re.IGNORECASE)
@@ -118,7 +138,9 @@ def test_benchmark_is_spys_total_return_on_the_run_dates() -> None:
     assert bench.symbol == "SPY" and bench.field == "adj_close"
     expected = spy["adj_close"].loc[index].pct_change().fillna(0.0)
     pd.testing.assert_series_equal(bench.returns, expected, check_names=False)
-    assert bench.equity(100.0).iloc[-1] == pytest.approx(100.0 * spy["adj_close"].loc[index[-1]] / spy["adj_close"].loc[index[0]])
+    assert bench.equity(100.0).iloc[-1] == pytest.approx(
+        100.0 * spy["adj_close"].loc[index[-1]] / spy["adj_close"].loc[index[0]]
+    )
 
 
 # --- determinism, QuantStats failures and noise -------------------------------------------------
@@ -130,7 +152,10 @@ def test_report_page_is_deterministic(runs: dict[str, Path]) -> None:  # noqa: F
     assert first == second
 
 
-def test_quantstats_failure_still_writes_the_plotly_page(runs: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+def test_quantstats_failure_still_writes_the_plotly_page(
+    runs: dict[str, Path],  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     import quantstats
 
     def broken(*args: Any, **kwargs: Any) -> None:
@@ -167,7 +192,8 @@ def test_quantstats_missing_is_reported_not_raised(runs: dict[str, Path], monkey
 
 
 def test_tearsheet_is_quiet_and_leaves_matplotlib_alone(
-    runs: dict[str, Path], caplog: pytest.LogCaptureFixture  # noqa: F811
+    runs: dict[str, Path],  # noqa: F811
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     font = list(matplotlib.rcParams["font.family"])
     caplog.set_level(logging.DEBUG)

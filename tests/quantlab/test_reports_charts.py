@@ -54,7 +54,9 @@ def _grid_results() -> pd.DataFrame:
         for a in (1.0, 2.0, 3.0):
             for b in (10.0, 20.0):
                 for c in (0.5, 1.0):
-                    rows.append({"symbol": symbol, "a": a, "b": b, "c": c, "sharpe": a + b / 10 + c + (symbol == "QQQ")})
+                    rows.append(
+                        {"symbol": symbol, "a": a, "b": b, "c": c, "sharpe": a + b / 10 + c + (symbol == "QQQ")}
+                    )
     return pd.DataFrame(rows)
 
 
@@ -74,7 +76,9 @@ def test_param_heatmap_slices_at_the_chosen_values() -> None:
 
 def test_param_heatmap_of_scattered_trials_is_a_scatter() -> None:
     rng = np.random.default_rng(1)
-    results = pd.DataFrame({"symbol": "SPY", "a": rng.uniform(0, 1, 30), "b": rng.uniform(0, 1, 30), "sharpe": rng.normal(size=30)})
+    results = pd.DataFrame(
+        {"symbol": "SPY", "a": rng.uniform(0, 1, 30), "b": rng.uniform(0, 1, 30), "sharpe": rng.normal(size=30)}
+    )
     fig = search_charts.param_heatmap(results, ["a", "b"], {"a": 0.5, "b": 0.5}, "sharpe")
     assert [t.type for t in fig.data] == ["scatter", "scatter"]
 
@@ -115,21 +119,39 @@ def _folds() -> pd.DataFrame:
     rows = []
     for k, s in enumerate(starts):
         for symbol in ("SPY", "QQQ"):
-            rows.append({"fold": k, "symbol": symbol, "train_start": s - pd.DateOffset(years=2), "train_end": s,
-                         "test_start": s, "test_end": s + pd.DateOffset(years=1), "fast": 10.0 * (k + 1),
-                         "is_sharpe": 1.0, "oos_sharpe": 0.5 - k, "oos_trades": 3})
+            rows.append(
+                {
+                    "fold": k,
+                    "symbol": symbol,
+                    "train_start": s - pd.DateOffset(years=2),
+                    "train_end": s,
+                    "test_start": s,
+                    "test_end": s + pd.DateOffset(years=1),
+                    "fast": 10.0 * (k + 1),
+                    "is_sharpe": 1.0,
+                    "oos_sharpe": 0.5 - k,
+                    "oos_trades": 3,
+                }
+            )
     return pd.DataFrame(rows)
 
 
 def test_walkforward_charts() -> None:
     folds = _folds()
     index = pd.date_range("2010-01-01", "2012-12-31", freq="B", tz="UTC")
-    equity = pd.DataFrame({"SPY": np.linspace(100, 120, len(index)), "QQQ": np.linspace(100, 90, len(index))}, index=index)
+    equity = pd.DataFrame(
+        {"SPY": np.linspace(100, 120, len(index)), "QQQ": np.linspace(100, 90, len(index))}, index=index
+    )
     fig = wf_charts.folds_chart(folds, equity)
     timeline = [t for t in fig.data if t.name in ("train", "test")]
     assert len(timeline) == 2 and list(timeline[1].y) == [0, 0, None, 1, 1, None, 2, 2, None]
     bars = wf_charts.fold_metrics_chart(folds, "sharpe", {"SPY": 0.5})
-    assert [t.name for t in bars.data] == ["SPY in-sample", "SPY out-of-sample (efficiency 0.50)", "QQQ in-sample", "QQQ out-of-sample"]
+    assert [t.name for t in bars.data] == [
+        "SPY in-sample",
+        "SPY out-of-sample (efficiency 0.50)",
+        "QQQ in-sample",
+        "QQQ out-of-sample",
+    ]
     drift = wf_charts.drift_chart(folds[folds["symbol"] == "SPY"].drop(columns="symbol"), ["fast"])
     assert list(drift.data[0].y) == [10.0, 20.0, 30.0]
     assert wf_charts.fold_metric(folds, "calmar") == "sharpe"

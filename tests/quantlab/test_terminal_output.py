@@ -30,8 +30,22 @@ def test_one_precision_per_column() -> None:
 
 
 def test_backtest_prints_money_in_plain_digits() -> None:
-    out = CliRunner().invoke(cli, ["backtest", "-s", "sma_cross", "--symbols", "SPY", "-p", "fast=20,slow=50",
-                                   "--start", "2015-01-01", "--report", "none"])
+    out = CliRunner().invoke(
+        cli,
+        [
+            "backtest",
+            "-s",
+            "sma_cross",
+            "--symbols",
+            "SPY",
+            "-p",
+            "fast=20,slow=50",
+            "--start",
+            "2015-01-01",
+            "--report",
+            "none",
+        ],
+    )
     assert out.exit_code == 0, out.output
     line = next(x for x in out.output.splitlines() if x.startswith("final_value"))
     value = line.split()[-1]
@@ -53,15 +67,20 @@ def test_runs_fits_80_columns(source_runs: dict[str, Path]) -> None:  # noqa: F8
     assert "params" in wide.output.splitlines()[0]
 
 
-def test_progress_bars_on_import_and_report_building(tmp_path: Path, source_runs: dict[str, Path],  # noqa: F811
-                                                     real_data: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_progress_bars_on_import_and_report_building(
+    tmp_path: Path,
+    source_runs: dict[str, Path],  # noqa: F811
+    real_data: Path,
+    capsys,
+) -> None:  # type: ignore[no-untyped-def]
     import shutil
 
     from quantlab.reports import build
 
     csv = real_data / "daily" / "XOM.csv"
-    out = CliRunner().invoke(cli, ["data", "import", str(csv), "--symbol", "XOM", "--store", str(tmp_path / "m.h5"),
-                                   "--progress"])
+    out = CliRunner().invoke(
+        cli, ["data", "import", str(csv), "--symbol", "XOM", "--store", str(tmp_path / "m.h5"), "--progress"]
+    )
     assert out.exit_code == 0, out.output
     assert "import XOM" in out.stderr and "3/3" in out.stderr
     assert "XOM 1d: created" in out.stdout and "import XOM" not in out.stdout

@@ -31,9 +31,19 @@ def _readme_tpe_args() -> dict[str, str]:
 
 
 def _run(tmp_path: Path, grid: str | None, trials: int) -> quantlab.optimizer.api.OptimizeResult:  # type: ignore[name-defined]
-    return quantlab.optimize("rsi_reversion", "SPY", grid, method="tpe", trials=trials, seed=7, top=3,
-                             storage=f"sqlite:///{tmp_path / f'optuna-{bool(grid)}.db'}", save=False,
-                             progress=False, report=False)
+    return quantlab.optimize(
+        "rsi_reversion",
+        "SPY",
+        grid,
+        method="tpe",
+        trials=trials,
+        seed=7,
+        top=3,
+        storage=f"sqlite:///{tmp_path / f'optuna-{bool(grid)}.db'}",
+        save=False,
+        progress=False,
+        report=False,
+    )
 
 
 def test_readme_tpe_example_finds_a_meaningful_winner(tmp_path: Path) -> None:
@@ -59,16 +69,37 @@ def test_cli_lists_each_parameter_set_once_when_tpe_repeats(tmp_path: Path) -> N
 
     from quantlab.cli import cli
 
-    out = CliRunner().invoke(cli, ["optimize", "-s", "sma_cross", "--symbols", "SPY", "--method", "tpe", "--trials", "12",
-                                   "--grid", "fast=10|20,slow=50|100", "--top", "4", "--start", "2012-01-01",
-                                   "--reports", str(tmp_path), "--report", "none"])
+    out = CliRunner().invoke(
+        cli,
+        [
+            "optimize",
+            "-s",
+            "sma_cross",
+            "--symbols",
+            "SPY",
+            "--method",
+            "tpe",
+            "--trials",
+            "12",
+            "--grid",
+            "fast=10|20,slow=50|100",
+            "--top",
+            "4",
+            "--start",
+            "2012-01-01",
+            "--reports",
+            str(tmp_path),
+            "--report",
+            "none",
+        ],
+    )
     assert out.exit_code == 0, out.output
     lines = out.output.splitlines()
     head = next(i for i, x in enumerate(lines) if x.startswith("Top "))
     body = []
-    for x in lines[head + 3:]:
+    for x in lines[head + 3 :]:
         if not x.strip() or x.startswith("("):
             break
         body.append(tuple(x.split()[1:3]))
-    assert len(body) == len(set(body)) == 4, lines[head:head + 8]
+    assert len(body) == len(set(body)) == 4, lines[head : head + 8]
     assert re.search(r"\(8 of 12 trials repeated a parameter set already tried", out.output)

@@ -66,7 +66,12 @@ def test_verdicts_from_summaries() -> None:
     }
     got = v.run_verdicts(summary)["SPY"]
     assert got.sentence == "likely overfit: PBO 0.53, DSR 0.70, degradation slope -0.20, holdout percentile 80%"
-    wf = {"kind": "walkforward", "walkforward": {"overfit": {"SPY": {"pbo": 0.25, "mean_is_dsr": 0.96}},
-                                                 "efficiency": {"SPY": {"efficiency": -0.4}}}}
+    wf = {
+        "kind": "walkforward",
+        "walkforward": {
+            "overfit": {"SPY": {"pbo": 0.25, "mean_is_dsr": 0.96}},
+            "efficiency": {"SPY": {"efficiency": -0.4}},
+        },
+    }
     assert v.run_verdicts(wf)["SPY"].sentence == "likely overfit: WF efficiency -0.40, PBO 0.25, DSR 0.96"
     assert v.run_verdicts({"kind": "backtest"}) == {}

@@ -93,7 +93,9 @@ def _atr(high: np.ndarray, low: np.ndarray, close: np.ndarray, period: int) -> l
     return out
 
 
-def donchian_atr(high: np.ndarray, low: np.ndarray, close: np.ndarray, entry: int, atr_period: int, atr_mult: float) -> np.ndarray:
+def donchian_atr(
+    high: np.ndarray, low: np.ndarray, close: np.ndarray, entry: int, atr_period: int, atr_mult: float
+) -> np.ndarray:
     channel = pd.Series(high).rolling(entry).max().to_numpy()
     atr = _atr(high, low, close, atr_period)
     out = np.full(len(close), np.nan)
@@ -130,8 +132,15 @@ def bollinger_reversion(close: np.ndarray, window: int, width: float) -> np.ndar
     return out
 
 
-def tsmom_vol(close: np.ndarray, lookback: int, vol_window: int, vol_target: float, band: float,
-              max_leverage: float, bars_per_year: float) -> np.ndarray:
+def tsmom_vol(
+    close: np.ndarray,
+    lookback: int,
+    vol_window: int,
+    vol_target: float,
+    band: float,
+    max_leverage: float,
+    bars_per_year: float,
+) -> np.ndarray:
     logret = np.log(pd.Series(close)).diff()
     vol = (logret.rolling(vol_window).std(ddof=1) * math.sqrt(bars_per_year)).to_numpy()
     out = np.full(len(close), np.nan)

@@ -63,9 +63,7 @@ def pbo_ref(returns: np.ndarray, n_blocks: int, metric: str = "sharpe") -> dict[
     keep = list(df.columns)
     if metric == "sharpe":
         keep = [
-            c
-            for c in df.columns
-            if not (np.isnan(set_metric_ref(df[c].to_numpy(), "sharpe")) or (df[c] == 0).all())
+            c for c in df.columns if not (np.isnan(set_metric_ref(df[c].to_numpy(), "sharpe")) or (df[c] == 0).all())
         ]
     excluded = [c for c in df.columns if c not in keep]
     df = df[keep]
@@ -133,11 +131,7 @@ def rc_spa_ref(d: np.ndarray, idx: np.ndarray) -> dict[str, float]:
     }.items():
         hits = 0
         for b in range(len(boot)):
-            z = [
-                math.sqrt(n) * (boot[b, j] - mu[j] + m[j]) / omega[j]
-                for j in range(k)
-                if omega[j] > 0
-            ]
+            z = [math.sqrt(n) * (boot[b, j] - mu[j] + m[j]) / omega[j] for j in range(k) if omega[j] > 0]
             hits += max(0.0, max(z)) >= t_obs
         out[name] = hits / len(boot)
     return out

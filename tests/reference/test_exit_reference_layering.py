@@ -9,8 +9,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 REFERENCE = ("quantlab.replay_exits", "quantlab._exit_orders", "quantlab.replay_exit_rules")
 #: The implementation under test: the simulator kernels, the sweep and the exits declaration.
-CHECKED = ("quantlab.kernels.sim", "quantlab.kernels.group_sim", "quantlab.kernels.codegen", "quantlab.engine.sweep",
-           "quantlab.engine.codegen", "quantlab.engine.exits", "quantlab.exits", "quantlab.sweep", "quantlab.backtester")
+CHECKED = (
+    "quantlab.kernels.sim",
+    "quantlab.kernels.group_sim",
+    "quantlab.kernels.codegen",
+    "quantlab.engine.sweep",
+    "quantlab.engine.codegen",
+    "quantlab.engine.exits",
+    "quantlab.exits",
+    "quantlab.sweep",
+    "quantlab.backtester",
+)
 
 
 def _imports(path: Path) -> set[str]:

@@ -49,7 +49,9 @@ def _assert_same(ours, theirs, label: str) -> None:  # type: ignore[no-untyped-d
     np.testing.assert_allclose(ours.value.to_numpy(), theirs.value().to_numpy(), rtol=1e-12)
 
 
-@pytest.mark.parametrize("strategy,params", [("sma_cross", {"fast": 10, "slow": 30}), ("ema_cross", {"fast": 8, "slow": 40})])
+@pytest.mark.parametrize(
+    "strategy,params", [("sma_cross", {"fast": 10, "slow": 30}), ("ema_cross", {"fast": 8, "slow": 40})]
+)
 @pytest.mark.parametrize("short", [False, True], ids=["long", "short"])
 def test_order_function_equals_from_signals_daily(real_data: Path, strategy: str, params: dict, short: bool) -> None:
     daily = get_interval("1d")
@@ -95,7 +97,9 @@ def test_from_signals_refuses_what_it_cannot_express() -> None:
     bars = pd.DataFrame({"open": 10.0, "high": 11.0, "low": 9.0, "close": 10.0, "volume": 1.0}, index=idx)
     prices = price_arrays(bars, "X")
     with pytest.raises(QuantlabError, match="not representable") as err:
-        replay_stops_signals(np.zeros(prices_len), prices, SimConfig(), get_interval("1d"), ExitRules(sl_stop=0.1, sl_trail=0.1))
+        replay_stops_signals(
+            np.zeros(prices_len), prices, SimConfig(), get_interval("1d"), ExitRules(sl_stop=0.1, sl_trail=0.1)
+        )
     assert "sl_stop with sl_trail" in str(err.value) and "ib_fixed" in str(err.value)
 
 
@@ -106,7 +110,8 @@ def test_gap_over_the_target_with_the_stop_touched_later_in_the_bar() -> None:
     idx = pd.date_range("2024-01-02", periods=4, freq="B", tz="UTC")
     bars = pd.DataFrame(
         [(100, 100, 100, 100), (100, 101, 99, 100), (106, 107, 94, 100), (100, 100, 100, 100)],
-        index=idx, columns=["open", "high", "low", "close"],
+        index=idx,
+        columns=["open", "high", "low", "close"],
     ).assign(volume=1.0)
     prices = price_arrays(bars, "X")
     sim, rules, target = _sim(False), ExitRules(sl_stop=0.05, tp_stop=0.05), np.ones(4)

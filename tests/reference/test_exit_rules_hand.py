@@ -21,7 +21,9 @@ DAILY = get_interval("1d")
 
 def reference(case: Case):  # type: ignore[no-untyped-def]
     prices = price_arrays(case.frame(), "X")
-    return replay_exits(case.target_array(), prices, case.sim(), DAILY, ExitRules(**case.rules), ExtraCosts(**case.costs))
+    return replay_exits(
+        case.target_array(), prices, case.sim(), DAILY, ExitRules(**case.rules), ExtraCosts(**case.costs)
+    )
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
@@ -56,14 +58,20 @@ def _kernel_fills(case: Case) -> tuple[list[tuple[int, float, float]], float]:
     conc = sim.costs.concession("X")
     orders = np.asarray(rec.orders)
     fills = [
-        (int(o[layout.O_BAR]), float(o[layout.O_PRICE] * (1 + conc if o[layout.O_SIZE] > 0 else 1 - conc)), float(o[layout.O_SIZE]))
+        (
+            int(o[layout.O_BAR]),
+            float(o[layout.O_PRICE] * (1 + conc if o[layout.O_SIZE] > 0 else 1 - conc)),
+            float(o[layout.O_SIZE]),
+        )
         for o in orders
     ]
     return fills, float(rec.value[-1])
 
 
 KERNEL_CASES = [
-    pytest.param(c, id=c.name, marks=[pytest.mark.xfail(strict=True, reason=c.kernel_differs)] if c.kernel_differs else [])
+    pytest.param(
+        c, id=c.name, marks=[pytest.mark.xfail(strict=True, reason=c.kernel_differs)] if c.kernel_differs else []
+    )
     for c in CASES
 ]
 

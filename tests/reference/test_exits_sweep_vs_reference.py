@@ -43,7 +43,9 @@ SIMS = {
         Costs(model="percent", pct_fee=0.001, fixed_fee=0.5, slippage_bps=5, half_spread_bps=2.5),
         Sizing("fraction", 0.6, whole_shares=False),
     ),
-    "ib_cash_reg_spread": SimConfig(20_000, Costs(slippage_bps=2, spread_bps={"SPY": 4.0}, **REG), Sizing("cash", 7_500)),
+    "ib_cash_reg_spread": SimConfig(
+        20_000, Costs(slippage_bps=2, spread_bps={"SPY": 4.0}, **REG), Sizing("cash", 7_500)
+    ),
     "ib_voltarget": SimConfig(100_000, Costs(), Sizing("vol_target", 0.12, vol_window=30)),
 }
 #: Each exit rule alone (two values each), the limit options, and everything together.
@@ -53,8 +55,14 @@ RULE_SETS: list[dict[str, list[float]]] = [
     {"sl_trail": [0.03, 0.08]},
     {"max_hold": [3, 15]},
     {"entry_limit": [0.0, 0.01], "limit_expiry": [1, 3], "limit_ticks": [0, 3]},
-    {"sl_stop": [0.04, 0.03], "tp_stop": [0.08, 0.05], "sl_trail": [0.06, 0.02], "max_hold": [25, 8],
-     "entry_limit": [0.002, 0.0], "limit_expiry": [2, 1]},
+    {
+        "sl_stop": [0.04, 0.03],
+        "tp_stop": [0.08, 0.05],
+        "sl_trail": [0.06, 0.02],
+        "max_hold": [25, 8],
+        "entry_limit": [0.002, 0.0],
+        "limit_expiry": [2, 1],
+    },
 ]
 
 
@@ -68,7 +76,11 @@ def _kernel_params(spec, rng: np.random.Generator) -> dict[str, float]:  # type:
         row = {}
         for p in spec.kernel_params:
             hi = min(p.high, 120)
-            row[p.name] = float(rng.integers(p.low, hi + 1)) if p.kind == "int" else float(np.round(rng.uniform(p.low, p.high), 4))
+            row[p.name] = (
+                float(rng.integers(p.low, hi + 1))
+                if p.kind == "int"
+                else float(np.round(rng.uniform(p.low, p.high), 4))
+            )
         if spec.constraint_mask({k: np.array([v]) for k, v in row.items()})[0]:
             return row
 
@@ -87,7 +99,13 @@ FRACTIONS = ("sl_stop", "tp_stop", "sl_trail", "entry_limit")
 
 
 def _check_strategy(  # type: ignore[no-untyped-def]
-    name: str, bars: dict[str, pd.DataFrame], interval, start: int, seed: int, scale: float = 1.0, end: int | None = None
+    name: str,
+    bars: dict[str, pd.DataFrame],
+    interval,
+    start: int,
+    seed: int,
+    scale: float = 1.0,
+    end: int | None = None,
 ) -> int:
     """Every rule set on alternating symbols (two parameter sets each); returns the runs checked."""
     base = get_strategy(name)
@@ -108,15 +126,29 @@ def _check_strategy(  # type: ignore[no-untyped-def]
                 values = {k: rule_set[k][v] * (scale if k in FRACTIONS else 1) for k in exit_names}
                 rows.append([*kp.values(), *[values[k] for k in exit_names]])
                 target = evaluate_arrays(spec, prices, kp)
-                ref = replay_exits(target, prices, sim, interval, ExitRules(**values), _extra(sim.costs, symbol), start=start, end=end)
+                ref = replay_exits(
+                    target, prices, sim, interval, ExitRules(**values), _extra(sim.costs, symbol), start=start, end=end
+                )
                 refs.append((ref, target))
             out = run_sweep(spec, prices, np.array(rows), sim, interval, start=start, end=end)
             for i, (ref, target) in enumerate(refs):
                 label = f"{name} {symbol} {sim_name} {rows[i]}"
                 _compare(out.metrics[i], ref.metrics(interval).to_numpy()[0], label)
-                single = simulate(target, prices, sim, interval, start, end, exits=exits.exit_vector(spec, dict(zip(spec.param_names, rows[i], strict=True))))
+                single = simulate(
+                    target,
+                    prices,
+                    sim,
+                    interval,
+                    start,
+                    end,
+                    exits=exits.exit_vector(spec, dict(zip(spec.param_names, rows[i], strict=True))),
+                )
                 np.testing.assert_allclose(
-                    [single.metrics[m] for m in METRIC_NAMES], out.metrics[i], rtol=1e-12, atol=1e-12, equal_nan=True,
+                    [single.metrics[m] for m in METRIC_NAMES],
+                    out.metrics[i],
+                    rtol=1e-12,
+                    atol=1e-12,
+                    equal_nan=True,
                     err_msg=f"{label}: single backtest vs sweep",
                 )
                 checked += 1
@@ -145,8 +177,11 @@ SIZING_AFTER_GAP_EXIT = (
 )
 SHORT_CASES = [
     pytest.param(rules, shape, id=f"{shape}-{'-'.join(rules)}", marks=marks)
-    for rules in ({"sl_stop": 0.03, "tp_stop": 0.05}, {"sl_trail": 0.04, "max_hold": 12},
-                  {"entry_limit": 0.005, "limit_expiry": 2, "sl_stop": 0.04})
+    for rules in (
+        {"sl_stop": 0.03, "tp_stop": 0.05},
+        {"sl_trail": 0.04, "max_hold": 12},
+        {"entry_limit": 0.005, "limit_expiry": 2, "sl_stop": 0.04},
+    )
     for shape in ("short", "flip")
     for marks in [
         [pytest.mark.xfail(strict=True, reason=SIZING_AFTER_GAP_EXIT)] if shape == "flip" and "tp_stop" in rules else []
@@ -155,13 +190,19 @@ SHORT_CASES = [
 
 
 @pytest.mark.parametrize("rules,shape", SHORT_CASES)
-def test_single_backtest_shorts_and_borrow_equal_reference(rules: dict[str, float], shape: str, real_data: Path) -> None:
+def test_single_backtest_shorts_and_borrow_equal_reference(
+    rules: dict[str, float], shape: str, real_data: Path
+) -> None:
     """Short-only (the mirrored target) and always-in long/short flips (reversals through
     exits and limits), with borrow and regulatory fees: fills and value path."""
     prices = price_arrays(read_daily(real_data, "QQQ"), "QQQ")
     signal = evaluate_arrays(get_strategy("sma_cross"), prices, {"fast": 10, "slow": 40})
     target = -signal if shape == "short" else 2 * signal - 1
-    sim = SimConfig(100_000, Costs(slippage_bps=3, borrow_rate=0.04, half_spread_bps=1, **REG), Sizing("fraction", 0.5, allow_short=True))
+    sim = SimConfig(
+        100_000,
+        Costs(slippage_bps=3, borrow_rate=0.04, half_spread_bps=1, **REG),
+        Sizing("fraction", 0.5, allow_short=True),
+    )
     ex = exits.no_exits()
     for k, v in rules.items():
         ex[exits.exit_slot(k)] = v
@@ -183,6 +224,19 @@ def _o_size() -> int:
 def test_costs_mapping_is_complete() -> None:
     """Every cost setting the kernel knows reaches the reference (a new one must be added)."""
     known = {f.name for f in dataclasses.fields(Costs)}
-    mapped = {"model", "per_share", "min_fee", "max_pct", "pct_fee", "fixed_fee", "slippage_bps",
-              "half_spread_bps", "spread_bps", "sec_fee_rate", "taf_per_share", "taf_max", "borrow_rate"}
+    mapped = {
+        "model",
+        "per_share",
+        "min_fee",
+        "max_pct",
+        "pct_fee",
+        "fixed_fee",
+        "slippage_bps",
+        "half_spread_bps",
+        "spread_bps",
+        "sec_fee_rate",
+        "taf_per_share",
+        "taf_max",
+        "borrow_rate",
+    }
     assert known == mapped

@@ -66,7 +66,8 @@ def test_kernel_equals_slow_twin(name: str, daily: dict[str, pd.DataFrame]) -> N
         for _ in range(4):
             while True:
                 params = {
-                    p.name: float(rng.integers(p.low, min(p.high, 150) + 1)) if p.kind == "int"
+                    p.name: float(rng.integers(p.low, min(p.high, 150) + 1))
+                    if p.kind == "int"
                     else float(np.round(rng.uniform(p.low, p.high), 3))
                     for p in spec.params
                 }
@@ -93,7 +94,9 @@ def test_kernel_contract_checked_at_registration() -> None:
     with pytest.raises(StrategyError, match="kernel arguments do not match"):
         StrategySpec("bad", bad_nb, ("close",), (Param("length", "int", 5, 1, 10),), "length", "x\ny")
     with pytest.raises(StrategyError, match="not a numba function"):
-        StrategySpec("bad", lambda close, window: close, ("close",), (Param("window", "int", 5, 1, 10),), "window", "x\ny")
+        StrategySpec(
+            "bad", lambda close, window: close, ("close",), (Param("window", "int", 5, 1, 10),), "window", "x\ny"
+        )
 
 
 def test_lookback_is_enough_for_first_signal(daily: dict[str, pd.DataFrame]) -> None:

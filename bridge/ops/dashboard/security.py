@@ -38,8 +38,11 @@ def load_or_create_token(path: Path) -> tuple[str, bool]:
     try:
         return _load_or_create(path)
     except OSError as err:
-        raise ControlError("cannot read or create the dashboard token file", found=f"{path} ({err.strerror})",
-                           fix="set [dashboard] token_file to a file in a folder you can write (default: next to the ledger)") from None
+        raise ControlError(
+            "cannot read or create the dashboard token file",
+            found=f"{path} ({err.strerror})",
+            fix="set [dashboard] token_file to a file in a folder you can write (default: next to the ledger)",
+        ) from None
 
 
 def _load_or_create(path: Path) -> tuple[str, bool]:
@@ -48,8 +51,11 @@ def _load_or_create(path: Path) -> tuple[str, bool]:
             os.chmod(path, 0o600)
         token = path.read_text(encoding="utf-8").strip()
         if len(token) < 16:
-            raise ControlError("the dashboard token file is empty or too short", found=str(path),
-                               fix="delete it: a new token is generated on the next start")
+            raise ControlError(
+                "the dashboard token file is empty or too short",
+                found=str(path),
+                fix="delete it: a new token is generated on the next start",
+            )
         register_secret(token)
         return token, False
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -71,7 +77,11 @@ def same_origin(headers: Mapping[str, str], origins: Sequence[str]) -> str | Non
         return None if sent in origins else f"Origin {sent} is not {origins[0]}"
     ref = headers.get("referer")
     if ref:
-        return None if any(ref == o or ref.startswith(o + "/") for o in origins) else f"Referer {ref} is not on {origins[0]}"
+        return (
+            None
+            if any(ref == o or ref.startswith(o + "/") for o in origins)
+            else f"Referer {ref} is not on {origins[0]}"
+        )
     return "no Origin or Referer header"
 
 

@@ -56,7 +56,9 @@ def _error(status: int, what: str, **extra: Any) -> JSONResponse:
 def create_app(cfg: BridgeConfig, token: str, origins: list[str]) -> Starlette:
     """The ASGI app for one ledger. ``origins``: ``http://host:port`` as browsers may see it."""
     if not cfg.ledger_path().exists():
-        raise LedgerError("ledger not found", found=str(cfg.ledger_path()), fix="pass --ledger (or --config) of a bridge that has run")
+        raise LedgerError(
+            "ledger not found", found=str(cfg.ledger_path()), fix="pass --ledger (or --config) of a bridge that has run"
+        )
 
     def read_state() -> dict[str, Any]:
         ledger = Ledger(cfg.ledger_path(), synchronous=cfg.ledger.synchronous, create=False)
@@ -67,10 +69,20 @@ def create_app(cfg: BridgeConfig, token: str, origins: list[str]) -> Starlette:
 
     async def page(request: Request) -> Response:
         csrf = request.cookies.get("bridge_csrf") or secrets.token_urlsafe(24)
-        html = PAGE.read_text(encoding="utf-8").replace("__CSRF__", csrf).replace("__REFRESH_MS__", str(int(cfg.dashboard.refresh * 1000)))
-        resp = HTMLResponse(html, headers={"Cache-Control": "no-store", "X-Frame-Options": "DENY",
-                                           "Content-Security-Policy": "default-src 'self'; script-src 'self' 'unsafe-inline' 'unsafe-eval'; "
-                                                                      "style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'"})
+        html = (
+            PAGE.read_text(encoding="utf-8")
+            .replace("__CSRF__", csrf)
+            .replace("__REFRESH_MS__", str(int(cfg.dashboard.refresh * 1000)))
+        )
+        resp = HTMLResponse(
+            html,
+            headers={
+                "Cache-Control": "no-store",
+                "X-Frame-Options": "DENY",
+                "Content-Security-Policy": "default-src 'self'; script-src 'self' 'unsafe-inline' 'unsafe-eval'; "
+                "style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'",
+            },
+        )
         resp.set_cookie("bridge_csrf", csrf, httponly=True, samesite="strict", path="/")
         return resp
 
@@ -90,11 +102,19 @@ def create_app(cfg: BridgeConfig, token: str, origins: list[str]) -> Starlette:
         except QuantlabError as err:
             return JSONResponse({"ok": False, "error": err.render()}, status_code=503)
         machine = system_checks(cfg.ledger_path(), cfg.ops.min_free_disk_mb, cfg.ops.max_memory_pct)
-        checks = {"runner_alive": st["runner"]["alive"], "connected": st["runner"]["connected"], "data_fresh": st["data"]["fresh"],
-                  "kill_switch_clear": not st["risk"]["kill_switch"], "not_halted": not st["risk"]["halted"],
-                  "disk_ok": machine.pop("disk_ok"), "memory_ok": machine.pop("memory_ok")}
+        checks = {
+            "runner_alive": st["runner"]["alive"],
+            "connected": st["runner"]["connected"],
+            "data_fresh": st["data"]["fresh"],
+            "kill_switch_clear": not st["risk"]["kill_switch"],
+            "not_halted": not st["risk"]["halted"],
+            "disk_ok": machine.pop("disk_ok"),
+            "memory_ok": machine.pop("memory_ok"),
+        }
         ok = all(checks.values())
-        return JSONResponse({"ok": ok, **checks, **machine, "reason": st["risk"]["reason"]}, status_code=200 if ok else 503)
+        return JSONResponse(
+            {"ok": ok, **checks, **machine, "reason": st["risk"]["reason"]}, status_code=200 if ok else 503
+        )
 
     async def control(request: Request) -> Response:
         action = request.path_params["action"]
@@ -103,14 +123,18 @@ def create_app(cfg: BridgeConfig, token: str, origins: list[str]) -> Starlette:
         headers = {k.lower(): v for k, v in request.headers.items()}
         cross = same_origin(headers, origins)
         if cross:
-            log.warning("control refused: cross-site", extra={"event": "dashboard_refused", "action": action, "detail": cross})
+            log.warning(
+                "control refused: cross-site", extra={"event": "dashboard_refused", "action": action, "detail": cross}
+            )
             return _error(403, f"cross-site request refused ({cross})")
         bad_csrf = check_csrf(headers, request.cookies)
         if bad_csrf:
             return _error(403, bad_csrf)
         denied = check_token(headers, token)
         if denied:
-            log.warning("control refused: token", extra={"event": "dashboard_refused", "action": action, "detail": denied[1]})
+            log.warning(
+                "control refused: token", extra={"event": "dashboard_refused", "action": action, "detail": denied[1]}
+            )
             return _error(denied[0], denied[1])
         if not headers.get("content-type", "").startswith("application/json"):
             return _error(415, "send the control as application/json")
@@ -119,7 +143,7 @@ def create_app(cfg: BridgeConfig, token: str, origins: list[str]) -> Starlette:
         except ValueError:
             return _error(400, "the body is not JSON")
         if not isinstance(body, dict) or body.get("confirm") != action:
-            return _error(400, f"not confirmed: the body must say \"confirm\": \"{action}\"")
+            return _error(400, f'not confirmed: the body must say "confirm": "{action}"')
         client = request.client.host if request.client else "?"
         by = f"dashboard ({getpass.getuser()}@{socket.gethostname()} from {client})"
         try:
@@ -133,21 +157,28 @@ def create_app(cfg: BridgeConfig, token: str, origins: list[str]) -> Starlette:
             return _error(409, str(result["error"]), result=result)
         return JSONResponse({"ok": True, "action": action, "by": by, "result": result})
 
-    return Starlette(routes=[
-        Route("/", page), Route("/static/plotly.min.js", plotly_js), Route("/api/state", state), Route("/health", health),
-        Route("/api/control/{action}", control, methods=["POST"]),
-    ])
+    return Starlette(
+        routes=[
+            Route("/", page),
+            Route("/static/plotly.min.js", plotly_js),
+            Route("/api/state", state),
+            Route("/health", health),
+            Route("/api/control/{action}", control, methods=["POST"]),
+        ]
+    )
 
 
 def _run_control(cfg: BridgeConfig, action: str, body: dict[str, Any], by: str) -> dict[str, Any]:
     """The same functions as ``bridge stop|resume|approve|reject``."""
     if action == "stop":
-        return bridge_app.stop_bridge(cfg, flatten=bool(body.get("flatten")), shutdown=False, client_id=None, timeout=15.0, by=by)
+        return bridge_app.stop_bridge(
+            cfg, flatten=bool(body.get("flatten")), shutdown=False, client_id=None, timeout=15.0, by=by
+        )
     if action == "resume":
         return bridge_app.resume_bridge(cfg, rebaseline=False, acknowledge=lambda _: True, by=by)
     ref = str(body.get("order_ref") or "")
     if not ref:
-        raise ControlError("no order id given", fix="send \"order_ref\" of a held order")
+        raise ControlError("no order id given", fix='send "order_ref" of a held order')
     if action == "approve":
         return bridge_app.approve_order(cfg, ref, by)
     return bridge_app.reject_order(cfg, ref, by)
@@ -160,10 +191,16 @@ def check_port_free(host: str, port: int) -> None:
             s.bind((host, port))
         except OSError as err:
             if err.errno == errno.EADDRINUSE:
-                raise ControlError("the dashboard port is in use", found=f"{host}:{port} ({err.strerror})",
-                                   fix="pass --port N (or [dashboard] port), or stop the other process") from None
-            raise ControlError("cannot listen on the dashboard host", found=f"{host}:{port} ({err.strerror})",
-                               fix="pass --host 127.0.0.1 (or [dashboard] host): an address of this machine") from None
+                raise ControlError(
+                    "the dashboard port is in use",
+                    found=f"{host}:{port} ({err.strerror})",
+                    fix="pass --port N (or [dashboard] port), or stop the other process",
+                ) from None
+            raise ControlError(
+                "cannot listen on the dashboard host",
+                found=f"{host}:{port} ({err.strerror})",
+                fix="pass --host 127.0.0.1 (or [dashboard] host): an address of this machine",
+            ) from None
 
 
 def serve(cfg: BridgeConfig, host: str, port: int, announce: Any = print) -> None:
@@ -171,12 +208,18 @@ def serve(cfg: BridgeConfig, host: str, port: int, announce: Any = print) -> Non
     import uvicorn
 
     if not cfg.ledger_path().exists():
-        raise LedgerError("ledger not found", found=str(cfg.ledger_path()), fix="pass --ledger (or --config) of a bridge that has run")
+        raise LedgerError(
+            "ledger not found", found=str(cfg.ledger_path()), fix="pass --ledger (or --config) of a bridge that has run"
+        )
     check_port_free(host, port)
     path = token_path(cfg)
     token, created = load_or_create_token(path)
     origins = [f"http://{host}:{port}"] + ([f"http://localhost:{port}"] if host in ("127.0.0.1", "localhost") else [])
     app = create_app(cfg, token, origins)
-    announce(f"dashboard on http://{host}:{port}/ (ledger {cfg.ledger_path()}); control token "
-             f"{'created in' if created else 'in'} {path} (0600)")
-    uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, lifespan="off")).run()
+    announce(
+        f"dashboard on http://{host}:{port}/ (ledger {cfg.ledger_path()}); control token "
+        f"{'created in' if created else 'in'} {path} (0600)"
+    )
+    uvicorn.Server(
+        uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, lifespan="off")
+    ).run()

@@ -39,8 +39,16 @@ def positions_view(status: dict[str, Any]) -> list[dict[str, Any]]:
         avg = _finite(p.get("avg_cost"))
         mark = _finite(marks.get(sym))
         upl = qty * (mark - avg) if mark is not None and avg is not None else None
-        out.append({"symbol": sym, "quantity": qty, "avg_cost": avg, "mark": mark, "unrealized": upl,
-                    "value": qty * mark if mark is not None else None})
+        out.append(
+            {
+                "symbol": sym,
+                "quantity": qty,
+                "avg_cost": avg,
+                "mark": mark,
+                "unrealized": upl,
+                "value": qty * mark if mark is not None else None,
+            }
+        )
     return out
 
 
@@ -63,7 +71,9 @@ def build_state(ledger: Ledger, cfg: BridgeConfig) -> dict[str, Any]:
     alive = runner_alive(ledger, wall) is not None
     status = json.loads(run["status"]) if run.get("status") else {}
     rs = ledger.risk_state()
-    clock = pd.Timestamp(status["clock"]) if alive and status.get("clock") else wall  # the runner's clock decides expiries
+    clock = (
+        pd.Timestamp(status["clock"]) if alive and status.get("clock") else wall
+    )  # the runner's clock decides expiries
     day = str(MarketCalendar(cfg.data.calendar).trading_day(clock))
     equity = _finite(status.get("equity")) if alive else None
     sod = _finite(rs.loss_ref_equity or rs.sod_equity)
@@ -73,19 +83,39 @@ def build_state(ledger: Ledger, cfg: BridgeConfig) -> dict[str, Any]:
     age = (wall - pd.Timestamp(hb)).total_seconds() if hb else None
     stale = status.get("stale") or {}
     return {
-        "now": wall.isoformat(), "clock": clock.isoformat(), "day": day,
-        "runner": {"alive": alive, "run_id": run.get("run_id"), "mode": run.get("mode"), "state": run.get("state"),
-                   "strategy": run.get("strategy"), "symbols": run.get("symbols"), "heartbeat_age": age,
-                   "connected": bool(alive and status.get("connected")), "account": status.get("account", "")},
+        "now": wall.isoformat(),
+        "clock": clock.isoformat(),
+        "day": day,
+        "runner": {
+            "alive": alive,
+            "run_id": run.get("run_id"),
+            "mode": run.get("mode"),
+            "state": run.get("state"),
+            "strategy": run.get("strategy"),
+            "symbols": run.get("symbols"),
+            "heartbeat_age": age,
+            "connected": bool(alive and status.get("connected")),
+            "account": status.get("account", ""),
+        },
         "data": {"fresh": alive and not stale, "stale": stale, "last_bars": status.get("last_bars") or {}},
         "risk": {"kill_switch": rs.kill_switch, "halted": rs.halted, "reason": rs.reason, "since": rs.since},
-        "equity": {"now": equity, "sod": sod, "pnl_today": (equity - sod) if equity is not None and sod else None,
-                   "peak": peak, "drawdown": ((equity - peak) / peak) if equity is not None and peak else None,
-                   "cash": _finite(status.get("cash")) if alive else None},
+        "equity": {
+            "now": equity,
+            "sod": sod,
+            "pnl_today": (equity - sod) if equity is not None and sod else None,
+            "peak": peak,
+            "drawdown": ((equity - peak) / peak) if equity is not None and peak else None,
+            "cash": _finite(status.get("cash")) if alive else None,
+        },
         "limits": status.get("limits") or [] if alive else [],
         "positions": positions_view(status) if alive else [],
-        "orders": ledger.orders_today(day), "fills": ledger.recent_fills(), "decisions": ledger.recent_decisions(),
-        "held": held_view(ledger, cfg.strategy.bar if not run.get("config") else json.loads(run["config"])["strategy"]["bar"], clock),
-        "alerts": ledger.recent_alerts(), "controls": ledger.control_log(10),
+        "orders": ledger.orders_today(day),
+        "fills": ledger.recent_fills(),
+        "decisions": ledger.recent_decisions(),
+        "held": held_view(
+            ledger, cfg.strategy.bar if not run.get("config") else json.loads(run["config"])["strategy"]["bar"], clock
+        ),
+        "alerts": ledger.recent_alerts(),
+        "controls": ledger.control_log(10),
         "series": equity_series(hist, equity, clock.isoformat()),
     }

@@ -19,14 +19,23 @@ from quantlab.engine.backends.checkpoint import CheckpointRun
 from quantlab.errors import ConfigError
 
 __all__ = [
-    "Backend", "ChunkedBackend", "InProcessChunked", "SweepError", "active_backend", "begin_run",
-    "checkpoint_run", "make_backend", "use_backend",
+    "Backend",
+    "ChunkedBackend",
+    "InProcessChunked",
+    "SweepError",
+    "active_backend",
+    "begin_run",
+    "checkpoint_run",
+    "make_backend",
+    "use_backend",
 ]
 
 _ACTIVE: ContextVar[Backend | None] = ContextVar("quantlab_backend", default=None)
 
 
-def make_backend(cluster: str | None = None, resume: str | None = None, chunk_size: int | None = None) -> Backend | None:
+def make_backend(
+    cluster: str | None = None, resume: str | None = None, chunk_size: int | None = None
+) -> Backend | None:
     """``cluster``: None (``$QUANTLAB_CLUSTER`` or in-process), ``local:N`` or ``tcp://HOST:PORT``.
 
     Returns None for today's in-process path (no cluster, nothing to resume).
@@ -39,10 +48,15 @@ def make_backend(cluster: str | None = None, resume: str | None = None, chunk_si
     if cluster.startswith("local:"):
         n = cluster.split(":", 1)[1]
         if not n.isdigit() or int(n) < 1:
-            raise ConfigError("--cluster local:N needs a worker count of at least 1", found=repr(cluster), fix="e.g. --cluster local:2")
+            raise ConfigError(
+                "--cluster local:N needs a worker count of at least 1",
+                found=repr(cluster),
+                fix="e.g. --cluster local:2",
+            )
     elif not cluster.startswith(("tcp://", "tls://")):
         raise ConfigError(
-            "unknown --cluster", found=repr(cluster),
+            "unknown --cluster",
+            found=repr(cluster),
             fix="use local:N (worker processes here) or tcp://HOST:8786 (a running `dask scheduler`)",
         )
     from quantlab.engine.backends.dask_cluster import DaskBackend

@@ -81,11 +81,15 @@ class Backend(Protocol):
 def describe_chunk(spec: StrategySpec, values: np.ndarray, chunk: Chunk) -> str:
     """``SPY combinations 1000..1499 (fast 5..9, slow 20..200)``: what a failing chunk held."""
     rows = values[chunk.lo : chunk.hi]
-    ranges = ", ".join(
-        f"{name} {lo:g}" if lo == hi else f"{name} {lo:g}..{hi:g}"
-        for i, name in enumerate(spec.param_names)
-        for lo, hi in [(rows[:, i].min(), rows[:, i].max())]
-    ) if rows.size else ""
+    ranges = (
+        ", ".join(
+            f"{name} {lo:g}" if lo == hi else f"{name} {lo:g}..{hi:g}"
+            for i, name in enumerate(spec.param_names)
+            for lo, hi in [(rows[:, i].min(), rows[:, i].max())]
+        )
+        if rows.size
+        else ""
+    )
     return f"{chunk.symbol} combinations {chunk.lo}..{chunk.hi - 1}" + (f" ({ranges})" if ranges else "")
 
 
@@ -109,7 +113,9 @@ class _Rate:
         if now - self.last >= PROGRESS_SECONDS and self.done < self.total:
             self.last = now
             rate = self.done / max(now - self.began, 1e-9)
-            say(f"sweep: {self.done:,} of {self.total:,} combinations, {rate:,.0f} combinations/s across {self.where()}")
+            say(
+                f"sweep: {self.done:,} of {self.total:,} combinations, {rate:,.0f} combinations/s across {self.where()}"
+            )
 
 
 class ChunkedBackend:

@@ -47,8 +47,13 @@ class ChunkStore:
     def save(self, key: str, result: ChunkResult) -> None:
         def write(tmp: Path) -> None:
             with tmp.open("wb") as fh:  # a file object: np.savez would add ".npz" to a path
-                np.savez(fh, metrics=result.metrics, block_sum=result.block_sum,
-                         block_sumsq=result.block_sumsq, seconds=np.float64(result.seconds))
+                np.savez(
+                    fh,
+                    metrics=result.metrics,
+                    block_sum=result.block_sum,
+                    block_sumsq=result.block_sumsq,
+                    seconds=np.float64(result.seconds),
+                )
 
         atomic_write(self._path(key), write)
 
@@ -98,13 +103,15 @@ def open_run(kind: str, cfg_hash: str, data_hash: str, reports: Path, resume: st
         path = base / resume
         if (path / "summary.json").exists():
             raise ConfigError(
-                "that run is complete; there is nothing to resume", found=resume,
+                "that run is complete; there is nothing to resume",
+                found=resume,
                 fix="run again without --resume to start a new run",
             )
         found = _manifest(path)
         if found is None:
             raise ConfigError(
-                "no unfinished run with that id", found=f"{resume} (looked in {base})",
+                "no unfinished run with that id",
+                found=f"{resume} (looked in {base})",
                 fix="give the RUN_ID printed when the interrupted run started (a folder under reports/ with checkpoint.json)",
             )
         changed = [k for k in ("kind", "config_hash", "data_hash") if found.get(k) != wanted[k]]
@@ -118,7 +125,11 @@ def open_run(kind: str, cfg_hash: str, data_hash: str, reports: Path, resume: st
         store = ChunkStore(path / "chunks")
         return CheckpointRun(kind, resume, path, True, store.count())
     candidates = sorted(
-        (p for p in base.glob(f"{kind}-*-{cfg_hash[:8]}*") if not (p / "summary.json").exists() and _manifest(p) == wanted),
+        (
+            p
+            for p in base.glob(f"{kind}-*-{cfg_hash[:8]}*")
+            if not (p / "summary.json").exists() and _manifest(p) == wanted
+        ),
         key=lambda p: p.name,
     )
     if candidates:

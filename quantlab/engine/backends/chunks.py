@@ -73,7 +73,9 @@ def chunk_key(chunk: Chunk, values: np.ndarray, data_hash: str) -> str:
     """Content address of a chunk's result: its symbol's data, window, blocks and the exact
     parameter rows (so a resumed run never reuses a chunk computed for other rows)."""
     digest = hashlib.sha256()
-    digest.update(f"{data_hash}|{chunk.symbol}|{chunk.start}|{chunk.end}|{chunk.n_blocks}|{chunk.lo}|{chunk.hi}".encode())
+    digest.update(
+        f"{data_hash}|{chunk.symbol}|{chunk.start}|{chunk.end}|{chunk.n_blocks}|{chunk.lo}|{chunk.hi}".encode()
+    )
     digest.update(np.ascontiguousarray(values[chunk.lo : chunk.hi]).tobytes())
     return digest.hexdigest()[:32]
 
@@ -124,8 +126,15 @@ class Assembly:
         for symbol, metrics in self._metrics.items():
             first = next(c for c in self._chunks if c.symbol == symbol)
             starts = block_starts(first.end - first.start, first.n_blocks)
-            counts = np.diff(np.append(starts, first.end - first.start)) if first.n_blocks else np.empty(0, dtype=np.int64)
+            counts = (
+                np.diff(np.append(starts, first.end - first.start)) if first.n_blocks else np.empty(0, dtype=np.int64)
+            )
             out[symbol] = SweepOutput(
-                metrics, self._bsum[symbol], self._bsq[symbol], counts.astype(np.int64), self._seconds[symbol], load_seconds
+                metrics,
+                self._bsum[symbol],
+                self._bsq[symbol],
+                counts.astype(np.int64),
+                self._seconds[symbol],
+                load_seconds,
             )
         return out

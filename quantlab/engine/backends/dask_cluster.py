@@ -95,7 +95,9 @@ def warm_up(spec: StrategySpec, prices: Any, sim: SimConfig, interval: Any) -> f
     return time.perf_counter() - began
 
 
-def _chunk_task(spec: StrategySpec, prices: Any, values: np.ndarray, sim: SimConfig, interval: Any, chunk: Chunk) -> ChunkResult:
+def _chunk_task(
+    spec: StrategySpec, prices: Any, values: np.ndarray, sim: SimConfig, interval: Any, chunk: Chunk
+) -> ChunkResult:
     _import_kernel_module(spec)
     return run_chunk(spec, writeable(prices), values, sim, interval, chunk)
 
@@ -134,8 +136,12 @@ class DaskBackend(ChunkedBackend):
             threads = max(1, (os.cpu_count() or 1) // n)
             with dask.config.set(QUIET_CONFIG):
                 self._cluster = LocalCluster(
-                    n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
-                    silence_logs=logging.CRITICAL, env={"NUMBA_NUM_THREADS": str(threads)},
+                    n_workers=n,
+                    threads_per_worker=1,
+                    processes=True,
+                    dashboard_address=None,
+                    silence_logs=logging.CRITICAL,
+                    env={"NUMBA_NUM_THREADS": str(threads)},
                 )
                 self._client = Client(self._cluster)
         else:
@@ -186,7 +192,9 @@ class DaskBackend(ChunkedBackend):
         symbol = inputs.symbols[0]
         prices = self._scatter((inputs.data_hash, symbol), inputs.prices[symbol])
         futures = {
-            w: client.submit(warm_up, spec_f, prices, sim, inputs.interval, workers=[w], allow_other_workers=False, pure=False)
+            w: client.submit(
+                warm_up, spec_f, prices, sim, inputs.interval, workers=[w], allow_other_workers=False, pure=False
+            )
             for w in cold
         }
         for w, fut in futures.items():
@@ -211,11 +219,14 @@ class DaskBackend(ChunkedBackend):
         client = self.client()
         spec_f = self._scatter(("spec", spec.name), spec)
         self._warm_up(spec, inputs, sim, spec_f)
-        prices = {s: self._scatter((inputs.data_hash, s), inputs.prices[s]) for s in dict.fromkeys(c.symbol for c in chunks)}
+        prices = {
+            s: self._scatter((inputs.data_hash, s), inputs.prices[s]) for s in dict.fromkeys(c.symbol for c in chunks)
+        }
         values_f = client.scatter(values, broadcast=True, hash=False)  # per sweep: folds differ
         futures = {
-            client.submit(_chunk_task, spec_f, prices[c.symbol], values_f, sim, inputs.interval, c,
-                          retries=RETRIES, pure=False): c
+            client.submit(
+                _chunk_task, spec_f, prices[c.symbol], values_f, sim, inputs.interval, c, retries=RETRIES, pure=False
+            ): c
             for c in chunks
         }
         try:
@@ -238,8 +249,13 @@ class DaskBackend(ChunkedBackend):
 
     def report(self) -> dict[str, Any]:
         out = super().report()
-        out.update({"cluster": self.address, "workers": self.n_workers,
-                    "warmup_seconds": {w: round(s, 3) for w, s in self.warmup_seconds.items()}})
+        out.update(
+            {
+                "cluster": self.address,
+                "workers": self.n_workers,
+                "warmup_seconds": {w: round(s, 3) for w, s in self.warmup_seconds.items()},
+            }
+        )
         return out
 
     def close_client(self) -> None:

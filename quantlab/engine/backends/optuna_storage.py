@@ -86,8 +86,10 @@ def open_storage(url: str) -> Any:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # heartbeats: experimental
                 return optuna.storages.RDBStorage(
-                    url, engine_kwargs={"pool_pre_ping": True},
-                    heartbeat_interval=HEARTBEAT_SECONDS, grace_period=grace_seconds(),
+                    url,
+                    engine_kwargs={"pool_pre_ping": True},
+                    heartbeat_interval=HEARTBEAT_SECONDS,
+                    grace_period=grace_seconds(),
                 )
         except (sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.StorageInternalError, ValueError, ImportError) as err:
             text = _first_cause(err)
@@ -96,12 +98,14 @@ def open_storage(url: str) -> Any:
                 continue
             if "permission denied" in text.lower():
                 raise ConfigError(
-                    "the database user may not create or write optuna's tables", found=f"{_safe_url(url)}: {text}",
+                    "the database user may not create or write optuna's tables",
+                    found=f"{_safe_url(url)}: {text}",
                     fix="GRANT CREATE, USAGE ON SCHEMA public TO the user (PostgreSQL 15+ no longer grants it by "
                     "default), or use a database the user owns (createdb -O USER DB)",
                 ) from None
             raise ConfigError(
-                "cannot connect to the optuna storage", found=f"{_safe_url(url)}: {text}",
+                "cannot connect to the optuna storage",
+                found=f"{_safe_url(url)}: {text}",
                 fix="check host, port, user, password and database name (psql 'URL' must connect); "
                 "the default --storage (SQLite under reports/) needs no server",
             ) from None

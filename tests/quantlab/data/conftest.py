@@ -49,9 +49,7 @@ def assert_bitwise_equal(actual: pd.DataFrame, expected: pd.DataFrame) -> None:
     """Same index (int64 ns), same columns, same float64 bit patterns."""
     assert list(actual.columns) == list(expected.columns)
     assert str(actual.index.tz) == "UTC" and actual.index.name == "time"
-    np.testing.assert_array_equal(
-        actual.index.as_unit("ns").asi8, expected.index.as_unit("ns").asi8
-    )
+    np.testing.assert_array_equal(actual.index.as_unit("ns").asi8, expected.index.as_unit("ns").asi8)
     for column in expected.columns:
         assert actual[column].dtype == np.float64, column
         a = actual[column].to_numpy().view(np.uint64)

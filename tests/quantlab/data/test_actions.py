@@ -37,9 +37,7 @@ def test_load_actions_event_file_matches_the_as_traded_file(real_data: Path) -> 
     assert events.loc["2014-06-09", "split"].item() == 7.0
     assert events.loc["2020-08-31", "split"].item() == 4.0
     assert (events["dividend"] > 0).sum() == 33
-    pd.testing.assert_frame_equal(
-        events, load_actions(real_data / "actions" / "AAPL_daily_as_traded.csv")
-    )
+    pd.testing.assert_frame_equal(events, load_actions(real_data / "actions" / "AAPL_daily_as_traded.csv"))
     msft = load_actions(real_data / "actions" / "MSFT.csv")
     assert msft.loc["2004-11-15", "dividend"].item() == 3.08
 
@@ -69,9 +67,7 @@ def test_split_mode_reproduces_the_aapl_7_to_1_and_4_to_1_splits(real_data: Path
         raw_move = raw.loc[ex_date, "close"].item() / raw.loc[before, "close"].item() - 1
         adjusted_move = split.loc[ex_date, "close"].item() / split.loc[before, "close"].item() - 1
         assert raw_move < -0.7 and abs(adjusted_move) < 0.05
-    assert split.loc["2020-08-28", "close"].item() == pytest.approx(
-        499.23 / 4
-    )  # Yahoo shows 124.807503
+    assert split.loc["2020-08-28", "close"].item() == pytest.approx(499.23 / 4)  # Yahoo shows 124.807503
     assert split.loc["2014-06-06", "close"].item() == pytest.approx(645.57 / 7 / 4)
     assert split.loc["2014-06-06", "volume"].item() == raw.loc["2014-06-06", "volume"].item() * 28
 
@@ -93,9 +89,7 @@ def test_dividend_factor_uses_the_previous_close() -> None:
     actions = pd.DataFrame({"dividend": [1.0], "split": [1.0]}, index=[bars.index[3]])
     out = adjust(bars, actions, mode="total_return")
     factor = 1 - 1.0 / bars["close"].iloc[2]
-    np.testing.assert_allclose(
-        out["close"].iloc[:3], bars["close"].iloc[:3] * factor, rtol=0, atol=0
-    )
+    np.testing.assert_allclose(out["close"].iloc[:3], bars["close"].iloc[:3] * factor, rtol=0, atol=0)
     np.testing.assert_array_equal(out["close"].iloc[3:], bars["close"].iloc[3:])
     np.testing.assert_array_equal(out["volume"], bars["volume"])
 

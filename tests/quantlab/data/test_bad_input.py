@@ -68,9 +68,7 @@ BAD_CSVS = {
 
 
 @pytest.mark.parametrize("case", sorted(BAD_CSVS))
-def test_malformed_csv_is_rejected_with_what_found_fix(
-    case: str, tmp_path: Path, bundled_copy: Path
-) -> None:
+def test_malformed_csv_is_rejected_with_what_found_fix(case: str, tmp_path: Path, bundled_copy: Path) -> None:
     text, what, found = BAD_CSVS[case]
     path = tmp_path / f"{case}.csv"
     path.write_text(text)
@@ -82,9 +80,7 @@ def test_malformed_csv_is_rejected_with_what_found_fix(
     if found:
         assert found in message
     assert "Fix:" in message
-    result = CliRunner().invoke(
-        cli, ["data", "import", str(path), "--symbol", "SPY", "--store", str(bundled_copy)]
-    )
+    result = CliRunner().invoke(cli, ["data", "import", str(path), "--symbol", "SPY", "--store", str(bundled_copy)])
     assert result.exit_code == 1 and what in result.output and "Traceback" not in result.output
     assert file_digest(bundled_copy) == digest
 
@@ -102,19 +98,13 @@ def test_unknown_symbol_suggests_close_matches_and_lists_the_store(bundled_copy:
     assert "did you mean SPY" in message
     assert "stored symbols: AAPL, DIA, IWM, MSFT, QQQ, SPY" in message
     result = CliRunner().invoke(cli, ["data", "check", "MSTF", "--store", str(bundled_copy)])
-    assert (
-        result.exit_code == 1
-        and "did you mean MSFT" in result.output
-        and "Traceback" not in result.output
-    )
+    assert result.exit_code == 1 and "did you mean MSFT" in result.output and "Traceback" not in result.output
 
 
 def test_interval_not_stored_lists_what_is(bundled_copy: Path) -> None:
     with pytest.raises(StoreError) as err:
         load("QQQ", interval="1m", store=bundled_copy)
-    assert "QQQ has no 1m bars" in str(err.value) and "stored intervals for QQQ: 1d" in str(
-        err.value
-    )
+    assert "QQQ has no 1m bars" in str(err.value) and "stored intervals for QQQ: 1d" in str(err.value)
     with pytest.raises(DataError, match="Unknown bar interval"):
         load("QQQ", interval="7m", store=bundled_copy)
 
@@ -135,9 +125,7 @@ def test_not_an_hdf5_file(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="is not an HDF5 file") as err:
         info(bogus)
     assert "Date,Open" in str(err.value)
-    result = CliRunner().invoke(
-        cli, ["data", "import", __file__, "--symbol", "X", "--store", str(bogus)]
-    )
+    result = CliRunner().invoke(cli, ["data", "import", __file__, "--symbol", "X", "--store", str(bogus)])
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert bogus.read_text() == "Date,Open\n2020-01-01,1\n"
 
@@ -150,11 +138,7 @@ def test_corrupt_truncated_store(bundled_copy: Path, tmp_path: Path) -> None:
         load("SPY", store=truncated)
     assert "corrupt or truncated" in str(err.value) and "Fix:" in str(err.value)
     result = CliRunner().invoke(cli, ["data", "check", "--store", str(truncated)])
-    assert (
-        result.exit_code == 1
-        and "corrupt or truncated" in result.output
-        and "Traceback" not in result.output
-    )
+    assert result.exit_code == 1 and "corrupt or truncated" in result.output and "Traceback" not in result.output
     assert file_digest(truncated) == digest
 
 
@@ -199,21 +183,11 @@ def test_unwritable_store_location_is_a_store_error(tmp_path: Path, real_data: P
 def test_unknown_time_zone_and_bad_fetch_dates(real_data: Path, tmp_path: Path) -> None:
     path = str(real_data / "intraday" / "SPY_1min_yf_raw_2019-12.csv")
     code = CliRunner().invoke(cli, ["data", "check", "--file", path, "--tz", "Mars/Base"])
-    assert (
-        code.exit_code == 1
-        and "Unknown time zone" in code.output
-        and "Traceback" not in code.output
-    )
-    fetched = CliRunner().invoke(
-        cli, ["data", "fetch", "SPY", "--start", "someday", "--store", str(tmp_path / "m.h5")]
-    )
+    assert code.exit_code == 1 and "Unknown time zone" in code.output and "Traceback" not in code.output
+    fetched = CliRunner().invoke(cli, ["data", "fetch", "SPY", "--start", "someday", "--store", str(tmp_path / "m.h5")])
     assert fetched.exit_code == 1 and "Cannot read the start/end date" in fetched.output
 
 
 def test_daily_interval_for_an_intraday_file_is_refused(real_data: Path, tmp_path: Path) -> None:
-    with pytest.raises(
-        DataError, match="--interval 1d but the stamps have 390 different times of day"
-    ):
-        import_csv(
-            real_data / "intraday" / "SPY_1min.csv", "SPY", interval="1d", store=tmp_path / "m.h5"
-        )
+    with pytest.raises(DataError, match="--interval 1d but the stamps have 390 different times of day"):
+        import_csv(real_data / "intraday" / "SPY_1min.csv", "SPY", interval="1d", store=tmp_path / "m.h5")

@@ -22,9 +22,7 @@ def test_rebuild_matches_the_committed_store(real_data: Path, tmp_path: Path) ->
         b = load(symbol, interval=interval, store=rebuilt)
         np.testing.assert_array_equal(a.index.asi8, b.index.asi8)
         for column in a.columns:
-            np.testing.assert_array_equal(
-                a[column].to_numpy().view(np.uint64), b[column].to_numpy().view(np.uint64)
-            )
+            np.testing.assert_array_equal(a[column].to_numpy().view(np.uint64), b[column].to_numpy().view(np.uint64))
     if h5py.version.hdf5_version == _bundle.BUNDLE_HDF5_VERSION:  # byte layout is library-specific
         assert file_digest(rebuilt) == file_digest(BUNDLED_STORE)
 

@@ -63,17 +63,13 @@ def test_import_then_list_then_check(tmp_path: Path, real_data: Path) -> None:
 
 
 def test_check_file_json_and_exit_code(real_data: Path) -> None:
-    code, out = _run(
-        "check", "--file", str(real_data / "intraday" / "SPY_1min_yf_raw_2019-12.csv"), "--json"
-    )
+    code, out = _run("check", "--file", str(real_data / "intraday" / "SPY_1min_yf_raw_2019-12.csv"), "--json")
     assert code == 1
     payload = json.loads(out)
     assert payload["exit_code"] == 1 and payload["errors"] >= 5
     findings = {f["code"]: f for f in payload["reports"][0]["findings"]}
     assert findings["backwards"]["count"] == 18 and findings["duplicates"]["count"] == 5075
-    assert (
-        findings["zero_volume"]["severity"] == "warning" and findings["zero_volume"]["count"] == 37
-    )
+    assert findings["zero_volume"]["severity"] == "warning" and findings["zero_volume"]["count"] == 37
     assert findings["empty_rows"]["examples"] == ["2019-12-20 09:30 (line 1940)"]
 
 
@@ -108,9 +104,7 @@ def test_import_refusal_points_to_check_file(real_data: Path, tmp_path: Path) ->
 
 
 def test_update_of_a_raw_series_fails_with_a_reason(bundled_copy: Path) -> None:
-    code, out = _run(
-        "update", "SPY", "--interval", "1m", "--store", str(bundled_copy), "--no-progress"
-    )
+    code, out = _run("update", "SPY", "--interval", "1m", "--store", str(bundled_copy), "--no-progress")
     assert code == 1 and "cannot be updated from Yahoo" in out
 
 

@@ -76,17 +76,13 @@ def _spawn(tmp_path: Path, store: Path, mode: str) -> tuple[subprocess.Popen[byt
     return proc, marker
 
 
-def _wait_for(
-    marker: Path, proc: subprocess.Popen[bytes], lines: int = 1, timeout: float = 120.0
-) -> None:
+def _wait_for(marker: Path, proc: subprocess.Popen[bytes], lines: int = 1, timeout: float = 120.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if marker.exists() and len(marker.read_text().splitlines()) >= lines:
             return
         if proc.poll() is not None:
-            raise AssertionError(
-                f"child exited early: {proc.stderr.read().decode() if proc.stderr else ''}"
-            )
+            raise AssertionError(f"child exited early: {proc.stderr.read().decode() if proc.stderr else ''}")
         time.sleep(0.01)
     proc.kill()
     raise AssertionError("child never reached the append")
@@ -149,9 +145,7 @@ def test_sigkill_during_a_loop_of_appends_keeps_every_committed_append(tmp_path:
         reported + 1,
     )  # killed before or after printing the last commit
     assert_bitwise_equal(stored, bars.iloc[: 390 * sessions])
-    write_bars(
-        bars.iloc[390 * sessions : 390 * (sessions + 1)], "SPY", "1m", store=store, mode="append"
-    )
+    write_bars(bars.iloc[390 * sessions : 390 * (sessions + 1)], "SPY", "1m", store=store, mode="append")
     assert len(load("SPY", interval="1m", store=store)) == 390 * (sessions + 1)
 
 

@@ -21,9 +21,7 @@ def test_yahoo_daily_file_round_trips_bit_exact(real_data: Path, store: Path) ->
     assert result.created and result.rows_after == 5759
     stored = load("SPY", store=store)
     raw = pd.read_csv(path)
-    assert (
-        stored.index[0] == pd.Timestamp("2000-01-03", tz="UTC") and (stored.index.hour == 0).all()
-    )
+    assert stored.index[0] == pd.Timestamp("2000-01-03", tz="UTC") and (stored.index.hour == 0).all()
     for column, source in [
         ("open", "Open"),
         ("high", "High"),
@@ -32,9 +30,7 @@ def test_yahoo_daily_file_round_trips_bit_exact(real_data: Path, store: Path) ->
         ("adj_close", "Adj Close"),
         ("volume", "Volume"),
     ]:
-        np.testing.assert_array_equal(
-            stored[column].to_numpy(), raw[source].to_numpy(dtype=np.float64)
-        )
+        np.testing.assert_array_equal(stored[column].to_numpy(), raw[source].to_numpy(dtype=np.float64))
     series = info(store)[0]
     assert (
         series.adjustment == "split" and series.source == "csv:SPY.csv"
@@ -55,9 +51,7 @@ def test_naive_intraday_stamps_use_tz_and_end_labels_shift_back(real_data: Path)
     as_end = read_csv(path, label="end").frame
     as_start = read_csv(path).frame
     assert as_start.index[0] == pd.Timestamp("2019-02-11 14:31", tz="UTC")  # 09:31 New York (EST)
-    assert as_end.index[0] == pd.Timestamp(
-        "2019-02-11 14:30", tz="UTC"
-    )  # bar that ends 09:31 starts 09:30
+    assert as_end.index[0] == pd.Timestamp("2019-02-11 14:30", tz="UTC")  # bar that ends 09:31 starts 09:30
     assert (as_start.index - as_end.index == pd.Timedelta(minutes=1)).all()
     utc = read_csv(path, tz="UTC").frame
     assert utc.index[0] == pd.Timestamp("2019-02-11 09:31", tz="UTC")
@@ -66,7 +60,8 @@ def test_naive_intraday_stamps_use_tz_and_end_labels_shift_back(real_data: Path)
 def test_generic_csv_with_odd_header_case_and_datetime_column(tmp_path: Path, store: Path) -> None:
     path = tmp_path / "generic.csv"
     path.write_text(
-        "TIMESTAMP,open,HIGH,Low,close,VOLUME,extra\n2024-03-01 09:30:00,10,11,9,10.5,100,x\n2024-03-01 09:35:00,10.5,11,10,10.8,200,y\n2024-03-01 09:40:00,10.8,11.2,10.7,11,300,z\n"
+        "TIMESTAMP,open,HIGH,Low,close,VOLUME,extra\n2024-03-01 09:30:00,10,11,9,10.5,100,x\n"
+        "2024-03-01 09:35:00,10.5,11,10,10.8,200,y\n2024-03-01 09:40:00,10.8,11.2,10.7,11,300,z\n"
     )
     result = import_csv(path, "abc", store=store)
     assert (result.symbol, result.interval, result.rows_after) == ("ABC", "5m", 3)
@@ -77,16 +72,9 @@ def test_generic_csv_with_odd_header_case_and_datetime_column(tmp_path: Path, st
 
 def test_interval_inference() -> None:
     assert infer_interval(pd.DatetimeIndex(["2020-01-02", "2020-01-03"])) == "1d"
-    assert (
-        infer_interval(
-            pd.DatetimeIndex(["2020-01-02 09:30", "2020-01-02 09:45", "2020-01-02 10:00"])
-        )
-        == "15m"
-    )
+    assert infer_interval(pd.DatetimeIndex(["2020-01-02 09:30", "2020-01-02 09:45", "2020-01-02 10:00"])) == "15m"
     with pytest.raises(DataError, match="Cannot infer"):
-        infer_interval(
-            pd.DatetimeIndex(["2020-01-02 09:30", "2020-01-02 09:37", "2020-01-02 09:44"])
-        )
+        infer_interval(pd.DatetimeIndex(["2020-01-02 09:30", "2020-01-02 09:37", "2020-01-02 09:44"]))
 
 
 def test_messy_file_is_refused_with_the_repairs_named(real_data: Path, store: Path) -> None:
@@ -116,9 +104,7 @@ def test_messy_file_imports_with_explicit_repairs(real_data: Path, store: Path) 
     assert frame.loc["2020-01-14 16:00", "volume"].item() == 70973.0
     assert frame.loc["2020-01-15 16:00", "volume"].item() == 109484.0
     assert frame.loc["2020-01-16 16:01", "volume"].item() == 244628.0
-    assert (
-        frame.loc["2019-12-20 14:30"].notna().all(axis=None)
-    )  # the empty row was dropped, its filled twin kept
+    assert frame.loc["2019-12-20 14:30"].notna().all(axis=None)  # the empty row was dropped, its filled twin kept
 
 
 def test_reimport_merges_without_duplicates(real_data: Path, store: Path) -> None:

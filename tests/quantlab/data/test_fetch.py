@@ -49,9 +49,7 @@ def _options(sleeps: Sleeps | None = None, **kwargs: object) -> FetchOptions:
 def _chart_frame(name: str) -> pd.DataFrame:
     result = load_chart(name)["chart"]["result"][0]
     quote = result["indicators"]["quote"][0]
-    frame = pd.DataFrame(
-        {k: np.asarray(quote[k], dtype=float) for k in ("open", "high", "low", "close", "volume")}
-    )
+    frame = pd.DataFrame({k: np.asarray(quote[k], dtype=float) for k in ("open", "high", "low", "close", "volume")})
     if "adjclose" in result["indicators"]:
         frame["adj_close"] = result["indicators"]["adjclose"][0]["adjclose"]
     frame.index = pd.to_datetime(result["timestamp"], unit="s", utc=True)
@@ -91,9 +89,7 @@ def test_real_yfinance_download_shape(yahoo: FakeYahoo) -> None:
     assert bars["volume"].dtype == np.float64
 
 
-def test_fetch_new_symbols_stores_split_adjusted_bars_with_adj_close(
-    yahoo: FakeYahoo, store: Path
-) -> None:
+def test_fetch_new_symbols_stores_split_adjusted_bars_with_adj_close(yahoo: FakeYahoo, store: Path) -> None:
     results = fetch(["SPY", "QQQ"], start="2022-09-01", store=store, options=_options())
     assert [(r.symbol, r.status, r.rows) for r in results] == [
         ("SPY", "written", 56),
@@ -103,9 +99,7 @@ def test_fetch_new_symbols_stores_split_adjusted_bars_with_adj_close(
     expected = _chart_frame("SPY_1d").loc["2022-09-01":]
     np.testing.assert_array_equal(spy["close"].to_numpy(), expected["close"].to_numpy())
     np.testing.assert_array_equal(spy["adj_close"].to_numpy(), expected["adj_close"].to_numpy())
-    assert (
-        spy.index == expected.index.normalize()
-    ).all()  # Yahoo stamps the open; we stamp the date
+    assert (spy.index == expected.index.normalize()).all()  # Yahoo stamps the open; we stamp the date
     series = {s.symbol: s for s in info(store)}
     assert series["SPY"].adjustment == "split" and series["SPY"].source == "yfinance"
 
@@ -120,22 +114,16 @@ def test_fetch_with_auto_adjust_stores_total_return_bars(yahoo: FakeYahoo, store
         raw["open"].to_numpy() * raw["adj_close"].to_numpy() / raw["close"].to_numpy(),
         rtol=1e-12,
     )
-    assert (
-        spy["close"].iloc[0] < raw["close"].iloc[0]
-    )  # June bars precede the 2022-06-17 ex-dividend date
+    assert spy["close"].iloc[0] < raw["close"].iloc[0]  # June bars precede the 2022-06-17 ex-dividend date
 
 
-def test_fetch_resumes_and_does_not_download_stored_bars_again(
-    yahoo: FakeYahoo, store: Path
-) -> None:
+def test_fetch_resumes_and_does_not_download_stored_bars_again(yahoo: FakeYahoo, store: Path) -> None:
     fetch(["SPY"], start="2022-09-01", end="2022-10-31", store=store, options=_options())
     assert load("SPY", store=store).index[-1] == pd.Timestamp("2022-10-31", tz="UTC")
     yahoo.calls.clear()
     results = fetch(["SPY"], start="2022-09-01", store=store, options=_options())
     assert results[0].status == "written" and results[0].added == 14
-    assert _periods(yahoo, "SPY") == [
-        pd.Timestamp("2022-10-31", tz="UTC")
-    ]  # only from the last stored bar
+    assert _periods(yahoo, "SPY") == [pd.Timestamp("2022-10-31", tz="UTC")]  # only from the last stored bar
     digest = file_digest(store)
     yahoo.calls.clear()
     again = fetch(["SPY"], start="2022-09-01", store=store, options=_options())
@@ -164,16 +152,12 @@ def test_update_replaces_history_yahoo_re_adjusted(yahoo: FakeYahoo, store: Path
     fetch(["SPY"], start="2022-09-01", end="2022-10-31", store=store, options=_options())
     old = load("SPY", store=store)
     # a 2:1 split on 2022-11-01 makes Yahoo halve every earlier price
-    yahoo.price_scale(
-        "SPY", "1d", 0.5, before=int(pd.Timestamp("2022-11-01", tz="UTC").timestamp())
-    )
+    yahoo.price_scale("SPY", "1d", 0.5, before=int(pd.Timestamp("2022-11-01", tz="UTC").timestamp()))
     results = update(["SPY"], store=store, options=_options())
     assert results[0].status == "replaced" and "re-adjusted" in results[0].message
     new = load("SPY", store=store)
     assert len(new) == 56
-    np.testing.assert_allclose(
-        new.loc[old.index, "close"].to_numpy(), old["close"].to_numpy() * 0.5
-    )
+    np.testing.assert_allclose(new.loc[old.index, "close"].to_numpy(), old["close"].to_numpy() * 0.5)
 
 
 def test_refuses_to_mix_adjustments(yahoo: FakeYahoo, store: Path) -> None:
@@ -182,16 +166,11 @@ def test_refuses_to_mix_adjustments(yahoo: FakeYahoo, store: Path) -> None:
     yahoo.calls.clear()
     results = fetch(["SPY"], start="2022-09-01", store=store, options=_options(auto_adjust=True))
     assert results[0].status == "failed"
-    assert (
-        "Refusing to mix adjustments" in results[0].message
-        and "--no-auto-adjust" in results[0].message
-    )
+    assert "Refusing to mix adjustments" in results[0].message and "--no-auto-adjust" in results[0].message
     assert file_digest(store) == digest and not _periods(yahoo, "SPY")  # refused before downloading
 
 
-def test_raw_series_cannot_be_updated_from_yahoo(
-    yahoo: FakeYahoo, store: Path, real_data: Path
-) -> None:
+def test_raw_series_cannot_be_updated_from_yahoo(yahoo: FakeYahoo, store: Path, real_data: Path) -> None:
     from quantlab.data import import_csv
 
     import_csv(real_data / "intraday" / "SPY_1min.csv", "SPY", label="end", store=store)
@@ -210,9 +189,7 @@ def test_rate_limits_are_retried_with_backoff(yahoo: FakeYahoo, store: Path) -> 
 def test_gives_up_after_the_retries(yahoo: FakeYahoo, store: Path) -> None:
     sleeps = Sleeps()
     yahoo.rate_limited_calls = 100
-    results = fetch(
-        ["SPY"], start="2022-09-01", store=store, options=_options(sleeps, retries=2, backoff=0.5)
-    )
+    results = fetch(["SPY"], start="2022-09-01", store=store, options=_options(sleeps, retries=2, backoff=0.5))
     assert results[0].status == "failed" and "gave up after 3 attempts" in results[0].message
     assert sleeps == [0.5, 1.0] and not store.exists()
 
@@ -237,9 +214,7 @@ def test_offline_fails_fast_without_sleeping(yahoo: FakeYahoo, store: Path) -> N
 
 def test_probe_detects_an_unreachable_host() -> None:
     with pytest.raises(OfflineError) as err:
-        probe_yahoo(
-            host="quantlab-offline.invalid", timeout=1.0
-        )  # .invalid never resolves (RFC 2606)
+        probe_yahoo(host="quantlab-offline.invalid", timeout=1.0)  # .invalid never resolves (RFC 2606)
     assert "nothing was downloaded" in str(err.value)
 
 
@@ -300,17 +275,13 @@ def test_cli_fetch_offline_message_and_exit_code(
         raise socket.gaierror(-2, "Name or service not known")
 
     monkeypatch.setattr("quantlab.data._yahoo.socket.create_connection", no_dns)
-    result = CliRunner().invoke(
-        cli, ["data", "fetch", "SPY", "--store", str(store), "--no-progress"]
-    )
+    result = CliRunner().invoke(cli, ["data", "fetch", "SPY", "--store", str(store), "--no-progress"])
     assert result.exit_code == 1
     assert "Cannot reach Yahoo Finance" in result.output and "Traceback" not in result.output
     assert not yahoo.calls and not store.exists()
 
 
-def test_cli_fetch_and_update_through_replay(
-    yahoo: FakeYahoo, store: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_cli_fetch_and_update_through_replay(yahoo: FakeYahoo, store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from click.testing import CliRunner
 
     from quantlab.cli import cli
@@ -319,9 +290,7 @@ def test_cli_fetch_and_update_through_replay(
         def close(self) -> None:
             pass
 
-    monkeypatch.setattr(
-        "quantlab.data._yahoo.socket.create_connection", lambda *a, **k: Connection()
-    )
+    monkeypatch.setattr("quantlab.data._yahoo.socket.create_connection", lambda *a, **k: Connection())
     runner = CliRunner()
     result = runner.invoke(
         cli,
@@ -348,8 +317,6 @@ def test_cli_fetch_and_update_through_replay(
         ["data", "fetch", "NOPE", "--start", "2022-09-01", "--store", str(store), "--no-progress"],
     )
     assert result.exit_code == 1 and "1 of 1 series failed" in result.output
-    listing = json.loads(
-        runner.invoke(cli, ["data", "list", "--json", "--store", str(store)]).output
-    )
+    listing = json.loads(runner.invoke(cli, ["data", "list", "--json", "--store", str(store)]).output)
     assert {(s["symbol"], s["rows"]) for s in listing} == {("SPY", 56), ("QQQ", 56)}
     write_bars  # noqa: B018 (imported for the module's API surface)

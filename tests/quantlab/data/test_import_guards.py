@@ -41,11 +41,25 @@ def test_same_values_still_merge(real_data: Path, tmp_path: Path) -> None:
     ("file", "interval"),
     [("daily/SPY.csv", "1m"), ("intraday/SPY_15min.csv", "1h"), ("intraday/SPY_1min.csv", "5m")],
 )
-def test_declared_interval_must_match_the_bar_spacing(real_data: Path, tmp_path: Path, file: str, interval: str) -> None:
+def test_declared_interval_must_match_the_bar_spacing(
+    real_data: Path, tmp_path: Path, file: str, interval: str
+) -> None:
     with pytest.raises(DataError, match=f"apart, not {interval}"):
         data.import_csv(real_data / file, "X", interval=interval, store=tmp_path / "s.h5")
-    result = CliRunner().invoke(cli, ["data", "import", str(real_data / file), "--symbol", "X", "--interval", interval,
-                                      "--store", str(tmp_path / "c.h5")])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "data",
+            "import",
+            str(real_data / file),
+            "--symbol",
+            "X",
+            "--interval",
+            interval,
+            "--store",
+            str(tmp_path / "c.h5"),
+        ],
+    )
     assert result.exit_code != 0 and "apart, not" in result.output
 
 

@@ -61,9 +61,7 @@ def test_all_ambiguous_dates_suggest_both_orders(tmp_path: Path) -> None:
 def test_date_format_parses_the_whole_file_one_way(tmp_path: Path) -> None:
     path = _csv(tmp_path, "eu.csv", ["10/01/2020", "13/01/2020", "14/01/2020"])
     store = tmp_path / "m.h5"
-    code, out = _cli(
-        "import", str(path), "--symbol", "X", "--store", str(store), "--date-format", "%d/%m/%Y"
-    )
+    code, out = _cli("import", str(path), "--symbol", "X", "--store", str(store), "--date-format", "%d/%m/%Y")
     assert code == 0, out
     stored = load("X", store=store).index
     assert list(stored.strftime("%Y-%m-%d")) == ["2020-01-10", "2020-01-13", "2020-01-14"]
@@ -168,9 +166,7 @@ DAMAGE = {
 
 
 @pytest.mark.parametrize("case", sorted(DAMAGE))
-def test_damaged_interior_gives_one_clear_message_and_the_rest_stays_readable(
-    case: str, bundled_copy: Path
-) -> None:
+def test_damaged_interior_gives_one_clear_message_and_the_rest_stays_readable(case: str, bundled_copy: Path) -> None:
     """Regression: list, check and backtest printed raw h5py tracebacks."""
     where, dataset, listed = DAMAGE[case]
     _damage(bundled_copy, where, dataset)

@@ -27,10 +27,13 @@ def _refusal_dates(store: Path, symbol: str) -> list[str]:
     return re.findall(r"(\d{4}-\d\d-\d\d) \(", str(err.value))
 
 
-@pytest.mark.parametrize(("symbol", "dates"), [
-    ("AAPL", ["2000-06-21", "2005-02-28", "2014-06-09", "2020-08-31"]),
-    ("MSFT", ["2003-02-18"]),
-])
+@pytest.mark.parametrize(
+    ("symbol", "dates"),
+    [
+        ("AAPL", ["2000-06-21", "2005-02-28", "2014-06-09", "2020-08-31"]),
+        ("MSFT", ["2003-02-18"]),
+    ],
+)
 def test_data_check_and_research_name_the_same_splits(
     real_data: Path, tmp_path: Path, symbol: str, dates: list[str]
 ) -> None:
@@ -45,8 +48,16 @@ def test_data_check_and_research_name_the_same_splits(
 
 def _raw(close: list[float], open_: list[float], adj_close: list[float] | None) -> pd.DataFrame:
     index = pd.date_range("2024-01-02", periods=len(close), freq="B", tz="UTC", name="time")
-    frame = pd.DataFrame({"open": open_, "high": np.maximum(open_, close) * 1.01,
-                          "low": np.minimum(open_, close) * 0.99, "close": close, "volume": 1e6}, index=index)
+    frame = pd.DataFrame(
+        {
+            "open": open_,
+            "high": np.maximum(open_, close) * 1.01,
+            "low": np.minimum(open_, close) * 0.99,
+            "close": close,
+            "volume": 1e6,
+        },
+        index=index,
+    )
     if adj_close is not None:
         frame["adj_close"] = adj_close
     frame.attrs["adjustment"] = "raw"

@@ -52,9 +52,7 @@ def test_yf_raw_zero_volume_rows(yf_raw: QualityReport) -> None:
     zero = yf_raw.finding("zero_volume")
     assert zero is not None and (zero.severity, zero.count) == ("warning", 37)
     assert zero.examples[0] == "2019-12-13 11:00 (line 2)"
-    assert (
-        sum(e.split(" ")[1] in ("11:00", "11:01") for e in zero.examples) == 21
-    )  # first bar of a download chunk
+    assert sum(e.split(" ")[1] in ("11:00", "11:01") for e in zero.examples) == 21  # first bar of a download chunk
 
 
 def test_yf_raw_partial_sessions_include_the_2020_01_10_download_gap(yf_raw: QualityReport) -> None:
@@ -62,15 +60,9 @@ def test_yf_raw_partial_sessions_include_the_2020_01_10_download_gap(yf_raw: Qua
     assert partial is not None and partial.severity == "error"
     assert "2020-01-10: 90 of 390 bars, missing 2020-01-10 11:00-15:59" in partial.examples
     assert "2019-12-13: 299 of 390 bars, missing 2019-12-13 09:30-10:59" in partial.examples
-    assert not any(
-        e.startswith("2019-12-24") for e in partial.examples
-    )  # the 13:00 early close is respected
+    assert not any(e.startswith("2019-12-24") for e in partial.examples)  # the 13:00 early close is respected
     outside = yf_raw.finding("outside_session")
-    assert (
-        outside is not None
-        and outside.severity == "info"
-        and outside.examples == ("2019-12-24 13:00",)
-    )
+    assert outside is not None and outside.severity == "info" and outside.examples == ("2019-12-24 13:00",)
     assert not yf_raw.ok
 
 
@@ -94,9 +86,7 @@ def test_spy_1min_only_its_zero_volume_bar(real_data: Path) -> None:
 
 
 def test_wrong_label_shows_up_as_missing_open_and_bars_after_close(real_data: Path) -> None:
-    report = check_file(
-        real_data / "intraday" / "SPY_1min.csv"
-    )  # bar-end file read as bar starts
+    report = check_file(real_data / "intraday" / "SPY_1min.csv")  # bar-end file read as bar starts
     assert report.finding("missing_bars").examples[0] == "2019-02-11 09:30"
     assert report.finding("outside_session").examples[0] == "2019-02-11 16:00"
 
@@ -117,11 +107,7 @@ def test_extra_daily_files_are_clean(shared_extra: Path, symbol: str) -> None:
 def test_real_daily_crashes_are_info_not_errors(real_data: Path) -> None:
     report = check_file(real_data / "daily" / "AAPL.csv")
     moves = report.finding("extreme_returns")
-    assert (
-        moves is not None
-        and moves.severity == "info"
-        and moves.examples == ("2000-09-29 (-51.9%)",)
-    )
+    assert moves is not None and moves.severity == "info" and moves.examples == ("2000-09-29 (-51.9%)",)
 
 
 def test_extended_hours_file_bad_prints_and_early_close(real_data: Path) -> None:
@@ -154,17 +140,13 @@ def test_missing_daily_session_is_an_error(real_data: Path) -> None:
     raw = raw.drop(pd.Timestamp("2020-03-16"))
     report = check_frame(raw, interval="1d")
     missing = report.finding("missing_sessions")
-    assert (
-        missing is not None and missing.severity == "error" and missing.examples == ("2020-03-16",)
-    )
+    assert missing is not None and missing.severity == "error" and missing.examples == ("2020-03-16",)
 
 
 def test_store_check_shows_times_as_the_source_labelled_them(bundled_copy: Path) -> None:
     reports = check_store(["SPY"], interval="1m", store=bundled_copy)
     assert len(reports) == 1 and reports[0].label == "end"
-    assert reports[0].finding("zero_volume").examples == (
-        "2019-02-11 13:10",
-    )  # PROVENANCE says 13:10
+    assert reports[0].finding("zero_volume").examples == ("2019-02-11 13:10",)  # PROVENANCE says 13:10
     as_start = check_store(["SPY"], interval="1m", store=bundled_copy, label="start")[0]
     assert as_start.finding("zero_volume").examples == ("2019-02-11 13:09",)
 

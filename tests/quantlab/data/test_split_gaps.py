@@ -58,8 +58,14 @@ def test_split_adjusted_series_are_not_flagged(real_data: Path) -> None:
 def test_import_with_actions_stores_split_adjusted_bars_equal_to_yahoo(real_data: Path, tmp_path: Path) -> None:
     store = tmp_path / "m.h5"
     code, out = _cli(
-        "import", str(real_data / "actions" / "AAPL_daily_as_traded.csv"), "--symbol", "AAPL",
-        "--actions", str(real_data / "actions" / "AAPL.csv"), "--store", str(store),
+        "import",
+        str(real_data / "actions" / "AAPL_daily_as_traded.csv"),
+        "--symbol",
+        "AAPL",
+        "--actions",
+        str(real_data / "actions" / "AAPL.csv"),
+        "--store",
+        str(store),
     )
     assert code == 0, out
     code, out = _cli("check", "--store", str(store))

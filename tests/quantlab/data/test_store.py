@@ -22,9 +22,7 @@ STAMP = "2026-01-01T00:00:00Z"
 def test_round_trip_write_append_read_is_bit_exact(store: Path) -> None:
     bars = make_bars(300, adj_close=True)
     first, second = bars.iloc[:200], bars.iloc[200:]
-    created = write_bars(
-        first, "spy", store=store, adjustment="split", source="test", updated_at=STAMP
-    )
+    created = write_bars(first, "spy", store=store, adjustment="split", source="test", updated_at=STAMP)
     appended = write_bars(
         second,
         "SPY",
@@ -80,11 +78,7 @@ def test_layout_dtypes_chunking_and_attributes(store: Path) -> None:
 def test_load_returns_utc_index_named_time_and_float64(store: Path) -> None:
     write_bars(make_bars(30), "SPY", store=store)
     frame = load("SPY", store=store)
-    assert (
-        isinstance(frame.index, pd.DatetimeIndex)
-        and str(frame.index.tz) == "UTC"
-        and frame.index.name == "time"
-    )
+    assert isinstance(frame.index, pd.DatetimeIndex) and str(frame.index.tz) == "UTC" and frame.index.name == "time"
     assert list(frame.columns) == ["open", "high", "low", "close", "volume"]
     assert all(dtype == np.float64 for dtype in frame.dtypes)
 
@@ -105,9 +99,7 @@ def test_start_end_are_inclusive_and_accept_strings_and_timestamps(store: Path) 
 
 
 def test_date_only_end_covers_the_whole_day_for_intraday(store: Path) -> None:
-    bars = make_bars(
-        390 * 2, start="2024-01-02", freq="1min"
-    )  # 14:30 UTC + 13 h: runs past UTC midnight
+    bars = make_bars(390 * 2, start="2024-01-02", freq="1min")  # 14:30 UTC + 13 h: runs past UTC midnight
     write_bars(bars, "SPY", "1m", store=store)
     day = load("SPY", start="2024-01-02", end="2024-01-02", interval="1m", store=store)
     assert len(day) == len(bars[bars.index < pd.Timestamp("2024-01-03", tz="UTC")])
@@ -165,9 +157,7 @@ def test_adjusted_bars_are_not_appended_to_raw_series(store: Path) -> None:
         write_bars(bars.iloc[10:], "AAPL", store=store, adjustment="total_return")
     message = str(err.value)
     assert (
-        "Refusing to mix adjustments" in message
-        and "raw (as traded)" in message
-        and "total-return adjusted" in message
+        "Refusing to mix adjustments" in message and "raw (as traded)" in message and "total-return adjusted" in message
     )
     assert file_digest(store) == before
 
@@ -187,9 +177,7 @@ def test_panel_inner_and_outer_join(store: Path) -> None:
     assert panel.columns.names == ["field", "symbol"]
     assert list(panel["close"].columns) == ["SPY", "QQQ"]
     assert len(panel) == 8 and panel.index.equals(qqq.index)
-    np.testing.assert_array_equal(
-        panel["close"]["SPY"].to_numpy(), spy["close"].iloc[2:].to_numpy()
-    )
+    np.testing.assert_array_equal(panel["close"]["SPY"].to_numpy(), spy["close"].iloc[2:].to_numpy())
     outer = load(["SPY", "QQQ"], store=store, how="outer")
     assert len(outer) == 10 and outer["close"]["QQQ"].isna().sum() == 2
     assert list(outer.columns.get_level_values("field").unique()) == [
@@ -223,9 +211,7 @@ def test_info_lists_every_series(store: Path) -> None:
     ]
     daily = listing[0]
     assert daily.first == pd.Timestamp("2024-01-02", tz="UTC") and daily.adjustment == "split"
-    assert (
-        daily.source == "a" and daily.last_update == STAMP and daily.timezone == "America/New_York"
-    )
+    assert daily.source == "a" and daily.last_update == STAMP and daily.timezone == "America/New_York"
 
 
 def test_same_writes_give_the_same_bytes(tmp_path: Path) -> None:

@@ -61,15 +61,11 @@ class FakeYahoo:
                 if "adjclose" in result["indicators"]:
                     result["indicators"]["adjclose"][0]["adjclose"][i] *= factor
 
-    def get(
-        self, url: str, params: dict[str, Any] | None = None, timeout: float = 30
-    ) -> FakeResponse:
+    def get(self, url: str, params: dict[str, Any] | None = None, timeout: float = 30) -> FakeResponse:
         params = dict(params or {})
         self.calls.append({"url": url, **params})
         if self.offline:
-            raise ConnectionError(
-                "Failed to perform, curl: (6) Could not resolve host: query2.finance.yahoo.com"
-            )
+            raise ConnectionError("Failed to perform, curl: (6) Could not resolve host: query2.finance.yahoo.com")
         if self.rate_limited_calls > 0:
             self.rate_limited_calls -= 1
             from yfinance.exceptions import YFRateLimitError
@@ -98,17 +94,11 @@ class FakeYahoo:
         return FakeResponse(_slice(chart, params.get("period1"), params.get("period2")), url)
 
 
-def _slice(
-    chart: dict[str, Any], start: int | None, end: int | None, last_only: bool = False
-) -> dict[str, Any]:
+def _slice(chart: dict[str, Any], start: int | None, end: int | None, last_only: bool = False) -> dict[str, Any]:
     out = copy.deepcopy(chart)
     result = out["chart"]["result"][0]
     stamps = result["timestamp"]
-    keep = [
-        i
-        for i, ts in enumerate(stamps)
-        if (start is None or ts >= start) and (end is None or ts < end)
-    ]
+    keep = [i for i, ts in enumerate(stamps) if (start is None or ts >= start) and (end is None or ts < end)]
     if last_only:
         keep = keep[-1:]
     result["timestamp"] = [stamps[i] for i in keep]
@@ -120,11 +110,7 @@ def _slice(
         result["indicators"]["adjclose"][0]["adjclose"] = [adj[i] for i in keep]
     if "tradingPeriods" in result["meta"] and keep:
         first, last = result["timestamp"][0], result["timestamp"][-1]
-        periods = [
-            p
-            for p in result["meta"]["tradingPeriods"]
-            if p[0]["end"] > first and p[0]["start"] <= last
-        ]
+        periods = [p for p in result["meta"]["tradingPeriods"] if p[0]["end"] > first and p[0]["start"] <= last]
         result["meta"]["tradingPeriods"] = periods
     if not keep:
         result.pop("timestamp")
@@ -140,9 +126,7 @@ def install(monkeypatch: Any, server: FakeYahoo, cache_dir: Path) -> None:
 
     yf.set_tz_cache_location(str(cache_dir))
 
-    def fake_get(
-        self: Any, url: str, params: dict[str, Any] | None = None, timeout: float = 30
-    ) -> FakeResponse:
+    def fake_get(self: Any, url: str, params: dict[str, Any] | None = None, timeout: float = 30) -> FakeResponse:
         return server.get(url, params, timeout)
 
     monkeypatch.setattr(yfdata.YfData, "get", fake_get)

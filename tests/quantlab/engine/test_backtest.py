@@ -74,7 +74,13 @@ def test_unwritable_reports_folder_fails_before_any_work(tmp_path: Path) -> None
 
 
 def test_shared_cash_replay_check_is_measured() -> None:
-    result = quantlab.backtest("sma_cross", "SPY,QQQ", "fast=10,slow=40", shared_cash=True, save=False,
-                               sizing={"mode": "fraction", "value": 0.5})
+    result = quantlab.backtest(
+        "sma_cross",
+        "SPY,QQQ",
+        "fast=10,slow=40",
+        shared_cash=True,
+        save=False,
+        sizing={"mode": "fraction", "value": 0.5},
+    )
     check = result.summary["replay_check"]
     assert check["ok"] and 0.0 <= check["max_relative_difference"] <= 1e-9

@@ -21,26 +21,79 @@ def test_strategies_lists_every_strategy_with_parameters() -> None:
 
 
 def test_backtest_prints_key_stats() -> None:
-    result = run("backtest", "--strategy", "sma_cross", "--symbols", "SPY", "--params", "fast=20,slow=50", "--cash", "50000",
-                 "--report", "none")
+    result = run(
+        "backtest",
+        "--strategy",
+        "sma_cross",
+        "--symbols",
+        "SPY",
+        "--params",
+        "fast=20,slow=50",
+        "--cash",
+        "50000",
+        "--report",
+        "none",
+    )
     assert result.exit_code == 0, result.output
     for key in ("total_return", "sharpe", "max_drawdown", "n_trades", "Saved to"):
         assert key in result.output
 
 
 def test_optimize_prints_ranking_replay_and_overfitting() -> None:
-    result = run("optimize", "--strategy", "sma_cross", "--symbols", "SPY,QQQ", "--grid", "fast=5:40:5,slow=20:120:20",
-                 "--metric", "sharpe", "--constraint", "max_drawdown>-0.6", "--top", "3", "--holdout", "0.3",
-                 "--report", "charts")
+    result = run(
+        "optimize",
+        "--strategy",
+        "sma_cross",
+        "--symbols",
+        "SPY,QQQ",
+        "--grid",
+        "fast=5:40:5,slow=20:120:20",
+        "--metric",
+        "sharpe",
+        "--constraint",
+        "max_drawdown>-0.6",
+        "--top",
+        "3",
+        "--holdout",
+        "0.3",
+        "--report",
+        "charts",
+    )
     assert result.exit_code == 0, result.output
-    for key in ("rank", "vectorbt replay of the top 3", "(ok)", "Best: fast=", "In-sample vs held out",
-                "deflated Sharpe", "PBO", "Results:", "report: "):
+    for key in (
+        "rank",
+        "vectorbt replay of the top 3",
+        "(ok)",
+        "Best: fast=",
+        "In-sample vs held out",
+        "deflated Sharpe",
+        "PBO",
+        "Results:",
+        "report: ",
+    ):
         assert key in result.output, key
 
 
 def test_optimize_tpe_runs(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    result = run("optimize", "-s", "rsi_reversion", "--symbols", "SPY", "--method", "tpe", "--trials", "15",
-                 "--seed", "1", "--storage", f"sqlite:///{tmp_path / 'o.db'}", "--top", "3", "--report", "none")
+    result = run(
+        "optimize",
+        "-s",
+        "rsi_reversion",
+        "--symbols",
+        "SPY",
+        "--method",
+        "tpe",
+        "--trials",
+        "15",
+        "--seed",
+        "1",
+        "--storage",
+        f"sqlite:///{tmp_path / 'o.db'}",
+        "--top",
+        "3",
+        "--report",
+        "none",
+    )
     assert result.exit_code == 0, result.output
     assert "15 combinations" in result.output
 

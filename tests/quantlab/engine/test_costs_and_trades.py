@@ -82,11 +82,39 @@ def test_bad_costs_and_sizing_are_rejected() -> None:
 def _bars() -> pd.DataFrame:
     """20 hand-made daily bars."""
     opens = [10, 10.2, 10.1, 10.5, 11, 11.2, 11, 10.8, 10.5, 10.7, 11, 11.5, 12, 12.2, 12, 11.8, 12.5, 13, 13.1, 13.3]
-    closes = [10.1, 10.0, 10.4, 10.9, 11.1, 11.0, 10.9, 10.6, 10.6, 10.9, 11.4, 11.9, 12.1, 12.0, 11.9, 12.4, 12.9, 13.0, 13.2, 13.4]
+    closes = [
+        10.1,
+        10.0,
+        10.4,
+        10.9,
+        11.1,
+        11.0,
+        10.9,
+        10.6,
+        10.6,
+        10.9,
+        11.4,
+        11.9,
+        12.1,
+        12.0,
+        11.9,
+        12.4,
+        12.9,
+        13.0,
+        13.2,
+        13.4,
+    ]
     index = pd.date_range("2024-01-01", periods=20, freq="D", tz="UTC")
     return pd.DataFrame(
-        {"open": opens, "high": np.maximum(opens, closes) + 0.1, "low": np.minimum(opens, closes) - 0.1,
-         "close": closes, "volume": 1e6}, index=index, dtype="float64",
+        {
+            "open": opens,
+            "high": np.maximum(opens, closes) + 0.1,
+            "low": np.minimum(opens, closes) - 0.1,
+            "close": closes,
+            "volume": 1e6,
+        },
+        index=index,
+        dtype="float64",
     )
 
 
@@ -166,8 +194,15 @@ def test_order_function_replay_matches_independently(daily: dict[str, pd.DataFra
     sim = SimConfig(costs=Costs(slippage_bps=2))
     cfg = sim.to_array()
     pf = vbt.Portfolio.from_order_func(
-        pd.Series(prices.close, index=prices.index), order_func_nb, target, prices.open, prices.close, cfg,
-        np.array([np.nan]), init_cash=sim.init_cash, freq="1D",
+        pd.Series(prices.close, index=prices.index),
+        order_func_nb,
+        target,
+        prices.open,
+        prices.close,
+        cfg,
+        np.array([np.nan]),
+        init_cash=sim.init_cash,
+        freq="1D",
     )
     record = simulate(target, prices, sim, DAILY)
     theirs = pf.orders.records

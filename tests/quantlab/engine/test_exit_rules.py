@@ -149,7 +149,9 @@ def test_limit_entry_is_cancelled_when_the_target_returns_to_zero() -> None:
 
 
 def test_sec_fee_and_taf_are_paid_on_sells_only() -> None:
-    costs = Costs(model="percent", pct_fee=0.0, slippage_bps=0.0, sec_fee_rate=27.8e-6, taf_per_share=0.000166, taf_max=8.30)
+    costs = Costs(
+        model="percent", pct_fee=0.0, slippage_bps=0.0, sec_fee_rate=27.8e-6, taf_per_share=0.000166, taf_max=8.30
+    )
     sim = SimConfig(20_000.0, costs, Sizing("cash", 10_000.0))
     rec, _ = run([FLAT, (100, 101, 99, 100), (110, 111, 109, 110), FLAT], [1, 0, 0, 0], sim=sim)
     assert rec.fee[1] == 0.0
@@ -169,7 +171,9 @@ def test_half_spread_and_per_symbol_spread_are_paid_on_every_fill() -> None:
     rec, _ = run([FLAT, (100, 101, 99, 100), (110, 111, 109, 110)], [1, 0, 0], sim=sim)
     # bought 100 at 100 * 1.0005, sold 100 at 110 * 0.9995
     assert rec.value[-1] == pytest.approx(20_000 - 100 * 100.05 + 100 * 109.945)
-    per_symbol = SimConfig(20_000.0, Costs(model="percent", pct_fee=0.0, slippage_bps=1.0, spread_bps={"X": 8.0}), Sizing("cash", 10_000.0))
+    per_symbol = SimConfig(
+        20_000.0, Costs(model="percent", pct_fee=0.0, slippage_bps=1.0, spread_bps={"X": 8.0}), Sizing("cash", 10_000.0)
+    )
     assert per_symbol.to_array("X")[L.C_SLIPPAGE] == pytest.approx(5e-4)
     assert per_symbol.to_array("Y")[L.C_SLIPPAGE] == pytest.approx(1e-4)
     rec2, _ = run([FLAT, (100, 101, 99, 100), (110, 111, 109, 110)], [1, 0, 0], sim=per_symbol)

@@ -43,9 +43,14 @@ def spy(daily: dict[str, pd.DataFrame]):  # type: ignore[no-untyped-def]
     ("sim", "exits"),
     [
         (SimConfig(), EXITS),
-        (SimConfig(costs=Costs(slippage_bps=2, half_spread_bps=1, sec_fee_rate=27.8e-6, taf_per_share=0.000166)),
-         "entry_limit=0|0.01,limit_expiry=1|3,limit_ticks=0|2,sl_stop=0.03"),
-        (SimConfig(costs=Costs(borrow_rate=0.05), sizing=Sizing("fraction", 0.8, allow_short=True)), "sl_trail=0.05,tp_stop=0.1"),
+        (
+            SimConfig(costs=Costs(slippage_bps=2, half_spread_bps=1, sec_fee_rate=27.8e-6, taf_per_share=0.000166)),
+            "entry_limit=0|0.01,limit_expiry=1|3,limit_ticks=0|2,sl_stop=0.03",
+        ),
+        (
+            SimConfig(costs=Costs(borrow_rate=0.05), sizing=Sizing("fraction", 0.8, allow_short=True)),
+            "sl_trail=0.05,tp_stop=0.1",
+        ),
     ],
 )
 def test_the_sweep_equals_the_recorded_simulation_with_every_rule(spy, sim, exits) -> None:  # type: ignore[no-untyped-def]
@@ -121,8 +126,22 @@ def run_cli(*args: str):  # type: ignore[no-untyped-def]
 
 
 def test_cli_backtest_takes_exit_params_and_shows_reasons(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    result = run_cli("backtest", "--strategy", "sma_cross", "--symbols", "SPY", "--params", "fast=20,slow=50,sl_stop=0.03",
-                     "--report", "none", "--reports", str(tmp_path), "--us-fees", "--half-spread-bps", "1")
+    result = run_cli(
+        "backtest",
+        "--strategy",
+        "sma_cross",
+        "--symbols",
+        "SPY",
+        "--params",
+        "fast=20,slow=50,sl_stop=0.03",
+        "--report",
+        "none",
+        "--reports",
+        str(tmp_path),
+        "--us-fees",
+        "--half-spread-bps",
+        "1",
+    )
     assert result.exit_code == 0, result.output
     assert "sl_stop=0.03" in result.output
     trades = pd.read_csv(next(tmp_path.glob("*/trades.csv")))
@@ -130,9 +149,23 @@ def test_cli_backtest_takes_exit_params_and_shows_reasons(tmp_path) -> None:  # 
 
 
 def test_cli_optimize_searches_exits(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    result = run_cli("optimize", "--strategy", "sma_cross", "--symbols", "SPY", "--grid", "fast=10|20,slow=50|100",
-                     "--exits", "sl_stop=0.02:0.06:0.02,tp_stop=0.1", "--top", "2", "--report", "none",
-                     "--reports", str(tmp_path))
+    result = run_cli(
+        "optimize",
+        "--strategy",
+        "sma_cross",
+        "--symbols",
+        "SPY",
+        "--grid",
+        "fast=10|20,slow=50|100",
+        "--exits",
+        "sl_stop=0.02:0.06:0.02,tp_stop=0.1",
+        "--top",
+        "2",
+        "--report",
+        "none",
+        "--reports",
+        str(tmp_path),
+    )
     assert result.exit_code == 0, result.output
     assert "12 combinations" in result.output and "sl_stop=" in result.output
 
@@ -163,7 +196,9 @@ def test_stop_level_is_the_nearer_stop_and_below_a_long_entry(entry: float, up: 
 
 @settings(max_examples=200, deadline=None)
 @given(o=prices, a=st.floats(0.0, 0.2), b=st.floats(0.0, 0.2), stop=prices, tp=prices)
-def test_an_intrabar_exit_fills_inside_the_bar_and_the_stop_wins(o: float, a: float, b: float, stop: float, tp: float) -> None:
+def test_an_intrabar_exit_fills_inside_the_bar_and_the_stop_wins(
+    o: float, a: float, b: float, stop: float, tp: float
+) -> None:
     low, high = o * (1 - a), o * (1 + b)
     if not (low < stop < o < tp):
         return  # an open through a level is handled at the open
@@ -191,7 +226,9 @@ def test_a_buy_limit_never_fills_above_its_limit_or_below_the_low(o: float, a: f
 
 @settings(max_examples=200, deadline=None)
 @given(qty=st.floats(1, 1e6), price=prices, rate=st.floats(0, 1e-4), taf=st.floats(0, 1e-3), cap=st.floats(0.01, 10))
-def test_regulatory_fees_are_sells_only_monotone_and_capped(qty: float, price: float, rate: float, taf: float, cap: float) -> None:
+def test_regulatory_fees_are_sells_only_monotone_and_capped(
+    qty: float, price: float, rate: float, taf: float, cap: float
+) -> None:
     cfg = SimConfig(costs=Costs(sec_fee_rate=rate, taf_per_share=taf, taf_max=cap)).to_array()
     assert order_fee_nb(qty, price, True, cfg) == commission_nb(qty, price, cfg)
     fees = sell_fees_nb(qty, price, cfg)

@@ -61,7 +61,9 @@ def test_a_spread_for_a_symbol_the_run_does_not_trade_is_refused(daily, tmp_path
     data = {"SPY": daily["SPY"]}
     calls = {
         "backtest": lambda: quantlab.backtest("sma_cross", "SPY", "fast=20,slow=50", sim=sim, data=data, save=False),
-        "optimize": lambda: quantlab.optimize("sma_cross", "SPY", "fast=5:20:5,slow=30:60:10", sim=sim, data=data, save=False),
+        "optimize": lambda: quantlab.optimize(
+            "sma_cross", "SPY", "fast=5:20:5,slow=30:60:10", sim=sim, data=data, save=False
+        ),
         "walkforward": lambda: quantlab.walkforward(
             "sma_cross", "SPY", "fast=5:20:5,slow=30:60:10", train="3y", test="1y", sim=sim, data=data, save=False
         ),

@@ -14,9 +14,7 @@ from quantlab.optimizer.filters import check_metric, constraint_mask
 def test_grid_expands_ranges_lists_and_constraints() -> None:
     spec = get_strategy("sma_cross")
     grid = parse_grid(spec, "fast=5:20:5,slow=10|20|40")
-    assert set(map(tuple, grid.values.tolist())) == {
-        (f, s) for f in (5, 10, 15, 20) for s in (10, 20, 40) if f < s
-    }
+    assert set(map(tuple, grid.values.tolist())) == {(f, s) for f in (5, 10, 15, 20) for s in (10, 20, 40) if f < s}
     assert grid.dropped_by_constraints == 12 - len(grid)
 
 

@@ -24,8 +24,15 @@ def test_in_memory_bars_of_any_unit_are_read_in_nanoseconds(daily: dict[str, pd.
 def test_walkforward_on_microsecond_bars_matches_nanosecond_bars(daily: dict[str, pd.DataFrame]) -> None:
     frames = _units(daily["SPY"].iloc[-2000:])
     runs = {
-        unit: quantlab.walkforward("sma_cross", "SPY", "fast=5:40:5,slow=50:150:25", data={"SPY": frames[unit]},
-                                   train="2y", test="1y", save=False)
+        unit: quantlab.walkforward(
+            "sma_cross",
+            "SPY",
+            "fast=5:40:5,slow=50:150:25",
+            data={"SPY": frames[unit]},
+            train="2y",
+            test="1y",
+            save=False,
+        )
         for unit in ("ns", "us")
     }
     assert runs["us"].summary["n_folds"] == runs["ns"].summary["n_folds"] > 1

@@ -13,7 +13,10 @@ from quantlab._startup import env as _env
 def test_cache_subfolder_matches_numbas_own_naming() -> None:
     from numba.core.caching import _CacheLocator
 
-    for source in (_env._CHECKOUT / "quantlab" / "kernels" / "sim.py", _env._CHECKOUT / "research" / "sma_cross" / "kernel.py"):
+    for source in (
+        _env._CHECKOUT / "quantlab" / "kernels" / "sim.py",
+        _env._CHECKOUT / "research" / "sma_cross" / "kernel.py",
+    ):
         assert _env.numba_cache_subdir(source.parent) == _CacheLocator.get_suitable_cache_subpath(str(source))
 
 
@@ -28,8 +31,10 @@ def test_changed_helper_drops_only_quantlab_entries(tmp_path: Path, monkeypatch:
     monkeypatch.setattr(_env, "_CHECKOUT", checkout)
     monkeypatch.setenv("QUANTLAB_CACHE_DIR", str(tmp_path / "root"))
     cache = tmp_path / "numba"
-    ours = [cache / _env.numba_cache_subdir(checkout / "quantlab" / "kernels"),
-            cache / _env.numba_cache_subdir(checkout / "research" / "mine")]
+    ours = [
+        cache / _env.numba_cache_subdir(checkout / "quantlab" / "kernels"),
+        cache / _env.numba_cache_subdir(checkout / "research" / "mine"),
+    ]
     foreign = cache / "portfolio_0123456789abcdef"
     for folder in (*ours, foreign):
         folder.mkdir(parents=True)

@@ -24,8 +24,10 @@ def test_new_metrics_equal_vectorbts_accessors(daily: dict[str, pd.DataFrame]) -
     spec = get_strategy("bollinger_reversion")
     prices = price_arrays(daily["JPM"], "JPM")
     params = np.array([[w, 1.5] for w in (10, 20, 40)], dtype=np.float64)
-    records = [simulate(evaluate_arrays(spec, prices, {"window": w, "width": b}), prices, SimConfig(), DAILY)
-               for w, b in params]
+    records = [
+        simulate(evaluate_arrays(spec, prices, {"window": w, "width": b}), prices, SimConfig(), DAILY)
+        for w, b in params
+    ]
     pf = portfolio(records, prices, SimConfig(), DAILY, 0, ["a", "b", "c"])
     ours = vbt_metrics(pf, DAILY)
     assert set(NEW) <= set(METRIC_NAMES)
@@ -63,8 +65,15 @@ def test_recovery_time_by_hand() -> None:
 
 
 def test_new_metrics_rank_and_constrain() -> None:
-    result = quantlab.optimize("sma_cross", "SPY", "fast=5:30:5,slow=40:120:20", metric="max_drawdown_duration",
-                               constraints=["avg_win > -avg_loss"], start="2010-01-01", save=False)
+    result = quantlab.optimize(
+        "sma_cross",
+        "SPY",
+        "fast=5:30:5,slow=40:120:20",
+        metric="max_drawdown_duration",
+        constraints=["avg_win > -avg_loss"],
+        start="2010-01-01",
+        save=False,
+    )
     passing = result.ranking[result.ranking["passes"]]
     assert passing["max_drawdown_duration"].is_monotonic_increasing  # lower is better
     assert (passing["avg_win"] > -passing["avg_loss"]).all()

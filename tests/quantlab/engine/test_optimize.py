@@ -19,8 +19,16 @@ GRID = "fast=5:50:5,slow=20:200:20"
 @pytest.fixture(scope="module")
 def opt(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
     reports = tmp_path_factory.mktemp("reports")
-    return quantlab.optimize("sma_cross", "SPY,QQQ", GRID, holdout=0.3, top=5, reports=reports,
-                             constraints=["max_drawdown > -0.6"], report=False)
+    return quantlab.optimize(
+        "sma_cross",
+        "SPY,QQQ",
+        GRID,
+        holdout=0.3,
+        top=5,
+        reports=reports,
+        constraints=["max_drawdown > -0.6"],
+        report=False,
+    )
 
 
 def test_results_cover_every_symbol_and_combination(opt) -> None:  # type: ignore[no-untyped-def]
@@ -51,8 +59,11 @@ def test_top_n_replayed_through_vectorbt_agree(opt) -> None:  # type: ignore[no-
 
 def test_portfolio_of_params_is_a_vectorbt_portfolio(opt) -> None:  # type: ignore[no-untyped-def]
     pf = opt.portfolio(symbol="QQQ", window="in_sample")
-    row = opt.results[(opt.results["symbol"] == "QQQ") & (opt.results["fast"] == opt.best["fast"])
-                      & (opt.results["slow"] == opt.best["slow"])].iloc[0]
+    row = opt.results[
+        (opt.results["symbol"] == "QQQ")
+        & (opt.results["fast"] == opt.best["fast"])
+        & (opt.results["slow"] == opt.best["slow"])
+    ].iloc[0]
     assert float(pf.total_return()) == pytest.approx(row["total_return"], rel=1e-9)
     held = opt.portfolio(symbol="QQQ", window="holdout")
     assert float(held.total_return()) == pytest.approx(row["holdout_total_return"], rel=1e-9)
@@ -70,7 +81,15 @@ def test_holdout_and_overfitting_statistics(opt) -> None:  # type: ignore[no-unt
 
 def test_run_is_recorded(opt) -> None:  # type: ignore[no-untyped-def]
     path = Path(opt.path)
-    for name in ("results.parquet", "top.csv", "holdout.csv", "equity.csv", "trades.csv", "overfit.json", "summary.json"):
+    for name in (
+        "results.parquet",
+        "top.csv",
+        "holdout.csv",
+        "equity.csv",
+        "trades.csv",
+        "overfit.json",
+        "summary.json",
+    ):
         assert (path / name).is_file(), name
     summary = json.loads((path / "summary.json").read_text())
     assert summary["run_id"] == path.name == opt.run_id
@@ -82,9 +101,12 @@ def test_run_is_recorded(opt) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_same_data_and_config_give_the_same_bytes(tmp_path: Path) -> None:
-    runs = [quantlab.optimize("ema_cross", "SPY", "fast=5:30:5,slow=40:120:20", holdout=0.25, reports=tmp_path / str(i),
-                                report=False)
-            for i in range(2)]
+    runs = [
+        quantlab.optimize(
+            "ema_cross", "SPY", "fast=5:30:5,slow=40:120:20", holdout=0.25, reports=tmp_path / str(i), report=False
+        )
+        for i in range(2)
+    ]
     a, b = Path(runs[0].path), Path(runs[1].path)
     for name in ("results.parquet", "top.csv", "holdout.csv", "equity.csv", "trades.csv", "overfit.json"):
         assert (a / name).read_bytes() == (b / name).read_bytes(), name
@@ -96,14 +118,35 @@ def test_same_data_and_config_give_the_same_bytes(tmp_path: Path) -> None:
 
 def test_tpe_is_seeded_and_resumes(tmp_path: Path) -> None:
     common = dict(method="tpe", seed=3, save=False, reports=tmp_path)
-    first = quantlab.optimize("sma_cross", "SPY", "fast=5:60,slow=20:200", trials=12,
-                              storage=f"sqlite:///{tmp_path / 'a.db'}", study="s", **common)
-    second = quantlab.optimize("sma_cross", "SPY", "fast=5:60,slow=20:200", trials=12,
-                               storage=f"sqlite:///{tmp_path / 'b.db'}", study="s", **common)
+    first = quantlab.optimize(
+        "sma_cross",
+        "SPY",
+        "fast=5:60,slow=20:200",
+        trials=12,
+        storage=f"sqlite:///{tmp_path / 'a.db'}",
+        study="s",
+        **common,
+    )
+    second = quantlab.optimize(
+        "sma_cross",
+        "SPY",
+        "fast=5:60,slow=20:200",
+        trials=12,
+        storage=f"sqlite:///{tmp_path / 'b.db'}",
+        study="s",
+        **common,
+    )
     assert first.summary["study"]["objective"] == second.summary["study"]["objective"]
     assert first.summary["n_combinations"] == 12
-    resumed = quantlab.optimize("sma_cross", "SPY", "fast=5:60,slow=20:200", trials=20,
-                                storage=f"sqlite:///{tmp_path / 'a.db'}", study="s", **common)
+    resumed = quantlab.optimize(
+        "sma_cross",
+        "SPY",
+        "fast=5:60,slow=20:200",
+        trials=20,
+        storage=f"sqlite:///{tmp_path / 'a.db'}",
+        study="s",
+        **common,
+    )
     assert resumed.summary["study"]["resumed_from"] == 12
     assert resumed.summary["n_combinations"] == 20
     assert resumed.summary["study"]["objective"][:12] == first.summary["study"]["objective"]
@@ -133,12 +176,22 @@ def test_tpe_study_is_not_resumed_on_other_data(tmp_path: Path) -> None:
     common = dict(method="tpe", seed=3, save=False, trials=5, storage=f"sqlite:///{tmp_path / 's.db'}")
     quantlab.optimize("sma_cross", "SPY", "fast=5:60,slow=20:200", data={"SPY": spy}, study="mine", **common)
     with pytest.raises(ConfigError, match="was run on other data"):
-        quantlab.optimize("sma_cross", "SPY", "fast=5:60,slow=20:200", data={"SPY": spy.iloc[:3000]}, study="mine", **common)
+        quantlab.optimize(
+            "sma_cross", "SPY", "fast=5:60,slow=20:200", data={"SPY": spy.iloc[:3000]}, study="mine", **common
+        )
     fresh = quantlab.optimize("sma_cross", "SPY", "fast=5:60,slow=20:200", data={"SPY": spy.iloc[:3000]}, **common)
     assert fresh.summary["study"]["resumed_from"] == 0  # default name includes the data hash
 
 
 def test_tpe_on_a_list_grid_samples_only_listed_values(tmp_path: Path) -> None:
-    result = quantlab.optimize("sma_cross", "SPY", "fast=5|10|50,slow=100|200", method="tpe", trials=6, seed=1,
-                               storage=f"sqlite:///{tmp_path / 'c.db'}", save=False)
+    result = quantlab.optimize(
+        "sma_cross",
+        "SPY",
+        "fast=5|10|50,slow=100|200",
+        method="tpe",
+        trials=6,
+        seed=1,
+        storage=f"sqlite:///{tmp_path / 'c.db'}",
+        save=False,
+    )
     assert set(result.results["fast"]) <= {5.0, 10.0, 50.0} and set(result.results["slow"]) <= {100.0, 200.0}

@@ -9,12 +9,14 @@ from quantlab.reports.builder import exit_reasons_section
 
 
 def test_exit_reasons_table_counts_each_reason() -> None:
-    trades = pd.DataFrame({
-        "PnL": [-50.0, 120.0, -40.0, 10.0],
-        "Return": [-0.05, 0.12, -0.04, 0.01],
-        "Status": ["Closed"] * 4,
-        "Exit Reason": ["stop", "target", "stop", "signal"],
-    })
+    trades = pd.DataFrame(
+        {
+            "PnL": [-50.0, 120.0, -40.0, 10.0],
+            "Return": [-0.05, 0.12, -0.04, 0.01],
+            "Status": ["Closed"] * 4,
+            "Exit Reason": ["stop", "target", "stop", "signal"],
+        }
+    )
     section = exit_reasons_section(trades)
     assert section is not None
     assert "stop" in section.html and "target" in section.html and "signal" in section.html

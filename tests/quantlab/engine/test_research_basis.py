@@ -33,10 +33,12 @@ def raw_store(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Pa
 def test_raw_split_data_is_refused_naming_the_splits(raw_store: Path, run: str) -> None:
     calls = {
         "backtest": lambda: quantlab.backtest("sma_cross", "AAPL", "fast=5,slow=10", store=raw_store, save=False),
-        "optimize": lambda: quantlab.optimize("sma_cross", "AAPL", "fast=5:10:5,slow=20:40:20", store=raw_store,
-                                              save=False),
-        "walkforward": lambda: quantlab.walkforward("sma_cross", "AAPL", "fast=5:10:5,slow=20:40:20", store=raw_store,
-                                                    save=False),
+        "optimize": lambda: quantlab.optimize(
+            "sma_cross", "AAPL", "fast=5:10:5,slow=20:40:20", store=raw_store, save=False
+        ),
+        "walkforward": lambda: quantlab.walkforward(
+            "sma_cross", "AAPL", "fast=5:10:5,slow=20:40:20", store=raw_store, save=False
+        ),
     }
     with pytest.raises(DataError, match="--adjust") as err:
         calls[run]()
@@ -45,15 +47,45 @@ def test_raw_split_data_is_refused_naming_the_splits(raw_store: Path, run: str) 
 
 
 def test_raw_split_refusal_on_the_cli_exits_non_zero(raw_store: Path) -> None:
-    result = CliRunner().invoke(cli, ["backtest", "--strategy", "sma_cross", "--symbols", "AAPL", "--params",
-                                      "fast=5,slow=10", "--store", str(raw_store), "--report", "none"])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "backtest",
+            "--strategy",
+            "sma_cross",
+            "--symbols",
+            "AAPL",
+            "--params",
+            "fast=5,slow=10",
+            "--store",
+            str(raw_store),
+            "--report",
+            "none",
+        ],
+    )
     assert result.exit_code != 0 and "2014-06-09 (7:1)" in result.output and "Traceback" not in result.output
 
 
 def test_adjust_and_returns_on_the_cli(raw_store: Path) -> None:
-    result = CliRunner().invoke(cli, ["backtest", "--strategy", "sma_cross", "--symbols", "AAPL", "--params",
-                                      "fast=5,slow=10", "--store", str(raw_store), "--adjust", "--returns", "total",
-                                      "--report", "none"])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "backtest",
+            "--strategy",
+            "sma_cross",
+            "--symbols",
+            "AAPL",
+            "--params",
+            "fast=5,slow=10",
+            "--store",
+            str(raw_store),
+            "--adjust",
+            "--returns",
+            "total",
+            "--report",
+            "none",
+        ],
+    )
     assert result.exit_code == 0, result.output
     bad = CliRunner().invoke(cli, ["backtest", "--strategy", "sma_cross", "--symbols", "SPY", "--returns", "dividends"])
     assert bad.exit_code != 0 and "dividends" in bad.output
@@ -69,8 +101,16 @@ def test_adjust_back_adjusts_the_splits_and_matches_split_adjusted_data(raw_stor
     assert np.median(rel) < 1e-3  # the two vendors agree once the splits are adjusted
     trades = run.portfolio.trades.records_readable
     assert trades["Return"].min() > -0.5  # no fake -84% loss on a split day
-    raw = quantlab.backtest("sma_cross", "AAPL", "fast=5,slow=10", store=raw_store, adjust=True, save=False,
-                            start="2015-01-01", end="2020-06-30")
+    raw = quantlab.backtest(
+        "sma_cross",
+        "AAPL",
+        "fast=5,slow=10",
+        store=raw_store,
+        adjust=True,
+        save=False,
+        start="2015-01-01",
+        end="2020-06-30",
+    )
     assert raw.summary["adjusted_splits"] == {}  # no split inside the window: nothing to adjust
 
 
@@ -86,18 +126,28 @@ def test_splits_are_found_from_gaps_when_there_is_no_adj_close(shared_data: Path
 
 
 def test_total_return_basis_uses_adj_close_and_is_recorded(tmp_path: Path) -> None:
-    price = quantlab.backtest("sma_cross", "SPY", "fast=20,slow=50", start="2010-01-01", end="2019-12-31",
-                              reports=tmp_path, report=False)
-    total = quantlab.backtest("sma_cross", "SPY", "fast=20,slow=50", start="2010-01-01", end="2019-12-31",
-                              returns="total", reports=tmp_path, report=False)
+    price = quantlab.backtest(
+        "sma_cross", "SPY", "fast=20,slow=50", start="2010-01-01", end="2019-12-31", reports=tmp_path, report=False
+    )
+    total = quantlab.backtest(
+        "sma_cross",
+        "SPY",
+        "fast=20,slow=50",
+        start="2010-01-01",
+        end="2019-12-31",
+        returns="total",
+        reports=tmp_path,
+        report=False,
+    )
     assert price.returns_basis == "price" and total.returns_basis == "total"
     for run, basis in ((price, "price"), (total, "total")):
         summary = json.loads((Path(run.path) / "summary.json").read_text())
         assert summary["returns_basis"] == basis
     frame = market.load("SPY", start="2010-01-01", end="2019-12-31")
     adjusted = total.inputs.frames["SPY"]["close"]
-    np.testing.assert_allclose(adjusted.pct_change().to_numpy()[1:], frame["adj_close"].pct_change().to_numpy()[1:],
-                               rtol=1e-9, atol=1e-15)
+    np.testing.assert_allclose(
+        adjusted.pct_change().to_numpy()[1:], frame["adj_close"].pct_change().to_numpy()[1:], rtol=1e-9, atol=1e-15
+    )
     assert adjusted.iloc[-1] == pytest.approx(frame["close"].iloc[-1])  # anchored on the last bar
     assert price.summary["config_hash"] != total.summary["config_hash"]
 
@@ -110,7 +160,8 @@ def test_total_return_adds_spys_dividends() -> None:
     frame = market.load("SPY", start="2010-01-01", end="2019-12-31")
     years = len(frame) / 252
     yield_ = (frame["adj_close"].iloc[-1] / frame["adj_close"].iloc[0]) ** (1 / years) - (
-        frame["close"].iloc[-1] / frame["close"].iloc[0]) ** (1 / years)
+        frame["close"].iloc[-1] / frame["close"].iloc[0]
+    ) ** (1 / years)
     assert 0.015 < yield_ < 0.03
     gain = total.metrics.loc["SPY", "cagr"] - price.metrics.loc["SPY", "cagr"]
     exposure = price.metrics.loc["SPY", "exposure"]

@@ -16,8 +16,14 @@ from quantlab.cli import cli
 from quantlab.errors import ParameterError
 
 # Bollinger reversion on two years of SPY: the widest bands never trade (7 of 140 rows).
-BOLL = dict(strategy="bollinger_reversion", symbols="SPY", grid="window=5:100:5,width=0.5:3.5:0.5",
-            start="2019-01-01", end="2020-12-31", save=False)
+BOLL = dict(
+    strategy="bollinger_reversion",
+    symbols="SPY",
+    grid="window=5:100:5,width=0.5:3.5:0.5",
+    start="2019-01-01",
+    end="2020-12-31",
+    save=False,
+)
 
 
 @pytest.mark.parametrize("metric", ["max_drawdown", "volatility", "n_orders", "fees", "exposure"])
@@ -30,8 +36,14 @@ def test_rows_that_never_trade_never_win_the_grid(metric: str) -> None:
 
 
 def test_rows_that_never_trade_never_win_tpe(tmp_path: Path) -> None:
-    result = quantlab.optimize(**BOLL, metric="max_drawdown", method="tpe", trials=25, seed=2,  # type: ignore[arg-type]
-                               storage=f"sqlite:///{tmp_path / 't.db'}")
+    result = quantlab.optimize(
+        **BOLL,
+        metric="max_drawdown",
+        method="tpe",
+        trials=25,
+        seed=2,  # type: ignore[arg-type]
+        storage=f"sqlite:///{tmp_path / 't.db'}",
+    )
     assert (result.results["n_orders"] == 0).any()  # TPE tried some, reported, not ranked
     assert result.ranking[result.ranking["passes"]].iloc[0]["n_orders"] > 0
 
@@ -49,16 +61,34 @@ def test_holdout_percentile_ignores_rows_that_never_trade() -> None:
 
 
 def test_walkforward_never_picks_a_do_nothing_set_and_says_when_it_must() -> None:
-    wf = quantlab.walkforward("bollinger_reversion", "SPY", "window=5:100:5,width=0.5:3.5:0.5", train="1y", test="6m",
-                              start="2017-01-01", end="2020-12-31", metric="max_drawdown", save=False)
+    wf = quantlab.walkforward(
+        "bollinger_reversion",
+        "SPY",
+        "window=5:100:5,width=0.5:3.5:0.5",
+        train="1y",
+        test="6m",
+        start="2017-01-01",
+        end="2020-12-31",
+        metric="max_drawdown",
+        save=False,
+    )
     assert (wf.folds["is_n_trades"] > 0).all()
     flat = wf.folds["oos_n_trades"] == 0  # chosen set idle in its test window: unranked, counted
     assert wf.folds.loc[flat, "oos_rank"].isna().all()
     assert wf.summary["walkforward"]["overfit"]["SPY"]["folds_flat_out_of_sample"] == int(flat.sum())
     # Only do-nothing sets on offer: the run refuses instead of certifying a flat strategy.
     with pytest.raises(ParameterError, match="never trade"):
-        quantlab.walkforward("bollinger_reversion", "SPY", "window=100,width=3:3.5:0.5", train="6m", test="3m",
-                             start="2017-01-01", end="2018-12-31", metric="max_drawdown", save=False)
+        quantlab.walkforward(
+            "bollinger_reversion",
+            "SPY",
+            "window=100,width=3:3.5:0.5",
+            train="6m",
+            test="3m",
+            start="2017-01-01",
+            end="2018-12-31",
+            metric="max_drawdown",
+            save=False,
+        )
 
 
 # --- TPE resume ---------------------------------------------------------------------------------
@@ -100,8 +130,22 @@ def test_blocks_must_fit_the_in_sample_window() -> None:
 
 
 def test_blocks_cli_exits_non_zero_with_a_message() -> None:
-    result = CliRunner().invoke(cli, ["optimize", "--strategy", "sma_cross", "--symbols", "SPY", "--grid",
-                                      "fast=5:20:5,slow=30:60:10", "--blocks", "0", "--report", "none"])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "optimize",
+            "--strategy",
+            "sma_cross",
+            "--symbols",
+            "SPY",
+            "--grid",
+            "fast=5:20:5,slow=30:60:10",
+            "--blocks",
+            "0",
+            "--report",
+            "none",
+        ],
+    )
     assert result.exit_code != 0 and "--blocks" in result.output and "Traceback" not in result.output
 
 
@@ -111,8 +155,22 @@ def test_blocks_cli_exits_non_zero_with_a_message() -> None:
 def test_a_fixed_param_that_the_grid_also_sweeps_is_an_error() -> None:
     with pytest.raises(ParameterError, match="both"):
         quantlab.optimize("sma_cross", "SPY", "fast=5:20:5,slow=30:60:10", params="fast=10", save=False)
-    result = CliRunner().invoke(cli, ["optimize", "--strategy", "sma_cross", "--symbols", "SPY", "--grid",
-                                      "fast=5:20:5,slow=30:60:10", "-p", "fast=10", "--report", "none"])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "optimize",
+            "--strategy",
+            "sma_cross",
+            "--symbols",
+            "SPY",
+            "--grid",
+            "fast=5:20:5,slow=30:60:10",
+            "-p",
+            "fast=10",
+            "--report",
+            "none",
+        ],
+    )
     assert result.exit_code != 0 and "fast" in result.output and "Traceback" not in result.output
 
 
@@ -124,12 +182,20 @@ def test_empty_grid_items_are_refused(grid: str) -> None:
 
 def test_python_grid_accepts_ranges_lists_and_arrays() -> None:
     text = quantlab.optimize("sma_cross", "SPY", "fast=5:35:5,slow=50|100", start="2015-01-01", save=False)
-    native = quantlab.optimize("sma_cross", "SPY", {"fast": range(5, 40, 5), "slow": [50, 100]},
-                               start="2015-01-01", save=False)
-    arrays = quantlab.optimize("sma_cross", "SPY", {"fast": np.arange(5, 40, 5), "slow": np.array([50.0, 100.0])},
-                               start="2015-01-01", save=False)
+    native = quantlab.optimize(
+        "sma_cross", "SPY", {"fast": range(5, 40, 5), "slow": [50, 100]}, start="2015-01-01", save=False
+    )
+    arrays = quantlab.optimize(
+        "sma_cross",
+        "SPY",
+        {"fast": np.arange(5, 40, 5), "slow": np.array([50.0, 100.0])},
+        start="2015-01-01",
+        save=False,
+    )
     for other in (native, arrays):
-        np.testing.assert_array_equal(other.results[["fast", "slow"]].to_numpy(), text.results[["fast", "slow"]].to_numpy())
+        np.testing.assert_array_equal(
+            other.results[["fast", "slow"]].to_numpy(), text.results[["fast", "slow"]].to_numpy()
+        )
         assert other.best == text.best
     with pytest.raises(ParameterError, match="outside its valid range"):
         quantlab.optimize("sma_cross", "SPY", {"fast": range(0, 10)}, save=False)
@@ -177,22 +243,38 @@ def test_short_samples_are_flagged_next_to_the_numbers(tmp_path: Path) -> None:
         run = quantlab.backtest("sma_cross", "SPY", "fast=5,slow=20", interval="1m", reports=tmp_path, report=False)
     saved = json.loads((Path(run.path) / "summary.json").read_text())
     assert "0.02 years" in saved["short_sample"]["SPY"]
-    result = CliRunner().invoke(cli, ["backtest", "--strategy", "sma_cross", "--symbols", "SPY", "--interval", "1m",
-                                      "--params", "fast=5,slow=20", "--report", "none"])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "backtest",
+            "--strategy",
+            "sma_cross",
+            "--symbols",
+            "SPY",
+            "--interval",
+            "1m",
+            "--params",
+            "fast=5,slow=20",
+            "--report",
+            "none",
+        ],
+    )
     assert result.exit_code == 0 and "short sample" in result.output
     daily = quantlab.backtest("sma_cross", "SPY", "fast=5,slow=20", save=False)
     assert daily.summary["short_sample"] == {}
     with pytest.warns(UserWarning, match="SPY holdout"):
-        opt = quantlab.optimize("sma_cross", "SPY", "fast=5:20:5,slow=30:60:10", start="2022-01-01", holdout=0.3,
-                                save=False)
+        opt = quantlab.optimize(
+            "sma_cross", "SPY", "fast=5:20:5,slow=30:60:10", start="2022-01-01", holdout=0.3, save=False
+        )
     assert set(opt.summary["short_sample"]) == {"SPY in-sample", "SPY holdout"}
 
 
 def test_tsmom_vol_annualises_with_the_interval() -> None:
     minute = quantlab.backtest("tsmom_vol", "SPY", "lookback=60,vol_window=30", interval="1m", save=False)
     assert minute.params["bars_per_year"] == 98_280
-    stale = quantlab.backtest("tsmom_vol", "SPY", "lookback=60,vol_window=30,bars_per_year=252", interval="1m",
-                              save=False)
+    stale = quantlab.backtest(
+        "tsmom_vol", "SPY", "lookback=60,vol_window=30,bars_per_year=252", interval="1m", save=False
+    )
     assert stale.params["bars_per_year"] == 252  # an explicit value still wins
     assert not np.allclose(minute.targets["SPY"].fillna(0), stale.targets["SPY"].fillna(0))
     opt = quantlab.optimize("tsmom_vol", "SPY", "lookback=40:80:20", interval="1m", save=False)

@@ -22,9 +22,13 @@ GRID = "fast=5:40:5,slow=50:150:25"
 
 def test_options_split_into_run_search_and_the_rest() -> None:
     run, search, rest = split_options(
-        "optimize", "sma_cross", "SPY", {"start": "2010-01-01", "cash": 5_000.0, "metric": "sortino",
-                                         "constraints": ["max_drawdown > -0.3"], "top": 3},
-        search=True, grid=GRID, rest=("top",),
+        "optimize",
+        "sma_cross",
+        "SPY",
+        {"start": "2010-01-01", "cash": 5_000.0, "metric": "sortino", "constraints": ["max_drawdown > -0.3"], "top": 3},
+        search=True,
+        grid=GRID,
+        rest=("top",),
     )
     assert run == RunSpec("sma_cross", "SPY", start="2010-01-01", sim=make_sim_config(5_000.0))
     assert search == SearchSpec(grid=GRID, metric="sortino", constraints=("max_drawdown > -0.3",))
@@ -68,8 +72,18 @@ def test_summary_builders_are_keyword_only() -> None:
 
 def test_keyword_api_and_runspec_give_the_same_optimisation(daily: dict[str, pd.DataFrame], tmp_path: Path) -> None:
     data = {"SPY": daily["SPY"].iloc[-2500:]}
-    by_keywords = quantlab.optimize("sma_cross", "SPY", GRID, data=data, holdout=0.3, top=3, cash=50_000.0,
-                                    constraints=["max_drawdown > -0.6"], reports=tmp_path, report=False)
+    by_keywords = quantlab.optimize(
+        "sma_cross",
+        "SPY",
+        GRID,
+        data=data,
+        holdout=0.3,
+        top=3,
+        cash=50_000.0,
+        constraints=["max_drawdown > -0.6"],
+        reports=tmp_path,
+        report=False,
+    )
     run = RunSpec("sma_cross", "SPY", data=data, sim=make_sim_config(50_000.0), reports=tmp_path, report=False)
     by_spec = optimize_run(run, SearchSpec(grid=GRID, constraints=("max_drawdown > -0.6",)), top=3, holdout=0.3)
     assert by_spec.summary["config"] == by_keywords.summary["config"]
@@ -81,8 +95,11 @@ def test_keyword_api_and_runspec_give_the_same_optimisation(daily: dict[str, pd.
 def test_keyword_api_and_runspec_give_the_same_walkforward(daily: dict[str, pd.DataFrame]) -> None:
     data = {"SPY": daily["SPY"].iloc[-2000:]}
     by_keywords = quantlab.walkforward("sma_cross", "SPY", GRID, data=data, train="2y", test="1y", save=False)
-    by_spec = walkforward_run(RunSpec("sma_cross", "SPY", data=data, save=False), SearchSpec(grid=GRID),
-                              WalkForwardWindows(train="2y", test="1y"))
+    by_spec = walkforward_run(
+        RunSpec("sma_cross", "SPY", data=data, save=False),
+        SearchSpec(grid=GRID),
+        WalkForwardWindows(train="2y", test="1y"),
+    )
     assert by_spec.summary["config"] == by_keywords.summary["config"]
     pd.testing.assert_frame_equal(by_spec.folds, by_keywords.folds)
 

@@ -15,7 +15,7 @@ from quantlab.engine.registry import get_strategy, list_strategies
 from quantlab.errors import StrategyError
 
 TYPING_ERROR = textwrap.dedent(
-    '''
+    """
     import numpy as np
     from numba import njit
     from quantlab.engine.strategy import Param, StrategySpec
@@ -28,7 +28,7 @@ TYPING_ERROR = textwrap.dedent(
 
     SPEC = StrategySpec("untypable", untypable_nb, ("close",), (Param("window", "int", 5, 2, 10),), "window",
                         "Cannot compile.\\nA test fixture.")
-    '''
+    """
 )
 
 
@@ -38,7 +38,9 @@ def test_kernel_that_numba_cannot_type(tmp_path: Path) -> None:
     with pytest.raises(StrategyError, match="does not compile") as info:
         quantlab.backtest(str(path), "SPY", None, save=False)
     assert "untypable_nb" in str(info.value) and "NUMBA_DISABLE_JIT" in str(info.value)
-    result = CliRunner().invoke(cli, ["optimize", "-s", str(path), "--symbols", "SPY", "--grid", "window=2:4", "--report", "none"])
+    result = CliRunner().invoke(
+        cli, ["optimize", "-s", str(path), "--symbols", "SPY", "--grid", "window=2:4", "--report", "none"]
+    )
     assert result.exit_code == 1 and "does not compile" in result.output and "Traceback" not in result.output
 
 
@@ -49,7 +51,9 @@ def test_file_with_a_syntax_error(tmp_path: Path) -> None:
         get_strategy(str(path))
 
 
-def test_research_folder_helpers_are_skipped_and_broken_modules_reported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_research_folder_helpers_are_skipped_and_broken_modules_reported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     (tmp_path / "zz_helper.py").write_text("VALUE = 1\n")
     (tmp_path / "zz_broken.py").write_text("import does_not_exist_anywhere\n")
     monkeypatch.setattr(research, "__path__", [*research.__path__, str(tmp_path)])

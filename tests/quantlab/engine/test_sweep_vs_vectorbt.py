@@ -23,7 +23,9 @@ DAILY = get_interval("1d")
 SIMS = {
     "ib_all_whole": SimConfig(),
     "pct_fraction_frac": SimConfig(
-        50_000, Costs(model="percent", pct_fee=0.001, fixed_fee=0.5, slippage_bps=5), Sizing("fraction", 0.6, whole_shares=False)
+        50_000,
+        Costs(model="percent", pct_fee=0.001, fixed_fee=0.5, slippage_bps=5),
+        Sizing("fraction", 0.6, whole_shares=False),
     ),
     "ib_cash": SimConfig(20_000, Costs(slippage_bps=2), Sizing("cash", 7_500)),
     "ib_voltarget": SimConfig(100_000, Costs(), Sizing("vol_target", 0.12, vol_window=30)),
@@ -36,7 +38,11 @@ def sample_params(spec, rng: np.random.Generator, k: int) -> np.ndarray:  # type
         row = []
         for p in spec.params:
             hi = min(p.high, 160)
-            row.append(float(rng.integers(p.low, hi + 1)) if p.kind == "int" else float(np.round(rng.uniform(p.low, p.high), 4)))
+            row.append(
+                float(rng.integers(p.low, hi + 1))
+                if p.kind == "int"
+                else float(np.round(rng.uniform(p.low, p.high), 4))
+            )
         if spec.constraint_mask({p.name: np.array([v]) for p, v in zip(spec.params, row, strict=True)})[0]:
             rows.append(row)
     return np.array(rows)
@@ -67,7 +73,9 @@ def test_sweep_metrics_equal_vectorbt(name: str, daily: dict[str, pd.DataFrame])
                         f"{name} {sim_name} {symbol} params={params[i]} start={start}: {metric} sweep={a!r} vectorbt={b!r}"
                     )
                 # the recorded (replay) path and the streaming sweep agree exactly as well
-                np.testing.assert_allclose(records[i].metrics["final_value"], ours[i, METRIC_NAMES.index("final_value")], rtol=1e-12)
+                np.testing.assert_allclose(
+                    records[i].metrics["final_value"], ours[i, METRIC_NAMES.index("final_value")], rtol=1e-12
+                )
             assert (ours[:, METRIC_NAMES.index("n_orders")] > 0).any(), f"{name} {sim_name} {symbol}: no trades sampled"
             checked += len(params)
     assert checked == 3 * len(SIMS) * 4
@@ -79,9 +87,15 @@ def _from_orders(record, prices, sim, start=0):  # type: ignore[no-untyped-def]
 
     end = start + len(record.index)
     return vbt.Portfolio.from_orders(
-        pd.Series(prices.close[start:end], index=record.index), size=record.size, size_type="amount",
-        direction="both", price=prices.open[start:end], fixed_fees=record.fee,
-        slippage=sim.costs.slippage_bps / 1e4, init_cash=float(sim.init_cash), freq="1D",
+        pd.Series(prices.close[start:end], index=record.index),
+        size=record.size,
+        size_type="amount",
+        direction="both",
+        price=prices.open[start:end],
+        fixed_fees=record.fee,
+        slippage=sim.costs.slippage_bps / 1e4,
+        init_cash=float(sim.init_cash),
+        freq="1D",
     )
 
 
@@ -126,8 +140,18 @@ def test_shared_cash_group_matches_vectorbt_simulator() -> None:
     size[records["idx"], records["col"]] = signed
     fees[records["idx"], records["col"]] = records["fees"]
     simulated = vbt.Portfolio.from_orders(
-        close, size=size, size_type="amount", direction="both", price=opens, fixed_fees=fees,
-        slippage=2e-4, init_cash=sim.init_cash, cash_sharing=True, group_by=True, call_seq=direct.call_seq, freq="1D",
+        close,
+        size=size,
+        size_type="amount",
+        direction="both",
+        price=opens,
+        fixed_fees=fees,
+        slippage=2e-4,
+        init_cash=sim.init_cash,
+        cash_sharing=True,
+        group_by=True,
+        call_seq=direct.call_seq,
+        freq="1D",
     )
     assert len(simulated.orders.records) == len(records)
     np.testing.assert_allclose(simulated.value().to_numpy(), direct.value().to_numpy(), rtol=1e-12)
@@ -152,8 +176,10 @@ def test_trade_metrics_equal_vectorbts_own_reductions(daily: dict[str, pd.DataFr
     """vbt_metrics reduces vectorbt's records with numpy; vectorbt's accessors agree."""
     spec = get_strategy("bollinger_reversion")
     prices = price_arrays(daily["JPM"], "JPM")
-    records = [simulate(evaluate_arrays(spec, prices, {"window": w, "width": 1.5}), prices, SimConfig(), DAILY)
-               for w in (10, 20, 40)]
+    records = [
+        simulate(evaluate_arrays(spec, prices, {"window": w, "width": 1.5}), prices, SimConfig(), DAILY)
+        for w in (10, 20, 40)
+    ]
     pf = portfolio(records, prices, SimConfig(), DAILY)
     ours = vbt_metrics(pf, DAILY)
     closed = pf.positions.closed

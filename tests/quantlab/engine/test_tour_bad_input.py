@@ -15,15 +15,35 @@ def _run(*args: str) -> tuple[int, str]:
 
 def test_start_after_end_says_so() -> None:
     """Regression: it said 'SPY has fewer than 2 bars ... fix: widen --start/--end'."""
-    code, out = _run("backtest", "--strategy", "sma_cross", "--symbols", "SPY", "--start", "2021-01-01",
-                     "--end", "2020-01-01", "--report", "none")
+    code, out = _run(
+        "backtest",
+        "--strategy",
+        "sma_cross",
+        "--symbols",
+        "SPY",
+        "--start",
+        "2021-01-01",
+        "--end",
+        "2020-01-01",
+        "--report",
+        "none",
+    )
     assert code != 0 and "Traceback" not in out
     assert "--start 2021-01-01 is after --end 2020-01-01" in out and "swap" in out, out
 
 
 def test_a_bad_constraint_operator_is_shown_as_written() -> None:
     """Regression: '>>' was reported as 'unsupported syntax (RShift)', a Python AST name."""
-    code, out = _run("optimize", "--strategy", "sma_cross", "--symbols", "SPY", "--grid", "fast=5:10,slow=20:30",
-                     "--constraint", "max_drawdown>>-0.25")
+    code, out = _run(
+        "optimize",
+        "--strategy",
+        "sma_cross",
+        "--symbols",
+        "SPY",
+        "--grid",
+        "fast=5:10,slow=20:30",
+        "--constraint",
+        "max_drawdown>>-0.25",
+    )
     assert code != 0 and "RShift" not in out
     assert "unsupported operator '>>'" in out, out

@@ -17,8 +17,14 @@ RSI = dict(method="tpe", seed=7, save=False, metric="sharpe")
 
 def test_idle_trials_steer_tpe_away_and_are_still_reported(tmp_path: Path) -> None:
     db = tmp_path / "s.db"
-    result = quantlab.optimize("rsi_reversion", "SPY", trials=120, storage=f"sqlite:///{db}",  # type: ignore[arg-type]
-                               study="rsi", **RSI)
+    result = quantlab.optimize(
+        "rsi_reversion",
+        "SPY",
+        trials=120,
+        storage=f"sqlite:///{db}",  # type: ignore[arg-type]
+        study="rsi",
+        **RSI,
+    )
     study = result.summary["study"]
     objective = study["objective"]  # one entry per trial; None: never a number to rank by
     idle_trials = sum(x is None for x in objective)

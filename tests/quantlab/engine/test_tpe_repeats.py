@@ -18,8 +18,14 @@ SMALL = dict(method="tpe", trials=12, seed=0, grid="fast=10|20,slow=50|100", sta
 
 
 def test_each_parameter_set_is_listed_and_counted_once(tmp_path: Path) -> None:
-    result = quantlab.optimize("sma_cross", "SPY", reports=tmp_path, report="charts",  # type: ignore[arg-type]
-                               storage=f"sqlite:///{tmp_path / 's.db'}", **SMALL)
+    result = quantlab.optimize(
+        "sma_cross",
+        "SPY",
+        reports=tmp_path,
+        report="charts",  # type: ignore[arg-type]
+        storage=f"sqlite:///{tmp_path / 's.db'}",
+        **SMALL,
+    )
     study = result.summary["study"]
     assert study["trials"] == 12 and study["repeated_trials"] == 8  # 12 trials, 4 distinct sets
     assert len(study["set_trial_numbers"]) == 4 and study["set_trial_numbers"] == sorted(study["set_trial_numbers"])
@@ -36,9 +42,29 @@ def test_each_parameter_set_is_listed_and_counted_once(tmp_path: Path) -> None:
 
 
 def test_cli_says_how_many_trials_repeated_a_set(tmp_path: Path) -> None:
-    args = ["optimize", "-s", "sma_cross", "--symbols", "SPY", "--method", "tpe", "--trials", "12", "--seed", "0",
-            "--grid", "fast=10|20,slow=50|100", "--top", "4", "--start", "2012-01-01",
-            "--reports", str(tmp_path), "--report", "none"]
+    args = [
+        "optimize",
+        "-s",
+        "sma_cross",
+        "--symbols",
+        "SPY",
+        "--method",
+        "tpe",
+        "--trials",
+        "12",
+        "--seed",
+        "0",
+        "--grid",
+        "fast=10|20,slow=50|100",
+        "--top",
+        "4",
+        "--start",
+        "2012-01-01",
+        "--reports",
+        str(tmp_path),
+        "--report",
+        "none",
+    ]
     out = CliRunner().invoke(cli, args)
     assert out.exit_code == 0, out.output
     assert "4 combinations" in out.output

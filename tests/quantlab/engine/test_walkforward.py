@@ -58,7 +58,7 @@ def test_bad_fold_settings(train: str, test: str, embargo: str, message: str) ->
 
 
 CONSTANT = textwrap.dedent(
-    '''
+    """
     import numpy as np
     from numba import njit
     from quantlab.engine.strategy import Param, StrategySpec
@@ -69,7 +69,7 @@ CONSTANT = textwrap.dedent(
 
     SPEC = StrategySpec("constant", constant_nb, ("close",), (Param("level", "float", 1.0, 0.0, 1.0, step=0.5),),
                         "1", "Constant exposure `level` (a test fixture).\\nNot a strategy.")
-    '''
+    """
 )
 
 
@@ -99,8 +99,16 @@ def test_positions_carry_across_fold_boundaries(tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def wf(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
-    return quantlab.walkforward("sma_cross", "SPY,QQQ", GRID, train="3y", test="1y", embargo="5d",
-                                reports=tmp_path_factory.mktemp("reports"), report=False)
+    return quantlab.walkforward(
+        "sma_cross",
+        "SPY,QQQ",
+        GRID,
+        train="3y",
+        test="1y",
+        embargo="5d",
+        reports=tmp_path_factory.mktemp("reports"),
+        report=False,
+    )
 
 
 def test_each_fold_chooses_the_in_sample_best(wf) -> None:  # type: ignore[no-untyped-def]
@@ -119,7 +127,9 @@ def test_each_fold_chooses_the_in_sample_best(wf) -> None:  # type: ignore[no-un
         best = values[int(means.idxmax())]
         row = wf.folds[(wf.folds["fold"] == fold.number)].iloc[0]
         assert (row["fast"], row["slow"]) == tuple(best)
-        assert row["is_sharpe"] == pytest.approx(table[(table["symbol"] == "SPY") & (table["combo"] == int(means.idxmax()))]["sharpe"].iloc[0])
+        assert row["is_sharpe"] == pytest.approx(
+            table[(table["symbol"] == "SPY") & (table["combo"] == int(means.idxmax()))]["sharpe"].iloc[0]
+        )
         assert rank(table, spec.param_names, "sharpe").iloc[0]["combo"] == int(means.idxmax())
 
 
@@ -152,11 +162,31 @@ def test_walkforward_run_is_saved(wf) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_walkforward_with_tpe(tmp_path: Path) -> None:
-    result = quantlab.walkforward("sma_cross", "SPY", "fast=5:60,slow=20:200", train="4y", test="2y", method="tpe",
-                                  trials=8, seed=1, start="2008-01-01", save=False)
+    result = quantlab.walkforward(
+        "sma_cross",
+        "SPY",
+        "fast=5:60,slow=20:200",
+        train="4y",
+        test="2y",
+        method="tpe",
+        trials=8,
+        seed=1,
+        start="2008-01-01",
+        save=False,
+    )
     assert (result.folds["candidates"] == 8).all()
-    again = quantlab.walkforward("sma_cross", "SPY", "fast=5:60,slow=20:200", train="4y", test="2y", method="tpe",
-                                 trials=8, seed=1, start="2008-01-01", save=False)
+    again = quantlab.walkforward(
+        "sma_cross",
+        "SPY",
+        "fast=5:60,slow=20:200",
+        train="4y",
+        test="2y",
+        method="tpe",
+        trials=8,
+        seed=1,
+        start="2008-01-01",
+        save=False,
+    )
     pd.testing.assert_frame_equal(result.folds, again.folds)
 
 
@@ -180,8 +210,24 @@ def test_cli_bad_input(args: list[str], message: str) -> None:
 
 
 def test_cli_prints_folds_and_statistics() -> None:
-    result = CliRunner().invoke(cli, ["walkforward", "-s", "sma_cross", "--symbols", "SPY", "--grid", GRID,
-                                      "--train", "4y", "--test", "2y", "--report", "none"])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "walkforward",
+            "-s",
+            "sma_cross",
+            "--symbols",
+            "SPY",
+            "--grid",
+            GRID,
+            "--train",
+            "4y",
+            "--test",
+            "2y",
+            "--report",
+            "none",
+        ],
+    )
     assert result.exit_code == 0, result.output
     for key in ("folds", "Stitched out of sample", "efficiency", "walk-forward PBO", "Parameter drift", "Results:"):
         assert key in result.output
@@ -194,8 +240,9 @@ def test_test_windows_shorter_than_two_bars_are_an_error() -> None:
 
 def test_folds_start_where_every_symbol_has_data() -> None:
     """IWM starts 2000-05-26: folds begin there, not at SPY's first bar."""
-    result = quantlab.walkforward("sma_cross", "SPY,IWM", "fast=5:20:5,slow=30:60:10", train="6m", test="3m",
-                                  end="2002-06-30", save=False)
+    result = quantlab.walkforward(
+        "sma_cross", "SPY,IWM", "fast=5:20:5,slow=30:60:10", train="6m", test="3m", end="2002-06-30", save=False
+    )
     iwm_first = result.inputs.prices["IWM"].index[0]
     assert result.fold_bounds[0].train_start >= iwm_first
 

@@ -51,7 +51,14 @@ def test_the_warmup_compiles_every_vectorbt_signature_a_run_uses(tmp_path: Path)
         "QUANTLAB_CACHE_DIR": str(tmp_path / "ql"),
         "QUANTLAB_NO_WARMUP": "1",  # the runs below must not start their own child
     }
-    child = subprocess.run([sys.executable, "-m", "quantlab._startup.warmup"], cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    child = subprocess.run(
+        [sys.executable, "-m", "quantlab._startup.warmup"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert child.returncode == 0, child.stderr
     stamps = sorted(p.name.split("-")[3] for p in (tmp_path / "numba").glob("quantlab-vectorbt-warm-*"))
     assert stamps == sorted(_warmup.PATHS)
@@ -64,8 +71,14 @@ def test_the_warmup_compiles_every_vectorbt_signature_a_run_uses(tmp_path: Path)
 
 
 def _vectorbt_compiles(tmp_path: Path, env: dict[str, str]) -> list[str]:
-    runs = subprocess.run([sys.executable, "-c", _RUNS, str(tmp_path / "reports")], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=600)
+    runs = subprocess.run(
+        [sys.executable, "-c", _RUNS, str(tmp_path / "reports")],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert runs.returncode == 0, runs.stderr[-3000:]
     return list(json.loads(runs.stdout.strip().splitlines()[-1]))
 

@@ -40,11 +40,17 @@ def postgres() -> Iterator[str]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    subprocess.run(_as_server_user([initdb, "-D", data, "-A", "trust", "-U", "postgres", "--no-sync"]),
-                   check=True, capture_output=True)
+    subprocess.run(
+        _as_server_user([initdb, "-D", data, "-A", "trust", "-U", "postgres", "--no-sync"]),
+        check=True,
+        capture_output=True,
+    )
     opts = f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off"
-    subprocess.run(_as_server_user([pg_ctl, "-D", data, "-o", opts, "-l", os.path.join(folder, "log"), "-w", "start"]),
-                   check=True, capture_output=True)
+    subprocess.run(
+        _as_server_user([pg_ctl, "-D", data, "-o", opts, "-l", os.path.join(folder, "log"), "-w", "start"]),
+        check=True,
+        capture_output=True,
+    )
     try:
         import psycopg2
 

@@ -57,8 +57,17 @@ WF_FILES = ("folds.csv", "drift.csv", "equity.csv", "trades.csv")
 
 
 def _walkforward(reports: Path) -> Path:
-    res = quantlab.walkforward("sma_cross", "SPY,QQQ", GRID, train="4y", test="2y", start="2008-01-01",
-                               end="2016-12-31", reports=reports, report=False)
+    res = quantlab.walkforward(
+        "sma_cross",
+        "SPY,QQQ",
+        GRID,
+        train="4y",
+        test="2y",
+        start="2008-01-01",
+        end="2016-12-31",
+        reports=reports,
+        report=False,
+    )
     return Path(res.path)
 
 
@@ -68,7 +77,9 @@ def wf_reference(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.mark.parametrize("workers", [1, 2])
-def test_walkforward_folds_on_local_workers_are_byte_identical(wf_reference: Path, tmp_path: Path, workers: int) -> None:
+def test_walkforward_folds_on_local_workers_are_byte_identical(
+    wf_reference: Path, tmp_path: Path, workers: int
+) -> None:
     with use_backend(make_backend(f"local:{workers}", chunk_size=9)) as backend:
         path = _walkforward(tmp_path)
         report = backend.report()  # type: ignore[union-attr]
@@ -192,8 +203,9 @@ def test_unreachable_scheduler_says_how_to_start_one(tmp_path: Path, monkeypatch
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     monkeypatch.setenv("QUANTLAB_CLUSTER_TIMEOUT", "1s")
-    with pytest.raises(ConfigError, match="cannot reach the Dask scheduler") as info, use_backend(
-        make_backend(f"tcp://127.0.0.1:{port}")
+    with (
+        pytest.raises(ConfigError, match="cannot reach the Dask scheduler") as info,
+        use_backend(make_backend(f"tcp://127.0.0.1:{port}")),
     ):
         _optimize(tmp_path)
     assert "dask scheduler" in info.value.render() and "dask worker" in info.value.render()
@@ -206,9 +218,26 @@ def test_unreachable_scheduler_exits_1_from_the_command_line(tmp_path: Path) -> 
         port = s.getsockname()[1]
     env = {**os.environ, "QUANTLAB_REPORTS": str(tmp_path / "reports"), "QUANTLAB_CLUSTER_TIMEOUT": "1s"}
     proc = subprocess.run(
-        [sys.executable, "-m", "quantlab", "walkforward", "-s", "sma_cross", "--symbols", "SPY", "-g", GRID,
-         "--cluster", f"tcp://127.0.0.1:{port}", "--report", "none"],
-        env=env, capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "quantlab",
+            "walkforward",
+            "-s",
+            "sma_cross",
+            "--symbols",
+            "SPY",
+            "-g",
+            GRID,
+            "--cluster",
+            f"tcp://127.0.0.1:{port}",
+            "--report",
+            "none",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     out = proc.stdout + proc.stderr
     assert proc.returncode == 1, out[-2000:]
@@ -220,7 +249,9 @@ def test_a_remote_scheduler_with_the_memory_manager_on_is_flagged(capsys: pytest
     """A scheduler started without AMM off keeps one copy of the bars: a lost worker fails the run."""
     from distributed import LocalCluster
 
-    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, protocol="tcp://", dashboard_address=None) as cluster:
+    with LocalCluster(
+        n_workers=1, threads_per_worker=1, processes=False, protocol="tcp://", dashboard_address=None
+    ) as cluster:
         backend = make_backend(cluster.scheduler_address)
         try:
             backend.client()  # type: ignore[union-attr]

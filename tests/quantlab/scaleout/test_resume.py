@@ -17,14 +17,30 @@ import pytest
 from quantlab.engine.backends.checkpoint import open_run
 from quantlab.errors import ConfigError
 
-ARGS = ["optimize", "-s", "sma_cross", "--symbols", "SPY,QQQ", "-g", "fast=5:60:1,slow=20:200:5",
-        "--holdout", "0.3", "--report", "none"]
+ARGS = [
+    "optimize",
+    "-s",
+    "sma_cross",
+    "--symbols",
+    "SPY,QQQ",
+    "-g",
+    "fast=5:60:1,slow=20:200:5",
+    "--holdout",
+    "0.3",
+    "--report",
+    "none",
+]
 
 
 def _quantlab(reports: Path, *extra: str, chunk_size: int = 8, **kw: object) -> subprocess.Popen[bytes]:
     env = {**os.environ, "QUANTLAB_REPORTS": str(reports), "QUANTLAB_CHUNK_SIZE": str(chunk_size)}
-    return subprocess.Popen([sys.executable, "-m", "quantlab", *ARGS, *extra], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, **kw)  # type: ignore[call-overload]
+    return subprocess.Popen(
+        [sys.executable, "-m", "quantlab", *ARGS, *extra],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        **kw,
+    )  # type: ignore[call-overload]
 
 
 def test_killed_run_resumes_computing_only_missing_chunks(tmp_path: Path) -> None:
@@ -79,15 +95,37 @@ def test_resume_refuses_changed_config_or_data_and_unknown_or_finished_runs(tmp_
     assert not fresh.resumed and fresh.run_id != run.run_id
 
 
-WF_ARGS = ["walkforward", "-s", "sma_cross", "--symbols", "SPY,QQQ", "-g", "fast=5:60:1,slow=20:200:5",
-           "--train", "4y", "--test", "2y", "--start", "2008-01-01", "--end", "2016-12-31", "--report", "none"]
+WF_ARGS = [
+    "walkforward",
+    "-s",
+    "sma_cross",
+    "--symbols",
+    "SPY,QQQ",
+    "-g",
+    "fast=5:60:1,slow=20:200:5",
+    "--train",
+    "4y",
+    "--test",
+    "2y",
+    "--start",
+    "2008-01-01",
+    "--end",
+    "2016-12-31",
+    "--report",
+    "none",
+]
 WF_FILES = ("folds.csv", "drift.csv", "equity.csv", "trades.csv")
 
 
 def _walkforward(reports: Path, *extra: str, chunk_size: int = 64, **kw: object) -> subprocess.Popen[bytes]:
     env = {**os.environ, "QUANTLAB_REPORTS": str(reports), "QUANTLAB_CHUNK_SIZE": str(chunk_size)}
-    return subprocess.Popen([sys.executable, "-m", "quantlab", *WF_ARGS, *extra], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, **kw)  # type: ignore[call-overload]
+    return subprocess.Popen(
+        [sys.executable, "-m", "quantlab", *WF_ARGS, *extra],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        **kw,
+    )  # type: ignore[call-overload]
 
 
 def _summary(path: Path) -> dict[str, object]:

@@ -16,15 +16,29 @@ import pytest
 from quantlab.engine.backends.optuna_storage import open_storage, sampler_seed
 from quantlab.errors import ConfigError
 
-TPE = ["optimize", "-s", "sma_cross", "--symbols", "SPY", "-g", "fast=2:200,slow=10:400", "--method", "tpe",
-       "--report", "none", "--study", "shared"]
+TPE = [
+    "optimize",
+    "-s",
+    "sma_cross",
+    "--symbols",
+    "SPY",
+    "-g",
+    "fast=2:200,slow=10:400",
+    "--method",
+    "tpe",
+    "--report",
+    "none",
+    "--study",
+    "shared",
+]
 
 
 def _optimize(url: str, reports: Path, trials: int, **env: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-m", "quantlab", *TPE, "--trials", str(trials), "--storage", url],
         env={**os.environ, "QUANTLAB_REPORTS": str(reports), **env},
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
 
 
@@ -46,12 +60,19 @@ def test_two_concurrent_processes_share_one_study_and_a_killed_one_leaves_nothin
     assert len({tuple(sorted(t.params.items())) for t in done}) == 10  # no duplicate trials
 
     # a process killed while its trial runs (it asked, sent a heartbeat, then died)
-    dying = subprocess.Popen([sys.executable, "-c", (
-        "import optuna, sys, time\n"
-        "from quantlab.engine.backends.optuna_storage import open_storage\n"
-        f"study = optuna.load_study(study_name='shared', storage=open_storage({postgres!r}))\n"
-        "t = study.ask(); study._storage.record_heartbeat(t._trial_id); print(t.number, flush=True); time.sleep(600)\n"
-    )], stdout=subprocess.PIPE)
+    dying = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            (
+                "import optuna, sys, time\n"
+                "from quantlab.engine.backends.optuna_storage import open_storage\n"
+                f"study = optuna.load_study(study_name='shared', storage=open_storage({postgres!r}))\n"
+                "t = study.ask(); study._storage.record_heartbeat(t._trial_id); print(t.number, flush=True); time.sleep(600)\n"
+            ),
+        ],
+        stdout=subprocess.PIPE,
+    )
     stuck = int(dying.stdout.readline())  # type: ignore[union-attr]
     os.kill(dying.pid, signal.SIGKILL)
     dying.wait()

@@ -25,8 +25,17 @@ SAME_FILES = ("results.parquet", "top.csv", "holdout.csv", "overfit.json", "equi
 
 
 def _optimize(reports: Path, **kwargs: object) -> quantlab.optimizer.api.OptimizeResult:
-    return quantlab.optimize("sma_cross", "SPY,QQQ", GRID, holdout=0.3, top=5, reports=reports, report=False,
-                             constraints=["max_drawdown > -0.6"], **kwargs)
+    return quantlab.optimize(
+        "sma_cross",
+        "SPY,QQQ",
+        GRID,
+        holdout=0.3,
+        top=5,
+        reports=reports,
+        report=False,
+        constraints=["max_drawdown > -0.6"],
+        **kwargs,
+    )
 
 
 def _summary(path: Path) -> dict[str, object]:
@@ -95,9 +104,16 @@ def test_running_mean_over_symbols_and_flags_match_rank() -> None:
     n, frames = 500, []
     ranking = stream.Ranking(n, "sharpe", ("max_drawdown > -0.5",))
     for symbol in ("A", "B", "C"):
-        frame = pd.DataFrame({"symbol": symbol, "combo": np.arange(n), "p": np.arange(n, dtype=float),
-                              "sharpe": rng.standard_normal(n) * 10.0 ** rng.integers(-6, 6, n),
-                              "max_drawdown": -rng.random(n), "n_orders": rng.integers(0, 3, n).astype(float)})
+        frame = pd.DataFrame(
+            {
+                "symbol": symbol,
+                "combo": np.arange(n),
+                "p": np.arange(n, dtype=float),
+                "sharpe": rng.standard_normal(n) * 10.0 ** rng.integers(-6, 6, n),
+                "max_drawdown": -rng.random(n),
+                "n_orders": rng.integers(0, 3, n).astype(float),
+            }
+        )
         frame.loc[rng.integers(0, n, 20), "sharpe"] = np.nan
         for m in ("total_return", "cagr", "sortino"):
             frame[m] = 0.0
@@ -188,8 +204,9 @@ def test_streamed_run_that_failed_midway_resumes_from_its_checkpoints(
     _assert_same(run, reference)
 
 
-def test_a_chunked_sweep_prints_combinations_per_second(monkeypatch: pytest.MonkeyPatch,
-                                                       capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_chunked_sweep_prints_combinations_per_second(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     from quantlab.engine.backends import base
     from quantlab.engine.registry import get_strategy
     from quantlab.engine.settings import SimConfig
@@ -202,5 +219,7 @@ def test_a_chunked_sweep_prints_combinations_per_second(monkeypatch: pytest.Monk
     with use_backend(InProcessChunked(4)):
         evaluate(get_strategy("sma_cross"), inputs, values, SimConfig(), {"SPY": Window(0, 500)}, 4)
     lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("sweep: ")]
-    assert lines[0].startswith("sweep: 4 of 15 combinations, ") and lines[0].endswith("combinations/s across this process")
+    assert lines[0].startswith("sweep: 4 of 15 combinations, ") and lines[0].endswith(
+        "combinations/s across this process"
+    )
     assert len(lines) == 3  # after chunks 1-3; the last one is the end, not progress
