@@ -15,6 +15,7 @@ never reconciles (so never voids the first runner's orders) and never sends anyt
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -60,7 +61,7 @@ class LedgerLease:
         if self._fd is not None:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)  # private, like the ledger
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -71,6 +72,9 @@ class LedgerLease:
                 fix="stop it first (`bridge stop --shutdown --ledger ...`), or run this strategy with its "
                 "own --ledger; the lock is released as soon as that process exits",
             ) from None
+        if os.fstat(fd).st_mode & 0o077:  # a lock file left by an older bridge
+            with contextlib.suppress(PermissionError):  # another user's file: only its owner may chmod
+                os.fchmod(fd, 0o600)
         holder = {
             "pid": os.getpid(),
             "host": socket.gethostname(),
