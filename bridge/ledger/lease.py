@@ -41,6 +41,39 @@ def read_holder(path: Path) -> dict[str, Any]:
         return {}
 
 
+def probe(ledger_path: Path) -> dict[str, Any]:
+    """Who holds the ledger's lock, for ``bridge status`` and ``bridge stop``.
+
+    Returns the holder's details with ``state``: ``alive`` (a process holds the lock),
+    ``stale`` (nobody holds it but the file still names a holder: that process died
+    without releasing, e.g. SIGKILL; the kernel already freed the lock, nothing to clean
+    up) or ``none``; and ``lock``, the lock file's path. The check takes a shared lock for
+    an instant, never creates the file; :meth:`LedgerLease.acquire` retries briefly so a
+    runner starting at that instant is not refused.
+    """
+    path = lock_path(Path(ledger_path))
+    out: dict[str, Any] = {"state": "none", "lock": str(path)}
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return out
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return {**read_holder(path), **out, "state": "alive"}
+        fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+    holder = read_holder(path)
+    return {**holder, **out, "state": "stale"} if holder else out
+
+
+#: How long :meth:`LedgerLease.acquire` keeps trying while the lock is taken (a status
+#: probe holds it for microseconds; a runner holds it for its lifetime).
+_ACQUIRE_PATIENCE = 0.25
+
+
 class LedgerLease:
     """The exclusive right of one process to run a bridge on one ledger."""
 
@@ -62,9 +95,7 @@ class LedgerLease:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)  # private, like the ledger
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        if not _try_lock(fd):
             os.close(fd)
             raise LedgerError(
                 "another bridge is running on this ledger",
@@ -111,3 +142,16 @@ class LedgerLease:
             f"pid {holder.get('pid')} on {holder.get('host')} (run {holder.get('run_id')}) holds {self.path} "
             f"since {holder.get('since')}"
         )
+
+
+def _try_lock(fd: int) -> bool:
+    """The exclusive lock without blocking, retried for a moment (see :func:`probe`)."""
+    deadline = time.monotonic() + _ACQUIRE_PATIENCE
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.01)
