@@ -215,6 +215,8 @@ class Protector:
             "quantity": st.quantity,
             "order_type": st.order_type,
             "limit_price": st.limit_price,
+            "aux_price": st.aux_price,
+            "trail_pct": st.trail_pct,
             "tif": "GTC",
             "status": ledger_status(st),
             "filled": st.filled,
@@ -223,7 +225,7 @@ class Protector:
             "reason": f"adopted: held at the broker, unknown to the ledger{owner}",
             "parent_ref": parsed[0],
             "role": parsed[1],
-            "oca_group": oca_group(parsed[0]),
+            "oca_group": st.oca_group or oca_group(parsed[0]),
             "sent_at": iso(now),
             "day": self.ctx.day(),
         }
