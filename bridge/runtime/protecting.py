@@ -2,8 +2,9 @@
 
 Run by the Reconciler on start, after every reconnect, after 1101/1102, on resume and on the
 periodic check (issue 12 item 5: "a position never sits without its protective order for
-more than one reconcile"). The broker is the truth about what rests there, the ledger about
-what the bridge meant. In the plan's order (cancels first):
+more than one reconcile"), and when a partial exit fills (:meth:`Protector.after_fill`). The
+broker is the truth about what rests there, the ledger about what the bridge meant. In the
+plan's order (cancels first):
 
 - ``cancel``: a child resting on a flat (or opposite) position is cancelled (a stop left
   behind would open a position);
@@ -82,6 +83,7 @@ class Protector:
         positions = {s: p.quantity for s, p in ctx.broker.positions().items() if s not in skip}
         entries: dict[str, Entry] = {}
         rows: dict[str, dict[str, Any]] = {}
+        failed: set[str] = set()
         for sym, qty in positions.items():
             if not qty or not ctx.exits:
                 continue
@@ -91,6 +93,7 @@ class Protector:
             price = self.raw_entry(row)
             if not (math.isfinite(price) and price > 0):
                 self.fail(sym, f"its entry {row['order_ref']} has no fill price to measure the levels from")
+                failed.add(sym)
                 continue
             entries[sym], rows[sym] = Entry(str(row["order_ref"]), str(row["side"]), price), row
         actions = plan(
@@ -101,7 +104,6 @@ class Protector:
             sorted(held.values(), key=lambda h: h.ref),
             [r for r in refs if split_ref(r)],
         )
-        failed: set[str] = set()
         for a in actions:
             if a.symbol in failed and a.kind in ("resize", "attach"):
                 continue
@@ -120,6 +122,22 @@ class Protector:
                 },
             )
         return actions
+
+    def after_fill(self, ref: str) -> list[Action]:
+        """Order ``ref`` filled. If it was a partial exit (it reduced a position that stays open):
+        the strategy's order cancelled the children before it went out and carries none, so the
+        rest is protected now (levels from the entry, as research keeps them), not a reconcile later.
+        A position the broker has not updated yet differs from the ledger: left to the next reconcile."""
+        ctx = self.ctx
+        row = ctx.ledger.order(ref)
+        if not ctx.exits or row is None or row["role"] or float(row["filled"] or 0.0) < float(row["quantity"]) - _TOL:
+            return []
+        positions = {s: p.quantity for s, p in ctx.broker.positions().items()}
+        pos = positions.get(str(row["symbol"]), 0.0)
+        if not pos or (row["side"] == "BUY") == (pos > 0):
+            return []  # flat now, or an entry (its own bracket protects it)
+        res = ReconcileResult(expected_positions=ctx.ledger.expected_positions(), broker_positions=positions)
+        return self.run("partial exit", res, fresh=False)
 
     def raw_entry(self, row: dict[str, Any]) -> float:
         """The entry's raw fill: research measures levels from it (the sim's fills carry modelled slippage)."""

@@ -307,3 +307,37 @@ def test_no_exit_rules_no_children_nothing_to_do(spy_daily: pd.DataFrame, tmp_pa
     finally:
         r.runner.close()
         r.ledger.close()
+
+
+def test_an_entry_without_a_fill_price_leaves_the_symbol_marked_unprotected(rig: Rig) -> None:
+    e = rig.enter()
+    rig.broker.drop()
+    rig.broker.forget(f"{e}:sl")
+    rig.ledger.db.execute("UPDATE orders SET avg_fill_price = NULL WHERE order_ref = ?", (e,))
+    rig.reconcile("reconnect")
+    assert "no fill price" in rig.runner.ctx.state.unprotected["SPY"]  # not popped as 'restored' at once
+    assert not rig.alerts("protection_restored") and rig.ledger.order(f"{e}:sl~1") is None
+
+
+def test_a_strategy_partial_exit_reprotects_the_rest_at_once_with_the_entrys_levels(rig: Rig) -> None:
+    """The exit cancels the children before it goes out and carries none; when it fills the rest
+    is protected again at once (not a reconcile later), levels from the entry as research keeps them."""
+    e = rig.enter()
+    assert rig.runner.decision.clear_working("SPY")  # what a decision does first: the children go
+    assert rig.open_at_broker() == {}
+    rig.runner.decision.send(
+        OrderIntent("SPY", "SELL", 4, 103.0),
+        rig.clock.now().normalize() + pd.Timedelta(days=1),
+        0.6,
+        1.0,
+        Decision("allow", "test", "allow"),
+        None,
+        {"target": 0.6, "last_target": 1.0, "position": 10.0, "desired": 6.0, "quantity": -4.0},
+    )
+    rig.pump()
+    assert rig.position() == 6
+    held = rig.open_at_broker()
+    assert {r: o.quantity for r, o in held.items()} == {f"{e}:sl~1": 6, f"{e}:tp~1": 6}
+    assert (rig.ledger.order(f"{e}:sl~1")["aux_price"], rig.ledger.order(f"{e}:tp~1")["limit_price"]) == (95.0, 110.0)
+    rig.reconcile("periodic")
+    assert len([r for r in placed(rig) if "~" in r]) == 2  # and nothing more at the next reconcile
