@@ -2,7 +2,7 @@
 
 Run by the Reconciler on start, after every reconnect, after 1101/1102, on resume and on the
 periodic check (issue 12 item 5: "a position never sits without its protective order for
-more than one reconcile"), and when a partial exit fills (:meth:`Protector.after_fill`). The
+more than one reconcile"), and when an exit fills (:meth:`Protector.after_fill`). The
 broker is the truth about what rests there, the ledger about what the bridge meant. In the
 plan's order (cancels first):
 
@@ -124,20 +124,21 @@ class Protector:
         return actions
 
     def after_fill(self, ref: str) -> list[Action]:
-        """Order ``ref`` filled. If it was a partial exit (it reduced a position that stays open):
-        the strategy's order cancelled the children before it went out and carries none, so the
-        rest is protected now (levels from the entry, as research keeps them), not a reconcile later.
-        A position the broker has not updated yet differs from the ledger: left to the next reconcile."""
+        """Order ``ref`` filled. If it reduced or closed a position (an exit): the strategy's order
+        cancelled the children before it went out and carries none, so what is left is protected
+        now (levels from the entry, as research keeps them), and a child still resting on a symbol
+        it closed (an exit that did not go through the strategy's path) is cancelled now, not a
+        reconcile later. A broker position that lags the ledger is left to the next reconcile."""
         ctx = self.ctx
         row = ctx.ledger.order(ref)
         if not ctx.exits or row is None or row["role"] or float(row["filled"] or 0.0) < float(row["quantity"]) - _TOL:
             return []
         positions = {s: p.quantity for s, p in ctx.broker.positions().items()}
         pos = positions.get(str(row["symbol"]), 0.0)
-        if not pos or (row["side"] == "BUY") == (pos > 0):
-            return []  # flat now, or an entry (its own bracket protects it)
+        if pos and (row["side"] == "BUY") == (pos > 0):
+            return []  # an entry: its own bracket protects it
         res = ReconcileResult(expected_positions=ctx.ledger.expected_positions(), broker_positions=positions)
-        return self.run("partial exit", res, fresh=False)
+        return self.run("exit filled", res, fresh=False)
 
     def raw_entry(self, row: dict[str, Any]) -> float:
         """The entry's raw fill: research measures levels from it (the sim's fills carry modelled slippage)."""

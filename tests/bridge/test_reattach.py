@@ -104,10 +104,21 @@ class Rig:
         return ref
 
     def exit_outside(self, qty: float, side: str = "SELL") -> None:
-        """An exit the ledger records, while the children stay (a crash before their cancel)."""
+        """An exit the ledger recorded, then the process died: it filled at the broker while the
+        children stayed (their cancel never went out); the next reconcile recovers its fill."""
         ctx = self.runner.ctx
         ref = f"ql:test:SPY:exit{len(ctx.ledger.all_refs())}"
         intent = OrderIntent("SPY", side, qty, 100.0)  # type: ignore[arg-type]
+        row = ctx.order_row(intent, ref, None, "intent", None, None, "test exit")
+        ctx.ledger.insert_order(row, self.clock.now())
+        self.broker.place(OrderRequest(ref, "SPY", side, qty))  # type: ignore[arg-type]
+        self.broker.poll(0)  # nobody listened
+
+    def exit_live(self, qty: float) -> None:
+        """The same exit while the runner is up (its fill event handled)."""
+        ctx = self.runner.ctx
+        ref = f"ql:test:SPY:live{len(ctx.ledger.all_refs())}"
+        intent = OrderIntent("SPY", "SELL", qty, 100.0)
         ctx.ledger.insert_order(ctx.order_row(intent, ref, None, "intent", None, None, "test exit"), self.clock.now())
         self.runner.decision.place(intent, ref, None)
         self.pump()
@@ -341,3 +352,15 @@ def test_a_strategy_partial_exit_reprotects_the_rest_at_once_with_the_entrys_lev
     assert (rig.ledger.order(f"{e}:sl~1")["aux_price"], rig.ledger.order(f"{e}:tp~1")["limit_price"]) == (95.0, 110.0)
     rig.reconcile("periodic")
     assert len([r for r in placed(rig) if "~" in r]) == 2  # and nothing more at the next reconcile
+
+
+def test_an_exit_outside_the_strategys_path_fixes_the_children_at_its_fill(rig: Rig) -> None:
+    """No reconcile needed: the fill of an exit that left the children behind resizes them, and the
+    fill that closes the position cancels them (a stop resting on a flat symbol would open one)."""
+    e = rig.enter()
+    rig.exit_live(4)
+    assert {r: o.quantity for r, o in rig.open_at_broker().items()} == {f"{e}:sl": 6, f"{e}:tp": 6}
+    rig.exit_live(6)
+    rig.pump()  # the cancels' own events (the runner's next poll)
+    assert rig.open_at_broker() == {} and rig.position() == 0
+    assert {rig.ledger.order(f"{e}:{k}")["status"] for k in ("sl", "tp")} == {"cancelled"}

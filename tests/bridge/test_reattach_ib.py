@@ -148,7 +148,8 @@ def test_another_clients_children_are_adopted_never_resent_nor_cancelled(harness
 
 
 def exit_behind_the_childrens_back(h: BridgeHarness, qty: float) -> None:
-    """An exit the ledger records while the children stay (as after a crash before their cancel)."""
+    """An exit outside the strategy's path (the children are not cancelled first): its fill, or at
+    the latest the next reconcile, resizes or cancels them."""
     ctx = h.runner.ctx
     intent = OrderIntent("SPY", "SELL", qty, float(h.frame["open"].iloc[60]))
     ref = f"ql:test:SPY:exit{qty:g}"
