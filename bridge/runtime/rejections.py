@@ -72,6 +72,9 @@ def on_rejected(ctx: Context, ref: str, message: str, code: int = 0) -> None:
     sym = str(row["symbol"])
     if row["purpose"] == "protect":
         ctx.ledger.risk_event(now, "order_rejected", f"protective order {ref} rejected: {message}", ctx.run_id)
+        parent = ctx.ledger.order(str(row["parent_ref"] or "")) or {}
+        if parent.get("status") in ("rejected", "cancelled", "void") and not float(parent.get("filled") or 0.0):
+            return  # its entry never traded (IB takes the children with a refused parent): nothing to protect
         mark_unprotected(ctx, sym, f"protective order {ref} rejected by the broker: {message}")
         return
     held = ctx.broker.positions().get(sym) if ctx.broker.is_connected() else None

@@ -23,6 +23,7 @@ from bridge.market import MarketCalendar
 from bridge.ops.notify import Notifier
 from bridge.reconcile import ReconcileResult
 from bridge.risk import Decision, OrderIntent
+from bridge.runtime.rejections import on_rejected
 from bridge.runtime.runner import Runner
 
 CALENDAR = MarketCalendar()
@@ -364,3 +365,14 @@ def test_an_exit_outside_the_strategys_path_fixes_the_children_at_its_fill(rig: 
     rig.pump()  # the cancels' own events (the runner's next poll)
     assert rig.open_at_broker() == {} and rig.position() == 0
     assert {rig.ledger.order(f"{e}:{k}")["status"] for k in ("sl", "tp")} == {"cancelled"}
+
+
+def test_a_child_rejected_with_its_never_traded_entry_protects_nothing(rig: Rig) -> None:
+    ctx = rig.runner.ctx
+    ref = ctx.new_ref("SPY", rig.clock.now().normalize(), "sig")
+    rig.broker.script(ref, "reject", reason="no permission")
+    rig.enter()
+    assert rig.ledger.order(ref)["status"] == "rejected" and rig.position() == 0
+    rig.ledger.update_order(f"{ref}:sl", rig.clock.now(), kind="sent", status="sent")  # as if IB took it, then
+    on_rejected(ctx, f"{ref}:sl", "parent rejected")  # refused it with its parent
+    assert not ctx.state.unprotected and not rig.alerts("protection_failed")
