@@ -192,3 +192,19 @@ def test_a_reattach_ib_rejects_alerts_refuses_entries_and_is_retried(harness: H,
     ctx.state.next_check = 0.0  # the periodic reconcile is due
     assert h.until(lambda: f"{ref}:sl~2" in working(gw) and not ctx.state.unprotected)
     assert sent(gw).count(f"{ref}:sl~1") == sent(gw).count(f"{ref}:sl~2") == 1
+
+
+def test_a_child_the_ledger_lost_is_adopted_from_ib_not_resent(harness: H, gw: FakeGateway) -> None:
+    """A ledger restored from an older backup lacks the children IB holds: adopted with IB's own
+    level and OCA group, never re-sent, never a mismatch."""
+    h = harness(seed=60, strategy={"params": PARAMS})
+    ref, qty = protected(h)
+    stop = h.ledger.order(f"{ref}:sl")["aux_price"]
+    h.ledger.db.execute("DELETE FROM orders WHERE order_ref = ?", (f"{ref}:sl",))
+    n = len(gw.orders_received())
+    h2 = restart(h, gw)
+    assert not h2.until(lambda: len(gw.orders_received()) > n, timeout=1.0)
+    row = h2.ledger.order(f"{ref}:sl")
+    assert row is not None and (row["status"], row["role"], row["quantity"]) == ("working", "stop", qty)
+    assert (row["aux_price"], row["oca_group"], row["parent_ref"]) == (stop, f"{ref}:oca", ref)
+    assert not h2.ledger.risk_state().halted and any(a["kind"] == "protect_adopted" for a in h2.notifier.sent)
