@@ -22,6 +22,41 @@ REPLAY_TOLERANCE = 1e-9
 _PBO_ARRAYS = ("logits", "is_performance", "oos_performance")
 
 
+def search_config(
+    *,
+    kind: str,
+    spec: StrategySpec,
+    inputs: MarketInputs,
+    run: RunSpec,
+    search: SearchSpec,
+    grid: str | None,
+    fixed: Mapping[str, float],
+    **own: Any,
+) -> dict[str, Any]:
+    """The keys every search run is identified by (hashed into its run id), plus the
+    command's ``own`` keys: ``grid`` and ``fixed`` as resolved against the strategy, not as
+    typed; a TPE search adds its trial count and seed."""
+    config: dict[str, Any] = {
+        "kind": kind,
+        "strategy": spec.name,
+        "symbols": inputs.symbols,
+        "interval": inputs.interval.name,
+        "start": run.start,
+        "end": run.end,
+        "grid": grid,
+        "fixed_params": dict(fixed),
+        "metric": search.metric,
+        "constraints": list(search.constraints),
+        "method": search.method,
+        "sim": run.sim.to_dict(),
+        **own,
+        **inputs.basis_info(),
+    }
+    if search.method == "tpe":
+        config.update({"trials": search.trials, "seed": search.seed})
+    return config
+
+
 def optimize_config(
     *,
     spec: StrategySpec,
@@ -34,29 +69,28 @@ def optimize_config(
     holdout: float,
     n_blocks: int,
 ) -> dict[str, Any]:
-    """What identifies an optimisation (hashed into its run id): ``grid`` and ``fixed`` as
-    resolved against the strategy, not as typed."""
-    config: dict[str, Any] = {
-        "kind": "optimize",
+    """What identifies an optimisation: :func:`search_config` plus its ranking and holdout."""
+    own = {"top": top, "holdout": holdout, "n_blocks": n_blocks}
+    return search_config(
+        kind="optimize", spec=spec, inputs=inputs, run=run, search=search, grid=grid, fixed=fixed, **own
+    )
+
+
+def _summary_head(
+    *, spec: StrategySpec, inputs: MarketInputs, metric: str, config: dict[str, Any], cfg_hash: str
+) -> dict[str, Any]:
+    """The keys that open every search run's ``summary.json`` (the kind comes from the config)."""
+    return {
+        "kind": config["kind"],
         "strategy": spec.name,
         "symbols": inputs.symbols,
         "interval": inputs.interval.name,
-        "start": run.start,
-        "end": run.end,
-        "grid": grid,
-        "fixed_params": dict(fixed),
-        "metric": search.metric,
-        "constraints": list(search.constraints),
-        "top": top,
-        "holdout": holdout,
-        "method": search.method,
-        "n_blocks": n_blocks,
-        "sim": run.sim.to_dict(),
+        "metric": metric,
         **inputs.basis_info(),
+        "config": config,
+        "config_hash": cfg_hash,
+        "data_hash": inputs.data_hash,
     }
-    if search.method == "tpe":
-        config.update({"trials": search.trials, "seed": search.seed})
-    return config
 
 
 def optimize_summary(
@@ -84,15 +118,7 @@ def optimize_summary(
 ) -> dict[str, Any]:
     sweep_seconds = timings.get("sweep_compute", 0.0)
     summary = {
-        "kind": "optimize",
-        "strategy": spec.name,
-        "symbols": inputs.symbols,
-        "interval": inputs.interval.name,
-        "metric": metric,
-        **inputs.basis_info(),
-        "config": config,
-        "config_hash": cfg_hash,
-        "data_hash": inputs.data_hash,
+        **_summary_head(spec=spec, inputs=inputs, metric=metric, config=config, cfg_hash=cfg_hash),
         "period": {
             s: {
                 "first": str(inputs.prices[s].index[0]),
@@ -152,31 +178,13 @@ def walkforward_config(
     fixed: Mapping[str, float],
     windows: WalkForwardWindows,
 ) -> dict[str, Any]:
-    """What defines a walk-forward run; its hash names the run and keys its checkpoints, so
-    it is known before the first fold (a resumed run must match it)."""
-    metric, method = search.metric, search.method
-    config: dict[str, Any] = {
-        "kind": "walkforward",
-        "strategy": spec.name,
-        "symbols": inputs.symbols,
-        "interval": inputs.interval.name,
-        "start": run.start,
-        "end": run.end,
-        "grid": grid,
-        "fixed_params": dict(fixed),
-        "metric": metric,
-        "constraints": list(search.constraints),
-        "train": windows.train,
-        "test": windows.test,
-        "embargo": windows.embargo,
-        "anchored": windows.anchored,
-        "method": method,
-        "sim": run.sim.to_dict(),
-        **inputs.basis_info(),
-    }
-    if method == "tpe":
-        config.update({"trials": search.trials, "seed": search.seed})
-    return config
+    """What defines a walk-forward run: :func:`search_config` plus its windows. Its hash
+    names the run and keys its checkpoints, so it is known before the first fold (a
+    resumed run must match it)."""
+    own = {"train": windows.train, "test": windows.test, "embargo": windows.embargo, "anchored": windows.anchored}
+    return search_config(
+        kind="walkforward", spec=spec, inputs=inputs, run=run, search=search, grid=grid, fixed=fixed, **own
+    )
 
 
 def walkforward_summary(
@@ -213,15 +221,7 @@ def walkforward_summary(
             "relative_std": float(series.std() / (p.high - p.low)) if p.high > p.low else 0.0,
         }
     summary = {
-        "kind": "walkforward",
-        "strategy": spec.name,
-        "symbols": inputs.symbols,
-        "interval": inputs.interval.name,
-        "metric": metric,
-        **inputs.basis_info(),
-        "config": config,
-        "config_hash": config_hash(config),
-        "data_hash": inputs.data_hash,
+        **_summary_head(spec=spec, inputs=inputs, metric=metric, config=config, cfg_hash=config_hash(config)),
         "short_sample": short_samples(
             {f"{s} out-of-sample": int(folds.loc[folds["symbol"] == s, "oos_bars"].sum()) for s in inputs.symbols},
             inputs.interval,
