@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from quantlab.engine.intervals import short_samples
-from quantlab.engine.settings import SimConfig
+from quantlab.engine.settings import SimConfig, inert_settings
 from quantlab.engine.strategy import StrategySpec
 from quantlab.inputs import MarketInputs
 from quantlab.kernels.layout import METRIC_NAMES
@@ -117,6 +117,7 @@ def optimize_summary(
     windows: dict[str, Window],
 ) -> dict[str, Any]:
     sweep_seconds = timings.get("sweep_compute", 0.0)
+    inert = inert_settings(sim, stacklevel=6)  # the same frames as short_samples below
     summary = {
         **_summary_head(spec=spec, inputs=inputs, metric=metric, config=config, cfg_hash=cfg_hash),
         "period": {
@@ -163,6 +164,7 @@ def optimize_summary(
         },
         "study": study_info,
         "timings": timings,
+        **({"inert_settings": inert} if inert else {}),
     }
     cleaned: dict[str, Any] = clean_for_json(summary)
     return cleaned
@@ -220,6 +222,7 @@ def walkforward_summary(
             "changes": int((np.diff(series) != 0).sum()),
             "relative_std": float(series.std() / (p.high - p.low)) if p.high > p.low else 0.0,
         }
+    inert = inert_settings(run.sim, stacklevel=5)  # the same frames as short_samples below
     summary = {
         **_summary_head(spec=spec, inputs=inputs, metric=metric, config=config, cfg_hash=config_hash(config)),
         "short_sample": short_samples(
@@ -259,6 +262,7 @@ def walkforward_summary(
         },
         "replay_check": {"max_relative_difference": replay_diff, "ok": bool(replay_diff <= 1e-9)},
         "timings": timings,
+        **({"inert_settings": inert} if inert else {}),
     }
     cleaned: dict[str, Any] = clean_for_json(summary)
     return cleaned
