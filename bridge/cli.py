@@ -385,6 +385,8 @@ def runner_text(r: dict[str, Any]) -> str:
         return f"alive, {who} holds {r['lock']}; {beat}"
     if r["state"] == "stale":
         return f"stale: {who} did not release {r['lock']} (killed?); the lock is free, nothing to clean up"
+    if r["state"] == "unknown":
+        return f"unknown: cannot read {r['lock']} ({r.get('error')})"
     return f"none (no process holds {r['lock']})"
 
 
