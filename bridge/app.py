@@ -283,7 +283,7 @@ def _no_runner_note(path: Path, lease: dict[str, Any], timeout: float, shutdown:
         if lease["state"] == "stale":
             why += f"; the last one, pid {lease.get('pid')} on {lease.get('host')}, died without stopping"
     return f"{why}: connecting to the gateway directly to latch the kill switch and cancel open orders" + (
-        "; nothing to shut down" if shutdown and lease["state"] != "alive" else ""
+        "; nothing to shut down" if shutdown and lease["state"] in ("none", "stale") else ""
     )
 
 
