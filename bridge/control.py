@@ -275,7 +275,10 @@ def _cancel(
     (:mod:`bridge.stop_plan`) and the rest is cancelled one by one; only when nothing is to be kept
     does the global cancel go out as before (it also reaches other client ids' orders).
     """
-    plan = StopPlan() if flatten else plan_stop(broker.open_orders(), positions, ledger.all_refs())
+    plan = StopPlan()
+    if not flatten:
+        broker.sync()  # every client's open orders as of now (another client's are listed only by a sync)
+        plan = plan_stop(broker.open_orders(), positions, ledger.all_refs())
     if not plan.keep:
         broker.cancel_all()
         plan = StopPlan()
