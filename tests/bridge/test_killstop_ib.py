@@ -7,11 +7,15 @@ flatten (ledger == broker)."""
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Callable
 from typing import Any
 
 import pytest
+from click.testing import CliRunner, Result
 
+from bridge.cli import cli
 from bridge.risk import OrderIntent
 from bridge.runtime.killswitch import kill
 from tests.fakegw import FakeGateway
@@ -33,6 +37,16 @@ def resting(h: BridgeHarness, gw: FakeGateway, ref: str = "ql:test:SPY:rest") ->
     h.runner.decision.place(intent, ref, None)
     assert h.until(lambda: ref in working(gw) and h.ledger.order(ref)["status"] == "working")
     return ref
+
+
+def invoke(*args: str) -> Result:
+    return CliRunner().invoke(cli, list(args), env={k: "" for k in os.environ if k.startswith("BRIDGE_")})
+
+
+def test_bridge_stop_help_says_protective_orders_are_kept() -> None:
+    text = " ".join(invoke("stop", "--help").stdout.split())
+    assert "Without --flatten the protective orders of open positions" in text and "kept protective orders" in text
+    assert "their protective orders are cancelled first; without --flatten they are kept" in text
 
 
 def stop(h: BridgeHarness, flatten: bool) -> dict[str, Any]:
@@ -67,7 +81,11 @@ def test_bridge_stop_under_another_client_id_keeps_the_bracket_and_reports_what_
     ref, _ = protected(h)
     other = resting(h, gw)
     h.runner.close()
-    result = stop_bridge(h.cfg, flatten=False, shutdown=False, client_id=None, timeout=1.0)  # client id 7 + 1
+    out = invoke("stop", "--ledger", str(h.ledger.path), "--timeout", "1")  # client id 7 + 1
+    assert out.exit_code == 3, out.stderr  # an order was NOT cancelled: the operator has to act
+    assert f"bridge stop: kept protective orders: {ref}:sl (SELL" in out.stderr
+    assert f"bridge stop: {other} NOT cancelled: client id 7 owns it" in out.stderr
+    result = json.loads(out.stdout)
     assert set(working(gw)) == {f"{ref}:sl", f"{ref}:tp", other}
     assert gw.received(msg_id=GLOBAL_CANCEL) == []
     assert [(o["order_ref"], o["client_id"]) for o in result["not_cancelled"]] == [(other, 7)]
