@@ -203,11 +203,14 @@ def stop(
     cancelled first, then the positions are closed with market orders.
     """
     from bridge.app import stop_bridge
+    from bridge.ops.logs import console_logs
 
     cfg = _cfg(config_path, ledger)
-    result = stop_bridge(
-        cfg, flatten=flatten, shutdown=shutdown, client_id=client_id, timeout=timeout, host=host, port=port
-    )
+    # the console only (the runner may own the log file and rotate it); warnings and up, as before
+    with console_logs("WARNING"):
+        result = stop_bridge(
+            cfg, flatten=flatten, shutdown=shutdown, client_id=client_id, timeout=timeout, host=host, port=port
+        )
     if result.get("note"):  # no runner answered: say so before the outcome
         done = "open orders cancelled" if result.get("cancelled") else "open orders NOT cancelled"
         click.echo(f"bridge stop: {result['note']}", err=True)
