@@ -17,9 +17,10 @@ plan's order (cancels first):
 
 What it leaves alone: symbols with an order of their own still in flight (an entry's children
 wait for it; a strategy exit cancels them itself), symbols whose position disagrees with the
-ledger (the mismatch halt says so), dry runs, and any sending while the kill switch is latched
-(``bridge stop`` cancelled everything on purpose). Another client id's child is held, never
-cancelled or modified (IB lets only its owner): a plan that needs it gone or resized alerts.
+ledger (the mismatch halt says so) and dry runs. A latched kill switch does not stop it: the
+kill switch blocks new risk, and a protective order only closes a position (a stop without
+flatten keeps the children, :mod:`bridge.stop_plan`; one lost later is re-attached). Another
+client id's child is held, never cancelled or modified (IB lets only its owner): a plan that needs it gone or resized alerts.
 An action that fails (a rejected child, a modify the broker refuses) never leaves a silent
 unprotected position: critical alert ``protection_failed`` and new entries of the symbol are
 refused (risk rule ``unprotected``) until a later reconcile re-protects it.
@@ -162,9 +163,6 @@ class Protector:
                 f"{a.ref} must {what} ({a.detail}) but it belongs to client id {st.client_id}, which alone can change "
                 f"it; cancel it in TWS, `bridge stop`, or restart with --client-id {st.client_id}",
             )
-            return False
-        if self.ctx.ledger.risk_state().kill_switch and a.kind in ("resize", "attach"):
-            self.fail(a.symbol, f"the kill switch is latched: {a.kind} {a.ref} not sent ({a.detail})", quiet=True)
             return False
         if not self.ctx.broker.is_connected():
             raise BrokerDisconnected("not connected: protective orders are not sent", found=a.ref)

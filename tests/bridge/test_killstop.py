@@ -145,3 +145,17 @@ def test_a_stop_fill_the_broker_position_shows_late_is_not_sold_twice(rig: Rig) 
     [flat] = [o for o in result["orders"] if "order_ref" in o]
     assert flat["quantity"] == 6
     assert real_positions().get("SPY") is None and rig.ledger.expected_positions()["SPY"] == 0
+
+
+def test_a_child_lost_while_the_kill_switch_is_latched_is_reattached(rig: Rig) -> None:
+    """The kill switch blocks new risk, not protection: a stop the broker lost after a stop
+    without flatten is re-attached at the next reconcile (it can only close the position)."""
+    e = rig.enter()
+    stop(rig, flatten=False)
+    rig.pump()
+    rig.broker.drop()
+    rig.broker.forget(f"{e}:sl")  # a gateway restart dropped it
+    rig.reconcile("reconnect")
+    assert set(rig.open_at_broker()) == {f"{e}:tp", f"{e}:sl~1"}
+    assert rig.ledger.order(f"{e}:sl~1")["aux_price"] == 95.0
+    assert rig.ledger.risk_state().kill_switch and not rig.runner.ctx.state.unprotected
