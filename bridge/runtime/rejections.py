@@ -14,6 +14,15 @@ until ``bridge resume``) or ``kill_switch`` (latched; open orders cancelled). Ne
 An exit's target is rolled back even then, so the first bar after the resume tries again.
 An entry that used up its retries keeps its target (no endless retrying), with a critical
 alert saying the account does not hold what the strategy wants.
+
+A rejected **protective child** (a bracket's stop, take-profit or trailing stop) latches the
+kill switch and flattens, unless its entry never traded (rejected or cancelled unfilled: the
+broker refuses the children with it and there is nothing to protect). Flattening, not halting:
+IB may still work the entry (the other children release the chain), and a halt would leave the
+position without the protection the strategy declared for as long as nobody looks; the
+flatten costs a spread, an unprotected gap can cost anything. The kill switch, not a one-symbol
+exit: it is the one tested path that cancels, waits and flattens, and its global cancel would
+strip other symbols of their children, so everything is flattened with it.
 """
 
 from __future__ import annotations
@@ -63,6 +72,9 @@ def on_rejected(ctx: Context, ref: str, message: str, code: int = 0) -> None:
     """Apply a broker rejection of ``ref``: roll back, alert, escalate (see the module docstring)."""
     row = ctx.ledger.order(ref)
     if row is None:
+        return
+    if row.get("role"):
+        on_protection_rejected(ctx, row, message, code)
         return
     now = ctx.clock.now()
     sym = str(row["symbol"])
@@ -129,3 +141,36 @@ def on_rejected(ctx: Context, ref: str, message: str, code: int = 0) -> None:
 def _ledger_position(ctx: Context, sym: str) -> float:
     q = ctx.ledger.expected_positions().get(sym, 0.0)
     return float(q) if math.isfinite(q) else 0.0
+
+
+def on_protection_rejected(ctx: Context, row: dict, message: str, code: int = 0) -> None:
+    """A bracket's child was rejected: kill switch and flatten, unless its entry never traded
+    (see the module docstring)."""
+    now = ctx.clock.now()
+    ref, sym, role = str(row["order_ref"]), str(row["symbol"]), str(row["role"]).replace("_", "-")
+    parent = ctx.ledger.order(str(row["parent_ref"])) or {}
+    what = f"protective {role} {ref} of entry {row['parent_ref']} rejected by the broker ({message})"
+    if parent.get("status") in ("rejected", "void", "cancelled") and not float(parent.get("filled") or 0.0):
+        ctx.ledger.risk_event(now, "order_rejected", f"{what}; its entry never traded: nothing to protect", ctx.run_id)
+        return
+    reason = f"{what}: {sym} would be held without it"
+    ctx.ledger.risk_event(now, "protection_rejected", reason, ctx.run_id)
+    ctx.alert(
+        "protection_rejected",
+        f"{reason} -> kill switch and flatten (`bridge resume` once the cause is fixed)",
+        "critical",
+        order_ref=ref,
+        symbol=sym,
+        code=code,
+    )
+    if ctx.ledger.risk_state().kill_switch:
+        return
+    if ctx.broker.is_connected():
+        kill(ctx, reason, flatten=True, kind="protection_rejected", tag=now)
+    else:  # latched now; the runner cancels and flattens once reconnected
+        ctx.ledger.latch(now, reason, "protection_rejected", ctx.run_id)
+        ctx.state.stop_pending = {"flatten": True, "reason": reason, "kind": "protection_rejected"}
+    log.critical(
+        "protective order rejected: kill switch and flatten",
+        extra={"event": "protection_rejected", "order_ref": ref, "symbol": sym},
+    )

@@ -6,14 +6,20 @@ strategy exit cancels the children first."""
 from __future__ import annotations
 
 import math
+import signal
+import subprocess
+import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from tests.fakegw import FakeGateway
+from tests.fakegw import FakeGateway, FillPolicy
 
-from ._harness import BridgeHarness
+from ._harness import BridgeHarness, daily
+
+ROOT = Path(__file__).resolve().parents[2]
 
 H = Callable[..., BridgeHarness]
 
@@ -133,3 +139,186 @@ def test_a_strategy_exit_cancels_the_children_at_ib_before_it_is_sent(harness: H
     cancels = [m.at for m in gw.received(msg_id=4)]  # cancelOrder
     assert len(cancels) == 2 and max(cancels) < sell_sent  # the children were cancelled first
     assert pd.Timestamp(sell["bar_time"]) == h.frame.index[187]
+
+
+class Crash(BaseException):
+    """The process dying between two placeOrder writes (nothing in the bridge catches it)."""
+
+
+def break_after(h: BridgeHarness, writes: int, then: Callable[[], None]) -> list[str]:
+    """Make ``then`` happen right after the ``writes``-th placeOrder of the runner's client (once)."""
+    real = h.broker.ib.placeOrder
+    calls: list[str] = []
+
+    def place(contract: object, order: Any) -> object:
+        trade = real(contract, order)
+        calls.append(order.orderRef)
+        if len(calls) == writes:
+            then()
+        return trade
+
+    h.broker.ib.placeOrder = place  # type: ignore[method-assign]
+    return calls
+
+
+def test_a_gateway_restart_mid_bracket_voids_the_held_bracket_and_the_bar_is_decided_again(
+    harness: H, gw: FakeGateway
+) -> None:
+    h = harness(seed=60, strategy={"params": "fast=20,slow=50,sl_stop=0.05,tp_stop=0.1"})
+    calls = break_after(h, 2, lambda: gw.restart())  # after the held parent and its stop
+    h.start()
+    assert h.until(lambda: len(entries(h)) == 2 and entries(h)[1]["status"] == "filled" and calm(h), timeout=10)
+    first, second = entries(h)
+    lost = [first["order_ref"], f"{first['order_ref']}:sl", f"{first['order_ref']}:tp"]
+    assert calls[:2] == lost[:2]  # the transmitting child was never written
+    assert [ledger(h)[r]["status"] for r in lost] == ["void"] * 3  # children included
+    assert first["bar_time"] == second["bar_time"]  # the void rolled the target back: bar 59 decided again
+    assert {k["status"] for k in h.ledger.children(second["order_ref"])} == {"working"}
+    # the gateway never had the first bracket; the second one went out whole, once
+    assert [v.order_ref for v in gw.orders()] == [
+        second["order_ref"],
+        *(f"{second['order_ref']}:{s}" for s in ("sl", "tp")),
+    ]
+    assert [e.order_ref for e in gw.executions()] == [second["order_ref"]]
+    assert gw.position("SPY")[0] == second["quantity"] == h.ledger.expected_positions()["SPY"]
+    assert h.ledger.risk_state().halted is False
+
+
+def test_a_crash_mid_bracket_leaves_nothing_transmitted_and_the_restart_sends_one_bracket(
+    harness: H, gw: FakeGateway
+) -> None:
+    """The process dies after the held parent and its stop were written: the gateway holds them,
+    never routes them and lists them to nobody; the restart voids the ledger's bracket (the
+    broker never saw it) and decides the bar again."""
+    h = harness(seed=60, strategy={"params": "fast=20,slow=50,sl_stop=0.05,tp_stop=0.1"})
+
+    def die() -> None:
+        raise Crash
+
+    break_after(h, 2, die)
+    try:
+        h.start()
+    except Crash:
+        pass
+    lost = [o["order_ref"] for o in h.orders()]
+    assert [o["status"] for o in h.orders()] == ["intent"] * 3 and len(lost) == 3
+    assert [v.status for v in gw.orders()] == ["PendingSubmit"] * 2  # held at the gateway, not routed
+    h.broker.ib.disconnect()  # the dead process's socket closes
+    assert h.runner.lease is not None
+    h.runner.lease.release()
+    # a dead pid ends its run for the next start (runner_alive); this process lives on, so say it
+    h.ledger.end_run(h.runner.ctx.run_id, h.clock.now(), "crashed")
+    h.ledger.close()
+
+    h2 = BridgeHarness(gw, h.frame, h.ledger.path, 60, cfg=h.cfg, reseed=False)
+    h2.clock.set(h.clock.now())
+    h2.runner.start()
+    assert h2.until(lambda: len(entries(h2)) == 2 and entries(h2)[1]["status"] == "filled" and calm(h2), timeout=10)
+    second = entries(h2)[1]
+    assert [ledger(h2)[r]["status"] for r in lost] == ["void"] * 3
+    assert {k["status"] for k in h2.ledger.children(second["order_ref"])} == {"working"}
+    assert [e.order_ref for e in gw.executions()] == [second["order_ref"]]  # one entry, ever
+    held = [v for v in gw.orders() if v.order_ref in lost]
+    assert [v.status for v in held] == ["PendingSubmit"] * 2  # the orphans never transmit
+    assert gw.position("SPY")[0] == second["quantity"] == h2.ledger.expected_positions()["SPY"]
+    h2.close()
+
+
+def test_a_rejected_stop_flattens_the_unprotected_entry_and_latches_the_kill_switch(
+    harness: H, gw: FakeGateway
+) -> None:
+    """IB refuses the stop (201) but the take-profit still releases the chain: the entry fills
+    with no stop under it. The bridge flattens rather than halts: a halt would leave the position
+    open without its stop for as long as nobody looks, which is what brackets exist to prevent."""
+    gw.script(FillPolicy.reject("stop price is not valid"), order_type="STP")
+    h = harness(seed=60, strategy={"params": "fast=20,slow=50,sl_stop=0.05,tp_stop=0.1"})
+    h.start()
+    assert h.until(lambda: h.ledger.risk_state().kill_switch and calm(h) and gw.position("SPY")[0] == 0.0, timeout=10)
+    entry, flat = entries(h)
+    sl, tp = kids(h, entry["order_ref"])["stop"], kids(h, entry["order_ref"])["take_profit"]
+    assert (entry["status"], sl["status"], flat["purpose"], flat["status"]) == (
+        "filled",
+        "rejected",
+        "flatten",
+        "filled",
+    )
+    assert h.until(lambda: ledger(h)[tp["order_ref"]]["status"] == "cancelled")
+    assert flat["quantity"] == entry["quantity"] and flat["side"] == "SELL"
+    rs = h.ledger.risk_state()
+    assert "stop" in rs.reason and sl["order_ref"] in rs.reason and "stop price is not valid" in rs.reason
+    [alert] = [a for a in h.notifier.sent if a["kind"] == "protection_rejected"]
+    assert alert["level"] == "critical" and sl["order_ref"] in alert["message"]
+    assert h.ledger.expected_positions().get("SPY", 0.0) == 0.0  # ledger == broker
+
+
+def test_children_refused_with_their_rejected_parent_change_nothing(harness: H, gw: FakeGateway) -> None:
+    """An entry the broker rejects takes its children with it (201, parent cancelled): no position,
+    nothing to protect, so no kill switch; the target is rolled back as for any rejection."""
+    gw.script(FillPolicy.reject("no trading permissions"), order_type="MKT")
+    h = harness(seed=60, strategy={"params": "fast=20,slow=50,sl_stop=0.05,tp_stop=0.1"})
+    h.start()
+    assert h.until(lambda: bool(entries(h)) and entries(h)[0]["status"] == "rejected" and calm(h), timeout=5)
+    ref = entries(h)[0]["order_ref"]
+    assert h.until(lambda: {k["status"] for k in h.ledger.children(ref)} <= {"rejected", "cancelled", "void"})
+    assert not h.ledger.risk_state().kill_switch and gw.position("SPY")[0] == 0.0
+    assert not [a for a in h.notifier.sent if a["kind"] == "protection_rejected"]
+
+
+def test_sigkill_after_the_bracket_the_gateway_stops_the_position_out_and_the_restart_adopts_it(
+    gw: FakeGateway, spy_daily: pd.DataFrame, tmp_path: Path
+) -> None:
+    """The issue's headline on real processes: the bridge dies (SIGKILL) right after placing the
+    bracket, before the ledger records it sent; the price then gaps through the stop and the
+    gateway fills it with nobody connected; the restarted bridge recovers the entry, the stop's
+    fill and the target's cancel from the broker and sends nothing (ledger == broker, flat)."""
+    from .test_processes import bridge, env, read, toml, wait_for
+
+    ledger_path = tmp_path / "crash.sqlite"
+    gw.seed_bars("SPY", daily(spy_daily.iloc[:60]))
+    cfg = toml(tmp_path, gw, ledger_path)
+    cfg.write_text(
+        cfg.read_text().replace('params = "fast=20,slow=50"', 'params = "fast=20,slow=50,sl_stop=0.05,tp_stop=0.1"')
+    )
+    crashed = bridge("run", "--paper", "--config", str(cfg), BRIDGE_TEST_CRASH_AFTER_PLACE="1")
+    assert crashed.returncode == -signal.SIGKILL, crashed.stderr[-2000:]
+    rows = read(ledger_path, "SELECT order_ref, status, role, aux_price FROM orders ORDER BY rowid")
+    assert [r["status"] for r in rows] == ["intent"] * 3 and [r["role"] for r in rows] == [None, "stop", "take_profit"]
+    entry, sl, tp = (r["order_ref"] for r in rows)
+    assert [v.status for v in gw.orders()] == ["Filled", "PreSubmitted", "Submitted"]  # protected at the broker
+    qty = gw.position("SPY")[0]
+    stop = float(rows[1]["aux_price"])
+    assert qty > 0 and gw.orders(sl)[0].aux_price == stop
+
+    gap = round(stop * 0.97, 2)  # nobody is connected: the open gaps through the stop
+    gw.push_bar(
+        "SPY", {"time": spy_daily.index[60].tz_localize(None), "open": gap, "high": gap, "low": gap - 1, "close": gap}
+    )
+    assert gw.position("SPY")[0] == 0.0 and gw.executions(sl)[0].price == gap
+    assert [v.status for v in gw.orders(tp)] == ["Cancelled"]
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bridge", "run", "--paper", "--config", str(cfg)],
+        env=env(),
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert wait_for(
+            lambda: (
+                [r["status"] for r in read(ledger_path, "SELECT status FROM orders ORDER BY rowid")]
+                == ["filled", "filled", "cancelled"]
+                and read(ledger_path, "SELECT state FROM runs ORDER BY started_at DESC LIMIT 1")[0]["state"] == "ready"
+            )
+        )
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err[-2000:]
+    assert [r.order_ref for r in gw.orders_received()] == [entry, sl, tp]  # no second entry, no second child
+    fills = {f["order_ref"]: f for f in read(ledger_path, "SELECT * FROM fills")}
+    assert set(fills) == {entry, sl} and fills[sl]["price"] == gap and fills[sl]["quantity"] == qty
+    assert {f["source"] for f in fills.values()} == {"reconcile"}
+    assert read(ledger_path, "SELECT halted, kill_switch FROM risk_state")[0] == {"halted": 0, "kill_switch": 0}
+    assert gw.position("SPY")[0] == 0.0
