@@ -313,6 +313,16 @@ class DecisionPath:
                 self.ctx.sync.order_event(st)
         self.relevel(ref)
 
+    def relevel_open(self) -> None:
+        """After a reconcile: relevel the open children of every entry, in case it filled while
+        the bridge was away (a crash right after placing, a disconnect); :meth:`relevel` skips
+        children already at their levels."""
+        if not self.ctx.exits:
+            return
+        parents = dict.fromkeys(str(r["parent_ref"]) for r in self.ctx.ledger.open_orders() if r["role"])
+        for parent in parents:
+            self.relevel(parent)
+
     def relevel(self, parent_ref: str) -> None:
         """Once the entry filled: its stop and target move to levels measured from the raw fill
         (research's rule; a trailing stop's mark starts there at the broker)."""

@@ -245,6 +245,7 @@ class Session:
     def resync(self, resubscribe: bool) -> None:
         try:
             self.reconciler.run("restored")
+            self.decision.relevel_open()
             if resubscribe:
                 self.subscribe_all()
             self.ctx.state.phase = "ready"
@@ -264,6 +265,7 @@ class Session:
             self.check_account()
             self.ctx.state.phase = "resyncing"
             self.reconciler.run("reconnect")
+            self.decision.relevel_open()
             self.subscribe_all()
         except TRANSIENT as err:
             self.ctx.state.metrics["reconnects"] += 1

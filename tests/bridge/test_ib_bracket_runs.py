@@ -9,6 +9,7 @@ import math
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -83,6 +84,7 @@ def test_paper_entry_is_a_bracket_relevelled_from_the_fill_and_survives_the_brid
     # levels were first measured from the decision close, then modified (same order id) from the fill
     first = float(h.frame["close"].iloc[59])
     assert placed[1].aux_price == cents(first * 0.95, down=True) != stop
+    assert h.until(lambda: len([r for r in gw.orders_received() if r.is_modify]) == 2)
     mods = [r for r in gw.orders_received() if r.is_modify]
     assert {(r.order_ref, r.order_id) for r in mods} == {
         (sl["order_ref"], placed[1].order_id),
@@ -139,6 +141,16 @@ def test_a_strategy_exit_cancels_the_children_at_ib_before_it_is_sent(harness: H
     cancels = [m.at for m in gw.received(msg_id=4)]  # cancelOrder
     assert len(cancels) == 2 and max(cancels) < sell_sent  # the children were cancelled first
     assert pd.Timestamp(sell["bar_time"]) == h.frame.index[187]
+
+
+def wall_until(predicate: Callable[[], object], timeout: float = 3.0) -> bool:
+    """Wait for the fake gateway's thread (no client loop to run)."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
 
 
 class Crash(BaseException):
@@ -202,8 +214,9 @@ def test_a_crash_mid_bracket_leaves_nothing_transmitted_and_the_restart_sends_on
         pass
     lost = [o["order_ref"] for o in h.orders()]
     assert [o["status"] for o in h.orders()] == ["intent"] * 3 and len(lost) == 3
+    h.broker.ib.disconnect()  # the dead process's socket closes (after what it wrote)
+    assert wall_until(lambda: len(gw.orders()) == 2)
     assert [v.status for v in gw.orders()] == ["PendingSubmit"] * 2  # held at the gateway, not routed
-    h.broker.ib.disconnect()  # the dead process's socket closes
     assert h.runner.lease is not None
     h.runner.lease.release()
     # a dead pid ends its run for the next start (runner_alive); this process lives on, so say it
@@ -322,3 +335,67 @@ def test_sigkill_after_the_bracket_the_gateway_stops_the_position_out_and_the_re
     assert {f["source"] for f in fills.values()} == {"reconcile"}
     assert read(ledger_path, "SELECT halted, kill_switch FROM risk_state")[0] == {"halted": 0, "kill_switch": 0}
     assert gw.position("SPY")[0] == 0.0
+
+
+def test_children_of_an_entry_that_filled_while_the_bridge_was_dead_are_relevelled_at_the_restart(
+    harness: H, gw: FakeGateway
+) -> None:
+    """The process dies after the whole bracket went out, before it recorded anything: the entry
+    fills with the children at levels from the decision close. The restart recovers the fill and
+    moves the children to levels from it (research's rule), once."""
+    h = harness(seed=60, strategy={"params": "fast=20,slow=50,sl_stop=0.05,tp_stop=0.1"})
+
+    def die() -> None:
+        raise Crash
+
+    break_after(h, 3, die)
+    try:
+        h.start()
+    except Crash:
+        pass
+    refs = [o["order_ref"] for o in h.orders()]
+    assert [o["status"] for o in h.orders()] == ["intent"] * 3
+    h.broker.ib.disconnect()
+    assert h.runner.lease is not None
+    h.runner.lease.release()
+    h.ledger.end_run(h.runner.ctx.run_id, h.clock.now(), "crashed")
+    h.ledger.close()
+    assert wall_until(lambda: len(gw.orders()) == 3 and gw.orders(refs[0])[0].status == "Filled")
+    fill = gw.orders(refs[0])[0].avg_fill_price
+    stop, target = cents(fill * 0.95, down=True), cents(fill * 1.10, down=False)
+    assert gw.orders(refs[1])[0].aux_price != stop  # placed from the decision close
+
+    h2 = BridgeHarness(gw, h.frame, h.ledger.path, 60, cfg=h.cfg, reseed=False)
+    h2.clock.set(h.clock.now())
+    h2.runner.start()
+    assert h2.until(lambda: gw.orders(refs[1])[0].aux_price == stop and gw.orders(refs[2])[0].lmt_price == target)
+    assert h2.until(lambda: (ledger(h2)[refs[1]]["aux_price"], ledger(h2)[refs[2]]["limit_price"]) == (stop, target))
+    for i in range(61, 63):
+        advance(h2, i)
+    assert [r.is_modify for r in gw.orders_received(refs[1])] == [False, True]  # relevelled once
+    assert [o["status"] for o in h2.orders()] == ["filled", "working", "working"]
+    h2.close()
+
+
+def test_a_reconcile_never_times_out_a_take_profit_as_if_it_were_a_limit_entry(harness: H, gw: FakeGateway) -> None:
+    """Bug: every reconcile re-armed the limit-order timeout for all open LMT orders of the ledger,
+    take-profit children included, so limit_timeout later cancelled the target (and with
+    on_timeout = "market" sold the position at the market)."""
+    h = harness(
+        seed=60,
+        strategy={"params": "fast=20,slow=50,sl_stop=0.05,tp_stop=0.1"},
+        orders={"limit_timeout": 30.0, "on_timeout": "market"},
+    )
+    h.start()
+    assert h.until(lambda: bool(entries(h)) and entries(h)[0]["status"] == "filled" and calm(h))
+    ref = entries(h)[0]["order_ref"]
+    assert h.until(lambda: {k["status"] for k in h.ledger.children(ref)} == {"working"})
+    gw.connectivity_lost()
+    assert h.until(lambda: h.runner.state == "lost")
+    gw.connectivity_restored(data_lost=False)  # 1102: the runner reconciles
+    assert h.until(lambda: h.runner.state == "ready")
+    h.clock.set(h.clock.now() + pd.Timedelta(seconds=120))  # well past limit_timeout
+    h.until(lambda: False, timeout=0.5)
+    assert {k["status"] for k in h.ledger.children(ref)} == {"working"}
+    assert [v.status for v in gw.orders(f"{ref}:tp")] == ["Submitted"]
+    assert len(entries(h)) == 1 and gw.position("SPY")[0] == entries(h)[0]["quantity"]
