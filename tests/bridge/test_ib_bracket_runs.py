@@ -399,3 +399,42 @@ def test_a_reconcile_never_times_out_a_take_profit_as_if_it_were_a_limit_entry(h
     assert {k["status"] for k in h.ledger.children(ref)} == {"working"}
     assert [v.status for v in gw.orders(f"{ref}:tp")] == ["Submitted"]
     assert len(entries(h)) == 1 and gw.position("SPY")[0] == entries(h)[0]["quantity"]
+
+
+def test_an_entry_approved_after_a_hold_goes_out_as_a_bracket(harness: H, gw: FakeGateway) -> None:
+    """Bug once exit rules ran on paper: an entry held for approval (risk.approval_threshold) was
+    sent alone when approved, so the position had no protective order at the broker."""
+    h = harness(
+        seed=60,
+        strategy={"params": "fast=20,slow=50,sl_stop=0.05,tp_stop=0.1"},
+        risk={"approval_threshold": 5_000.0, "market_hours": False},
+    )
+    h.start()
+    assert h.until(lambda: bool(entries(h)) and entries(h)[0]["status"] == "needs_approval")
+    ref = entries(h)[0]["order_ref"]
+    assert not h.ledger.children(ref) and gw.orders_received() == []
+    h.ledger.request_control("approve", {"order_ref": ref, "by": "test"}, h.clock.now(), "test")
+    assert h.until(lambda: ledger(h)[ref]["status"] == "filled", timeout=8)
+    assert len(h.ledger.children(ref)) == 2
+    assert h.until(lambda: {k["status"] for k in h.ledger.children(ref)} == {"working"})
+    placed = [r for r in gw.orders_received() if not r.is_modify]
+    assert [(r.order_ref, r.transmit) for r in placed] == [(ref, False), (f"{ref}:sl", False), (f"{ref}:tp", True)]
+    assert [v.status for v in gw.orders(f"{ref}:sl")] == ["PreSubmitted"]
+    fill = float(ledger(h)[ref]["avg_fill_price"])
+    assert h.until(lambda: kids(h, ref)["stop"]["aux_price"] == cents(fill * 0.95, down=True))
+
+
+def test_an_approval_under_require_stop_is_checked_with_the_stop_the_bracket_will_carry(
+    harness: H, gw: FakeGateway
+) -> None:
+    h = harness(
+        seed=60,
+        strategy={"params": "fast=20,slow=50,sl_stop=0.05"},
+        risk={"approval_threshold": 5_000.0, "market_hours": False, "require_stop": True},
+    )
+    h.start()
+    assert h.until(lambda: bool(entries(h)) and entries(h)[0]["status"] == "needs_approval")
+    ref = entries(h)[0]["order_ref"]
+    h.ledger.request_control("approve", {"order_ref": ref, "by": "test"}, h.clock.now(), "test")
+    assert h.until(lambda: ledger(h)[ref]["status"] == "filled", timeout=8)  # rule 9 saw the stop
+    assert [k["role"] for k in h.ledger.children(ref)] == ["stop"]
