@@ -199,3 +199,18 @@ def test_a_child_of_another_parent_or_without_its_price_is_refused_before_anythi
     with pytest.raises(BrokerError, match="needs a positive aux_price"):
         ib.place_bracket(parent, [bare])
     assert gw.orders_received() == []
+
+
+def test_a_lone_protective_order_joins_its_oca_group_without_a_parent_id(gw: FakeGateway, ib: IBBroker) -> None:
+    """``Broker.place`` with a child request (a re-attached role for a filled entry): no parentId
+    (the entry's id may belong to an earlier gateway session), same OCA group, GTC stop."""
+    ib.place(OrderRequest("ql:t:SPY:e0", "SPY", "BUY", 100))
+    assert wait(ib, lambda: gw.position("SPY")[0] == 100.0)
+    _, kids = bracket(ref="ql:t:SPY:e0", rules={"sl_stop": 0.02})
+    state = ib.place(kids[0])
+    assert state.parent_ref == "ql:t:SPY:e0" and state.aux_price == 441.0
+    assert wait(ib, lambda: [v.status for v in gw.orders(kids[0].order_ref)] == ["PreSubmitted"])
+    [view] = gw.orders(kids[0].order_ref)
+    assert (view.parent_id, view.oca_group, view.order_type, view.aux_price) == (0, "ql:t:SPY:e0:oca", "STP", 441.0)
+    gw.push_bar("SPY", bar(5, 450.0, 450.0, 440.0, 441.0))
+    assert wait(ib, lambda: gw.position("SPY")[0] == 0.0)
