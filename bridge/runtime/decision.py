@@ -254,6 +254,29 @@ class DecisionPath:
         else:
             self.place(intent, ref, received)
 
+    def stop_of(self, intent: OrderIntent) -> float | None:
+        """The stop an order would carry if sent now (an approval's rule-9 check), or None."""
+        pos = {s: p.quantity for s, p in self.ctx.broker.positions().items()}.get(intent.symbol, 0.0)
+        kids = self.bracket_of(intent, pos, pos + intent.signed)
+        return next((k["aux_price"] for k in kids if k["role"] == "stop"), None)
+
+    def place_approved(self, intent: OrderIntent, ref: str, received: float | None) -> None:
+        """Send an order approved after a hold (``bridge.approvals``): an entry gets its children
+        now, from the position it finds (recorded in one transaction, then one bracket); an exit
+        goes out alone, as from :meth:`send`."""
+        positions = {s: p.quantity for s, p in self.ctx.broker.positions().items()}
+        pos = positions.get(intent.symbol, 0.0)
+        row = self.ctx.ledger.order(ref)
+        kids = self.bracket_of(intent, pos, pos + intent.signed, row) if row is not None else []
+        if not kids:
+            self.place(intent, ref, received)
+            return
+        now = self.ctx.clock.now()
+        with self.ctx.ledger.tx():
+            for child in kids:
+                self.ctx.ledger.insert_order(child, now)
+        self.place_bracket(intent, ref, kids, received)
+
     def bracket_of(
         self, intent: OrderIntent, position: float, desired: float, row: dict[str, Any] | None = None
     ) -> list[dict[str, Any]]:
@@ -315,6 +338,16 @@ class DecisionPath:
             if st.status == "rejected":  # at once (the sim): the event that follows changes nothing
                 on_rejected(self.ctx, row["order_ref"], st.message, st.error_code)
         self.relevel(ref)
+
+    def relevel_open(self) -> None:
+        """After a reconcile: relevel the open children of every entry, in case it filled while
+        the bridge was away (a crash right after placing, a disconnect); :meth:`relevel` skips
+        children already at their levels."""
+        if not self.ctx.exits:
+            return
+        parents = dict.fromkeys(str(r["parent_ref"]) for r in self.ctx.ledger.open_orders() if r["role"])
+        for parent in parents:
+            self.relevel(parent)
 
     def relevel(self, parent_ref: str) -> None:
         """Once the entry filled: its stop and target move to levels measured from the raw fill
