@@ -36,6 +36,7 @@ from bridge.risk import Decision, OrderIntent
 from bridge.runtime.context import Context
 from bridge.runtime.killswitch import kill
 from bridge.runtime.reconciling import Reconciler
+from bridge.runtime.time_exits import TimeRules
 from quantlab.engine.sizing import sizing_vol
 
 log = logging.getLogger("bridge.runner")
@@ -47,6 +48,7 @@ class DecisionPath:
     def __init__(self, ctx: Context, reconciler: Reconciler) -> None:
         self.ctx = ctx
         self.reconciler = reconciler
+        self.timed = TimeRules(ctx, self.place, self.clear_working)  # max_hold exits, limit entries' expiry
 
     def decide_pending(self) -> None:
         for sym in self.ctx.symbols:
@@ -107,6 +109,10 @@ class DecisionPath:
             self.ctx.record(sym, bar_time, "warmup", f"{len(w)} of {self.ctx.need} bars", "warmup")
             return
         self.ctx.state.stale.pop(sym, None)
+        if not self.timed.before_decision(sym, w, bar_time):  # a max_hold exit still working
+            self.ctx.mark(sym, bar_time)
+            self.ctx.record(sym, bar_time, "blocked", "the max_hold exit is still working", "working_order")
+            return
         prices = w.window()
         sig = latest_target(self.ctx.spec, self.ctx.params, prices)
         t = sig.target
@@ -187,8 +193,12 @@ class DecisionPath:
             if self.ctx.cfg.orders.type == "limit"
             else None
         )
+        tif = None
+        research = self.timed.limit_entry(side, w.last_close, pos, sz.desired, bar_time)
+        if research is not None:  # entry_limit: research's limit entry (docs/research.md rule 4)
+            lmt, tif = research
         # exposure is measured at the decision bar's close, the price sizing used; the band uses the last price
-        intent = OrderIntent(sym, side, qty, w.last_close, "LMT" if lmt else "MKT", lmt, "signal")  # type: ignore[arg-type]
+        intent = OrderIntent(sym, side, qty, w.last_close, "LMT" if lmt else "MKT", lmt, "signal", tif=tif)  # type: ignore[arg-type]
         kids = self.bracket_of(intent, pos, sz.desired)
         stop = next((k["aux_price"] for k in kids if k["role"] == "stop"), None)
         if stop is not None:  # the stop the entry's bracket carries, for the gate's rule 9
@@ -347,7 +357,7 @@ class DecisionPath:
             intent.quantity,
             intent.order_type,
             intent.limit_price,
-            self.ctx.cfg.orders.tif,
+            intent.tif or self.ctx.cfg.orders.tif,
         )
         try:
             state = self.ctx.broker.place(req)
@@ -373,7 +383,7 @@ class DecisionPath:
         if state.status != "pending":
             self.ctx.sync.order_event(state)
         self.ctx.state.metrics["orders_sent"] += 1
-        if intent.order_type == "LMT":
+        if intent.order_type == "LMT" and not self.timed.limits_by_bars:  # limit entries expire by bars
             self.ctx.state.working[ref] = self.ctx.clock.monotonic()
         latency = (sent - received) * 1000 if received is not None else None
         if latency is not None:

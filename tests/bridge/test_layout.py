@@ -22,6 +22,7 @@ RUNTIME_LAYERS = (
     "rejections",
     "oversight",
     "reconciling",
+    "time_exits",
     "decision",
     "recovery",
     "session",

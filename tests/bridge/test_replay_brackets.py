@@ -58,7 +58,10 @@ def test_children_are_recorded_with_the_entry_and_end_closed(spy_daily: pd.DataF
     assert len(open_children) == (2 if result.positions.get("SPY") else 0)  # none rests on a flat symbol
 
 
-def test_exit_rules_are_refused_outside_replay_and_unwired_rules_everywhere() -> None:
+def test_resting_exit_rules_are_refused_outside_replay_and_timed_rules_run_everywhere() -> None:
+    """Brackets need the IB broker (not yet); max_hold and limit entries are the runner's own
+    orders, so they are accepted in every mode (issue 12 items 1 and 5: this test used to expect
+    max_hold refused everywhere)."""
     from bridge.app import validate_run
 
     cfg = load_config(
@@ -67,15 +70,12 @@ def test_exit_rules_are_refused_outside_replay_and_unwired_rules_everywhere() ->
     with pytest.raises(BridgeError, match="does not place them yet") as err:
         validate_run(cfg)
     assert "--replay" in err.value.render()
-    cfg = load_config(
-        env={},
-        overrides={
-            "": {"mode": "replay"},
-            "strategy": {"name": "sma_cross", "symbols": ("SPY",), "params": "max_hold=5"},
-        },
-    )
-    with pytest.raises(BridgeError, match="does not place these exit rules"):
-        validate_run(cfg)
+    for params in ("max_hold=5", "entry_limit=0.01,limit_expiry=3,limit_ticks=1"):
+        cfg = load_config(
+            env={}, overrides={"strategy": {"name": "sma_cross", "symbols": ("SPY",), "params": params}}
+        )
+        _, resolved = validate_run(cfg)
+        assert all(resolved[k] == float(v) for k, v in (kv.split("=") for kv in params.split(",")))
 
 
 def test_require_stop_is_lifted_for_replay_only_and_needs_a_stop_rule(spy_daily: pd.DataFrame, tmp_path) -> None:  # noqa: ANN001
