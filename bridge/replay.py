@@ -183,7 +183,5 @@ def run_replay(
     )
     ledger.close()
     if check and len(symbols) == 1:
-        result.parity = parity.compare(
-            spec, params, frames, cfg.sim_config(cash), interval, orders, {**exits, **timed}
-        )
+        result.parity = parity.compare(spec, params, frames, cfg.sim_config(cash), interval, orders, {**exits, **timed})
     return result

@@ -71,9 +71,7 @@ def test_resting_exit_rules_are_refused_outside_replay_and_timed_rules_run_every
         validate_run(cfg)
     assert "--replay" in err.value.render()
     for params in ("max_hold=5", "entry_limit=0.01,limit_expiry=3,limit_ticks=1"):
-        cfg = load_config(
-            env={}, overrides={"strategy": {"name": "sma_cross", "symbols": ("SPY",), "params": params}}
-        )
+        cfg = load_config(env={}, overrides={"strategy": {"name": "sma_cross", "symbols": ("SPY",), "params": params}})
         _, resolved = validate_run(cfg)
         assert all(resolved[k] == float(v) for k, v in (kv.split("=") for kv in params.split(",")))
 
