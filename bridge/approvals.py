@@ -146,7 +146,7 @@ def approve_in_runner(
     w = runner.windows.get(sym)
     price = w.last_price() if w is not None and len(w) else float(row["limit_price"] or 0.0)
     intent = OrderIntent(
-        sym, row["side"], float(row["quantity"]), price, row["order_type"], row["limit_price"], "signal"
+        sym, row["side"], float(row["quantity"]), price, row["order_type"], row["limit_price"], "signal", tif=row["tif"]
     )
     positions = {s: p.quantity for s, p in runner.broker.positions().items()}
     decision = runner.gate(intent, positions, runner.marks(positions), runner.marked_equity(at_close=False)[0], price)

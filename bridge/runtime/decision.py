@@ -334,6 +334,7 @@ class DecisionPath:
         fill = float(row["avg_fill_price"])
         raw = getattr(self.ctx.broker, "raw_price", None)  # the sim's fills carry modelled slippage; IB's are raw
         base = raw(fill, str(row["side"]), str(row["symbol"])) if raw else fill
+        base = self.timed.research_entry(row, base)  # a limit entry filled at its limit: research's limit
         new = {c["role"]: c for c in children({**row, "quantity": placed[0]["quantity"]}, self.ctx.exits, base)}
         for child in placed:
             key = "limit_price" if child["role"] == "take_profit" else "aux_price"
@@ -348,6 +349,36 @@ class DecisionPath:
                     detail=f"level {level:g} from the entry fill {base:g}",
                     **{key: level},
                 )
+
+    def place_approved(self, intent: OrderIntent, ref: str, received: float | None) -> None:
+        """Send an order approved after a hold (``bridge.approvals``) as :meth:`send` would: one that
+        opens or adds carries its bracket children, sized from the position now (it may have moved
+        while the order was held), recorded before the parent goes out and sent after it."""
+        held = self.ctx.broker.positions().get(intent.symbol)
+        pos = held.quantity if held is not None else 0.0
+        kids = self.bracket_of(intent, pos, pos + intent.signed, self.ctx.ledger.order(ref))
+        if kids:
+            try:
+                with self.ctx.ledger.tx():
+                    for row in kids:
+                        self.ctx.ledger.insert_order(row, self.ctx.clock.now())
+            except DuplicateOrder:  # an earlier attempt recorded them: send those
+                kids = self.ctx.ledger.children(ref)
+        self.place(intent, ref, received)
+        if not kids:
+            return
+        status = (self.ctx.ledger.order(ref) or {}).get("status")
+        if status in ("intent", "rejected", "void", "cancelled"):  # never sent or refused: nothing to protect
+            for row in kids:
+                self.ctx.ledger.update_order(
+                    row["order_ref"],
+                    self.ctx.clock.now(),
+                    kind="void",
+                    status="void",
+                    detail=f"entry {ref} is {status}",
+                )
+        else:
+            self.place_children(ref, kids)
 
     def place(self, intent: OrderIntent, ref: str, received: float | None) -> None:
         req = OrderRequest(

@@ -107,7 +107,7 @@ class PeriodicTasks:
                 self.ctx.ledger.finish_control(req.id, result_text({"resumed": True}))
             elif req.command == "approve":  # issue 13: `bridge approve ID` / the dashboard
                 self.ctx.ledger.finish_control(
-                    req.id, result_text(approve_in_runner(self.ctx, self.decision.place, req.args))
+                    req.id, result_text(approve_in_runner(self.ctx, self.decision.place_approved, req.args))
                 )
             else:
                 self.ctx.ledger.finish_control(req.id, result_text({"error": f"unknown command {req.command}"}))

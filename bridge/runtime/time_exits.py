@@ -95,6 +95,22 @@ class TimeRules:
             return None
         return research_limit(side, close, self.entry_limit), self._tif(bar_time)
 
+    def research_entry(self, row: Mapping[str, Any], fill: float) -> float:
+        """The entry price research measures exit levels from: for a limit entry filled at its
+        limit, research's own (unrounded) limit, so the children sit within one tick of research's
+        levels rather than two; otherwise the raw fill."""
+        limit = row.get("limit_price")
+        w = self.ctx.windows.get(str(row.get("symbol")))
+        if self.entry_limit is None or row.get("order_type") != "LMT" or not limit or not row.get("bar_time"):
+            return fill
+        if abs(fill - float(limit)) > 1e-9 or w is None or not len(w):
+            return fill
+        i = bar_position(w.index, pd.Timestamp(row["bar_time"]))
+        if i < 0:
+            return fill
+        close = float(w.prices().close[i])
+        return close * (1 - self.entry_limit) if row.get("side") == "BUY" else close * (1 + self.entry_limit)
+
     def expire_limits(self, sym: str, w: BarWindow, bar_time: pd.Timestamp) -> None:
         """Cancel (with its children) a limit entry that has worked ``limit_expiry`` bars unfilled."""
         if self.entry_limit is None:
