@@ -132,12 +132,11 @@ def exits_for_run(
     the bridge places them as brackets or times them), refusing what the bridge cannot do.
 
     Raises:
-        ProtectionError: a rule the bridge does not know, resting rules outside replay (the IB
-            broker does not place brackets yet: never run unprotected), ``[orders] type = "limit"``
-            with resting rules or ``entry_limit`` (a timed-out limit's market replacement carries no
-            children yet), ``entry_limit`` with ``allow_short`` (a reversal's limit side is not
-            wired), an ``entry_limit`` beyond the risk gate's ``limit_band_pct`` (rule 7 would reject
-            every entry), or ``require_stop`` without ``sl_stop``/``sl_trail``.
+        ProtectionError: a rule the bridge does not know, ``[orders] type = "limit"`` with resting
+            rules or ``entry_limit`` (a timed-out limit's market replacement carries no children
+            yet), ``entry_limit`` with ``allow_short`` (a reversal's limit side is not wired), an
+            ``entry_limit`` beyond the risk gate's ``limit_band_pct`` (rule 7 would reject every
+            entry), or ``require_stop`` without ``sl_stop``/``sl_trail``.
     """
     try:
         merged, _ = apply_exits(spec, None, params or None)
@@ -152,12 +151,6 @@ def exits_for_run(
             fix=f"drop them from [strategy] params; the bridge places {', '.join(RESTING_RULES + TIMED_RULES)}",
         )
     resting = [n for n in names if n in RESTING_RULES]
-    if resting and mode != "replay":
-        raise ProtectionError(
-            f"exit rules need protective orders at the broker, and the {mode} (IB) broker does not place them yet",
-            found=", ".join(resting),
-            fix="try them with bridge run --replay, or drop them from [strategy] params",
-        )
     if limit_orders and (resting or "entry_limit" in names):
         raise ProtectionError(
             'exit rules with [orders] type = "limit": a limit entry that times out is replaced by a market '
