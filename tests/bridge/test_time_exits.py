@@ -300,3 +300,41 @@ def test_max_hold_alone_runs_with_limit_orders(spy_daily: pd.DataFrame, tmp_path
     )
     timed = result.orders[result.orders["reason"].str.startswith("max_hold")]
     assert len(timed) >= 1 and set(timed["status"]) == {"filled"}
+
+
+def test_max_hold_survives_a_restart_mid_hold(spy_daily: pd.DataFrame, tmp_path) -> None:  # noqa: ANN001
+    """A runner stopped two bars into a hold and a new one on the same ledger and broker: the time
+    exit still goes out at research's bar (the count comes from the ledger's entry fill and the
+    bars, not from memory), and the whole run equals the simulator."""
+    from bridge import parity
+
+    frame = spy_daily.iloc[:200]
+    cfg = config(tmp_path, "fast=10,slow=30,max_hold=5")
+    runner, ledger = replay_runner(tmp_path, cfg, frame)
+
+    def held_for(bars: int) -> bool:
+        entry = queries.entry_fill_time(ledger, "SPY")
+        w = runner.windows["SPY"]
+        return entry is not None and len(w) > 0 and (w.index > pd.Timestamp(entry)).sum() >= bars
+
+    try:
+        runner.run(until=lambda: held_for(2), poll=0.0)
+    finally:
+        runner.close("restart")
+    assert not [o for o in queries.all_orders(ledger) if str(o["reason"]).startswith("max_hold")]
+    broker, clock = runner.broker, runner.clock
+    again = Runner(cfg, broker, ledger, clock=clock, notifier=Notifier(cfg.notify, background=False))
+    again.start()
+    try:
+        again.run(poll=0.0)
+    finally:
+        again.close("done")
+    orders = pd.DataFrame(queries.all_orders(ledger))
+    timed = orders[orders["reason"].str.startswith("max_hold")]
+    assert len(timed) >= 2 and set(timed["status"]) == {"filled"}
+    spec = exits_for_run(get_strategy("sma_cross"), cfg.strategy.params, "replay")
+    params = resolve_params(spec, cfg.strategy.params, get_interval("1d"))
+    check = parity.compare(
+        spec, params, {"SPY": frame}, cfg.sim_config(100_000.0), get_interval("1d"), orders, {"max_hold": 5.0}
+    )
+    assert check["equal"], check
