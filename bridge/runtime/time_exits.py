@@ -74,6 +74,12 @@ class TimeRules:
         self._place = place
         self._clear = clear_working
         self._untimed: set[str] = set()  # symbols alerted once: a position whose entry the ledger never saw
+        ticks = rules.get("limit_ticks", 0.0)
+        if ticks and ctx.cfg.mode != "replay":
+            log.warning(
+                "limit_ticks is research's fill model: the broker fills live limits by its own rules",
+                extra={"event": "limit_ticks_live", "limit_ticks": ticks},
+            )
 
     @property
     def limits_by_bars(self) -> bool:
@@ -132,11 +138,30 @@ class TimeRules:
                 detail=f"limit_expiry {self.expiry} bars: unfilled after {worked} bars, cancelled (no market replacement)",
             )
             self.ctx.broker.cancel(ref)
-            for child in self.ctx.ledger.children(ref):  # IB cancels a parent's children; say so to any broker
-                if child["status"] in OPEN:
-                    self.ctx.state.cancel_reason.setdefault(str(child["order_ref"]), "limit_expiry")
-                    self.ctx.broker.cancel(str(child["order_ref"]))
+            self._children_after_expiry(ref, float(r["filled"] or 0.0))
             log.info("limit entry expired", extra={"event": "limit_expired", "order_ref": ref, "bars": worked})
+
+    def _children_after_expiry(self, ref: str, filled: float) -> None:
+        """An unfilled limit's children go with it (IB cancels them with the parent; say so to any
+        broker). A partly filled one (live only: research fills whole) keeps them, resized to the
+        shares it bought, so the part held stays protected and a stop never sells more."""
+        modify = getattr(self.ctx.broker, "modify", None)
+        for child in self.ctx.ledger.children(ref):
+            cref = str(child["order_ref"])
+            if child["status"] not in OPEN:
+                continue
+            if filled > 0 and modify is not None:
+                if float(child["quantity"]) != filled and modify(cref, quantity=filled):
+                    self.ctx.ledger.update_order(
+                        cref,
+                        self.ctx.clock.now(),
+                        kind="modified",
+                        detail=f"resized to the {filled:g} shares the expired limit bought",
+                        quantity=filled,
+                    )
+                continue
+            self.ctx.state.cancel_reason.setdefault(cref, "limit_expiry")
+            self.ctx.broker.cancel(cref)
 
     def time_exit(self, sym: str, w: BarWindow, bar_time: pd.Timestamp) -> bool:
         """Close ``sym`` at market once held ``max_hold`` bars; True when the strategy may decide."""

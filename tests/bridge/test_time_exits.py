@@ -224,9 +224,9 @@ def test_entry_fill_time_follows_adds_partial_exits_and_reversals(tmp_path) -> N
     assert queries.entry_fill_time(ledger, "QQQ") is None  # the baseline's position: its entry is unknown
 
 
-def replay_runner(tmp_path: Path, cfg: Any, frame: pd.DataFrame) -> tuple[Runner, Ledger]:
+def replay_runner(tmp_path: Path, cfg: Any, frame: pd.DataFrame, spec: Any = None) -> tuple[Runner, Ledger]:
     """The replay's wiring (bridge/replay.py) without running it to the end."""
-    spec = exits_for_run(get_strategy(cfg.strategy.name), cfg.strategy.params, "replay")
+    spec = exits_for_run(spec or get_strategy(cfg.strategy.name), cfg.strategy.params, "replay")
     params = resolve_params(spec, cfg.strategy.params, get_interval("1d"))
     warm = lookback(spec, params)
     calendar = MarketCalendar("XNYS")
@@ -239,8 +239,10 @@ def replay_runner(tmp_path: Path, cfg: Any, frame: pd.DataFrame) -> tuple[Runner
     broker = make_broker(cfg, clock=clock, cash=100_000.0, symbols=["SPY"])
     ReplayDriver(broker, {"SPY": frame}, warm, clock.set, open_time)
     ledger = Ledger(Path(cfg.ledger.path), synchronous="NORMAL")
+    if "entry_limit" in str(cfg.strategy.params):
+        broker.use_bar_limits(0.0)
     runner = Runner(
-        cfg, broker, ledger, clock=clock, notifier=Notifier(cfg.notify, background=False), calendar=calendar
+        cfg, broker, ledger, clock=clock, notifier=Notifier(cfg.notify, background=False), spec=spec, calendar=calendar
     )
     runner.start()
     return runner, ledger
@@ -338,3 +340,31 @@ def test_max_hold_survives_a_restart_mid_hold(spy_daily: pd.DataFrame, tmp_path)
         spec, params, {"SPY": frame}, cfg.sim_config(100_000.0), get_interval("1d"), orders, {"max_hold": 5.0}
     )
     assert check["equal"], check
+
+
+def test_a_partly_filled_limit_that_expires_keeps_its_children_resized(tmp_path) -> None:  # noqa: ANN001
+    """Live only (research fills whole): 5 of the limit's shares bought, then it expires. The
+    parent is cancelled; the children stay, resized to 5, so the shares held stay protected and
+    the stop never sells more than is held."""
+    rows = [FLAT] * 4 + [(100, 101, 99, 100)] * 6
+    cfg = load_config(
+        env={},
+        overrides={
+            "": {"mode": "replay"},
+            "strategy": {"name": "step", "symbols": ("SPY",), "params": "entry_limit=0.02,limit_expiry=2,sl_stop=0.05"},
+            "ledger": {"path": str(tmp_path / "p.sqlite")},
+        },
+    )
+    runner, ledger = replay_runner(tmp_path, cfg, bars(rows), spec=get_strategy(STEP))
+    try:
+        runner.run(until=lambda: any(r["order_type"] == "LMT" for r in ledger.open_orders("SPY")), poll=0.0)
+        [entry] = [r for r in ledger.open_orders("SPY") if r["order_type"] == "LMT" and not r["role"]]
+        ref = entry["order_ref"]
+        runner.broker.fill_order(ref, qty=5, price=98.0)
+        runner.run(poll=0.0)
+        assert ledger.order(ref)["status"] == "cancelled" and ledger.order(ref)["filled"] == 5
+        [stop] = ledger.children(ref)
+        assert stop["status"] in ("sent", "working") and stop["quantity"] == 5
+        assert runner.broker.positions()["SPY"].quantity == 5
+    finally:
+        runner.close("test_done")
