@@ -114,3 +114,31 @@ def entry_fill_time(ledger: Ledger, symbol: str) -> str | None:
             entry = str(f["time"])
         position = new
     return entry if position != 0.0 else None
+
+
+def fresh_entry_block(ledger: Ledger, strategy: str, symbol: str) -> float:
+    """Research's fresh-entry rule (docs/research.md rule 5): the side (1 long, -1 short) a rule
+    closed (time exit, stop, take-profit, trailing stop) while no decision of ``strategy`` since
+    then had a target of 0 or of the other side; 0 when nothing blocks. The caller checks the
+    symbol is flat (a block only ever holds a flat symbol)."""
+    last = ledger.rows(
+        "SELECT o.side, f.time FROM fills f JOIN orders o ON o.order_ref = f.order_ref"
+        " WHERE f.symbol = ? AND o.strategy = ? ORDER BY f.rowid DESC LIMIT 1",
+        (symbol, strategy),
+    )
+    if not last:
+        return 0.0
+    exit_ = ledger.rows(
+        "SELECT 1 FROM orders o JOIN fills f ON f.order_ref = o.order_ref WHERE f.time = ? AND o.symbol = ?"
+        " AND (o.purpose = 'time_exit' OR o.role IS NOT NULL) LIMIT 1",
+        (last[0]["time"], symbol),
+    )
+    if not exit_:
+        return 0.0
+    side = 1.0 if last[0]["side"] == "SELL" else -1.0
+    cleared = ledger.rows(
+        "SELECT 1 FROM decisions WHERE symbol = ? AND strategy = ? AND at >= ? AND target IS NOT NULL"
+        " AND (target = 0 OR (target > 0) != (? > 0)) LIMIT 1",
+        (symbol, strategy, last[0]["time"], side),
+    )
+    return 0.0 if cleared else side

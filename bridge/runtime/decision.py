@@ -128,6 +128,18 @@ class DecisionPath:
                 last_target=last_target,
             )
             return
+        if self.timed.waits_for_fresh_entry(sym, t):  # research's rule 5 after an exit by a rule
+            self.ctx.mark(sym, bar_time, target=t)
+            self.ctx.record(
+                sym,
+                bar_time,
+                "hold",
+                "fresh entry: a rule closed this side; the target must go to 0 or flip first",
+                "fresh_entry",
+                target=t,
+                last_target=last_target,
+            )
+            return
         if not self.clear_working(sym):
             self.ctx.mark(sym, bar_time)
             self.ctx.record(

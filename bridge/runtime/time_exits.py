@@ -92,6 +92,18 @@ class TimeRules:
         self.expire_limits(sym, w, bar_time)
         return self.time_exit(sym, w, bar_time)
 
+    def waits_for_fresh_entry(self, sym: str, target: float) -> bool:
+        """Research's fresh-entry rule: after an exit by a rule (time, stop, target, trail) a flat
+        symbol is not re-entered on the same side until the target has gone to 0 or flipped; a
+        changed target on that side only becomes the last target acted on."""
+        if not (self.ctx.exits or self.max_hold) or target == 0:
+            return False
+        held = self.ctx.broker.positions().get(sym)
+        if held is not None and held.quantity:
+            return False
+        side = queries.fresh_entry_block(self.ctx.ledger, self.ctx.skey, sym)
+        return side != 0 and (target > 0) == (side > 0)
+
     def limit_entry(
         self, side: str, close: float, position: float, desired: float, bar_time: pd.Timestamp
     ) -> tuple[float, str] | None:

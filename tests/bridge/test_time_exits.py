@@ -368,3 +368,23 @@ def test_a_partly_filled_limit_that_expires_keeps_its_children_resized(tmp_path)
         assert runner.broker.positions()["SPY"].quantity == 5
     finally:
         runner.close("test_done")
+
+
+def test_after_a_time_exit_a_resizing_strategy_waits_for_a_fresh_entry(tmp_path) -> None:  # noqa: ANN001
+    """Research's rule 5: after an exit by a rule the symbol stays flat until the target goes to 0
+    or flips; a vol-sized strategy's target changes on the same side every few bars. Without the
+    rule the bridge re-entered at once (81 orders against the simulator's 37 on these bars)."""
+    from quantlab import data
+
+    frame = data.load("SPY", interval="1d")[["open", "high", "low", "close", "volume"]]
+    frame = frame.loc[frame.index >= pd.Timestamp("2019-01-01", tz="UTC")].iloc[:700]
+    cfg = config(
+        tmp_path, "lookback=60,vol_window=20,band=0.05,max_hold=10", name="tsmom_vol", risk={"approval_threshold": 0.0}
+    )
+    result = run_replay(cfg, data={"SPY": frame}, check=True)
+    assert result.parity is not None and result.parity["equal"], result.parity
+    o = filled(result)
+    assert (o["reason"].str.startswith("max_hold")).sum() >= 3
+    ledger = Ledger(tmp_path / "r.sqlite")
+    waits = [d for d in ledger.decisions("SPY") if d["rule"] == "fresh_entry"]
+    assert waits and all(d["target"] > 0 for d in waits)  # same-side targets that did not re-enter
