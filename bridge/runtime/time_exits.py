@@ -198,8 +198,16 @@ class TimeRules:
         bars = bar_position(index, bar_time) - bar_position(index, pd.Timestamp(entry)) + 1
         if bars < self.max_hold:
             return True
-        ref = order_ref(self.ctx.spec.name, self.ctx.skey, sym, bar_time, "max_hold")
-        if self.ctx.ledger.order(ref) is None and not self._send(sym, w, bar_time, ref, qty, bars, entry):
+        # one time exit per (symbol, bar): a restart finds it; one voided unsent (a crash before
+        # placeOrder, proven absent at the reconnect) is sent again as ~N
+        base = order_ref(self.ctx.spec.name, self.ctx.skey, sym, bar_time, "max_hold")
+        n = self.ctx.ledger.count_refs(base)
+        last = order_ref(self.ctx.spec.name, self.ctx.skey, sym, bar_time, "max_hold", attempt=n - 1) if n else None
+        row = self.ctx.ledger.order(last) if last else None
+        if row is not None and row["status"] != "void":
+            return self._settled(str(last))
+        ref = order_ref(self.ctx.spec.name, self.ctx.skey, sym, bar_time, "max_hold", attempt=n)
+        if not self._send(sym, w, bar_time, ref, qty, bars, entry):
             return True
         return self._settled(ref)
 

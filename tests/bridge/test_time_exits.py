@@ -388,3 +388,32 @@ def test_after_a_time_exit_a_resizing_strategy_waits_for_a_fresh_entry(tmp_path)
     ledger = Ledger(tmp_path / "r.sqlite")
     waits = [d for d in ledger.decisions("SPY") if d["rule"] == "fresh_entry"]
     assert waits and all(d["target"] > 0 for d in waits)  # same-side targets that did not re-enter
+
+
+def test_a_time_exit_voided_unsent_is_sent_again_for_the_same_bar(spy_daily: pd.DataFrame, tmp_path) -> None:  # noqa: ANN001
+    """A crash between recording the time exit and placeOrder leaves it 'intent'; the reconnect
+    voids it (proven absent). The same bar's time exit then goes out as ``~1``, not never."""
+    cfg = config(tmp_path, "fast=10,slow=30,max_hold=5", orders={"cancel_wait": 0.05})
+    runner, ledger = replay_runner(tmp_path, cfg, spy_daily.iloc[:200])
+    timed, broker = runner.decision.timed, runner.broker
+    place, driver, lost = timed._place, broker.driver, []
+
+    def crash(intent: Any, ref: str, received: Any) -> None:  # recorded, never placed
+        lost.append(ref)
+        broker.driver = None  # the replay stands still while the runner waits for it
+
+    timed._place = crash
+    try:
+        runner.run(until=lambda: bool(lost), poll=0.0)
+        broker.driver = driver
+        [ref] = lost
+        assert ledger.order(ref)["status"] == "intent" and runner.broker.positions()
+        ledger.update_order(ref, runner.clock.now(), kind="void", status="void", detail="proven absent (test)")
+        timed._place = place
+        w = runner.windows["SPY"]
+        assert timed.time_exit("SPY", w, w.last_time)
+        assert ledger.order(f"{ref}~1")["status"] == "filled" and not runner.broker.positions()
+        assert timed.time_exit("SPY", w, w.last_time)  # flat now: nothing more
+        assert ledger.count_refs(ref) == 2
+    finally:
+        runner.close("test_done")
