@@ -27,7 +27,7 @@ from bridge.feed import BarWindow
 from bridge.ledger import queries
 from bridge.ledger.store import OPEN
 from bridge.orders import order_ref
-from bridge.protection import TIMED_RULES
+from bridge.protection import TIMED_RULES, ProtectionError
 from bridge.risk import OrderIntent
 from bridge.runtime.context import Context
 from quantlab.engine.strategy import StrategySpec
@@ -74,6 +74,13 @@ class TimeRules:
         self._place = place
         self._clear = clear_working
         self._untimed: set[str] = set()  # symbols alerted once: a position whose entry the ledger never saw
+        if self.max_hold is not None and ctx.cfg.mode != "replay" and ctx.capacity < self.max_hold + 2:
+            raise ProtectionError(
+                "[data] history_bars is too short for max_hold: the window must reach back to a held "
+                "position's entry bar to count it",
+                found=f"history_bars={ctx.capacity}, max_hold={self.max_hold}",
+                fix=f"set [data] history_bars to at least {self.max_hold + 2}, or 0 (auto)",
+            )
         ticks = rules.get("limit_ticks", 0.0)
         if ticks and ctx.cfg.mode != "replay":
             log.warning(

@@ -417,3 +417,14 @@ def test_a_time_exit_voided_unsent_is_sent_again_for_the_same_bar(spy_daily: pd.
         assert ledger.count_refs(ref) == 2
     finally:
         runner.close("test_done")
+
+
+def test_a_window_too_short_for_max_hold_is_refused(spy_daily: pd.DataFrame, tmp_path) -> None:  # noqa: ANN001
+    from bridge.brokers.sim import SimBroker
+
+    cfg = config(tmp_path, "fast=10,slow=30,max_hold=40", data={"history_bars": 35})
+    cfg = dataclasses.replace(cfg, mode="paper")
+    broker = SimBroker(cfg.sim_config(100_000.0), ManualClock(pd.Timestamp("2024-01-02", tz="UTC")))
+    with pytest.raises(BridgeError, match="history_bars is too short for max_hold") as err:
+        Runner(cfg, broker, Ledger(tmp_path / "w.sqlite"))
+    assert "at least 42" in err.value.render()
