@@ -151,7 +151,7 @@ def approve_in_runner(
     w = runner.windows.get(sym)
     price = w.last_price() if w is not None and len(w) else float(row["limit_price"] or 0.0)
     intent = OrderIntent(
-        sym, row["side"], float(row["quantity"]), price, row["order_type"], row["limit_price"], "signal"
+        sym, row["side"], float(row["quantity"]), price, row["order_type"], row["limit_price"], "signal", tif=row["tif"]
     )
     stop = stop_of(intent) if stop_of is not None else None
     if stop is not None:
