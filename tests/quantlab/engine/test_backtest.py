@@ -84,3 +84,35 @@ def test_shared_cash_replay_check_is_measured() -> None:
     )
     check = result.summary["replay_check"]
     assert check["ok"] and 0.0 <= check["max_relative_difference"] <= 1e-9
+
+
+def test_shared_cash_refuses_short_borrow() -> None:
+    """The group simulator charges no borrow: a rate was silently ignored (now refused)."""
+    from quantlab.engine.settings import Costs
+    from quantlab.errors import ParameterError
+
+    sim = SimConfig(costs=Costs(borrow_rate=0.05), sizing=Sizing("fraction", 0.5, allow_short=True))
+    with pytest.raises(ParameterError, match="short borrow is not simulated for a shared-cash group") as err:
+        quantlab.backtest("sma_cross", "SPY,QQQ", "fast=10,slow=40", sim=sim, shared_cash=True, save=False)
+    assert "borrow_rate=0.05" in str(err.value) and "--shared-cash" in str(err.value)
+
+
+def test_shared_cash_with_exit_rules_saves_reasons(tmp_path: Path) -> None:
+    """Exit rules in a shared-cash group (formerly refused): replayed exactly, each order and
+    round trip labelled with its rule and symbol."""
+    import pandas as pd
+
+    params = "fast=10,slow=40,sl_stop=0.03,tp_stop=0.08,max_hold=20"
+    result = quantlab.backtest("sma_cross", "SPY,QQQ", params, shared_cash=True, reports=tmp_path, report=False)
+    assert result.summary["replay_check"]["ok"]
+    assert result.summary["params"]["sl_stop"] == 0.03
+    orders = pd.read_csv(Path(result.path) / "orders.csv")
+    trades = pd.read_csv(Path(result.path) / "trades.csv")
+    assert set(orders["Symbol"]) == {"SPY", "QQQ"}
+    assert {"signal", "stop", "target", "time"} <= set(orders["Reason"])
+    closed = trades[trades["Status"] == "Closed"]
+    assert {"stop", "target", "time"} <= set(closed["Exit Reason"])
+    # a position's exit reason is its own symbol's closing order's
+    first_stop = closed[closed["Exit Reason"] == "stop"].iloc[0]
+    closing = orders[(orders["Symbol"] == first_stop["Symbol"]) & (orders["Timestamp"] == first_stop["Exit Timestamp"])]
+    assert list(closing["Reason"]) == ["stop"]
