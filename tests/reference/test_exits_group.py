@@ -96,7 +96,7 @@ def _ours(
     return orders, value, pf
 
 
-def _assert_equal(orders: np.ndarray, value: np.ndarray, pf, ref, sim: SimConfig) -> None:  # type: ignore[no-untyped-def]
+def _assert_equal(orders: np.ndarray, value: np.ndarray, pf, ref, sim: SimConfig, interval=DAILY) -> None:  # type: ignore[no-untyped-def]
     fills = ref.fills()
     assert len(orders) == len(fills) > 0
     conc = sim.costs.concession()
@@ -106,7 +106,7 @@ def _assert_equal(orders: np.ndarray, value: np.ndarray, pf, ref, sim: SimConfig
         assert o[O_PRICE] * (1 + conc if o[O_SIZE] > 0 else 1 - conc) == pytest.approx(price, rel=1e-12)
     theirs = ref.pf.value().to_numpy()
     assert np.max(np.abs(value - theirs) / np.abs(theirs)) <= 1e-9
-    ours_m, ref_m = vbt_metrics(pf, DAILY).iloc[0], vbt_metrics(ref.pf, DAILY).iloc[0]
+    ours_m, ref_m = vbt_metrics(pf, interval).iloc[0], vbt_metrics(ref.pf, interval).iloc[0]
     for name in ours_m.index:
         assert np.isclose(ours_m[name], ref_m[name], rtol=1e-9, atol=1e-12, equal_nan=True), name
 
@@ -307,3 +307,36 @@ def test_one_symbol_group_equals_the_single_symbol_simulator(group, rules: str) 
     orders, value, _ = _ours(index, prices[:1], target[:, None], sim, RULE_SETS[rules])
     np.testing.assert_array_equal(orders[:, :-1], single.orders)
     np.testing.assert_array_equal(value, single.value)
+
+
+MINUTE = get_interval("1m")
+
+
+@pytest.mark.parametrize(
+    "rules",
+    [
+        {"sl_stop": 0.002, "tp_stop": 0.004},
+        {"sl_trail": 0.0015, "max_hold": 30},
+        {"entry_limit": 0.0002, "limit_expiry": 3, "limit_ticks": 1, "sl_stop": 0.003},
+    ],
+    ids=["sl_tp", "trail_hold", "limit_stop"],
+)
+def test_group_equals_reference_on_real_minute_bars(real_data: Path, rules: dict[str, float]) -> None:
+    """SPY+QQQ 1-minute bars (stops scaled to the bar's range), long/short flips."""
+    from tests.reference._exit_data import read_minute
+
+    frames = {"SPY": read_minute(real_data, "SPY_1min"), "QQQ": read_minute(real_data, "QQQ_1min")}
+    index = frames["SPY"].index.intersection(frames["QQQ"].index)
+    prices = [price_arrays(frames[s].loc[index], s) for s in SYMBOLS]
+    sim = SimConfig(25_000, Costs(slippage_bps=1, **REG), Sizing("fraction", 0.7, allow_short=True))
+    spec = get_strategy("sma_cross")
+    target = np.column_stack([2.0 * evaluate_arrays(spec, p, {"fast": 5, "slow": 20}) - 1.0 for p in prices])
+    vol = np.column_stack([sizing_vol(p, sim, MINUTE) for p in prices])
+    cols = [np.column_stack([getattr(p, f) for p in prices]) for f in ("open", "high", "low", "close")]
+    arrays = GroupArrays(index, list(SYMBOLS), *cols, target, vol)
+    orders, value = simulate_group(arrays, sim, _exit_vector(rules))
+    close = pd.DataFrame(cols[3], index=index, columns=list(SYMBOLS))
+    pf = group_portfolio_from_orders(close, orders[:, :-1], orders[:, -1].astype(np.int64), sim, MINUTE)
+    ref = replay_exits_group(target, prices, sim, MINUTE, ExitRules(**rules), _extra(sim))
+    _assert_equal(orders, value, pf, ref, sim, MINUTE)
+    assert ref.exits and set(orders[:, -1]) == {0.0, 1.0}
