@@ -39,7 +39,7 @@ from quantlab.replay import (
 from quantlab.runs.chart import CHART, chart_frame
 from quantlab.runs.record import RunDir, config_hash, ensure_writable, finish_run, new_run_id
 from quantlab.runspec import RunOptions, RunSpec, split_options
-from quantlab.shared_cash import GroupArrays, shared_portfolio
+from quantlab.shared_cash import GroupArrays, check_group_sim, shared_portfolio
 
 
 @dataclass
@@ -138,6 +138,8 @@ def _backtest(run: RunSpec, params: str | Mapping[str, float] | None, shared_cas
     # Cold cache only: compiles vectorbt's side on the other core.
     warmup = VectorbtWarmup("shared" if shared_cash and len(inputs.symbols) > 1 else "single")
     sim.costs.check_symbols(inputs.symbols)
+    if shared_cash and len(inputs.symbols) > 1:
+        check_group_sim(sim)
     iv = inputs.interval
     for symbol, prices in inputs.prices.items():
         need = spec.lookback_bars(resolved)

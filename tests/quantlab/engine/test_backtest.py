@@ -116,3 +116,18 @@ def test_shared_cash_with_exit_rules_saves_reasons(tmp_path: Path) -> None:
     first_stop = closed[closed["Exit Reason"] == "stop"].iloc[0]
     closing = orders[(orders["Symbol"] == first_stop["Symbol"]) & (orders["Timestamp"] == first_stop["Exit Timestamp"])]
     assert list(closing["Reason"]) == ["stop"]
+
+
+def test_cli_shared_cash_runs_exit_rules_and_refuses_borrow(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from quantlab.cli import cli
+
+    base = ["backtest", "-s", "sma_cross", "--symbols", "SPY,QQQ", "--shared-cash", "--reports", str(tmp_path)]
+    ok = CliRunner().invoke(cli, [*base, "--params", "fast=10,slow=40,sl_trail=0.05,max_hold=15", "--report", "none"])
+    assert ok.exit_code == 0, ok.output
+    assert "sl_trail=0.050" in ok.output and "Saved to" in ok.output
+    bad = CliRunner().invoke(cli, [*base, "--params", "fast=10,slow=40,sl_stop=0.03", "--borrow-rate", "0.03"])
+    assert bad.exit_code != 0
+    assert "short borrow is not simulated for a shared-cash group" in bad.output
+    assert "Traceback" not in bad.output
