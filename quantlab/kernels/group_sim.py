@@ -6,6 +6,7 @@ then increases (buys), each cut to what the remaining cash affords. Budgets: ``a
 ``vol_target`` split equity equally across the symbols, ``fraction`` is a share of total
 equity per symbol and ``cash`` a fixed amount per symbol. The order of execution per bar
 is recorded so vectorbt's cash-sharing replay processes orders in the same sequence.
+A group with exit rules runs :mod:`quantlab.kernels.group_exits` instead.
 """
 
 from __future__ import annotations
