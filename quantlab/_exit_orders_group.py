@@ -23,9 +23,15 @@ from typing import Any
 import numpy as np
 
 from quantlab._exit_orders import ExitOrderFunc, _sign
+from quantlab.errors import QuantlabError
 from quantlab.kernels.costs import commission_nb
 from quantlab.kernels.sizing import affordable_buy_nb, target_shares_nb
 from quantlab.replay_exit_rules import TICK, ExitRules, ExtraCosts
+
+
+class NegativeCashError(QuantlabError):
+    """A protective cover the group's cash cannot pay: the simulator fills it (an exit
+    always closes) and the cash goes negative; vectorbt's simulator would reject it."""
 
 
 class GroupExitOrderFunc:
@@ -88,6 +94,12 @@ class GroupExitOrderFunc:
         fees = commission_nb(abs(size), price * (1 + self.slip if size > 0 else 1 - self.slip), self.cfg)
         if size < 0:
             fees += self.costs.sell_fees(-size, price * (1 - self.slip))
+        elif size * price * (1 + self.slip) + fees > ctx.last_cash[ctx.group] + 1e-9 * abs(ctx.last_cash[ctx.group]):
+            raise NegativeCashError(
+                "the reference cannot fill a buy beyond the group's cash (vectorbt's simulator has no negative cash)",
+                found=f"bar {ctx.i}, column {ctx.from_col + col}: {size:g} shares, cash {ctx.last_cash[ctx.group]:.2f}",
+                fix="compare runs whose covers the cash pays (the simulator fills such an exit anyway)",
+            )
         order = nb.order_nb(
             size=size, price=price, fixed_fees=fees, slippage=self.slip, allow_partial=False, raise_reject=True
         )

@@ -169,6 +169,7 @@ def simulate_group_exits_nb(target, open_, high, low, close, vol, ex, cfg, rec_o
                 if not ok:
                     continue
                 n_rec = _record_nb(rec_orders, rec_col, n_rec, j, c, delta, open_[j, c], fee, R_SIGNAL)
+                desired[c] = np.nan  # done: float dust of a sell must not trade as a buy
                 now = position[c]
                 if now != 0.0 and (was == 0.0 or (now > 0.0) != (was > 0.0)):
                     entry_price[c] = open_[j, c]

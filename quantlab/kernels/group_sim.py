@@ -74,6 +74,7 @@ def simulate_group_nb(target, open_, close, vol, cfg, rec_size, rec_fee, rec_seq
                     position[c] = _snap_add(position[c], delta)
                     rec_size[j, c] = delta
                     rec_fee[j, c] = fee
+                    desired[c] = np.nan  # done: float dust of a sell must not trade as a buy
             # call sequence: columns with orders in execution order, then the rest
             for phase in range(3):
                 for c in range(m):

@@ -131,3 +131,28 @@ def test_cli_shared_cash_runs_exit_rules_and_refuses_borrow(tmp_path: Path) -> N
     assert bad.exit_code != 0
     assert "short borrow is not simulated for a shared-cash group" in bad.output
     assert "Traceback" not in bad.output
+
+
+def test_group_flip_with_fractional_shares_books_one_order() -> None:
+    """A flip (or a cut to a smaller non-zero size) in the sells phase left float dust
+    (desired - position ~ 1e-15) that the buys phase then traded: a dust order that
+    replaced the real one in the (bar, symbol) record and paid a fixed fee."""
+    from quantlab.engine.settings import Costs
+
+    rng = np.random.default_rng(0)
+    n, m = 80, 3
+    close = 100 * np.exp(np.cumsum(rng.normal(0, 0.03, (n, m)), axis=0))
+    open_ = close * np.exp(rng.normal(0, 0.02, (n, m)))
+    target = np.repeat(rng.choice([-1.0, -0.5, 0.0, 0.5, 1.0], size=(n // 3 + 1, m)), 3, axis=0)[:n]
+    sim = SimConfig(
+        10_000,
+        Costs(model="percent", pct_fee=0.001, fixed_fee=0.3),
+        Sizing("fraction", 0.45, whole_shares=False, allow_short=True),
+    )
+    size, fee, seq, value = np.empty((n, m)), np.empty((n, m)), np.empty((n, m), dtype=np.int64), np.empty(n)
+    simulate_group_nb(target, open_, close, np.zeros((n, m)), sim.to_array(), size, fee, seq, value)
+    traded = size[~np.isnan(size)]
+    assert np.abs(traded).min() > 1.0
+    # every target change is one order of the full difference
+    changes = np.count_nonzero(np.diff(target[:-1], axis=0) != 0) + np.count_nonzero(target[0] != 0)
+    assert len(traded) == changes
