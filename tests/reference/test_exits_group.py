@@ -172,14 +172,16 @@ def test_backtest_shared_cash_equals_reference(group) -> None:  # type: ignore[n
 # trades at bar i + 1's open.
 
 
-def _two(bars_a, bars_b, target_a, target_b, rules, sizing=("cash", 9_000.0)):  # type: ignore[no-untyped-def]
+def _two(bars_a, bars_b, target_a, target_b, rules, sizing=("cash", 9_000.0), short=False):  # type: ignore[no-untyped-def]
     idx = pd.date_range("2024-01-02", periods=len(bars_a), freq="B", tz="UTC", name="time")
     prices = []
     for name, bars in (("A", bars_a), ("B", bars_b)):
         frame = pd.DataFrame(bars, index=idx, columns=["open", "high", "low", "close"], dtype=np.float64)
         frame["volume"] = 1e6
         prices.append(price_arrays(frame, name))
-    sim = SimConfig(10_000, Costs(model="percent", pct_fee=0.0, fixed_fee=0.0, slippage_bps=0.0), Sizing(*sizing))
+    sim = SimConfig(
+        10_000, Costs(model="percent", pct_fee=0.0, fixed_fee=0.0, slippage_bps=0.0), Sizing(*sizing, allow_short=short)
+    )
     target = np.column_stack([target_a, target_b]).astype(np.float64)
     orders, value, _ = _ours(idx, prices, target, sim, rules)
     ref = replay_exits_group(target, prices, sim, DAILY, ExitRules(**rules))
@@ -263,6 +265,36 @@ def test_the_budget_is_the_decision_close_equity_not_what_a_gap_exit_left() -> N
     want = [(1, 0, 100.0, 50.0), (2, 0, 80.0, -50.0), (2, 1, 50.0, 100.0)]
     assert fills == want and [tuple(f) for f in ref.fills()] == want
     assert equity == pytest.approx(9_000.0, rel=1e-12)
+
+
+def test_a_shorts_protective_cover_beyond_the_cash_drives_the_cash_negative() -> None:
+    """`cash` sizing 15,000, shorts allowed. Bar 1: A shorts 150 @ 100 (cash 25,000), then B
+    buys 300 @ 50 with the proceeds (cash 10,000). A's stop 105 is gapped at bar 2 (open
+    120): covered in full, 150 @ 120 = 18,000, cash -8,000 (an exit is never cut). Close:
+    -8,000 + 300 x 50 = 7,000. vectorbt's simulator cannot replay negative cash."""
+    from quantlab._exit_orders_group import NegativeCashError
+
+    a, b = (100, 100, 100, 100), (50, 50, 50, 50)
+    bars_a = [a, a, (120, 120, 120, 120), (120, 120, 120, 120)]
+    with pytest.raises(NegativeCashError, match="no negative cash"):
+        _two(bars_a, [b, b, b, b], [-1, -1, -1, -1], [1, 1, 1, 1], {"sl_stop": 0.05}, ("cash", 15_000.0), True)
+    idx = pd.date_range("2024-01-02", periods=4, freq="B", tz="UTC", name="time")
+    prices = [
+        price_arrays(
+            pd.DataFrame(bars, index=idx, columns=["open", "high", "low", "close"], dtype=float).assign(volume=1e6), s
+        )
+        for s, bars in (("A", bars_a), ("B", [b, b, b, b]))
+    ]
+    sim = SimConfig(
+        10_000,
+        Costs(model="percent", pct_fee=0.0, fixed_fee=0.0, slippage_bps=0.0),
+        Sizing("cash", 15_000.0, allow_short=True),
+    )
+    target = np.array([[-1.0, 1.0]] * 4)
+    orders, value, _ = _ours(idx, prices, target, sim, {"sl_stop": 0.05})
+    fills = [(int(o[O_BAR]), int(o[-1]), float(o[O_PRICE]), float(o[O_SIZE])) for o in orders]
+    assert fills == [(1, 0, 100.0, -150.0), (1, 1, 50.0, 300.0), (2, 0, 120.0, 150.0)]
+    assert list(value) == [10_000.0, 10_000.0, 7_000.0, 7_000.0]
 
 
 # -- a one-symbol group is the single-symbol simulator --------------------------------------
