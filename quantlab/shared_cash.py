@@ -9,12 +9,14 @@ record it. Either way vectorbt does the group's cash, value and trade accounting
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from quantlab.engine.intervals import Interval
 from quantlab.engine.settings import SimConfig
 from quantlab.engine.sizing import sizing_vol
 from quantlab.errors import DataError, ParameterError
@@ -101,7 +103,11 @@ def simulate_group(arrays: GroupArrays, sim: SimConfig, exits: np.ndarray | None
 
 
 def shared_portfolio(
-    arrays: GroupArrays, sim: SimConfig, interval: Any, exits: np.ndarray | None, ready: Any = None
+    arrays: GroupArrays,
+    sim: SimConfig,
+    interval: Interval,
+    exits: np.ndarray | None,
+    ready: Callable[[], None] | None = None,
 ) -> tuple[Any, np.ndarray, SimRecord | None]:
     """vectorbt's cash-sharing Portfolio of the group, the simulator's value path, and (with
     exit rules) the record whose reasons label trades.csv and orders.csv.
@@ -135,7 +141,7 @@ def shared_portfolio(
         ready()
     cols = orders[:, -1].astype(np.int64)
     pf = group_portfolio_from_orders(close, orders[:, :ORDER_LEN], cols, sim, interval)
-    record = SimRecord(
+    record = SimRecord(  # per-bar size/fee are per column here: unused, the orders hold them
         arrays.index,
         np.full(n, np.nan),
         np.zeros(n),
