@@ -444,3 +444,27 @@ def test_random_groups_equal_the_reference() -> None:
         _assert_equal(orders, value, None, ref, sim)  # fills and value (metrics: the tests above)
         compared += 1
     assert compared >= 72
+
+
+@pytest.mark.parametrize("short", [False, True], ids=["long", "long_short"])
+def test_group_reference_with_ample_cash_is_the_single_symbol_reference(group, short: bool) -> None:  # type: ignore[no-untyped-def]
+    """With `cash` sizing and cash that never binds, the group's symbols do not interact: the
+    group reference's fills per symbol are the single-symbol reference's (quantlab.replay_exits,
+    held to vectorbt's from_signals and the hand cases), and the group's value is their sum."""
+    from quantlab.replay_exits import replay_exits
+
+    index, prices = group
+    rules = RULE_SETS["all"]
+    sim = SimConfig(1_000_000, Costs(slippage_bps=2, **REG), Sizing("cash", 10_000, allow_short=short))
+    spec = get_strategy("sma_cross")
+    raw = [evaluate_arrays(spec, p, {"fast": 10, "slow": 40}) for p in prices]
+    target = np.column_stack([2.0 * t - 1.0 if short else t for t in raw])
+    ref = replay_exits_group(target, prices, sim, DAILY, ExitRules(**rules), _extra(sim))
+    total = np.zeros(len(index))
+    for c, p in enumerate(prices):
+        single = replay_exits(target[:, c], p, sim, DAILY, ExitRules(**rules), _extra(sim))
+        ours = [(b, px, q) for b, col, px, q in ref.fills() if col == c]
+        assert len(ours) == len(single.fills()) > 0
+        np.testing.assert_allclose(np.array(ours), np.array(single.fills()), rtol=1e-12)
+        total += single.value.to_numpy() - sim.init_cash
+    np.testing.assert_allclose(ref.pf.value().to_numpy(), total + sim.init_cash, rtol=1e-12)
