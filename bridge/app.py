@@ -276,12 +276,14 @@ def _no_runner_note(path: Path, lease: dict[str, Any], timeout: float, shutdown:
     """Why ``bridge stop`` acts through the gateway itself, for the person who typed it."""
     if lease["state"] == "alive":
         why = f"the runner holding {lease['lock']} (pid {lease.get('pid')}) did not answer within {timeout:g}s"
+    elif lease["state"] == "unknown":
+        why = f"no runner answered and {lease['lock']} cannot be read ({lease.get('error')})"
     else:
         why = f"no bridge is running on {path} (no process holds {lease['lock']})"
         if lease["state"] == "stale":
             why += f"; the last one, pid {lease.get('pid')} on {lease.get('host')}, died without stopping"
     return f"{why}: connecting to the gateway directly to latch the kill switch and cancel open orders" + (
-        "; nothing to shut down" if shutdown and lease["state"] != "alive" else ""
+        "; nothing to shut down" if shutdown and lease["state"] in ("none", "stale") else ""
     )
 
 

@@ -121,7 +121,13 @@ def run_replay(
                 [exits["tp_stop"]] if "tp_stop" in exits else [],
             )
         except ParameterError as err:
-            raise BridgeConfigError(err.what, found=err.found, fix=err.fix) from None
+            # research's fix names Sizing(allow_short=True); a bridge user sets it in bridge.toml
+            fix = (
+                "set allow_short = true under [sizing] in bridge.toml, or drop the exit rules from --params"
+                if not cfg.sizing.allow_short
+                else err.fix
+            )
+            raise BridgeConfigError(err.what, found=err.found, fix=fix) from None
     index = pd.DatetimeIndex(sorted(set().union(*[set(f.index) for f in frames.values()])))
     if len(index) <= warm + 1:
         raise BridgeConfigError(

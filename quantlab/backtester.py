@@ -20,7 +20,7 @@ from quantlab.engine.exits import apply_exits, check_exits_for_run, exit_vector,
 from quantlab.engine.intervals import get_interval, short_samples
 from quantlab.engine.params import resolve_params
 from quantlab.engine.registry import get_strategy
-from quantlab.engine.settings import SimConfig
+from quantlab.engine.settings import SimConfig, inert_settings
 from quantlab.engine.signals import evaluate_arrays
 from quantlab.engine.strategy import StrategySpec
 from quantlab.errors import DataError
@@ -196,6 +196,7 @@ def _backtest(run: RunSpec, params: str | Mapping[str, float] | None, shared_cas
         **inputs.basis_info(),
     }
     cfg_hash = config_hash(config)
+    inert = inert_settings(sim, stacklevel=4)  # the same frames as short_samples below
     summary: dict[str, Any] = {
         "kind": "backtest",
         "strategy": spec.name,
@@ -213,6 +214,7 @@ def _backtest(run: RunSpec, params: str | Mapping[str, float] | None, shared_cas
             s: {"first": str(p.index[0]), "last": str(p.index[-1]), "bars": len(p)} for s, p in inputs.prices.items()
         },
         "short_sample": short_samples({s: len(p) for s, p in inputs.prices.items()}, iv, stacklevel=4),
+        **({"inert_settings": inert} if inert else {}),
     }
     result = BacktestResult(
         spec,

@@ -163,6 +163,15 @@ class SimBroker:
         px = price if price is not None else self._prices.get(st.symbol, st.limit_price or 0.0)
         return self._execute(order, st.quantity - st.filled if qty is None else qty, float(px), slippage=price is None)
 
+    def forget(self, order_ref: str) -> None:
+        """The broker loses an order without a trace (a gateway restart drops an untransmitted
+        order): no open or completed order, no execution carries its ref any more."""
+        self._orders.pop(order_ref, None)
+        self._child_refs.discard(order_ref)
+        self._active.pop(order_ref, None)
+        for parent, kids in self._children.items():
+            self._children[parent] = [(req, rest) for req, rest in kids if req.order_ref != order_ref]
+
     def drop(self) -> None:
         """A disconnect from the broker side: the runner sees ``disconnected``."""
         if self._connected:
@@ -292,9 +301,13 @@ class SimBroker:
         return price / slip
 
     def modify(self, order_ref: str, *, level: float | None = None, quantity: float | None = None) -> bool:
-        """Move a working child's stop/target level or quantity (after the parent's fill)."""
+        """Move a working child's stop/target level, or its total quantity (IB's ``totalQuantity``:
+        filled shares included; a partial exit resizes the children). False if the order is not
+        working or the quantity is not above what already filled."""
         order = self._orders.get(order_ref)
         if order is None or order.state.done:
+            return False
+        if quantity is not None and not quantity > order.state.filled:
             return False
         for kids in self._children.values():
             for req, rest in kids:
@@ -447,9 +460,11 @@ class SimBroker:
         parent = self._orders.get(str(request.parent_ref))
         if role == "trail" and parent is not None and parent.state.status == "filled":
             rest.mark = self.raw_price(parent.state.avg_fill_price or 0.0, parent.state.side, request.symbol)
+        elif role == "trail" and parent is None:  # a parent the broker never had: trail from the market
+            rest.mark = self._prices.get(request.symbol, 0.0)
         self._children.setdefault(str(request.parent_ref), []).append((request, rest))
         self._child_refs.add(request.order_ref)
-        if parent is not None and parent.state.status == "filled":
+        if parent is None or parent.state.status == "filled":  # re-attached after the fill: live at once
             self._active[request.order_ref] = self._bar_time(request.symbol)
 
     def _bar_time(self, symbol: str) -> pd.Timestamp:

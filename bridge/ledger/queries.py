@@ -89,3 +89,14 @@ def protection(ledger: Ledger) -> dict[str, list[dict[str, Any]]]:
     for r in rows:
         out.setdefault(str(r["symbol"]), []).append(r)
     return out
+
+
+def last_entry(ledger: Ledger, symbol: str, side: str) -> dict[str, Any] | None:
+    """The newest order of ``symbol`` on ``side`` that traded and is not a protective child: the
+    entry a position on that side came from (its children's parent, their levels' base)."""
+    rows = ledger.rows(
+        "SELECT order_ref, symbol, side, avg_fill_price, run_id, strategy, bar_time, day FROM orders "
+        "WHERE symbol = ? AND side = ? AND role IS NULL AND filled > 0 ORDER BY created_at DESC, rowid DESC LIMIT 1",
+        (symbol, side),
+    )
+    return rows[0] if rows else None

@@ -40,7 +40,7 @@ from bridge.ops.notify import Notifier
 from bridge.ops.sysinfo import system_checks
 from bridge.orders import order_ref, strategy_key
 from bridge.protection import exits_for_run, rules_of
-from bridge.risk import Decision, Exposure, OrderIntent, RiskContext, check
+from bridge.risk import Decision, Exposure, OrderIntent, RiskContext, check, is_exit
 from bridge.runtime import ops_hook
 from bridge.runtime.state import RunnerState
 from quantlab.engine.intervals import get_interval
@@ -191,6 +191,18 @@ class Context:
                 pre_trade(intent, positions.get(intent.symbol, 0.0), self.broker.account().cash, self.cfg.breakers)
                 or decision
             )
+        why = self.state.unprotected.get(intent.symbol)
+        if (
+            why
+            and decision.verdict in ("allow", "needs_approval")
+            and not is_exit(positions.get(intent.symbol, 0.0), intent.signed)
+        ):  # issue 12: no new exposure beside a position the bridge could not protect
+            decision = Decision(
+                "reject",
+                f"{intent.symbol} holds a position without its protective orders ({why}); entries wait until a "
+                "reconcile re-protects it",
+                "unprotected",
+            )
         log.info(
             "risk decision",
             extra={
@@ -331,6 +343,7 @@ class Context:
             "protection": queries.protection(
                 self.ledger
             ),  # issue 12: each position's protective orders  # issue 13: dashboard gauges and approval expiry
+            "unprotected": dict(self.state.unprotected),  # issue 12: symbols whose entries wait for protection
             "metrics": {
                 **self.state.metrics,
                 "latency_ms_p50": float(np.percentile(lat, 50)) if lat.size else None,

@@ -36,6 +36,7 @@ from bridge.risk import Decision, OrderIntent
 from bridge.runtime.context import Context
 from bridge.runtime.killswitch import kill
 from bridge.runtime.reconciling import Reconciler
+from bridge.runtime.rejections import on_rejected
 from quantlab.engine.sizing import sizing_vol
 
 log = logging.getLogger("bridge.runner")
@@ -311,6 +312,8 @@ class DecisionPath:
             )
             if st.status != "pending":
                 self.ctx.sync.order_event(st)
+            if st.status == "rejected":  # at once (the sim): the event that follows changes nothing
+                on_rejected(self.ctx, row["order_ref"], st.message, st.error_code)
         self.relevel(ref)
 
     def relevel(self, parent_ref: str) -> None:

@@ -13,7 +13,10 @@ bar retries) the bridge escalates: ``orders.on_exit_rejected`` = ``halt`` (tradi
 until ``bridge resume``) or ``kill_switch`` (latched; open orders cancelled). Never silence.
 An exit's target is rolled back even then, so the first bar after the resume tries again.
 An entry that used up its retries keeps its target (no endless retrying), with a critical
-alert saying the account does not hold what the strategy wants.
+alert saying the account does not hold what the strategy wants. A rejected protective child
+(a bracket's stop or target, or a re-attached one) leaves its position unprotected: critical
+alert and the symbol's new entries refused until a reconcile re-protects it
+(:func:`bridge.runtime.protecting.mark_unprotected`); other symbols keep trading.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from bridge.ledger.queries import signal_statuses
 from bridge.ledger.store import Ledger, iso
 from bridge.runtime.context import Context
 from bridge.runtime.killswitch import kill
+from bridge.runtime.protecting import mark_unprotected
 
 log = logging.getLogger("bridge.runner")
 
@@ -66,6 +70,13 @@ def on_rejected(ctx: Context, ref: str, message: str, code: int = 0) -> None:
         return
     now = ctx.clock.now()
     sym = str(row["symbol"])
+    if row["purpose"] == "protect":
+        ctx.ledger.risk_event(now, "order_rejected", f"protective order {ref} rejected: {message}", ctx.run_id)
+        parent = ctx.ledger.order(str(row["parent_ref"] or "")) or {}
+        if parent.get("status") in ("rejected", "cancelled", "void") and not float(parent.get("filled") or 0.0):
+            return  # its entry never traded (IB takes the children with a refused parent): nothing to protect
+        mark_unprotected(ctx, sym, f"protective order {ref} rejected by the broker: {message}")
+        return
     held = ctx.broker.positions().get(sym) if ctx.broker.is_connected() else None
     position = held.quantity if held is not None else _ledger_position(ctx, sym)
     signed = float(row["quantity"]) * (1 if row["side"] == "BUY" else -1)

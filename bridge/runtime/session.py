@@ -210,6 +210,7 @@ class Session:
         if self.ctx.sync.fill(f):
             if self.ctx.exits:
                 self.decision.relevel(f.order_ref)  # an entry's children move to levels from its fill
+                self.reconciler.protector.after_fill(f.order_ref)  # an exit: the rest re-protected
             self.ctx.state.metrics["fills"] += 1
             self.ctx.state.positions_dirty = True
             self.ctx.alert(

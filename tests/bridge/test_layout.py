@@ -19,6 +19,7 @@ RUNTIME_LAYERS = (
     "ops_hook",
     "context",
     "killswitch",
+    "protecting",
     "rejections",
     "oversight",
     "reconciling",

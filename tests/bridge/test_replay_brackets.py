@@ -116,9 +116,11 @@ def test_the_replay_refuses_exits_on_a_strategy_that_shorts_without_allow_short(
             "strategy": {"name": "short_flip", "symbols": ("SPY",), "params": "sl_stop=0.02"},
         },
     )
-    with pytest.raises(BridgeError, match="goes short, but shorting is off"):
+    with pytest.raises(BridgeError, match="goes short, but shorting is off") as refused:
         run_replay(cfg, data={"SPY": spy_daily.iloc[:60]}, spec=spec)
     assert not (tmp_path / "r.sqlite").exists()  # refused before the ledger opened: nothing sent
+    # the fix names the bridge's own setting, not the Python class a bridge user never sees
+    assert "allow_short = true under [sizing]" in refused.value.render()
 
 
 @pytest.mark.parametrize("exits", ["sl_stop=0.01,tp_stop=0.01", "sl_trail=0.01"])
