@@ -67,12 +67,13 @@ class GroupArrays:
 
 
 def check_group_sim(sim: SimConfig) -> None:
-    """Refuse what the group simulator does not model (it would be silently ignored)."""
-    if sim.costs.borrow_rate > 0:
+    """Refuse what the group simulator does not model (it would be silently ignored). Borrow
+    without shorting is inert anyway (and reported so by the run), not refused."""
+    if sim.costs.borrow_rate > 0 and sim.sizing.allow_short:
         raise ParameterError(
             "short borrow is not simulated for a shared-cash group",
             found=f"borrow_rate={sim.costs.borrow_rate:g}",
-            fix="run the symbols on their own accounts (drop --shared-cash) or drop --borrow-rate",
+            fix="run the symbols on their own accounts (drop shared_cash) or set borrow_rate=0",
         )
 
 
