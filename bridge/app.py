@@ -42,6 +42,8 @@ def validate_run(cfg: BridgeConfig) -> tuple[StrategySpec, dict[str, float]]:
         cfg.mode,
         require_stop=need_stop,
         limit_orders=cfg.orders.type == "limit",
+        allow_short=cfg.sizing.allow_short,
+        limit_band=cfg.risk.limit_band_pct,
     )
     params = resolve_params(spec, cfg.strategy.params or None, get_interval(cfg.strategy.bar))
     return spec, params

@@ -85,6 +85,8 @@ class Context:
             cfg.mode,
             require_stop=need_stop,
             limit_orders=cfg.orders.type == "limit",
+            allow_short=cfg.sizing.allow_short,
+            limit_band=cfg.risk.limit_band_pct,
         )
         self.params = resolve_params(self.spec, cfg.strategy.params or None, get_interval(cfg.strategy.bar))
         self.exits = rules_of(self.spec, self.params)
@@ -99,7 +101,8 @@ class Context:
         #: Per-symbol cost vectors (the symbol's spread from ``costs.spread_bps``), as the sweep uses.
         self.cost_vectors = {s: self.sim.to_array(s) for s in self.symbols}
         self.need = lookback(self.spec, self.params)
-        self.capacity = cfg.data.history_bars or max(2 * self.need, self.need + 50)
+        hold = int(self.params.get("max_hold", 0))  # the window must reach back to a held position's entry bar
+        self.capacity = cfg.data.history_bars or max(2 * self.need, self.need + 50, hold + 2)
         self.max_age = cfg.data.max_bar_age or DEFAULT_MAX_AGE.get(self.interval.minutes, 600.0)
         self.windows = {s: BarWindow(s, self.interval, self.calendar, self.capacity) for s in self.symbols}
         self.sync = LedgerSync(ledger, self.clock.now, self.day)
@@ -247,7 +250,7 @@ class Context:
             "quantity": intent.quantity,
             "order_type": intent.order_type,
             "limit_price": intent.limit_price,
-            "tif": self.cfg.orders.tif,
+            "tif": intent.tif or self.cfg.orders.tif,
             "status": status,
             "reason": reason,
             "parent_ref": parent,

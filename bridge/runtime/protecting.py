@@ -137,9 +137,21 @@ class Protector:
         positions = {s: p.quantity for s, p in ctx.broker.positions().items()}
         pos = positions.get(str(row["symbol"]), 0.0)
         if pos and (row["side"] == "BUY") == (pos > 0):
-            return []  # an entry: its own bracket protects it
+            if str(row["symbol"]) not in ctx.state.unprotected:
+                return []  # an entry: its own bracket protects it
+            return self.reprotect("unprotected entry filled")  # its bracket lost a child: re-attach now
         res = ReconcileResult(expected_positions=ctx.ledger.expected_positions(), broker_positions=positions)
         return self.run("exit filled", res, fresh=False)
+
+    def reprotect(self, why: str) -> list[Action]:
+        """Run the plan now on the same connection, not a reconcile later (a child was rejected, or
+        the entry of an unprotected symbol filled). Nothing while disconnected."""
+        ctx = self.ctx
+        if not ctx.exits or ctx.cfg.dry_run or not ctx.broker.is_connected():
+            return []
+        positions = {s: p.quantity for s, p in ctx.broker.positions().items()}
+        res = ReconcileResult(expected_positions=ctx.ledger.expected_positions(), broker_positions=positions)
+        return self.run(why, res, fresh=False)
 
     def raw_entry(self, row: dict[str, Any]) -> float:
         """The entry's raw fill: research measures levels from it (the sim's fills carry modelled slippage)."""

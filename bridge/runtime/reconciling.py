@@ -96,7 +96,7 @@ class Reconciler:
         self.ctx.state.working = {
             r["order_ref"]: self.ctx.clock.monotonic()
             for r in self.ctx.ledger.open_orders()
-            if r["order_type"] == "LMT"
+            if r["order_type"] == "LMT" and not r["role"]  # a take-profit child rests GTC: it never times out
         }
         self.oversight.apply(res, now)
         if why not in ("start", "reconnect"):

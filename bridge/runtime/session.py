@@ -246,6 +246,7 @@ class Session:
     def resync(self, resubscribe: bool) -> None:
         try:
             self.reconciler.run("restored")
+            self.decision.relevel_open()
             if resubscribe:
                 self.subscribe_all()
             self.ctx.state.phase = "ready"
@@ -265,6 +266,7 @@ class Session:
             self.check_account()
             self.ctx.state.phase = "resyncing"
             self.reconciler.run("reconnect")
+            self.decision.relevel_open()
             self.subscribe_all()
         except TRANSIENT as err:
             self.ctx.state.metrics["reconnects"] += 1

@@ -23,6 +23,7 @@ RUNTIME_LAYERS = (
     "rejections",
     "oversight",
     "reconciling",
+    "time_exits",
     "decision",
     "recovery",
     "session",

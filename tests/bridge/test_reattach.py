@@ -269,15 +269,17 @@ def test_a_rejected_reattach_alerts_and_refuses_entries_until_reprotected(rig: R
     assert len(rig.alerts("protection_restored")) == 1
 
 
-def test_a_rejected_child_of_an_entry_marks_the_symbol_unprotected(rig: Rig) -> None:
-    """Before the fix the sim's synchronous rejection of a bracket child was recorded and nothing else."""
+def test_a_rejected_child_of_an_entry_marks_the_symbol_unprotected_and_is_re_attached(rig: Rig) -> None:
+    """Before the fix the sim's synchronous rejection of a bracket child was recorded and nothing
+    else. Now: critical alert, and the stop re-attached at once under ``:sl~1``."""
     ctx = rig.runner.ctx
     ref = ctx.new_ref("SPY", rig.clock.now().normalize(), "sig")
     rig.broker.script(f"{ref}:sl", "reject", reason="stop price invalid")
     assert rig.enter() == ref
     assert rig.ledger.order(f"{ref}:sl")["status"] == "rejected"
-    assert "stop price invalid" in ctx.state.unprotected["SPY"]
-    assert rig.alerts("protection_failed")
+    assert "stop price invalid" in rig.alerts("protection_failed")[0]["message"]
+    assert f"{ref}:sl~1" in rig.open_at_broker() and not ctx.state.unprotected
+    assert len(rig.alerts("protection_restored")) == 1
 
 
 def test_a_foreign_child_on_a_flat_symbol_is_never_cancelled_but_alerts(rig: Rig, monkeypatch) -> None:  # noqa: ANN001

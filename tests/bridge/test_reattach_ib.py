@@ -176,22 +176,21 @@ def test_a_child_on_a_flat_symbol_is_cancelled_and_a_partial_exit_resizes_at_ib(
     assert gw_position(h) == 0.0 and not [r for r in sent(gw) if "~" in r]
 
 
-def test_a_reattach_ib_rejects_alerts_refuses_entries_and_is_retried(harness: H, gw: FakeGateway) -> None:
+def test_a_reattach_ib_rejects_alerts_and_is_retried_at_once(harness: H, gw: FakeGateway) -> None:
     """IB rejects asynchronously (orderStatus Inactive + 201): the runner's rejection path marks
-    the symbol unprotected; the next reconcile re-attaches under a new ref and lifts it."""
+    the symbol unprotected (critical alert, entries refused) and re-attaches at once under a new
+    ref, which lifts it; a first rejection of the role never flattens."""
     h = harness(seed=60, strategy={"params": PARAMS})
     ref, qty = protected(h)
     gw.script(FillPolicy.reject("stop price too far"), order_ref=f"{ref}:sl~1")
     reconnect(h, gw, lambda: gw.cancel_order(f"{ref}:sl", reason="cancelled in TWS"))
     ctx = h.runner.ctx
-    assert h.until(lambda: "SPY" in ctx.state.unprotected)
-    assert "stop price too far" in ctx.state.unprotected["SPY"]
-    assert any(a["kind"] == "protection_failed" and a["level"] == "critical" for a in h.notifier.sent)
-    buy = ctx.gate(OrderIntent("SPY", "BUY", 1, 400.0), {"SPY": qty}, {"SPY": 400.0}, 10_000_000.0, 400.0)
-    assert buy.rule == "unprotected" and not h.ledger.risk_state().halted
-    ctx.state.next_check = 0.0  # the periodic reconcile is due
     assert h.until(lambda: f"{ref}:sl~2" in working(gw) and not ctx.state.unprotected)
+    failed = [a for a in h.notifier.sent if a["kind"] == "protection_failed"]
+    assert len(failed) == 1 and failed[0]["level"] == "critical" and "stop price too far" in failed[0]["message"]
+    assert any(a["kind"] == "protection_restored" for a in h.notifier.sent)
     assert sent(gw).count(f"{ref}:sl~1") == sent(gw).count(f"{ref}:sl~2") == 1
+    assert not h.ledger.risk_state().kill_switch and gw_position(h) == qty
 
 
 def test_a_child_the_ledger_lost_is_adopted_from_ib_not_resent(harness: H, gw: FakeGateway) -> None:
