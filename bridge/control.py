@@ -25,7 +25,7 @@ from typing import Any
 import pandas as pd
 
 from bridge.brokers.protocol import Broker, Fill, FillEvent, OrderEvent, OrderRequest, OrderState
-from bridge.errors import DuplicateOrder
+from bridge.errors import BridgeError, BrokerDisconnected, DuplicateOrder
 from bridge.ledger.store import OPEN, TERMINAL, Ledger, iso
 from bridge.market import MarketCalendar
 from bridge.orders import PREFIX, order_ref
@@ -277,7 +277,12 @@ def _cancel(
     """
     plan = StopPlan()
     if not flatten:
-        broker.sync()  # every client's open orders as of now (another client's are listed only by a sync)
+        try:
+            broker.sync()  # every client's open orders as of now (another client's are listed only by a sync)
+        except BrokerDisconnected:
+            raise
+        except BridgeError as err:  # a hung listing: this client's orders are current anyway
+            log.error("open orders not refreshed for the kill switch", extra={"event": "kill_sync", "detail": err.what})
         plan = plan_stop(broker.open_orders(), positions, ledger.all_refs())
     if not plan.keep:
         broker.cancel_all()

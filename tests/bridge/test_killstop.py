@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 
 from bridge.brokers.protocol import Bar, OrderRequest, OrderState
+from bridge.errors import BrokerError
 from bridge.risk import OrderIntent
 from bridge.runtime.killswitch import kill
 from bridge.stop_plan import plan_stop
@@ -159,3 +160,19 @@ def test_a_child_lost_while_the_kill_switch_is_latched_is_reattached(rig: Rig) -
     assert set(rig.open_at_broker()) == {f"{e}:tp", f"{e}:sl~1"}
     assert rig.ledger.order(f"{e}:sl~1")["aux_price"] == 95.0
     assert rig.ledger.risk_state().kill_switch and not rig.runner.ctx.state.unprotected
+
+
+def test_a_gateway_that_does_not_answer_the_order_listing_still_gets_the_stop(rig: Rig) -> None:
+    """A hung reqAllOpenOrders (IB request timeout) must not stop the kill switch: it plans from
+    the orders it already knows (this client's are always current)."""
+    e = rig.enter()
+    lmt = resting_entry(rig)
+
+    def hung() -> None:
+        raise BrokerError("IB request timed out", found="reqAllOpenOrders")
+
+    rig.broker.sync = hung  # type: ignore[method-assign]
+    result = stop(rig, flatten=False)
+    rig.pump()
+    assert set(rig.open_at_broker()) == {f"{e}:sl", f"{e}:tp"} and rig.ledger.order(lmt)["status"] == "cancelled"
+    assert [k["order_ref"] for k in result["kept"]] == [f"{e}:sl", f"{e}:tp"]
