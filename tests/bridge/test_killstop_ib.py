@@ -118,3 +118,13 @@ def test_stop_with_flatten_cancels_the_bracket_first_and_a_stop_filled_meanwhile
     assert h.until(lambda: h.ledger.order(flat["order_ref"])["status"] == "filled")
     assert working(gw) == {} and gw.position("SPY")[0] == 0.0
     assert h.until(lambda: h.ledger.expected_positions()["SPY"] == 0.0)
+
+
+def test_bridge_stop_through_the_running_runner_answers_which_orders_it_kept(harness: H, gw: FakeGateway) -> None:
+    h = harness(seed=60, strategy={"params": PARAMS})
+    ref, qty = protected(h)
+    cid = h.ledger.request_control("stop", {"flatten": False, "by": "test"}, h.clock.now(), "test")
+    assert h.until(lambda: (h.ledger.control(cid) or {}).get("result"))
+    answer = json.loads(h.ledger.control(cid)["result"])
+    assert answer["kept_text"] == f"kept protective orders: {ref}:sl (SELL {qty:g} SPY), {ref}:tp (SELL {qty:g} SPY)"
+    assert set(working(gw)) == {f"{ref}:sl", f"{ref}:tp"} and h.ledger.risk_state().kill_switch
