@@ -10,7 +10,9 @@ child resting on a flat symbol, on the wrong side, or larger than the position w
 so it is cancelled.
 
 Orders of another API client id cannot be cancelled one by one (IB lets only the placing client,
-except the global cancel): they are listed apart (``foreign``) for the caller to report.
+except the global cancel): this ledger's are listed apart (``foreign``) for the caller to report;
+another ledger's (a second strategy on the same account) or a hand-typed order are not this
+bridge's and are left alone.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ _TOL = 1e-9
 @dataclass(frozen=True)
 class StopPlan:
     """``keep``: protective children of open positions; ``cancel``: this client's other open
-    orders; ``foreign``: other open orders another client id owns (only a global cancel reaches them)."""
+    orders; ``foreign``: this ledger's other open orders another client id owns (only their owner
+    or a global cancel reaches them)."""
 
     keep: list[OrderState] = field(default_factory=list)
     cancel: list[OrderState] = field(default_factory=list)
@@ -55,10 +58,16 @@ def plan_stop(orders: Iterable[OrderState], positions: Mapping[str, float], know
         if keeps(o, positions, known_refs):
             out.keep.append(o)
         elif o.foreign:
-            out.foreign.append(o)
+            if _ours(o.order_ref, known_refs):  # another ledger's (a second strategy's) are not ours to cancel
+                out.foreign.append(o)
         else:
             out.cancel.append(o)
     return out
+
+
+def _ours(ref: str, known_refs: Collection[str]) -> bool:
+    parsed = split_ref(ref)
+    return ref in known_refs or (parsed is not None and parsed[0] in known_refs)
 
 
 def kept_text(kept: Iterable[OrderState]) -> str:

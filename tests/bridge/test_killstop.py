@@ -110,8 +110,9 @@ def test_the_plan_keeps_only_children_that_can_only_close() -> None:
         o("ql:s:SPY:2", side="BUY"),
         dataclasses.replace(o("ql:s:SPY:3", side="BUY"), foreign=True, client_id=3),
         dataclasses.replace(o(f"{e}:tp~1"), foreign=True, client_id=3),  # another client's child: kept too
+        dataclasses.replace(o("ql:b:SPY:7", side="BUY"), foreign=True, client_id=9),  # another ledger's: left alone
     ]
-    p = plan_stop(orders, {"SPY": 10.0}, {e, "ql:s:QQQ:1"})
+    p = plan_stop(orders, {"SPY": 10.0}, {e, "ql:s:QQQ:1", "ql:s:SPY:3"})
     assert [x.order_ref for x in p.keep] == [f"{e}:sl", f"{e}:tp~1", f"{e}:tr~2"]
     assert [x.order_ref for x in p.foreign] == ["ql:s:SPY:3"]
     assert sorted(x.order_ref for x in p.cancel) == sorted(
