@@ -176,6 +176,10 @@ class Protector:
                 f"it; cancel it in TWS, `bridge stop`, or restart with --client-id {st.client_id}",
             )
             return False
+        if a.kind == "attach" and self.ctx.ledger.risk_state().kill_switch and self.refused_before(a.ref):
+            # a second refusal is what latches the kill switch: re-sending would loop (the runbook says what to do)
+            self.fail(a.symbol, f"the kill switch is latched and the broker refused {a.ref}'s role twice", quiet=True)
+            return False
         if not self.ctx.broker.is_connected():
             raise BrokerDisconnected("not connected: protective orders are not sent", found=a.ref)
         if a.kind == "cancel":
@@ -184,6 +188,14 @@ class Protector:
             return self.resize(a, st)
         assert entry is not None, "the plan attaches only under an entry"
         return self.attach(a, entry, why)
+
+    def refused_before(self, ref: str) -> bool:
+        """Whether the broker rejected two children of the same entry and role as ``ref`` (a child to
+        attach): the rejection rule's limit (``on_protection_rejected``: one retry, then the kill switch)."""
+        parsed = split_ref(ref)
+        assert parsed is not None
+        kids = self.ctx.ledger.children(parsed[0])
+        return sum(c["role"] == parsed[1] and c["status"] == "rejected" for c in kids) >= 2
 
     def gone(self, a: Action) -> None:
         row = self.ctx.ledger.order(a.ref)

@@ -21,7 +21,7 @@ from bridge.risk import OrderIntent
 from bridge.runtime.killswitch import kill
 from bridge.stop_plan import plan_stop
 
-from .test_reattach import Rig
+from .test_reattach import Rig, placed
 
 
 @pytest.fixture
@@ -177,3 +177,21 @@ def test_a_gateway_that_does_not_answer_the_order_listing_still_gets_the_stop(ri
     rig.pump()
     assert set(rig.open_at_broker()) == {f"{e}:sl", f"{e}:tp"} and rig.ledger.order(lmt)["status"] == "cancelled"
     assert [k["order_ref"] for k in result["kept"]] == [f"{e}:sl", f"{e}:tp"]
+
+
+def test_a_role_the_broker_keeps_refusing_is_not_resent_in_a_loop_while_latched(rig: Rig) -> None:
+    """Re-attaching while latched stops at a role the broker refused before (its second refusal
+    is what latches the kill switch): no order every periodic check, the position stays reported."""
+    e = rig.enter()
+    stop(rig, flatten=False)
+    rig.pump()
+    rig.broker.script(f"{e}:sl~1", "reject", reason="stop price too far")
+    rig.broker.script(f"{e}:sl~2", "reject", reason="stop price too far")
+    rig.broker.drop()
+    rig.broker.forget(f"{e}:sl")
+    rig.reconcile("reconnect")
+    for _ in range(3):
+        rig.reconcile("periodic")
+    assert [r for r in placed(rig) if r.startswith(f"{e}:sl~")] == [f"{e}:sl~1", f"{e}:sl~2"]  # one retry, as unlatched
+    assert "refused" in rig.runner.ctx.state.unprotected["SPY"] and "twice" in rig.runner.ctx.state.unprotected["SPY"]
+    assert set(rig.open_at_broker()) == {f"{e}:tp"} and rig.ledger.risk_state().kill_switch
