@@ -559,6 +559,11 @@ def _simulate_exits_nb(
                 tp_level = target_level_nb(position > 0.0, entry_price, tp_stop)
         for j in range(seg_start, seg_end):
             k = j - start
+            # The account at the decision close: a pending order is sized from it even when a
+            # protective exit fills first at this open (the bridge sizes it then, and cancels
+            # the child when the strategy exits first); only the cash check sees the exit.
+            decided_cash = cash
+            decided_position = position
             if has_exits and position != 0.0:
                 # 1. At the open: a stop or target the open gaps through, or max_hold reached.
                 long = position > 0.0
@@ -582,7 +587,7 @@ def _simulate_exits_nb(
                         blocked = 0.0
                         lim_active = False  # a new target cancels a working limit entry
                         ref = close[j - 1]
-                        equity = cash + position * ref
+                        equity = decided_cash + decided_position * ref
                         desired = target_shares_nb(t, equity, ref, vol[j - 1], cfg)
                         if not np.isnan(desired):
                             last_target = t
