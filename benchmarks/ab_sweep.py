@@ -13,7 +13,8 @@ Usage::
 A variant is ``name=REV`` (a git revision, exported with ``git archive`` to a temporary
 folder) or ``name=PATH`` (a checkout used as it is, uncommitted edits included).
 ``--exits`` adds bench_sweep's exit rules to every row (variants whose tree has no exit
-rules are timed without them and marked so).
+rules are timed without them and marked so); a ``+exits`` suffix does it for one variant,
+so ``plain=. exits=.+exits`` times the exits slowdown of one tree interleaved.
 """
 
 from __future__ import annotations
@@ -77,7 +78,9 @@ def _tree(spec: str, tmp: Path, name: str) -> Path:
     return out
 
 
-def _start(name: str, tree: Path, tmp: Path, args: argparse.Namespace) -> tuple[subprocess.Popen[str], dict]:
+def _start(
+    name: str, tree: Path, tmp: Path, args: argparse.Namespace, exits: bool
+) -> tuple[subprocess.Popen[str], dict]:
     from benchmarks.bench_sweep import EXITS, GRID
 
     env = {
@@ -90,7 +93,7 @@ def _start(name: str, tree: Path, tmp: Path, args: argparse.Namespace) -> tuple[
         "PYTHONHASHSEED": "0",
     }
     proc = subprocess.Popen(
-        [sys.executable, "-c", _WORKER, GRID, EXITS, "1" if args.exits else "0"],
+        [sys.executable, "-c", _WORKER, GRID, EXITS, "1" if exits else "0"],
         cwd=tree,
         env=env,
         stdin=subprocess.PIPE,
@@ -128,7 +131,8 @@ def main(argv: list[str] | None = None) -> int:
         tmp = Path(tmp_name)
         workers = {}
         for name, spec in pairs:
-            workers[name] = _start(name, _tree(spec, tmp, name), tmp, args)
+            source, plus_exits = spec.removesuffix("+exits"), spec.endswith("+exits")
+            workers[name] = _start(name, _tree(source, tmp, name), tmp, args, args.exits or plus_exits)
         times: dict[str, list[float]] = {name: [] for name, _ in pairs}
         cpus: dict[str, list[float]] = {name: [] for name, _ in pairs}
         try:

@@ -537,7 +537,7 @@ def _simulate_exits_nb(
     prev_value = init_cash
     sum_r, sum_r2, sum_down2, cum, peak, max_dd = 0.0, 0.0, 0.0, 1.0, np.nan, 0.0
     in_dd, vpeak, valley, valley_k, under, max_under, max_recovery = False, np.nan, 0.0, 0, 0, 0, 0
-    block, next_block_start, bsum, bsq = _start_blocks_nb(block_starts, n, block_sum_out, block_sumsq_out)
+    block, next_block_start, _, _ = _start_blocks_nb(block_starts, n, block_sum_out, block_sumsq_out)
     bars_in_market = 0
     n_orders = 0
     total_fees = 0.0
@@ -559,11 +559,6 @@ def _simulate_exits_nb(
                 tp_level = target_level_nb(position > 0.0, entry_price, tp_stop)
         for j in range(seg_start, seg_end):
             k = j - start
-            # The account at the decision close: a pending order is sized from it even when a
-            # protective exit fills first at this open (the bridge sizes it then, and cancels
-            # the child when the strategy exits first); only the cash check sees the exit.
-            decided_cash = cash
-            decided_position = position
             if has_exits and position != 0.0:
                 # 1. At the open: a stop or target the open gaps through, or max_hold reached.
                 long = position > 0.0
@@ -587,7 +582,11 @@ def _simulate_exits_nb(
                         blocked = 0.0
                         lim_active = False  # a new target cancels a working limit entry
                         ref = close[j - 1]
-                        equity = decided_cash + decided_position * ref
+                        # The equity marked at the decision close (cash + position x ref), also
+                        # when a protective exit filled first at this open: the bridge sizes the
+                        # order then (and cancels the child when the strategy exits first); only
+                        # the cash check below sees the exit.
+                        equity = prev_value
                         desired = target_shares_nb(t, equity, ref, vol[j - 1], cfg)
                         if not np.isnan(desired):
                             last_target = t
@@ -690,12 +689,14 @@ def _simulate_exits_nb(
             in_dd, vpeak, valley, valley_k, under, max_under, max_recovery = _fold_spell_nb(
                 value, k, in_dd, vpeak, valley, valley_k, under, max_under, max_recovery
             )
+            # Block sums go straight to the output here: this loop has no registers to spare
+            # (running them in locals, as the plain loop does, cost it ~15%).
             if k >= next_block_start:
-                block, next_block_start, bsum, bsq = _next_block_nb(
-                    block, bsum, bsq, n, block_starts, block_sum_out, block_sumsq_out
-                )
-            bsum += r
-            bsq += r * r
+                block += 1
+                next_block_start = block_starts[block + 1] if block + 1 < block_starts.shape[0] else n + 1
+            if block >= 0:
+                block_sum_out[block] += r
+                block_sumsq_out[block] += r * r
             if position != 0.0:
                 bars_in_market += 1
             if record:
@@ -703,9 +704,6 @@ def _simulate_exits_nb(
 
         seg_start = seg_end
 
-    if block >= 0:
-        block_sum_out[block] = bsum
-        block_sumsq_out[block] = bsq
     _finish_nb(
         metrics_out,
         n,
