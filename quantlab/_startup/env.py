@@ -98,6 +98,9 @@ def invalidate_stale_kernels(cache: Path) -> bool:
         shutil.rmtree(cache / numba_cache_subdir(folder), ignore_errors=True)
     shutil.rmtree(default_cache_root() / "sweeps", ignore_errors=True)  # where older versions wrote them
     shutil.rmtree(cache / "quantlab-sweeps", ignore_errors=True)  # quantlab.engine.codegen.SWEEPS_SUBDIR
+    # ... and numba's compiled code of those generated modules (each source change writes
+    # them under new keys, so the old entries would otherwise pile up for ever)
+    shutil.rmtree(cache / numba_cache_subdir(cache / "quantlab-sweeps"), ignore_errors=True)
     try:
         cache.mkdir(parents=True, exist_ok=True)
         stamp.write_text(digest)

@@ -81,6 +81,7 @@ _FIELD_ARG = {"open": "open_", "high": "high", "low": "low", "close": "close", "
 def _source_hash(spec: StrategySpec) -> str:
     digest = hashlib.sha256()
     digest.update(_TEMPLATE_VERSION.encode())
+    digest.update(_TEMPLATE.encode())  # an edited call (say simulate_nb's arguments) is a new module
     digest.update(numba.__version__.encode())
     module = sys.modules[spec.kernel.py_func.__module__]
     digest.update(inspect.getsource(module).encode())

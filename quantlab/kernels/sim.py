@@ -100,6 +100,141 @@ def _book_closed_position(closed, pnl):
         closed[4] += 1.0
 
 
+@njit(cache=True, inline="always")
+def _fold_return_nb(r, sum_r, sum_r2, sum_down2, cum, peak, max_dd):
+    """Fold a bar's return into the return sums and the drawdown of the compounded level."""
+    r2 = r * r
+    sum_r += r
+    sum_r2 += r2
+    if r < 0.0:
+        sum_down2 += r2
+    cum *= r + 1.0
+    level = cum * 100.0
+    if not (level <= peak):
+        peak = level
+    elif level < peak * (1.0 + max_dd):
+        # Divide only when this bar can deepen the drawdown.
+        dd = level / peak - 1.0
+        if dd < max_dd:
+            max_dd = dd
+    return sum_r, sum_r2, sum_down2, cum, peak, max_dd
+
+
+@njit(cache=True, inline="always")
+def _fold_spell_nb(value, k, in_dd, vpeak, valley, valley_k, under, max_under, max_recovery):
+    """Fold a closing value into the drawdown spells, as vectorbt's drawdown records see
+    them, on the value itself (exact: the compounded level can miss a recovery to the same
+    value by an ulp): under water while value < peak, recovered at the first value >= peak;
+    valley = the first lowest value."""
+    if in_dd:
+        if value >= vpeak:
+            in_dd = False
+            vpeak = value
+            if k - valley_k > max_recovery:
+                max_recovery = k - valley_k
+        else:
+            under += 1
+            if value < valley:
+                valley = value
+                valley_k = k
+    elif np.isnan(vpeak) or value >= vpeak:
+        vpeak = value
+    else:
+        in_dd = True
+        valley = value
+        valley_k = k
+        under = 1
+    if under > max_under:
+        max_under = under
+    return in_dd, vpeak, valley, valley_k, under, max_under, max_recovery
+
+
+@njit(cache=True)
+def _next_block_nb(block, bsum, bsq, n, block_starts, block_sum_out, block_sumsq_out):
+    """Write out the CSCV block that ended (if any) and start the next one: returns
+    (block, next_block_start, bsum, bsq). Called only at block boundaries, so the arrays
+    it takes cost no reference counting per bar, and the running sums live in registers
+    (summing into the output array made every bar wait on the previous bar's store)."""
+    if block >= 0:
+        block_sum_out[block] = bsum
+        block_sumsq_out[block] = bsq
+    block += 1
+    return block, block_starts[block + 1] if block + 1 < block_starts.shape[0] else n + 1, 0.0, 0.0
+
+
+@njit(cache=True)
+def _start_blocks_nb(block_starts, n, block_sum_out, block_sumsq_out):
+    """Zeroed CSCV block outputs and the block state before the first bar:
+    (block, next_block_start, bsum, bsq)."""
+    for b in range(block_starts.shape[0]):
+        block_sum_out[b] = 0.0
+        block_sumsq_out[b] = 0.0
+    return -1, block_starts[0] if block_starts.shape[0] > 0 else n + 1, 0.0, 0.0
+
+
+@njit(cache=True)
+def _finish_nb(
+    metrics_out,
+    n,
+    init_cash,
+    ann_factor,
+    final_value,
+    returns,
+    spells,
+    n_orders,
+    total_fees,
+    n_positions,
+    bars_in_market,
+    closed,
+):
+    """Write the metric row from the final state (``returns`` and ``spells``: the tuples
+    :func:`_fold_return_nb` and :func:`_fold_spell_nb` return)."""
+    sum_r, sum_r2, sum_down2, cum, _, max_dd = returns
+    in_dd, _, _, valley_k, _, max_under, max_recovery = spells
+    bad = not np.isfinite(sum_r2)
+    metrics_out[M_FINAL_VALUE] = final_value
+    metrics_out[M_TOTAL_RETURN] = (final_value - init_cash) / init_cash
+    metrics_out[M_N_ORDERS] = n_orders
+    metrics_out[M_FEES] = total_fees
+    metrics_out[M_N_TRADES] = n_positions
+    metrics_out[M_EXPOSURE] = bars_in_market / n if n > 0 else np.nan
+    if in_dd and (n - 1) - valley_k > max_recovery:
+        max_recovery = (n - 1) - valley_k  # an open drawdown: valley to the last bar so far
+    metrics_out[M_MAX_DD_DURATION] = max_under
+    metrics_out[M_MAX_RECOVERY] = max_recovery
+    n_closed, n_wins, gross_win, gross_loss = closed[0], closed[1], closed[2], closed[3]
+    metrics_out[M_AVG_WIN] = gross_win / n_wins if n_wins > 0 else np.nan
+    metrics_out[M_AVG_LOSS] = gross_loss / closed[4] if closed[4] > 0 else np.nan
+    metrics_out[M_WIN_RATE] = n_wins / n_closed if n_closed > 0 else np.nan
+    if n_closed > 0:
+        metrics_out[M_PROFIT_FACTOR] = (
+            gross_win / abs(gross_loss) if gross_loss != 0.0 else (np.inf if gross_win > 0.0 else np.nan)
+        )
+    else:
+        metrics_out[M_PROFIT_FACTOR] = np.nan
+
+    if bad or n < 2:
+        metrics_out[M_CAGR] = np.nan
+        metrics_out[M_SHARPE] = np.nan
+        metrics_out[M_SORTINO] = np.nan
+        metrics_out[M_MAX_DD] = np.nan if bad else max_dd
+        metrics_out[M_CALMAR] = np.nan
+        metrics_out[M_VOLATILITY] = np.nan
+        return
+    mean = sum_r / n
+    var = (sum_r2 - n * mean * mean) / (n - 1)
+    std = np.sqrt(var) if var > 0.0 else 0.0
+    sqrt_ann = np.sqrt(ann_factor)
+    metrics_out[M_VOLATILITY] = std * sqrt_ann
+    metrics_out[M_SHARPE] = mean / std * sqrt_ann if std > 0.0 else np.nan
+    down = np.sqrt(sum_down2 / n) * sqrt_ann
+    metrics_out[M_SORTINO] = mean * ann_factor / down if down > 0.0 else np.nan
+    cagr = cum ** (ann_factor / n) - 1.0
+    metrics_out[M_CAGR] = cagr
+    metrics_out[M_MAX_DD] = max_dd
+    metrics_out[M_CALMAR] = cagr / abs(max_dd) if max_dd != 0.0 else np.nan
+
+
 @njit(cache=True)
 def _fill_nb(delta, raw, force, cash, position, pos_flow, n_positions, closed, cfg):
     """Fill ``delta`` shares at ``raw`` (before slippage and half-spread) and book it.
@@ -381,7 +516,6 @@ def _simulate_exits_nb(
     cash = init_cash
     position = 0.0
     last_target = np.nan
-    prev_value = init_cash
     n = end - start
 
     n_ex = ex.shape[0]
@@ -400,35 +534,16 @@ def _simulate_exits_nb(
     lim_until = 0
     n_rec = 0
 
-    n_blocks = block_starts.shape[0]
-    for b in range(n_blocks):
-        block_sum_out[b] = 0.0
-        block_sumsq_out[b] = 0.0
-    block = -1
-    next_block_start = block_starts[0] if n_blocks > 0 else n + 1
-
-    sum_r = 0.0
-    sum_r2 = 0.0
-    sum_down2 = 0.0
-    cum = 1.0
-    peak = np.nan
-    max_dd = 0.0
+    prev_value = init_cash
+    sum_r, sum_r2, sum_down2, cum, peak, max_dd = 0.0, 0.0, 0.0, 1.0, np.nan, 0.0
+    in_dd, vpeak, valley, valley_k, under, max_under, max_recovery = False, np.nan, 0.0, 0, 0, 0, 0
+    block, next_block_start, _, _ = _start_blocks_nb(block_starts, n, block_sum_out, block_sumsq_out)
     bars_in_market = 0
     n_orders = 0
     total_fees = 0.0
     pos_flow = 0.0  # cash flow of the open position (for its PnL when it closes)
     n_positions = 0
     closed = np.zeros(5)  # closed positions: count, winners, gross profit, gross loss, losers
-    # Drawdown spells as vectorbt's drawdown records see them, on the value itself (exact:
-    # the compounded level can miss a recovery to the same value by an ulp): under water
-    # while value < peak, recovered at the first value >= peak; valley = first lowest value.
-    in_dd = False
-    vpeak = np.nan
-    valley = 0.0
-    valley_k = 0
-    under = 0
-    max_under = 0
-    max_recovery = 0
 
     # Rules are constant between switches (walk-forward folds), so the bars run in segments
     # of constant rules: inside one the rules are loop invariants the compiler can hoist
@@ -467,7 +582,11 @@ def _simulate_exits_nb(
                         blocked = 0.0
                         lim_active = False  # a new target cancels a working limit entry
                         ref = close[j - 1]
-                        equity = cash + position * ref
+                        # The equity marked at the decision close (cash + position x ref), also
+                        # when a protective exit filled first at this open: the bridge sizes the
+                        # order then (and cancels the child when the strategy exits first); only
+                        # the cash check below sees the exit.
+                        equity = prev_value
                         desired = target_shares_nb(t, equity, ref, vol[j - 1], cfg)
                         if not np.isnan(desired):
                             last_target = t
@@ -564,96 +683,41 @@ def _simulate_exits_nb(
             value = cash + position * close[j]
             r = _bar_return(prev_value, value)
             prev_value = value
-            r2 = r * r
-            sum_r += r
-            sum_r2 += r2
-            if r < 0.0:
-                sum_down2 += r2
-            cum *= r + 1.0
-            level = cum * 100.0
-            if not (level <= peak):
-                peak = level
-            elif level < peak * (1.0 + max_dd):
-                # Divide only when this bar can deepen the drawdown.
-                dd = level / peak - 1.0
-                if dd < max_dd:
-                    max_dd = dd
-            if in_dd:
-                if value >= vpeak:
-                    in_dd = False
-                    vpeak = value
-                    if k - valley_k > max_recovery:
-                        max_recovery = k - valley_k
-                else:
-                    under += 1
-                    if value < valley:
-                        valley = value
-                        valley_k = k
-            elif np.isnan(vpeak) or value >= vpeak:
-                vpeak = value
-            else:
-                in_dd = True
-                valley = value
-                valley_k = k
-                under = 1
-            if under > max_under:
-                max_under = under
-            if position != 0.0:
-                bars_in_market += 1
+            sum_r, sum_r2, sum_down2, cum, peak, max_dd = _fold_return_nb(
+                r, sum_r, sum_r2, sum_down2, cum, peak, max_dd
+            )
+            in_dd, vpeak, valley, valley_k, under, max_under, max_recovery = _fold_spell_nb(
+                value, k, in_dd, vpeak, valley, valley_k, under, max_under, max_recovery
+            )
+            # Block sums go straight to the output here: this loop has no registers to spare
+            # (running them in locals, as the plain loop does, cost it ~15%).
             if k >= next_block_start:
                 block += 1
-                next_block_start = block_starts[block + 1] if block + 1 < n_blocks else n + 1
+                next_block_start = block_starts[block + 1] if block + 1 < block_starts.shape[0] else n + 1
             if block >= 0:
                 block_sum_out[block] += r
                 block_sumsq_out[block] += r * r
+            if position != 0.0:
+                bars_in_market += 1
             if record:
                 rec_value[k] = value
 
         seg_start = seg_end
 
-    bad = not np.isfinite(sum_r2)
-    final_value = prev_value
-    metrics_out[M_FINAL_VALUE] = final_value
-    metrics_out[M_TOTAL_RETURN] = (final_value - init_cash) / init_cash
-    metrics_out[M_N_ORDERS] = n_orders
-    metrics_out[M_FEES] = total_fees
-    metrics_out[M_N_TRADES] = n_positions
-    metrics_out[M_EXPOSURE] = bars_in_market / n if n > 0 else np.nan
-    if in_dd and (n - 1) - valley_k > max_recovery:
-        max_recovery = (n - 1) - valley_k  # an open drawdown: valley to the last bar so far
-    metrics_out[M_MAX_DD_DURATION] = max_under
-    metrics_out[M_MAX_RECOVERY] = max_recovery
-    n_closed, n_wins, gross_win, gross_loss = closed[0], closed[1], closed[2], closed[3]
-    metrics_out[M_AVG_WIN] = gross_win / n_wins if n_wins > 0 else np.nan
-    metrics_out[M_AVG_LOSS] = gross_loss / closed[4] if closed[4] > 0 else np.nan
-    metrics_out[M_WIN_RATE] = n_wins / n_closed if n_closed > 0 else np.nan
-    if n_closed > 0:
-        metrics_out[M_PROFIT_FACTOR] = (
-            gross_win / abs(gross_loss) if gross_loss != 0.0 else (np.inf if gross_win > 0.0 else np.nan)
-        )
-    else:
-        metrics_out[M_PROFIT_FACTOR] = np.nan
-
-    if bad or n < 2:
-        metrics_out[M_CAGR] = np.nan
-        metrics_out[M_SHARPE] = np.nan
-        metrics_out[M_SORTINO] = np.nan
-        metrics_out[M_MAX_DD] = np.nan if bad else max_dd
-        metrics_out[M_CALMAR] = np.nan
-        metrics_out[M_VOLATILITY] = np.nan
-        return n_orders
-    mean = sum_r / n
-    var = (sum_r2 - n * mean * mean) / (n - 1)
-    std = np.sqrt(var) if var > 0.0 else 0.0
-    sqrt_ann = np.sqrt(ann_factor)
-    metrics_out[M_VOLATILITY] = std * sqrt_ann
-    metrics_out[M_SHARPE] = mean / std * sqrt_ann if std > 0.0 else np.nan
-    down = np.sqrt(sum_down2 / n) * sqrt_ann
-    metrics_out[M_SORTINO] = mean * ann_factor / down if down > 0.0 else np.nan
-    cagr = cum ** (ann_factor / n) - 1.0
-    metrics_out[M_CAGR] = cagr
-    metrics_out[M_MAX_DD] = max_dd
-    metrics_out[M_CALMAR] = cagr / abs(max_dd) if max_dd != 0.0 else np.nan
+    _finish_nb(
+        metrics_out,
+        n,
+        init_cash,
+        ann_factor,
+        prev_value,
+        (sum_r, sum_r2, sum_down2, cum, peak, max_dd),
+        (in_dd, vpeak, valley, valley_k, under, max_under, max_recovery),
+        n_orders,
+        total_fees,
+        n_positions,
+        bars_in_market,
+        closed,
+    )
     return n_orders
 
 
@@ -679,44 +743,27 @@ def _simulate_plain_nb(
     rec_value,
 ):
     """:func:`simulate_nb` without exit rules or borrow: the sweep's hot path, kept free of
-    their branches (a shared body with them compiled out measured ~8% slower)."""
+    their state and branches (a shared body with them compiled out measured ~8% slower).
+    The per-bar metric block is shared with the exits loop through inlined helpers; the fill
+    is written out here because calling :func:`_fill_nb` (which the exits loop uses) cost
+    the plain loop ~7% even when inlined (interleaved A/B, benchmarks/ab_sweep.py)."""
     init_cash = cfg[C_INIT_CASH]
     cash = init_cash
     position = 0.0
     last_target = np.nan
-    prev_value = init_cash
     n = end - start
     n_rec = 0
 
-    n_blocks = block_starts.shape[0]
-    for b in range(n_blocks):
-        block_sum_out[b] = 0.0
-        block_sumsq_out[b] = 0.0
-    block = -1
-    next_block_start = block_starts[0] if n_blocks > 0 else n + 1
-
-    sum_r = 0.0
-    sum_r2 = 0.0
-    sum_down2 = 0.0
-    cum = 1.0
-    peak = np.nan
-    max_dd = 0.0
+    prev_value = init_cash
+    sum_r, sum_r2, sum_down2, cum, peak, max_dd = 0.0, 0.0, 0.0, 1.0, np.nan, 0.0
+    in_dd, vpeak, valley, valley_k, under, max_under, max_recovery = False, np.nan, 0.0, 0, 0, 0, 0
+    block, next_block_start, bsum, bsq = _start_blocks_nb(block_starts, n, block_sum_out, block_sumsq_out)
     bars_in_market = 0
     n_orders = 0
     total_fees = 0.0
     pos_flow = 0.0  # cash flow of the open position (for its PnL when it closes)
     n_positions = 0
     closed = np.zeros(5)  # closed positions: count, winners, gross profit, gross loss, losers
-    # Drawdown spells as vectorbt's drawdown records see them, on the value itself (exact:
-    # the compounded level can miss a recovery to the same value by an ulp): under water
-    # while value < peak, recovered at the first value >= peak; valley = first lowest value.
-    in_dd = False
-    vpeak = np.nan
-    valley = 0.0
-    valley_k = 0
-    under = 0
-    max_under = 0
-    max_recovery = 0
 
     for j in range(start, end):
         k = j - start
@@ -772,92 +819,36 @@ def _simulate_plain_nb(
         value = cash + position * close[j]
         r = _bar_return(prev_value, value)
         prev_value = value
-        r2 = r * r
-        sum_r += r
-        sum_r2 += r2
-        if r < 0.0:
-            sum_down2 += r2
-        cum *= r + 1.0
-        level = cum * 100.0
-        if not (level <= peak):
-            peak = level
-        elif level < peak * (1.0 + max_dd):
-            # Divide only when this bar can deepen the drawdown.
-            dd = level / peak - 1.0
-            if dd < max_dd:
-                max_dd = dd
-        if in_dd:
-            if value >= vpeak:
-                in_dd = False
-                vpeak = value
-                if k - valley_k > max_recovery:
-                    max_recovery = k - valley_k
-            else:
-                under += 1
-                if value < valley:
-                    valley = value
-                    valley_k = k
-        elif np.isnan(vpeak) or value >= vpeak:
-            vpeak = value
-        else:
-            in_dd = True
-            valley = value
-            valley_k = k
-            under = 1
-        if under > max_under:
-            max_under = under
+        sum_r, sum_r2, sum_down2, cum, peak, max_dd = _fold_return_nb(r, sum_r, sum_r2, sum_down2, cum, peak, max_dd)
+        in_dd, vpeak, valley, valley_k, under, max_under, max_recovery = _fold_spell_nb(
+            value, k, in_dd, vpeak, valley, valley_k, under, max_under, max_recovery
+        )
+        if k >= next_block_start:
+            block, next_block_start, bsum, bsq = _next_block_nb(
+                block, bsum, bsq, n, block_starts, block_sum_out, block_sumsq_out
+            )
+        bsum += r
+        bsq += r * r
         if position != 0.0:
             bars_in_market += 1
-        if k >= next_block_start:
-            block += 1
-            next_block_start = block_starts[block + 1] if block + 1 < n_blocks else n + 1
-        if block >= 0:
-            block_sum_out[block] += r
-            block_sumsq_out[block] += r * r
         if record:
             rec_value[k] = value
 
-    bad = not np.isfinite(sum_r2)
-    final_value = prev_value
-    metrics_out[M_FINAL_VALUE] = final_value
-    metrics_out[M_TOTAL_RETURN] = (final_value - init_cash) / init_cash
-    metrics_out[M_N_ORDERS] = n_orders
-    metrics_out[M_FEES] = total_fees
-    metrics_out[M_N_TRADES] = n_positions
-    metrics_out[M_EXPOSURE] = bars_in_market / n if n > 0 else np.nan
-    if in_dd and (n - 1) - valley_k > max_recovery:
-        max_recovery = (n - 1) - valley_k  # an open drawdown: valley to the last bar so far
-    metrics_out[M_MAX_DD_DURATION] = max_under
-    metrics_out[M_MAX_RECOVERY] = max_recovery
-    n_closed, n_wins, gross_win, gross_loss = closed[0], closed[1], closed[2], closed[3]
-    metrics_out[M_AVG_WIN] = gross_win / n_wins if n_wins > 0 else np.nan
-    metrics_out[M_AVG_LOSS] = gross_loss / closed[4] if closed[4] > 0 else np.nan
-    metrics_out[M_WIN_RATE] = n_wins / n_closed if n_closed > 0 else np.nan
-    if n_closed > 0:
-        metrics_out[M_PROFIT_FACTOR] = (
-            gross_win / abs(gross_loss) if gross_loss != 0.0 else (np.inf if gross_win > 0.0 else np.nan)
-        )
-    else:
-        metrics_out[M_PROFIT_FACTOR] = np.nan
-
-    if bad or n < 2:
-        metrics_out[M_CAGR] = np.nan
-        metrics_out[M_SHARPE] = np.nan
-        metrics_out[M_SORTINO] = np.nan
-        metrics_out[M_MAX_DD] = np.nan if bad else max_dd
-        metrics_out[M_CALMAR] = np.nan
-        metrics_out[M_VOLATILITY] = np.nan
-        return n_orders
-    mean = sum_r / n
-    var = (sum_r2 - n * mean * mean) / (n - 1)
-    std = np.sqrt(var) if var > 0.0 else 0.0
-    sqrt_ann = np.sqrt(ann_factor)
-    metrics_out[M_VOLATILITY] = std * sqrt_ann
-    metrics_out[M_SHARPE] = mean / std * sqrt_ann if std > 0.0 else np.nan
-    down = np.sqrt(sum_down2 / n) * sqrt_ann
-    metrics_out[M_SORTINO] = mean * ann_factor / down if down > 0.0 else np.nan
-    cagr = cum ** (ann_factor / n) - 1.0
-    metrics_out[M_CAGR] = cagr
-    metrics_out[M_MAX_DD] = max_dd
-    metrics_out[M_CALMAR] = cagr / abs(max_dd) if max_dd != 0.0 else np.nan
+    if block >= 0:
+        block_sum_out[block] = bsum
+        block_sumsq_out[block] = bsq
+    _finish_nb(
+        metrics_out,
+        n,
+        init_cash,
+        ann_factor,
+        prev_value,
+        (sum_r, sum_r2, sum_down2, cum, peak, max_dd),
+        (in_dd, vpeak, valley, valley_k, under, max_under, max_recovery),
+        n_orders,
+        total_fees,
+        n_positions,
+        bars_in_market,
+        closed,
+    )
     return n_orders

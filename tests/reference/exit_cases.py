@@ -312,10 +312,5 @@ CASES = [
         9_500,
         short=True,
         sizing="fraction",
-        kernel_differs=(
-            "the kernel sizes the new leg from the cash left after the same-open stop exit "
-            "(0.5 x 9,500 / 100 = 47 shares), not from the equity at the decision close "
-            "(today's model, and what the bridge knows when it sends the order)"
-        ),
     ),
 ]

@@ -171,21 +171,14 @@ def test_sweep_with_exits_equals_reference_minute(name: str, real_data: Path) ->
     assert _check_strategy(name, bars, MINUTE, start=60, seed=7, scale=0.05) == len(RULE_SETS) * 2
 
 
-SIZING_AFTER_GAP_EXIT = (
-    "kernel sizes a reversal's new leg from the cash left after a stop exit at the same open, "
-    "not from the equity at the decision close (tests/reference/README.md)"
-)
 SHORT_CASES = [
-    pytest.param(rules, shape, id=f"{shape}-{'-'.join(rules)}", marks=marks)
+    pytest.param(rules, shape, id=f"{shape}-{'-'.join(rules)}")
     for rules in (
         {"sl_stop": 0.03, "tp_stop": 0.05},
         {"sl_trail": 0.04, "max_hold": 12},
         {"entry_limit": 0.005, "limit_expiry": 2, "sl_stop": 0.04},
     )
     for shape in ("short", "flip")
-    for marks in [
-        [pytest.mark.xfail(strict=True, reason=SIZING_AFTER_GAP_EXIT)] if shape == "flip" and "tp_stop" in rules else []
-    ]
 ]
 
 

@@ -51,3 +51,52 @@ def test_changed_helper_drops_only_quantlab_entries(tmp_path: Path, monkeypatch:
     helper.write_text("from numba import njit\n# edited helper\n")
     assert _env.invalidate_stale_kernels(cache)  # a numba helper changed: our entries go
     assert not any(f.exists() for f in ours) and foreign.exists()
+
+
+def test_generated_sweep_key_follows_kernels_and_template(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A generated sweep module's name carries a key; a stale compiled module (one calling
+    simulate_nb with an old argument list) could only be served under an unchanged key."""
+    from quantlab.engine import codegen
+    from quantlab.engine.registry import get_strategy
+
+    spec = get_strategy("sma_cross")
+    kernels = tmp_path / "kernels"
+    kernels.mkdir()
+    original = codegen._KERNELS_DIR
+    for source in original.glob("*.py"):
+        (kernels / source.name).write_bytes(source.read_bytes())
+    monkeypatch.setattr(codegen, "_KERNELS_DIR", kernels)
+    key = codegen._source_hash(spec)
+    sim = kernels / "sim.py"
+    sim.write_text(sim.read_text().replace("def simulate_nb(\n", "def simulate_nb(\n    extra,\n", 1))
+    assert codegen._source_hash(spec) != key  # a kernel's signature changed: a new module
+    sim.write_bytes((original / "sim.py").read_bytes())
+    assert codegen._source_hash(spec) == key
+    monkeypatch.setattr(codegen, "_TEMPLATE", codegen._TEMPLATE.replace("False, no_orders", "True, no_orders"))
+    assert codegen._source_hash(spec) != key  # the template's call changed (version not bumped)
+
+
+def test_changed_sources_drop_the_generated_sweeps_compiled_code(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Generated modules live in ``$NUMBA_CACHE_DIR/quantlab-sweeps``; numba caches their
+    compiled code beside them in its own subfolder, which must go with them (each source
+    change writes modules under new keys, so it otherwise grows for ever)."""
+    from quantlab.engine.codegen import SWEEPS_SUBDIR
+
+    checkout = tmp_path / "checkout"
+    (checkout / "quantlab" / "kernels").mkdir(parents=True)
+    helper = checkout / "quantlab" / "kernels" / "sim.py"
+    helper.write_text("from numba import njit\n")
+    monkeypatch.setattr(_env, "_CHECKOUT", checkout)
+    monkeypatch.setenv("QUANTLAB_CACHE_DIR", str(tmp_path / "root"))
+    cache = tmp_path / "numba"
+    generated = cache / SWEEPS_SUBDIR
+    compiled = cache / _env.numba_cache_subdir(generated)
+    _env.invalidate_stale_kernels(cache)
+    for folder in (generated, compiled):
+        folder.mkdir(parents=True)
+        (folder / "f").write_text("x")
+    helper.write_text("from numba import njit\n# edited\n")
+    assert _env.invalidate_stale_kernels(cache)
+    assert not generated.exists() and not compiled.exists()
