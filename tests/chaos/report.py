@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from tests.chaos.cli import REPLAY
+from tests.chaos.cli import replay_command
 from tests.chaos.invariants import NAMES
 from tests.chaos.schedule import KINDS
 
@@ -47,7 +47,7 @@ def summarize(results: list[dict[str, Any]], jobs: int, wall: float = 0.0) -> di
         "failing_seeds": [
             {
                 "seed": r["seed"],
-                "replay": REPLAY.format(seed=r["seed"]),
+                "replay": replay_command(r),
                 "schedule": r["schedule"],
                 "violations": r["violations"],
             }

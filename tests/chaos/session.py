@@ -27,6 +27,7 @@ import pandas as pd
 from tests.chaos import faults
 from tests.chaos.faults import EXEC_REQ, HIST_REQ, READY_WAIT
 from tests.chaos.schedule import CONVERGE_BARS, Fault, Schedule
+from tests.chaos.timeline import ALL_OPEN_REQ, Sample, Sampler
 from tests.fakegw import FakeGateway
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -67,6 +68,8 @@ class Record:
     gw_positions: dict[str, float] = field(default_factory=dict)
     alerts: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
+    timeline: list[Sample] = field(default_factory=list)  # bracket runs: the gateway sampled (invariant 8)
+    reconciles: list[tuple[float, int]] = field(default_factory=list)  # (time, client id) of each reqAllOpenOrders
 
 
 def frame(n: int, base: float) -> pd.DataFrame:
@@ -108,7 +111,7 @@ request_timeout = 2.0
 [strategy]
 name = "tests/bridge/flip_strategy.py"
 symbols = [{syms}]
-params = ""
+params = "{sched.exits}"
 [costs]
 slippage_bps = 0.0
 [orders]
@@ -126,6 +129,8 @@ history_bars = {HISTORY_BARS}
 path = "{ledger}"
 synchronous = "NORMAL"
 """
+    if sched.exits:  # periodic reconciles every 5 s: invariant 8 bounds protection by reconciles
+        text += "[reconcile]\ncheck_every = 5.0\n"
     path = folder / "bridge.toml"
     path.write_text(text)
     return path
@@ -176,6 +181,7 @@ class Session:
         self.pending: list[tuple[int, str, Any]] = []  # (bar, action, arg): delayed parts of faults
         for sym, f in self.frames.items():
             self.gw.seed_bars(sym, f.iloc[:WARMUP])
+        self.sampler = Sampler(self.gw, sched.symbols) if sched.exits else None
 
     # --- processes -------------------------------------------------------------------------
     def start_runner(self, client_id: int | None = None, **extra_env: str) -> Proc:
@@ -271,9 +277,11 @@ class Session:
         return bool(got) and got[0]["n"] >= len(self.s.symbols)
 
     def settled(self) -> bool:
+        """No order of the decision is still open (protective children rest by design)."""
         rows = query(
             self.ledger,
-            "SELECT COUNT(*) n FROM orders WHERE status IN ('intent','sent','working','partially_filled','pending')",
+            "SELECT COUNT(*) n FROM orders WHERE status IN ('intent','sent','working','partially_filled','pending')"
+            " AND role IS NULL",
         )
         return bool(rows) and rows[0]["n"] == 0
 
@@ -312,6 +320,8 @@ class Session:
     # --- the whole run ---------------------------------------------------------------------
     def run(self) -> Record:
         t_start = time.monotonic()
+        if self.sampler is not None:
+            self.sampler.start()
         try:
             p = self.start_runner()
             self.ready_since(p.client_id, time.time() - 1.0)
@@ -361,7 +371,9 @@ class Session:
             self.check_alive()
             # The last bar of each ramp is decided once the next bar completes it: wait for it.
             self.wait_bar(self.k - 1, 5.0)
+            execs = self.gw.executions()
             for sym in self.s.symbols:
+                ours = [e.order_ref for e in execs if e.instrument.symbol == sym and e.order_ref.startswith("ql:")]
                 self.rec.converge.append(
                     {
                         "phase": phase,
@@ -370,6 +382,7 @@ class Session:
                         "position": self.gw.position(sym)[0],
                         "from_bar": first,
                         "to_bar": self.k - 1,
+                        "last_fill": ours[-1] if ours else None,
                     }
                 )
 
@@ -378,6 +391,12 @@ class Session:
         self.check_alive()
         time.sleep(0.3)  # commission reports trail fills
         self.kill_all("term")
+        if self.sampler is not None:
+            self.rec.timeline = self.sampler.stop()
+            runners = {p.client_id for p in self.rec.procs}
+            self.rec.reconciles = [
+                (m.at, m.client_id) for m in self.gw.received(msg_id=ALL_OPEN_REQ) if m.client_id in runners
+            ]
         self.rec.gw_orders = self.gw.orders()
         self.rec.gw_executions = self.gw.executions()
         self.rec.gw_positions = {s: self.gw.position(s)[0] for s in self.s.symbols}

@@ -139,3 +139,96 @@ def test_an_unprotected_position_of_a_bracket_run_is_reported(tmp_path: Path) ->
     rec.gw_orders.append(order("ql:e:sl", "STP", "PreSubmitted", 10))
     assert positions_protected(rec) == []  # type: ignore[arg-type]
     db.close()
+
+
+def test_a_bracket_schedule_is_the_same_schedule_with_exit_rules() -> None:
+    from tests.chaos.schedule import EXIT_MENU
+
+    for seed in range(20):
+        plain, bracket = draw(seed), draw(seed, brackets=True)
+        assert bracket.faults == plain.faults and bracket.symbols == plain.symbols and not plain.exits
+        assert bracket.exits in EXIT_MENU and "brackets " + bracket.exits in bracket.describe()
+    assert {draw(s, brackets=True).exits for s in range(40)} == set(EXIT_MENU)
+
+
+def test_a_child_is_its_own_decision() -> None:
+    entry = "ql:flip:SPY:20190111T000000Z:c6da3737"
+    keys = {decision_key(r) for r in (entry, entry + ":sl", entry + ":tp", entry + "~1")}
+    assert keys == {entry, entry + ":stop", entry + ":take_profit"}  # an entry and its stop are not a duplicate
+    assert decision_key(entry + "~1:sl") == decision_key(entry + ":sl~2") == entry + ":stop"
+
+
+def _view(
+    ref: str, kind: str, status: str, remaining: float, action: str = "SELL", parent_id: int = 0
+) -> SimpleNamespace:
+    return SimpleNamespace(
+        order_ref=ref,
+        symbol="SPY",
+        action=action,
+        order_type=kind,
+        status=status,
+        remaining=remaining,
+        parent_id=parent_id,
+    )
+
+
+def test_coverage_counts_only_active_protective_stops() -> None:
+    from tests.chaos.timeline import coverage
+
+    e = "ql:flip:SPY:20190111T000000Z:c6da3737"
+    parent = _view(e, "MKT", "Submitted", 5, action="BUY")  # partly filled: its children are not active yet
+    kids = [
+        _view(e + ":sl", "STP", "PreSubmitted", 10, parent_id=1),
+        _view(e + ":tp", "LMT", "PreSubmitted", 10, parent_id=1),
+    ]
+    assert coverage([parent, *kids], "SPY", 5.0) == (0.0, False)
+    parent.status = "Filled"
+    assert coverage([parent, *kids], "SPY", 10.0) == (10.0, False)  # the target is no stop
+    assert coverage([parent, *kids, _view(e + ":sl~2", "STP", "Submitted", 3)], "SPY", 13.0) == (13.0, False)
+    exit_ = _view("ql:flip:SPY:20190114T000000Z:aa", "MKT", "Submitted", 10)
+    assert coverage([exit_], "SPY", 10.0) == (0.0, True)  # the strategy is getting out
+    assert coverage([parent, *kids], "SPY", 0.0) == (0.0, False)
+
+
+def test_a_position_unprotected_across_two_reconciles_is_reported(tmp_path: Path) -> None:
+    import sqlite3
+
+    from tests.chaos.invariants import protection_bounded
+    from tests.chaos.timeline import Sample, spells
+
+    ledger = tmp_path / "l.sqlite"
+    db = sqlite3.connect(ledger)
+    db.execute("CREATE TABLE risk_state (kill_switch INT, halted INT, reason TEXT)")
+    db.execute("INSERT INTO risk_state VALUES (0, 0, '')")
+    db.commit()
+
+    def at(t: float, pos: float, cover: float) -> Sample:
+        return Sample(t, "SPY", pos, cover, False)
+
+    timeline = [at(0.0, 0, 0), at(1.0, 10, 10), at(2.0, 10, 0), at(3.0, 10, 0), at(4.0, 10, 10), at(5.0, 0, 0)]
+    [sp] = spells(timeline, [2.5])
+    assert (sp.start, sp.end, sp.position, sp.reconciles) == (2.0, 4.0, 10, 1)  # re-attached by one reconcile
+    sched = SimpleNamespace(exits="sl_stop=0.005")
+    rec = SimpleNamespace(schedule=sched, ledger=ledger, timeline=timeline, reconciles=[(2.5, 11)])
+    assert protection_bounded(rec) == []  # type: ignore[arg-type]
+    rec.reconciles = [(2.2, 11), (3.5, 11)]
+    [v] = protection_bounded(rec)  # type: ignore[arg-type]
+    assert (
+        v.invariant == "protection_bounded" and "SPY: position 10" in v.message and "across 2 reconciles" in v.message
+    )
+    rec.timeline = [*timeline[:4], at(4.0, 10, 0)]  # never re-attached: the spell runs to the end
+    assert spells(rec.timeline, [])[0].end == 4.0
+    db.execute("UPDATE risk_state SET halted = 1, reason = 'child rejected'")
+    db.commit()
+    assert protection_bounded(rec) == []  # type: ignore[arg-type]  # halted, and says why
+    sched.exits = ""
+    db.close()
+
+
+def test_a_bracket_run_that_never_held_a_protected_position_fails_the_suite() -> None:
+    from tests.chaos.cli import vacuous
+
+    ran = {"brackets": True, "error": None, "protection_exercised": False}
+    assert vacuous([ran, dict(ran)])
+    assert not vacuous([ran, {**ran, "protection_exercised": True}])
+    assert not vacuous([{**ran, "brackets": False}])  # plain schedules have nothing to exercise
