@@ -59,3 +59,95 @@ def test_a_shorting_strategy_without_exit_rules_fills_as_research(
     ours, theirs = run(h, 60)
     assert differences(ours, theirs) == []
     assert len(ours) >= 10 and set(ours["side"]) == {"BUY", "SELL"}
+
+
+def _entry_levels(fills: pd.DataFrame, k: int, sl: float, tp: float) -> tuple[float, float]:
+    """Stop and target of the position fill ``k`` closes, measured from the entry before it."""
+    entry = fills.iloc[k - 1]
+    long = entry["side"] == "BUY"
+    return (
+        entry["price"] * (1 - sl) if long else entry["price"] * (1 + sl),
+        entry["price"] * (1 + tp) if long else entry["price"] * (1 - tp),
+    )
+
+
+def _cases(fills: pd.DataFrame, frame: pd.DataFrame, sl: float, tp: float) -> dict[str, int]:
+    """How often the stress cases happened: a stop gapped through at the open, a bar touching both levels."""
+    out = {"gap_stop": 0, "both_touched": 0}
+    for k in range(1, len(fills)):
+        f = fills.iloc[k]
+        if f["reason"] != "stop":
+            continue
+        bar = frame.loc[f["time"]]
+        if abs(f["price"] - bar["open"]) < 1e-9:
+            out["gap_stop"] += 1
+        stop, target = _entry_levels(fills, k, sl, tp)
+        long = fills.iloc[k - 1]["side"] == "BUY"
+        if (bar["low"] <= stop and bar["high"] >= target) if long else (bar["high"] >= stop and bar["low"] <= target):
+            out["both_touched"] += 1
+    return out
+
+
+@pytest.mark.parametrize(
+    ("name", "exits", "short", "bars", "need"),
+    [
+        ("sma_cross", "sl_stop=0.01,tp_stop=0.02", False, 400, "gap_stop"),
+        ("sma_cross", "sl_stop=0.02,tp_stop=0.04", False, 400, "gap_stop"),
+        (SHORT_FLIP, "sl_stop=0.005,tp_stop=0.005", True, 200, "both_touched"),
+    ],
+)
+def test_stops_and_targets_fill_as_research_on_the_pessimistic_path(
+    harness: Callable[..., BridgeHarness],
+    gw: FakeGateway,
+    spy_daily: pd.DataFrame,
+    name: str,
+    exits: str,
+    short: bool,
+    bars: int,
+    need: str,
+) -> None:
+    """Brackets at the fake gateway: entries at the next open, children from the entry's fill, the stop
+    and the target filled by the gateway along each bar's path; equal to research within one tick,
+    including stops gapped through at the open and bars touching both levels (the stop wins)."""
+    params = f"fast=10,slow=30,{exits}" if name == "sma_cross" else exits
+    h = harness(
+        seed=30 if name == "sma_cross" else 2,
+        frame=spy_daily.iloc[:bars],
+        strategy={"name": name, "params": params},
+        sizing={"allow_short": short},
+    )
+    ours, theirs = run(h, bars)
+    assert differences(ours, theirs) == []
+    reasons = set(ours["reason"])
+    assert {"signal", "stop", "target"} <= reasons, reasons
+    sl, tp = (float(x.split("=")[1]) for x in exits.split(","))
+    cases = _cases(ours, h.frame, sl, tp)
+    assert cases[need] >= 1, cases  # the stress case happened: not vacuous
+
+
+def test_trailing_stops_fill_as_research_on_the_pessimistic_path(
+    harness: Callable[..., BridgeHarness], gw: FakeGateway, spy_daily: pd.DataFrame
+) -> None:
+    h = harness(seed=30, frame=spy_daily.iloc[:400], strategy={"params": "fast=10,slow=30,sl_trail=0.03"})
+    ours, theirs = run(h, 400)
+    assert differences(ours, theirs) == []
+    assert (ours["reason"] == "trail").sum() >= 3
+
+
+@pytest.mark.parametrize("exits", ["", ",sl_stop=0.001,tp_stop=0.002"])
+def test_one_minute_bars_across_a_session_boundary_fill_as_research(
+    harness: Callable[..., BridgeHarness], gw: FakeGateway, exits: str
+) -> None:
+    """Bundled 1-minute SPY bars over two sessions (Feb 11 close -> Feb 12), with and without brackets."""
+    from quantlab import data
+
+    frame = data.load("SPY", interval="1m")[["open", "high", "low", "close", "volume"]].iloc[300:480]
+    h = harness(
+        seed=15,
+        frame=frame,
+        strategy={"params": "fast=5,slow=15" + exits, "bar": "1m"},
+        risk={"max_orders_per_minute": 10, "max_orders_per_day": 1000},
+    )
+    ours, theirs = run(h, len(frame))
+    assert differences(ours, theirs) == []
+    assert len(ours) >= 6 and (not exits or {"stop", "target"} & set(ours["reason"]))

@@ -104,7 +104,10 @@ def fire(s: Session, f: Fault) -> None:
             s.pending.append((f.bar + 1, "resume", None))
     elif k == "gateway_restart":
         s.gw.pause_accepting()
-        s.gw.drop_connections()
+        if prm.get("reuse_ids"):
+            s.gw.restart(next_order_id=1)  # drops everyone; transmitted orders survive, ids start again
+        else:
+            s.gw.drop_connections()
         time.sleep(float(prm["down"]))  # type: ignore[arg-type]
         s.gw.resume_accepting()
         if cur is not None:

@@ -8,7 +8,7 @@ write a SIGKILL lands after, still depends on the machine's speed).
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 #: Every fault kind the suite injects, with its relative weight in a draw.
 KINDS: dict[str, int] = {
@@ -119,5 +119,13 @@ def draw(seed: int, n_faults: tuple[int, int] = (2, 5), brackets: bool = False) 
     chosen = rng.choices(kinds, weights=weights, k=rng.randint(*n_faults))
     bars = sorted(rng.sample(range(1, fault_bars - 1), len(chosen)))
     faults = tuple(Fault(b, k, _params(k, rng, symbols)) for b, k in zip(bars, chosen, strict=True))
-    exits = rng.choice(EXIT_MENU) if brackets else ""
+    exits = ""
+    if brackets:
+        exits = rng.choice(EXIT_MENU)
+        # children outlive a gateway restart (GTC, transmitted): half the restarts also start the
+        # order-id sequence again, so a new order's id may be a live child's (the fake: a modify)
+        faults = tuple(
+            replace(f, params={**f.params, "reuse_ids": rng.random() < 0.5}) if f.kind == "gateway_restart" else f
+            for f in faults
+        )
     return Schedule(seed, symbols, client_id, fault_bars, faults, exits)

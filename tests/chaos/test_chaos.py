@@ -146,9 +146,18 @@ def test_a_bracket_schedule_is_the_same_schedule_with_exit_rules() -> None:
 
     for seed in range(20):
         plain, bracket = draw(seed), draw(seed, brackets=True)
-        assert bracket.faults == plain.faults and bracket.symbols == plain.symbols and not plain.exits
+        assert [(f.bar, f.kind) for f in bracket.faults] == [(f.bar, f.kind) for f in plain.faults]
+        assert bracket.symbols == plain.symbols and not plain.exits
+        assert all(
+            f.params == {**p.params, "reuse_ids": f.params["reuse_ids"]} if f.kind == "gateway_restart" else f == p
+            for f, p in zip(bracket.faults, plain.faults, strict=True)
+        )
         assert bracket.exits in EXIT_MENU and "brackets " + bracket.exits in bracket.describe()
     assert {draw(s, brackets=True).exits for s in range(40)} == set(EXIT_MENU)
+    restarts = [
+        f.params["reuse_ids"] for s in range(200) for f in draw(s, brackets=True).faults if f.kind == "gateway_restart"
+    ]
+    assert set(restarts) == {True, False}  # gateway restarts with and without order-id reuse
 
 
 def test_a_child_is_its_own_decision() -> None:
