@@ -16,9 +16,10 @@ import pandas as pd
 from bridge.brokers.factory import make_broker
 from bridge.clock import WallClock
 from bridge.config import BridgeConfig
-from bridge.control import LedgerSync, emergency_stop, pump_into, runner_alive, wait_for_control
+from bridge.control import ALIVE_SECONDS, LedgerSync, emergency_stop, pump_into, runner_alive, wait_for_control
 from bridge.errors import AccountError, BridgeConfigError, GatewayUnreachable
 from bridge.ledger import queries
+from bridge.ledger.lease import probe
 from bridge.ledger.store import Ledger
 from bridge.market import MarketCalendar
 from bridge.protection import exits_for_run
@@ -110,6 +111,21 @@ def _ledger(cfg: BridgeConfig) -> Ledger:
     return Ledger(cfg.ledger_path(), synchronous=cfg.ledger.synchronous, create=False)
 
 
+def runner_view(ledger: Ledger, now: pd.Timestamp) -> dict[str, Any]:
+    """Who holds the ledger's lock (:func:`bridge.ledger.lease.probe`) and its heartbeat age in seconds.
+
+    The age is that of the holder's own run row (None before its first heartbeat, or if
+    the row is not the ledger's latest run, as while a new runner is still starting).
+    """
+    out = probe(ledger.path)
+    run = ledger.latest_run() or {}
+    hb = run.get("heartbeat_at") if out.get("run_id") and run.get("run_id") == out["run_id"] else None
+    age = (now - pd.Timestamp(hb)).total_seconds() if hb else None
+    out["heartbeat_age"] = None if age is None else round(age, 1)
+    out["heartbeating"] = age is not None and age <= ALIVE_SECONDS
+    return out
+
+
 def status_view(cfg: BridgeConfig) -> dict[str, Any]:
     """What ``bridge status`` shows, from the ledger (the runner heartbeats into it)."""
     ledger = _ledger(cfg)
@@ -132,6 +148,7 @@ def status_view(cfg: BridgeConfig) -> dict[str, Any]:
     view = {
         "ledger": str(ledger.path),
         "runner_alive": alive,
+        "runner": runner_view(ledger, now),  # the lock: alive, stale or none
         "run": {
             k: run[k]
             for k in (
@@ -188,18 +205,25 @@ def stop_bridge(
     clock = WallClock()
     try:
         by = by or f"bridge stop (pid {os.getpid()})"
+        lease = runner_view(ledger, clock.now())
+        where = {"ledger": str(ledger.path), "runner": lease}
         cid = ledger.request_control("stop", {"flatten": flatten, "shutdown": shutdown, "by": by}, clock.now(), by)
-        if runner_alive(ledger, clock.now()) is not None:
+        # a runner holding the lock but not heartbeating (starting up, or hung) gets --timeout to answer too
+        if runner_alive(ledger, clock.now()) is not None or lease["state"] == "alive":
             row = wait_for_control(ledger, cid, timeout)
             if row is not None:
-                return {"handled_by": row["processed_by"], **json.loads(row["result"])}
+                return {"handled_by": row["processed_by"], **json.loads(row["result"]), **where}
         if not ledger.claim_control(cid, clock.now(), "bridge stop"):
             row = wait_for_control(ledger, cid, timeout)
-            return (
-                {"handled_by": row["processed_by"], **json.loads(row["result"])}
-                if row
-                else {"error": "the runner claimed the stop but did not answer"}
-            )
+            return {
+                **(
+                    {"handled_by": row["processed_by"], **json.loads(row["result"])}
+                    if row
+                    else {"error": "the runner claimed the stop but did not answer"}
+                ),
+                **where,
+            }
+        where["note"] = _no_runner_note(ledger.path, lease, timeout, shutdown)
         req = ledger.control(cid)
         assert req is not None
         run = ledger.latest_run() or {}
@@ -221,7 +245,7 @@ def stop_bridge(
             ledger.latch(clock.now(), reason + "; gateway unreachable: open orders NOT cancelled", "manual_stop")
             result: dict[str, Any] = {"kill_switch": True, "cancelled": False, "error": err.render()}
             ledger.finish_control(cid, json.dumps(result))
-            return {"handled_by": "bridge stop", **result}
+            return {"handled_by": "bridge stop", **result, **where}
         calendar = MarketCalendar(cfg.data.calendar)
         sync = LedgerSync(ledger, clock.now, lambda: str(calendar.trading_day(clock.now())))
         try:
@@ -243,9 +267,22 @@ def stop_bridge(
         finally:
             broker.disconnect()
         ledger.finish_control(cid, json.dumps(result, default=str))
-        return {"handled_by": "bridge stop", **result}
+        return {"handled_by": "bridge stop", **result, **where}
     finally:
         ledger.close()
+
+
+def _no_runner_note(path: Path, lease: dict[str, Any], timeout: float, shutdown: bool) -> str:
+    """Why ``bridge stop`` acts through the gateway itself, for the person who typed it."""
+    if lease["state"] == "alive":
+        why = f"the runner holding {lease['lock']} (pid {lease.get('pid')}) did not answer within {timeout:g}s"
+    else:
+        why = f"no bridge is running on {path} (no process holds {lease['lock']})"
+        if lease["state"] == "stale":
+            why += f"; the last one, pid {lease.get('pid')} on {lease.get('host')}, died without stopping"
+    return f"{why}: connecting to the gateway directly to latch the kill switch and cancel open orders" + (
+        "; nothing to shut down" if shutdown and lease["state"] != "alive" else ""
+    )
 
 
 def resume_bridge(

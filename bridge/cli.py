@@ -196,6 +196,10 @@ def stop(
     result = stop_bridge(
         cfg, flatten=flatten, shutdown=shutdown, client_id=client_id, timeout=timeout, host=host, port=port
     )
+    if result.get("note"):  # no runner answered: say so before the outcome
+        done = "open orders cancelled" if result.get("cancelled") else "open orders NOT cancelled"
+        click.echo(f"bridge stop: {result['note']}", err=True)
+        click.echo(f"bridge stop: kill switch latched on {result['ledger']}, {done}", err=True)
     click.echo(json.dumps(result, indent=2, default=str))
     if result.get("error"):
         sys.exit(3)
@@ -335,11 +339,11 @@ def _cfg(config_path: str | None, ledger: str | None, **gateway: Any) -> Any:
 
 
 def _status_text(v: dict[str, Any]) -> str:
-    lines = [f"ledger: {v['ledger']}"]
+    lines = [f"ledger: {v['ledger']}", "runner: " + runner_text(v["runner"])]
     run = v.get("run") or {}
     lines.append(
-        f"runner: {'ALIVE' if v['runner_alive'] else 'not running'} (run {run.get('run_id', '-')}, state {run.get('state', '-')}, "
-        f"last heartbeat {run.get('heartbeat_at', '-')})"
+        f"last run: {run.get('run_id', '-')}, state {run.get('state', '-')}, "
+        f"last heartbeat {run.get('heartbeat_at', '-')}, ended {run.get('ended_at') or '-'}"
     )
     st = v.get("status") or {}
     lines.append(
@@ -369,6 +373,20 @@ def _status_text(v: dict[str, Any]) -> str:
             f"  {o['order_ref']} {o['side']} {o['quantity']:g} {o['symbol']} {o['status']} filled {o['filled']:g}"
         )
     return "\n".join(lines)
+
+
+def runner_text(r: dict[str, Any]) -> str:
+    """One line on the ledger's lock: alive (pid, host, run, heartbeat age), stale or none."""
+    who = f"pid {r.get('pid')} on {r.get('host')} (run {r.get('run_id')}, since {r.get('since')})"
+    if r["state"] == "alive":
+        age = r.get("heartbeat_age")
+        beat = "no heartbeat yet (starting)" if age is None else f"last heartbeat {age:.0f}s ago"
+        if age is not None and not r.get("heartbeating"):
+            beat += " (not heartbeating: starting up or hung)"
+        return f"alive, {who} holds {r['lock']}; {beat}"
+    if r["state"] == "stale":
+        return f"stale: {who} did not release {r['lock']} (killed?); the lock is free, nothing to clean up"
+    return f"none (no process holds {r['lock']})"
 
 
 def _protective_text(o: dict[str, Any]) -> str:

@@ -500,16 +500,6 @@ def _validate(cfg: BridgeConfig) -> None:
         "risk.max_loss_per_trade must be >= 0 (account currency; 0 disables)",
         r.max_loss_per_trade,
     )
-    # The gate's entry-stop rule reads the stop an entry carries; only the sim broker (replay)
-    # places protective orders (issue 12), the IB broker does not yet, so on paper/live every
-    # entry would be refused. Say so at start instead of refusing each entry later.
-    need(
-        cfg.mode == "replay" or (not r.require_stop and r.max_loss_per_trade == 0),
-        "risk.require_stop / risk.max_loss_per_trade need entries that carry a stop, and the IB broker "
-        "does not place protective stop orders yet, so every entry would be refused",
-        f"require_stop={r.require_stop}, max_loss_per_trade={r.max_loss_per_trade}",
-        "leave both off (require_stop = false, max_loss_per_trade = 0) on paper/live; bridge run --replay places brackets",
-    )
     need(
         r.max_position_pct <= 1.0,
         "risk.max_position_pct is a fraction of equity (0.10 = 10%)",

@@ -120,8 +120,7 @@ def exits_for_run(
 
     Raises:
         ProtectionError: a rule the bridge does not place (``max_hold``, ``entry_limit``...),
-            exit rules outside replay (the IB broker does not place brackets yet: never run
-            unprotected), ``[orders] type = "limit"`` with exit rules (a timed-out limit's market
+            ``[orders] type = "limit"`` with exit rules (a timed-out limit's market
             replacement carries no children yet), or ``require_stop`` without ``sl_stop``/``sl_trail``.
     """
     try:
@@ -135,12 +134,6 @@ def exits_for_run(
             "the bridge does not place these exit rules",
             found=", ".join(other),
             fix=f"drop them from [strategy] params; the bridge places {', '.join(RESTING_RULES)} as brackets",
-        )
-    if names and mode != "replay":
-        raise ProtectionError(
-            f"exit rules need protective orders at the broker, and the {mode} (IB) broker does not place them yet",
-            found=", ".join(names),
-            fix="try them with bridge run --replay, or drop them from [strategy] params",
         )
     if names and limit_orders:
         raise ProtectionError(

@@ -21,6 +21,7 @@ Behaviours this adapter relies on (see ``../shared/docs/tws-protocol-notes.md``)
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import logging
 import math
@@ -57,6 +58,7 @@ from bridge.errors import (
     StaleData,
     UnknownSymbol,
 )
+from bridge.protection import split_ref
 from quantlab.engine.intervals import Interval
 
 try:  # the maintained fork first, the archived original as a fallback
@@ -72,6 +74,12 @@ _WORKING = {"PreSubmitted", "Submitted", "PendingCancel", "ValidationError"}
 _CANCELLED = {"Cancelled", "ApiCancelled", "Inactive"}
 _INFO_CODES = {2104, 2106, 2107, 2108, 2119, 2158}
 _REQUEST_CODES = {162, 200, 321, 322, 354}
+#: ocaType of a bracket's children: 2 = "remaining orders are proportionately reduced in size
+#: with block". The children cover one position, so a partial fill of one must shrink the
+#: others (type 1 would cancel the stop at the target's first partial execution and leave
+#: the rest of the position unprotected); "with block" keeps IB from routing two of them at
+#: once, so they cannot both fill and overshoot the position.
+OCA_TYPE = 2
 
 
 class IBBroker:
@@ -272,6 +280,42 @@ class IBBroker:
         return frame
 
     # --- orders --------------------------------------------------------------------
+    def _contract(self, symbol: str) -> Any:
+        contract = self._contracts.get(symbol)
+        if contract is None:
+            self.qualify([symbol])
+            contract = self._contracts[symbol]
+        return contract
+
+    def _order(self, request: OrderRequest, **extra: Any) -> Any:
+        """The ib_async order of ``request`` (MKT, LMT, STP with auxPrice, TRAIL with trailingPercent).
+        A protective child carries its OCA group (``OCA_TYPE``); its parentId is set by the caller."""
+        kw: dict[str, Any] = dict(
+            orderRef=request.order_ref, tif=request.tif, account=self._account, outsideRth=False, **extra
+        )
+        if request.oca_group:
+            kw.setdefault("ocaGroup", request.oca_group)
+            kw.setdefault("ocaType", OCA_TYPE)
+        kind = request.order_type
+        if kind == "LMT":
+            return _ib.LimitOrder(request.side, request.quantity, float(request.limit_price or 0.0), **kw)
+        if kind == "STP":
+            return _ib.StopOrder(request.side, request.quantity, float(request.aux_price or 0.0), **kw)
+        if kind == "TRAIL":
+            return _ib.Order(
+                action=request.side,
+                totalQuantity=request.quantity,
+                orderType="TRAIL",
+                trailingPercent=float(request.trail_pct or 0.0),
+                **kw,
+            )
+        return _ib.MarketOrder(request.side, request.quantity, **kw)
+
+    def _check_up(self, order_ref: str) -> None:
+        if not self.is_connected() or self._socket_dead():
+            self._report_down("the gateway closed the socket")
+            raise BrokerDisconnected("not connected to IB: order not sent", found=order_ref)
+
     def place(self, request: OrderRequest) -> OrderState:
         """Place one order. The socket itself is checked before and after the write: ib_async
         notices a server-side close only when its loop runs, and meanwhile writes orders into
@@ -281,20 +325,12 @@ class IBBroker:
             BrokerDisconnected: the connection is down; nothing was written.
             OrderUnconfirmed: the gateway closed the socket around the write; outcome unknown.
         """
-        if not self.is_connected() or self._socket_dead():
-            self._report_down("the gateway closed the socket")
-            raise BrokerDisconnected("not connected to IB: order not sent", found=request.order_ref)
-        contract = self._contracts.get(request.symbol)
-        if contract is None:
-            self.qualify([request.symbol])
-            contract = self._contracts[request.symbol]
-        kw = dict(orderRef=request.order_ref, tif=request.tif, account=self._account, outsideRth=False)
-        order: Any
-        if request.order_type == "LMT":
-            order = _ib.LimitOrder(request.side, request.quantity, float(request.limit_price or 0.0), **kw)
-        else:
-            order = _ib.MarketOrder(request.side, request.quantity, **kw)
-        trade = self.ib.placeOrder(contract, order)
+        self._check_up(request.order_ref)
+        check_request(request)
+        contract = self._contract(request.symbol)
+        # a lone protective order (no parentId: the entry it protects has filled, possibly in
+        # another gateway session whose order ids mean nothing now) still joins its OCA group
+        trade = self.ib.placeOrder(contract, self._order(request))
         self._top_id = max(self._top_id, int(trade.order.orderId or 0))
         if self._socket_dead():
             self._report_down("the gateway closed the socket during placeOrder")
@@ -304,6 +340,107 @@ class IBBroker:
                 fix="nothing to do: the reconnect resolves it",
             ) from None
         return self._state(trade)
+
+    def place_bracket(self, parent: OrderRequest, children: Sequence[OrderRequest]) -> list[OrderState]:
+        """Place an entry with its protective children as IB documents brackets: the parent and
+        every child but the last with ``transmit=False`` (held at the gateway, never routed),
+        each child with ``parentId`` = the parent's order id, its ``ocaGroup`` (``OCA_TYPE``)
+        and its deterministic orderRef; the last child's ``transmit=True`` releases the chain.
+        The socket is checked after every write: a gateway that went away mid-bracket took the
+        held orders with it, so nothing was transmitted.
+
+        Raises:
+            BridgeError: a child that is not this parent's (checked before anything is written).
+            BrokerDisconnected: the connection is down; nothing was written.
+            OrderUnconfirmed: the gateway closed the socket during the writes; outcome unknown
+                (nothing was transmitted unless the last child had been written).
+        """
+        if not children:
+            return [self.place(parent)]
+        for child in children:
+            check_request(child, parent)
+        self._check_up(parent.order_ref)
+        contract = self._contract(parent.symbol)
+        head = self._order(parent, transmit=False)
+        head.orderId = self.ib.client.getReqId()
+        orders = [head] + [
+            self._order(child, parentId=head.orderId, transmit=i == len(children) - 1)
+            for i, child in enumerate(children)
+        ]
+        trades = []
+        for order in orders:
+            trades.append(self.ib.placeOrder(contract, order))
+            self._top_id = max(self._top_id, int(order.orderId or 0))
+            if self._socket_dead():
+                self._report_down("the gateway closed the socket during a bracket")
+                raise OrderUnconfirmed(
+                    f"bracket written into a socket the gateway had closed after {len(trades)} of "
+                    f"{len(orders)} orders: held orders die with the connection to the gateway",
+                    found=order.orderRef,
+                    fix="nothing to do: the reconnect resolves it (voided if the broker never got it)",
+                )
+        log.info(
+            "bracket placed",
+            extra={
+                "event": "bracket_placed",
+                "order_ref": parent.order_ref,
+                "children": [c.order_ref for c in children],
+                "parent_id": head.orderId,
+            },
+        )
+        return [self._state(t) for t in trades]
+
+    def modify(self, order_ref: str, *, level: float | None = None, quantity: float | None = None) -> bool:
+        """Re-send one of this client's open orders with the same orderId and a new level
+        (``auxPrice`` of a STP, ``lmtPrice`` of a LMT) or quantity. The order is found by its
+        orderRef among this connection's open trades (Trade objects die with a reconnect and
+        order ids with a gateway restart: the id is the one the gateway reports now).
+
+        False, with a log line saying why, for an order another client id placed (IB lets only
+        the placing client modify it), an order that is not open, or a level the order type has
+        not; nothing is sent then.
+        """
+        if not self.is_connected() or self._socket_dead():
+            self._report_down("the gateway closed the socket")
+            return self._refuse_modify(order_ref, "not connected to IB")
+        trade = next((t for t in self.ib.openTrades() if t.order.orderRef == order_ref and self._own(t)), None)
+        if trade is None:
+            other = next((t for t in self._all_open if t.order.orderRef == order_ref and not self._own(t)), None)
+            why = (
+                f"placed by client id {other.order.clientId}, not this one ({self.cfg.client_id}): "
+                "IB lets only the placing client modify an order"
+                if other is not None
+                else "not open at the broker (filled, cancelled, or never placed)"
+            )
+            return self._refuse_modify(order_ref, why)
+        # a plain Order copy (StopOrder & co. take other __init__ arguments than their fields)
+        order = _ib.Order(**{f.name: getattr(trade.order, f.name) for f in dataclasses.fields(_ib.Order)})
+        order.transmit = True
+        if level is not None:
+            if order.orderType == "STP":
+                order.auxPrice = float(level)
+            elif order.orderType == "LMT":
+                order.lmtPrice = float(level)
+            else:
+                return self._refuse_modify(order_ref, f"a {order.orderType} order has no level to move")
+        if quantity is not None:
+            order.totalQuantity = float(quantity)
+        try:
+            self.ib.placeOrder(trade.contract, order)
+        except AssertionError:  # ib_async sent it, then saw the trade is done (filled meanwhile): IB answers 104
+            return self._refuse_modify(order_ref, "it completed while the modify was sent")
+        log.info(
+            "order modified",
+            extra={"event": "order_modified", "order_ref": order_ref, "level": level, "quantity": quantity},
+        )
+        return True
+
+    def _refuse_modify(self, order_ref: str, why: str) -> bool:
+        log.warning(
+            f"modify of {order_ref} refused: {why}",
+            extra={"event": "modify_refused", "order_ref": order_ref, "detail": why},
+        )
+        return False
 
     def _socket_dead(self) -> bool:
         """True if the gateway hung up (or the socket errored), whether or not the loop saw it yet."""
@@ -534,7 +671,7 @@ class IBBroker:
         completed = self._completed_status.get(int(o.permId or 0), "")
         if status == "cancelled" and filled == 0 and completed.lower().startswith("rejected"):
             status, message = "rejected", message or completed
-        lmt = float(o.lmtPrice) if o.orderType == "LMT" and o.lmtPrice is not None and o.lmtPrice < 1e300 else None
+        lmt = float(o.lmtPrice) if o.orderType == "LMT" and _set(o.lmtPrice) else None
         return OrderState(
             order_ref=o.orderRef,
             symbol=trade.contract.symbol,
@@ -554,7 +691,23 @@ class IBBroker:
             error_code=codes[-1] if codes else 0,
             foreign=not self._own(trade),
             client_id=int(o.clientId or 0),
+            parent_ref=self._parent_ref(o),
+            aux_price=float(o.auxPrice) if o.orderType == "STP" and _set(o.auxPrice) else None,
+            trail_pct=float(o.trailingPercent) if o.orderType == "TRAIL" and _set(o.trailingPercent) else None,
+            oca_group=str(o.ocaGroup or "") or None,
         )
+
+    def _parent_ref(self, order: Any) -> str | None:
+        """The orderRef of ``order``'s parent: read from the child's own deterministic ref
+        (``bridge.protection.split_ref``), else looked up by parentId among this client's trades."""
+        parsed = split_ref(str(order.orderRef or ""))
+        if parsed is not None:
+            return parsed[0]
+        pid = int(getattr(order, "parentId", 0) or 0)
+        if not pid:
+            return None
+        parent = self.ib.wrapper.trades.get((int(order.clientId or 0), pid))
+        return str(parent.order.orderRef) if parent is not None and parent.order.orderRef else None
 
     def _fill(self, fill: Any) -> Fill:
         e, r = fill.execution, fill.commissionReport
@@ -574,6 +727,34 @@ class IBBroker:
             realized_pnl=float(r.realizedPNL) if known and r.realizedPNL else None,
             perm_id=int(e.permId or 0),
         )
+
+
+def check_request(request: OrderRequest, parent: OrderRequest | None = None) -> None:
+    """Refuse, before anything is written, an order IB would reject for a missing price, or a
+    bracket child that is not ``parent``'s (another parent_ref or symbol)."""
+    missing = {
+        "LMT": ("limit_price", request.limit_price),
+        "STP": ("aux_price", request.aux_price),
+        "TRAIL": ("trail_pct", request.trail_pct),
+    }.get(request.order_type)
+    if missing is not None and not (missing[1] is not None and math.isfinite(missing[1]) and missing[1] > 0):
+        raise BrokerError(
+            f"a {request.order_type} order needs a positive {missing[0]}",
+            found=f"{request.order_ref}: {missing[0]}={missing[1]!r}",
+            fix="build protective orders with bridge.protection.child_request",
+        )
+    if parent is not None and (request.parent_ref != parent.order_ref or request.symbol != parent.symbol):
+        raise BrokerError(
+            "a bracket child must name its parent's orderRef and symbol",
+            found=f"{request.order_ref} ({request.symbol}) -> {request.parent_ref}, "
+            f"parent {parent.order_ref} ({parent.symbol})",
+            fix="build child requests with bridge.protection.child_request",
+        )
+
+
+def _set(value: Any) -> bool:
+    """True for a price IB actually set (ib_async leaves UNSET_DOUBLE, 1.8e308, in the others)."""
+    return value is not None and isinstance(value, (int, float)) and math.isfinite(value) and abs(value) < 1e300
 
 
 def _status(ib_status: str, codes: list[int], filled: float, qty: float) -> BrokerStatus:

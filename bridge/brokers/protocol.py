@@ -85,6 +85,13 @@ class OrderState:
     #: placing client, except a global cancel).
     foreign: bool = False
     client_id: int = 0
+    # a bracket's protective child (issue 12): the entry it protects (its orderRef), the STP
+    # trigger, the trailing percent and the OCA group, as the broker holds them now (a modify
+    # or an OCA reduction may have moved them since the ledger recorded the child)
+    parent_ref: str | None = None
+    aux_price: float | None = None
+    trail_pct: float | None = None
+    oca_group: str | None = None
 
     @property
     def done(self) -> bool:
@@ -204,6 +211,19 @@ class Broker(Protocol):
 
     def place(self, request: OrderRequest) -> OrderState:
         """Send an order; returns at once (status ``pending``). Raises BrokerDisconnected."""
+
+    def place_bracket(self, parent: OrderRequest, children: Sequence[OrderRequest]) -> list[OrderState]:
+        """Send an entry with its protective children (``bridge.protection.child_request``) so
+        that the broker never works the parent without them: at IB the parent and every child
+        but the last go out with ``transmit=False`` and the last child releases the chain.
+        Returns the states of the orders placed, parent first (a broker that refuses the
+        parent at once may return fewer). Raises like :meth:`place`; after a raise nothing
+        was transmitted (IB drops held orders with the connection's gateway)."""
+
+    def modify(self, order_ref: str, *, level: float | None = None, quantity: float | None = None) -> bool:
+        """Move a working order's level (a stop's trigger, a limit's price) or its quantity.
+        False (and a log line) if this connection cannot: the order is not open, or another
+        client id placed it (IB lets only the placing client modify)."""
 
     def cancel(self, order_ref: str) -> bool:
         """Request cancellation of a working order; False if the broker does not know it."""

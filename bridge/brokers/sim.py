@@ -236,6 +236,10 @@ class SimBroker:
             limit_price=request.limit_price,
             broker_order_id=self._next_id,
             perm_id=900_000_000 + self._next_id,
+            parent_ref=request.parent_ref,
+            aux_price=request.aux_price,
+            trail_pct=request.trail_pct,
+            oca_group=request.oca_group,
         )
         self._next_id += 1
         mode, qty, reason = self._scripts.pop(request.order_ref, ("auto", 0.0, ""))
@@ -264,6 +268,14 @@ class SimBroker:
                     self._execute(order, state.quantity, px, slippage=True, cap=lmt)
         return order.state
 
+    def place_bracket(self, parent: OrderRequest, children: Sequence[OrderRequest]) -> list[OrderState]:
+        """The parent, then each child in turn (nothing can happen in between in a simulation).
+        A parent refused at once gets no children (the list then holds the parent only)."""
+        states = [self.place(parent)]
+        if states[0].done and states[0].filled == 0:
+            return states
+        return states + [self.place(child) for child in children]
+
     def cancel(self, order_ref: str) -> bool:
         order = self._orders.get(order_ref)
         if order is None or order.state.done:
@@ -290,6 +302,9 @@ class SimBroker:
                     rest.level = float(level)
                     if rest.role == "trail":
                         rest.mark = _mark_of(rest, float(level))
+                    if rest.role != "trail":  # the state shows the level as IB shows it
+                        key = "limit_price" if rest.role == "take_profit" else "aux_price"
+                        order.state = replace(order.state, **{key: float(level)})
         if quantity is not None:
             order.state = replace(order.state, quantity=float(quantity), remaining=float(quantity) - order.state.filled)
         self._emit(order)

@@ -10,7 +10,6 @@ copies the backup in through the same API (so the WAL is handled by SQLite, not 
 
 from __future__ import annotations
 
-import os
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ import pandas as pd
 from bridge.config import BridgeConfig
 from bridge.control import runner_alive
 from bridge.errors import LedgerError
-from bridge.ledger.store import Ledger, inspect_ledger
+from bridge.ledger.store import Ledger, inspect_ledger, make_private
 
 _TOL = 1e-6
 
@@ -107,13 +106,12 @@ def restore(cfg: BridgeConfig, src: str, force: bool = False) -> dict[str, Any]:
         finally:
             current.close()
     src_db = sqlite3.connect(f"file:{Path(src)}?mode=ro", uri=True)
-    dst_db = sqlite3.connect(target)
+    dst_db = sqlite3.connect(make_private(target))
     try:
         src_db.backup(dst_db)
     finally:
         src_db.close()
         dst_db.close()
-    os.chmod(target, 0o600)
     return {
         "restored": str(target),
         "from": info["path"],

@@ -15,6 +15,7 @@ never reconciles (so never voids the first runner's orders) and never sends anyt
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -40,6 +41,39 @@ def read_holder(path: Path) -> dict[str, Any]:
         return {}
 
 
+def probe(ledger_path: Path) -> dict[str, Any]:
+    """Who holds the ledger's lock, for ``bridge status`` and ``bridge stop``.
+
+    Returns the holder's details with ``state``: ``alive`` (a process holds the lock),
+    ``stale`` (nobody holds it but the file still names a holder: that process died
+    without releasing, e.g. SIGKILL; the kernel already freed the lock, nothing to clean
+    up) or ``none``; and ``lock``, the lock file's path. The check takes a shared lock for
+    an instant, never creates the file; :meth:`LedgerLease.acquire` retries briefly so a
+    runner starting at that instant is not refused.
+    """
+    path = lock_path(Path(ledger_path))
+    out: dict[str, Any] = {"state": "none", "lock": str(path)}
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return out
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return {**read_holder(path), **out, "state": "alive"}
+        fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+    holder = read_holder(path)
+    return {**holder, **out, "state": "stale"} if holder else out
+
+
+#: How long :meth:`LedgerLease.acquire` keeps trying while the lock is taken (a status
+#: probe holds it for microseconds; a runner holds it for its lifetime).
+_ACQUIRE_PATIENCE = 0.25
+
+
 class LedgerLease:
     """The exclusive right of one process to run a bridge on one ledger."""
 
@@ -60,10 +94,8 @@ class LedgerLease:
         if self._fd is not None:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)  # private, like the ledger
+        if not _try_lock(fd):
             os.close(fd)
             raise LedgerError(
                 "another bridge is running on this ledger",
@@ -71,6 +103,9 @@ class LedgerLease:
                 fix="stop it first (`bridge stop --shutdown --ledger ...`), or run this strategy with its "
                 "own --ledger; the lock is released as soon as that process exits",
             ) from None
+        if os.fstat(fd).st_mode & 0o077:  # a lock file left by an older bridge
+            with contextlib.suppress(PermissionError):  # another user's file: only its owner may chmod
+                os.fchmod(fd, 0o600)
         holder = {
             "pid": os.getpid(),
             "host": socket.gethostname(),
@@ -107,3 +142,16 @@ class LedgerLease:
             f"pid {holder.get('pid')} on {holder.get('host')} (run {holder.get('run_id')}) holds {self.path} "
             f"since {holder.get('since')}"
         )
+
+
+def _try_lock(fd: int) -> bool:
+    """The exclusive lock without blocking, retried for a moment (see :func:`probe`)."""
+    deadline = time.monotonic() + _ACQUIRE_PATIENCE
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.01)

@@ -158,6 +158,29 @@ def _num(value: float | None) -> float | None:
     return None if value is None or (isinstance(value, float) and math.isnan(value)) else float(value)
 
 
+#: Ledger files are private: they hold account ids and the whole order history.
+PRIVATE_MODE = 0o600
+#: Files SQLite keeps next to a database (it creates them with the database file's mode).
+_COMPANIONS = ("-wal", "-shm", "-journal")
+
+
+def make_private(path: str | os.PathLike[str]) -> Path:
+    """Create the database file ``path`` (empty, mode 0600) if missing, before SQLite opens it.
+
+    Why before: SQLite creates the database with 0644 (less the umask) and then gives its
+    ``-wal``/``-shm`` files the database's mode, so a file that starts private keeps all
+    of them private. A file from an older bridge, and companions it left behind, are
+    tightened here; one owned by another user is left as it is (only its owner may chmod).
+    """
+    p = Path(path)
+    os.close(os.open(p, os.O_RDWR | os.O_CREAT, PRIVATE_MODE))
+    for f in (p, *(p.with_name(p.name + suffix) for suffix in _COMPANIONS)):
+        with contextlib.suppress(FileNotFoundError, PermissionError):
+            if f.stat().st_mode & 0o077:
+                f.chmod(PRIVATE_MODE)
+    return p
+
+
 def _switch_to_wal(db: sqlite3.Connection, wait: float = 10.0) -> str:
     """``PRAGMA journal_mode = WAL``, retried while another process holds the new file's lock.
 
@@ -187,6 +210,7 @@ class Ledger:
             )
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
+            make_private(self.path)
             self.db = sqlite3.connect(self.path, isolation_level=None, timeout=10.0, check_same_thread=False)
             self.db.row_factory = sqlite3.Row
             self.db.execute("PRAGMA busy_timeout = 10000")
@@ -818,7 +842,7 @@ class Ledger:
         """A consistent copy of the live ledger with SQLite's online backup API (writers keep going)."""
         out = Path(dest)
         out.parent.mkdir(parents=True, exist_ok=True)
-        target = sqlite3.connect(out)
+        target = sqlite3.connect(make_private(out))
         try:
             self.db.backup(target, pages=256)
         finally:

@@ -18,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 
-from bridge.brokers.protocol import BarEvent, OrderRequest
+from bridge.brokers.protocol import BarEvent, OrderRequest, OrderState
 from bridge.errors import (
     BridgeError,
     BrokerDisconnected,
@@ -248,25 +248,10 @@ class DecisionPath:
                 extra={"event": "dry_run", "order_ref": ref, "side": intent.side, "quantity": intent.quantity},
             )
             return
-        self.place(intent, ref, received)
         if kids:
-            parent = self.ctx.ledger.order(ref) or {}
-            if parent.get("status") in (
-                "intent",
-                "rejected",
-                "void",
-                "cancelled",
-            ):  # never sent or refused: nothing to protect
-                for row in kids:
-                    self.ctx.ledger.update_order(
-                        row["order_ref"],
-                        self.ctx.clock.now(),
-                        kind="void",
-                        status="void",
-                        detail=f"entry {ref} is {parent.get('status')}",
-                    )
-            else:
-                self.place_children(ref, kids)
+            self.place_bracket(intent, ref, kids, received)
+        else:
+            self.place(intent, ref, received)
 
     def bracket_of(
         self, intent: OrderIntent, position: float, desired: float, row: dict[str, Any] | None = None
@@ -285,39 +270,57 @@ class DecisionPath:
         }
         return children(parent, self.ctx.exits, intent.entry_price)
 
-    def place_children(self, ref: str, kids: list[dict[str, Any]]) -> None:
-        """Send the recorded children of entry ``ref`` (after the parent), then relevel them if it filled."""
+    def place_bracket(self, intent: OrderIntent, ref: str, kids: list[dict[str, Any]], received: float | None) -> None:
+        """Send entry ``ref`` with its recorded children in one ``Broker.place_bracket`` (at IB the
+        parent is held until the last child transmits it), record them 'sent', then relevel them
+        if the entry already filled. A child the broker did not take (the parent refused at once)
+        is voided; nothing sent stays 'intent' for the reconnect to resolve."""
+        try:
+            states = self.ctx.broker.place_bracket(self.request(intent, ref), [child_request(row) for row in kids])
+        except BrokerDisconnected as err:
+            log.error(
+                "bracket not sent: disconnected", extra={"event": "send_failed", "order_ref": ref, "detail": err.what}
+            )
+            for r in [ref, *(row["order_ref"] for row in kids)]:
+                self.ctx.ledger.update_order(r, self.ctx.clock.now(), kind="send_failed", detail=unsent_detail(err))
+            self.ctx.disconnected(err.what)
+            return
+        if self.ctx.crash_after_place:
+            self.crash(ref)
+        self.sent(intent, ref, states[0], received)
+        placed = {st.order_ref: st for st in states[1:]}
         for row in kids:
-            try:
-                state = self.ctx.broker.place(child_request(row))
-            except BrokerDisconnected as err:
+            st = placed.get(row["order_ref"])
+            if st is None:
                 self.ctx.ledger.update_order(
-                    row["order_ref"], self.ctx.clock.now(), kind="send_failed", detail=unsent_detail(err)
+                    row["order_ref"],
+                    self.ctx.clock.now(),
+                    kind="void",
+                    status="void",
+                    detail=f"entry {ref} is {states[0].status}: nothing to protect",
                 )
-                self.ctx.disconnected(err.what)
-                return
+                continue
             self.ctx.ledger.update_order(
                 row["order_ref"],
                 self.ctx.clock.now(),
                 kind="sent",
                 status="sent",
                 sent_at=iso(self.ctx.clock.now()),
-                broker_order_id=state.broker_order_id,
-                perm_id=state.perm_id,
+                broker_order_id=st.broker_order_id,
+                perm_id=st.perm_id,
             )
-            if state.status != "pending":
-                self.ctx.sync.order_event(state)
+            if st.status != "pending":
+                self.ctx.sync.order_event(st)
         self.relevel(ref)
 
     def relevel(self, parent_ref: str) -> None:
         """Once the entry filled: its stop and target move to levels measured from the raw fill
         (research's rule; a trailing stop's mark starts there at the broker)."""
         row = self.ctx.ledger.order(parent_ref)
-        modify = getattr(self.ctx.broker, "modify", None)
-        if row is None or row["status"] != "filled" or not row["avg_fill_price"] or modify is None:
+        if row is None or row["status"] != "filled" or not row["avg_fill_price"]:
             return
         placed = [
-            c for c in self.ctx.ledger.children(parent_ref) if c["status"] not in ("intent", "dry_run", "send_failed")
+            c for c in self.ctx.ledger.children(parent_ref) if c["status"] in ("sent", "working", "partially_filled")
         ]
         if not placed:
             return
@@ -330,7 +333,7 @@ class DecisionPath:
             level = new.get(child["role"], {}).get(key)
             if level is None or level == child[key]:
                 continue
-            if modify(child["order_ref"], level=level):
+            if self.ctx.broker.modify(child["order_ref"], level=level):
                 self.ctx.ledger.update_order(
                     child["order_ref"],
                     self.ctx.clock.now(),
@@ -339,8 +342,8 @@ class DecisionPath:
                     **{key: level},
                 )
 
-    def place(self, intent: OrderIntent, ref: str, received: float | None) -> None:
-        req = OrderRequest(
+    def request(self, intent: OrderIntent, ref: str) -> OrderRequest:
+        return OrderRequest(
             ref,
             intent.symbol,
             intent.side,
@@ -349,8 +352,10 @@ class DecisionPath:
             intent.limit_price,
             self.ctx.cfg.orders.tif,
         )
+
+    def place(self, intent: OrderIntent, ref: str, received: float | None) -> None:
         try:
-            state = self.ctx.broker.place(req)
+            state = self.ctx.broker.place(self.request(intent, ref))
         except BrokerDisconnected as err:
             log.error(
                 "order not sent: disconnected", extra={"event": "send_failed", "order_ref": ref, "detail": err.what}
@@ -360,6 +365,10 @@ class DecisionPath:
             return
         if self.ctx.crash_after_place:
             self.crash(ref)
+        self.sent(intent, ref, state, received)
+
+    def sent(self, intent: OrderIntent, ref: str, state: OrderState, received: float | None) -> None:
+        """Record a placed strategy order 'sent' (with its broker ids), its latency and log line."""
         sent = time.perf_counter()
         self.ctx.ledger.update_order(
             ref,

@@ -2,10 +2,14 @@
 :mod:`quantlab.engine.strategy` (the same module object, so monkeypatching and
 ``isinstance`` behave as before).
 
-These are import-system aliases rather than files at the old paths: while other branches
-still edit the moved files, a file left at the old path would stop git's rename detection
-from carrying their edits to the new homes. Once those branches have landed, the aliases can
-become one-line re-export files.
+These are import-system aliases rather than files at the old paths, and stay so (checked
+after the engine move landed). A re-export file (``from quantlab.engine.strategy import *``)
+makes a second module object: ``isinstance`` still holds, but monkeypatching the old path
+no longer reaches the code. A file that swaps itself for the new module in ``sys.modules``
+keeps plain modules identical, but not a package: ``quantlab.backends.checkpoint`` would
+then be found through the new package's ``__path__`` and loaded a second time under the
+old name (tried: two module objects), so it would need one such file per submodule, kept
+in step by hand. One finder covers every old path and submodule.
 """
 
 from __future__ import annotations

@@ -73,8 +73,6 @@ def test_precedence_toml_then_env_then_flags(tmp_path: Path) -> None:
         ("[risk]\nmax_positions = 0\n", "max_positions must be >= 1"),
         ("[risk]\nmax_loss_per_trade = -5.0\n", "max_loss_per_trade must be >= 0"),
         ("[risk]\nrequire_stop = 'maybe'\n", "risk.require_stop must be bool"),
-        ("[risk]\nrequire_stop = true\n", "does not place protective stop orders yet"),
-        ("[risk]\nmax_loss_per_trade = 500.0\n", "does not place protective stop orders yet"),
         ("[risk]\ndaily_loss_limit_pct = 0\n", "daily_loss_limit_pct must be a positive number"),
         ("[risk]\nmax_order_notional = 'lots'\n", "risk.max_order_notional must be float"),
         ("[orders]\ntype = 'stop'\n", "orders.type must be market or limit"),

@@ -58,29 +58,43 @@ def test_children_are_recorded_with_the_entry_and_end_closed(spy_daily: pd.DataF
     assert len(open_children) == (2 if result.positions.get("SPY") else 0)  # none rests on a flat symbol
 
 
-def test_exit_rules_are_refused_outside_replay_and_unwired_rules_everywhere() -> None:
+def test_exit_rules_run_on_paper_and_unwired_rules_are_refused_everywhere() -> None:
+    """Issue 12: the IB broker places brackets now, so paper/live accept sl_stop/tp_stop/sl_trail
+    (they were refused while only the sim broker held children); the rules the bridge does not
+    place are refused in every mode."""
     from bridge.app import validate_run
 
     cfg = load_config(
-        env={}, overrides={"strategy": {"name": "sma_cross", "symbols": ("SPY",), "params": "sl_stop=0.05"}}
+        env={}, overrides={"strategy": {"name": "sma_cross", "symbols": ("SPY",), "params": "sl_stop=0.05,tp_stop=0.1"}}
     )
-    with pytest.raises(BridgeError, match="does not place them yet") as err:
-        validate_run(cfg)
-    assert "--replay" in err.value.render()
+    assert cfg.mode == "paper"
+    spec, params = validate_run(cfg)
+    assert {p.name for p in spec.exit_params} == {"sl_stop", "tp_stop"} and params["sl_stop"] == 0.05
+    for mode in ("paper", "replay"):
+        cfg = load_config(
+            env={},
+            overrides={
+                "": {"mode": mode},
+                "strategy": {"name": "sma_cross", "symbols": ("SPY",), "params": "max_hold=5"},
+            },
+        )
+        with pytest.raises(BridgeError, match="does not place these exit rules"):
+            validate_run(cfg)
+
+
+def test_require_stop_needs_a_stop_rule_in_every_mode(spy_daily: pd.DataFrame, tmp_path) -> None:  # noqa: ANN001
+    from bridge.app import validate_run
+
     cfg = load_config(
         env={},
         overrides={
-            "": {"mode": "replay"},
-            "strategy": {"name": "sma_cross", "symbols": ("SPY",), "params": "max_hold=5"},
+            "risk": {"require_stop": True, "max_loss_per_trade": 500.0},
+            "strategy": {"name": "sma_cross", "symbols": ("SPY",), "params": "tp_stop=0.05"},
         },
     )
-    with pytest.raises(BridgeError, match="does not place these exit rules"):
+    assert cfg.mode == "paper" and cfg.risk.require_stop  # accepted at load: the IB broker places stops now
+    with pytest.raises(BridgeError, match="no sl_stop or sl_trail"):
         validate_run(cfg)
-
-
-def test_require_stop_is_lifted_for_replay_only_and_needs_a_stop_rule(spy_daily: pd.DataFrame, tmp_path) -> None:  # noqa: ANN001
-    with pytest.raises(BridgeError, match="does not place protective stop orders yet"):
-        load_config(env={}, overrides={"risk": {"require_stop": True}})
     result = replay(spy_daily, tmp_path, "sl_stop=0.02", risk={"require_stop": True, "max_loss_per_trade": 5000.0})
     filled = result.orders[(result.orders["status"] == "filled") & result.orders["role"].isna()]
     assert len(filled) >= 3  # entries carry their stop: the gate's rule 9 lets them through
