@@ -169,15 +169,22 @@ def failed_exits_alerted(rec: Record) -> list[Violation]:
     """6. No rejected or failed exit is left without a critical alert.
 
     An exit is a SELL (the strategies here are long-only) or a flattening order; failed means it
-    ended rejected, or void although the broker executed some of it. (An exit the bridge cancels
+    ended rejected, or void although the broker executed some of it. A protective child counts
+    only once its entry filled some (IB rejects the children of a rejected parent). (An exit the bridge cancels
     itself because the next decision supersedes it is not a failure.)
     """
-    rows = query(rec.ledger, "SELECT order_ref, symbol, side, purpose, status, filled, quantity FROM orders")
+    rows = query(
+        rec.ledger,
+        "SELECT o.order_ref, o.symbol, o.side, o.purpose, o.status, o.filled, o.quantity, o.role,"
+        " p.filled AS parent_filled FROM orders o LEFT JOIN orders p ON p.order_ref = o.parent_ref",
+    )
     critical = [a for a in rec.alerts if str(a.get("level", "")).upper() == "CRITICAL"]
     out = []
     for r in rows:
         exit_ = r["side"] == "SELL" or r["purpose"] != "signal"
         failed = r["status"] == "rejected" or (r["status"] == "void" and r["filled"] > TOL)
+        if r.get("role") and not (r["parent_filled"] or 0) > TOL:
+            failed = False  # a child of an entry that never filled protected nothing (IB rejects it with its parent)
         if not (exit_ and failed):
             continue
         if not any(

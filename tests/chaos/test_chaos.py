@@ -241,3 +241,26 @@ def test_a_bracket_run_that_never_held_a_protected_position_fails_the_suite() ->
     assert vacuous([ran, dict(ran)])
     assert not vacuous([ran, {**ran, "protection_exercised": True}])
     assert not vacuous([{**ran, "brackets": False}])  # plain schedules have nothing to exercise
+
+
+def test_a_child_rejected_with_its_unfilled_parent_is_no_failed_exit(tmp_path: Path) -> None:
+    import sqlite3
+
+    from tests.chaos.invariants import failed_exits_alerted
+
+    ledger = tmp_path / "l.sqlite"
+    db = sqlite3.connect(ledger)
+    db.execute(
+        "CREATE TABLE orders (order_ref TEXT, symbol TEXT, side TEXT, purpose TEXT, status TEXT, filled REAL,"
+        " quantity REAL, role TEXT, parent_ref TEXT)"
+    )
+    db.execute("INSERT INTO orders VALUES ('ql:e', 'SPY', 'BUY', 'signal', 'rejected', 0, 10, NULL, NULL)")
+    db.execute("INSERT INTO orders VALUES ('ql:e:sl', 'SPY', 'SELL', 'protect', 'rejected', 0, 10, 'stop', 'ql:e')")
+    db.commit()
+    rec = SimpleNamespace(ledger=ledger, alerts=[])
+    assert failed_exits_alerted(rec) == []  # type: ignore[arg-type]  # nothing was held: nothing to protect
+    db.execute("UPDATE orders SET status = 'filled', filled = 10 WHERE order_ref = 'ql:e'")
+    db.commit()
+    [v] = failed_exits_alerted(rec)  # type: ignore[arg-type]  # a held position's stop rejected, silently
+    assert "ql:e:sl" in v.message
+    db.close()
