@@ -13,7 +13,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from tests.chaos.invariants import check, exercised
+from tests.chaos.invariants import bound_tested, check, exercised
 from tests.chaos.schedule import draw
 from tests.chaos.session import run_schedule
 
@@ -43,6 +43,8 @@ def outcome(seed: int, keep: bool = False, brackets: bool = False) -> dict[str, 
             "error": None,
             "brackets": brackets,
             "protection_exercised": exercised(rec),
+            "protection_bound_tested": bound_tested(rec),
+            "held_partial": rec.held_partial,
         }
     except Exception:  # noqa: BLE001 - a harness failure is reported with its seed, not hidden
         result = {
@@ -55,6 +57,8 @@ def outcome(seed: int, keep: bool = False, brackets: bool = False) -> dict[str, 
             "error": traceback.format_exc(limit=4),
             "brackets": brackets,
             "protection_exercised": False,
+            "protection_bound_tested": False,
+            "held_partial": False,
         }
     result["folder"] = str(folder) if keep or result["violations"] or result["error"] else None
     if result["folder"] is None:

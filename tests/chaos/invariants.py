@@ -278,6 +278,12 @@ def exercised(rec: Record) -> bool:
     return any(abs(s.position) > TOL and s.cover > TOL for s in rec.timeline)
 
 
+def bound_tested(rec: Record) -> bool:
+    """True if a reconcile started while some position was unprotected: invariant 8's bound was
+    put to the test, not only its "never unprotected" side."""
+    return any(sp.reconciles for sp in spells(rec.timeline, [t for t, _ in rec.reconciles]))
+
+
 CHECKS = (
     one_live_order_per_decision,
     executions_recorded_once,

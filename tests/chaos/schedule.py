@@ -63,12 +63,15 @@ class Schedule:
     fault_bars: int
     faults: tuple[Fault, ...]
     exits: str = ""  # exit rules in [strategy] params: every entry goes out as a bracket
+    #: bracket schedules: the long ramp's entry fills in part and is held ~11 s (two periodic
+    #: reconciles): IB keeps a bracket's children inactive until the parent fills completely
+    hold_partial: bool = False
 
     def describe(self) -> str:
         parts = [f"{f.bar}:{f.kind}" + (f"{f.params}" if f.params else "") for f in self.faults]
         return (
             f"seed {self.seed}: {','.join(self.symbols)} client {self.client_id}, {self.fault_bars} bars, "
-            + (f"brackets {self.exits}, " if self.exits else "")
+            + (f"brackets {self.exits}{' (partial entry held)' if self.hold_partial else ''}, " if self.exits else "")
             + "faults "
             + "; ".join(parts)
         )
@@ -119,13 +122,14 @@ def draw(seed: int, n_faults: tuple[int, int] = (2, 5), brackets: bool = False) 
     chosen = rng.choices(kinds, weights=weights, k=rng.randint(*n_faults))
     bars = sorted(rng.sample(range(1, fault_bars - 1), len(chosen)))
     faults = tuple(Fault(b, k, _params(k, rng, symbols)) for b, k in zip(bars, chosen, strict=True))
-    exits = ""
+    exits, hold_partial = "", False
     if brackets:
         exits = rng.choice(EXIT_MENU)
+        hold_partial = rng.random() < 0.5
         # children outlive a gateway restart (GTC, transmitted): half the restarts also start the
         # order-id sequence again, so a new order's id may be a live child's (the fake: a modify)
         faults = tuple(
             replace(f, params={**f.params, "reuse_ids": rng.random() < 0.5}) if f.kind == "gateway_restart" else f
             for f in faults
         )
-    return Schedule(seed, symbols, client_id, fault_bars, faults, exits)
+    return Schedule(seed, symbols, client_id, fault_bars, faults, exits, hold_partial)

@@ -61,6 +61,20 @@ def test_a_fault_free_session_keeps_every_invariant() -> None:
     assert rec.seconds < 30, f"a schedule must take seconds, took {rec.seconds:.1f}"
 
 
+def test_a_fault_free_bracket_session_keeps_every_invariant_and_exercises_protection() -> None:
+    from tests.chaos.invariants import exercised
+
+    sched = Schedule(  # SPY's targets are touched first (0.15% < its wick), QQQ's are not: its stops fill
+        seed=0, symbols=("SPY", "QQQ"), client_id=11, fault_bars=6, faults=(), exits="sl_stop=0.005,tp_stop=0.0015"
+    )
+    rec = run_schedule(sched)
+    assert check(rec) == []
+    assert exercised(rec), "no position held its protective stop at the gateway"
+    fills = {e.order_ref.rsplit(":", 1)[-1] for e in rec.gw_executions if e.order_ref.startswith("ql:")}
+    assert {"sl", "tp"} <= fills, fills  # children did fill at the gateway: stops and targets
+    assert rec.seconds < 40, f"a schedule must take seconds, took {rec.seconds:.1f}"
+
+
 def test_the_crash_point_kills_the_runner_right_after_its_kth_ledger_write(tmp_path: Path) -> None:
     s = Session(Schedule(seed=0, symbols=("SPY",), client_id=11, fault_bars=6, faults=()), tmp_path)
     try:
