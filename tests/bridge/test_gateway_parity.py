@@ -22,13 +22,13 @@ from ._harness import BridgeHarness
 
 SHORT_FLIP = "tests/bridge/short_strategy.py"
 FLIP = "tests/bridge/flip_strategy.py"
-#: Bug (IB brackets, bridge/runtime/decision.py): the children go out with levels from the decision
-#: bar's close (``OrderIntent.entry_price``; the decision runs on the completed bar before the
-#: forming bar's open is applied, so ``fill_est`` is the close too) and IB activates them at the
-#: parent's fill: an open gapping past a level fills that child at the entry's own fill, before
-#: ``relevel`` can move it. SPY 2021-12-16 close 466.45 -> stop 461.78, 12-17 open 461.55: the bridge
-#: is stopped out at 461.55 on the entry bar, research (levels from the fill) holds to 12-20's open.
-GAP_AT_ENTRY = "bracket levels from the decision close are crossed by a gapping open at IB (see GAP_AT_ENTRY)"
+#: GAP_AT_ENTRY, bug (fixed): the children went out with levels from the decision bar's close (the
+#: decision ran on the completed bar before the new bar's open was applied, so ``fill_est`` was the
+#: close too) and IB activates them at the parent's fill: an open gapping past a level filled that
+#: child at the entry's own fill, before ``relevel`` could move it. SPY 2021-12-16 close 466.45 ->
+#: stop 461.78, 12-17 open 461.55: stopped out at 461.55 on the entry bar, where research (levels
+#: from the fill) holds to 12-20's open. Now IBBroker streams the new bar first and the bracket is
+#: measured from ``OrderIntent.expected_fill`` (the open).
 #: Model difference (research vs IB's TRAIL): research's trailing mark is the entry and the highs of
 #: the bars strictly after the fill bar, ratcheted after each bar's check; IB (the fake) trails every
 #: price after the fill, the fill bar's high included, and can trigger on the same bar's fall from its
@@ -105,23 +105,9 @@ def _cases(fills: pd.DataFrame, frame: pd.DataFrame, sl: float, tp: float) -> di
 @pytest.mark.parametrize(
     ("name", "exits", "short", "bars", "need"),
     [
-        pytest.param(
-            "sma_cross",
-            "sl_stop=0.01,tp_stop=0.02",
-            False,
-            400,
-            "gap_stop",
-            marks=pytest.mark.xfail(strict=True, reason=GAP_AT_ENTRY),
-        ),
+        ("sma_cross", "sl_stop=0.01,tp_stop=0.02", False, 400, "gap_stop"),  # GAP_AT_ENTRY's case
         ("sma_cross", "sl_stop=0.02,tp_stop=0.04", False, 400, "gap_stop"),
-        pytest.param(
-            SHORT_FLIP,
-            "sl_stop=0.005,tp_stop=0.005",
-            True,
-            200,
-            "both_touched",
-            marks=pytest.mark.xfail(strict=True, reason=GAP_AT_ENTRY),
-        ),
+        (SHORT_FLIP, "sl_stop=0.005,tp_stop=0.005", True, 200, "both_touched"),
     ],
 )
 def test_stops_and_targets_fill_as_research_on_the_pessimistic_path(
@@ -228,3 +214,32 @@ def test_hand_made_bars_a_two_sided_bar_a_gap_through_the_stop_and_a_target(
         (t[10], "BUY", "signal", 100.0),
         (t[10], "SELL", "target", 104.0),
     ]
+
+
+def test_a_child_filled_at_the_open_does_not_block_the_decision_completed_by_that_open(
+    harness: Callable[..., BridgeHarness], gw: FakeGateway
+) -> None:
+    """Bug (fixed): the open that completes bar i-1 also gaps through the stop. The child's fill and the
+    completed bar reach the runner in one batch; the decision ran first, tried to cancel the children,
+    and waited on events its own batch already held (``pump`` polled only new ones): after
+    ``cancel_wait`` it was 'blocked', the target change was lost, and the next target looked
+    unchanged: no re-entry where research re-enters."""
+    bars = [
+        (100.0, 100.5, 99.5, 100.0),
+        (100.0, 101.2, 99.8, 101.0),  # up: long from the next open, 101 (stop 98.98)
+        (101.0, 101.5, 100.4, 100.5),  # down: target flat, decided when the next bar opens...
+        (98.0, 101.0, 97.8, 100.8),  # ...at 98.0, through the stop; up: target long again
+        (100.8, 101.5, 100.5, 101.2),  # research re-enters at this open
+        (101.2, 101.6, 100.9, 101.0),
+        (101.0, 101.3, 100.8, 101.1),
+    ]
+    h = harness(seed=2, frame=hand_bars(bars), strategy={"name": FLIP, "params": "sl_stop=0.02,tp_stop=0.04"})
+    ours, theirs = run(h, len(bars))
+    assert differences(ours, theirs) == []
+    t = h.frame.index
+    assert [(x.time, x.side, x.reason) for x in ours.itertuples()][:3] == [
+        (t[2], "BUY", "signal"),
+        (t[3], "SELL", "stop"),
+        (t[4], "BUY", "signal"),
+    ]
+    assert not [d for d in h.ledger.decisions() if d["verdict"] == "blocked"]
