@@ -42,6 +42,8 @@ def validate_run(cfg: BridgeConfig) -> tuple[StrategySpec, dict[str, float]]:
         cfg.mode,
         require_stop=need_stop,
         limit_orders=cfg.orders.type == "limit",
+        allow_short=cfg.sizing.allow_short,
+        limit_band=cfg.risk.limit_band_pct,
     )
     params = resolve_params(spec, cfg.strategy.params or None, get_interval(cfg.strategy.bar))
     return spec, params
@@ -276,12 +278,14 @@ def _no_runner_note(path: Path, lease: dict[str, Any], timeout: float, shutdown:
     """Why ``bridge stop`` acts through the gateway itself, for the person who typed it."""
     if lease["state"] == "alive":
         why = f"the runner holding {lease['lock']} (pid {lease.get('pid')}) did not answer within {timeout:g}s"
+    elif lease["state"] == "unknown":
+        why = f"no runner answered and {lease['lock']} cannot be read ({lease.get('error')})"
     else:
         why = f"no bridge is running on {path} (no process holds {lease['lock']})"
         if lease["state"] == "stale":
             why += f"; the last one, pid {lease.get('pid')} on {lease.get('host')}, died without stopping"
     return f"{why}: connecting to the gateway directly to latch the kill switch and cancel open orders" + (
-        "; nothing to shut down" if shutdown and lease["state"] != "alive" else ""
+        "; nothing to shut down" if shutdown and lease["state"] in ("none", "stale") else ""
     )
 
 

@@ -10,6 +10,7 @@ Every action is recorded in the ``control`` table with who asked and when.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from collections.abc import Callable
@@ -125,10 +126,14 @@ def reject_held(ledger: Ledger, ref: str, by: str, now: pd.Timestamp) -> dict[st
 
 
 def approve_in_runner(
-    runner: Any, place: Callable[[OrderIntent, str, float | None], None], args: dict[str, Any]
+    runner: Any,
+    place: Callable[[OrderIntent, str, float | None], None],
+    args: dict[str, Any],
+    stop_of: Callable[[OrderIntent], float | None] | None = None,
 ) -> dict[str, Any]:
     """The runner's side of an approval: re-check with the gate (minus the threshold), then send
-    with ``place`` (the decision path's). ``runner`` is the runtime's ``Context``."""
+    with ``place`` (the decision path's). ``runner`` is the runtime's ``Context``; ``stop_of`` gives
+    the protective stop the order will carry (the gate's rule 9)."""
     ref = str(args.get("order_ref", ""))
     now = runner.clock.now()
     row = runner.ledger.order(ref)
@@ -146,8 +151,11 @@ def approve_in_runner(
     w = runner.windows.get(sym)
     price = w.last_price() if w is not None and len(w) else float(row["limit_price"] or 0.0)
     intent = OrderIntent(
-        sym, row["side"], float(row["quantity"]), price, row["order_type"], row["limit_price"], "signal"
+        sym, row["side"], float(row["quantity"]), price, row["order_type"], row["limit_price"], "signal", tif=row["tif"]
     )
+    stop = stop_of(intent) if stop_of is not None else None
+    if stop is not None:
+        intent = dataclasses.replace(intent, stop_price=stop)
     positions = {s: p.quantity for s, p in runner.broker.positions().items()}
     decision = runner.gate(intent, positions, runner.marks(positions), runner.marked_equity(at_close=False)[0], price)
     by = str(args.get("by", "operator"))

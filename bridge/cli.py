@@ -132,9 +132,8 @@ def run(
     if cfg.mode == "replay" and not cfg.strategy.name:
         # Replay moves no money: default to the demo strategy (paper and live never default).
         cfg = replace(cfg, strategy=replace(cfg.strategy, name=REPLAY_DEFAULT_STRATEGY))
-        click.echo(
-            f"replay: no --strategy given, using {REPLAY_DEFAULT_STRATEGY} with its default parameters", err=True
-        )
+        given = f"--params {cfg.strategy.params}" if cfg.strategy.params else "its default parameters"
+        click.echo(f"replay: no --strategy given, using {REPLAY_DEFAULT_STRATEGY} with {given}", err=True)
     validate_run(cfg)  # unknown strategy, bad parameters, no symbols: before any logging or connection
     if cfg.mode == "live":
         cfg = confirm_live_account(
@@ -386,6 +385,8 @@ def runner_text(r: dict[str, Any]) -> str:
         return f"alive, {who} holds {r['lock']}; {beat}"
     if r["state"] == "stale":
         return f"stale: {who} did not release {r['lock']} (killed?); the lock is free, nothing to clean up"
+    if r["state"] == "unknown":
+        return f"unknown: cannot read {r['lock']} ({r.get('error')})"
     return f"none (no process holds {r['lock']})"
 
 

@@ -36,12 +36,13 @@ from quantlab.kernels.layout import (
     R_SIGNAL,
     R_STOP,
     R_TARGET,
+    R_TIME,
     R_TRAIL,
 )
 from quantlab.kernels.sim import simulate_nb
 
 #: The simulator's exit reasons by name (the bridge's child roles map onto the same names).
-REASONS = {R_SIGNAL: "signal", R_STOP: "stop", R_TARGET: "target", R_TRAIL: "trail"}
+REASONS = {R_SIGNAL: "signal", R_STOP: "stop", R_TARGET: "target", R_TRAIL: "trail", R_TIME: "time"}
 
 
 def simulated_orders(
@@ -54,7 +55,7 @@ def simulated_orders(
     exits: Mapping[str, float] | None = None,
 ) -> pd.DataFrame:
     """The simulator's orders on ``frame``: bar time, signed size, fill price (after slippage), fees,
-    and why (``signal``, ``stop``, ``target``, ``trail``)."""
+    and why (``signal``, ``stop``, ``target``, ``trail``, ``time``: max_hold)."""
     prices = price_arrays(frame, symbol)
     target = evaluate_arrays(spec, prices, dict(params))
     n = len(prices)

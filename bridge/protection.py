@@ -21,6 +21,7 @@ from typing import Any
 from bridge.brokers.protocol import OrderRequest
 from bridge.errors import BridgeError
 from quantlab.engine.exits import apply_exits, check_exit_values
+from quantlab.engine.params import parse_fixed, parse_params
 from quantlab.engine.strategy import StrategySpec
 from quantlab.errors import ParameterError
 
@@ -31,8 +32,13 @@ ROLES: dict[str, tuple[str, str, str]] = {
     "trail": ("tr", "sl_trail", "TRAIL"),
 }
 _BY_SUFFIX = {suffix: role for role, (suffix, _, _) in ROLES.items()}
-#: The exit rules the bridge places as resting children (the others are not wired yet).
+#: The exit rules the bridge places as resting children.
 RESTING_RULES: tuple[str, ...] = tuple(rule for _, rule, _ in ROLES.values())
+#: The rules the runner times itself (bridge/runtime/time_exits.py): a market exit after
+#: ``max_hold`` bars, limit entries cancelled after ``limit_expiry`` bars. ``limit_ticks`` is
+#: research's fill-probability model: accepted, applied by the replay's sim broker, while a live
+#: broker fills by its own rules.
+TIMED_RULES: tuple[str, ...] = ("max_hold", "entry_limit", "limit_expiry", "limit_ticks")
 
 
 class ProtectionError(BridgeError):
@@ -113,34 +119,59 @@ def children(parent: Mapping[str, Any], rules: Mapping[str, float], entry_price:
 
 
 def exits_for_run(
-    spec: StrategySpec, params: Any, mode: str, *, require_stop: bool = False, limit_orders: bool = False
+    spec: StrategySpec,
+    params: Any,
+    mode: str,
+    *,
+    require_stop: bool = False,
+    limit_orders: bool = False,
+    allow_short: bool = False,
+    limit_band: float = 0.0,
 ) -> StrategySpec:
     """``spec`` with the exit rules named in ``[strategy] params`` merged (the kernel ignores them;
-    the bridge places them as brackets), refusing what the bridge cannot protect.
+    the bridge places them as brackets or times them), refusing what the bridge cannot do.
 
     Raises:
-        ProtectionError: a rule the bridge does not place (``max_hold``, ``entry_limit``...),
-            ``[orders] type = "limit"`` with exit rules (a timed-out limit's market
-            replacement carries no children yet), or ``require_stop`` without ``sl_stop``/``sl_trail``.
+        ProtectionError: a rule the bridge does not know, ``[orders] type = "limit"`` with resting
+            rules or ``entry_limit`` (a timed-out limit's market replacement carries no children
+            yet), ``entry_limit`` with ``allow_short`` (a reversal's limit side is not wired), an
+            ``entry_limit`` beyond the risk gate's ``limit_band_pct`` (rule 7 would reject every
+            entry), or ``require_stop`` without ``sl_stop``/``sl_trail``.
     """
     try:
         merged, _ = apply_exits(spec, None, params or None)
     except ParameterError as err:
         raise ProtectionError(err.what, found=err.found, fix=err.fix) from None
     names = [p.name for p in merged.exit_params]
-    other = [n for n in names if n not in RESTING_RULES]
+    other = [n for n in names if n not in RESTING_RULES + TIMED_RULES]
     if other:
         raise ProtectionError(
             "the bridge does not place these exit rules",
             found=", ".join(other),
-            fix=f"drop them from [strategy] params; the bridge places {', '.join(RESTING_RULES)} as brackets",
+            fix=f"drop them from [strategy] params; the bridge places {', '.join(RESTING_RULES + TIMED_RULES)}",
         )
-    if names and limit_orders:
+    resting = [n for n in names if n in RESTING_RULES]
+    if limit_orders and (resting or "entry_limit" in names):
         raise ProtectionError(
             'exit rules with [orders] type = "limit": a limit entry that times out is replaced by a market '
             "order that carries no protective orders yet",
-            found=", ".join(names),
-            fix='use [orders] type = "market" with exit rules',
+            found=", ".join(resting + [n for n in names if n == "entry_limit"]),
+            fix='use [orders] type = "market" with exit rules (entry_limit makes research\'s limit entries)',
+        )
+    values = _given(merged, params)
+    if "entry_limit" in values and allow_short:
+        raise ProtectionError(
+            "entry_limit with [sizing] allow_short: a reversal's new side as a limit (research closes the old "
+            "side at the open and works a limit for the new one) is not wired in the bridge",
+            found=f"entry_limit={values['entry_limit']:g}, allow_short = true",
+            fix="drop entry_limit, or set [sizing] allow_short = false",
+        )
+    if "entry_limit" in values and 0 < limit_band < values["entry_limit"]:
+        raise ProtectionError(
+            "entry_limit puts every limit entry further from the price than the risk gate's limit band "
+            "(rule 7 would reject each one)",
+            found=f"entry_limit={values['entry_limit']:g}, [risk] limit_band_pct={limit_band:g}",
+            fix=f"raise [risk] limit_band_pct above {values['entry_limit']:g}, or lower entry_limit",
         )
     if require_stop and not {"sl_stop", "sl_trail"} & set(names):
         raise ProtectionError(
@@ -150,6 +181,15 @@ def exits_for_run(
             fix="add e.g. sl_stop=0.05 to [strategy] params",
         )
     return merged
+
+
+def _given(spec: StrategySpec, params: Any) -> dict[str, float]:
+    """The exit rules' resolved values (defaults for rules named without one)."""
+    names = {p.name for p in spec.exit_params}
+    if not names:
+        return {}
+    resolved = parse_params(spec, parse_fixed(spec, params or None))
+    return {n: float(resolved[n]) for n in names if n in resolved}
 
 
 def rules_of(spec: StrategySpec, params: Mapping[str, float]) -> dict[str, float]:

@@ -23,7 +23,9 @@ What it finds:
                   the same account): never added to this ledger's fills
     foreign_open  open orders with our prefix the ledger does not know, in symbols it does
                   not manage (reported, not a mismatch)
-    mismatches    open orders with our prefix the ledger does not know in its symbols, and positions
+    mismatches    open orders with our prefix the ledger does not know in its symbols (except a
+                  protective child of one of its entries, ``<entry>:sl``...: the protect plan
+                  adopts it, :mod:`bridge.protect_plan`), and positions
                   that differ from baseline + recorded fills (the broker is the truth; the
                   message names the part foreign executions explain). By default a
                   mismatch halts trading until an operator resolves it (``bridge resume``).
@@ -36,6 +38,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bridge.brokers.protocol import Fill, OrderState, Position
+from bridge.protection import split_ref
 
 _TOL = 1e-6
 
@@ -169,6 +172,9 @@ def reconcile(
     managed = set(symbols)
     for ref, o in open_by_ref.items():
         if ref.startswith(prefix) and ref not in ledger_refs:
+            parsed = split_ref(ref)
+            if parsed is not None and parsed[0] in ledger_refs:
+                continue  # a child of our entry the ledger never recorded: adopted by the protect plan
             if o.symbol in managed:
                 res.mismatches.append(
                     f"open order {ref} at the broker is not in the ledger ({o.side} {o.quantity:g} {o.symbol}): "

@@ -33,6 +33,7 @@ from bridge.market import MarketCalendar
 from bridge.ops.notify import Notifier
 from bridge.protection import exits_for_run, rules_of
 from bridge.runtime.runner import Runner
+from bridge.runtime.time_exits import timed_rules
 from quantlab.engine.exits import check_shorting
 from quantlab.engine.intervals import get_interval
 from quantlab.engine.params import resolve_params
@@ -102,6 +103,8 @@ def run_replay(
         "replay",
         require_stop=need_stop,
         limit_orders=cfg.orders.type == "limit",
+        allow_short=cfg.sizing.allow_short,
+        limit_band=cfg.risk.limit_band_pct,
     )
     params = resolve_params(spec, cfg.strategy.params or None, get_interval(cfg.strategy.bar))
     symbols = [s.upper() for s in cfg.strategy.symbols]
@@ -109,8 +112,9 @@ def run_replay(
     frames = load_frames(symbols, interval.name, start, end, data)
     warm = lookback(spec, params)
     exits = rules_of(spec, params)
+    timed = timed_rules(spec, params)  # max_hold, entry_limit...: the runner times them (bridge/runtime/time_exits.py)
     if (
-        exits
+        exits or timed
     ):  # a strategy's negative targets are read as flat without allow_short: its exits would not mean what it meant
         try:
             check_shorting(
@@ -121,7 +125,13 @@ def run_replay(
                 [exits["tp_stop"]] if "tp_stop" in exits else [],
             )
         except ParameterError as err:
-            raise BridgeConfigError(err.what, found=err.found, fix=err.fix) from None
+            # research's fix names Sizing(allow_short=True); a bridge user sets it in bridge.toml
+            fix = (
+                "set allow_short = true under [sizing] in bridge.toml, or drop the exit rules from --params"
+                if not cfg.sizing.allow_short
+                else err.fix
+            )
+            raise BridgeConfigError(err.what, found=err.found, fix=fix) from None
     index = pd.DatetimeIndex(sorted(set().union(*[set(f.index) for f in frames.values()])))
     if len(index) <= warm + 1:
         raise BridgeConfigError(
@@ -154,6 +164,8 @@ def run_replay(
         )
     broker = make_broker(cfg, clock=clock, cash=cash, symbols=symbols)
     assert isinstance(broker, SimBroker), "mode=replay always builds the simulated broker"
+    if "entry_limit" in timed:  # research's limit entries fill by its rule (limit_ticks included)
+        broker.use_bar_limits(timed["limit_ticks"])
     ReplayDriver(broker, frames, warm, clock.set, open_time)
     ledger = Ledger(path, synchronous=cfg.ledger.synchronous)
     runner = Runner(
@@ -177,5 +189,5 @@ def run_replay(
     )
     ledger.close()
     if check and len(symbols) == 1:
-        result.parity = parity.compare(spec, params, frames, cfg.sim_config(cash), interval, orders, exits)
+        result.parity = parity.compare(spec, params, frames, cfg.sim_config(cash), interval, orders, {**exits, **timed})
     return result

@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 Verdict = Literal["allow", "reject", "needs_approval", "flatten"]
-Purpose = Literal["signal", "flatten", "timeout_market"]
+Purpose = Literal["signal", "flatten", "timeout_market", "time_exit"]
 #: Severity order: tightening any limit never moves a decision down this list.
 SEVERITY: dict[str, int] = {"allow": 0, "needs_approval": 1, "reject": 2, "flatten": 3}
 _EPS = 1e-9
@@ -80,6 +80,7 @@ class OrderIntent:
     limit_price: float | None = None
     purpose: Purpose = "signal"
     stop_price: float | None = None  # the protective stop that will rest with this entry
+    tif: str | None = None  # time in force when not [orders] tif (a limit entry working past the close: GTC)
     #: a market order's expected fill (the open of the bar it trades at, once known): its bracket
     #: and rule 9 are measured from it, as research measures them from the fill
     expected_fill: float | None = None

@@ -20,13 +20,11 @@ from quantlab.engine.exits import apply_exits, check_exits_for_run, exit_vector,
 from quantlab.engine.intervals import get_interval, short_samples
 from quantlab.engine.params import resolve_params
 from quantlab.engine.registry import get_strategy
-from quantlab.engine.settings import SimConfig
+from quantlab.engine.settings import SimConfig, inert_settings
 from quantlab.engine.signals import evaluate_arrays
-from quantlab.engine.sizing import sizing_vol
 from quantlab.engine.strategy import StrategySpec
-from quantlab.errors import DataError, ParameterError
+from quantlab.errors import DataError
 from quantlab.inputs import MarketInputs, load_inputs
-from quantlab.kernels.group_sim import simulate_group_nb
 from quantlab.kernels.layout import METRIC_NAMES
 from quantlab.paths import store_path
 from quantlab.replay import (
@@ -34,7 +32,6 @@ from quantlab.replay import (
     equity_frame,
     max_relative_difference,
     portfolio,
-    portfolio_from_orders,
     records_frame,
     simulate,
     vbt_metrics,
@@ -42,6 +39,7 @@ from quantlab.replay import (
 from quantlab.runs.chart import CHART, chart_frame
 from quantlab.runs.record import RunDir, config_hash, ensure_writable, finish_run, new_run_id
 from quantlab.runspec import RunOptions, RunSpec, split_options
+from quantlab.shared_cash import GroupArrays, check_group_sim, shared_portfolio
 
 
 @dataclass
@@ -140,6 +138,8 @@ def _backtest(run: RunSpec, params: str | Mapping[str, float] | None, shared_cas
     # Cold cache only: compiles vectorbt's side on the other core.
     warmup = VectorbtWarmup("shared" if shared_cash and len(inputs.symbols) > 1 else "single")
     sim.costs.check_symbols(inputs.symbols)
+    if shared_cash and len(inputs.symbols) > 1:
+        check_group_sim(sim)
     iv = inputs.interval
     for symbol, prices in inputs.prices.items():
         need = spec.lookback_bars(resolved)
@@ -158,13 +158,11 @@ def _backtest(run: RunSpec, params: str | Mapping[str, float] | None, shared_cas
     replay_diff = 0.0
     records: dict[str, SimRecord] = {}
     if shared_cash and len(inputs.symbols) > 1:
-        if spec.exit_params:
-            raise ParameterError(
-                "exit rules are not simulated for a shared-cash group yet",
-                found=", ".join(p.name for p in spec.exit_params),
-                fix="run the symbols on their own accounts (drop --shared-cash) or drop the exit rules",
-            )
-        pf, group_value = _shared_portfolio(inputs, targets, sim, warmup)
+        arrays = GroupArrays.build(inputs, targets, sim)
+        exits = exit_vector(spec, resolved) if spec.exit_params else None
+        pf, group_value, group_record = shared_portfolio(arrays, sim, inputs.interval, exits, ready=warmup.wait)
+        if group_record is not None:
+            records["portfolio"] = group_record
         portfolios = {"portfolio": pf}
         # The group simulator's value path against vectorbt's accounting of its orders.
         theirs = pf.value().to_numpy()
@@ -198,6 +196,7 @@ def _backtest(run: RunSpec, params: str | Mapping[str, float] | None, shared_cas
         **inputs.basis_info(),
     }
     cfg_hash = config_hash(config)
+    inert = inert_settings(sim, stacklevel=4)  # the same frames as short_samples below
     summary: dict[str, Any] = {
         "kind": "backtest",
         "strategy": spec.name,
@@ -215,6 +214,7 @@ def _backtest(run: RunSpec, params: str | Mapping[str, float] | None, shared_cas
             s: {"first": str(p.index[0]), "last": str(p.index[-1]), "bars": len(p)} for s, p in inputs.prices.items()
         },
         "short_sample": short_samples({s: len(p) for s, p in inputs.prices.items()}, iv, stacklevel=4),
+        **({"inert_settings": inert} if inert else {}),
     }
     result = BacktestResult(
         spec,
@@ -236,50 +236,6 @@ def _backtest(run: RunSpec, params: str | Mapping[str, float] | None, shared_cas
 
         result.report = build_pages(result.path, run.report, store)
     return result
-
-
-def _shared_portfolio(
-    inputs: MarketInputs, targets: dict[str, pd.Series], sim: SimConfig, warmup: VectorbtWarmup
-) -> tuple[Any, np.ndarray]:
-    """vectorbt Portfolio of the cash-sharing group, and the group simulator's value path."""
-    index = inputs.prices[inputs.symbols[0]].index
-    for prices in inputs.prices.values():
-        index = index.intersection(prices.index)
-    if len(index) < 2:
-        raise DataError("the symbols share fewer than 2 timestamps", fix="run them without --shared-cash")
-    symbols = inputs.symbols
-    frames = {s: inputs.frames[s].loc[index] for s in symbols}
-    open_ = np.column_stack([frames[s]["open"].to_numpy(np.float64) for s in symbols])
-    close = np.column_stack([frames[s]["close"].to_numpy(np.float64) for s in symbols])
-    target = np.column_stack([targets[s].reindex(index).to_numpy() for s in symbols])
-    vol = np.column_stack(
-        [
-            pd.Series(sizing_vol(inputs.prices[s], sim, inputs.interval), index=inputs.prices[s].index)
-            .reindex(index)
-            .to_numpy()
-            for s in symbols
-        ]
-    )
-    n, m = close.shape
-    size = np.empty((n, m))
-    fee = np.empty((n, m))
-    seq = np.empty((n, m), dtype=np.int64)
-    value = np.empty(n)
-    simulate_group_nb(
-        np.ascontiguousarray(target), open_, close, np.ascontiguousarray(vol), sim.to_array(), size, fee, seq, value
-    )
-    warmup.wait()
-    pf = portfolio_from_orders(
-        pd.DataFrame(close, index=index, columns=symbols),
-        size,
-        open_,
-        fee,
-        sim,
-        inputs.interval,
-        cash_sharing=True,
-        call_seq=seq,
-    )
-    return pf, value
 
 
 def _save(result: BacktestResult, reports: Any, began: float) -> None:

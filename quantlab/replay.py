@@ -41,7 +41,8 @@ class SimRecord:
 
     ``size``/``fee`` are per bar (net signed shares, NaN where no order; fees summed);
     ``orders`` lists every order (``quantlab.kernels.layout.O_*`` columns), as exit rules
-    can fill more than one order in a bar and away from the open.
+    can fill more than one order in a bar and away from the open; ``cols`` the column of
+    each order when one record holds a shared-cash group.
     """
 
     index: pd.DatetimeIndex
@@ -50,6 +51,7 @@ class SimRecord:
     value: np.ndarray
     metrics: dict[str, float]
     orders: np.ndarray | None = None
+    cols: np.ndarray | None = None
 
     def reasons(self) -> list[str]:
         """Each order's reason (signal, stop, target, trail, time)."""
@@ -134,6 +136,18 @@ def order_list_records(orders: list[np.ndarray], concession: float) -> np.ndarra
         i += m
     records["id"] = np.arange(total)
     return records
+
+
+def group_portfolio_from_orders(
+    close: pd.DataFrame, orders: np.ndarray, cols: np.ndarray, sim: SimConfig, interval: Interval
+) -> Any:
+    """A cash-sharing vectorbt Portfolio from one order list of a group (``O_*`` columns, in
+    execution order, ``cols`` the column of each): vectorbt's records keep that order, the
+    row-major order in which a flexible group simulation records them. No call sequence is
+    attached (as for vectorbt's flexible simulations: a symbol may trade more than once a bar)."""
+    records = order_list_records([orders], sim.costs.concession())
+    records["col"] = cols
+    return _portfolio(close, records, sim, interval, cash_sharing=True)
 
 
 def order_records(
@@ -379,6 +393,9 @@ def _reasons(pf: Any, kind: str, sim: SimRecord) -> list[str]:
             out.append("")
             continue
         closing = -1.0 if rec["direction"] == 0 else 1.0  # a long closes with a sell
-        hits = np.nonzero((orders[:, O_BAR] == rec["exit_idx"]) & (np.sign(orders[:, O_SIZE]) == closing))[0]
+        same = (orders[:, O_BAR] == rec["exit_idx"]) & (np.sign(orders[:, O_SIZE]) == closing)
+        if sim.cols is not None:
+            same &= sim.cols == rec["col"]
+        hits = np.nonzero(same)[0]
         out.append(reasons[int(hits[-1])] if hits.size else "signal")
     return out

@@ -48,6 +48,7 @@ from bridge.protection import split_ref
 from quantlab.engine.intervals import Interval
 from quantlab.engine.settings import SimConfig
 from quantlab.kernels.costs import fill_price_nb, order_fee_nb
+from quantlab.kernels.layout import TICK
 
 
 @dataclass
@@ -102,6 +103,18 @@ class SimBroker:
             str, pd.Timestamp
         ] = {}  # child ref -> the bar its parent filled in (children live from then)
         self._child_refs: set[str] = set()  # bracket children trigger on completed bars, not on set_price
+        #: Research's limit entries (``use_bar_limits``): None = limits fill when the price crosses them.
+        self._limit_ticks: float | None = None
+        self._limit_from: dict[str, pd.Timestamp] = {}  # limit ref -> the bar it was placed in
+        self._protect_after: dict[str, pd.Timestamp] = {}  # child ref -> an intrabar parent fill's bar
+
+    def use_bar_limits(self, ticks: float = 0.0) -> None:
+        """Fill limit orders by research's rule for limit entries (docs/research.md rule 4): in a bar
+        whose low trades ``ticks`` ticks through a buy limit (high for a sell), at the limit or a
+        better open, with the modelled slippage. Their children are protected from that bar if the
+        fill was at the open, else from the next (the path after an intrabar fill is unknown).
+        Live, the broker decides: ``limit_ticks`` is research's fill-probability model."""
+        self._limit_ticks = float(ticks)
 
     # --- market setup and driving ------------------------------------------------------
     def load_history(self, symbol: str, frame: pd.DataFrame) -> None:
@@ -123,10 +136,13 @@ class SimBroker:
         now = time.perf_counter()
         if prev is not None and bar.time > prev.time:
             self._trigger(symbol, prev)
+            self._bar_limits(symbol, prev)
             self._append_history(symbol, prev)
             if symbol in self._subscribed and self._connected:
                 self._events.append(BarEvent(symbol, prev, True, now))
         self._forming[symbol] = bar
+        if prev is not None and bar.time == prev.time:
+            self._bar_limits(symbol, bar)  # the forming bar's range so far
         if symbol in self._subscribed and self._connected:
             self._events.append(BarEvent(symbol, bar, False, now))
         self.set_price(symbol, bar.close)
@@ -143,6 +159,7 @@ class SimBroker:
                 or order.mode != "auto"
                 or st.order_type != "LMT"
                 or st.order_ref in self._child_refs
+                or st.order_ref in self._limit_from
             ):
                 continue
             lmt = float(st.limit_price or 0.0)
@@ -162,6 +179,15 @@ class SimBroker:
         st = order.state
         px = price if price is not None else self._prices.get(st.symbol, st.limit_price or 0.0)
         return self._execute(order, st.quantity - st.filled if qty is None else qty, float(px), slippage=price is None)
+
+    def forget(self, order_ref: str) -> None:
+        """The broker loses an order without a trace (a gateway restart drops an untransmitted
+        order): no open or completed order, no execution carries its ref any more."""
+        self._orders.pop(order_ref, None)
+        self._child_refs.discard(order_ref)
+        self._active.pop(order_ref, None)
+        for parent, kids in self._children.items():
+            self._children[parent] = [(req, rest) for req, rest in kids if req.order_ref != order_ref]
 
     def drop(self) -> None:
         """A disconnect from the broker side: the runner sees ``disconnected``."""
@@ -259,6 +285,8 @@ class SimBroker:
         if mode == "partial" and px is not None:
             self._execute(order, min(qty, state.quantity), px, slippage=True)
             order.mode = "rest"
+        elif mode == "auto" and request.order_type == "LMT" and self._limit_ticks is not None:
+            self._limit_from[request.order_ref] = self._bar_time(request.symbol)  # fills by bars from this one
         elif mode == "auto" and px is not None:
             if request.order_type == "MKT":
                 self._execute(order, state.quantity, px, slippage=True)
@@ -292,9 +320,13 @@ class SimBroker:
         return price / slip
 
     def modify(self, order_ref: str, *, level: float | None = None, quantity: float | None = None) -> bool:
-        """Move a working child's stop/target level or quantity (after the parent's fill)."""
+        """Move a working child's stop/target level, or its total quantity (IB's ``totalQuantity``:
+        filled shares included; a partial exit resizes the children). False if the order is not
+        working or the quantity is not above what already filled."""
         order = self._orders.get(order_ref)
         if order is None or order.state.done:
+            return False
+        if quantity is not None and not quantity > order.state.filled:
             return False
         for kids in self._children.values():
             for req, rest in kids:
@@ -447,9 +479,11 @@ class SimBroker:
         parent = self._orders.get(str(request.parent_ref))
         if role == "trail" and parent is not None and parent.state.status == "filled":
             rest.mark = self.raw_price(parent.state.avg_fill_price or 0.0, parent.state.side, request.symbol)
+        elif role == "trail" and parent is None:  # a parent the broker never had: trail from the market
+            rest.mark = self._prices.get(request.symbol, 0.0)
         self._children.setdefault(str(request.parent_ref), []).append((request, rest))
         self._child_refs.add(request.order_ref)
-        if parent is not None and parent.state.status == "filled":
+        if parent is None or parent.state.status == "filled":  # re-attached after the fill: live at once
             self._active[request.order_ref] = self._bar_time(request.symbol)
 
     def _bar_time(self, symbol: str) -> pd.Timestamp:
@@ -462,7 +496,10 @@ class SimBroker:
             live = [
                 (req, rest)
                 for req, rest in kids
-                if req.symbol == symbol and req.order_ref in self._active and not self._orders[req.order_ref].state.done
+                if req.symbol == symbol
+                and req.order_ref in self._active
+                and not self._orders[req.order_ref].state.done
+                and self._protect_after.get(req.order_ref, bar.time - pd.Timedelta(1)) < bar.time
             ]
             if not live:
                 continue
@@ -476,6 +513,29 @@ class SimBroker:
                         self._finish(self._orders[req.order_ref], "cancelled", "OCA group member filled", 202)
                 continue
             ratchet([rest for req, rest in live if self._active[req.order_ref] < bar.time], bar.high, bar.low)
+
+    def _bar_limits(self, symbol: str, bar: Bar) -> None:
+        """Research's limit entries against one bar (or the forming bar's range so far)."""
+        for ref, since in list(self._limit_from.items()):
+            order = self._orders[ref]
+            st = order.state
+            if st.done:
+                del self._limit_from[ref]
+                continue
+            if st.symbol != symbol or bar.time < since or order.mode != "auto":
+                continue
+            lmt, through = float(st.limit_price or 0.0), (self._limit_ticks or 0.0) * TICK
+            if st.side == "BUY" and bar.low <= lmt - through + 1e-9:
+                raw = min(bar.open, lmt)
+            elif st.side == "SELL" and bar.high >= lmt + through - 1e-9:
+                raw = max(bar.open, lmt)
+            else:
+                continue
+            del self._limit_from[ref]
+            self._execute(order, st.quantity - st.filled, raw, slippage=True)
+            if raw != bar.open:  # filled inside the bar: its children guard from the next bar
+                for req, _ in self._children.get(ref, []):
+                    self._protect_after[req.order_ref] = bar.time
 
     def cost_vector(self, symbol: str) -> np.ndarray:
         """The engine's cost vector for ``symbol`` (its own spread if ``costs.spread_bps`` names it)."""

@@ -47,7 +47,8 @@ def probe(ledger_path: Path) -> dict[str, Any]:
     Returns the holder's details with ``state``: ``alive`` (a process holds the lock),
     ``stale`` (nobody holds it but the file still names a holder: that process died
     without releasing, e.g. SIGKILL; the kernel already freed the lock, nothing to clean
-    up) or ``none``; and ``lock``, the lock file's path. The check takes a shared lock for
+    up), ``none``, or ``unknown`` (the file cannot be opened: ``error`` says why); and
+    ``lock``, the lock file's path. The check takes a shared lock for
     an instant, never creates the file; :meth:`LedgerLease.acquire` retries briefly so a
     runner starting at that instant is not refused.
     """
@@ -55,8 +56,10 @@ def probe(ledger_path: Path) -> dict[str, Any]:
     out: dict[str, Any] = {"state": "none", "lock": str(path)}
     try:
         fd = os.open(path, os.O_RDONLY)
-    except OSError:
+    except FileNotFoundError:
         return out
+    except OSError as err:  # e.g. another user's private lock file: do not guess "none"
+        return {**out, "state": "unknown", "error": f"{type(err).__name__}: {err.strerror}"}
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)

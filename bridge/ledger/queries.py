@@ -89,3 +89,67 @@ def protection(ledger: Ledger) -> dict[str, list[dict[str, Any]]]:
     for r in rows:
         out.setdefault(str(r["symbol"]), []).append(r)
     return out
+
+
+def last_entry(ledger: Ledger, symbol: str, side: str) -> dict[str, Any] | None:
+    """The newest order of ``symbol`` on ``side`` that traded and is not a protective child: the
+    entry a position on that side came from (its children's parent, their levels' base)."""
+    rows = ledger.rows(
+        "SELECT order_ref, symbol, side, avg_fill_price, run_id, strategy, bar_time, day FROM orders "
+        "WHERE symbol = ? AND side = ? AND role IS NULL AND filled > 0 ORDER BY created_at DESC, rowid DESC LIMIT 1",
+        (symbol, side),
+    )
+    return rows[0] if rows else None
+
+
+def entry_fill_time(ledger: Ledger, symbol: str) -> str | None:
+    """Time of the fill that opened ``symbol``'s current position (from flat or across zero),
+    walking the fills recorded after the baseline; None when flat, or when the position is the
+    baseline's (it predates the ledger: its entry is unknown). Adds and partial exits keep the
+    entry: research counts ``max_hold`` from the bar the position was entered."""
+    base = ledger.rows("SELECT quantity, fill_rowid FROM baseline WHERE symbol = ?", (symbol,))
+    top = int(base[0]["fill_rowid"]) if base else 0
+    if not base:  # another symbol's baseline row holds the fills' cut-off
+        row = ledger.rows("SELECT MAX(fill_rowid) top FROM baseline")
+        top = int(row[0]["top"] or 0) if row else 0
+    position = float(base[0]["quantity"]) if base else 0.0
+    entry: str | None = None
+    fills = ledger.rows(
+        "SELECT side, quantity, time FROM fills WHERE symbol = ? AND rowid > ? ORDER BY rowid", (symbol, top)
+    )
+    for f in fills:
+        new = position + (float(f["quantity"]) if f["side"] == "BUY" else -float(f["quantity"]))
+        if abs(new) < 1e-9:
+            new, entry = 0.0, None
+        elif position == 0.0 or (new > 0) != (position > 0):
+            entry = str(f["time"])
+        position = new
+    return entry if position != 0.0 else None
+
+
+def fresh_entry_block(ledger: Ledger, strategy: str, symbol: str) -> float:
+    """Research's fresh-entry rule (docs/research.md rule 5): the side (1 long, -1 short) a rule
+    closed (time exit, stop, take-profit, trailing stop) while no decision of ``strategy`` since
+    then had a target of 0 or of the other side; 0 when nothing blocks. The caller checks the
+    symbol is flat (a block only ever holds a flat symbol)."""
+    last = ledger.rows(
+        "SELECT o.side, f.time FROM fills f JOIN orders o ON o.order_ref = f.order_ref"
+        " WHERE f.symbol = ? AND o.strategy = ? ORDER BY f.rowid DESC LIMIT 1",
+        (symbol, strategy),
+    )
+    if not last:
+        return 0.0
+    exit_ = ledger.rows(
+        "SELECT 1 FROM orders o JOIN fills f ON f.order_ref = o.order_ref WHERE f.time = ? AND o.symbol = ?"
+        " AND (o.purpose = 'time_exit' OR o.role IS NOT NULL) LIMIT 1",
+        (last[0]["time"], symbol),
+    )
+    if not exit_:
+        return 0.0
+    side = 1.0 if last[0]["side"] == "SELL" else -1.0
+    cleared = ledger.rows(
+        "SELECT 1 FROM decisions WHERE symbol = ? AND strategy = ? AND at >= ? AND target IS NOT NULL"
+        " AND (target = 0 OR (target > 0) != (? > 0)) LIMIT 1",
+        (symbol, strategy, last[0]["time"], side),
+    )
+    return 0.0 if cleared else side

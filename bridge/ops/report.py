@@ -17,6 +17,7 @@ import pandas as pd
 
 from bridge.ledger import queries
 from bridge.ledger.store import OPEN, Ledger
+from quantlab.data.atomic import atomic_write_text
 
 #: Columns of the daily report's order and fill tables, in page order.
 ORDER_COLUMNS = [
@@ -102,8 +103,9 @@ def write_report(ledger: Ledger, day: str, out_dir: Path) -> tuple[Path, Path, d
     out_dir.mkdir(parents=True, exist_ok=True)
     jpath = out_dir / f"bridge-report-{day}.json"
     hpath = out_dir / f"bridge-report-{day}.html"
-    jpath.write_text(json.dumps(summary, indent=2, default=str, sort_keys=True) + "\n", encoding="utf-8")
-    hpath.write_text(_html(summary), encoding="utf-8")
+    # private like the ledger they summarise (orders and fills); written whole or not at all
+    atomic_write_text(jpath, json.dumps(summary, indent=2, default=str, sort_keys=True) + "\n", mode=0o600)
+    atomic_write_text(hpath, _html(summary), mode=0o600)
     return jpath, hpath, summary
 
 

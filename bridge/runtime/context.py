@@ -40,7 +40,7 @@ from bridge.ops.notify import Notifier
 from bridge.ops.sysinfo import system_checks
 from bridge.orders import order_ref, strategy_key
 from bridge.protection import exits_for_run, rules_of
-from bridge.risk import Decision, Exposure, OrderIntent, RiskContext, check
+from bridge.risk import Decision, Exposure, OrderIntent, RiskContext, check, is_exit
 from bridge.runtime import ops_hook
 from bridge.runtime.state import RunnerState
 from quantlab.engine.intervals import get_interval
@@ -85,6 +85,8 @@ class Context:
             cfg.mode,
             require_stop=need_stop,
             limit_orders=cfg.orders.type == "limit",
+            allow_short=cfg.sizing.allow_short,
+            limit_band=cfg.risk.limit_band_pct,
         )
         self.params = resolve_params(self.spec, cfg.strategy.params or None, get_interval(cfg.strategy.bar))
         self.exits = rules_of(self.spec, self.params)
@@ -99,7 +101,8 @@ class Context:
         #: Per-symbol cost vectors (the symbol's spread from ``costs.spread_bps``), as the sweep uses.
         self.cost_vectors = {s: self.sim.to_array(s) for s in self.symbols}
         self.need = lookback(self.spec, self.params)
-        self.capacity = cfg.data.history_bars or max(2 * self.need, self.need + 50)
+        hold = int(self.params.get("max_hold", 0))  # the window must reach back to a held position's entry bar
+        self.capacity = cfg.data.history_bars or max(2 * self.need, self.need + 50, hold + 2)
         self.max_age = cfg.data.max_bar_age or DEFAULT_MAX_AGE.get(self.interval.minutes, 600.0)
         self.windows = {s: BarWindow(s, self.interval, self.calendar, self.capacity) for s in self.symbols}
         self.sync = LedgerSync(ledger, self.clock.now, self.day)
@@ -191,6 +194,18 @@ class Context:
                 pre_trade(intent, positions.get(intent.symbol, 0.0), self.broker.account().cash, self.cfg.breakers)
                 or decision
             )
+        why = self.state.unprotected.get(intent.symbol)
+        if (
+            why
+            and decision.verdict in ("allow", "needs_approval")
+            and not is_exit(positions.get(intent.symbol, 0.0), intent.signed)
+        ):  # issue 12: no new exposure beside a position the bridge could not protect
+            decision = Decision(
+                "reject",
+                f"{intent.symbol} holds a position without its protective orders ({why}); entries wait until a "
+                "reconcile re-protects it",
+                "unprotected",
+            )
         log.info(
             "risk decision",
             extra={
@@ -235,7 +250,7 @@ class Context:
             "quantity": intent.quantity,
             "order_type": intent.order_type,
             "limit_price": intent.limit_price,
-            "tif": self.cfg.orders.tif,
+            "tif": intent.tif or self.cfg.orders.tif,
             "status": status,
             "reason": reason,
             "parent_ref": parent,
@@ -331,6 +346,7 @@ class Context:
             "protection": queries.protection(
                 self.ledger
             ),  # issue 12: each position's protective orders  # issue 13: dashboard gauges and approval expiry
+            "unprotected": dict(self.state.unprotected),  # issue 12: symbols whose entries wait for protection
             "metrics": {
                 **self.state.metrics,
                 "latency_ms_p50": float(np.percentile(lat, 50)) if lat.size else None,

@@ -36,6 +36,8 @@ from bridge.risk import Decision, OrderIntent
 from bridge.runtime.context import Context
 from bridge.runtime.killswitch import kill
 from bridge.runtime.reconciling import Reconciler
+from bridge.runtime.rejections import on_rejected
+from bridge.runtime.time_exits import TimeRules
 from quantlab.engine.sizing import sizing_vol
 
 log = logging.getLogger("bridge.runner")
@@ -47,6 +49,7 @@ class DecisionPath:
     def __init__(self, ctx: Context, reconciler: Reconciler) -> None:
         self.ctx = ctx
         self.reconciler = reconciler
+        self.timed = TimeRules(ctx, self.place, self.clear_working)  # max_hold exits, limit entries' expiry
 
     def decide_pending(self) -> None:
         for sym in self.ctx.symbols:
@@ -107,6 +110,10 @@ class DecisionPath:
             self.ctx.record(sym, bar_time, "warmup", f"{len(w)} of {self.ctx.need} bars", "warmup")
             return
         self.ctx.state.stale.pop(sym, None)
+        if not self.timed.before_decision(sym, w, bar_time):  # a max_hold exit still working
+            self.ctx.mark(sym, bar_time)
+            self.ctx.record(sym, bar_time, "blocked", "the max_hold exit is still working", "working_order")
+            return
         prices = w.window()
         sig = latest_target(self.ctx.spec, self.ctx.params, prices)
         t = sig.target
@@ -118,6 +125,18 @@ class DecisionPath:
                 "hold",
                 "no opinion (NaN)" if not math.isfinite(t) else "target unchanged",
                 "hold",
+                target=t,
+                last_target=last_target,
+            )
+            return
+        if self.timed.waits_for_fresh_entry(sym, t):  # research's rule 5 after an exit by a rule
+            self.ctx.mark(sym, bar_time, target=t)
+            self.ctx.record(
+                sym,
+                bar_time,
+                "hold",
+                "fresh entry: a rule closed this side; the target must go to 0 or flip first",
+                "fresh_entry",
                 target=t,
                 last_target=last_target,
             )
@@ -187,9 +206,13 @@ class DecisionPath:
             if self.ctx.cfg.orders.type == "limit"
             else None
         )
+        tif = None
+        research = self.timed.limit_entry(side, w.last_close, pos, sz.desired, bar_time)
+        if research is not None:  # entry_limit: research's limit entry (docs/research.md rule 4)
+            lmt, tif = research
         # exposure is measured at the decision bar's close, the price sizing used; the band uses the last price
         intent = OrderIntent(
-            sym, side, qty, w.last_close, "LMT" if lmt else "MKT", lmt, "signal", expected_fill=fill_est
+            sym, side, qty, w.last_close, "LMT" if lmt else "MKT", lmt, "signal", tif=tif, expected_fill=fill_est
         )  # type: ignore[arg-type]
         kids = self.bracket_of(intent, pos, sz.desired)
         stop = next((k["aux_price"] for k in kids if k["role"] == "stop"), None)
@@ -255,6 +278,12 @@ class DecisionPath:
         else:
             self.place(intent, ref, received)
 
+    def stop_of(self, intent: OrderIntent) -> float | None:
+        """The stop an order would carry if sent now (an approval's rule-9 check), or None."""
+        pos = {s: p.quantity for s, p in self.ctx.broker.positions().items()}.get(intent.symbol, 0.0)
+        kids = self.bracket_of(intent, pos, pos + intent.signed)
+        return next((k["aux_price"] for k in kids if k["role"] == "stop"), None)
+
     def bracket_of(
         self, intent: OrderIntent, position: float, desired: float, row: dict[str, Any] | None = None
     ) -> list[dict[str, Any]]:
@@ -314,7 +343,19 @@ class DecisionPath:
             )
             if st.status != "pending":
                 self.ctx.sync.order_event(st)
+            if st.status == "rejected":  # at once (the sim): the event that follows changes nothing
+                on_rejected(self.ctx, row["order_ref"], st.message, st.error_code)
         self.relevel(ref)
+
+    def relevel_open(self) -> None:
+        """After a reconcile: relevel the open children of every entry, in case it filled while
+        the bridge was away (a crash right after placing, a disconnect); :meth:`relevel` skips
+        children already at their levels."""
+        if not self.ctx.exits:
+            return
+        parents = dict.fromkeys(str(r["parent_ref"]) for r in self.ctx.ledger.open_orders() if r["role"])
+        for parent in parents:
+            self.relevel(parent)
 
     def relevel(self, parent_ref: str) -> None:
         """Once the entry filled: its stop and target move to levels measured from the raw fill
@@ -330,6 +371,7 @@ class DecisionPath:
         fill = float(row["avg_fill_price"])
         raw = getattr(self.ctx.broker, "raw_price", None)  # the sim's fills carry modelled slippage; IB's are raw
         base = raw(fill, str(row["side"]), str(row["symbol"])) if raw else fill
+        base = self.timed.research_entry(row, base)  # a limit entry filled at its limit: research's limit
         new = {c["role"]: c for c in children({**row, "quantity": placed[0]["quantity"]}, self.ctx.exits, base)}
         for child in placed:
             key = "limit_price" if child["role"] == "take_profit" else "aux_price"
@@ -345,6 +387,24 @@ class DecisionPath:
                     **{key: level},
                 )
 
+    def place_approved(self, intent: OrderIntent, ref: str, received: float | None) -> None:
+        """Send an order approved after a hold (``bridge.approvals``) as :meth:`send` would: one that
+        opens or adds goes out as a bracket, its children sized from the position now (it may have
+        moved while the order was held) and recorded before anything is sent."""
+        held = self.ctx.broker.positions().get(intent.symbol)
+        pos = held.quantity if held is not None else 0.0
+        kids = self.bracket_of(intent, pos, pos + intent.signed, self.ctx.ledger.order(ref))
+        if kids:
+            try:
+                with self.ctx.ledger.tx():
+                    for row in kids:
+                        self.ctx.ledger.insert_order(row, self.ctx.clock.now())
+            except DuplicateOrder:  # an earlier attempt recorded them: send those
+                kids = self.ctx.ledger.children(ref)
+            self.place_bracket(intent, ref, kids, received)
+        else:
+            self.place(intent, ref, received)
+
     def request(self, intent: OrderIntent, ref: str) -> OrderRequest:
         return OrderRequest(
             ref,
@@ -353,7 +413,7 @@ class DecisionPath:
             intent.quantity,
             intent.order_type,
             intent.limit_price,
-            self.ctx.cfg.orders.tif,
+            intent.tif or self.ctx.cfg.orders.tif,
         )
 
     def place(self, intent: OrderIntent, ref: str, received: float | None) -> None:
@@ -385,7 +445,7 @@ class DecisionPath:
         if state.status != "pending":
             self.ctx.sync.order_event(state)
         self.ctx.state.metrics["orders_sent"] += 1
-        if intent.order_type == "LMT":
+        if intent.order_type == "LMT" and not self.timed.limits_by_bars:  # limit entries expire by bars
             self.ctx.state.working[ref] = self.ctx.clock.monotonic()
         latency = (sent - received) * 1000 if received is not None else None
         if latency is not None:

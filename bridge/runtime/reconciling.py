@@ -4,7 +4,9 @@ Run at start, after a reconnect or a 1101/1102, on ``bridge resume --rebaseline`
 periodic position check, and when only adopted orders block a decision. Recovered fills,
 status fixes, voids (only on a fresh connection), rejections the runner did not see live,
 and the mismatch halt are applied here; adoption and foreign orders go to
-:class:`~bridge.runtime.oversight.Oversight`.
+:class:`~bridge.runtime.oversight.Oversight`, protective orders (adopt, cancel, resize,
+re-attach: issue 12) to :class:`~bridge.runtime.protecting.Protector`, once the ledger
+holds the broker's view.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from bridge.orders import PREFIX
 from bridge.reconcile import ReconcileResult, reconcile
 from bridge.runtime.context import Context
 from bridge.runtime.oversight import Oversight
+from bridge.runtime.protecting import Protector
 from bridge.runtime.rejections import on_rejected
 
 log = logging.getLogger("bridge.runner")
@@ -32,6 +35,7 @@ class Reconciler:
     def __init__(self, ctx: Context, oversight: Oversight) -> None:
         self.ctx = ctx
         self.oversight = oversight
+        self.protector = Protector(ctx)
 
     def run(self, why: str, act_on_mismatch: bool = True) -> ReconcileResult:
         """Compare with the broker (every client's orders) and apply the result; a mismatch
@@ -92,7 +96,7 @@ class Reconciler:
         self.ctx.state.working = {
             r["order_ref"]: self.ctx.clock.monotonic()
             for r in self.ctx.ledger.open_orders()
-            if r["order_type"] == "LMT"
+            if r["order_type"] == "LMT" and not r["role"]  # a take-profit child rests GTC: it never times out
         }
         self.oversight.apply(res, now)
         if why not in ("start", "reconnect"):
@@ -114,6 +118,7 @@ class Reconciler:
             self.ctx.alert(
                 "order_void", f"order {ref} was recorded but never reached the broker: voided", "warning", order_ref=ref
             )
+        self.protector.run(why, res, fresh=why in ("start", "reconnect"))
         if res.mismatches and act_on_mismatch:
             text = "; ".join(res.mismatches)
             self.ctx.ledger.risk_event(now, "mismatch", text, self.ctx.run_id)

@@ -14,6 +14,18 @@ until ``bridge resume``) or ``kill_switch`` (latched; open orders cancelled). Ne
 An exit's target is rolled back even then, so the first bar after the resume tries again.
 An entry that used up its retries keeps its target (no endless retrying), with a critical
 alert saying the account does not hold what the strategy wants.
+
+A rejected **protective child** (a bracket's stop, take-profit or trailing stop, or a re-attached
+one) of an entry that traded leaves its position unprotected. The first rejection of a role
+refuses the symbol's new entries and alerts (critical): the next reconcile re-attaches it under
+``<entry>:sl~N`` (:func:`bridge.runtime.protecting.mark_unprotected`), which covers transient
+refusals. A **second rejection of the same role** (the re-attached child refused too) latches the kill switch and flattens: the
+broker keeps refusing that protection (often because the market is already through the level,
+where research would have exited), and a position must not sit unprotected for longer than
+one reconcile. Flattening, not halting: a halt leaves the position without the protection the
+strategy declared for as long as nobody looks; the flatten costs a spread, an unprotected gap
+can cost anything. A child rejected with its never-traded entry (IB refuses the children of a
+refused parent) protects nothing and is only recorded.
 """
 
 from __future__ import annotations
@@ -27,6 +39,7 @@ from bridge.ledger.queries import signal_statuses
 from bridge.ledger.store import Ledger, iso
 from bridge.runtime.context import Context
 from bridge.runtime.killswitch import kill
+from bridge.runtime.protecting import Protector, mark_unprotected
 
 log = logging.getLogger("bridge.runner")
 
@@ -63,6 +76,9 @@ def on_rejected(ctx: Context, ref: str, message: str, code: int = 0) -> None:
     """Apply a broker rejection of ``ref``: roll back, alert, escalate (see the module docstring)."""
     row = ctx.ledger.order(ref)
     if row is None:
+        return
+    if row.get("role") or row["purpose"] == "protect":
+        on_protection_rejected(ctx, row, message, code)
         return
     now = ctx.clock.now()
     sym = str(row["symbol"])
@@ -129,3 +145,51 @@ def on_rejected(ctx: Context, ref: str, message: str, code: int = 0) -> None:
 def _ledger_position(ctx: Context, sym: str) -> float:
     q = ctx.ledger.expected_positions().get(sym, 0.0)
     return float(q) if math.isfinite(q) else 0.0
+
+
+def on_protection_rejected(ctx: Context, row: dict, message: str, code: int = 0) -> None:
+    """A bracket's (or a re-attached) child was rejected: the symbol is marked unprotected and the
+    next reconcile re-attaches it; a second rejection of the same role latches the kill switch and
+    flattens. Nothing happens for an entry that never traded (see the module docstring)."""
+    now = ctx.clock.now()
+    ref, sym, role = str(row["order_ref"]), str(row["symbol"]), str(row["role"]).replace("_", "-")
+    parent = ctx.ledger.order(str(row["parent_ref"])) or {}
+    what = f"protective {role} {ref} of entry {row['parent_ref']} rejected by the broker ({message})"
+    if parent.get("status") in ("rejected", "void", "cancelled") and not float(parent.get("filled") or 0.0):
+        ctx.ledger.risk_event(now, "order_rejected", f"{what}; its entry never traded: nothing to protect", ctx.run_id)
+        return
+    reason = f"{what}: {sym} would be held without it"
+    if not _rejected_before(ctx.ledger, row):
+        mark_unprotected(ctx, sym, f"{what}; it is re-attached now, a second rejection flattens")
+        if float(parent.get("filled") or 0.0) > 0:  # the entry traded: re-attach at once (else at its fill)
+            Protector(ctx).reprotect(f"protective order {ref} rejected")
+        return
+    reason += f" (the broker refused this {role} before)"
+    ctx.ledger.risk_event(now, "protection_rejected", reason, ctx.run_id)
+    ctx.alert(
+        "protection_rejected",
+        f"{reason} -> kill switch and flatten (`bridge resume` once the cause is fixed)",
+        "critical",
+        order_ref=ref,
+        symbol=sym,
+        code=code,
+    )
+    if ctx.ledger.risk_state().kill_switch:
+        return
+    if ctx.broker.is_connected():
+        kill(ctx, reason, flatten=True, kind="protection_rejected", tag=now)
+    else:  # latched now; the runner cancels and flattens once reconnected
+        ctx.ledger.latch(now, reason, "protection_rejected", ctx.run_id)
+        ctx.state.stop_pending = {"flatten": True, "reason": reason, "kind": "protection_rejected"}
+    log.critical(
+        "protective order rejected: kill switch and flatten",
+        extra={"event": "protection_rejected", "order_ref": ref, "symbol": sym},
+    )
+
+
+def _rejected_before(ledger: Ledger, row: dict) -> bool:
+    """Whether an earlier child of the same entry and role was rejected too (``row`` is the latest)."""
+    return any(
+        c["role"] == row["role"] and c["status"] == "rejected" and c["order_ref"] != row["order_ref"]
+        for c in ledger.children(str(row["parent_ref"]))
+    )

@@ -190,6 +190,7 @@ class Runner:
         )
         try:
             self.reconciler.run("start")
+            self.decision.relevel_open()
             self.session.subscribe_all()
         except TRANSIENT as err:  # e.g. IB 162 on the history: retried like after a reconnect
             transient(self.ctx, err, "start")

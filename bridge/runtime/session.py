@@ -223,6 +223,7 @@ class Session:
         if self.ctx.sync.fill(f):
             if self.ctx.exits:
                 self.decision.relevel(f.order_ref)  # an entry's children move to levels from its fill
+                self.reconciler.protector.after_fill(f.order_ref)  # an exit: the rest re-protected
             self.ctx.state.metrics["fills"] += 1
             self.ctx.state.positions_dirty = True
             self.ctx.alert(
@@ -258,6 +259,7 @@ class Session:
     def resync(self, resubscribe: bool) -> None:
         try:
             self.reconciler.run("restored")
+            self.decision.relevel_open()
             if resubscribe:
                 self.subscribe_all()
             self.ctx.state.phase = "ready"
@@ -277,6 +279,7 @@ class Session:
             self.check_account()
             self.ctx.state.phase = "resyncing"
             self.reconciler.run("reconnect")
+            self.decision.relevel_open()
             self.subscribe_all()
         except TRANSIENT as err:
             self.ctx.state.metrics["reconnects"] += 1

@@ -53,5 +53,8 @@ class RunnerState:
     foreign_refs: set[str] | None = None
     next_check: float = 0.0
     adopted_blocks: dict[str, int] = dataclasses.field(default_factory=dict)
+    #: symbol -> why its position lacks protective orders (``protecting``): entries refused until a
+    #: reconcile re-protects it; rebuilt by the first reconcile after a restart
+    unprotected: dict[str, str] = dataclasses.field(default_factory=dict)
     # issue-13 hooks (``ops_hook.OpsState``), created at their first use
     ops: Any = None

@@ -107,7 +107,12 @@ class PeriodicTasks:
                 self.ctx.ledger.finish_control(req.id, result_text({"resumed": True}))
             elif req.command == "approve":  # issue 13: `bridge approve ID` / the dashboard
                 self.ctx.ledger.finish_control(
-                    req.id, result_text(approve_in_runner(self.ctx, self.decision.place, req.args))
+                    req.id,
+                    result_text(
+                        approve_in_runner(
+                            self.ctx, self.decision.place_approved, req.args, stop_of=self.decision.stop_of
+                        )
+                    ),
                 )
             else:
                 self.ctx.ledger.finish_control(req.id, result_text({"error": f"unknown command {req.command}"}))
@@ -318,15 +323,16 @@ class PeriodicTasks:
         self.decision.decide_pending()
 
     def position_check(self) -> None:
-        """Every ``reconcile.check_every`` seconds: reconcile again (every client's orders and
-        executions, positions); a mismatch must survive a second look to halt."""
+        """Every ``reconcile.check_every`` seconds (every 2 s while orders are adopted or a position
+        is unprotected): reconcile again (every client's orders and executions, positions); a
+        mismatch must survive a second look to halt."""
         self.reconciler.oversight.load()
         mono = time.monotonic()
         if mono < self.ctx.state.next_check:
             return
-        self.ctx.state.next_check = mono + (
-            ADOPTED_POLL if self.ctx.state.adopted else self.ctx.cfg.reconcile.check_every
-        )
+        # adopted orders' fills, and an unprotected position's re-attach, cannot wait check_every
+        urgent = self.ctx.state.adopted or self.ctx.state.unprotected
+        self.ctx.state.next_check = mono + (ADOPTED_POLL if urgent else self.ctx.cfg.reconcile.check_every)
         halted = self.ctx.ledger.risk_state().halted  # still reconciled: adopted orders' fills must be recorded
         try:
             if self.reconciler.run("periodic", act_on_mismatch=False).ok or halted:

@@ -58,10 +58,12 @@ def main() -> None:
     """Console-script entry point."""
     from quantlab._startup import preload as _preload
     from quantlab.engine.intervals import ShortSampleWarning
+    from quantlab.engine.settings import InertSettingWarning
 
     _preload.SKIP_OPTIONAL = ("quantstats",)  # see quantlab._startup.preload: faster start, same results
-    # the commands print short-sample notes next to the numbers; the Python warning would repeat them
+    # the commands print short-sample and inert-setting notes next to the numbers; the Python warning would repeat them
     warnings.simplefilter("ignore", ShortSampleWarning)
+    warnings.simplefilter("ignore", InertSettingWarning)
     try:
         cli(prog_name="quantlab")
     except SystemExit as stop:

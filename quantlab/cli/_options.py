@@ -290,6 +290,9 @@ def build_search_spec(opts: dict[str, Any]) -> SearchSpec:
 
 
 def print_short_samples(summary: dict[str, Any]) -> None:
-    """One warning line per window whose annualised numbers come from under a year of bars."""
+    """One warning line per window whose annualised numbers come from under a year of bars,
+    and one per setting given a value that cannot change the numbers (an inert setting)."""
     for label, note in (summary.get("short_sample") or {}).items():
         click.secho(f"warning ({label}): {note}", fg="yellow")
+    for name, note in (summary.get("inert_settings") or {}).items():
+        click.secho(f"warning (--{name.replace('_', '-')}): {note}", fg="yellow")

@@ -18,6 +18,7 @@ from quantlab.cli._options import (
     report_option,
     sim_options,
 )
+from quantlab.errors import ParameterError
 from quantlab.runs.headline import FULL, returns_basis
 
 
@@ -29,6 +30,7 @@ from quantlab.runs.headline import FULL, returns_basis
     is_flag=True,
     help="Trade all symbols from one cash account (common timestamps).",
 )
+@click.option("--exits", default=None, hidden=True)  # optimize's and walkforward's: see _exits_in_params
 @sim_options
 @report_option
 @json_option
@@ -36,6 +38,9 @@ def backtest(**opts: Any) -> None:
     """Backtest a strategy with one parameter set and print its key statistics."""
     from quantlab.backtester import backtest_run
 
+    exits = opts.pop("exits")
+    if exits is not None:
+        _exits_in_params(opts["params"], exits)
     result = backtest_run(build_run_spec(opts), opts["params"], shared_cash=opts["shared_cash"])
     if opts["as_json"]:
         emit(result, metrics=result.metrics.reset_index(names="symbol"))
@@ -80,3 +85,15 @@ def backtest(**opts: Any) -> None:
         )
     click.echo(f"\nSaved to {result.path}")
     print_report(result.report)
+
+
+def _exits_in_params(params: str | None, exits: str) -> None:
+    """A backtest takes exit rules as parameters: say so with the command line to type
+    (a range keeps its first value) instead of click's "No such option" and a list of
+    unrelated flags."""
+    single = ",".join(item.split(":")[0].split("|")[0] for item in exits.split(",") if item.strip())
+    raise ParameterError(
+        "a backtest takes exit rules in --params (--exits is the grid option of optimize and walkforward)",
+        found=f"--exits {exits}",
+        fix=f"--params {params + ',' if params else ''}{single}; to sweep them, use quantlab optimize --exits",
+    )

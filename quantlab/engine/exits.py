@@ -257,6 +257,7 @@ def apply_exits(
     spec, exits_grid = parse_exits(spec, exits)
     fixed = _given(params)
     _check_unknown_names(spec, fixed)
+    _check_searched_once(exits_grid, fixed)
     names = exit_names_in(fixed)
     for name in names:
         if isinstance(fixed[name], str) and _float(fixed[name]) != _float(fixed[name]):
@@ -276,6 +277,32 @@ EXIT_EXAMPLES = {
     "limit_expiry": "3",
     "limit_ticks": "1",
 }
+
+
+def _check_searched_once(exits_grid: str | None, fixed: Mapping[str, Any]) -> None:
+    """A rule twice in ``--exits``, or both there and in ``--params``: said here, in the
+    user's flags, before the merged grid would report it as a ``--grid`` mistake."""
+    pairs = [tuple(item.split("=", 1)) for item in (exits_grid or "").split(",") if item]
+    searched = [name for name, _ in pairs]
+    twice = sorted({n for n in searched if searched.count(n) > 1})
+    if twice:
+        name = twice[0]
+        values = [v for n, v in pairs if n == name]
+        plain = all(_float(v) == _float(v) for v in values)  # no range among them: | joins them
+        raise ParameterError(
+            f"exit rule {name!r} appears twice in --exits",
+            found=",".join(f"{name}={v}" for v in values),
+            fix=f"give it once: {name}={'|'.join(values)}"
+            if plain
+            else "give it once: one range, or values joined by |",
+        )
+    both = sorted(set(searched) & set(fixed))
+    if both:
+        raise ParameterError(
+            f"exit rule(s) {', '.join(both)} given both in --params and in --exits",
+            found=", ".join(f"{n}={fixed[n]}" for n in both),
+            fix="search a rule with --exits or fix it with --params, not both",
+        )
 
 
 def _check_unknown_names(spec: StrategySpec, fixed: Mapping[str, Any]) -> None:

@@ -7,6 +7,7 @@ the float64 vector from :meth:`SimConfig.to_array`.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -215,6 +216,30 @@ class SimConfig:
             costs=Costs(**data.get("costs", {})),
             sizing=Sizing(**data.get("sizing", {})),
         )
+
+
+class InertSettingWarning(UserWarning):
+    """A setting was given that cannot change this run's numbers (the CLIs print the note themselves)."""
+
+
+def inert_settings(sim: SimConfig, stacklevel: int = 3) -> dict[str, str]:
+    """Notes for settings given a value that cannot change the run's numbers, by field name.
+
+    A borrow rate is charged on short positions only: on a run that cannot short it looks
+    applied while changing nothing. The notes go into ``summary.json`` (``inert_settings``)
+    and, once joined, into an :class:`InertSettingWarning` at the caller of the public
+    function (``stacklevel``), like the short-sample notes.
+    """
+    notes: dict[str, str] = {}
+    if sim.costs.borrow_rate > 0 and not sim.sizing.allow_short:
+        notes["borrow_rate"] = (
+            f"inert: borrow rate {sim.costs.borrow_rate:g} is charged on short positions only and this run is "
+            "long-only (allow_short is off; the CLI never shorts), so it changes no number; drop it, or allow "
+            "shorts with Sizing(allow_short=True) from Python"
+        )
+    if notes:
+        warnings.warn("; ".join(f"{k}: {v}" for k, v in notes.items()), InertSettingWarning, stacklevel=stacklevel)
+    return notes
 
 
 def parse_sizing(text: str, *, whole_shares: bool = True, vol_window: int = 20) -> Sizing:

@@ -6,6 +6,7 @@ then increases (buys), each cut to what the remaining cash affords. Budgets: ``a
 ``vol_target`` split equity equally across the symbols, ``fraction`` is a share of total
 equity per symbol and ``cash`` a fixed amount per symbol. The order of execution per bar
 is recorded so vectorbt's cash-sharing replay processes orders in the same sequence.
+A group with exit rules runs :mod:`quantlab.kernels.group_exits` instead.
 """
 
 from __future__ import annotations
@@ -73,6 +74,7 @@ def simulate_group_nb(target, open_, close, vol, cfg, rec_size, rec_fee, rec_seq
                     position[c] = _snap_add(position[c], delta)
                     rec_size[j, c] = delta
                     rec_fee[j, c] = fee
+                    desired[c] = np.nan  # done: float dust of a sell must not trade as a buy
             # call sequence: columns with orders in execution order, then the rest
             for phase in range(3):
                 for c in range(m):

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from quantlab.engine.intervals import short_samples
-from quantlab.engine.settings import SimConfig
+from quantlab.engine.settings import SimConfig, inert_settings
 from quantlab.engine.strategy import StrategySpec
 from quantlab.inputs import MarketInputs
 from quantlab.kernels.layout import METRIC_NAMES
@@ -20,6 +20,41 @@ from quantlab.runspec import RunSpec, SearchSpec
 
 REPLAY_TOLERANCE = 1e-9
 _PBO_ARRAYS = ("logits", "is_performance", "oos_performance")
+
+
+def search_config(
+    *,
+    kind: str,
+    spec: StrategySpec,
+    inputs: MarketInputs,
+    run: RunSpec,
+    search: SearchSpec,
+    grid: str | None,
+    fixed: Mapping[str, float],
+    **own: Any,
+) -> dict[str, Any]:
+    """The keys every search run is identified by (hashed into its run id), plus the
+    command's ``own`` keys: ``grid`` and ``fixed`` as resolved against the strategy, not as
+    typed; a TPE search adds its trial count and seed."""
+    config: dict[str, Any] = {
+        "kind": kind,
+        "strategy": spec.name,
+        "symbols": inputs.symbols,
+        "interval": inputs.interval.name,
+        "start": run.start,
+        "end": run.end,
+        "grid": grid,
+        "fixed_params": dict(fixed),
+        "metric": search.metric,
+        "constraints": list(search.constraints),
+        "method": search.method,
+        "sim": run.sim.to_dict(),
+        **own,
+        **inputs.basis_info(),
+    }
+    if search.method == "tpe":
+        config.update({"trials": search.trials, "seed": search.seed})
+    return config
 
 
 def optimize_config(
@@ -34,29 +69,28 @@ def optimize_config(
     holdout: float,
     n_blocks: int,
 ) -> dict[str, Any]:
-    """What identifies an optimisation (hashed into its run id): ``grid`` and ``fixed`` as
-    resolved against the strategy, not as typed."""
-    config: dict[str, Any] = {
-        "kind": "optimize",
+    """What identifies an optimisation: :func:`search_config` plus its ranking and holdout."""
+    own = {"top": top, "holdout": holdout, "n_blocks": n_blocks}
+    return search_config(
+        kind="optimize", spec=spec, inputs=inputs, run=run, search=search, grid=grid, fixed=fixed, **own
+    )
+
+
+def _summary_head(
+    *, spec: StrategySpec, inputs: MarketInputs, metric: str, config: dict[str, Any], cfg_hash: str
+) -> dict[str, Any]:
+    """The keys that open every search run's ``summary.json`` (the kind comes from the config)."""
+    return {
+        "kind": config["kind"],
         "strategy": spec.name,
         "symbols": inputs.symbols,
         "interval": inputs.interval.name,
-        "start": run.start,
-        "end": run.end,
-        "grid": grid,
-        "fixed_params": dict(fixed),
-        "metric": search.metric,
-        "constraints": list(search.constraints),
-        "top": top,
-        "holdout": holdout,
-        "method": search.method,
-        "n_blocks": n_blocks,
-        "sim": run.sim.to_dict(),
+        "metric": metric,
         **inputs.basis_info(),
+        "config": config,
+        "config_hash": cfg_hash,
+        "data_hash": inputs.data_hash,
     }
-    if search.method == "tpe":
-        config.update({"trials": search.trials, "seed": search.seed})
-    return config
 
 
 def optimize_summary(
@@ -83,16 +117,9 @@ def optimize_summary(
     windows: dict[str, Window],
 ) -> dict[str, Any]:
     sweep_seconds = timings.get("sweep_compute", 0.0)
+    inert = inert_settings(sim, stacklevel=6)  # the same frames as short_samples below
     summary = {
-        "kind": "optimize",
-        "strategy": spec.name,
-        "symbols": inputs.symbols,
-        "interval": inputs.interval.name,
-        "metric": metric,
-        **inputs.basis_info(),
-        "config": config,
-        "config_hash": cfg_hash,
-        "data_hash": inputs.data_hash,
+        **_summary_head(spec=spec, inputs=inputs, metric=metric, config=config, cfg_hash=cfg_hash),
         "period": {
             s: {
                 "first": str(inputs.prices[s].index[0]),
@@ -137,6 +164,7 @@ def optimize_summary(
         },
         "study": study_info,
         "timings": timings,
+        **({"inert_settings": inert} if inert else {}),
     }
     cleaned: dict[str, Any] = clean_for_json(summary)
     return cleaned
@@ -152,31 +180,13 @@ def walkforward_config(
     fixed: Mapping[str, float],
     windows: WalkForwardWindows,
 ) -> dict[str, Any]:
-    """What defines a walk-forward run; its hash names the run and keys its checkpoints, so
-    it is known before the first fold (a resumed run must match it)."""
-    metric, method = search.metric, search.method
-    config: dict[str, Any] = {
-        "kind": "walkforward",
-        "strategy": spec.name,
-        "symbols": inputs.symbols,
-        "interval": inputs.interval.name,
-        "start": run.start,
-        "end": run.end,
-        "grid": grid,
-        "fixed_params": dict(fixed),
-        "metric": metric,
-        "constraints": list(search.constraints),
-        "train": windows.train,
-        "test": windows.test,
-        "embargo": windows.embargo,
-        "anchored": windows.anchored,
-        "method": method,
-        "sim": run.sim.to_dict(),
-        **inputs.basis_info(),
-    }
-    if method == "tpe":
-        config.update({"trials": search.trials, "seed": search.seed})
-    return config
+    """What defines a walk-forward run: :func:`search_config` plus its windows. Its hash
+    names the run and keys its checkpoints, so it is known before the first fold (a
+    resumed run must match it)."""
+    own = {"train": windows.train, "test": windows.test, "embargo": windows.embargo, "anchored": windows.anchored}
+    return search_config(
+        kind="walkforward", spec=spec, inputs=inputs, run=run, search=search, grid=grid, fixed=fixed, **own
+    )
 
 
 def walkforward_summary(
@@ -212,16 +222,9 @@ def walkforward_summary(
             "changes": int((np.diff(series) != 0).sum()),
             "relative_std": float(series.std() / (p.high - p.low)) if p.high > p.low else 0.0,
         }
+    inert = inert_settings(run.sim, stacklevel=5)  # the same frames as short_samples below
     summary = {
-        "kind": "walkforward",
-        "strategy": spec.name,
-        "symbols": inputs.symbols,
-        "interval": inputs.interval.name,
-        "metric": metric,
-        **inputs.basis_info(),
-        "config": config,
-        "config_hash": config_hash(config),
-        "data_hash": inputs.data_hash,
+        **_summary_head(spec=spec, inputs=inputs, metric=metric, config=config, cfg_hash=config_hash(config)),
         "short_sample": short_samples(
             {f"{s} out-of-sample": int(folds.loc[folds["symbol"] == s, "oos_bars"].sum()) for s in inputs.symbols},
             inputs.interval,
@@ -259,6 +262,7 @@ def walkforward_summary(
         },
         "replay_check": {"max_relative_difference": replay_diff, "ok": bool(replay_diff <= 1e-9)},
         "timings": timings,
+        **({"inert_settings": inert} if inert else {}),
     }
     cleaned: dict[str, Any] = clean_for_json(summary)
     return cleaned

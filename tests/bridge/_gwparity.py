@@ -39,6 +39,8 @@ from ._harness import BridgeHarness
 TICK = 0.01
 #: A child's ledger role -> the simulator's exit reason (an order without a role is the strategy's).
 REASON_OF_ROLE = {None: "signal", "stop": "stop", "take_profit": "target", "trail": "trail"}
+#: orders purpose -> reason for orders without a role (a max_hold exit is the bridge's time exit)
+REASON_OF_PURPOSE = {"time_exit": "time"}
 _DONE = ("Filled", "Cancelled", "ApiCancelled", "Inactive")
 
 
@@ -153,7 +155,8 @@ class PathRun:
         rows: dict[str, dict[str, Any]] = {}
         for e in h.gw.executions():
             f = h.ledger.rows(
-                "SELECT f.*, o.role FROM fills f LEFT JOIN orders o USING (order_ref) WHERE exec_id = ?", (e.exec_id,)
+                "SELECT f.*, o.role, o.purpose FROM fills f LEFT JOIN orders o USING (order_ref) WHERE exec_id = ?",
+                (e.exec_id,),
             )
             assert f, f"execution {e.exec_id} ({e.order_ref}) is not in the ledger"
             r = rows.setdefault(
@@ -163,7 +166,9 @@ class PathRun:
                     "side": f[0]["side"],
                     "quantity": 0.0,
                     "value": 0.0,
-                    "reason": REASON_OF_ROLE[f[0]["role"]],
+                    "reason": REASON_OF_ROLE[f[0]["role"]]
+                    if f[0]["role"]
+                    else REASON_OF_PURPOSE.get(f[0]["purpose"], "signal"),
                     "ref": e.order_ref,
                 },
             )

@@ -214,6 +214,23 @@ def test_cancel_all_cancels_every_open_order(h: Harness) -> None:
     assert h.wait(lambda: not h.broker.open_orders() and "cancelled" in h.statuses("ql:t:b"))
 
 
+def test_bracket_children_carry_their_parent_level_and_oca_group_and_modify_moves_them(h: Harness) -> None:
+    from bridge.protection import child_request, children
+
+    h.set_price("SPY", 400.0)
+    parent = OrderRequest("ql:t:brk", "SPY", "BUY", 10)
+    rows = children({**vars(parent), "tif": "GTC"}, {"sl_stop": 0.05, "tp_stop": 0.1}, 400.0)
+    states = h.broker.place_bracket(parent, [child_request(r) for r in rows])
+    assert [s.order_ref for s in states] == ["ql:t:brk", "ql:t:brk:sl", "ql:t:brk:tp"]
+    assert h.wait(lambda: "filled" in h.statuses("ql:t:brk") and len(h.broker.open_orders()) == 2)
+    sl, tp = sorted(h.broker.open_orders(), key=lambda o: o.order_ref)
+    assert (sl.parent_ref, sl.aux_price, sl.oca_group, sl.order_type) == ("ql:t:brk", 380.0, "ql:t:brk:oca", "STP")
+    assert (tp.parent_ref, tp.limit_price, tp.oca_group, tp.order_type) == ("ql:t:brk", 440.0, "ql:t:brk:oca", "LMT")
+    assert h.broker.modify("ql:t:brk:sl", level=385.5)
+    assert h.wait(lambda: [o.aux_price for o in h.broker.open_orders() if o.order_ref == "ql:t:brk:sl"] == [385.5])
+    assert not h.broker.modify("ql:t:brk", level=1.0) and not h.broker.modify("ql:t:unknown", level=1.0)
+
+
 @pytest.mark.live
 @pytest.mark.skipif(
     not os.environ.get("BRIDGE_LIVE_PAPER_PORT"), reason="set BRIDGE_LIVE_PAPER_PORT to a real paper gateway's API port"

@@ -10,6 +10,7 @@ sides, with no slippage on either.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 
 import pandas as pd
@@ -37,7 +38,24 @@ FLIP = "tests/bridge/flip_strategy.py"
 TRAIL_MODEL = "IB's TRAIL anchors on the fill bar's high and within the bar; research's mark does not (see TRAIL_MODEL)"
 
 
+_RUNNING: dict[str, BridgeHarness] = {}
+
+
+@pytest.fixture
+def gw(fake_gateway_factory: Callable[..., FakeGateway]) -> FakeGateway:
+    """The fake gateway stamping executions with the runner's manual clock: live, both are wall time,
+    and the bridge compares the two (research's fresh-entry rule orders decisions after a fill)."""
+    _RUNNING.clear()
+
+    def now() -> dt.datetime:
+        h = _RUNNING.get("h")
+        return h.clock.now().to_pydatetime() if h is not None else dt.datetime.now(dt.UTC)
+
+    return fake_gateway_factory(cash=100_000.0, clock=now)
+
+
 def run(h: BridgeHarness, end: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    _RUNNING["h"] = h
     r = PathRun(h)
     r.run(end)
     return r.fills(), research_fills(h)

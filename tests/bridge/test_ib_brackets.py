@@ -66,6 +66,7 @@ def test_bracket_holds_the_parent_until_the_last_child_transmits(gw: FakeGateway
     parent, kids = bracket()
     states = ib.place_bracket(parent, kids)
     assert [s.order_ref for s in states] == [parent.order_ref] + [k.order_ref for k in kids]
+    assert wait(ib, lambda: len(gw.orders_received()) == 4)
     got = gw.orders_received()
     assert [r.order_ref for r in got] == [parent.order_ref, "ql:t:SPY:e:sl", "ql:t:SPY:e:tp", "ql:t:SPY:e:tr"]
     assert [r.transmit for r in got] == [False, False, False, True]  # only the last child releases the chain
@@ -119,6 +120,7 @@ def test_modify_resends_the_same_order_id_with_the_new_level(gw: FakeGateway, ib
     ib.place_bracket(parent, kids)
     assert wait(ib, lambda: (s := state(ib, kids[1].order_ref)) is not None and s.status == "working")
     assert ib.modify(kids[0].order_ref, level=445.5) and ib.modify(kids[1].order_ref, level=470.25)
+    assert wait(ib, lambda: len(gw.orders_received(kids[0].order_ref)) == 2)
     sent = gw.orders_received(kids[0].order_ref)
     assert [r.is_modify for r in sent] == [False, True] and sent[0].order_id == sent[1].order_id
     assert sent[1].parent_id == sent[0].parent_id and sent[1].transmit
@@ -197,3 +199,18 @@ def test_a_child_of_another_parent_or_without_its_price_is_refused_before_anythi
     with pytest.raises(BrokerError, match="needs a positive aux_price"):
         ib.place_bracket(parent, [bare])
     assert gw.orders_received() == []
+
+
+def test_a_lone_protective_order_joins_its_oca_group_without_a_parent_id(gw: FakeGateway, ib: IBBroker) -> None:
+    """``Broker.place`` with a child request (a re-attached role for a filled entry): no parentId
+    (the entry's id may belong to an earlier gateway session), same OCA group, GTC stop."""
+    ib.place(OrderRequest("ql:t:SPY:e0", "SPY", "BUY", 100))
+    assert wait(ib, lambda: gw.position("SPY")[0] == 100.0)
+    _, kids = bracket(ref="ql:t:SPY:e0", rules={"sl_stop": 0.02})
+    state = ib.place(kids[0])
+    assert state.parent_ref == "ql:t:SPY:e0" and state.aux_price == 441.0
+    assert wait(ib, lambda: [v.status for v in gw.orders(kids[0].order_ref)] == ["PreSubmitted"])
+    [view] = gw.orders(kids[0].order_ref)
+    assert (view.parent_id, view.oca_group, view.order_type, view.aux_price) == (0, "ql:t:SPY:e0:oca", "STP", 441.0)
+    gw.push_bar("SPY", bar(5, 450.0, 450.0, 440.0, 441.0))
+    assert wait(ib, lambda: gw.position("SPY")[0] == 0.0)

@@ -84,3 +84,13 @@ def test_backups_the_restored_ledger_and_the_kept_copy_are_private(tmp_path: Pat
     assert mode(Path(result["previous_kept_as"])) == "0o600"
     fresh = load_config(None, overrides={"ledger": {"path": str(tmp_path / "new.sqlite")}})
     assert mode(Path(restore(fresh, str(out))["restored"])) == "0o600"
+
+
+def test_the_daily_report_files_are_private(tmp_path: Path) -> None:
+    """They list the day's orders and fills, as the ledger does."""
+    from bridge.ops.report import write_report
+
+    led = Ledger(tmp_path / "l.sqlite")
+    jpath, hpath, _ = write_report(led, "2024-01-05", tmp_path / "reports")
+    led.close()
+    assert (mode(jpath), mode(hpath)) == ("0o600", "0o600")

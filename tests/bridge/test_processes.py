@@ -402,3 +402,16 @@ def test_replay_without_a_strategy_uses_the_demo_default(tmp_path: Path) -> None
     assert "using sma_cross" in result.output and '"equal": true' in result.output
     paper = CliRunner().invoke(cli, ["run", "--paper", "--symbols", "SPY", "--ledger", str(tmp_path / "p.db")])
     assert paper.exit_code != 0 and "no strategy given" in paper.output
+
+
+def test_replay_without_a_strategy_does_not_call_given_params_defaults(tmp_path: Path) -> None:
+    """Regression: with --params given it still said "using sma_cross with its default parameters"."""
+    from click.testing import CliRunner
+
+    from bridge.cli import cli
+
+    args = ["run", "--replay", "--symbols", "SPY", "--ledger", str(tmp_path / "l.db")]
+    given = CliRunner().invoke(cli, [*args, "--params", "fast=20,slow=50,sl_stop=-0.03"])  # refused: quick
+    assert given.exit_code == 2 and "sl_stop" in given.stderr
+    assert "using sma_cross with --params fast=20,slow=50,sl_stop=-0.03" in given.stderr, given.stderr
+    assert "default parameters" not in given.stderr

@@ -222,3 +222,22 @@ def test_unknown_open_order_halts_only_in_a_managed_symbol() -> None:
     )
     assert [o.order_ref for o in res.foreign_open] == ["ql:other"]
     assert len(res.mismatches) == 1 and "ql:clash" in res.mismatches[0]
+
+
+def test_an_unknown_child_of_a_known_entry_is_not_a_mismatch_but_an_unknown_entrys_is() -> None:
+    """The protect plan adopts ``<entry>:sl`` the ledger lost (issue 12); a child of an entry
+    this ledger never had is another ledger's order like any other."""
+    ours = OrderState("ql:e:sl", "SPY", "SELL", 10.0, "STP", "working", perm_id=5)
+    theirs = OrderState("ql:x:sl", "SPY", "SELL", 10.0, "STP", "working", perm_id=6)
+    res = reconcile(
+        ledger_open=[],
+        ledger_refs={"ql:e"},
+        ledger_fill_ids=set(),
+        expected_positions={"SPY": 0.0},
+        broker_open=[ours, theirs],
+        broker_done=[],
+        broker_fills=[],
+        broker_positions={},
+        symbols=["SPY"],
+    )
+    assert len(res.mismatches) == 1 and "ql:x:sl" in res.mismatches[0]

@@ -58,10 +58,10 @@ def test_children_are_recorded_with_the_entry_and_end_closed(spy_daily: pd.DataF
     assert len(open_children) == (2 if result.positions.get("SPY") else 0)  # none rests on a flat symbol
 
 
-def test_exit_rules_run_on_paper_and_unwired_rules_are_refused_everywhere() -> None:
-    """Issue 12: the IB broker places brackets now, so paper/live accept sl_stop/tp_stop/sl_trail
-    (they were refused while only the sim broker held children); the rules the bridge does not
-    place are refused in every mode."""
+def test_exit_rules_run_on_paper_and_timed_rules_run_everywhere() -> None:
+    """Issue 12: the IB broker places brackets now, so paper/live accept sl_stop/tp_stop/sl_trail;
+    max_hold and limit entries are the runner's own orders, accepted in every mode (this test
+    used to expect max_hold refused everywhere: the issue wires it)."""
     from bridge.app import validate_run
 
     cfg = load_config(
@@ -71,15 +71,13 @@ def test_exit_rules_run_on_paper_and_unwired_rules_are_refused_everywhere() -> N
     spec, params = validate_run(cfg)
     assert {p.name for p in spec.exit_params} == {"sl_stop", "tp_stop"} and params["sl_stop"] == 0.05
     for mode in ("paper", "replay"):
-        cfg = load_config(
-            env={},
-            overrides={
-                "": {"mode": mode},
-                "strategy": {"name": "sma_cross", "symbols": ("SPY",), "params": "max_hold=5"},
-            },
-        )
-        with pytest.raises(BridgeError, match="does not place these exit rules"):
-            validate_run(cfg)
+        for timed in ("max_hold=5", "entry_limit=0.01,limit_expiry=3,limit_ticks=1"):
+            cfg = load_config(
+                env={},
+                overrides={"": {"mode": mode}, "strategy": {"name": "sma_cross", "symbols": ("SPY",), "params": timed}},
+            )
+            _, resolved = validate_run(cfg)
+            assert all(resolved[k] == float(v) for k, v in (kv.split("=") for kv in timed.split(",")))
 
 
 def test_require_stop_needs_a_stop_rule_in_every_mode(spy_daily: pd.DataFrame, tmp_path) -> None:  # noqa: ANN001
@@ -116,9 +114,11 @@ def test_the_replay_refuses_exits_on_a_strategy_that_shorts_without_allow_short(
             "strategy": {"name": "short_flip", "symbols": ("SPY",), "params": "sl_stop=0.02"},
         },
     )
-    with pytest.raises(BridgeError, match="goes short, but shorting is off"):
+    with pytest.raises(BridgeError, match="goes short, but shorting is off") as refused:
         run_replay(cfg, data={"SPY": spy_daily.iloc[:60]}, spec=spec)
     assert not (tmp_path / "r.sqlite").exists()  # refused before the ledger opened: nothing sent
+    # the fix names the bridge's own setting, not the Python class a bridge user never sees
+    assert "allow_short = true under [sizing]" in refused.value.render()
 
 
 @pytest.mark.parametrize("exits", ["sl_stop=0.01,tp_stop=0.01", "sl_trail=0.01"])

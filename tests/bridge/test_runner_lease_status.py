@@ -14,9 +14,11 @@ import socket
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from click.testing import CliRunner, Result
 
 from bridge.cli import cli
+from bridge.ledger import lease
 from bridge.ledger.lease import LedgerLease, lock_path, probe
 from bridge.ledger.store import Ledger
 
@@ -90,3 +92,20 @@ def test_stop_with_no_runner_says_so_and_names_the_ledger(tmp_path: Path) -> Non
     result = json.loads(out.stdout)
     assert result["runner"]["state"] == "none" and result["ledger"] == str(ledger)
     assert Ledger(ledger, create=False).risk_state().kill_switch  # latched: a later run will not trade
+
+
+def test_an_unreadable_lock_file_is_unknown_not_none(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ledger = new_ledger(tmp_path)
+    held = LedgerLease(ledger)
+    held.acquire("r1")
+
+    def refuse(*args: object, **kwargs: object) -> int:  # another user's 0600 file (root would bypass it)
+        raise PermissionError(13, "Permission denied")
+
+    try:
+        monkeypatch.setattr(lease.os, "open", refuse)
+        state = probe(ledger)
+    finally:
+        monkeypatch.undo()
+        held.release()
+    assert state["state"] == "unknown" and state["error"] == "PermissionError: Permission denied"

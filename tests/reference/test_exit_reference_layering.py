@@ -7,11 +7,19 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-REFERENCE = ("quantlab.replay_exits", "quantlab._exit_orders", "quantlab.replay_exit_rules")
+REFERENCE = (
+    "quantlab.replay_exits",
+    "quantlab._exit_orders",
+    "quantlab.replay_exit_rules",
+    "quantlab.replay_exits_group",
+    "quantlab._exit_orders_group",
+)
 #: The implementation under test: the simulator kernels, the sweep and the exits declaration.
 CHECKED = (
     "quantlab.kernels.sim",
     "quantlab.kernels.group_sim",
+    "quantlab.kernels.group_exits",
+    "quantlab.shared_cash",
     "quantlab.kernels.codegen",
     "quantlab.engine.sweep",
     "quantlab.engine.codegen",

@@ -71,3 +71,19 @@ def test_a_spread_for_a_symbol_the_run_does_not_trade_is_refused(daily, tmp_path
     with pytest.raises(QuantlabError, match="does not trade") as info:
         calls[entry]()
     assert "QQQ" in str(info.value) and "SPY" in str(info.value)
+
+
+def test_a_rule_twice_in_exits_names_exits_not_grid() -> None:
+    """Regression: it said "appears twice in --grid" for a rule typed twice in --exits."""
+    with pytest.raises(QuantlabError) as err:
+        apply_exits(get_strategy("sma_cross"), "sl_stop=0.02,sl_stop=0.03", None)
+    text = str(err.value)
+    assert "'sl_stop' appears twice in --exits" in text and "--grid" not in text
+
+
+def test_a_rule_in_params_and_in_exits_names_both_flags() -> None:
+    """Regression: it said "given both in --params and in --grid" when the second was --exits."""
+    with pytest.raises(QuantlabError) as err:
+        apply_exits(get_strategy("sma_cross"), "sl_stop=0.03:0.05:0.01", "fast=20,sl_stop=0.02")
+    text = str(err.value)
+    assert "given both in --params and in --exits" in text and "sl_stop=0.02" in text and "--grid" not in text

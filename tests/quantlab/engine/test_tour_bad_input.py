@@ -47,3 +47,14 @@ def test_a_bad_constraint_operator_is_shown_as_written() -> None:
     )
     assert code != 0 and "RShift" not in out
     assert "unsupported operator '>>'" in out, out
+
+
+def test_exits_on_a_backtest_points_to_params() -> None:
+    """Regression: `backtest --exits sl_stop=0.03` said 'No such option' and suggested --fees,
+    --reports or --returns; a backtest takes exit rules in --params (issue 12)."""
+    args = ("backtest", "--strategy", "sma_cross", "--symbols", "SPY", "--report", "none")
+    code, out = _run(*args, "--params", "fast=20,slow=50", "--exits", "sl_stop=0.03")
+    assert code not in (0, 2) and "Traceback" not in out  # 2 is click's usage error
+    assert "--params" in out and "--params fast=20,slow=50,sl_stop=0.03" in out, out
+    code, out = _run(*args, "--exits", "sl_stop=0.03:0.05:0.01")
+    assert code != 0 and "--params sl_stop=0.03" in out and "optimize" in out, out
