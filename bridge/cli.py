@@ -169,7 +169,12 @@ def status(config_path: str | None, ledger: str | None, as_json: bool) -> None:
 
 
 @cli.command()
-@click.option("--flatten", is_flag=True, help="Also close the positions of the bridge's symbols with market orders.")
+@click.option(
+    "--flatten",
+    is_flag=True,
+    help="Also close the positions of the bridge's symbols with market orders (their protective orders are "
+    "cancelled first; without --flatten they are kept).",
+)
 @click.option("--shutdown", is_flag=True, help="Also end the running `bridge run` process.")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False))
 @click.option("--ledger", help="SQLite ledger path.")
@@ -188,19 +193,36 @@ def stop(
     client_id: int | None,
     timeout: float,
 ) -> None:
-    """Emergency stop: latch the kill switch, cancel all open orders, flatten if asked, halt."""
+    """Emergency stop: latch the kill switch, cancel open orders, flatten if asked, halt.
+
+    Without --flatten the protective orders of open positions (the stop-loss, take-profit and
+    trailing stop of each entry) stay at the broker, so no position is left unprotected; the
+    output lists them ("kept protective orders: ..."). Every other open order is cancelled;
+    orders another client id placed that cannot be cancelled one by one are listed under
+    "not_cancelled" (exit 3). With --flatten everything, protective orders included, is
+    cancelled first, then the positions are closed with market orders.
+    """
     from bridge.app import stop_bridge
+    from bridge.ops.logs import console_logs
 
     cfg = _cfg(config_path, ledger)
-    result = stop_bridge(
-        cfg, flatten=flatten, shutdown=shutdown, client_id=client_id, timeout=timeout, host=host, port=port
-    )
+    # the console only (the runner may own the log file and rotate it); warnings and up, as before
+    with console_logs("WARNING"):
+        result = stop_bridge(
+            cfg, flatten=flatten, shutdown=shutdown, client_id=client_id, timeout=timeout, host=host, port=port
+        )
     if result.get("note"):  # no runner answered: say so before the outcome
         done = "open orders cancelled" if result.get("cancelled") else "open orders NOT cancelled"
         click.echo(f"bridge stop: {result['note']}", err=True)
         click.echo(f"bridge stop: kill switch latched on {result['ledger']}, {done}", err=True)
+    if result.get("kept"):
+        click.echo(f"bridge stop: {result['kept_text']} (they protect open positions)", err=True)
+    for o in result.get("not_cancelled") or []:
+        click.echo(
+            f"bridge stop: {o['order_ref']} NOT cancelled: client id {o['client_id']} owns it; {o['fix']}", err=True
+        )
     click.echo(json.dumps(result, indent=2, default=str))
-    if result.get("error"):
+    if result.get("error") or result.get("not_cancelled"):
         sys.exit(3)
 
 

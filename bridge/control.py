@@ -1,16 +1,19 @@
 """Emergency stop and resume, shared by the runner and the ``bridge stop``/``resume`` commands.
 
 ``bridge stop`` talks to a running ``bridge run`` through the ledger's ``control`` table
-(the runner polls it every ~0.25 s): the runner latches the kill switch, cancels every
-open order, flattens if asked, records the event and answers in the same row. If no
-runner is alive (no heartbeat for ``ALIVE_SECONDS``, or it does not answer in time), the
-command connects to the gateway itself (its own client id) and does the same.
+(the runner polls it every ~0.25 s): the runner latches the kill switch, cancels the open
+orders, flattens if asked, records the event and answers in the same row. If no runner is
+alive (no heartbeat for ``ALIVE_SECONDS``, or it does not answer in time), the command
+connects to the gateway itself (its own client id) and does the same. Without flatten the
+stop and target of every open position stay at the broker (``bridge.stop_plan``): only a
+flatten closes what they protect.
 Flattening orders get deterministic orderRefs derived from the control request, so even
 if both processes acted, the ledger's primary key lets only one of them place each order.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
@@ -22,12 +25,13 @@ from typing import Any
 import pandas as pd
 
 from bridge.brokers.protocol import Broker, Fill, FillEvent, OrderEvent, OrderRequest, OrderState
-from bridge.errors import DuplicateOrder
+from bridge.errors import BridgeError, BrokerDisconnected, DuplicateOrder
 from bridge.ledger.store import OPEN, TERMINAL, Ledger, iso
 from bridge.market import MarketCalendar
 from bridge.orders import PREFIX, order_ref
 from bridge.reconcile import ledger_status
 from bridge.risk import Exposure, OrderIntent, RiskContext, RiskLimits, check
+from bridge.stop_plan import StopPlan, kept_text, plan_stop
 
 log = logging.getLogger("bridge.control")
 ALIVE_SECONDS = 5.0
@@ -129,7 +133,11 @@ def emergency_stop(
     cancel_wait: float = 5.0,
     run_id: str = "",
 ) -> dict[str, Any]:
-    """Latch the kill switch, cancel every open order, optionally flatten; returns a summary.
+    """Latch the kill switch, cancel the open orders, optionally flatten; returns a summary.
+
+    Without flatten the protective children of open positions stay at the broker (``kept``,
+    ``kept_text``: a kill switch must not strip a position's stop); with flatten everything is
+    cancelled first, and an order that filled during the cancel wait shrinks the flatten.
 
     ``pump(seconds)`` must process broker events (so cancels and fills reach the ledger).
     Flattening orders are market orders through the risk gate (purpose ``flatten``, always
@@ -137,27 +145,48 @@ def emergency_stop(
     """
     ledger.latch(now(), reason, kind, run_id)
     log.critical("kill switch latched", extra={"event": "kill_switch", "reason": reason, "flatten": flatten})
-    broker.cancel_all()
-    deadline = time.monotonic() + cancel_wait
-    # other clients' orders are cancelled too (global cancel), but no update reaches us for them
-    while time.monotonic() < deadline and [o for o in broker.open_orders() if not o.foreign]:
-        pump(0.05)
-    pump(0.0)
+    before = {str(r["order_ref"]): (str(r["symbol"]), float(r["filled"] or 0.0)) for r in ledger.open_orders()}
+    held = {s: p.quantity for s, p in broker.positions().items()}
+    plan = _cancel(broker, ledger, flatten=flatten, positions=held, pump=pump, cancel_wait=cancel_wait)
     result: dict[str, Any] = {
         "kill_switch": True,
         "reason": reason,
         "cancelled": True,
         "flatten": flatten,
         "orders": [],
+        "kept": [_order_json(o) for o in plan.keep],
+        "kept_text": kept_text(plan.keep),
     }
+    if plan.keep:
+        _record_kept(ledger, plan, now(), run_id)
+    if plan.foreign:
+        result["not_cancelled"] = [
+            {
+                **_order_json(o),
+                "client_id": o.client_id,
+                "fix": f"cancel it in TWS or `bridge stop --client-id {o.client_id}`",
+            }
+            for o in plan.foreign
+        ]
+        detail = (
+            "open orders of another client id NOT cancelled (only their owner can, or a global cancel): "
+            + ", ".join(f"{o.order_ref} (client id {o.client_id})" for o in plan.foreign)
+        )
+        ledger.risk_event(now(), "not_cancelled", detail, run_id)
+        log.error(detail, extra={"event": "kill_not_cancelled"})
     if not flatten:
         return result
+    left = _left_after_cancels(broker, ledger, held, before, pump, cancel_wait)
     positions = broker.positions()
     pending = {r["symbol"] for r in ledger.open_orders() if r["purpose"] == "flatten"}
     for sym in managed_symbols(ledger, symbols):
         pos = positions.get(sym)
         if pos is None or abs(pos.quantity) < 1e-9:
             continue
+        if sym in left:  # a fill during the cancel wait the broker's position did not show yet
+            pos = dataclasses.replace(pos, quantity=left[sym])
+            if abs(pos.quantity) < 1e-9:
+                continue
         if sym in pending:  # a flattening order is already working: never sell twice
             result["orders"].append({"symbol": sym, "skipped": "a flattening order is already working"})
             continue
@@ -228,6 +257,112 @@ def emergency_stop(
         pump(0.05)
     result["final"] = {r: (ledger.order(r) or {}).get("status") for r in refs}
     return result
+
+
+def _cancel(
+    broker: Broker,
+    ledger: Ledger,
+    *,
+    flatten: bool,
+    positions: Mapping[str, float],
+    pump: Callable[[float], None],
+    cancel_wait: float,
+) -> StopPlan:
+    """Cancel for a kill switch and wait for the cancels; returns what was kept and what could not go.
+
+    With flatten everything goes, children included (the flatten closes the positions; a stop left
+    working could fill beside it). Without, the protective children of open positions stay
+    (:mod:`bridge.stop_plan`) and the rest is cancelled one by one; only when nothing is to be kept
+    does the global cancel go out as before (it also reaches other client ids' orders).
+    """
+    plan = StopPlan()
+    if not flatten:
+        try:
+            broker.sync()  # every client's open orders as of now (another client's are listed only by a sync)
+        except BrokerDisconnected:
+            raise
+        except BridgeError as err:  # a hung listing: this client's orders are current anyway
+            log.error("open orders not refreshed for the kill switch", extra={"event": "kill_sync", "detail": err.what})
+        plan = plan_stop(broker.open_orders(), positions, ledger.all_refs())
+    if not plan.keep:
+        broker.cancel_all()
+        plan = StopPlan()
+    else:
+        for o in plan.cancel:
+            broker.cancel(o.order_ref)
+    kept = {o.order_ref for o in plan.keep}
+    deadline = time.monotonic() + cancel_wait
+    # other clients' orders: no update reaches us for them (the global cancel still cancels them)
+    while time.monotonic() < deadline and [
+        o for o in broker.open_orders() if not o.foreign and o.order_ref not in kept
+    ]:
+        pump(0.05)
+    pump(0.0)
+    return plan
+
+
+def _left_after_cancels(
+    broker: Broker,
+    ledger: Ledger,
+    held: Mapping[str, float],
+    before: Mapping[str, tuple[str, float]],
+    pump: Callable[[float], None],
+    cancel_wait: float,
+) -> dict[str, float]:
+    """The position to flatten of each symbol where an order (a stop, a target) filled during the
+    cancel wait: IB reports a position after the execution, so the broker's figure may still hold
+    the shares the stop sold. Waits for the broker to show ``held + fills``; if it never does, the
+    figure closer to zero wins (flattening less than held leaves a reported position; more would
+    open one)."""
+    moved: dict[str, float] = {}
+    for ref, (sym, filled) in before.items():
+        row = ledger.order(ref) or {}
+        delta = float(row.get("filled") or 0.0) - filled
+        if abs(delta) > 1e-9:
+            moved[sym] = moved.get(sym, 0.0) + (delta if row.get("side") == "BUY" else -delta)
+    want = {sym: float(held.get(sym, 0.0)) + d for sym, d in moved.items()}
+
+    def now_held() -> dict[str, float]:
+        pos = broker.positions()
+        return {sym: float(pos[sym].quantity) if sym in pos else 0.0 for sym in want}
+
+    deadline = time.monotonic() + cancel_wait
+    seen = now_held()
+    while time.monotonic() < deadline and any(abs(seen[s] - want[s]) > 1e-9 for s in want):
+        pump(0.05)
+        seen = now_held()
+    out = {}
+    for sym, w in want.items():
+        b = seen[sym]
+        out[sym] = b if abs(b - w) <= 1e-9 or (b * w > 0 and abs(b) < abs(w)) else (w if b * w > 0 else 0.0)
+        if abs(b - w) > 1e-9:
+            log.error(
+                "position after the cancels disagrees with the fills",
+                extra={"event": "flatten_position_unsettled", "symbol": sym, "broker": b, "fills": w, "used": out[sym]},
+            )
+    return out
+
+
+def _order_json(o: OrderState) -> dict[str, Any]:
+    return {
+        "order_ref": o.order_ref,
+        "symbol": o.symbol,
+        "side": o.side,
+        "quantity": float(o.quantity) - float(o.filled),
+        "order_type": o.order_type,
+    }
+
+
+def _record_kept(ledger: Ledger, plan: StopPlan, at: pd.Timestamp, run_id: str) -> None:
+    """The ledger says which protective orders the kill switch left working, and why."""
+    text = kept_text(plan.keep)
+    ledger.risk_event(at, "protection_kept", text, run_id)
+    for o in plan.keep:
+        if ledger.order(o.order_ref) is not None:
+            ledger.update_order(
+                o.order_ref, at, kind="kept", detail="kept by the kill switch: it protects an open position"
+            )
+    log.warning(text, extra={"event": "protection_kept", "kept": [o.order_ref for o in plan.keep]})
 
 
 def pump_into(broker: Broker, sync: LedgerSync) -> Callable[[float], None]:

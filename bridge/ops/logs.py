@@ -8,12 +8,15 @@ credentials never reach a log line even by accident.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import logging
 import logging.handlers
 import math
+import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -83,17 +86,47 @@ def _finite(value: Any) -> Any:
 CONTEXT = ContextFilter()
 
 
+#: Log files are private like the ledger: they carry account ids, orders and positions.
+PRIVATE_MODE = 0o600
+#: ib_async's loggers whose every line is the connection's life (connecting, "API connection
+#: failed", "Make sure API port on TWS/IBG is open", "Peer closed connection"): the bridge
+#: reports each of these itself, with the fix, so on the console they are noise.
+CONNECTION_LOGGERS = ("ib_async.client", "ib_insync.client")
+
+
+class PrivateRotatingFile(logging.handlers.TimedRotatingFileHandler):
+    """A daily-rotated file created 0600 (also each new file after a rotation); an older
+    world-readable file is tightened when opened (one owned by another user is left as it is)."""
+
+    def _open(self):  # type: ignore[no-untyped-def]
+        path = Path(self.baseFilename)
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, PRIVATE_MODE))
+        with contextlib.suppress(PermissionError):
+            if path.stat().st_mode & 0o077:
+                path.chmod(PRIVATE_MODE)
+        return super()._open()
+
+
+class QuietConnection(logging.Filter):
+    """Keeps ib_async's connection lines (:data:`CONNECTION_LOGGERS`) off the console: the bridge's
+    own error says what failed and how to fix it. The log file still gets them."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.name.startswith(CONNECTION_LOGGERS)
+
+
 def rotating_file(file: str | Path, retention_days: int) -> logging.Handler:
-    """The log file, rotated at midnight UTC into ``<file>.YYYY-MM-DD``; ``retention_days`` are kept."""
+    """The log file (0600), rotated at midnight UTC into ``<file>.YYYY-MM-DD``; ``retention_days`` are kept."""
     Path(file).parent.mkdir(parents=True, exist_ok=True)
-    return logging.handlers.TimedRotatingFileHandler(
-        file, when="midnight", utc=True, backupCount=retention_days, encoding="utf-8"
-    )
+    return PrivateRotatingFile(file, when="midnight", utc=True, backupCount=retention_days, encoding="utf-8")
 
 
 def setup(level: str = "INFO", file: str | Path | None = None, stream: Any = None, retention_days: int = 14) -> None:
-    """Route the ``bridge`` and ``ib_async`` loggers to JSON lines (stderr and/or a daily-rotated file)."""
-    handlers: list[logging.Handler] = [logging.StreamHandler(stream or sys.stderr)]
+    """Route the ``bridge`` and ``ib_async`` loggers to JSON lines (stderr and/or a daily-rotated file).
+    ib_async's connection lines go to the file only (:class:`QuietConnection`)."""
+    console = logging.StreamHandler(stream or sys.stderr)
+    console.addFilter(QuietConnection())
+    handlers: list[logging.Handler] = [console]
     if file:
         handlers.append(rotating_file(file, retention_days))
     fmt = JsonFormatter()
@@ -109,3 +142,20 @@ def setup(level: str = "INFO", file: str | Path | None = None, stream: Any = Non
             logger.addHandler(h)
         logger.setLevel(level.upper() if name == "bridge" else "WARNING")
         logger.propagate = False
+
+
+@contextlib.contextmanager
+def console_logs(level: str = "WARNING") -> Iterator[None]:
+    """:func:`setup` on the console only, for a short command (``bridge stop``); the loggers are
+    put back as they were afterwards (a command run in-process leaves no handler on a closed stream)."""
+    names = ("bridge", "ib_async", "ib_insync")
+    saved = {n: (lg.handlers[:], lg.level, lg.propagate) for n in names for lg in [logging.getLogger(n)]}
+    setup(level)
+    try:
+        yield
+    finally:
+        for n, (handlers, lvl, propagate) in saved.items():
+            lg = logging.getLogger(n)
+            lg.handlers[:] = handlers
+            lg.setLevel(lvl)
+            lg.propagate = propagate

@@ -1,4 +1,7 @@
-"""The runner's kill switch: latch, cancel every open order, optionally flatten.
+"""The runner's kill switch: latch, cancel the open orders, optionally flatten.
+
+Without flatten the protective children of open positions stay at the broker (``kept``,
+:mod:`bridge.stop_plan`); with flatten everything is cancelled before the positions are closed.
 
 One path for every trigger (``bridge stop``, the daily loss limit, a tripped breaker, an
 exit the broker keeps rejecting). The work itself is ``bridge.control.emergency_stop``
@@ -47,6 +50,16 @@ def kill(
         # latched, but the cancel/flatten did not finish: the runner redoes them once reconnected
         st.stop_pending = {"flatten": flatten, "reason": reason, "kind": kind}
         raise
+    if result["kept"]:
+        ctx.alert("protection_kept", f"kill switch: {result['kept_text']} (they protect open positions)", "warning")
+    if result.get("not_cancelled"):
+        refs = ", ".join(f"{o['order_ref']} (client id {o['client_id']})" for o in result["not_cancelled"])
+        ctx.alert(
+            "kill_not_cancelled",
+            f"kill switch: open orders of another client id NOT cancelled: {refs}; cancel them in TWS or run "
+            "`bridge stop --client-id <their id>`",
+            "critical",
+        )
     st.working.clear()
     st.positions_dirty = True
     if shutdown:

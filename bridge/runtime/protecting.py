@@ -17,9 +17,10 @@ plan's order (cancels first):
 
 What it leaves alone: symbols with an order of their own still in flight (an entry's children
 wait for it; a strategy exit cancels them itself), symbols whose position disagrees with the
-ledger (the mismatch halt says so), dry runs, and any sending while the kill switch is latched
-(``bridge stop`` cancelled everything on purpose). Another client id's child is held, never
-cancelled or modified (IB lets only its owner): a plan that needs it gone or resized alerts.
+ledger (the mismatch halt says so) and dry runs. A latched kill switch does not stop it: the
+kill switch blocks new risk, and a protective order only closes a position (a stop without
+flatten keeps the children, :mod:`bridge.stop_plan`; one lost later is re-attached). Another
+client id's child is held, never cancelled or modified (IB lets only its owner): a plan that needs it gone or resized alerts.
 An action that fails (a rejected child, a modify the broker refuses) never leaves a silent
 unprotected position: critical alert ``protection_failed`` and new entries of the symbol are
 refused (risk rule ``unprotected``) until a later reconcile re-protects it.
@@ -175,8 +176,9 @@ class Protector:
                 f"it; cancel it in TWS, `bridge stop`, or restart with --client-id {st.client_id}",
             )
             return False
-        if self.ctx.ledger.risk_state().kill_switch and a.kind in ("resize", "attach"):
-            self.fail(a.symbol, f"the kill switch is latched: {a.kind} {a.ref} not sent ({a.detail})", quiet=True)
+        if a.kind == "attach" and self.ctx.ledger.risk_state().kill_switch and self.refused_before(a.ref):
+            # a second refusal is what latches the kill switch: re-sending would loop (the runbook says what to do)
+            self.fail(a.symbol, f"the kill switch is latched and the broker refused {a.ref}'s role twice", quiet=True)
             return False
         if not self.ctx.broker.is_connected():
             raise BrokerDisconnected("not connected: protective orders are not sent", found=a.ref)
@@ -186,6 +188,14 @@ class Protector:
             return self.resize(a, st)
         assert entry is not None, "the plan attaches only under an entry"
         return self.attach(a, entry, why)
+
+    def refused_before(self, ref: str) -> bool:
+        """Whether the broker rejected two children of the same entry and role as ``ref`` (a child to
+        attach): the rejection rule's limit (``on_protection_rejected``: one retry, then the kill switch)."""
+        parsed = split_ref(ref)
+        assert parsed is not None
+        kids = self.ctx.ledger.children(parsed[0])
+        return sum(c["role"] == parsed[1] and c["status"] == "rejected" for c in kids) >= 2
 
     def gone(self, a: Action) -> None:
         row = self.ctx.ledger.order(a.ref)
