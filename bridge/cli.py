@@ -418,7 +418,8 @@ def _protective_text(o: dict[str, Any]) -> str:
     elif o["role"] == "take_profit":
         level = f"take-profit {o['limit_price']}"
     else:
-        level = f"trailing {o['trail_pct']}%"
+        at = f" at {o['aux_price']}" if o.get("aux_price") is not None else ""  # a STP the runner ratchets
+        level = f"trailing {o['trail_pct']}%{at}"
     return f"{level}: {o['side']} {o['quantity']:g} ({o['order_ref']}, {o['status']})"
 
 

@@ -9,7 +9,9 @@ their **deterministic refs, derived from the parent's ref** (``<parent>:sl``, ``
 is never sent twice; the OCA group is ``<parent>:oca`` for the same reason.
 
 Prices are rounded to the cent, away from the entry (a stop never ends up closer than the
-rule says). A trailing stop is recorded as IB's ``trailingPercent`` (percent, not fraction).
+rule says). A trailing stop goes out as a plain STP at research's level (``aux_price``), moved by
+the bridge after each completed bar (:mod:`bridge.trailing`); its ``trail_pct`` (percent, not
+fraction) stays recorded for the ratchet and the re-attach.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from quantlab.errors import ParameterError
 ROLES: dict[str, tuple[str, str, str]] = {
     "stop": ("sl", "sl_stop", "STP"),
     "take_profit": ("tp", "tp_stop", "LMT"),
-    "trail": ("tr", "sl_trail", "TRAIL"),
+    "trail": ("tr", "sl_trail", "STP"),  # research's level, moved by the bridge (bridge/trailing.py)
 }
 _BY_SUFFIX = {suffix: role for role, (suffix, _, _) in ROLES.items()}
 #: The exit rules the bridge places as resting children.
@@ -105,7 +107,8 @@ def children(parent: Mapping[str, Any], rules: Mapping[str, float], entry_price:
             row["aux_price"] = _cents(entry_price * (1 - value) if long else entry_price * (1 + value), down=long)
         elif role == "take_profit":
             row["limit_price"] = _cents(entry_price * (1 + value) if long else entry_price * (1 - value), down=not long)
-        else:
+        else:  # a STP at research's level from the entry; trail_pct kept for the ratchet and re-attach
+            row["aux_price"] = _cents(entry_price * (1 - value) if long else entry_price * (1 + value), down=long)
             row["trail_pct"] = round(value * 100.0, 6)
         rows.append(
             {
@@ -217,6 +220,11 @@ def child_request(row: Mapping[str, Any]) -> OrderRequest:
 
 #: Fields a child takes from its parent (same run, strategy, symbol, size, bar and day).
 _INHERITED = ("run_id", "strategy", "symbol", "bar_time", "quantity", "tif", "status", "day")
+
+
+def stop_cents(price: float, *, long: bool) -> float:
+    """A protective stop's level rounded to the cent away from the market (down for a long's)."""
+    return _cents(price, down=long)
 
 
 def _cents(price: float, *, down: bool) -> float:

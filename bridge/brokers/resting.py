@@ -5,7 +5,8 @@ a level the open gaps through fills at the open; otherwise a stop (or trailing s
 its level when the low reaches it (high for a short's), a take-profit at its level when the high
 reaches it; when stop and target are both touched inside the bar the stop wins (the order of
 high and low inside a bar is unknown: the pessimistic one). A trailing stop's mark is the entry
-and the highs of the bars strictly after the fill bar: it moves only after the bar's check.
+and the highs of the bars strictly after the fill bar: it moves only after the bar's check. The
+bridge sends its trailing role as a STP it moves itself (``fixed``): it rests where it was put.
 """
 
 from __future__ import annotations
@@ -24,8 +25,11 @@ class Resting:
     level: float  # stop, target, or the trailing stop's current level
     trail_pct: float | None = None
     mark: float = 0.0  # high-water (low-water for a short) mark of a trailing stop
+    fixed: bool = False  # a trailing role sent as a STP: rests at ``level``, moved by the bridge only
 
     def trail_level(self) -> float:
+        if self.fixed:
+            return self.level
         pct = (self.trail_pct or 0.0) / 100.0
         return self.mark * (1 - pct) if self.side == "SELL" else self.mark * (1 + pct)
 
@@ -60,5 +64,5 @@ def first_fill(children: Sequence[Resting], o: float, h: float, low: float) -> t
 def ratchet(children: Sequence[Resting], h: float, low: float) -> None:
     """After a bar (not the fill bar): trailing marks follow the bar's high (low for a short)."""
     for c in children:
-        if c.role == "trail":
+        if c.role == "trail" and not c.fixed:
             c.mark = max(c.mark, h) if c.side == "SELL" else min(c.mark, low)

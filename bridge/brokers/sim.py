@@ -334,7 +334,7 @@ class SimBroker:
                     rest.level = float(level)
                     if rest.role == "trail":
                         rest.mark = _mark_of(rest, float(level))
-                    if rest.role != "trail":  # the state shows the level as IB shows it
+                    if rest.role != "trail" or rest.fixed:  # the state shows the level as IB shows it
                         if rest.role == "take_profit":
                             order.state = replace(order.state, limit_price=float(level))
                         else:
@@ -477,7 +477,9 @@ class SimBroker:
             )
         role = parsed[1]
         level = float((request.limit_price if role == "take_profit" else request.aux_price) or 0.0)
-        rest = Resting(request.order_ref, role, request.side, level, request.trail_pct)
+        rest = Resting(
+            request.order_ref, role, request.side, level, request.trail_pct, fixed=request.order_type == "STP"
+        )
         parent = self._orders.get(str(request.parent_ref))
         if role == "trail" and parent is not None and parent.state.status == "filled":
             rest.mark = self.raw_price(parent.state.avg_fill_price or 0.0, parent.state.side, request.symbol)

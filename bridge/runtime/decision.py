@@ -38,6 +38,7 @@ from bridge.runtime.killswitch import kill
 from bridge.runtime.reconciling import Reconciler
 from bridge.runtime.rejections import on_rejected
 from bridge.runtime.time_exits import TimeRules
+from bridge.runtime.trailing import ratchet, trail_level
 from quantlab.engine.sizing import sizing_vol
 
 log = logging.getLogger("bridge.runner")
@@ -64,6 +65,7 @@ class DecisionPath:
         last_target, done = self.ctx.processed(sym, bar_time)
         if done:
             return
+        ratchet(self.ctx, sym, self.entry_base)  # research's trailing mark takes the completed bar
         CONTEXT.bar_time = iso(bar_time) or ""
         try:
             self.decide_bar(sym, w, bar_time, last_target, received)
@@ -376,6 +378,8 @@ class DecisionPath:
         for child in placed:
             key = "limit_price" if child["role"] == "take_profit" else "aux_price"
             level = new.get(child["role"], {}).get(key)
+            if child["role"] == "trail":  # the ratcheted level (bars since the fill), not the entry's
+                level = trail_level(self.ctx, row, base)
             if level is None or level == child[key]:
                 continue
             if self.ctx.broker.modify(child["order_ref"], level=level):
@@ -386,6 +390,14 @@ class DecisionPath:
                     detail=f"level {level:g} from the entry fill {base:g}",
                     **{key: level},
                 )
+
+    def entry_base(self, row: dict[str, Any]) -> float:
+        """The price research measures an entry's exit levels from: the raw fill (the sim's fills
+        carry modelled slippage; IB's are raw), or research's limit for a limit filled at it."""
+        fill = float(row["avg_fill_price"])
+        raw = getattr(self.ctx.broker, "raw_price", None)
+        base = raw(fill, str(row["side"]), str(row["symbol"])) if raw else fill
+        return self.timed.research_entry(row, base)
 
     def place_approved(self, intent: OrderIntent, ref: str, received: float | None) -> None:
         """Send an order approved after a hold (``bridge.approvals``) as :meth:`send` would: one that

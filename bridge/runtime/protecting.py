@@ -40,6 +40,7 @@ from bridge.protect_plan import Action, Entry, HeldChild, plan
 from bridge.protection import child_request, children, oca_group, split_ref
 from bridge.reconcile import ReconcileResult, ledger_status
 from bridge.runtime.context import Context
+from bridge.runtime.trailing import ratcheted
 
 log = logging.getLogger("bridge.runner")
 _TOL = 1e-6
@@ -311,6 +312,7 @@ class Protector:
             "day": ctx.day(),
         }
         kid = next(k for k in children(parent, ctx.exits, self.raw_entry(entry)) if k["role"] == parsed[1])
+        kid = ratcheted(ctx, kid, entry, self.raw_entry(entry))
         row = {**kid, "order_ref": a.ref, "reason": f"re-attached ({why}): {kid['reason']}"}
         now = ctx.clock.now()
         try:

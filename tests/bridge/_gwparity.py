@@ -128,6 +128,8 @@ class PathRun:
             have = o.lmt_price if role == "take_profit" else o.aux_price
             if want is not None and (row[key] != want or have != want):
                 out.append(f"child {ref} at {have} (ledger {row[key]}), not yet at {want} from the entry fill")
+            elif role == "trail" and have != row[key]:  # the runner's ratchet (a modify) still on its way
+                out.append(f"trailing stop {ref} at {have}, the ledger's ratchet at {row[key]}")
         live = {r["order_ref"] for r in h.ledger.open_orders()}
         out += [
             f"{ref} working at the gateway, closed in the ledger"

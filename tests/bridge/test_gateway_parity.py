@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from typing import Any
 
 import pandas as pd
 import pytest
 
+from bridge.protection import stop_cents
 from tests.fakegw import FakeGateway
 
 from ._gwparity import PathRun, differences, pessimistic_path, research_fills
@@ -30,12 +32,12 @@ FLIP = "tests/bridge/flip_strategy.py"
 #: stop 461.78, 12-17 open 461.55: stopped out at 461.55 on the entry bar, where research (levels
 #: from the fill) holds to 12-20's open. Now IBBroker streams the new bar first and the bracket is
 #: measured from ``OrderIntent.expected_fill`` (the open).
-#: Model difference (research vs IB's TRAIL): research's trailing mark is the entry and the highs of
-#: the bars strictly after the fill bar, ratcheted after each bar's check; IB (the fake) trails every
-#: price after the fill, the fill bar's high included, and can trigger on the same bar's fall from its
-#: high. SPY entry 2021-02-17 at 390.42, fill-bar high 392.66: IB's 3% trail sits at 380.88, research's
-#: (mark 392.38 from 02-19) at 380.61; both fill on 02-23, 0.27 apart.
-TRAIL_MODEL = "IB's TRAIL anchors on the fill bar's high and within the bar; research's mark does not (see TRAIL_MODEL)"
+#: TRAIL_MODEL, model difference (fixed): research's trailing mark is the entry and the highs of the
+#: bars strictly after the fill bar, ratcheted after each bar's check; IB's TRAIL (the fake's) trailed
+#: every price after the fill, the fill bar's high included, and could trigger on the same bar's fall
+#: from its high. SPY entry 2021-02-17 at 390.42, fill-bar high 392.66: IB's 3% trail sat at 380.88,
+#: research's (mark 392.38 from 02-19) at 380.61; both filled on 02-23, 0.27 apart. Now the trailing
+#: role is a STP at research's level that the runner moves after each completed bar (bridge/trailing.py).
 
 
 _RUNNING: dict[str, BridgeHarness] = {}
@@ -157,7 +159,6 @@ def test_stops_and_targets_fill_as_research_on_the_pessimistic_path(
     assert cases[need] >= 1, cases  # the stress case happened: not vacuous
 
 
-@pytest.mark.xfail(strict=True, reason=TRAIL_MODEL)
 def test_trailing_stops_fill_as_research_on_the_pessimistic_path(
     harness: Callable[..., BridgeHarness], gw: FakeGateway, spy_daily: pd.DataFrame
 ) -> None:
@@ -165,6 +166,63 @@ def test_trailing_stops_fill_as_research_on_the_pessimistic_path(
     ours, theirs = run(h, 400)
     assert differences(ours, theirs) == []
     assert (ours["reason"] == "trail").sum() >= 3
+
+
+def _ledger(h: BridgeHarness) -> dict[str, dict[str, Any]]:
+    return {o["order_ref"]: o for o in h.orders()}
+
+
+def _entries(h: BridgeHarness) -> list[dict[str, Any]]:
+    return [o for o in h.orders() if o["role"] is None]
+
+
+def _calm(h: BridgeHarness) -> bool:
+    """No strategy order open and every fill recorded (the children stay open: they protect)."""
+    return not [o for o in h.ledger.open_orders() if o["role"] is None] and all(
+        abs(float(o["filled"]) - sum(f["quantity"] for f in h.ledger.fills() if f["order_ref"] == o["order_ref"]))
+        < 1e-9
+        for o in h.orders()
+    )
+
+
+def test_a_trailing_child_is_a_stop_the_runner_ratchets_after_each_completed_bar(
+    harness: Callable[..., BridgeHarness], gw: FakeGateway
+) -> None:
+    """Research's trailing mark (rule 3), at IB: a STP at the entry x (1 - pct) that the fill bar's own
+    high does not move; the runner moves it after the next completed bar, and it fills at that level.
+    (Behaviour changed by TRAIL_MODEL: it was an IB TRAIL, which anchored on the fill bar's high.)"""
+    h = harness(seed=60, strategy={"params": "fast=20,slow=50,sl_trail=0.03"})
+    _RUNNING["h"] = h  # executions stamped with the runner's clock: the fill bar is known
+    h.start()
+    assert h.until(lambda: bool(_entries(h)) and _entries(h)[0]["status"] == "filled" and _calm(h))
+    ref = _entries(h)[0]["order_ref"]
+    assert h.until(lambda: [k["status"] for k in h.ledger.children(ref)] == ["working"])
+    [tr] = h.ledger.children(ref)
+    first = stop_cents(float(_entries(h)[0]["avg_fill_price"]) * 0.97, long=True)
+    assert (tr["order_ref"], tr["order_type"], tr["trail_pct"], tr["aux_price"]) == (f"{ref}:tr", "STP", 3.0, first)
+    assert gw.orders(tr["order_ref"])[0].order_type == "STP"
+    i = h.k
+
+    def push(j: int, o: float, hi: float, lo: float, c: float) -> None:
+        gw.push_bar("SPY", {"time": h.frame.index[j].tz_localize(None), "open": o, "high": hi, "low": lo, "close": c})
+
+    o = float(h.frame["open"].iloc[i])
+    push(i, o, o + 20.0, o, o + 20.0)  # the fill bar's high: research's mark ignores it
+    h.clock.set(h.due(i) + pd.Timedelta(seconds=1))
+    push(i + 1, o + 20.0, o + 20.0, o + 20.0, o + 20.0)  # completes the fill bar
+    assert h.until(lambda: h.decided(i) and _calm(h))
+    assert _ledger(h)[tr["order_ref"]]["aux_price"] == first and gw.orders(tr["order_ref"])[0].aux_price == first
+    push(i + 1, o + 20.0, o + 30.0, o + 19.0, o + 29.0)
+    h.clock.set(h.due(i + 1) + pd.Timedelta(seconds=1))
+    push(i + 2, o + 29.0, o + 29.0, o + 29.0, o + 29.0)  # completes bar i + 1: the mark takes its high
+    level = stop_cents((o + 30.0) * 0.97, long=True)
+    assert h.until(lambda: h.decided(i + 1) and _ledger(h)[tr["order_ref"]]["aux_price"] == level)
+    assert h.until(lambda: gw.orders(tr["order_ref"])[0].aux_price == level)
+    push(i + 2, o + 29.0, o + 29.0, o, o)
+    assert gw.position("SPY")[0] == 0.0
+    assert h.until(lambda: _ledger(h)[tr["order_ref"]]["status"] == "filled" and _calm(h))
+    assert h.ledger.fills()[-1]["price"] == pytest.approx(level)
+    assert h.ledger.expected_positions().get("SPY", 0.0) == 0.0
 
 
 def test_one_minute_bars_with_brackets_across_a_session_boundary_fill_as_research(

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import pytest
 
 from tests.fakegw import FakeGateway, FillPolicy
 
@@ -459,24 +458,3 @@ def test_an_approval_under_require_stop_is_checked_with_the_stop_the_bracket_wil
     h.ledger.request_control("approve", {"order_ref": ref, "by": "test"}, h.clock.now(), "test")
     assert h.until(lambda: ledger(h)[ref]["status"] == "filled", timeout=8)  # rule 9 saw the stop
     assert [k["role"] for k in h.ledger.children(ref)] == ["stop"]
-
-
-def test_a_trailing_child_trails_at_ib_and_closes_the_position(harness: H, gw: FakeGateway) -> None:
-    h = harness(seed=60, strategy={"params": "fast=20,slow=50,sl_trail=0.03"})
-    h.start()
-    assert h.until(lambda: bool(entries(h)) and entries(h)[0]["status"] == "filled" and calm(h))
-    ref = entries(h)[0]["order_ref"]
-    assert h.until(lambda: [k["status"] for k in h.ledger.children(ref)] == ["working"])
-    [tr] = h.ledger.children(ref)
-    assert (tr["order_ref"], tr["order_type"], tr["trail_pct"]) == (f"{ref}:tr", "TRAIL", 3.0)
-    [sent] = [r for r in gw.orders_received() if r.order_ref == tr["order_ref"]]  # no modify: it trails by itself
-    assert sent.transmit and sent.parent_id == gw.orders_received(ref)[0].order_id
-    o = float(h.frame["open"].iloc[60])
-    stamp = h.frame.index[60].tz_localize(None)
-    gw.push_bar("SPY", {"time": stamp, "open": o, "high": o + 20.0, "low": o, "close": o + 20.0})  # ratchets up
-    assert gw.orders(tr["order_ref"])[0].trail_stop == pytest.approx((o + 20.0) * 0.97)
-    gw.push_bar("SPY", {"time": stamp, "open": o, "high": o + 20.0, "low": o - 1.0, "close": o - 1.0})
-    assert gw.position("SPY")[0] == 0.0
-    assert h.until(lambda: ledger(h)[tr["order_ref"]]["status"] == "filled" and calm(h))
-    assert h.ledger.fills()[-1]["price"] == pytest.approx((o + 20.0) * 0.97)
-    assert h.ledger.expected_positions().get("SPY", 0.0) == 0.0

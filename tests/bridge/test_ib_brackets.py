@@ -73,7 +73,7 @@ def test_bracket_holds_the_parent_until_the_last_child_transmits(gw: FakeGateway
     assert [r.parent_id for r in got[1:]] == [got[0].order_id] * 3 and got[0].parent_id == 0
     assert [(r.order_type, r.action, r.tif) for r in got[1:]] == [("STP", "SELL", "GTC")] * 1 + [
         ("LMT", "SELL", "GTC"),
-        ("TRAIL", "SELL", "GTC"),
+        ("STP", "SELL", "GTC"),  # the trailing role: a STP the runner moves (TRAIL_MODEL, bridge/trailing.py)
     ]
     assert (got[1].aux_price, got[2].lmt_price) == (441.0, 468.0)  # 2 % below, 4 % above 450, cents away
     assert wait(ib, lambda: (s := state(ib, parent.order_ref)) is not None and s.status == "filled")
@@ -84,7 +84,7 @@ def test_bracket_holds_the_parent_until_the_last_child_transmits(gw: FakeGateway
     sl, tp, tr = (state(ib, k.order_ref) for k in kids)
     assert sl is not None and tp is not None and tr is not None
     assert {sl.parent_ref, tp.parent_ref, tr.parent_ref} == {parent.order_ref}
-    assert (sl.aux_price, tp.limit_price, tr.trail_pct, sl.oca_group) == (441.0, 468.0, 3.0, "ql:t:SPY:e:oca")
+    assert (sl.aux_price, tp.limit_price, tr.aux_price, sl.oca_group) == (441.0, 468.0, 436.5, "ql:t:SPY:e:oca")
     assert gw.position("SPY")[0] == 100.0
 
 

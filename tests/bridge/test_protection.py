@@ -73,7 +73,8 @@ def test_long_children_sit_below_and_above_the_entry_in_one_oca_group() -> None:
     assert (
         by_role["take_profit"]["order_type"] == "LMT" and by_role["take_profit"]["limit_price"] == 517.08
     )  # 517.077 up
-    assert by_role["trail"]["order_type"] == "TRAIL" and by_role["trail"]["trail_pct"] == 3.0
+    trail = by_role["trail"]  # a STP at research's level (470.07 x 0.97 = 455.9679, down), the percent kept
+    assert (trail["order_type"], trail["aux_price"], trail["trail_pct"]) == ("STP", 455.96, 3.0)
 
 
 def test_short_children_mirror_the_long_ones_and_unset_rules_add_nothing() -> None:

@@ -378,3 +378,26 @@ def test_a_child_rejected_with_its_never_traded_entry_protects_nothing(rig: Rig)
     rig.ledger.update_order(f"{ref}:sl", rig.clock.now(), kind="sent", status="sent")  # as if IB took it, then
     on_rejected(ctx, f"{ref}:sl", "parent rejected")  # refused it with its parent
     assert not ctx.state.unprotected and not rig.alerts("protection_failed")
+
+
+def test_a_lost_trailing_stop_is_reattached_at_its_ratcheted_level(spy_daily: pd.DataFrame, tmp_path: Path) -> None:
+    """The trailing role is a STP the runner ratchets (bridge/trailing.py): its re-attach goes out at
+    research's level from the bars since the fill (mark 110 -> 104.5), not back at entry x 0.95."""
+    r = Rig(spy_daily, tmp_path, params="sl_trail=0.05")
+    try:
+        e = r.enter()
+        assert r.ledger.order(f"{e}:tr")["aux_price"] == 95.0
+        d = r.clock.now().normalize()
+        r.broker.push_bar("SPY", Bar(d, 100.0, 100.0, 100.0, 100.0))  # the fill bar
+        r.broker.push_bar("SPY", Bar(d + pd.Timedelta(days=1), 100.0, 110.0, 99.0, 109.0))  # completes it
+        r.broker.push_bar("SPY", Bar(d + pd.Timedelta(days=2), 109.0, 109.0, 109.0, 109.0))  # the 110 high completes
+        r.pump()
+        assert r.position() == 10
+        r.broker.drop()
+        r.broker.forget(f"{e}:tr")  # a gateway restart dropped it
+        r.reconcile("reconnect")
+        assert r.ledger.order(f"{e}:tr~1")["aux_price"] == 104.5
+        assert r.open_at_broker()[f"{e}:tr~1"].aux_price == 104.5
+    finally:
+        r.runner.close()
+        r.ledger.close()

@@ -81,12 +81,18 @@ def test_a_two_sided_bar_is_a_stop_and_a_gap_fills_at_the_open() -> None:
     assert [(f.order_ref, f.price) for f in b2.executions()][-1] == ("ql:e:tp", 112.0)
 
 
-def test_a_trailing_stop_starts_at_the_entry_fill_and_ratchets_after_the_fill_bar() -> None:
+def test_a_trailing_stop_rests_at_its_level_until_the_bridge_moves_it() -> None:
+    """The trailing role is a STP (TRAIL_MODEL): the sim broker leaves it where it was put, as IB does;
+    the runner ratchets it (bridge/runtime/trailing.py)."""
     b = broker()
     send_bracket(b, {"sl_trail": 0.05})
-    b.push_bar("SPY", Bar(day(1), 100.0, 120.0, 96.0, 118.0, 0.0))  # level 95 from the 100 fill: no fill; mark -> 120
-    b.push_bar("SPY", Bar(day(2), 118.0, 119.0, 113.0, 115.0, 0.0))  # level 114
-    b.push_bar("SPY", Bar(day(3), 115.0, 115.0, 115.0, 115.0, 0.0))
+    b.push_bar("SPY", Bar(day(1), 100.0, 120.0, 96.0, 118.0, 0.0))  # level 95 from the 100 fill: no fill
+    b.push_bar("SPY", Bar(day(2), 118.0, 119.0, 113.0, 115.0, 0.0))  # no ratchet of its own: 95 holds
+    assert [f.order_ref for f in b.executions()] == ["ql:e"]
+    assert b.modify("ql:e:tr", level=114.0)  # what the runner does after day 1 (mark 120 x 0.95)
+    assert next(o for o in b.open_orders() if o.order_ref == "ql:e:tr").aux_price == 114.0
+    b.push_bar("SPY", Bar(day(3), 115.0, 115.0, 113.0, 115.0, 0.0))
+    b.push_bar("SPY", Bar(day(4), 115.0, 115.0, 115.0, 115.0, 0.0))
     assert [(f.order_ref, round(f.price, 6)) for f in b.executions()] == [("ql:e", 100.0), ("ql:e:tr", 114.0)]
 
 
