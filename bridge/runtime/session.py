@@ -18,6 +18,7 @@ from bridge.brokers.protocol import (
 )
 from bridge.errors import AccountError, BrokerDisconnected, GatewayUnreachable, StaleData
 from bridge.orders import PREFIX
+from bridge.protection import split_ref
 from bridge.runtime.context import Context
 from bridge.runtime.decision import DecisionPath
 from bridge.runtime.reconciling import Reconciler
@@ -235,6 +236,8 @@ class Session:
             )
 
     def on_error(self, ev: ErrorEvent) -> None:
+        if oca_sibling_cancel(self.ctx, ev):
+            return
         level = "error" if ev.code < 2000 else "warning"
         self.ctx.alert(
             "broker_error", f"IB {ev.code}: {ev.message}", level, code=ev.code, order_ref=ev.order_ref, symbol=ev.symbol
@@ -304,3 +307,23 @@ class Session:
         self.ctx.state.metrics["reconnects"] += 1
         self.ctx.alert("reconnected", "reconnected, reconciled and resubscribed: trading resumed", "warning")
         self.decision.decide_pending()
+
+
+def oca_sibling_cancel(ctx: Context, ev: ErrorEvent) -> bool:
+    """IB 202 "Order Canceled - reason: OCA group fill" for a bracket child is the normal end of a
+    stop's or target's sibling once the other filled, not a broker error: an info alert
+    (``oca_cancelled``) and the reason as an order event of the child (its status event already
+    says cancelled). True when ``ev`` was one; any other 202 stays a ``broker_error``."""
+    if ev.code != 202 or "OCA" not in ev.message.upper() or split_ref(ev.order_ref) is None:
+        return False
+    if ctx.ledger.order(ev.order_ref) is not None:
+        ctx.ledger.update_order(ev.order_ref, ctx.clock.now(), kind="oca_cancelled", detail=ev.message)
+    ctx.alert(
+        "oca_cancelled",
+        f"{ev.order_ref}: {ev.message} (a sibling in its bracket filled)",
+        "info",
+        code=ev.code,
+        order_ref=ev.order_ref,
+        symbol=ev.symbol,
+    )
+    return True

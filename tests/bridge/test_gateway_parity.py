@@ -157,6 +157,18 @@ def test_stops_and_targets_fill_as_research_on_the_pessimistic_path(
     sl, tp = (float(x.split("=")[1]) for x in exits.split(","))
     cases = _cases(ours, h.frame, sl, tp)
     assert cases[need] >= 1, cases  # the stress case happened: not vacuous
+    # OCA_ALERT, bug (fixed): every stop/target fill's "IB 202: Order Canceled - reason: OCA group fill"
+    # for its sibling raised an error-level broker_error alert; now an info event, reason kept
+    alerts = h.ledger.rows("SELECT kind, level, message FROM alerts")
+    assert not [a for a in alerts if a["kind"] == "broker_error" and "OCA" in str(a["message"])]
+    oca = [a for a in alerts if a["kind"] == "oca_cancelled"]
+    assert len(oca) >= 1 and {a["level"] for a in oca} == {"info"}
+    events = h.ledger.rows(
+        "SELECT e.detail, o.status FROM order_events e JOIN orders o USING (order_ref) WHERE e.kind = 'oca_cancelled'"
+    )
+    assert len(events) == len(oca) and all(
+        "OCA group fill" in e["detail"] and e["status"] == "cancelled" for e in events
+    )
 
 
 def test_trailing_stops_fill_as_research_on_the_pessimistic_path(
