@@ -14,7 +14,7 @@ help:
 	@echo "make demo   - create .venv, install, run the main job on the bundled data (writes reports/)"
 	@echo "make test   - create/update .venv and run the whole test suite"
 	@echo "make bench  - run benchmarks/ and write benchmarks/results.json and results.md"
-	@echo "make chaos [N=500] [JOBS=4] - the bridge fault-injection suite; writes benchmarks/chaos.md and chaos.json (replay: make chaos SEED=1234)"
+	@echo "make chaos [N=500] [JOBS=4] - the bridge fault-injection suite; writes benchmarks/chaos.md and chaos.json (replay: make chaos SEED=1234; BRACKETS=1: with exit rules, into benchmarks/brackets/)"
 	@echo "make lint   - ruff over the tree;  make typecheck - mypy strict on quantlab, bridge, research (both run by .ci/run)"
 
 venv: $(STAMP)
@@ -57,8 +57,8 @@ bench: venv
 N ?= 500
 JOBS ?= 4
 chaos: venv
-	if [ -n "$(SEED)" ]; then PYTHONPATH=$(CURDIR) $(BIN)/python -m tests.chaos --seed $(SEED); \
-	else PYTHONPATH=$(CURDIR) $(BIN)/python -m tests.chaos --n $(N) --jobs $(JOBS) --out benchmarks; fi
+	if [ -n "$(SEED)" ]; then PYTHONPATH=$(CURDIR) $(BIN)/python -m tests.chaos --seed $(SEED) $(if $(BRACKETS),--brackets); \
+	else PYTHONPATH=$(CURDIR) $(BIN)/python -m tests.chaos --n $(N) --jobs $(JOBS) $(if $(BRACKETS),--brackets --out benchmarks/brackets,--out benchmarks); fi
 
 # ruff over the whole tree (settings in pyproject.toml). `ruff format --check .` joins it
 # once the tree has been formatted in one commit (the lead does that after the merges).

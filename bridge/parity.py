@@ -30,10 +30,19 @@ from quantlab.kernels.layout import (
     O_BAR,
     O_FEE,
     O_PRICE,
+    O_REASON,
     O_SIZE,
     ORDER_LEN,
+    R_SIGNAL,
+    R_STOP,
+    R_TARGET,
+    R_TIME,
+    R_TRAIL,
 )
 from quantlab.kernels.sim import simulate_nb
+
+#: The simulator's exit reasons by name (the bridge's child roles map onto the same names).
+REASONS = {R_SIGNAL: "signal", R_STOP: "stop", R_TARGET: "target", R_TRAIL: "trail", R_TIME: "time"}
 
 
 def simulated_orders(
@@ -45,7 +54,8 @@ def simulated_orders(
     interval: Interval,
     exits: Mapping[str, float] | None = None,
 ) -> pd.DataFrame:
-    """The simulator's orders on ``frame``: bar time, signed size, fill price (after slippage), fees."""
+    """The simulator's orders on ``frame``: bar time, signed size, fill price (after slippage), fees,
+    and why (``signal``, ``stop``, ``target``, ``trail``, ``time``: max_hold)."""
     prices = price_arrays(frame, symbol)
     target = evaluate_arrays(spec, prices, dict(params))
     n = len(prices)
@@ -82,6 +92,7 @@ def simulated_orders(
             "size": size,
             "price": [float(fill_price_nb(p, q > 0, cfg)) for p, q in zip(o[:, O_PRICE], size, strict=True)],
             "fees": o[:, O_FEE],
+            "reason": [REASONS[float(r)] for r in o[:, O_REASON]],
         }
     )
 

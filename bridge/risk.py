@@ -81,11 +81,17 @@ class OrderIntent:
     purpose: Purpose = "signal"
     stop_price: float | None = None  # the protective stop that will rest with this entry
     tif: str | None = None  # time in force when not [orders] tif (a limit entry working past the close: GTC)
+    #: a market order's expected fill (the open of the bar it trades at, once known): its bracket
+    #: and rule 9 are measured from it, as research measures them from the fill
+    expected_fill: float | None = None
 
     @property
     def entry_price(self) -> float:
-        """The price the stop distance is measured from: the limit for a limit order."""
-        return self.limit_price if self.order_type == "LMT" and self.limit_price else self.price
+        """The price the stop distance is measured from: the limit for a limit order, else the
+        expected fill, else the reference price."""
+        if self.order_type == "LMT" and self.limit_price:
+            return self.limit_price
+        return self.expected_fill if self.expected_fill else self.price
 
     @property
     def signed(self) -> float:

@@ -604,10 +604,12 @@ class IBBroker:
         if symbol is None:
             return
         now = time.perf_counter()
-        if has_new_bar and len(bars) >= 2:
-            self._push(BarEvent(symbol, _bar(bars[-2]), True, now))
+        # the new bar first: the decision on the completed one then knows the open it trades at
+        # (``fill_est``), so a bracket is measured from it as research measures it from the fill
         if len(bars):
             self._push(BarEvent(symbol, _bar(bars[-1]), False, now))
+        if has_new_bar and len(bars) >= 2:
+            self._push(BarEvent(symbol, _bar(bars[-2]), True, now))
 
     def _on_status(self, trade: Any) -> None:
         if trade.order.orderRef:

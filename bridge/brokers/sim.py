@@ -335,8 +335,10 @@ class SimBroker:
                     if rest.role == "trail":
                         rest.mark = _mark_of(rest, float(level))
                     if rest.role != "trail":  # the state shows the level as IB shows it
-                        key = "limit_price" if rest.role == "take_profit" else "aux_price"
-                        order.state = replace(order.state, **{key: float(level)})
+                        if rest.role == "take_profit":
+                            order.state = replace(order.state, limit_price=float(level))
+                        else:
+                            order.state = replace(order.state, aux_price=float(level))
         if quantity is not None:
             order.state = replace(order.state, quantity=float(quantity), remaining=float(quantity) - order.state.filled)
         self._emit(order)

@@ -212,7 +212,9 @@ class DecisionPath:
         if research is not None:  # entry_limit: research's limit entry (docs/research.md rule 4)
             lmt, tif = research
         # exposure is measured at the decision bar's close, the price sizing used; the band uses the last price
-        intent = OrderIntent(sym, side, qty, w.last_close, "LMT" if lmt else "MKT", lmt, "signal", tif=tif)  # type: ignore[arg-type]
+        intent = OrderIntent(
+            sym, side, qty, w.last_close, "LMT" if lmt else "MKT", lmt, "signal", tif=tif, expected_fill=fill_est
+        )  # type: ignore[arg-type]
         kids = self.bracket_of(intent, pos, sz.desired)
         stop = next((k["aux_price"] for k in kids if k["role"] == "stop"), None)
         if stop is not None:  # the stop the entry's bracket carries, for the gate's rule 9
@@ -288,8 +290,8 @@ class DecisionPath:
     ) -> list[dict[str, Any]]:
         """The protective children's ledger rows of an order that opens or adds (none for an exit):
         they cover the whole position the order leaves (a flip's: the new side), GTC, with levels
-        from the expected entry (the limit, else the last close; an add's: the position's first
-        entry, as research); :meth:`relevel` moves them to the fill."""
+        from the expected entry (the limit, else the expected fill: the open it trades at, once known;
+        an add's: the position's first entry, as research); :meth:`relevel` moves them to the fill."""
         opens = desired != 0 and (position == 0 or (desired > 0) != (position > 0) or abs(desired) > abs(position))
         if not self.ctx.exits or not opens:
             return []

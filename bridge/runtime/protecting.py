@@ -204,7 +204,7 @@ class Protector:
         parsed = split_ref(ref)
         assert parsed is not None
         kids = self.ctx.ledger.children(parsed[0])
-        return sum(c["role"] == parsed[1] and c["status"] == "rejected" for c in kids) >= 2
+        return sum(1 for c in kids if c["role"] == parsed[1] and c["status"] == "rejected") >= 2
 
     def gone(self, a: Action) -> None:
         row = self.ctx.ledger.order(a.ref)

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import logging
 import math
+from typing import Any
 
 import pandas as pd
 
@@ -147,7 +148,7 @@ def _ledger_position(ctx: Context, sym: str) -> float:
     return float(q) if math.isfinite(q) else 0.0
 
 
-def on_protection_rejected(ctx: Context, row: dict, message: str, code: int = 0) -> None:
+def on_protection_rejected(ctx: Context, row: dict[str, Any], message: str, code: int = 0) -> None:
     """A bracket's (or a re-attached) child was rejected: the symbol is marked unprotected and the
     next reconcile re-attaches it; a second rejection of the same role latches the kill switch and
     flattens. Nothing happens for an entry that never traded (see the module docstring)."""
@@ -187,7 +188,7 @@ def on_protection_rejected(ctx: Context, row: dict, message: str, code: int = 0)
     )
 
 
-def _rejected_before(ledger: Ledger, row: dict) -> bool:
+def _rejected_before(ledger: Ledger, row: dict[str, Any]) -> bool:
     """Whether an earlier child of the same entry and role was rejected too (``row`` is the latest)."""
     return any(
         c["role"] == row["role"] and c["status"] == "rejected" and c["order_ref"] != row["order_ref"]

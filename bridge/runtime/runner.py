@@ -219,8 +219,7 @@ class Runner:
         """One loop iteration: handle broker events, then the periodic tasks. A transient broker
         or data error, or a drop, never escapes: the runner only exits by command."""
         try:
-            for event in self.ctx.broker.poll(timeout):
-                self.session.handle(event)
+            self.session.handle_polled(timeout)
             self.tasks.run()
         except TRANSIENT as err:
             transient(self.ctx, err, "loop")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 
 import pandas as pd
 
@@ -33,11 +34,23 @@ class Session:
         self.ctx = ctx
         self.decision = decision
         self.reconciler = reconciler
+        #: events polled but not handled yet: the rest of the loop's batch. A wait inside a handler
+        #: (``pump``) must see them first, e.g. a child's fill that arrived with the bar being decided
+        self.backlog: deque[Event] = deque()
+
+    def handle_polled(self, timeout: float) -> None:
+        """Poll the broker and handle the batch, one event at a time from :attr:`backlog`."""
+        self.backlog.extend(self.ctx.broker.poll(timeout))
+        while self.backlog:
+            self.handle(self.backlog.popleft())
 
     def pump(self, timeout: float) -> None:
         """Handle the broker's events for up to ``timeout`` s while waiting (a cancel, the kill
         switch): completed bars are stored and decided on the next loop iteration."""
-        for event in self.ctx.broker.poll(timeout):
+        events = list(self.backlog)  # already received: before anything new
+        self.backlog.clear()
+        events += self.ctx.broker.poll(0.0 if events else timeout)
+        for event in events:
             if isinstance(event, BarEvent):
                 self.decision.on_bar_deferred(event)
             else:

@@ -82,15 +82,10 @@ def test_paper_entry_is_a_bracket_relevelled_from_the_fill_and_survives_the_brid
         (tp["order_ref"], True),
     ]
     assert [r.parent_id for r in placed] == [0, placed[0].order_id, placed[0].order_id]
-    # levels were first measured from the decision close, then modified (same order id) from the fill
-    first = float(h.frame["close"].iloc[59])
-    assert placed[1].aux_price == cents(first * 0.95, down=True) != stop
-    assert h.until(lambda: len([r for r in gw.orders_received() if r.is_modify]) == 2)
-    mods = [r for r in gw.orders_received() if r.is_modify]
-    assert {(r.order_ref, r.order_id) for r in mods} == {
-        (sl["order_ref"], placed[1].order_id),
-        (tp["order_ref"], placed[2].order_id),
-    }
+    # levels measured from the expected fill, the open the entry trades at (not the decision close:
+    # GAP_AT_ENTRY in test_gateway_parity.py); the fill is that open here, so relevel moved nothing
+    assert placed[1].aux_price == stop != cents(float(h.frame["close"].iloc[59]) * 0.95, down=True)
+    assert not [r for r in gw.orders_received() if r.is_modify]
     views = {v.order_ref: v for v in gw.orders()}
     assert (views[sl["order_ref"]].aux_price, views[tp["order_ref"]].lmt_price) == (stop, target)
     assert views[sl["order_ref"]].oca_group == views[tp["order_ref"]].oca_group == f"{ref}:oca"
@@ -365,9 +360,11 @@ def test_children_of_an_entry_that_filled_while_the_bridge_was_dead_are_relevell
     harness: H, gw: FakeGateway
 ) -> None:
     """The process dies after the whole bracket went out, before it recorded anything: the entry
-    fills with the children at levels from the decision close. The restart recovers the fill and
-    moves the children to levels from it (research's rule), once."""
+    fills (here 0.75 above the open the children were measured from) with the children at levels
+    from that expected fill. The restart recovers the fill and moves the children to levels from
+    it (research's rule), once."""
     h = harness(seed=60, strategy={"params": "fast=20,slow=50,sl_stop=0.05,tp_stop=0.1"})
+    gw.script(FillPolicy.auto(price=float(h.frame["open"].iloc[60]) + 0.75), symbol="SPY", action="BUY", once=True)
 
     def die() -> None:
         raise Crash
@@ -387,7 +384,7 @@ def test_children_of_an_entry_that_filled_while_the_bridge_was_dead_are_relevell
     assert wall_until(lambda: len(gw.orders()) == 3 and gw.orders(refs[0])[0].status == "Filled")
     fill = gw.orders(refs[0])[0].avg_fill_price
     stop, target = cents(fill * 0.95, down=True), cents(fill * 1.10, down=False)
-    assert gw.orders(refs[1])[0].aux_price != stop  # placed from the decision close
+    assert gw.orders(refs[1])[0].aux_price != stop  # placed from the expected fill (the open)
 
     h2 = BridgeHarness(gw, h.frame, h.ledger.path, 60, cfg=h.cfg, reseed=False)
     h2.clock.set(h.clock.now())

@@ -13,6 +13,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from bridge.ledger.lease import lock_path, read_holder
+from bridge.protection import split_ref
 from tests.chaos.crashpoint import ENV as KILL_AFTER_WRITE
 from tests.chaos.schedule import Fault
 from tests.fakegw import FillPolicy
@@ -103,7 +104,10 @@ def fire(s: Session, f: Fault) -> None:
             s.pending.append((f.bar + 1, "resume", None))
     elif k == "gateway_restart":
         s.gw.pause_accepting()
-        s.gw.drop_connections()
+        if prm.get("reuse_ids"):
+            s.gw.restart(next_order_id=1)  # drops everyone; transmitted orders survive, ids start again
+        else:
+            s.gw.drop_connections()
         time.sleep(float(prm["down"]))  # type: ignore[arg-type]
         s.gw.resume_accepting()
         if cur is not None:
@@ -187,7 +191,12 @@ def do_pending(s: Session, action: str, arg: Any) -> None:
         if drop:
             s.gw.drop_connections()
         for o in s.gw.orders():
-            if o.symbol == sym and o.status in ("Submitted", "PreSubmitted") and o.order_ref.startswith("ql:"):
+            if (
+                o.symbol == sym
+                and o.status in ("Submitted", "PreSubmitted")
+                and o.order_ref.startswith("ql:")
+                and split_ref(o.order_ref) is None  # the resting order of the fault, not a protective child
+            ):
                 try:
                     s.gw.fill_order(o.order_ref)
                 except Exception:  # noqa: BLE001 - the order may have been cancelled meanwhile

@@ -1,4 +1,4 @@
-"""The six invariants of issue 9 (and issue 12's seventh, protection), each a named check over one schedule's :class:`Record`.
+"""The six invariants of issue 9 (and issue 12's protection: 7 final, 8 over time), each a named check over one schedule's :class:`Record`.
 
 Each check returns a list of violations (empty: the invariant held). The broker side is the
 fake gateway's own state (orders of every client, executions, positions), never the bridge's
@@ -11,7 +11,9 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
+from bridge.protection import split_ref
 from tests.chaos.session import Record, query
+from tests.chaos.timeline import spells
 
 LIVE = ("Submitted", "PreSubmitted", "PendingSubmit", "ApiPending")
 TOL = 1e-6
@@ -28,7 +30,11 @@ class Violation:
 
 def decision_key(ref: str) -> str:
     """The (strategy, symbol, bar, purpose) decision an orderRef belongs to: ``~N`` re-decisions and
-    ``:m`` market replacements of a timed-out limit are the same decision."""
+    ``:m`` market replacements of a timed-out limit are the same decision. A protective child
+    (``<entry>:sl``, re-attached ``<entry>:sl~2``) is its own decision: its entry's, plus its role."""
+    child = split_ref(ref)
+    if child is not None:
+        return f"{decision_key(child[0])}:{child[1]}"
     base = ref.split("~", 1)[0]
     return base[:-2] if base.endswith(":m") else base
 
@@ -146,6 +152,8 @@ def converges(rec: Record) -> list[Violation]:
     out = []
     for c in rec.converge:
         ok = c["position"] > TOL if c["want"] == 1 else abs(c["position"]) <= TOL
+        if not ok and c["want"] == 1 and abs(c["position"]) <= TOL and split_ref(c.get("last_fill") or "") is not None:
+            ok = True  # its protection closed it (research does not re-enter until the target changes)
         if not ok:
             out.append(
                 Violation(
@@ -161,15 +169,22 @@ def failed_exits_alerted(rec: Record) -> list[Violation]:
     """6. No rejected or failed exit is left without a critical alert.
 
     An exit is a SELL (the strategies here are long-only) or a flattening order; failed means it
-    ended rejected, or void although the broker executed some of it. (An exit the bridge cancels
+    ended rejected, or void although the broker executed some of it. A protective child counts
+    only once its entry filled some (IB rejects the children of a rejected parent). (An exit the bridge cancels
     itself because the next decision supersedes it is not a failure.)
     """
-    rows = query(rec.ledger, "SELECT order_ref, symbol, side, purpose, status, filled, quantity FROM orders")
+    rows = query(
+        rec.ledger,
+        "SELECT o.order_ref, o.symbol, o.side, o.purpose, o.status, o.filled, o.quantity, o.role,"
+        " p.filled AS parent_filled FROM orders o LEFT JOIN orders p ON p.order_ref = o.parent_ref",
+    )
     critical = [a for a in rec.alerts if str(a.get("level", "")).upper() == "CRITICAL"]
     out = []
     for r in rows:
         exit_ = r["side"] == "SELL" or r["purpose"] != "signal"
         failed = r["status"] == "rejected" or (r["status"] == "void" and r["filled"] > TOL)
+        if r.get("role") and not (r["parent_filled"] or 0) > TOL:
+            failed = False  # a child of an entry that never filled protected nothing (IB rejects it with its parent)
         if not (exit_ and failed):
             continue
         if not any(
@@ -227,6 +242,48 @@ def positions_protected(rec: Record) -> list[Violation]:
     return out
 
 
+def protection_bounded(rec: Record) -> list[Violation]:
+    """8. (issue 12) A position never sits without its protective stop for more than one reconcile.
+
+    From the gateway's timeline (``tests/chaos/timeline.py``): a spell is a maximal stretch of
+    samples where a symbol's position is not covered by active STP/TRAIL children of ours on the
+    closing side (a child waiting for its parent to fill completely covers nothing) and no
+    closing order of ours is working. The reconcile that starts inside a spell is the one that
+    must end it (adopt or re-attach); a spell inside which two reconciles of the runner started
+    (``reqAllOpenOrders``: start, reconnect, resume, the periodic check every 5 s) is a violation,
+    unless the runner is halted and says why. Vacuous without brackets (see :func:`exercised`).
+    """
+    if not rec.schedule.exits:
+        return []
+    halted, reason = _halted(rec)
+    if halted and reason:
+        return []
+    out = []
+    for sp in spells(rec.timeline, [t for t, _ in rec.reconciles]):
+        if sp.reconciles >= 2:
+            out.append(
+                Violation(
+                    "protection_bounded",
+                    f"{sp.symbol}: position {sp.position:g} at the broker without an active protective stop for "
+                    f"{sp.end - sp.start:.2f} s across {sp.reconciles} reconciles",
+                )
+            )
+    return out
+
+
+def exercised(rec: Record) -> bool:
+    """True if invariant 8 had something to check: the gateway held a position of a bracket run
+    with active protective stops at some sample (a run whose brackets never reach the gateway,
+    e.g. refused, exercises nothing)."""
+    return any(abs(s.position) > TOL and s.cover > TOL for s in rec.timeline)
+
+
+def bound_tested(rec: Record) -> bool:
+    """True if a reconcile started while some position was unprotected: invariant 8's bound was
+    put to the test, not only its "never unprotected" side."""
+    return any(sp.reconciles for sp in spells(rec.timeline, [t for t, _ in rec.reconciles]))
+
+
 CHECKS = (
     one_live_order_per_decision,
     executions_recorded_once,
@@ -235,6 +292,7 @@ CHECKS = (
     converges,
     failed_exits_alerted,
     positions_protected,
+    protection_bounded,
 )
 NAMES = tuple(c.__name__ for c in CHECKS)
 

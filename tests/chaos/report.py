@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from tests.chaos.cli import REPLAY
+from tests.chaos.cli import replay_command
 from tests.chaos.invariants import NAMES
 from tests.chaos.schedule import KINDS
 
@@ -44,10 +44,16 @@ def summarize(results: list[dict[str, Any]], jobs: int, wall: float = 0.0) -> di
             {"seed": r["seed"], "error": r["error"].strip().splitlines()[-1]} for r in results if r["error"]
         ],
         "recovery_seconds": {k: {"n": len(v), "p50": _pct(v, 50), "p99": _pct(v, 99)} for k, v in rec.items()},
+        "brackets": {
+            "schedules": sum(1 for r in results if r.get("brackets")),
+            "protection_exercised": sum(1 for r in results if r.get("protection_exercised")),
+            "reconcile_met_unprotected": sum(1 for r in results if r.get("protection_bound_tested")),
+            "partial_entry_held": sum(1 for r in results if r.get("held_partial")),
+        },
         "failing_seeds": [
             {
                 "seed": r["seed"],
-                "replay": REPLAY.format(seed=r["seed"]),
+                "replay": replay_command(r),
                 "schedule": r["schedule"],
                 "violations": r["violations"],
             }
@@ -69,6 +75,14 @@ def markdown(s: dict[str, Any]) -> str:
         "|---|---|",
     ]
     lines += [f"| {k} | {v} |" for k, v in s["violations_by_invariant"].items()]
+    b = s.get("brackets", {})
+    if b.get("schedules"):
+        lines += [
+            "",
+            f"Bracket schedules (exit rules on every entry): {b['schedules']}; a protected position held at the "
+            f"gateway in {b['protection_exercised']} (invariant 8 exercised), a reconcile started while a position was "
+            f"unprotected in {b['reconcile_met_unprotected']}, a partly filled entry held in {b['partial_entry_held']}.",
+        ]
     lines += ["", "| Fault kind | Injected |", "|---|---|"]
     lines += [f"| {k} | {v} |" for k, v in s["faults_by_kind"].items()]
     rs = s["recovery_seconds"]

@@ -8,7 +8,7 @@ write a SIGKILL lands after, still depends on the machine's speed).
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 #: Every fault kind the suite injects, with its relative weight in a draw.
 KINDS: dict[str, int] = {
@@ -35,6 +35,18 @@ KINDS: dict[str, int] = {
 #: Bars of the quiet phase per target (long, then flat): faults stop, the position must converge.
 CONVERGE_BARS = 8
 
+#: Exit rules of a bracket schedule (``draw(seed, brackets=True)``), tight for the zig-zag (closes
+#: alternate base and base + 1, wicks 0.2; a long is held through a falling bar): a 0.5% stop
+#: fills on most holding bars, a 0.15% target is touched first on a falling bar's way up (the
+#: fake's path is open-high-low-close on a falling bar), a 0.4% trail fills below its mark, and
+#: wide levels rest untouched until the strategy's exit cancels them.
+EXIT_MENU = (
+    "sl_stop=0.005",
+    "sl_stop=0.005,tp_stop=0.0015",
+    "sl_trail=0.004",
+    "sl_stop=0.02,tp_stop=0.04",
+)
+
 
 @dataclass(frozen=True)
 class Fault:
@@ -50,11 +62,17 @@ class Schedule:
     client_id: int
     fault_bars: int
     faults: tuple[Fault, ...]
+    exits: str = ""  # exit rules in [strategy] params: every entry goes out as a bracket
+    #: bracket schedules: the long ramp's entry fills in part and is held ~11 s (two periodic
+    #: reconciles): IB keeps a bracket's children inactive until the parent fills completely
+    hold_partial: bool = False
 
     def describe(self) -> str:
         parts = [f"{f.bar}:{f.kind}" + (f"{f.params}" if f.params else "") for f in self.faults]
         return (
-            f"seed {self.seed}: {','.join(self.symbols)} client {self.client_id}, {self.fault_bars} bars, faults "
+            f"seed {self.seed}: {','.join(self.symbols)} client {self.client_id}, {self.fault_bars} bars, "
+            + (f"brackets {self.exits}{' (partial entry held)' if self.hold_partial else ''}, " if self.exits else "")
+            + "faults "
             + "; ".join(parts)
         )
 
@@ -92,8 +110,10 @@ def _params(kind: str, rng: random.Random, symbols: tuple[str, ...]) -> dict[str
     return {}
 
 
-def draw(seed: int, n_faults: tuple[int, int] = (2, 5)) -> Schedule:
-    """The schedule of ``seed``: 1-2 symbols, 10-16 fault-phase bars, 2-5 faults."""
+def draw(seed: int, n_faults: tuple[int, int] = (2, 5), brackets: bool = False) -> Schedule:
+    """The schedule of ``seed``: 1-2 symbols, 10-16 fault-phase bars, 2-5 faults; with
+    ``brackets``, the same schedule whose strategy carries exit rules from :data:`EXIT_MENU`
+    (drawn last, so the faults of a seed are the same with and without brackets)."""
     rng = random.Random(seed)
     symbols = ("SPY",) if rng.random() < 0.5 else ("SPY", "QQQ")
     client_id = rng.choice((11, 17, 21))
@@ -102,4 +122,14 @@ def draw(seed: int, n_faults: tuple[int, int] = (2, 5)) -> Schedule:
     chosen = rng.choices(kinds, weights=weights, k=rng.randint(*n_faults))
     bars = sorted(rng.sample(range(1, fault_bars - 1), len(chosen)))
     faults = tuple(Fault(b, k, _params(k, rng, symbols)) for b, k in zip(bars, chosen, strict=True))
-    return Schedule(seed, symbols, client_id, fault_bars, faults)
+    exits, hold_partial = "", False
+    if brackets:
+        exits = rng.choice(EXIT_MENU)
+        hold_partial = rng.random() < 0.5
+        # children outlive a gateway restart (GTC, transmitted): half the restarts also start the
+        # order-id sequence again, so a new order's id may be a live child's (the fake: a modify)
+        faults = tuple(
+            replace(f, params={**f.params, "reuse_ids": rng.random() < 0.5}) if f.kind == "gateway_restart" else f
+            for f in faults
+        )
+    return Schedule(seed, symbols, client_id, fault_bars, faults, exits, hold_partial)

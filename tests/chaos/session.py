@@ -24,10 +24,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from bridge.protection import split_ref
 from tests.chaos import faults
 from tests.chaos.faults import EXEC_REQ, HIST_REQ, READY_WAIT
 from tests.chaos.schedule import CONVERGE_BARS, Fault, Schedule
-from tests.fakegw import FakeGateway
+from tests.chaos.timeline import ALL_OPEN_REQ, Sample, Sampler
+from tests.fakegw import FakeGateway, FillPolicy
 
 ROOT = Path(__file__).resolve().parents[2]
 WARMUP = 4
@@ -35,6 +37,7 @@ HISTORY_BARS = 6
 BAR_WAIT = 1.5  # seconds to wait for a healthy runner's decision on a bar
 SETTLE_WAIT = 0.5  # seconds more for that decision's orders to fill
 BASE = {"SPY": 100.0, "QQQ": 200.0}
+HOLD = 11.0  # seconds a bracket schedule holds a partly filled entry (Schedule.hold_partial)
 
 
 @dataclass
@@ -67,17 +70,23 @@ class Record:
     gw_positions: dict[str, float] = field(default_factory=dict)
     alerts: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
+    timeline: list[Sample] = field(default_factory=list)  # bracket runs: the gateway sampled (invariant 8)
+    reconciles: list[tuple[float, int]] = field(default_factory=list)  # (time, client id) of each reqAllOpenOrders
+    held_partial: bool = False  # a partly filled entry was held across two periodic reconciles
 
 
-def frame(n: int, base: float) -> pd.DataFrame:
+def frame(n: int, base: float, fresh_entry: bool = False) -> pd.DataFrame:
     """Daily XNYS sessions: a zig-zag for the fault phase, then up- and down-ramps of
-    ``CONVERGE_BARS`` bars each for the quiet phase (target long, then flat)."""
+    ``CONVERGE_BARS`` bars each for the quiet phase (target long, then flat). With
+    ``fresh_entry`` (bracket schedules) the up-ramp starts one step below the zig-zag: a down
+    close first, so the long target is a fresh entry whatever the zig-zag left (a position
+    stopped out keeps research's target and is not re-entered)."""
     from bridge.market import MarketCalendar
 
     sessions = MarketCalendar().cal.sessions_in_range("2019-01-02", "2024-12-31")[:n]
     quiet = 2 * CONVERGE_BARS
     zig = np.where(np.arange(n - quiet) % 2 == 0, base, base + 1.0)
-    up = zig[-1] + 0.5 * np.arange(1, CONVERGE_BARS + 1)
+    up = zig[-1] + 0.5 * np.arange(1, CONVERGE_BARS + 1) - (1.5 if fresh_entry else 0.0)
     down = up[-1] - 0.5 * np.arange(1, CONVERGE_BARS + 1)
     close = np.concatenate((zig, up, down))
     open_ = np.concatenate(([base], close[:-1]))
@@ -108,7 +117,7 @@ request_timeout = 2.0
 [strategy]
 name = "tests/bridge/flip_strategy.py"
 symbols = [{syms}]
-params = ""
+params = "{sched.exits}"
 [costs]
 slippage_bps = 0.0
 [orders]
@@ -126,6 +135,8 @@ history_bars = {HISTORY_BARS}
 path = "{ledger}"
 synchronous = "NORMAL"
 """
+    if sched.exits:  # periodic reconciles every 5 s: invariant 8 bounds protection by reconciles
+        text += "[reconcile]\ncheck_every = 5.0\n"
     path = folder / "bridge.toml"
     path.write_text(text)
     return path
@@ -166,7 +177,7 @@ class Session:
         # zig-zag has that much slack, so the ramps always start at the same bar.
         self.zig = WARMUP + sched.fault_bars + 2 * len(sched.faults) + 1
         self.n = self.zig + 2 * CONVERGE_BARS
-        self.frames = {sym: frame(self.n, BASE.get(sym, 100.0)) for sym in sched.symbols}
+        self.frames = {sym: frame(self.n, BASE.get(sym, 100.0), bool(sched.exits)) for sym in sched.symbols}
         self.gw = FakeGateway(cash=100_000.0).start()
         self.rec = Record(sched, folder, self.ledger)
         self.cfg = config(folder, self.gw, sched, self.ledger)
@@ -176,6 +187,7 @@ class Session:
         self.pending: list[tuple[int, str, Any]] = []  # (bar, action, arg): delayed parts of faults
         for sym, f in self.frames.items():
             self.gw.seed_bars(sym, f.iloc[:WARMUP])
+        self.sampler = Sampler(self.gw, sched.symbols) if sched.exits else None
 
     # --- processes -------------------------------------------------------------------------
     def start_runner(self, client_id: int | None = None, **extra_env: str) -> Proc:
@@ -265,15 +277,28 @@ class Session:
                 },
             )
 
+    def partly_filled_entry(self, sym: str) -> bool:
+        """An entry of ours (not a child) at the gateway filled in part and still working."""
+        return any(
+            o.symbol == sym
+            and o.order_ref.startswith("ql:")
+            and split_ref(o.order_ref) is None
+            and o.status in ("Submitted", "PreSubmitted")
+            and 0 < o.filled < o.quantity
+            for o in self.gw.orders()
+        )
+
     def decided(self, i: int) -> bool:
         t = self.frames[self.s.symbols[0]].index[i].tz_localize("UTC").isoformat()
         got = query(self.ledger, "SELECT COUNT(DISTINCT symbol) n FROM decisions WHERE bar_time = ?", (t,))
         return bool(got) and got[0]["n"] >= len(self.s.symbols)
 
     def settled(self) -> bool:
+        """No order of the decision is still open (protective children rest by design)."""
         rows = query(
             self.ledger,
-            "SELECT COUNT(*) n FROM orders WHERE status IN ('intent','sent','working','partially_filled','pending')",
+            "SELECT COUNT(*) n FROM orders WHERE status IN ('intent','sent','working','partially_filled','pending')"
+            " AND role IS NULL",
         )
         return bool(rows) and rows[0]["n"] == 0
 
@@ -312,6 +337,8 @@ class Session:
     # --- the whole run ---------------------------------------------------------------------
     def run(self) -> Record:
         t_start = time.monotonic()
+        if self.sampler is not None:
+            self.sampler.start()
         try:
             p = self.start_runner()
             self.ready_since(p.client_id, time.time() - 1.0)
@@ -354,14 +381,23 @@ class Session:
             self.restart("quiet", time.time())
         while self.k < self.zig:  # the rest of the zig-zag (every session is pushed: no gap)
             self.step()
+        hold = bool(self.s.exits) and self.s.hold_partial
+        if hold:  # the long ramp's entry fills partly: its children stay inactive (IB's bracket rule)
+            self.gw.script(FillPolicy.auto(pieces=2, partial=1), symbol=self.s.symbols[0], action="BUY", once=True)
         for phase, want, end in (("long", 1, self.zig + CONVERGE_BARS), ("flat", 0, self.n)):
             first = self.k
             while self.k < end:
                 self.step()
+                if hold and self.partly_filled_entry(self.s.symbols[0]):
+                    hold = False
+                    self.rec.held_partial = True
+                    time.sleep(HOLD)  # two periodic reconciles (every 5 s) pass with the position as it is
             self.check_alive()
             # The last bar of each ramp is decided once the next bar completes it: wait for it.
             self.wait_bar(self.k - 1, 5.0)
+            execs = self.gw.executions()
             for sym in self.s.symbols:
+                ours = [e.order_ref for e in execs if e.instrument.symbol == sym and e.order_ref.startswith("ql:")]
                 self.rec.converge.append(
                     {
                         "phase": phase,
@@ -370,6 +406,7 @@ class Session:
                         "position": self.gw.position(sym)[0],
                         "from_bar": first,
                         "to_bar": self.k - 1,
+                        "last_fill": ours[-1] if ours else None,
                     }
                 )
 
@@ -378,6 +415,12 @@ class Session:
         self.check_alive()
         time.sleep(0.3)  # commission reports trail fills
         self.kill_all("term")
+        if self.sampler is not None:
+            self.rec.timeline = self.sampler.stop()
+            runners = {p.client_id for p in self.rec.procs}
+            self.rec.reconciles = [
+                (m.at, m.client_id) for m in self.gw.received(msg_id=ALL_OPEN_REQ) if m.client_id in runners
+            ]
         self.rec.gw_orders = self.gw.orders()
         self.rec.gw_executions = self.gw.executions()
         self.rec.gw_positions = {s: self.gw.position(s)[0] for s in self.s.symbols}
