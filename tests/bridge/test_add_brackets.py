@@ -61,3 +61,13 @@ def test_an_add_keeps_the_first_entry_levels_like_research(tmp_path, exits: str)
     adds = add_levels(Ledger(tmp_path / "r.sqlite"))
     assert len(adds) >= 5  # the strategy does add to open positions (not vacuous)
     assert all(ours == first for ours, first in adds), adds
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known difference (docs/bridge.md 14b): research keeps the trailing mark across an add, "
+    "the add's :tr child starts its mark at the add's fill",
+)
+def test_an_add_keeps_the_trailing_mark_like_research(tmp_path) -> None:  # noqa: ANN001
+    result = resizing_replay(tmp_path, "sl_trail=0.03")
+    assert result.parity is not None and result.parity["equal"], result.parity
