@@ -27,6 +27,7 @@ from bridge.errors import (
     StaleData,
 )
 from bridge.feed import BarWindow
+from bridge.ledger import queries
 from bridge.ledger.store import iso
 from bridge.live_signal import latest_target
 from bridge.ops.logs import CONTEXT
@@ -289,8 +290,8 @@ class DecisionPath:
     ) -> list[dict[str, Any]]:
         """The protective children's ledger rows of an order that opens or adds (none for an exit):
         they cover the whole position the order leaves (a flip's: the new side), GTC, with levels
-        from the expected entry (the limit, else the expected fill: the open it trades at, once known);
-        :meth:`relevel` moves them to the fill."""
+        from the expected entry (the limit, else the expected fill: the open it trades at, once known;
+        an add's: the position's first entry, as research); :meth:`relevel` moves them to the fill."""
         opens = desired != 0 and (position == 0 or (desired > 0) != (position > 0) or abs(desired) > abs(position))
         if not self.ctx.exits or not opens:
             return []
@@ -300,7 +301,27 @@ class DecisionPath:
             "quantity": abs(desired),
             "tif": "GTC",
         }
-        return children(parent, self.ctx.exits, intent.entry_price)
+        base = self.position_base(intent.symbol, intent.side) if position and (desired > 0) == (position > 0) else None
+        return children(parent, self.ctx.exits, intent.entry_price if base is None else base)
+
+    def position_base(self, symbol: str, side: str, ref: str | None = None) -> float | None:
+        """The price an add's children measure their levels from: the raw fill of the order that
+        opened ``symbol``'s position on ``side`` (research keeps the first entry's price on an
+        add); None when ``ref`` is that order, or the ledger does not know it (the baseline's)."""
+        opening = queries.entry_order(self.ctx.ledger, symbol)
+        if opening is None or opening["side"] != side or opening["order_ref"] == ref:
+            return None
+        if not opening["avg_fill_price"]:
+            return None
+        return self.entry_base(opening)
+
+    def entry_base(self, row: dict[str, Any]) -> float:
+        """The raw fill of entry ``row`` (the sim's fills carry modelled slippage; IB's are raw),
+        or research's limit when a limit entry filled at it."""
+        fill = float(row["avg_fill_price"])
+        raw = getattr(self.ctx.broker, "raw_price", None)
+        base = raw(fill, str(row["side"]), str(row["symbol"])) if raw else fill
+        return self.timed.research_entry(row, base)
 
     def place_bracket(self, intent: OrderIntent, ref: str, kids: list[dict[str, Any]], received: float | None) -> None:
         """Send entry ``ref`` with its recorded children in one ``Broker.place_bracket`` (at IB the
@@ -359,7 +380,8 @@ class DecisionPath:
 
     def relevel(self, parent_ref: str) -> None:
         """Once the entry filled: its stop and target move to levels measured from the raw fill
-        (research's rule; a trailing stop's mark starts there at the broker)."""
+        (research's rule; a trailing stop's mark starts there at the broker); an add's, from the
+        raw fill of the order that opened the position (research keeps the first entry's price)."""
         row = self.ctx.ledger.order(parent_ref)
         if row is None or row["status"] != "filled" or not row["avg_fill_price"]:
             return
@@ -368,10 +390,9 @@ class DecisionPath:
         ]
         if not placed:
             return
-        fill = float(row["avg_fill_price"])
-        raw = getattr(self.ctx.broker, "raw_price", None)  # the sim's fills carry modelled slippage; IB's are raw
-        base = raw(fill, str(row["side"]), str(row["symbol"])) if raw else fill
-        base = self.timed.research_entry(row, base)  # a limit entry filled at its limit: research's limit
+        base = self.position_base(str(row["symbol"]), str(row["side"]), parent_ref)  # an add: the first entry's
+        if base is None:
+            base = self.entry_base(row)
         new = {c["role"]: c for c in children({**row, "quantity": placed[0]["quantity"]}, self.ctx.exits, base)}
         for child in placed:
             key = "limit_price" if child["role"] == "take_profit" else "aux_price"
