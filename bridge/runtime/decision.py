@@ -213,8 +213,16 @@ class DecisionPath:
             lmt, tif = research
         # exposure is measured at the decision bar's close, the price sizing used; the band uses the last price
         intent = OrderIntent(
-            sym, side, qty, w.last_close, "LMT" if lmt else "MKT", lmt, "signal", tif=tif, expected_fill=fill_est
-        )  # type: ignore[arg-type]
+            sym,
+            side,  # type: ignore[arg-type]
+            qty,
+            w.last_close,
+            "LMT" if lmt else "MKT",
+            lmt,
+            "signal",
+            tif=tif,
+            expected_fill=fill_est,
+        )
         kids = self.bracket_of(intent, pos, sz.desired)
         stop = next((k["aux_price"] for k in kids if k["role"] == "stop"), None)
         if stop is not None:  # the stop the entry's bracket carries, for the gate's rule 9
