@@ -377,12 +377,12 @@ def _status_text(v: dict[str, Any]) -> str:
     pnl = v.get("pnl_today")
     lines.append(
         f"P&L today: {'-' if pnl is None or (isinstance(pnl, float) and math.isnan(pnl)) else f'{pnl:,.2f}'} "
-        f"(equity {v.get('equity')}, start of day {risk.get('sod_equity')})"
+        f"(equity {_money(v.get('equity'))}, start of day {_money(risk.get('sod_equity'))})"
     )
     lines.append("positions:" + ("" if v["positions"] else " none"))
     protection = v.get("protection") or {}
     for sym, p in v["positions"].items():
-        lines.append(f"  {sym}: {p['quantity']:g} @ {p.get('avg_cost')}")
+        lines.append(f"  {sym}: {p['quantity']:g} @ {_money(p.get('avg_cost'), 4)}")
         for o in protection.get(sym, []):
             lines.append(f"    protected by {_protective_text(o)}")
     for sym in sorted(set(protection) - set(v["positions"])):  # e.g. the entry is still working
@@ -430,3 +430,10 @@ def main() -> None:
     # replay's parity backtest covers the replayed bars only: a short-sample note is not news there
     warnings.simplefilter("ignore", ShortSampleWarning)
     cli(prog_name="bridge")
+
+
+def _money(value: object, places: int = 2) -> str:
+    """A ledger amount for people: rounded (a float's last digits are noise), '-' when unknown."""
+    if isinstance(value, (int, float)) and math.isfinite(value):
+        return f"{value:,.{places}f}"
+    return "-" if value is None else str(value)

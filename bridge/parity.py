@@ -1,4 +1,4 @@
-"""``bridge run --replay --check``: the replay's fills against the engine's own simulator.
+"""``bridge run --replay`` (its parity block): the replay's fills against the engine's own simulator.
 
 The simulator (``quantlab.kernels.sim.simulate_nb``, fed by ``evaluate_arrays``) is the one
 the backtest, the sweep and walk-forward use, and the research suite holds it equal to the

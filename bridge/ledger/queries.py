@@ -102,29 +102,43 @@ def last_entry(ledger: Ledger, symbol: str, side: str) -> dict[str, Any] | None:
     return rows[0] if rows else None
 
 
-def entry_fill_time(ledger: Ledger, symbol: str) -> str | None:
-    """Time of the fill that opened ``symbol``'s current position (from flat or across zero),
-    walking the fills recorded after the baseline; None when flat, or when the position is the
-    baseline's (it predates the ledger: its entry is unknown). Adds and partial exits keep the
-    entry: research counts ``max_hold`` from the bar the position was entered."""
+def entry_fill(ledger: Ledger, symbol: str) -> dict[str, Any] | None:
+    """The fill that opened ``symbol``'s current position (from flat or across zero), walking the
+    fills recorded after the baseline; None when flat, or when the position is the baseline's (it
+    predates the ledger: its entry is unknown). Adds and partial exits keep the entry: research
+    counts ``max_hold`` and measures ``sl_stop``/``tp_stop`` from the position's first entry."""
     base = ledger.rows("SELECT quantity, fill_rowid FROM baseline WHERE symbol = ?", (symbol,))
     top = int(base[0]["fill_rowid"]) if base else 0
     if not base:  # another symbol's baseline row holds the fills' cut-off
         row = ledger.rows("SELECT MAX(fill_rowid) top FROM baseline")
         top = int(row[0]["top"] or 0) if row else 0
     position = float(base[0]["quantity"]) if base else 0.0
-    entry: str | None = None
+    entry: dict[str, Any] | None = None
     fills = ledger.rows(
-        "SELECT side, quantity, time FROM fills WHERE symbol = ? AND rowid > ? ORDER BY rowid", (symbol, top)
+        "SELECT order_ref, side, quantity, price, time FROM fills WHERE symbol = ? AND rowid > ? ORDER BY rowid",
+        (symbol, top),
     )
     for f in fills:
         new = position + (float(f["quantity"]) if f["side"] == "BUY" else -float(f["quantity"]))
         if abs(new) < 1e-9:
             new, entry = 0.0, None
         elif position == 0.0 or (new > 0) != (position > 0):
-            entry = str(f["time"])
+            entry = f
         position = new
     return entry if position != 0.0 else None
+
+
+def entry_fill_time(ledger: Ledger, symbol: str) -> str | None:
+    """Time of the fill that opened ``symbol``'s current position (:func:`entry_fill`)."""
+    f = entry_fill(ledger, symbol)
+    return str(f["time"]) if f is not None else None
+
+
+def entry_order(ledger: Ledger, symbol: str) -> dict[str, Any] | None:
+    """The order whose fill opened ``symbol``'s current position (:func:`entry_fill`): the base of
+    every bracket level of that position, an add's too (research keeps the first entry's price)."""
+    f = entry_fill(ledger, symbol)
+    return ledger.order(str(f["order_ref"])) if f is not None and f["order_ref"] else None
 
 
 def fresh_entry_block(ledger: Ledger, strategy: str, symbol: str) -> float:

@@ -27,6 +27,7 @@ from bridge.errors import (
     StaleData,
 )
 from bridge.feed import BarWindow
+from bridge.ledger import queries
 from bridge.ledger.store import iso
 from bridge.live_signal import latest_target
 from bridge.ops.logs import CONTEXT
@@ -65,7 +66,7 @@ class DecisionPath:
         last_target, done = self.ctx.processed(sym, bar_time)
         if done:
             return
-        ratchet(self.ctx, sym, self.entry_base)  # research's trailing mark takes the completed bar
+        ratchet(self.ctx, sym, self.level_base)  # research's trailing mark takes the completed bar
         CONTEXT.bar_time = iso(bar_time) or ""
         try:
             self.decide_bar(sym, w, bar_time, last_target, received)
@@ -214,8 +215,16 @@ class DecisionPath:
             lmt, tif = research
         # exposure is measured at the decision bar's close, the price sizing used; the band uses the last price
         intent = OrderIntent(
-            sym, side, qty, w.last_close, "LMT" if lmt else "MKT", lmt, "signal", tif=tif, expected_fill=fill_est
-        )  # type: ignore[arg-type]
+            sym,
+            side,  # type: ignore[arg-type]
+            qty,
+            w.last_close,
+            "LMT" if lmt else "MKT",
+            lmt,
+            "signal",
+            tif=tif,
+            expected_fill=fill_est,
+        )
         kids = self.bracket_of(intent, pos, sz.desired)
         stop = next((k["aux_price"] for k in kids if k["role"] == "stop"), None)
         if stop is not None:  # the stop the entry's bracket carries, for the gate's rule 9
@@ -291,8 +300,8 @@ class DecisionPath:
     ) -> list[dict[str, Any]]:
         """The protective children's ledger rows of an order that opens or adds (none for an exit):
         they cover the whole position the order leaves (a flip's: the new side), GTC, with levels
-        from the expected entry (the limit, else the expected fill: the open it trades at, once known);
-        :meth:`relevel` moves them to the fill."""
+        from the expected entry (the limit, else the expected fill: the open it trades at, once known;
+        an add's: the position's first entry, as research); :meth:`relevel` moves them to the fill."""
         opens = desired != 0 and (position == 0 or (desired > 0) != (position > 0) or abs(desired) > abs(position))
         if not self.ctx.exits or not opens:
             return []
@@ -302,7 +311,27 @@ class DecisionPath:
             "quantity": abs(desired),
             "tif": "GTC",
         }
-        return children(parent, self.ctx.exits, intent.entry_price)
+        base = self.position_base(intent.symbol, intent.side) if position and (desired > 0) == (position > 0) else None
+        return children(parent, self.ctx.exits, intent.entry_price if base is None else base)
+
+    def position_base(self, symbol: str, side: str, ref: str | None = None) -> float | None:
+        """The price an add's children measure their levels from: the raw fill of the order that
+        opened ``symbol``'s position on ``side`` (research keeps the first entry's price on an
+        add); None when ``ref`` is that order, or the ledger does not know it (the baseline's)."""
+        opening = queries.entry_order(self.ctx.ledger, symbol)
+        if opening is None or opening["side"] != side or opening["order_ref"] == ref:
+            return None
+        if not opening["avg_fill_price"]:
+            return None
+        return self.entry_base(opening)
+
+    def entry_base(self, row: dict[str, Any]) -> float:
+        """The raw fill of entry ``row`` (the sim's fills carry modelled slippage; IB's are raw),
+        or research's limit when a limit entry filled at it."""
+        fill = float(row["avg_fill_price"])
+        raw = getattr(self.ctx.broker, "raw_price", None)
+        base = raw(fill, str(row["side"]), str(row["symbol"])) if raw else fill
+        return self.timed.research_entry(row, base)
 
     def place_bracket(self, intent: OrderIntent, ref: str, kids: list[dict[str, Any]], received: float | None) -> None:
         """Send entry ``ref`` with its recorded children in one ``Broker.place_bracket`` (at IB the
@@ -361,7 +390,8 @@ class DecisionPath:
 
     def relevel(self, parent_ref: str) -> None:
         """Once the entry filled: its stop and target move to levels measured from the raw fill
-        (research's rule; a trailing stop's mark starts there at the broker)."""
+        (research's rule; a trailing stop's mark starts there at the broker); an add's, from the
+        raw fill of the order that opened the position (research keeps the first entry's price)."""
         row = self.ctx.ledger.order(parent_ref)
         if row is None or row["status"] != "filled" or not row["avg_fill_price"]:
             return
@@ -370,10 +400,9 @@ class DecisionPath:
         ]
         if not placed:
             return
-        fill = float(row["avg_fill_price"])
-        raw = getattr(self.ctx.broker, "raw_price", None)  # the sim's fills carry modelled slippage; IB's are raw
-        base = raw(fill, str(row["side"]), str(row["symbol"])) if raw else fill
-        base = self.timed.research_entry(row, base)  # a limit entry filled at its limit: research's limit
+        base = self.position_base(str(row["symbol"]), str(row["side"]), parent_ref)  # an add: the first entry's
+        if base is None:
+            base = self.entry_base(row)
         new = {c["role"]: c for c in children({**row, "quantity": placed[0]["quantity"]}, self.ctx.exits, base)}
         for child in placed:
             key = "limit_price" if child["role"] == "take_profit" else "aux_price"
@@ -391,13 +420,10 @@ class DecisionPath:
                     **{key: level},
                 )
 
-    def entry_base(self, row: dict[str, Any]) -> float:
-        """The price research measures an entry's exit levels from: the raw fill (the sim's fills
-        carry modelled slippage; IB's are raw), or research's limit for a limit filled at it."""
-        fill = float(row["avg_fill_price"])
-        raw = getattr(self.ctx.broker, "raw_price", None)
-        base = raw(fill, str(row["side"]), str(row["symbol"])) if raw else fill
-        return self.timed.research_entry(row, base)
+    def level_base(self, row: dict[str, Any]) -> float:
+        """The base of filled entry ``row``'s levels: the first entry's for an add, else its own."""
+        base = self.position_base(str(row["symbol"]), str(row["side"]), str(row["order_ref"]))
+        return self.entry_base(row) if base is None else base
 
     def place_approved(self, intent: OrderIntent, ref: str, received: float | None) -> None:
         """Send an order approved after a hold (``bridge.approvals``) as :meth:`send` would: one that

@@ -92,7 +92,7 @@ class Protector:
             row = queries.last_entry(ctx.ledger, sym, "BUY" if qty > 0 else "SELL")
             if row is None:
                 continue  # a position the bridge did not open (baseline, manual): not its to protect
-            price = self.raw_entry(row)
+            price = self.base_of(row)
             if not (math.isfinite(price) and price > 0):
                 self.fail(sym, f"its entry {row['order_ref']} has no fill price to measure the levels from")
                 failed.add(sym)
@@ -153,6 +153,15 @@ class Protector:
         positions = {s: p.quantity for s, p in ctx.broker.positions().items()}
         res = ReconcileResult(expected_positions=ctx.ledger.expected_positions(), broker_positions=positions)
         return self.run(why, res, fresh=False)
+
+    def base_of(self, row: dict[str, Any]) -> float:
+        """The price the levels of entry ``row``'s children are measured from: the raw fill of the
+        order that opened the position (an add keeps the first entry's price, as research), else
+        the entry's own (a position whose opening the ledger does not know)."""
+        opening = queries.entry_order(self.ctx.ledger, str(row["symbol"]))
+        if opening is not None and opening["side"] == row["side"] and opening["avg_fill_price"]:
+            return self.raw_entry(opening)
+        return self.raw_entry(row)
 
     def raw_entry(self, row: dict[str, Any]) -> float:
         """The entry's raw fill: research measures levels from it (the sim's fills carry modelled slippage)."""
@@ -311,8 +320,8 @@ class Protector:
             "run_id": ctx.run_id,
             "day": ctx.day(),
         }
-        kid = next(k for k in children(parent, ctx.exits, self.raw_entry(entry)) if k["role"] == parsed[1])
-        kid = ratcheted(ctx, kid, entry, self.raw_entry(entry))
+        kid = next(k for k in children(parent, ctx.exits, self.base_of(entry)) if k["role"] == parsed[1])
+        kid = ratcheted(ctx, kid, entry, self.base_of(entry))
         row = {**kid, "order_ref": a.ref, "reason": f"re-attached ({why}): {kid['reason']}"}
         now = ctx.clock.now()
         try:

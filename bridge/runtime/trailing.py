@@ -14,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 
+from bridge.ledger import queries
 from bridge.runtime.context import Context
 from bridge.trailing import tighter, trail_stop
 
@@ -31,10 +32,13 @@ def filled_at(ctx: Context, ref: str) -> pd.Timestamp | None:
 
 def trail_level(ctx: Context, entry: Mapping[str, Any], base: float) -> float | None:
     """Research's trailing level now for the filled ``entry`` (a ledger row) measured from ``base``
-    (its raw fill); None without ``sl_trail``, a fill time, or bars back to the fill bar."""
+    (the raw fill of the position's first entry) and the bars since that entry's fill bar (research
+    keeps the mark across an add); None without ``sl_trail``, a fill time, or bars back to the fill bar."""
     pct = ctx.exits.get("sl_trail")
     w = ctx.windows.get(str(entry["symbol"]))
-    when = filled_at(ctx, str(entry["order_ref"]))
+    opening = queries.entry_order(ctx.ledger, str(entry["symbol"]))  # an add keeps the position's mark
+    first = opening if opening is not None and opening["side"] == entry["side"] else entry
+    when = filled_at(ctx, str(first["order_ref"]))
     if not pct or w is None or not len(w) or when is None:
         return None
     p = w.prices()
