@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from typing import Any
 
 from bridge.brokers.protocol import OrderState
@@ -60,6 +61,7 @@ class Protector:
             return []
         if not ctx.broker.is_connected():  # the broker's lists are stale: conclude nothing, send nothing
             raise BrokerDisconnected("not connected: protective orders are not reconciled")
+        self.cut_partial_entries(why)
         broker_open = {o.order_ref: o for o in ctx.broker.open_orders() if o.order_ref}
         ledger_open = ctx.ledger.open_orders()
         refs = ctx.ledger.all_refs()
@@ -123,6 +125,44 @@ class Protector:
                 },
             )
         return actions
+
+    def cut_partial_entries(self, why: str) -> None:
+        """Cancel the unfilled rest of every entry that is partly filled and still works with its
+        children, and wait (``[orders] cancel_wait``) for the cancel: IB keeps a bracket's children
+        inactive until the parent fills completely, so the shares bought would sit unprotected. IB
+        cancels the children with their parent; the plan then re-attaches lone children for the
+        shares bought (``<entry>:sl~N``, levels from the entry's fill). Not attached beside the
+        working parent: when it completed, its own children would activate too (over-protection
+        that could open an opposite position). Every reconcile that sees one cuts it: the first
+        reconcile after the partial fill is the one that must end the unprotected spell."""
+        ctx = self.ctx
+        if not ctx.exits:
+            return
+        cut: set[str] = set()
+        for r in ctx.ledger.open_orders():
+            ref, filled = str(r["order_ref"]), float(r["filled"] or 0.0)
+            if r["role"] or ref in ctx.state.adopted or not _TOL < filled < float(r["quantity"]) - _TOL:
+                continue
+            if not any(k["status"] in OPEN for k in ctx.ledger.children(ref)):
+                continue  # no bracket waiting on it (an exit, or an entry without children)
+            ctx.state.cancel_reason.setdefault(ref, "partial_entry")
+            ok = ctx.broker.cancel(ref)
+            detail = f"{filled:g} of {float(r['quantity']):g} filled, its children inactive until the rest fills"
+            ctx.ledger.update_order(
+                ref, ctx.clock.now(), kind="protect_cut", detail=f"{detail}: cancelling the rest ({why})"
+            )
+            ctx.alert(
+                "partial_entry_cut",
+                f"{r['symbol']}: entry {ref} is partly filled ({detail}): its rest is cancelled and the "
+                f"{filled:g} shares bought get their own protective orders"
+                + ("" if ok else " (the broker does not list it)"),
+                "warning",
+                order_ref=ref,
+            )
+            cut.add(str(r["symbol"]))
+        deadline = time.monotonic() + ctx.cfg.orders.cancel_wait
+        while cut and time.monotonic() < deadline and any(ctx.ledger.open_orders(s) for s in cut):
+            ctx.pump(0.05)
 
     def after_fill(self, ref: str) -> list[Action]:
         """Order ``ref`` filled. If it reduced or closed a position (an exit): the strategy's order
