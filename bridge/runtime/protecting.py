@@ -128,10 +128,11 @@ class Protector:
 
     def cut_partial_entries(self, why: str) -> None:
         """Cancel the unfilled rest of every entry that is partly filled and still works with its
-        children, and wait (``[orders] cancel_wait``) for the cancel: IB keeps a bracket's children
-        inactive until the parent fills completely, so the shares bought would sit unprotected. IB
-        cancels the children with their parent; the plan then re-attaches lone children for the
-        shares bought (``<entry>:sl~N``, levels from the entry's fill). Not attached beside the
+        children, and wait (``[orders] cancel_wait``) for the cancels: IB keeps a bracket's children
+        inactive until the parent fills completely, so the shares bought would sit unprotected. The
+        children are cancelled first, then the parent (whether a broker takes or keeps the children
+        of a cancelled, partly filled parent no longer matters); the plan then re-attaches lone
+        children for the shares bought (``<entry>:sl~N``, levels from the entry's fill). Not attached beside the
         working parent: when it completed, its own children would activate too (over-protection
         that could open an opposite position). Every reconcile that sees one cuts it: the first
         reconcile after the partial fill is the one that must end the unprotected spell."""
@@ -143,8 +144,12 @@ class Protector:
             ref, filled = str(r["order_ref"]), float(r["filled"] or 0.0)
             if r["role"] or ref in ctx.state.adopted or not _TOL < filled < float(r["quantity"]) - _TOL:
                 continue
-            if not any(k["status"] in OPEN for k in ctx.ledger.children(ref)):
+            kids = [str(k["order_ref"]) for k in ctx.ledger.children(ref) if k["status"] in OPEN]
+            if not kids:
                 continue  # no bracket waiting on it (an exit, or an entry without children)
+            for kid in kids:  # first: no broker then has children of a cancelled parent to take or keep
+                ctx.state.cancel_reason.setdefault(kid, "partial_entry")
+                ctx.broker.cancel(kid)
             ctx.state.cancel_reason.setdefault(ref, "partial_entry")
             ok = ctx.broker.cancel(ref)
             detail = f"{filled:g} of {float(r['quantity']):g} filled, its children inactive until the rest fills"
