@@ -15,6 +15,9 @@ plan's order (cancels first):
 - ``resize``: a child whose quantity differs from the position (a partial exit) is modified;
 - ``attach``: a missing role is recorded under the entry as ``<entry>:sl~N`` and placed.
 
+Before the plan, an entry partly filled and still working with its (inactive) children is cut to
+its fill (:meth:`Protector.cut_partial_entries`), so the plan protects the shares bought.
+
 What it leaves alone: symbols with an order of their own still in flight (an entry's children
 wait for it; a strategy exit cancels them itself), symbols whose position disagrees with the
 ledger (the mismatch halt says so) and dry runs. A latched kill switch does not stop it: the
