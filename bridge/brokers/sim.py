@@ -481,13 +481,15 @@ class SimBroker:
             request.order_ref, role, request.side, level, request.trail_pct, fixed=request.order_type == "STP"
         )
         parent = self._orders.get(str(request.parent_ref))
-        if role == "trail" and parent is not None and parent.state.status == "filled":
+        # a parent that has traded all it will (filled, or cut after a partial fill): live at once
+        traded = parent is not None and parent.state.done and parent.state.filled > 0
+        if role == "trail" and traded:
             rest.mark = self.raw_price(parent.state.avg_fill_price or 0.0, parent.state.side, request.symbol)
         elif role == "trail" and parent is None:  # a parent the broker never had: trail from the market
             rest.mark = self._prices.get(request.symbol, 0.0)
         self._children.setdefault(str(request.parent_ref), []).append((request, rest))
         self._child_refs.add(request.order_ref)
-        if parent is None or parent.state.status == "filled":  # re-attached after the fill: live at once
+        if parent is None or traded:  # re-attached after the fill: live at once
             self._active[request.order_ref] = self._bar_time(request.symbol)
 
     def _bar_time(self, symbol: str) -> pd.Timestamp:

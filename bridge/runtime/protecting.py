@@ -15,6 +15,9 @@ plan's order (cancels first):
 - ``resize``: a child whose quantity differs from the position (a partial exit) is modified;
 - ``attach``: a missing role is recorded under the entry as ``<entry>:sl~N`` and placed.
 
+Before the plan, an entry partly filled and still working with its (inactive) children is cut to
+its fill (:meth:`Protector.cut_partial_entries`), so the plan protects the shares bought.
+
 What it leaves alone: symbols with an order of their own still in flight (an entry's children
 wait for it; a strategy exit cancels them itself), symbols whose position disagrees with the
 ledger (the mismatch halt says so) and dry runs. A latched kill switch does not stop it: the
@@ -30,6 +33,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from typing import Any
 
 from bridge.brokers.protocol import OrderState
@@ -61,6 +65,7 @@ class Protector:
             return []
         if not ctx.broker.is_connected():  # the broker's lists are stale: conclude nothing, send nothing
             raise BrokerDisconnected("not connected: protective orders are not reconciled")
+        self.cut_partial_entries(why)
         broker_open = {o.order_ref: o for o in ctx.broker.open_orders() if o.order_ref}
         ledger_open = ctx.ledger.open_orders()
         refs = ctx.ledger.all_refs()
@@ -124,6 +129,49 @@ class Protector:
                 },
             )
         return actions
+
+    def cut_partial_entries(self, why: str) -> None:
+        """Cancel the unfilled rest of every entry that is partly filled and still works with its
+        children, and wait (``[orders] cancel_wait``) for the cancels: IB keeps a bracket's children
+        inactive until the parent fills completely, so the shares bought would sit unprotected. The
+        children are cancelled first, then the parent (whether a broker takes or keeps the children
+        of a cancelled, partly filled parent no longer matters); the plan then re-attaches lone
+        children for the shares bought (``<entry>:sl~N``, levels from the entry's fill). Not attached beside the
+        working parent: when it completed, its own children would activate too (over-protection
+        that could open an opposite position). Every reconcile that sees one cuts it: the first
+        reconcile after the partial fill is the one that must end the unprotected spell."""
+        ctx = self.ctx
+        if not ctx.exits:
+            return
+        cut: set[str] = set()
+        for r in ctx.ledger.open_orders():
+            ref, filled = str(r["order_ref"]), float(r["filled"] or 0.0)
+            if r["role"] or ref in ctx.state.adopted or not _TOL < filled < float(r["quantity"]) - _TOL:
+                continue
+            kids = [str(k["order_ref"]) for k in ctx.ledger.children(ref) if k["status"] in OPEN]
+            if not kids:
+                continue  # no bracket waiting on it (an exit, or an entry without children)
+            for kid in kids:  # first: no broker then has children of a cancelled parent to take or keep
+                ctx.state.cancel_reason.setdefault(kid, "partial_entry")
+                ctx.broker.cancel(kid)
+            ctx.state.cancel_reason.setdefault(ref, "partial_entry")
+            ok = ctx.broker.cancel(ref)
+            detail = f"{filled:g} of {float(r['quantity']):g} filled, its children inactive until the rest fills"
+            ctx.ledger.update_order(
+                ref, ctx.clock.now(), kind="protect_cut", detail=f"{detail}: cancelling the rest ({why})"
+            )
+            ctx.alert(
+                "partial_entry_cut",
+                f"{r['symbol']}: entry {ref} is partly filled ({detail}): its rest is cancelled and the "
+                f"{filled:g} shares bought get their own protective orders"
+                + ("" if ok else " (the broker does not list it)"),
+                "warning",
+                order_ref=ref,
+            )
+            cut.add(str(r["symbol"]))
+        deadline = time.monotonic() + ctx.cfg.orders.cancel_wait
+        while cut and time.monotonic() < deadline and any(ctx.ledger.open_orders(s) for s in cut):
+            ctx.pump(0.05)
 
     def after_fill(self, ref: str) -> list[Action]:
         """Order ``ref`` filled. If it reduced or closed a position (an exit): the strategy's order

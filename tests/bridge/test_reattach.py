@@ -401,3 +401,26 @@ def test_a_lost_trailing_stop_is_reattached_at_its_ratcheted_level(spy_daily: pd
     finally:
         r.runner.close()
         r.ledger.close()
+
+
+def test_a_partly_filled_entry_is_cut_to_its_fill_and_its_shares_protected(rig: Rig) -> None:
+    """An entry still working after a partial fill (its children wait for the rest at IB): the
+    reconcile cancels its children and its rest, then attaches lone children for the shares bought."""
+    e = rig.runner.ctx.new_ref("SPY", rig.clock.now().normalize(), "sig")
+    rig.broker.script(e, "partial", qty=4)
+    assert rig.enter() == e and rig.position() == 4
+    assert rig.ledger.order(e)["status"] == "partially_filled"
+    rig.reconcile("periodic")
+    assert rig.ledger.order(e)["status"] == "cancelled" and rig.position() == 4
+    assert {rig.ledger.order(f"{e}:{r}")["status"] for r in ("sl", "tp")} == {"cancelled"}
+    held = rig.open_at_broker()
+    assert set(held) == {f"{e}:sl~1", f"{e}:tp~1"}
+    assert (held[f"{e}:sl~1"].quantity, held[f"{e}:sl~1"].aux_price, held[f"{e}:tp~1"].limit_price) == (4, 95.0, 110.0)
+    assert held[f"{e}:sl~1"].oca_group == f"{e}:oca" and len(rig.alerts("partial_entry_cut")) == 1
+    rig.reconcile("periodic")  # protected now: nothing more to do
+    assert set(rig.open_at_broker()) == {f"{e}:sl~1", f"{e}:tp~1"} and len(rig.alerts("partial_entry_cut")) == 1
+    # live although its parent never filled completely: a bar through 95 sells the 4 shares at 95
+    rig.broker.push_bar("SPY", Bar(rig.clock.now().normalize(), 100.0, 100.0, 94.0, 96.0))
+    rig.broker.push_bar("SPY", Bar(rig.clock.now().normalize() + pd.Timedelta(days=1), 96.0, 96.0, 96.0, 96.0))
+    last = rig.broker.executions()[-1]
+    assert (last.order_ref, last.price, last.quantity, rig.position()) == (f"{e}:sl~1", 95.0, 4, 0)

@@ -207,3 +207,26 @@ def test_a_child_the_ledger_lost_is_adopted_from_ib_not_resent(harness: H, gw: F
     assert row is not None and (row["status"], row["role"], row["quantity"]) == ("working", "stop", qty)
     assert (row["aux_price"], row["oca_group"], row["parent_ref"]) == (stop, f"{ref}:oca", ref)
     assert not h2.ledger.risk_state().halted and any(a["kind"] == "protect_adopted" for a in h2.notifier.sent)
+
+
+def test_a_partly_filled_entry_is_cut_to_its_fill_and_protected_at_the_next_reconcile(
+    harness: H, gw: FakeGateway
+) -> None:
+    """IB keeps a bracket's children inactive until the parent fills completely: an entry held
+    partly filled leaves its shares unprotected. The reconcile cancels the entry's remainder (its
+    children go with it) and re-attaches lone children for the shares bought (chaos invariant 8)."""
+    h = harness(seed=60, strategy={"params": PARAMS})
+    gw.script(FillPolicy.auto(pieces=2, partial=1), symbol="SPY", once=True)
+    h.start()
+    assert h.until(lambda: bool(entries(h)) and float(entries(h)[0]["filled"] or 0) > 0)
+    ref = entries(h)[0]["order_ref"]
+    bought = gw_position(h)
+    assert 0 < bought < float(entries(h)[0]["quantity"])
+    h.runner.ctx.state.next_check = 0.0  # the periodic reconcile
+    assert h.until(lambda: f"{ref}:sl~1" in working(gw), timeout=8)
+    stop, target = working(gw)[f"{ref}:sl~1"], working(gw)[f"{ref}:tp~1"]
+    assert (stop.quantity, target.quantity, stop.oca_group) == (bought, bought, f"{ref}:oca")
+    assert stop.aux_price == h.ledger.order(f"{ref}:sl~1")["aux_price"]
+    assert h.ledger.order(ref)["status"] == "cancelled" and gw_position(h) == bought
+    assert {h.ledger.order(f"{ref}:{r}")["status"] for r in ("sl", "tp")} == {"cancelled"}
+    assert set(working(gw)) == {f"{ref}:sl~1", f"{ref}:tp~1"}
