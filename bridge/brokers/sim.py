@@ -483,7 +483,7 @@ class SimBroker:
         parent = self._orders.get(str(request.parent_ref))
         # a parent that has traded all it will (filled, or cut after a partial fill): live at once
         traded = parent is not None and parent.state.done and parent.state.filled > 0
-        if role == "trail" and traded:
+        if role == "trail" and traded and parent is not None:
             rest.mark = self.raw_price(parent.state.avg_fill_price or 0.0, parent.state.side, request.symbol)
         elif role == "trail" and parent is None:  # a parent the broker never had: trail from the market
             rest.mark = self._prices.get(request.symbol, 0.0)
