@@ -167,3 +167,9 @@ def fresh_entry_block(ledger: Ledger, strategy: str, symbol: str) -> float:
         (symbol, strategy, last[0]["time"], side),
     )
     return 0.0 if cleared else side
+
+
+def last_fill_time(ledger: Ledger, ref: str) -> str | None:
+    """When order ``ref`` last filled (ISO time), or None: an entry completes at its last fill."""
+    rows = ledger.rows("SELECT MAX(time) AS t FROM fills WHERE order_ref = ?", (ref,))
+    return str(rows[0]["t"]) if rows and rows[0]["t"] else None

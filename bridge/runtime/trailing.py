@@ -26,8 +26,8 @@ MOVABLE = ("sent", "working", "partially_filled")
 
 def filled_at(ctx: Context, ref: str) -> pd.Timestamp | None:
     """When the entry ``ref`` completed (its last fill: IB activates the children then)."""
-    rows = ctx.ledger.rows("SELECT MAX(time) AS t FROM fills WHERE order_ref = ?", (ref,))
-    return pd.Timestamp(rows[0]["t"]) if rows and rows[0]["t"] else None
+    t = queries.last_fill_time(ctx.ledger, ref)
+    return pd.Timestamp(t) if t else None
 
 
 def trail_level(ctx: Context, entry: Mapping[str, Any], base: float) -> float | None:

@@ -179,6 +179,10 @@ def test_a_gateway_restart_mid_bracket_transmits_nothing(gw: FakeGateway, ib: IB
         if len(calls) == 2:
             assert wait(ib, lambda: len(gw.orders()) == 2)
             gw.restart()
+            # the scenario: the gateway is gone before the next write (its hang-up can lag under load)
+            deadline = time.monotonic() + 5.0
+            while not ib._socket_dead() and time.monotonic() < deadline:
+                time.sleep(0.01)
         return trade
 
     ib.ib.placeOrder = place_then_restart  # type: ignore[method-assign]

@@ -18,6 +18,7 @@ RUNTIME_LAYERS = (
     "state",
     "ops_hook",
     "context",
+    "trailing",
     "killswitch",
     "protecting",
     "rejections",
